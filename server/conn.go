@@ -1,0 +1,229 @@
+package server
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wisp-mq/wisp/protocol"
+	"github.com/wisp-mq/wisp/sublist"
+)
+
+// Read buffer sizes: a connection starts small (many idle clients cost
+// little) and grows with its traffic, shrinking again when reads run short.
+const (
+	minReadBuf   = 512
+	startReadBuf = 1024
+	maxReadBuf   = 64 << 10
+	// shortReadsToShrink is how many reads in a row must use under a quarter
+	// of the buffer before it is halved.
+	shortReadsToShrink = 8
+	// connCacheSize bounds a connection's private cache of match results.
+	connCacheSize = 256
+)
+
+// conn is one client connection. Its reader goroutine owns every field not
+// marked otherwise; the outbound side has its own lock (see outbound.go).
+type conn struct {
+	srv    *Server
+	id     uint64
+	nc     net.Conn
+	parser *protocol.Parser
+	start  time.Time
+	host   string
+	port   int
+
+	// Set by CONNECT; read by other goroutines only through outbound's lock
+	// (headers) or after the connection is closed (the rest, for monitoring).
+	opts      connectOpts
+	connected bool // CONNECT received and accepted
+	user      string
+
+	// subs maps sid to subscription. Guarded by subsMu because deliveries
+	// on other goroutines remove auto-unsubscribed entries.
+	subsMu sync.Mutex
+	subs   map[string]*subscription
+
+	// Private match cache, valid while cacheGen equals the sublist's.
+	cache    map[string]*sublist.Result[*subscription]
+	cacheGen uint64
+
+	// Per-read scratch: writers to wake once this read is processed, and
+	// counts folded into the server's totals.
+	flushSet map[*conn]struct{}
+	reads    readCounts
+	stallOn  *conn       // a consumer past its stall mark during this read
+	stallT   *time.Timer // reused for stalls
+
+	// Totals for monitoring, updated once per read.
+	inMsgs, inBytes atomic.Int64
+
+	out outbound
+
+	pingMu   sync.Mutex
+	pingsOut int
+	pingT    *time.Timer
+	authT    *time.Timer
+	active   atomic.Bool // set on every read, cleared by the ping timer
+
+	closeOnce sync.Once
+	reason    atomic.Uint32 // a closeReason, set once
+}
+
+type readCounts struct {
+	inMsgs, inBytes   int64
+	outMsgs, outBytes int64
+}
+
+func newConn(s *Server, nc net.Conn, id uint64) *conn {
+	c := &conn{
+		srv:   s,
+		id:    id,
+		nc:    nc,
+		start: time.Now(),
+		parser: protocol.NewParser(protocol.ServerSide, protocol.Limits{
+			MaxControlLine: s.opts.MaxControlLine,
+			MaxPayload:     s.opts.MaxPayload,
+		}),
+		subs:     make(map[string]*subscription),
+		flushSet: make(map[*conn]struct{}),
+	}
+	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		c.host, c.port = a.IP.String(), a.Port
+	}
+	// Until CONNECT arrives a connection behaves as verbose, so a person on
+	// telnet sees +OK after SUB and PUB; nats-server does the same.
+	c.opts.Verbose = true
+	c.out.init(c)
+	return c
+}
+
+// readLoop is the connection's reader goroutine. rejected is set when the
+// server is full: the client gets INFO and the error, then the close.
+func (c *conn) readLoop(rejected bool) {
+	defer c.srv.wg.Done()
+	defer c.teardown()
+	s := c.srv
+	c.sendInfo()
+	if rejected {
+		c.close(closeMaxConnections, protocol.ErrTextMaxConnections)
+		return
+	}
+	c.startTimers()
+	buf := make([]byte, startReadBuf)
+	short := 0
+	for {
+		n, err := c.nc.Read(buf)
+		if n > 0 {
+			c.active.Store(true)
+			perr := c.parser.Parse(buf[:n], c)
+			c.endOfRead()
+			if perr != nil {
+				c.handleParseError(perr)
+				return
+			}
+			buf, short = resizeReadBuf(buf, n, short)
+		}
+		if err != nil {
+			if c.closeReason() == closeNone && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				s.log.Debug("read failed", "cid", c.id, "err", err)
+			}
+			c.close(closeClientGone, "")
+			return
+		}
+	}
+}
+
+// resizeReadBuf doubles the buffer when a read filled it and halves it after
+// a run of reads that used less than a quarter of it.
+func resizeReadBuf(buf []byte, n, short int) ([]byte, int) {
+	switch {
+	case n == len(buf) && len(buf) < maxReadBuf:
+		return make([]byte, 2*len(buf)), 0
+	case n < len(buf)/4 && len(buf) > minReadBuf:
+		short++
+		if short >= shortReadsToShrink {
+			return make([]byte, len(buf)/2), 0
+		}
+		return buf, short
+	default:
+		return buf, 0
+	}
+}
+
+// endOfRead folds this read's counts into the totals and wakes each writer
+// that got something, once.
+func (c *conn) endOfRead() {
+	r := &c.reads
+	if r.inMsgs != 0 || r.inBytes != 0 {
+		c.inMsgs.Add(r.inMsgs)
+		c.inBytes.Add(r.inBytes)
+		c.srv.stats.inMsgs.Add(r.inMsgs)
+		c.srv.stats.inBytes.Add(r.inBytes)
+	}
+	if r.outMsgs != 0 || r.outBytes != 0 {
+		c.srv.stats.outMsgs.Add(r.outMsgs)
+		c.srv.stats.outBytes.Add(r.outBytes)
+	}
+	*r = readCounts{}
+	for d := range c.flushSet {
+		d.out.kickWriter()
+	}
+	clear(c.flushSet)
+	if c.stallOn != nil {
+		c.stall(c.stallOn)
+		c.stallOn = nil
+	}
+}
+
+// stall holds this producer for at most maxStall while consumer d's writer
+// drains its queue, as nats-server does: a publisher slightly faster than
+// its subscribers is slowed instead of having them cut off.
+func (c *conn) stall(d *conn) {
+	ch := d.out.stallChan()
+	if ch == nil {
+		return
+	}
+	if c.stallT == nil {
+		c.stallT = time.NewTimer(maxStall)
+	} else {
+		c.stallT.Reset(maxStall)
+	}
+	select {
+	case <-ch:
+		c.stallT.Stop()
+	case <-c.stallT.C:
+	}
+}
+
+// match returns the subscriptions interested in subject, through the
+// connection's private cache so a repeated subject costs one map lookup.
+func (c *conn) match(subject []byte) *sublist.Result[*subscription] {
+	gen := c.srv.sl.Generation()
+	if c.cache == nil || gen != c.cacheGen {
+		if c.cache == nil {
+			c.cache = make(map[string]*sublist.Result[*subscription], 16)
+		} else {
+			clear(c.cache)
+		}
+		c.cacheGen = gen
+	}
+	if r, ok := c.cache[string(subject)]; ok {
+		return r
+	}
+	r := c.srv.sl.Match(subject)
+	if len(c.cache) >= connCacheSize {
+		for k := range c.cache { // map order is random: evict one entry
+			delete(c.cache, k)
+			break
+		}
+	}
+	c.cache[string(subject)] = r
+	return r
+}
+
+// closeReason is why the connection is closing, or closeNone while open.
+func (c *conn) closeReason() closeReason { return closeReason(c.reason.Load()) }

@@ -1,0 +1,59 @@
+package server
+
+import (
+	"encoding/json"
+	"net"
+
+	"github.com/wisp-mq/wisp/protocol"
+)
+
+// serverInfo is the INFO body, with nats-server's field names since every
+// client library reads them.
+type serverInfo struct {
+	ServerID     string `json:"server_id"`
+	ServerName   string `json:"server_name"`
+	Version      string `json:"version"`
+	Proto        int    `json:"proto"`
+	Go           string `json:"go"`
+	Host         string `json:"host"`
+	Port         int    `json:"port"`
+	Headers      bool   `json:"headers"`
+	MaxPayload   int    `json:"max_payload"`
+	ClientID     uint64 `json:"client_id"`
+	ClientIP     string `json:"client_ip,omitempty"`
+	AuthRequired bool   `json:"auth_required,omitempty"`
+	JetStream    bool   `json:"jetstream,omitempty"`
+	LameDuckMode bool   `json:"ldm,omitempty"`
+}
+
+func (s *Server) info(c *conn) serverInfo {
+	port := s.opts.Port
+	if a, ok := s.Addr().(*net.TCPAddr); ok {
+		port = a.Port // the real one when Port was -1
+	}
+	return serverInfo{
+		ServerID:     s.id,
+		ServerName:   s.name,
+		Version:      Version,
+		Proto:        1,
+		Go:           goVersion,
+		Host:         s.opts.Host,
+		Port:         port,
+		Headers:      true,
+		MaxPayload:   s.opts.MaxPayload,
+		ClientID:     c.id,
+		ClientIP:     c.host,
+		AuthRequired: s.auth.required(),
+		JetStream:    s.opts.JetStream,
+	}
+}
+
+// sendInfo queues the INFO line that opens every connection.
+func (c *conn) sendInfo() {
+	body, err := json.Marshal(c.srv.info(c))
+	if err != nil { // cannot happen for this struct; keep the connection usable
+		body = []byte("{}")
+	}
+	c.out.enqueue(protocol.AppendInfo(make([]byte, 0, len(body)+16), body))
+	c.out.kickWriter()
+}

@@ -1,0 +1,54 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/wisp-mq/wisp/sublist"
+)
+
+// ErrInvalidSubject is returned by Publish and Subscribe for a malformed subject.
+var ErrInvalidSubject = errors.New("server: invalid subject")
+
+// Publish routes a message from inside the process (the stream layer, for
+// example) exactly as if a client had published it. hdr is a complete NATS
+// header block or nil. Safe for concurrent use.
+func (s *Server) Publish(subject, reply string, hdr, data []byte) error {
+	subj := []byte(subject)
+	if !sublist.ValidPublishSubject(subj) {
+		return fmt.Errorf("%w: %q", ErrInvalidSubject, subject)
+	}
+	m := message{subject: subj, reply: []byte(reply), data: data}
+	if len(hdr) > 0 {
+		m.data = make([]byte, 0, len(hdr)+len(data))
+		m.data = append(append(m.data, hdr...), data...)
+		m.hdrLen = len(hdr)
+	}
+	s.route(nil, s.sl.Match(subj), &m)
+	return nil
+}
+
+// Subscribe registers an in-process subscription (queue "" for none). fn runs
+// synchronously on the publisher's goroutine with slices valid only during
+// the call, so it must copy what it keeps and must not block for long.
+// cancel removes the subscription; calling it again does nothing.
+func (s *Server) Subscribe(subject, queue string, fn func(subject, reply, hdr, data []byte)) (cancel func(), err error) {
+	if fn == nil {
+		return nil, errors.New("server: Subscribe needs a handler")
+	}
+	sub := &subscription{fn: fn, subject: subject, queue: queue}
+	if err := s.sl.Insert(subject, queue, sub); err != nil {
+		return nil, fmt.Errorf("server: subscribe %q: %w", subject, err)
+	}
+	return func() {
+		if sub.closed.CompareAndSwap(false, true) {
+			_ = s.sl.Remove(subject, queue, sub)
+		}
+	}, nil
+}
+
+// HasInterest reports whether any subscription matches subject.
+func (s *Server) HasInterest(subject string) bool {
+	r := s.sl.Match([]byte(subject))
+	return len(r.Plain) > 0 || len(r.Groups) > 0
+}

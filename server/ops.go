@@ -1,0 +1,221 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+
+	"github.com/wisp-mq/wisp/protocol"
+	"github.com/wisp-mq/wisp/sublist"
+)
+
+// connectOpts are the CONNECT fields Wisp acts on.
+type connectOpts struct {
+	Verbose      bool   `json:"verbose"`
+	Pedantic     bool   `json:"pedantic"`
+	Echo         *bool  `json:"echo"` // absent means true
+	Headers      bool   `json:"headers"`
+	NoResponders bool   `json:"no_responders"`
+	Name         string `json:"name"`
+	Lang         string `json:"lang"`
+	Version      string `json:"version"`
+	Protocol     int    `json:"protocol"`
+	User         string `json:"user"`
+	Pass         string `json:"pass"`
+	AuthToken    string `json:"auth_token"`
+	TLSRequired  bool   `json:"tls_required"`
+}
+
+func (o *connectOpts) echo() bool { return o.Echo == nil || *o.Echo }
+
+// errStopParsing ends the read loop after the op that returned it; the
+// connection is already being closed.
+var errStopParsing = errors.New("connection closing")
+
+// HandleOp is called by the parser for every complete op. It runs on the
+// reader goroutine and must not keep any slice of op.
+func (c *conn) HandleOp(op *protocol.Op) error {
+	if c.srv.opts.Trace {
+		c.trace(op)
+	}
+	if !c.connected && op.Kind != protocol.OpConnect && c.srv.auth.required() {
+		c.srv.stats.authFailures.Add(1)
+		c.close(closeAuthViolation, protocol.ErrTextAuthViolation)
+		return errStopParsing
+	}
+	switch op.Kind {
+	case protocol.OpPub, protocol.OpHPub:
+		c.processPub(op)
+	case protocol.OpSub:
+		c.processSub(op)
+	case protocol.OpUnsub:
+		c.processUnsub(op)
+	case protocol.OpPing:
+		c.enqueueControl(protocol.AppendPong)
+	case protocol.OpPong:
+		c.pingMu.Lock()
+		c.pingsOut = 0
+		c.pingMu.Unlock()
+		c.sendOK()
+	case protocol.OpConnect:
+		return c.processConnect(op.Args)
+	}
+	if c.closeReason() != closeNone {
+		return errStopParsing
+	}
+	return nil
+}
+
+func (c *conn) processConnect(args []byte) error {
+	var o connectOpts
+	o.Verbose = false
+	if err := json.Unmarshal(args, &o); err != nil {
+		c.countProtoError(protoErrParse)
+		c.close(closeProtocolError, "Invalid CONNECT: "+sanitize(err.Error()))
+		return errStopParsing
+	}
+	if o.NoResponders && !o.Headers {
+		c.close(closeProtocolError, protocol.ErrTextNoRespondersHeaders)
+		return errStopParsing
+	}
+	if c.srv.auth.required() {
+		user, ok := c.srv.auth.check(&o)
+		if !ok {
+			c.srv.stats.authFailures.Add(1)
+			c.srv.auth.logFailure(c.srv.log, c.host, o.User)
+			c.close(closeAuthViolation, protocol.ErrTextAuthViolation)
+			return errStopParsing
+		}
+		c.user = user
+	}
+	o.Pass, o.AuthToken = "", "" // never keep secrets around
+	c.out.mu.Lock()
+	c.out.headers = o.Headers
+	c.out.mu.Unlock()
+	c.opts = o
+	c.connected = true
+	c.stopAuthTimer()
+	c.sendOK()
+	return nil
+}
+
+func (c *conn) processSub(op *protocol.Op) {
+	subject, queue := string(op.Subject), string(op.Queue)
+	if !sublist.ValidSubscribeSubject(subject) {
+		c.countProtoError(protoErrSubject)
+		c.sendErr(protocol.ErrTextInvalidSubject)
+		return
+	}
+	if queue != "" && !sublist.ValidQueueName(queue) {
+		c.countProtoError(protoErrSubject)
+		c.sendErr(protocol.ErrTextInvalidSubject)
+		return
+	}
+	c.subsMu.Lock()
+	if _, dup := c.subs[string(op.Sid)]; dup {
+		// nats-server ignores a SUB that reuses a live sid.
+		c.subsMu.Unlock()
+		return
+	}
+	if max := c.srv.opts.MaxSubscriptions; max > 0 && len(c.subs) >= max {
+		c.subsMu.Unlock()
+		c.sendErr(protocol.ErrTextMaxSubscriptions)
+		return
+	}
+	sub := &subscription{conn: c, subject: subject, queue: queue, sid: append([]byte(nil), op.Sid...)}
+	c.subs[string(sub.sid)] = sub
+	c.subsMu.Unlock()
+	if err := c.srv.sl.Insert(subject, queue, sub); err != nil {
+		c.subsMu.Lock()
+		delete(c.subs, string(sub.sid))
+		c.subsMu.Unlock()
+		c.sendErr(protocol.ErrTextInvalidSubject)
+		return
+	}
+	c.sendOK()
+}
+
+func (c *conn) processUnsub(op *protocol.Op) {
+	c.subsMu.Lock()
+	sub := c.subs[string(op.Sid)]
+	c.subsMu.Unlock()
+	if sub == nil {
+		c.sendOK() // nats-server ignores an UNSUB for an unknown sid
+		return
+	}
+	if op.Max <= 0 || !sub.setMax(op.Max) {
+		c.removeSub(sub) // otherwise it stays until max messages are delivered
+	}
+	c.sendOK()
+}
+
+// removeSub drops a subscription from the connection and the sublist; safe
+// to call more than once and from any goroutine.
+func (c *conn) removeSub(sub *subscription) {
+	if !sub.closed.CompareAndSwap(false, true) {
+		return
+	}
+	c.subsMu.Lock()
+	if c.subs[string(sub.sid)] == sub {
+		delete(c.subs, string(sub.sid))
+	}
+	c.subsMu.Unlock()
+	_ = c.srv.sl.Remove(sub.subject, sub.queue, sub)
+}
+
+func (c *conn) processPub(op *protocol.Op) {
+	if c.opts.Pedantic && !sublist.ValidPublishSubject(op.Subject) {
+		c.countProtoError(protoErrSubject)
+		c.sendErr(protocol.ErrTextInvalidPubSubject)
+		return
+	}
+	// +OK goes out before any delivery, so a verbose client that subscribed
+	// to its own subject sees the acknowledgement first, as with nats-server.
+	c.sendOK()
+	c.reads.inMsgs++
+	c.reads.inBytes += int64(len(op.Data))
+	m := message{subject: op.Subject, reply: op.Reply, data: op.Data, hdrLen: op.HdrLen}
+	delivered := c.srv.route(c, c.match(op.Subject), &m)
+	if !delivered && len(op.Reply) > 0 && c.opts.NoResponders {
+		c.sendNoResponders(op.Reply)
+	}
+}
+
+// sendOK acknowledges an op when the client asked for verbose mode.
+func (c *conn) sendOK() {
+	if c.opts.Verbose {
+		c.enqueueControl(protocol.AppendOK)
+	}
+}
+
+// sendNoResponders answers a request nobody listens to with the 503 status
+// message, delivered to the requester's own subscriptions on the reply
+// subject, so nats.go returns ErrNoResponders at once instead of timing out.
+func (c *conn) sendNoResponders(reply []byte) {
+	var hdr [32]byte
+	h := protocol.AppendStatusHeader(hdr[:0], 503, "")
+	m := message{subject: reply, data: h, hdrLen: len(h)}
+	r := c.srv.sl.Match(reply)
+	for _, sub := range r.Plain {
+		if sub.conn == c {
+			sub.deliver(c, &m)
+		}
+	}
+	for _, g := range r.Groups {
+		for _, sub := range g.Members {
+			if sub.conn == c {
+				sub.deliver(c, &m)
+				break
+			}
+		}
+	}
+}
+
+// sanitize keeps an error text safe inside -ERR '...'.
+func sanitize(s string) string {
+	s = strings.NewReplacer("'", "", "\r", " ", "\n", " ").Replace(s)
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}

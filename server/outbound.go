@@ -1,0 +1,246 @@
+package server
+
+import (
+	"net"
+	"sync"
+	"time"
+
+	"github.com/wisp-mq/wisp/protocol"
+)
+
+// chunkSize is the size of a pooled outbound chunk: large enough that a
+// burst of small messages fills few of them, small enough that an idle
+// connection holding one costs little.
+const chunkSize = 32 << 10
+
+// chunk is a pooled piece of a connection's outbound queue.
+type chunk struct{ b []byte }
+
+var chunkPool = sync.Pool{New: func() any { return &chunk{b: make([]byte, 0, chunkSize)} }}
+
+// msgOverhead bounds the bytes of a MSG/HMSG line besides subject, sid and
+// reply: verb, spaces, two sizes and three CRLFs.
+const msgOverhead = len("HMSG ") + 4 + 2*20 + 3*2
+
+// outbound is a connection's queue of bytes to send. Producers on any
+// goroutine append encoded messages under mu; the writer goroutine takes
+// every full chunk at once and sends them with one vectored write.
+type outbound struct {
+	c *conn
+
+	mu      sync.Mutex
+	full    []*chunk // filled chunks in send order
+	cur     *chunk   // chunk being filled
+	pending int64    // bytes queued and not yet written
+	headers bool     // subscriber said headers:true in CONNECT
+	closing bool     // no more enqueues; writer flushes then closes
+	msgs    int64    // messages queued in total (for monitoring)
+	bytes   int64    // payload bytes queued in total (for monitoring)
+
+	kick chan struct{} // capacity 1: a pending wake-up for the writer
+
+	// stall is closed by the writer once pending falls back under the stall
+	// mark; producers that pushed pending over it wait on it briefly.
+	stall chan struct{}
+
+	// Writer-owned scratch, reused across flushes.
+	taken []*chunk
+	bufs  net.Buffers
+	iov   [][]byte
+}
+
+func (o *outbound) init(c *conn) {
+	o.c = c
+	o.kick = make(chan struct{}, 1)
+}
+
+// kickWriter wakes the writer goroutine; wake-ups coalesce.
+func (o *outbound) kickWriter() {
+	select {
+	case o.kick <- struct{}{}:
+	default:
+	}
+}
+
+// reserve returns the chunk to append n bytes to, starting a new one when
+// the current one lacks room, so append never reallocates. Called with mu held.
+func (o *outbound) reserve(n int) *chunk {
+	if o.cur != nil && cap(o.cur.b)-len(o.cur.b) >= n {
+		return o.cur
+	}
+	if o.cur != nil && len(o.cur.b) > 0 {
+		o.full = append(o.full, o.cur)
+	}
+	if n > chunkSize {
+		// A large message gets a chunk of its own, not returned to the pool.
+		o.cur = &chunk{b: make([]byte, 0, n)}
+	} else {
+		o.cur = chunkPool.Get().(*chunk)
+	}
+	return o.cur
+}
+
+// enqueueMsg encodes m for subscription sid and queues it. It returns the
+// payload size counted as delivered; ok is false when the connection is
+// closing or has just become a slow consumer, and stalled is true when the
+// queue is past its stall mark (three quarters of max_pending), so the
+// producer should give the writer a moment.
+func (o *outbound) enqueueMsg(sid []byte, m *message) (size int, ok, stalled bool) {
+	o.mu.Lock()
+	if o.closing {
+		o.mu.Unlock()
+		return 0, false, false
+	}
+	n := msgOverhead + len(m.subject) + len(sid) + len(m.reply) + len(m.data)
+	ch := o.reserve(n)
+	before := len(ch.b)
+	size = len(m.data)
+	if m.hdrLen > 0 && o.headers {
+		ch.b = protocol.AppendHMsg(ch.b, m.subject, sid, m.reply, m.hdrLen, m.data)
+	} else {
+		// A subscriber without header support gets the payload alone.
+		size -= m.hdrLen
+		ch.b = protocol.AppendMsg(ch.b, m.subject, sid, m.reply, m.data[m.hdrLen:])
+	}
+	o.pending += int64(len(ch.b) - before)
+	o.msgs++
+	o.bytes += int64(size)
+	max := o.c.srv.opts.MaxPending
+	slow := o.pending > max
+	var stall chan struct{}
+	if !slow && o.pending > max/4*3 {
+		if o.stall == nil {
+			o.stall = make(chan struct{})
+		}
+		stall = o.stall
+	}
+	o.mu.Unlock()
+	if slow {
+		o.c.slowConsumer("max pending exceeded")
+		return 0, false, false
+	}
+	return size, true, stall != nil
+}
+
+// Producer stalls: how long one read of a producer may wait for a
+// consumer's writer to drain below the stall mark. Bounded, so a stuck
+// consumer costs a publisher milliseconds, not throughput, before it is cut off.
+const maxStall = 5 * time.Millisecond
+
+// stallChan returns the channel a producer may wait on while this queue is
+// above its stall mark, or nil.
+func (o *outbound) stallChan() chan struct{} {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.stall
+}
+
+// enqueueControl queues a protocol line produced by an encoder (PONG, +OK,
+// -ERR, INFO, PING). Control lines are small and bypass the pending limit.
+func (o *outbound) enqueue(b []byte) {
+	o.mu.Lock()
+	if !o.closing {
+		ch := o.reserve(len(b))
+		ch.b = append(ch.b, b...)
+		o.pending += int64(len(b))
+	}
+	o.mu.Unlock()
+}
+
+// take moves every queued chunk to the writer's scratch list.
+func (o *outbound) take() (taken []*chunk, closing bool) {
+	o.mu.Lock()
+	taken = append(o.taken[:0], o.full...)
+	clear(o.full)
+	o.full = o.full[:0]
+	if o.cur != nil && len(o.cur.b) > 0 {
+		taken = append(taken, o.cur)
+		o.cur = nil
+	}
+	closing = o.closing
+	o.mu.Unlock()
+	return taken, closing
+}
+
+// writeLoop is the connection's writer goroutine: it sleeps until kicked,
+// then sends everything queued in one vectored write.
+func (c *conn) writeLoop() {
+	defer c.srv.wg.Done()
+	o := &c.out
+	for range o.kick {
+		taken, closing := o.take()
+		if len(taken) > 0 {
+			if err := c.flush(taken); err != nil {
+				c.writeFailed(err)
+				closing = true
+			}
+		}
+		if closing {
+			// A close may race with a last enqueue; whatever is still
+			// queued is dropped with the connection.
+			c.nc.Close()
+			o.release()
+			return
+		}
+	}
+}
+
+// flush writes the taken chunks and returns them to the pool.
+func (c *conn) flush(taken []*chunk) error {
+	o := &c.out
+	o.iov = o.iov[:0]
+	var n int64
+	for _, ch := range taken {
+		o.iov = append(o.iov, ch.b)
+		n += int64(len(ch.b))
+	}
+	o.bufs = o.iov
+	if wd := c.srv.opts.WriteDeadline; wd > 0 {
+		c.nc.SetWriteDeadline(time.Now().Add(wd))
+	}
+	_, err := o.bufs.WriteTo(c.nc)
+	for i, ch := range taken {
+		if cap(ch.b) == chunkSize {
+			ch.b = ch.b[:0]
+			chunkPool.Put(ch)
+		}
+		taken[i] = nil
+	}
+	o.taken = taken[:0]
+	o.mu.Lock()
+	o.pending -= n
+	if o.stall != nil && o.pending <= o.c.srv.opts.MaxPending/4*3 {
+		close(o.stall)
+		o.stall = nil
+	}
+	o.mu.Unlock()
+	return err
+}
+
+// release drops whatever is still queued once the connection is closed.
+func (o *outbound) release() {
+	o.mu.Lock()
+	o.closing = true
+	o.full, o.cur, o.pending = nil, nil, 0
+	if o.stall != nil {
+		close(o.stall)
+		o.stall = nil
+	}
+	o.mu.Unlock()
+}
+
+// startClosing marks the queue closed to producers and wakes the writer so
+// it flushes what is queued and closes the socket.
+func (o *outbound) startClosing() {
+	o.mu.Lock()
+	o.closing = true
+	o.mu.Unlock()
+	o.kickWriter()
+}
+
+// pendingBytes is the number of bytes queued and not yet written.
+func (o *outbound) pendingBytes() int64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.pending
+}

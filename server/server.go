@@ -1,0 +1,261 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nuid"
+
+	"github.com/wisp-mq/wisp/sublist"
+)
+
+// Version is the server version reported in INFO; cmd/wisp may override it.
+var Version = "0.1.0-dev"
+
+// ErrServerClosed is returned by Start after Shutdown.
+var ErrServerClosed = errors.New("server: closed")
+
+// Server is one Wisp message server. Create it with New, run it with Start,
+// stop it with Shutdown.
+type Server struct {
+	opts  *Options
+	log   *slog.Logger
+	id    string
+	name  string
+	start time.Time
+	sl    *sublist.Sublist[*subscription]
+	auth  *authenticator
+
+	mu       sync.Mutex
+	ln       net.Listener
+	conns    map[uint64]*conn
+	closed   bool
+	httpStop func(context.Context) error
+	httpAddr net.Addr
+
+	nextCID atomic.Uint64
+	wg      sync.WaitGroup // accept loop and connection goroutines
+	stats   counters
+}
+
+// counters are the server-wide totals. Connections fold their own counts in
+// once per read, so these atomics are touched once per read, not per message.
+type counters struct {
+	inMsgs, inBytes   atomic.Int64
+	outMsgs, outBytes atomic.Int64
+	totalConns        atomic.Int64
+	slowConsumers     atomic.Int64
+	authFailures      atomic.Int64
+	protoErrors       [numProtoErrKinds]atomic.Int64
+}
+
+// New checks the options and prepares a server; nothing listens until Start.
+func New(opts *Options, log *slog.Logger) (*Server, error) {
+	if opts == nil {
+		opts = DefaultOptions()
+	}
+	o := *opts
+	if err := o.Validate(); err != nil {
+		return nil, fmt.Errorf("server: invalid options: %w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		opts:  &o,
+		log:   log,
+		id:    nuid.Next(),
+		sl:    sublist.New[*subscription](0),
+		conns: make(map[uint64]*conn),
+		auth:  newAuthenticator(&o),
+	}
+	s.name = o.ServerName
+	if s.name == "" {
+		s.name = s.id
+	}
+	return s, nil
+}
+
+// Start begins listening on the client port (and the monitoring port when
+// configured) and returns once connections are being accepted.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrServerClosed
+	}
+	if s.ln != nil {
+		return errors.New("server: already started")
+	}
+	port := s.opts.Port
+	if port < 0 {
+		port = 0
+	}
+	addr := net.JoinHostPort(s.opts.Host, strconv.Itoa(port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("server: listen on %s: %w", addr, err)
+	}
+	s.ln = ln
+	s.start = time.Now()
+	if s.opts.HTTPPort != 0 {
+		stop, err := s.startMonitoring()
+		if err != nil {
+			ln.Close()
+			s.ln = nil
+			return err
+		}
+		s.httpStop = stop
+	}
+	s.log.Info("listening for client connections", "addr", ln.Addr().String(), "server_id", s.id, "version", Version)
+	s.wg.Add(1)
+	go s.acceptLoop(ln)
+	return nil
+}
+
+// Addr is the client listener's address, or nil before Start.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// ClientURL is a nats:// URL for reaching this server from the local machine.
+func (s *Server) ClientURL() string {
+	a, ok := s.Addr().(*net.TCPAddr)
+	if !ok {
+		return ""
+	}
+	host := a.IP.String()
+	if a.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "nats://" + net.JoinHostPort(host, strconv.Itoa(a.Port))
+}
+
+// ID is the server's unique id, as sent in INFO.
+func (s *Server) ID() string { return s.id }
+
+// Name is the server's name, as sent in INFO.
+func (s *Server) Name() string { return s.name }
+
+// Options returns a copy of the options in force.
+func (s *Server) Options() Options { return *s.opts }
+
+func (s *Server) acceptLoop(ln net.Listener) {
+	defer s.wg.Done()
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off instead of
+			// spinning, as a temporary condition may pass.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed", "err", err, "retry_in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		s.addConn(nc)
+	}
+}
+
+func (s *Server) addConn(nc net.Conn) {
+	c := newConn(s, nc, s.nextCID.Add(1))
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	full := len(s.conns) >= s.opts.MaxConnections
+	if !full {
+		s.conns[c.id] = c
+	}
+	s.mu.Unlock()
+	s.stats.totalConns.Add(1)
+	if full {
+		s.log.Warn("maximum connections exceeded", "client", nc.RemoteAddr().String(), "max", s.opts.MaxConnections)
+	}
+	s.wg.Add(2)
+	go c.writeLoop()
+	go c.readLoop(full)
+}
+
+func (s *Server) removeConn(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c.id)
+	s.mu.Unlock()
+}
+
+// Shutdown stops accepting, lets every connection flush what it has pending,
+// closes them, and waits for their goroutines until ctx is done.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	ln := s.ln
+	conns := make([]*conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	httpStop := s.httpStop
+	s.mu.Unlock()
+
+	if ln != nil {
+		ln.Close()
+	}
+	var errs []error
+	if httpStop != nil {
+		if err := httpStop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("server: stop monitoring: %w", err))
+		}
+	}
+	for _, c := range conns {
+		c.close(closeServerShutdown, "")
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		// Connections that cannot flush in time are cut off.
+		for _, c := range conns {
+			c.nc.Close()
+		}
+		<-done
+		errs = append(errs, fmt.Errorf("server: shutdown: %w", ctx.Err()))
+	}
+	s.log.Info("server stopped")
+	return errors.Join(errs...)
+}
+
+// NumConnections is the number of open client connections.
+func (s *Server) NumConnections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// NumSubscriptions is the number of subscriptions held, internal ones included.
+func (s *Server) NumSubscriptions() int { return s.sl.Count() }
+
+// goVersion is reported in INFO as nats-server does.
+var goVersion = runtime.Version()
