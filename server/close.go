@@ -75,7 +75,7 @@ func (c *conn) close(reason closeReason, errText string) {
 		if reason != closeClientGone && reason != closeServerShutdown {
 			level = slog.LevelInfo
 		}
-		c.srv.log.Log(context.Background(), level, "connection closed", "cid", c.id, "client", c.host, "name", c.opts.Name, "reason", reason.String())
+		c.srv.log.Log(context.Background(), level, "connection closed", "cid", c.id, "client", c.host, "name", c.clientName(), "reason", reason.String())
 	})
 }
 
@@ -95,7 +95,7 @@ func (c *conn) slowConsumer(why string) {
 	})
 	if first {
 		c.srv.stats.slowConsumers.Add(1)
-		c.srv.log.Warn("slow consumer detected, connection closed", "cid", c.id, "client", c.host, "name", c.opts.Name, "why", why)
+		c.srv.log.Warn("slow consumer detected, connection closed", "cid", c.id, "client", c.host, "name", c.clientName(), "why", why)
 		c.nc.Close()
 	}
 }

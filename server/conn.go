@@ -36,8 +36,9 @@ type conn struct {
 	host   string
 	port   int
 
-	// Set by CONNECT; read by other goroutines only through outbound's lock
-	// (headers) or after the connection is closed (the rest, for monitoring).
+	// Set by CONNECT on the reader goroutine, which reads them freely;
+	// other goroutines (monitoring) read them under infoMu.
+	infoMu    sync.Mutex
 	opts      connectOpts
 	connected bool // CONNECT received and accepted
 	user      string

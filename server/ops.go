@@ -86,14 +86,18 @@ func (c *conn) processConnect(args []byte) error {
 			c.close(closeAuthViolation, protocol.ErrTextAuthViolation)
 			return errStopParsing
 		}
+		c.infoMu.Lock()
 		c.user = user
+		c.infoMu.Unlock()
 	}
 	o.Pass, o.AuthToken = "", "" // never keep secrets around
 	c.out.mu.Lock()
 	c.out.headers = o.Headers
 	c.out.mu.Unlock()
+	c.infoMu.Lock()
 	c.opts = o
 	c.connected = true
+	c.infoMu.Unlock()
 	c.stopAuthTimer()
 	c.sendOK()
 	return nil

@@ -1,0 +1,136 @@
+package server
+
+import (
+	"sort"
+	"time"
+
+	"github.com/wisp-mq/wisp/sublist"
+)
+
+// ConnSnapshot is a point-in-time view of one client connection, for
+// monitoring. Taking one never blocks the connection's message path for
+// longer than a short mutex hold.
+type ConnSnapshot struct {
+	CID          uint64
+	IP           string
+	Port         int
+	Start        time.Time
+	Name         string
+	Lang         string
+	Version      string
+	User         string
+	InMsgs       int64
+	InBytes      int64
+	OutMsgs      int64
+	OutBytes     int64
+	PendingBytes int64
+	NumSubs      int
+	Subs         []SubSnapshot // filled only when asked for
+}
+
+// SubSnapshot describes one subscription.
+type SubSnapshot struct {
+	Subject   string
+	Queue     string
+	Sid       string
+	Delivered int64
+	Max       int64
+}
+
+// Stats are the server-wide counters.
+type Stats struct {
+	Start          time.Time
+	Connections    int
+	TotalConns     int64
+	Subscriptions  int
+	InMsgs         int64
+	InBytes        int64
+	OutMsgs        int64
+	OutBytes       int64
+	SlowConsumers  int64
+	AuthFailures   int64
+	ProtocolErrors map[string]int64 // by kind: parse, unknown_op, max_payload, ...
+	Sublist        sublist.Stats
+}
+
+// Stats returns the server-wide counters.
+func (s *Server) Stats() Stats {
+	st := Stats{
+		Start:          s.start,
+		Connections:    s.NumConnections(),
+		TotalConns:     s.stats.totalConns.Load(),
+		Subscriptions:  s.sl.Count(),
+		InMsgs:         s.stats.inMsgs.Load(),
+		InBytes:        s.stats.inBytes.Load(),
+		OutMsgs:        s.stats.outMsgs.Load(),
+		OutBytes:       s.stats.outBytes.Load(),
+		SlowConsumers:  s.stats.slowConsumers.Load(),
+		AuthFailures:   s.stats.authFailures.Load(),
+		ProtocolErrors: make(map[string]int64, numProtoErrKinds),
+		Sublist:        s.sl.Stats(),
+	}
+	for k := range s.stats.protoErrors {
+		st.ProtocolErrors[protoErrKindNames[k]] = s.stats.protoErrors[k].Load()
+	}
+	return st
+}
+
+// Conns returns a snapshot of every open client connection, ordered by
+// connection id; withSubs adds each one's subscriptions.
+func (s *Server) Conns(withSubs bool) []ConnSnapshot {
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	out := make([]ConnSnapshot, 0, len(conns))
+	for _, c := range conns {
+		out = append(out, c.snapshot(withSubs))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CID < out[j].CID })
+	return out
+}
+
+// Subscriptions visits every subscription held, internal ones included
+// (their Sid is empty), until fn returns false.
+func (s *Server) Subscriptions(fn func(subject, queue string, cid uint64) bool) {
+	s.sl.Range(func(subject, queue string, sub *subscription) bool {
+		var cid uint64
+		if sub.conn != nil {
+			cid = sub.conn.id
+		}
+		return fn(subject, queue, cid)
+	})
+}
+
+func (c *conn) snapshot(withSubs bool) ConnSnapshot {
+	c.infoMu.Lock()
+	cs := ConnSnapshot{
+		CID: c.id, IP: c.host, Port: c.port, Start: c.start,
+		Name: c.opts.Name, Lang: c.opts.Lang, Version: c.opts.Version, User: c.user,
+	}
+	c.infoMu.Unlock()
+	cs.InMsgs, cs.InBytes = c.inMsgs.Load(), c.inBytes.Load()
+	c.out.mu.Lock()
+	cs.OutMsgs, cs.OutBytes, cs.PendingBytes = c.out.msgs, c.out.bytes, c.out.pending
+	c.out.mu.Unlock()
+	c.subsMu.Lock()
+	cs.NumSubs = len(c.subs)
+	if withSubs {
+		cs.Subs = make([]SubSnapshot, 0, len(c.subs))
+		for _, sub := range c.subs {
+			cs.Subs = append(cs.Subs, SubSnapshot{Subject: sub.subject, Queue: sub.queue, Sid: string(sub.sid),
+				Delivered: sub.delivered.Load(), Max: sub.max.Load()})
+		}
+	}
+	c.subsMu.Unlock()
+	return cs
+}
+
+// clientName is the name given in CONNECT; safe from any goroutine.
+func (c *conn) clientName() string {
+	c.infoMu.Lock()
+	defer c.infoMu.Unlock()
+	return c.opts.Name
+}
