@@ -135,16 +135,22 @@ func (o *outbound) stallChan() chan struct{} {
 	return o.stall
 }
 
-// enqueueControl queues a protocol line produced by an encoder (PONG, +OK,
-// -ERR, INFO, PING). Control lines are small and bypass the pending limit.
+// enqueue queues a protocol line produced by an encoder (PONG, +OK, -ERR,
+// INFO, PING). These count toward max_pending too: a client that sends
+// PINGs and never reads is a slow consumer like any other.
 func (o *outbound) enqueue(b []byte) {
 	o.mu.Lock()
+	slow := false
 	if !o.closing {
 		ch := o.reserve(len(b))
 		ch.b = append(ch.b, b...)
 		o.pending += int64(len(b))
+		slow = o.pending > o.c.srv.opts.MaxPending
 	}
 	o.mu.Unlock()
+	if slow {
+		o.c.slowConsumer("max pending exceeded")
+	}
 }
 
 // take moves every queued chunk to the writer's scratch list.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -73,5 +74,21 @@ func TestWriteDeadlineCutsOffStuckReader(t *testing.T) {
 		pub.Publish("wd", payload)
 	}
 	pub.Flush()
+	eventually(t, "slow consumer to be counted", func() bool { return s.stats.slowConsumers.Load() == 1 })
+}
+
+// TestPingFloodWithoutReading checks that a client that sends PINGs and
+// never reads the PONGs is cut off instead of growing the server's queue.
+func TestPingFloodWithoutReading(t *testing.T) {
+	s := startServer(t, func(o *Options) { o.MaxPending = 1 << 20; o.WriteDeadline = time.Minute })
+	c := dialRaw(t, s)
+	c.send("CONNECT {}\r\n")
+	pings := []byte(strings.Repeat("PING\r\n", 10000))
+	for i := 0; i < 200; i++ { // up to 12 MiB of PONGs owed
+		c.nc.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.nc.Write(pings); err != nil {
+			break // the server hung up: expected
+		}
+	}
 	eventually(t, "slow consumer to be counted", func() bool { return s.stats.slowConsumers.Load() == 1 })
 }
