@@ -56,7 +56,6 @@ func (c *conn) HandleOp(op *protocol.Op) error {
 		c.pingMu.Lock()
 		c.pingsOut = 0
 		c.pingMu.Unlock()
-		c.sendOK()
 	case protocol.OpConnect:
 		return c.processConnect(op.Args)
 	}
