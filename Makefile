@@ -1,0 +1,50 @@
+# Wisp build. Needs only Go (see go.mod for the version).
+#
+#   make build   static binary in bin/wisp
+#   make run     build, then run on 127.0.0.1:4222 (monitoring :8222, streams in ./data)
+#   make test    gofmt check, go vet, all tests with -race
+#   make fuzz    each fuzz target for FUZZTIME (default 30s)
+#   make bench   benchmarks
+#   make clean
+
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0-dev)
+FUZZTIME ?= 30s
+GO       ?= go
+
+.PHONY: build run test fuzz bench clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/wisp ./cmd/wisp
+
+run: build
+	bin/wisp -a 127.0.0.1 -p 4222 -m 8222 -js -sd ./data
+
+test:
+	@unformatted="$$(gofmt -l .)"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt -w needed on:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 14m ./...
+
+# go test -fuzz takes one target per run, so run each Fuzz function found in
+# the tests in turn.
+fuzz:
+	@set -e; \
+	for file in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
+		dir=$$(dirname "$$file"); \
+		for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$file"); do \
+			echo "== $$dir $$name ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "./$$dir"; \
+		done; \
+	done
+
+# Micro-benchmarks (raw output for benchstat in bench/results/micro.txt),
+# then the standard wisp bench scenarios on the embedded server; see
+# docs/bench.md. A few minutes in all.
+bench: build
+	@mkdir -p bench/results
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s -count 3 ./protocol ./sublist ./server > bench/results/micro.txt; \
+	status=$$?; cat bench/results/micro.txt; exit $$status
+	bin/wisp bench --json bench/results/latest.json --html bench/results/latest.html
+
+clean:
+	rm -rf bin

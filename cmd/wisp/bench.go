@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/wisp-mq/wisp/bench"
+	"github.com/wisp-mq/wisp/conf"
+	"github.com/wisp-mq/wisp/server"
+)
+
+// runBench runs "wisp bench ...", the load generator, and returns the exit
+// status: 0 when every run passed its checks, 1 when one failed or the
+// bench could not run, 2 for bad flags.
+func runBench(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// The progress line is only for a terminal: isTerminal checks that
+	// stdout is a character device.
+	return benchMain(ctx, args, os.Stdout, os.Stderr, isTerminal(os.Stdout))
+}
+
+// benchMain is runBench with its inputs and outputs passed in.
+func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer, terminal bool) int {
+	cmd, err := bench.ParseArgs(args)
+	switch {
+	case errors.Is(err, bench.ErrHelp):
+		bench.Usage(stdout)
+		return exitOK
+	case err != nil:
+		for _, line := range bench.UsageMessage(err) {
+			fmt.Fprintf(stderr, "wisp bench: %s\n", line)
+		}
+		fmt.Fprintln(stderr, "wisp bench: see wisp bench --help")
+		return exitUsage
+	}
+	cfg := &cmd.Config
+	cfg.StartEmbedded = startEmbedded
+	if cfg.Compare != "" && !strings.Contains(cfg.Compare, "://") && cfg.Server == "" {
+		// The other side is a child process: make Wisp one too, so that
+		// both pay the same socket costs and both get server-only CPU
+		// and memory figures.
+		if self, err := os.Executable(); err == nil {
+			cfg.Binary = self
+		}
+	}
+	if !cmd.Quiet {
+		cfg.Log = stderr
+		if terminal {
+			cfg.Progress = stdout
+		}
+	}
+	rep, err := bench.Run(ctx, cfg)
+	if errors.Is(err, bench.ErrUsage) {
+		for _, line := range bench.UsageMessage(err) {
+			fmt.Fprintf(stderr, "wisp bench: %s\n", line)
+		}
+		return exitUsage
+	}
+	status := exitOK
+	if err != nil {
+		fmt.Fprintf(stderr, "wisp bench: %v\n", err)
+		status = exitFailed
+		if rep == nil {
+			return status
+		}
+	}
+	if err := rep.WriteTable(stdout); err != nil {
+		fmt.Fprintf(stderr, "wisp bench: %v\n", err)
+		status = exitFailed
+	}
+	for _, out := range []struct {
+		file  string
+		write func(io.Writer) error
+	}{{cmd.JSONFile, rep.WriteJSON}, {cmd.HTMLFile, rep.WriteHTML}} {
+		if out.file == "" {
+			continue
+		}
+		if err := writeFile(out.file, out.write); err != nil {
+			fmt.Fprintf(stderr, "wisp bench: %v\n", err)
+			status = exitFailed
+		}
+	}
+	if !rep.OK() {
+		fmt.Fprintln(stderr, "wisp bench: some runs failed their checks (see the ERROR lines)")
+		status = exitFailed
+	}
+	return status
+}
+
+// writeFile writes a report file, creating its directory.
+func writeFile(path string, write func(io.Writer) error) error {
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// startEmbedded is bench.Config.StartEmbedded: a Wisp server in this
+// process on a free loopback port, with the stream layer (in a temporary
+// store directory) when jetstream is true.
+func startEmbedded(jetstream bool) (url string, stop func(), err error) {
+	server.Version = version
+	log := slog.New(slog.DiscardHandler)
+	cfg := conf.DefaultConfig()
+	cfg.Server = server.Options{Host: "127.0.0.1", Port: -1, JetStream: jetstream}
+	cfg.JetStream = jetstream
+	srv, err := server.New(&cfg.Server, log)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := srv.Start(); err != nil {
+		return "", nil, err
+	}
+	stopServer := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}
+	if !jetstream {
+		return srv.ClientURL(), stopServer, nil
+	}
+	dir, err := os.MkdirTemp("", "wisp-bench-store-")
+	if err != nil {
+		stopServer()
+		return "", nil, err
+	}
+	cfg.StoreDir = dir
+	stopStreams, err := startStreams(cfg, srv, log)
+	if err != nil {
+		stopServer()
+		os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("stream layer: %w", err)
+	}
+	return srv.ClientURL(), func() {
+		stopServer() // streams stop after the server, as in serve
+		if stopStreams != nil {
+			stopStreams()
+		}
+		os.RemoveAll(dir)
+	}, nil
+}

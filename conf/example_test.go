@@ -1,0 +1,56 @@
+package conf
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"testing"
+)
+
+const examplePath = "../wisp.conf.example"
+
+// The example config parses, and every value in it is the default, so the
+// file documents what Wisp does when the key is left out.
+func TestExampleConfig(t *testing.T) {
+	c, err := Load([]string{"-c", examplePath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := defaults(t)
+	want.File = examplePath
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("example config is not all defaults\n got %+v\nwant %+v", c, want)
+	}
+}
+
+// Every key the file format knows appears in the example, set or in a comment.
+func TestExampleMentionsEveryKey(t *testing.T) {
+	data, err := os.ReadFile(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range fileKeys(reflect.TypeFor[fileConfig]()) {
+		re := regexp.MustCompile(`(?m)(^[#\s]*|\{ )` + regexp.QuoteMeta(key) + ` *=|^[#\s]*\[` + regexp.QuoteMeta(key) + `\]`)
+		if !re.Match(data) {
+			t.Errorf("%s does not show key %q", filepath.Base(examplePath), key)
+		}
+	}
+}
+
+// fileKeys lists the TOML key names of a file struct, recursively.
+func fileKeys(t reflect.Type) []string {
+	var keys []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		keys = append(keys, f.Tag.Get("toml"))
+		ft := f.Type
+		for ft.Kind() == reflect.Pointer || ft.Kind() == reflect.Slice {
+			ft = ft.Elem()
+		}
+		if ft.Kind() == reflect.Struct {
+			keys = append(keys, fileKeys(ft)...)
+		}
+	}
+	return keys
+}
