@@ -1,0 +1,230 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// The core scenarios: publish, deliver to one, many, or a queue group.
+// Each publisher numbers its messages 1..n in the first 8 payload bytes
+// (when --size allows), so that receivers can check order and duplicates.
+
+// publishLoop publishes up to n messages on nc, subject(i) for the i-th,
+// until the time cap, then flushes: the flush's PONG proves the server has
+// read every message. It returns how many it published.
+func (e *Env) publishLoop(nc *nats.Conn, n, size int, subject func(i int) string) (int64, error) {
+	buf := make([]byte, size)
+	var sent, reported int64
+	for i := 0; i < n; i++ {
+		if i&255 == 0 {
+			if e.expired() {
+				break
+			}
+			e.prog.add(sent - reported)
+			reported = sent
+		}
+		if err := nc.Publish(subject(i), payload(buf, uint64(i+1))); err != nil {
+			return sent, fmt.Errorf("publish: %w", err)
+		}
+		sent++
+	}
+	e.prog.add(sent - reported)
+	if err := nc.FlushTimeout(e.grace()); err != nil {
+		return sent, fmt.Errorf("flush after %d messages: %w", sent, err)
+	}
+	return sent, nil
+}
+
+func fixed(subject string) func(int) string { return func(int) string { return subject } }
+
+// runPub: publishers only. Nothing is delivered; the check is that every
+// publisher's final flush round trip succeeds and no -ERR came back.
+func runPub(_ context.Context, e *Env) error {
+	n := e.Cfg.pubs(defaultPubs)
+	e.Res.Pubs = n
+	var conns []*nats.Conn
+	defer func() { closeAll(conns) }()
+	for i := range n {
+		if _, err := e.connect(fmt.Sprintf("pub%d", i), &conns); err != nil {
+			return err
+		}
+	}
+	parts := split(e.Cfg.Msgs, n)
+	var total atomic.Int64
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	e.begin(int64(e.Cfg.Msgs))
+	for i, nc := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sent, err := e.publishLoop(nc, parts[i], e.Cfg.Size, fixed(e.Prefix+".pub"))
+			total.Add(sent)
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	e.end(time.Time{})
+	e.Res.Msgs = total.Load()
+	e.capped(e.Res.Msgs, int64(e.Cfg.Msgs))
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return e.clientErr()
+}
+
+// receiver counts one subscriber's deliveries and checks their order.
+type receiver struct {
+	count    atomic.Int64
+	disorder atomic.Int64
+	next     uint64 // only touched by the subscription's handler goroutine
+}
+
+func (r *receiver) handle(m *nats.Msg, last *lastSeen) {
+	if seq, ok := getSeq(m.Data); ok {
+		if r.next != 0 && seq != r.next {
+			r.disorder.Add(1)
+		}
+		r.next = seq + 1
+	}
+	r.count.Add(1)
+	last.mark()
+}
+
+func runPubSub(ctx context.Context, e *Env) error { return deliver(ctx, e, 1) }
+
+func runFanout(ctx context.Context, e *Env) error { return deliver(ctx, e, e.Cfg.subs()) }
+
+// deliver runs one publisher and nsubs subscribers on their own
+// connections; each subscriber must get every message, once, in order.
+// The headline rate counts deliveries (messages x subscribers).
+func deliver(_ context.Context, e *Env, nsubs int) error {
+	e.Res.Pubs, e.Res.Subs = 1, nsubs
+	var conns []*nats.Conn
+	defer func() { closeAll(conns) }()
+	subject := e.Prefix + ".deliver"
+	recv := make([]*receiver, nsubs)
+	var last lastSeen
+	for i := range recv {
+		nc, err := e.connect(fmt.Sprintf("sub%d", i), &conns)
+		if err != nil {
+			return err
+		}
+		r := &receiver{}
+		recv[i] = r
+		sub, err := nc.Subscribe(subject, func(m *nats.Msg) { r.handle(m, &last) })
+		if err != nil {
+			return err
+		}
+		if err := unlimited(sub); err != nil {
+			return err
+		}
+		if err := nc.Flush(); err != nil { // the server has the subscription
+			return err
+		}
+	}
+	pub, err := e.connect("pub", &conns)
+	if err != nil {
+		return err
+	}
+	e.begin(int64(e.Cfg.Msgs))
+	sent, perr := e.publishLoop(pub, e.Cfg.Msgs, e.Cfg.Size, fixed(subject))
+	all := func() bool {
+		for _, r := range recv {
+			if r.count.Load() < sent {
+				return false
+			}
+		}
+		return true
+	}
+	waitFor(time.Now().Add(e.grace()), all)
+	e.end(last.time())
+	e.Res.Msgs = sent * int64(nsubs)
+	e.capped(sent, int64(e.Cfg.Msgs))
+	if perr != nil {
+		return perr
+	}
+	var errs []error
+	for i, r := range recv {
+		if got := r.count.Load(); got != sent {
+			errs = append(errs, fmt.Errorf("subscriber %d received %d of %d messages", i, got, sent))
+		}
+		if d := r.disorder.Load(); d > 0 {
+			errs = append(errs, fmt.Errorf("subscriber %d saw %d messages out of order", i, d))
+		}
+	}
+	if e.Cfg.Size < 8 {
+		e.note("--size %d < 8: order not checked, counts only", e.Cfg.Size)
+	}
+	return errors.Join(append(errs, e.clientErr())...)
+}
+
+// runQueue: one publisher, N members of one queue group; every message
+// must reach exactly one member. Messages carry their sequence number, so
+// the payload is at least 8 bytes here.
+func runQueue(_ context.Context, e *Env) error {
+	n := e.Cfg.subs()
+	e.Res.Pubs, e.Res.Subs = 1, n
+	size := e.Cfg.Size
+	if size < 8 {
+		e.note("payload raised from %d to 8 bytes to carry sequence numbers", size)
+		size = 8
+	}
+	var conns []*nats.Conn
+	defer func() { closeAll(conns) }()
+	subject := e.Prefix + ".queue"
+	once := newExactlyOnce(e.Cfg.Msgs)
+	counts := make([]atomic.Int64, n)
+	var total atomic.Int64
+	var last lastSeen
+	for i := range n {
+		nc, err := e.connect(fmt.Sprintf("member%d", i), &conns)
+		if err != nil {
+			return err
+		}
+		sub, err := nc.QueueSubscribe(subject, "workers", func(m *nats.Msg) {
+			seq, _ := getSeq(m.Data)
+			once.add(seq)
+			counts[i].Add(1)
+			total.Add(1)
+			last.mark()
+		})
+		if err != nil {
+			return err
+		}
+		if err := unlimited(sub); err != nil {
+			return err
+		}
+		if err := nc.Flush(); err != nil {
+			return err
+		}
+	}
+	pub, err := e.connect("pub", &conns)
+	if err != nil {
+		return err
+	}
+	e.begin(int64(e.Cfg.Msgs))
+	sent, perr := e.publishLoop(pub, e.Cfg.Msgs, size, fixed(subject))
+	// Wait for the count, then a little longer so that a duplicate
+	// delivered late is still caught.
+	waitFor(time.Now().Add(e.grace()), func() bool { return total.Load() >= sent })
+	e.end(last.time())
+	time.Sleep(20 * time.Millisecond)
+	e.Res.Msgs = sent
+	e.capped(sent, int64(e.Cfg.Msgs))
+	if perr != nil {
+		return perr
+	}
+	spread := make([]int64, n)
+	for i := range counts {
+		spread[i] = counts[i].Load()
+	}
+	e.note("deliveries per member: %v", spread)
+	return errors.Join(once.check(sent), e.clientErr())
+}

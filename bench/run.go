@@ -1,0 +1,158 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+)
+
+// Run runs every chosen scenario Runs times on the server under test and,
+// with Compare, on the other server, alternating A B A B so that drift in
+// a noisy machine falls on both alike. A scenario that fails its checks
+// is recorded with its error and the run goes on; the error returned is
+// for problems that stop everything (bad config, cancelled context).
+func Run(ctx context.Context, cfg *Config) (*Report, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	targets, err := makeTargets(cfg)
+	if err != nil {
+		return nil, err
+	}
+	rep := newReport(cfg, targets)
+	for _, name := range cfg.Scenarios {
+		sc := lookup(name)
+		for run := 1; run <= cfg.Runs; run++ {
+			for _, t := range targets {
+				if err := ctx.Err(); err != nil {
+					rep.summarise()
+					return rep, err
+				}
+				res := runOne(ctx, cfg, t, sc, run)
+				rep.Results = append(rep.Results, *res)
+				if cfg.Log != nil {
+					fmt.Fprintln(cfg.Log, res.line())
+				}
+			}
+		}
+	}
+	rep.summarise()
+	return rep, nil
+}
+
+// makeTargets returns the server under test and, with Compare, the other.
+func makeTargets(cfg *Config) ([]*Target, error) {
+	where := cfg.Server
+	if where == "" {
+		where = cfg.Binary
+	}
+	a, err := newTarget("wisp", where, cfg.StartEmbedded)
+	if err != nil {
+		return nil, err
+	}
+	targets := []*Target{a}
+	if cfg.Compare != "" {
+		label := "other"
+		if !isURL(cfg.Compare) {
+			if base := filepath.Base(cfg.Compare); base != "wisp" {
+				label = base
+			}
+		}
+		b, err := newTarget(label, cfg.Compare, nil)
+		if err != nil {
+			return nil, err
+		}
+		targets = append(targets, b)
+	}
+	return targets, nil
+}
+
+// runOne starts (or reaches) the target's server, runs the scenario on it,
+// and measures the server's resources where it is local.
+func runOne(ctx context.Context, cfg *Config, t *Target, sc *Scenario, run int) *Result {
+	res := &Result{Scenario: sc.Name, Target: t.Label, Server: t.Desc, Run: run, Size: cfg.Size, Unit: sc.Unit}
+	in, err := t.start(sc.JetStream)
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	defer in.stop()
+	res.Version = in.version
+	env := newEnv(in.url, cfg, res)
+	switch {
+	case in.pid > 0:
+		pid := in.pid
+		env.sample = func() sample {
+			cpu, err := procCPU(pid)
+			return sample{cpu: cpu, ok: err == nil}
+		}
+		env.mem = func() int64 {
+			rss, _, _ := procMem(pid)
+			return rss
+		}
+	case in.self:
+		env.sample = func() sample {
+			cpu, err := selfCPU()
+			return sample{cpu: cpu, ok: err == nil}
+		}
+		env.mem = heapInUse
+	}
+	err = sc.run(ctx, env)
+	env.prog.finish()
+	if err != nil {
+		res.Error = err.Error()
+	}
+	if !env.began.IsZero() && env.ended.After(env.began) {
+		res.Seconds = env.ended.Sub(env.began).Seconds()
+		res.Rate = float64(res.Msgs) / res.Seconds
+		if sc.Unit != "conns/s" {
+			res.MBPerSec = res.Rate * float64(cfg.Size) / 1e6
+		}
+	}
+	if env.cpu0.ok && env.cpu1.ok {
+		res.CPUSeconds = (env.cpu1.cpu - env.cpu0.cpu).Seconds()
+		if res.Msgs > 0 {
+			res.CPUPerMillion = res.CPUSeconds / float64(res.Msgs) * 1e6
+		}
+	}
+	switch {
+	case in.pid > 0:
+		if _, peak, err := procMem(in.pid); err == nil {
+			res.PeakRSS, res.Scope = peak, ScopeServer
+		}
+	case in.self:
+		if peak, err := selfPeakRSS(); err == nil {
+			res.PeakRSS, res.Scope = peak, ScopeProcess
+		}
+	}
+	if res.Scope == "" {
+		res.CPUSeconds, res.CPUPerMillion = 0, 0
+	}
+	return res
+}
+
+// heapInUse is the embedded server's memory measure: Go heap and stacks in
+// use after a collection, for the whole process.
+func heapInUse() int64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapInuse + ms.StackInuse)
+}
+
+// line is the one-line log of a finished run.
+func (r *Result) line() string {
+	s := fmt.Sprintf("%-12s %-12s run %d: %s %s in %.2fs", r.Scenario, r.Target, r.Run, si(r.Rate), r.Unit, r.Seconds)
+	if r.Error != "" {
+		s += "  ERROR: " + r.Error
+	}
+	return s
+}
+
+// hostname is for the report header; failure is not worth an error.
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
+}

@@ -1,0 +1,269 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wisp-mq/wisp/server"
+)
+
+// Target is a server a scenario runs against: embedded in this process, a
+// URL, or a binary started afresh (on a free loopback port) for each run.
+type Target struct {
+	Label string // "wisp", or a name for the compared server
+	Desc  string // "embedded", the URL, or the binary path
+
+	url      string
+	bin      string
+	embedded func(jetstream bool) (string, func(), error)
+}
+
+// instance is one started (or reached) server.
+type instance struct {
+	url     string
+	version string
+	pid     int  // a child process we started, else 0
+	self    bool // the embedded server: it shares our process
+	stop    func()
+}
+
+// newTarget makes a target from a URL, a binary name or path, or, for "",
+// the embedded server.
+func newTarget(label, where string, embedded func(bool) (string, func(), error)) (*Target, error) {
+	switch {
+	case where == "":
+		if embedded == nil {
+			embedded = startCoreServer
+		}
+		return &Target{Label: label, Desc: "embedded", embedded: embedded}, nil
+	case isURL(where):
+		return &Target{Label: label, Desc: where, url: where}, nil
+	default:
+		path, err := exec.LookPath(where)
+		if err != nil {
+			return nil, fmt.Errorf("%w: server binary %q: %v", ErrUsage, where, err)
+		}
+		if abs, err := filepath.Abs(path); err == nil {
+			path = abs
+		}
+		return &Target{Label: label, Desc: path, bin: path}, nil
+	}
+}
+
+// start brings up (or reaches) the server for one run; the stream layer is
+// asked for when jetstream is true.
+func (t *Target) start(jetstream bool) (*instance, error) {
+	var in *instance
+	switch {
+	case t.url != "":
+		in = &instance{url: t.url, stop: func() {}}
+	case t.bin != "":
+		return startBinary(t.bin, jetstream)
+	default:
+		url, stop, err := t.embedded(jetstream)
+		if err != nil {
+			return nil, fmt.Errorf("starting the embedded server: %w", err)
+		}
+		in = &instance{url: url, stop: stop, self: true}
+	}
+	info, err := probe(in.url, 5*time.Second)
+	if err != nil {
+		in.stop()
+		return nil, err
+	}
+	in.version = info.Version
+	return in, nil
+}
+
+// startCoreServer is the default embedded server: Wisp's core server, with
+// no stream layer.
+func startCoreServer(bool) (string, func(), error) {
+	srv, err := server.New(&server.Options{Host: "127.0.0.1", Port: -1}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return "", nil, err
+	}
+	if err := srv.Start(); err != nil {
+		return "", nil, err
+	}
+	return srv.ClientURL(), func() { shutdownServer(srv) }, nil
+}
+
+// shutdownServer stops an embedded server, waiting at most a few seconds.
+func shutdownServer(srv *server.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(ctx)
+}
+
+// infoLine is the part of a server's INFO the bench reads.
+type infoLine struct {
+	Version   string `json:"version"`
+	JetStream bool   `json:"jetstream"`
+}
+
+// probe connects to url and reads the server's INFO line.
+func probe(url string, timeout time.Duration) (infoLine, error) {
+	var info infoLine
+	addr, err := hostPort(url)
+	if err != nil {
+		return info, err
+	}
+	c, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return info, fmt.Errorf("server %s: %w", url, err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout))
+	line, err := bufio.NewReaderSize(c, 4096).ReadString('\n')
+	if err != nil {
+		return info, fmt.Errorf("server %s: reading INFO: %w", url, err)
+	}
+	body, ok := strings.CutPrefix(strings.TrimSpace(line), "INFO ")
+	if !ok {
+		return info, fmt.Errorf("server %s: first line is not INFO: %.60q", url, line)
+	}
+	if err := json.Unmarshal([]byte(body), &info); err != nil {
+		return info, fmt.Errorf("server %s: INFO: %w", url, err)
+	}
+	return info, nil
+}
+
+// Starting a binary: the flags -a, -p, -js and -sd mean the same to wisp
+// and to nats-server.
+const (
+	startTimeout = 10 * time.Second
+	stopTimeout  = 5 * time.Second
+	startTries   = 3 // a free port can be taken between probe and bind
+)
+
+func startBinary(bin string, jetstream bool) (*instance, error) {
+	var err error
+	for range startTries {
+		var in *instance
+		var retry bool
+		in, retry, err = startBinaryOnce(bin, jetstream)
+		if err == nil || !retry {
+			return in, err
+		}
+	}
+	return nil, err
+}
+
+func startBinaryOnce(bin string, jetstream bool) (in *instance, retry bool, err error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, false, err
+	}
+	args := []string{"-a", "127.0.0.1", "-p", strconv.Itoa(port)}
+	dir := ""
+	if jetstream {
+		if dir, err = os.MkdirTemp("", "wisp-bench-store-"); err != nil {
+			return nil, false, err
+		}
+		args = append(args, "-js", "-sd", dir)
+	}
+	cleanDir := func() {
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
+	}
+	out := &tail{max: 8 << 10}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		cleanDir()
+		return nil, false, fmt.Errorf("starting %s: %w", bin, err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	stop := func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(stopTimeout):
+			cmd.Process.Kill()
+			<-exited
+		}
+		cleanDir()
+	}
+	url := "nats://127.0.0.1:" + strconv.Itoa(port)
+	deadline := time.Now().Add(startTimeout)
+	for {
+		select {
+		case <-exited:
+			cleanDir()
+			msg := out.String()
+			return nil, strings.Contains(msg, "address already in use"),
+				fmt.Errorf("%s %s exited at start: %s", bin, strings.Join(args, " "), lastLines(msg, 5))
+		default:
+		}
+		info, perr := probe(url, 500*time.Millisecond)
+		if perr == nil {
+			return &instance{url: url, version: info.Version, pid: cmd.Process.Pid, stop: stop}, false, nil
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return nil, false, fmt.Errorf("%s did not accept connections within %v: %v", bin, startTimeout, perr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// freePort asks the kernel for a free loopback port.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// tail keeps the last max bytes written to it: a child's output, for error
+// messages.
+type tail struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+var _ io.Writer = (*tail)(nil)
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - t.max; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	if len(lines) == 1 && lines[0] == "" {
+		return "(no output)"
+	}
+	return strings.Join(lines, " | ")
+}
