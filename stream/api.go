@@ -1,0 +1,153 @@
+package stream
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+)
+
+// apiPrefix is where the JetStream API lives; requests are core
+// request/reply messages on subjects below it.
+const apiPrefix = "$JS.API."
+
+// The response type names nats.go/jetstream and the nats CLI recognise.
+const (
+	typePrefix            = "io.nats.jetstream.api.v1."
+	typeAccountInfo       = typePrefix + "account_info_response"
+	typeStreamCreate      = typePrefix + "stream_create_response"
+	typeStreamUpdate      = typePrefix + "stream_update_response"
+	typeStreamInfo        = typePrefix + "stream_info_response"
+	typeStreamDelete      = typePrefix + "stream_delete_response"
+	typeStreamPurge       = typePrefix + "stream_purge_response"
+	typeStreamNames       = typePrefix + "stream_names_response"
+	typeStreamList        = typePrefix + "stream_list_response"
+	typeStreamMsgGet      = typePrefix + "stream_msg_get_response"
+	typeStreamMsgDelete   = typePrefix + "stream_msg_delete_response"
+	typeConsumerNotImpl   = typePrefix + "consumer_info_response"
+	typeUnknownAPIRequest = typePrefix + "error_response"
+)
+
+// apiResponse is the part every API reply shares.
+type apiResponse struct {
+	Type  string    `json:"type"`
+	Error *APIError `json:"error,omitempty"`
+}
+
+// apiPaged is the paging block of list-like replies.
+type apiPaged struct {
+	Total  int `json:"total"`
+	Offset int `json:"offset"`
+	Limit  int `json:"limit"`
+}
+
+// errResponse is the reply for any failed request.
+func errResponse(typ string, e *APIError) *apiResponse {
+	return &apiResponse{Type: typ, Error: e}
+}
+
+// onAPI is the broker callback for $JS.API.>. It copies the request and
+// answers it on its own goroutine: a request may wait for a disk commit,
+// and the callback must not hold the requester's connection that long.
+func (svc *Service) onAPI(subject, reply, _, data []byte) {
+	if len(reply) == 0 {
+		return // nobody to answer; nats-server ignores these too
+	}
+	svc.mu.RLock()
+	if svc.closing.Load() {
+		svc.mu.RUnlock()
+		return
+	}
+	svc.inflight.Add(1)
+	svc.mu.RUnlock()
+	subj, rep, body := string(subject), string(reply), bytes.Clone(data)
+	go func() {
+		defer svc.inflight.Done()
+		svc.handleAPI(subj, rep, body)
+	}()
+}
+
+// handleAPI routes one request and sends its reply. Every request that
+// reaches it gets exactly one reply.
+func (svc *Service) handleAPI(subject, reply string, body []byte) {
+	svc.apiTotal.Add(1)
+	rest := strings.TrimPrefix(subject, apiPrefix)
+	if d, ok := strings.CutPrefix(rest, "DIRECT.GET."); ok {
+		svc.directGet(d, reply, body)
+		return
+	}
+	resp := svc.route(rest, body)
+	if r, ok := resp.(interface{ apiError() *APIError }); ok && r.apiError() != nil {
+		svc.apiErrors.Add(1)
+	}
+	out, err := json.Marshal(resp)
+	if err != nil {
+		svc.log.Error("encode API reply", "subject", subject, "err", err)
+		out, _ = json.Marshal(errResponse(typeUnknownAPIRequest, apiErr(errGeneral, err)))
+	}
+	if err := svc.broker.Publish(reply, "", nil, out); err != nil {
+		svc.log.Debug("send API reply", "subject", subject, "err", err)
+	}
+}
+
+func (r *apiResponse) apiError() *APIError { return r.Error }
+
+// route picks the handler for an API subject (without the prefix).
+func (svc *Service) route(rest string, body []byte) any {
+	if rest == "INFO" {
+		return svc.accountInfo()
+	}
+	op, name, ok := splitAPI(rest)
+	switch {
+	case op == "STREAM.NAMES" && !ok:
+		return svc.streamNames(body)
+	case op == "STREAM.LIST" && !ok:
+		return svc.streamList(body)
+	case !ok:
+	case op == "STREAM.CREATE":
+		return svc.createStream(name, body)
+	case op == "STREAM.UPDATE":
+		return svc.updateStream(name, body)
+	case op == "STREAM.INFO":
+		return svc.streamInfo(name, body)
+	case op == "STREAM.DELETE":
+		return svc.deleteStream(name)
+	case op == "STREAM.PURGE":
+		return svc.purgeStream(name, body)
+	case op == "STREAM.MSG.GET":
+		return svc.msgGet(name, body)
+	case op == "STREAM.MSG.DELETE":
+		return svc.msgDelete(name, body)
+	}
+	if strings.HasPrefix(rest, "CONSUMER.") {
+		return errResponse(typeConsumerNotImpl, apiErr(errBadRequest))
+	}
+	return errResponse(typeUnknownAPIRequest, apiErr(errBadRequest))
+}
+
+// splitAPI splits "STREAM.INFO.NAME" into ("STREAM.INFO", "NAME", true).
+// The operations with a stream name have two or three words before it.
+func splitAPI(rest string) (op, name string, ok bool) {
+	for _, p := range []string{"STREAM.MSG.GET.", "STREAM.MSG.DELETE.", "STREAM.CREATE.", "STREAM.UPDATE.",
+		"STREAM.INFO.", "STREAM.DELETE.", "STREAM.PURGE."} {
+		if n, found := strings.CutPrefix(rest, p); found {
+			if n == "" || strings.Contains(n, ".") {
+				return rest, "", false
+			}
+			return p[:len(p)-1], n, true
+		}
+	}
+	return rest, "", false
+}
+
+// decodeRequest parses an optional JSON request body. An empty body is an
+// empty request; anything else must be one JSON object.
+func decodeRequest(body []byte, v any) *APIError {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return apiErr(errInvalidJSON, err)
+	}
+	return nil
+}

@@ -1,0 +1,370 @@
+package stream
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/wisp-mq/wisp/stream/store"
+)
+
+type streamInfoResponse struct {
+	apiResponse
+	apiPaged
+	*StreamInfo
+}
+
+func infoResponse(typ string, si *StreamInfo) *streamInfoResponse {
+	r := &streamInfoResponse{apiResponse: apiResponse{Type: typ}, StreamInfo: si}
+	if n := len(si.State.Subjects); n > 0 {
+		r.apiPaged = apiPaged{Total: n, Limit: n}
+	}
+	return r
+}
+
+// parseConfig decodes and normalises a create or update request for the
+// stream named in the subject.
+func parseConfig(typ, name string, body []byte) (*Config, *apiResponse) {
+	if !validName(name) {
+		return nil, errResponse(typ, apiErr(errStreamNameInvalid))
+	}
+	cfg := &Config{}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return nil, errResponse(typ, apiErr(errInvalidJSON, "request body is empty"))
+	}
+	if e := decodeRequest(body, cfg); e != nil {
+		return nil, errResponse(typ, e)
+	}
+	if cfg.Name == "" {
+		cfg.Name = name
+	}
+	if cfg.Name != name {
+		return nil, errResponse(typ, apiErr(errStreamMismatch))
+	}
+	cfg.setDefaults()
+	if e := cfg.validate(); e != nil {
+		return nil, errResponse(typ, e)
+	}
+	return cfg, nil
+}
+
+// sameConfig compares configs as they would be stored, so that a config
+// that went through a restart still equals the request that made it.
+func sameConfig(a, b *Config) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
+}
+
+// overlapping reports whether any of subjects is captured by a stream other
+// than self. Called with svc.mu held.
+func (svc *Service) overlapping(self string, subjects []string) bool {
+	for name, other := range svc.streams {
+		if name == self {
+			continue
+		}
+		for _, a := range other.cfg.Subjects {
+			for _, b := range subjects {
+				if subjectsCollide(a, b) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func (svc *Service) createStream(name string, body []byte) any {
+	cfg, bad := parseConfig(typeStreamCreate, name, body)
+	if bad != nil {
+		return bad
+	}
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	if s := svc.streams[name]; s != nil {
+		// Creating again with the same config is a no-op, as in nats-server.
+		s.mu.RLock()
+		same := sameConfig(&s.cfg, cfg)
+		s.mu.RUnlock()
+		if !same {
+			return errResponse(typeStreamCreate, apiErr(errStreamNameExist))
+		}
+		return infoResponse(typeStreamCreate, s.info(""))
+	}
+	if svc.overlapping(name, cfg.Subjects) {
+		return errResponse(typeStreamCreate, apiErr(errStreamSubjectOverlap))
+	}
+	meta := &streamMeta{Created: time.Now().UTC(), Config: *cfg}
+	st := svc.storeFor(cfg.Storage)
+	err := st.Do(func(b *store.Batch) error {
+		id, err := b.NextStreamID()
+		if err != nil {
+			return err
+		}
+		meta.ID = id
+		v, err := json.Marshal(meta)
+		if err != nil {
+			return err
+		}
+		if err := b.PutMeta(name, v); err != nil {
+			return err
+		}
+		if cfg.FirstSeq > 1 {
+			return b.SetLastSeq(id, cfg.FirstSeq-1, 0)
+		}
+		return nil
+	})
+	if err != nil {
+		return errResponse(typeStreamCreate, apiErr(errStreamCreate, err))
+	}
+	s := newStream(svc, st, meta)
+	if cfg.FirstSeq > 1 {
+		s.state.last = cfg.FirstSeq - 1
+	}
+	s.state.first = s.state.last + 1
+	if err := svc.subscribe(s, cfg.Subjects); err != nil {
+		svc.unsubscribeAll(s)
+		_ = st.Do(func(b *store.Batch) error { return b.DropStream(name, s.id) })
+		return errResponse(typeStreamCreate, apiErr(errStreamCreate, err))
+	}
+	svc.streams[name] = s
+	return infoResponse(typeStreamCreate, s.info(""))
+}
+
+func (svc *Service) updateStream(name string, body []byte) any {
+	cfg, bad := parseConfig(typeStreamUpdate, name, body)
+	if bad != nil {
+		return bad
+	}
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	s := svc.streams[name]
+	if s == nil {
+		return errResponse(typeStreamUpdate, apiErr(errStreamNotFound))
+	}
+	s.mu.RLock()
+	old := s.cfg
+	s.mu.RUnlock()
+	if e := checkUpdate(&old, cfg); e != nil {
+		return errResponse(typeStreamUpdate, e)
+	}
+	if svc.overlapping(name, cfg.Subjects) {
+		return errResponse(typeStreamUpdate, apiErr(errStreamSubjectOverlap))
+	}
+	meta := &streamMeta{ID: s.id, Created: s.created, Config: *cfg}
+	v, err := json.Marshal(meta)
+	if err != nil {
+		return errResponse(typeStreamUpdate, apiErr(errStreamUpdate, err))
+	}
+	err = s.st.Do(func(b *store.Batch) error {
+		if err := b.PutMeta(name, v); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.cfg = *cfg
+		// Trim at once when limits shrank; the removals commit with the
+		// new config.
+		return s.applyAllLimits(b, time.Now())
+	})
+	if err != nil {
+		svc.reload(s)
+		s.mu.Lock()
+		s.cfg = old
+		s.mu.Unlock()
+		return errResponse(typeStreamUpdate, apiErr(errStreamUpdate, err))
+	}
+	if err := svc.resubscribe(s, cfg.Subjects); err != nil {
+		return errResponse(typeStreamUpdate, apiErr(errStreamUpdate, err))
+	}
+	return infoResponse(typeStreamUpdate, s.info(""))
+}
+
+type streamInfoRequest struct {
+	apiPaged
+	DeletedDetails bool   `json:"deleted_details"`
+	SubjectsFilter string `json:"subjects_filter"`
+}
+
+func (svc *Service) streamInfo(name string, body []byte) any {
+	var req streamInfoRequest
+	if e := decodeRequest(body, &req); e != nil {
+		return errResponse(typeStreamInfo, e)
+	}
+	s := svc.lookup(name)
+	if s == nil {
+		return errResponse(typeStreamInfo, apiErr(errStreamNotFound))
+	}
+	si := s.info(req.SubjectsFilter)
+	r := infoResponse(typeStreamInfo, si)
+	if req.SubjectsFilter != "" {
+		// All matching subjects fit one reply; say so to a paging client.
+		r.apiPaged = apiPaged{Total: len(si.State.Subjects), Offset: 0, Limit: len(si.State.Subjects)}
+	}
+	return r
+}
+
+type successResponse struct {
+	apiResponse
+	Success bool `json:"success"`
+}
+
+func (svc *Service) deleteStream(name string) any {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	s := svc.streams[name]
+	if s == nil {
+		return errResponse(typeStreamDelete, apiErr(errStreamNotFound))
+	}
+	svc.unsubscribeAll(s)
+	err := s.st.Do(func(b *store.Batch) error {
+		if err := b.DropStream(name, s.id); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.deleted = true
+		if s.ageTimer != nil {
+			s.ageTimer.Stop()
+		}
+		return nil
+	})
+	if err != nil {
+		s.mu.Lock()
+		s.deleted = false
+		s.mu.Unlock()
+		_ = svc.subscribe(s, s.cfg.Subjects)
+		return errResponse(typeStreamDelete, apiErr(errStreamDelete, err))
+	}
+	delete(svc.streams, name)
+	return &successResponse{apiResponse{Type: typeStreamDelete}, true}
+}
+
+type namesRequest struct {
+	Offset  int    `json:"offset"`
+	Subject string `json:"subject"`
+}
+
+type namesResponse struct {
+	apiResponse
+	apiPaged
+	Streams []string `json:"streams"`
+}
+
+type listResponse struct {
+	apiResponse
+	apiPaged
+	Streams []*StreamInfo `json:"streams"`
+	Missing []string      `json:"missing,omitempty"`
+}
+
+// Page sizes, as nats-server's: names are cheap, infos less so.
+const (
+	namesPageSize = 1024
+	listPageSize  = 256
+)
+
+// matchingStreams returns, in name order, the streams that capture some
+// subject matching filter (all streams for an empty filter), and the page
+// starting at offset.
+func (svc *Service) matchingStreams(body []byte) (all int, page []*stream, offset int, e *APIError) {
+	var req namesRequest
+	if e := decodeRequest(body, &req); e != nil {
+		return 0, nil, 0, e
+	}
+	if req.Subject != "" && !validSubject(req.Subject) {
+		return 0, nil, 0, apiErr(errBadRequest)
+	}
+	var matched []*stream
+	for _, s := range svc.sortedStreams() {
+		if req.Subject == "" || s.captures(req.Subject) {
+			matched = append(matched, s)
+		}
+	}
+	offset = min(max(req.Offset, 0), len(matched))
+	return len(matched), matched[offset:], offset, nil
+}
+
+// captures reports whether some subject of s collides with filter.
+func (s *stream) captures(filter string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, subj := range s.cfg.Subjects {
+		if subjectsCollide(subj, filter) {
+			return true
+		}
+	}
+	return false
+}
+
+func (svc *Service) streamNames(body []byte) any {
+	total, page, offset, e := svc.matchingStreams(body)
+	if e != nil {
+		return errResponse(typeStreamNames, e)
+	}
+	page = page[:min(len(page), namesPageSize)]
+	r := &namesResponse{apiResponse: apiResponse{Type: typeStreamNames},
+		apiPaged: apiPaged{Total: total, Offset: offset, Limit: namesPageSize}, Streams: []string{}}
+	for _, s := range page {
+		r.Streams = append(r.Streams, s.name)
+	}
+	return r
+}
+
+func (svc *Service) streamList(body []byte) any {
+	total, page, offset, e := svc.matchingStreams(body)
+	if e != nil {
+		return errResponse(typeStreamList, e)
+	}
+	page = page[:min(len(page), listPageSize)]
+	r := &listResponse{apiResponse: apiResponse{Type: typeStreamList},
+		apiPaged: apiPaged{Total: total, Offset: offset, Limit: listPageSize}, Streams: []*StreamInfo{}}
+	for _, s := range page {
+		r.Streams = append(r.Streams, s.info(""))
+	}
+	return r
+}
+
+// accountInfo answers $JS.API.INFO: usage and (unlimited) limits.
+type accountInfoResponse struct {
+	apiResponse
+	Memory         uint64        `json:"memory"`
+	Store          uint64        `json:"storage"`
+	ReservedMemory uint64        `json:"reserved_memory"`
+	ReservedStore  uint64        `json:"reserved_storage"`
+	Streams        int           `json:"streams"`
+	Consumers      int           `json:"consumers"`
+	Limits         accountLimits `json:"limits"`
+	Domain         string        `json:"domain,omitempty"`
+	API            apiStats      `json:"api"`
+}
+
+type accountLimits struct {
+	MaxMemory            int64 `json:"max_memory"`
+	MaxStore             int64 `json:"max_storage"`
+	MaxStreams           int   `json:"max_streams"`
+	MaxConsumers         int   `json:"max_consumers"`
+	MaxAckPending        int   `json:"max_ack_pending"`
+	MemoryMaxStreamBytes int64 `json:"memory_max_stream_bytes"`
+	StoreMaxStreamBytes  int64 `json:"storage_max_stream_bytes"`
+	MaxBytesRequired     bool  `json:"max_bytes_required"`
+}
+
+type apiStats struct {
+	Level  int    `json:"level"`
+	Total  uint64 `json:"total"`
+	Errors uint64 `json:"errors"`
+}
+
+func (svc *Service) accountInfo() any {
+	st := svc.Stats()
+	return &accountInfoResponse{
+		apiResponse: apiResponse{Type: typeAccountInfo},
+		Memory:      st.Memory, Store: st.Storage,
+		Streams: len(st.Streams), Consumers: st.Consumers,
+		Limits: accountLimits{MaxMemory: -1, MaxStore: -1, MaxStreams: -1, MaxConsumers: -1,
+			MaxAckPending: -1, MemoryMaxStreamBytes: -1, StoreMaxStreamBytes: -1},
+		API: apiStats{Level: 1, Total: st.APITotal, Errors: st.APIErrors},
+	}
+}

@@ -1,0 +1,47 @@
+// Package stream is Wisp's stream layer: durable streams kept in Pebble,
+// served through the subset of the NATS JetStream API that the official
+// clients (nats.go/jetstream) use for streams.
+//
+// # Model
+//
+// A Service owns every stream of one server. It reaches the message server
+// only through the Broker interface (broker.go): one subscription on
+// $JS.API.> answers API requests, and one subscription per stream subject
+// captures publishes. The package never imports the server.
+//
+// Each stream lives in one of two stores (package store): Pebble on disk
+// for file storage, Pebble over an in-memory filesystem for memory storage.
+// A store has a single writer goroutine; everything that changes stored
+// data is an Op run by that goroutine, so:
+//
+//   - a publish is copied out of the broker callback into a pooled pubOp and
+//     queued; the writer checks it (de-duplication, Nats-Expected-*
+//     headers, discard-new limits), assigns the next sequence, writes it,
+//     removes what discard-old limits push out, and commits the whole group
+//     of queued publishes with one fsync before any of their PubAcks is
+//     sent (publish.go, limits.go);
+//   - API mutations (create, update, delete, purge, message delete) run
+//     through the same writer and wait for their commit (api_*.go,
+//     purge.go); API reads go straight to Pebble and to the in-memory state
+//     under the stream's read lock;
+//   - max_age uses one timer per stream, armed for the oldest message; its
+//     expiry runs as an Op too.
+//
+// A stream's in-memory state (counts, first/last sequence, a per-subject
+// table, the de-duplication window) is derived from the store and rebuilt
+// from it on start (recover.go), and after a failed commit.
+//
+// # Rules it keeps
+//
+//   - No PubAck and no API success before the change is committed by the
+//     store's durability rule (store.SyncAlways by default).
+//   - Sequences never go back: after purge or expiry first = last+1, and the
+//     last sequence is recorded on disk when its message is removed.
+//   - Every request on $JS.API.> that has a reply subject gets exactly one
+//     reply: a JSON error from the one error table (errors.go) if anything
+//     is wrong, never silence and never a panic.
+//
+// Consumers (the next layer) are expected to keep their state in the same
+// store, in the key range store reserves for them, written by Ops through
+// the same group commit.
+package stream

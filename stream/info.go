@@ -1,0 +1,120 @@
+package stream
+
+import (
+	"sort"
+	"time"
+)
+
+// StreamInfo is a stream's configuration and state, as STREAM.INFO,
+// STREAM.CREATE, STREAM.UPDATE and STREAM.LIST return it.
+type StreamInfo struct {
+	Config    Config      `json:"config"`
+	Created   time.Time   `json:"created"`
+	State     StreamState `json:"state"`
+	TimeStamp time.Time   `json:"ts"`
+}
+
+// StreamState is the state block of StreamInfo.
+type StreamState struct {
+	Msgs        uint64            `json:"messages"`
+	Bytes       uint64            `json:"bytes"`
+	FirstSeq    uint64            `json:"first_seq"`
+	FirstTime   time.Time         `json:"first_ts"`
+	LastSeq     uint64            `json:"last_seq"`
+	LastTime    time.Time         `json:"last_ts"`
+	NumSubjects int               `json:"num_subjects,omitempty"`
+	Subjects    map[string]uint64 `json:"subjects,omitempty"`
+	NumDeleted  int               `json:"num_deleted,omitempty"`
+	Consumers   int               `json:"consumer_count"`
+}
+
+// info builds the stream's StreamInfo; a non-empty filter adds the
+// per-subject message counts of matching subjects, taken from the subject
+// table without touching the disk.
+func (s *stream) info(filter string) *StreamInfo {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	st := s.state
+	si := &StreamInfo{
+		Config:    s.cfg,
+		Created:   s.created.UTC(),
+		TimeStamp: time.Now().UTC(),
+		State: StreamState{
+			Msgs: st.msgs, Bytes: st.bytes,
+			FirstSeq: st.first, LastSeq: st.last,
+			FirstTime: unixTime(st.firstTime), LastTime: unixTime(st.lastTime),
+			NumSubjects: len(s.subjects), NumDeleted: int(st.numDeleted()),
+			Consumers: s.consumers,
+		},
+	}
+	if filter != "" {
+		si.State.Subjects = map[string]uint64{}
+		for subj, ss := range s.subjects {
+			if filter == ">" || subjectMatches(filter, subj) {
+				si.State.Subjects[subj] = ss.msgs
+			}
+		}
+	}
+	return si
+}
+
+// unixTime turns stored nanoseconds into a time, the zero time for 0 (how
+// nats-server reports an empty stream's first_ts).
+func unixTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
+}
+
+// Stats is a snapshot of the stream layer for monitoring (/jsz, metrics).
+type Stats struct {
+	Streams   []StreamStats
+	Memory    uint64 // bytes held by memory streams
+	Storage   uint64 // bytes held by file streams
+	Consumers int
+	APITotal  uint64 // API requests answered
+	APIErrors uint64 // of which failed
+	// CorruptRecords counts stored records skipped because they failed
+	// their checksum or did not decode.
+	CorruptRecords uint64
+}
+
+// StreamStats is one stream's line in Stats.
+type StreamStats struct {
+	Name      string
+	Storage   Storage
+	Subjects  []string
+	Messages  uint64
+	Bytes     uint64
+	FirstSeq  uint64
+	LastSeq   uint64
+	FirstTime time.Time
+	LastTime  time.Time
+	Consumers int
+	Created   time.Time
+}
+
+// Stats returns a consistent-per-stream snapshot, streams in name order.
+func (svc *Service) Stats() Stats {
+	var out Stats
+	for _, s := range svc.sortedStreams() {
+		cfg, st, _, consumers := s.snapshot()
+		out.Streams = append(out.Streams, StreamStats{
+			Name: s.name, Storage: cfg.Storage, Subjects: append([]string(nil), cfg.Subjects...),
+			Messages: st.msgs, Bytes: st.bytes, FirstSeq: st.first, LastSeq: st.last,
+			FirstTime: unixTime(st.firstTime), LastTime: unixTime(st.lastTime),
+			Consumers: consumers, Created: s.created,
+		})
+		if cfg.Storage == MemoryStorage {
+			out.Memory += st.bytes
+		} else {
+			out.Storage += st.bytes
+		}
+		out.Consumers += consumers
+	}
+	sort.Slice(out.Streams, func(i, j int) bool { return out.Streams[i].Name < out.Streams[j].Name })
+	out.APITotal, out.APIErrors = svc.apiTotal.Load(), svc.apiErrors.Load()
+	out.CorruptRecords = svc.file.CorruptRecords() + svc.mem.CorruptRecords()
+	return out
+}

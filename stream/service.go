@@ -1,0 +1,199 @@
+package stream
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/vfs"
+	"github.com/wisp-mq/wisp/stream/store"
+)
+
+// Options configures a Service.
+type Options struct {
+	// StoreDir holds file-storage streams (in StoreDir/streams). Required.
+	StoreDir string
+	// Sync is the durability rule for file streams (see store.SyncMode);
+	// SyncInterval its fsync period in SyncInterval mode (default 1s).
+	Sync         store.SyncMode
+	SyncInterval time.Duration
+	Logger       *slog.Logger
+	// FS replaces the real filesystem under StoreDir; tests use Pebble's
+	// strict in-memory FS to simulate a crash. nil means the real one.
+	FS vfs.FS
+}
+
+// Service is the stream layer of one server: the streams, their two stores
+// (file and memory), and the JetStream API on top. Create it with New.
+type Service struct {
+	broker Broker
+	log    *slog.Logger
+	file   *store.Store
+	mem    *store.Store
+
+	mu      sync.RWMutex // guards streams, and each stream's cancels
+	streams map[string]*stream
+	apiStop func()
+
+	apiTotal  atomic.Uint64
+	apiErrors atomic.Uint64
+	closing   atomic.Bool
+	inflight  sync.WaitGroup // API requests being handled
+}
+
+// New opens the stores under opts.StoreDir, recovers every stream, then
+// subscribes to the streams' subjects and to the JetStream API ($JS.API.>)
+// on b. Memory streams start empty: they live in Pebble over an in-memory
+// filesystem, lost on restart like nats-server's memory storage.
+func New(b Broker, opts Options) (*Service, error) {
+	if opts.StoreDir == "" {
+		return nil, errors.New("stream: a store directory is required")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	svc := &Service{broker: b, log: log, streams: map[string]*stream{}}
+	var err error
+	svc.file, err = store.Open(store.Options{
+		Dir: filepath.Join(opts.StoreDir, "streams"), FS: opts.FS,
+		Sync: opts.Sync, SyncInterval: opts.SyncInterval, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	svc.mem, err = store.Open(store.Options{Dir: "mem", FS: vfs.NewMem(), Logger: log, Volatile: true})
+	if err != nil {
+		svc.file.Close()
+		return nil, err
+	}
+	if err := svc.recover(svc.file, FileStorage); err != nil {
+		svc.Close()
+		return nil, err
+	}
+	for _, s := range svc.sortedStreams() {
+		if err := svc.subscribe(s, s.cfg.Subjects); err != nil {
+			svc.Close()
+			return nil, err
+		}
+	}
+	svc.apiStop, err = b.Subscribe(apiPrefix+">", "", svc.onAPI)
+	if err != nil {
+		svc.Close()
+		return nil, fmt.Errorf("stream: subscribe to the API: %w", err)
+	}
+	return svc, nil
+}
+
+// Close stops answering the API and storing messages, lets requests in
+// progress finish, and closes both stores (syncing the file store).
+func (svc *Service) Close() error {
+	if svc.closing.Swap(true) {
+		return nil
+	}
+	if svc.apiStop != nil {
+		svc.apiStop()
+	}
+	svc.mu.Lock()
+	for _, s := range svc.streams {
+		svc.unsubscribeAll(s)
+		s.mu.Lock()
+		if s.ageTimer != nil {
+			s.ageTimer.Stop()
+		}
+		s.mu.Unlock()
+	}
+	svc.mu.Unlock()
+	svc.inflight.Wait()
+	return errors.Join(svc.file.Close(), svc.mem.Close())
+}
+
+// storeFor returns the store of a storage type.
+func (svc *Service) storeFor(t Storage) *store.Store {
+	if t == MemoryStorage {
+		return svc.mem
+	}
+	return svc.file
+}
+
+func (svc *Service) lookup(name string) *stream {
+	svc.mu.RLock()
+	defer svc.mu.RUnlock()
+	return svc.streams[name]
+}
+
+// sortedStreams returns the streams in name order, for stable paging.
+func (svc *Service) sortedStreams() []*stream {
+	svc.mu.RLock()
+	defer svc.mu.RUnlock()
+	out := make([]*stream, 0, len(svc.streams))
+	for _, s := range svc.streams {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// subscribe adds broker subscriptions for subjects; called with svc.mu held
+// or before the service is shared.
+func (svc *Service) subscribe(s *stream, subjects []string) error {
+	if s.cancels == nil {
+		s.cancels = map[string]func(){}
+	}
+	for _, subj := range subjects {
+		if _, ok := s.cancels[subj]; ok {
+			continue
+		}
+		cancel, err := svc.broker.Subscribe(subj, "", s.onPublish)
+		if err != nil {
+			return fmt.Errorf("stream %s: subscribe to %q: %w", s.name, subj, err)
+		}
+		s.cancels[subj] = cancel
+	}
+	return nil
+}
+
+// resubscribe makes s's subscriptions match subjects, keeping unchanged
+// ones so no message on them is missed during an update.
+func (svc *Service) resubscribe(s *stream, subjects []string) error {
+	keep := map[string]bool{}
+	for _, subj := range subjects {
+		keep[subj] = true
+	}
+	for subj, cancel := range s.cancels {
+		if !keep[subj] {
+			cancel()
+			delete(s.cancels, subj)
+		}
+	}
+	return svc.subscribe(s, subjects)
+}
+
+func (svc *Service) unsubscribeAll(s *stream) {
+	for subj, cancel := range s.cancels {
+		cancel()
+		delete(s.cancels, subj)
+	}
+}
+
+// streamMeta is the stored form of a stream's definition.
+type streamMeta struct {
+	ID      uint32    `json:"id"`
+	Created time.Time `json:"created"`
+	Config  Config    `json:"config"`
+}
+
+func newStream(svc *Service, st *store.Store, meta *streamMeta) *stream {
+	nameJSON, _ := json.Marshal(meta.Config.Name)
+	return &stream{
+		svc: svc, st: st, id: meta.ID, name: meta.Config.Name, nameJSON: nameJSON,
+		created: meta.Created, cfg: meta.Config,
+		subjects: map[string]*subjState{},
+	}
+}

@@ -1,0 +1,174 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/cockroachdb/pebble"
+)
+
+// Consumer state lives in the range keys.go reserves for it, under the
+// stream's id, so that DropStream removes a stream's consumers with it:
+//
+//	consumer | id(4) | name | 0x00 | 'c'            -> consumer definition (opaque)
+//	consumer | id(4) | name | 0x00 | 's'            -> consumer state (opaque)
+//	consumer | id(4) | name | 0x00 | 'p' | seq(8)   -> one pending (unacked) message
+//
+// A consumer name never holds 0x00, so "a" and "ab" stay apart. Pending
+// messages are one key each so that an ack is one small delete, whatever
+// the number of messages pending; the state key holds only fixed-size
+// counters.
+const (
+	consumerMetaKind    byte = 'c'
+	consumerStateKind   byte = 's'
+	consumerPendingKind byte = 'p'
+)
+
+func consumerPrefix(dst []byte, id uint32, name string) []byte {
+	dst = append(dst, prefixConsumer)
+	dst = binary.BigEndian.AppendUint32(dst, id)
+	dst = append(dst, name...)
+	return append(dst, 0)
+}
+
+func consumerKey(dst []byte, id uint32, name string, kind byte) []byte {
+	return append(consumerPrefix(dst, id, name), kind)
+}
+
+func pendingKey(dst []byte, id uint32, name string, seq uint64) []byte {
+	dst = consumerKey(dst, id, name, consumerPendingKind)
+	return binary.BigEndian.AppendUint64(dst, seq)
+}
+
+// Pending is one delivered, unacknowledged message of a consumer.
+type Pending struct {
+	Seq   uint64 // stream sequence (the key)
+	DSeq  uint64 // consumer sequence of its first delivery
+	Count uint64 // deliveries so far
+	TS    int64  // unix nanos of the last delivery
+}
+
+// PutConsumerMeta stores the definition of consumer name of stream id.
+func (b *Batch) PutConsumerMeta(id uint32, name string, value []byte) error {
+	return b.b.Set(consumerKey(nil, id, name, consumerMetaKind), value, nil)
+}
+
+// PutConsumerState stores the fixed-size state record of a consumer.
+func (b *Batch) PutConsumerState(id uint32, name string, value []byte) error {
+	b.key = consumerKey(b.key[:0], id, name, consumerStateKind)
+	return b.b.Set(b.key, value, nil)
+}
+
+// PutPending records (or replaces) one pending message of a consumer.
+func (b *Batch) PutPending(id uint32, name string, p Pending) error {
+	var v [24]byte
+	binary.BigEndian.PutUint64(v[0:], p.DSeq)
+	binary.BigEndian.PutUint64(v[8:], p.Count)
+	binary.BigEndian.PutUint64(v[16:], uint64(p.TS))
+	b.key = pendingKey(b.key[:0], id, name, p.Seq)
+	return b.b.Set(b.key, v[:], nil)
+}
+
+// DeletePending forgets one pending message of a consumer.
+func (b *Batch) DeletePending(id uint32, name string, seq uint64) error {
+	b.key = pendingKey(b.key[:0], id, name, seq)
+	return b.b.Delete(b.key, nil)
+}
+
+// DeleteAllPending forgets every pending message of a consumer.
+func (b *Batch) DeleteAllPending(id uint32, name string) error {
+	lo := consumerKey(nil, id, name, consumerPendingKind)
+	hi := consumerKey(nil, id, name, consumerPendingKind+1)
+	return b.b.DeleteRange(lo, hi, nil)
+}
+
+// DropConsumer removes a consumer's definition, state and pending set.
+func (b *Batch) DropConsumer(id uint32, name string) error {
+	lo := consumerPrefix(nil, id, name)
+	hi := append([]byte(nil), lo...)
+	hi[len(hi)-1] = 1
+	return b.b.DeleteRange(lo, hi, nil)
+}
+
+// StoredConsumer is what Consumers finds of one consumer on disk.
+type StoredConsumer struct {
+	Name    string
+	Meta    []byte
+	State   []byte // nil when never written
+	Pending []Pending
+}
+
+// Consumers returns every consumer stored for stream id. A pending record
+// of the wrong size is counted as corrupt and skipped.
+func (r Reader) Consumers(id uint32) ([]*StoredConsumer, error) {
+	lo, hi := consumerRange(id)
+	it, err := r.r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return nil, fmt.Errorf("store: scan consumers: %w", err)
+	}
+	defer it.Close()
+	var out []*StoredConsumer
+	var cur *StoredConsumer
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()[5:]
+		z := indexZero(k)
+		if z < 0 || z+1 >= len(k) {
+			continue
+		}
+		name, kind, rest := string(k[:z]), k[z+1], k[z+2:]
+		if cur == nil || cur.Name != name {
+			cur = &StoredConsumer{Name: name}
+			out = append(out, cur)
+		}
+		v := it.Value()
+		switch kind {
+		case consumerMetaKind:
+			cur.Meta = append([]byte(nil), v...)
+		case consumerStateKind:
+			cur.State = append([]byte(nil), v...)
+		case consumerPendingKind:
+			if len(rest) != 8 || len(v) != 24 {
+				r.st.corrupt.Add(1)
+				continue
+			}
+			cur.Pending = append(cur.Pending, Pending{
+				Seq: beUint64(rest), DSeq: beUint64(v[0:]), Count: beUint64(v[8:]), TS: int64(beUint64(v[16:])),
+			})
+		}
+	}
+	return out, it.Error()
+}
+
+func indexZero(b []byte) int {
+	for i, c := range b {
+		if c == 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+// CountMsgs counts the messages of stream id with a sequence of at least
+// from, reading keys only.
+func (r Reader) CountMsgs(id uint32, from uint64) (uint64, error) {
+	lo, hi := msgRange(id)
+	lo = msgKey(lo[:0], id, from)
+	it, err := r.r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	var n uint64
+	for ok := it.First(); ok; ok = it.Next() {
+		n++
+	}
+	return n, it.Error()
+}
+
+// CountSubject counts the messages on one subject of stream id with a
+// sequence of at least from, reading the subject index only.
+func (r Reader) CountSubject(id uint32, subject string, from uint64) (uint64, error) {
+	var n uint64
+	err := r.SubjectSeqs(id, subject, from, func(uint64) bool { n++; return true })
+	return n, err
+}

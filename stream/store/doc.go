@@ -1,0 +1,39 @@
+// Package store keeps stream messages in one Pebble database and commits
+// every change through a single group-commit writer.
+//
+// # Model
+//
+// A Store is one Pebble database: on disk for file streams, or over Pebble's
+// in-memory filesystem (vfs.NewMem) for memory streams, so both storage types
+// share one code path. All streams of a storage type live in the same
+// database, each under a small numeric id, so that a stream is a handful of
+// contiguous key ranges (see keys.go):
+//
+//	meta  | name                     -> stream metadata (opaque to this package)
+//	msg   | id | seq (big endian)    -> message record (record.go)
+//	subj  | id | subject 0x00 | seq  -> empty: the per-subject index
+//	state | id                       -> last sequence, kept for empty streams
+//
+// Because sequences are big endian, a stream's messages iterate in sequence
+// order, and one subject's messages iterate in sequence order within the
+// subject index; last-by-subject, per-subject limits, subject purges and
+// filtered readers all become short range scans.
+//
+// # Writes
+//
+// Nothing writes to Pebble except the writer goroutine (writer.go). Callers
+// Submit an Op; the writer takes every Op waiting at that moment, lets each
+// Apply itself to one indexed batch (so an Op sees the writes of the Ops
+// before it in the same batch), commits the batch with one fsync, and only
+// then calls each Op's Done. Many concurrent publishers therefore share one
+// write and one sync, and an Op's Done (the PubAck) never runs before its
+// data is durable by the configured rule. Consumer state (a later layer) is
+// meant to ride the same batches by submitting its own Ops.
+//
+// # What it must never do
+//
+// The store never panics on bytes read from disk: every decoder returns an
+// error for short, torn or corrupt input (ErrCorrupt), and readers skip such
+// records instead of failing the whole stream. The store never calls Done
+// before the batch holding the Op is committed.
+package store

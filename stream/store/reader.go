@@ -1,0 +1,190 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble"
+)
+
+// Reader reads messages either from committed data (Store.Reader) or from
+// committed data plus the writes of a batch in progress (Batch.Reader).
+// Every Msg it returns owns its bytes. Corrupt records are logged, counted
+// and skipped, as if the message had been deleted.
+type Reader struct {
+	r  pebble.Reader
+	st *Store
+}
+
+// Msg returns message seq of stream id, or ErrNotFound.
+func (r Reader) Msg(id uint32, seq uint64) (*Msg, error) {
+	v, closer, err := r.r.Get(msgKey(nil, id, seq))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: read stream %d seq %d: %w", id, seq, err)
+	}
+	defer closer.Close()
+	m, err := r.decode(id, seq, v)
+	if err != nil {
+		return nil, ErrNotFound
+	}
+	return m, nil
+}
+
+// decode copies v and decodes it; a corrupt record is reported here once.
+func (r Reader) decode(id uint32, seq uint64, v []byte) (*Msg, error) {
+	m := &Msg{Seq: seq}
+	if err := DecodeRecord(append([]byte(nil), v...), m); err != nil {
+		r.st.corrupt.Add(1)
+		r.st.log.Error("skipping corrupt stored message", "stream_id", id, "seq", seq, "err", err)
+		return nil, err
+	}
+	return m, nil
+}
+
+// Next returns the first readable message of stream id with a sequence of
+// at least from, or ErrNotFound.
+func (r Reader) Next(id uint32, from uint64) (*Msg, error) {
+	var found *Msg
+	err := r.Scan(id, from, func(m *Msg) bool { found = m; return false })
+	if err == nil && found == nil {
+		err = ErrNotFound
+	}
+	return found, err
+}
+
+// Scan calls fn for each readable message of stream id from sequence from
+// upward, in order, until fn returns false.
+func (r Reader) Scan(id uint32, from uint64, fn func(*Msg) bool) error {
+	lo, hi := msgRange(id)
+	lo = msgKey(lo[:0], id, from)
+	it, err := r.r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return fmt.Errorf("store: scan stream %d: %w", id, err)
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		seq, valid := seqOfMsgKey(it.Key())
+		if !valid {
+			continue
+		}
+		m, err := r.decode(id, seq, it.Value())
+		if err != nil {
+			continue
+		}
+		if !fn(m) {
+			break
+		}
+	}
+	return it.Error()
+}
+
+// ScanBack calls fn for each readable message of stream id from sequence
+// upto downward, until fn returns false.
+func (r Reader) ScanBack(id uint32, upto uint64, fn func(*Msg) bool) error {
+	lo, hi := msgRange(id)
+	if upto != ^uint64(0) {
+		hi = msgKey(nil, id, upto+1) // bounds are exclusive above
+	}
+	it, err := r.r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return fmt.Errorf("store: scan stream %d: %w", id, err)
+	}
+	defer it.Close()
+	for ok := it.Last(); ok; ok = it.Prev() {
+		seq, valid := seqOfMsgKey(it.Key())
+		if !valid {
+			continue
+		}
+		m, err := r.decode(id, seq, it.Value())
+		if err != nil {
+			continue
+		}
+		if !fn(m) {
+			break
+		}
+	}
+	return it.Error()
+}
+
+// SubjectSeqs calls fn with the sequences of subject's messages in stream
+// id, from sequence from upward, until fn returns false. It reads only the
+// subject index.
+func (r Reader) SubjectSeqs(id uint32, subject string, from uint64, fn func(seq uint64) bool) error {
+	lo, hi := subjRange(id, subject)
+	lo = subjKey(lo[:0], id, subject, from)
+	it, err := r.r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return fmt.Errorf("store: scan subject: %w", err)
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		if seq, valid := seqOfSubjKey(it.Key()); valid && !fn(seq) {
+			break
+		}
+	}
+	return it.Error()
+}
+
+// LastSubjectSeq returns the highest sequence stored for subject in stream
+// id, or ErrNotFound.
+func (r Reader) LastSubjectSeq(id uint32, subject string) (uint64, error) {
+	lo, hi := subjRange(id, subject)
+	it, err := r.r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return 0, fmt.Errorf("store: scan subject: %w", err)
+	}
+	defer it.Close()
+	for ok := it.Last(); ok; ok = it.Prev() {
+		if seq, valid := seqOfSubjKey(it.Key()); valid {
+			return seq, nil
+		}
+	}
+	if err := it.Error(); err != nil {
+		return 0, err
+	}
+	return 0, ErrNotFound
+}
+
+// LastSeqMark returns the last sequence and time recorded for stream id by
+// SetLastSeq, or zeros.
+func (r Reader) LastSeqMark(id uint32) (seq uint64, ts int64, err error) {
+	v, closer, err := r.r.Get(stateKey(id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	defer closer.Close()
+	if len(v) != 16 {
+		return 0, 0, fmt.Errorf("%w: stream %d state is %d bytes", ErrCorrupt, id, len(v))
+	}
+	return beUint64(v[:8]), int64(beUint64(v[8:])), nil
+}
+
+// Metas calls fn with every stream metadata record (name, value). The value
+// is only valid during the call.
+func (r Reader) Metas(fn func(name string, value []byte) error) error {
+	it, err := r.r.NewIter(&pebble.IterOptions{
+		LowerBound: []byte{prefixMeta}, UpperBound: []byte{prefixMeta + 1},
+	})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		if err := fn(string(it.Key()[1:]), it.Value()); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
+
+func beUint64(b []byte) uint64 {
+	_ = b[7]
+	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
+		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
+}

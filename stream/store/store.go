@@ -1,0 +1,163 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/vfs"
+)
+
+// Errors callers test for.
+var (
+	ErrNotFound = errors.New("store: not found")
+	ErrClosed   = errors.New("store: closed")
+)
+
+// SyncMode says when a committed batch is fsynced.
+type SyncMode int
+
+const (
+	// SyncAlways fsyncs every batch before any of its Ops is told it is
+	// done: an acknowledged message survives power loss.
+	SyncAlways SyncMode = iota
+	// SyncInterval hands each batch to Pebble's write-ahead log without
+	// waiting for an fsync, and fsyncs the log every SyncInterval. An
+	// acknowledged message survives a clean shutdown; a crash of the process
+	// or the machine can lose the acknowledgements of the last interval.
+	SyncInterval
+)
+
+// Options configures a Store.
+type Options struct {
+	Dir string // directory of the database; any name for an in-memory FS
+	// FS is the filesystem; nil means the real one. vfs.NewMem() gives a
+	// memory store with the same code path.
+	FS           vfs.FS
+	Sync         SyncMode
+	SyncInterval time.Duration // for SyncInterval; default 1s
+	Logger       *slog.Logger  // nil discards
+	// Volatile says the store is not meant to survive a restart (memory
+	// streams): Pebble runs without a write-ahead log and commits never
+	// sync, since there is nothing to recover into.
+	Volatile bool
+	// MaxBatchOps caps how many Ops share one batch, bounding the latency
+	// one commit adds to the first Op in it. Default 4096.
+	MaxBatchOps int
+}
+
+// Store is one Pebble database holding any number of streams. Reads may
+// come from any goroutine; writes go through Submit (writer.go).
+type Store struct {
+	db   *pebble.DB
+	opts Options
+	log  *slog.Logger
+
+	mu      sync.RWMutex // guards closed against Submit
+	closed  bool
+	ops     chan Op
+	quit    chan struct{}
+	done    chan struct{}
+	dirty   atomic.Bool // written since the last interval sync
+	corrupt atomic.Uint64
+}
+
+// Open opens or creates the database at opts.Dir and starts its writer.
+func Open(opts Options) (*Store, error) {
+	if opts.SyncInterval <= 0 {
+		opts.SyncInterval = time.Second
+	}
+	if opts.MaxBatchOps <= 0 {
+		opts.MaxBatchOps = 4096
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.FS == nil {
+		opts.FS = vfs.Default
+	}
+	if err := makeDirDurable(opts.FS, opts.Dir); err != nil {
+		return nil, fmt.Errorf("store: create %s: %w", opts.Dir, err)
+	}
+	po := &pebble.Options{FS: opts.FS, Logger: quietLogger{log}, DisableWAL: opts.Volatile}
+	db, err := pebble.Open(opts.Dir, po)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", opts.Dir, err)
+	}
+	s := &Store{
+		db: db, opts: opts, log: log,
+		ops:  make(chan Op, opts.MaxBatchOps),
+		quit: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	go s.writeLoop()
+	return s, nil
+}
+
+// Close stops the writer (Ops still queued are done with ErrClosed), syncs
+// and closes the database.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.quit)
+	<-s.done
+	var err error
+	if !s.opts.Volatile {
+		err = s.db.LogData(nil, pebble.Sync)
+	}
+	return errors.Join(err, s.db.Close())
+}
+
+// CorruptRecords counts records skipped because they failed to decode.
+func (s *Store) CorruptRecords() uint64 { return s.corrupt.Load() }
+
+// Reader reads committed data.
+func (s *Store) Reader() Reader { return Reader{r: s.db, st: s} }
+
+// makeDirDurable creates dir and fsyncs it and every parent, so that a
+// directory made on first start is not lost with a crash soon after: Pebble
+// syncs its own directory, not the entry naming it in the parent.
+func makeDirDurable(fs vfs.FS, dir string) error {
+	if err := fs.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		f, err := fs.OpenDir(d)
+		if err != nil {
+			return err
+		}
+		err = errors.Join(f.Sync(), f.Close())
+		if err != nil {
+			return err
+		}
+		if parent := filepath.Dir(d); parent == d {
+			return nil
+		}
+	}
+}
+
+// quietLogger sends Pebble's chatter to slog at debug level. Pebble's
+// default Fatalf exits the process; ours logs at error level and panics
+// only as Pebble itself requires (it does not return after Fatalf).
+type quietLogger struct{ l *slog.Logger }
+
+func (q quietLogger) Infof(format string, args ...any) {
+	q.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+func (q quietLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	q.l.Error(msg, "component", "pebble")
+	panic("pebble: " + msg)
+}

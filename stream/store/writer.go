@@ -1,0 +1,244 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble"
+)
+
+// Op is one unit of work for the writer. Apply runs on the writer
+// goroutine, in submission order, against the batch being gathered; it must
+// either write everything it means to or, when it returns an error, nothing.
+// Done runs on the writer goroutine after the batch is committed (err nil)
+// or failed (err is Apply's error, or the commit's error for every Op in a
+// batch that failed to commit). Done must not block: it should hand results
+// off (publish a reply, signal a channel) and return.
+type Op interface {
+	Apply(b *Batch) error
+	Done(err error)
+}
+
+// Submit queues op for the writer. It blocks only while the queue is full,
+// which is the back-pressure a publisher should feel. After Close, op is
+// done at once with ErrClosed.
+func (s *Store) Submit(op Op) {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		op.Done(ErrClosed)
+		return
+	}
+	s.ops <- op
+	s.mu.RUnlock()
+}
+
+// OpFunc adapts two functions to an Op, for rare operations where a
+// closure's allocation does not matter.
+type OpFunc struct {
+	ApplyFn func(b *Batch) error
+	DoneFn  func(err error)
+}
+
+func (o *OpFunc) Apply(b *Batch) error { return o.ApplyFn(b) }
+func (o *OpFunc) Done(err error) {
+	if o.DoneFn != nil {
+		o.DoneFn(err)
+	}
+}
+
+// Do runs apply through the writer and waits until its batch is committed,
+// returning apply's error or the commit's.
+func (s *Store) Do(apply func(b *Batch) error) error {
+	ch := make(chan error, 1)
+	s.Submit(&OpFunc{ApplyFn: apply, DoneFn: func(err error) { ch <- err }})
+	return <-ch
+}
+
+// writeLoop is the only writer of the database: it gathers every Op queued
+// at the moment, applies them to one batch, commits once, then reports.
+func (s *Store) writeLoop() {
+	defer close(s.done)
+	var tick <-chan time.Time
+	if s.opts.Sync == SyncInterval {
+		t := time.NewTicker(s.opts.SyncInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	ops := make([]Op, 0, 64)
+	errs := make([]error, 0, 64)
+	for {
+		select {
+		case op := <-s.ops:
+			ops = append(ops[:0], op)
+		gather:
+			for len(ops) < s.opts.MaxBatchOps {
+				select {
+				case op := <-s.ops:
+					ops = append(ops, op)
+				default:
+					break gather
+				}
+			}
+			errs = s.commit(ops, errs[:0])
+			clear(ops)
+		case <-tick:
+			s.syncIfDirty()
+		case <-s.quit:
+			s.drain()
+			return
+		}
+	}
+}
+
+// commit applies ops to one batch, commits it, and reports to each op.
+func (s *Store) commit(ops []Op, errs []error) []error {
+	b := &Batch{b: s.db.NewIndexedBatch(), st: s}
+	defer b.b.Close()
+	for _, op := range ops {
+		errs = append(errs, op.Apply(b))
+	}
+	if !b.b.Empty() {
+		wo := pebble.Sync
+		switch {
+		case s.opts.Volatile:
+			wo = pebble.NoSync
+		case s.opts.Sync == SyncInterval:
+			wo = pebble.NoSync
+			s.dirty.Store(true)
+		}
+		if err := b.b.Commit(wo); err != nil {
+			err = fmt.Errorf("store: commit: %w", err)
+			s.log.Error("batch commit failed", "ops", len(ops), "err", err)
+			for i := range errs {
+				errs[i] = err
+			}
+		}
+	}
+	for i, op := range ops {
+		op.Done(errs[i])
+	}
+	return errs
+}
+
+func (s *Store) syncIfDirty() {
+	if s.dirty.Swap(false) {
+		if err := s.db.LogData(nil, pebble.Sync); err != nil {
+			s.log.Error("interval sync failed", "err", err)
+		}
+	}
+}
+
+// drain fails every Op still queued; Close has stopped new ones arriving.
+func (s *Store) drain() {
+	for {
+		select {
+		case op := <-s.ops:
+			op.Done(ErrClosed)
+		default:
+			return
+		}
+	}
+}
+
+// Batch is the writer's view of the batch being gathered. Its Reader sees
+// committed data plus everything written to the batch so far.
+type Batch struct {
+	b   *pebble.Batch
+	st  *Store
+	key []byte // scratch for keys
+	rec []byte // scratch for records
+}
+
+// Reader reads through the batch.
+func (b *Batch) Reader() Reader { return Reader{r: b.b, st: b.st} }
+
+// PutMsg stores m (m.Seq set) in stream id and indexes it by subject.
+func (b *Batch) PutMsg(id uint32, m *Msg) error {
+	b.rec = AppendRecord(b.rec[:0], m)
+	b.key = msgKey(b.key[:0], id, m.Seq)
+	if err := b.b.Set(b.key, b.rec, nil); err != nil {
+		return err
+	}
+	b.key = subjKey(b.key[:0], id, string(m.Subject), m.Seq)
+	return b.b.Set(b.key, nil, nil)
+}
+
+// DeleteMsg removes message seq, whose subject is subject, and its index
+// entry.
+func (b *Batch) DeleteMsg(id uint32, seq uint64, subject []byte) error {
+	b.key = msgKey(b.key[:0], id, seq)
+	if err := b.b.Delete(b.key, nil); err != nil {
+		return err
+	}
+	b.key = subjKey(b.key[:0], id, string(subject), seq)
+	return b.b.Delete(b.key, nil)
+}
+
+// DeleteAllMsgs removes every message of stream id and the whole subject
+// index with two range deletions, whatever the stream's size.
+func (b *Batch) DeleteAllMsgs(id uint32) error {
+	lo, hi := msgRange(id)
+	if err := b.b.DeleteRange(lo, hi, nil); err != nil {
+		return err
+	}
+	lo, hi = subjStreamRange(id)
+	return b.b.DeleteRange(lo, hi, nil)
+}
+
+// SetLastSeq records stream id's last sequence and its time, so that they
+// survive a restart even when the message holding them is gone (sequences
+// never go back).
+func (b *Batch) SetLastSeq(id uint32, seq uint64, ts int64) error {
+	var v [16]byte
+	binary.BigEndian.PutUint64(v[:8], seq)
+	binary.BigEndian.PutUint64(v[8:], uint64(ts))
+	return b.b.Set(stateKey(id), v[:], nil)
+}
+
+// PutMeta stores a stream's metadata under its name.
+func (b *Batch) PutMeta(name string, value []byte) error {
+	return b.b.Set(metaKey(name), value, nil)
+}
+
+// DropStream removes stream id and everything under it: metadata, messages,
+// index, state and consumers.
+func (b *Batch) DropStream(name string, id uint32) error {
+	if err := b.b.Delete(metaKey(name), nil); err != nil {
+		return err
+	}
+	if err := b.DeleteAllMsgs(id); err != nil {
+		return err
+	}
+	if err := b.b.Delete(stateKey(id), nil); err != nil {
+		return err
+	}
+	lo, hi := consumerRange(id)
+	return b.b.DeleteRange(lo, hi, nil)
+}
+
+// NextStreamID hands out a stream id never used before in this database.
+func (b *Batch) NextStreamID() (uint32, error) {
+	k := []byte{prefixNextID}
+	id := uint32(1)
+	v, closer, err := b.b.Get(k)
+	switch {
+	case err == nil:
+		if len(v) == 4 {
+			id = binary.BigEndian.Uint32(v)
+		}
+		closer.Close()
+	case err != pebble.ErrNotFound:
+		return 0, err
+	}
+	var nv [4]byte
+	binary.BigEndian.PutUint32(nv[:], id+1)
+	return id, b.b.Set(k, nv[:], nil)
+}
+
+// PutRawMsg stores value as message seq of stream id without encoding or
+// indexing it. It exists for tests that need a corrupt record on disk.
+func (b *Batch) PutRawMsg(id uint32, seq uint64, value []byte) error {
+	return b.b.Set(msgKey(nil, id, seq), value, nil)
+}
