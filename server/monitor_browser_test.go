@@ -1,0 +1,242 @@
+package server
+
+// The console in a real browser: headless Chromium driven over the DevTools
+// protocol by chromedp. It loads the console from a live server, checks what
+// the pages show, and saves screenshots. Without Chromium the test skips,
+// except under CI, where a browser that cannot start is a failure (.ci/run
+// installs Debian's chromium package).
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/nats-io/nats.go"
+)
+
+// browserTestTimeout bounds the whole test, browser start included.
+const browserTestTimeout = 60 * time.Second
+
+// findChromium returns the browser to drive: $WISP_CHROMIUM, else chromium
+// on the PATH, else Debian's /usr/bin/chromium.
+func findChromium() (string, bool) {
+	if p := os.Getenv("WISP_CHROMIUM"); p != "" {
+		return p, true
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p, true
+	}
+	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
+		return "/usr/bin/chromium", true
+	}
+	return "", false
+}
+
+// inCI reports whether the test runs in CI, where it may not skip.
+func inCI() bool {
+	v := os.Getenv("CI")
+	return v != "" && v != "false" && v != "0"
+}
+
+// screenshotDir is $WISP_SCREENSHOT_DIR when set, else the test's artifact
+// directory (kept with go test -artifacts -outputdir DIR; DIR must exist).
+func screenshotDir(t *testing.T) string {
+	if d := os.Getenv("WISP_SCREENSHOT_DIR"); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	return t.ArtifactDir()
+}
+
+func TestConsoleInBrowser(t *testing.T) {
+	chromium, ok := findChromium()
+	if !ok {
+		if inCI() {
+			t.Fatal("chromium not found and CI is set: install Debian's chromium package (.ci/run does)")
+		}
+		t.Skip("chromium not found; install it (apt-get install chromium) or set WISP_CHROMIUM to run this test")
+	}
+
+	s := startMonitored(t, func(o *Options) { o.ServerName = "wisp-demo" })
+	s.SetJetStreamReporter(func() (JetStreamReport, error) { return fakeJetStream, nil })
+	names := []string{"orders-service", "billing-worker", "audit-log"}
+	conns := make([]*nats.Conn, len(names))
+	for i, name := range names {
+		conns[i] = connect(t, s, nats.Name(name))
+		if _, err := conns[i].Subscribe(fmt.Sprintf("demo.%d.>", i), func(*nats.Msg) {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := conns[2].QueueSubscribe("demo.>", "auditors", func(*nats.Msg) {}); err != nil {
+		t.Fatal(err)
+	}
+	// Steady traffic while the browser watches, so the chart has a line.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		payload := make([]byte, 256)
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for n := 0; ; n++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				for i := 0; i < 1+n%7; i++ {
+					conns[0].Publish(fmt.Sprintf("demo.%d.tick", i%3), payload)
+				}
+			}
+		}
+	}()
+	defer func() { close(stop); wg.Wait() }()
+
+	ctx, cancel := context.WithTimeout(context.Background(), browserTestTimeout)
+	defer cancel()
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chromium),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("force-color-profile", "srgb"),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1440, 900),
+	)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
+	defer cancelBrowser()
+
+	// Starting the browser is the step that may fail for reasons outside
+	// this code (missing libraries, no /dev/shm): skip then, unless in CI.
+	if err := chromedp.Do(bctx); err != nil { // with no steps, Do just starts the browser
+		if inCI() {
+			t.Fatalf("starting %s: %v", chromium, err)
+		}
+		t.Skipf("cannot start %s: %v", chromium, err)
+	}
+
+	dir := screenshotDir(t)
+	shoot := func(name string) {
+		t.Helper()
+		png, err := chromedp.Run(bctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot: %s", path)
+	}
+	// waitFor polls a JavaScript predicate in the page. Just after a
+	// navigation the page's JavaScript context may not be registered yet
+	// ("Cannot find context"): that error is retried.
+	waitFor := func(what, expr string) {
+		t.Helper()
+		var err error
+		for try := 0; try < 20; try++ {
+			_, err = chromedp.Run(bctx, chromedp.Poll[bool](expr,
+				chromedp.WithPollingInterval(100*time.Millisecond),
+				chromedp.WithPollingTimeout(15*time.Second)))
+			if err == nil || !strings.Contains(err.Error(), "Cannot find context") {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil {
+			body, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.body.innerText`))
+			t.Fatalf("waiting for %s: %v\npage text:\n%s", what, err, body)
+		}
+	}
+	text := func(expr string) string {
+		t.Helper()
+		v, err := chromedp.Run(bctx, chromedp.Evaluate[string](expr))
+		if err != nil {
+			t.Fatalf("evaluating %s: %v", expr, err)
+		}
+		return v
+	}
+
+	// Overview: three connections, live rates, a chart with history.
+	if err := chromedp.Do(bctx,
+		chromedp.Navigate(monURL(s, "/#/overview")),
+		chromedp.WaitVisible("#stat-connections"),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("3 connections on the overview", `document.getElementById("stat-connections").textContent === "3"`)
+	waitFor("the health badge", `document.getElementById("health").textContent === "healthy"`)
+	waitFor("message rates", `document.getElementById("stat-in-rate").textContent !== "–"`)
+	if got := text(`document.getElementById("server-name").textContent`); got != "wisp-demo" {
+		t.Errorf("server name shown: %q", got)
+	}
+	// A few more seconds of history make a chart worth looking at.
+	if err := chromedp.Do(bctx, chromedp.Sleep(4*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	shoot("console-overview.png")
+
+	// Connections: the three names from CONNECT.
+	if err := chromedp.Do(bctx, chromedp.Evaluate[chromedp.Void](`location.hash = "#/connections"`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("3 rows in the connections table", `document.querySelectorAll("#conn-table tbody tr").length === 3`)
+	shown, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](
+		`Array.from(document.querySelectorAll("#conn-table tbody tr td:nth-child(2)"), td => td.textContent)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(shown, names) {
+		t.Errorf("names shown %q, want %q", shown, names)
+	}
+	if got := text(`document.getElementById("conn-count").textContent`); got != "3" {
+		t.Errorf("connection count shown: %q", got)
+	}
+	shoot("console-connections.png")
+
+	// Subscriptions, filtered as a person would type.
+	if err := chromedp.Do(bctx,
+		chromedp.Evaluate[chromedp.Void](`location.hash = "#/subscriptions"`),
+		chromedp.SendKeys("#subs-filter", "demo.1"),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the filtered subscription", `(() => {
+		const rows = document.querySelectorAll("#subs-table tbody tr");
+		return rows.length === 1 && rows[0].cells[0].textContent === "demo.1.>" && rows[0].cells[2].textContent.includes("billing-worker");
+	})()`)
+
+	// Streams, from the fake stream layer.
+	if err := chromedp.Do(bctx, chromedp.Evaluate[chromedp.Void](`location.hash = "#/streams"`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("two streams", `document.querySelectorAll("#streams-list .stream").length === 2`)
+	if got := text(`document.querySelector("#streams-list .stream h2").textContent`); got != "ORDERS" {
+		t.Errorf("first stream shown: %q", got)
+	}
+	shoot("console-streams.png")
+
+	// Without a stream layer the page says so.
+	s.SetJetStreamReporter(nil)
+	waitFor("the not-enabled notice", `!document.getElementById("streams-off").hidden`)
+}

@@ -1,0 +1,179 @@
+package server
+
+import (
+	"cmp"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Connz is the /connz body: one page of the open client connections.
+type Connz struct {
+	ServerID string     `json:"server_id"`
+	Now      time.Time  `json:"now"`
+	NumConns int        `json:"num_connections"` // on this page
+	Total    int        `json:"total"`           // matching the query, all pages
+	Offset   int        `json:"offset"`
+	Limit    int        `json:"limit"`
+	Sort     string     `json:"sort"`
+	Conns    []ConnInfo `json:"connections"`
+}
+
+// ConnInfo is one connection in /connz, with nats-server's field names.
+type ConnInfo struct {
+	CID            uint64      `json:"cid"`
+	IP             string      `json:"ip"`
+	Port           int         `json:"port"`
+	Start          time.Time   `json:"start"`
+	Uptime         string      `json:"uptime"`
+	PendingBytes   int64       `json:"pending_bytes"`
+	InMsgs         int64       `json:"in_msgs"`
+	OutMsgs        int64       `json:"out_msgs"`
+	InBytes        int64       `json:"in_bytes"`
+	OutBytes       int64       `json:"out_bytes"`
+	NumSubs        int         `json:"subscriptions"`
+	Name           string      `json:"name,omitempty"`
+	Lang           string      `json:"lang,omitempty"`
+	Version        string      `json:"version,omitempty"`
+	AuthorizedUser string      `json:"authorized_user,omitempty"` // with auth=1
+	Subs           []string    `json:"subscriptions_list,omitempty"`
+	SubsDetail     []SubDetail `json:"subscriptions_list_detail,omitempty"`
+}
+
+// connSorts are the /connz sort keys. As in nats-server, cid and start sort
+// ascending and the rest put the largest first. Ties keep cid order.
+var connSorts = map[string]func(a, b *ConnSnapshot) int{
+	"cid":        func(a, b *ConnSnapshot) int { return cmp.Compare(a.CID, b.CID) },
+	"start":      func(a, b *ConnSnapshot) int { return a.Start.Compare(b.Start) },
+	"subs":       func(a, b *ConnSnapshot) int { return cmp.Compare(b.NumSubs, a.NumSubs) },
+	"pending":    func(a, b *ConnSnapshot) int { return cmp.Compare(b.PendingBytes, a.PendingBytes) },
+	"msgs_to":    func(a, b *ConnSnapshot) int { return cmp.Compare(b.OutMsgs, a.OutMsgs) },
+	"msgs_from":  func(a, b *ConnSnapshot) int { return cmp.Compare(b.InMsgs, a.InMsgs) },
+	"bytes_to":   func(a, b *ConnSnapshot) int { return cmp.Compare(b.OutBytes, a.OutBytes) },
+	"bytes_from": func(a, b *ConnSnapshot) int { return cmp.Compare(b.InBytes, a.InBytes) },
+	"uptime":     func(a, b *ConnSnapshot) int { return a.Start.Compare(b.Start) }, // longest first
+}
+
+// connzQuery is a parsed /connz request.
+type connzQuery struct {
+	page    pageParams
+	sort    string
+	subs    subsMode
+	auth    bool
+	cid     uint64 // only this connection, when set
+	hasCID  bool
+	sortCmp func(a, b *ConnSnapshot) int
+}
+
+// subsMode is how much of each connection's subscriptions to list.
+type subsMode uint8
+
+const (
+	subsNone   subsMode = iota
+	subsList            // subs=1: subjects only, as nats-server
+	subsDetail          // subs=detail: sid, queue, delivered count
+)
+
+func parseConnz(r *http.Request) (connzQuery, error) {
+	var q connzQuery
+	var err error
+	if q.page, err = parsePage(r); err != nil {
+		return q, err
+	}
+	q.sort = r.URL.Query().Get("sort")
+	if q.sort == "" {
+		q.sort = "cid"
+	}
+	if q.sortCmp = connSorts[q.sort]; q.sortCmp == nil {
+		return q, fmt.Errorf("%w: unknown sort %q (use cid, start, subs, pending, msgs_to, msgs_from, bytes_to, bytes_from or uptime)", errBadQuery, q.sort)
+	}
+	if q.subs, err = parseSubsMode(r); err != nil {
+		return q, err
+	}
+	if q.auth, err = boolParam(r, "auth"); err != nil {
+		return q, err
+	}
+	if v := r.URL.Query().Get("cid"); v != "" {
+		if q.cid, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return q, fmt.Errorf("%w: cid=%q is not a connection id", errBadQuery, v)
+		}
+		q.hasCID = true
+	}
+	return q, nil
+}
+
+func parseSubsMode(r *http.Request) (subsMode, error) {
+	if r.URL.Query().Get("subs") == "detail" {
+		return subsDetail, nil
+	}
+	on, err := boolParam(r, "subs")
+	if on {
+		return subsList, err
+	}
+	return subsNone, err
+}
+
+// Connz returns one page of connections as /connz serves it.
+func (s *Server) connz(q connzQuery) Connz {
+	all := s.Conns(q.subs != subsNone)
+	if q.hasCID {
+		all = slices.DeleteFunc(all, func(c ConnSnapshot) bool { return c.CID != q.cid })
+	}
+	slices.SortStableFunc(all, func(a, b ConnSnapshot) int { return q.sortCmp(&a, &b) })
+	now := time.Now()
+	lo, hi := q.page.bounds(len(all))
+	cz := Connz{
+		ServerID: s.id, Now: now, NumConns: hi - lo, Total: len(all),
+		Offset: q.page.offset, Limit: q.page.limit, Sort: q.sort,
+		Conns: make([]ConnInfo, 0, hi-lo),
+	}
+	for i := lo; i < hi; i++ {
+		cz.Conns = append(cz.Conns, connInfo(&all[i], now, q))
+	}
+	return cz
+}
+
+func connInfo(c *ConnSnapshot, now time.Time, q connzQuery) ConnInfo {
+	ci := ConnInfo{
+		CID: c.CID, IP: c.IP, Port: c.Port, Start: c.Start, Uptime: formatUptime(now.Sub(c.Start)),
+		PendingBytes: c.PendingBytes, InMsgs: c.InMsgs, OutMsgs: c.OutMsgs,
+		InBytes: c.InBytes, OutBytes: c.OutBytes, NumSubs: c.NumSubs,
+		Name: c.Name, Lang: c.Lang, Version: c.Version,
+	}
+	if q.auth {
+		ci.AuthorizedUser = c.User
+	}
+	subs := sortedSubs(c.Subs)
+	switch q.subs {
+	case subsList:
+		ci.Subs = make([]string, 0, len(subs))
+		for _, sub := range subs {
+			ci.Subs = append(ci.Subs, sub.Subject)
+		}
+	case subsDetail:
+		ci.SubsDetail = make([]SubDetail, 0, len(subs))
+		for _, sub := range subs {
+			ci.SubsDetail = append(ci.SubsDetail, subDetail(sub, c.CID))
+		}
+	}
+	return ci
+}
+
+// sortedSubs orders a connection's subscriptions by subject, then sid.
+func sortedSubs(subs []SubSnapshot) []SubSnapshot {
+	slices.SortFunc(subs, func(a, b SubSnapshot) int {
+		return cmp.Or(cmp.Compare(a.Subject, b.Subject), cmp.Compare(a.Sid, b.Sid))
+	})
+	return subs
+}
+
+func (s *Server) handleConnz(w http.ResponseWriter, r *http.Request) {
+	q, err := parseConnz(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, s.connz(q))
+}
