@@ -42,6 +42,14 @@ type Config struct {
 
 	// File is the config file that was loaded, or "" if none was given.
 	File string
+
+	// PidFile is where the running server writes its process id (-P,
+	// pid_file), so that "wisp --signal" can find it. "" for none.
+	PidFile string
+
+	// Signal is set by --signal: instead of running a server, send this
+	// signal ("reload", "ldm", "stop"; optionally "=pid") to the running one.
+	Signal string
 }
 
 // DefaultStoreDir is where stream data goes unless -sd or store_dir says
@@ -104,6 +112,7 @@ func load(args []string, stdout io.Writer) (*Config, error) {
 		cfg.File = st.configFile
 	}
 	st.apply(cfg)
+	cfg.Signal = st.signal
 	if err := cfg.validate(); err != nil {
 		return nil, attribute(err, file, st)
 	}
@@ -143,8 +152,11 @@ func (c *Config) validate() error {
 
 // validateKeys maps the names Options.Validate uses to file keys.
 var validateKeys = map[string]string{
-	"user":  "authorization.user",
-	"users": "authorization.users",
+	"lame_duck_duration":     "lame_duck_duration",
+	"lame_duck_grace_period": "lame_duck_grace_period",
+	"user":                   "authorization.user",
+	"users":                  "authorization.users",
+	"permissions":            "authorization.users",
 }
 
 // attribute gives each validation error the file, line and key it came

@@ -21,24 +21,38 @@ import (
 // defaults (and earlier layers) alone; every leaf is one of the value types in
 // values.go so that bad values are reported with their line.
 type fileConfig struct {
-	Host             *stringValue   `toml:"host"`
-	Listen           *stringValue   `toml:"listen"` // "host:port"
-	Port             *intValue      `toml:"port"`
-	ServerName       *stringValue   `toml:"server_name"`
-	HTTPPort         *intValue      `toml:"http_port"`
-	Authorization    *fileAuth      `toml:"authorization"`
-	MaxPayload       *sizeValue     `toml:"max_payload"`
-	MaxControlLine   *sizeValue     `toml:"max_control_line"`
-	MaxPending       *sizeValue     `toml:"max_pending"`
-	MaxConnections   *intValue      `toml:"max_connections"`
-	MaxSubscriptions *intValue      `toml:"max_subscriptions"`
-	WriteDeadline    *durationValue `toml:"write_deadline"`
-	PingInterval     *durationValue `toml:"ping_interval"`
-	PingMax          *intValue      `toml:"ping_max"`
-	AuthTimeout      *durationValue `toml:"auth_timeout"`
-	Debug            *boolValue     `toml:"debug"`
-	Trace            *boolValue     `toml:"trace"`
-	JetStream        *fileJetStream `toml:"jetstream"`
+	Host             *stringValue            `toml:"host"`
+	Listen           *stringValue            `toml:"listen"` // "host:port"
+	Port             *intValue               `toml:"port"`
+	ServerName       *stringValue            `toml:"server_name"`
+	HTTPPort         *intValue               `toml:"http_port"`
+	Authorization    *fileAuth               `toml:"authorization"`
+	MaxPayload       *sizeValue              `toml:"max_payload"`
+	MaxControlLine   *sizeValue              `toml:"max_control_line"`
+	MaxPending       *sizeValue              `toml:"max_pending"`
+	MaxConnections   *intValue               `toml:"max_connections"`
+	MaxSubscriptions *intValue               `toml:"max_subscriptions"`
+	WriteDeadline    *durationValue          `toml:"write_deadline"`
+	PingInterval     *durationValue          `toml:"ping_interval"`
+	PingMax          *intValue               `toml:"ping_max"`
+	AuthTimeout      *durationValue          `toml:"auth_timeout"`
+	Debug            *boolValue              `toml:"debug"`
+	Trace            *boolValue              `toml:"trace"`
+	JetStream        *fileJetStream          `toml:"jetstream"`
+	TLS              *fileTLS                `toml:"tls"`
+	Accounts         map[string]*fileAccount `toml:"accounts"`
+	PidFile          *stringValue            `toml:"pid_file"`
+	LameDuckDuration *durationValue          `toml:"lame_duck_duration"`
+	LameDuckGrace    *durationValue          `toml:"lame_duck_grace_period"`
+}
+
+type fileTLS struct {
+	CertFile       *stringValue   `toml:"cert_file"`
+	KeyFile        *stringValue   `toml:"key_file"`
+	CAFile         *stringValue   `toml:"ca_file"`
+	Verify         *boolValue     `toml:"verify"`
+	Timeout        *durationValue `toml:"timeout"`
+	HandshakeFirst *boolValue     `toml:"handshake_first"`
 }
 
 type fileAuth struct {
@@ -49,8 +63,9 @@ type fileAuth struct {
 }
 
 type fileUser struct {
-	User     *stringValue `toml:"user"`
-	Password *stringValue `toml:"password"`
+	User        *stringValue `toml:"user"`
+	Password    *stringValue `toml:"password"`
+	Permissions *filePerms   `toml:"permissions"`
 }
 
 type fileJetStream struct {
@@ -258,10 +273,7 @@ func (p *parsedFile) apply(c *Config) error {
 		setString(&o.Username, a.User)
 		setString(&o.Password, a.Password)
 		for _, u := range a.Users {
-			var su server.User
-			setString(&su.Username, u.User)
-			setString(&su.Password, u.Password)
-			o.Users = append(o.Users, su)
+			o.Users = append(o.Users, u.options())
 		}
 	}
 	if f.MaxPayload != nil {
@@ -281,6 +293,21 @@ func (p *parsedFile) apply(c *Config) error {
 	setDuration(&o.AuthTimeout, f.AuthTimeout)
 	setBool(&o.Debug, f.Debug)
 	setBool(&o.Trace, f.Trace)
+	setString(&c.PidFile, f.PidFile)
+	setDuration(&o.LameDuckDuration, f.LameDuckDuration)
+	setDuration(&o.LameDuckGracePeriod, f.LameDuckGrace)
+	if f.Accounts != nil {
+		applyAccounts(o, f.Accounts)
+	}
+	if t := f.TLS; t != nil {
+		o.TLS = &server.TLSOptions{}
+		setString(&o.TLS.CertFile, t.CertFile)
+		setString(&o.TLS.KeyFile, t.KeyFile)
+		setString(&o.TLS.CAFile, t.CAFile)
+		setBool(&o.TLS.Verify, t.Verify)
+		setDuration(&o.TLS.Timeout, t.Timeout)
+		setBool(&o.TLS.HandshakeFirst, t.HandshakeFirst)
+	}
 	if js := f.JetStream; js != nil {
 		setBool(&c.JetStream, js.Enabled)
 		setString(&c.StoreDir, js.StoreDir)

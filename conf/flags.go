@@ -7,6 +7,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/wisp-mq/wisp/server"
 )
 
 // flagDef is one command-line setting, possibly under several names (all
@@ -43,6 +45,7 @@ type flagState struct {
 	configFile string
 	help       bool
 	version    bool
+	signal     string
 	pending    []pendingFlag // in command-line order
 }
 
@@ -77,6 +80,21 @@ var flagDefs = []*flagDef{
 		usage: "Configuration file (TOML; see wisp.conf.example)",
 		meta:  func(st *flagState, v string) error { st.configFile = v; return nil }},
 
+	{names: []string{"P", "pid"}, arg: "<file>", section: "Server", key: "pid_file",
+		usage: "Write the process id to this file (for --signal)",
+		set:   func(c *Config, v string) error { c.PidFile = v; return nil }},
+	{names: []string{"sl", "signal"}, arg: "<signal>[=<pid>]", section: "Server",
+		usage: "Send reload, ldm (lame-duck mode) or stop to a running wisp found through -P or pid_file, then exit",
+		meta: func(st *flagState, v string) error {
+			name, _, _ := strings.Cut(v, "=")
+			switch name {
+			case "reload", "ldm", "stop", "quit", "term":
+				st.signal = v
+				return nil
+			}
+			return fmt.Errorf("unknown signal %q (want reload, ldm or stop)", v)
+		}},
+
 	{names: []string{"auth"}, arg: "<token>", section: "Authorization", key: "authorization.token", auth: authToken,
 		usage: "Token clients must present",
 		set:   func(c *Config, v string) error { c.Server.AuthToken = v; return nil }},
@@ -86,6 +104,37 @@ var flagDefs = []*flagDef{
 	{names: []string{"pass"}, arg: "<password>", section: "Authorization", key: "authorization.password", auth: authUserPass,
 		usage: "Password for --user (plain text or a bcrypt hash from 'wisp passwd')",
 		set:   func(c *Config, v string) error { c.Server.Password = v; return nil }},
+
+	{names: []string{"tls"}, section: "TLS", key: "tls",
+		usage: "Require TLS on client connections (needs --tlscert and --tlskey)",
+		set: func(c *Config, v string) error {
+			on, err := boolArg(v)
+			if err != nil {
+				return err
+			}
+			if !on {
+				c.Server.TLS = nil
+			} else {
+				tlsOf(c)
+			}
+			return nil
+		}},
+	{names: []string{"tlscert"}, arg: "<file>", section: "TLS", key: "tls.cert_file",
+		usage: "Server certificate chain (PEM); turns TLS on",
+		set:   func(c *Config, v string) error { tlsOf(c).CertFile = v; return nil }},
+	{names: []string{"tlskey"}, arg: "<file>", section: "TLS", key: "tls.key_file",
+		usage: "Server private key (PEM); turns TLS on",
+		set:   func(c *Config, v string) error { tlsOf(c).KeyFile = v; return nil }},
+	{names: []string{"tlscacert"}, arg: "<file>", section: "TLS", key: "tls.ca_file",
+		usage: "CA certificates (PEM) that client certificates must chain to",
+		set:   func(c *Config, v string) error { tlsOf(c).CAFile = v; return nil }},
+	{names: []string{"tlsverify"}, section: "TLS", key: "tls.verify",
+		usage: "Require and verify client certificates; turns TLS on",
+		set: func(c *Config, v string) (err error) {
+			on, err := boolArg(v)
+			tlsOf(c).Verify = on
+			return err
+		}},
 
 	{names: []string{"js", "jetstream"}, section: "Stream layer", key: "jetstream.enabled",
 		usage: "Enable the stream layer (in progress)",
@@ -164,6 +213,14 @@ var flagDefs = []*flagDef{
 			st.help, err = boolArg(v)
 			return err
 		}},
+}
+
+// tlsOf returns the config's TLS settings, turning TLS on if it was off.
+func tlsOf(c *Config) *server.TLSOptions {
+	if c.Server.TLS == nil {
+		c.Server.TLS = &server.TLSOptions{}
+	}
+	return c.Server.TLS
 }
 
 // flagValue adapts a flagDef to flag.Value.

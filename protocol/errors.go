@@ -33,12 +33,31 @@ const (
 	ErrTextStaleConnection     = "Stale Connection"
 	ErrTextTLSRequired         = "Secure Connection - TLS Required"
 	ErrTextNoRespondersHeaders = "no responders requires headers support"
+	ErrTextMaxAccountConns     = "maximum account active connections exceeded"
 
 	// Sent, and the connection is kept.
 	ErrTextInvalidSubject    = "Invalid Subject"
 	ErrTextInvalidPubSubject = "Invalid Publish Subject"
 	ErrTextMaxSubscriptions  = "maximum subscriptions exceeded"
 )
+
+// Permission violations keep the connection; the text names the subject in
+// double quotes, as nats-server does, and nats.go matches the prefix
+// "permissions violation" case-insensitively.
+const (
+	ErrTextPubViolationPrefix = "Permissions Violation for Publish to "
+	ErrTextSubViolationPrefix = "Permissions Violation for Subscription to "
+)
+
+// ErrTextPubViolation is the -ERR text for a PUB the user may not send.
+func ErrTextPubViolation(subject string) string {
+	return ErrTextPubViolationPrefix + `"` + subject + `"`
+}
+
+// ErrTextSubViolation is the -ERR text for a SUB the user may not make.
+func ErrTextSubViolation(subject string) string {
+	return ErrTextSubViolationPrefix + `"` + subject + `"`
+}
 
 // errTextParsePrefix starts the text for malformed arguments. nats-server
 // has no fixed text for these; ours names the problem so a telnet user can

@@ -11,25 +11,40 @@ import (
 )
 
 // authenticator checks CONNECT credentials against the configured token,
-// user/password or user list.
+// user/password or user lists. It is immutable: a reload builds a new one.
 type authenticator struct {
 	token string
-	users map[string]string // user name → plain password or bcrypt hash
-
-	logMu      sync.Mutex
-	lastLog    time.Time
-	suppressed int
+	users map[string]*userEntry // nil when users are not in use
 }
 
-func newAuthenticator(o *Options) *authenticator {
+// userEntry is one user: the password (plain or bcrypt), the account the
+// user works in, and the user's permissions (nil: everything allowed).
+type userEntry struct {
+	name     string
+	password string
+	acc      *account
+	perms    *permSet
+}
+
+// newAuthenticator builds the checker for o, with accounts from set.
+func newAuthenticator(o *Options, set *accountSet) *authenticator {
 	a := &authenticator{token: o.AuthToken}
-	if o.Username != "" {
-		a.users = map[string]string{o.Username: o.Password}
+	global := set.byName[GlobalAccount]
+	add := func(u User, acc *account) {
+		if a.users == nil {
+			a.users = make(map[string]*userEntry)
+		}
+		a.users[u.Username] = &userEntry{name: u.Username, password: u.Password, acc: acc, perms: newPermSet(u.Permissions)}
 	}
-	if len(o.Users) > 0 {
-		a.users = make(map[string]string, len(o.Users))
-		for _, u := range o.Users {
-			a.users[u.Username] = u.Password
+	if o.Username != "" {
+		add(User{Username: o.Username, Password: o.Password}, global)
+	}
+	for _, u := range o.Users {
+		add(u, global)
+	}
+	for _, ac := range o.Accounts {
+		for _, u := range ac.Users {
+			add(u, set.byName[ac.Name])
 		}
 	}
 	return a
@@ -37,27 +52,28 @@ func newAuthenticator(o *Options) *authenticator {
 
 func (a *authenticator) required() bool { return a.token != "" || a.users != nil }
 
-// check reports whether the CONNECT credentials are good, and the user name
-// they authenticate as. Comparisons take the same time whatever the input.
-func (a *authenticator) check(o *connectOpts) (string, bool) {
+// check reports whether the CONNECT credentials are good, and the user they
+// authenticate as (nil for a token or when auth is off). Comparisons take
+// the same time whatever the input.
+func (a *authenticator) check(o *connectOpts) (*userEntry, bool) {
 	switch {
 	case !a.required():
-		return "", true
+		return nil, true
 	case a.token != "":
 		tok := o.AuthToken
 		if tok == "" {
 			tok = o.Pass // some clients send a token as the password
 		}
-		return "", equalConstantTime(tok, a.token)
+		return nil, equalConstantTime(tok, a.token)
 	default:
-		want, ok := a.users[o.User]
+		u, ok := a.users[o.User]
 		if !ok {
 			// Spend the same effort as a real comparison so response time
 			// does not reveal which user names exist.
 			equalConstantTime(o.Pass, o.Pass+"x")
-			return "", false
+			return nil, false
 		}
-		return o.User, passwordMatches(o.Pass, want)
+		return u, passwordMatches(o.Pass, u.password)
 	}
 }
 
@@ -73,11 +89,18 @@ func equalConstantTime(a, b string) bool {
 	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
 
+// authLog rate-limits the log lines for failed authentications.
+type authLog struct {
+	mu         sync.Mutex
+	lastLog    time.Time
+	suppressed int
+}
+
 // logFailure logs failed authentications, at most once a second, so a
 // client hammering with bad passwords cannot flood the log.
-func (a *authenticator) logFailure(log *slog.Logger, host, user string) {
-	a.logMu.Lock()
-	defer a.logMu.Unlock()
+func (a *authLog) logFailure(log *slog.Logger, host, user string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	now := time.Now()
 	if now.Sub(a.lastLog) < time.Second {
 		a.suppressed++

@@ -96,7 +96,7 @@ func (c *conn) slowConsumer(why string) {
 	if first {
 		c.srv.stats.slowConsumers.Add(1)
 		c.srv.log.Warn("slow consumer detected, connection closed", "cid", c.id, "client", c.host, "name", c.clientName(), "why", why)
-		c.nc.Close()
+		c.raw.Close()
 	}
 }
 
@@ -109,7 +109,7 @@ func (c *conn) writeFailed(err error) {
 		return
 	}
 	c.close(closeWriteError, "")
-	c.nc.Close()
+	c.raw.Close()
 }
 
 // handleParseError turns a parser error into nats-server's -ERR and a close.
@@ -145,6 +145,9 @@ func (c *conn) teardown() {
 	c.subsMu.Unlock()
 	for _, sub := range subs {
 		c.removeSub(sub)
+	}
+	if c.accCounted {
+		c.acc.nconns.Add(-1)
 	}
 	c.srv.removeConn(c)
 }

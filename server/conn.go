@@ -30,11 +30,16 @@ const (
 type conn struct {
 	srv    *Server
 	id     uint64
-	nc     net.Conn
+	nc     net.Conn // the TLS connection over raw, or raw itself
+	raw    net.Conn // the socket; closing it cuts the connection off at once
 	parser *protocol.Parser
 	start  time.Time
 	host   string
 	port   int
+	tls    bool // set before the goroutines start
+	// infoSent is set when INFO went out before the goroutines started
+	// (in plain text, ahead of a TLS handshake).
+	infoSent bool
 
 	// Set by CONNECT on the reader goroutine, which reads them freely;
 	// other goroutines (monitoring) read them under infoMu.
@@ -42,6 +47,20 @@ type conn struct {
 	opts      connectOpts
 	connected bool // CONNECT received and accepted
 	user      string
+	// acc is the account the connection works in: the global one until
+	// CONNECT authenticates a user of another. Written on the reader
+	// goroutine under infoMu before any SUB or PUB is processed.
+	acc        *account
+	accCounted bool // counted in acc.nconns
+	uent       *userEntry
+	tokenAuth  bool // authenticated with the token
+
+	// perms are the user's permissions, nil when everything is allowed.
+	// A reload may swap them from another goroutine.
+	perms         atomic.Pointer[permSet]
+	pubCache      map[string]pubVerdict // reader goroutine only
+	pubCachePerms *permSet              // the perms pubCache was filled under
+	replies       replyPerms            // reply subjects allowed by allow_responses
 
 	// subs maps sid to subscription. Guarded by subsMu because deliveries
 	// on other goroutines remove auto-unsubscribed entries.
@@ -84,13 +103,15 @@ func newConn(s *Server, nc net.Conn, id uint64) *conn {
 		srv:   s,
 		id:    id,
 		nc:    nc,
+		raw:   nc,
 		start: time.Now(),
 		parser: protocol.NewParser(protocol.ServerSide, protocol.Limits{
-			MaxControlLine: s.opts.MaxControlLine,
-			MaxPayload:     s.opts.MaxPayload,
+			MaxControlLine: s.o().MaxControlLine,
+			MaxPayload:     s.o().MaxPayload,
 		}),
 		subs:     make(map[string]*subscription),
 		flushSet: make(map[*conn]struct{}),
+		acc:      s.global,
 	}
 	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		c.host, c.port = a.IP.String(), a.Port
@@ -108,7 +129,9 @@ func (c *conn) readLoop(rejected bool) {
 	defer c.srv.wg.Done()
 	defer c.teardown()
 	s := c.srv
-	c.sendInfo()
+	if !c.infoSent {
+		c.sendInfo()
+	}
 	if rejected {
 		c.close(closeMaxConnections, protocol.ErrTextMaxConnections)
 		return
@@ -203,7 +226,8 @@ func (c *conn) stall(d *conn) {
 // match returns the subscriptions interested in subject, through the
 // connection's private cache so a repeated subject costs one map lookup.
 func (c *conn) match(subject []byte) *sublist.Result[*subscription] {
-	gen := c.srv.sl.Generation()
+	sl := c.acc.sl
+	gen := sl.Generation()
 	if c.cache == nil || gen != c.cacheGen {
 		if c.cache == nil {
 			c.cache = make(map[string]*sublist.Result[*subscription], 16)
@@ -215,7 +239,7 @@ func (c *conn) match(subject []byte) *sublist.Result[*subscription] {
 	if r, ok := c.cache[string(subject)]; ok {
 		return r
 	}
-	r := c.srv.sl.Match(subject)
+	r := sl.Match(subject)
 	if len(c.cache) >= connCacheSize {
 		for k := range c.cache { // map order is random: evict one entry
 			delete(c.cache, k)

@@ -20,6 +20,15 @@
 // write that misses write_deadline) is a slow consumer: it is closed and
 // counted, and the publisher is never stalled by it.
 //
+// Around that path: TLS for client connections (tls.go), users with
+// publish/subscribe permissions (perms.go, checked through a per-connection
+// cache so a permitted repeated subject costs one map lookup), and accounts
+// (account.go): isolated subject spaces, each with its own sublist, joined
+// only by explicit stream and service imports. Reload (reload.go) swaps
+// options, users and accounts under running connections, re-checking each
+// one; LameDuck (lameduck.go) drains the server before a restart.
+//
 // The stream layer and other in-process users reach the router through
-// Publish and Subscribe, which behave like a client's PUB and SUB.
+// Publish and Subscribe, which behave like a client's PUB and SUB in the
+// global account; Account(name) gives the same for another account.
 package server

@@ -22,6 +22,8 @@ type serverInfo struct {
 	ClientID     uint64 `json:"client_id"`
 	ClientIP     string `json:"client_ip,omitempty"`
 	AuthRequired bool   `json:"auth_required,omitempty"`
+	TLSRequired  bool   `json:"tls_required,omitempty"`
+	TLSVerify    bool   `json:"tls_verify,omitempty"`
 	JetStream    bool   `json:"jetstream,omitempty"`
 	LameDuckMode bool   `json:"ldm,omitempty"`
 }
@@ -31,7 +33,7 @@ func (s *Server) info(c *conn) serverInfo {
 	if a, ok := s.Addr().(*net.TCPAddr); ok {
 		port = a.Port // the real one when Port was -1
 	}
-	return serverInfo{
+	si := serverInfo{
 		ServerID:     s.id,
 		ServerName:   s.name,
 		Version:      Version,
@@ -40,20 +42,31 @@ func (s *Server) info(c *conn) serverInfo {
 		Host:         s.opts.Host,
 		Port:         port,
 		Headers:      true,
-		MaxPayload:   s.opts.MaxPayload,
+		MaxPayload:   s.o().MaxPayload,
 		ClientID:     c.id,
 		ClientIP:     c.host,
-		AuthRequired: s.auth.required(),
+		AuthRequired: s.auth.Load().required(),
 		JetStream:    s.opts.JetStream,
 	}
+	si.LameDuckMode = s.InLameDuckMode()
+	if ts := s.tls.Load(); ts != nil {
+		si.TLSRequired = true
+		si.TLSVerify = ts.opts.Verify
+	}
+	return si
 }
 
-// sendInfo queues the INFO line that opens every connection.
-func (c *conn) sendInfo() {
+// infoLine encodes the INFO line for this connection.
+func (c *conn) infoLine() []byte {
 	body, err := json.Marshal(c.srv.info(c))
 	if err != nil { // cannot happen for this struct; keep the connection usable
 		body = []byte("{}")
 	}
-	c.out.enqueue(protocol.AppendInfo(make([]byte, 0, len(body)+16), body))
+	return protocol.AppendInfo(make([]byte, 0, len(body)+16), body)
+}
+
+// sendInfo queues the INFO line that opens every connection.
+func (c *conn) sendInfo() {
+	c.out.enqueue(c.infoLine())
 	c.out.kickWriter()
 }

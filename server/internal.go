@@ -11,9 +11,13 @@ import (
 var ErrInvalidSubject = errors.New("server: invalid subject")
 
 // Publish routes a message from inside the process (the stream layer, for
-// example) exactly as if a client had published it. hdr is a complete NATS
-// header block or nil. Safe for concurrent use.
+// example) exactly as if a client of the global account had published it.
+// hdr is a complete NATS header block or nil. Safe for concurrent use.
 func (s *Server) Publish(subject, reply string, hdr, data []byte) error {
+	return s.publishIn(s.global, subject, reply, hdr, data)
+}
+
+func (s *Server) publishIn(acc *account, subject, reply string, hdr, data []byte) error {
 	subj := []byte(subject)
 	if !sublist.ValidPublishSubject(subj) {
 		return fmt.Errorf("%w: %q", ErrInvalidSubject, subject)
@@ -24,30 +28,39 @@ func (s *Server) Publish(subject, reply string, hdr, data []byte) error {
 		m.data = append(append(m.data, hdr...), data...)
 		m.hdrLen = len(hdr)
 	}
-	s.route(nil, s.sl.Match(subj), &m)
+	if acc.isResponse(subj) {
+		s.routeResponse(nil, acc, &m)
+	}
+	s.route(nil, acc.sl.Match(subj), &m)
 	return nil
 }
 
-// Subscribe registers an in-process subscription (queue "" for none). fn runs
-// synchronously on the publisher's goroutine with slices valid only during
-// the call, so it must copy what it keeps and must not block for long.
-// cancel removes the subscription; calling it again does nothing.
+// Subscribe registers an in-process subscription in the global account
+// (queue "" for none). fn runs synchronously on the publisher's goroutine
+// with slices valid only during the call, so it must copy what it keeps and
+// must not block for long. cancel removes the subscription; calling it again
+// does nothing.
 func (s *Server) Subscribe(subject, queue string, fn func(subject, reply, hdr, data []byte)) (cancel func(), err error) {
+	return s.subscribeIn(s.global, subject, queue, fn)
+}
+
+func (s *Server) subscribeIn(acc *account, subject, queue string, fn func(subject, reply, hdr, data []byte)) (cancel func(), err error) {
 	if fn == nil {
 		return nil, errors.New("server: Subscribe needs a handler")
 	}
-	sub := &subscription{fn: fn, subject: subject, queue: queue}
-	if err := s.sl.Insert(subject, queue, sub); err != nil {
+	sub := &subscription{fn: fn, acc: acc, subject: subject, queue: queue}
+	if err := acc.sl.Insert(subject, queue, sub); err != nil {
 		return nil, fmt.Errorf("server: subscribe %q: %w", subject, err)
 	}
 	return func() {
 		if sub.closed.CompareAndSwap(false, true) {
-			_ = s.sl.Remove(subject, queue, sub)
+			_ = acc.sl.Remove(subject, queue, sub)
 		}
 	}, nil
 }
 
-// HasInterest reports whether any subscription matches subject.
+// HasInterest reports whether any subscription in the global account
+// matches subject.
 func (s *Server) HasInterest(subject string) bool {
 	r := s.sl.Match([]byte(subject))
 	return len(r.Plain) > 0 || len(r.Groups) > 0

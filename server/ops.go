@@ -35,10 +35,10 @@ var errStopParsing = errors.New("connection closing")
 // HandleOp is called by the parser for every complete op. It runs on the
 // reader goroutine and must not keep any slice of op.
 func (c *conn) HandleOp(op *protocol.Op) error {
-	if c.srv.opts.Trace {
+	if c.srv.o().Trace {
 		c.trace(op)
 	}
-	if !c.connected && op.Kind != protocol.OpConnect && c.srv.auth.required() {
+	if !c.connected && op.Kind != protocol.OpConnect && c.srv.auth.Load().required() {
 		c.srv.stats.authFailures.Add(1)
 		c.close(closeAuthViolation, protocol.ErrTextAuthViolation)
 		return errStopParsing
@@ -77,17 +77,23 @@ func (c *conn) processConnect(args []byte) error {
 		c.close(closeProtocolError, protocol.ErrTextNoRespondersHeaders)
 		return errStopParsing
 	}
-	if c.srv.auth.required() {
-		user, ok := c.srv.auth.check(&o)
+	if auth := c.srv.auth.Load(); auth.required() {
+		u, ok := auth.check(&o)
 		if !ok {
 			c.srv.stats.authFailures.Add(1)
-			c.srv.auth.logFailure(c.srv.log, c.host, o.User)
+			c.srv.authLog.logFailure(c.srv.log, c.host, o.User)
 			c.close(closeAuthViolation, protocol.ErrTextAuthViolation)
 			return errStopParsing
 		}
-		c.infoMu.Lock()
-		c.user = user
-		c.infoMu.Unlock()
+		if u != nil {
+			if !c.enterAccount(u) {
+				return errStopParsing
+			}
+		} else {
+			c.infoMu.Lock()
+			c.tokenAuth = true
+			c.infoMu.Unlock()
+		}
 	}
 	o.Pass, o.AuthToken = "", "" // never keep secrets around
 	c.out.mu.Lock()
@@ -102,6 +108,27 @@ func (c *conn) processConnect(args []byte) error {
 	return nil
 }
 
+// enterAccount makes the connection a session of user u: its account
+// (counted against the account's connection limit) and its permissions.
+// On failure the connection is being closed.
+func (c *conn) enterAccount(u *userEntry) bool {
+	if !u.acc.tryAcquire() {
+		c.srv.log.Warn("maximum account connections exceeded", "account", u.acc.name, "user", u.name, "client", c.host)
+		c.close(closeMaxConnections, protocol.ErrTextMaxAccountConns)
+		return false
+	}
+	c.accCounted = true
+	c.infoMu.Lock()
+	c.user = u.name
+	c.uent = u
+	c.acc = u.acc
+	c.infoMu.Unlock()
+	if u.perms != nil {
+		c.perms.Store(u.perms)
+	}
+	return true
+}
+
 func (c *conn) processSub(op *protocol.Op) {
 	subject, queue := string(op.Subject), string(op.Queue)
 	if !sublist.ValidSubscribeSubject(subject) {
@@ -114,21 +141,34 @@ func (c *conn) processSub(op *protocol.Op) {
 		c.sendErr(protocol.ErrTextInvalidSubject)
 		return
 	}
+	var filter []pattern
+	if ps := c.perms.Load(); ps != nil {
+		ok, f := ps.subscribeVerdict(subject)
+		if !ok {
+			c.srv.log.Debug("subscribe permission violation", "cid", c.id, "user", c.user, "subject", subject)
+			c.sendErr(protocol.ErrTextSubViolation(subject))
+			return
+		}
+		filter = f
+	}
 	c.subsMu.Lock()
 	if _, dup := c.subs[string(op.Sid)]; dup {
 		// nats-server ignores a SUB that reuses a live sid.
 		c.subsMu.Unlock()
 		return
 	}
-	if max := c.srv.opts.MaxSubscriptions; max > 0 && len(c.subs) >= max {
+	if max := c.srv.o().MaxSubscriptions; max > 0 && len(c.subs) >= max {
 		c.subsMu.Unlock()
 		c.sendErr(protocol.ErrTextMaxSubscriptions)
 		return
 	}
-	sub := &subscription{conn: c, subject: subject, queue: queue, sid: append([]byte(nil), op.Sid...)}
+	sub := &subscription{conn: c, acc: c.acc, subject: subject, queue: queue, sid: append([]byte(nil), op.Sid...)}
+	if filter != nil {
+		sub.deny.Store(&filter)
+	}
 	c.subs[string(sub.sid)] = sub
 	c.subsMu.Unlock()
-	if err := c.srv.sl.Insert(subject, queue, sub); err != nil {
+	if err := c.acc.sl.Insert(subject, queue, sub); err != nil {
 		c.subsMu.Lock()
 		delete(c.subs, string(sub.sid))
 		c.subsMu.Unlock()
@@ -163,7 +203,7 @@ func (c *conn) removeSub(sub *subscription) {
 		delete(c.subs, string(sub.sid))
 	}
 	c.subsMu.Unlock()
-	_ = c.srv.sl.Remove(sub.subject, sub.queue, sub)
+	_ = sub.acc.sl.Remove(sub.subject, sub.queue, sub)
 }
 
 func (c *conn) processPub(op *protocol.Op) {
@@ -172,12 +212,19 @@ func (c *conn) processPub(op *protocol.Op) {
 		c.sendErr(protocol.ErrTextInvalidPubSubject)
 		return
 	}
+	if ps := c.perms.Load(); ps != nil && !c.canPublish(ps, op.Subject) {
+		c.pubViolation(op.Subject)
+		return
+	}
 	// +OK goes out before any delivery, so a verbose client that subscribed
 	// to its own subject sees the acknowledgement first, as with nats-server.
 	c.sendOK()
 	c.reads.inMsgs++
 	c.reads.inBytes += int64(len(op.Data))
 	m := message{subject: op.Subject, reply: op.Reply, data: op.Data, hdrLen: op.HdrLen}
+	if c.acc.isResponse(op.Subject) {
+		c.srv.routeResponse(c, c.acc, &m) // a response to a service import
+	}
 	delivered := c.srv.route(c, c.match(op.Subject), &m)
 	if !delivered && len(op.Reply) > 0 && c.opts.NoResponders {
 		c.sendNoResponders(op.Reply)
@@ -198,7 +245,7 @@ func (c *conn) sendNoResponders(reply []byte) {
 	var hdr [32]byte
 	h := protocol.AppendStatusHeader(hdr[:0], 503, "")
 	m := message{subject: reply, data: h, hdrLen: len(h)}
-	r := c.srv.sl.Match(reply)
+	r := c.acc.sl.Match(reply)
 	for _, sub := range r.Plain {
 		if sub.conn == c {
 			sub.deliver(c, &m)

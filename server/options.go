@@ -11,6 +11,9 @@ import (
 type User struct {
 	Username string `toml:"user"`
 	Password string `toml:"password"`
+	// Permissions limit what the user may publish and subscribe to; nil
+	// allows everything.
+	Permissions *Permissions `toml:"-"`
 }
 
 // Options configures a Server. Zero values mean "use the default": call
@@ -30,6 +33,10 @@ type Options struct {
 	Users       []User
 	AuthTimeout time.Duration // default 2s
 
+	// Accounts are isolated subject spaces with their own users (see
+	// account.go). Users above belong to the global account.
+	Accounts []AccountConfig
+
 	MaxConnections   int           // default 65536
 	MaxSubscriptions int           // per connection, 0 = unlimited
 	MaxPayload       int           // default 1 MiB
@@ -38,6 +45,14 @@ type Options struct {
 	WriteDeadline    time.Duration // default 10s
 	PingInterval     time.Duration // default 2m
 	MaxPingsOut      int           // default 2
+
+	// Lame-duck mode (see LameDuck): the whole time it takes, and the wait
+	// before it starts closing connections. Defaults 2m and 10s.
+	LameDuckDuration    time.Duration
+	LameDuckGracePeriod time.Duration
+
+	// TLS, when set, requires TLS on every client connection.
+	TLS *TLSOptions
 
 	// JetStream is reported in INFO; the stream layer itself is wired by
 	// the caller (cmd/wisp) through the Publish/Subscribe methods.
@@ -102,6 +117,12 @@ func (o *Options) setDefaults() {
 	if o.MaxPingsOut == 0 {
 		o.MaxPingsOut = DefaultMaxPingsOut
 	}
+	if o.LameDuckDuration == 0 {
+		o.LameDuckDuration = DefaultLameDuckDuration
+	}
+	if o.LameDuckGracePeriod == 0 {
+		o.LameDuckGracePeriod = DefaultLameDuckGracePeriod
+	}
 }
 
 // Validate fills in defaults and rejects settings that cannot work, naming
@@ -128,22 +149,42 @@ func (o *Options) Validate() error {
 			bad("user", "user and password must be given together")
 		}
 	}
-	if len(o.Users) > 0 {
+	accountUsers := 0
+	for _, ac := range o.Accounts {
+		accountUsers += len(ac.Users)
+	}
+	if len(o.Users) > 0 || accountUsers > 0 {
 		styles++
 	}
 	if styles > 1 {
-		bad("authorization", "choose one of token, user/password, or users")
+		if accountUsers > 0 && len(o.Users) == 0 && o.AuthToken == "" {
+			bad("authorization", "a single user/password cannot be combined with account users; list it under users")
+		} else {
+			bad("authorization", "choose one of token, user/password, or users")
+		}
 	}
 	seen := map[string]bool{}
-	for i, u := range o.Users {
+	checkUser := func(key string, i int, u User) {
 		if u.Username == "" {
-			bad("users", "entry %d has no user name", i+1)
+			bad(key, "entry %d has no user name", i+1)
 		}
 		if seen[u.Username] {
-			bad("users", "user %q is listed twice", u.Username)
+			bad(key, "user %q is listed twice", u.Username)
 		}
 		seen[u.Username] = true
+		if u.Permissions != nil {
+			u.Permissions.validate(u.Username, bad)
+		}
 	}
+	for i, u := range o.Users {
+		checkUser("users", i, u)
+	}
+	for _, ac := range o.Accounts {
+		for i, u := range ac.Users {
+			checkUser("accounts", i, u)
+		}
+	}
+	validateAccounts(o, bad)
 	if o.MaxConnections < 0 {
 		bad("max_connections", "must not be negative")
 	}
@@ -162,6 +203,14 @@ func (o *Options) Validate() error {
 	if o.WriteDeadline < 0 || o.PingInterval < 0 || o.AuthTimeout < 0 {
 		bad("timeouts", "durations must not be negative")
 	}
+	if o.TLS != nil {
+		o.TLS.validate(bad)
+	}
+	if o.LameDuckDuration < 0 || o.LameDuckGracePeriod < 0 {
+		bad("lame_duck_duration", "durations must not be negative")
+	} else if o.LameDuckGracePeriod > o.LameDuckDuration {
+		bad("lame_duck_grace_period", "%v is longer than lame_duck_duration (%v)", o.LameDuckGracePeriod, o.LameDuckDuration)
+	}
 	if o.MaxPingsOut < 0 {
 		bad("ping_max", "must not be negative")
 	}
@@ -170,5 +219,13 @@ func (o *Options) Validate() error {
 
 // AuthRequired reports whether clients must present credentials.
 func (o *Options) AuthRequired() bool {
-	return o.AuthToken != "" || o.Username != "" || len(o.Users) > 0
+	if o.AuthToken != "" || o.Username != "" || len(o.Users) > 0 {
+		return true
+	}
+	for _, ac := range o.Accounts {
+		if len(ac.Users) > 0 {
+			return true
+		}
+	}
+	return false
 }

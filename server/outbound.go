@@ -105,7 +105,7 @@ func (o *outbound) enqueueMsg(sid []byte, m *message) (size int, ok, stalled boo
 	o.pending += int64(len(ch.b) - before)
 	o.msgs++
 	o.bytes += int64(size)
-	max := o.c.srv.opts.MaxPending
+	max := o.c.srv.o().MaxPending
 	slow := o.pending > max
 	var stall chan struct{}
 	if !slow && o.pending > max/4*3 {
@@ -145,7 +145,7 @@ func (o *outbound) enqueue(b []byte) {
 		ch := o.reserve(len(b))
 		ch.b = append(ch.b, b...)
 		o.pending += int64(len(b))
-		slow = o.pending > o.c.srv.opts.MaxPending
+		slow = o.pending > o.c.srv.o().MaxPending
 	}
 	o.mu.Unlock()
 	if slow {
@@ -201,7 +201,7 @@ func (c *conn) flush(taken []*chunk) error {
 		n += int64(len(ch.b))
 	}
 	o.bufs = o.iov
-	if wd := c.srv.opts.WriteDeadline; wd > 0 {
+	if wd := c.srv.o().WriteDeadline; wd > 0 {
 		c.nc.SetWriteDeadline(time.Now().Add(wd))
 	}
 	_, err := o.bufs.WriteTo(c.nc)
@@ -215,7 +215,7 @@ func (c *conn) flush(taken []*chunk) error {
 	o.taken = taken[:0]
 	o.mu.Lock()
 	o.pending -= n
-	if o.stall != nil && o.pending <= o.c.srv.opts.MaxPending/4*3 {
+	if o.stall != nil && o.pending <= o.c.srv.o().MaxPending/4*3 {
 		close(o.stall)
 		o.stall = nil
 	}

@@ -13,6 +13,7 @@ type message struct {
 	subject, reply []byte
 	data           []byte // header block followed by payload
 	hdrLen         int
+	hops           int // imports crossed so far (at most one)
 }
 
 // subscription is one SUB of a client, or an internal subscription of an
@@ -20,9 +21,18 @@ type message struct {
 type subscription struct {
 	conn    *conn
 	fn      func(subject, reply, hdr, data []byte)
+	acc     *account // whose sublist holds it
 	subject string
 	queue   string
 	sid     []byte
+
+	// Set on the internal subscriptions that imports make (see account.go).
+	stream  *streamImport
+	service *serviceImport
+
+	// deny, when set, lists denied subjects that this wildcard
+	// subscription overlaps: matching messages are not delivered.
+	deny atomic.Pointer[[]pattern]
 
 	max       atomic.Int64 // auto-unsubscribe after this many; 0 = never
 	delivered atomic.Int64
@@ -82,6 +92,12 @@ func (sub *subscription) deliver(from *conn, m *message) bool {
 	if sub.closed.Load() {
 		return false
 	}
+	if sub.stream != nil || sub.service != nil {
+		return sub.acc.srv.deliverImport(from, sub, m)
+	}
+	if deny := sub.deny.Load(); deny != nil && anyMatch(*deny, m.subject) {
+		return false
+	}
 	if max := sub.max.Load(); max > 0 {
 		n := sub.delivered.Add(1)
 		if n > max {
@@ -103,6 +119,11 @@ func (sub *subscription) deliver(from *conn, m *message) bool {
 	size, ok, stalled := d.out.enqueueMsg(sub.sid, m)
 	if !ok {
 		return false
+	}
+	if len(m.reply) > 0 {
+		if ps := d.perms.Load(); ps != nil && ps.resp != nil {
+			d.replies.grant(m.reply, ps.resp) // allow_responses
+		}
 	}
 	if from != nil {
 		if stalled && from != d {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,20 +27,37 @@ var ErrServerClosed = errors.New("server: closed")
 // Server is one Wisp message server. Create it with New, run it with Start,
 // stop it with Shutdown.
 type Server struct {
+	// opts are the options the server started with. Reload never changes
+	// them; it swaps cur, which is what the server acts on.
 	opts  *Options
+	cur   atomic.Pointer[Options]
 	log   *slog.Logger
 	id    string
 	name  string
 	start time.Time
-	sl    *sublist.Sublist[*subscription]
-	auth  *authenticator
+	// sl is the global account's sublist.
+	sl      *sublist.Sublist[*subscription]
+	global  *account
+	auth    atomic.Pointer[authenticator]
+	authLog authLog
+	// reloadMu serialises Reload and lame-duck mode.
+	reloadMu sync.Mutex
 
-	mu       sync.Mutex
-	ln       net.Listener
-	conns    map[uint64]*conn
-	closed   bool
-	httpStop func(context.Context) error
-	httpAddr net.Addr
+	mu         sync.Mutex
+	ln         net.Listener
+	conns      map[uint64]*conn
+	closed     bool
+	ldm        bool                // in lame-duck mode
+	accounts   map[string]*account // named accounts, not the global one
+	importSubs []*subscription     // internal subscriptions made by imports
+	// handshaking holds sockets in their TLS handshake, not yet conns,
+	// so Shutdown can cut them off.
+	handshaking map[net.Conn]struct{}
+	httpStop    func(context.Context) error
+	httpAddr    net.Addr
+
+	// tls is the TLS setup for new connections, nil when TLS is off.
+	tls atomic.Pointer[tlsState]
 
 	nextCID atomic.Uint64
 	wg      sync.WaitGroup // accept loop and connection goroutines
@@ -73,9 +91,26 @@ func New(opts *Options, log *slog.Logger) (*Server, error) {
 		opts:  &o,
 		log:   log,
 		id:    nuid.Next(),
-		sl:    sublist.New[*subscription](0),
 		conns: make(map[uint64]*conn),
-		auth:  newAuthenticator(&o),
+
+		handshaking: make(map[net.Conn]struct{}),
+	}
+	s.global = newAccount(s, GlobalAccount)
+	s.sl = s.global.sl
+	cur := o
+	s.cur.Store(&cur)
+	set, err := s.accountsFor(&o)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s.install(set, &o)
+	s.auth.Store(newAuthenticator(&o, set))
+	if o.TLS != nil {
+		cfg, err := buildTLSConfig(o.TLS)
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		s.tls.Store(&tlsState{cfg: cfg, opts: *o.TLS})
 	}
 	s.name = o.ServerName
 	if s.name == "" {
@@ -150,8 +185,11 @@ func (s *Server) ID() string { return s.id }
 // Name is the server's name, as sent in INFO.
 func (s *Server) Name() string { return s.name }
 
-// Options returns a copy of the options in force.
-func (s *Server) Options() Options { return *s.opts }
+// Options returns a copy of the options in force (after any reload).
+func (s *Server) Options() Options { return *s.cur.Load() }
+
+// o is the options in force; never modified, only replaced by a reload.
+func (s *Server) o() *Options { return s.cur.Load() }
 
 func (s *Server) acceptLoop(ln net.Listener) {
 	defer s.wg.Done()
@@ -174,22 +212,50 @@ func (s *Server) acceptLoop(ln net.Listener) {
 	}
 }
 
+// tlsState is the TLS setup new connections get.
+type tlsState struct {
+	cfg  *tls.Config
+	opts TLSOptions
+}
+
+// addConn takes a freshly accepted socket: a TLS connection first goes
+// through its handshake on its own goroutine, a plain one is registered.
 func (s *Server) addConn(nc net.Conn) {
 	c := newConn(s, nc, s.nextCID.Add(1))
+	if ts := s.tls.Load(); ts != nil {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			nc.Close()
+			return
+		}
+		s.handshaking[nc] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.secure(c, ts.cfg, &ts.opts)
+		return
+	}
+	s.register(c)
+}
+
+// register adds a connection that is ready to speak the protocol and starts
+// its reader and writer; past max_connections it is told so and closed.
+func (s *Server) register(c *conn) {
+	nc := c.nc
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		nc.Close()
 		return
 	}
-	full := len(s.conns) >= s.opts.MaxConnections
+	full := len(s.conns) >= s.o().MaxConnections
 	if !full {
 		s.conns[c.id] = c
 	}
 	s.mu.Unlock()
 	s.stats.totalConns.Add(1)
 	if full {
-		s.log.Warn("maximum connections exceeded", "client", nc.RemoteAddr().String(), "max", s.opts.MaxConnections)
+		s.log.Warn("maximum connections exceeded", "client", nc.RemoteAddr().String(), "max", s.o().MaxConnections)
 	}
 	s.wg.Add(2)
 	go c.writeLoop()
@@ -217,6 +283,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		conns = append(conns, c)
 	}
 	httpStop := s.httpStop
+	for raw := range s.handshaking {
+		raw.Close()
+	}
 	s.mu.Unlock()
 
 	if ln != nil {
@@ -238,7 +307,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		// Connections that cannot flush in time are cut off.
 		for _, c := range conns {
-			c.nc.Close()
+			c.raw.Close()
 		}
 		<-done
 		errs = append(errs, fmt.Errorf("server: shutdown: %w", ctx.Err()))
@@ -254,8 +323,29 @@ func (s *Server) NumConnections() int {
 	return len(s.conns)
 }
 
-// NumSubscriptions is the number of subscriptions held, internal ones included.
-func (s *Server) NumSubscriptions() int { return s.sl.Count() }
+// NumSubscriptions is the number of subscriptions held in every account,
+// internal ones included (those that imports make are not counted).
+func (s *Server) NumSubscriptions() int {
+	s.mu.Lock()
+	n := s.sl.Count() - countIn(s.importSubs, s.global)
+	for _, a := range s.accounts {
+		if a != s.global {
+			n += a.sl.Count() - countIn(s.importSubs, a)
+		}
+	}
+	s.mu.Unlock()
+	return n
+}
+
+func countIn(subs []*subscription, a *account) int {
+	n := 0
+	for _, sub := range subs {
+		if sub.acc == a {
+			n++
+		}
+	}
+	return n
+}
 
 // goVersion is reported in INFO as nats-server does.
 var goVersion = runtime.Version()

@@ -19,6 +19,8 @@ type ConnSnapshot struct {
 	Lang         string
 	Version      string
 	User         string
+	Account      string // "$G" for the global account
+	TLS          bool
 	InMsgs       int64
 	InBytes      int64
 	OutMsgs      int64
@@ -59,7 +61,7 @@ func (s *Server) Stats() Stats {
 		Start:          s.start,
 		Connections:    s.NumConnections(),
 		TotalConns:     s.stats.totalConns.Load(),
-		Subscriptions:  s.sl.Count(),
+		Subscriptions:  s.NumSubscriptions(),
 		InMsgs:         s.stats.inMsgs.Load(),
 		InBytes:        s.stats.inBytes.Load(),
 		OutMsgs:        s.stats.outMsgs.Load(),
@@ -94,14 +96,33 @@ func (s *Server) Conns(withSubs bool) []ConnSnapshot {
 
 // Subscriptions visits every subscription held, internal ones included
 // (their Sid is empty), until fn returns false.
+// Every account is visited; the internal subscriptions imports make are not.
 func (s *Server) Subscriptions(fn func(subject, queue string, cid uint64) bool) {
-	s.sl.Range(func(subject, queue string, sub *subscription) bool {
-		var cid uint64
-		if sub.conn != nil {
-			cid = sub.conn.id
+	s.mu.Lock()
+	accs := []*account{s.global}
+	for _, a := range s.accounts {
+		if a != s.global {
+			accs = append(accs, a)
 		}
-		return fn(subject, queue, cid)
-	})
+	}
+	s.mu.Unlock()
+	more := true
+	for _, a := range accs {
+		a.sl.Range(func(subject, queue string, sub *subscription) bool {
+			if sub.stream != nil || sub.service != nil {
+				return true
+			}
+			var cid uint64
+			if sub.conn != nil {
+				cid = sub.conn.id
+			}
+			more = fn(subject, queue, cid)
+			return more
+		})
+		if !more {
+			return
+		}
+	}
 }
 
 func (c *conn) snapshot(withSubs bool) ConnSnapshot {
@@ -109,6 +130,7 @@ func (c *conn) snapshot(withSubs bool) ConnSnapshot {
 	cs := ConnSnapshot{
 		CID: c.id, IP: c.host, Port: c.port, Start: c.start,
 		Name: c.opts.Name, Lang: c.opts.Lang, Version: c.opts.Version, User: c.user,
+		Account: c.acc.name, TLS: c.tls,
 	}
 	c.infoMu.Unlock()
 	cs.InMsgs, cs.InBytes = c.inMsgs.Load(), c.inBytes.Load()

@@ -15,13 +15,13 @@ const firstPingDelay = 2 * time.Second
 // startTimers arms the keepalive PING and, when auth is on, the deadline for
 // CONNECT.
 func (c *conn) startTimers() {
-	interval := c.srv.opts.PingInterval
+	interval := c.srv.o().PingInterval
 	first := min(firstPingDelay, interval)
 	first += time.Duration(rand.Int64N(int64(first)/4 + 1))
 	c.pingMu.Lock()
 	c.pingT = time.AfterFunc(first, c.pingTick)
-	if c.srv.auth.required() && c.srv.opts.AuthTimeout > 0 {
-		c.authT = time.AfterFunc(c.srv.opts.AuthTimeout, func() {
+	if c.srv.auth.Load().required() && c.srv.o().AuthTimeout > 0 {
+		c.authT = time.AfterFunc(c.srv.o().AuthTimeout, func() {
 			c.srv.stats.authFailures.Add(1)
 			c.close(closeAuthTimeout, protocol.ErrTextAuthTimeout)
 		})
@@ -33,7 +33,7 @@ func (c *conn) startTimers() {
 // went unanswered. A PING is skipped when the client sent something within
 // the last interval: it is evidently alive.
 func (c *conn) pingTick() {
-	interval := c.srv.opts.PingInterval
+	interval := c.srv.o().PingInterval
 	c.pingMu.Lock()
 	if c.pingT == nil { // stopped
 		c.pingMu.Unlock()
@@ -45,7 +45,7 @@ func (c *conn) pingTick() {
 		c.pingMu.Unlock()
 		return
 	}
-	if c.pingsOut+1 > c.srv.opts.MaxPingsOut {
+	if c.pingsOut+1 > c.srv.o().MaxPingsOut {
 		c.pingMu.Unlock()
 		c.close(closeStale, protocol.ErrTextStaleConnection)
 		return

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -67,10 +68,22 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		printError(stderr, err)
 		return exitUsage
 	}
-	log := newLogger(stderr, cfg)
+	if cfg.Signal != "" {
+		if err := sendSignal(cfg); err != nil {
+			printError(stderr, err)
+			return exitFailed
+		}
+		return exitOK
+	}
+	level := new(slog.LevelVar)
+	level.Set(logLevel(cfg))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, stop, cfg, log); err != nil {
+	// A reload reads the same command line again: the new file, with the
+	// same flags over it.
+	reload := func() (*conf.Config, error) { return conf.Load(args) }
+	if err := serve(ctx, stop, cfg, log, level, reload); err != nil {
 		log.Error("wisp stopped", "err", err)
 		return exitFailed
 	}
@@ -85,20 +98,21 @@ func printError(w io.Writer, err error) {
 	}
 }
 
-// newLogger logs text to w. -D gives debug level; so does -V, since protocol
-// trace lines are logged at debug level.
-func newLogger(w io.Writer, cfg *conf.Config) *slog.Logger {
-	level := slog.LevelInfo
+// logLevel is the level for cfg: -D gives debug level; so does -V, since
+// protocol trace lines are logged at debug level. A reload may change it.
+func logLevel(cfg *conf.Config) slog.Level {
 	if cfg.Server.Debug || cfg.Server.Trace {
-		level = slog.LevelDebug
+		return slog.LevelDebug
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+	return slog.LevelInfo
 }
 
 // serve starts the server (and the stream layer, if asked), waits for ctx
 // to end, then shuts down gracefully. stopSignals is called once shutdown
-// begins, so that a second Ctrl-C kills the process at once.
-func serve(ctx context.Context, stopSignals func(), cfg *conf.Config, log *slog.Logger) error {
+// begins, so that a second Ctrl-C kills the process at once. Meanwhile
+// SIGHUP reloads the configuration (reread by reload) and SIGUSR2 starts
+// lame-duck mode, after which serve returns.
+func serve(ctx context.Context, stopSignals func(), cfg *conf.Config, log *slog.Logger, level *slog.LevelVar, reload func() (*conf.Config, error)) error {
 	// INFO reports the binary's version, stamped in at build time.
 	server.Version = version
 	opts := cfg.Server
@@ -126,7 +140,39 @@ func serve(ctx context.Context, stopSignals func(), cfg *conf.Config, log *slog.
 		}
 	}
 
-	<-ctx.Done()
+	if cfg.PidFile != "" {
+		if err := os.WriteFile(cfg.PidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			shutdown(srv, log)
+			stopStreams()
+			return fmt.Errorf("pid file: %w", err)
+		}
+		defer os.Remove(cfg.PidFile)
+	}
+
+	hup := make(chan os.Signal, 1)
+	ldm := make(chan os.Signal, 1)
+	signal.Notify(hup, reloadSignal)
+	signal.Notify(ldm, ldmSignal)
+	defer signal.Stop(hup)
+	defer signal.Stop(ldm)
+	for {
+		select {
+		case <-hup:
+			reloadConfig(srv, cfg, reload, level, log)
+			continue
+		case <-ldm:
+			err = srv.LameDuck(ctx)
+			stopSignals()
+			stopStreams()
+			if err != nil && !errors.Is(err, context.Canceled) {
+				return fmt.Errorf("lame-duck mode: %w", err)
+			}
+			log.Info("wisp stopped after lame-duck mode")
+			return nil
+		case <-ctx.Done():
+		}
+		break
+	}
 	stopSignals()
 	log.Info("shutting down", "timeout", shutdownTimeout)
 	err = shutdown(srv, log)
@@ -138,6 +184,43 @@ func serve(ctx context.Context, stopSignals func(), cfg *conf.Config, log *slog.
 	}
 	log.Info("wisp stopped")
 	return nil
+}
+
+// reloadConfig rereads the configuration and puts it in force. A config
+// that does not load, or that changes what only a restart can change, is
+// rejected with the reason logged, and the old one stays.
+func reloadConfig(srv *server.Server, cur *conf.Config, reload func() (*conf.Config, error), level *slog.LevelVar, log *slog.Logger) {
+	log.Info("reloading configuration", "config", cur.File)
+	next, err := reload()
+	if err == nil {
+		err = checkStatic(cur, next)
+	}
+	if err == nil {
+		opts := next.Server
+		opts.JetStream = next.JetStream
+		err = srv.Reload(&opts)
+	}
+	if err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			log.Error("configuration reload rejected; the old one stays in force", "reason", line)
+		}
+		return
+	}
+	level.Set(logLevel(next))
+	*cur = *next
+}
+
+// checkStatic refuses changes to cmd/wisp's own settings that need a
+// restart (the server checks its own).
+func checkStatic(cur, next *conf.Config) error {
+	var errs []error
+	if cur.StoreDir != next.StoreDir {
+		errs = append(errs, fmt.Errorf("store_dir: %w (was %q, now %q)", server.ErrNotReloadable, cur.StoreDir, next.StoreDir))
+	}
+	if cur.PidFile != next.PidFile {
+		errs = append(errs, fmt.Errorf("pid_file: %w (was %q, now %q)", server.ErrNotReloadable, cur.PidFile, next.PidFile))
+	}
+	return errors.Join(errs...)
 }
 
 func shutdown(srv *server.Server, log *slog.Logger) error {

@@ -1,0 +1,483 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nuid"
+
+	"github.com/wisp-mq/wisp/sublist"
+)
+
+// Accounts are isolated subject spaces, like nats-server's (and RabbitMQ's
+// virtual hosts): each has its own users and its own sublist, so a message
+// published in one account reaches subscribers in that account only,
+// unless one account exports a subject and another imports it.
+//
+//   - A stream export/import copies messages published in the exporting
+//     account on the subject into the importing account, optionally under
+//     a prefix ("prefix.subject").
+//   - A service export/import lets clients of the importing account send
+//     requests to responders in the exporting account; the request's reply
+//     subject is replaced by a one-off "_R_.<id>" subject in the exporter,
+//     and a response published there is carried back to the requester's
+//     reply subject in its own account.
+//
+// Imports are implemented as internal subscriptions in the sublist of the
+// account the messages come from, so an account without imports pays
+// nothing, and a message crosses at most one import (no chains, no loops).
+//
+// Users not in any account (authorization.users, --user, --auth, or no
+// auth at all) belong to the global account, named "$G" as in nats-server.
+// In-process users (Server.Publish/Subscribe, the stream layer) work in
+// the global account; Server.Account gives the same interface for another.
+
+// GlobalAccount is the name of the account of users not in any account.
+const GlobalAccount = "$G"
+
+// AccountConfig is one named account.
+type AccountConfig struct {
+	Name           string
+	Users          []User
+	MaxConnections int // 0 = no limit beyond the server's
+	Exports        []Export
+	Imports        []Import
+}
+
+// Export makes a subject (wildcards allowed) of this account importable.
+// Exactly one of Stream and Service is set. Accounts, when not empty, lists
+// the accounts allowed to import it; otherwise any may.
+type Export struct {
+	Stream   string
+	Service  string
+	Accounts []string
+}
+
+// Import brings another account's export into this one. Exactly one of
+// Stream and Service is set.
+type Import struct {
+	Stream  *ImportSource
+	Service *ImportSource
+	// Prefix (streams only) puts imported messages under "prefix.subject".
+	Prefix string
+	// To (services only) is the subject this account's clients send
+	// requests to; default the exported subject. With a wildcard subject,
+	// To must be left empty.
+	To string
+}
+
+// ImportSource names the exporting account and the subject imported.
+type ImportSource struct {
+	Account string
+	Subject string
+}
+
+// account is the runtime side of an account.
+type account struct {
+	srv  *Server
+	name string
+	sl   *sublist.Sublist[*subscription]
+
+	nconns   atomic.Int64 // connections authenticated into this account
+	maxConns atomic.Int64 // 0 = no limit
+
+	// Pending responses to service requests routed into this account.
+	respMu sync.Mutex
+	resp   map[string]*respRoute
+	nresp  atomic.Int32
+}
+
+func newAccount(s *Server, name string) *account {
+	return &account{srv: s, name: name, sl: sublist.New[*subscription](0)}
+}
+
+// streamImport is carried by an internal subscription in the exporter's
+// sublist: matching messages are routed on into the importing account.
+type streamImport struct {
+	to     *account
+	prefix string // "" or "prefix."
+}
+
+// serviceImport is carried by an internal subscription in the importer's
+// sublist on the local subject: requests are routed into the exporter.
+type serviceImport struct {
+	from    *account
+	subject string // subject in the exporting account
+	literal bool   // subject has no wildcard: requests all go there
+}
+
+// respRoute carries a response from the exporter back to the requester.
+type respRoute struct {
+	to      *account
+	reply   string
+	expires time.Time
+}
+
+// Service responses must arrive within this time, as with nats-server's
+// default response threshold.
+const responseTTL = 2 * time.Minute
+
+// respPrefix starts the one-off reply subjects of service requests.
+const respPrefix = "_R_."
+
+// maxPendingResponses bounds the table of one account; past it the expired
+// entries are dropped, then everything.
+const maxPendingResponses = 64 << 10
+
+// addResponse registers a one-off reply subject in a and returns it.
+func (a *account) addResponse(to *account, reply []byte) string {
+	subj := respPrefix + nuid.Next()
+	now := time.Now()
+	a.respMu.Lock()
+	if a.resp == nil {
+		a.resp = make(map[string]*respRoute)
+	}
+	if len(a.resp) >= maxPendingResponses {
+		for k, r := range a.resp {
+			if now.After(r.expires) {
+				delete(a.resp, k)
+			}
+		}
+		if len(a.resp) >= maxPendingResponses {
+			clear(a.resp)
+		}
+	}
+	a.resp[subj] = &respRoute{to: to, reply: string(reply), expires: now.Add(responseTTL)}
+	a.nresp.Store(int32(len(a.resp)))
+	a.respMu.Unlock()
+	return subj
+}
+
+// takeResponse returns (and forgets) the route for a response subject.
+func (a *account) takeResponse(subject []byte) *respRoute {
+	a.respMu.Lock()
+	defer a.respMu.Unlock()
+	r, ok := a.resp[string(subject)]
+	if !ok {
+		return nil
+	}
+	delete(a.resp, string(subject))
+	a.nresp.Store(int32(len(a.resp)))
+	if time.Now().After(r.expires) {
+		return nil
+	}
+	return r
+}
+
+func (a *account) dropResponse(subject string) {
+	a.respMu.Lock()
+	delete(a.resp, subject)
+	a.nresp.Store(int32(len(a.resp)))
+	a.respMu.Unlock()
+}
+
+// isResponse is the cheap test done for every publish: could this subject
+// be the one-off reply subject of a service request?
+func (a *account) isResponse(subject []byte) bool {
+	return a.nresp.Load() > 0 && len(subject) > len(respPrefix) && string(subject[:len(respPrefix)]) == respPrefix
+}
+
+// tryAcquire counts a new connection into the account, unless full.
+func (a *account) tryAcquire() bool {
+	for {
+		n := a.nconns.Load()
+		if max := a.maxConns.Load(); max > 0 && n >= max {
+			return false
+		}
+		if a.nconns.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// routeResponse carries a message published on a one-off response subject
+// back to the requester's account.
+func (s *Server) routeResponse(from *conn, a *account, m *message) {
+	r := a.takeResponse(m.subject)
+	if r == nil {
+		return
+	}
+	m2 := *m
+	m2.subject = []byte(r.reply)
+	m2.hops = 1
+	s.route(from, r.to.sl.Match(m2.subject), &m2)
+}
+
+// deliverImport handles the internal subscriptions that imports create.
+func (s *Server) deliverImport(from *conn, sub *subscription, m *message) bool {
+	if m.hops > 0 {
+		return false // a message crosses one import at most
+	}
+	m2 := *m
+	m2.hops = 1
+	if si := sub.stream; si != nil {
+		if si.prefix != "" {
+			m2.subject = append([]byte(si.prefix), m.subject...)
+		}
+		return s.route(from, si.to.sl.Match(m2.subject), &m2)
+	}
+	svc := sub.service
+	if svc.literal {
+		m2.subject = []byte(svc.subject)
+	}
+	var respSubj string
+	if len(m.reply) > 0 {
+		respSubj = svc.from.addResponse(sub.acc, m.reply)
+		m2.reply = []byte(respSubj)
+	}
+	ok := s.route(from, svc.from.sl.Match(m2.subject), &m2)
+	if !ok && respSubj != "" {
+		svc.from.dropResponse(respSubj)
+	}
+	return ok
+}
+
+// accountSet is the accounts built from one set of options, before they
+// are put in force.
+type accountSet struct {
+	byName  map[string]*account
+	imports []*subscription // internal subscriptions, with the sublist they go in
+}
+
+// accountsFor returns the account objects options call for, reusing the
+// server's existing ones by name so that their sublists (and the
+// subscriptions in them) survive a reload.
+func (s *Server) accountsFor(o *Options) (*accountSet, error) {
+	set := &accountSet{byName: map[string]*account{GlobalAccount: s.global}}
+	s.mu.Lock()
+	for _, ac := range o.Accounts {
+		a := s.accounts[ac.Name]
+		if a == nil {
+			a = newAccount(s, ac.Name)
+		}
+		set.byName[ac.Name] = a
+	}
+	s.mu.Unlock()
+	for _, ac := range o.Accounts {
+		a := set.byName[ac.Name]
+		for _, im := range ac.Imports {
+			sub, err := buildImport(set, a, im)
+			if err != nil {
+				return nil, fmt.Errorf("accounts: account %q: %w", ac.Name, err)
+			}
+			set.imports = append(set.imports, sub)
+		}
+	}
+	return set, nil
+}
+
+// buildImport makes the internal subscription for one import of account a.
+func buildImport(set *accountSet, a *account, im Import) (*subscription, error) {
+	if im.Stream != nil {
+		src := set.byName[im.Stream.Account]
+		sub := &subscription{acc: src, subject: im.Stream.Subject, stream: &streamImport{to: a}}
+		if im.Prefix != "" {
+			sub.stream.prefix = im.Prefix + "."
+		}
+		return sub, nil
+	}
+	src := set.byName[im.Service.Account]
+	local := im.To
+	if local == "" {
+		local = im.Service.Subject
+	}
+	_, wild := subjectKind(im.Service.Subject)
+	return &subscription{acc: a, subject: local, service: &serviceImport{
+		from: src, subject: im.Service.Subject, literal: !wild,
+	}}, nil
+}
+
+// install puts a built account set in force: the account table and the
+// import subscriptions (the old ones removed).
+func (s *Server) install(set *accountSet, o *Options) {
+	limits := map[string]int{}
+	for _, ac := range o.Accounts {
+		limits[ac.Name] = ac.MaxConnections
+	}
+	s.mu.Lock()
+	old := s.importSubs
+	s.accounts = set.byName
+	s.importSubs = set.imports
+	s.mu.Unlock()
+	for name, a := range set.byName {
+		a.maxConns.Store(int64(limits[name]))
+	}
+	for _, sub := range old {
+		if sub.closed.CompareAndSwap(false, true) {
+			_ = sub.acc.sl.Remove(sub.subject, "", sub)
+		}
+	}
+	for _, sub := range set.imports {
+		// Subjects were validated with the options.
+		_ = sub.acc.sl.Insert(sub.subject, "", sub)
+	}
+}
+
+// subjectKind reports whether s is a valid subscribe subject and whether it
+// has wildcards.
+func subjectKind(s string) (valid, wild bool) {
+	if !sublist.ValidSubscribeSubject(s) {
+		return false, false
+	}
+	for _, t := range strings.Split(s, ".") {
+		if t == "*" || t == ">" {
+			return true, true
+		}
+	}
+	return true, false
+}
+
+// validateAccounts checks names, exports and imports: every import must
+// name an account that exports a matching subject of the same kind to it.
+func validateAccounts(o *Options, bad func(name, format string, args ...any)) {
+	byName := map[string]*AccountConfig{}
+	for i := range o.Accounts {
+		ac := &o.Accounts[i]
+		switch {
+		case ac.Name == "":
+			bad("accounts", "account %d has no name", i+1)
+		case strings.HasPrefix(ac.Name, "$"):
+			bad("accounts", "account name %q: names starting with $ are reserved", ac.Name)
+		case byName[ac.Name] != nil:
+			bad("accounts", "account %q is listed twice", ac.Name)
+		}
+		byName[ac.Name] = ac
+		key := "accounts." + ac.Name
+		if ac.MaxConnections < 0 {
+			bad(key, "max_connections must not be negative")
+		}
+		for _, ex := range ac.Exports {
+			subj := ex.Stream + ex.Service
+			if (ex.Stream == "") == (ex.Service == "") {
+				bad(key, "an export needs exactly one of stream and service")
+			} else if ok, _ := subjectKind(subj); !ok {
+				bad(key, "export %q is not a valid subject", subj)
+			}
+		}
+	}
+	for _, ac := range o.Accounts {
+		for _, im := range ac.Imports {
+			if err := checkImport(byName, ac.Name, im); err != nil {
+				bad("accounts."+ac.Name, "%v", err)
+			}
+		}
+	}
+}
+
+func checkImport(byName map[string]*AccountConfig, importer string, im Import) error {
+	if (im.Stream == nil) == (im.Service == nil) {
+		return errors.New("an import needs exactly one of stream and service")
+	}
+	kind, src := "stream", im.Stream
+	if im.Service != nil {
+		kind, src = "service", im.Service
+		if im.Prefix != "" {
+			return errors.New("prefix applies to stream imports only (use to)")
+		}
+	} else if im.To != "" {
+		return errors.New("to applies to service imports only (use prefix)")
+	}
+	ok, wild := subjectKind(src.Subject)
+	if !ok {
+		return fmt.Errorf("%s import %q is not a valid subject", kind, src.Subject)
+	}
+	if im.To != "" {
+		if okTo, wildTo := subjectKind(im.To); !okTo || wildTo || wild {
+			return fmt.Errorf("service import to %q: to must be a literal subject, and the imported subject too", im.To)
+		}
+	}
+	if im.Prefix != "" {
+		if okP, wildP := subjectKind(im.Prefix); !okP || wildP {
+			return fmt.Errorf("stream import prefix %q must be literal subject tokens", im.Prefix)
+		}
+	}
+	exp := byName[src.Account]
+	if exp == nil {
+		return fmt.Errorf("%s import of %q: no account %q", kind, src.Subject, src.Account)
+	}
+	if src.Account == importer {
+		return fmt.Errorf("%s import of %q: an account cannot import from itself", kind, src.Subject)
+	}
+	want := pattern(strings.Split(src.Subject, "."))
+	for _, ex := range exp.Exports {
+		es := ex.Stream
+		if kind == "service" {
+			es = ex.Service
+		}
+		if es == "" || !want.subsetOf(strings.Split(es, ".")) {
+			continue
+		}
+		if len(ex.Accounts) > 0 && !contains(ex.Accounts, importer) {
+			continue
+		}
+		return nil
+	}
+	return fmt.Errorf("%s import of %q: account %q exports no %s covering it to %q", kind, src.Subject, src.Account, kind, importer)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// AccountBroker publishes and subscribes inside one account, with the same
+// semantics as Server.Publish and Server.Subscribe (which use the global
+// account). It satisfies the stream layer's Broker interface.
+type AccountBroker struct {
+	s   *Server
+	acc *account
+}
+
+// ErrNoAccount is returned by Server.Account for an unknown account name.
+var ErrNoAccount = errors.New("server: no such account")
+
+// Account returns a broker for the named account ("" or "$G" for the
+// global one).
+func (s *Server) Account(name string) (*AccountBroker, error) {
+	if name == "" || name == GlobalAccount {
+		return &AccountBroker{s: s, acc: s.global}, nil
+	}
+	s.mu.Lock()
+	a := s.accounts[name]
+	s.mu.Unlock()
+	if a == nil {
+		return nil, fmt.Errorf("%w: %q", ErrNoAccount, name)
+	}
+	return &AccountBroker{s: s, acc: a}, nil
+}
+
+// Publish routes a message inside the broker's account.
+func (b *AccountBroker) Publish(subject, reply string, hdr, data []byte) error {
+	return b.s.publishIn(b.acc, subject, reply, hdr, data)
+}
+
+// Subscribe registers an in-process subscription in the broker's account.
+func (b *AccountBroker) Subscribe(subject, queue string, fn func(subject, reply, hdr, data []byte)) (cancel func(), err error) {
+	return b.s.subscribeIn(b.acc, subject, queue, fn)
+}
+
+// Deliver routes a message to the subscribers of deliver in the broker's
+// account while they see it under subject, as Server.Deliver does in the
+// global account (the stream layer hands out stored messages this way).
+func (b *AccountBroker) Deliver(deliver, subject, reply string, hdr, data []byte) error {
+	d := []byte(deliver)
+	if !sublist.ValidPublishSubject(d) {
+		return fmt.Errorf("%w: %q", ErrInvalidSubject, deliver)
+	}
+	m := message{subject: []byte(subject), reply: []byte(reply), data: data}
+	if len(hdr) > 0 {
+		m.data = make([]byte, 0, len(hdr)+len(data))
+		m.data = append(append(m.data, hdr...), data...)
+		m.hdrLen = len(hdr)
+	}
+	b.s.route(nil, b.acc.sl.Match(d), &m)
+	return nil
+}

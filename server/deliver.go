@@ -1,0 +1,27 @@
+package server
+
+import (
+	"fmt"
+
+	"github.com/wisp-mq/wisp/sublist"
+)
+
+// Deliver routes a message to the subscribers of deliver (a pull request's
+// inbox, a push consumer's deliver subject) while they see it under
+// subject, the subject it was published on: how JetStream consumers hand
+// out stored messages. hdr is a complete NATS header block or nil. Safe
+// for concurrent use.
+func (s *Server) Deliver(deliver, subject, reply string, hdr, data []byte) error {
+	d := []byte(deliver)
+	if !sublist.ValidPublishSubject(d) {
+		return fmt.Errorf("%w: %q", ErrInvalidSubject, deliver)
+	}
+	m := message{subject: []byte(subject), reply: []byte(reply), data: data}
+	if len(hdr) > 0 {
+		m.data = make([]byte, 0, len(hdr)+len(data))
+		m.data = append(append(m.data, hdr...), data...)
+		m.hdrLen = len(hdr)
+	}
+	s.route(nil, s.sl.Match(d), &m)
+	return nil
+}
