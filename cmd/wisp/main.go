@@ -123,22 +123,24 @@ func serve(ctx context.Context, stopSignals func(), cfg *conf.Config, log *slog.
 	if err != nil {
 		return fmt.Errorf("creating server: %w", err)
 	}
-	if err := srv.Start(); err != nil {
-		return fmt.Errorf("starting server: %w", err)
-	}
-	log.Info("wisp started", "version", version, "url", srv.ClientURL(), "config", cfg.File)
-
+	// The stream layer recovers and subscribes before the server accepts
+	// anyone, so no client sees "no responders" from a stream that is
+	// still loading.
 	stopStreams := func() {}
 	if cfg.JetStream {
 		stop, err := startStreams(cfg, srv, log)
 		if err != nil {
-			shutdown(srv, log)
 			return fmt.Errorf("stream layer: %w", err)
 		}
 		if stop != nil {
 			stopStreams = stop
 		}
 	}
+	if err := srv.Start(); err != nil {
+		stopStreams()
+		return fmt.Errorf("starting server: %w", err)
+	}
+	log.Info("wisp started", "version", version, "url", srv.ClientURL(), "config", cfg.File)
 
 	if cfg.PidFile != "" {
 		if err := os.WriteFile(cfg.PidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
