@@ -8,10 +8,9 @@ import (
 	"github.com/wisp-mq/wisp/stream"
 )
 
-// startStreams starts the stream layer on the server, before it accepts
-// clients, storing
-// under cfg.StoreDir, and wires its statistics into monitoring (/jsz,
-// /varz, /healthz, /metrics). The returned stop function is called after
+// startStreams starts the stream layer on the server before it accepts
+// clients, storing under cfg.StoreDir, and wires its statistics into
+// monitoring (/jsz, /varz, /healthz, /metrics). The returned stop function is called after
 // the server has shut down: it lets API requests in progress finish and
 // closes the stores, syncing the file store, so every acknowledged message
 // is on disk.
