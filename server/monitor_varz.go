@@ -102,7 +102,7 @@ type SublistStats struct {
 func (s *Server) Varz() Varz {
 	st := s.Stats()
 	now := time.Now()
-	o := s.opts
+	o := s.o() // the options in force, after any reload
 	v := Varz{
 		ServerID:       s.id,
 		ServerName:     s.name,
