@@ -468,16 +468,5 @@ func (b *AccountBroker) Subscribe(subject, queue string, fn func(subject, reply,
 // account while they see it under subject, as Server.Deliver does in the
 // global account (the stream layer hands out stored messages this way).
 func (b *AccountBroker) Deliver(deliver, subject, reply string, hdr, data []byte) error {
-	d := []byte(deliver)
-	if !sublist.ValidPublishSubject(d) {
-		return fmt.Errorf("%w: %q", ErrInvalidSubject, deliver)
-	}
-	m := message{subject: []byte(subject), reply: []byte(reply), data: data}
-	if len(hdr) > 0 {
-		m.data = make([]byte, 0, len(hdr)+len(data))
-		m.data = append(append(m.data, hdr...), data...)
-		m.hdrLen = len(hdr)
-	}
-	b.s.route(nil, b.acc.sl.Match(d), &m)
-	return nil
+	return b.s.deliverIn(b.acc, deliver, subject, reply, hdr, data)
 }

@@ -12,16 +12,15 @@ import (
 // out stored messages. hdr is a complete NATS header block or nil. Safe
 // for concurrent use.
 func (s *Server) Deliver(deliver, subject, reply string, hdr, data []byte) error {
+	return s.deliverIn(s.global, deliver, subject, reply, hdr, data)
+}
+
+func (s *Server) deliverIn(acc *account, deliver, subject, reply string, hdr, data []byte) error {
 	d := []byte(deliver)
 	if !sublist.ValidPublishSubject(d) {
 		return fmt.Errorf("%w: %q", ErrInvalidSubject, deliver)
 	}
-	m := message{subject: []byte(subject), reply: []byte(reply), data: data}
-	if len(hdr) > 0 {
-		m.data = make([]byte, 0, len(hdr)+len(data))
-		m.data = append(append(m.data, hdr...), data...)
-		m.hdrLen = len(hdr)
-	}
-	s.route(nil, s.sl.Match(d), &m)
+	m := internalMessage([]byte(subject), reply, hdr, data)
+	s.route(nil, acc.sl.Match(d), &m)
 	return nil
 }

@@ -22,12 +22,7 @@ func (s *Server) publishIn(acc *account, subject, reply string, hdr, data []byte
 	if !sublist.ValidPublishSubject(subj) {
 		return fmt.Errorf("%w: %q", ErrInvalidSubject, subject)
 	}
-	m := message{subject: subj, reply: []byte(reply), data: data}
-	if len(hdr) > 0 {
-		m.data = make([]byte, 0, len(hdr)+len(data))
-		m.data = append(append(m.data, hdr...), data...)
-		m.hdrLen = len(hdr)
-	}
+	m := internalMessage(subj, reply, hdr, data)
 	if acc.isResponse(subj) {
 		s.routeResponse(nil, acc, &m)
 	}
@@ -64,4 +59,16 @@ func (s *Server) subscribeIn(acc *account, subject, queue string, fn func(subjec
 func (s *Server) HasInterest(subject string) bool {
 	r := s.sl.Match([]byte(subject))
 	return len(r.Plain) > 0 || len(r.Groups) > 0
+}
+
+// internalMessage builds the message of an in-process publish. A header
+// block is joined to the data because the wire form keeps them contiguous.
+func internalMessage(subject []byte, reply string, hdr, data []byte) message {
+	m := message{subject: subject, reply: []byte(reply), data: data}
+	if len(hdr) > 0 {
+		m.data = make([]byte, 0, len(hdr)+len(data))
+		m.data = append(append(m.data, hdr...), data...)
+		m.hdrLen = len(hdr)
+	}
+	return m
 }
