@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
@@ -39,6 +40,12 @@ type Config struct {
 	// StoreDir is where the stream layer keeps its data (-sd,
 	// [jetstream] store_dir).
 	StoreDir string
+	// Sync is the durability rule for file streams ([jetstream] sync):
+	// "always" fsyncs before every acknowledgement; "interval" acknowledges
+	// once the write reaches the operating system and fsyncs every
+	// SyncInterval ([jetstream] sync_interval, default 1s).
+	Sync         string
+	SyncInterval time.Duration
 
 	// File is the config file that was loaded, or "" if none was given.
 	File string
@@ -52,6 +59,14 @@ type Config struct {
 	Signal string
 }
 
+// The durability rules for file streams.
+const (
+	SyncAlways   = "always"
+	SyncInterval = "interval"
+	// DefaultSyncInterval is how often "interval" fsyncs.
+	DefaultSyncInterval = time.Second
+)
+
 // DefaultStoreDir is where stream data goes unless -sd or store_dir says
 // otherwise.
 const DefaultStoreDir = "./data"
@@ -63,8 +78,10 @@ const DefaultStoreDir = "./data"
 // example, the monitoring host follows a host given later by a flag.
 func DefaultConfig() *Config {
 	return &Config{
-		JetStream: false,
-		StoreDir:  DefaultStoreDir,
+		JetStream:    false,
+		StoreDir:     DefaultStoreDir,
+		Sync:         SyncAlways,
+		SyncInterval: DefaultSyncInterval,
 	}
 }
 
@@ -146,6 +163,12 @@ func (c *Config) validate() error {
 	}
 	if c.JetStream && strings.TrimSpace(c.StoreDir) == "" {
 		errs = append(errs, errors.New("jetstream.store_dir: must not be empty when the stream layer is on"))
+	}
+	if c.Sync != SyncAlways && c.Sync != SyncInterval {
+		errs = append(errs, fmt.Errorf("jetstream.sync: %q is not %q or %q", c.Sync, SyncAlways, SyncInterval))
+	}
+	if c.SyncInterval < 0 {
+		errs = append(errs, errors.New("jetstream.sync_interval: must not be negative"))
 	}
 	return errors.Join(errs...)
 }

@@ -267,7 +267,10 @@ password = "pb"
 				c.Server.AuthTimeout == 3*time.Second
 		}},
 		{"jetstream off keeps dir", "[jetstream]\nstore_dir = \"d\"", func(c *Config) bool {
-			return !c.JetStream && c.StoreDir == "d"
+			return !c.JetStream && c.StoreDir == "d" && c.Sync == SyncAlways
+		}},
+		{"jetstream sync interval", "[jetstream]\nsync = \"interval\"\nsync_interval = \"250ms\"", func(c *Config) bool {
+			return c.Sync == SyncInterval && c.SyncInterval == 250*time.Millisecond
 		}},
 	}
 	for _, tt := range tests {
@@ -394,6 +397,7 @@ func TestFileErrors(t *testing.T) {
 		{"syntax", "port = 4222\nhost = \n", 2, ":2: "},
 		{"duplicate key", "port = 1\nport = 2\n", 2, ":2: "},
 		{"empty store_dir", "[jetstream]\nenabled = true\nstore_dir = \"\"\n", 3, ":3: jetstream.store_dir: must not be empty"},
+		{"bad sync rule", "[jetstream]\nsync = \"sometimes\"\n", 2, `:2: jetstream.sync: "sometimes" is not "always" or "interval"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -69,8 +69,10 @@ type fileUser struct {
 }
 
 type fileJetStream struct {
-	Enabled  *boolValue   `toml:"enabled"`
-	StoreDir *stringValue `toml:"store_dir"`
+	Enabled      *boolValue     `toml:"enabled"`
+	StoreDir     *stringValue   `toml:"store_dir"`
+	Sync         *stringValue   `toml:"sync"`
+	SyncInterval *durationValue `toml:"sync_interval"`
 }
 
 // FileError is a problem with one key of a config file. Its text reads
@@ -311,6 +313,8 @@ func (p *parsedFile) apply(c *Config) error {
 	if js := f.JetStream; js != nil {
 		setBool(&c.JetStream, js.Enabled)
 		setString(&c.StoreDir, js.StoreDir)
+		setString(&c.Sync, js.Sync)
+		setDuration(&c.SyncInterval, js.SyncInterval)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/wisp-mq/wisp/conf"
 	"github.com/wisp-mq/wisp/server"
 	"github.com/wisp-mq/wisp/stream"
+	"github.com/wisp-mq/wisp/stream/store"
 )
 
 // startStreams starts the stream layer on the server before it accepts
@@ -15,9 +16,15 @@ import (
 // closes the stores, syncing the file store, so every acknowledged message
 // is on disk.
 func startStreams(cfg *conf.Config, srv *server.Server, log *slog.Logger) (stop func(), err error) {
+	sync := store.SyncAlways
+	if cfg.Sync == conf.SyncInterval {
+		sync = store.SyncInterval
+	}
 	svc, err := stream.New(srv, stream.Options{
-		StoreDir: cfg.StoreDir,
-		Logger:   log.With("component", "stream"),
+		StoreDir:     cfg.StoreDir,
+		Sync:         sync,
+		SyncInterval: cfg.SyncInterval,
+		Logger:       log.With("component", "stream"),
 	})
 	if err != nil {
 		return nil, err
