@@ -163,6 +163,7 @@ func (c *conn) sendErr(text string) {
 // writer is woken at the end of the read.
 func (c *conn) enqueueControl(enc func([]byte) []byte) {
 	var buf [16]byte
+	c.flushOwnStage()
 	c.out.enqueue(enc(buf[:0]))
 	c.flushSet[c] = struct{}{}
 }

@@ -74,9 +74,13 @@ type conn struct {
 	// Per-read scratch: writers to wake once this read is processed, and
 	// counts folded into the server's totals.
 	flushSet map[*conn]struct{}
-	reads    readCounts
-	stallOn  *conn       // a consumer past its stall mark during this read
-	stallT   *time.Timer // reused for stalls
+	// This read's staged deliveries (stage.go).
+	stage     []stagedOut
+	stageSlot [maxStaged]uint8 // by subscriber id: index in stage + 1, or 0
+	spareBufs [][]byte
+	reads     readCounts
+	stallOn   *conn       // a consumer past its stall mark during this read
+	stallT    *time.Timer // reused for stalls
 
 	// Totals for monitoring, updated once per read.
 	inMsgs, inBytes atomic.Int64
@@ -193,6 +197,7 @@ func (c *conn) endOfRead() {
 		c.srv.stats.outBytes.Add(r.outBytes)
 	}
 	*r = readCounts{}
+	c.flushStaged()
 	for d := range c.flushSet {
 		d.out.kickWriter()
 	}

@@ -96,9 +96,7 @@ func (c *conn) processConnect(args []byte) error {
 		}
 	}
 	o.Pass, o.AuthToken = "", "" // never keep secrets around
-	c.out.mu.Lock()
-	c.out.headers = o.Headers
-	c.out.mu.Unlock()
+	c.out.headers.Store(o.Headers)
 	c.infoMu.Lock()
 	c.opts = o
 	c.connected = true

@@ -3,6 +3,7 @@ package server
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wisp-mq/wisp/protocol"
@@ -32,12 +33,15 @@ type outbound struct {
 	full    []*chunk // filled chunks in send order
 	cur     *chunk   // chunk being filled
 	pending int64    // bytes queued and not yet written
-	headers bool     // subscriber said headers:true in CONNECT
 	closing bool     // no more enqueues; writer flushes then closes
 	msgs    int64    // messages queued in total (for monitoring)
 	bytes   int64    // payload bytes queued in total (for monitoring)
 
 	kick chan struct{} // capacity 1: a pending wake-up for the writer
+
+	// Read without the lock by producers that stage messages.
+	headers atomic.Bool // subscriber said headers:true in CONNECT
+	gone    atomic.Bool // closing: set together with closing
 
 	// stall is closed by the writer once pending falls back under the stall
 	// mark; producers that pushed pending over it wait on it briefly.
@@ -95,16 +99,44 @@ func (o *outbound) enqueueMsg(sid []byte, m *message) (size int, ok, stalled boo
 	ch := o.reserve(n)
 	before := len(ch.b)
 	size = len(m.data)
-	if m.hdrLen > 0 && o.headers {
+	if m.hdrLen > 0 && o.headers.Load() {
 		ch.b = protocol.AppendHMsg(ch.b, m.subject, sid, m.reply, m.hdrLen, m.data)
 	} else {
 		// A subscriber without header support gets the payload alone.
 		size -= m.hdrLen
 		ch.b = protocol.AppendMsg(ch.b, m.subject, sid, m.reply, m.data[m.hdrLen:])
 	}
-	o.pending += int64(len(ch.b) - before)
-	o.msgs++
-	o.bytes += int64(size)
+	ok, stalled = o.queued(int64(len(ch.b)-before), 1, int64(size))
+	return size, ok, stalled
+}
+
+// enqueueBytes queues already encoded messages (a producer's staged
+// buffer), filling the current chunk before starting new ones.
+func (o *outbound) enqueueBytes(b []byte, msgs, bytes int64) (ok, stalled bool) {
+	o.mu.Lock()
+	if o.closing {
+		o.mu.Unlock()
+		return false, false
+	}
+	total := int64(len(b))
+	for len(b) > 0 {
+		ch := o.reserve(1)
+		n := copy(ch.b[len(ch.b):cap(ch.b)], b)
+		ch.b = ch.b[:len(ch.b)+n]
+		b = b[n:]
+	}
+	return o.queued(total, msgs, bytes)
+}
+
+// queued accounts for n bytes just appended (msgs messages of bytes payload
+// bytes), unlocks, and cuts off a subscriber past max_pending. stalled is
+// true when the queue is past its stall mark (three quarters of
+// max_pending), so the producer should give the writer a moment. Called
+// with mu held; returns with it released.
+func (o *outbound) queued(n, msgs, bytes int64) (ok, stalled bool) {
+	o.pending += n
+	o.msgs += msgs
+	o.bytes += bytes
 	max := o.c.srv.o().MaxPending
 	slow := o.pending > max
 	var stall chan struct{}
@@ -117,9 +149,9 @@ func (o *outbound) enqueueMsg(sid []byte, m *message) (size int, ok, stalled boo
 	o.mu.Unlock()
 	if slow {
 		o.c.slowConsumer("max pending exceeded")
-		return 0, false, false
+		return false, false
 	}
-	return size, true, stall != nil
+	return true, stall != nil
 }
 
 // Producer stalls: how long one read of a producer may wait for a
@@ -227,6 +259,7 @@ func (c *conn) flush(taken []*chunk) error {
 func (o *outbound) release() {
 	o.mu.Lock()
 	o.closing = true
+	o.gone.Store(true)
 	o.full, o.cur, o.pending = nil, nil, 0
 	if o.stall != nil {
 		close(o.stall)
@@ -240,6 +273,7 @@ func (o *outbound) release() {
 func (o *outbound) startClosing() {
 	o.mu.Lock()
 	o.closing = true
+	o.gone.Store(true)
 	o.mu.Unlock()
 	o.kickWriter()
 }

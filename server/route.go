@@ -116,9 +116,20 @@ func (sub *subscription) deliver(from *conn, m *message) bool {
 		return true
 	}
 	d := sub.conn
-	size, ok, stalled := d.out.enqueueMsg(sub.sid, m)
-	if !ok {
-		return false
+	var size int
+	if st := stageFor(from, d); st != nil {
+		size = st.add(sub.sid, m)
+	} else {
+		var ok, stalled bool
+		if size, ok, stalled = d.out.enqueueMsg(sub.sid, m); !ok {
+			return false
+		}
+		if from != nil {
+			if stalled && from != d {
+				from.stallOn = d
+			}
+			from.flushSet[d] = struct{}{}
+		}
 	}
 	if len(m.reply) > 0 {
 		if ps := d.perms.Load(); ps != nil && ps.resp != nil {
@@ -126,12 +137,8 @@ func (sub *subscription) deliver(from *conn, m *message) bool {
 		}
 	}
 	if from != nil {
-		if stalled && from != d {
-			from.stallOn = d
-		}
 		from.reads.outMsgs++
 		from.reads.outBytes += int64(size)
-		from.flushSet[d] = struct{}{}
 	} else {
 		d.srv.stats.outMsgs.Add(1)
 		d.srv.stats.outBytes.Add(int64(size))
@@ -144,4 +151,13 @@ func (sub *subscription) unsubscribe() {
 	if sub.conn != nil {
 		sub.conn.removeSub(sub)
 	}
+}
+
+// stageFor returns the producer's staging slot for d, or nil for an
+// in-process publish or when d is not staged in this read.
+func stageFor(from, d *conn) *stagedOut {
+	if from == nil {
+		return nil
+	}
+	return from.stageFor(d)
 }
