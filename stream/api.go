@@ -52,6 +52,9 @@ func (svc *Service) onAPI(subject, reply, _, data []byte) {
 	if len(reply) == 0 {
 		return // nobody to answer; nats-server ignores these too
 	}
+	if svc.pullRequest(subject, reply, data) {
+		return // queued on its consumer (pull.go), answered from there
+	}
 	svc.mu.RLock()
 	if svc.closing.Load() {
 		svc.mu.RUnlock()
@@ -119,7 +122,7 @@ func (svc *Service) route(rest string, body []byte) any {
 		return svc.msgDelete(name, body)
 	}
 	if strings.HasPrefix(rest, "CONSUMER.") {
-		return errResponse(typeConsumerNotImpl, apiErr(errBadRequest))
+		return svc.routeConsumer(rest, body)
 	}
 	return errResponse(typeUnknownAPIRequest, apiErr(errBadRequest))
 }

@@ -238,6 +238,7 @@ func (svc *Service) deleteStream(name string) any {
 		return errResponse(typeStreamDelete, apiErr(errStreamDelete, err))
 	}
 	delete(svc.streams, name)
+	s.stopConsumers()
 	return &successResponse{apiResponse{Type: typeStreamDelete}, true}
 }
 

@@ -85,7 +85,7 @@ func TestUnknownStreamEverywhere(t *testing.T) {
 	}
 	wantErr(t, h.b.api(t, "STREAM.UPDATE.NOPE", Config{Name: "NOPE"}, nil), 10059)
 	wantErr(t, h.b.api(t, "STREAM.BOGUS.X", nil, nil), 10003)
-	wantErr(t, h.b.api(t, "CONSUMER.INFO.X.Y", nil, nil), 10003)
+	wantErr(t, h.b.api(t, "CONSUMER.INFO.X.Y", nil, nil), 10059) // consumers: stream X does not exist
 }
 
 func TestUpdate(t *testing.T) {

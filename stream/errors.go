@@ -49,6 +49,47 @@ const (
 	errStreamSealed
 	errMaxStreams
 	errGeneral
+
+	// Consumers (consumer*.go).
+	errConsumerNotFound
+	errConsumerNameExist
+	errConsumerCreate
+	errConsumerExists
+	errConsumerDoesNotExist
+	errConsumerInvalidPolicy
+	errConsumerDurableNameNotInSubject
+	errConsumerDurableNameNotMatch
+	errConsumerEphemeralWithDurableInSubject
+	errConsumerEphemeralWithDurableName
+	errConsumerDeliverToWildcards
+	errConsumerPushMaxWaiting
+	errConsumerDeliverCycle
+	errConsumerMaxPendingAckPolicy
+	errConsumerSmallHeartbeat
+	errConsumerMaxWaitingNegative
+	errConsumerHBRequiresPush
+	errConsumerFCRequiresPush
+	errConsumerFilterNotSubset
+	errConsumerWQRequiresExplicitAck
+	errConsumerWQMultipleUnfiltered
+	errConsumerWQNotUnique
+	errConsumerNameTooLong
+	errConsumerBadDurableName
+	errConsumerStoreFailed
+	errConsumerDescriptionTooLong
+	errConsumerFCNeedsHeartbeats
+	errConsumerInvalidDeliverSubject
+	errConsumerMaxDeliverBackoff
+	errConsumerNameInvalid
+	errConsumerFilterMismatch
+	errConsumerDurableAndNameMismatch
+	errConsumerDuplicateFilters
+	errConsumerMultipleFiltersNotAllowed
+	errConsumerOverlappingFilters
+	errConsumerEmptyFilter
+	errConsumerAckWaitNegative
+	errConsumerBackOffNegative
+	errMaxConsumers
 )
 
 var errTable = [...]APIError{
@@ -77,6 +118,46 @@ var errTable = [...]APIError{
 	errStreamSealed:               {400, 10109, "invalid operation on sealed stream"},
 	errMaxStreams:                 {400, 10027, "maximum number of streams reached"},
 	errGeneral:                    {500, 10051, "{x}"},
+
+	errConsumerNotFound:                      {404, 10014, "consumer not found"},
+	errConsumerNameExist:                     {400, 10013, "consumer name already in use"},
+	errConsumerCreate:                        {500, 10012, "{x}"},
+	errConsumerExists:                        {400, 10148, "consumer already exists"},
+	errConsumerDoesNotExist:                  {400, 10149, "consumer does not exist"},
+	errConsumerInvalidPolicy:                 {400, 10094, "{x}"},
+	errConsumerDurableNameNotInSubject:       {400, 10016, "consumer expected to be durable but no durable name set in subject"},
+	errConsumerDurableNameNotMatch:           {400, 10017, "consumer name in subject does not match durable name in request"},
+	errConsumerEphemeralWithDurableInSubject: {400, 10019, "consumer expected to be ephemeral but detected a durable name set in subject"},
+	errConsumerEphemeralWithDurableName:      {400, 10020, "consumer expected to be ephemeral but a durable name was set in request"},
+	errConsumerDeliverToWildcards:            {400, 10079, "consumer deliver subject has wildcards"},
+	errConsumerPushMaxWaiting:                {400, 10080, "consumer in push mode can not set max waiting"},
+	errConsumerDeliverCycle:                  {400, 10081, "consumer deliver subject forms a cycle"},
+	errConsumerMaxPendingAckPolicy:           {400, 10082, "consumer requires ack policy for max ack pending"},
+	errConsumerSmallHeartbeat:                {400, 10083, "consumer idle heartbeat needs to be >= 100ms"},
+	errConsumerMaxWaitingNegative:            {400, 10087, "consumer max waiting needs to be positive"},
+	errConsumerHBRequiresPush:                {400, 10088, "consumer idle heartbeat requires a push based consumer"},
+	errConsumerFCRequiresPush:                {400, 10089, "consumer flow control requires a push based consumer"},
+	errConsumerFilterNotSubset:               {400, 10093, "consumer filter subject is not a valid subset of the interest subjects"},
+	errConsumerWQRequiresExplicitAck:         {400, 10098, "workqueue stream requires explicit ack"},
+	errConsumerWQMultipleUnfiltered:          {400, 10099, "multiple non-filtered consumers not allowed on workqueue stream"},
+	errConsumerWQNotUnique:                   {400, 10100, "filtered consumer not unique on workqueue stream"},
+	errConsumerNameTooLong:                   {400, 10102, "consumer name is too long, maximum allowed is {x}"},
+	errConsumerBadDurableName:                {400, 10103, "durable name can not contain '.', '*', '>'"},
+	errConsumerStoreFailed:                   {500, 10104, "error creating store for consumer: {x}"},
+	errConsumerDescriptionTooLong:            {400, 10107, "consumer description is too long, maximum allowed is {x}"},
+	errConsumerFCNeedsHeartbeats:             {400, 10108, "consumer with flow control also needs heartbeats"},
+	errConsumerInvalidDeliverSubject:         {400, 10112, "invalid push consumer deliver subject"},
+	errConsumerMaxDeliverBackoff:             {400, 10116, "max deliver is required to be > length of backoff values"},
+	errConsumerNameInvalid:                   {400, 10127, "Consumer name can not contain path separators"},
+	errConsumerFilterMismatch:                {400, 10131, "Consumer create request did not match filtered subject from create subject"},
+	errConsumerDurableAndNameMismatch:        {400, 10132, "Consumer Durable and Name have to be equal if both are provided"},
+	errConsumerDuplicateFilters:              {400, 10136, "consumer cannot have both FilterSubject and FilterSubjects specified"},
+	errConsumerMultipleFiltersNotAllowed:     {400, 10137, "consumer with multiple subject filters cannot use subject based API"},
+	errConsumerOverlappingFilters:            {400, 10138, "consumer subject filters cannot overlap"},
+	errConsumerEmptyFilter:                   {400, 10139, "consumer filter in FilterSubjects cannot be empty"},
+	errConsumerAckWaitNegative:               {400, 10183, "consumer ack wait needs to be positive"},
+	errConsumerBackOffNegative:               {400, 10184, "consumer backoff needs to be positive"},
+	errMaxConsumers:                          {400, 10026, "maximum consumers limit reached"},
 }
 
 // apiErr builds the error of kind k; detail fills the description's "{x}".

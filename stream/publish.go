@@ -81,6 +81,13 @@ func (p *pubOp) Apply(b *store.Batch) error {
 		s.lastMsgID = string(id)
 		s.rememberMsgID(s.lastMsgID, p.seq, now)
 	}
+	if s.cfg.Retention == RetentionInterest && !s.wantedByConsumer(p.subject) {
+		// Nobody will ever ack it (consumer.go): as nats-server, keep the
+		// sequence and drop the message.
+		if err := s.removeMsg(b, &p.msg); err != nil {
+			s.svc.log.Error("dropping uninteresting message failed", "stream", s.name, "err", err)
+		}
+	}
 	if err := s.enforceLimits(b, p.subject); err != nil {
 		// The message is in the batch; a failed removal leaves the stream
 		// over its limit until the next publish, which is not worth
@@ -177,6 +184,9 @@ func (p *pubOp) Done(err error) {
 		// The commit failed: the state changed in Apply is not on disk.
 		p.err = apiErr(errStreamStoreFailed, err)
 		s.svc.reload(s)
+	}
+	if err == nil {
+		s.wakeConsumers(p.subject)
 	}
 	if len(p.reply) > 0 {
 		// A fresh buffer: the Broker contract does not promise Publish

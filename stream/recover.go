@@ -32,6 +32,7 @@ func (svc *Service) recover(st *store.Store, storage Storage) error {
 			return fmt.Errorf("stream %s: recover: %w", s.name, err)
 		}
 		svc.streams[s.name] = s
+		svc.loadConsumers(s)
 		_, st, _, _ := s.snapshot() // the expiry timer may already be running
 		svc.log.Info("recovered stream", "stream", s.name, "messages", st.msgs,
 			"first_seq", st.first, "last_seq", st.last)

@@ -111,6 +111,7 @@ func (svc *Service) Close() error {
 	}
 	svc.mu.Unlock()
 	svc.inflight.Wait()
+	svc.closeConsumers()
 	return errors.Join(svc.file.Close(), svc.mem.Close())
 }
 

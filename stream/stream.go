@@ -27,6 +27,7 @@ type stream struct {
 	dedupeQ   []dedupeRec // in arrival order, for pruning by age
 	lastMsgID string
 	consumers int
+	cons      consumerSet // the consumers themselves (consumer.go)
 	deleted   bool
 	ageTimer  *time.Timer
 

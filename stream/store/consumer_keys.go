@@ -172,3 +172,49 @@ func (r Reader) CountSubject(id uint32, subject string, from uint64) (uint64, er
 	err := r.SubjectSeqs(id, subject, from, func(uint64) bool { n++; return true })
 	return n, err
 }
+
+// Msgs calls fn with each readable message of stream id among seqs (in
+// ascending order), through one iterator, until fn returns false. Missing
+// and corrupt messages are skipped.
+func (r Reader) Msgs(id uint32, seqs []uint64, fn func(*Msg) bool) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	lo, hi := msgRange(id)
+	it, err := r.r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return fmt.Errorf("store: read stream %d: %w", id, err)
+	}
+	defer it.Close()
+	var key []byte
+	positioned, last := false, uint64(0)
+	for _, seq := range seqs {
+		// Runs of consecutive sequences step the iterator instead of
+		// seeking: most redeliveries are runs.
+		var valid bool
+		if positioned && seq == last+1 {
+			valid = it.Next()
+		} else {
+			key = msgKey(key[:0], id, seq)
+			valid = it.SeekGE(key)
+		}
+		if !valid {
+			break
+		}
+		got, ok := seqOfMsgKey(it.Key())
+		// When seq is missing the iterator sits on a later message; the
+		// next sequence seeks again.
+		positioned, last = ok && got == seq, got
+		if !positioned {
+			continue
+		}
+		m, err := r.decode(id, seq, it.Value())
+		if err != nil {
+			continue
+		}
+		if !fn(m) {
+			break
+		}
+	}
+	return it.Error()
+}

@@ -1,0 +1,297 @@
+package stream
+
+import (
+	"bytes"
+	"encoding/json"
+	"time"
+
+	"github.com/nats-io/nuid"
+)
+
+// Acknowledgements arrive as core messages on the reply subject of each
+// delivery: $JS.ACK.<stream>.<consumer>.<count>.<stream_seq>.<consumer_seq>.<ts>.<pending>.
+// The body says what kind: +ACK (or empty), -NAK with an optional
+// {"delay":ns}, +WPI, +TERM with an optional reason, +NXT (acked, then
+// treated as acked only).
+
+// Ack bodies.
+var (
+	ackAck  = []byte("+ACK")
+	ackNak  = []byte("-NAK")
+	ackWPI  = []byte("+WPI")
+	ackTerm = []byte("+TERM")
+	ackNext = []byte("+NXT")
+)
+
+// Advisory subjects and types, as nats-server publishes them.
+const (
+	advisoryMaxDeliver = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES."
+	advisoryTerminated = "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED."
+	typeMaxDeliver     = "io.nats.jetstream.advisory.v1.max_deliver"
+	typeTerminated     = "io.nats.jetstream.advisory.v1.terminated"
+)
+
+// onAck is the broker callback for the consumer's ack subjects. It runs on
+// the acking client's goroutine and never waits for the disk, except that
+// a DoubleAck's reply waits for the commit holding the ack.
+func (c *consumer) onAck(subject, reply, _, data []byte) {
+	rest, ok := bytes.CutPrefix(subject, []byte(c.ackPrefix))
+	if !ok {
+		return
+	}
+	sseq, dseq, ok := parseAckTokens(rest)
+	if !ok {
+		return
+	}
+	body := bytes.TrimSpace(data)
+	var out outbox
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	now := time.Now()
+	c.active = now
+	atCap := c.cfg.MaxAckPending > 0 && len(c.pending) >= c.cfg.MaxAckPending
+	replyNow := len(reply) > 0
+	switch {
+	case len(body) == 0, bytes.Equal(body, ackAck), bytes.HasPrefix(body, ackNext):
+		c.ack(sseq, now)
+		if replyNow && c.persist {
+			c.ackReplies = append(c.ackReplies, string(reply))
+			replyNow = false
+		}
+	case bytes.HasPrefix(body, ackNak):
+		c.nak(sseq, parseNakDelay(body[len(ackNak):]), now, &out)
+	case bytes.Equal(body, ackWPI):
+		if p := c.pending[sseq]; p != nil && !p.queued {
+			c.setDeadline(sseq, p, now.Add(c.ackWaitFor(p.count)))
+		}
+	case bytes.HasPrefix(body, ackTerm):
+		if p := c.pending[sseq]; p != nil {
+			reason := string(bytes.TrimSpace(body[len(ackTerm):]))
+			out.advisory(advisoryTerminated+c.s.name+"."+c.name, &advisory{
+				Type: typeTerminated, Stream: c.s.name, Consumer: c.name,
+				ConsumerSeq: dseq, StreamSeq: sseq, Deliveries: p.count, Reason: reason,
+			})
+			c.ack(sseq, now)
+		}
+	}
+	// Only an ack that opens room under max_ack_pending, or a nak that
+	// queued a redelivery, gives the delivery goroutine something new.
+	wake := atCap && len(c.pending) < c.cfg.MaxAckPending || len(c.rdq) > 0
+	flush := c.needFlushLocked()
+	c.mu.Unlock()
+	if replyNow {
+		out.add(string(reply), "", nil, nil)
+	}
+	out.send(c.svc)
+	if flush {
+		c.submitFlush()
+	}
+	if wake {
+		c.wake()
+	}
+}
+
+// parseAckTokens reads the stream and consumer sequences from the tokens
+// after "$JS.ACK.<stream>.<consumer>.": count.sseq.dseq.ts.pending.
+func parseAckTokens(rest []byte) (sseq, dseq uint64, ok bool) {
+	var toks [3][]byte
+	for i := range toks {
+		j := bytes.IndexByte(rest, '.')
+		if j < 0 {
+			return 0, 0, false
+		}
+		toks[i], rest = rest[:j], rest[j+1:]
+	}
+	sseq, ok1 := parseDecimal(toks[1])
+	dseq, ok2 := parseDecimal(toks[2])
+	return sseq, dseq, ok1 && ok2
+}
+
+// parseDecimal parses an unsigned decimal without allocating.
+func parseDecimal(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if n > (^uint64(0)-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	return n, true
+}
+
+// parseNakDelay reads -NAK's optional {"delay": ns} body.
+func parseNakDelay(b []byte) time.Duration {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return 0
+	}
+	var v struct {
+		Delay time.Duration `json:"delay"`
+	}
+	if json.Unmarshal(b, &v) != nil {
+		return 0
+	}
+	return v.Delay
+}
+
+// ack acknowledges seq (and, for ack all, everything below it). Called
+// with mu held.
+func (c *consumer) ack(seq uint64, now time.Time) {
+	switch c.cfg.AckPolicy {
+	case AckNone:
+		return
+	case AckAll:
+		for s, p := range c.pending {
+			if s <= seq {
+				c.dropPending(s, p)
+			}
+		}
+	default:
+		p := c.pending[seq]
+		if p == nil {
+			return
+		}
+		c.dropPending(seq, p)
+	}
+	c.lastAck = now
+	c.updateFloor()
+}
+
+// dropPending forgets a pending message as acknowledged.
+func (c *consumer) dropPending(seq uint64, p *pend) {
+	delete(c.pending, seq)
+	if p.count > 1 {
+		c.redelivered--
+	}
+	c.dirty[seq] = struct{}{}
+	if c.s.cfgRetention() != RetentionLimits {
+		c.removals = append(c.removals, seq)
+	}
+}
+
+// updateFloor moves the ack floor up to just below the oldest pending
+// message, or to what was delivered when nothing is pending. The walk is
+// amortised: the floor only moves forward.
+func (c *consumer) updateFloor() {
+	if len(c.pending) == 0 {
+		c.afC, c.afS = c.dseq, c.next-1
+		return
+	}
+	for s := c.afS + 1; s < c.next; s++ {
+		if p := c.pending[s]; p != nil {
+			c.afS = s - 1
+			if p.dseq > 0 {
+				c.afC = p.dseq - 1
+			}
+			return
+		}
+	}
+}
+
+// nak asks for a redelivery, now or after delay; at max_deliver the
+// message is passed over instead.
+func (c *consumer) nak(seq uint64, delay time.Duration, now time.Time, out *outbox) {
+	p := c.pending[seq]
+	if p == nil || p.queued {
+		return
+	}
+	if c.cfg.MaxDeliver > 0 && p.count >= uint64(c.cfg.MaxDeliver) {
+		c.passOver(seq, p, out)
+		return
+	}
+	if delay > 0 {
+		c.setDeadline(seq, p, now.Add(delay))
+		return
+	}
+	c.queueRedelivery(seq, p)
+}
+
+// passOver gives up on a message delivered max_deliver times: it leaves
+// the pending set (the ack floor may pass it) and an advisory says so, so
+// that a dead-letter stream can collect it. The message stays in the
+// stream.
+func (c *consumer) passOver(seq uint64, p *pend, out *outbox) {
+	out.advisory(advisoryMaxDeliver+c.s.name+"."+c.name, &advisory{
+		Type: typeMaxDeliver, Stream: c.s.name, Consumer: c.name, StreamSeq: seq, Deliveries: p.count,
+	})
+	delete(c.pending, seq)
+	if p.count > 1 {
+		c.redelivered--
+	}
+	c.dirty[seq] = struct{}{}
+	c.updateFloor()
+}
+
+// advisory is the body of the max-deliveries and terminated advisories.
+type advisory struct {
+	Type        string    `json:"type"`
+	ID          string    `json:"id"`
+	Time        time.Time `json:"timestamp"`
+	Stream      string    `json:"stream"`
+	Consumer    string    `json:"consumer"`
+	ConsumerSeq uint64    `json:"consumer_seq,omitempty"`
+	StreamSeq   uint64    `json:"stream_seq"`
+	Deliveries  uint64    `json:"deliveries"`
+	Reason      string    `json:"reason,omitempty"`
+}
+
+// outbox collects messages to send once the consumer's lock is released.
+type outbox struct {
+	msgs []outMsg
+}
+
+type outMsg struct {
+	subject, reply string
+	hdr, data      []byte
+	to             string // routing subject when it differs from subject
+}
+
+// deliverer is the optional Broker method that routes a message by one
+// subject while subscribers see another (server.Server has it). Without
+// it a delivered message shows its inbox as its subject.
+type deliverer interface {
+	Deliver(deliver, subject, reply string, hdr, data []byte) error
+}
+
+func (o *outbox) add(subject, reply string, hdr, data []byte) {
+	o.msgs = append(o.msgs, outMsg{subject: subject, reply: reply, hdr: hdr, data: data})
+}
+
+func (o *outbox) advisory(subject string, a *advisory) {
+	a.ID, a.Time = nuid.Next(), time.Now().UTC()
+	b, err := json.Marshal(a)
+	if err == nil {
+		o.add(subject, "", nil, b)
+	}
+}
+
+func (o *outbox) send(svc *Service) {
+	d, canDeliver := svc.broker.(deliverer)
+	for i := range o.msgs {
+		m := &o.msgs[i]
+		var err error
+		switch {
+		case m.to == "":
+			err = svc.broker.Publish(m.subject, m.reply, m.hdr, m.data)
+		case canDeliver:
+			err = d.Deliver(m.to, m.subject, m.reply, m.hdr, m.data)
+		default:
+			err = svc.broker.Publish(m.to, m.reply, m.hdr, m.data)
+		}
+		if err != nil {
+			svc.log.Debug("consumer send failed", "subject", m.subject, "err", err)
+		}
+	}
+	clear(o.msgs)
+	o.msgs = o.msgs[:0]
+}

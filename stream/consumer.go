@@ -1,0 +1,333 @@
+package stream
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wisp-mq/wisp/stream/store"
+)
+
+// A consumer is a cursor over one stream with at-least-once delivery: it
+// hands messages to pull requests (pull.go) or to a deliver subject
+// (push.go), remembers what it handed out until it is acknowledged
+// (ack.go), and hands it out again when its ack_wait runs out
+// (redeliver.go).
+//
+// # Concurrency
+//
+// Everything mutable is under mu. Four kinds of goroutine touch it: the
+// broker callbacks (acks and pull requests, on client goroutines), the
+// consumer's own delivery goroutine (the only one that sends messages, so
+// delivery order is the order it decides), its timer (ack deadlines,
+// request expiry, heartbeats, inactivity), and the store's writer (the
+// flush Op, consumer_store.go). Two rules keep them from deadlocking:
+//
+//   - lock order is consumer.mu, then stream.mu; the writer never holds two
+//     consumers' locks at once;
+//   - nothing holding mu publishes to the broker or submits to the store:
+//     work that needs either is collected under the lock and done after
+//     it (a publish may run a stream's capture synchronously, which may
+//     wait on the writer, which may be waiting for mu).
+//
+// # State
+//
+// next is the next stream sequence to look at for a first delivery. The
+// pending set holds every delivered, unacknowledged message with its
+// delivery count and redelivery deadline; one heap of deadlines per
+// consumer and one timer (not one per message) drive redelivery. Changes
+// to the pending set are marked dirty and written by one flush Op at a
+// time through the store's group commit, so acks ride the same batches
+// and fsyncs as publishes.
+type consumer struct {
+	s         *stream
+	svc       *Service
+	name      string
+	created   time.Time
+	ackPrefix string // "$JS.ACK.<stream>.<consumer>."
+	persist   bool   // state is written to the store
+
+	filt atomic.Pointer[[]string] // cfg.filters(), read without mu by wake
+	est  atomic.Int64             // estimate of num_pending for reply subjects
+
+	mu       sync.Mutex
+	cfg      ConsumerConfig
+	next     uint64       // next stream sequence to consider for a first delivery
+	dseq     uint64       // consumer sequence of the last delivery
+	afC, afS uint64       // ack floor (consumer and stream sequence)
+	lps      []uint64     // last-per-subject sequences still to deliver first
+	ahead    []*store.Msg // new messages read ahead of next, in order
+	redo     []*store.Msg // redeliveries read ahead, in order
+	lastDlv  time.Time
+	lastAck  time.Time
+
+	pending     map[uint64]*pend // by stream sequence
+	redelivered int              // pending entries delivered more than once
+	rdq         seqHeap          // stream sequences due for redelivery
+	deadlines   deadlineHeap
+
+	waiting []*pullReq // pull requests, served round robin
+	rr      int
+
+	// Persistence (consumer_store.go).
+	dirty       map[uint64]struct{}
+	stateDirty  bool
+	deleted     bool
+	flushQueued bool
+	rewrite     bool
+	ackReplies  []string // DoubleAck replies waiting for the next commit
+	removals    []uint64 // acked sequences a workqueue or interest stream may drop
+	fop         flushOp
+
+	// Push (push.go).
+	hbNext      time.Time
+	fcBytes     int
+	retryArmed  bool
+	replayTS    int64     // stored time of the last message replayed at original speed
+	replaySent  time.Time // when it was sent
+	pushBound   bool
+	active      time.Time // last sign of life, for inactive_threshold
+	closed      bool
+	timer       *time.Timer
+	timerAt     time.Time
+	kick        chan struct{}
+	quit        chan struct{}
+	done        chan struct{}
+	ackStop     func()
+	deleteOnce  sync.Once
+	deliverBusy bool
+}
+
+// pend is one delivered, unacknowledged message.
+type pend struct {
+	dseq   uint64 // consumer sequence of the first delivery
+	count  uint64 // deliveries so far
+	ts     int64  // unix nanos of the last delivery
+	due    int64  // redelivery deadline; 0 while queued for redelivery
+	queued bool   // in rdq
+}
+
+// consumerSet is a stream's consumers. Changes are serialised by mu; the
+// writer goroutine reads list without locking when a message is stored.
+type consumerSet struct {
+	mu     sync.Mutex
+	byName map[string]*consumer
+	list   atomic.Pointer[[]*consumer]
+}
+
+func (cs *consumerSet) get(name string) *consumer {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.byName[name]
+}
+
+// all returns the consumers in name order.
+func (cs *consumerSet) all() []*consumer {
+	p := cs.list.Load()
+	if p == nil {
+		return nil
+	}
+	out := append([]*consumer(nil), (*p)...)
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// add and remove are called with cs.mu held.
+func (cs *consumerSet) add(c *consumer) {
+	if cs.byName == nil {
+		cs.byName = map[string]*consumer{}
+	}
+	cs.byName[c.name] = c
+	cs.publishList()
+}
+
+func (cs *consumerSet) remove(c *consumer) bool {
+	if cs.byName[c.name] != c {
+		return false
+	}
+	delete(cs.byName, c.name)
+	cs.publishList()
+	return true
+}
+
+func (cs *consumerSet) publishList() {
+	l := make([]*consumer, 0, len(cs.byName))
+	for _, c := range cs.byName {
+		l = append(l, c)
+	}
+	cs.list.Store(&l)
+}
+
+// newConsumer builds a consumer positioned by pos; start makes it live.
+func newConsumer(s *stream, cfg *ConsumerConfig, created time.Time) *consumer {
+	c := &consumer{
+		s: s, svc: s.svc, name: cfg.Name, created: created, cfg: *cfg,
+		ackPrefix: "$JS.ACK." + s.name + "." + cfg.Name + ".",
+		persist:   !cfg.MemoryStorage,
+		pending:   map[uint64]*pend{},
+		dirty:     map[uint64]struct{}{},
+		kick:      make(chan struct{}, 1),
+		quit:      make(chan struct{}),
+		done:      make(chan struct{}),
+		active:    time.Now(),
+	}
+	c.fop.c = c
+	f := cfg.filters()
+	c.filt.Store(&f)
+	return c
+}
+
+// start subscribes to the consumer's acks and starts its delivery
+// goroutine and timer.
+func (c *consumer) start() error {
+	stop, err := c.svc.broker.Subscribe(c.ackPrefix+">", "", c.onAck)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.ackStop = stop
+	c.timer = time.AfterFunc(time.Hour, c.onTimer)
+	c.timer.Stop()
+	now := time.Now()
+	if c.cfg.isPush() && c.cfg.IdleHeartbeat > 0 {
+		c.hbNext = now.Add(c.cfg.IdleHeartbeat)
+	}
+	c.rearmLocked(now)
+	c.mu.Unlock()
+	go c.deliverLoop()
+	c.wake()
+	return nil
+}
+
+// wake asks the delivery goroutine to look for work. It never blocks.
+func (c *consumer) wake() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// matches reports whether a message on subject is for this consumer.
+func (c *consumer) matches(subject string) bool {
+	f := *c.filt.Load()
+	if len(f) == 0 {
+		return true
+	}
+	for _, p := range f {
+		if p == subject || subjectMatches(p, subject) {
+			return true
+		}
+	}
+	return false
+}
+
+// wakeConsumers is called on the writer goroutine after a message on
+// subject is committed: it bumps the pending estimate of the consumers it
+// is for and wakes them. It takes no lock.
+func (s *stream) wakeConsumers(subject []byte) {
+	p := s.cons.list.Load()
+	if p == nil || len(*p) == 0 {
+		return
+	}
+	subj := string(subject)
+	for _, c := range *p {
+		if c.matches(subj) {
+			c.est.Add(1)
+			c.wake()
+		}
+	}
+}
+
+// wantedByConsumer reports whether some consumer's filter selects
+// subject; an interest stream keeps only such messages. Lock-free: it runs
+// in the publish path with s.mu held.
+func (s *stream) wantedByConsumer(subject []byte) bool {
+	p := s.cons.list.Load()
+	if p == nil {
+		return false
+	}
+	subj := string(subject)
+	for _, c := range *p {
+		if c.matches(subj) {
+			return true
+		}
+	}
+	return false
+}
+
+// stop ends the consumer's goroutines and subscriptions. Waiting pull
+// requests get "409 Consumer Deleted" when notify is set. It does not
+// touch the store.
+func (c *consumer) stop(notify bool) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	var out outbox
+	if notify {
+		for _, r := range c.waiting {
+			out.status(r.reply, 409, "Consumer Deleted", nil)
+		}
+	}
+	c.waiting = nil
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	stop := c.ackStop
+	c.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	close(c.quit)
+	<-c.done
+	out.send(c.svc)
+}
+
+// ackWaitFor is the ack wait after the count-th delivery: the backoff
+// entry for it when a backoff list is set.
+func (c *consumer) ackWaitFor(count uint64) time.Duration {
+	if n := len(c.cfg.BackOff); n > 0 {
+		i := int(count) - 1
+		if i < 0 {
+			i = 0
+		}
+		if i >= n {
+			i = n - 1
+		}
+		return c.cfg.BackOff[i]
+	}
+	return c.cfg.AckWait
+}
+
+// stopConsumers stops every consumer of a deleted stream; their stored
+// state went with the stream's key range.
+func (s *stream) stopConsumers() {
+	s.cons.mu.Lock()
+	var all []*consumer
+	for _, c := range s.cons.byName {
+		all = append(all, c)
+	}
+	clear(s.cons.byName)
+	s.cons.publishList()
+	s.cons.mu.Unlock()
+	for _, c := range all {
+		c.mu.Lock()
+		c.deleted = true // its keys went with the stream's
+		c.mu.Unlock()
+		c.stop(true)
+	}
+}
+
+// closeConsumers stops every consumer and writes its final state; called
+// by Service.Close before the stores close.
+func (svc *Service) closeConsumers() {
+	for _, s := range svc.sortedStreams() {
+		for _, c := range s.cons.all() {
+			c.stop(false)
+			c.flushNow()
+		}
+	}
+}

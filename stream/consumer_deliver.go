@@ -1,0 +1,499 @@
+package stream
+
+import (
+	"container/heap"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/wisp-mq/wisp/stream/store"
+)
+
+// deliverChunk bounds how many messages one pass prepares under the lock
+// before sending them.
+const deliverChunk = 64
+
+// deliverLoop is the consumer's delivery goroutine: woken by a stored
+// message, a pull request, an ack or a redelivery, it sends until it runs
+// out of messages or of places to send them.
+func (c *consumer) deliverLoop() {
+	defer close(c.done)
+	var out outbox
+	for {
+		select {
+		case <-c.kick:
+		case <-c.quit:
+			return
+		}
+		for c.deliverSome(&out) {
+			select {
+			case <-c.quit:
+				return
+			default:
+			}
+		}
+	}
+}
+
+// deliverSome prepares up to deliverChunk messages under the lock, sends
+// them, and reports whether there may be more to do.
+func (c *consumer) deliverSome(out *outbox) bool {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return false
+	}
+	now := time.Now()
+	more := false
+	push := c.cfg.isPush()
+	if push && !c.hasInterest() {
+		c.retryLaterLocked()
+		c.mu.Unlock()
+		return false
+	}
+	for n := 0; n < deliverChunk; n++ {
+		var r *pullReq
+		if !push {
+			if r = c.pickRequest(); r == nil {
+				break
+			}
+		}
+		m, redelivery, ok := c.nextMsg()
+		if !ok {
+			c.endNoWait(out)
+			break
+		}
+		if !redelivery && c.cfg.ReplayPolicy == ReplayOriginal && c.holdForReplay(m, now) {
+			c.unread(m, false)
+			break
+		}
+		size := len(m.Subject) + len(m.Header) + len(m.Data) + len(c.ackPrefix) + 40
+		if r != nil && r.limited && size > r.maxBytes {
+			// It does not fit this request: end the request, keep the message.
+			c.unread(m, redelivery)
+			out.status(r.reply, 409, "Message Size Exceeds MaxBytes", nil)
+			c.dropRequest(r)
+			n--
+			continue
+		}
+		to := c.cfg.DeliverSubject
+		if r != nil {
+			to = r.reply
+		}
+		c.emit(m, to, redelivery, now, out)
+		if r != nil {
+			c.served(r, size, now)
+		}
+		more = n == deliverChunk-1
+	}
+	if push && c.cfg.IdleHeartbeat > 0 && len(out.msgs) > 0 {
+		c.hbNext = now.Add(c.cfg.IdleHeartbeat)
+	}
+	flush := c.needFlushLocked()
+	c.mu.Unlock()
+	out.send(c.svc)
+	if flush {
+		c.submitFlush()
+	}
+	return more
+}
+
+// nextMsg picks the next message to send: a due redelivery first, then
+// last-per-subject starts, then the next new message, unless
+// max_ack_pending holds new ones back. Called with mu held.
+func (c *consumer) nextMsg() (m *store.Msg, redelivery, ok bool) {
+	r := c.s.st.Reader()
+	if m := c.nextRedelivery(r); m != nil {
+		return m, true, true
+	}
+	if c.cfg.AckPolicy != AckNone && c.cfg.MaxAckPending > 0 && len(c.pending) >= c.cfg.MaxAckPending {
+		return nil, false, false
+	}
+	for len(c.lps) > 0 {
+		seq := c.lps[0]
+		c.lps = c.lps[1:]
+		if m, err := r.Msg(c.s.id, seq); err == nil {
+			return m, false, true
+		}
+	}
+	m = c.readAhead(r)
+	if m == nil {
+		c.est.Store(0)
+		return nil, false, false
+	}
+	return m, false, true
+}
+
+// nextRedelivery returns the next message due for redelivery, reading
+// them from the store a batch at a time. A message stays marked queued
+// until it is sent, so a nak meanwhile does not queue it twice; one acked
+// meanwhile is skipped.
+func (c *consumer) nextRedelivery(r store.Reader) *store.Msg {
+	for {
+		for len(c.redo) > 0 {
+			m := c.redo[0]
+			c.redo[0] = nil
+			c.redo = c.redo[1:]
+			if p := c.pending[m.Seq]; p != nil && p.queued {
+				p.queued = false
+				return m
+			}
+		}
+		if len(c.rdq) == 0 {
+			return nil
+		}
+		var seqs []uint64
+		for len(c.rdq) > 0 && len(seqs) < readAheadMax {
+			seq := heap.Pop(&c.rdq).(uint64)
+			if p := c.pending[seq]; p != nil && p.queued && (len(seqs) == 0 || seqs[len(seqs)-1] != seq) {
+				seqs = append(seqs, seq)
+			}
+		}
+		found := map[uint64]bool{}
+		_ = r.Msgs(c.s.id, seqs, func(m *store.Msg) bool {
+			found[m.Seq] = true
+			c.redo = append(c.redo, m)
+			return true
+		})
+		for _, seq := range seqs {
+			if !found[seq] {
+				// Gone from the stream (limits, purge, delete): nothing to
+				// redeliver, so it is as good as acknowledged.
+				c.dropPending(seq, c.pending[seq])
+				c.updateFloor()
+			}
+		}
+	}
+}
+
+// readAheadMax is how many upcoming messages one read takes from the
+// store: one iterator per batch instead of one per message.
+const readAheadMax = 128
+
+// readAhead returns the next new message, refilling c.ahead from the
+// store when it is empty. Messages read ahead that a purge or limit has
+// since removed from the front of the stream are dropped.
+func (c *consumer) readAhead(r store.Reader) *store.Msg {
+	for {
+		for len(c.ahead) > 0 {
+			m := c.ahead[0]
+			c.ahead[0] = nil
+			c.ahead = c.ahead[1:]
+			if m.Seq >= c.next && m.Seq >= c.s.firstSeq() {
+				return m
+			}
+		}
+		c.ahead = c.readBatch(r, c.next, c.ahead[:0])
+		if len(c.ahead) == 0 {
+			return nil
+		}
+	}
+}
+
+// readBatch appends up to readAheadMax messages at or after from that the
+// consumer's filters select.
+func (c *consumer) readBatch(r store.Reader, from uint64, dst []*store.Msg) []*store.Msg {
+	s := c.s
+	f := *c.filt.Load()
+	collect := func(m *store.Msg) bool {
+		dst = append(dst, m)
+		return len(dst) < readAheadMax
+	}
+	if len(f) == 0 {
+		_ = r.Scan(s.id, from, collect)
+		return dst
+	}
+	subjects, scan := c.candidateSubjects(f, from)
+	if scan {
+		_ = r.Scan(s.id, from, func(m *store.Msg) bool {
+			if c.matches(string(m.Subject)) {
+				return collect(m)
+			}
+			return true
+		})
+		return dst
+	}
+	var seqs []uint64
+	for _, subj := range subjects {
+		k := 0
+		_ = r.SubjectSeqs(s.id, subj, from, func(seq uint64) bool {
+			seqs = append(seqs, seq)
+			k++
+			return k < readAheadMax
+		})
+	}
+	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
+	if len(seqs) > readAheadMax {
+		seqs = seqs[:readAheadMax]
+	}
+	_ = r.Msgs(s.id, seqs, collect)
+	return dst
+}
+
+// firstSeq is the stream's first sequence.
+func (s *stream) firstSeq() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.state.first
+}
+
+// unread undoes nextMsg for a message that could not be sent.
+func (c *consumer) unread(m *store.Msg, redelivery bool) {
+	seq := m.Seq
+	if redelivery {
+		if p := c.pending[seq]; p != nil {
+			p.queued = true
+			c.redo = append(c.redo, nil)
+			copy(c.redo[1:], c.redo)
+			c.redo[0] = m
+		}
+		return
+	}
+	if seq < c.next {
+		c.lps = append([]uint64{seq}, c.lps...) // a last-per-subject start
+		return
+	}
+	c.ahead = append(c.ahead, nil)
+	copy(c.ahead[1:], c.ahead)
+	c.ahead[0] = m
+}
+
+// emit records the delivery of m and queues it for to. Called with mu
+// held.
+func (c *consumer) emit(m *store.Msg, to string, redelivery bool, now time.Time, out *outbox) {
+	c.dseq++
+	c.lastDlv = now
+	if !redelivery && m.Seq >= c.next {
+		c.next = m.Seq + 1
+		c.est.Add(-1)
+	}
+	count := uint64(1)
+	if c.cfg.AckPolicy == AckNone {
+		c.afC, c.afS = c.dseq, max(c.afS, m.Seq)
+		if c.s.cfgRetention() == RetentionInterest {
+			c.removals = append(c.removals, m.Seq)
+		}
+	} else {
+		p := c.pending[m.Seq]
+		if p == nil {
+			p = &pend{dseq: c.dseq}
+			c.pending[m.Seq] = p
+		}
+		p.count++
+		if p.count == 2 {
+			c.redelivered++
+		}
+		p.ts = now.UnixNano()
+		count = p.count
+		c.dirty[m.Seq] = struct{}{}
+		c.setDeadline(m.Seq, p, now.Add(c.ackWaitFor(p.count)))
+	}
+	c.stateDirty = true
+	reply := make([]byte, 0, len(c.ackPrefix)+64)
+	reply = append(reply, c.ackPrefix...)
+	reply = strconv.AppendUint(reply, count, 10)
+	reply = append(reply, '.')
+	reply = strconv.AppendUint(reply, m.Seq, 10)
+	reply = append(reply, '.')
+	reply = strconv.AppendUint(reply, c.dseq, 10)
+	reply = append(reply, '.')
+	reply = strconv.AppendInt(reply, m.Time, 10)
+	reply = append(reply, '.')
+	reply = strconv.AppendInt(reply, max(c.est.Load(), 0)+int64(len(c.lps)), 10)
+	hdr, data := m.Header, m.Data
+	if c.cfg.HeadersOnly {
+		hdr = headersOnly(m.Header, len(m.Data))
+		data = nil
+	}
+	out.msgs = append(out.msgs, outMsg{subject: string(m.Subject), reply: string(reply), hdr: hdr, data: data, to: to})
+	c.fcBytes += len(m.Header) + len(m.Data)
+}
+
+// holdForReplay reports whether, replaying at original speed, m is not
+// due yet: messages go out spaced as they were stored. It arms a wake-up
+// for when m is due. Called with mu held.
+func (c *consumer) holdForReplay(m *store.Msg, now time.Time) bool {
+	if c.replayTS != 0 {
+		due := c.replaySent.Add(time.Duration(m.Time - c.replayTS))
+		if now.Before(due) {
+			if !c.retryArmed {
+				c.retryArmed = true
+				time.AfterFunc(due.Sub(now), func() {
+					c.mu.Lock()
+					c.retryArmed = false
+					c.mu.Unlock()
+					c.wake()
+				})
+			}
+			return true
+		}
+	}
+	c.replayTS, c.replaySent = m.Time, now
+	return false
+}
+
+// headersOnly is the header block of a headers_only delivery: the stored
+// headers plus Nats-Msg-Size.
+func headersOnly(stored []byte, size int) []byte {
+	b := make([]byte, 0, len(stored)+32)
+	b = append(b, hdrPreamble+"\r\n"...)
+	if len(stored) > 0 {
+		for i := 0; i < len(stored); i++ {
+			if stored[i] == '\n' {
+				body := trimCRLF(stored[i+1:])
+				if len(body) > 0 {
+					b = append(b, body...)
+					b = append(b, "\r\n"...)
+				}
+				break
+			}
+		}
+	}
+	b = appendHeader(b, "Nats-Msg-Size", strconv.Itoa(size))
+	return append(b, "\r\n"...)
+}
+
+func trimCRLF(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\r' || b[len(b)-1] == '\n') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// candidateSubjects lists the stored subjects matching filters that have
+// messages at or after from; scan is true when there are too many
+// subjects to merge and a stream scan is cheaper.
+func (c *consumer) candidateSubjects(filters []string, from uint64) (subjects []string, scan bool) {
+	s := c.s
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	literal := true
+	for _, f := range filters {
+		if hasWildcard(f) {
+			literal = false
+		}
+	}
+	if literal {
+		for _, f := range filters {
+			if ss := s.subjects[f]; ss != nil && ss.last >= from {
+				subjects = append(subjects, f)
+			}
+		}
+		return subjects, false
+	}
+	if len(s.subjects) > 256 {
+		return nil, true
+	}
+	for subj, ss := range s.subjects {
+		if ss.last >= from && c.matches(subj) {
+			subjects = append(subjects, subj)
+		}
+	}
+	return subjects, false
+}
+
+// countPending counts the messages at or after from that the consumer's
+// filters select: exact, from the subject table where it can, from the
+// index otherwise.
+func (c *consumer) countPending(from uint64) uint64 {
+	s := c.s
+	f := *c.filt.Load()
+	r := s.st.Reader()
+	s.mu.RLock()
+	st := s.state
+	if len(f) == 0 {
+		s.mu.RUnlock()
+		switch {
+		case st.msgs == 0 || from > st.last:
+			return 0
+		case from <= st.first:
+			return st.msgs
+		case st.numDeleted() == 0:
+			return st.last - from + 1
+		}
+		n, _ := r.CountMsgs(s.id, from)
+		return n
+	}
+	var n uint64
+	var partial []string
+	for subj, ss := range s.subjects {
+		if !c.matches(subj) || ss.last < from {
+			continue
+		}
+		if from <= ss.first {
+			n += ss.msgs
+		} else {
+			partial = append(partial, subj)
+		}
+	}
+	s.mu.RUnlock()
+	for _, subj := range partial {
+		k, _ := r.CountSubject(s.id, subj, from)
+		n += k
+	}
+	return n
+}
+
+// startPosition computes where a new consumer begins: the first stream
+// sequence to deliver, and for last_per_subject the sequences to deliver
+// before it.
+func (c *consumer) startPosition() (next uint64, lps []uint64) {
+	s := c.s
+	cfg := &c.cfg
+	s.mu.RLock()
+	st := s.state
+	s.mu.RUnlock()
+	f := *c.filt.Load()
+	switch cfg.DeliverPolicy {
+	case DeliverAll:
+		return max(st.first, 1), nil
+	case DeliverNew:
+		return st.last + 1, nil
+	case DeliverByStartSequence:
+		return cfg.OptStartSeq, nil
+	case DeliverByStartTime:
+		t := cfg.OptStartTime.UnixNano()
+		next = st.last + 1
+		_ = s.st.Reader().Scan(s.id, st.first, func(m *store.Msg) bool {
+			if m.Time >= t {
+				next = m.Seq
+				return false
+			}
+			return true
+		})
+		return next, nil
+	case DeliverLast:
+		if len(f) == 0 {
+			if st.msgs == 0 {
+				return st.last + 1, nil
+			}
+			return st.last, nil
+		}
+		var last uint64
+		for _, p := range f {
+			last = max(last, s.lastSeqFor(p))
+		}
+		if last == 0 {
+			return st.last + 1, nil
+		}
+		return last, nil
+	case DeliverLastPerSubject:
+		s.mu.RLock()
+		for subj, ss := range s.subjects {
+			if c.matches(subj) {
+				lps = append(lps, ss.last)
+			}
+		}
+		s.mu.RUnlock()
+		sort.Slice(lps, func(i, j int) bool { return lps[i] < lps[j] })
+		return st.last + 1, lps
+	}
+	return max(st.first, 1), nil
+}
+
+// cfgRetention is the stream's retention policy (it never changes).
+func (s *stream) cfgRetention() Retention {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.cfg.Retention
+}

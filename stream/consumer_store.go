@@ -1,0 +1,316 @@
+package stream
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/wisp-mq/wisp/stream/store"
+)
+
+// Consumer persistence. A consumer's definition is written once (create,
+// update); its state — position, ack floor and the pending set — is
+// written by a flushOp, at most one queued per consumer at a time. Every
+// ack, nak or delivery marks what it changed as dirty and queues the flush
+// if none is queued; the flush writes whatever is dirty when the writer
+// reaches it. Under load one flush carries many acks, and it rides the
+// same batch (and fsync) as the publishes around it, so acks never cost a
+// sync of their own. After a crash at most the changes of the last
+// uncommitted batch are lost: a lost ack means a redelivery, never a lost
+// message.
+//
+// The same flush removes acknowledged messages from workqueue and
+// interest streams, so the removal commits with the ack that caused it.
+
+// consumerMeta is the stored form of a consumer's definition.
+type consumerMeta struct {
+	Created time.Time      `json:"created"`
+	Config  ConsumerConfig `json:"config"`
+}
+
+// stateLen is the size of the stored state record: next, dseq, ack floor
+// (consumer, stream), last delivery and last ack times.
+const stateLen = 6 * 8
+
+func (c *consumer) encodeState() []byte {
+	b := make([]byte, 0, stateLen)
+	b = binary.BigEndian.AppendUint64(b, c.next)
+	b = binary.BigEndian.AppendUint64(b, c.dseq)
+	b = binary.BigEndian.AppendUint64(b, c.afC)
+	b = binary.BigEndian.AppendUint64(b, c.afS)
+	b = binary.BigEndian.AppendUint64(b, uint64(unixNanos(c.lastDlv)))
+	return binary.BigEndian.AppendUint64(b, uint64(unixNanos(c.lastAck)))
+}
+
+func (c *consumer) decodeState(b []byte) error {
+	if len(b) != stateLen {
+		return fmt.Errorf("%w: consumer state is %d bytes", store.ErrCorrupt, len(b))
+	}
+	c.next = binary.BigEndian.Uint64(b[0:])
+	c.dseq = binary.BigEndian.Uint64(b[8:])
+	c.afC = binary.BigEndian.Uint64(b[16:])
+	c.afS = binary.BigEndian.Uint64(b[24:])
+	if ns := int64(binary.BigEndian.Uint64(b[32:])); ns != 0 {
+		c.lastDlv = time.Unix(0, ns)
+	}
+	if ns := int64(binary.BigEndian.Uint64(b[40:])); ns != 0 {
+		c.lastAck = time.Unix(0, ns)
+	}
+	return nil
+}
+
+func unixNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// needFlushLocked reports whether a flush must be queued now, and marks
+// one queued. Called with mu held; the caller submits after unlocking.
+func (c *consumer) needFlushLocked() bool {
+	if c.flushQueued || c.deleted {
+		return false
+	}
+	if !c.persist {
+		clear(c.dirty)
+		c.stateDirty = false
+		if len(c.removals) == 0 {
+			return false
+		}
+	} else if len(c.dirty) == 0 && !c.stateDirty && len(c.removals) == 0 && len(c.ackReplies) == 0 && !c.rewrite {
+		return false
+	}
+	c.flushQueued = true
+	return true
+}
+
+func (c *consumer) submitFlush() { c.s.st.Submit(&c.fop) }
+
+// flushNow writes the consumer's state and waits for the commit; used on
+// shutdown.
+func (c *consumer) flushNow() {
+	if err := c.s.st.Do(c.fop.Apply); err != nil && !errors.Is(err, store.ErrClosed) {
+		c.svc.log.Error("consumer state flush failed", "stream", c.s.name, "consumer", c.name, "err", err)
+	}
+}
+
+// flushOp writes a consumer's dirty state. One per consumer, reused: it
+// is never queued twice at once (flushQueued).
+type flushOp struct {
+	c        *consumer
+	replies  []string
+	removals bool
+}
+
+func (f *flushOp) Apply(b *store.Batch) error {
+	c := f.c
+	c.mu.Lock()
+	c.flushQueued = false
+	if c.deleted {
+		clear(c.dirty)
+		c.removals, c.ackReplies = nil, nil
+		c.mu.Unlock()
+		return nil
+	}
+	var err error
+	if c.persist {
+		err = c.writeStateLocked(b)
+	}
+	removals := c.removals
+	c.removals = nil
+	f.replies = append(f.replies[:0], c.ackReplies...)
+	c.ackReplies = c.ackReplies[:0]
+	c.mu.Unlock()
+	f.removals = len(removals) > 0
+	if err == nil && len(removals) > 0 {
+		err = c.s.removeAcked(b, removals)
+	}
+	return err
+}
+
+// writeStateLocked writes the dirty pending entries and the state record.
+func (c *consumer) writeStateLocked(b *store.Batch) error {
+	id, name := c.s.id, c.name
+	if c.rewrite {
+		if err := b.DeleteAllPending(id, name); err != nil {
+			return err
+		}
+		for seq, p := range c.pending {
+			if err := b.PutPending(id, name, store.Pending{Seq: seq, DSeq: p.dseq, Count: p.count, TS: p.ts}); err != nil {
+				return err
+			}
+		}
+		c.rewrite = false
+	} else {
+		for seq := range c.dirty {
+			var err error
+			if p := c.pending[seq]; p != nil {
+				err = b.PutPending(id, name, store.Pending{Seq: seq, DSeq: p.dseq, Count: p.count, TS: p.ts})
+			} else {
+				err = b.DeletePending(id, name, seq)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	clear(c.dirty)
+	c.stateDirty = false
+	return b.PutConsumerState(id, name, c.encodeState())
+}
+
+func (f *flushOp) Done(err error) {
+	c := f.c
+	if err != nil && !errors.Is(err, store.ErrClosed) {
+		c.svc.log.Error("consumer state commit failed", "stream", c.s.name, "consumer", c.name, "err", err)
+		c.mu.Lock()
+		c.rewrite = true
+		c.mu.Unlock()
+		if f.removals {
+			c.svc.reload(c.s)
+		}
+		// Not from the writer goroutine: Submit may block on a full queue.
+		go func() {
+			c.mu.Lock()
+			need := c.needFlushLocked()
+			c.mu.Unlock()
+			if need {
+				c.submitFlush()
+			}
+		}()
+	}
+	for _, r := range f.replies {
+		_ = c.svc.broker.Publish(r, "", nil, nil)
+	}
+	clear(f.replies)
+	f.replies = f.replies[:0]
+}
+
+// removeAcked drops acknowledged messages from a workqueue stream, or from
+// an interest stream once no consumer that wants them still holds them.
+// It runs on the writer goroutine holding no consumer lock.
+func (s *stream) removeAcked(b *store.Batch, seqs []uint64) error {
+	interest := s.cfgRetention() == RetentionInterest
+	r := b.Reader()
+	for _, seq := range seqs {
+		m, err := r.Msg(s.id, seq)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if interest && s.heldByAnyConsumer(seq, string(m.Subject)) {
+			continue
+		}
+		s.mu.Lock()
+		if !s.deleted {
+			err = s.removeMsg(b, m)
+		}
+		s.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// heldByAnyConsumer reports whether some consumer of s that wants subject
+// has not yet acknowledged seq. Locks one consumer at a time.
+func (s *stream) heldByAnyConsumer(seq uint64, subject string) bool {
+	for _, c := range s.cons.all() {
+		if c.holds(seq, subject) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *consumer) holds(seq uint64, subject string) bool {
+	if !c.matches(subject) {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.deleted {
+		return false
+	}
+	if c.pending[seq] != nil || seq >= c.next {
+		return true
+	}
+	for _, l := range c.lps {
+		if l == seq {
+			return true
+		}
+	}
+	return false
+}
+
+// loadConsumers brings back the consumers stored for s after a restart:
+// config, position, ack floor, and the pending set with delivery counts.
+// Pending messages whose ack_wait ran out while the server was down are
+// redelivered as soon as the consumer is asked for messages.
+func (svc *Service) loadConsumers(s *stream) {
+	stored, err := s.st.Reader().Consumers(s.id)
+	if err != nil {
+		svc.log.Error("reading consumers failed", "stream", s.name, "err", err)
+		return
+	}
+	for _, sc := range stored {
+		var meta consumerMeta
+		if err := json.Unmarshal(sc.Meta, &meta); err != nil || meta.Config.Name != sc.Name {
+			svc.log.Error("skipping consumer with an unreadable definition", "stream", s.name, "consumer", sc.Name, "err", err)
+			continue
+		}
+		c := newConsumer(s, &meta.Config, meta.Created)
+		c.mu.Lock()
+		if err := c.decodeState(sc.State); err != nil {
+			c.next, c.lps = c.startPosition()
+			c.afS = c.next - 1
+		}
+		for _, p := range sc.Pending {
+			e := &pend{dseq: p.DSeq, count: p.Count, ts: p.TS}
+			c.pending[p.Seq] = e
+			if p.Count > 1 {
+				c.redelivered++
+			}
+			c.setDeadline(p.Seq, e, time.Unix(0, p.TS).Add(c.ackWaitFor(p.Count)))
+		}
+		c.mu.Unlock()
+		c.est.Store(int64(c.countPending(c.next)))
+		s.cons.mu.Lock()
+		s.cons.add(c)
+		s.cons.mu.Unlock()
+		s.mu.Lock()
+		s.consumers++
+		s.mu.Unlock()
+		if err := c.start(); err != nil {
+			svc.log.Error("starting consumer failed", "stream", s.name, "consumer", c.name, "err", err)
+		}
+		svc.log.Info("recovered consumer", "stream", s.name, "consumer", c.name, "pending", len(sc.Pending))
+	}
+}
+
+// storeConsumerMeta writes a consumer's definition and initial state.
+func (c *consumer) storeMeta(withState bool) error {
+	v, err := json.Marshal(&consumerMeta{Created: c.created, Config: c.cfg})
+	if err != nil {
+		return err
+	}
+	var state []byte
+	if withState {
+		state = c.encodeState()
+	}
+	return c.s.st.Do(func(b *store.Batch) error {
+		if err := b.PutConsumerMeta(c.s.id, c.name, v); err != nil {
+			return err
+		}
+		if state != nil {
+			return b.PutConsumerState(c.s.id, c.name, state)
+		}
+		return nil
+	})
+}

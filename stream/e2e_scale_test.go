@@ -1,0 +1,101 @@
+package stream_test
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// TestE2EManyPendingTimers: 100,000 delivered, unacknowledged messages
+// with one ack_wait each are redelivered on time without a goroutine or
+// timer per message, and the consumer's counts stay exact.
+func TestE2EManyPendingTimers(t *testing.T) {
+	const total = 100_000
+	n := startNode(t, t.TempDir())
+	s, err := n.js.CreateStream(ctx(t), jetstream.StreamConfig{Name: "BIG", Subjects: []string{"big"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := []byte("x")
+	pubStart := time.Now()
+	for i := 0; i < total; i++ {
+		if _, err := n.js.PublishAsync("big", payload); err != nil {
+			t.Fatal(err)
+		}
+		if i%2000 == 1999 {
+			select {
+			case <-n.js.PublishAsyncComplete():
+			case <-time.After(30 * time.Second):
+				t.Fatal("publish stalled")
+			}
+		}
+	}
+	t.Logf("published %d in %v", total, time.Since(pubStart))
+	ackWait := 3 * time.Second
+	if raceEnabled {
+		ackWait = 10 * time.Second
+	}
+	c := pullConsumer(t, s, jetstream.ConsumerConfig{Durable: "D", AckWait: ackWait, MaxAckPending: -1})
+	goroutines := runtime.NumGoroutine()
+	// A raw pull request and subscription: the jetstream client's per
+	// message work would dominate the test under the race detector.
+	fetch := func(want int, count uint64, ack bool) time.Duration {
+		start := time.Now()
+		inbox := nats.NewInbox()
+		sub, err := n.nc.SubscribeSync(inbox)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Unsubscribe()
+		sub.SetPendingLimits(-1, -1)
+		req := fmt.Sprintf(`{"batch":%d,"expires":%d}`, want, 60*time.Second)
+		if err := n.nc.PublishRequest("$JS.API.CONSUMER.MSG.NEXT.BIG.D", inbox, []byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		want1 := fmt.Sprintf("$JS.ACK.BIG.D.%d.", count)
+		for got := 0; got < want; got++ {
+			m, err := sub.NextMsg(10 * time.Second)
+			if err != nil {
+				t.Fatalf("got %d of %d: %v", got, want, err)
+			}
+			if !strings.HasPrefix(m.Reply, want1) {
+				t.Fatalf("message %d: reply %q, want delivery count %d", got, m.Reply, count)
+			}
+			if ack {
+				n.nc.Publish(m.Reply, []byte("+ACK"))
+			}
+		}
+		return time.Since(start)
+	}
+	first := time.Now()
+	took := fetch(total, 1, false)
+	t.Logf("first delivery took %v", took)
+	ci := info(t, c)
+	if ci.NumAckPending != total || ci.NumPending != 0 || ci.NumRedelivered != 0 {
+		t.Fatalf("after first delivery %+v", ci)
+	}
+	if g := runtime.NumGoroutine(); g > goroutines+50 {
+		t.Fatalf("goroutines grew from %d to %d", goroutines, g)
+	}
+	// None come back before ack_wait: the first delivery took took, so the
+	// earliest deadline is 2s after its start.
+	if took < ackWait-500*time.Millisecond {
+		b, _ := c.FetchNoWait(10)
+		for m := range b.Messages() {
+			t.Fatalf("redelivered early: %+v", meta(t, m))
+		}
+	}
+	time.Sleep(time.Until(first.Add(ackWait)))
+	t.Logf("redelivery took %v", fetch(total, 2, true))
+	// Each redelivery was acked as it arrived, so none came a third time.
+	waitFor(t, func() bool { return info(t, c).NumAckPending == 0 })
+	ci = info(t, c)
+	if ci.AckFloor.Stream != total || ci.Delivered.Consumer != 2*total || ci.NumPending != 0 || ci.NumRedelivered != 0 {
+		t.Fatalf("after redelivery %+v", ci)
+	}
+}

@@ -1,0 +1,185 @@
+package stream
+
+import (
+	"container/heap"
+	"time"
+)
+
+// Redelivery and every other timed thing a consumer does run off one
+// time.Timer per consumer, armed for the earliest of: the first ack
+// deadline, the first pull request expiry or heartbeat, the push
+// heartbeat, and the inactivity deadline. Ack deadlines sit in a min-heap
+// keyed by time; an ack does not remove its entry (that would need an
+// index into the heap), the entry is simply found stale when it reaches
+// the top (its message no longer pending, or its deadline moved). So
+// 100,000 pending messages cost one heap of 100,000 small entries and no
+// goroutines; the heap is rebuilt when stale entries outnumber live ones.
+
+type deadline struct {
+	at  int64 // unix nanos
+	seq uint64
+}
+
+type deadlineHeap []deadline
+
+func (h deadlineHeap) Len() int           { return len(h) }
+func (h deadlineHeap) Less(i, j int) bool { return h[i].at < h[j].at }
+func (h deadlineHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *deadlineHeap) Push(x any)        { *h = append(*h, x.(deadline)) }
+func (h *deadlineHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// seqHeap orders sequences waiting for redelivery, lowest first, as
+// nats-server redelivers.
+type seqHeap []uint64
+
+func (h seqHeap) Len() int           { return len(h) }
+func (h seqHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h seqHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *seqHeap) Push(x any)        { *h = append(*h, x.(uint64)) }
+func (h *seqHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// setDeadline (re)schedules the redelivery of pending message seq.
+// Called with mu held.
+func (c *consumer) setDeadline(seq uint64, p *pend, at time.Time) {
+	p.due = at.UnixNano()
+	heap.Push(&c.deadlines, deadline{at: p.due, seq: seq})
+	if len(c.deadlines) > 2*len(c.pending)+1024 {
+		c.compactDeadlines()
+	}
+	c.armAt(at)
+}
+
+// compactDeadlines drops stale heap entries.
+func (c *consumer) compactDeadlines() {
+	live := c.deadlines[:0]
+	for _, d := range c.deadlines {
+		if p := c.pending[d.seq]; p != nil && !p.queued && p.due == d.at {
+			live = append(live, d)
+		}
+	}
+	clear(c.deadlines[len(live):])
+	c.deadlines = live
+	heap.Init(&c.deadlines)
+}
+
+// queueRedelivery puts pending message seq on the redelivery queue now.
+func (c *consumer) queueRedelivery(seq uint64, p *pend) {
+	if p.queued {
+		return
+	}
+	p.queued, p.due = true, 0
+	heap.Push(&c.rdq, seq)
+}
+
+// armAt makes the timer fire no later than at. Called with mu held.
+func (c *consumer) armAt(at time.Time) {
+	if c.closed || c.timer == nil {
+		return
+	}
+	if !c.timerAt.IsZero() && !at.Before(c.timerAt) {
+		return
+	}
+	c.timerAt = at
+	c.timer.Reset(max(time.Until(at), 0))
+}
+
+// rearmLocked arms the timer for the earliest thing due after now.
+func (c *consumer) rearmLocked(now time.Time) {
+	c.timerAt = time.Time{}
+	var next time.Time
+	consider := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	for len(c.deadlines) > 0 {
+		d := c.deadlines[0]
+		if p := c.pending[d.seq]; p != nil && !p.queued && p.due == d.at {
+			consider(time.Unix(0, d.at))
+			break
+		}
+		heap.Pop(&c.deadlines)
+	}
+	for _, r := range c.waiting {
+		consider(r.expires)
+		consider(r.hbNext)
+	}
+	if c.cfg.isPush() && c.cfg.IdleHeartbeat > 0 {
+		consider(c.hbNext)
+	}
+	if c.cfg.InactiveThreshold > 0 {
+		consider(c.active.Add(c.cfg.InactiveThreshold))
+	}
+	if !next.IsZero() {
+		c.armAt(next)
+	}
+}
+
+// onTimer runs on the timer's goroutine: it moves expired deliveries to
+// the redelivery queue (or passes them over at max_deliver), ends expired
+// pull requests, sends heartbeats, and removes an inactive consumer.
+func (c *consumer) onTimer() {
+	now := time.Now()
+	var out outbox
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	n := now.UnixNano()
+	expired := false
+	for len(c.deadlines) > 0 && c.deadlines[0].at <= n {
+		d := heap.Pop(&c.deadlines).(deadline)
+		p := c.pending[d.seq]
+		if p == nil || p.queued || p.due != d.at {
+			continue
+		}
+		if c.cfg.MaxDeliver > 0 && p.count >= uint64(c.cfg.MaxDeliver) {
+			c.passOver(d.seq, p, &out)
+			continue
+		}
+		c.queueRedelivery(d.seq, p)
+		expired = true
+	}
+	c.expireRequests(now, &out)
+	c.pushHeartbeat(now, &out)
+	inactive := c.inactive(now)
+	c.rearmLocked(now)
+	flush := c.needFlushLocked()
+	c.mu.Unlock()
+	out.send(c.svc)
+	if flush {
+		c.submitFlush()
+	}
+	if expired {
+		c.wake()
+	}
+	if inactive {
+		c.svc.log.Debug("removing inactive consumer", "stream", c.s.name, "consumer", c.name)
+		c.svc.removeConsumer(c.s, c, true)
+	}
+}
+
+// inactive reports whether the consumer has been unused for its
+// inactive_threshold: no pull request waiting, no push subscriber.
+func (c *consumer) inactive(now time.Time) bool {
+	t := c.cfg.InactiveThreshold
+	if t <= 0 {
+		return false
+	}
+	if len(c.waiting) > 0 || c.cfg.isPush() && c.hasInterest() {
+		c.active = now
+		return false
+	}
+	return now.Sub(c.active) >= t
+}
