@@ -3,7 +3,7 @@
 //
 //	wisp [flags]          run the server (see wisp --help)
 //	wisp passwd           print a bcrypt hash of a password for the config file
-//	wisp bench [flags]    load generator (in progress)
+//	wisp bench [flags]    load generator and comparison with other servers
 //
 // main only wires parts together: conf reads the settings, server runs the
 // protocol, startStreams (jetstream.go) adds the stream layer. It holds no
