@@ -47,7 +47,14 @@ bench: build
 	@mkdir -p bench/results
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s -count 3 ./protocol ./sublist ./server > bench/results/micro.txt; \
 	status=$$?; cat bench/results/micro.txt; exit $$status
-	bin/wisp bench --json bench/results/latest.json --html bench/results/latest.html
+	@bin/wisp bench --quiet --json bench/results/latest.json --html bench/results/latest.html > bench/results/latest.txt; \
+	status=$$?; cat bench/results/latest.txt; \
+	{ echo "# Latest \`make bench\`"; echo; \
+	  echo "Written by \`make bench\` on $$(date -u +%Y-%m-%d) ($$(nproc) CPUs, $$($(GO) env GOVERSION)); the curated figures, with their context, are in [benchmarks.md](benchmarks.md)."; echo; \
+	  echo "## wisp bench, embedded server"; echo; echo '```'; cat bench/results/latest.txt; echo '```'; echo; \
+	  echo "## Go micro-benchmarks"; echo; echo '```'; grep -E '^(Benchmark|pkg:)' bench/results/micro.txt; echo '```'; \
+	} > docs/benchmarks-latest.md; \
+	echo "wrote docs/benchmarks-latest.md and bench/results/"; exit $$status
 
 clean:
 	rm -rf bin
