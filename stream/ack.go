@@ -11,8 +11,8 @@ import (
 // Acknowledgements arrive as core messages on the reply subject of each
 // delivery: $JS.ACK.<stream>.<consumer>.<count>.<stream_seq>.<consumer_seq>.<ts>.<pending>.
 // The body says what kind: +ACK (or empty), -NAK with an optional
-// {"delay":ns}, +WPI, +TERM with an optional reason, +NXT (acked, then
-// treated as acked only).
+// {"delay":ns}, +WPI, +TERM with an optional reason, +NXT (ack, then a
+// pull request, its body after the verb, for the ack's reply subject).
 
 // Ack bodies.
 var (
@@ -54,8 +54,16 @@ func (c *consumer) onAck(subject, reply, _, data []byte) {
 	c.active = now
 	atCap := c.cfg.MaxAckPending > 0 && len(c.pending) >= c.cfg.MaxAckPending
 	replyNow := len(reply) > 0
+	var nextReq []byte
 	switch {
-	case len(body) == 0, bytes.Equal(body, ackAck), bytes.HasPrefix(body, ackNext):
+	case bytes.HasPrefix(body, ackNext):
+		// Ack, then a pull request whose messages go to the reply subject.
+		c.ack(sseq, now)
+		if replyNow && !c.cfg.isPush() {
+			nextReq = append([]byte{}, body[len(ackNext):]...)
+		}
+		replyNow = false
+	case len(body) == 0, bytes.Equal(body, ackAck):
 		c.ack(sseq, now)
 		if replyNow && c.persist {
 			c.ackReplies = append(c.ackReplies, string(reply))
@@ -92,6 +100,9 @@ func (c *consumer) onAck(subject, reply, _, data []byte) {
 	if wake {
 		c.wake()
 	}
+	if nextReq != nil {
+		c.addRequest(string(reply), nextReq)
+	}
 }
 
 // parseAckTokens reads the stream and consumer sequences from the tokens
@@ -112,7 +123,7 @@ func parseAckTokens(rest []byte) (sseq, dseq uint64, ok bool) {
 
 // parseDecimal parses an unsigned decimal without allocating.
 func parseDecimal(b []byte) (uint64, bool) {
-	if len(b) == 0 || len(b) > 20 {
+	if len(b) == 0 {
 		return 0, false
 	}
 	var n uint64
@@ -151,9 +162,19 @@ func (c *consumer) ack(seq uint64, now time.Time) {
 	case AckNone:
 		return
 	case AckAll:
-		for s, p := range c.pending {
-			if s <= seq {
-				c.dropPending(s, p)
+		// Walk whichever is shorter: the sequences above the floor, or the
+		// pending set.
+		if seq > c.afS && seq-c.afS <= uint64(len(c.pending)) {
+			for s := c.afS + 1; s <= seq; s++ {
+				if p := c.pending[s]; p != nil {
+					c.dropPending(s, p)
+				}
+			}
+		} else {
+			for s, p := range c.pending {
+				if s <= seq {
+					c.dropPending(s, p)
+				}
 			}
 		}
 	default:
@@ -174,17 +195,22 @@ func (c *consumer) dropPending(seq uint64, p *pend) {
 		c.redelivered--
 	}
 	c.dirty[seq] = struct{}{}
-	if c.s.cfgRetention() != RetentionLimits {
+	if c.retention != RetentionLimits {
 		c.removals = append(c.removals, seq)
 	}
 }
 
 // updateFloor moves the ack floor up to just below the oldest pending
-// message, or to what was delivered when nothing is pending. The walk is
+// message, or to what was delivered when nothing is pending. Every pending
+// sequence stays above the floor (ack all relies on it). The walk is
 // amortised: the floor only moves forward.
 func (c *consumer) updateFloor() {
 	if len(c.pending) == 0 {
 		c.afC, c.afS = c.dseq, c.next-1
+		if len(c.lps) > 0 && c.lps[0]-1 < c.afS {
+			// Last-per-subject starts still to send lie below next.
+			c.afS = c.lps[0] - 1
+		}
 		return
 	}
 	for s := c.afS + 1; s < c.next; s++ {

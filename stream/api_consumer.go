@@ -179,20 +179,22 @@ func (svc *Service) addOrUpdateConsumer(s *stream, scfg *Config, cfg *ConsumerCo
 	}
 	c := newConsumer(s, cfg, time.Now().UTC())
 	c.next, c.lps = c.startPosition()
-	c.afS = c.next - 1
+	c.updateFloor() // below next, or below the first last-per-subject start
 	c.est.Store(int64(c.countPending(c.next)))
 	if c.persist {
 		if err := c.storeMeta(true); err != nil {
 			return nil, apiErr(errConsumerStoreFailed, err)
 		}
 	}
+	// In the set before it starts: a message stored from now on wakes it.
+	s.cons.add(c)
 	if err := c.start(); err != nil {
+		s.cons.remove(c)
 		if c.persist {
 			_ = s.st.Do(func(b *store.Batch) error { return b.DropConsumer(s.id, c.name) })
 		}
 		return nil, apiErr(errConsumerCreate, err)
 	}
-	s.cons.add(c)
 	s.mu.Lock()
 	s.consumers++
 	s.mu.Unlock()
@@ -300,10 +302,14 @@ func (svc *Service) removeConsumer(s *stream, c *consumer, notify bool) error {
 	c.deleted = true
 	c.mu.Unlock()
 	c.stop(notify)
-	if !c.persist {
-		return nil
+	var err error
+	if c.persist {
+		err = s.st.Do(func(b *store.Batch) error { return b.DropConsumer(s.id, c.name) })
 	}
-	return s.st.Do(func(b *store.Batch) error { return b.DropConsumer(s.id, c.name) })
+	if c.retention == RetentionInterest {
+		s.dropUnheld() // what only this consumer held can go now
+	}
+	return err
 }
 
 type consumerNamesResponse struct {

@@ -101,3 +101,34 @@ func BenchmarkConsumeFetch500FileAlways(b *testing.B)   { benchFetch500(b, store
 func BenchmarkConsumeFetch500FileInterval(b *testing.B) { benchFetch500(b, store.SyncInterval) }
 func BenchmarkConsumeCallbackFileAlways(b *testing.B)   { benchConsume(b, store.SyncAlways) }
 func BenchmarkConsumeCallbackFileInterval(b *testing.B) { benchConsume(b, store.SyncInterval) }
+
+// BenchmarkPublishAsyncWhileConsuming is BenchmarkPublishAsync4kFileAlways
+// with a consumer acking every message as it is stored: the acks ride the
+// publishes' group commits, so publishing should not slow by half.
+func BenchmarkPublishAsyncWhileConsuming(b *testing.B) {
+	n := benchNode(b, store.SyncAlways, jetstream.FileStorage)
+	c, err := n.js.CreateOrUpdateConsumer(ctx(b), "B", jetstream.ConsumerConfig{
+		Durable: "live", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: -1,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cc, err := c.Consume(func(m jetstream.Msg) { m.Ack() })
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cc.Stop()
+	b.SetBytes(int64(len(payload)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := n.js.PublishAsync("b", payload, jetstream.WithStallWait(10*time.Second)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	select {
+	case <-n.js.PublishAsyncComplete():
+	case <-time.After(60 * time.Second):
+		b.Fatal("acks did not arrive")
+	}
+}

@@ -45,8 +45,9 @@ type consumer struct {
 	svc       *Service
 	name      string
 	created   time.Time
-	ackPrefix string // "$JS.ACK.<stream>.<consumer>."
-	persist   bool   // state is written to the store
+	ackPrefix string    // "$JS.ACK.<stream>.<consumer>."
+	persist   bool      // state is written to the store
+	retention Retention // the stream's, which never changes
 
 	filt atomic.Pointer[[]string] // cfg.filters(), read without mu by wake
 	est  atomic.Int64             // estimate of num_pending for reply subjects
@@ -61,6 +62,7 @@ type consumer struct {
 	redo     []*store.Msg // redeliveries read ahead, in order
 	lastDlv  time.Time
 	lastAck  time.Time
+	scratch  []byte // reply subjects are built here
 
 	pending     map[uint64]*pend // by stream sequence
 	redelivered int              // pending entries delivered more than once
@@ -80,23 +82,26 @@ type consumer struct {
 	removals    []uint64 // acked sequences a workqueue or interest stream may drop
 	fop         flushOp
 
-	// Push (push.go).
-	hbNext      time.Time
-	fcBytes     int
-	retryArmed  bool
-	replayTS    int64     // stored time of the last message replayed at original speed
-	replaySent  time.Time // when it was sent
-	pushBound   bool
-	active      time.Time // last sign of life, for inactive_threshold
-	closed      bool
-	timer       *time.Timer
-	timerAt     time.Time
-	kick        chan struct{}
-	quit        chan struct{}
-	done        chan struct{}
-	ackStop     func()
-	deleteOnce  sync.Once
-	deliverBusy bool
+	// Push and replay (push.go, consumer_deliver.go).
+	hbNext     time.Time
+	fcBytes    int    // payload sent since the last flow control request
+	fcReply    string // the unanswered flow control request, if any
+	fcSeq      uint64
+	fcStop     func()
+	retryArmed bool
+	replayTS   int64     // stored time of the last message replayed at original speed
+	replaySent time.Time // when it was sent
+	rateNext   time.Time // rate_limit_bps: when the next message may go
+
+	// Lifecycle and timing (redeliver.go).
+	active  time.Time // last sign of life, for inactive_threshold
+	closed  bool
+	timer   *time.Timer
+	timerAt time.Time
+	kick    chan struct{}
+	quit    chan struct{}
+	done    chan struct{}
+	ackStop func()
 }
 
 // pend is one delivered, unacknowledged message.
@@ -165,6 +170,7 @@ func newConsumer(s *stream, cfg *ConsumerConfig, created time.Time) *consumer {
 		s: s, svc: s.svc, name: cfg.Name, created: created, cfg: *cfg,
 		ackPrefix: "$JS.ACK." + s.name + "." + cfg.Name + ".",
 		persist:   !cfg.MemoryStorage,
+		retention: s.cfgRetention(),
 		pending:   map[uint64]*pend{},
 		dirty:     map[uint64]struct{}{},
 		kick:      make(chan struct{}, 1),
@@ -184,6 +190,16 @@ func (c *consumer) start() error {
 	stop, err := c.svc.broker.Subscribe(c.ackPrefix+">", "", c.onAck)
 	if err != nil {
 		return err
+	}
+	if c.cfg.isPush() {
+		// Subscribed whether or not flow control is on now: an update may
+		// turn it on.
+		fcStop, err := c.svc.broker.Subscribe(c.fcPrefix()+">", "", c.onFlowControl)
+		if err != nil {
+			stop()
+			return err
+		}
+		c.fcStop = fcStop
 	}
 	c.mu.Lock()
 	c.ackStop = stop
@@ -276,10 +292,13 @@ func (c *consumer) stop(notify bool) {
 	if c.timer != nil {
 		c.timer.Stop()
 	}
-	stop := c.ackStop
+	stop, fcStop := c.ackStop, c.fcStop
 	c.mu.Unlock()
 	if stop != nil {
 		stop()
+	}
+	if fcStop != nil {
+		fcStop()
 	}
 	close(c.quit)
 	<-c.done
@@ -300,6 +319,43 @@ func (c *consumer) ackWaitFor(count uint64) time.Duration {
 		return c.cfg.BackOff[i]
 	}
 	return c.cfg.AckWait
+}
+
+// consumersPurged tells the consumers that messages left the front of the
+// stream: pending entries below the new first sequence are forgotten (they
+// can never be redelivered) and positions move up to it, as nats-server
+// does on purge.
+func (s *stream) consumersPurged() {
+	first := s.firstSeq()
+	for _, c := range s.cons.all() {
+		c.mu.Lock()
+		for seq, p := range c.pending {
+			if seq < first {
+				delete(c.pending, seq)
+				if p.count > 1 {
+					c.redelivered--
+				}
+				c.dirty[seq] = struct{}{}
+			}
+		}
+		if c.next < first {
+			c.next = first
+			c.lps = nil
+		}
+		clear(c.ahead)
+		c.ahead = c.ahead[:0]
+		if c.afS < first-1 && len(c.pending) == 0 {
+			c.afS = first - 1
+		}
+		c.updateFloor()
+		c.stateDirty = true
+		flush := c.needFlushLocked()
+		c.mu.Unlock()
+		c.est.Store(int64(c.countPending(c.position())))
+		if flush {
+			c.submitFlush()
+		}
+	}
 }
 
 // stopConsumers stops every consumer of a deleted stream; their stored

@@ -190,6 +190,11 @@ func (c *ConsumerConfig) validate(sc *Config) *APIError {
 	if c.DeliverPolicy == DeliverLastPerSubject && len(c.filters()) == 0 {
 		return policy("consumer delivery policy is deliver last per subject, but FilterSubject is not set")
 	}
+	for _, d := range c.BackOff {
+		if d <= 0 {
+			return apiErr(errConsumerBackOffNegative)
+		}
+	}
 	switch {
 	case c.AckWait < 0:
 		return apiErr(errConsumerAckWaitNegative)
@@ -199,11 +204,6 @@ func (c *ConsumerConfig) validate(sc *Config) *APIError {
 		return apiErr(errConsumerMaxDeliverBackoff)
 	case c.Replicas > 1:
 		return apiErr(errStreamReplicasNotSupported)
-	}
-	for _, d := range c.BackOff {
-		if d <= 0 {
-			return apiErr(errConsumerBackOffNegative)
-		}
 	}
 	if e := c.validateFilters(sc); e != nil {
 		return e
@@ -239,6 +239,8 @@ func (c *ConsumerConfig) validateDelivery() *APIError {
 			return apiErr(errConsumerHBRequiresPush)
 		case c.FlowControl:
 			return apiErr(errConsumerFCRequiresPush)
+		case c.RateLimit > 0:
+			return apiErr(errConsumerPullWithRateLimit)
 		}
 		return nil
 	}

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"container/heap"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -52,6 +53,9 @@ func (c *consumer) deliverSome(out *outbox) bool {
 		return false
 	}
 	for n := 0; n < deliverChunk; n++ {
+		if push && c.stalled() {
+			break // the flow control answer wakes us
+		}
 		var r *pullReq
 		if !push {
 			if r = c.pickRequest(); r == nil {
@@ -63,8 +67,9 @@ func (c *consumer) deliverSome(out *outbox) bool {
 			c.endNoWait(out)
 			break
 		}
-		if !redelivery && c.cfg.ReplayPolicy == ReplayOriginal && c.holdForReplay(m, now) {
-			c.unread(m, false)
+		if !redelivery && c.cfg.ReplayPolicy == ReplayOriginal && c.holdForReplay(m, now) ||
+			push && c.cfg.RateLimit > 0 && c.rateLimited(now) {
+			c.unread(m, redelivery)
 			break
 		}
 		size := len(m.Subject) + len(m.Header) + len(m.Data) + len(c.ackPrefix) + 40
@@ -174,12 +179,13 @@ const readAheadMax = 128
 // store when it is empty. Messages read ahead that a purge or limit has
 // since removed from the front of the stream are dropped.
 func (c *consumer) readAhead(r store.Reader) *store.Msg {
+	first := c.s.firstSeq()
 	for {
 		for len(c.ahead) > 0 {
 			m := c.ahead[0]
 			c.ahead[0] = nil
 			c.ahead = c.ahead[1:]
-			if m.Seq >= c.next && m.Seq >= c.s.firstSeq() {
+			if m.Seq >= c.next && m.Seq >= first {
 				return m
 			}
 		}
@@ -270,7 +276,7 @@ func (c *consumer) emit(m *store.Msg, to string, redelivery bool, now time.Time,
 	count := uint64(1)
 	if c.cfg.AckPolicy == AckNone {
 		c.afC, c.afS = c.dseq, max(c.afS, m.Seq)
-		if c.s.cfgRetention() == RetentionInterest {
+		if c.retention == RetentionInterest {
 			c.removals = append(c.removals, m.Seq)
 		}
 	} else {
@@ -289,8 +295,7 @@ func (c *consumer) emit(m *store.Msg, to string, redelivery bool, now time.Time,
 		c.setDeadline(m.Seq, p, now.Add(c.ackWaitFor(p.count)))
 	}
 	c.stateDirty = true
-	reply := make([]byte, 0, len(c.ackPrefix)+64)
-	reply = append(reply, c.ackPrefix...)
+	reply := append(c.scratch[:0], c.ackPrefix...)
 	reply = strconv.AppendUint(reply, count, 10)
 	reply = append(reply, '.')
 	reply = strconv.AppendUint(reply, m.Seq, 10)
@@ -305,8 +310,44 @@ func (c *consumer) emit(m *store.Msg, to string, redelivery bool, now time.Time,
 		hdr = headersOnly(m.Header, len(m.Data))
 		data = nil
 	}
+	c.scratch = reply
 	out.msgs = append(out.msgs, outMsg{subject: string(m.Subject), reply: string(reply), hdr: hdr, data: data, to: to})
-	c.fcBytes += len(m.Header) + len(m.Data)
+	if c.cfg.isPush() {
+		c.flowControlLocked(len(m.Header)+len(m.Data), out)
+		if c.cfg.RateLimit > 0 {
+			// The next message may go once this one's bits have had their time.
+			bits := time.Duration(8 * (len(m.Subject) + len(m.Header) + len(m.Data)))
+			if c.rateNext.Before(now) {
+				c.rateNext = now
+			}
+			c.rateNext = c.rateNext.Add(bits * time.Second / time.Duration(c.cfg.RateLimit))
+		}
+	}
+}
+
+// rateLimited reports whether rate_limit_bps holds the next message back,
+// and arms a wake-up for when it may go. Called with mu held.
+func (c *consumer) rateLimited(now time.Time) bool {
+	if !now.Before(c.rateNext) {
+		return false
+	}
+	c.wakeAt(c.rateNext.Sub(now))
+	return true
+}
+
+// wakeAt wakes the delivery goroutine after d (once, however often asked
+// before then). Called with mu held.
+func (c *consumer) wakeAt(d time.Duration) {
+	if c.retryArmed {
+		return
+	}
+	c.retryArmed = true
+	time.AfterFunc(d, func() {
+		c.mu.Lock()
+		c.retryArmed = false
+		c.mu.Unlock()
+		c.wake()
+	})
 }
 
 // holdForReplay reports whether, replaying at original speed, m is not
@@ -316,15 +357,7 @@ func (c *consumer) holdForReplay(m *store.Msg, now time.Time) bool {
 	if c.replayTS != 0 {
 		due := c.replaySent.Add(time.Duration(m.Time - c.replayTS))
 		if now.Before(due) {
-			if !c.retryArmed {
-				c.retryArmed = true
-				time.AfterFunc(due.Sub(now), func() {
-					c.mu.Lock()
-					c.retryArmed = false
-					c.mu.Unlock()
-					c.wake()
-				})
-			}
+			c.wakeAt(due.Sub(now))
 			return true
 		}
 	}
@@ -416,14 +449,25 @@ func (c *consumer) countPending(from uint64) uint64 {
 	}
 	var n uint64
 	var partial []string
-	for subj, ss := range s.subjects {
-		if !c.matches(subj) || ss.last < from {
-			continue
-		}
-		if from <= ss.first {
+	count := func(subj string, ss *subjState) {
+		switch {
+		case ss == nil || ss.last < from:
+		case from <= ss.first:
 			n += ss.msgs
-		} else {
+		default:
 			partial = append(partial, subj)
+		}
+	}
+	if literal := !slices.ContainsFunc(f, hasWildcard); literal {
+		// Filters overlap nowhere (validated), so each subject counts once.
+		for _, subj := range f {
+			count(subj, s.subjects[subj])
+		}
+	} else {
+		for subj, ss := range s.subjects {
+			if c.matches(subj) {
+				count(subj, ss)
+			}
 		}
 	}
 	s.mu.RUnlock()

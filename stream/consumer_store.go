@@ -194,6 +194,10 @@ func (f *flushOp) Done(err error) {
 // It runs on the writer goroutine holding no consumer lock.
 func (s *stream) removeAcked(b *store.Batch, seqs []uint64) error {
 	interest := s.cfgRetention() == RetentionInterest
+	var consumers []*consumer
+	if interest {
+		consumers = s.cons.all()
+	}
 	r := b.Reader()
 	for _, seq := range seqs {
 		m, err := r.Msg(s.id, seq)
@@ -203,7 +207,7 @@ func (s *stream) removeAcked(b *store.Batch, seqs []uint64) error {
 		if err != nil {
 			return err
 		}
-		if interest && s.heldByAnyConsumer(seq, string(m.Subject)) {
+		if interest && heldByAny(consumers, seq, string(m.Subject)) {
 			continue
 		}
 		s.mu.Lock()
@@ -218,15 +222,37 @@ func (s *stream) removeAcked(b *store.Batch, seqs []uint64) error {
 	return nil
 }
 
-// heldByAnyConsumer reports whether some consumer of s that wants subject
-// has not yet acknowledged seq. Locks one consumer at a time.
-func (s *stream) heldByAnyConsumer(seq uint64, subject string) bool {
-	for _, c := range s.cons.all() {
+// heldByAny reports whether one of consumers that wants subject has not
+// yet acknowledged seq. Locks one consumer at a time.
+func heldByAny(consumers []*consumer, seq uint64, subject string) bool {
+	for _, c := range consumers {
 		if c.holds(seq, subject) {
 			return true
 		}
 	}
 	return false
+}
+
+// dropUnheld removes the messages of an interest stream that no consumer
+// holds any more, after one of its consumers was deleted.
+func (s *stream) dropUnheld() {
+	consumers := s.cons.all()
+	var seqs []uint64
+	_ = s.st.Reader().Scan(s.id, 0, func(m *store.Msg) bool {
+		if !heldByAny(consumers, m.Seq, string(m.Subject)) {
+			seqs = append(seqs, m.Seq)
+		}
+		return true
+	})
+	for len(seqs) > 0 {
+		chunk := seqs[:min(len(seqs), 4096)]
+		seqs = seqs[len(chunk):]
+		if err := s.st.Do(func(b *store.Batch) error { return s.removeAcked(b, chunk) }); err != nil {
+			s.svc.log.Error("interest stream cleanup failed", "stream", s.name, "err", err)
+			s.svc.reload(s)
+			return
+		}
+	}
 }
 
 func (c *consumer) holds(seq uint64, subject string) bool {
@@ -268,8 +294,12 @@ func (svc *Service) loadConsumers(s *stream) {
 		c := newConsumer(s, &meta.Config, meta.Created)
 		c.mu.Lock()
 		if err := c.decodeState(sc.State); err != nil {
+			// Start over from the deliver policy: at-least-once survives
+			// a lost position, at the price of redeliveries.
+			svc.log.Error("consumer state unreadable; restarting from its deliver policy",
+				"stream", s.name, "consumer", sc.Name, "err", err)
 			c.next, c.lps = c.startPosition()
-			c.afS = c.next - 1
+			c.updateFloor()
 		}
 		for _, p := range sc.Pending {
 			e := &pend{dseq: p.DSeq, count: p.Count, ts: p.TS}
@@ -278,6 +308,10 @@ func (svc *Service) loadConsumers(s *stream) {
 				c.redelivered++
 			}
 			c.setDeadline(p.Seq, e, time.Unix(0, p.TS).Add(c.ackWaitFor(p.Count)))
+			if p.Seq <= c.afS { // keep every pending sequence above the floor
+				c.afS = p.Seq - 1
+				c.afC = min(c.afC, p.DSeq-1)
+			}
 		}
 		c.mu.Unlock()
 		c.est.Store(int64(c.countPending(c.next)))

@@ -210,3 +210,162 @@ func TestE2EPushConsumerHeartbeatQueue(t *testing.T) {
 		t.Fatalf("consume errors: %v", errs)
 	}
 }
+
+func TestE2ELegacyPullSubscribe(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	mkStream(t, n, jetstream.StreamConfig{Name: "LPS", Subjects: []string{"lps"}}, 5)
+	js, _ := n.nc.JetStream()
+	sub, err := js.PullSubscribe("lps", "PD", nats.AckExplicit())
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := sub.Fetch(3, nats.MaxWait(time.Second))
+	if err != nil || len(msgs) != 3 {
+		t.Fatalf("fetch %d %v", len(msgs), err)
+	}
+	for _, m := range msgs {
+		m.Ack()
+	}
+	msgs, err = sub.Fetch(10, nats.MaxWait(500*time.Millisecond))
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("fetch rest %d %v", len(msgs), err)
+	}
+	start := time.Now()
+	if _, err := sub.Fetch(1, nats.MaxWait(300*time.Millisecond)); err == nil || time.Since(start) > 2*time.Second {
+		t.Fatalf("empty legacy fetch: %v after %v", err, time.Since(start))
+	}
+	// A queue push subscription shares the messages between members.
+	got := make(chan *nats.Msg, 10)
+	for i := 0; i < 2; i++ {
+		if _, err := js.ChanQueueSubscribe("lps", "grp", got, nats.Durable("Q"), nats.ManualAck()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 5; i++ {
+		select {
+		case m := <-got:
+			m.Ack()
+		case <-time.After(3 * time.Second):
+			t.Fatalf("queue push got %d", i)
+		}
+	}
+}
+
+// TestE2EPushFlowControl: a subscriber that never answers flow control
+// gets at most two windows; one that answers (the client) gets everything.
+func TestE2EPushFlowControl(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	s, _ := n.js.CreateStream(ctx(t), jetstream.StreamConfig{Name: "FC", Subjects: []string{"fc"}})
+	big := make([]byte, 64*1024)
+	for i := 0; i < 80; i++ { // 5 MiB
+		if _, err := n.js.Publish(ctx(t), "fc", big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A raw subscriber that ignores flow control requests.
+	raw, _ := n.nc.SubscribeSync("deliver.raw")
+	raw.SetPendingLimits(-1, -1)
+	if _, err := s.CreateOrUpdatePushConsumer(ctx(t), jetstream.ConsumerConfig{Durable: "RAW", DeliverSubject: "deliver.raw",
+		FlowControl: true, IdleHeartbeat: time.Second, AckPolicy: jetstream.AckNonePolicy}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	data, fc := 0, 0
+	for {
+		m, err := raw.NextMsg(100 * time.Millisecond)
+		if err != nil {
+			break
+		}
+		if m.Header.Get("Status") == "100" {
+			fc++
+			continue
+		}
+		data++
+	}
+	if data < 16 || data > 34 || fc != 1 {
+		t.Fatalf("unanswered flow control: %d messages, %d requests", data, fc)
+	}
+	// The jetstream client answers: everything arrives.
+	pc, err := s.CreateOrUpdatePushConsumer(ctx(t), jetstream.ConsumerConfig{Durable: "CL", DeliverSubject: "deliver.cl",
+		FlowControl: true, IdleHeartbeat: time.Second, AckPolicy: jetstream.AckNonePolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan struct{}, 100)
+	cc, err := pc.Consume(func(m jetstream.Msg) { got <- struct{}{} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Stop()
+	for i := 0; i < 80; i++ {
+		select {
+		case <-got:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("flow controlled push stalled at %d", i)
+		}
+	}
+}
+
+func TestE2EPushRateLimit(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	s, _ := n.js.CreateStream(ctx(t), jetstream.StreamConfig{Name: "RL", Subjects: []string{"rl"}})
+	for i := 0; i < 10; i++ {
+		n.js.Publish(ctx(t), "rl", make([]byte, 1000))
+	}
+	sub, _ := n.nc.SubscribeSync("deliver.rl")
+	start := time.Now()
+	// 80,000 bits per second: 10 messages of about 8,000 bits take about 1 s.
+	if _, err := s.CreateOrUpdatePushConsumer(ctx(t), jetstream.ConsumerConfig{Durable: "R", DeliverSubject: "deliver.rl",
+		RateLimit: 80_000, AckPolicy: jetstream.AckNonePolicy}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		if _, err := sub.NextMsg(3 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if el := time.Since(start); el < 800*time.Millisecond {
+		t.Fatalf("10 rate limited messages in %v", el)
+	}
+	if _, err := s.CreateOrUpdateConsumer(ctx(t), jetstream.ConsumerConfig{Durable: "P", RateLimit: 10}); apiErrCode(err) != 10086 {
+		t.Fatalf("pull with rate limit: %v", err)
+	}
+}
+
+// TestE2EOrderedConsumerRecreates: when its server-side consumer goes
+// away the ordered consumer re-creates it from where it was, in order.
+func TestE2EOrderedConsumerRecreates(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	s := mkStream(t, n, jetstream.StreamConfig{Name: "ORR", Subjects: []string{"orr"}}, 10)
+	oc, err := s.OrderedConsumer(ctx(t), jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan uint64, 100)
+	cc, err := oc.Consume(func(m jetstream.Msg) { ch <- meta(t, m).Sequence.Stream })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Stop()
+	recv := func(from, to uint64) {
+		for want := from; want <= to; want++ {
+			select {
+			case got := <-ch:
+				if got != want {
+					t.Fatalf("got %d want %d", got, want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("stalled waiting for %d", want)
+			}
+		}
+	}
+	recv(1, 10)
+	name := oc.CachedInfo().Name
+	if err := s.DeleteConsumer(ctx(t), name); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		n.js.Publish(ctx(t), "orr", nil)
+	}
+	recv(11, 20)
+}

@@ -134,3 +134,45 @@ func TestProcessConsumerKillAndTerm(t *testing.T) {
 		})
 	}
 }
+
+// TestE2EConsumerKindsAcrossRestart: a push durable, a filtered durable
+// and an ephemeral come back; the ephemeral then times out as it would
+// have, and memory-storage consumers do not come back.
+func TestE2EConsumerKindsAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	n := startNode(t, dir)
+	c := ctx(t)
+	s := mkStream(t, n, jetstream.StreamConfig{Name: "KR", Subjects: []string{"kr.*"}}, 6)
+	if _, err := s.CreateOrUpdatePushConsumer(c, jetstream.ConsumerConfig{Durable: "PUSH", DeliverSubject: "d.kr"}); err != nil {
+		t.Fatal(err)
+	}
+	f := pullConsumer(t, s, jetstream.ConsumerConfig{Durable: "F", FilterSubject: "kr.1", AckPolicy: jetstream.AckAllPolicy})
+	fetchAll(t, f, 1, time.Second)[0].DoubleAck(c)
+	eph := pullConsumer(t, s, jetstream.ConsumerConfig{InactiveThreshold: time.Second})
+	mem := pullConsumer(t, s, jetstream.ConsumerConfig{Durable: "MEM", MemoryStorage: true})
+	ephName, memName := eph.CachedInfo().Name, mem.CachedInfo().Name
+	n.stop()
+	n = startNode(t, dir)
+	s, _ = n.js.Stream(c, "KR")
+	ps, err := s.PushConsumer(c, "PUSH")
+	if err != nil || ps.CachedInfo().Config.DeliverSubject != "d.kr" {
+		t.Fatalf("push durable: %v", err)
+	}
+	fi, err := s.Consumer(c, "F")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci := info(t, fi); ci.AckFloor.Stream != 2 || ci.NumPending != 1 || ci.Config.AckPolicy != jetstream.AckAllPolicy {
+		t.Fatalf("filtered durable %+v", ci)
+	}
+	if got := seqs(t, fetchAll(t, fi, 5, 300*time.Millisecond)); fmt.Sprint(got) != "[5]" {
+		t.Fatalf("filtered after restart %v", got)
+	}
+	if _, err := s.Consumer(c, ephName); err != nil {
+		t.Fatalf("ephemeral gone at once: %v", err)
+	}
+	if _, err := s.Consumer(c, memName); err == nil {
+		t.Fatal("memory consumer came back")
+	}
+	waitFor(t, func() bool { _, err := s.Consumer(c, ephName); return err != nil })
+}

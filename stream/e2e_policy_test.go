@@ -112,8 +112,8 @@ func TestE2EWorkQueueAndInterest(t *testing.T) {
 	a := pullConsumer(t, in, jetstream.ConsumerConfig{Durable: "A", FilterSubject: "in.*"})
 	b := pullConsumer(t, in, jetstream.ConsumerConfig{Durable: "B", FilterSubject: "in.x"})
 	n.js.Publish(ctx(t), "in.z.z", nil) // nobody wants it: not kept (seq 1)
-	n.js.Publish(ctx(t), "in.x", nil) // both want it
-	n.js.Publish(ctx(t), "in.y", nil) // only A
+	n.js.Publish(ctx(t), "in.x", nil)   // both want it
+	n.js.Publish(ctx(t), "in.y", nil)   // only A
 	ga := fetchAll(t, a, 2, time.Second)
 	for _, m := range ga {
 		m.DoubleAck(ctx(t))
@@ -127,6 +127,16 @@ func TestE2EWorkQueueAndInterest(t *testing.T) {
 	si, _ = in.Info(ctx(t))
 	if si.State.Msgs != 0 {
 		t.Fatalf("interest after both acked: %+v", si.State)
+	}
+	// Deleting a consumer lets go of what only it held.
+	n.js.Publish(ctx(t), "in.x", nil)
+	fetchAll(t, a, 1, time.Second)[0].DoubleAck(ctx(t))
+	if si, _ = in.Info(ctx(t)); si.State.Msgs != 1 {
+		t.Fatalf("held by B: %+v", si.State)
+	}
+	in.DeleteConsumer(ctx(t), "B")
+	if si, _ = in.Info(ctx(t)); si.State.Msgs != 0 {
+		t.Fatalf("after deleting B: %+v", si.State)
 	}
 }
 
@@ -269,5 +279,65 @@ func TestE2EReplayOriginal(t *testing.T) {
 	}
 	if el := time.Since(start); el < 350*time.Millisecond {
 		t.Fatalf("replayed in %v, stored 400ms apart", el)
+	}
+}
+
+func TestE2EPurgeMovesConsumers(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	s := mkStream(t, n, jetstream.StreamConfig{Name: "PU", Subjects: []string{"pu"}}, 5)
+	c := pullConsumer(t, s, jetstream.ConsumerConfig{Durable: "D"})
+	if got := fetchAll(t, c, 2, time.Second); len(got) != 2 {
+		t.Fatalf("got %d", len(got))
+	}
+	if err := s.Purge(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	ci := info(t, c)
+	if ci.NumAckPending != 0 || ci.NumPending != 0 || ci.AckFloor.Stream != 5 {
+		t.Fatalf("after purge %+v", ci)
+	}
+	n.js.Publish(ctx(t), "pu", nil)
+	if got := seqs(t, fetchAll(t, c, 5, 300*time.Millisecond)); fmt.Sprint(got) != "[6]" {
+		t.Fatalf("after purge got %v", got)
+	}
+}
+
+func TestE2ELastPerSubjectAckFloor(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	s := mkStream(t, n, jetstream.StreamConfig{Name: "LF", Subjects: []string{"lf.*"}}, 9) // last: 7 lf.0, 8 lf.1, 9 lf.2
+	c := pullConsumer(t, s, jetstream.ConsumerConfig{Durable: "D", DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,
+		FilterSubject: "lf.*", AckPolicy: jetstream.AckAllPolicy})
+	got := fetchAll(t, c, 3, time.Second)
+	if fmt.Sprint(seqs(t, got)) != "[7 8 9]" {
+		t.Fatalf("got %v", seqs(t, got))
+	}
+	if ci := info(t, c); ci.AckFloor.Stream != 6 || ci.NumAckPending != 3 {
+		t.Fatalf("before ack %+v", ci)
+	}
+	got[1].DoubleAck(ctx(t)) // ack all: 7 and 8
+	if ci := info(t, c); ci.AckFloor.Stream != 8 || ci.NumAckPending != 1 {
+		t.Fatalf("after ack all %+v", ci)
+	}
+}
+
+// TestE2EPendingMessagesRolledOff: pending messages that limits removed
+// are not redelivered; the consumer forgets them and moves on.
+func TestE2EPendingMessagesRolledOff(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	s := mkStream(t, n, jetstream.StreamConfig{Name: "RO2", Subjects: []string{"ro"}, MaxMsgs: 5}, 5)
+	c := pullConsumer(t, s, jetstream.ConsumerConfig{Durable: "D", AckWait: 300 * time.Millisecond})
+	if got := fetchAll(t, c, 5, time.Second); len(got) != 5 {
+		t.Fatalf("got %d", len(got))
+	}
+	for i := 0; i < 5; i++ {
+		n.js.Publish(ctx(t), "ro", nil)
+	}
+	time.Sleep(400 * time.Millisecond)
+	got := seqs(t, fetchAll(t, c, 5, time.Second))
+	if fmt.Sprint(got) != "[6 7 8 9 10]" {
+		t.Fatalf("got %v", got)
+	}
+	if ci := info(t, c); ci.NumAckPending != 5 || ci.AckFloor.Stream != 5 || ci.NumRedelivered != 0 {
+		t.Fatalf("info %+v", ci)
 	}
 }

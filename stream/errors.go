@@ -89,6 +89,7 @@ const (
 	errConsumerEmptyFilter
 	errConsumerAckWaitNegative
 	errConsumerBackOffNegative
+	errConsumerPullWithRateLimit
 	errMaxConsumers
 )
 
@@ -157,6 +158,7 @@ var errTable = [...]APIError{
 	errConsumerEmptyFilter:                   {400, 10139, "consumer filter in FilterSubjects cannot be empty"},
 	errConsumerAckWaitNegative:               {400, 10183, "consumer ack wait needs to be positive"},
 	errConsumerBackOffNegative:               {400, 10184, "consumer backoff needs to be positive"},
+	errConsumerPullWithRateLimit:             {400, 10086, "consumer in pull mode can not have rate limit set"},
 	errMaxConsumers:                          {400, 10026, "maximum consumers limit reached"},
 }
 

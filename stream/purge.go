@@ -59,6 +59,7 @@ func (svc *Service) purgeStream(name string, body []byte) any {
 		svc.reload(s)
 		return errResponse(typeStreamPurge, apiErr(errStreamPurge, err))
 	}
+	s.consumersPurged()
 	return &purgeResponse{apiResponse{Type: typeStreamPurge}, true, purged}
 }
 
