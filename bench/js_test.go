@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"strings"
 	"testing"
 
 	"github.com/wisp-mq/wisp/server"
@@ -57,9 +56,6 @@ func TestJSScenarios(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := rep.Results[0]
-			if name == "js-consume" && strings.Contains(r.Error, "does this server implement consumers") {
-				t.Skip("the stream layer has no consumers yet: ", r.Error)
-			}
 			if !r.OK() || r.CapReached {
 				t.Fatalf("error %q, notes %v", r.Error, r.Notes)
 			}
