@@ -23,7 +23,6 @@ const (
 	typeStreamList        = typePrefix + "stream_list_response"
 	typeStreamMsgGet      = typePrefix + "stream_msg_get_response"
 	typeStreamMsgDelete   = typePrefix + "stream_msg_delete_response"
-	typeConsumerNotImpl   = typePrefix + "consumer_info_response"
 	typeUnknownAPIRequest = typePrefix + "error_response"
 )
 

@@ -13,6 +13,7 @@
 //	msg   | id | seq (big endian)    -> message record (record.go)
 //	subj  | id | subject 0x00 | seq  -> empty: the per-subject index
 //	state | id                       -> last sequence, kept for empty streams
+//	consumer | id | name 0x00 | kind ...   -> consumer state (consumer_keys.go)
 //
 // Because sequences are big endian, a stream's messages iterate in sequence
 // order, and one subject's messages iterate in sequence order within the
@@ -27,8 +28,9 @@
 // before it in the same batch), commits the batch with one fsync, and only
 // then calls each Op's Done. Many concurrent publishers therefore share one
 // write and one sync, and an Op's Done (the PubAck) never runs before its
-// data is durable by the configured rule. Consumer state (a later layer) is
-// meant to ride the same batches by submitting its own Ops.
+// data is durable by the configured rule. Consumer state rides the same
+// batches: the stream layer submits one Op per consumer carrying its
+// pending-set changes (consumer_keys.go).
 //
 // # What it must never do
 //
