@@ -59,26 +59,7 @@ func (r Reader) Next(id uint32, from uint64) (*Msg, error) {
 // upward, in order, until fn returns false.
 func (r Reader) Scan(id uint32, from uint64, fn func(*Msg) bool) error {
 	lo, hi := msgRange(id)
-	lo = msgKey(lo[:0], id, from)
-	it, err := r.r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
-	if err != nil {
-		return fmt.Errorf("store: scan stream %d: %w", id, err)
-	}
-	defer it.Close()
-	for ok := it.First(); ok; ok = it.Next() {
-		seq, valid := seqOfMsgKey(it.Key())
-		if !valid {
-			continue
-		}
-		m, err := r.decode(id, seq, it.Value())
-		if err != nil {
-			continue
-		}
-		if !fn(m) {
-			break
-		}
-	}
-	return it.Error()
+	return r.scan(id, msgKey(lo[:0], id, from), hi, false, fn)
 }
 
 // ScanBack calls fn for each readable message of stream id from sequence
@@ -88,12 +69,23 @@ func (r Reader) ScanBack(id uint32, upto uint64, fn func(*Msg) bool) error {
 	if upto != ^uint64(0) {
 		hi = msgKey(nil, id, upto+1) // bounds are exclusive above
 	}
+	return r.scan(id, lo, hi, true, fn)
+}
+
+// scan walks the message keys of stream id in [lo, hi), forward or
+// backward, passing over records that do not decode (they are counted when
+// the stream is recovered).
+func (r Reader) scan(id uint32, lo, hi []byte, backward bool, fn func(*Msg) bool) error {
 	it, err := r.r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return fmt.Errorf("store: scan stream %d: %w", id, err)
 	}
 	defer it.Close()
-	for ok := it.Last(); ok; ok = it.Prev() {
+	first, next := it.First, it.Next
+	if backward {
+		first, next = it.Last, it.Prev
+	}
+	for ok := first(); ok; ok = next() {
 		seq, valid := seqOfMsgKey(it.Key())
 		if !valid {
 			continue
