@@ -40,8 +40,9 @@ func freePort(t *testing.T) int {
 
 // runWisp starts the real binary with streams on and returns a connected
 // client.
-func runWisp(t *testing.T, bin, dir string, port int) (*exec.Cmd, jetstream.JetStream, *nats.Conn) {
-	cmd := exec.Command(bin, "-a", "127.0.0.1", "-p", fmt.Sprint(port), "-js", "-sd", dir)
+func runWisp(t *testing.T, bin, dir string, port int, extra ...string) (*exec.Cmd, jetstream.JetStream, *nats.Conn) {
+	args := append([]string{"-a", "127.0.0.1", "-p", fmt.Sprint(port), "-js", "-sd", dir}, extra...)
+	cmd := exec.Command(bin, args...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -74,9 +75,11 @@ func runWisp(t *testing.T, bin, dir string, port int) (*exec.Cmd, jetstream.JetS
 	return cmd, js, nc
 }
 
-// TestProcessKillAndTerm: every publish acked before SIGKILL (or SIGTERM)
-// is there after a restart of the real binary, and the next sequence
-// follows the last acked one.
+// TestProcessKillAndTerm: under either sync rule, every publish acked
+// before SIGKILL (or SIGTERM) is there after a restart of the real binary,
+// and the next sequence follows the last acked one. The interval rule runs
+// with an hour between fsyncs, so what survives SIGKILL is what each ack
+// promised had reached the operating system.
 func TestProcessKillAndTerm(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -85,49 +88,65 @@ func TestProcessKillAndTerm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
-		t.Run(sig.String(), func(t *testing.T) {
-			dir, port := t.TempDir(), freePort(t)
-			cmd, js, nc := runWisp(t, bin, dir, port)
-			c := ctx(t)
-			if _, err := js.CreateStream(c, jetstream.StreamConfig{Name: "K", Subjects: []string{"k.>"}}); err != nil {
-				t.Fatal(err)
-			}
-			futures := make([]jetstream.PubAckFuture, 0, 2000)
-			for i := 0; i < 2000; i++ {
-				f, err := js.PublishAsync(fmt.Sprintf("k.%d", i%7), []byte("burst"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				futures = append(futures, f)
-			}
-			<-js.PublishAsyncComplete()
-			var last uint64
-			for _, f := range futures {
-				select {
-				case a := <-f.Ok():
-					last = max(last, a.Sequence)
-				case err := <-f.Err():
-					t.Fatal(err)
-				}
-			}
-			nc.Close()
-			cmd.Process.Signal(sig)
-			cmd.Wait()
+	interval := filepath.Join(t.TempDir(), "interval.conf")
+	if err := os.WriteFile(interval, []byte("[jetstream]\nsync = \"interval\"\nsync_interval = \"1h\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rules := []struct {
+		name string
+		args []string
+	}{{"always", nil}, {"interval", []string{"-c", interval}}}
+	for _, rule := range rules {
+		for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
+			t.Run(rule.name+"/"+sig.String(), func(t *testing.T) {
+				killAfterBurst(t, bin, sig, rule.args)
+			})
+		}
+	}
+}
 
-			_, js, _ = runWisp(t, bin, dir, port)
-			s, err := js.Stream(c, "K")
-			if err != nil {
-				t.Fatal(err)
-			}
-			info, _ := s.Info(c)
-			if info.State.Msgs != 2000 || info.State.LastSeq != last {
-				t.Fatalf("after %v: %+v (last acked %d)", sig, info.State, last)
-			}
-			a, err := js.Publish(c, "k.x", nil)
-			if err != nil || a.Sequence != last+1 {
-				t.Fatalf("next publish %+v %v", a, err)
-			}
-		})
+func killAfterBurst(t *testing.T, bin string, sig syscall.Signal, args []string) {
+	dir, port := t.TempDir(), freePort(t)
+	cmd, js, nc := runWisp(t, bin, dir, port, args...)
+	c := ctx(t)
+	if _, err := js.CreateStream(c, jetstream.StreamConfig{Name: "K", Subjects: []string{"k.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	futures := make([]jetstream.PubAckFuture, 0, 2000)
+	for i := 0; i < 2000; i++ {
+		f, err := js.PublishAsync(fmt.Sprintf("k.%d", i%7), []byte("burst"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		futures = append(futures, f)
+	}
+	<-js.PublishAsyncComplete()
+	var last uint64
+	for _, f := range futures {
+		select {
+		case a := <-f.Ok():
+			last = max(last, a.Sequence)
+		case err := <-f.Err():
+			t.Fatal(err)
+		}
+	}
+	// Signal the moment the last ack is in: nothing gets a chance to
+	// settle first.
+	cmd.Process.Signal(sig)
+	cmd.Wait()
+	nc.Close()
+
+	_, js, _ = runWisp(t, bin, dir, port, args...)
+	s, err := js.Stream(c, "K")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := s.Info(c)
+	if info.State.Msgs != 2000 || info.State.LastSeq != last {
+		t.Fatalf("after %v: %+v (last acked %d)", sig, info.State, last)
+	}
+	a, err := js.Publish(c, "k.x", nil)
+	if err != nil || a.Sequence != last+1 {
+		t.Fatalf("next publish %+v %v", a, err)
 	}
 }

@@ -26,10 +26,11 @@ const (
 	// SyncAlways fsyncs every batch before any of its Ops is told it is
 	// done: an acknowledged message survives power loss.
 	SyncAlways SyncMode = iota
-	// SyncInterval hands each batch to Pebble's write-ahead log without
-	// waiting for an fsync, and fsyncs the log every SyncInterval. An
-	// acknowledged message survives a clean shutdown; a crash of the process
-	// or the machine can lose the acknowledgements of the last interval.
+	// SyncInterval tells an Op it is done once its batch has been written
+	// to the write-ahead log file (handed to the operating system), and
+	// fsyncs the log every SyncInterval: an acknowledged message survives a
+	// crash of the process; power loss can lose the last interval
+	// (walsync.go).
 	SyncInterval
 )
 
@@ -63,7 +64,7 @@ type Store struct {
 	ops     chan Op
 	quit    chan struct{}
 	done    chan struct{}
-	dirty   atomic.Bool // written since the last interval sync
+	wal     *intervalFS // non-nil in SyncInterval mode: owes the log fsyncs
 	corrupt atomic.Uint64
 }
 
@@ -86,12 +87,17 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store: create %s: %w", opts.Dir, err)
 	}
 	po := &pebble.Options{FS: opts.FS, Logger: quietLogger{log}, DisableWAL: opts.Volatile}
+	var wal *intervalFS
+	if opts.Sync == SyncInterval && !opts.Volatile {
+		wal = newIntervalFS(opts.FS)
+		po.FS = wal
+	}
 	db, err := pebble.Open(opts.Dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", opts.Dir, err)
 	}
 	s := &Store{
-		db: db, opts: opts, log: log,
+		db: db, opts: opts, log: log, wal: wal,
 		ops:  make(chan Op, opts.MaxBatchOps),
 		quit: make(chan struct{}),
 		done: make(chan struct{}),
@@ -115,6 +121,9 @@ func (s *Store) Close() error {
 	var err error
 	if !s.opts.Volatile {
 		err = s.db.LogData(nil, pebble.Sync)
+	}
+	if s.wal != nil {
+		err = errors.Join(err, s.wal.syncWALs())
 	}
 	return errors.Join(err, s.db.Close())
 }

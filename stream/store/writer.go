@@ -61,7 +61,7 @@ func (s *Store) Do(apply func(b *Batch) error) error {
 func (s *Store) writeLoop() {
 	defer close(s.done)
 	var tick <-chan time.Time
-	if s.opts.Sync == SyncInterval {
+	if s.wal != nil {
 		t := time.NewTicker(s.opts.SyncInterval)
 		defer t.Stop()
 		tick = t.C
@@ -84,7 +84,7 @@ func (s *Store) writeLoop() {
 			errs = s.commit(ops, errs[:0])
 			clear(ops)
 		case <-tick:
-			s.syncIfDirty()
+			s.syncWAL()
 		case <-s.quit:
 			s.drain()
 			return
@@ -100,13 +100,11 @@ func (s *Store) commit(ops []Op, errs []error) []error {
 		errs = append(errs, op.Apply(b))
 	}
 	if !b.b.Empty() {
+		// In SyncInterval mode a Sync commit waits for the write to the log
+		// file but not for its fsync, which the intervalFS defers.
 		wo := pebble.Sync
-		switch {
-		case s.opts.Volatile:
+		if s.opts.Volatile {
 			wo = pebble.NoSync
-		case s.opts.Sync == SyncInterval:
-			wo = pebble.NoSync
-			s.dirty.Store(true)
 		}
 		if err := b.b.Commit(wo); err != nil {
 			err = fmt.Errorf("store: commit: %w", err)
@@ -122,11 +120,10 @@ func (s *Store) commit(ops []Op, errs []error) []error {
 	return errs
 }
 
-func (s *Store) syncIfDirty() {
-	if s.dirty.Swap(false) {
-		if err := s.db.LogData(nil, pebble.Sync); err != nil {
-			s.log.Error("interval sync failed", "err", err)
-		}
+// syncWAL pays the log fsyncs owed since the last tick.
+func (s *Store) syncWAL() {
+	if err := s.wal.syncWALs(); err != nil {
+		s.log.Error("interval sync failed", "err", err)
 	}
 }
 
