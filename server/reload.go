@@ -21,15 +21,15 @@ var ErrNotReloadable = errors.New("cannot change at runtime; restart the server"
 // force and return the reason.
 //
 // Open connections are kept when still allowed, and re-checked otherwise:
-//   - a connection whose user was removed, moved to another account, or
-//     whose token no longer works, or that has no user while users are now
-//     required, is closed with -ERR 'Authorization Violation';
+//   - a connection whose user was removed, moved to another account or
+//     given a new password, or whose token no longer works, or that has no
+//     user while users are now required, is closed with
+//     -ERR 'Authorization Violation';
 //   - a connection whose user lost the permission for one of its
 //     subscriptions is closed with -ERR 'Permissions Violation for
 //     Subscription to "x"'; otherwise its new permissions apply from the
 //     next message on.
 //
-// Password changes do not close connections that already authenticated.
 // New limits apply to new connections (max_payload, max_control_line) or at
 // once (max_pending, write_deadline, ping settings, max_subscriptions for
 // new SUBs); connections above a lowered max_connections are kept.
@@ -135,7 +135,10 @@ func (c *conn) recheck(auth *authenticator, oldToken string) bool {
 			return deny()
 		}
 		u = auth.users[user]
-		if u == nil || u.acc != acc {
+		// A changed password ends the session: the connection proved the
+		// old one, and nothing says it knows the new one. A client that
+		// does reconnects at once.
+		if u == nil || u.acc != acc || u.password != uent.password {
 			return deny()
 		}
 	}

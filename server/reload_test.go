@@ -22,6 +22,7 @@ func TestReloadUsersAndPermissions(t *testing.T) {
 			{Username: "keep", Password: "p"},
 			{Username: "gone", Password: "p"},
 			{Username: "narrowed", Password: "p"},
+			{Username: "rekeyed", Password: "p"},
 		}
 	})
 	var disconnects int
@@ -34,12 +35,16 @@ func TestReloadUsersAndPermissions(t *testing.T) {
 	narrowed := dialRaw(t, s)
 	narrowed.send("CONNECT {\"user\":\"narrowed\",\"pass\":\"p\"}\r\nSUB secret.x 1\r\nPING\r\n")
 	narrowed.expect("PONG")
+	rekeyed := dialRaw(t, s)
+	rekeyed.send("CONNECT {\"user\":\"rekeyed\",\"pass\":\"p\"}\r\nPING\r\n")
+	rekeyed.expect("PONG")
 
 	err := s.Reload(reloadOpts(s, func(o *Options) {
 		o.Users = []User{
 			{Username: "keep", Password: "p", Permissions: &Permissions{Publish: SubjectPermission{Allow: []string{"news.>"}}}},
 			{Username: "narrowed", Password: "p", Permissions: &Permissions{Subscribe: SubjectPermission{Deny: []string{"secret.>"}}}},
 			{Username: "new", Password: "p"},
+			{Username: "rekeyed", Password: "p2"},
 		}
 		o.MaxSubscriptions = 5
 	}))
@@ -50,6 +55,9 @@ func TestReloadUsersAndPermissions(t *testing.T) {
 	gone.expectClosed()
 	narrowed.expect(`-ERR 'Permissions Violation for Subscription to "secret.x"'`)
 	narrowed.expectClosed()
+	rekeyed.expect("-ERR 'Authorization Violation'")
+	rekeyed.expectClosed()
+	connect(t, s, nats.UserInfo("rekeyed", "p2")) // the new password works
 
 	// keep stays connected, under its new permissions.
 	if err := keep.Publish("news.x", []byte("ok")); err != nil {
