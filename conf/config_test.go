@@ -66,6 +66,8 @@ func TestFlags(t *testing.T) {
 		{"server_name", []string{"--server_name", "c"}, func(c *Config) bool { return c.Server.ServerName == "c" }},
 		{"http_port", []string{"-m", "8222"}, func(c *Config) bool { return c.Server.HTTPPort == 8222 }},
 		{"http_port long", []string{"--http_port", "8333"}, func(c *Config) bool { return c.Server.HTTPPort == 8333 }},
+		{"profile", []string{"--profile", "6060"}, func(c *Config) bool { return c.Server.ProfPort == 6060 }},
+		{"prof_port", []string{"--prof_port=-1"}, func(c *Config) bool { return c.Server.ProfPort == -1 }},
 		{"auth", []string{"--auth", "s3cret"}, func(c *Config) bool {
 			return c.Server.AuthToken == "s3cret" && c.Server.AuthRequired()
 		}},
@@ -186,6 +188,7 @@ host = "127.0.0.1"
 port = 4333
 server_name = "w1"
 http_port = 8333
+prof_port = 6333
 max_payload = "2MB"
 max_control_line = 8192
 max_pending = "128MiB"
@@ -218,7 +221,7 @@ func TestFile(t *testing.T) {
 	want.JetStream = true
 	want.StoreDir = "/var/lib/wisp"
 	o := &want.Server
-	o.Host, o.HTTPHost, o.Port, o.ServerName, o.HTTPPort = "127.0.0.1", "127.0.0.1", 4333, "w1", 8333
+	o.Host, o.HTTPHost, o.Port, o.ServerName, o.HTTPPort, o.ProfPort = "127.0.0.1", "127.0.0.1", 4333, "w1", 8333, 6333
 	o.MaxPayload, o.MaxControlLine, o.MaxPending = 2<<20, 8192, 128<<20
 	o.MaxConnections, o.MaxSubscriptions = 100, 1000
 	o.WriteDeadline, o.PingInterval, o.MaxPingsOut, o.AuthTimeout = 5*time.Second, 30*time.Second, 3, 1500*time.Millisecond
@@ -380,6 +383,7 @@ func TestFileErrors(t *testing.T) {
 		{"bad port", "port = 70000\n", 1, ":1: port: 70000 is not a TCP port"},
 		{"port string", "port = \"4222\"\n", 1, ":1: port: expected an integer, got a string"},
 		{"bad http_port", "\nhttp_port = 100000\n", 2, ":2: http_port: 100000 is not a TCP port"},
+		{"bad prof_port", "prof_port = -7\n", 1, ":1: prof_port: -7 is not a TCP port"},
 		{"bad listen", "listen = \"4222\"\n", 1, `:1: listen: expected "host:port"`},
 		{"listen and port", "port = 1\nlisten = \"a:2\"\n", 2, `:2: listen: set either "listen" or "host"/"port"`},
 		{"bad listen port", "listen = \"a:b\"\n", 1, `:1: listen: invalid port "b"`},

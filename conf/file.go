@@ -26,6 +26,7 @@ type fileConfig struct {
 	Port             *intValue               `toml:"port"`
 	ServerName       *stringValue            `toml:"server_name"`
 	HTTPPort         *intValue               `toml:"http_port"`
+	ProfPort         *intValue               `toml:"prof_port"`
 	Authorization    *fileAuth               `toml:"authorization"`
 	MaxPayload       *sizeValue              `toml:"max_payload"`
 	MaxControlLine   *sizeValue              `toml:"max_control_line"`
@@ -270,6 +271,7 @@ func (p *parsedFile) apply(c *Config) error {
 	}
 	setString(&o.ServerName, f.ServerName)
 	setInt(&o.HTTPPort, f.HTTPPort)
+	setInt(&o.ProfPort, f.ProfPort)
 	if a := f.Authorization; a != nil {
 		setString(&o.AuthToken, a.Token)
 		setString(&o.Username, a.User)

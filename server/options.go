@@ -24,6 +24,7 @@ type Options struct {
 	Port       int    // client port, default 4222; -1 picks a free port
 	HTTPHost   string // monitoring address, default same as Host
 	HTTPPort   int    // monitoring port, 0 = off; -1 picks a free port
+	ProfPort   int    // pprof port on HTTPHost (profile.go), 0 = off; -1 picks a free port
 
 	// Authentication: a token, one user/password pair, or a list of users.
 	// Only one style may be set.
@@ -138,6 +139,9 @@ func (o *Options) Validate() error {
 	}
 	if o.HTTPPort < -1 || o.HTTPPort > 65535 {
 		bad("http_port", "%d is not a TCP port", o.HTTPPort)
+	}
+	if o.ProfPort < -1 || o.ProfPort > 65535 {
+		bad("prof_port", "%d is not a TCP port", o.ProfPort)
 	}
 	styles := 0
 	if o.AuthToken != "" {

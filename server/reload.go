@@ -17,7 +17,7 @@ var ErrNotReloadable = errors.New("cannot change at runtime; restart the server"
 //
 // It is all or nothing: options that fail validation, certificates that do
 // not load, or a change to a setting that needs a restart (host, port,
-// server name, monitoring address, jetstream) leave the old options in
+// server name, monitoring and profiling addresses, jetstream) leave the old options in
 // force and return the reason.
 //
 // Open connections are kept when still allowed, and re-checked otherwise:
@@ -91,6 +91,7 @@ func (s *Server) checkStatic(o *Options) error {
 	diff("server_name", old.ServerName, o.ServerName)
 	diff("http_host", old.HTTPHost, o.HTTPHost)
 	diff("http_port", old.HTTPPort, o.HTTPPort)
+	diff("prof_port", old.ProfPort, o.ProfPort)
 	diff("jetstream", old.JetStream, o.JetStream)
 	return errors.Join(errs...)
 }

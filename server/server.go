@@ -55,6 +55,8 @@ type Server struct {
 	handshaking map[net.Conn]struct{}
 	httpStop    func(context.Context) error
 	httpAddr    net.Addr
+	profStop    func(context.Context) error
+	profAddr    net.Addr
 
 	// tls is the TLS setup for new connections, nil when TLS is off.
 	tls atomic.Pointer[tlsState]
@@ -149,6 +151,19 @@ func (s *Server) Start() error {
 			return err
 		}
 		s.httpStop = stop
+	}
+	if s.opts.ProfPort != 0 {
+		stop, err := s.startProfiling()
+		if err != nil {
+			if s.httpStop != nil {
+				s.httpStop(context.Background())
+				s.httpStop = nil
+			}
+			ln.Close()
+			s.ln = nil
+			return err
+		}
+		s.profStop = stop
 	}
 	s.log.Info("listening for client connections", "addr", ln.Addr().String(), "server_id", s.id, "version", Version)
 	s.wg.Add(1)
@@ -282,7 +297,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range s.conns {
 		conns = append(conns, c)
 	}
-	httpStop := s.httpStop
+	httpStop, profStop := s.httpStop, s.profStop
 	for raw := range s.handshaking {
 		raw.Close()
 	}
@@ -295,6 +310,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if httpStop != nil {
 		if err := httpStop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("server: stop monitoring: %w", err))
+		}
+	}
+	if profStop != nil {
+		if err := profStop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("server: stop profiling: %w", err))
 		}
 	}
 	for _, c := range conns {
