@@ -194,7 +194,7 @@ func (c *consumer) dropPending(seq uint64, p *pend) {
 	if p.count > 1 {
 		c.redelivered--
 	}
-	c.dirty[seq] = struct{}{}
+	c.forgetStored(seq, p)
 	if c.retention != RetentionLimits {
 		c.removals = append(c.removals, seq)
 	}
@@ -254,7 +254,7 @@ func (c *consumer) passOver(seq uint64, p *pend, out *outbox) {
 	if p.count > 1 {
 		c.redelivered--
 	}
-	c.dirty[seq] = struct{}{}
+	c.forgetStored(seq, p)
 	c.updateFloor()
 }
 

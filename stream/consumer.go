@@ -76,7 +76,9 @@ type consumer struct {
 	dirty       map[uint64]struct{}
 	stateDirty  bool
 	deleted     bool
-	flushQueued bool
+	flushQueued bool        // a flush is armed on flushTimer or submitted
+	flushArmed  bool        // ... armed, not yet submitted
+	flushTimer  *time.Timer // submits the flush after Service.flushDelay
 	rewrite     bool
 	ackReplies  []string // DoubleAck replies waiting for the next commit
 	removals    []uint64 // acked sequences a workqueue or interest stream may drop
@@ -111,6 +113,7 @@ type pend struct {
 	ts     int64  // unix nanos of the last delivery
 	due    int64  // redelivery deadline; 0 while queued for redelivery
 	queued bool   // in rdq
+	stored bool   // written by a flush: forgetting it takes a delete
 }
 
 // consumerSet is a stream's consumers. Changes are serialised by mu; the
@@ -179,6 +182,8 @@ func newConsumer(s *stream, cfg *ConsumerConfig, created time.Time) *consumer {
 		active:    time.Now(),
 	}
 	c.fop.c = c
+	c.flushTimer = time.AfterFunc(time.Hour, c.fireFlush)
+	c.flushTimer.Stop()
 	f := cfg.filters()
 	c.filt.Store(&f)
 	return c
@@ -292,6 +297,11 @@ func (c *consumer) stop(notify bool) {
 	if c.timer != nil {
 		c.timer.Stop()
 	}
+	// An armed flush is not needed: the consumer is being deleted, or
+	// closed with a flushNow to follow.
+	if c.flushArmed && c.flushTimer.Stop() {
+		c.flushArmed, c.flushQueued = false, false
+	}
 	stop, fcStop := c.ackStop, c.fcStop
 	c.mu.Unlock()
 	if stop != nil {
@@ -335,7 +345,7 @@ func (s *stream) consumersPurged() {
 				if p.count > 1 {
 					c.redelivered--
 				}
-				c.dirty[seq] = struct{}{}
+				c.forgetStored(seq, p)
 			}
 		}
 		if c.next < first {

@@ -13,13 +13,14 @@ import (
 // Consumer persistence. A consumer's definition is written once (create,
 // update); its state — position, ack floor and the pending set — is
 // written by a flushOp, at most one queued per consumer at a time. Every
-// ack, nak or delivery marks what it changed as dirty and queues the flush
-// if none is queued; the flush writes whatever is dirty when the writer
-// reaches it. Under load one flush carries many acks, and it rides the
-// same batch (and fsync) as the publishes around it, so acks never cost a
-// sync of their own. After a crash at most the changes of the last
-// uncommitted batch are lost: a lost ack means a redelivery, never a lost
-// message.
+// ack, nak or delivery marks what it changed as dirty and arms the flush
+// (needFlushLocked) if none is queued; the flush writes whatever is dirty
+// when the writer reaches it. One flush carries the acks of the flush
+// delay (20ms by default), and it rides the same batch (and fsync) as the
+// publishes around it, so acks never cost a sync of their own; a message
+// delivered and acked within one delay is never written. After a crash at
+// most the changes of the last delay and uncommitted batch are lost: a
+// lost ack means a redelivery, never a lost message.
 //
 // The same flush removes acknowledged messages from workqueue and
 // interest streams, so the removal commits with the ack that caused it.
@@ -68,10 +69,21 @@ func unixNanos(t time.Time) int64 {
 	return t.UnixNano()
 }
 
-// needFlushLocked reports whether a flush must be queued now, and marks
+// needFlushLocked reports whether a flush must be submitted now, marking
 // one queued. Called with mu held; the caller submits after unlocking.
+//
+// A flush is not submitted at the first change: it is armed on flushTimer
+// for the service's flushDelay, so that the changes of that time share one
+// write, and a message delivered and acked within it is never written at
+// all. A DoubleAck reply waiting for the commit submits at once, taking
+// over an armed flush.
 func (c *consumer) needFlushLocked() bool {
+	urgent := len(c.ackReplies) > 0 || c.svc.flushDelay == 0
 	if c.flushQueued || c.deleted {
+		if urgent && c.flushArmed && c.flushTimer.Stop() {
+			c.flushArmed = false
+			return true
+		}
 		return false
 	}
 	if !c.persist {
@@ -84,10 +96,38 @@ func (c *consumer) needFlushLocked() bool {
 		return false
 	}
 	c.flushQueued = true
-	return true
+	if urgent {
+		return true
+	}
+	c.flushArmed = true
+	c.flushTimer.Reset(c.svc.flushDelay)
+	return false
 }
 
 func (c *consumer) submitFlush() { c.s.st.Submit(&c.fop) }
+
+// fireFlush submits the armed flush when flushTimer fires, unless an
+// urgent need submitted it first.
+func (c *consumer) fireFlush() {
+	c.mu.Lock()
+	armed := c.flushArmed
+	c.flushArmed = false
+	c.mu.Unlock()
+	if armed {
+		c.submitFlush()
+	}
+}
+
+// forgetStored marks a pending message that left the pending set: its
+// record must be deleted if a flush wrote one; if none did, the delivery
+// and its end fell within one flush and there is nothing to write.
+func (c *consumer) forgetStored(seq uint64, p *pend) {
+	if p.stored {
+		c.dirty[seq] = struct{}{}
+	} else {
+		delete(c.dirty, seq)
+	}
+}
 
 // flushNow writes the consumer's state and waits for the commit; used on
 // shutdown.
@@ -142,6 +182,7 @@ func (c *consumer) writeStateLocked(b *store.Batch) error {
 			if err := b.PutPending(id, name, store.Pending{Seq: seq, DSeq: p.dseq, Count: p.count, TS: p.ts}); err != nil {
 				return err
 			}
+			p.stored = true
 		}
 		c.rewrite = false
 	} else {
@@ -149,6 +190,7 @@ func (c *consumer) writeStateLocked(b *store.Batch) error {
 			var err error
 			if p := c.pending[seq]; p != nil {
 				err = b.PutPending(id, name, store.Pending{Seq: seq, DSeq: p.dseq, Count: p.count, TS: p.ts})
+				p.stored = true
 			} else {
 				err = b.DeletePending(id, name, seq)
 			}
@@ -302,7 +344,7 @@ func (svc *Service) loadConsumers(s *stream) {
 			c.updateFloor()
 		}
 		for _, p := range sc.Pending {
-			e := &pend{dseq: p.DSeq, count: p.Count, ts: p.TS}
+			e := &pend{dseq: p.DSeq, count: p.Count, ts: p.TS, stored: true}
 			c.pending[p.Seq] = e
 			if p.Count > 1 {
 				c.redelivered++

@@ -130,14 +130,17 @@ func (b *memBroker) publish(t testing.TB, subject string, hdr []byte, data strin
 
 // harness is a Service over a memBroker with its store in a temp dir.
 type harness struct {
-	t   testing.TB
-	b   *memBroker
-	svc *Service
-	dir string
+	t    testing.TB
+	b    *memBroker
+	svc  *Service
+	dir  string
+	opts Options // StoreDir is set by open
 }
 
-func newHarness(t testing.TB) *harness {
-	h := &harness{t: t, b: newMemBroker(), dir: t.TempDir()}
+func newHarness(t testing.TB) *harness { return newHarnessWith(t, Options{}) }
+
+func newHarnessWith(t testing.TB, opts Options) *harness {
+	h := &harness{t: t, b: newMemBroker(), dir: t.TempDir(), opts: opts}
 	h.open()
 	t.Cleanup(func() { h.close() })
 	return h
@@ -145,7 +148,9 @@ func newHarness(t testing.TB) *harness {
 
 func (h *harness) open() {
 	h.t.Helper()
-	svc, err := New(h.b, Options{StoreDir: h.dir})
+	opts := h.opts
+	opts.StoreDir = h.dir
+	svc, err := New(h.b, opts)
 	if err != nil {
 		h.t.Fatal(err)
 	}

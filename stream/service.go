@@ -27,7 +27,16 @@ type Options struct {
 	// FS replaces the real filesystem under StoreDir; tests use Pebble's
 	// strict in-memory FS to simulate a crash. nil means the real one.
 	FS vfs.FS
+	// ConsumerFlushDelay is how long a consumer's state changes (deliveries,
+	// acks, and the removals acks cause in workqueue and interest streams)
+	// gather before they are written; DoubleAck replies never wait for it.
+	// Default 20ms; negative writes at the next commit.
+	ConsumerFlushDelay time.Duration
 }
+
+// DefaultConsumerFlushDelay is Options.ConsumerFlushDelay's default. A
+// message delivered and acknowledged within it never touches the disk.
+const DefaultConsumerFlushDelay = 20 * time.Millisecond
 
 // Service is the stream layer of one server: the streams, their two stores
 // (file and memory), and the JetStream API on top. Create it with New.
@@ -45,6 +54,8 @@ type Service struct {
 	apiErrors atomic.Uint64
 	closing   atomic.Bool
 	inflight  sync.WaitGroup // API requests being handled
+
+	flushDelay time.Duration // Options.ConsumerFlushDelay in force
 }
 
 // New opens the stores under opts.StoreDir, recovers every stream, then
@@ -59,7 +70,14 @@ func New(b Broker, opts Options) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	svc := &Service{broker: b, log: log, streams: map[string]*stream{}}
+	flushDelay := opts.ConsumerFlushDelay
+	switch {
+	case flushDelay == 0:
+		flushDelay = DefaultConsumerFlushDelay
+	case flushDelay < 0:
+		flushDelay = 0
+	}
+	svc := &Service{broker: b, log: log, streams: map[string]*stream{}, flushDelay: flushDelay}
 	var err error
 	svc.file, err = store.Open(store.Options{
 		Dir: filepath.Join(opts.StoreDir, "streams"), FS: opts.FS,
