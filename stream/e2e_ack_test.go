@@ -66,7 +66,9 @@ func TestE2ERedeliveryAfterAckWait(t *testing.T) {
 func TestE2ENakTermProgress(t *testing.T) {
 	n := startNode(t, t.TempDir())
 	s := mkStream(t, n, jetstream.StreamConfig{Name: "N", Subjects: []string{"n"}}, 3)
-	c := pullConsumer(t, s, jetstream.ConsumerConfig{Durable: "D", AckWait: 400 * time.Millisecond})
+	// Margins are wide (1s against fetch windows of 150ms) so that a loaded,
+	// race-instrumented machine cannot blur the timings apart.
+	c := pullConsumer(t, s, jetstream.ConsumerConfig{Durable: "D", AckWait: time.Second})
 	terminated := make(chan *nats.Msg, 4)
 	sub, _ := n.nc.ChanSubscribe("$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.>", terminated)
 	defer sub.Unsubscribe()
@@ -76,14 +78,14 @@ func TestE2ENakTermProgress(t *testing.T) {
 	}
 	// 1: nak now -> back at once. 2: nak with delay. 3: term.
 	got[0].Nak()
-	got[1].NakWithDelay(300 * time.Millisecond)
+	got[1].NakWithDelay(time.Second)
 	got[2].Term()
 	first := fetchAll(t, c, 3, 150*time.Millisecond)
 	if len(first) != 1 || meta(t, first[0]).Sequence.Stream != 1 || meta(t, first[0]).NumDelivered != 2 {
 		t.Fatalf("after nak: %d", len(first))
 	}
 	first[0].Ack()
-	delayed := fetchAll(t, c, 1, time.Second)
+	delayed := fetchAll(t, c, 1, 3*time.Second)
 	if len(delayed) != 1 || meta(t, delayed[0]).Sequence.Stream != 2 {
 		for _, m := range delayed {
 			t.Logf("%+v", meta(t, m))
@@ -92,7 +94,7 @@ func TestE2ENakTermProgress(t *testing.T) {
 	}
 	// In progress keeps it alive past ack_wait.
 	for i := 0; i < 5; i++ {
-		time.Sleep(150 * time.Millisecond)
+		time.Sleep(300 * time.Millisecond)
 		if err := delayed[0].InProgress(); err != nil {
 			t.Fatal(err)
 		}
