@@ -145,7 +145,7 @@ func startEmbedded(jetstream bool) (url string, stop func(), err error) {
 		return "", nil, err
 	}
 	cfg.StoreDir = dir
-	stopStreams, err := startStreams(cfg, srv, log)
+	layers, err := startStreams(cfg, srv, log)
 	if err != nil {
 		stopServer()
 		os.RemoveAll(dir)
@@ -153,9 +153,7 @@ func startEmbedded(jetstream bool) (url string, stop func(), err error) {
 	}
 	return srv.ClientURL(), func() {
 		stopServer() // streams stop after the server, as in serve
-		if stopStreams != nil {
-			stopStreams()
-		}
+		layers.close()
 		os.RemoveAll(dir)
 	}, nil
 }

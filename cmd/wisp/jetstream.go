@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"path/filepath"
+	"sync"
 
 	"github.com/wisp-mq/wisp/conf"
 	"github.com/wisp-mq/wisp/server"
@@ -18,67 +20,132 @@ type accountStreams struct {
 	svc     *stream.Service
 }
 
+// streamLayers is the stream layer of every account, one stream.Service
+// each. Streams are per account, like subjects: the global account keeps
+// its streams in cfg.StoreDir, and each configured account gets a stream
+// layer of its own, reached through that account's $JS.API subjects and
+// stored under cfg.StoreDir/accounts/<name>, so two accounts may each have
+// a stream called ORDERS. A reload that adds an account starts its layer;
+// one that removes an account closes it (its data stays on disk for when
+// the account comes back).
+type streamLayers struct {
+	srv  *server.Server
+	log  *slog.Logger
+	opts stream.Options // StoreDir and Logger are set per account
+
+	mu  sync.Mutex
+	all []accountStreams // the global account's first
+}
+
 // startStreams starts the stream layer on the server before it accepts
 // clients, and wires its statistics into monitoring (/jsz, /varz,
-// /healthz, /metrics).
-//
-// Streams are per account, like subjects: the global account keeps its
-// streams in cfg.StoreDir, and each configured account gets a stream layer
-// of its own, reached through that account's $JS.API subjects and stored
-// under cfg.StoreDir/accounts/<name>, so two accounts may each have a
-// stream called ORDERS. Accounts added by a later config reload get no
-// stream layer until a restart.
-//
-// The returned stop function is called after the server has shut down: it
+// /healthz, /metrics). close is called after the server has shut down: it
 // lets API requests in progress finish and closes the stores, syncing the
 // file stores, so every acknowledged message is on disk.
-func startStreams(cfg *conf.Config, srv *server.Server, log *slog.Logger) (stop func(), err error) {
-	sync := store.SyncAlways
+func startStreams(cfg *conf.Config, srv *server.Server, log *slog.Logger) (*streamLayers, error) {
+	rule := store.SyncAlways
 	if cfg.Sync == conf.SyncInterval {
-		sync = store.SyncInterval
+		rule = store.SyncInterval
 	}
-	var all []accountStreams
-	closeAll := func() {
-		for _, a := range all {
-			if err := a.svc.Close(); err != nil {
-				log.Error("closing the stream layer", "account", a.account, "err", err)
-			}
-		}
+	l := &streamLayers{
+		srv:  srv,
+		log:  log,
+		opts: stream.Options{StoreDir: cfg.StoreDir, Sync: rule, SyncInterval: cfg.SyncInterval},
 	}
-	start := func(account string, b stream.Broker, dir string) error {
-		svc, err := stream.New(b, stream.Options{
-			StoreDir:     dir,
-			Sync:         sync,
-			SyncInterval: cfg.SyncInterval,
-			Logger:       log.With("component", "stream", "account", account),
-		})
-		if err != nil {
-			return fmt.Errorf("account %q: %w", account, err)
-		}
-		all = append(all, accountStreams{account: account, svc: svc})
-		return nil
-	}
-	if err := start("", srv, cfg.StoreDir); err != nil {
+	if err := l.start("", srv); err != nil {
 		return nil, err
 	}
-	for _, ac := range cfg.Server.Accounts {
-		b, err := srv.Account(ac.Name)
-		if err == nil {
-			// Escaped, so an account name can never step outside the store.
-			err = start(ac.Name, b, filepath.Join(cfg.StoreDir, "accounts", url.PathEscape(ac.Name)))
-		}
-		if err != nil {
-			closeAll()
-			return nil, err
+	if err := l.reconcile(cfg.Server.Accounts); err != nil {
+		l.close()
+		return nil, err
+	}
+	srv.SetJetStreamReporter(l.report)
+	return l, nil
+}
+
+// start opens account's stream layer on broker b.
+func (l *streamLayers) start(account string, b stream.Broker) error {
+	opts := l.opts
+	if account != "" {
+		// Escaped, so an account name can never step outside the store.
+		opts.StoreDir = filepath.Join(l.opts.StoreDir, "accounts", url.PathEscape(account))
+	}
+	opts.Logger = l.log.With("component", "stream", "account", account)
+	svc, err := stream.New(b, opts)
+	if err != nil {
+		return fmt.Errorf("account %q: %w", account, err)
+	}
+	l.mu.Lock()
+	l.all = append(l.all, accountStreams{account: account, svc: svc})
+	l.mu.Unlock()
+	return nil
+}
+
+// reconcile makes the running layers match accounts: it starts the
+// layers of accounts that have none and closes those of accounts that are
+// gone. Called at start and after every successful reload.
+func (l *streamLayers) reconcile(accounts []server.AccountConfig) error {
+	want := map[string]bool{}
+	for _, ac := range accounts {
+		want[ac.Name] = true
+	}
+	l.mu.Lock()
+	have := map[string]bool{}
+	keep := l.all[:0]
+	var gone []accountStreams
+	for _, a := range l.all {
+		if a.account == "" || want[a.account] {
+			keep = append(keep, a)
+			have[a.account] = true
+		} else {
+			gone = append(gone, a)
 		}
 	}
-	srv.SetJetStreamReporter(func() (server.JetStreamReport, error) {
-		return jetStreamReport(all), nil
-	})
-	return func() {
-		srv.SetJetStreamReporter(nil)
-		closeAll()
-	}, nil
+	l.all = keep
+	l.mu.Unlock()
+	for _, a := range gone {
+		l.log.Info("closing the stream layer of a removed account", "account", a.account)
+		l.closeOne(a)
+	}
+	var errs []error
+	for _, ac := range accounts {
+		if have[ac.Name] {
+			continue
+		}
+		b, err := l.srv.Account(ac.Name)
+		if err == nil {
+			err = l.start(ac.Name, b)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (l *streamLayers) closeOne(a accountStreams) {
+	if err := a.svc.Close(); err != nil {
+		l.log.Error("closing the stream layer", "account", a.account, "err", err)
+	}
+}
+
+// close detaches monitoring and closes every layer.
+func (l *streamLayers) close() {
+	l.srv.SetJetStreamReporter(nil)
+	l.mu.Lock()
+	all := l.all
+	l.all = nil
+	l.mu.Unlock()
+	for _, a := range all {
+		l.closeOne(a)
+	}
+}
+
+func (l *streamLayers) report() (server.JetStreamReport, error) {
+	l.mu.Lock()
+	all := append([]accountStreams(nil), l.all...)
+	l.mu.Unlock()
+	return jetStreamReport(all), nil
 }
 
 // jetStreamReport converts the stream layers' snapshots to the server's

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -37,7 +38,7 @@ func TestStreamsPerAccount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop, err := startStreams(cfg, srv, log)
+	layers, err := startStreams(cfg, srv, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +49,7 @@ func TestStreamsPerAccount(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(ctx)
-		stop()
+		layers.close()
 	})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -112,5 +113,91 @@ func TestStreamsPerAccount(t *testing.T) {
 	}
 	if got["ORDERS"] != 1 || got["A/ORDERS"] != 2 || got["B/x/ORDERS"] != 3 {
 		t.Errorf("/jsz streams = %v", got)
+	}
+}
+
+// TestStreamsFollowReload: an account added by a reload gets its stream
+// layer at once, a removed account's layer is closed, and an account that
+// comes back finds its streams where it left them. A change of the sync
+// rule is refused, as it needs a restart.
+func TestStreamsFollowReload(t *testing.T) {
+	accountA := server.AccountConfig{Name: "A", Users: []server.User{{Username: "a", Password: "pa"}}}
+	accountB := server.AccountConfig{Name: "B", Users: []server.User{{Username: "b", Password: "pb"}}}
+	cfg := conf.DefaultConfig()
+	cfg.JetStream = true
+	cfg.StoreDir = t.TempDir()
+	cfg.Server = server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, Accounts: []server.AccountConfig{accountA}}
+	log := slog.New(slog.DiscardHandler)
+	srv, err := server.New(&cfg.Server, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := startStreams(cfg, srv, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		layers.close()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	js := func(user, pass string) jetstream.JetStream {
+		t.Helper()
+		nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo(user, pass), nats.NoReconnect())
+		if err != nil {
+			t.Fatalf("%s: %v", user, err)
+		}
+		t.Cleanup(nc.Close)
+		j, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	reloadTo := func(accounts ...server.AccountConfig) {
+		t.Helper()
+		next := *cfg
+		next.Server.Accounts = accounts
+		reloadConfig(srv, layers, cfg, func() (*conf.Config, error) { c := next; return &c, nil }, new(slog.LevelVar), log)
+		if fmt.Sprint(cfg.Server.Accounts) != fmt.Sprint(accounts) {
+			t.Fatal("reload rejected")
+		}
+	}
+	if _, err := js("a", "pa").CreateStream(ctx, jetstream.StreamConfig{Name: "KEEP", Subjects: []string{"k"}}); err != nil {
+		t.Fatal(err)
+	}
+	streamNames := func() []string {
+		rep, _ := layers.report()
+		var names []string
+		for _, s := range rep.Streams {
+			names = append(names, s.Name)
+		}
+		return names
+	}
+
+	reloadTo(accountB)
+	if _, err := js("b", "pb").CreateStream(ctx, jetstream.StreamConfig{Name: "NEW", Subjects: []string{"n"}}); err != nil {
+		t.Fatalf("added account: %v", err)
+	}
+	if got := fmt.Sprint(streamNames()); got != "[B/NEW]" {
+		t.Fatalf("streams after A was removed: %s", got)
+	}
+
+	reloadTo(accountA, accountB)
+	if _, err := js("a", "pa").Stream(ctx, "KEEP"); err != nil {
+		t.Fatalf("returning account lost its stream: %v", err)
+	}
+
+	next := *cfg
+	next.Sync = conf.SyncInterval
+	reloadConfig(srv, layers, cfg, func() (*conf.Config, error) { c := next; return &c, nil }, new(slog.LevelVar), log)
+	if cfg.Sync != conf.SyncAlways {
+		t.Fatal("sync rule changed by a reload")
 	}
 }

@@ -127,14 +127,13 @@ func serve(ctx context.Context, stopSignals func(), cfg *conf.Config, log *slog.
 	// anyone, so no client sees "no responders" from a stream that is
 	// still loading.
 	stopStreams := func() {}
+	var layers *streamLayers
 	if cfg.JetStream {
-		stop, err := startStreams(cfg, srv, log)
+		layers, err = startStreams(cfg, srv, log)
 		if err != nil {
 			return fmt.Errorf("stream layer: %w", err)
 		}
-		if stop != nil {
-			stopStreams = stop
-		}
+		stopStreams = layers.close
 	}
 	if err := srv.Start(); err != nil {
 		stopStreams()
@@ -160,7 +159,7 @@ func serve(ctx context.Context, stopSignals func(), cfg *conf.Config, log *slog.
 	for {
 		select {
 		case <-hup:
-			reloadConfig(srv, cfg, reload, level, log)
+			reloadConfig(srv, layers, cfg, reload, level, log)
 			continue
 		case <-ldm:
 			err = srv.LameDuck(ctx)
@@ -190,8 +189,10 @@ func serve(ctx context.Context, stopSignals func(), cfg *conf.Config, log *slog.
 
 // reloadConfig rereads the configuration and puts it in force. A config
 // that does not load, or that changes what only a restart can change, is
-// rejected with the reason logged, and the old one stays.
-func reloadConfig(srv *server.Server, cur *conf.Config, reload func() (*conf.Config, error), level *slog.LevelVar, log *slog.Logger) {
+// rejected with the reason logged, and the old one stays. Accounts added
+// or removed get their stream layers started or closed (layers is nil when
+// streams are off).
+func reloadConfig(srv *server.Server, layers *streamLayers, cur *conf.Config, reload func() (*conf.Config, error), level *slog.LevelVar, log *slog.Logger) {
 	log.Info("reloading configuration", "config", cur.File)
 	next, err := reload()
 	if err == nil {
@@ -210,6 +211,11 @@ func reloadConfig(srv *server.Server, cur *conf.Config, reload func() (*conf.Con
 	}
 	level.Set(logLevel(next))
 	*cur = *next
+	if layers != nil {
+		if err := layers.reconcile(next.Server.Accounts); err != nil {
+			log.Error("starting the stream layer of an added account", "err", err)
+		}
+	}
 }
 
 // checkStatic refuses changes to cmd/wisp's own settings that need a
@@ -221,6 +227,10 @@ func checkStatic(cur, next *conf.Config) error {
 	}
 	if cur.PidFile != next.PidFile {
 		errs = append(errs, fmt.Errorf("pid_file: %w (was %q, now %q)", server.ErrNotReloadable, cur.PidFile, next.PidFile))
+	}
+	if cur.JetStream && (cur.Sync != next.Sync || cur.SyncInterval != next.SyncInterval) {
+		errs = append(errs, fmt.Errorf("jetstream.sync: %w (was %s every %v, now %s every %v)", server.ErrNotReloadable,
+			cur.Sync, cur.SyncInterval, next.Sync, next.SyncInterval))
 	}
 	return errors.Join(errs...)
 }
