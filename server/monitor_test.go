@@ -606,3 +606,33 @@ func TestMonitorConsoleFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestMonitorSubszAllAccounts: the subject index figures of /subsz and
+// /varz count every account's subscriptions, not the global account's
+// alone.
+func TestMonitorSubszAllAccounts(t *testing.T) {
+	s := startMonitored(t, func(o *Options) {
+		o.Users = []User{{Username: "g", Password: "p"}}
+		o.Accounts = []AccountConfig{{Name: "A", Users: []User{{Username: "a", Password: "p"}}}}
+	})
+	g := connect(t, s, nats.UserInfo("g", "p"))
+	a := connect(t, s, nats.UserInfo("a", "p"))
+	g.SubscribeSync("g.1")
+	for _, subj := range []string{"a.1", "a.2", "a.3"} {
+		a.SubscribeSync(subj)
+	}
+	g.Flush()
+	a.Flush()
+	a.Publish("a.1", nil)
+	a.Flush()
+	var sz Subsz
+	monGet(t, s, "/subsz", http.StatusOK, &sz)
+	if sz.NumSubs != 4 || sz.NumInserts < 4 || sz.NumMatches == 0 {
+		t.Errorf("/subsz counts: %+v", sz.SublistStats)
+	}
+	var v Varz
+	monGet(t, s, "/varz", http.StatusOK, &v)
+	if v.Sublist.NumSubs != 4 || v.Subscriptions != 4 {
+		t.Errorf("/varz: subscriptions %d, sublist %+v", v.Subscriptions, v.Sublist)
+	}
+}

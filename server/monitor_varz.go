@@ -182,7 +182,7 @@ func (s *Server) jetStreamVarz() JetStreamVarz {
 
 // sublistStats reads the subject index's counters.
 func sublistStats(s *Server) SublistStats {
-	ss := s.sl.Stats()
+	ss := s.sublistTotals()
 	out := SublistStats{
 		NumSubs: ss.Subs, NumCache: ss.CacheEntries, NumInserts: ss.Inserts,
 		NumRemoves: ss.Removes, NumMatches: ss.Matches,

@@ -69,7 +69,7 @@ func (s *Server) Stats() Stats {
 		SlowConsumers:  s.stats.slowConsumers.Load(),
 		AuthFailures:   s.stats.authFailures.Load(),
 		ProtocolErrors: make(map[string]int64, numProtoErrKinds),
-		Sublist:        s.sl.Stats(),
+		Sublist:        s.sublistTotals(),
 	}
 	for k := range s.stats.protoErrors {
 		st.ProtocolErrors[protoErrKindNames[k]] = s.stats.protoErrors[k].Load()
@@ -155,4 +155,30 @@ func (c *conn) clientName() string {
 	c.infoMu.Lock()
 	defer c.infoMu.Unlock()
 	return c.opts.Name
+}
+
+// sublistTotals adds up the subject indexes of every account: each account
+// has its own, and the monitoring figures are the server's.
+func (s *Server) sublistTotals() sublist.Stats {
+	s.mu.Lock()
+	sls := make([]*sublist.Sublist[*subscription], 0, len(s.accounts)+1)
+	sls = append(sls, s.sl)
+	for _, a := range s.accounts {
+		if a != s.global {
+			sls = append(sls, a.sl)
+		}
+	}
+	s.mu.Unlock()
+	var t sublist.Stats
+	for _, sl := range sls {
+		st := sl.Stats()
+		t.Subs += st.Subs
+		t.CacheEntries += st.CacheEntries
+		t.Matches += st.Matches
+		t.CacheHits += st.CacheHits
+		t.CacheMisses += st.CacheMisses
+		t.Inserts += st.Inserts
+		t.Removes += st.Removes
+	}
+	return t
 }
