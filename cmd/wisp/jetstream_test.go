@@ -33,24 +33,7 @@ func TestStreamsPerAccount(t *testing.T) {
 			{Name: "B/x", Users: []server.User{{Username: "b", Password: "pb"}}},
 		},
 	}
-	log := slog.New(slog.DiscardHandler)
-	srv, err := server.New(&cfg.Server, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	layers, err := startStreams(cfg, srv, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		layers.close()
-	})
+	srv, _ := startWithStreams(t, cfg)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -128,23 +111,7 @@ func TestStreamsFollowReload(t *testing.T) {
 	cfg.StoreDir = t.TempDir()
 	cfg.Server = server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, Accounts: []server.AccountConfig{accountA}}
 	log := slog.New(slog.DiscardHandler)
-	srv, err := server.New(&cfg.Server, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	layers, err := startStreams(cfg, srv, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		layers.close()
-	})
+	srv, layers := startWithStreams(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	js := func(user, pass string) jetstream.JetStream {
@@ -200,4 +167,29 @@ func TestStreamsFollowReload(t *testing.T) {
 	if cfg.Sync != conf.SyncAlways {
 		t.Fatal("sync rule changed by a reload")
 	}
+}
+
+// startWithStreams starts a server and its stream layers as serve does,
+// stopping both when the test ends.
+func startWithStreams(t *testing.T, cfg *conf.Config) (*server.Server, *streamLayers) {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	srv, err := server.New(&cfg.Server, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := startStreams(cfg, srv, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		layers.close()
+	})
+	return srv, layers
 }
