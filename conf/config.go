@@ -180,6 +180,7 @@ var validateKeys = map[string]string{
 	"user":                   "authorization.user",
 	"users":                  "authorization.users",
 	"permissions":            "authorization.users",
+	"default_permissions":    "authorization.default_permissions",
 }
 
 // attribute gives each validation error the file, line and key it came

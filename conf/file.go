@@ -57,10 +57,11 @@ type fileTLS struct {
 }
 
 type fileAuth struct {
-	Token    *stringValue `toml:"token"`
-	User     *stringValue `toml:"user"`
-	Password *stringValue `toml:"password"`
-	Users    []fileUser   `toml:"users"`
+	Token              *stringValue `toml:"token"`
+	User               *stringValue `toml:"user"`
+	Password           *stringValue `toml:"password"`
+	Users              []fileUser   `toml:"users"`
+	DefaultPermissions *filePerms   `toml:"default_permissions"`
 }
 
 type fileUser struct {
@@ -279,6 +280,7 @@ func (p *parsedFile) apply(c *Config) error {
 		for _, u := range a.Users {
 			o.Users = append(o.Users, u.options())
 		}
+		setDefaultPermissions(o, server.GlobalAccount, a.DefaultPermissions)
 	}
 	if f.MaxPayload != nil {
 		o.MaxPayload = int(*f.MaxPayload)

@@ -13,7 +13,8 @@ func FuzzLoadTOML(f *testing.F) {
 	f.Add([]byte(fullFile))
 	f.Add([]byte("port = 4222\nmax_paylod = 1\n"))
 	f.Add([]byte("listen = \"[::1]:4222\"\n[authorization]\nusers = [{user = \"a\", password = \"b\"}]\n"))
-	f.Add([]byte(securityFile)) // permissions and accounts (security_test.go)
+	f.Add([]byte(securityFile))   // permissions and accounts (security_test.go)
+	f.Add([]byte(queuePermsFile)) // queue groups, default_permissions (perms_file_test.go)
 	f.Add([]byte("[tls]\ncert_file = \"s.pem\"\nkey_file = \"k.pem\"\nverify = true\nhandshake_first = true\n"))
 	f.Add([]byte("pid_file = \"w.pid\"\nlame_duck_duration = \"1s\"\nlame_duck_grace_period = \"2s\"\n"))
 	const name = "fuzz.conf"

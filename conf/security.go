@@ -13,11 +13,15 @@ import (
 //	users = [{ user = "a", password = "...", permissions = {
 //	    publish = { allow = ["orders.>"], deny = ["orders.secret"] },
 //	    subscribe = ["news.>", "_INBOX.>"],   # a list (or one string) means allow
+//	    # a subscribe entry may name queue groups: "jobs.> workers", "jobs.> *.dev"
 //	    allow_responses = true,               # or { max = 1, expires = "1m" }
 //	}}]
 //
+//	default_permissions = { subscribe = ["news.>"] }   # in [authorization]: for its users without permissions
+//
 //	[accounts.A]
 //	users = [...]
+//	default_permissions = { publish = "a.>" }         # for A's users without permissions
 //	max_connections = 100
 //	exports = [{ stream = "events.>" }, { service = "svc.req", accounts = ["B"] }]
 //
@@ -140,10 +144,11 @@ func (p *filePerms) options() *server.Permissions {
 }
 
 type fileAccount struct {
-	Users          []fileUser   `toml:"users"`
-	MaxConnections *intValue    `toml:"max_connections"`
-	Exports        []fileExport `toml:"exports"`
-	Imports        []fileImport `toml:"imports"`
+	Users              []fileUser   `toml:"users"`
+	DefaultPermissions *filePerms   `toml:"default_permissions"`
+	MaxConnections     *intValue    `toml:"max_connections"`
+	Exports            []fileExport `toml:"exports"`
+	Imports            []fileImport `toml:"imports"`
 }
 
 type fileExport struct {
@@ -192,6 +197,7 @@ func applyAccounts(o *server.Options, accs map[string]*fileAccount) {
 		for _, u := range fa.Users {
 			ac.Users = append(ac.Users, u.options())
 		}
+		setDefaultPermissions(o, name, fa.DefaultPermissions)
 		setInt(&ac.MaxConnections, fa.MaxConnections)
 		for _, e := range fa.Exports {
 			var ex server.Export
@@ -214,6 +220,18 @@ func applyAccounts(o *server.Options, accs map[string]*fileAccount) {
 		}
 		o.Accounts = append(o.Accounts, ac)
 	}
+}
+
+// setDefaultPermissions records an account's default_permissions, when the
+// file gives them.
+func setDefaultPermissions(o *server.Options, account string, p *filePerms) {
+	if p == nil {
+		return
+	}
+	if o.DefaultPermissions == nil {
+		o.DefaultPermissions = make(map[string]*server.Permissions)
+	}
+	o.DefaultPermissions[account] = p.options()
 }
 
 func (s *fileImportSource) options() *server.ImportSource {

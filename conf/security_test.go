@@ -137,7 +137,8 @@ func TestExampleSecuritySectionsParse(t *testing.T) {
 			in = false
 		}
 		if in && (strings.HasPrefix(line, "# [") || strings.HasPrefix(line, "# users") || strings.HasPrefix(line, "#  ") ||
-			strings.HasPrefix(line, "# ]") || strings.HasPrefix(line, "# max_connections") || strings.HasPrefix(line, "# exports") || strings.HasPrefix(line, "# imports")) {
+			strings.HasPrefix(line, "# ]") || strings.HasPrefix(line, "# }") || strings.HasPrefix(line, "# max_connections") || strings.HasPrefix(line, "# exports") ||
+			strings.HasPrefix(line, "# imports") || strings.HasPrefix(line, "# default_permissions")) {
 			out = append(out, strings.TrimPrefix(line, "# "))
 		}
 	}

@@ -30,11 +30,16 @@ type userEntry struct {
 func newAuthenticator(o *Options, set *accountSet) *authenticator {
 	a := &authenticator{token: o.AuthToken}
 	global := set.byName[GlobalAccount]
+	defaults := defaultPermSets(o) // shared by the users they apply to
 	add := func(u User, acc *account) {
 		if a.users == nil {
 			a.users = make(map[string]*userEntry)
 		}
-		a.users[u.Username] = &userEntry{name: u.Username, password: u.Password, acc: acc, perms: newPermSet(u.Permissions)}
+		perms := defaults[acc.name]
+		if u.Permissions != nil {
+			perms = newPermSet(u.Permissions) // replaces the defaults, never merged
+		}
+		a.users[u.Username] = &userEntry{name: u.Username, password: u.Password, acc: acc, perms: perms}
 	}
 	if o.Username != "" {
 		add(User{Username: o.Username, Password: o.Password}, global)

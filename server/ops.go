@@ -141,10 +141,9 @@ func (c *conn) processSub(op *protocol.Op) {
 	}
 	var filter []pattern
 	if ps := c.perms.Load(); ps != nil {
-		ok, f := ps.subscribeVerdict(subject)
+		ok, f := ps.subscribeVerdict(subject, queue)
 		if !ok {
-			c.srv.log.Debug("subscribe permission violation", "cid", c.id, "user", c.user, "subject", subject)
-			c.sendErr(protocol.ErrTextSubViolation(subject))
+			c.subViolation(subject, queue)
 			return
 		}
 		filter = f

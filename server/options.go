@@ -38,6 +38,11 @@ type Options struct {
 	// account.go). Users above belong to the global account.
 	Accounts []AccountConfig
 
+	// DefaultPermissions, by account name (GlobalAccount for the users
+	// above), apply to that account's users that have no Permissions of
+	// their own. A user's own permissions replace them entirely.
+	DefaultPermissions map[string]*Permissions
+
 	MaxConnections   int           // default 65536
 	MaxSubscriptions int           // per connection, 0 = unlimited
 	MaxPayload       int           // default 1 MiB
@@ -189,6 +194,7 @@ func (o *Options) Validate() error {
 		}
 	}
 	validateAccounts(o, bad)
+	validateDefaultPermissions(o, bad)
 	if o.MaxConnections < 0 {
 		bad("max_connections", "must not be negative")
 	}

@@ -166,10 +166,10 @@ func (c *conn) recheck(auth *authenticator, oldToken string) bool {
 			sub.deny.Store(nil)
 			continue
 		}
-		ok, filter := ps.subscribeVerdict(sub.subject)
+		ok, filter := ps.subscribeVerdict(sub.subject, sub.queue)
 		if !ok {
-			c.srv.log.Info("closing connection after reload: subscription no longer permitted", "cid", c.id, "user", user, "subject", sub.subject)
-			c.close(closeAuthViolation, protocol.ErrTextSubViolation(sub.subject))
+			c.srv.log.Info("closing connection after reload: subscription no longer permitted", "cid", c.id, "user", user, "subject", sub.subject, "queue", sub.queue)
+			c.close(closeAuthViolation, subViolationText(sub.subject, sub.queue))
 			return false
 		}
 		if filter != nil {
