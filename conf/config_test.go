@@ -378,6 +378,7 @@ func TestFileErrors(t *testing.T) {
 		{"duration wrong type", "ping_interval = true\n", 1, ":1: ping_interval: expected a duration"},
 		{"bad size", "max_payload = \"1XB\"\n", 1, `:1: max_payload: invalid size "1XB"`},
 		{"size float", "max_pending = 1.5\n", 1, ":1: max_pending: expected a size"},
+		{"permissions array", "[[authorization.users]]\nuser = \"a\"\npassword = \"b\"\npermissions = [\"x\"]\n", 4, ":4: authorization.users.permissions: expected a table, got an array"},
 		{"size overflow", "max_pending = \"9999999999999TB\"\n", 1, ":1: max_pending: invalid size"},
 		{"size too big", "\n\nmax_payload = \"65MiB\"\n", 3, ":3: max_payload: 68157440 is outside"},
 		{"bad port", "port = 70000\n", 1, ":1: port: 70000 is not a TCP port"},

@@ -160,7 +160,7 @@ func hasPrefix(k toml.Key, prefixes []toml.Key) bool {
 // belongs, say) as plain errors in this form rather than as ParseErrors.
 var (
 	tomlPlainErr = regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "((?:[^"\\]|\\.)*)"\): (.*)$`)
-	typeMismatch = regexp.MustCompile(`^type mismatch for .*: expected (\w+) but found (\w+)$`)
+	typeMismatch = regexp.MustCompile(`^type mismatch for .*: expected (\w+) but found (\[\]any|\w+)$`)
 	incompatible = regexp.MustCompile(`^incompatible types: TOML value has type (\w+); destination has type (\w+)$`)
 )
 
@@ -208,7 +208,7 @@ func tomlTypeWord(t string) string {
 		return "an integer"
 	case "float64", "float":
 		return "a float"
-	case "array", "slice":
+	case "array", "slice", "[]any":
 		return "an array"
 	}
 	return "a " + t

@@ -17,8 +17,8 @@ var ErrNotReloadable = errors.New("cannot change at runtime; restart the server"
 //
 // It is all or nothing: options that fail validation, certificates that do
 // not load, or a change to a setting that needs a restart (host, port,
-// server name, monitoring and profiling addresses, jetstream) leave the old options in
-// force and return the reason.
+// server name, monitoring and profiling addresses, jetstream) leave the old
+// options in force and return the reason.
 //
 // Open connections are kept when still allowed, and re-checked otherwise:
 //   - a connection whose user was removed, moved to another account or
@@ -27,8 +27,9 @@ var ErrNotReloadable = errors.New("cannot change at runtime; restart the server"
 //     -ERR 'Authorization Violation';
 //   - a connection whose user lost the permission for one of its
 //     subscriptions is closed with -ERR 'Permissions Violation for
-//     Subscription to "x"'; otherwise its new permissions apply from the
-//     next message on.
+//     Subscription to "x"' (with ` using queue "q"` for a queue
+//     subscription); otherwise its new permissions apply from the next
+//     message on.
 //
 // New limits apply to new connections (max_payload, max_control_line) or at
 // once (max_pending, write_deadline, ping settings, max_subscriptions for
