@@ -152,9 +152,11 @@ type fileAccount struct {
 }
 
 type fileExport struct {
-	Stream   *stringValue `toml:"stream"`
-	Service  *stringValue `toml:"service"`
-	Accounts []string     `toml:"accounts"`
+	Stream            *stringValue   `toml:"stream"`
+	Service           *stringValue   `toml:"service"`
+	Accounts          []string       `toml:"accounts"`
+	ResponseType      *stringValue   `toml:"response_type"`
+	ResponseThreshold *durationValue `toml:"response_threshold"`
 }
 
 type fileImport struct {
@@ -204,6 +206,8 @@ func applyAccounts(o *server.Options, accs map[string]*fileAccount) {
 			setString(&ex.Stream, e.Stream)
 			setString(&ex.Service, e.Service)
 			ex.Accounts = e.Accounts
+			setString(&ex.ResponseType, e.ResponseType)
+			setDuration(&ex.ResponseThreshold, e.ResponseThreshold)
 			ac.Exports = append(ac.Exports, ex)
 		}
 		for _, i := range fa.Imports {

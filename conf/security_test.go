@@ -61,7 +61,7 @@ users = [
 [accounts.A]
 users = [{ user = "a", password = "a" }]
 max_connections = 5
-exports = [{ stream = "events.>" }, { service = "svc.req", accounts = ["B"] }]
+exports = [{ stream = "events.>" }, { service = "svc.req", accounts = ["B"], response_type = "stream", response_threshold = "10s" }]
 
 [accounts.B]
 users = [{ user = "b", password = "b" }]
@@ -92,6 +92,9 @@ func TestPermissionsAndAccountsFile(t *testing.T) {
 	if len(o.Accounts) != 2 || o.Accounts[0].Name != "A" || o.Accounts[0].MaxConnections != 5 || len(o.Accounts[0].Exports) != 2 {
 		t.Fatalf("accounts %+v", o.Accounts)
 	}
+	if ex := o.Accounts[0].Exports[1]; ex.ResponseType != "stream" || ex.ResponseThreshold != 10*time.Second {
+		t.Fatalf("service export %+v", ex)
+	}
 	b := o.Accounts[1]
 	if len(b.Imports) != 2 || b.Imports[0].Stream.Account != "A" || b.Imports[0].Prefix != "a" || b.Imports[1].To != "a.svc" {
 		t.Fatalf("B %+v", b)
@@ -111,6 +114,7 @@ func TestPermissionsAndAccountsErrors(t *testing.T) {
 		{"[accounts.A]\nexports = [{ stream = \"x\" }]\n[accounts.B]\nimports = [{ stream = { account = \"A\", subject = \"y\" } }]\n",
 			`sec.conf:3: accounts.B: stream import of "y": account "A" exports no stream covering it to "B"`},
 		{"[accounts.A]\nmax_conections = 1\n", `sec.conf:2: unknown key "accounts.A.max_conections"`},
+		{"[accounts.A]\nexports = [\n  { service = \"s\", response_type = \"lots\" },\n]\n", `sec.conf:1: accounts.A: export "s": response_type "lots" is not "singleton", "stream" or "chunked"`},
 	}
 	for _, tt := range tests {
 		_, err := LoadFile("sec.conf", []byte(tt.text))

@@ -25,7 +25,9 @@ import (
 //     requests to responders in the exporting account; the request's reply
 //     subject is replaced by a one-off "_R_.<id>" subject in the exporter,
 //     and a response published there is carried back to the requester's
-//     reply subject in its own account.
+//     reply subject in its own account: the first one, or every one within
+//     the response threshold when the export's response type is stream or
+//     chunked.
 //
 // Imports are implemented as internal subscriptions in the sublist of the
 // account the messages come from, so an account without imports pays
@@ -55,7 +57,22 @@ type Export struct {
 	Stream   string
 	Service  string
 	Accounts []string
+	// ResponseType says how many responses one request through a service
+	// import may get back, as nats-server's response_type: "singleton"
+	// (the default: the first response, then the route is gone), "stream"
+	// or "chunked" (any number, until ResponseThreshold has passed).
+	ResponseType string
+	// ResponseThreshold is how long after the request its responses are
+	// carried back; default 2 minutes.
+	ResponseThreshold time.Duration
 }
+
+// Service response types.
+const (
+	ResponseSingleton = "singleton"
+	ResponseStream    = "stream"
+	ResponseChunked   = "chunked"
+)
 
 // Import brings another account's export into this one. Exactly one of
 // Stream and Service is set.
@@ -106,8 +123,10 @@ type streamImport struct {
 // sublist on the local subject: requests are routed into the exporter.
 type serviceImport struct {
 	from    *account
-	subject string // subject in the exporting account
-	literal bool   // subject has no wildcard: requests all go there
+	subject string        // subject in the exporting account
+	literal bool          // subject has no wildcard: requests all go there
+	multi   bool          // the export's response type allows many responses
+	ttl     time.Duration // the export's response threshold
 }
 
 // respRoute carries a response from the exporter back to the requester.
@@ -115,10 +134,11 @@ type respRoute struct {
 	to      *account
 	reply   string
 	expires time.Time
+	multi   bool // stays for further responses until it expires
 }
 
-// Service responses must arrive within this time, as with nats-server's
-// default response threshold.
+// Service responses must arrive within this time unless the export says
+// otherwise, as with nats-server's default response threshold.
 const responseTTL = 2 * time.Minute
 
 // respPrefix starts the one-off reply subjects of service requests.
@@ -128,8 +148,9 @@ const respPrefix = "_R_."
 // entries are dropped, then everything.
 const maxPendingResponses = 64 << 10
 
-// addResponse registers a one-off reply subject in a and returns it.
-func (a *account) addResponse(to *account, reply []byte) string {
+// addResponse registers a one-off reply subject in a, good for ttl (and
+// for one response unless multi), and returns it.
+func (a *account) addResponse(to *account, reply []byte, ttl time.Duration, multi bool) string {
 	subj := respPrefix + nuid.Next()
 	now := time.Now()
 	a.respMu.Lock()
@@ -146,13 +167,14 @@ func (a *account) addResponse(to *account, reply []byte) string {
 			clear(a.resp)
 		}
 	}
-	a.resp[subj] = &respRoute{to: to, reply: string(reply), expires: now.Add(responseTTL)}
+	a.resp[subj] = &respRoute{to: to, reply: string(reply), expires: now.Add(ttl), multi: multi}
 	a.nresp.Store(int32(len(a.resp)))
 	a.respMu.Unlock()
 	return subj
 }
 
-// takeResponse returns (and forgets) the route for a response subject.
+// takeResponse returns the route for a response subject, forgetting it
+// once used (singleton) or expired.
 func (a *account) takeResponse(subject []byte) *respRoute {
 	a.respMu.Lock()
 	defer a.respMu.Unlock()
@@ -160,9 +182,12 @@ func (a *account) takeResponse(subject []byte) *respRoute {
 	if !ok {
 		return nil
 	}
-	delete(a.resp, string(subject))
-	a.nresp.Store(int32(len(a.resp)))
-	if time.Now().After(r.expires) {
+	expired := time.Now().After(r.expires)
+	if !r.multi || expired {
+		delete(a.resp, string(subject))
+		a.nresp.Store(int32(len(a.resp)))
+	}
+	if expired {
 		return nil
 	}
 	return r
@@ -226,7 +251,7 @@ func (s *Server) deliverImport(from *conn, sub *subscription, m *message) bool {
 	}
 	var respSubj string
 	if len(m.reply) > 0 {
-		respSubj = svc.from.addResponse(sub.acc, m.reply)
+		respSubj = svc.from.addResponse(sub.acc, m.reply, svc.ttl, svc.multi)
 		m2.reply = []byte(respSubj)
 	}
 	ok := s.route(from, svc.from.sl.Match(m2.subject), &m2)
@@ -257,10 +282,14 @@ func (s *Server) accountsFor(o *Options) (*accountSet, error) {
 		set.byName[ac.Name] = a
 	}
 	s.mu.Unlock()
+	configs := make(map[string]*AccountConfig, len(o.Accounts))
+	for i := range o.Accounts {
+		configs[o.Accounts[i].Name] = &o.Accounts[i]
+	}
 	for _, ac := range o.Accounts {
 		a := set.byName[ac.Name]
 		for _, im := range ac.Imports {
-			sub, err := buildImport(set, a, im)
+			sub, err := buildImport(set, configs, a, im)
 			if err != nil {
 				return nil, fmt.Errorf("accounts: account %q: %w", ac.Name, err)
 			}
@@ -271,7 +300,8 @@ func (s *Server) accountsFor(o *Options) (*accountSet, error) {
 }
 
 // buildImport makes the internal subscription for one import of account a.
-func buildImport(set *accountSet, a *account, im Import) (*subscription, error) {
+// configs gives the exporters' settings (a service's response type).
+func buildImport(set *accountSet, configs map[string]*AccountConfig, a *account, im Import) (*subscription, error) {
 	if im.Stream != nil {
 		src := set.byName[im.Stream.Account]
 		sub := &subscription{acc: src, subject: im.Stream.Subject, stream: &streamImport{to: a}}
@@ -286,9 +316,14 @@ func buildImport(set *accountSet, a *account, im Import) (*subscription, error) 
 		local = im.Service.Subject
 	}
 	_, wild := subjectKind(im.Service.Subject)
-	return &subscription{acc: a, subject: local, service: &serviceImport{
-		from: src, subject: im.Service.Subject, literal: !wild,
-	}}, nil
+	svc := &serviceImport{from: src, subject: im.Service.Subject, literal: !wild, ttl: responseTTL}
+	if ex := findExport(configs[im.Service.Account], "service", im.Service.Subject, a.name); ex != nil {
+		svc.multi = ex.ResponseType == ResponseStream || ex.ResponseType == ResponseChunked
+		if ex.ResponseThreshold > 0 {
+			svc.ttl = ex.ResponseThreshold
+		}
+	}
+	return &subscription{acc: a, subject: local, service: svc}, nil
 }
 
 // install puts a built account set in force: the account table and the
@@ -357,6 +392,17 @@ func validateAccounts(o *Options, bad func(name, format string, args ...any)) {
 			} else if ok, _ := subjectKind(subj); !ok {
 				bad(key, "export %q is not a valid subject", subj)
 			}
+			switch ex.ResponseType {
+			case "", ResponseSingleton, ResponseStream, ResponseChunked:
+			default:
+				bad(key, "export %q: response_type %q is not %q, %q or %q", subj, ex.ResponseType, ResponseSingleton, ResponseStream, ResponseChunked)
+			}
+			if ex.Stream != "" && (ex.ResponseType != "" || ex.ResponseThreshold != 0) {
+				bad(key, "export %q: response_type and response_threshold apply to service exports only", subj)
+			}
+			if ex.ResponseThreshold < 0 {
+				bad(key, "export %q: response_threshold must not be negative", subj)
+			}
 		}
 	}
 	for _, ac := range o.Accounts {
@@ -402,8 +448,21 @@ func checkImport(byName map[string]*AccountConfig, importer string, im Import) e
 	if src.Account == importer {
 		return fmt.Errorf("%s import of %q: an account cannot import from itself", kind, src.Subject)
 	}
-	want := pattern(strings.Split(src.Subject, "."))
-	for _, ex := range exp.Exports {
+	if findExport(exp, kind, src.Subject, importer) != nil {
+		return nil
+	}
+	return fmt.Errorf("%s import of %q: account %q exports no %s covering it to %q", kind, src.Subject, src.Account, kind, importer)
+}
+
+// findExport returns the first export of kind ("stream" or "service") of
+// account exp that covers subject and that importer may import, or nil.
+func findExport(exp *AccountConfig, kind, subject, importer string) *Export {
+	if exp == nil {
+		return nil
+	}
+	want := pattern(strings.Split(subject, "."))
+	for i := range exp.Exports {
+		ex := &exp.Exports[i]
 		es := ex.Stream
 		if kind == "service" {
 			es = ex.Service
@@ -414,9 +473,9 @@ func checkImport(byName map[string]*AccountConfig, importer string, im Import) e
 		if len(ex.Accounts) > 0 && !contains(ex.Accounts, importer) {
 			continue
 		}
-		return nil
+		return ex
 	}
-	return fmt.Errorf("%s import of %q: account %q exports no %s covering it to %q", kind, src.Subject, src.Account, kind, importer)
+	return nil
 }
 
 func contains(list []string, s string) bool {

@@ -234,6 +234,9 @@ func TestAccountValidation(t *testing.T) {
 		{"twice", []AccountConfig{{Name: "A"}, {Name: "A"}}, "listed twice"},
 		{"bad export", []AccountConfig{{Name: "A", Exports: []Export{{Stream: "a..b"}}}}, "not a valid subject"},
 		{"to with wildcard", []AccountConfig{{Name: "A", Exports: []Export{{Service: "s.*"}}}, {Name: "B", Imports: []Import{{Service: &ImportSource{Account: "A", Subject: "s.*"}, To: "t"}}}}, "literal"},
+		{"bad response type", []AccountConfig{{Name: "A", Exports: []Export{{Service: "s", ResponseType: "many"}}}}, `response_type "many" is not "singleton", "stream" or "chunked"`},
+		{"response type on a stream", []AccountConfig{{Name: "A", Exports: []Export{{Stream: "s", ResponseType: "stream"}}}}, "service exports only"},
+		{"negative threshold", []AccountConfig{{Name: "A", Exports: []Export{{Service: "s", ResponseThreshold: -time.Second}}}}, "must not be negative"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -247,5 +250,72 @@ func TestAccountValidation(t *testing.T) {
 	o := &Options{Users: []User{{Username: "x", Password: "p"}}, Accounts: []AccountConfig{{Name: "A", Users: []User{{Username: "x", Password: "p"}}}}}
 	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "listed twice") {
 		t.Fatalf("duplicate user: %v", err)
+	}
+}
+
+// TestServiceImportResponseTypes: a singleton service carries one response
+// back per request; a stream service carries every response until its
+// response_threshold has passed.
+func TestServiceImportResponseTypes(t *testing.T) {
+	s := startServer(t, func(o *Options) {
+		o.Accounts = []AccountConfig{
+			{Name: "A", Users: []User{{Username: "a", Password: "a"}}, Exports: []Export{
+				{Service: "one"},
+				{Service: "many", ResponseType: ResponseStream, ResponseThreshold: time.Second},
+			}},
+			{Name: "B", Users: []User{{Username: "b", Password: "b"}}, Imports: []Import{
+				{Service: &ImportSource{Account: "A", Subject: "one"}},
+				{Service: &ImportSource{Account: "A", Subject: "many"}},
+			}},
+		}
+	})
+	a := connect(t, s, nats.UserInfo("a", "a"))
+	b := connect(t, s, nats.UserInfo("b", "b"))
+	replies := make(chan string, 8)
+	respond := func(m *nats.Msg) {
+		for i := 1; i <= 3; i++ {
+			a.Publish(m.Reply, []byte{byte('0' + i)})
+		}
+		replies <- m.Reply
+	}
+	a.Subscribe("one", respond)
+	a.Subscribe("many", respond)
+	a.Flush()
+
+	count := func(subject string) (int, string, *nats.Subscription) {
+		t.Helper()
+		inbox := nats.NewInbox()
+		sub, _ := b.SubscribeSync(inbox)
+		t.Cleanup(func() { sub.Unsubscribe() })
+		b.PublishRequest(subject, inbox, nil)
+		b.Flush()
+		var reply string
+		select {
+		case reply = <-replies:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: no request arrived", subject)
+		}
+		a.Flush()
+		n := 0
+		for {
+			if _, err := sub.NextMsg(100 * time.Millisecond); err != nil {
+				return n, reply, sub
+			}
+			n++
+		}
+	}
+	if n, _, _ := count("one"); n != 1 {
+		t.Fatalf("singleton service: %d responses", n)
+	}
+	n, reply, sub := count("many")
+	if n != 3 {
+		t.Fatalf("stream service: %d responses", n)
+	}
+	// Past the threshold (1s after the request) the route is gone.
+	time.Sleep(1200 * time.Millisecond)
+	a.Publish(reply, []byte("late"))
+	a.Flush()
+	if m, err := sub.NextMsg(200 * time.Millisecond); err == nil {
+		t.Fatalf("response after the threshold delivered: %q", m.Data)
 	}
 }
