@@ -48,12 +48,13 @@ type fileConfig struct {
 }
 
 type fileTLS struct {
-	CertFile       *stringValue   `toml:"cert_file"`
-	KeyFile        *stringValue   `toml:"key_file"`
-	CAFile         *stringValue   `toml:"ca_file"`
-	Verify         *boolValue     `toml:"verify"`
-	Timeout        *durationValue `toml:"timeout"`
-	HandshakeFirst *boolValue     `toml:"handshake_first"`
+	CertFile       *stringValue         `toml:"cert_file"`
+	KeyFile        *stringValue         `toml:"key_file"`
+	CAFile         *stringValue         `toml:"ca_file"`
+	Verify         *boolValue           `toml:"verify"`
+	VerifyAndMap   *boolValue           `toml:"verify_and_map"`
+	Timeout        *durationValue       `toml:"timeout"`
+	HandshakeFirst *handshakeFirstValue `toml:"handshake_first"`
 }
 
 type fileAuth struct {
@@ -306,13 +307,7 @@ func (p *parsedFile) apply(c *Config) error {
 		applyAccounts(o, f.Accounts)
 	}
 	if t := f.TLS; t != nil {
-		o.TLS = &server.TLSOptions{}
-		setString(&o.TLS.CertFile, t.CertFile)
-		setString(&o.TLS.KeyFile, t.KeyFile)
-		setString(&o.TLS.CAFile, t.CAFile)
-		setBool(&o.TLS.Verify, t.Verify)
-		setDuration(&o.TLS.Timeout, t.Timeout)
-		setBool(&o.TLS.HandshakeFirst, t.HandshakeFirst)
+		o.TLS = t.options()
 	}
 	if js := f.JetStream; js != nil {
 		setBool(&c.JetStream, js.Enabled)

@@ -16,6 +16,7 @@ func FuzzLoadTOML(f *testing.F) {
 	f.Add([]byte(securityFile))   // permissions and accounts (security_test.go)
 	f.Add([]byte(queuePermsFile)) // queue groups, default_permissions (perms_file_test.go)
 	f.Add([]byte("[tls]\ncert_file = \"s.pem\"\nkey_file = \"k.pem\"\nverify = true\nhandshake_first = true\n"))
+	f.Add([]byte("[tls]\ncert_file = \"s.pem\"\nkey_file = \"k.pem\"\nhandshake_first = \"300ms\"\nverify_and_map = true\n[authorization]\nusers = [{ user = \"CN=a,O=b\" }]\n"))
 	f.Add([]byte("pid_file = \"w.pid\"\nlame_duck_duration = \"1s\"\nlame_duck_grace_period = \"2s\"\n"))
 	const name = "fuzz.conf"
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"crypto/subtle"
+	"crypto/x509"
 	"log/slog"
 	"strings"
 	"sync"
@@ -11,10 +12,15 @@ import (
 )
 
 // authenticator checks CONNECT credentials against the configured token,
-// user/password or user lists. It is immutable: a reload builds a new one.
+// user/password or user lists, or a client's certificate against the user
+// lists (verify_and_map). It is immutable: a reload builds a new one.
 type authenticator struct {
 	token string
 	users map[string]*userEntry // nil when users are not in use
+	// certMap finds users through client certificates instead of the
+	// user name in CONNECT (auth_cert.go); dnUsers serves it.
+	certMap bool
+	dnUsers []dnUser
 }
 
 // userEntry is one user: the password (plain or bcrypt), the account the
@@ -52,15 +58,20 @@ func newAuthenticator(o *Options, set *accountSet) *authenticator {
 			add(u, set.byName[ac.Name])
 		}
 	}
+	if o.TLS != nil && o.TLS.VerifyAndMap {
+		a.certMap = true
+		a.dnUsers = dnUsersOf(a.users)
+	}
 	return a
 }
 
 func (a *authenticator) required() bool { return a.token != "" || a.users != nil }
 
 // check reports whether the CONNECT credentials are good, and the user they
-// authenticate as (nil for a token or when auth is off). Comparisons take
-// the same time whatever the input.
-func (a *authenticator) check(o *connectOpts) (*userEntry, bool) {
+// authenticate as (nil for a token or when auth is off). cert is the
+// client's verified certificate, if any. Comparisons take the same time
+// whatever the input.
+func (a *authenticator) check(o *connectOpts, cert *x509.Certificate) (*userEntry, bool) {
 	switch {
 	case !a.required():
 		return nil, true
@@ -70,9 +81,17 @@ func (a *authenticator) check(o *connectOpts) (*userEntry, bool) {
 			tok = o.Pass // some clients send a token as the password
 		}
 		return nil, equalConstantTime(tok, a.token)
+	case a.certMap:
+		// The certificate says who the client is; a user that also has a
+		// password needs it too, as with nats-server.
+		u := a.certUser(cert)
+		if u == nil {
+			return nil, false
+		}
+		return u, u.password == "" || passwordMatches(o.Pass, u.password)
 	default:
 		u, ok := a.users[o.User]
-		if !ok {
+		if !ok || u.password == "" { // no password: a certificate-only user
 			// Spend the same effort as a real comparison so response time
 			// does not reveal which user names exist.
 			equalConstantTime(o.Pass, o.Pass+"x")
@@ -92,6 +111,14 @@ func passwordMatches(given, want string) bool {
 
 func equalConstantTime(a, b string) bool {
 	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
+// claimed names whom a client tried to authenticate as, for the log.
+func (a *authenticator) claimed(o *connectOpts, cert *x509.Certificate) string {
+	if a.certMap {
+		return certName(cert)
+	}
+	return o.User
 }
 
 // authLog rate-limits the log lines for failed authentications.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
@@ -37,6 +38,9 @@ type conn struct {
 	host   string
 	port   int
 	tls    bool // set before the goroutines start
+	// cert is the client's verified TLS certificate, nil without one; set
+	// before the goroutines start and never changed.
+	cert *x509.Certificate
 	// infoSent is set when INFO went out before the goroutines started
 	// (in plain text, ahead of a TLS handshake).
 	infoSent bool

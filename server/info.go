@@ -51,7 +51,7 @@ func (s *Server) info(c *conn) serverInfo {
 	si.LameDuckMode = s.InLameDuckMode()
 	if ts := s.tls.Load(); ts != nil {
 		si.TLSRequired = true
-		si.TLSVerify = ts.opts.Verify
+		si.TLSVerify = ts.opts.verifyClients()
 	}
 	return si
 }

@@ -148,7 +148,7 @@ func (s *Server) Varz() Varz {
 		v.CPU = m.cpu.percent()
 	}
 	if ts := s.tls.Load(); ts != nil {
-		v.TLSRequired, v.TLSVerify = true, ts.opts.Verify
+		v.TLSRequired, v.TLSVerify = true, ts.opts.verifyClients()
 	}
 	// Report the ports really bound, which differ from the options when
 	// they asked for any free port (-1).

@@ -78,10 +78,10 @@ func (c *conn) processConnect(args []byte) error {
 		return errStopParsing
 	}
 	if auth := c.srv.auth.Load(); auth.required() {
-		u, ok := auth.check(&o)
+		u, ok := auth.check(&o, c.cert)
 		if !ok {
 			c.srv.stats.authFailures.Add(1)
-			c.srv.authLog.logFailure(c.srv.log, c.host, o.User)
+			c.srv.authLog.logFailure(c.srv.log, c.host, auth.claimed(&o, c.cert))
 			c.close(closeAuthViolation, protocol.ErrTextAuthViolation)
 			return errStopParsing
 		}

@@ -195,6 +195,7 @@ func (o *Options) Validate() error {
 	}
 	validateAccounts(o, bad)
 	validateDefaultPermissions(o, bad)
+	validateCertMapping(o, bad)
 	if o.MaxConnections < 0 {
 		bad("max_connections", "must not be negative")
 	}

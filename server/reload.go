@@ -23,7 +23,8 @@ var ErrNotReloadable = errors.New("cannot change at runtime; restart the server"
 // Open connections are kept when still allowed, and re-checked otherwise:
 //   - a connection whose user was removed, moved to another account or
 //     given a new password, or whose token no longer works, or that has no
-//     user while users are now required, is closed with
+//     user while users are now required, or (with verify_and_map) whose
+//     certificate no longer names its user, is closed with
 //     -ERR 'Authorization Violation';
 //   - a connection whose user lost the permission for one of its
 //     subscriptions is closed with -ERR 'Permissions Violation for
@@ -136,7 +137,15 @@ func (c *conn) recheck(auth *authenticator, oldToken string) bool {
 		if uent == nil {
 			return deny()
 		}
-		u = auth.users[user]
+		if auth.certMap {
+			// The certificate must still name the same user.
+			u = auth.certUser(c.cert)
+			if u != nil && u.name != user {
+				u = nil
+			}
+		} else {
+			u = auth.users[user]
+		}
 		// A changed password ends the session: the connection proved the
 		// old one, and nothing says it knows the new one. A client that
 		// does reconnects at once.

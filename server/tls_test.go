@@ -30,6 +30,8 @@ type testPKI struct {
 	clientCert, clientKey  string
 	pool                   *x509.CertPool
 	clientPair, serverPair tls.Certificate
+	ca                     *x509.Certificate // signs more certificates (tls_map_test.go)
+	caKey                  *ecdsa.PrivateKey
 }
 
 func newTestPKI(t testing.TB) *testPKI {
@@ -50,6 +52,7 @@ func newTestPKI(t testing.TB) *testPKI {
 		t.Fatal(err)
 	}
 	ca, _ := x509.ParseCertificate(caDER)
+	p.ca, p.caKey = ca, caKey
 	p.pool = x509.NewCertPool()
 	p.pool.AddCert(ca)
 	p.caFile = p.write(t, "ca.pem", "CERTIFICATE", caDER)
