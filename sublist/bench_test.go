@@ -125,11 +125,12 @@ func BenchmarkWildcardHeavy(b *testing.B) {
 	})
 	b.Run("hit", func(b *testing.B) {
 		subj := subjects[0]
-		b.ReportMetric(float64(len(s.Match(subj).Plain)), "fanout")
 		b.ReportAllocs()
 		for b.Loop() {
 			s.Match(subj)
 		}
+		// After the loop: b.Loop's timer reset deletes metrics reported before it.
+		b.ReportMetric(float64(len(s.Match(subj).Plain)), "fanout")
 	})
 }
 
@@ -185,20 +186,58 @@ func BenchmarkBaselineRWMutexMapParallel(b *testing.B) {
 	})
 }
 
-// BenchmarkInsertRemove adds and removes one subscription with a full
-// cache: a literal pattern probes one set, a wildcard scans the cache.
+// BenchmarkInsertRemove adds and removes one subscription with the
+// default cache full of "svc.<i>.req" subjects. "svc.77.req" is matched
+// last so that it is surely cached, and its Insert and Remove each rebuild
+// its entry. The wildcard cases are the extremes of invalidation:
+// "svc.*.req" rebuilds every cached entry, "svc.*.resp" (same prefix,
+// other last token) and "*.*" (other length) match none, "_INBOX.x1.*" (a
+// client's reply subscription) matches none and shares no token with them.
 func BenchmarkInsertRemove(b *testing.B) {
-	for _, pattern := range []string{"svc.77.req", "svc.*.req", "new.subject"} {
+	for _, pattern := range []string{"svc.77.req", "new.subject", "svc.*.req", "svc.*.resp", "*.*", "_INBOX.x1.*"} {
 		b.Run(pattern, func(b *testing.B) {
+			s, subjects := benchSubs(10_000, 0)
+			for _, subj := range subjects {
+				s.Match(subj)
+			}
+			s.Match(subjects[77])
+			v := new(int)
+			b.ReportAllocs()
+			for b.Loop() {
+				s.Insert(pattern, "", v)
+				s.Remove(pattern, "", v)
+			}
+			b.ReportMetric(float64(s.Stats().CacheEntries), "cached")
+		})
+	}
+}
+
+// BenchmarkWildcardAfterMisses times one wildcard Insert and Remove that
+// match nothing cached, made after k cache misses that each filled a slot
+// (evicting another subject); the misses are not timed. A wildcard change
+// first brings the index up to date with the slots filled since the last
+// one: all of them up to 1/catchUpAll of the cache (k=64 is about the
+// most), beyond that a step, checking the rest directly (k=512, 4096). k=0
+// is the steady state.
+func BenchmarkWildcardAfterMisses(b *testing.B) {
+	for _, k := range []int{0, 16, 64, 512, 4096} {
+		b.Run(fmt.Sprint(k), func(b *testing.B) {
 			s, subjects := benchSubs(10_000, 0)
 			for _, subj := range subjects {
 				s.Match(subj)
 			}
 			v := new(int)
 			b.ReportAllocs()
+			i := 0
 			for b.Loop() {
-				s.Insert(pattern, "", v)
-				s.Remove(pattern, "", v)
+				b.StopTimer()
+				for range k {
+					s.Match(subjects[i%len(subjects)])
+					i++
+				}
+				b.StartTimer()
+				s.Insert("_INBOX.x1.*", "", v)
+				s.Remove("_INBOX.x1.*", "", v)
 			}
 		})
 	}

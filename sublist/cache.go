@@ -25,7 +25,10 @@ const DefaultCacheSize = 4096
 // Writes come from two places, which Sublist keeps apart with its RWMutex:
 // fills after a miss run under the read lock (several at once, so they use
 // compare-and-swap and may lose a race, which only costs a later miss), and
-// updates for Insert/Remove run under the write lock (alone).
+// updates for Insert/Remove run under the write lock (alone). A fill that
+// changes a slot marks it in changed; a wildcard update, under the write
+// lock, reindexes marked slots and then finds the entries it must edit
+// through index, the reverse index of cached subjects (see subjectIndex).
 //
 // Eviction is CLOCK within a set: a hit sets the entry's ref bit (once, so
 // a hot entry is not written on every hit); a fill evicts the first entry
@@ -37,6 +40,9 @@ type cache[T comparable] struct {
 	nsets uint64
 	slots []atomic.Pointer[entry[T]]
 	n     atomic.Int64 // occupied slots, for Stats
+
+	changed slotBitmap    // slots filled since index last saw them
+	index   *subjectIndex // used and updated under the write lock only
 }
 
 // entry is immutable once published, except for the ref hint.
@@ -46,16 +52,21 @@ type entry[T comparable] struct {
 	ref     atomic.Bool // hit since the last eviction sweep
 }
 
-// newCache makes a cache of at least size slots (rounded up to whole sets).
+// newCache makes a cache of at least size slots (rounded up to whole sets),
+// and at most the maxIndexedSlots its index can address.
 func newCache[T comparable](size int) *cache[T] {
 	if size <= 0 {
 		size = DefaultCacheSize
 	}
+	size = min(size, maxIndexedSlots)
 	nsets := (size + ways - 1) / ways
+	seed := maphash.MakeSeed()
 	return &cache[T]{
-		seed:  maphash.MakeSeed(),
-		nsets: uint64(nsets),
-		slots: make([]atomic.Pointer[entry[T]], nsets*ways),
+		seed:    seed,
+		nsets:   uint64(nsets),
+		slots:   make([]atomic.Pointer[entry[T]], nsets*ways),
+		changed: newSlotBitmap(nsets * ways),
+		index:   newSubjectIndex(nsets*ways, seed),
 	}
 }
 
@@ -69,10 +80,14 @@ func (c *cache[T]) hashString(s string) uint64 { return maphash.String(c.seed, s
 
 // set returns the slots a hash maps to. The multiply-shift range reduction
 // works for any number of sets, so capacity need not be a power of two.
+// (Keep it this small: get, on the hit path, must stay inlinable.)
 func (c *cache[T]) set(h uint64) []atomic.Pointer[entry[T]] {
 	i := (h >> 32) * c.nsets >> 32
 	return c.slots[i*ways : i*ways+ways : i*ways+ways]
 }
+
+// setStart returns the number of the first slot of the set a hash maps to.
+func (c *cache[T]) setStart(h uint64) int { return int((h>>32)*c.nsets>>32) * ways }
 
 // get returns the cached entry for subject, or nil.
 func (c *cache[T]) get(h uint64, subject []byte) *entry[T] {
@@ -96,7 +111,7 @@ func (e *entry[T]) touch() {
 // fill caches r for subject after a miss. Callers hold the Sublist read
 // lock, so r is current and no update runs concurrently; other fills may.
 func (c *cache[T]) fill(h uint64, subject string, r *Result[T]) {
-	set := c.set(h)
+	set, first := c.set(h), c.setStart(h)
 	ne := &entry[T]{subject: subject, result: r}
 	var full [ways]*entry[T]
 	for i := range set {
@@ -104,6 +119,7 @@ func (c *cache[T]) fill(h uint64, subject string, r *Result[T]) {
 		if e == nil {
 			if set[i].CompareAndSwap(nil, ne) {
 				c.n.Add(1)
+				c.changed.mark(first + i)
 			}
 			return
 		}
@@ -113,7 +129,9 @@ func (c *cache[T]) fill(h uint64, subject string, r *Result[T]) {
 		full[i] = e
 	}
 	v := victim(&full)
-	set[v].CompareAndSwap(full[v], ne) // on failure another fill took the slot: fine
+	if set[v].CompareAndSwap(full[v], ne) { // on failure another fill took the slot: fine
+		c.changed.mark(first + v)
+	}
 }
 
 // victim picks the way to evict by a CLOCK sweep from a random start: the
@@ -144,18 +162,69 @@ func (c *cache[T]) update(subject string, edit func(*Result[T]) *Result[T]) {
 }
 
 // updateMatching replaces the entry of every cached subject that a
-// wildcard pattern (split into tokens) matches. This scans the whole cache,
-// which costs O(capacity) per wildcard Insert/Remove; it is skipped when the
-// cache is empty, and literal patterns never take this path.
-func (c *cache[T]) updateMatching(pattern []string, edit func(*Result[T]) *Result[T]) {
-	if c.n.Load() == 0 {
-		return
-	}
-	for i := range c.slots {
+// wildcard pattern (split into tokens) matches, and returns how many slots
+// it looked at. Callers hold the Sublist write lock. It looks at the
+// candidates the index gives and, when catchUp left slots marked, at those
+// slots directly instead of through their stale records; so the cost
+// follows the matches and the slots filled since earlier wildcard changes,
+// and is never much more than a scan of the cache.
+func (c *cache[T]) updateMatching(pattern []string, edit func(*Result[T]) *Result[T]) (looked int) {
+	stale := c.catchUp()
+	check := func(i int) {
+		looked++
 		if e := c.slots[i].Load(); e != nil && patternMatches(pattern, e.subject) {
-			c.slots[i].Store(e.edited(edit))
+			c.slots[i].Store(e.edited(edit)) // same subject: the index stays as it is
 		}
 	}
+	for i := range c.index.candidates(pattern) {
+		if !stale || !c.changed.marked(i) {
+			check(i)
+		}
+	}
+	if stale {
+		c.changed.each(check)
+	}
+	return looked
+}
+
+// Reindexing a slot unlinks and links a record per token at scattered
+// places in the index: 0.4 to 1 µs once the fills since the last change
+// have pushed the index out of the CPU caches, where checking the slot's
+// entry directly against a pattern, as a full scan of the cache does,
+// costs 10 to 20 ns. So keeping the index pays only while few slots are
+// refilled between wildcard changes. catchUp reindexes every marked slot
+// while they are at most 1/catchUpAll of the cache (costing at most about
+// one scan); beyond that it reindexes 1/catchUpStep of the cache per
+// change (up to a quarter of a scan) and leaves the rest to be checked
+// directly. Under heavy churn a wildcard change thus costs about what a
+// scan does, and once churn stops the index catches up. (Measured by
+// BenchmarkWildcardAfterMisses; see docs/benchmarks.md.)
+const (
+	catchUpAll  = 64
+	catchUpStep = 256
+)
+
+// catchUp brings the index up to date with the slots filled since it last
+// was, or part of the way (see catchUpAll), and reports whether slots are
+// left marked. Callers hold the Sublist write lock, so no fill runs
+// meanwhile.
+func (c *cache[T]) catchUp() (stale bool) {
+	n := c.changed.count()
+	if n <= c.capacity()/catchUpAll {
+		c.changed.drain(n, c.reindex)
+		return false
+	}
+	c.changed.drain(max(1, c.capacity()/catchUpStep), c.reindex)
+	return true
+}
+
+// reindex makes the index hold what slot i holds now.
+func (c *cache[T]) reindex(i int) {
+	subject := ""
+	if e := c.slots[i].Load(); e != nil {
+		subject = e.subject
+	}
+	c.index.set(i, subject)
 }
 
 // edited returns a new entry for the same subject with an edited result.

@@ -36,14 +36,17 @@
 // array of atomic pointers, 4-way set associative, with CLOCK eviction
 // within each set. A hit is a hash, a few atomic loads and a string
 // compare. Insert and Remove fix exactly the cached subjects their pattern
-// matches (a literal pattern probes one set; a wildcard one scans the
-// cache, so a wildcard change costs time in proportion to the cache size
-// and to the entries it matches), and unrelated hot subjects stay cached,
-// with the very same Result. A miss walks the trie and fills the cache
-// under the read lock, so no change can land between computing a Result
-// and publishing it. A flood of distinct subjects evicts entries one at a
-// time, mostly each other, while hot subjects keep their place; the cache
-// is never cleared.
+// matches, and unrelated hot subjects stay cached, with the very same
+// Result. A literal pattern probes one set. A wildcard one finds its
+// subjects through a reverse index of the cached subjects' tokens, so it
+// costs time in proportion to the entries it matches, not to the cache
+// size. A miss only marks the slot it fills; the next wildcard change
+// reindexes the marked slots, or after heavy churn some of them, checking
+// the rest directly, so it never costs much more than a scan of the cache.
+// A miss walks the trie and fills the cache under the read lock, so no
+// change can land between computing a Result and publishing it. A flood of
+// distinct subjects evicts entries one at a time, mostly each other, while
+// hot subjects keep their place; the cache is never cleared.
 //
 // # What sublist must never do
 //
@@ -55,7 +58,8 @@
 //     are a per-entry ref bit set once per eviction sweep and a counter in
 //     one of several padded stripes.
 //   - Modify a Result that has been returned.
-//   - Grow the cache past its capacity, or clear it to make room.
+//   - Grow the cache past its capacity, or clear it to make room; the
+//     index of cached subjects holds no more subjects than the cache.
 //   - Start goroutines, do I/O, or import anything from this module: it is
 //     a data structure, tested on its own.
 package sublist

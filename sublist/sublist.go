@@ -89,8 +89,9 @@ func check(subject, queue string) error {
 }
 
 // editCache applies edit to exactly the cached subjects that pattern
-// matches: one set probe for a literal pattern, a scan for a wildcard one.
-// Updating instead of dropping keeps hot subjects hit through churn.
+// matches: one set probe for a literal pattern, a walk of the cache's
+// subject index for a wildcard one. Updating instead of dropping keeps hot
+// subjects hit through churn.
 func (s *Sublist[T]) editCache(pattern string, edit func(*Result[T]) *Result[T]) {
 	if ok, wild := scanSubject(pattern); ok && !wild {
 		s.cache.update(pattern, edit)
