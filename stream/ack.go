@@ -295,7 +295,12 @@ func (o *outbox) add(subject, reply string, hdr, data []byte) {
 
 func (o *outbox) advisory(subject string, a *advisory) {
 	a.ID, a.Time = nuid.Next(), time.Now().UTC()
-	b, err := json.Marshal(a)
+	o.event(subject, a)
+}
+
+// event queues v, encoded as JSON, for subject.
+func (o *outbox) event(subject string, v any) {
+	b, err := json.Marshal(v)
 	if err == nil {
 		o.add(subject, "", nil, b)
 	}

@@ -10,7 +10,8 @@ import (
 
 // The consumer half of the JetStream API: CONSUMER.CREATE (with and
 // without a filter token), the legacy CONSUMER.DURABLE.CREATE,
-// CONSUMER.INFO, CONSUMER.DELETE, CONSUMER.NAMES and CONSUMER.LIST.
+// CONSUMER.INFO, CONSUMER.DELETE, CONSUMER.NAMES, CONSUMER.LIST,
+// CONSUMER.PAUSE (pause.go) and CONSUMER.RESET (reset.go).
 // CONSUMER.MSG.NEXT is not a JSON call; pull.go takes it.
 
 const (
@@ -42,12 +43,17 @@ func (svc *Service) routeConsumer(rest string, body []byte) any {
 	case "CREATE":
 		name, filter, _ := strings.Cut(tail, ".")
 		return svc.createConsumer(stream, name, filter, false, body)
-	case "INFO", "DELETE":
+	case "INFO", "DELETE", "PAUSE", "RESET":
 		if tail == "" || strings.Contains(tail, ".") {
 			return errResponse(typeConsumerInfo, apiErr(errBadRequest))
 		}
-		if verb == "INFO" {
+		switch verb {
+		case "INFO":
 			return svc.consumerInfo(stream, tail)
+		case "PAUSE":
+			return svc.pauseConsumer(stream, tail, body)
+		case "RESET":
+			return svc.resetConsumer(stream, tail, body)
 		}
 		return svc.deleteConsumer(stream, tail)
 	case "NAMES":
@@ -149,6 +155,8 @@ func (svc *Service) addOrUpdateConsumer(s *stream, scfg *Config, cfg *ConsumerCo
 	defer s.cons.mu.Unlock()
 	if old := s.cons.byName[cfg.Name]; old != nil {
 		old.mu.Lock()
+		// Only CONSUMER.PAUSE changes the pause of an existing consumer.
+		cfg.PauseUntil = old.cfg.PauseUntil
 		same := sameConsumerConfig(&old.cfg, cfg)
 		oldCfg := old.cfg
 		old.mu.Unlock()

@@ -40,6 +40,11 @@ import (
 // to the pending set are marked dirty and written by one flush Op at a
 // time through the store's group commit, so acks ride the same batches
 // and fsyncs as publishes.
+//
+// A pause (pause.go) is one more deadline for the same timer; while it
+// runs the delivery goroutine sends nothing. A reset (reset.go) replaces
+// next, the floor and the pending set under mu, as one delivery would, and
+// waits for the flush that writes them.
 type consumer struct {
 	s         *stream
 	svc       *Service
@@ -80,8 +85,9 @@ type consumer struct {
 	flushArmed  bool        // ... armed, not yet submitted
 	flushTimer  *time.Timer // submits the flush after Service.flushDelay
 	rewrite     bool
-	ackReplies  []string // DoubleAck replies waiting for the next commit
-	removals    []uint64 // acked sequences a workqueue or interest stream may drop
+	ackReplies  []string     // DoubleAck replies waiting for the next commit
+	commitWaits []chan error // API calls (reset) waiting for the next commit
+	removals    []uint64     // acked sequences a workqueue or interest stream may drop
 	fop         flushOp
 
 	// Push and replay (push.go, consumer_deliver.go).
@@ -96,14 +102,15 @@ type consumer struct {
 	rateNext   time.Time // rate_limit_bps: when the next message may go
 
 	// Lifecycle and timing (redeliver.go).
-	active  time.Time // last sign of life, for inactive_threshold
-	closed  bool
-	timer   *time.Timer
-	timerAt time.Time
-	kick    chan struct{}
-	quit    chan struct{}
-	done    chan struct{}
-	ackStop func()
+	pauseEnd time.Time // while paused, when delivery resumes (pause.go)
+	active   time.Time // last sign of life, for inactive_threshold
+	closed   bool
+	timer    *time.Timer
+	timerAt  time.Time
+	kick     chan struct{}
+	quit     chan struct{}
+	done     chan struct{}
+	ackStop  func()
 }
 
 // pend is one delivered, unacknowledged message.
@@ -181,6 +188,7 @@ func newConsumer(s *stream, cfg *ConsumerConfig, created time.Time) *consumer {
 		done:      make(chan struct{}),
 		active:    time.Now(),
 	}
+	c.pauseEnd = pauseDeadline(cfg.PauseUntil, time.Now())
 	c.fop.c = c
 	c.flushTimer = time.AfterFunc(time.Hour, c.fireFlush)
 	c.flushTimer.Stop()

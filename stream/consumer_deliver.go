@@ -47,6 +47,16 @@ func (c *consumer) deliverSome(out *outbox) bool {
 	now := time.Now()
 	more := false
 	push := c.cfg.isPush()
+	if c.pausedLocked(now) {
+		// Nothing goes out; the timer wakes us when the pause ends. A
+		// no_wait request gets its answer now, as with nothing to send.
+		if !push {
+			c.endNoWait(out)
+		}
+		c.mu.Unlock()
+		out.send(c.svc)
+		return false
+	}
 	if push && !c.hasInterest() {
 		c.retryLaterLocked()
 		c.mu.Unlock()

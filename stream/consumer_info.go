@@ -19,6 +19,8 @@ type ConsumerInfo struct {
 	NumPending     uint64         `json:"num_pending"`
 	PushBound      bool           `json:"push_bound,omitempty"`
 	TimeStamp      time.Time      `json:"ts"`
+	Paused         bool           `json:"paused,omitempty"`
+	PauseRemaining time.Duration  `json:"pause_remaining,omitempty"` // until config.pause_until
 }
 
 // SequenceInfo is a consumer and stream sequence pair with the time of
@@ -33,6 +35,7 @@ type SequenceInfo struct {
 // (from the subject table, or the index when a count falls inside a
 // subject), and refreshes the estimate used in reply subjects.
 func (c *consumer) info() *ConsumerInfo {
+	now := time.Now()
 	c.mu.Lock()
 	ci := &ConsumerInfo{
 		Stream: c.s.name, Name: c.name, Created: c.created, Config: c.cfg,
@@ -41,7 +44,10 @@ func (c *consumer) info() *ConsumerInfo {
 		NumAckPending:  len(c.pending),
 		NumRedelivered: c.redelivered,
 		NumWaiting:     len(c.waiting),
-		TimeStamp:      time.Now().UTC(),
+		TimeStamp:      now.UTC(),
+	}
+	if p := c.cfg.PauseUntil; p != nil && now.Before(*p) {
+		ci.Paused, ci.PauseRemaining = true, p.Sub(now)
 	}
 	next, lps := c.next, uint64(len(c.lps))
 	deliver := c.cfg.DeliverSubject
@@ -73,6 +79,7 @@ type ConsumerStats struct {
 	NumAckPending  int    // delivered, not yet acknowledged
 	NumRedelivered int    // pending messages delivered more than once
 	NumWaiting     int    // pull requests waiting
+	Paused         bool   // delivering nothing until config.pause_until
 	Delivered      SequenceInfo
 	AckFloor       SequenceInfo
 	Created        time.Time
@@ -89,7 +96,7 @@ func (svc *Service) ConsumerStats() []ConsumerStats {
 			out = append(out, ConsumerStats{
 				Stream: s.name, Name: c.name, Durable: ci.Config.Durable != "", Push: ci.Config.isPush(),
 				NumPending: ci.NumPending, NumAckPending: ci.NumAckPending,
-				NumRedelivered: ci.NumRedelivered, NumWaiting: ci.NumWaiting,
+				NumRedelivered: ci.NumRedelivered, NumWaiting: ci.NumWaiting, Paused: ci.Paused,
 				Delivered: ci.Delivered, AckFloor: ci.AckFloor, Created: ci.Created,
 			})
 		}

@@ -75,10 +75,10 @@ func unixNanos(t time.Time) int64 {
 // A flush is not submitted at the first change: it is armed on flushTimer
 // for the service's flushDelay, so that the changes of that time share one
 // write, and a message delivered and acked within it is never written at
-// all. A DoubleAck reply waiting for the commit submits at once, taking
-// over an armed flush.
+// all. A DoubleAck reply or an API call (a reset) waiting for the commit
+// submits at once, taking over an armed flush.
 func (c *consumer) needFlushLocked() bool {
-	urgent := len(c.ackReplies) > 0 || c.svc.flushDelay == 0
+	urgent := len(c.ackReplies) > 0 || len(c.commitWaits) > 0 || c.svc.flushDelay == 0
 	if c.flushQueued || c.deleted {
 		if urgent && c.flushArmed && c.flushTimer.Stop() {
 			c.flushArmed = false
@@ -92,7 +92,8 @@ func (c *consumer) needFlushLocked() bool {
 		if len(c.removals) == 0 {
 			return false
 		}
-	} else if len(c.dirty) == 0 && !c.stateDirty && len(c.removals) == 0 && len(c.ackReplies) == 0 && !c.rewrite {
+	} else if len(c.dirty) == 0 && !c.stateDirty && len(c.removals) == 0 && len(c.ackReplies) == 0 &&
+		len(c.commitWaits) == 0 && !c.rewrite {
 		return false
 	}
 	c.flushQueued = true
@@ -142,6 +143,7 @@ func (c *consumer) flushNow() {
 type flushOp struct {
 	c        *consumer
 	replies  []string
+	waits    []chan error // told the commit's outcome
 	removals bool
 }
 
@@ -149,6 +151,11 @@ func (f *flushOp) Apply(b *store.Batch) error {
 	c := f.c
 	c.mu.Lock()
 	c.flushQueued = false
+	// Appended, not replaced: flushNow may apply this op's state once more
+	// in the same batch, and no waiter may be dropped.
+	f.waits = append(f.waits, c.commitWaits...)
+	clear(c.commitWaits)
+	c.commitWaits = c.commitWaits[:0]
 	if c.deleted {
 		clear(c.dirty)
 		c.removals, c.ackReplies = nil, nil
@@ -229,6 +236,18 @@ func (f *flushOp) Done(err error) {
 	}
 	clear(f.replies)
 	f.replies = f.replies[:0]
+	if errors.Is(err, store.ErrClosed) {
+		// Done without Apply: no flush will come for the waiters left.
+		c.mu.Lock()
+		f.waits = append(f.waits, c.commitWaits...)
+		c.commitWaits = nil
+		c.mu.Unlock()
+	}
+	for _, w := range f.waits {
+		w <- err
+	}
+	clear(f.waits)
+	f.waits = f.waits[:0]
 }
 
 // removeAcked drops acknowledged messages from a workqueue stream, or from

@@ -41,12 +41,12 @@
 //     reply: a JSON error from the one error table (errors.go) if anything
 //     is wrong, never silence and never a panic.
 //
-// Consumers (consumer*.go, pull.go, push.go, ack.go, redeliver.go) keep
-// their state in the same store, in the key range store reserves for them
-// (store/consumer_keys.go), gathered for a few milliseconds and written by
-// one flush Op per consumer through the same group commit, so acks share
-// the publishes' fsyncs. Each
-// consumer has one delivery goroutine (the only one that sends its
-// messages), one timer and one heap of ack deadlines; consumer.go explains
-// the locking rules, docs/consumers.md the behaviour.
+// Consumers (consumer*.go, pull.go, push.go, ack.go, redeliver.go,
+// pause.go, reset.go) keep their state in the same store, in the key range
+// store reserves for them (store/consumer_keys.go), gathered for a few
+// milliseconds and written by one flush Op per consumer through the same
+// group commit, so acks share the publishes' fsyncs. Each consumer has one
+// delivery goroutine (the only one that sends its messages), one timer and
+// one heap of ack deadlines; consumer.go explains the locking rules,
+// docs/consumers.md the behaviour.
 package stream

@@ -90,6 +90,7 @@ const (
 	errConsumerAckWaitNegative
 	errConsumerBackOffNegative
 	errConsumerPullWithRateLimit
+	errConsumerInvalidReset
 	errMaxConsumers
 )
 
@@ -159,6 +160,7 @@ var errTable = [...]APIError{
 	errConsumerAckWaitNegative:               {400, 10183, "consumer ack wait needs to be positive"},
 	errConsumerBackOffNegative:               {400, 10184, "consumer backoff needs to be positive"},
 	errConsumerPullWithRateLimit:             {400, 10086, "consumer in pull mode can not have rate limit set"},
+	errConsumerInvalidReset:                  {400, 10204, "invalid reset: {x}"},
 	errMaxConsumers:                          {400, 10026, "maximum consumers limit reached"},
 }
 

@@ -8,12 +8,13 @@ import (
 // Redelivery and every other timed thing a consumer does run off one
 // time.Timer per consumer, armed for the earliest of: the first ack
 // deadline, the first pull request expiry or heartbeat, the push
-// heartbeat, and the inactivity deadline. Ack deadlines sit in a min-heap
-// keyed by time; an ack does not remove its entry (that would need an
-// index into the heap), the entry is simply found stale when it reaches
-// the top (its message no longer pending, or its deadline moved). So
-// 100,000 pending messages cost one heap of 100,000 small entries and no
-// goroutines; the heap is rebuilt when stale entries outnumber live ones.
+// heartbeat, the inactivity deadline, and the end of a pause. Ack
+// deadlines sit in a min-heap keyed by time; an ack does not remove its
+// entry (that would need an index into the heap), the entry is simply
+// found stale when it reaches the top (its message no longer pending, or
+// its deadline moved). So 100,000 pending messages cost one heap of
+// 100,000 small entries and no goroutines; the heap is rebuilt when stale
+// entries outnumber live ones.
 
 type deadline struct {
 	at  int64 // unix nanos
@@ -120,14 +121,16 @@ func (c *consumer) rearmLocked(now time.Time) {
 	if c.cfg.InactiveThreshold > 0 {
 		consider(c.active.Add(c.cfg.InactiveThreshold))
 	}
+	consider(c.pauseEnd)
 	if !next.IsZero() {
 		c.armAt(next)
 	}
 }
 
 // onTimer runs on the timer's goroutine: it moves expired deliveries to
-// the redelivery queue (or passes them over at max_deliver), ends expired
-// pull requests, sends heartbeats, and removes an inactive consumer.
+// the redelivery queue (or passes them over at max_deliver), ends a pause
+// that ran out, ends expired pull requests, sends heartbeats, and removes
+// an inactive consumer.
 func (c *consumer) onTimer() {
 	now := time.Now()
 	var out outbox
@@ -151,6 +154,7 @@ func (c *consumer) onTimer() {
 		c.queueRedelivery(d.seq, p)
 		expired = true
 	}
+	resumed := c.endPauseLocked(now, &out)
 	c.expireRequests(now, &out)
 	c.pushHeartbeat(now, &out)
 	inactive := c.inactive(now)
@@ -161,7 +165,7 @@ func (c *consumer) onTimer() {
 	if flush {
 		c.submitFlush()
 	}
-	if expired {
+	if expired || resumed {
 		c.wake()
 	}
 	if inactive {
