@@ -1,6 +1,7 @@
 package stream_test
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -56,13 +57,27 @@ func TestE2EMessagesIterator(t *testing.T) {
 	n := startNode(t, t.TempDir())
 	s := mkStream(t, n, jetstream.StreamConfig{Name: "IT", Subjects: []string{"it"}}, 30)
 	c := pullConsumer(t, s, jetstream.ConsumerConfig{Durable: "D"})
-	it, err := c.Messages(jetstream.PullMaxMessages(7))
+	it, err := c.Messages(jetstream.PullMaxMessages(7), jetstream.PullHeartbeat(500*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer it.Stop()
+	// nats.go v1.55's iterator can skip its next pull request when the
+	// goroutine that sent the previous one has not yet marked it sent while
+	// Next drains every buffered message (Next checks once, then waits).
+	// Wisp delivers a batch at once, which opens that window on a loaded
+	// machine; with no request left, no heartbeats come and Next reports
+	// ErrNoHeartbeat, after which the iterator pulls again. A server that
+	// lost requests would do this every batch, so a few are tolerated.
+	stalls := 0
 	for i := 1; i <= 30; i++ {
 		m, err := it.Next()
+		if errors.Is(err, jetstream.ErrNoHeartbeat) && stalls < 3 {
+			stalls++
+			t.Logf("client-side pull stall %d before message %d", stalls, i)
+			i--
+			continue
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
