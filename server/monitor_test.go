@@ -630,6 +630,9 @@ func TestMonitorSubszAllAccounts(t *testing.T) {
 	if sz.NumSubs != 4 || sz.NumInserts < 4 || sz.NumMatches == 0 {
 		t.Errorf("/subsz counts: %+v", sz.SublistStats)
 	}
+	if sz.MaxFanout != 1 || sz.AvgFanout <= 0 || sz.AvgFanout > 1 {
+		t.Errorf("/subsz fan-out: max %d, avg %.2f", sz.MaxFanout, sz.AvgFanout)
+	}
 	var v Varz
 	monGet(t, s, "/varz", http.StatusOK, &v)
 	if v.Sublist.NumSubs != 4 || v.Subscriptions != 4 {

@@ -96,6 +96,8 @@ type SublistStats struct {
 	NumRemoves   uint64  `json:"num_removes"`
 	NumMatches   uint64  `json:"num_matches"`
 	CacheHitRate float64 `json:"cache_hit_rate"`
+	MaxFanout    uint64  `json:"max_fanout"`
+	AvgFanout    float64 `json:"avg_fanout"`
 }
 
 // Varz returns what /varz serves.
@@ -186,6 +188,7 @@ func sublistStats(s *Server) SublistStats {
 	out := SublistStats{
 		NumSubs: ss.Subs, NumCache: ss.CacheEntries, NumInserts: ss.Inserts,
 		NumRemoves: ss.Removes, NumMatches: ss.Matches,
+		MaxFanout: ss.MaxFanout, AvgFanout: ss.AvgFanout,
 	}
 	if n := ss.CacheHits + ss.CacheMisses; n > 0 {
 		out.CacheHitRate = float64(ss.CacheHits) / float64(n)

@@ -170,8 +170,11 @@ func (s *Server) sublistTotals() sublist.Stats {
 	}
 	s.mu.Unlock()
 	var t sublist.Stats
+	var fanoutSum float64 // AvgFanout weighted by each index's cache entries
 	for _, sl := range sls {
 		st := sl.Stats()
+		t.MaxFanout = max(t.MaxFanout, st.MaxFanout)
+		fanoutSum += st.AvgFanout * float64(st.CacheEntries)
 		t.Subs += st.Subs
 		t.CacheEntries += st.CacheEntries
 		t.Matches += st.Matches
@@ -179,6 +182,9 @@ func (s *Server) sublistTotals() sublist.Stats {
 		t.CacheMisses += st.CacheMisses
 		t.Inserts += st.Inserts
 		t.Removes += st.Removes
+	}
+	if t.CacheEntries > 0 {
+		t.AvgFanout = fanoutSum / float64(t.CacheEntries)
 	}
 	return t
 }

@@ -16,6 +16,11 @@ type Stats struct {
 	CacheMisses  uint64
 	Inserts      uint64 // successful Insert calls
 	Removes      uint64 // successful Remove calls
+	// MaxFanout and AvgFanout describe the cached results: how many
+	// deliveries a message on a cached subject makes (each plain
+	// subscription, plus one per queue group), at most and on average.
+	MaxFanout uint64
+	AvgFanout float64
 }
 
 // stripes is the number of counter copies Match spreads its counting over.
@@ -60,4 +65,26 @@ func (m *matchCounters) sum() (hits, misses uint64) {
 		misses += m.s[i].misses.Load()
 	}
 	return hits, misses
+}
+
+// fanout walks the cache for Stats: the largest and the mean number of
+// deliveries among cached results. It reads the slots as Match does, with
+// no lock, so it never holds up the message path; a scrape costs one pass
+// over the cache's slots.
+func (c *cache[T]) fanout() (maxOut uint64, avg float64) {
+	var total, n uint64
+	for i := range c.slots {
+		e := c.slots[i].Load()
+		if e == nil {
+			continue
+		}
+		f := uint64(len(e.result.Plain) + len(e.result.Groups))
+		maxOut = max(maxOut, f)
+		total += f
+		n++
+	}
+	if n > 0 {
+		avg = float64(total) / float64(n)
+	}
+	return maxOut, avg
 }

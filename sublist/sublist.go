@@ -179,7 +179,10 @@ func (s *Sublist[T]) Count() int { return int(s.subs.Load()) }
 // Stats returns the counters. It takes no lock.
 func (s *Sublist[T]) Stats() Stats {
 	hits, misses := s.counters.sum()
+	maxOut, avg := s.cache.fanout()
 	return Stats{
+		MaxFanout:    maxOut,
+		AvgFanout:    avg,
 		Subs:         uint64(s.subs.Load()),
 		CacheEntries: uint64(s.cache.n.Load()),
 		Matches:      hits + misses,

@@ -226,8 +226,17 @@ func TestStats(t *testing.T) {
 	s.Match([]byte("foo"))
 	s.Match([]byte("baz"))
 	st := s.Stats()
-	want := Stats{Subs: 1, CacheEntries: 2, Matches: 3, CacheHits: 1, CacheMisses: 2, Inserts: 2, Removes: 1}
+	want := Stats{Subs: 1, CacheEntries: 2, Matches: 3, CacheHits: 1, CacheMisses: 2, Inserts: 2, Removes: 1,
+		MaxFanout: 1, AvgFanout: 0.5} // foo reaches one subscriber, baz none
 	if st != want {
 		t.Fatalf("Stats = %+v, want %+v", st, want)
+	}
+	// A queue group counts once, however many members it has.
+	s.Insert("foo", "", 3)
+	s.Insert("foo", "q", 4)
+	s.Insert("foo", "q", 5)
+	s.Match([]byte("foo"))
+	if st := s.Stats(); st.MaxFanout != 3 || st.AvgFanout != 1.5 {
+		t.Fatalf("fan-out %d / %.2f, want 3 / 1.5", st.MaxFanout, st.AvgFanout)
 	}
 }
