@@ -170,6 +170,7 @@ func TestNatsDrain(t *testing.T) {
 	nc := connect(t, s)
 	var got atomic.Int64
 	nc.Subscribe("d", func(*nats.Msg) { time.Sleep(time.Millisecond); got.Add(1) })
+	nc.Flush() // the SUB is in before anything is published
 	pub := connect(t, s)
 	for i := 0; i < 50; i++ {
 		pub.Publish("d", nil)
