@@ -13,8 +13,11 @@ func FuzzAPIRequest(f *testing.F) {
 		`{"filter":"s.a","keep":1}`, `{"offset":3,"subject":"s.>"}`, `{"subjects_filter":">"}`,
 		`{"name":"S","subjects":["s.>"],"storage":"memory","max_msgs":-5}`, `[`, `null`, `"str"`,
 		`{"retention":"workqueue","discard":"new","max_age":-1}`,
+		`{"config":{"durable_name":"C2","ack_policy":"explicit","filter_subject":"s.a"}}`,
+		`{"stream_name":"S","config":{"ack_policy":"none","deliver_subject":"d","pause_until":"2030-01-01T00:00:00Z"}}`,
+		`{"pause_until":"2030-01-01T00:00:00Z"}`, `{"pause_until":"1970-01-01T00:00:00Z"}`, `{"seq":0}`, `{"seq":18446744073709551615}`,
 	} {
-		for op := range 10 {
+		for op := range 18 {
 			f.Add(uint8(op), []byte(seed))
 		}
 	}
@@ -25,8 +28,11 @@ func FuzzAPIRequest(f *testing.F) {
 	}
 	f.Cleanup(func() { svc.Close() })
 	svc.route("STREAM.CREATE.S", []byte(`{"name":"S","subjects":["s.>"],"storage":"memory"}`))
+	svc.route("CONSUMER.CREATE.S.C", []byte(`{"config":{"durable_name":"C","ack_policy":"explicit"}}`))
 	ops := []string{"INFO", "STREAM.CREATE.X", "STREAM.UPDATE.S", "STREAM.INFO.S", "STREAM.NAMES",
-		"STREAM.LIST", "STREAM.MSG.GET.S", "STREAM.PURGE.S", "STREAM.MSG.DELETE.S", "STREAM.DELETE.X"}
+		"STREAM.LIST", "STREAM.MSG.GET.S", "STREAM.PURGE.S", "STREAM.MSG.DELETE.S", "STREAM.DELETE.X",
+		"CONSUMER.CREATE.S.C2", "CONSUMER.DURABLE.CREATE.S.C3", "CONSUMER.INFO.S.C", "CONSUMER.NAMES.S",
+		"CONSUMER.LIST.S", "CONSUMER.PAUSE.S.C", "CONSUMER.RESET.S.C", "CONSUMER.DELETE.S.C2"}
 	f.Fuzz(func(t *testing.T, op uint8, body []byte) {
 		resp := svc.route(ops[int(op)%len(ops)], body)
 		if resp == nil {
