@@ -123,11 +123,17 @@ func (n *node[T]) remove(pattern, queue string, v T) bool {
 }
 
 // prune unlinks idle nodes from the end of path upwards; path[i+1] is the
-// child of path[i] for the i-th token of pattern.
+// child of path[i] for the i-th token of pattern. It peels tokens off the
+// end of pattern as it climbs, so a Remove that prunes nothing allocates
+// nothing.
 func prune[T comparable](path []*node[T], pattern string) {
-	toks := strings.Split(pattern, ".")
 	for i := len(path) - 1; i > 0 && path[i].idle(); i-- {
-		path[i-1].dropChild(toks[i-1])
+		j := strings.LastIndexByte(pattern, '.')
+		path[i-1].dropChild(pattern[j+1:])
+		if j < 0 {
+			return
+		}
+		pattern = pattern[:j]
 	}
 }
 
