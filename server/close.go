@@ -160,10 +160,15 @@ func (c *conn) sendErr(text string) {
 }
 
 // enqueueControl queues a fixed protocol line such as PONG or +OK; the
-// writer is woken at the end of the read.
+// writer is woken at the end of the read. The line says that everything
+// before it was processed, so whatever this read staged (for this client
+// or any other) is handed over first: a client that Flushed and then tells
+// another to Flush finds its messages ahead of that one's PONG. (A verbose
+// client's +OK after every op thus hands over per op; verbose mode is for
+// people at a telnet prompt.)
 func (c *conn) enqueueControl(enc func([]byte) []byte) {
 	var buf [16]byte
-	c.flushOwnStage()
+	c.flushStaged()
 	c.out.enqueue(enc(buf[:0]))
 	c.flushSet[c] = struct{}{}
 }

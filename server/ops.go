@@ -51,11 +51,6 @@ func (c *conn) HandleOp(op *protocol.Op) error {
 	case protocol.OpUnsub:
 		c.processUnsub(op)
 	case protocol.OpPing:
-		// A PONG says everything before the PING was processed: the
-		// messages this read staged for other subscribers go to their
-		// queues first, so a subscriber that flushes after our client's
-		// Flush returned finds them ahead of its own PONG.
-		c.flushStaged()
 		c.enqueueControl(protocol.AppendPong)
 	case protocol.OpPong:
 		c.pingMu.Lock()

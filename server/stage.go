@@ -83,8 +83,9 @@ func (c *conn) handOver(st *stagedOut) {
 	st.d.out.kickWriter()
 }
 
-// flushStaged hands every staged buffer over and resets staging for the
-// next read, keeping buffers of ordinary size for reuse.
+// flushStaged hands every staged buffer over and resets staging, keeping
+// buffers of ordinary size for reuse. It runs at the end of each read and
+// before a control line (enqueueControl), which must follow them.
 func (c *conn) flushStaged() {
 	for i := range c.stage {
 		st := &c.stage[i]
@@ -96,13 +97,4 @@ func (c *conn) flushStaged() {
 		c.stage[i] = stagedOut{}
 	}
 	c.stage = c.stage[:0]
-}
-
-// flushOwnStage hands over what this read staged for the connection itself,
-// so that a control line it is about to queue (PONG, +OK) follows the
-// messages it published to itself, as the client expects.
-func (c *conn) flushOwnStage() {
-	if i := c.stageSlot[c.id%maxStaged]; i > 0 && c.stage[i-1].d == c {
-		c.handOver(&c.stage[i-1])
-	}
 }
