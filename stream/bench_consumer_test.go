@@ -120,17 +120,5 @@ func BenchmarkPublishAsyncWhileConsuming(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer cc.Stop()
-	b.SetBytes(int64(len(payload)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := n.js.PublishAsync("b", payload, jetstream.WithStallWait(10*time.Second)); err != nil {
-			b.Fatal(err)
-		}
-	}
-	select {
-	case <-n.js.PublishAsyncComplete():
-	case <-time.After(60 * time.Second):
-		b.Fatal("acks did not arrive")
-	}
+	publishAsyncTimed(b, n)
 }

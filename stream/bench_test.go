@@ -55,7 +55,11 @@ func benchSync(b *testing.B, mode store.SyncMode, storage jetstream.StorageType)
 
 // benchAsync keeps up to 4,000 publishes in flight with PublishAsync.
 func benchAsync(b *testing.B, mode store.SyncMode, storage jetstream.StorageType) {
-	n := benchNode(b, mode, storage)
+	publishAsyncTimed(b, benchNode(b, mode, storage))
+}
+
+// publishAsyncTimed times b.N PublishAsync calls and waits for every ack.
+func publishAsyncTimed(b *testing.B, n *node) {
 	b.SetBytes(int64(len(payload)))
 	b.ReportAllocs()
 	b.ResetTimer()
