@@ -233,7 +233,7 @@ func TestReportOutputs(t *testing.T) {
 	if err := rep.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(table.String(), "reqrep") || !strings.Contains(table.String(), "p99 µs") {
+	if !strings.Contains(table.String(), "reqrep") || !strings.Contains(table.String(), "round trip in µs") {
 		t.Errorf("table:\n%s", table.String())
 	}
 }

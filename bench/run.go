@@ -34,6 +34,9 @@ func Run(ctx context.Context, cfg *Config) (*Report, error) {
 				rep.Results = append(rep.Results, *res)
 				if cfg.Log != nil {
 					fmt.Fprintln(cfg.Log, res.line())
+					if w := shortWarning(res.Scenario, res.Seconds, res.CapReached, rep.Settings); w != "" && res.OK() {
+						fmt.Fprintf(cfg.Log, "  warning: %s\n", w)
+					}
 				}
 			}
 		}
