@@ -127,6 +127,9 @@ func (r *Report) throughputPairsSVG() string {
 			if !s.OK() {
 				label += " (FAILED)"
 				class = " class=\"bad\" style=\"fill:#c53030\""
+			} else if len(s.Warnings) > 0 {
+				label += " (too short to trust)"
+				class = " style=\"fill:#c05621\""
 			}
 			fmt.Fprintf(&b, "<text x=\"%.1f\" y=\"%d\"%s>%s</text>\n", float64(left)+wpx+6, by+barH-3, class, html.EscapeString(label))
 		}
@@ -228,6 +231,8 @@ func (r *Report) ratioSVG() string {
 		label := fmt.Sprintf("%.2f×", c.RateRatio)
 		if !c.OK {
 			label += " (a run FAILED)"
+		} else if c.TooShort {
+			label += " (too short to trust)"
 		}
 		fmt.Fprintf(&b, "<text x=\"%.1f\" y=\"%d\">%s</text>\n", xOf(c.RateRatio)+6, y+13, html.EscapeString(label))
 	}
@@ -246,6 +251,8 @@ func (r *Report) comparisonTable() string {
 		status := "<span class=\"ok\">ok</span>"
 		if !c.OK {
 			status = "<span class=\"bad\">FAILED</span>"
+		} else if c.TooShort {
+			status = "ok, too short"
 		}
 		fmt.Fprintf(&b, "<tr><td>%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td>%s</td><td class=\"n\">%.2f</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td>%s</td></tr>\n",
 			esc(c.Scenario), si(c.RateA), si(c.RateB), esc(c.Unit), c.RateRatio, optF(c.CPUA), optF(c.CPUB), optF(c.CPURatio), status)
@@ -286,6 +293,8 @@ func (r *Report) summaryTable() string {
 		status := "<span class=\"ok\">ok</span>"
 		if !s.OK() {
 			status = fmt.Sprintf("<span class=\"bad\">FAILED %d/%d</span>", s.Failed, s.Runs)
+		} else if len(s.Warnings) > 0 {
+			status = "ok, too short"
 		}
 		fmt.Fprintf(&b, "<tr><td>%s</td><td>%s</td><td>%s</td><td class=\"n\">%s %s</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td>%s</td></tr>\n",
 			esc(s.Scenario), esc(s.Target), esc(s.Version), si(s.Rate), esc(s.Unit), optF(s.MBPerSec), lat[0], lat[1], lat[2], lat[3], lat[4], cpu, rss, mem, status)

@@ -89,6 +89,9 @@ type Comparison struct {
 	P99A      float64 `json:"p99_us_a,omitempty"`
 	P99B      float64 `json:"p99_us_b,omitempty"`
 	OK        bool    `json:"ok"` // both sides passed every check
+	// TooShort: a side's measured phase lasted under a second, so the
+	// ratio is noise (see the warnings).
+	TooShort bool `json:"too_short,omitempty"`
 }
 
 func newReport(cfg *Config, targets []*Target) *Report {
@@ -152,7 +155,8 @@ func (r *Report) summarise() {
 			continue
 		}
 		c := Comparison{Scenario: sc, Unit: a.Unit, A: a.Target, B: b.Target,
-			RateA: a.Rate, RateB: b.Rate, CPUA: a.CPUPerMillion, CPUB: b.CPUPerMillion, OK: a.OK() && b.OK()}
+			RateA: a.Rate, RateB: b.Rate, CPUA: a.CPUPerMillion, CPUB: b.CPUPerMillion, OK: a.OK() && b.OK(),
+			TooShort: len(a.Warnings)+len(b.Warnings) > 0}
 		c.RateRatio = ratio(a.Rate, b.Rate)
 		if a.Scope == b.Scope {
 			c.CPURatio = ratio(a.CPUPerMillion, b.CPUPerMillion)

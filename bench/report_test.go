@@ -185,3 +185,34 @@ func TestShortRunWarned(t *testing.T) {
 		t.Errorf("summary warnings %q", w)
 	}
 }
+
+// TestCompareTooShort: a comparison whose either side measured for under
+// a second says so next to its ratio, in text and HTML.
+func TestCompareTooShort(t *testing.T) {
+	rep := &Report{
+		Targets:  []string{"wisp", "nats-server"},
+		Settings: Settings{Msgs: 20_000, Size: 128, Conns: 1000, Duration: "10s", Runs: 1, Server: "wisp", Compare: "nats-server"},
+	}
+	rep.Results = []Result{
+		{Scenario: "pub", Target: "wisp", Unit: "msgs/s", Run: 1, Msgs: 20_000, Seconds: 0.004, Rate: 5e6},
+		{Scenario: "pub", Target: "nats-server", Unit: "msgs/s", Run: 1, Msgs: 20_000, Seconds: 1.5, Rate: 12_500},
+		{Scenario: "reqrep", Target: "wisp", Unit: "req/s", Run: 1, Msgs: 20_000, Seconds: 2, Rate: 10_000},
+		{Scenario: "reqrep", Target: "nats-server", Unit: "req/s", Run: 1, Msgs: 20_000, Seconds: 2.5, Rate: 8_000},
+	}
+	rep.summarise()
+	if len(rep.Comparisons) != 2 || !rep.Comparisons[0].TooShort || rep.Comparisons[1].TooShort {
+		t.Fatalf("comparisons %+v", rep.Comparisons)
+	}
+	var text, page bytes.Buffer
+	rep.WriteTable(&text)
+	rep.WriteHTML(&page)
+	flat := strings.Join(strings.Fields(text.String()), " ")
+	for _, want := range []string{"pub 5M msgs/s 12.5k msgs/s 400.00 - ok, too short", "reqrep 10k req/s 8k req/s 1.25 - ok", "warning pub/wisp: measured phase lasted 4ms"} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("text lacks %q:\n%s", want, text.String())
+		}
+	}
+	if !strings.Contains(page.String(), "400.00× (too short to trust)") {
+		t.Error("HTML ratio chart does not mark the short comparison")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 )
 
 // Run runs every chosen scenario Runs times on the server under test and,
@@ -147,7 +148,8 @@ func heapInUse() int64 {
 
 // line is the one-line log of a finished run.
 func (r *Result) line() string {
-	s := fmt.Sprintf("%-12s %-12s run %d: %s %s in %.2fs", r.Scenario, r.Target, r.Run, si(r.Rate), r.Unit, r.Seconds)
+	took := time.Duration(r.Seconds * float64(time.Second)).Round(time.Millisecond)
+	s := fmt.Sprintf("%-12s %-12s run %d: %s %s in %v", r.Scenario, r.Target, r.Run, si(r.Rate), r.Unit, took)
 	if r.Error != "" {
 		s += "  ERROR: " + r.Error
 	}

@@ -84,6 +84,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 			}
 			if !cmp.OK {
 				status = "FAILED"
+			} else if cmp.TooShort {
+				status = "ok, too short"
 			}
 			c.add(cmp.Scenario, si(cmp.RateA)+" "+cmp.Unit, si(cmp.RateB)+" "+cmp.Unit, fmt.Sprintf("%.2f", cmp.RateRatio), cpu, status)
 		}
