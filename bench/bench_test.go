@@ -331,23 +331,3 @@ func TestBinaryThatFails(t *testing.T) {
 		t.Error("report OK with a failed run")
 	}
 }
-
-func TestProgressLine(t *testing.T) {
-	start := time.Now()
-	p := &progress{label: "pub wisp", total: 1000, start: start, deadline: start.Add(10 * time.Second)}
-	p.add(250)
-	got := p.line(start.Add(time.Second))
-	for _, want := range []string{"pub wisp", "250/1000", "250/s", "3.0s left"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("line %q lacks %q", got, want)
-		}
-	}
-	var buf syncBuffer
-	q := newProgress(&buf, "x", 10, time.Now().Add(time.Second))
-	time.Sleep(3 * progressEvery / 2)
-	q.finish()
-	q.finish()
-	if out := buf.String(); !strings.Contains(out, "\r") || !strings.HasSuffix(out, "\r\033[K") {
-		t.Errorf("progress output %q", out)
-	}
-}
