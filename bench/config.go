@@ -39,8 +39,9 @@ type Config struct {
 	// Wisp server (the js scenarios then report that streams are missing).
 	StartEmbedded func(jetstream bool) (url string, stop func(), err error)
 
-	// Progress receives the live progress line; nil means none. The caller
-	// sets it only when stdout is a terminal.
+	// Progress receives the live status line (scenario k of n, the
+	// current phase, elapsed, time left), rewritten in place with "\r";
+	// nil means none. The caller sets it only when stdout is a terminal.
 	Progress io.Writer
 	// Log receives one line per finished run; nil means none.
 	Log io.Writer
