@@ -57,6 +57,7 @@ type Summary struct {
 	Rate          float64  `json:"rate"`
 	MBPerSec      float64  `json:"mb_per_sec,omitempty"`
 	Seconds       float64  `json:"seconds"` // median length of the measured phase
+	Capped        bool     `json:"time_cap_reached,omitempty"`
 	Latency       *Latency `json:"latency,omitempty"`
 	MemPerConn    float64  `json:"mem_per_conn_bytes,omitempty"`
 	CPUPerMillion float64  `json:"cpu_seconds_per_million,omitempty"`
@@ -215,6 +216,7 @@ func summarise(runs []*Result, st Settings) Summary {
 	}
 	s.Notes = notes.list(len(runs))
 	s.Rate, s.MBPerSec, s.Seconds, s.MemPerConn = median(rate), median(mb), median(secs), median(mem)
+	s.Capped = capped
 	if w := shortWarning(s.Scenario, s.Seconds, capped, st); w != "" {
 		s.Warnings = append(s.Warnings, w)
 	}

@@ -13,33 +13,60 @@ import (
 const (
 	minMeasured = time.Second
 	aimMeasured = 2 * time.Second
+	aimWhy      = "about 2s at this rate" // says aimMeasured
 )
 
-// shortWarning returns the warning for a scenario whose measured phase
-// lasted seconds, or "" when it lasted long enough (or was not measured).
-// capped says the time cap ended the phase; st gives the flags to suggest.
-func shortWarning(scenario string, seconds float64, capped bool, st Settings) string {
+// shortPhase is a measured phase that lasted under minMeasured, and the
+// flags that would lengthen it.
+type shortPhase struct {
+	took  time.Duration
+	flags string // e.g. "--msgs 4000000", "--duration 3s", "--runs 5"
+	why   string // e.g. "about 2s at this rate", "the time cap ended it"
+}
+
+// checkShort reports whether a scenario whose measured phase lasted
+// seconds was too short to trust (a phase not measured, 0 s, is not),
+// and what to do about it. capped says the time cap ended the phase; st
+// gives the flags in use.
+func checkShort(scenario string, seconds float64, capped bool, st Settings) (shortPhase, bool) {
 	if seconds <= 0 || seconds >= minMeasured.Seconds() {
-		return ""
+		return shortPhase{}, false
 	}
-	took := time.Duration(seconds * float64(time.Second)).Round(time.Millisecond)
-	head := fmt.Sprintf("measured phase lasted %v (under %v): its figures are noise", took, minMeasured)
+	p := shortPhase{took: time.Duration(seconds * float64(time.Second)).Round(time.Millisecond)}
+	longer := aimMeasured + time.Second // a cap that leaves room for aimMeasured
 	if capped {
-		return fmt.Sprintf("%s; the time cap ended it: lengthen it with --duration %v", head, aimMeasured+time.Second)
+		p.flags, p.why = fmt.Sprintf("--duration %v", longer), "the time cap ended it"
+		return p, true
 	}
 	flag, now, most := "--msgs", st.Msgs, maxMsgs
 	if scenario == "conn" {
 		flag, now, most = "--conns", st.Conns, maxConns
 	}
 	want := roundUp2(float64(now) * aimMeasured.Seconds() / seconds)
-	hint := fmt.Sprintf("lengthen it with %s %d (about %v at this rate)", flag, want, aimMeasured)
 	if want > most {
-		hint = fmt.Sprintf("%s cannot lengthen it enough (at most %d): use --runs 5 to take a median", flag, most)
+		p.flags, p.why = "--runs 5", fmt.Sprintf("%s cannot lengthen it enough (at most %d): take a median", flag, most)
+		return p, true
 	}
-	if d, err := time.ParseDuration(st.Duration); err == nil && d < aimMeasured+time.Second && want <= most {
-		hint += fmt.Sprintf(" and --duration %v", aimMeasured+time.Second)
+	p.flags, p.why = fmt.Sprintf("%s %d", flag, want), aimWhy
+	if d, err := time.ParseDuration(st.Duration); err == nil && d < longer {
+		p.flags += fmt.Sprintf(" --duration %v", longer)
 	}
-	return head + "; " + hint
+	return p, true
+}
+
+// String is the warning as one sentence, for stderr, the JSON and HTML.
+func (p shortPhase) String() string {
+	return fmt.Sprintf("measured phase lasted %v (under %v): its figures are noise; run it again with %s (%s)",
+		p.took, minMeasured, p.flags, p.why)
+}
+
+// shortWarning is checkShort as a sentence, "" when the phase was long
+// enough.
+func shortWarning(scenario string, seconds float64, capped bool, st Settings) string {
+	if p, ok := checkShort(scenario, seconds, capped, st); ok {
+		return p.String()
+	}
+	return ""
 }
 
 // roundUp2 rounds v up to two significant digits: 6_512_345 -> 6_600_000,

@@ -91,13 +91,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 		c.write(&b)
 	}
+	r.writeShort(&b)
 	var lines []string
-	for i := range r.Summary {
-		s := &r.Summary[i]
-		for _, x := range s.Warnings {
-			lines = append(lines, fmt.Sprintf("warning %s: %s", r.who(s), x))
-		}
-	}
 	for i := range r.Summary {
 		s := &r.Summary[i]
 		for _, e := range s.Errors {
@@ -112,6 +107,34 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeShort lists the scenarios whose measured phase was too short to
+// trust, with the flags that would lengthen each.
+func (r *Report) writeShort(b *strings.Builder) {
+	t := textTable{right: []bool{false, true, false, false}}
+	example := ""
+	for i := range r.Summary {
+		s := &r.Summary[i]
+		if p, ok := checkShort(s.Scenario, s.Seconds, s.Capped, r.Settings); ok && s.OK() {
+			why := ""
+			if p.why != aimWhy {
+				why = "(" + p.why + ")"
+			}
+			t.add(r.who(s), p.took.String(), p.flags, why)
+			if example == "" && strings.HasPrefix(p.flags, "--msgs") {
+				example = "wisp bench " + s.Scenario + " " + p.flags
+			}
+		}
+	}
+	if len(t.rows) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\nwarning: these measured phases lasted under %v, so their figures are noise;\nto measure for about %v at the rate seen, run them again with:\n", minMeasured, aimMeasured)
+	t.write(b)
+	if example != "" && len(r.Settings.Scenarios) > 1 {
+		fmt.Fprintf(b, "  (--msgs applies to every scenario named: run the fast ones on their own, e.g. %s)\n", example)
+	}
 }
 
 // headline says what ran, where, and how often.
