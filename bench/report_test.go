@@ -145,6 +145,7 @@ func TestShortWarning(t *testing.T) {
 		{"pub", 0.006, false, st, "measured phase lasted 6ms (under 1s): its figures are noise; run it again with --msgs 6700000 (about 2s at this rate)"},
 		{"conn", 0.25, false, st, "run it again with --conns 8000 (about 2s"},
 		{"conn", 0.001, false, st, "run it again with --runs 5 (--conns cannot lengthen it enough (at most 10000): take a median)"},
+		{"conn", 0.185, false, Settings{Conns: 1000, Duration: "10s"}, "run it again with --conns 10000 (the most --conns allows: about 1.9s at this rate)"},
 		{"reqrep", 0.5, true, Settings{Msgs: 1_000_000, Duration: "500ms"}, "run it again with --duration 3s (the time cap ended it)"},
 		{"pub", 0.5, false, Settings{Msgs: 1000, Duration: "1s"}, "--msgs 4000 --duration 3s (about 2s at this rate)"},
 	} {

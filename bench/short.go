@@ -43,11 +43,16 @@ func checkShort(scenario string, seconds float64, capped bool, st Settings) (sho
 		flag, now, most = "--conns", st.Conns, maxConns
 	}
 	want := roundUp2(float64(now) * aimMeasured.Seconds() / seconds)
+	p.why = aimWhy
 	if want > most {
-		p.flags, p.why = "--runs 5", fmt.Sprintf("%s cannot lengthen it enough (at most %d): take a median", flag, most)
-		return p, true
+		at := seconds * float64(most) / float64(now)
+		if at < minMeasured.Seconds() {
+			p.flags, p.why = "--runs 5", fmt.Sprintf("%s cannot lengthen it enough (at most %d): take a median", flag, most)
+			return p, true
+		}
+		want, p.why = most, fmt.Sprintf("the most %s allows: about %.1fs at this rate", flag, at)
 	}
-	p.flags, p.why = fmt.Sprintf("%s %d", flag, want), aimWhy
+	p.flags = fmt.Sprintf("%s %d", flag, want)
 	if d, err := time.ParseDuration(st.Duration); err == nil && d < longer {
 		p.flags += fmt.Sprintf(" --duration %v", longer)
 	}
