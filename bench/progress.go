@@ -31,10 +31,14 @@ func (p *progress) rate(now time.Time) float64 {
 }
 
 // left is how long the phase should still take at its rate so far, and
-// never beyond its time cap.
+// never beyond its time cap. With its count done it is 0: what is left
+// (deliveries in flight, a final flush) is short.
 func (p *progress) left(now time.Time) time.Duration {
 	left := p.deadline.Sub(now)
 	done := p.done.Load()
+	if p.total > 0 && done >= p.total {
+		return 0
+	}
 	if rate := p.rate(now); rate > 0 && p.total > done {
 		if byRate := time.Duration(float64(p.total-done) / rate * float64(time.Second)); byRate < left {
 			left = byRate

@@ -64,6 +64,10 @@ func TestProgressLeft(t *testing.T) {
 	if got := p.line(t0.Add(time.Second)); got != "250/1k  250/s" {
 		t.Errorf("line %q", got)
 	}
+	p.add(750)
+	if got := p.left(t0.Add(2 * time.Second)); got != 0 {
+		t.Errorf("left %v with the count done, want 0", got)
+	}
 	slow := newProgress(1_000_000, t0, t0.Add(10*time.Second))
 	slow.add(1)
 	if got := slow.left(t0.Add(time.Second)); got != 9*time.Second {
