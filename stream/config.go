@@ -131,6 +131,8 @@ func (c *Config) validate() *APIError {
 		return invalid("duplicates window can not be larger then max age")
 	case c.MaxMsgs < -1 || c.MaxBytes < -1 || c.MaxMsgsPerSubject < -1 || c.MaxMsgSize < -1 || c.MaxConsumers < -1:
 		return invalid("limits must be -1 (unlimited) or positive")
+	case c.AllowRollup && c.DenyPurge:
+		return invalid("roll-ups require the purge permission")
 	case c.DiscardNewPerSubject && (c.Discard != DiscardNew || c.MaxMsgsPerSubject <= 0):
 		return invalid("discard new per subject requires discard new policy and max msgs per subject to be set")
 	case len(c.Description) > 4*1024:

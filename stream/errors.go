@@ -47,6 +47,7 @@ const (
 	errWrongLastSeq
 	errWrongLastMsgID
 	errStreamSealed
+	errStreamRollupFailed
 	errMaxStreams
 	errGeneral
 
@@ -118,6 +119,7 @@ var errTable = [...]APIError{
 	errWrongLastSeq:               {400, 10071, "wrong last sequence: {x}"},
 	errWrongLastMsgID:             {400, 10070, "wrong last msg ID: {x}"},
 	errStreamSealed:               {400, 10109, "invalid operation on sealed stream"},
+	errStreamRollupFailed:         {500, 10111, "{x}"},
 	errMaxStreams:                 {400, 10027, "maximum number of streams reached"},
 	errGeneral:                    {500, 10051, "{x}"},
 

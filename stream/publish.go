@@ -24,9 +24,10 @@ type pubOp struct {
 	data    []byte
 	msg     store.Msg
 
-	seq uint64
-	dup bool
-	err *APIError
+	seq    uint64
+	dup    bool
+	rollup rollupKind
+	err    *APIError
 }
 
 var pubPool = sync.Pool{New: func() any { return new(pubOp) }}
@@ -45,7 +46,7 @@ func (s *stream) onPublish(subject, reply, hdr, data []byte) {
 	if len(p.hdr) == 0 {
 		p.hdr = nil
 	}
-	p.seq, p.dup, p.err = 0, false, nil
+	p.seq, p.dup, p.rollup, p.err = 0, false, rollupNone, nil
 	s.st.Submit(p)
 }
 
@@ -62,6 +63,14 @@ func (p *pubOp) Apply(b *store.Batch) error {
 	if p.err = s.checkPublish(p); p.err != nil || p.dup {
 		return errRejected
 	}
+	replaced, err := s.rollupBefore(b, p.rollup, p.subject)
+	if err != nil {
+		// Only reads (subject rollup) or range deletions on the batch
+		// (stream rollup, which fail only on a closed batch) come before
+		// this point, so the refused message leaves nothing behind.
+		p.err = apiErr(errStreamStoreFailed, err)
+		return errRejected
+	}
 	now := time.Now().UnixNano()
 	if now <= s.state.lastTime {
 		now = s.state.lastTime + 1 // keep times in sequence order for expiry
@@ -74,6 +83,11 @@ func (p *pubOp) Apply(b *store.Batch) error {
 	}
 	wasEmpty := s.state.msgs == 0
 	s.noteAdded(p.subject, p.seq, now, p.msg.Size())
+	if err := s.rollupAfter(b, replaced); err != nil {
+		// Only a write to the batch can fail here, and the message is
+		// already in it: as with limits below, log rather than fail.
+		s.svc.log.Error("stream rollup failed", "stream", s.name, "err", err)
+	}
 	// Like nats-server, the last msg id is that of the last message, even
 	// when it had none.
 	s.lastMsgID = ""
@@ -149,6 +163,10 @@ func (s *stream) checkPublish(p *pubOp) *APIError {
 		if !ok || v != last {
 			return apiErr(errWrongLastSeq, last)
 		}
+	}
+	var e *APIError
+	if p.rollup, e = s.checkRollup(p.hdr); e != nil {
+		return e
 	}
 	return s.checkDiscardNew(p.subject, size)
 }
