@@ -27,6 +27,7 @@ type pubOp struct {
 	seq    uint64
 	dup    bool
 	rollup rollupKind
+	noAck  bool // the stream's no_ack: answer nothing, not even an error
 	err    *APIError
 }
 
@@ -46,7 +47,7 @@ func (s *stream) onPublish(subject, reply, hdr, data []byte) {
 	if len(p.hdr) == 0 {
 		p.hdr = nil
 	}
-	p.seq, p.dup, p.rollup, p.err = 0, false, rollupNone, nil
+	p.seq, p.dup, p.rollup, p.noAck, p.err = 0, false, rollupNone, false, nil
 	s.st.Submit(p)
 }
 
@@ -60,6 +61,7 @@ func (p *pubOp) Apply(b *store.Batch) error {
 	s := p.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	p.noAck = s.cfg.NoAck
 	if p.err = s.checkPublish(p); p.err != nil || p.dup {
 		return errRejected
 	}
@@ -206,7 +208,7 @@ func (p *pubOp) Done(err error) {
 	if err == nil {
 		s.wakeConsumers(p.subject)
 	}
-	if len(p.reply) > 0 {
+	if len(p.reply) > 0 && !p.noAck {
 		// A fresh buffer: the Broker contract does not promise Publish
 		// keeps no reference to data after it returns.
 		_ = s.svc.broker.Publish(string(p.reply), "", nil, p.appendAck(make([]byte, 0, 48+len(s.nameJSON))))
