@@ -67,6 +67,9 @@ type consumerCreateRequest struct {
 	Stream string          `json:"stream_name"`
 	Config *ConsumerConfig `json:"config"`
 	Action string          `json:"action"`
+	// Pedantic asks the server to refuse rather than fill in defaults;
+	// Wisp refuses the request instead (see ConsumerConfig.validate).
+	Pedantic bool `json:"pedantic,omitempty"`
 }
 
 type consumerInfoResponse struct {
@@ -84,11 +87,14 @@ func consumerResponse(typ string, ci *ConsumerInfo) *consumerInfoResponse {
 func (svc *Service) createConsumer(streamName, name, filter string, legacyDurable bool, body []byte) any {
 	fail := func(e *APIError) any { return errResponse(typeConsumerCreate, e) }
 	var req consumerCreateRequest
-	if e := decodeRequest(body, &req); e != nil {
+	if e := decodeConfigRequest(body, &req); e != nil {
 		return fail(e)
 	}
 	if req.Config == nil {
 		return fail(apiErr(errConsumerCreate, "consumer config required"))
+	}
+	if req.Pedantic {
+		return fail(apiErr(errConsumerUnsupported, `"pedantic" mode`))
 	}
 	if req.Stream != "" && req.Stream != streamName {
 		return fail(apiErr(errStreamMismatch))

@@ -25,7 +25,6 @@ type ConsumerConfig struct {
 	FilterSubjects     []string          `json:"filter_subjects,omitempty"`
 	ReplayPolicy       ReplayPolicy      `json:"replay_policy"`
 	RateLimit          uint64            `json:"rate_limit_bps,omitempty"`
-	SampleFrequency    string            `json:"sample_freq,omitempty"`
 	MaxWaiting         int               `json:"max_waiting,omitempty"`
 	MaxAckPending      int               `json:"max_ack_pending,omitempty"`
 	HeadersOnly        bool              `json:"headers_only,omitempty"`
@@ -41,6 +40,13 @@ type ConsumerConfig struct {
 	FlowControl        bool              `json:"flow_control,omitempty"`
 	IdleHeartbeat      time.Duration     `json:"idle_heartbeat,omitempty"`
 	PauseUntil         *time.Time        `json:"pause_until,omitempty"`
+
+	// Features Wisp does not implement, decoded only to be refused with a
+	// reason (refuseUnsupported); their zero values are accepted.
+	SampleFrequency string        `json:"sample_freq,omitempty"`
+	PriorityGroups  []string      `json:"priority_groups,omitempty"`
+	PriorityPolicy  string        `json:"priority_policy,omitempty"`
+	PinnedTTL       time.Duration `json:"priority_timeout,omitempty"`
 }
 
 // DeliverPolicy says where a new consumer starts in its stream.
@@ -126,6 +132,9 @@ func (c *ConsumerConfig) setDefaults(lim ConsumerLimits) {
 	if c.Name == "" {
 		c.Name = c.Durable
 	}
+	if c.PriorityPolicy == priorityPolicyNone {
+		c.PriorityPolicy = ""
+	}
 	if len(c.FilterSubjects) == 1 && c.FilterSubject == "" {
 		c.FilterSubject, c.FilterSubjects = c.FilterSubjects[0], nil
 	}
@@ -165,6 +174,9 @@ func (c *ConsumerConfig) validate(sc *Config) *APIError {
 		return apiErr(errConsumerDurableAndNameMismatch)
 	}
 	if e := checkConsumerName(c.Name); e != nil {
+		return e
+	}
+	if e := c.refuseUnsupported(); e != nil {
 		return e
 	}
 	if len(c.Description) > maxDescriptionLen {
@@ -212,6 +224,29 @@ func (c *ConsumerConfig) validate(sc *Config) *APIError {
 		return apiErr(errConsumerWQRequiresExplicitAck)
 	}
 	return nil
+}
+
+// priorityPolicyNone is the priority policy of a consumer without priority
+// groups, the only one Wisp has; clients may send it by name.
+const priorityPolicyNone = "none"
+
+// refuseUnsupported refuses the settings of consumer features Wisp does
+// not implement, naming the field so the user knows what to remove.
+func (c *ConsumerConfig) refuseUnsupported() *APIError {
+	var field string
+	switch {
+	case c.SampleFrequency != "":
+		field = `"sample_freq" (ack sampling)`
+	case len(c.PriorityGroups) > 0:
+		field = `"priority_groups"`
+	case c.PriorityPolicy != "":
+		field = fmt.Sprintf(`"priority_policy" %q`, c.PriorityPolicy)
+	case c.PinnedTTL != 0:
+		field = `"priority_timeout"`
+	default:
+		return nil
+	}
+	return apiErr(errConsumerUnsupported, field)
 }
 
 // checkConsumerName applies nats-server's rules for consumer names.

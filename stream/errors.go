@@ -32,6 +32,7 @@ const (
 	errStreamMismatch
 	errStreamSubjectOverlap
 	errStreamInvalidConfig
+	errStreamUnsupported
 	errStreamCreate
 	errStreamUpdate
 	errStreamDelete
@@ -55,6 +56,7 @@ const (
 	errConsumerNotFound
 	errConsumerNameExist
 	errConsumerCreate
+	errConsumerUnsupported
 	errConsumerExists
 	errConsumerDoesNotExist
 	errConsumerInvalidPolicy
@@ -104,6 +106,7 @@ var errTable = [...]APIError{
 	errStreamMismatch:             {400, 10056, "stream name in subject does not match request"},
 	errStreamSubjectOverlap:       {400, 10065, "subjects overlap with an existing stream"},
 	errStreamInvalidConfig:        {500, 10052, "{x}"},
+	errStreamUnsupported:          {500, 10052, "stream configuration {x} is not supported"},
 	errStreamCreate:               {500, 10049, "{x}"},
 	errStreamUpdate:               {500, 10069, "{x}"},
 	errStreamDelete:               {500, 10050, "{x}"},
@@ -126,6 +129,7 @@ var errTable = [...]APIError{
 	errConsumerNotFound:                      {404, 10014, "consumer not found"},
 	errConsumerNameExist:                     {400, 10013, "consumer name already in use"},
 	errConsumerCreate:                        {500, 10012, "{x}"},
+	errConsumerUnsupported:                   {500, 10012, "consumer configuration {x} is not supported"},
 	errConsumerExists:                        {400, 10148, "consumer already exists"},
 	errConsumerDoesNotExist:                  {400, 10149, "consumer does not exist"},
 	errConsumerInvalidPolicy:                 {400, 10094, "{x}"},
