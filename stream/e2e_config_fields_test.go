@@ -64,10 +64,12 @@ var streamFieldCases = map[string][]fieldCase[sc]{
 	"RePublish": {refusedWith(10052, func(c *sc) {
 		c.RePublish = &jetstream.RePublish{Source: c.Subjects[0], Destination: "republished.>"}
 	})},
-	"AllowDirect":    {honoured(func(c *sc) { c.AllowDirect = true })},
-	"MirrorDirect":   {refusedWith(10052, func(c *sc) { c.MirrorDirect = true })},
-	"ConsumerLimits": {honoured(func(c *sc) { c.ConsumerLimits = jetstream.StreamConsumerLimits{InactiveThreshold: time.Minute, MaxAckPending: 10} })},
-	"Metadata":       {honoured(func(c *sc) { c.Metadata = map[string]string{"owner": "team-a"} })},
+	"AllowDirect":  {honoured(func(c *sc) { c.AllowDirect = true })},
+	"MirrorDirect": {refusedWith(10052, func(c *sc) { c.MirrorDirect = true })},
+	"ConsumerLimits": {honoured(func(c *sc) {
+		c.ConsumerLimits = jetstream.StreamConsumerLimits{InactiveThreshold: time.Minute, MaxAckPending: 10}
+	})},
+	"Metadata": {honoured(func(c *sc) { c.Metadata = map[string]string{"owner": "team-a"} })},
 	// Stream templates are gone from nats-server, which refuses the
 	// field as unknown JSON; so does Wisp.
 	"Template":               {refusedWith(10025, func(c *sc) { c.Template = "TEMPLATE" })},
@@ -101,7 +103,7 @@ var consumerFieldCases = map[string][]fieldCase[cc]{
 	"BackOff":            {honoured(func(c *cc) { c.BackOff, c.MaxDeliver = []time.Duration{time.Second, 2 * time.Second}, 5 })},
 	"FilterSubject":      {honoured(func(c *cc) { c.FilterSubject = "CF.a" })},
 	"ReplayPolicy":       {honoured(func(c *cc) { c.ReplayPolicy = jetstream.ReplayOriginalPolicy })},
-	"RateLimit":          {honoured(func(c *cc) { c.DeliverSubject, c.RateLimit = "cf-deliver", 1 << 20 })},
+	"RateLimit":          {honoured(func(c *cc) { c.DeliverSubject, c.RateLimit = "cf-deliver", 1<<20 })},
 	"SampleFrequency":    {refusedWith(10012, func(c *cc) { c.SampleFrequency = "50%" })},
 	"MaxWaiting":         {honoured(func(c *cc) { c.MaxWaiting = 10 })},
 	"MaxAckPending":      {honoured(func(c *cc) { c.MaxAckPending = 10 })},
