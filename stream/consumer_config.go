@@ -84,8 +84,9 @@ func (a *AckPolicy) UnmarshalJSON(b []byte) error {
 	return enumUnmarshal(ackNames, (*int)(a), b, "ack policy")
 }
 
-// ReplayPolicy says how fast stored messages are sent. Wisp sends both as
-// fast as the consumer takes them (see docs/consumers.md).
+// ReplayPolicy says how fast stored messages are sent: instant as fast as
+// the consumer takes them, original spaced as they were stored (see
+// docs/consumers.md).
 type ReplayPolicy int
 
 const (
