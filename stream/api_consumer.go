@@ -142,7 +142,7 @@ func (svc *Service) createConsumer(streamName, name, filter string, legacyDurabl
 	cfg.setDefaults(scfg.ConsumerLimits)
 	serverNamed := cfg.Name == ""
 	if serverNamed {
-		cfg.Name = newConsumerName()
+		cfg.Name = drawConsumerName()
 	}
 	if e := cfg.validate(&scfg); e != nil {
 		return fail(e)
@@ -162,7 +162,7 @@ func (svc *Service) addOrUpdateConsumer(s *stream, scfg *Config, cfg *ConsumerCo
 	s.cons.mu.Lock()
 	defer s.cons.mu.Unlock()
 	for serverNamed && s.cons.byName[cfg.Name] != nil {
-		cfg.Name = newConsumerName()
+		cfg.Name = drawConsumerName()
 	}
 	if old := s.cons.byName[cfg.Name]; old != nil {
 		old.mu.Lock()

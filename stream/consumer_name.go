@@ -12,6 +12,10 @@ const serverNameLen = 8
 // valid consumer name and a single subject token.
 const nameAlphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
+// drawConsumerName draws a server-made name; a variable so that a test
+// can make two draws collide.
+var drawConsumerName = newConsumerName
+
 // newConsumerName returns a random name for a consumer created without
 // one. Every call draws afresh: a prefix of nuid.Next() would not do, as
 // nuid's first characters are the same for the whole process.
