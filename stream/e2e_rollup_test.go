@@ -22,7 +22,8 @@ func publishRollup(t *testing.T, n *node, subject, rollup string) (*jetstream.Pu
 // KV purge publishes a marker with "Nats-Rollup: sub": afterwards the key's
 // history is the marker alone.
 func TestE2EKVPurgeRollsUpTheKey(t *testing.T) {
-	n := startNode(t, t.TempDir())
+	dir := t.TempDir()
+	n := startNode(t, dir)
 	kv, err := n.js.CreateKeyValue(ctx(t), jetstream.KeyValueConfig{Bucket: "RU", History: 10})
 	if err != nil {
 		t.Fatal(err)
@@ -68,8 +69,22 @@ func TestE2EKVPurgeRollsUpTheKey(t *testing.T) {
 	if op := last.Header.Get("KV-Operation"); op != "PURGE" {
 		t.Fatalf("last message on the key has KV-Operation %q, want PURGE", op)
 	}
-	if info.State.Msgs != 5 {
-		t.Fatalf("stream holds %d messages, want 5", info.State.Msgs)
+	if info.State.Msgs != 5 || info.State.FirstSeq != 2 || info.State.LastSeq != 9 {
+		t.Fatalf("stream state %+v, want 5 messages from 2 (the first on other) to 9", info.State)
+	}
+	// The rollup is on disk as it is in memory.
+	n.stop()
+	n = startNode(t, dir)
+	s, err = n.js.Stream(ctx(t), "KV_RU")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.Info(ctx(t), jetstream.WithSubjectFilter(">"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.State.Msgs != 5 || again.State.FirstSeq != 2 || again.State.Subjects["$KV.RU.k"] != 1 {
+		t.Fatalf("after restart: %+v, want what it was before", again.State)
 	}
 }
 
