@@ -157,11 +157,13 @@ func (c *ConsumerConfig) setDefaults(lim ConsumerLimits) {
 			c.MaxAckPending = lim.MaxAckPending
 		}
 	}
+	// The stream's limit is every consumer's default, durable or not, as
+	// in nats-server; an ephemeral without one still goes after 5s.
+	if c.InactiveThreshold == 0 {
+		c.InactiveThreshold = lim.InactiveThreshold
+	}
 	if c.Durable == "" && c.InactiveThreshold == 0 {
 		c.InactiveThreshold = defaultInactiveThreshold
-		if lim.InactiveThreshold > 0 {
-			c.InactiveThreshold = lim.InactiveThreshold
-		}
 	}
 }
 
@@ -217,6 +219,10 @@ func (c *ConsumerConfig) validate(sc *Config) *APIError {
 		return apiErr(errConsumerMaxDeliverBackoff)
 	case c.Replicas > 1:
 		return apiErr(errStreamReplicasNotSupported)
+	case sc.ConsumerLimits.MaxAckPending > 0 && c.MaxAckPending > sc.ConsumerLimits.MaxAckPending:
+		return apiErr(errConsumerMaxAckPendingExcess, sc.ConsumerLimits.MaxAckPending)
+	case sc.ConsumerLimits.InactiveThreshold > 0 && c.InactiveThreshold > sc.ConsumerLimits.InactiveThreshold:
+		return apiErr(errConsumerInactiveThresholdExcess, sc.ConsumerLimits.InactiveThreshold)
 	}
 	if e := c.validateFilters(sc); e != nil {
 		return e

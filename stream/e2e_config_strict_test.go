@@ -82,3 +82,45 @@ func TestE2EConfigUnknownFieldsRefused(t *testing.T) {
 		t.Fatalf("stream with zero-valued unsupported fields refused: %+v", r.Error)
 	}
 }
+
+// A stream's consumer_limits are the default max_ack_pending and
+// inactive_threshold of its consumers, durable or not, and a cap neither
+// may exceed (nats-server's 10121 and 10153).
+func TestE2EStreamConsumerLimits(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	mkStream(t, n, jetstream.StreamConfig{Name: "CL", Subjects: []string{"cl"},
+		ConsumerLimits: jetstream.StreamConsumerLimits{InactiveThreshold: time.Minute, MaxAckPending: 10}}, 0)
+	for _, tc := range []struct {
+		name, config string
+		code         int
+		desc         string
+		ackPending   int
+		inactive     time.Duration
+	}{
+		{"D1", `"durable_name":"D1","ack_policy":"explicit"`, 0, "", 10, time.Minute},
+		{"D2", `"durable_name":"D2","ack_policy":"explicit","max_ack_pending":5,"inactive_threshold":30000000000`, 0, "", 5, 30 * time.Second},
+		{"D3", `"durable_name":"D3","ack_policy":"explicit","max_ack_pending":20`, 10121, "consumer max ack pending exceeds system limit of 10", 0, 0},
+		{"D4", `"durable_name":"D4","ack_policy":"explicit","inactive_threshold":120000000000`, 10153, "consumer inactive threshold exceeds system limit of 1m0s", 0, 0},
+	} {
+		var r struct {
+			Error *struct {
+				ErrCode     int    `json:"err_code"`
+				Description string `json:"description"`
+			} `json:"error"`
+			Config struct {
+				MaxAckPending     int           `json:"max_ack_pending"`
+				InactiveThreshold time.Duration `json:"inactive_threshold"`
+			} `json:"config"`
+		}
+		apiCall(t, n, "CONSUMER.CREATE.CL."+tc.name, `{"stream_name":"CL","config":{`+tc.config+`}}`, &r)
+		switch {
+		case tc.code != 0 && (r.Error == nil || r.Error.ErrCode != tc.code || r.Error.Description != tc.desc):
+			t.Errorf("%s: error %+v, want %d %q", tc.name, r.Error, tc.code, tc.desc)
+		case tc.code == 0 && r.Error != nil:
+			t.Errorf("%s: refused %+v", tc.name, *r.Error)
+		case tc.code == 0 && (r.Config.MaxAckPending != tc.ackPending || r.Config.InactiveThreshold != tc.inactive):
+			t.Errorf("%s: max_ack_pending %d inactive_threshold %v, want %d %v", tc.name,
+				r.Config.MaxAckPending, r.Config.InactiveThreshold, tc.ackPending, tc.inactive)
+		}
+	}
+}

@@ -94,6 +94,8 @@ const (
 	errConsumerBackOffNegative
 	errConsumerPullWithRateLimit
 	errConsumerInvalidReset
+	errConsumerMaxAckPendingExcess
+	errConsumerInactiveThresholdExcess
 	errMaxConsumers
 )
 
@@ -167,6 +169,8 @@ var errTable = [...]APIError{
 	errConsumerBackOffNegative:               {400, 10184, "consumer backoff needs to be positive"},
 	errConsumerPullWithRateLimit:             {400, 10086, "consumer in pull mode can not have rate limit set"},
 	errConsumerInvalidReset:                  {400, 10204, "invalid reset: {x}"},
+	errConsumerMaxAckPendingExcess:           {400, 10121, "consumer max ack pending exceeds system limit of {x}"},
+	errConsumerInactiveThresholdExcess:       {400, 10153, "consumer inactive threshold exceeds system limit of {x}"},
 	errMaxConsumers:                          {400, 10026, "maximum consumers limit reached"},
 }
 
