@@ -23,19 +23,30 @@ func infoResponse(typ string, si *StreamInfo) *streamInfoResponse {
 	return r
 }
 
+// streamConfigRequest is the body of STREAM.CREATE and STREAM.UPDATE: the
+// config, and a flag that belongs to the request, not the stream.
+type streamConfigRequest struct {
+	Config
+	Pedantic bool `json:"pedantic,omitempty"`
+}
+
 // parseConfig decodes and normalises a create or update request for the
 // stream named in the subject.
 func parseConfig(typ, name string, body []byte) (*Config, *apiResponse) {
 	if !validName(name) {
 		return nil, errResponse(typ, apiErr(errStreamNameInvalid))
 	}
-	cfg := &Config{}
+	req := &streamConfigRequest{}
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return nil, errResponse(typ, apiErr(errInvalidJSON, "request body is empty"))
 	}
-	if e := decodeRequest(body, cfg); e != nil {
+	if e := decodeConfigRequest(body, req); e != nil {
 		return nil, errResponse(typ, e)
 	}
+	if req.Pedantic {
+		return nil, errResponse(typ, apiErr(errStreamUnsupported, `"pedantic" mode`))
+	}
+	cfg := &req.Config
 	if cfg.Name == "" {
 		cfg.Name = name
 	}
@@ -79,6 +90,9 @@ func (svc *Service) createStream(name string, body []byte) any {
 	cfg, bad := parseConfig(typeStreamCreate, name, body)
 	if bad != nil {
 		return bad
+	}
+	if cfg.Sealed {
+		return errResponse(typeStreamCreate, apiErr(errStreamInvalidConfig, "stream configuration for create can not be sealed"))
 	}
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
