@@ -49,6 +49,7 @@ const (
 	errStreamSealed
 	errMaxStreams
 	errGeneral
+	errStreamOffline
 
 	// Consumers (consumer*.go).
 	errConsumerNotFound
@@ -120,6 +121,7 @@ var errTable = [...]APIError{
 	errStreamSealed:               {400, 10109, "invalid operation on sealed stream"},
 	errMaxStreams:                 {400, 10027, "maximum number of streams reached"},
 	errGeneral:                    {500, 10051, "{x}"},
+	errStreamOffline:              {500, 10118, "stream is offline: {x}"},
 
 	errConsumerNotFound:                      {404, 10014, "consumer not found"},
 	errConsumerNameExist:                     {400, 10013, "consumer name already in use"},

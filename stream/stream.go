@@ -26,6 +26,9 @@ type stream struct {
 	dedupe    map[string]dedupeEntry
 	dedupeQ   []dedupeRec // in arrival order, for pruning by age
 	lastMsgID string
+	// dedupeGapUntil (unix nanos): until then message ids are refused,
+	// since ids of messages lost from the store cannot be checked (loss.go).
+	dedupeGapUntil int64
 	consumers int
 	cons      consumerSet // the consumers themselves (consumer.go)
 	deleted   bool

@@ -1,0 +1,14 @@
+package store
+
+// PutRawMeta stores value as the definition of stream name as it is,
+// unsealed and unseen by the manifest, as damage would leave it. It
+// exists for tests that need a bad definition on disk.
+func (b *Batch) PutRawMeta(name string, value []byte) error {
+	return b.b.Set(metaKey(name), value, nil)
+}
+
+// PutRawConsumerValue stores value under a consumer key of stream id as
+// it is (kind 'c' definition, 's' state), for tests of damaged records.
+func (b *Batch) PutRawConsumerValue(id uint32, name string, kind byte, value []byte) error {
+	return b.b.Set(consumerKey(nil, id, name, kind), value, nil)
+}
