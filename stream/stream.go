@@ -29,10 +29,10 @@ type stream struct {
 	// dedupeGapUntil (unix nanos): until then message ids are refused,
 	// since ids of messages lost from the store cannot be checked (loss.go).
 	dedupeGapUntil int64
-	consumers int
-	cons      consumerSet // the consumers themselves (consumer.go)
-	deleted   bool
-	ageTimer  *time.Timer
+	consumers      int
+	cons           consumerSet // the consumers themselves (consumer.go)
+	deleted        bool
+	ageTimer       *time.Timer
 
 	cancels map[string]func() // broker subscriptions by subject; guarded by svc.mu
 }
