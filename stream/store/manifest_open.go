@@ -3,6 +3,8 @@ package store
 import (
 	"fmt"
 	"time"
+
+	"github.com/cockroachdb/pebble"
 )
 
 // openManifest reads the manifest, compares it with what Pebble recovered,
@@ -79,4 +81,17 @@ func (s *Store) Lost(id uint32) []LostRange {
 		return append([]LostRange(nil), ms.Lost...)
 	}
 	return nil
+}
+
+// openPebble opens the database, turning a Fatalf that Pebble raises
+// while opening (it does so when it cannot write its own MANIFEST, as on a
+// read-only or full filesystem) into an error: a store that cannot open
+// must say why and let the caller refuse to start, not crash the process.
+func openPebble(dir string, po *pebble.Options) (db *pebble.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, fmt.Errorf("pebble failed while opening: %v", r)
+		}
+	}()
+	return pebble.Open(dir, po)
 }

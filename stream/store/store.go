@@ -98,7 +98,7 @@ func Open(opts Options) (*Store, error) {
 		wal = newIntervalFS(opts.FS)
 		po.FS = wal
 	}
-	db, err := pebble.Open(opts.Dir, po)
+	db, err := openPebble(opts.Dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", opts.Dir, err)
 	}
