@@ -12,3 +12,12 @@ func (b *Batch) PutRawMeta(name string, value []byte) error {
 func (b *Batch) PutRawConsumerValue(id uint32, name string, kind byte, value []byte) error {
 	return b.b.Set(consumerKey(nil, id, name, kind), value, nil)
 }
+
+// DropRawConsumer removes a consumer's records without telling the
+// manifest, as damage would. For tests.
+func (b *Batch) DropRawConsumer(id uint32, name string) error {
+	lo := consumerPrefix(nil, id, name)
+	hi := append([]byte(nil), lo...)
+	hi[len(hi)-1] = 1
+	return b.b.DeleteRange(lo, hi, nil)
+}
