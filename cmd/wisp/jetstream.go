@@ -47,10 +47,14 @@ func startStreams(cfg *conf.Config, srv *server.Server, log *slog.Logger) (*stre
 	if cfg.Sync == conf.SyncInterval {
 		rule = store.SyncInterval
 	}
+	onDamage, err := stream.ParseDamagePolicy(cfg.OnDamage)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream.%w", err)
+	}
 	l := &streamLayers{
 		srv:  srv,
 		log:  log,
-		opts: stream.Options{StoreDir: cfg.StoreDir, Sync: rule, SyncInterval: cfg.SyncInterval},
+		opts: stream.Options{StoreDir: cfg.StoreDir, Sync: rule, SyncInterval: cfg.SyncInterval, OnDamage: onDamage},
 	}
 	if err := l.start("", srv); err != nil {
 		return nil, err
