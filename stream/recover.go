@@ -41,7 +41,7 @@ func (svc *Service) recover(st *store.Store, storage Storage) error {
 			// A read error here is damage Pebble detected (a bad block
 			// checksum, a missing file): keep the stream offline with the
 			// reason rather than refuse to start every other stream.
-			svc.log.Error("stream unreadable; kept offline", "stream", s.name, "err", err)
+			svc.log.Error("stream unreadable; kept offline", "stream", s.name, "err", err.Error())
 			svc.damagedStreams.Add(1)
 			svc.offline[s.name] = fmt.Sprintf("its data cannot be read: %v", err)
 			continue

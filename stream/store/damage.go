@@ -129,7 +129,7 @@ func observeStream(r Reader, id uint32, o *observed) error {
 			}
 		}
 	}
-	err = errors.Join(it.Error(), it.Close())
+	err = firstErr(it.Error(), it.Close())
 	if mark, ts, merr := r.LastSeqMark(id); merr == nil && mark > o.last {
 		o.last, o.lastTime = mark, ts
 	} else if merr != nil {
@@ -149,7 +149,7 @@ func observeStream(r Reader, id uint32, o *observed) error {
 		p, _ := unseal(it.Value(), legacyConsumerMeta)
 		o.consumers[string(k[:z])] = append([]byte(nil), p...)
 	}
-	return errors.Join(err, it.Error(), it.Close())
+	return errors.Join(err, firstErr(it.Error(), it.Close()))
 }
 
 // reconcile compares the manifest with what the store holds, fills the

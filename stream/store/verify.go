@@ -163,7 +163,18 @@ func verifyMsgs(st *Store, id uint32, vs *VerifyStream) error {
 			vs.Ranges = append(vs.Ranges, SeqRange{seq, seq})
 		}
 	}
-	return errors.Join(it.Error(), it.Close())
+	return firstErr(it.Error(), it.Close())
+}
+
+// firstErr is the first non-nil error: an iterator repeats its error from
+// Close.
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // verifyConsumers checks every consumer record of stream id.
@@ -201,5 +212,5 @@ func verifyConsumers(st *Store, id uint32, vs *VerifyStream) error {
 			vs.Problems = append(vs.Problems, fmt.Sprintf("consumer %q %s: %v", name, where, err))
 		}
 	}
-	return errors.Join(it.Error(), it.Close())
+	return firstErr(it.Error(), it.Close())
 }
