@@ -163,6 +163,7 @@ func jetStreamReport(all []accountStreams) server.JetStreamReport {
 		rep.Storage += st.Storage
 		rep.APITotal += st.APITotal
 		rep.APIErrors += st.APIErrors
+		addDamage(&rep.Damage, a.account, &st)
 		consumers := map[string][]server.ConsumerReport{}
 		for _, c := range a.svc.ConsumerStats() {
 			consumers[c.Stream] = append(consumers[c.Stream], server.ConsumerReport{
@@ -184,4 +185,22 @@ func jetStreamReport(all []accountStreams) server.JetStreamReport {
 		}
 	}
 	return rep
+}
+
+// addDamage adds one layer's damage figures to the report; offline
+// streams of a named account are shown as "account/stream".
+func addDamage(d *server.StoreDamage, account string, st *stream.Stats) {
+	d.LostMessages += st.LostMessages
+	d.DamagedStreams += st.DamagedStreams
+	d.StoreProblems += st.StoreProblems
+	d.CorruptRecords += st.CorruptRecords
+	for name, why := range st.OfflineStreams {
+		if account != "" {
+			name = account + "/" + name
+		}
+		if d.Offline == nil {
+			d.Offline = map[string]string{}
+		}
+		d.Offline[name] = why
+	}
 }
