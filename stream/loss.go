@@ -59,14 +59,16 @@ func (svc *Service) handleDamage(st *store.Store, policy DamagePolicy) map[strin
 		svc.lostMsgs.Add(n)
 		svc.damagedStreams.Add(1)
 		action := "serving what survived; the loss is recorded"
-		if policy == RefuseDamaged {
+		if d.ReadError != "" {
+			action = "stream kept offline: its data cannot be read, so what is missing is not known; run wisp store verify"
+		} else if policy == RefuseDamaged {
 			action = `stream kept offline (on_damage = "refuse"); restart with on_damage = "serve" to accept the loss`
 		}
 		svc.log.Error("acknowledged data missing from the store", "stream", d.Stream,
 			"lost_first_seq", first, "lost_last_seq", last, "lost_messages", n,
 			"missing_consumers", consumerNames(d.MissingConsumers), "definition_missing", d.MetaMissing,
-			"store_dir", rep.Dir, "action", action)
-		if policy == RefuseDamaged {
+			"store_dir", rep.Dir, "read_error", d.ReadError, "action", action)
+		if policy == RefuseDamaged || d.ReadError != "" {
 			offline[d.Stream] = reason
 			continue
 		}
@@ -110,6 +112,9 @@ func acceptDamage(st *store.Store, d *store.Damage) error {
 
 func describeDamage(d *store.Damage) string {
 	var parts []string
+	if d.ReadError != "" {
+		parts = append(parts, "its data cannot be read: "+d.ReadError)
+	}
 	if first, last, lost := d.Lost(); lost {
 		parts = append(parts, fmt.Sprintf("acknowledged messages %d to %d are missing from the store", first, last))
 	}

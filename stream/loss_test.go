@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"math/rand"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -138,5 +140,61 @@ func TestRefuseKeepsADamagedStreamOffline(t *testing.T) {
 	h.open()
 	if si := h.info("L"); si.State.LastSeq != 20 || si.State.Msgs != 15 {
 		t.Fatalf("state once served %+v", si.State)
+	}
+}
+
+// TestUnreadableStoreIsNotAccepted: when Pebble cannot read a stream's
+// data (here a flipped byte in every 512 of the sstable holding it, so
+// that every block fails its checksum), what is missing is unknown: even
+// under "serve" nothing is rewritten and no loss is recorded as accepted.
+func TestUnreadableStoreIsNotAccepted(t *testing.T) {
+	h := newHarness(t)
+	h.create(Config{Name: "U", Subjects: []string{"u"}})
+	for i := 0; i < 300; i++ {
+		h.pub("u", strings.Repeat("x", 100))
+	}
+	h.close()
+	sd := filepath.Join(h.dir, "streams")
+	ssts, _ := filepath.Glob(filepath.Join(sd, "*.sst"))
+	if len(ssts) == 0 {
+		t.Fatal("no sstable after a clean stop")
+	}
+	for _, p := range ssts {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewSource(42))
+		for i := 0; i < len(b)-64; i += 512 {
+			b[i+rng.Intn(64)] ^= 0xff
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every block is bad, so not even the stream definitions can be
+	// listed: the service refuses to start, naming the error.
+	svc, err := New(newMemBroker(), Options{StoreDir: h.dir})
+	if err == nil {
+		svc.Close()
+		t.Fatal("started on a store whose definitions cannot be read")
+	}
+	if !strings.Contains(err.Error(), "checksum mismatch") {
+		t.Fatalf("error does not say why: %v", err)
+	}
+	for _, f := range []string{"wisp-manifest.0", "wisp-manifest.1"} {
+		b, err := os.ReadFile(filepath.Join(sd, f))
+		if err != nil {
+			continue
+		}
+		m, err := store.DecodeManifest(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range m.Streams {
+			if len(s.Lost) > 0 {
+				t.Fatalf("an unreadable stream's loss was recorded as accepted: %s %+v", s.Name, s.Lost)
+			}
+		}
 	}
 }

@@ -30,6 +30,11 @@ type Damage struct {
 	// MissingConsumers are consumers the manifest knows that the store
 	// does not, with their definitions.
 	MissingConsumers []ManifestConsumer
+	// ReadError is set when Pebble failed to read the stream's data (a
+	// block failing its checksum, a missing file): what is "missing" may
+	// only be unreadable, so nothing above is certain and the stream must
+	// not be rewritten to match.
+	ReadError string
 }
 
 // Lost returns the range of acknowledged sequences missing at the tail.
@@ -52,6 +57,7 @@ type OpenReport struct {
 
 // observed is what the store itself holds of one stream id.
 type observed struct {
+	readErr   error // Pebble could not read this stream's keys
 	name      string
 	meta      []byte // readable definition, or nil
 	last      uint64
@@ -97,7 +103,9 @@ func observe(r Reader, man *Manifest) (map[uint32]*observed, []string) {
 		problems = append(problems, fmt.Sprintf("stream %q: unreadable definition: %v", name, err))
 		return nil
 	})
+	var metasErr error
 	if err != nil {
+		metasErr = err
 		problems = append(problems, fmt.Sprintf("reading stream definitions: %v", err))
 	}
 	if man != nil {
@@ -106,7 +114,9 @@ func observe(r Reader, man *Manifest) (map[uint32]*observed, []string) {
 		}
 	}
 	for id, o := range obs {
+		o.readErr = metasErr
 		if err := observeStream(r, id, o); err != nil {
+			o.readErr = err
 			problems = append(problems, fmt.Sprintf("stream id %d: %v", id, err))
 		}
 	}
@@ -130,9 +140,12 @@ func observeStream(r Reader, id uint32, o *observed) error {
 		}
 	}
 	err = firstErr(it.Error(), it.Close())
+	// A state record that fails its seal is reported by the stream layer
+	// when it loads; here it only means the tail mark is unknown, so a
+	// deleted tail may be reported as lost (too much, never too little).
 	if mark, ts, merr := r.LastSeqMark(id); merr == nil && mark > o.last {
 		o.last, o.lastTime = mark, ts
-	} else if merr != nil {
+	} else if merr != nil && !errors.Is(merr, ErrCorrupt) {
 		err = errors.Join(err, merr)
 	}
 	lo, hi = consumerRange(id)
@@ -179,6 +192,9 @@ func reconcile(t *manifestTracker, man *Manifest, obs map[uint32]*observed) []Da
 		}
 		ms.Lost = mf.Lost
 		d := Damage{StreamID: id, Stream: o.name, Meta: mf.Meta, FoundLast: o.last, LastSeq: mf.LastSeq, LastTime: mf.LastTime}
+		if o.readErr != nil {
+			d.ReadError = o.readErr.Error()
+		}
 		if o.meta == nil {
 			d.MetaMissing = true
 			d.Stream = mf.Name
