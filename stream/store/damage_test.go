@@ -170,6 +170,9 @@ func TestDamagedFilesNeverLoseSilently(t *testing.T) {
 		{"sstable deleted", false, sstFile, remove},
 		{"newest wal after a clean stop truncated to half", false, newestWAL, truncateAt(0.5, 0)},
 		{"newest manifest generation damaged", false, newestManifest, randomMiddle(16)},
+		{"pebble CURRENT deleted", false, named("CURRENT"), remove},
+		{"pebble MANIFEST damaged", false, pebbleManifest, randomMiddle(16)},
+		{"pebble MANIFEST deleted", false, pebbleManifest, remove},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -180,6 +183,20 @@ func TestDamagedFilesNeverLoseSilently(t *testing.T) {
 			checkNoSilentLoss(t, dir)
 		})
 	}
+}
+
+func named(name string) func(*testing.T, string) string {
+	return func(_ *testing.T, dir string) string { return filepath.Join(dir, name) }
+}
+
+// pebbleManifest is Pebble's own current MANIFEST file.
+func pebbleManifest(t *testing.T, dir string) string {
+	ms, _ := filepath.Glob(filepath.Join(dir, "MANIFEST-*"))
+	if len(ms) == 0 {
+		t.Fatal("no Pebble MANIFEST")
+	}
+	sort.Strings(ms)
+	return ms[len(ms)-1]
 }
 
 func walFile(t *testing.T, dir string) string        { return largestFile(t, dir, ".log") }
