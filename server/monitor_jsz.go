@@ -20,7 +20,7 @@ type JetStreamReport struct {
 	Storage   uint64         // bytes held by file streams
 	APITotal  uint64         // API requests answered
 	APIErrors uint64         // of which failed
-	Damage    StoreDamage    // what was found wrong with the stores (monitor_store.go)
+	Damage    StoreDamage    // what was found wrong with the stores (monitor_damage.go)
 }
 
 // StreamReport is one stream.
