@@ -232,6 +232,17 @@ func checkNoSilentLoss(t *testing.T, dir string) {
 		}
 	}
 	reported := scanErr != nil || lostLast > 0 || len(rep.Problems) > 0 || s.CorruptRecords() > 0
+	// The durable is in the store, or reported missing, never silently gone.
+	cs, cerr := s.Reader().Consumers(damageStream)
+	durable := cerr == nil && len(cs) == 1 && cs[0].Name == "DUR" && cs[0].Meta != nil
+	for _, d := range rep.Damage {
+		for _, c := range d.MissingConsumers {
+			durable = durable || c.Name == "DUR"
+		}
+	}
+	if !durable && cerr == nil && len(rep.Problems) == 0 {
+		t.Errorf("durable DUR gone without a report")
+	}
 	for seq := uint64(1); seq <= damageMsgs; seq++ {
 		if !present[seq] && !reported {
 			t.Fatalf("seq %d is gone and nothing reported it (report %+v)", seq, rep)

@@ -124,6 +124,9 @@ func Verify(fs vfs.FS, dir string) (*VerifyReport, error) {
 			}
 		}
 		sort.Strings(vs.Consumers)
+		if _, _, err := st.Reader().LastSeqMark(id); err != nil {
+			vs.Problems = append(vs.Problems, fmt.Sprintf("last-sequence record: %v", err))
+		}
 		if err := verifyMsgs(st, id, &vs); err != nil {
 			vs.Problems = append(vs.Problems, fmt.Sprintf("reading messages: %v", err))
 		}
@@ -133,6 +136,9 @@ func Verify(fs vfs.FS, dir string) (*VerifyReport, error) {
 		rep.Streams = append(rep.Streams, vs)
 	}
 	sort.Slice(rep.Streams, func(i, j int) bool { return rep.Streams[i].Name < rep.Streams[j].Name })
+	if err := verifyNextID(db); err != nil {
+		rep.Problems = append(rep.Problems, err.Error())
+	}
 	if err := db.CheckLevels(nil); err != nil {
 		rep.Problems = append(rep.Problems, fmt.Sprintf("consistency check of the database levels: %v", err))
 	}
@@ -213,4 +219,20 @@ func verifyConsumers(st *Store, id uint32, vs *VerifyStream) error {
 		}
 	}
 	return firstErr(it.Error(), it.Close())
+}
+
+// verifyNextID checks the stream-id counter, which a create needs.
+func verifyNextID(db *pebble.DB) error {
+	v, closer, err := db.Get([]byte{prefixNextID})
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("next stream id record: %w", err)
+	}
+	defer closer.Close()
+	if p, err := unseal(v, legacyNextID); err != nil || len(p) != 4 {
+		return fmt.Errorf("next stream id record: %w", errors.Join(err, ErrCorrupt))
+	}
+	return nil
 }
