@@ -394,3 +394,25 @@ func (readOnlyFS) MkdirAll(dir string, _ os.FileMode) error    { return nil }
 func roErr(op, name string) error {
 	return &os.PathError{Op: op, Path: name, Err: syscall.EROFS}
 }
+
+// TestLostDatabaseIsRefusedNotRecreated: when Pebble's files are gone but
+// the manifest is there, Open refuses rather than start an empty database
+// in which every stream would be gone.
+func TestLostDatabaseIsRefusedNotRecreated(t *testing.T) {
+	dir := t.TempDir()
+	writeDamageStore(t, dir, false)
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), "wisp-manifest") {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+	s, err := openNoPanic(dir)
+	if err == nil {
+		s.Close()
+		t.Fatal("opened an empty database in place of a lost one")
+	}
+	if !strings.Contains(err.Error(), "CURRENT") {
+		t.Fatalf("error does not say what is missing: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/vfs"
 )
 
 // openManifest reads the manifest, compares it with what Pebble recovered,
@@ -87,11 +88,30 @@ func (s *Store) Lost(id uint32) []LostRange {
 // while opening (it does so when it cannot write its own MANIFEST, as on a
 // read-only or full filesystem) into an error: a store that cannot open
 // must say why and let the caller refuse to start, not crash the process.
+//
+// A directory that holds a Wisp manifest but no Pebble CURRENT file lost
+// its database: Pebble would create an empty one, and every stream would
+// be "lost" at once. It is refused instead, naming what is missing.
 func openPebble(dir string, po *pebble.Options) (db *pebble.DB, err error) {
+	if !po.DisableWAL && hasManifest(po.FS, dir) {
+		if _, serr := po.FS.Stat(po.FS.PathJoin(dir, "CURRENT")); serr != nil {
+			return nil, fmt.Errorf("the store's manifest is here but Pebble's CURRENT file is not (%v): the database files are missing or damaged; restore them, or move the directory away to start empty", serr)
+		}
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			db, err = nil, fmt.Errorf("pebble failed while opening: %v", r)
 		}
 	}()
 	return pebble.Open(dir, po)
+}
+
+// hasManifest says whether dir holds either manifest generation.
+func hasManifest(fs vfs.FS, dir string) bool {
+	for _, n := range manifestFiles {
+		if _, err := fs.Stat(fs.PathJoin(dir, n)); err == nil {
+			return true
+		}
+	}
+	return false
 }
