@@ -275,6 +275,12 @@ password = "pb"
 		{"jetstream sync interval", "[jetstream]\nsync = \"interval\"\nsync_interval = \"250ms\"", func(c *Config) bool {
 			return c.Sync == SyncInterval && c.SyncInterval == 250*time.Millisecond
 		}},
+		{"jetstream on_damage", "[jetstream]\non_damage = \"refuse\"", func(c *Config) bool {
+			return c.OnDamage == DamageRefuse
+		}},
+		{"jetstream on_damage default", "[jetstream]\nenabled = true", func(c *Config) bool {
+			return c.OnDamage == DamageServe
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -403,6 +409,7 @@ func TestFileErrors(t *testing.T) {
 		{"duplicate key", "port = 1\nport = 2\n", 2, ":2: "},
 		{"empty store_dir", "[jetstream]\nenabled = true\nstore_dir = \"\"\n", 3, ":3: jetstream.store_dir: must not be empty"},
 		{"bad sync rule", "[jetstream]\nsync = \"sometimes\"\n", 2, `:2: jetstream.sync: "sometimes" is not "always" or "interval"`},
+		{"bad on_damage", "[jetstream]\non_damage = \"ignore\"\n", 2, `:2: jetstream.on_damage: "ignore" is not "serve" or "refuse"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

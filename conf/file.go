@@ -76,6 +76,7 @@ type fileJetStream struct {
 	StoreDir     *stringValue   `toml:"store_dir"`
 	Sync         *stringValue   `toml:"sync"`
 	SyncInterval *durationValue `toml:"sync_interval"`
+	OnDamage     *stringValue   `toml:"on_damage"`
 }
 
 // FileError is a problem with one key of a config file. Its text reads
@@ -314,6 +315,7 @@ func (p *parsedFile) apply(c *Config) error {
 		setString(&c.StoreDir, js.StoreDir)
 		setString(&c.Sync, js.Sync)
 		setDuration(&c.SyncInterval, js.SyncInterval)
+		setString(&c.OnDamage, js.OnDamage)
 	}
 	return nil
 }

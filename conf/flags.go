@@ -305,6 +305,7 @@ func Usage(w io.Writer) {
 	b.WriteString(`Usage: wisp [options]           run the server
        wisp passwd [--password pw]  print a bcrypt hash for the config file
        wisp bench [options]     load generator (in progress)
+       wisp store verify [-sd dir]  check a stopped server's stream store
 `)
 	section := ""
 	for _, d := range flagDefs {

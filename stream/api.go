@@ -99,6 +99,9 @@ func (svc *Service) route(rest string, body []byte) any {
 	if rest == "INFO" {
 		return svc.accountInfo()
 	}
+	if r := svc.offlineRefusal(rest); r != nil {
+		return r
+	}
 	op, name, ok := splitAPI(rest)
 	switch {
 	case op == "STREAM.NAMES" && !ok:

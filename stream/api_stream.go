@@ -121,7 +121,7 @@ func (svc *Service) createStream(name string, body []byte) any {
 		if err != nil {
 			return err
 		}
-		if err := b.PutMeta(name, v); err != nil {
+		if err := b.PutMeta(name, id, v); err != nil {
 			return err
 		}
 		if cfg.FirstSeq > 1 {
@@ -172,7 +172,7 @@ func (svc *Service) updateStream(name string, body []byte) any {
 		return errResponse(typeStreamUpdate, apiErr(errStreamUpdate, err))
 	}
 	err = s.st.Do(func(b *store.Batch) error {
-		if err := b.PutMeta(name, v); err != nil {
+		if err := b.PutMeta(name, s.id, v); err != nil {
 			return err
 		}
 		s.mu.Lock()

@@ -51,6 +51,7 @@ const (
 	errStreamRollupFailed
 	errMaxStreams
 	errGeneral
+	errStreamOffline
 
 	// Consumers (consumer*.go).
 	errConsumerNotFound
@@ -127,6 +128,7 @@ var errTable = [...]APIError{
 	errStreamRollupFailed:         {500, 10111, "{x}"},
 	errMaxStreams:                 {400, 10027, "maximum number of streams reached"},
 	errGeneral:                    {500, 10051, "{x}"},
+	errStreamOffline:              {500, 10118, "stream is offline: {x}"},
 
 	errConsumerNotFound:                      {404, 10014, "consumer not found"},
 	errConsumerNameExist:                     {400, 10013, "consumer name already in use"},

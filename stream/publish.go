@@ -138,6 +138,9 @@ func (s *stream) checkPublish(p *pubOp) *APIError {
 		return s.checkDiscardNew(p.subject, size)
 	}
 	if id := headerValue(p.hdr, hdrMsgID); len(id) > 0 {
+		if e := s.checkDedupeGap(time.Now().UnixNano()); e != nil {
+			return e
+		}
 		s.pruneDedupe(time.Now().UnixNano())
 		if e, ok := s.dedupe[string(id)]; ok {
 			p.dup, p.seq = true, e.seq

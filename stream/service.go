@@ -32,6 +32,9 @@ type Options struct {
 	// gather before they are written; DoubleAck replies never wait for it.
 	// Default 20ms; negative writes at the next commit.
 	ConsumerFlushDelay time.Duration
+	// OnDamage is what to do with a file stream whose store holds less
+	// than was acknowledged (loss.go). Default ServeDamaged.
+	OnDamage DamagePolicy
 }
 
 // DefaultConsumerFlushDelay is Options.ConsumerFlushDelay's default. A
@@ -56,6 +59,13 @@ type Service struct {
 	inflight  sync.WaitGroup // API requests being handled
 
 	flushDelay time.Duration // Options.ConsumerFlushDelay in force
+
+	// offline holds the streams kept offline after damage, with the
+	// reason; filled before the API is subscribed (loss.go).
+	offline        map[string]string
+	lostMsgs       atomic.Uint64 // acknowledged messages found missing
+	damagedStreams atomic.Uint64 // streams found damaged at start
+	storeProblems  atomic.Uint64 // store-wide problems found at start
 }
 
 // New opens the stores under opts.StoreDir, recovers every stream, then
@@ -91,6 +101,7 @@ func New(b Broker, opts Options) (*Service, error) {
 		svc.file.Close()
 		return nil, err
 	}
+	svc.offline = svc.handleDamage(svc.file, opts.OnDamage)
 	if err := svc.recover(svc.file, FileStorage); err != nil {
 		svc.Close()
 		return nil, err

@@ -55,6 +55,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return runBench(args[1:])
 		case "passwd":
 			return runPasswd(args[1:], stdin, stdout, stderr)
+		case "store":
+			return runStore(args[1:], stdout, stderr)
 		}
 	}
 	cfg, err := conf.Load(args)

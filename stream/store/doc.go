@@ -32,10 +32,22 @@
 // batches: the stream layer submits one Op per consumer carrying its
 // pending-set changes (consumer_keys.go).
 //
+// # Damage
+//
+// Pebble takes a damaged write-ahead log's first bad chunk as its end,
+// silently. The manifest (manifest.go), written apart from Pebble and only
+// for data already durable, remembers each stream's highest committed
+// sequence, its definition and its consumers; Open compares it with what
+// Pebble recovered (damage.go) and reports the difference (OpenReport)
+// instead of letting sequences, consumers or streams vanish. Every value
+// other than a message record is sealed with a checksum (seal.go); Verify
+// (verify.go) checks a stopped store offline.
+//
 // # What it must never do
 //
 // The store never panics on bytes read from disk: every decoder returns an
 // error for short, torn or corrupt input (ErrCorrupt), and readers skip such
 // records instead of failing the whole stream. The store never calls Done
-// before the batch holding the Op is committed.
+// before the batch holding the Op is committed, and its manifest never
+// claims a sequence that is not durable.
 package store

@@ -50,6 +50,10 @@ type Options struct {
 	// MaxBatchOps caps how many Ops share one batch, bounding the latency
 	// one commit adds to the first Op in it. Default 4096.
 	MaxBatchOps int
+	// KeepWALOnClose skips the flush of the memtable at Close, leaving
+	// the last writes only in the write-ahead log as a crash would. For
+	// tests of log damage.
+	KeepWALOnClose bool
 }
 
 // Store is one Pebble database holding any number of streams. Reads may
@@ -66,6 +70,8 @@ type Store struct {
 	done    chan struct{}
 	wal     *intervalFS // non-nil in SyncInterval mode: owes the log fsyncs
 	corrupt atomic.Uint64
+	man     *manifestTracker // nil for volatile stores (manifest.go)
+	report  OpenReport       // what Open found against the manifest
 }
 
 // Open opens or creates the database at opts.Dir and starts its writer.
@@ -92,7 +98,7 @@ func Open(opts Options) (*Store, error) {
 		wal = newIntervalFS(opts.FS)
 		po.FS = wal
 	}
-	db, err := pebble.Open(opts.Dir, po)
+	db, err := openPebble(opts.Dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", opts.Dir, err)
 	}
@@ -102,6 +108,7 @@ func Open(opts Options) (*Store, error) {
 		quit: make(chan struct{}),
 		done: make(chan struct{}),
 	}
+	s.openManifest()
 	go s.writeLoop()
 	return s, nil
 }
@@ -125,6 +132,7 @@ func (s *Store) Close() error {
 	if s.wal != nil {
 		err = errors.Join(err, s.wal.syncWALs())
 	}
+	err = errors.Join(err, s.closeManifest())
 	return errors.Join(err, s.db.Close())
 }
 
