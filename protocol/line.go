@@ -25,6 +25,13 @@ func (p *Parser) parseOp(b []byte) (n, need int, err error) {
 	if eol > 0 && line[eol-1] == '\r' {
 		line = line[:eol-1]
 	}
+	if len(line) == 0 {
+		// An empty line, as a telnet user makes by pressing Enter twice,
+		// is skipped: an Op of Kind 0 that Parse does not hand over.
+		// nats-server closes the connection instead; no client can tell.
+		p.op = Op{}
+		return eol + 1, 0, nil
+	}
 	v := verbEnd(line)
 	kind := lookupVerb(line[:v])
 	if !p.side.accepts(kind) {
@@ -42,6 +49,9 @@ func (p *Parser) parseOp(b []byte) (n, need int, err error) {
 // verb), or a line already longer than MaxControlLine. This is what stops a
 // peer from making the parser buffer an endless line.
 func (p *Parser) checkPartialLine(b []byte) error {
+	if len(b) == 1 && b[0] == '\r' {
+		return nil // perhaps an empty line, when its '\n' comes
+	}
 	v := verbEnd(b)
 	if v == len(b) { // the verb may still be growing
 		if v > longestVerb {
@@ -67,18 +77,19 @@ func (p *Parser) checkPartialLine(b []byte) error {
 // bytes long. It looks only at the two bytes after the data, so the cost of
 // a message does not depend on its size.
 func (p *Parser) payload(b []byte, body, size int) (n, need int, err error) {
+	p.size = size
 	end := body + size
 	if len(b) < end+2 {
 		if len(b) > end && b[end] != '\r' {
 			// Fail now rather than wait for a byte that cannot help:
 			// a telnet user who ended the payload with a bare \n
 			// gets the error instead of a silent hang.
-			return 0, 0, ErrBadPayloadEnd
+			return 0, 0, p.badPayloadEnd()
 		}
 		return 0, end + 2, nil
 	}
 	if b[end] != '\r' || b[end+1] != '\n' {
-		return 0, 0, ErrBadPayloadEnd
+		return 0, 0, p.badPayloadEnd()
 	}
 	p.op.Data = b[body:end:end]
 	return end + 2, 0, nil
