@@ -27,7 +27,7 @@ const (
 	// one read is at most maxReadBuf bytes, so ordinary reads stay under it.
 	maxStageBuf = 4 * maxReadBuf
 	// maxStageRuns is the most run records kept for the next read.
-	maxStageRuns = 1024
+	maxStageRuns = 256
 )
 
 // stagedOut is one subscriber's share of the current read.
