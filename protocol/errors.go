@@ -139,8 +139,3 @@ func (e *payloadEndError) bytes() string {
 }
 
 func (e *payloadEndError) Unwrap() error { return ErrBadPayloadEnd }
-
-// badPayloadEnd is the error for the message op being parsed.
-func (p *Parser) badPayloadEnd() error {
-	return &payloadEndError{kind: p.op.Kind, size: p.size}
-}

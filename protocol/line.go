@@ -77,19 +77,18 @@ func (p *Parser) checkPartialLine(b []byte) error {
 // bytes long. It looks only at the two bytes after the data, so the cost of
 // a message does not depend on its size.
 func (p *Parser) payload(b []byte, body, size int) (n, need int, err error) {
-	p.size = size
 	end := body + size
 	if len(b) < end+2 {
 		if len(b) > end && b[end] != '\r' {
 			// Fail now rather than wait for a byte that cannot help:
 			// a telnet user who ended the payload with a bare \n
 			// gets the error instead of a silent hang.
-			return 0, 0, p.badPayloadEnd()
+			return 0, 0, ErrBadPayloadEnd
 		}
 		return 0, end + 2, nil
 	}
 	if b[end] != '\r' || b[end+1] != '\n' {
-		return 0, 0, p.badPayloadEnd()
+		return 0, 0, ErrBadPayloadEnd
 	}
 	p.op.Data = b[body:end:end]
 	return end + 2, 0, nil

@@ -28,7 +28,6 @@ type Parser struct {
 
 	scratch []byte // the head of an op split across Parse calls
 	need    int    // length of the op in scratch once known, else 0
-	size    int    // payload size of the message op being parsed
 	err     error  // first error returned; Parse keeps returning it
 
 	// The first bytes of the op that failed to parse, for the log: copied
@@ -82,10 +81,27 @@ func (p *Parser) BadInput() (b []byte, more bool) {
 	return p.bad[:p.nbad], p.badMore
 }
 
-// noteBad keeps the start of the op that failed.
-func (p *Parser) noteBad(op []byte) {
+// badOp keeps the start of op, whose bytes made parsing fail with err, and
+// returns err with the detail the -ERR text needs. Everything a failure
+// costs is here, out of line, so that the loops that call it stay as small
+// as the success path needs.
+//
+//go:noinline
+func (p *Parser) badOp(err error, op []byte) error {
 	p.nbad = copy(p.bad[:], op)
 	p.badMore = len(op) > maxBadInput
+	if err == ErrBadPayloadEnd {
+		err = &payloadEndError{kind: p.op.Kind, size: announcedSize(op)}
+	}
+	return err
+}
+
+// announcedSize returns the size that the complete control line at the start
+// of op ends with: the total size of PUB, HPUB, MSG and HMSG alike.
+func announcedSize(op []byte) int {
+	line := op[:bytes.IndexByte(op, '\n')]
+	line = trimBlanks(line) // the '\r' and any blanks before it
+	return int(parseNumber(line[bytes.LastIndexAny(line, " \t")+1:]))
 }
 
 // Pending returns how many bytes of an incomplete op the parser holds from
@@ -121,8 +137,7 @@ func (p *Parser) Parse(buf []byte, h Handler) error {
 	for len(buf) > 0 {
 		n, need, err := p.parseOp(buf)
 		if err != nil {
-			p.noteBad(buf)
-			return p.fail(err)
+			return p.fail(p.badOp(err, buf))
 		}
 		if n == 0 {
 			p.hold(buf, need)
@@ -183,8 +198,7 @@ func (p *Parser) resume(buf []byte, h Handler) (int, error) {
 		// The same early check as payload makes on a whole buffer,
 		// so that where the read split cannot change the outcome.
 		if len(p.scratch) == p.need-1 && p.scratch[p.need-2] != '\r' {
-			p.noteBad(p.scratch)
-			return used, p.badPayloadEnd()
+			return used, p.badOp(ErrBadPayloadEnd, p.scratch)
 		}
 		return used, nil
 	}
@@ -199,7 +213,7 @@ func (p *Parser) resume(buf []byte, h Handler) (int, error) {
 func (p *Parser) deliver(h Handler, err error) error {
 	switch {
 	case err != nil:
-		p.noteBad(p.scratch)
+		err = p.badOp(err, p.scratch)
 	case p.op.Kind != 0: // 0: an empty line
 		err = h.HandleOp(&p.op)
 	}

@@ -133,12 +133,13 @@ func (o *outbound) enqueueStaged(st *stagedOut) (ok, stalled bool, cutMsgs, cutB
 		return false, false, 0, 0
 	}
 	n := len(st.buf)
-	if st.countRuns() {
+	msgs, all := st.countRuns()
+	if all {
 		o.appendBytes(st.buf)
 	} else {
 		n, cutMsgs, cutBytes = st.keptBytes(o.appendBytes)
 	}
-	ok, stalled = o.queued(int64(n), st.msgs-cutMsgs, st.bytes-cutBytes)
+	ok, stalled = o.queued(int64(n), msgs-cutMsgs, st.bytes-cutBytes)
 	for i := range st.runs {
 		if st.runs[i].done {
 			st.runs[i].sub.unsubscribe()

@@ -32,11 +32,14 @@ const (
 
 // stagedOut is one subscriber's share of the current read.
 type stagedOut struct {
-	d     *conn
-	buf   []byte
-	runs  []stagedRun // in buf order; together they cover all of buf
-	msgs  int64
-	bytes int64 // payload bytes, for the subscriber's monitoring counters
+	d   *conn
+	buf []byte
+	// The messages at the end of buf, since the last run closed, are
+	// curN for subscription cur; closeRun records them in runs.
+	cur   *subscription
+	curN  int64
+	runs  []stagedRun // closed runs, in buf order
+	bytes int64       // payload bytes, for the subscriber's monitoring counters
 }
 
 // stagedRun is a stretch of buf holding n consecutive messages for one
@@ -90,6 +93,11 @@ func (c *conn) stageFor(d *conn) *stagedOut {
 
 // add encodes m for subscription sub and returns the payload size counted.
 func (st *stagedOut) add(sub *subscription, m *message) int {
+	if sub != st.cur {
+		st.closeRun()
+		st.cur = sub
+	}
+	st.curN++
 	size := len(m.data)
 	if m.hdrLen > 0 && st.d.out.headers.Load() {
 		st.buf = protocol.AppendHMsg(st.buf, m.subject, sub.sid, m.reply, m.hdrLen, m.data)
@@ -97,19 +105,20 @@ func (st *stagedOut) add(sub *subscription, m *message) int {
 		size -= m.hdrLen // a subscriber without header support gets the payload alone
 		st.buf = protocol.AppendMsg(st.buf, m.subject, sub.sid, m.reply, m.data[m.hdrLen:])
 	}
-	if k := len(st.runs); k > 0 && st.runs[k-1].sub == sub {
-		r := &st.runs[k-1]
-		r.n++
-		r.end = len(st.buf)
-	} else {
-		st.runs = append(st.runs, stagedRun{sub: sub, n: 1, end: len(st.buf)})
-	}
-	st.msgs++
 	st.bytes += int64(size)
 	return size
 }
 
-// countRuns adds each run to its subscription's delivered count. It runs
+// closeRun records the messages at the end of buf as a run of cur's.
+func (st *stagedOut) closeRun() {
+	if st.curN > 0 {
+		st.runs = append(st.runs, stagedRun{sub: st.cur, n: st.curN, end: len(st.buf)})
+		st.curN = 0
+	}
+}
+
+// countRuns adds each run to its subscription's delivered count and
+// returns the messages staged. The caller has closed the last run. It runs
 // under the subscriber's out.mu, the lock every count of its subscriptions
 // is made under, which is what keeps a max exact with many producers.
 //
@@ -119,10 +128,11 @@ func (st *stagedOut) add(sub *subscription, m *message) int {
 // the kept messages alone (see keptBytes). That drops messages the producer
 // had decided to deliver before the max was seen, which is what a late
 // enough UNSUB would have done anyway.
-func (st *stagedOut) countRuns() (all bool) {
+func (st *stagedOut) countRuns() (msgs int64, all bool) {
 	all = true
 	for i := range st.runs {
 		r := &st.runs[i]
+		msgs += r.n
 		r.keep, r.done = r.n, false
 		if limit := r.sub.max.Load(); limit > 0 {
 			r.keep = min(r.n, max(limit-r.sub.delivered, 0))
@@ -131,7 +141,7 @@ func (st *stagedOut) countRuns() (all bool) {
 		}
 		r.sub.delivered += r.keep
 	}
-	return all
+	return msgs, all
 }
 
 // keptBytes calls fn with the stretches of buf that countRuns kept, in
@@ -189,6 +199,8 @@ func (c *conn) handOver(st *stagedOut) {
 	if len(st.buf) == 0 {
 		return
 	}
+	st.closeRun()
+	st.cur = nil
 	ok, stalled, cutMsgs, cutBytes := st.d.out.enqueueStaged(st)
 	if ok && stalled && st.d != c {
 		c.stallOn = st.d
@@ -196,7 +208,7 @@ func (c *conn) handOver(st *stagedOut) {
 	c.reads.outMsgs -= cutMsgs
 	c.reads.outBytes -= cutBytes
 	clear(st.runs) // let go of the subscriptions
-	st.buf, st.runs, st.msgs, st.bytes = st.buf[:0], st.runs[:0], 0, 0
+	st.buf, st.runs, st.bytes = st.buf[:0], st.runs[:0], 0
 	st.d.out.kickWriter()
 }
 
