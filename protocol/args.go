@@ -13,6 +13,14 @@ func (p *Parser) parseArgs(b []byte, body int, rest []byte) (n, need int, err er
 		return p.msg(b, body, rest)
 	case OpHMsg:
 		return p.hmsg(b, body, rest)
+	case OpRMsg:
+		return p.rmsg(b, body, rest, false)
+	case OpHRMsg:
+		return p.rmsg(b, body, rest, true)
+	case OpRSub:
+		err = p.rsub(rest)
+	case OpRUnsub:
+		err = p.runsub(rest)
 	case OpSub:
 		err = p.sub(rest)
 	case OpUnsub:

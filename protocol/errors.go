@@ -117,6 +117,12 @@ var (
 	errPingArgs    = badArgs("PING takes no arguments")
 	errPongArgs    = badArgs("PONG takes no arguments")
 	errOKArgs      = badArgs("+OK takes no arguments")
+	errRSubArgs    = badArgs("RS+ needs <account> <subject> [<queue> <weight>]")
+	errRSubWeight  = badArgs("RS+ weight must be a positive integer")
+	errRUnsubArgs  = badArgs("RS- needs <account> <subject> [<queue>]")
+	errRMsgArgs    = badArgs("RMSG needs <account> <subject> [reply, or + reply queues, or | queues] <size>")
+	errRMsgSize    = badArgs("RMSG sizes must be non-negative integers")
+	errRMsgHdr     = badArgs("HRMSG header size exceeds total size")
 )
 
 // payloadEndError is ErrBadPayloadEnd with the op and the payload size its

@@ -15,9 +15,10 @@ import (
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("PUB foo 5\r\nhello\r\nPING\r\n"), byte(0), uint64(1), uint16(0), uint16(0))
 	f.Add([]byte("MSG foo 1 5\r\nhello\r\n+OK\r\n"), byte(1), uint64(2), uint16(0), uint16(0))
+	f.Add([]byte("RS+ $G foo q 2\r\nRMSG $G foo + r q1 q2 5\r\nhello\r\nRS- $G foo q\r\n"), byte(2), uint64(3), uint16(0), uint16(0))
 	f.Fuzz(func(t *testing.T, in []byte, side byte, seed uint64, maxLine, maxPayload uint16) {
 		lim := Limits{MaxControlLine: int(maxLine), MaxPayload: int(maxPayload)}
-		p := NewParser(Side(side%2), lim)
+		p := NewParser(Side(side%3), lim)
 		whole := parseChunks(p, in)
 		if strings.Contains(whole, "error: HdrLen") {
 			t.Fatalf("op with a bad HdrLen:\n%s", whole)

@@ -29,17 +29,22 @@ func formatOp(op *Op) string {
 			fmt.Fprintf(&b, " %s=%q", name, v)
 		}
 	}
+	field("account", op.Account)
 	field("subject", op.Subject)
 	field("reply", op.Reply)
 	field("queue", op.Queue)
 	field("sid", op.Sid)
+	field("queues", op.Queues)
+	if op.Weight != 0 {
+		fmt.Fprintf(&b, " weight=%d", op.Weight)
+	}
 	if op.Max != 0 {
 		fmt.Fprintf(&b, " max=%d", op.Max)
 	}
 	switch op.Kind {
-	case OpHPub, OpHMsg:
+	case OpHPub, OpHMsg, OpHRMsg:
 		fmt.Fprintf(&b, " hdr=%q payload=%q", op.Header(), op.Payload())
-	case OpPub, OpMsg:
+	case OpPub, OpMsg, OpRMsg:
 		fmt.Fprintf(&b, " data=%q", op.Data)
 	case OpConnect, OpInfo, OpErr:
 		fmt.Fprintf(&b, " args=%q", op.Args)

@@ -12,6 +12,11 @@ const (
 	// ClientSide parses what servers send: INFO, MSG, HMSG, PING, PONG, +OK,
 	// -ERR. Tests and the benchmark client use it.
 	ClientSide
+	// RouteSide parses what another Wisp server of the cluster sends on a
+	// route: INFO, CONNECT, PING, PONG, -ERR, RS+, RS-, RMSG and HRMSG
+	// (see route.go). Client ops such as PUB and SUB are unknown there, so
+	// a client that dials a route port is refused at its first op.
+	RouteSide
 )
 
 // Defaults match nats-server's, so clients tuned for it see the same limits.

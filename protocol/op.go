@@ -18,6 +18,12 @@ const (
 	OpHMsg                    // HMSG <subject> <sid> [reply] <hdr_size> <total_size>
 	OpOK                      // +OK
 	OpErr                     // -ERR '<text>'
+
+	// Route ops, between Wisp servers of one cluster (RouteSide).
+	OpRSub   // RS+ <account> <subject> [<queue> <weight>]
+	OpRUnsub // RS- <account> <subject> [<queue>]
+	OpRMsg   // RMSG <account> <subject> [<reply> | + <reply> <queue>... | "|" <queue>...] <size>
+	OpHRMsg  // HRMSG <account> <subject> [as RMSG] <hdr_size> <total_size>
 )
 
 // Op is one parsed operation. Every slice points into the buffer passed to
@@ -37,6 +43,14 @@ type Op struct {
 	// Args holds the JSON of CONNECT and INFO, and the text of -ERR without
 	// its quotes.
 	Args []byte
+
+	// Route ops only. Account names the account of RS+, RS- and RMSG.
+	// Queues lists the queue groups an RMSG is for, separated by blanks
+	// (walk them with NextField); nil when the message is for plain
+	// subscribers only. Weight is an RS+'s count of queue members.
+	Account []byte
+	Queues  []byte
+	Weight  int64
 }
 
 // Header returns the header block of an HPUB or HMSG (empty for PUB/MSG).

@@ -13,7 +13,7 @@ import (
 // The testdata/*.txt scripts hold the parser's behaviour as reviewable text.
 // Each case is:
 //
-//	parse [side=client] [max_control_line=N] [max_payload=N]
+//	parse [side=client|route] [max_control_line=N] [max_payload=N]
 //	<input lines>
 //	----
 //	<expected output lines>
@@ -108,8 +108,11 @@ func newScriptParser(t *testing.T, pos, cmd string) *Parser {
 		n, _ := strconv.Atoi(val)
 		switch key {
 		case "side":
-			if val == "client" {
+			switch val {
+			case "client":
 				side = ClientSide
+			case "route":
+				side = RouteSide
 			}
 		case "max_control_line":
 			lim.MaxControlLine = n

@@ -23,6 +23,14 @@ func lookupVerb(tok []byte) Kind {
 			return OpSub
 		case 'm'<<16 | 's'<<8 | 'g':
 			return OpMsg
+		case 'r'<<16 | 's'<<8 | '+':
+			if tok[2] == '+' {
+				return OpRSub
+			}
+		case 'r'<<16 | 's'<<8 | '-':
+			if tok[2] == '-' {
+				return OpRUnsub
+			}
 		case '+'<<16 | 'o'<<8 | 'k':
 			if tok[0] == '+' {
 				return OpOK
@@ -44,11 +52,17 @@ func lookupVerb(tok []byte) Kind {
 			if tok[0] == '-' {
 				return OpErr
 			}
+		case 'r'<<24 | 'm'<<16 | 's'<<8 | 'g':
+			return OpRMsg
 		}
 	case 5:
 		if pack4(tok[0], tok[1], tok[2], tok[3])|0x20202020 == 'u'<<24|'n'<<16|'s'<<8|'u' &&
 			tok[4]|0x20 == 'b' {
 			return OpUnsub
+		}
+		if pack4(tok[0], tok[1], tok[2], tok[3])|0x20202020 == 'h'<<24|'r'<<16|'m'<<8|'s' &&
+			tok[4]|0x20 == 'g' {
+			return OpHRMsg
 		}
 	case longestVerb:
 		if pack4(tok[0], tok[1], tok[2], tok[3])|0x20202020 == 'c'<<24|'o'<<16|'n'<<8|'n' &&
@@ -60,9 +74,11 @@ func lookupVerb(tok []byte) Kind {
 }
 
 // sideKinds holds, per Side, a bit for each Kind that side may receive.
-var sideKinds = [...]uint16{
+var sideKinds = [...]uint32{
 	ServerSide: 1<<OpConnect | 1<<OpPub | 1<<OpHPub | 1<<OpSub | 1<<OpUnsub | 1<<OpPing | 1<<OpPong,
 	ClientSide: 1<<OpInfo | 1<<OpMsg | 1<<OpHMsg | 1<<OpPing | 1<<OpPong | 1<<OpOK | 1<<OpErr,
+	RouteSide: 1<<OpInfo | 1<<OpConnect | 1<<OpPing | 1<<OpPong | 1<<OpErr |
+		1<<OpRSub | 1<<OpRUnsub | 1<<OpRMsg | 1<<OpHRMsg,
 }
 
 // accepts reports whether k is an op this side receives. An out-of-range
@@ -98,6 +114,14 @@ func (k Kind) String() string {
 		return "+OK"
 	case OpErr:
 		return "-ERR"
+	case OpRSub:
+		return "RS+"
+	case OpRUnsub:
+		return "RS-"
+	case OpRMsg:
+		return "RMSG"
+	case OpHRMsg:
+		return "HRMSG"
 	}
 	return "Kind(?)"
 }
