@@ -374,7 +374,7 @@ func TestFileErrors(t *testing.T) {
 		want string // substring after "wisp.conf"
 	}{
 		{"unknown key", "port = 4222\n\nmax_paylod = 10\n", 3, `:3: unknown key "max_paylod"`},
-		{"unknown table", "[cluster]\nport = 6222\nname = \"x\"\n", 1, `:1: unknown key "cluster"`},
+		{"unknown table", "[gateway]\nport = 7222\nname = \"x\"\n", 1, `:1: unknown key "gateway"`},
 		{"unknown key in table", "[jetstream]\nenabled = true\nmax_mem = 1\n", 3, `:3: unknown key "jetstream.max_mem"`},
 		{"unknown key in users", "[[authorization.users]]\nuser = \"a\"\npass = \"b\"\n", 3,
 			`:3: unknown key "authorization.users.pass"`},

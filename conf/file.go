@@ -41,6 +41,7 @@ type fileConfig struct {
 	Trace            *boolValue              `toml:"trace"`
 	JetStream        *fileJetStream          `toml:"jetstream"`
 	TLS              *fileTLS                `toml:"tls"`
+	Cluster          *fileCluster            `toml:"cluster"`
 	Accounts         map[string]*fileAccount `toml:"accounts"`
 	PidFile          *stringValue            `toml:"pid_file"`
 	LameDuckDuration *durationValue          `toml:"lame_duck_duration"`
@@ -309,6 +310,11 @@ func (p *parsedFile) apply(c *Config) error {
 	}
 	if t := f.TLS; t != nil {
 		o.TLS = t.options()
+	}
+	if f.Cluster != nil {
+		if err := p.applyCluster(&o.Cluster); err != nil {
+			return err
+		}
 	}
 	if js := f.JetStream; js != nil {
 		setBool(&c.JetStream, js.Enabled)

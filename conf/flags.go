@@ -146,6 +146,8 @@ var flagDefs = []*flagDef{
 		usage: "Directory for stream data (default " + DefaultStoreDir + ")",
 		set:   func(c *Config, v string) error { c.StoreDir = v; return nil }},
 
+	clusterFlags[0], clusterFlags[1], clusterFlags[2], clusterFlags[3], clusterFlags[4],
+
 	{names: []string{"max_payload"}, arg: "<size>", section: "Limits", key: "max_payload",
 		usage: `Largest message payload, e.g. 1048576 or "1MB" (default 1MB)`,
 		set: func(c *Config, v string) error {

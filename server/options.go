@@ -60,6 +60,9 @@ type Options struct {
 	// TLS, when set, requires TLS on every client connection.
 	TLS *TLSOptions
 
+	// Cluster joins this server to others (routes); off unless its Port is set.
+	Cluster ClusterOptions
+
 	// JetStream is reported in INFO; the stream layer itself is wired by
 	// the caller (cmd/wisp) through the Publish/Subscribe methods.
 	JetStream bool
@@ -129,6 +132,7 @@ func (o *Options) setDefaults() {
 	if o.LameDuckGracePeriod == 0 {
 		o.LameDuckGracePeriod = DefaultLameDuckGracePeriod
 	}
+	o.Cluster.setDefaults(o)
 }
 
 // Validate fills in defaults and rejects settings that cannot work, naming
@@ -225,6 +229,10 @@ func (o *Options) Validate() error {
 	if o.MaxPingsOut < 0 {
 		bad("ping_max", "must not be negative")
 	}
+	if !validName(o.ServerName) {
+		bad("server_name", "%q must not contain spaces or control characters", o.ServerName)
+	}
+	o.Cluster.validate(bad)
 	return errors.Join(errs...)
 }
 
