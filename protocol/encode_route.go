@@ -40,7 +40,7 @@ func AppendRUnsub(dst, account, subject, queue []byte) []byte {
 // account on subject: data is the header block (its first hdrLen bytes)
 // followed by the payload; queues names the groups on the far side that
 // should get it, none for plain subscribers only. It grows dst at most once.
-func AppendRMsg(dst, account, subject, reply []byte, queues [][]byte, hdrLen int, data []byte) []byte {
+func AppendRMsg(dst, account, subject, reply []byte, queues []string, hdrLen int, data []byte) []byte {
 	n := len("HRMSG ") + len(account) + 1 + len(subject) + 1 + optLen(reply) + 2 +
 		digits(hdrLen) + 1 + digits(len(data)) + 2 + len(data) + 2
 	for _, q := range queues {

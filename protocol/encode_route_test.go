@@ -18,11 +18,11 @@ func TestRouteEncodersRoundTrip(t *testing.T) {
 		{AppendRUnsub(nil, []byte("$G"), []byte("foo"), []byte("q")), `RS- account="$G" subject="foo" queue="q"`},
 		{AppendRMsg(nil, []byte("$G"), []byte("foo"), nil, nil, 0, []byte("hi")), `RMSG account="$G" subject="foo" data="hi"`},
 		{AppendRMsg(nil, []byte("$G"), []byte("foo"), []byte("r"), nil, 0, []byte("hi")), `RMSG account="$G" subject="foo" reply="r" data="hi"`},
-		{AppendRMsg(nil, []byte("$G"), []byte("foo"), []byte("r"), [][]byte{[]byte("q1"), []byte("q2")}, 0, nil),
+		{AppendRMsg(nil, []byte("$G"), []byte("foo"), []byte("r"), []string{"q1", "q2"}, 0, nil),
 			`RMSG account="$G" subject="foo" reply="r" queues="q1 q2" data=""`},
-		{AppendRMsg(nil, []byte("$G"), []byte("foo"), nil, [][]byte{[]byte("q1")}, 0, []byte("x")),
+		{AppendRMsg(nil, []byte("$G"), []byte("foo"), nil, []string{"q1"}, 0, []byte("x")),
 			`RMSG account="$G" subject="foo" queues="q1" data="x"`},
-		{AppendRMsg(nil, []byte("$G"), []byte("foo"), nil, [][]byte{[]byte("q1")}, len(hdr), append(hdr, "x"...)),
+		{AppendRMsg(nil, []byte("$G"), []byte("foo"), nil, []string{"q1"}, len(hdr), append(hdr, "x"...)),
 			`HRMSG account="$G" subject="foo" queues="q1" hdr="NATS/1.0\r\n\r\n" payload="x"`},
 	}
 	for _, c := range cases {
@@ -54,7 +54,7 @@ func TestNextFieldWalksQueues(t *testing.T) {
 // Encoding and parsing routed messages allocates nothing once buffers are
 // warm: the route side of the hot path costs what the client side does.
 func TestRouteAllocs(t *testing.T) {
-	queues := [][]byte{[]byte("workers")}
+	queues := []string{"workers"}
 	buf := make([]byte, 0, 64<<10)
 	p := NewParser(RouteSide, Limits{})
 	var h countOps

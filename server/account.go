@@ -95,9 +95,10 @@ type ImportSource struct {
 
 // account is the runtime side of an account.
 type account struct {
-	srv  *Server
-	name string
-	sl   *sublist.Sublist[*subscription]
+	srv       *Server
+	name      string
+	nameBytes []byte // name, for encoding RMSG without a conversion
+	sl        *sublist.Sublist[*subscription]
 
 	nconns   atomic.Int64 // connections authenticated into this account
 	maxConns atomic.Int64 // 0 = no limit
@@ -109,7 +110,17 @@ type account struct {
 }
 
 func newAccount(s *Server, name string) *account {
-	return &account{srv: s, name: name, sl: sublist.New[*subscription](0)}
+	return &account{srv: s, name: name, nameBytes: []byte(name), sl: sublist.New[*subscription](0)}
+}
+
+// lookupAccount returns the account of that name, or nil.
+func (s *Server) lookupAccount(name string) *account {
+	if name == GlobalAccount {
+		return s.global
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accounts[name]
 }
 
 // streamImport is carried by an internal subscription in the exporter's
@@ -229,7 +240,7 @@ func (s *Server) routeResponse(from *conn, a *account, m *message) {
 	m2 := *m
 	m2.subject = []byte(r.reply)
 	m2.hops = 1
-	s.route(from, r.to.sl.Match(m2.subject), &m2)
+	s.fanOut(from, r.to.sl.Match(m2.subject), &m2)
 }
 
 // deliverImport handles the internal subscriptions that imports create.
@@ -243,7 +254,7 @@ func (s *Server) deliverImport(from *conn, sub *subscription, m *message) bool {
 		if si.prefix != "" {
 			m2.subject = append([]byte(si.prefix), m.subject...)
 		}
-		return s.route(from, si.to.sl.Match(m2.subject), &m2)
+		return s.fanOut(from, si.to.sl.Match(m2.subject), &m2)
 	}
 	svc := sub.service
 	if svc.literal {
@@ -254,7 +265,7 @@ func (s *Server) deliverImport(from *conn, sub *subscription, m *message) bool {
 		respSubj = svc.from.addResponse(sub.acc, m.reply, svc.ttl, svc.multi)
 		m2.reply = []byte(respSubj)
 	}
-	ok := s.route(from, svc.from.sl.Match(m2.subject), &m2)
+	ok := s.fanOut(from, svc.from.sl.Match(m2.subject), &m2)
 	if !ok && respSubj != "" {
 		svc.from.dropResponse(respSubj)
 	}

@@ -93,6 +93,11 @@ func (c *conn) slowConsumer(why string) {
 		c.out.release() // drop the backlog now: it is what made it slow
 		c.out.kickWriter()
 	})
+	if first && c.peer != nil {
+		c.peer.slow(why)
+		c.raw.Close()
+		return
+	}
 	if first {
 		c.srv.stats.slowConsumers.Add(1)
 		c.srv.log.Warn("slow consumer detected, connection closed", "cid", c.id, "client", c.host, "name", c.clientName(), "why", why)
@@ -161,6 +166,10 @@ func (c *conn) teardown() {
 	}
 	if c.accCounted {
 		c.acc.nconns.Add(-1)
+	}
+	if c.peer != nil {
+		c.peer.teardown()
+		return
 	}
 	c.srv.removeConn(c)
 }

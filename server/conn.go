@@ -26,10 +26,18 @@ const (
 	connCacheSize = 256
 )
 
-// conn is one client connection. Its reader goroutine owns every field not
-// marked otherwise; the outbound side has its own lock (see outbound.go).
+// conn is the transport of one connection: socket, reader, writer and
+// outbound queue. Its role is what handles the ops the reader parses: a
+// client (the conn itself, ops.go) or a route to another server of the
+// cluster (route.go). Its reader goroutine owns every field not marked
+// otherwise; the outbound side has its own lock (see outbound.go).
 type conn struct {
-	srv    *Server
+	srv *Server
+	// handler receives the parsed ops: the conn itself for a client, its
+	// route for a route. Set before the goroutines start.
+	handler protocol.Handler
+	// peer is the route role of a route connection, nil for a client.
+	peer   *route
 	id     uint64
 	nc     net.Conn // the TLS connection over raw, or raw itself
 	raw    net.Conn // the socket; closing it cuts the connection off at once
@@ -84,6 +92,7 @@ type conn struct {
 	reads     readCounts
 	stallOn   *conn       // a consumer past its stall mark during this read
 	stallT    *time.Timer // reused for stalls
+	fwd       *forwards   // routes a message goes to, reused (forward.go)
 
 	// Totals for monitoring, updated once per read.
 	inMsgs, inBytes atomic.Int64
@@ -120,6 +129,7 @@ func newConn(s *Server, nc net.Conn, id uint64) *conn {
 		flushSet: make(map[*conn]struct{}),
 		acc:      s.global,
 	}
+	c.handler = c
 	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		c.host, c.port = a.IP.String(), a.Port
 	}
@@ -136,12 +146,16 @@ func (c *conn) readLoop(rejected bool) {
 	defer c.srv.wg.Done()
 	defer c.teardown()
 	s := c.srv
-	if !c.infoSent {
-		c.sendInfo()
-	}
-	if rejected {
-		c.close(closeMaxConnections, protocol.ErrTextMaxConnections)
-		return
+	if c.peer != nil {
+		c.peer.begin()
+	} else {
+		if !c.infoSent {
+			c.sendInfo()
+		}
+		if rejected {
+			c.close(closeMaxConnections, protocol.ErrTextMaxConnections)
+			return
+		}
 	}
 	c.startTimers()
 	buf := make([]byte, startReadBuf)
@@ -150,7 +164,7 @@ func (c *conn) readLoop(rejected bool) {
 		n, err := c.nc.Read(buf)
 		if n > 0 {
 			c.active.Store(true)
-			perr := c.parser.Parse(buf[:n], c)
+			perr := c.parser.Parse(buf[:n], c.handler)
 			c.endOfRead()
 			if perr != nil {
 				c.handleParseError(perr)

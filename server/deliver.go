@@ -21,6 +21,6 @@ func (s *Server) deliverIn(acc *account, deliver, subject, reply string, hdr, da
 		return fmt.Errorf("%w: %q", ErrInvalidSubject, deliver)
 	}
 	m := internalMessage([]byte(subject), reply, hdr, data)
-	s.route(nil, acc.sl.Match(d), &m)
+	s.fanOut(nil, acc.sl.Match(d), &m)
 	return nil
 }

@@ -26,6 +26,10 @@ type serverInfo struct {
 	TLSVerify    bool   `json:"tls_verify,omitempty"`
 	JetStream    bool   `json:"jetstream,omitempty"`
 	LameDuckMode bool   `json:"ldm,omitempty"`
+	// Cluster and ConnectURLs (the client URLs of every server of the
+	// cluster) let client libraries fail over; see cluster_info.go.
+	Cluster     string   `json:"cluster,omitempty"`
+	ConnectURLs []string `json:"connect_urls,omitempty"`
 }
 
 func (s *Server) info(c *conn) serverInfo {
@@ -49,6 +53,7 @@ func (s *Server) info(c *conn) serverInfo {
 		JetStream:    s.opts.JetStream,
 	}
 	si.LameDuckMode = s.InLameDuckMode()
+	s.clusterInfo(&si)
 	if ts := s.tls.Load(); ts != nil {
 		si.TLSRequired = true
 		si.TLSVerify = ts.opts.verifyClients()

@@ -26,7 +26,7 @@ func (s *Server) publishIn(acc *account, subject, reply string, hdr, data []byte
 	if acc.isResponse(subj) {
 		s.routeResponse(nil, acc, &m)
 	}
-	s.route(nil, acc.sl.Match(subj), &m)
+	s.fanOut(nil, acc.sl.Match(subj), &m)
 	return nil
 }
 

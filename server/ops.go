@@ -172,6 +172,9 @@ func (c *conn) processSub(op *protocol.Op) {
 		c.sendErr(protocol.ErrTextInvalidSubject)
 		return
 	}
+	if cl := c.srv.cl; cl != nil {
+		cl.subAdded(sub)
+	}
 	c.sendOK()
 }
 
@@ -206,6 +209,9 @@ func (c *conn) removeSub(sub *subscription) {
 	}
 	c.subsMu.Unlock()
 	_ = sub.acc.sl.Remove(sub.subject, sub.queue, sub)
+	if cl := c.srv.cl; cl != nil && sub.propagates() {
+		cl.subRemoved(sub)
+	}
 }
 
 func (c *conn) processPub(op *protocol.Op) {
@@ -227,7 +233,7 @@ func (c *conn) processPub(op *protocol.Op) {
 	if c.acc.isResponse(op.Subject) {
 		c.srv.routeResponse(c, c.acc, &m) // a response to a service import
 	}
-	delivered := c.srv.route(c, c.match(op.Subject), &m)
+	delivered := c.srv.fanOut(c, c.match(op.Subject), &m)
 	if !delivered && len(op.Reply) > 0 && c.opts.NoResponders {
 		c.sendNoResponders(op.Reply)
 	}

@@ -39,6 +39,9 @@ type outbound struct {
 
 	kick chan struct{} // capacity 1: a pending wake-up for the writer
 
+	// limit, when above 0, replaces max_pending: a route has its own.
+	limit int64
+
 	// Read without the lock by producers that stage messages.
 	headers atomic.Bool // subscriber said headers:true in CONNECT
 	gone    atomic.Bool // closing: set together with closing
@@ -139,7 +142,7 @@ func (o *outbound) enqueueStaged(st *stagedOut) (ok, stalled bool, cutMsgs, cutB
 	} else {
 		n, cutMsgs, cutBytes = st.keptBytes(o.appendBytes)
 	}
-	ok, stalled = o.queued(int64(n), msgs-cutMsgs, st.bytes-cutBytes)
+	ok, stalled = o.queued(int64(n), msgs+st.loose-cutMsgs, st.bytes-cutBytes)
 	for i := range st.runs {
 		if st.runs[i].done {
 			st.runs[i].sub.unsubscribe()
@@ -168,7 +171,7 @@ func (o *outbound) queued(n, msgs, bytes int64) (ok, stalled bool) {
 	o.pending += n
 	o.msgs += msgs
 	o.bytes += bytes
-	max := o.c.srv.o().MaxPending
+	max := o.maxPending()
 	slow := o.pending > max
 	var stall chan struct{}
 	if !slow && o.pending > max/4*3 {
@@ -183,6 +186,14 @@ func (o *outbound) queued(n, msgs, bytes int64) (ok, stalled bool) {
 		return false, false
 	}
 	return true, stall != nil
+}
+
+// maxPending is the most bytes this queue may hold.
+func (o *outbound) maxPending() int64 {
+	if o.limit > 0 {
+		return o.limit
+	}
+	return o.c.srv.o().MaxPending
 }
 
 // Producer stalls: how long one read of a producer may wait for a
@@ -208,7 +219,7 @@ func (o *outbound) enqueue(b []byte) {
 		ch := o.reserve(len(b))
 		ch.b = append(ch.b, b...)
 		o.pending += int64(len(b))
-		slow = o.pending > o.c.srv.o().MaxPending
+		slow = o.pending > o.maxPending()
 	}
 	o.mu.Unlock()
 	if slow {
@@ -278,7 +289,7 @@ func (c *conn) flush(taken []*chunk) error {
 	o.taken = taken[:0]
 	o.mu.Lock()
 	o.pending -= n
-	if o.stall != nil && o.pending <= o.c.srv.o().MaxPending/4*3 {
+	if o.stall != nil && o.pending <= o.maxPending()/4*3 {
 		close(o.stall)
 		o.stall = nil
 	}

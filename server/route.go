@@ -1,171 +1,354 @@
 package server
 
 import (
-	"math/rand/v2"
+	"encoding/json"
+	"net/url"
+	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 
-	"github.com/wisp-mq/wisp/sublist"
+	"github.com/wisp-mq/wisp/protocol"
 )
 
-// message is one published message on its way to subscribers. Its slices
-// point into the publisher's read buffer and live only during routing.
-type message struct {
-	subject, reply []byte
-	data           []byte // header block followed by payload
-	hdrLen         int
-	hops           int // imports crossed so far (at most one)
+// route is the role of a connection to another server of the cluster: it
+// handles the route ops its conn's reader parses (protocol.RouteSide).
+//
+// The handshake: the server that accepted the connection sends INFO at
+// once; the server that dialled sends CONNECT (the cluster name and, when
+// the other side requires them, credentials) and then its INFO. Each side
+// checks the other's INFO (a route port, the same cluster, not itself, a
+// server name not already taken) and registers the route; registering
+// sends the whole local interest, and from then on interest travels as
+// RS+/RS- deltas and messages as RMSG.
+type route struct {
+	c  *conn
+	cl *cluster
+	// dialed is the URL this server dialled, nil for an accepted route.
+	dialed *url.URL
+
+	// Reader goroutine only.
+	gotConnect bool                            // accepted side: CONNECT checked
+	gotInfo    bool                            // the handshake's INFO arrived
+	interest   map[routeSubKey][]*subscription // the peer's interest, see interest.go
+	accounts   map[string]*account             // account lookups, by name
+
+	// registered is set while the route is the one in use to its server;
+	// fanOut forwards only over registered routes. Cleared at close or when
+	// a simultaneous route to the same server wins.
+	registered atomic.Bool
+	// outcome says why the route ended early, for its dialer: one of the
+	// route* outcomes below. Set under cl.mu.
+	outcome routeOutcome
+	// remote is the peer's INFO, written under cl.mu.
+	remote routeInfo
+	// done is closed once the route is torn down.
+	done     chan struct{}
+	doneOnce sync.Once
+	started  time.Time
 }
 
-// subscription is one SUB of a client, or an internal subscription of an
-// in-process user such as the stream layer (conn nil, fn set).
-type subscription struct {
-	conn    *conn
-	fn      func(subject, reply, hdr, data []byte)
-	acc     *account // whose sublist holds it
-	subject string
-	queue   string
-	sid     []byte
+type routeOutcome uint8
 
-	// Set on the internal subscriptions that imports make (see account.go).
-	stream  *streamImport
-	service *serviceImport
+const (
+	routeOK        routeOutcome = iota
+	routeSelf                   // dialled this very server
+	routeDuplicate              // another route to the same server won
+	routeRefused                // handshake refused (cluster name, credentials, server name)
+)
 
-	// deny, when set, lists denied subjects that this wildcard
-	// subscription overlaps: matching messages are not delivered.
-	deny atomic.Pointer[[]pattern]
+// routeSubKey names one interest of a peer: account, subject and queue.
+type routeSubKey struct{ account, subject, queue string }
 
-	// max is the total number of messages the subscription receives
-	// before it ends, those delivered before it was set included; 0 means
-	// no limit. Written under conn.out.mu, read by producers without it.
-	max atomic.Int64
-	// delivered counts the messages queued for the client, guarded by
-	// conn.out.mu: a direct enqueue counts its message there, and a
-	// producer's staged read adds its count per subscription once, at the
-	// hand-over (stage.go). Internal subscriptions (conn nil) count nothing.
-	delivered int64
-	closed    atomic.Bool
+// routeInfo is the INFO servers exchange on a route.
+type routeInfo struct {
+	ServerID   string `json:"server_id"`
+	ServerName string `json:"server_name"`
+	Version    string `json:"version"`
+	Cluster    string `json:"cluster"`
+	// Route marks the INFO of a route port, so that a server that dialled a
+	// client port by mistake finds out at once.
+	Route bool `json:"route"`
+	// RouteURL is host:port where the sender accepts routes.
+	RouteURL string `json:"route_url"`
+	// ClientURLs are where the sender accepts clients (host:port), for
+	// the connect_urls of every server's clients.
+	ClientURLs   []string `json:"client_urls,omitempty"`
+	AuthRequired bool     `json:"auth_required,omitempty"`
+	MaxPayload   int      `json:"max_payload"`
+	LameDuck     bool     `json:"ldm,omitempty"`
+	// Peers are the other servers the sender has routes to: gossip, so
+	// that a server that knows one seed finds them all.
+	Peers []routePeer `json:"peers,omitempty"`
 }
 
-// setMax gives sub a total of max deliveries, those already made included,
-// and reports whether it stays (false when it has had max already). Runs
-// on sub's connection, under the lock its count is kept under.
-func (sub *subscription) setMax(max int64) bool {
-	o := &sub.conn.out
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	sub.max.Store(max)
-	return sub.delivered < max
+// routePeer is one server known through gossip.
+type routePeer struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	RouteURL string `json:"route_url"`
 }
 
-// route delivers m to every plain subscriber and to one member of each queue
-// group, and reports whether anyone got it. from is the publishing
-// connection, or nil for an in-process publish.
-func (s *Server) route(from *conn, r *sublist.Result[*subscription], m *message) bool {
-	delivered := false
-	for _, sub := range r.Plain {
-		if from != nil && sub.conn == from && !from.opts.echo() {
-			continue
-		}
-		if sub.deliver(from, m) {
-			delivered = true
-		}
-	}
-	for i := range r.Groups {
-		if deliverToGroup(from, r.Groups[i].Members, m) {
-			delivered = true
-		}
-	}
-	return delivered
+// routeConnect is the CONNECT a dialling server sends.
+type routeConnect struct {
+	Route    bool   `json:"route"`
+	Cluster  string `json:"cluster"`
+	ServerID string `json:"server_id"`
+	Name     string `json:"name"`
+	User     string `json:"user,omitempty"`
+	Pass     string `json:"pass,omitempty"`
 }
 
-// deliverToGroup gives m to one member of a queue group, starting at a
-// random member and moving on past any that is closing.
-func deliverToGroup(from *conn, members []*subscription, m *message) bool {
-	n := len(members)
-	if n == 0 {
-		return false
+// Route errors sent to the peer before closing.
+const (
+	errTextRouteExpected    = "Route Port Accepts Only Routes"
+	errTextClusterMismatch  = "Cluster Name Mismatch"
+	errTextDuplicateName    = "Duplicate Server Name"
+	errTextRouteAuth        = "Authorization Violation"
+	errTextRouteHandshake   = "Route Handshake Expected"
+	errTextRouteUnknownAcct = "Unknown Account"
+)
+
+// routeHandshakeTimeout bounds the time from connect to a registered route.
+const routeHandshakeTimeout = 5 * time.Second
+
+func newRoute(cl *cluster, c *conn, dialed *url.URL) *route {
+	r := &route{
+		c:        c,
+		cl:       cl,
+		dialed:   dialed,
+		interest: make(map[routeSubKey][]*subscription),
+		accounts: make(map[string]*account),
+		done:     make(chan struct{}),
+		started:  time.Now(),
 	}
-	start := rand.IntN(n)
-	for i := 0; i < n; i++ {
-		sub := members[(start+i)%n]
-		if from != nil && sub.conn == from && !from.opts.echo() {
-			continue
-		}
-		if sub.deliver(from, m) {
-			return true
-		}
-	}
-	return false
+	c.peer, c.handler = r, r
+	c.out.limit = cl.opts.MaxPending
+	// Routes between servers carry what clients send plus queue names.
+	c.parser = protocol.NewParser(protocol.RouteSide, protocol.Limits{
+		MaxControlLine: max(cl.s.o().MaxControlLine, 32<<10),
+		MaxPayload:     cl.s.o().MaxPayload,
+	})
+	c.opts.Verbose = false
+	c.connected = true
+	return r
 }
 
-// deliver hands m to one subscription and reports whether it was taken.
-func (sub *subscription) deliver(from *conn, m *message) bool {
-	if sub.closed.Load() {
-		return false
-	}
-	if sub.stream != nil || sub.service != nil {
-		return sub.acc.srv.deliverImport(from, sub, m)
-	}
-	if deny := sub.deny.Load(); deny != nil && anyMatch(*deny, m.subject) {
-		return false
-	}
-	if sub.fn != nil {
-		var hdr []byte
-		if m.hdrLen > 0 {
-			hdr = m.data[:m.hdrLen]
+// begin runs on the reader goroutine before the first read: the opening
+// lines of the handshake, and its deadline.
+func (r *route) begin() {
+	if r.dialed != nil {
+		ci := routeConnect{Route: true, Cluster: r.cl.opts.Name, ServerID: r.cl.s.id, Name: r.cl.s.name}
+		if u := r.dialed.User; u != nil {
+			ci.User = u.Username()
+			ci.Pass, _ = u.Password()
 		}
-		sub.fn(m.subject, m.reply, hdr, m.data[m.hdrLen:])
+		body, _ := json.Marshal(ci)
+		r.c.out.enqueue(protocol.AppendConnect(nil, body))
+	}
+	r.sendInfo()
+	time.AfterFunc(routeHandshakeTimeout, func() {
+		if !r.gotInfoDone() {
+			r.cl.s.log.Warn("route handshake timed out", "addr", r.addr())
+			r.c.close(closeAuthTimeout, errTextRouteHandshake)
+		}
+	})
+}
+
+// gotInfoDone reports whether the handshake finished (or the route ended).
+func (r *route) gotInfoDone() bool {
+	select {
+	case <-r.done:
 		return true
+	default:
 	}
-	d := sub.conn
-	size, ok := sub.enqueue(from, m)
-	if !ok {
-		return false
-	}
-	if len(m.reply) > 0 {
-		if ps := d.perms.Load(); ps != nil && ps.resp != nil {
-			d.replies.grant(m.reply, ps.resp) // allow_responses
-		}
-	}
-	if from != nil {
-		from.reads.outMsgs++
-		from.reads.outBytes += int64(size)
-	} else {
-		d.srv.stats.outMsgs.Add(1)
-		d.srv.stats.outBytes.Add(int64(size))
-		d.out.kickWriter()
-	}
-	return true
+	return r.registered.Load() || r.c.closeReason() != closeNone
 }
 
-func (sub *subscription) unsubscribe() {
-	if sub.conn != nil {
-		sub.conn.removeSub(sub)
-	}
+// sendInfo queues this server's route INFO.
+func (r *route) sendInfo() {
+	body, _ := json.Marshal(r.cl.info())
+	r.c.out.enqueue(protocol.AppendInfo(nil, body))
+	r.c.out.kickWriter()
 }
 
-// enqueue queues m for sub's client: staged in the producer's read when it
-// can be, or else directly under the subscriber's lock. A subscription with
-// a max always goes directly, so that its count is checked and taken in
-// one step (exact with any number of producers); whatever the producer has
-// staged for the same client is handed over first, to keep its order.
-func (sub *subscription) enqueue(from *conn, m *message) (size int, ok bool) {
-	d := sub.conn
-	if from != nil {
-		if sub.max.Load() == 0 {
-			if st := from.stageFor(d); st != nil {
-				return st.add(sub, m), true
-			}
-		} else if st := from.staged(d); st != nil {
-			from.handOver(st)
-		}
+// addr is the peer's address for logs.
+func (r *route) addr() string {
+	if r.dialed != nil {
+		return r.dialed.Host
 	}
-	size, ok, stalled := d.out.enqueueMsg(sub, m)
-	if ok && from != nil {
-		if stalled && from != d {
-			from.stallOn = d
-		}
-		from.flushSet[d] = struct{}{}
+	return r.c.nc.RemoteAddr().String()
+}
+
+// HandleOp handles one route op on the reader goroutine.
+func (r *route) HandleOp(op *protocol.Op) error {
+	c := r.c
+	if c.srv.o().Trace {
+		c.trace(op)
 	}
-	return size, ok
+	switch op.Kind {
+	case protocol.OpPing:
+		c.enqueueControl(protocol.AppendPong)
+		return nil
+	case protocol.OpPong:
+		c.pingMu.Lock()
+		c.pingsOut = 0
+		c.pingMu.Unlock()
+		return nil
+	case protocol.OpErr:
+		r.cl.s.log.Warn("route error from peer", "addr", r.addr(), "server", r.remoteName(), "err", string(op.Args))
+		c.close(closeProtocolError, "")
+		return errStopParsing
+	case protocol.OpConnect:
+		return r.processConnect(op.Args)
+	case protocol.OpInfo:
+		return r.processInfo(op.Args)
+	}
+	if !r.registered.Load() {
+		if r.gotInfo {
+			return nil // lost a race with another route to the same server; closing
+		}
+		r.cl.s.log.Warn("route op before the handshake", "addr", r.addr(), "op", op.Kind.String())
+		c.close(closeProtocolError, errTextRouteHandshake)
+		return errStopParsing
+	}
+	switch op.Kind {
+	case protocol.OpRSub:
+		r.addInterest(op)
+	case protocol.OpRUnsub:
+		r.removeInterest(op)
+	case protocol.OpRMsg, protocol.OpHRMsg:
+		r.deliver(op)
+	}
+	if c.closeReason() != closeNone {
+		return errStopParsing
+	}
+	return nil
+}
+
+// processConnect checks the CONNECT of a server that dialled this one.
+func (r *route) processConnect(args []byte) error {
+	c := r.c
+	if r.dialed != nil || r.gotConnect {
+		c.close(closeProtocolError, errTextRouteHandshake)
+		return errStopParsing
+	}
+	var ci routeConnect
+	if err := json.Unmarshal(args, &ci); err != nil || !ci.Route {
+		r.cl.s.log.Warn("refused a client connection on the route port", "addr", r.addr())
+		c.close(closeProtocolError, errTextRouteExpected)
+		return errStopParsing
+	}
+	if ci.Cluster != r.cl.opts.Name {
+		r.cl.s.log.Error("refused a route from another cluster", "addr", r.addr(), "server", ci.Name, "their_cluster", ci.Cluster, "our_cluster", r.cl.opts.Name)
+		c.close(closeProtocolError, errTextClusterMismatch)
+		return errStopParsing
+	}
+	if !r.cl.checkAuth(ci.User, ci.Pass) {
+		c.srv.stats.authFailures.Add(1)
+		r.cl.s.log.Error("refused a route with wrong credentials", "addr", r.addr(), "server", ci.Name, "user", ci.User)
+		c.close(closeAuthViolation, errTextRouteAuth)
+		return errStopParsing
+	}
+	r.gotConnect = true
+	return nil
+}
+
+// processInfo checks the peer's INFO and registers the route; a later INFO
+// updates what the peer knows (gossip) and its client URLs.
+func (r *route) processInfo(args []byte) error {
+	c := r.c
+	var ri routeInfo
+	if err := json.Unmarshal(args, &ri); err != nil {
+		c.close(closeProtocolError, "Invalid INFO: "+sanitize(err.Error()))
+		return errStopParsing
+	}
+	if r.gotInfo {
+		r.cl.updatePeer(r, &ri)
+		return nil
+	}
+	if !ri.Route {
+		r.cl.s.log.Error("route dialled a port that is not a route port", "addr", r.addr())
+		c.close(closeProtocolError, "")
+		return errStopParsing
+	}
+	if r.dialed == nil && !r.gotConnect {
+		c.close(closeProtocolError, errTextRouteHandshake)
+		return errStopParsing
+	}
+	if ri.Cluster != r.cl.opts.Name {
+		r.cl.s.log.Error("refused a route to another cluster", "addr", r.addr(), "server", ri.ServerName, "their_cluster", ri.Cluster, "our_cluster", r.cl.opts.Name)
+		c.close(closeProtocolError, errTextClusterMismatch)
+		return errStopParsing
+	}
+	r.gotInfo = true
+	if err := r.cl.register(r, &ri); err != "" {
+		c.close(closeProtocolError, err)
+		return errStopParsing
+	}
+	c.stopAuthTimer()
+	return nil
+}
+
+// remoteName is the peer's server name, once known.
+func (r *route) remoteName() string {
+	r.cl.mu.Lock()
+	defer r.cl.mu.Unlock()
+	return r.remote.ServerName
+}
+
+// account finds a local account by the name a route op gives, through a
+// per-route cache so that a message costs one map lookup.
+func (r *route) account(name []byte) *account {
+	if a, ok := r.accounts[string(name)]; ok {
+		return a
+	}
+	a := r.cl.s.lookupAccount(string(name))
+	if a == nil {
+		// An account this server does not have: the configurations
+		// differ. Its messages have no local subscribers.
+		r.cl.s.log.Warn("route names an unknown account", "server", r.remoteName(), "account", string(name))
+	}
+	if len(r.accounts) > 1024 {
+		clear(r.accounts)
+	}
+	r.accounts[string(name)] = a
+	return a
+}
+
+// deliver hands a routed message to local subscribers: every plain one, and
+// one member of each queue group the sending server picked this server for.
+func (r *route) deliver(op *protocol.Op) {
+	c := r.c
+	c.reads.inMsgs++
+	c.reads.inBytes += int64(len(op.Data))
+	acc := r.account(op.Account)
+	if acc == nil {
+		return
+	}
+	m := message{subject: op.Subject, reply: op.Reply, data: op.Data, hdrLen: op.HdrLen, queues: op.Queues, routed: true}
+	c.srv.fanOut(c, acc.sl.Match(op.Subject), &m)
+}
+
+// slow handles a route past its pending limit: closed, counted and, by the
+// server that dialled it, redialled.
+func (r *route) slow(why string) {
+	r.cl.slowRoutes.Add(1)
+	r.cl.s.log.Warn("route too slow, closed to be redialled", "server", r.remoteName(), "addr", r.addr(), "why", why,
+		"max_pending", r.c.out.maxPending())
+}
+
+// teardown runs once the reader has stopped.
+func (r *route) teardown() {
+	r.cl.unregister(r)
+	r.dropInterest()
+	r.doneOnce.Do(func() { close(r.done) })
+}
+
+// routeName is how a route's peer shows in logs.
+func routeName(ri *routeInfo) string {
+	if ri.ServerName != "" && !strings.EqualFold(ri.ServerName, ri.ServerID) {
+		return ri.ServerName
+	}
+	return ri.ServerID
 }

@@ -58,6 +58,10 @@ type Server struct {
 	profStop    func(context.Context) error
 	profAddr    net.Addr
 
+	// cl is the cluster (routes to other servers), nil when clustering is
+	// off. Set by Start.
+	cl *cluster
+
 	// tls is the TLS setup for new connections, nil when TLS is off.
 	tls atomic.Pointer[tlsState]
 
@@ -166,9 +170,30 @@ func (s *Server) Start() error {
 		s.profStop = stop
 	}
 	s.log.Info("listening for client connections", "addr", ln.Addr().String(), "server_id", s.id, "version", Version)
+	if s.opts.Cluster.Enabled() {
+		if err := s.startCluster(); err != nil {
+			s.stopListenersLocked()
+			return err
+		}
+	}
 	s.wg.Add(1)
 	go s.acceptLoop(ln)
 	return nil
+}
+
+// stopListenersLocked undoes a Start that failed after the client port
+// opened. Called with s.mu held.
+func (s *Server) stopListenersLocked() {
+	s.ln.Close()
+	s.ln = nil
+	if s.httpStop != nil {
+		s.httpStop(context.Background())
+		s.httpStop = nil
+	}
+	if s.profStop != nil {
+		s.profStop(context.Background())
+		s.profStop = nil
+	}
 }
 
 // Addr is the client listener's address, or nil before Start.
@@ -305,6 +330,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 	if ln != nil {
 		ln.Close()
+	}
+	if s.cl != nil {
+		conns = append(conns, s.cl.shutdown()...)
 	}
 	var errs []error
 	if httpStop != nil {

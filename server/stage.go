@@ -40,6 +40,9 @@ type stagedOut struct {
 	curN  int64
 	runs  []stagedRun // closed runs, in buf order
 	bytes int64       // payload bytes, for the subscriber's monitoring counters
+	// loose counts messages outside runs: those for a route (forward.go),
+	// which have no subscription to count them against.
+	loose int64
 }
 
 // stagedRun is a stretch of buf holding n consecutive messages for one
@@ -202,13 +205,13 @@ func (c *conn) handOver(st *stagedOut) {
 	st.closeRun()
 	st.cur = nil
 	ok, stalled, cutMsgs, cutBytes := st.d.out.enqueueStaged(st)
-	if ok && stalled && st.d != c {
+	if ok && stalled && st.d != c && st.d.peer == nil { // a route is never waited for
 		c.stallOn = st.d
 	}
 	c.reads.outMsgs -= cutMsgs
 	c.reads.outBytes -= cutBytes
 	clear(st.runs) // let go of the subscriptions
-	st.buf, st.runs, st.bytes = st.buf[:0], st.runs[:0], 0
+	st.buf, st.runs, st.bytes, st.loose = st.buf[:0], st.runs[:0], 0, 0
 	st.d.out.kickWriter()
 }
 

@@ -1,0 +1,86 @@
+package server
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/wisp-mq/wisp/protocol"
+)
+
+// newTestRoute makes a registered route over a nullConn, without
+// goroutines, for measuring the route side of the hot path.
+func newTestRoute(t testing.TB, s *Server, id uint64) *route {
+	cl := &cluster{s: s, opts: ClusterOptions{Name: "test", MaxPending: DefaultRouteMaxPending},
+		routes: map[string]*route{}, conns: map[*route]struct{}{}}
+	r := newRoute(cl, newConn(s, nullConn{}, id), nil)
+	r.registered.Store(true)
+	r.gotInfo = true
+	return r
+}
+
+func drain(t testing.TB, c *conn) {
+	taken, _ := c.out.take()
+	if len(taken) > 0 {
+		if err := c.flush(taken); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-c.out.kick:
+	default:
+	}
+}
+
+// Publishing to a subject another server is interested in (plainly and
+// through a queue group member there) allocates nothing per message:
+// parse, match, forward into the route's queue, write.
+func TestRouteForwardAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are checked without -race (make test does both)")
+	}
+	h := newHotPath(t, 1, "hot.path")
+	r := newTestRoute(t, h.srv, 100)
+	for _, q := range []string{"", "workers"} {
+		sub := &subscription{conn: r.c, peer: r, acc: h.srv.global, subject: "hot.path", queue: q}
+		if err := h.srv.sl.Insert("hot.path", q, sub); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := pipelinedPubs("hot.path", 100, 64)
+	run := func() { h.run(t, buf); drain(t, r.c) }
+	run()
+	before := r.c.out.msgs
+	if a := testing.AllocsPerRun(200, run); a != 0 {
+		t.Fatalf("%v allocations per read of 100 forwarded messages, want 0", a)
+	}
+	if got := r.c.out.msgs - before; got != 201*100 {
+		t.Fatalf("route queued %d messages, want one per message (%d)", got, 201*100)
+	}
+}
+
+// Messages arriving over a route are delivered to local subscribers with
+// no allocation per message.
+func TestRouteDeliverAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are checked without -race (make test does both)")
+	}
+	h := newHotPath(t, 3, "hot.path")
+	r := newTestRoute(t, h.srv, 100)
+	var buf []byte
+	for i := 0; i < 100; i++ {
+		buf = protocol.AppendRMsg(buf, []byte(GlobalAccount), []byte("hot.path"), nil, nil, 0, []byte(fmt.Sprint("payload-", i)))
+	}
+	run := func() {
+		if err := r.c.parser.Parse(buf, r); err != nil {
+			t.Fatal(err)
+		}
+		r.c.endOfRead()
+		for _, c := range h.subs {
+			drain(t, c)
+		}
+	}
+	run()
+	if a := testing.AllocsPerRun(200, run); a != 0 {
+		t.Fatalf("%v allocations per read of 100 routed messages, want 0", a)
+	}
+}
