@@ -2,8 +2,10 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,4 +100,61 @@ func TestClusterNodeRejoins(t *testing.T) {
 	servers[2] = startServer(t, opts(2))
 	waitMesh(t, servers)
 	checkPubSubEverywhere(t, servers)
+}
+
+func getText(t *testing.T, s *Server, path string) string {
+	t.Helper()
+	code, body := httpGet(t, "http://"+s.MonitorAddr().String()+path)
+	if code != 200 {
+		t.Fatalf("GET %s: %d %s", path, code, body)
+	}
+	return body
+}
+
+func getJSON(t *testing.T, s *Server, path string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(getText(t, s, path)), v); err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+}
+
+// /routez, /varz's cluster object and /metrics report the routes and
+// their traffic.
+func TestClusterMonitoring(t *testing.T) {
+	servers := startTestCluster(t, 2, func(i int, o *Options) { o.HTTPPort = -1 })
+	sub := connectTo(t, servers[1])
+	s, _ := sub.SubscribeSync("mon.x")
+	sub.Flush()
+	waitInterest(t, servers[0], "mon.x", 1)
+	pub := connectTo(t, servers[0])
+	for i := 0; i < 10; i++ {
+		pub.Publish("mon.x", []byte("12345"))
+	}
+	pub.Flush()
+	for i := 0; i < 10; i++ {
+		if _, err := s.NextMsg(5 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rz Routez
+	getJSON(t, servers[0], "/routez", &rz)
+	if rz.NumRoutes != 1 || rz.Routes[0].RemoteName != "n2" || rz.Routes[0].OutMsgs != 10 || rz.Routes[0].OutBytes != 50 {
+		t.Fatalf("/routez %+v", rz)
+	}
+	var rz2 Routez
+	getJSON(t, servers[1], "/routez", &rz2)
+	if rz2.Routes[0].InMsgs != 10 || rz2.Routes[0].RemoteName != "n1" || rz.Routes[0].NumSubs != 1 {
+		t.Fatalf("/routez of n2 %+v (n1's %+v)", rz2, rz)
+	}
+	var v Varz
+	getJSON(t, servers[0], "/varz", &v)
+	if v.Routes != 1 || v.Cluster.Name != "test" || v.Cluster.ClusterPort == 0 {
+		t.Fatalf("/varz routes %d cluster %+v", v.Routes, v.Cluster)
+	}
+	body := getText(t, servers[0], "/metrics")
+	for _, want := range []string{"wisp_routes 1", `wisp_route_out_msgs_total{remote_id="` + servers[1].ID() + `",remote_name="n2"} 10`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 }

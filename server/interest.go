@@ -136,6 +136,7 @@ func (r *route) addInterest(op *protocol.Op) {
 		_ = acc.sl.Remove(sub.subject, sub.queue, sub)
 	}
 	r.interest[k] = subs
+	r.numSubs.Store(int32(len(r.interest)))
 }
 
 // removeInterest records an RS- of the peer.
@@ -150,6 +151,7 @@ func (r *route) removeInterest(op *protocol.Op) {
 		_ = acc.sl.Remove(sub.subject, sub.queue, sub)
 	}
 	delete(r.interest, k)
+	r.numSubs.Store(int32(len(r.interest)))
 }
 
 // dropInterest removes everything the peer subscribed to, when its route
@@ -162,4 +164,5 @@ func (r *route) dropInterest() {
 		}
 		delete(r.interest, k)
 	}
+	r.numSubs.Store(0)
 }

@@ -43,6 +43,13 @@ func (s *Server) LameDuck(ctx context.Context) error {
 		c.out.enqueue(c.infoLine())
 		c.out.kickWriter()
 	}
+	if s.cl != nil {
+		// The other servers drop this one's client URL from the
+		// connect_urls they give their clients.
+		for _, r := range s.cl.registered() {
+			r.sendInfo()
+		}
+	}
 	wait := func(d time.Duration) bool {
 		if d <= 0 {
 			return true

@@ -114,6 +114,7 @@ func (s *Server) registerMonitoring(mux *http.ServeMux) {
 	mux.HandleFunc("GET /varz", s.handleVarz)
 	mux.HandleFunc("GET /connz", s.handleConnz)
 	mux.HandleFunc("GET /subsz", s.handleSubsz)
+	mux.HandleFunc("GET /routez", s.handleRoutez)
 	mux.HandleFunc("GET /jsz", s.handleJsz)
 	mux.Handle("GET /metrics", s.metricsHandler())
 	s.registerConsole(mux)

@@ -35,6 +35,7 @@ type Varz struct {
 	MaxPending     int64         `json:"max_pending"`
 	WriteDeadline  time.Duration `json:"write_deadline"` // nanoseconds
 	JetStream      JetStreamVarz `json:"jetstream"`
+	Cluster        ClusterVarz   `json:"cluster"`
 
 	Start      time.Time `json:"start"`
 	Now        time.Time `json:"now"`
@@ -46,7 +47,7 @@ type Varz struct {
 
 	Connections      int   `json:"connections"`
 	TotalConnections int64 `json:"total_connections"`
-	Routes           int   `json:"routes"`    // always 0: Wisp does not cluster
+	Routes           int   `json:"routes"`    // routes to other servers of the cluster
 	Remotes          int   `json:"remotes"`   // always 0
 	Leafnodes        int   `json:"leafnodes"` // always 0
 	InMsgs           int64 `json:"in_msgs"`
@@ -149,6 +150,7 @@ func (s *Server) Varz() Varz {
 	if m := s.monitorIfAny(); m != nil {
 		v.CPU = m.cpu.percent()
 	}
+	v.Cluster, v.Routes = s.clusterVarz(), s.NumRoutes()
 	if ts := s.tls.Load(); ts != nil {
 		v.TLSRequired, v.TLSVerify = true, ts.opts.verifyClients()
 	}

@@ -32,6 +32,7 @@ type route struct {
 	gotInfo    bool                            // the handshake's INFO arrived
 	interest   map[routeSubKey][]*subscription // the peer's interest, see interest.go
 	accounts   map[string]*account             // account lookups, by name
+	numSubs    atomic.Int32                    // len(interest), for monitoring
 
 	// registered is set while the route is the one in use to its server;
 	// fanOut forwards only over registered routes. Cleared at close or when
