@@ -2,6 +2,9 @@
 #
 #   make build   static binary in bin/wisp
 #   make run     build, then run on 127.0.0.1:4222 (monitoring :8222, streams in ./data)
+#   make run-cluster  build, then run three clustered nodes on 127.0.0.1
+#                (clients 4222-4224, routes 6222-6224, monitoring 8222-8224,
+#                streams in ./data/n1..n3), logs prefixed by node
 #   make test    gofmt check, go vet, all tests with -race
 #   make fuzz    each fuzz target for FUZZTIME (default 30s)
 #   make bench   benchmarks
@@ -11,13 +14,26 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1
 FUZZTIME ?= 30s
 GO       ?= go
 
-.PHONY: build run test fuzz bench clean
+.PHONY: build run run-cluster test fuzz bench clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/wisp ./cmd/wisp
 
 run: build
 	bin/wisp -a 127.0.0.1 -p 4222 -m 8222 -js -sd ./data
+
+# Three nodes with nats-server's cluster flags, each seeded with all three
+# routes (gossip would do with one). Ctrl-C stops them all.
+run-cluster: build
+	@mkdir -p data/n1 data/n2 data/n3
+	@trap 'kill 0' INT TERM; \
+	for i in 1 2 3; do \
+		bin/wisp -a 127.0.0.1 -p 422$$((i+1)) -n n$$i -m 822$$((i+1)) -js -sd data/n$$i \
+			--cluster_name wisp-local --cluster nats://127.0.0.1:622$$((i+1)) \
+			--routes nats://127.0.0.1:6222,nats://127.0.0.1:6223,nats://127.0.0.1:6224 2>&1 \
+			| sed -u "s/^/[n$$i] /" & \
+	done; \
+	wait
 
 test:
 	@unformatted="$$(gofmt -l .)"; \

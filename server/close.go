@@ -25,6 +25,7 @@ const (
 	closeSlowConsumerWrite
 	closeStale
 	closeWriteError
+	closeDuplicateRoute
 )
 
 var closeReasonText = [...]string{
@@ -41,6 +42,7 @@ var closeReasonText = [...]string{
 	closeSlowConsumerWrite:   "Slow Consumer (Write Deadline)",
 	closeStale:               "Stale Connection",
 	closeWriteError:          "Write Error",
+	closeDuplicateRoute:      "Duplicate Route",
 }
 
 func (r closeReason) String() string { return closeReasonText[r] }
@@ -72,8 +74,12 @@ func (c *conn) close(reason closeReason, errText string) {
 		}
 		c.out.startClosing()
 		level := slog.LevelDebug
-		if reason != closeClientGone && reason != closeServerShutdown {
+		if reason != closeClientGone && reason != closeServerShutdown && reason != closeDuplicateRoute {
 			level = slog.LevelInfo
+		}
+		if c.peer != nil {
+			c.srv.log.Log(context.Background(), level, "route connection closed", "cid", c.id, "addr", c.peer.addr(), "reason", reason.String(), "err", errText)
+			return
 		}
 		c.srv.log.Log(context.Background(), level, "connection closed", "cid", c.id, "client", c.host, "name", c.clientName(), "reason", reason.String())
 	})

@@ -318,7 +318,7 @@ func (cl *cluster) register(r *route, ri *routeInfo) string {
 		}
 		old.outcome = routeDuplicate
 		old.registered.Store(false)
-		old.c.close(closeProtocolError, "")
+		old.c.close(closeDuplicateRoute, "")
 	}
 	cl.routes[ri.ServerID] = r
 	r.registered.Store(true)

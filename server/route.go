@@ -197,8 +197,20 @@ func (r *route) HandleOp(op *protocol.Op) error {
 		c.pingMu.Unlock()
 		return nil
 	case protocol.OpErr:
-		r.cl.s.log.Warn("route error from peer", "addr", r.addr(), "server", r.remoteName(), "err", string(op.Args))
-		c.close(closeProtocolError, "")
+		if text := string(op.Args); text == errTextRouteDuplicate || text == errTextRouteSelf {
+			r.cl.mu.Lock()
+			if r.outcome == routeOK {
+				r.outcome = routeDuplicate
+				if text == errTextRouteSelf {
+					r.outcome = routeSelf
+				}
+			}
+			r.cl.mu.Unlock()
+			c.close(closeDuplicateRoute, "")
+		} else {
+			r.cl.s.log.Warn("route error from peer", "addr", r.addr(), "server", r.remoteName(), "err", text)
+			c.close(closeProtocolError, "")
+		}
 		return errStopParsing
 	case protocol.OpConnect:
 		return r.processConnect(op.Args)
@@ -284,7 +296,11 @@ func (r *route) processInfo(args []byte) error {
 	}
 	r.gotInfo = true
 	if err := r.cl.register(r, &ri); err != "" {
-		c.close(closeProtocolError, err)
+		reason := closeProtocolError
+		if err == errTextRouteDuplicate || err == errTextRouteSelf {
+			reason = closeDuplicateRoute
+		}
+		c.close(reason, err)
 		return errStopParsing
 	}
 	c.stopAuthTimer()
