@@ -13,6 +13,10 @@ import (
 type forwards struct {
 	peers []forwardTo
 	owner *conn // nil for one taken from forwardsPool
+	// busy is set while a fan-out fills the owner's forwards: a fan-out
+	// nested in it (an account import routing the message on) takes its
+	// own from the pool.
+	busy bool
 }
 
 type forwardTo struct {
@@ -28,11 +32,12 @@ var forwardsPool = sync.Pool{New: func() any { return new(forwards) }}
 // taking them from the publisher (or the pool) on first use.
 func (fw *forwards) add(from *conn, sub *subscription, queue string) *forwards {
 	if fw == nil {
-		if from != nil {
+		if from != nil && (from.fwd == nil || !from.fwd.busy) {
 			if from.fwd == nil {
 				from.fwd = &forwards{owner: from}
 			}
 			fw = from.fwd
+			fw.busy = true
 		} else {
 			fw = forwardsPool.Get().(*forwards)
 		}
@@ -70,6 +75,7 @@ func (fw *forwards) send(from *conn, m *message) bool {
 		p.r, p.acc = nil, nil
 	}
 	fw.peers = fw.peers[:0]
+	fw.busy = false
 	if fw.owner == nil {
 		forwardsPool.Put(fw)
 	}

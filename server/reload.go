@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"reflect"
 
 	"github.com/wisp-mq/wisp/protocol"
 )
@@ -95,6 +96,9 @@ func (s *Server) checkStatic(o *Options) error {
 	diff("http_port", old.HTTPPort, o.HTTPPort)
 	diff("prof_port", old.ProfPort, o.ProfPort)
 	diff("jetstream", old.JetStream, o.JetStream)
+	if !reflect.DeepEqual(old.Cluster, o.Cluster) {
+		errs = append(errs, fmt.Errorf("cluster: %w", ErrNotReloadable))
+	}
 	return errors.Join(errs...)
 }
 

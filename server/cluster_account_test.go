@@ -1,0 +1,63 @@
+package server
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// accountsWithImport gives every server the same two accounts: A exports
+// the stream "feed.>", B imports it under the prefix "a".
+func accountsWithImport(i int, o *Options) {
+	o.Accounts = []AccountConfig{
+		{Name: "A", Users: []User{{Username: "a", Password: "a"}}, Exports: []Export{{Stream: "feed.>"}}},
+		{Name: "B", Users: []User{{Username: "b", Password: "b"}},
+			Imports: []Import{{Stream: &ImportSource{Account: "A", Subject: "feed.>"}, Prefix: "a"}}},
+	}
+}
+
+// Accounts stay isolated across routes, and a stream import applies once,
+// on the publisher's server: the importer's subscriber on another server
+// gets each message exactly once.
+func TestClusterAccountsAndImports(t *testing.T) {
+	servers := startTestCluster(t, 2, accountsWithImport)
+	bSub := connectTo(t, servers[1], nats.UserInfo("b", "b"))
+	imported, _ := bSub.SubscribeSync("a.feed.x")
+	plainB, _ := bSub.SubscribeSync("feed.x") // B's own subject space
+	bSub.Flush()
+	aSub := connectTo(t, servers[1], nats.UserInfo("a", "a"))
+	own, _ := aSub.SubscribeSync("feed.x")
+	aSub.Flush()
+	acc := servers[0].lookupAccount("B")
+	eventually(t, "B's interest on n1", func() bool { return len(acc.sl.Match([]byte("a.feed.x")).Plain) == 1 })
+	accA := servers[0].lookupAccount("A")
+	eventually(t, "A's interest on n1", func() bool { return len(accA.sl.Match([]byte("feed.x")).Plain) >= 1 })
+
+	pub := connectTo(t, servers[0], nats.UserInfo("a", "a"))
+	pub.Publish("feed.x", []byte("1"))
+	pub.Flush()
+	for name, sub := range map[string]*nats.Subscription{"importer": imported, "exporter": own} {
+		if _, err := sub.NextMsg(5 * time.Second); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if m, err := sub.NextMsg(200 * time.Millisecond); err == nil {
+			t.Fatalf("%s got a second copy %q", name, m.Subject)
+		}
+	}
+	if m, err := plainB.NextMsg(200 * time.Millisecond); !errors.Is(err, nats.ErrTimeout) {
+		t.Fatalf("account B's own feed.x got %v %v: accounts leak across the route", m, err)
+	}
+}
+
+// Cluster settings cannot change on reload: the change is refused, not
+// ignored.
+func TestClusterReloadRefusesClusterChanges(t *testing.T) {
+	servers := startTestCluster(t, 1, nil)
+	o := servers[0].Options()
+	o.Cluster.Routes = []string{"nats://127.0.0.1:1"}
+	if err := servers[0].Reload(&o); !errors.Is(err, ErrNotReloadable) {
+		t.Fatalf("reload with new routes: %v", err)
+	}
+}
