@@ -84,7 +84,7 @@ func (s *Server) startCluster() error {
 	go cl.acceptLoop()
 	for _, r := range o.Routes {
 		u, _ := ParseRouteURL(r) // checked by Validate
-		cl.startDial(u, true)
+		cl.startDial(u, true, "")
 	}
 	return nil
 }
@@ -158,8 +158,10 @@ func (cl *cluster) startRoute(nc net.Conn, dialed *url.URL) *route {
 	return r
 }
 
-// startDial starts a dial loop for u unless one serves its address already.
-func (cl *cluster) startDial(u *url.URL, seed bool) {
+// startDial starts a dial loop for u unless one serves its address
+// already. id is the server expected there when learned by gossip, "" for
+// a seed.
+func (cl *cluster) startDial(u *url.URL, seed bool, id string) {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	if cl.closed || cl.dialing[u.Host] || u.Host == cl.routeURL {
@@ -167,12 +169,15 @@ func (cl *cluster) startDial(u *url.URL, seed bool) {
 	}
 	cl.dialing[u.Host] = true
 	cl.s.wg.Add(1)
-	go cl.dialLoop(u, seed)
+	go cl.dialLoop(u, seed, id)
 }
 
 // dialLoop keeps a route to u: dials, waits for the route to end, and
-// dials again after a jittered backoff.
-func (cl *cluster) dialLoop(u *url.URL, seed bool) {
+// dials again after a jittered backoff. A seed is dialled for ever; a
+// server learned by gossip (id) for as long as another server of the
+// cluster still has a route to it, or else connect_retries times, so that
+// a cut link heals by itself and a server that is gone is forgotten.
+func (cl *cluster) dialLoop(u *url.URL, seed bool, id string) {
 	defer cl.s.wg.Done()
 	defer func() {
 		cl.mu.Lock()
@@ -186,7 +191,7 @@ func (cl *cluster) dialLoop(u *url.URL, seed bool) {
 		nc, err := net.DialTimeout("tcp", u.Host, 2*time.Second)
 		if err != nil {
 			failures++
-			if !seed && failures > cl.opts.ConnectRetries {
+			if !seed && failures > cl.opts.ConnectRetries && !cl.reachableByOthers(id) {
 				log.Info("giving up on a route learned by gossip", "addr", u.Host, "attempts", failures)
 				return
 			}
@@ -217,7 +222,15 @@ func (cl *cluster) dialLoop(u *url.URL, seed bool) {
 					return
 				}
 			}
-			if up > routeDialMax {
+			switch {
+			case !r.gotInfo: // read after done: the reader has ended
+				// Connected but no handshake: as good as a failed dial.
+				failures++
+				if !seed && failures > cl.opts.ConnectRetries && !cl.reachableByOthers(id) {
+					log.Info("giving up on a route learned by gossip", "addr", u.Host, "attempts", failures)
+					return
+				}
+			case up > routeDialMax:
 				failures, delay = 0, routeDialMin
 			}
 		}
@@ -383,7 +396,7 @@ func (cl *cluster) dialPeers(peers []routePeer) {
 			if seedUser := cl.seedCredentials(); seedUser != nil {
 				u.User = seedUser
 			}
-			cl.startDial(u, false)
+			cl.startDial(u, false, p.ID)
 		}
 	}
 }
@@ -438,8 +451,31 @@ func (cl *cluster) unregister(r *route) {
 	cl.mu.Unlock()
 	if was {
 		cl.s.log.Info("route disconnected", "server", r.remote.ServerName, "server_id", r.remote.ServerID, "reason", r.c.closeReason().String())
+		// The others learn that this server lost its route, which stops
+		// them from redialling a server nobody reaches any more.
+		for _, other := range cl.registered() {
+			other.sendInfo()
+		}
 		cl.s.sendAsyncInfo()
 	}
+}
+
+// reachableByOthers reports whether a registered route's peer says it has
+// a route to the server id.
+func (cl *cluster) reachableByOthers(id string) bool {
+	if id == "" {
+		return false
+	}
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	for _, r := range cl.routes {
+		for _, p := range r.remote.Peers {
+			if p.ID == id {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // shutdown closes the route port and every route, and stops the dialers.

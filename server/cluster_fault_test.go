@@ -1,0 +1,212 @@
+package server
+
+import (
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// linkProxy stands between servers on one link of the cluster: it forwards
+// TCP to target, and the test can cut it (close every connection and
+// refuse new ones), slow it down, and heal it.
+type linkProxy struct {
+	ln     net.Listener
+	target string
+
+	mu    sync.Mutex
+	cut   bool
+	delay time.Duration
+	conns []net.Conn
+}
+
+func newLinkProxy(t *testing.T, target string) *linkProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &linkProxy{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close(); p.setCut(true) })
+	go p.accept()
+	return p
+}
+
+func (p *linkProxy) addr() string { return p.ln.Addr().String() }
+
+func (p *linkProxy) accept() {
+	for {
+		in, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.cut {
+			p.mu.Unlock()
+			in.Close()
+			continue
+		}
+		p.mu.Unlock()
+		out, err := net.Dial("tcp", p.target)
+		if err != nil {
+			in.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, in, out)
+		p.mu.Unlock()
+		go p.pipe(in, out)
+		go p.pipe(out, in)
+	}
+}
+
+func (p *linkProxy) pipe(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.mu.Lock()
+			d := p.delay
+			p.mu.Unlock()
+			if d > 0 {
+				time.Sleep(d)
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	dst.Close()
+	src.Close()
+}
+
+// setCut cuts the link (closing what is open) or heals it.
+func (p *linkProxy) setCut(cut bool) {
+	p.mu.Lock()
+	p.cut = cut
+	conns := p.conns
+	if cut {
+		p.conns = nil
+	}
+	p.mu.Unlock()
+	if cut {
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+}
+
+func (p *linkProxy) setDelay(d time.Duration) {
+	p.mu.Lock()
+	p.delay = d
+	p.mu.Unlock()
+}
+
+// faultCluster starts n1, n2, n3 so that the n2–n3 link, and only it,
+// runs through proxies (each of n2 and n3 advertises its proxy; n1 dials
+// them directly before it hears of the proxies).
+func faultCluster(t *testing.T) (servers []*Server, link []*linkProxy) {
+	ports := freePorts(t, 3)
+	p2 := newLinkProxy(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])))
+	p3 := newLinkProxy(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[2])))
+	n1 := startServer(t, func(o *Options) {
+		o.ServerName = "n1"
+		o.Cluster = ClusterOptions{Name: "test", Host: "127.0.0.1", Port: ports[0]}
+	})
+	seed := []string{"nats://" + n1.ClusterAddr().String()}
+	n2 := startServer(t, func(o *Options) {
+		o.ServerName = "n2"
+		o.Cluster = ClusterOptions{Name: "test", Host: "127.0.0.1", Port: ports[1], Routes: seed, Advertise: p2.addr()}
+	})
+	waitMesh(t, []*Server{n1, n2})
+	n3 := startServer(t, func(o *Options) {
+		o.ServerName = "n3"
+		o.Cluster = ClusterOptions{Name: "test", Host: "127.0.0.1", Port: ports[2], Routes: seed, Advertise: p3.addr()}
+	})
+	servers = []*Server{n1, n2, n3}
+	waitMesh(t, servers)
+	return servers, []*linkProxy{p2, p3}
+}
+
+// Cutting one link leaves the others working; the cut link comes back by
+// itself, with interest made while it was down known on both sides.
+func TestClusterFaultCutAndHealOneLink(t *testing.T) {
+	servers, link := faultCluster(t)
+	n1, n2, n3 := servers[0], servers[1], servers[2]
+	for _, p := range link {
+		p.setCut(true)
+	}
+	eventually(t, "n2–n3 cut", func() bool { return n2.NumRoutes() == 1 && n3.NumRoutes() == 1 })
+	if n1.NumRoutes() != 2 {
+		t.Fatalf("n1 lost a route: %d", n1.NumRoutes())
+	}
+	// Messages to servers still connected keep flowing.
+	c2, c3 := connectTo(t, n2), connectTo(t, n3)
+	s2, _ := c2.SubscribeSync("during.cut")
+	s3, _ := c3.SubscribeSync("during.cut")
+	late, _ := c3.SubscribeSync("made.during.cut") // interest n2 must learn after healing
+	c2.Flush()
+	c3.Flush()
+	waitInterest(t, n1, "during.cut", 2)
+	pub := connectTo(t, n1)
+	pub.Publish("during.cut", []byte("x"))
+	pub.Flush()
+	for _, s := range []*nats.Subscription{s2, s3} {
+		if _, err := s.NextMsg(5 * time.Second); err != nil {
+			t.Fatalf("during the cut: %v", err)
+		}
+	}
+	// Heal: the link comes back by itself.
+	for _, p := range link {
+		p.setCut(false)
+	}
+	waitMesh(t, servers)
+	waitInterest(t, n2, "made.during.cut", 1)
+	c2.Publish("made.during.cut", []byte("y"))
+	c2.Flush()
+	if _, err := late.NextMsg(5 * time.Second); err != nil {
+		t.Fatalf("after healing: %v", err)
+	}
+	if _, err := late.NextMsg(200 * time.Millisecond); err == nil {
+		t.Fatal("a second copy after healing")
+	}
+}
+
+// A slow link delays messages on it without reordering them or holding
+// up the other links.
+func TestClusterFaultDelayedLink(t *testing.T) {
+	servers, link := faultCluster(t)
+	n1, n2, n3 := servers[0], servers[1], servers[2]
+	for _, p := range link {
+		p.setDelay(20 * time.Millisecond)
+	}
+	c3 := connectTo(t, n3)
+	slow, _ := c3.SubscribeSync("delayed")
+	c3.Flush()
+	c1 := connectTo(t, n1)
+	fast, _ := c1.SubscribeSync("delayed")
+	c1.Flush()
+	waitInterest(t, n2, "delayed", 2)
+	pub := connectTo(t, n2)
+	for i := 0; i < 20; i++ {
+		pub.Publish("delayed", []byte{byte(i)})
+	}
+	pub.Flush()
+	for _, s := range []*nats.Subscription{fast, slow} {
+		for i := 0; i < 20; i++ {
+			m, err := s.NextMsg(10 * time.Second)
+			if err != nil {
+				t.Fatalf("message %d: %v", i, err)
+			}
+			if m.Data[0] != byte(i) {
+				t.Fatalf("message %d arrived as %d", i, m.Data[0])
+			}
+		}
+	}
+}
