@@ -63,17 +63,8 @@ func (s *Server) startCluster() error {
 	if err != nil {
 		return errors.New("server: listen for routes on " + addr + ": " + err.Error())
 	}
-	cl := &cluster{
-		s:        s,
-		opts:     o,
-		ln:       ln,
-		routes:   make(map[string]*route),
-		conns:    make(map[*route]struct{}),
-		dialing:  make(map[string]bool),
-		known:    make(map[string]routePeer),
-		interest: make(map[*account]map[interestKey]int32),
-		stop:     make(chan struct{}),
-	}
+	cl := newCluster(s, o)
+	cl.ln = ln
 	cl.routeURL = o.Advertise
 	if cl.routeURL == "" {
 		cl.routeURL = advertisedAddr(ln.Addr().(*net.TCPAddr), o.Host)
@@ -87,6 +78,20 @@ func (s *Server) startCluster() error {
 		cl.startDial(u, true, "")
 	}
 	return nil
+}
+
+// newCluster makes the cluster's state; startCluster adds the listener.
+func newCluster(s *Server, o ClusterOptions) *cluster {
+	return &cluster{
+		s:        s,
+		opts:     o,
+		routes:   make(map[string]*route),
+		conns:    make(map[*route]struct{}),
+		dialing:  make(map[string]bool),
+		known:    make(map[string]routePeer),
+		interest: make(map[*account]map[interestKey]int32),
+		stop:     make(chan struct{}),
+	}
 }
 
 // advertisedAddr is host:port for reaching a listener: its own address,

@@ -10,10 +10,8 @@ import (
 // newTestRoute makes a registered route over a nullConn, without
 // goroutines, for measuring the route side of the hot path.
 func newTestRoute(t testing.TB, s *Server, id uint64) *route {
-	cl := &cluster{s: s, opts: ClusterOptions{Name: "test", MaxPending: DefaultRouteMaxPending},
-		routes: map[string]*route{}, conns: map[*route]struct{}{},
-		// Closed: nothing it hears of (an INFO's peers) is ever dialled.
-		closed: true}
+	cl := newCluster(s, ClusterOptions{Name: "test", MaxPending: DefaultRouteMaxPending})
+	cl.closed = true // nothing it hears of (an INFO's peers) is ever dialled
 	r := newRoute(cl, newConn(s, nullConn{}, id), nil)
 	r.registered.Store(true)
 	r.gotInfo = true
