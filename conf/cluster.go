@@ -25,8 +25,12 @@ import (
 //	user = "route"
 //	password = "s3cret"
 //
-// [cluster.tls] is refused until routes speak TLS: a setting that would be
-// ignored is an error, never a silent downgrade.
+//	[cluster.tls]               # TLS on every route, from its first byte
+//	cert_file = "route.pem"     # presented to servers that dial, and when dialling
+//	key_file = "route-key.pem"
+//	ca_file = "ca.pem"          # what the other servers' certificates must chain to
+//	verify = true               # require a certificate from servers that dial
+//	timeout = "2s"
 type fileCluster struct {
 	Name           *stringValue     `toml:"name"`
 	Host           *stringValue     `toml:"host"`
@@ -38,7 +42,7 @@ type fileCluster struct {
 	ConnectRetries *intValue        `toml:"connect_retries"`
 	MaxPending     *sizeValue       `toml:"max_pending"`
 	Authorization  *fileClusterAuth `toml:"authorization"`
-	TLS            *map[string]any  `toml:"tls"`
+	TLS            *fileTLS         `toml:"tls"`
 }
 
 type fileClusterAuth struct {
@@ -72,9 +76,6 @@ func (v *routeList) UnmarshalTOML(data any) error {
 // applyCluster copies the [cluster] table onto o.
 func (p *parsedFile) applyCluster(o *server.ClusterOptions) error {
 	f := p.cfg.Cluster
-	if f.TLS != nil {
-		return p.keyError("cluster.tls", errors.New("TLS on routes is not supported yet; remove [cluster.tls] (routes run in plain text)"))
-	}
 	setString(&o.Name, f.Name)
 	setString(&o.Host, f.Host)
 	setInt(&o.Port, f.Port)
@@ -103,6 +104,9 @@ func (p *parsedFile) applyCluster(o *server.ClusterOptions) error {
 	if a := f.Authorization; a != nil {
 		setString(&o.Username, a.User)
 		setString(&o.Password, a.Password)
+	}
+	if f.TLS != nil {
+		o.TLS = f.TLS.options()
 	}
 	return nil
 }

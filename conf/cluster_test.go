@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The cluster flags are nats-server's, so a script that starts a
@@ -58,13 +59,20 @@ max_pending = "8MB"
 [cluster.authorization]
 user = "route"
 password = "pw"
+[cluster.tls]
+cert_file = "route.pem"
+key_file = "route-key.pem"
+ca_file = "ca.pem"
+verify = true
+timeout = "3s"
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cl := c.Server.Cluster
 	if cl.Name != "east" || cl.Host != "127.0.0.1" || cl.Port != 6222 || len(cl.Routes) != 1 || cl.Advertise != "h1:6222" ||
-		!cl.NoAdvertise || cl.ConnectRetries != 5 || cl.MaxPending != 8<<20 || cl.Username != "route" || cl.Password != "pw" {
+		!cl.NoAdvertise || cl.ConnectRetries != 5 || cl.MaxPending != 8<<20 || cl.Username != "route" || cl.Password != "pw" ||
+		cl.TLS == nil || cl.TLS.CertFile != "route.pem" || cl.TLS.CAFile != "ca.pem" || !cl.TLS.Verify || cl.TLS.Timeout != 3*time.Second {
 		t.Fatalf("cluster options %+v", cl)
 	}
 }
@@ -72,7 +80,10 @@ password = "pw"
 func TestClusterFileErrors(t *testing.T) {
 	for _, tc := range []struct{ text, want string }{
 		{"[cluster]\nname = \"c\"\nport = 6222\nroute = [\"nats://h:1\"]\n", `wisp.conf:4: unknown key "cluster.route"`},
-		{"[cluster]\nname = \"c\"\nport = 6222\n[cluster.tls]\ncert_file = \"x\"\n", "cluster.tls: TLS on routes is not supported yet"},
+		{"[cluster]\nname = \"c\"\nport = 6222\n[cluster.tls]\ncert_file = \"x\"\n", "cluster.tls: cert_file and key_file are both required"},
+		{"[cluster]\nname = \"c\"\nport = 6222\n[cluster.tls]\ncert_file = \"x\"\nkey_file = \"y\"\nhandshake_first = true\n", "cluster.tls.handshake_first: routes always start with TLS"},
+		{"[cluster]\nname = \"c\"\nport = 6222\n[cluster.tls]\ncert_file = \"x\"\nkey_file = \"y\"\nverify_and_map = true\n", "cluster.tls.verify_and_map"},
+		{"[cluster]\nname = \"c\"\nport = 6222\n[cluster.tls]\ncert = \"x\"\n", `unknown key "cluster.tls.cert"`},
 		{"[cluster]\nport = 6222\n", "cluster.name"},
 		{"[cluster]\nname = \"c\"\nport = 6222\nroutes = [1]\n", "expected a list of strings"},
 		{"[cluster]\nname = \"c\"\nport = 6222\n[cluster.authorization]\nuser = \"u\"\n", "user and password must be given together"},

@@ -1,8 +1,11 @@
 package server
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
+	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/url"
@@ -32,6 +35,8 @@ type cluster struct {
 	s    *Server
 	opts ClusterOptions
 	ln   net.Listener
+	// tls is the routes' TLS setup, nil when routes are plain text.
+	tls *routeTLS
 	// routeURL is host:port where this server accepts routes, as told to
 	// other servers.
 	routeURL string
@@ -58,13 +63,20 @@ type cluster struct {
 // by Start once the client port is open, with s.mu held.
 func (s *Server) startCluster() error {
 	o := s.opts.Cluster
+	var rt *routeTLS
+	if o.TLS != nil {
+		var err error
+		if rt, err = buildRouteTLS(o.TLS); err != nil {
+			return fmt.Errorf("server: %w", err)
+		}
+	}
 	addr := net.JoinHostPort(o.Host, strconv.Itoa(max(o.Port, 0)))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return errors.New("server: listen for routes on " + addr + ": " + err.Error())
 	}
 	cl := newCluster(s, o)
-	cl.ln = ln
+	cl.ln, cl.tls = ln, rt
 	cl.routeURL = o.Advertise
 	if cl.routeURL == "" {
 		cl.routeURL = advertisedAddr(ln.Addr().(*net.TCPAddr), o.Host)
@@ -140,14 +152,34 @@ func (cl *cluster) acceptLoop() {
 			continue
 		}
 		delay = 0
-		cl.startRoute(nc, nil)
+		if cl.tls == nil {
+			cl.startRoute(nc, nil, nc)
+			continue
+		}
+		// The handshake runs on its own goroutine so that a slow peer
+		// does not hold up the accept loop.
+		cl.s.wg.Add(1)
+		go func() {
+			defer cl.s.wg.Done()
+			tc, err := cl.tls.secure(nc, nil)
+			if err != nil {
+				cl.s.log.Warn("route TLS handshake failed", "addr", nc.RemoteAddr().String(), "err", err)
+				nc.Close()
+				return
+			}
+			cl.startRoute(tc, nil, nc)
+		}()
 	}
 }
 
-// startRoute makes a route of a connected socket and starts its goroutines.
-func (cl *cluster) startRoute(nc net.Conn, dialed *url.URL) *route {
+// startRoute makes a route of a connected socket (and of the raw socket
+// under it, when nc is TLS) and starts its goroutines.
+func (cl *cluster) startRoute(nc net.Conn, dialed *url.URL, raw net.Conn) *route {
 	s := cl.s
 	c := newConn(s, nc, s.nextCID.Add(1))
+	if raw != nc {
+		c.raw, c.tls = raw, true
+	}
 	r := newRoute(cl, c, dialed)
 	cl.mu.Lock()
 	if cl.closed {
@@ -193,16 +225,20 @@ func (cl *cluster) dialLoop(u *url.URL, seed bool, id string) {
 	failures := 0
 	delay := routeDialMin
 	for {
-		nc, err := net.DialTimeout("tcp", u.Host, 2*time.Second)
+		nc, raw, err := cl.dial(u)
 		if err != nil {
 			failures++
 			if !seed && failures > cl.opts.ConnectRetries && !cl.reachableByOthers(id) {
 				log.Info("giving up on a route learned by gossip", "addr", u.Host, "attempts", failures)
 				return
 			}
-			log.Debug("route dial failed", "addr", u.Host, "err", err, "attempt", failures)
+			level := slog.LevelDebug
+			if errors.Is(err, errRouteTLS) {
+				level = slog.LevelWarn // a configuration problem, not a peer away
+			}
+			log.Log(context.Background(), level, "route dial failed", "addr", u.Host, "err", err, "attempt", failures)
 		} else {
-			r := cl.startRoute(nc, u)
+			r := cl.startRoute(nc, u, raw)
 			if r == nil {
 				return
 			}
@@ -251,6 +287,24 @@ func (cl *cluster) dialLoop(u *url.URL, seed bool, id string) {
 			return
 		}
 	}
+}
+
+// errRouteTLS marks a dial that connected but failed its TLS handshake.
+var errRouteTLS = errors.New("route TLS handshake failed")
+
+// dial connects to a route port, with TLS when routes use it; raw is the
+// socket under a TLS connection, else nc itself.
+func (cl *cluster) dial(u *url.URL) (nc, raw net.Conn, err error) {
+	raw, err = net.DialTimeout("tcp", u.Host, 2*time.Second)
+	if err != nil || cl.tls == nil {
+		return raw, raw, err
+	}
+	nc, err = cl.tls.secure(raw, u)
+	if err != nil {
+		raw.Close()
+		return nil, nil, fmt.Errorf("%w: %v", errRouteTLS, err)
+	}
+	return nc, raw, nil
 }
 
 // wait blocks until ch is closed, or returns false when the cluster stops.

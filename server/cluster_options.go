@@ -42,6 +42,10 @@ type ClusterOptions struct {
 	// closed, counted and redialled so that a stuck peer cannot hold this
 	// server's memory. Default 64 MiB (max_pending of the server if larger).
 	MaxPending int64
+
+	// TLS, when set, puts every route in TLS from its first byte
+	// ([cluster.tls], cluster_tls.go). Every server of the cluster needs it.
+	TLS *TLSOptions
 }
 
 // Defaults for routes.
@@ -105,6 +109,9 @@ func (c *ClusterOptions) validate(bad func(name, format string, args ...any)) {
 	}
 	if c.MaxPending < 0 {
 		bad("cluster.max_pending", "must not be negative")
+	}
+	if c.TLS != nil {
+		validateRouteTLS(c.TLS, bad)
 	}
 }
 
