@@ -86,7 +86,13 @@ func makeTargets(cfg *Config) ([]*Target, error) {
 // and measures the server's resources where it is local.
 func runOne(ctx context.Context, cfg *Config, t *Target, sc *Scenario, run int, st *status) *Result {
 	res := &Result{Scenario: sc.Name, Target: t.Label, Server: t.Desc, Run: run, Size: cfg.Size, Unit: sc.Unit}
-	in, err := t.start(sc.JetStream)
+	var in *instance
+	var err error
+	if sc.Cluster > 0 {
+		in, err = t.startCluster(sc.Cluster)
+	} else {
+		in, err = t.start(sc.JetStream)
+	}
 	if err != nil {
 		res.Error = err.Error()
 		return res
@@ -94,8 +100,12 @@ func runOne(ctx context.Context, cfg *Config, t *Target, sc *Scenario, run int, 
 	defer in.stop()
 	res.Version = in.version
 	env := newEnv(in.url, cfg, res)
+	env.URLs = in.urls
 	env.status = st
 	switch {
+	case len(in.pids) > 0:
+		pids := in.pids
+		env.sample = func() sample { return sumCPU(pids) }
 	case in.pid > 0:
 		pid := in.pid
 		env.sample = func() sample {
@@ -131,6 +141,14 @@ func runOne(ctx context.Context, cfg *Config, t *Target, sc *Scenario, run int, 
 		}
 	}
 	switch {
+	case len(in.pids) > 0:
+		var total int64
+		for _, pid := range in.pids {
+			if _, peak, err := procMem(pid); err == nil {
+				total += peak
+			}
+		}
+		res.PeakRSS, res.Scope = total, ScopeServer
 	case in.pid > 0:
 		if _, peak, err := procMem(in.pid); err == nil {
 			res.PeakRSS, res.Scope = peak, ScopeServer
@@ -144,6 +162,19 @@ func runOne(ctx context.Context, cfg *Config, t *Target, sc *Scenario, run int, 
 		res.CPUSeconds, res.CPUPerMillion = 0, 0
 	}
 	return res
+}
+
+// sumCPU is the CPU time used by every process of a cluster.
+func sumCPU(pids []int) sample {
+	s := sample{ok: true}
+	for _, pid := range pids {
+		cpu, err := procCPU(pid)
+		if err != nil {
+			return sample{}
+		}
+		s.cpu += cpu
+	}
+	return s
 }
 
 // heapInUse is the embedded server's memory measure: Go heap and stacks in

@@ -22,6 +22,7 @@ type Scenario struct {
 	Desc      string // one line, for --help and the report
 	Unit      string // of the headline rate: "msgs/s", "req/s", "conns/s"
 	JetStream bool   // needs the stream layer
+	Cluster   int    // nodes of the cluster it needs, 0 for one server
 	run       func(ctx context.Context, e *Env) error
 }
 
@@ -40,14 +41,17 @@ var scenarios = []*Scenario{
 	{Name: "js-consume", Unit: "msgs/s", JetStream: true, Desc: "durable pull consumer, explicit ack of every message", run: runJSConsume},
 }
 
-// StandardScenarios is the set run when none is named: all of them.
+// StandardScenarios is the set run when none is named: all but the
+// cluster scenarios, which init adds to the registry after this is set.
 var StandardScenarios = ScenarioNames()
+
+func init() { scenarios = append(scenarios, clusterScenarios...) }
 
 // CoreScenarios are the scenarios that need no stream layer.
 func CoreScenarios() []string {
 	var names []string
 	for _, s := range scenarios {
-		if !s.JetStream {
+		if !s.JetStream && s.Cluster == 0 {
 			names = append(names, s.Name)
 		}
 	}
@@ -89,6 +93,7 @@ var ErrNoStreams = errors.New("stream layer not available on this server (its IN
 // the clock and counters it reports through.
 type Env struct {
 	URL      string
+	URLs     []string // every node's URL, for the cluster scenarios (URL is the first)
 	Cfg      *Config
 	Prefix   string    // unique subject prefix for this run, e.g. "bench.Xy12"
 	Deadline time.Time // the time cap: stop generating load after it

@@ -33,9 +33,11 @@ type Target struct {
 // instance is one started (or reached) server.
 type instance struct {
 	url     string
+	urls    []string // a cluster's nodes (url is the first)
 	version string
-	pid     int  // a child process we started, else 0
-	self    bool // the embedded server: it shares our process
+	pid     int   // a child process we started, else 0
+	pids    []int // a cluster's child processes, all measured together
+	self    bool  // the embedded server: it shares our process
 	stop    func()
 }
 

@@ -225,6 +225,17 @@ func (cl *cluster) dialLoop(u *url.URL, seed bool, id string) {
 	failures := 0
 	delay := routeDialMin
 	for {
+		// A route to the server at u may exist already (it dialled us):
+		// dialling again would only make a duplicate to settle.
+		cl.mu.Lock()
+		existing := cl.routeTo(u.Host)
+		cl.mu.Unlock()
+		if existing != nil {
+			if !cl.wait(existing.done) {
+				return
+			}
+			failures, delay = 0, routeDialMin
+		}
 		nc, raw, err := cl.dial(u)
 		if err != nil {
 			failures++
@@ -382,7 +393,12 @@ func (cl *cluster) register(r *route, ri *routeInfo) string {
 		return errTextDuplicateName
 	}
 	if old := cl.routes[ri.ServerID]; old != nil {
-		if dialer(cl, old) <= dialer(cl, r) {
+		// A route in use for a while stays: replacing it would drop what
+		// is queued on it. Two routes that arrive together (both servers
+		// dialled at once) are settled by the dialler's id, which both
+		// sides compute alike.
+		settled := time.Since(old.registeredAt) > routeSettleTime
+		if settled || dialer(cl, old) <= dialer(cl, r) {
 			r.outcome = routeDuplicate
 			cl.mu.Unlock()
 			s.log.Debug("dropped a second route to the same server", "server", ri.ServerName)
@@ -390,9 +406,10 @@ func (cl *cluster) register(r *route, ri *routeInfo) string {
 		}
 		old.outcome = routeDuplicate
 		old.registered.Store(false)
-		old.c.close(closeDuplicateRoute, "")
+		old.c.close(closeDuplicateRoute, errTextRouteDuplicate)
 	}
 	cl.routes[ri.ServerID] = r
+	r.registeredAt = time.Now()
 	r.registered.Store(true)
 	cl.sendAllInterest(r)
 	cl.mu.Unlock()
@@ -407,6 +424,22 @@ const (
 	errTextRouteSelf      = "Route To Self"
 	errTextRouteDuplicate = "Duplicate Route"
 )
+
+// routeSettleTime is how long a route must have been in use before a
+// second route to the same server is refused outright instead of being
+// settled by id: longer than a handshake, shorter than any redial backoff.
+const routeSettleTime = time.Second
+
+// routeTo returns the registered route to the server advertising the route
+// address host:port, or nil. Called with mu held.
+func (cl *cluster) routeTo(host string) *route {
+	for _, r := range cl.routes {
+		if r.remote.RouteURL == host {
+			return r
+		}
+	}
+	return nil
+}
 
 // dialer is the id of the server that dialled r.
 func dialer(cl *cluster, r *route) string {
@@ -509,7 +542,11 @@ func (cl *cluster) unregister(r *route) {
 	r.registered.Store(false)
 	cl.mu.Unlock()
 	if was {
-		cl.s.log.Info("route disconnected", "server", r.remote.ServerName, "server_id", r.remote.ServerID, "reason", r.c.closeReason().String())
+		level := slog.LevelInfo
+		if r.c.closeReason() == closeDuplicateRoute {
+			level = slog.LevelDebug // the other route to that server serves
+		}
+		cl.s.log.Log(context.Background(), level, "route disconnected", "server", r.remote.ServerName, "server_id", r.remote.ServerID, "reason", r.c.closeReason().String())
 		// The others learn that this server lost its route, which stops
 		// them from redialling a server nobody reaches any more.
 		for _, other := range cl.registered() {

@@ -207,7 +207,7 @@ func (sub *subscription) enqueue(from *conn, m *message) (size int, ok bool) {
 	}
 	size, ok, stalled := d.out.enqueueMsg(sub, m)
 	if ok && from != nil {
-		if stalled && from != d && d.peer == nil { // a route is never waited for
+		if stalled && from != d {
 			from.stallOn = d
 		}
 		from.flushSet[d] = struct{}{}

@@ -83,7 +83,11 @@ func (fw *forwards) send(from *conn, m *message) bool {
 }
 
 // enqueue queues m as an RMSG for this route: staged in the producer's read
-// like any delivery, or directly under the route's lock.
+// like any delivery, or directly under the route's lock. A route past three
+// quarters of its limit holds the producer back as a slow subscriber does
+// (at most 5 ms per read), so that a burst faster than the link slows the
+// publisher instead of cutting the route; one that stays stuck is cut at
+// its limit.
 func (r *route) enqueue(from *conn, acc *account, m *message, queues []string) bool {
 	d := r.c
 	size := len(m.data)
@@ -106,11 +110,14 @@ func (r *route) enqueue(from *conn, acc *account, m *message, queues []string) b
 	ch := o.reserve(msgOverhead + 16 + len(acc.nameBytes) + len(m.subject) + len(m.reply) + len(m.data) + queuesLen(queues))
 	before := len(ch.b)
 	ch.b = protocol.AppendRMsg(ch.b, acc.nameBytes, m.subject, m.reply, queues, m.hdrLen, m.data)
-	ok, _ := o.queued(int64(len(ch.b)-before), 1, int64(size))
+	ok, stalled := o.queued(int64(len(ch.b)-before), 1, int64(size))
 	if !ok {
 		return false
 	}
 	if from != nil {
+		if stalled && from != d {
+			from.stallOn = d
+		}
 		from.flushSet[d] = struct{}{}
 		from.reads.outMsgs++
 		from.reads.outBytes += int64(size)

@@ -43,6 +43,8 @@ type route struct {
 	outcome routeOutcome
 	// remote is the peer's INFO, written under cl.mu.
 	remote routeInfo
+	// registeredAt is when the route was registered, under cl.mu.
+	registeredAt time.Time
 	// done is closed once the route is torn down.
 	done     chan struct{}
 	doneOnce sync.Once

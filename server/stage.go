@@ -205,7 +205,7 @@ func (c *conn) handOver(st *stagedOut) {
 	st.closeRun()
 	st.cur = nil
 	ok, stalled, cutMsgs, cutBytes := st.d.out.enqueueStaged(st)
-	if ok && stalled && st.d != c && st.d.peer == nil { // a route is never waited for
+	if ok && stalled && st.d != c {
 		c.stallOn = st.d
 	}
 	c.reads.outMsgs -= cutMsgs
