@@ -563,6 +563,8 @@ func TestMonitorConsoleFiles(t *testing.T) {
 		{"/", "text/html; charset=utf-8", "/console/console.js"},
 		{"/console/index.html", "text/html; charset=utf-8", "<title>"},
 		{"/console/console.js", "text/javascript; charset=utf-8", "/varz"},
+		{"/console/console.js", "text/javascript; charset=utf-8", "/routez"},
+		{"/console/index.html", "text/html; charset=utf-8", `id="page-cluster"`},
 		{"/console/console.css", "text/css; charset=utf-8", "--in"},
 		{"/console/favicon.svg", "image/svg+xml", "<svg"},
 	} {

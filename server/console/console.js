@@ -464,9 +464,63 @@
     $("streams-list").replaceChildren(...list);
   }
 
+  // ---- cluster --------------------------------------------------------------
+
+  let routeSeen = new Map(); // remote_id → {t, in, out}: the previous poll, for rates
+
+  async function loadCluster() {
+    const v = varz || (await getJSON("/varz")).body || {};
+    const cl = v.cluster || {};
+    const on = Boolean(cl.name);
+    $("cluster-off").hidden = on;
+    $("cluster-on").hidden = !on;
+    setText("cluster-name", on ? cl.name : "");
+    if (!on) return;
+    const r = await getJSON("/routez");
+    if (!r.ok) throw new Error((r.body && r.body.error) || "HTTP " + r.status);
+    const rz = r.body;
+    const t = Date.parse(rz.now);
+    let inRate = 0, outRate = 0;
+    const seen = new Map();
+    const rows = rz.routes.map((rt) => {
+      const prev = routeSeen.get(rt.remote_id);
+      let rin = null, rout = null;
+      if (prev && t > prev.t) {
+        const secs = (t - prev.t) / 1000;
+        rin = Math.max(0, (rt.in_msgs - prev.in) / secs);
+        rout = Math.max(0, (rt.out_msgs - prev.out) / secs);
+        inRate += rin;
+        outRate += rout;
+      }
+      seen.set(rt.remote_id, { t, in: rt.in_msgs, out: rt.out_msgs });
+      return row([
+        [rt.remote_name || "—", "name"],
+        [rt.remote_id, "mono dim"],
+        [rt.ip + ":" + rt.port, "mono"],
+        [rt.did_solicit ? "this server" : "the other", rt.did_solicit ? "" : "dim"],
+        [fmtInt(rt.subscriptions), "num"],
+        [fmtBytes(rt.pending_size), "num" + (rt.pending_size > 0 ? "" : " dim")],
+        [rin === null ? "–" : fmtShort(rin), "num"],
+        [rout === null ? "–" : fmtShort(rout), "num"],
+        [fmtInt(rt.in_msgs), "num"],
+        [fmtInt(rt.out_msgs), "num"],
+        [fmtDuration(t - Date.parse(rt.start)), "num"],
+      ]);
+    });
+    routeSeen = seen;
+    $("cluster-table").tBodies[0].replaceChildren(...rows);
+    $("cluster-empty").hidden = rows.length > 0;
+    $("cluster-totals").replaceChildren(
+      statCard("Servers", fmtInt(rz.num_routes + 1), "this one and " + fmtInt(rz.num_routes) + " connected"),
+      statCard("Routed in / s", fmtShort(inRate), "messages from other servers"),
+      statCard("Routed out / s", fmtShort(outRate), "messages to other servers"),
+      statCard("Slow routes", fmtInt(cl.slow_routes || 0), "routes cut for falling behind"),
+    );
+  }
+
   // ---- routing and polling ----------------------------------------------------
 
-  const pages = { overview: null, connections: loadConnections, subscriptions: loadSubscriptions, streams: loadStreams };
+  const pages = { overview: null, connections: loadConnections, subscriptions: loadSubscriptions, streams: loadStreams, cluster: loadCluster };
 
   function currentPage() {
     const p = location.hash.replace(/^#\/?/, "");
