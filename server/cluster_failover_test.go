@@ -158,3 +158,49 @@ func TestClusterMonitoring(t *testing.T) {
 		}
 	}
 }
+
+// clientInfo reads the INFO a new client of s gets.
+func clientInfo(t *testing.T, s *Server) serverInfo {
+	t.Helper()
+	c := dialNoInfo(t, s)
+	line := c.readLine()
+	var si serverInfo
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "INFO ")), &si); err != nil {
+		t.Fatalf("INFO %q: %v", line, err)
+	}
+	return si
+}
+
+// Lame duck mode: the server's clients are told (ldm) and move to the
+// other servers, and those stop giving its URL to their clients.
+func TestClusterLameDuck(t *testing.T) {
+	servers := startTestCluster(t, 2, func(i int, o *Options) {
+		o.LameDuckDuration, o.LameDuckGracePeriod = 2*time.Second, 100*time.Millisecond
+	})
+	if si := clientInfo(t, servers[1]); !slices.Contains(si.ConnectURLs, strings.TrimPrefix(servers[0].ClientURL(), "nats://")) {
+		t.Fatalf("n2's connect_urls %v lack n1", si.ConnectURLs)
+	}
+	ldm := make(chan struct{}, 1)
+	moved := make(chan string, 1)
+	nc := connectTo(t, servers[0], nats.ReconnectWait(50*time.Millisecond),
+		nats.LameDuckModeHandler(func(*nats.Conn) { ldm <- struct{}{} }),
+		nats.ReconnectHandler(func(c *nats.Conn) { moved <- c.ConnectedUrl() }))
+	eventually(t, "n2 discovered", func() bool { return len(nc.DiscoveredServers()) == 1 })
+	go servers[0].LameDuck(context.Background())
+	select {
+	case <-ldm:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no lame duck notice")
+	}
+	eventually(t, "n1 left n2's connect_urls", func() bool {
+		return !slices.Contains(clientInfo(t, servers[1]).ConnectURLs, strings.TrimPrefix(servers[0].ClientURL(), "nats://"))
+	})
+	select {
+	case url := <-moved:
+		if url != servers[1].ClientURL() {
+			t.Fatalf("moved to %s", url)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the client did not move to n2")
+	}
+}

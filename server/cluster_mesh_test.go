@@ -270,3 +270,25 @@ func TestClusterStuckRouteIsCut(t *testing.T) {
 		}
 	}
 }
+
+// With [cluster.authorization], servers found by gossip are dialled with
+// the seed's credentials, so three servers that know only the first still
+// form a full mesh; a server without them never joins.
+func TestClusterAuthorizationWithGossip(t *testing.T) {
+	servers := startTestCluster(t, 3, func(i int, o *Options) {
+		o.Cluster.Username, o.Cluster.Password = "route", "pw"
+		if i > 0 {
+			o.Cluster.Routes = []string{"nats://route:pw@" + strings.TrimPrefix(o.Cluster.Routes[0], "nats://")}
+		}
+	})
+	checkPubSubEverywhere(t, servers)
+	intruder := startServer(t, func(o *Options) {
+		o.ServerName = "intruder"
+		o.Cluster = ClusterOptions{Name: "test", Host: "127.0.0.1", Port: -1,
+			Routes: []string{"nats://route:wrong@" + servers[0].ClusterAddr().String()}}
+	})
+	time.Sleep(500 * time.Millisecond)
+	if intruder.NumRoutes() != 0 || servers[0].NumRoutes() != 2 {
+		t.Fatalf("intruder has %d routes, n1 %d", intruder.NumRoutes(), servers[0].NumRoutes())
+	}
+}
