@@ -46,20 +46,23 @@ func TestClusterSimultaneousDialsSettleOnOneRoute(t *testing.T) {
 			o.Cluster = ClusterOptions{Name: "test", Host: "127.0.0.1", Port: p, Routes: seeds}
 		}))
 	}
-	waitMesh(t, servers)
-	time.Sleep(300 * time.Millisecond) // let any losing duplicate close
-	waitMesh(t, servers)
 	// The route each side uses is one connection: local and remote
 	// addresses agree.
-	for _, s := range servers {
-		for _, r := range s.cl.registered() {
-			other := serverByID(servers, r.remote.ServerID)
-			back := other.cl.routes[s.id]
-			if back == nil || back.c.nc.LocalAddr().String() != r.c.nc.RemoteAddr().String() {
-				t.Errorf("%s and %s use different connections", s.name, other.name)
+	eventually(t, "one route per pair, the same on both sides", func() bool {
+		for _, s := range servers {
+			if s.NumRoutes() != len(servers)-1 {
+				return false
+			}
+			for _, r := range s.cl.registered() {
+				other := serverByID(servers, r.remoteID())
+				back := other.cl.routeToID(s.id)
+				if back == nil || back.c.nc.LocalAddr().String() != r.c.nc.RemoteAddr().String() {
+					return false
+				}
 			}
 		}
-	}
+		return true
+	})
 	checkPubSubEverywhere(t, servers)
 }
 

@@ -211,3 +211,17 @@ func TestClusterInterestWithdrawn(t *testing.T) {
 		t.Fatalf("after unsubscribe: %v, want ErrNoResponders", err)
 	}
 }
+
+// remoteID is the peer's server id, read under the cluster's lock.
+func (r *route) remoteID() string {
+	r.cl.mu.Lock()
+	defer r.cl.mu.Unlock()
+	return r.remote.ServerID
+}
+
+// routeToID is the registered route to server id, or nil.
+func (cl *cluster) routeToID(id string) *route {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.routes[id]
+}

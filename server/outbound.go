@@ -49,6 +49,9 @@ type outbound struct {
 	// stall is closed by the writer once pending falls back under the stall
 	// mark; producers that pushed pending over it wait on it briefly.
 	stall chan struct{}
+	// stallSince is when stall was made: a route above its stall mark for
+	// longer than routeStallMax is taken as stuck and no longer waited for.
+	stallSince time.Time
 
 	// Writer-owned scratch, reused across flushes.
 	taken []*chunk
@@ -177,6 +180,7 @@ func (o *outbound) queued(n, msgs, bytes int64) (ok, stalled bool) {
 	if !slow && o.pending > max/4*3 {
 		if o.stall == nil {
 			o.stall = make(chan struct{})
+			o.stallSince = time.Now()
 		}
 		stall = o.stall
 	}
@@ -206,8 +210,18 @@ const maxStall = 5 * time.Millisecond
 func (o *outbound) stallChan() chan struct{} {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.limit > 0 && o.stall != nil && time.Since(o.stallSince) > routeStallMax {
+		return nil // a stuck route: publishers go on until it is cut
+	}
 	return o.stall
 }
+
+// routeStallMax is how long publishers are held back for a route that
+// stays above its stall mark. A route that drains (a burst faster than the
+// link) dips below the mark within it; one that does not is stuck, and
+// local delivery must not wait for it while it fills up to its limit and
+// is cut (or its write deadline passes).
+const routeStallMax = time.Second
 
 // enqueue queues a protocol line produced by an encoder (PONG, +OK, -ERR,
 // INFO, PING). These count toward max_pending too: a client that sends
