@@ -139,6 +139,10 @@ func (c *conn) handleParseError(err error) {
 	}
 	c.countProtoError(kind)
 	c.logParseError(err)
+	if c.peer != nil {
+		bad, _ := c.parser.BadInput()
+		c.srv.log.Warn("route protocol error", "addr", c.peer.addr(), "err", err, "input", string(bad))
+	}
 	c.close(reason, protocol.ErrText(err))
 	c.out.kickWriter()
 }

@@ -210,7 +210,12 @@ func (r *route) HandleOp(op *protocol.Op) error {
 			r.cl.mu.Unlock()
 			c.close(closeDuplicateRoute, "")
 		} else {
-			r.cl.s.log.Warn("route error from peer", "addr", r.addr(), "server", r.remoteName(), "err", text)
+			if text == errTextDuplicateName {
+				r.cl.s.log.Error("refused by the cluster: this server's name is already in use there; server names must be unique",
+					"name", r.cl.s.name, "addr", r.addr())
+			} else {
+				r.cl.s.log.Warn("route error from peer", "addr", r.addr(), "server", r.remoteName(), "err", text)
+			}
 			c.close(closeProtocolError, "")
 		}
 		return errStopParsing
