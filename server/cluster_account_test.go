@@ -61,3 +61,27 @@ func TestClusterReloadRefusesClusterChanges(t *testing.T) {
 		t.Fatalf("reload with new routes: %v", err)
 	}
 }
+
+// A stream consumer's delivery (Deliver: matched on the deliver subject,
+// shown under the stored subject) stays on its server: a route carries one
+// subject, so it would arrive under the wrong one elsewhere.
+func TestClusterDeliverStaysLocal(t *testing.T) {
+	servers := startTestCluster(t, 2, nil)
+	remote := connectTo(t, servers[1])
+	far, _ := remote.SubscribeSync("deliver.here")
+	remote.Flush()
+	waitInterest(t, servers[0], "deliver.here", 1)
+	local := connectTo(t, servers[0])
+	near, _ := local.SubscribeSync("deliver.here")
+	local.Flush()
+	if err := servers[0].Deliver("deliver.here", "orders.1", "", nil, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	m, err := near.NextMsg(5 * time.Second)
+	if err != nil || m.Subject != "orders.1" {
+		t.Fatalf("local delivery: %v %v", m, err)
+	}
+	if m, err := far.NextMsg(300 * time.Millisecond); err == nil {
+		t.Fatalf("a delivery crossed the route as %q", m.Subject)
+	}
+}

@@ -21,6 +21,7 @@ func (s *Server) deliverIn(acc *account, deliver, subject, reply string, hdr, da
 		return fmt.Errorf("%w: %q", ErrInvalidSubject, deliver)
 	}
 	m := internalMessage([]byte(subject), reply, hdr, data)
+	m.local = true // shown under subject, matched on deliver: not for routes
 	s.fanOut(nil, acc.sl.Match(d), &m)
 	return nil
 }

@@ -20,6 +20,10 @@ type message struct {
 	// (an RMSG's blank-separated list), which the sending server picked.
 	routed bool
 	queues []byte
+	// local keeps the message on this server: set for a stream consumer's
+	// delivery (Deliver), which is matched on the deliver subject but shows
+	// the stored subject, a pair a routed message cannot carry.
+	local bool
 }
 
 // subscription is one SUB of a client, or an internal subscription of an
@@ -80,7 +84,7 @@ func (s *Server) fanOut(from *conn, r *sublist.Result[*subscription], m *message
 	var fw *forwards
 	for _, sub := range r.Plain {
 		if sub.peer != nil {
-			if !m.routed {
+			if !m.routed && !m.local {
 				fw = fw.add(from, sub, "")
 			}
 			continue
@@ -124,7 +128,7 @@ func deliverToGroup(from *conn, g *sublist.Group[*subscription], m *message, fw 
 	for i := 0; i < n; i++ {
 		sub := members[(start+i)%n]
 		if sub.peer != nil {
-			if m.routed || !sub.peer.registered.Load() || sub.closed.Load() {
+			if m.routed || m.local || !sub.peer.registered.Load() || sub.closed.Load() {
 				continue
 			}
 			*fw = (*fw).add(from, sub, g.Name)
