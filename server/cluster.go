@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/url"
 	"slices"
@@ -195,139 +194,6 @@ func (cl *cluster) startRoute(nc net.Conn, dialed *url.URL, raw net.Conn) *route
 	return r
 }
 
-// startDial starts a dial loop for u unless one serves its address
-// already. id is the server expected there when learned by gossip, "" for
-// a seed.
-func (cl *cluster) startDial(u *url.URL, seed bool, id string) {
-	cl.mu.Lock()
-	defer cl.mu.Unlock()
-	if cl.closed || cl.dialing[u.Host] || u.Host == cl.routeURL {
-		return
-	}
-	cl.dialing[u.Host] = true
-	cl.s.wg.Add(1)
-	go cl.dialLoop(u, seed, id)
-}
-
-// dialLoop keeps a route to u: dials, waits for the route to end, and
-// dials again after a jittered backoff. A seed is dialled for ever; a
-// server learned by gossip (id) for as long as another server of the
-// cluster still has a route to it, or else connect_retries times, so that
-// a cut link heals by itself and a server that is gone is forgotten.
-func (cl *cluster) dialLoop(u *url.URL, seed bool, id string) {
-	defer cl.s.wg.Done()
-	defer func() {
-		cl.mu.Lock()
-		delete(cl.dialing, u.Host)
-		cl.mu.Unlock()
-	}()
-	log := cl.s.log
-	failures := 0
-	delay := routeDialMin
-	for {
-		// A route to the server at u may exist already (it dialled us):
-		// dialling again would only make a duplicate to settle.
-		cl.mu.Lock()
-		existing := cl.routeTo(u.Host)
-		cl.mu.Unlock()
-		if existing != nil {
-			if !cl.wait(existing.done) {
-				return
-			}
-			failures, delay = 0, routeDialMin
-		}
-		nc, raw, err := cl.dial(u)
-		if err != nil {
-			failures++
-			if !seed && failures > cl.opts.ConnectRetries && !cl.reachableByOthers(id) {
-				log.Info("giving up on a route learned by gossip", "addr", u.Host, "attempts", failures)
-				return
-			}
-			level := slog.LevelDebug
-			if errors.Is(err, errRouteTLS) {
-				level = slog.LevelWarn // a configuration problem, not a peer away
-			}
-			log.Log(context.Background(), level, "route dial failed", "addr", u.Host, "err", err, "attempt", failures)
-		} else {
-			r := cl.startRoute(nc, u, raw)
-			if r == nil {
-				return
-			}
-			if !cl.wait(r.done) {
-				return
-			}
-			cl.mu.Lock()
-			outcome, id, up := r.outcome, r.remote.ServerID, time.Since(r.started)
-			other := cl.routes[id]
-			cl.mu.Unlock()
-			switch outcome {
-			case routeSelf:
-				log.Debug("route seed is this server", "addr", u.Host)
-				return
-			case routeDuplicate:
-				if !seed {
-					return // the other route serves; its dialler keeps it
-				}
-			}
-			if other != nil { // the peer dialled us meanwhile: keep watch
-				if !cl.wait(other.done) {
-					return
-				}
-			}
-			switch {
-			case !r.gotInfo: // read after done: the reader has ended
-				// Connected but no handshake: as good as a failed dial.
-				failures++
-				if !seed && failures > cl.opts.ConnectRetries && !cl.reachableByOthers(id) {
-					log.Info("giving up on a route learned by gossip", "addr", u.Host, "attempts", failures)
-					return
-				}
-			case up > routeDialMax:
-				failures, delay = 0, routeDialMin
-			}
-		}
-		// Full jitter over a doubling window, so that servers restarting
-		// together do not dial in lockstep.
-		d := routeDialMin/2 + rand.N(delay)
-		delay = min(2*delay, routeDialMax)
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-cl.stop:
-			t.Stop()
-			return
-		}
-	}
-}
-
-// errRouteTLS marks a dial that connected but failed its TLS handshake.
-var errRouteTLS = errors.New("route TLS handshake failed")
-
-// dial connects to a route port, with TLS when routes use it; raw is the
-// socket under a TLS connection, else nc itself.
-func (cl *cluster) dial(u *url.URL) (nc, raw net.Conn, err error) {
-	raw, err = net.DialTimeout("tcp", u.Host, 2*time.Second)
-	if err != nil || cl.tls == nil {
-		return raw, raw, err
-	}
-	nc, err = cl.tls.secure(raw, u)
-	if err != nil {
-		raw.Close()
-		return nil, nil, fmt.Errorf("%w: %v", errRouteTLS, err)
-	}
-	return nc, raw, nil
-}
-
-// wait blocks until ch is closed, or returns false when the cluster stops.
-func (cl *cluster) wait(ch chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	case <-cl.stop:
-		return false
-	}
-}
-
 // checkAuth checks the credentials a dialling server presented.
 func (cl *cluster) checkAuth(user, pass string) bool {
 	if cl.opts.Username == "" {
@@ -430,17 +296,6 @@ const (
 // settled by id: longer than a handshake, shorter than any redial backoff.
 const routeSettleTime = time.Second
 
-// routeTo returns the registered route to the server advertising the route
-// address host:port, or nil. Called with mu held.
-func (cl *cluster) routeTo(host string) *route {
-	for _, r := range cl.routes {
-		if r.remote.RouteURL == host {
-			return r
-		}
-	}
-	return nil
-}
-
 // dialer is the id of the server that dialled r.
 func dialer(cl *cluster, r *route) string {
 	if r.dialed != nil {
@@ -458,66 +313,6 @@ func (cl *cluster) nameTaken(name, id string) bool {
 		}
 	}
 	return false
-}
-
-// gossip tells every route about the current set of servers, dials the
-// servers ri knows that this one has no route to, and tells clients about
-// the new set of client URLs.
-func (cl *cluster) gossip(ri *routeInfo) {
-	cl.dialPeers(ri.Peers)
-	for _, r := range cl.registered() {
-		r.sendInfo()
-	}
-	cl.s.sendAsyncInfo()
-}
-
-// dialPeers starts dialling each peer this server has no route to.
-func (cl *cluster) dialPeers(peers []routePeer) {
-	for _, p := range peers {
-		if p.ID == cl.s.id || p.RouteURL == "" {
-			continue
-		}
-		cl.mu.Lock()
-		_, have := cl.routes[p.ID]
-		cl.known[p.ID] = p
-		cl.mu.Unlock()
-		if have {
-			continue
-		}
-		if u, err := ParseRouteURL("nats://" + p.RouteURL); err == nil {
-			if seedUser := cl.seedCredentials(); seedUser != nil {
-				u.User = seedUser
-			}
-			cl.startDial(u, false, p.ID)
-		}
-	}
-}
-
-// seedCredentials are the credentials to present to servers learned by
-// gossip: those of the first seed that has any, else this server's own
-// [cluster.authorization] (a cluster usually shares one).
-func (cl *cluster) seedCredentials() *url.Userinfo {
-	for _, r := range cl.opts.Routes {
-		if u, err := ParseRouteURL(r); err == nil && u.User != nil {
-			return u.User
-		}
-	}
-	if cl.opts.Username != "" {
-		return url.UserPassword(cl.opts.Username, cl.opts.Password)
-	}
-	return nil
-}
-
-// updatePeer takes a later INFO from a registered route.
-func (cl *cluster) updatePeer(r *route, ri *routeInfo) {
-	cl.mu.Lock()
-	changed := !slices.Equal(r.remote.ClientURLs, ri.ClientURLs) || r.remote.LameDuck != ri.LameDuck
-	r.remote.ClientURLs, r.remote.Peers, r.remote.LameDuck = ri.ClientURLs, ri.Peers, ri.LameDuck
-	cl.mu.Unlock()
-	cl.dialPeers(ri.Peers)
-	if changed {
-		cl.s.sendAsyncInfo()
-	}
 }
 
 // registered lists the routes in use.
@@ -556,24 +351,6 @@ func (cl *cluster) unregister(r *route) {
 	}
 }
 
-// reachableByOthers reports whether a registered route's peer says it has
-// a route to the server id.
-func (cl *cluster) reachableByOthers(id string) bool {
-	if id == "" {
-		return false
-	}
-	cl.mu.Lock()
-	defer cl.mu.Unlock()
-	for _, r := range cl.routes {
-		for _, p := range r.remote.Peers {
-			if p.ID == id {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // shutdown closes the route port and every route, and stops the dialers.
 func (cl *cluster) shutdown() []*conn {
 	cl.mu.Lock()
@@ -593,22 +370,4 @@ func (cl *cluster) shutdown() []*conn {
 		c.close(closeServerShutdown, "")
 	}
 	return conns
-}
-
-// clientURLs are the client URLs of every server of the cluster, this one
-// first, for the connect_urls of INFO.
-func (cl *cluster) clientURLs() []string {
-	var out []string
-	if u := cl.s.ownClientURL(); u != "" {
-		out = append(out, u)
-	}
-	cl.mu.Lock()
-	for _, r := range cl.routes {
-		if !r.remote.LameDuck {
-			out = append(out, r.remote.ClientURLs...)
-		}
-	}
-	cl.mu.Unlock()
-	slices.Sort(out[min(1, len(out)):])
-	return out
 }

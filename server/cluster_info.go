@@ -2,6 +2,7 @@ package server
 
 import (
 	"net"
+	"slices"
 	"strconv"
 )
 
@@ -67,4 +68,22 @@ func (s *Server) NumRoutes() int {
 	s.cl.mu.Lock()
 	defer s.cl.mu.Unlock()
 	return len(s.cl.routes)
+}
+
+// clientURLs are the client URLs of every server of the cluster, this one
+// first, for the connect_urls of INFO.
+func (cl *cluster) clientURLs() []string {
+	var out []string
+	if u := cl.s.ownClientURL(); u != "" {
+		out = append(out, u)
+	}
+	cl.mu.Lock()
+	for _, r := range cl.routes {
+		if !r.remote.LameDuck {
+			out = append(out, r.remote.ClientURLs...)
+		}
+	}
+	cl.mu.Unlock()
+	slices.Sort(out[min(1, len(out)):])
+	return out
 }
