@@ -28,6 +28,14 @@
 // options, users and accounts under running connections, re-checking each
 // one; LameDuck (lameduck.go) drains the server before a restart.
 //
+// Clustering (cluster.go) joins servers into a full mesh. A conn is the
+// transport; its role handles what its reader parses: the conn itself for
+// a client, a route (route.go) for another server. Routes are dialled and
+// redialled in cluster_dial.go and found by gossip (cluster_gossip.go);
+// client interest travels between servers as RS+/RS- (interest.go), and
+// fanOut (fanout.go) forwards a message once per interested route
+// (forward.go), never from one route to another.
+//
 // The stream layer and other in-process users reach the router through
 // Publish and Subscribe, which behave like a client's PUB and SUB in the
 // global account; Account(name) gives the same for another account.
