@@ -12,7 +12,14 @@ var opNames = map[protocol.Kind]string{
 // trace logs one received op; only called when tracing is on (-V), since
 // it allocates.
 func (c *conn) trace(op *protocol.Op) {
-	args := []any{"cid", c.id, "op", opNames[op.Kind]}
+	name := opNames[op.Kind]
+	if name == "" {
+		name = op.Kind.String() // route ops
+	}
+	args := []any{"cid", c.id, "op", name}
+	if len(op.Account) > 0 {
+		args = append(args, "account", string(op.Account))
+	}
 	if len(op.Subject) > 0 {
 		args = append(args, "subject", string(op.Subject))
 	}
@@ -25,13 +32,17 @@ func (c *conn) trace(op *protocol.Op) {
 	if len(op.Sid) > 0 {
 		args = append(args, "sid", string(op.Sid))
 	}
-	if op.Kind == protocol.OpPub || op.Kind == protocol.OpHPub {
+	if len(op.Queues) > 0 {
+		args = append(args, "queues", string(op.Queues))
+	}
+	switch op.Kind {
+	case protocol.OpPub, protocol.OpHPub, protocol.OpRMsg, protocol.OpHRMsg:
 		args = append(args, "size", len(op.Data))
 	}
 	if op.Kind == protocol.OpConnect {
 		args = append(args, "connect", redactConnect(op.Args))
 	}
-	c.srv.log.Debug("<<- "+opNames[op.Kind], args...)
+	c.srv.log.Debug("<<- "+name, args...)
 }
 
 // redactConnect hides credentials in a CONNECT body before it is logged.
