@@ -84,3 +84,54 @@ func TestRouteDeliverAllocations(t *testing.T) {
 		t.Fatalf("%v allocations per read of 100 routed messages, want 0", a)
 	}
 }
+
+// BenchmarkRouteForward: a publisher's read of 100 messages, each forwarded
+// once to a route with plain interest (what a server does for a subscriber
+// on another server), written by the route's writer.
+func BenchmarkRouteForward(b *testing.B) {
+	h := newHotPath(b, 0, "bench.subject")
+	r := newTestRoute(b, h.srv, 100)
+	sub := &subscription{conn: r.c, peer: r, acc: h.srv.global, subject: "bench.subject"}
+	if err := h.srv.sl.Insert("bench.subject", "", sub); err != nil {
+		b.Fatal(err)
+	}
+	const perRead = 100
+	buf := pipelinedPubs("bench.subject", perRead, 128)
+	run := func() { h.run(b, buf); drain(b, r.c) }
+	run()
+	b.SetBytes(perRead * 128)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		run()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perRead), "ns/msg")
+}
+
+// BenchmarkRouteDeliver: a route's read of 100 RMSGs, each delivered to one
+// local subscriber and written by its writer.
+func BenchmarkRouteDeliver(b *testing.B) {
+	h := newHotPath(b, 1, "bench.subject")
+	r := newTestRoute(b, h.srv, 100)
+	const perRead = 100
+	var buf []byte
+	payload := make([]byte, 128)
+	for i := 0; i < perRead; i++ {
+		buf = protocol.AppendRMsg(buf, []byte(GlobalAccount), []byte("bench.subject"), nil, nil, 0, payload)
+	}
+	run := func() {
+		if err := r.c.parser.Parse(buf, r); err != nil {
+			b.Fatal(err)
+		}
+		r.c.endOfRead()
+		drain(b, h.subs[0])
+	}
+	run()
+	b.SetBytes(perRead * 128)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		run()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perRead), "ns/msg")
+}
