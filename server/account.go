@@ -159,10 +159,21 @@ const respPrefix = "_R_."
 // entries are dropped, then everything.
 const maxPendingResponses = 64 << 10
 
+// respSubjectPrefix is "_R_.<tag>." with a tag of this server's id: in a
+// cluster, a response published on another server is routed back here by
+// the interest every server announces in its own "_R_.<tag>.>" (see
+// sendAllInterest), and mapped to the requester by this server's table.
+func (s *Server) respSubjectPrefix() string {
+	return respPrefix + s.id[:respTagLen] + "."
+}
+
+// respTagLen is how much of the server id tags its response subjects.
+const respTagLen = 10
+
 // addResponse registers a one-off reply subject in a, good for ttl (and
 // for one response unless multi), and returns it.
 func (a *account) addResponse(to *account, reply []byte, ttl time.Duration, multi bool) string {
-	subj := respPrefix + nuid.Next()
+	subj := a.srv.respSubjectPrefix() + nuid.Next()
 	now := time.Now()
 	a.respMu.Lock()
 	if a.resp == nil {

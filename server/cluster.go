@@ -244,6 +244,7 @@ func cmpString(a, b string) int {
 // refuses it. It settles a race between two routes to the same server.
 func (cl *cluster) register(r *route, ri *routeInfo) string {
 	s := cl.s
+	accounts := s.accountList() // before mu: Start holds s.mu while it takes mu
 	cl.mu.Lock()
 	r.remote = *ri
 	if ri.ServerID == s.id {
@@ -277,7 +278,7 @@ func (cl *cluster) register(r *route, ri *routeInfo) string {
 	cl.routes[ri.ServerID] = r
 	r.registeredAt = time.Now()
 	r.registered.Store(true)
-	cl.sendAllInterest(r)
+	cl.sendAllInterest(r, accounts)
 	cl.mu.Unlock()
 	s.log.Info("route connected", "server", ri.ServerName, "server_id", ri.ServerID, "addr", r.addr(), "dialled", r.dialed != nil)
 	cl.gossip(ri)

@@ -85,3 +85,31 @@ func TestClusterDeliverStaysLocal(t *testing.T) {
 		t.Fatalf("a delivery crossed the route as %q", m.Subject)
 	}
 }
+
+// A service import whose responder is on another server: the request is
+// routed into the exporter there, and the response comes back to the
+// requester's server (its "_R_.<tag>.>" interest) and on to the requester.
+func TestClusterServiceImportAcrossServers(t *testing.T) {
+	servers := startTestCluster(t, 2, func(i int, o *Options) {
+		o.Accounts = []AccountConfig{
+			{Name: "E", Users: []User{{Username: "e", Password: "e"}}, Exports: []Export{{Service: "svc.>"}}},
+			{Name: "I", Users: []User{{Username: "i", Password: "i"}},
+				Imports: []Import{{Service: &ImportSource{Account: "E", Subject: "svc.>"}}}},
+		}
+	})
+	responder := connectTo(t, servers[1], nats.UserInfo("e", "e"))
+	responder.Subscribe("svc.>", func(m *nats.Msg) { m.Respond(append([]byte("re:"), m.Data...)) })
+	responder.Flush()
+	accE := servers[0].lookupAccount("E")
+	eventually(t, "E's interest on n1", func() bool { return len(accE.sl.Match([]byte("svc.x")).Plain) == 1 })
+	requester := connectTo(t, servers[0], nats.UserInfo("i", "i"))
+	for i := 0; i < 3; i++ {
+		m, err := requester.Request("svc.x", []byte("hi"), 5*time.Second)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if string(m.Data) != "re:hi" {
+			t.Fatalf("reply %q", m.Data)
+		}
+	}
+}

@@ -17,6 +17,19 @@ import (
 // applies its own imports to its own clients' messages, and the stream
 // layer of one server serves that server's clients.
 
+// accountList lists every account, the global one first.
+func (s *Server) accountList() []*account {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []*account{s.global}
+	for _, a := range s.accounts {
+		if a != s.global {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // interestKey is one subject (and queue group) of an account.
 type interestKey struct{ subject, queue string }
 
@@ -88,9 +101,15 @@ func (cl *cluster) broadcast(enc func([]byte) []byte) {
 }
 
 // sendAllInterest queues the whole local interest for a route that has
-// just registered. Called with mu held.
-func (cl *cluster) sendAllInterest(r *route) {
+// just registered, and, in each account, this server's interest in the
+// responses to service requests it routed elsewhere ("_R_.<tag>.>").
+// Called with mu held; accounts were listed before it was taken.
+func (cl *cluster) sendAllInterest(r *route, accounts []*account) {
 	var b []byte
+	resp := []byte(cl.s.respSubjectPrefix() + ">")
+	for _, acc := range accounts {
+		b = protocol.AppendRSub(b, acc.nameBytes, resp, nil, 0)
+	}
 	for acc, m := range cl.interest {
 		for k, n := range m {
 			b = protocol.AppendRSub(b, []byte(acc.name), []byte(k.subject), []byte(k.queue), int64(n))

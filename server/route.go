@@ -351,6 +351,10 @@ func (r *route) deliver(op *protocol.Op) {
 		return
 	}
 	m := message{subject: op.Subject, reply: op.Reply, data: op.Data, hdrLen: op.HdrLen, queues: op.Queues, routed: true}
+	if acc.isResponse(op.Subject) {
+		// A response to a service request this server routed into acc.
+		c.srv.routeResponse(c, acc, &m)
+	}
 	c.srv.fanOut(c, acc.sl.Match(op.Subject), &m)
 }
 
