@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,8 +48,6 @@ type cluster struct {
 	conns map[*route]struct{}
 	// dialing holds the route addresses (host:port) a dial loop serves.
 	dialing map[string]bool
-	// known are the servers heard of by gossip: id to route URL.
-	known map[string]routePeer
 	// interest counts the local client subscriptions per account, subject
 	// and queue (interest.go).
 	interest map[*account]map[interestKey]int32
@@ -99,7 +98,6 @@ func newCluster(s *Server, o ClusterOptions) *cluster {
 		routes:   make(map[string]*route),
 		conns:    make(map[*route]struct{}),
 		dialing:  make(map[string]bool),
-		known:    make(map[string]routePeer),
 		interest: make(map[*account]map[interestKey]int32),
 		stop:     make(chan struct{}),
 	}
@@ -226,18 +224,8 @@ func (cl *cluster) info() routeInfo {
 		ri.Peers = append(ri.Peers, routePeer{ID: id, Name: r.remote.ServerName, RouteURL: r.remote.RouteURL})
 	}
 	cl.mu.Unlock()
-	slices.SortFunc(ri.Peers, func(a, b routePeer) int { return cmpString(a.ID, b.ID) })
+	slices.SortFunc(ri.Peers, func(a, b routePeer) int { return strings.Compare(a.ID, b.ID) })
 	return ri
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // register makes r the route to its peer, or returns the -ERR text that

@@ -28,7 +28,6 @@ func (cl *cluster) dialPeers(peers []routePeer) {
 		}
 		cl.mu.Lock()
 		_, have := cl.routes[p.ID]
-		cl.known[p.ID] = p
 		cl.mu.Unlock()
 		if have {
 			continue

@@ -3,7 +3,6 @@ package server
 import (
 	"encoding/json"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -104,12 +103,11 @@ type routeConnect struct {
 
 // Route errors sent to the peer before closing.
 const (
-	errTextRouteExpected    = "Route Port Accepts Only Routes"
-	errTextClusterMismatch  = "Cluster Name Mismatch"
-	errTextDuplicateName    = "Duplicate Server Name"
-	errTextRouteAuth        = "Authorization Violation"
-	errTextRouteHandshake   = "Route Handshake Expected"
-	errTextRouteUnknownAcct = "Unknown Account"
+	errTextRouteExpected   = "Route Port Accepts Only Routes"
+	errTextClusterMismatch = "Cluster Name Mismatch"
+	errTextDuplicateName   = "Duplicate Server Name"
+	errTextRouteAuth       = "Authorization Violation"
+	errTextRouteHandshake  = "Route Handshake Expected"
 )
 
 // routeHandshakeTimeout bounds the time from connect to a registered route.
@@ -371,12 +369,4 @@ func (r *route) teardown() {
 	r.cl.unregister(r)
 	r.dropInterest()
 	r.doneOnce.Do(func() { close(r.done) })
-}
-
-// routeName is how a route's peer shows in logs.
-func routeName(ri *routeInfo) string {
-	if ri.ServerName != "" && !strings.EqualFold(ri.ServerName, ri.ServerID) {
-		return ri.ServerName
-	}
-	return ri.ServerID
 }
