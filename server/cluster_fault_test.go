@@ -17,10 +17,11 @@ type linkProxy struct {
 	ln     net.Listener
 	target string
 
-	mu    sync.Mutex
-	cut   bool
-	delay time.Duration
-	conns []net.Conn
+	mu     sync.Mutex
+	cut    bool
+	paused bool // stop reading: the peer looks stuck
+	delay  time.Duration
+	conns  []net.Conn
 }
 
 func newLinkProxy(t *testing.T, target string) *linkProxy {
@@ -66,6 +67,9 @@ func (p *linkProxy) accept() {
 func (p *linkProxy) pipe(dst, src net.Conn) {
 	buf := make([]byte, 32<<10)
 	for {
+		for p.isPaused() {
+			time.Sleep(5 * time.Millisecond)
+		}
 		n, err := src.Read(buf)
 		if n > 0 {
 			p.mu.Lock()
@@ -102,6 +106,19 @@ func (p *linkProxy) setCut(cut bool) {
 	}
 }
 
+func (p *linkProxy) isPaused() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.paused
+}
+
+// setPaused stops (or resumes) reading on the link's connections.
+func (p *linkProxy) setPaused(paused bool) {
+	p.mu.Lock()
+	p.paused = paused
+	p.mu.Unlock()
+}
+
 func (p *linkProxy) setDelay(d time.Duration) {
 	p.mu.Lock()
 	p.delay = d
@@ -111,23 +128,31 @@ func (p *linkProxy) setDelay(d time.Duration) {
 // faultCluster starts n1, n2, n3 so that the n2–n3 link, and only it,
 // runs through proxies (each of n2 and n3 advertises its proxy; n1 dials
 // them directly before it hears of the proxies).
-func faultCluster(t *testing.T) (servers []*Server, link []*linkProxy) {
+func faultCluster(t *testing.T, edit ...func(o *Options)) (servers []*Server, link []*linkProxy) {
 	ports := freePorts(t, 3)
 	p2 := newLinkProxy(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])))
 	p3 := newLinkProxy(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[2])))
+	tweak := func(o *Options) {
+		for _, e := range edit {
+			e(o)
+		}
+	}
 	n1 := startServer(t, func(o *Options) {
 		o.ServerName = "n1"
 		o.Cluster = ClusterOptions{Name: "test", Host: "127.0.0.1", Port: ports[0]}
+		tweak(o)
 	})
 	seed := []string{"nats://" + n1.ClusterAddr().String()}
 	n2 := startServer(t, func(o *Options) {
 		o.ServerName = "n2"
 		o.Cluster = ClusterOptions{Name: "test", Host: "127.0.0.1", Port: ports[1], Routes: seed, Advertise: p2.addr()}
+		tweak(o)
 	})
 	waitMesh(t, []*Server{n1, n2})
 	n3 := startServer(t, func(o *Options) {
 		o.ServerName = "n3"
 		o.Cluster = ClusterOptions{Name: "test", Host: "127.0.0.1", Port: ports[2], Routes: seed, Advertise: p3.addr()}
+		tweak(o)
 	})
 	servers = []*Server{n1, n2, n3}
 	waitMesh(t, servers)
@@ -207,6 +232,61 @@ func TestClusterFaultDelayedLink(t *testing.T) {
 			if m.Data[0] != byte(i) {
 				t.Fatalf("message %d arrived as %d", i, m.Data[0])
 			}
+		}
+	}
+}
+
+// A peer that stops reading: the route to it fills to its own pending
+// limit and is cut, counted and logged, while the publisher's messages to
+// other servers keep flowing; once the peer reads again the route is
+// redialled and carries messages again.
+func TestClusterFaultStuckPeerCutAndRedialled(t *testing.T) {
+	servers, link := faultCluster(t, func(o *Options) { o.Cluster.MaxPending = 1 << 20 })
+	n1, n2, n3 := servers[0], servers[1], servers[2]
+	c1, c3 := connectTo(t, n1), connectTo(t, n3)
+	s1, _ := c1.SubscribeSync("stuck.>")
+	s3, _ := c3.SubscribeSync("stuck.>")
+	c1.Flush()
+	c3.Flush()
+	waitInterest(t, n2, "stuck.x", 2)
+	for _, p := range link {
+		p.setPaused(true)
+	}
+	pub := connectTo(t, n2)
+	payload := make([]byte, 16<<10)
+	for i := 0; i < 5000 && n2.cl.slowRoutes.Load() == 0; i++ {
+		pub.Publish("stuck.x", payload)
+		if i%64 == 0 {
+			pub.Flush()
+		}
+	}
+	eventually(t, "the stuck route cut", func() bool { return n2.cl.slowRoutes.Load() >= 1 })
+	// The other route kept flowing: n1's subscriber gets a message sent now.
+	pub.Publish("stuck.after", []byte("x"))
+	pub.Flush()
+	for {
+		m, err := s1.NextMsg(10 * time.Second)
+		if err != nil {
+			t.Fatalf("n1 subscriber: %v", err)
+		}
+		if m.Subject == "stuck.after" {
+			break
+		}
+	}
+	for _, p := range link {
+		p.setPaused(false)
+	}
+	waitMesh(t, servers)
+	waitInterest(t, n2, "stuck.y", 2)
+	pub.Publish("stuck.y", []byte("y"))
+	pub.Flush()
+	for {
+		m, err := s3.NextMsg(10 * time.Second)
+		if err != nil {
+			t.Fatalf("n3 subscriber after the redial: %v", err)
+		}
+		if m.Subject == "stuck.y" {
+			break
 		}
 	}
 }
