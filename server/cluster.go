@@ -248,12 +248,13 @@ func (cl *cluster) register(r *route, ri *routeInfo) string {
 		return errTextDuplicateName
 	}
 	if old := cl.routes[ri.ServerID]; old != nil {
-		// A route in use for a while stays: replacing it would drop what
-		// is queued on it. Two routes that arrive together (both servers
-		// dialled at once) are settled by the dialler's id, which both
-		// sides compute alike.
+		// Two routes that arrive together (both servers dialled at once)
+		// are settled by the dialler's id, which both sides compute alike.
+		// Later, a new route means the peer no longer has the old one (a
+		// server dials only a server it has no route to): the old one is
+		// half-open, say after a partition, and the new one takes over.
 		settled := time.Since(old.registeredAt) > routeSettleTime
-		if settled || dialer(cl, old) <= dialer(cl, r) {
+		if !settled && dialer(cl, old) <= dialer(cl, r) {
 			r.outcome = routeDuplicate
 			cl.mu.Unlock()
 			s.log.Debug("dropped a second route to the same server", "server", ri.ServerName)
@@ -280,9 +281,9 @@ const (
 	errTextRouteDuplicate = "Duplicate Route"
 )
 
-// routeSettleTime is how long a route must have been in use before a
-// second route to the same server is refused outright instead of being
-// settled by id: longer than a handshake, shorter than any redial backoff.
+// routeSettleTime is how long after a route registered a second route to
+// the same server counts as arriving together with it (and is settled by
+// id) rather than replacing it: longer than a handshake.
 const routeSettleTime = time.Second
 
 // dialer is the id of the server that dialled r.

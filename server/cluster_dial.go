@@ -84,7 +84,7 @@ func (cl *cluster) dialLoop(u *url.URL, seed bool, id string) {
 				log.Debug("route seed is this server", "addr", u.Host)
 				return
 			case routeDuplicate:
-				if !seed {
+				if !seed && other != nil {
 					return // the other route serves; its dialler keeps it
 				}
 			}
