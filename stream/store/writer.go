@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -60,6 +61,9 @@ func (s *Store) Do(apply func(b *Batch) error) error {
 // at the moment, applies them to one batch, commits once, then reports.
 func (s *Store) writeLoop() {
 	defer close(s.done)
+	s.writerGID.Store(goid())
+	maint := time.NewTicker(recoverEvery)
+	defer maint.Stop()
 	var tick <-chan time.Time
 	if s.wal != nil {
 		t := time.NewTicker(s.opts.SyncInterval)
@@ -85,6 +89,8 @@ func (s *Store) writeLoop() {
 			clear(ops)
 		case <-tick:
 			s.syncWAL()
+		case now := <-maint.C:
+			s.maintain(now)
 		case <-s.quit:
 			s.drain()
 			return
@@ -93,24 +99,35 @@ func (s *Store) writeLoop() {
 }
 
 // commit applies ops to one batch, commits it, and reports to each op.
+// The store's gate (fault.go) may refuse ops before they are applied.
 func (s *Store) commit(ops []Op, errs []error) []error {
+	gate := s.gate(time.Now())
+	if gate != nil && !errors.Is(gate, ErrNoSpace) {
+		s.refused.Add(uint64(len(ops)))
+		for _, op := range ops {
+			op.Done(gate)
+		}
+		return errs
+	}
 	b := &Batch{b: s.db.NewIndexedBatch(), st: s}
 	defer b.b.Close()
+	freeing := true
 	for _, op := range ops {
+		if gate != nil && (!errors.Is(gate, ErrNoSpace) || !freesSpace(op)) {
+			s.refused.Add(1)
+			errs = append(errs, gate)
+			continue
+		}
+		freeing = freeing && freesSpace(op)
 		errs = append(errs, op.Apply(b))
 	}
 	if !b.b.Empty() {
-		// In SyncInterval mode a Sync commit waits for the write to the log
-		// file but not for its fsync, which the intervalFS defers.
-		wo := pebble.Sync
-		if s.opts.Volatile {
-			wo = pebble.NoSync
-		}
-		if err := b.b.Commit(wo); err != nil {
+		if err := s.commitBatch(b.b, freeing); err != nil {
 			err = fmt.Errorf("store: commit: %w", err)
-			s.log.Error("batch commit failed", "ops", len(ops), "err", err)
 			for i := range errs {
-				errs[i] = err
+				if gate == nil || errs[i] != gate {
+					errs[i] = err
+				}
 			}
 		}
 	}
