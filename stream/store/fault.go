@@ -108,6 +108,15 @@ type faults struct {
 	refused  atomic.Uint64
 }
 
+// fatalError is a Fatalf's message and the error among its arguments.
+type fatalError struct {
+	msg   string
+	cause error
+}
+
+func (e fatalError) Error() string { return e.msg }
+func (e fatalError) Unwrap() error { return e.cause }
+
 // fatalPanic carries a Fatalf on the writer goroutine up to commitBatch.
 type fatalPanic struct{ err error }
 
@@ -126,7 +135,13 @@ func (q quietLogger) Infof(format string, args ...any) {
 }
 
 func (q quietLogger) Fatalf(format string, args ...any) {
-	err := fmt.Errorf("pebble: "+format, args...)
+	err := fatalError{msg: fmt.Sprintf(format, args...)}
+	for _, a := range args {
+		if e, ok := a.(error); ok {
+			err.cause = e // keep errors.Is(err, syscall.ENOSPC) working
+			break
+		}
+	}
 	q.l.Error("storage engine reported a fatal error", "component", "pebble", "err", err)
 	q.st.fatals.Add(1)
 	q.st.markFailed(err)
@@ -173,7 +188,7 @@ func (s *Store) Failed() error {
 // otherwise the error (a *refusedError) for those that may not be applied.
 func (s *Store) gate(now time.Time) error {
 	if f := s.failed.Load(); f != nil {
-		if now.Sub(s.lastTry) < recoverEvery || !s.tryRecover(now) {
+		if now.Sub(s.lastTry) < recoverEvery || now.Sub(f.since) < recoverEvery || !s.tryRecover(now) {
 			return &refusedError{fmt.Errorf("%w: %v", ErrFailed, f.err)}
 		}
 	}
@@ -254,7 +269,7 @@ func (s *Store) tryRecover(now time.Time) bool {
 // maintain runs on the writer's tick: a failed store tries to recover even
 // when no write arrives, and the space figures follow the disk.
 func (s *Store) maintain(now time.Time) {
-	if s.failed.Load() != nil && now.Sub(s.lastTry) >= recoverEvery {
+	if f := s.failed.Load(); f != nil && now.Sub(s.lastTry) >= recoverEvery && now.Sub(f.since) >= recoverEvery {
 		s.tryRecover(now)
 	}
 	if s.space != nil {

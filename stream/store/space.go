@@ -142,9 +142,10 @@ func (g *spaceGuard) avail() uint64 { return g.free - min(g.free, g.written) }
 // A failed look admits: a filesystem that cannot say is not full.
 func (g *spaceGuard) admit(now time.Time) error {
 	if now.Sub(g.checked) >= spaceRecheck || g.written >= (g.free-min(g.free, g.headroom))/2 {
-		if !g.look(now) {
-			return nil
-		}
+		g.look(now)
+	}
+	if !g.known {
+		return nil
 	}
 	if a := g.avail(); a < g.headroom {
 		g.setLow(true)
