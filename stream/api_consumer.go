@@ -191,7 +191,7 @@ func (svc *Service) addOrUpdateConsumer(s *stream, scfg *Config, cfg *ConsumerCo
 	c.est.Store(int64(c.countPending(c.next)))
 	if c.persist {
 		if err := c.storeMeta(true); err != nil {
-			return nil, apiErr(errConsumerStoreFailed, err)
+			return nil, storeErr(errConsumerStoreFailed, err)
 		}
 	}
 	// In the set before it starts: a message stored from now on wakes it.
@@ -201,7 +201,7 @@ func (svc *Service) addOrUpdateConsumer(s *stream, scfg *Config, cfg *ConsumerCo
 		if c.persist {
 			_ = s.st.Do(func(b *store.Batch) error { return b.DropConsumer(s.id, c.name) })
 		}
-		return nil, apiErr(errConsumerCreate, err)
+		return nil, storeErr(errConsumerCreate, err)
 	}
 	s.mu.Lock()
 	s.consumers++
@@ -250,7 +250,7 @@ func (c *consumer) update(cfg *ConsumerConfig) *APIError {
 			of := old.filters()
 			c.filt.Store(&of)
 			c.mu.Unlock()
-			return apiErr(errConsumerStoreFailed, err)
+			return storeErr(errConsumerStoreFailed, err)
 		}
 	}
 	c.est.Store(int64(c.countPending(c.position())))
@@ -289,7 +289,7 @@ func (svc *Service) deleteConsumer(streamName, name string) any {
 		return errResponse(typeConsumerDelete, apiErr(errConsumerNotFound))
 	}
 	if err := svc.removeConsumer(s, c, true); err != nil {
-		return errResponse(typeConsumerDelete, apiErr(errConsumerStoreFailed, err))
+		return errResponse(typeConsumerDelete, storeErr(errConsumerStoreFailed, err))
 	}
 	return &successResponse{apiResponse{Type: typeConsumerDelete}, true}
 }

@@ -92,6 +92,11 @@ const (
 	errConsumerPullWithRateLimit
 	errConsumerInvalidReset
 	errMaxConsumers
+
+	// Resources (quota.go).
+	errInsufficientResources
+	errStorageResourcesExceeded
+	errMemoryResourcesExceeded
 )
 
 var errTable = [...]APIError{
@@ -162,6 +167,10 @@ var errTable = [...]APIError{
 	errConsumerPullWithRateLimit:             {400, 10086, "consumer in pull mode can not have rate limit set"},
 	errConsumerInvalidReset:                  {400, 10204, "invalid reset: {x}"},
 	errMaxConsumers:                          {400, 10026, "maximum consumers limit reached"},
+
+	errInsufficientResources:    {503, 10023, "insufficient resources"},
+	errStorageResourcesExceeded: {500, 10047, "insufficient storage resources available"},
+	errMemoryResourcesExceeded:  {500, 10028, "insufficient memory resources available"},
 }
 
 // apiErr builds the error of kind k; detail fills the description's "{x}".

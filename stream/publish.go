@@ -62,6 +62,9 @@ func (p *pubOp) Apply(b *store.Batch) error {
 	if p.err = s.checkPublish(p); p.err != nil || p.dup {
 		return errRejected
 	}
+	if p.err = s.checkQuota(store.MsgSize(len(p.subject), len(p.hdr), len(p.data))); p.err != nil {
+		return errRejected
+	}
 	now := time.Now().UnixNano()
 	if now <= s.state.lastTime {
 		now = s.state.lastTime + 1 // keep times in sequence order for expiry
@@ -180,6 +183,12 @@ func (p *pubOp) Done(err error) {
 	case err == nil, errors.Is(err, errRejected):
 	case errors.Is(err, store.ErrClosed):
 		p.err = apiErr(errStreamStoreFailed, "stream store is closed")
+	case errors.Is(err, store.ErrNotApplied):
+		// Refused before Apply (no space, or a failed store): nothing to undo.
+		p.err = storeErr(errStreamStoreFailed, err)
+	case errors.Is(err, store.ErrNoSpace), errors.Is(err, store.ErrFailed):
+		p.err = storeErr(errStreamStoreFailed, err)
+		s.svc.reload(s)
 	default:
 		// The commit failed: the state changed in Apply is not on disk.
 		p.err = apiErr(errStreamStoreFailed, err)

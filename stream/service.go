@@ -32,6 +32,13 @@ type Options struct {
 	// gather before they are written; DoubleAck replies never wait for it.
 	// Default 20ms; negative writes at the next commit.
 	ConsumerFlushDelay time.Duration
+	// Quota, when set, limits the bytes of file and memory streams (it may
+	// be shared with other accounts' layers); see quota.go.
+	Quota *Quota
+	// Headroom and Space configure the file store's disk watch (see
+	// store.Options); zero values mean the defaults.
+	Headroom uint64
+	Space    store.SpaceSource
 }
 
 // DefaultConsumerFlushDelay is Options.ConsumerFlushDelay's default. A
@@ -56,6 +63,7 @@ type Service struct {
 	inflight  sync.WaitGroup // API requests being handled
 
 	flushDelay time.Duration // Options.ConsumerFlushDelay in force
+	quota      *Quota
 }
 
 // New opens the stores under opts.StoreDir, recovers every stream, then
@@ -77,11 +85,12 @@ func New(b Broker, opts Options) (*Service, error) {
 	case flushDelay < 0:
 		flushDelay = 0
 	}
-	svc := &Service{broker: b, log: log, streams: map[string]*stream{}, flushDelay: flushDelay}
+	svc := &Service{broker: b, log: log, streams: map[string]*stream{}, flushDelay: flushDelay, quota: opts.Quota}
 	var err error
 	svc.file, err = store.Open(store.Options{
 		Dir: filepath.Join(opts.StoreDir, "streams"), FS: opts.FS,
 		Sync: opts.Sync, SyncInterval: opts.SyncInterval, Logger: log,
+		Headroom: opts.Headroom, Space: opts.Space, OnReopen: svc.reloadFileStreams,
 	})
 	if err != nil {
 		return nil, err

@@ -383,3 +383,16 @@ func (s *Store) Health() Health {
 	}
 	return h
 }
+
+// DoFreeing is Do for a write that only removes data (deleting a stream,
+// purging): it passes the headroom check, so space can be freed on a full
+// disk.
+func (s *Store) DoFreeing(apply func(b *Batch) error) error {
+	ch := make(chan error, 1)
+	s.Submit(&freeingOpFunc{OpFunc{ApplyFn: apply, DoneFn: func(err error) { ch <- err }}})
+	return <-ch
+}
+
+type freeingOpFunc struct{ OpFunc }
+
+func (*freeingOpFunc) FreesSpace() bool { return true }
