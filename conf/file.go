@@ -76,6 +76,14 @@ type fileJetStream struct {
 	StoreDir     *stringValue   `toml:"store_dir"`
 	Sync         *stringValue   `toml:"sync"`
 	SyncInterval *durationValue `toml:"sync_interval"`
+	MaxFile      *sizeValue     `toml:"max_file_store"`
+	MaxMemory    *sizeValue     `toml:"max_memory_store"`
+}
+
+// fileAccountJetStream is an account's [accounts.NAME.jetstream] table.
+type fileAccountJetStream struct {
+	MaxFile   *sizeValue `toml:"max_file_store"`
+	MaxMemory *sizeValue `toml:"max_memory_store"`
 }
 
 // FileError is a problem with one key of a config file. Its text reads
@@ -314,6 +322,20 @@ func (p *parsedFile) apply(c *Config) error {
 		setString(&c.StoreDir, js.StoreDir)
 		setString(&c.Sync, js.Sync)
 		setDuration(&c.SyncInterval, js.SyncInterval)
+		setSize(&c.MaxFileStore, js.MaxFile)
+		setSize(&c.MaxMemoryStore, js.MaxMemory)
+	}
+	for name, fa := range f.Accounts {
+		if fa == nil || fa.JetStream == nil {
+			continue
+		}
+		var l StoreLimits
+		setSize(&l.MaxFileStore, fa.JetStream.MaxFile)
+		setSize(&l.MaxMemoryStore, fa.JetStream.MaxMemory)
+		if c.AccountStoreLimits == nil {
+			c.AccountStoreLimits = map[string]StoreLimits{}
+		}
+		c.AccountStoreLimits[name] = l
 	}
 	return nil
 }
@@ -322,6 +344,12 @@ func (p *parsedFile) apply(c *Config) error {
 func (p *parsedFile) keyError(key string, err error) error {
 	k := toml.Key(strings.Split(key, "."))
 	return &FileError{File: p.name, Line: p.line(k), Key: key, Err: err}
+}
+
+func setSize(dst *int64, v *sizeValue) {
+	if v != nil {
+		*dst = int64(*v)
+	}
 }
 
 func setString(dst *string, v *stringValue) {

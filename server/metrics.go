@@ -92,6 +92,7 @@ func (c serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	} {
 		ch <- d
 	}
+	describeStoreMetrics(ch)
 }
 
 // Collect reads the counters once and sends them as constant metrics.
@@ -134,6 +135,7 @@ func (c serverCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(mJSStorage, float64(rep.Storage))
 	counter(mJSAPI, float64(rep.APITotal))
 	counter(mJSAPIErr, float64(rep.APIErrors))
+	collectStoreMetrics(&rep, ch)
 	for i := range rep.Streams {
 		sr := &rep.Streams[i]
 		gauge(mStreamMsgs, float64(sr.Messages), sr.Name)

@@ -149,8 +149,12 @@ func (s *Server) unhealthy() string {
 	case !started:
 		return "server is starting"
 	}
-	if _, err := s.jetStreamReport(); err != nil && !errors.Is(err, errNoStreamLayer) {
+	rep, err := s.jetStreamReport()
+	if err != nil && !errors.Is(err, errNoStreamLayer) {
 		return "stream layer: " + err.Error()
+	}
+	if msg := rep.storeTrouble(); msg != "" {
+		return "stream layer: " + msg
 	}
 	return ""
 }

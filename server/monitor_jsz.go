@@ -20,6 +20,9 @@ type JetStreamReport struct {
 	Storage   uint64         // bytes held by file streams
 	APITotal  uint64         // API requests answered
 	APIErrors uint64         // of which failed
+	// Stores and Limits: space and limits (monitor_store.go).
+	Stores []StoreReport
+	Limits JetStreamLimits
 }
 
 // StreamReport is one stream.
@@ -88,7 +91,8 @@ func (sr *StreamReport) numConsumers() int {
 func (rep *JetStreamReport) totals() *JetStreamStats {
 	t := &JetStreamStats{
 		Memory: rep.Memory, Storage: rep.Storage, Streams: len(rep.Streams),
-		API: JetStreamAPIStats{Total: rep.APITotal, Errors: rep.APIErrors},
+		API:    JetStreamAPIStats{Total: rep.APITotal, Errors: rep.APIErrors},
+		Limits: rep.Limits, Stores: storeStatuses(rep),
 	}
 	for i := range rep.Streams {
 		sr := &rep.Streams[i]

@@ -80,6 +80,10 @@ type JetStreamStats struct {
 	Messages  uint64            `json:"messages"`
 	Bytes     uint64            `json:"bytes"`
 	API       JetStreamAPIStats `json:"api"`
+	// Limits and Stores: configured limits, and each store's usage, disk
+	// space and whether it accepts writes (monitor_store.go).
+	Limits JetStreamLimits `json:"limits"`
+	Stores []StoreStatus   `json:"stores"`
 }
 
 // JetStreamAPIStats count the stream layer's API requests.

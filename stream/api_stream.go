@@ -367,15 +367,7 @@ type apiStats struct {
 
 func (svc *Service) accountInfo() any {
 	st := svc.Stats()
-	maxMem, maxStore := int64(-1), int64(-1)
-	if q := svc.quota; q != nil {
-		if q.MaxMemory > 0 {
-			maxMem = q.MaxMemory
-		}
-		if q.MaxFile > 0 {
-			maxStore = q.MaxFile
-		}
-	}
+	maxMem, maxStore := svc.limit(MemoryStorage), svc.limit(FileStorage)
 	return &accountInfoResponse{
 		apiResponse: apiResponse{Type: typeAccountInfo},
 		Memory:      st.Memory, Store: st.Storage,

@@ -129,8 +129,8 @@ func TestWALWriteFaultRefusesWith10023AndRecovers(t *testing.T) {
 }
 
 func TestQuotaLimitsStreamsAndPublishes(t *testing.T) {
-	q := &stream.Quota{MaxFile: 64 << 10}
-	n := startNodeWith(t, stream.Options{StoreDir: t.TempDir(), Quota: q})
+	q := stream.NewQuota(64<<10, 0)
+	n := startNodeWith(t, stream.Options{StoreDir: t.TempDir(), Quotas: []*stream.Quota{q}})
 	_, err := n.js.CreateStream(ctx(t), jetstream.StreamConfig{Name: "BIG", Subjects: []string{"big"}, MaxBytes: 1 << 20})
 	if code := apiErrCode(err); code != 10047 {
 		t.Fatalf("stream with max_bytes over max_file_store: %v (code %d), want 10047", err, code)

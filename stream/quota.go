@@ -8,10 +8,10 @@ import (
 )
 
 // Quota caps how many bytes of messages file and memory streams may hold
-// together, as nats-server's max_file_store and max_memory_store do. One
-// Quota may be shared by the stream layers of several accounts (a server
-// limit); usage is the sum of the streams' bytes, the figure $JS.API.INFO
-// reports.
+// together, as nats-server's max_file_store and max_memory_store do. A
+// stream layer may be under several (Options.Quotas): the server's, shared
+// by every account's layer, and its account's own. Usage is the sum of the
+// streams' bytes, the figure $JS.API.INFO reports.
 //
 // A stream whose max_bytes would take the reservations of its storage past
 // the limit is not created (10047 or 10028), and a publish that would take
@@ -20,18 +20,27 @@ import (
 // free space falls to its headroom: a limit set below the disk's size is
 // what refuses first.
 type Quota struct {
-	MaxFile   int64 // bytes; <= 0 means no limit
-	MaxMemory int64
-
-	used [2]atomic.Int64 // by Storage
+	max  [2]atomic.Int64 // by Storage; <= 0 means no limit
+	used [2]atomic.Int64
 }
 
-func (q *Quota) max(t Storage) int64 {
-	if t == MemoryStorage {
-		return q.MaxMemory
-	}
-	return q.MaxFile
+// NewQuota returns a quota of maxFile bytes of file streams and maxMemory
+// of memory streams; 0 means no limit.
+func NewQuota(maxFile, maxMemory int64) *Quota {
+	q := &Quota{}
+	q.SetLimits(maxFile, maxMemory)
+	return q
 }
+
+// SetLimits changes the limits (a configuration reload); streams already
+// over a lowered limit keep their messages, new ones are refused.
+func (q *Quota) SetLimits(maxFile, maxMemory int64) {
+	q.max[FileStorage].Store(maxFile)
+	q.max[MemoryStorage].Store(maxMemory)
+}
+
+// Limit returns the limit for storage type t; <= 0 means none.
+func (q *Quota) Limit(t Storage) int64 { return q.max[t].Load() }
 
 // Used returns the bytes held by streams of storage type t.
 func (q *Quota) Used(t Storage) int64 { return q.used[t].Load() }
@@ -47,7 +56,10 @@ func exceededErr(t Storage) *APIError {
 // countBytes adds delta to the usage of s's storage type. Called wherever
 // the stream's byte count changes.
 func (s *stream) countBytes(delta int64) {
-	if q := s.svc.quota; q != nil && delta != 0 {
+	if delta == 0 {
+		return
+	}
+	for _, q := range s.svc.quotas {
 		q.used[s.cfg.Storage].Add(delta)
 	}
 }
@@ -55,26 +67,33 @@ func (s *stream) countBytes(delta int64) {
 // checkQuota refuses a message of size bytes that the limit has no room
 // for.
 func (s *stream) checkQuota(size uint64) *APIError {
-	q := s.svc.quota
-	if q == nil {
-		return nil
-	}
-	if limit := q.max(s.cfg.Storage); limit > 0 && q.Used(s.cfg.Storage)+int64(size) > limit {
-		return exceededErr(s.cfg.Storage)
+	for _, q := range s.svc.quotas {
+		if limit := q.Limit(s.cfg.Storage); limit > 0 && q.Used(s.cfg.Storage)+int64(size) > limit {
+			return exceededErr(s.cfg.Storage)
+		}
 	}
 	return nil
 }
 
+// limit is the lowest limit of storage type t over the layer's quotas, or
+// -1 (nats-server's "unlimited").
+func (svc *Service) limit(t Storage) int64 {
+	out := int64(-1)
+	for _, q := range svc.quotas {
+		if l := q.Limit(t); l > 0 && (out < 0 || l < out) {
+			out = l
+		}
+	}
+	return out
+}
+
 // checkReservation refuses a stream config whose max_bytes the limit of
 // its storage type cannot hold beside the other streams' (except self's).
-// Called with svc.mu held.
+// Called with svc.mu held. Only this layer's streams are counted, also
+// against a server quota shared with other accounts.
 func (svc *Service) checkReservation(self string, cfg *Config) *APIError {
-	q := svc.quota
-	if q == nil || cfg.MaxBytes <= 0 {
-		return nil
-	}
-	limit := q.max(cfg.Storage)
-	if limit <= 0 {
+	limit := svc.limit(cfg.Storage)
+	if limit <= 0 || cfg.MaxBytes <= 0 {
 		return nil
 	}
 	reserved := cfg.MaxBytes
@@ -135,4 +154,10 @@ func (svc *Service) reloadFileStreams() {
 // StoreHealth reports the file and memory stores' state for monitoring.
 func (svc *Service) StoreHealth() (file, memory store.Health) {
 	return svc.file.Health(), svc.mem.Health()
+}
+
+// Limits returns the byte limits in force for this layer's file and memory
+// streams, the lowest of its quotas; -1 means none.
+func (svc *Service) Limits() (file, memory int64) {
+	return svc.limit(FileStorage), svc.limit(MemoryStorage)
 }

@@ -32,9 +32,9 @@ type Options struct {
 	// gather before they are written; DoubleAck replies never wait for it.
 	// Default 20ms; negative writes at the next commit.
 	ConsumerFlushDelay time.Duration
-	// Quota, when set, limits the bytes of file and memory streams (it may
-	// be shared with other accounts' layers); see quota.go.
-	Quota *Quota
+	// Quotas limit the bytes of file and memory streams; each may be
+	// shared with other accounts' layers (quota.go).
+	Quotas []*Quota
 	// Headroom and Space configure the file store's disk watch (see
 	// store.Options); zero values mean the defaults.
 	Headroom uint64
@@ -63,7 +63,7 @@ type Service struct {
 	inflight  sync.WaitGroup // API requests being handled
 
 	flushDelay time.Duration // Options.ConsumerFlushDelay in force
-	quota      *Quota
+	quotas     []*Quota
 }
 
 // New opens the stores under opts.StoreDir, recovers every stream, then
@@ -85,7 +85,7 @@ func New(b Broker, opts Options) (*Service, error) {
 	case flushDelay < 0:
 		flushDelay = 0
 	}
-	svc := &Service{broker: b, log: log, streams: map[string]*stream{}, flushDelay: flushDelay, quota: opts.Quota}
+	svc := &Service{broker: b, log: log, streams: map[string]*stream{}, flushDelay: flushDelay, quotas: opts.Quotas}
 	var err error
 	svc.file, err = store.Open(store.Options{
 		Dir: filepath.Join(opts.StoreDir, "streams"), FS: opts.FS,
