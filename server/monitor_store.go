@@ -112,6 +112,9 @@ func collectStoreMetrics(rep *JetStreamReport, ch chan<- prometheus.Metric) {
 	gauge(mJSMaxMemory, float64(rep.Limits.MaxMemory))
 	gauge(mJSMaxStorage, float64(rep.Limits.MaxStorage))
 	for _, st := range rep.Stores {
+		if st.Account == "" {
+			st.Account = "$G" // the global account, by its nats-server name
+		}
 		gauge(mStoreUsed, float64(st.Used), st.Account, st.Storage)
 		if st.Total > 0 {
 			gauge(mStoreFree, float64(st.Free), st.Account, st.Storage)

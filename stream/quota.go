@@ -161,3 +161,15 @@ func (svc *Service) StoreHealth() (file, memory store.Health) {
 func (svc *Service) Limits() (file, memory int64) {
 	return svc.limit(FileStorage), svc.limit(MemoryStorage)
 }
+
+// releaseQuotas gives back the bytes of every stream on Close, so a shared
+// quota does not count a closed layer (an account removed by a reload)
+// and counts it once when it starts again.
+func (svc *Service) releaseQuotas() {
+	for _, s := range svc.sortedStreams() {
+		s.mu.Lock()
+		s.countBytes(-int64(s.state.bytes))
+		s.state.bytes = 0
+		s.mu.Unlock()
+	}
+}

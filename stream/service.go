@@ -139,7 +139,9 @@ func (svc *Service) Close() error {
 	svc.mu.Unlock()
 	svc.inflight.Wait()
 	svc.closeConsumers()
-	return errors.Join(svc.file.Close(), svc.mem.Close())
+	err := errors.Join(svc.file.Close(), svc.mem.Close())
+	svc.releaseQuotas()
+	return err
 }
 
 // storeFor returns the store of a storage type.

@@ -212,6 +212,7 @@ func reloadConfig(srv *server.Server, layers *streamLayers, cur *conf.Config, re
 	level.Set(logLevel(next))
 	*cur = *next
 	if layers != nil {
+		layers.setLimits(next)
 		if err := layers.reconcile(next.Server.Accounts); err != nil {
 			log.Error("starting the stream layer of an added account", "err", err)
 		}
