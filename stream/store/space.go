@@ -77,7 +77,8 @@ type spaceGuard struct {
 	held     bool   // the reserve file is on disk
 
 	checked time.Time
-	free    uint64 // as last seen, excluding the reserve when it is held
+	free    uint64 // as last seen, the reserve counted as used
+	phys    uint64 // as last seen, what the disk really has free
 	written uint64 // bytes committed since checked
 
 	low     atomic.Bool
@@ -123,6 +124,7 @@ func (g *spaceGuard) look(now time.Time) bool {
 		g.headroom = DefaultHeadroom(total)
 		g.reserve = g.headroom / 2
 	}
+	g.phys = free
 	if !g.held {
 		// Count the reserve as if it were there.
 		free -= min(free, g.reserve)
@@ -147,7 +149,7 @@ func (g *spaceGuard) admit(now time.Time) error {
 	if !g.known {
 		return nil
 	}
-	if a := g.avail(); a < g.headroom {
+	if a := g.avail(); a < g.threshold() {
 		g.setLow(true)
 		return fmt.Errorf("%w: %d bytes free, the store keeps %d bytes of headroom", ErrNoSpace, a, g.headroom)
 	}
@@ -155,19 +157,29 @@ func (g *spaceGuard) admit(now time.Time) error {
 	return nil
 }
 
+// threshold is the free space needed to accept new data: the headroom, and
+// a quarter more to leave the low state, so that space coming and going
+// with Pebble's compactions does not flip it back and forth.
+func (g *spaceGuard) threshold() uint64 {
+	if g.low.Load() {
+		return g.headroom + g.headroom/4
+	}
+	return g.headroom
+}
+
 // fits says whether a batch of n bytes may be committed: it goes to the
 // write-ahead log now and to a table later, so it needs twice its size. A
-// freeing batch (deletions) may use the headroom.
+// freeing batch (deletions) may use the headroom and the reserve.
 func (g *spaceGuard) fits(n uint64, freeing bool) error {
 	if !g.known {
 		return nil
 	}
 	need := 2 * n
-	floor := g.headroom
+	floor, a := g.headroom, g.avail()
 	if freeing {
-		floor = 0
+		floor, a = 0, g.phys-min(g.phys, g.written)
 	}
-	if a := g.avail(); a < need+floor {
+	if a < need+floor {
 		if !freeing {
 			g.setLow(true)
 		}
@@ -200,7 +212,7 @@ func (g *spaceGuard) maintain(now time.Time) {
 	if !g.look(now) {
 		return
 	}
-	if g.avail() >= g.headroom {
+	if g.avail() >= g.threshold() {
 		g.setLow(false)
 	}
 	if g.held || g.low.Load() || g.reserve == 0 || g.avail() < g.headroom {
