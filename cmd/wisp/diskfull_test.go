@@ -145,6 +145,9 @@ func TestBinaryFullDisk(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Logf("publishing resumed %v after space was freed", time.Since(deadline.Add(-30*time.Second)))
+	t.Logf("log lines: %d out of space, %d space again, %d failed, %d background errors",
+		strings.Count(stderr.String(), "out of space"), strings.Count(stderr.String(), "space again"),
+		strings.Count(stderr.String(), "store failed"), strings.Count(stderr.String(), "background work failed"))
 	waitFor(t, "/healthz ok", func() bool {
 		code, _ := getURL(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", httpPort))
 		return code == http.StatusOK
