@@ -32,10 +32,19 @@
 // batches: the stream layer submits one Op per consumer carrying its
 // pending-set changes (consumer_keys.go).
 //
+// # Full and failing disks
+//
+// Before each group of writes the writer checks the disk's free space
+// against a headroom and refuses Ops that add data (ErrNoSpace) before
+// applying them; an I/O error inside Pebble marks the store failed
+// (ErrFailed) instead of ending the process, and the store reopens itself
+// when it can. See space.go and fault.go.
+//
 // # What it must never do
 //
 // The store never panics on bytes read from disk: every decoder returns an
 // error for short, torn or corrupt input (ErrCorrupt), and readers skip such
 // records instead of failing the whole stream. The store never calls Done
-// before the batch holding the Op is committed.
+// before the batch holding the Op is committed. No disk error, full or
+// failing, ends the process.
 package store
