@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -39,24 +40,28 @@ import (
 //     space. Writes resume by themselves once space is back.
 //  2. Failure. Fatalf marks the store failed. On the writer goroutine (the
 //     commit path) it panics with a private value that the writer recovers,
-//     failing the batch; on Pebble's own goroutines it returns, which
-//     Pebble's MANIFEST code handles by returning the error (the flush is
-//     then reported as a background error). Any commit error marks the store
-//     failed too. A failed store refuses every write with ErrFailed; reads
-//     keep working from the database as it was.
+//     failing the batch. On one of Pebble's own goroutines (a flush or
+//     compaction whose MANIFEST write failed) it cannot return: Pebble's
+//     state is broken past that point and the next flush would panic where
+//     nothing can recover. That goroutine is parked for good and the
+//     database instance abandoned (instance.go). Any commit error marks the
+//     store failed too. A failed store refuses every write with ErrFailed;
+//     reads keep working from the database as it was.
 //  3. Recovery. While failed, the writer tries (every recoverEvery, and when
-//     a write arrives) to close the database and open it again, which
-//     replays the write-ahead log. It needs the headroom to be free first.
-//     Readers hold dbMu for reading; the writer takes it only with TryLock,
-//     so a reader never waits behind it and nested reads cannot deadlock.
-//     After a reopen OnReopen lets the owner reload what it keeps in memory,
-//     since a batch reported as failed may have reached the log after all.
+//     a write arrives) to close (or abandon) the database and open it
+//     again, which replays the write-ahead log. It needs the headroom to be
+//     free first. Readers hold dbMu for reading; the writer takes it only
+//     with TryLock, so a reader never waits behind it and nested reads
+//     cannot deadlock. After a reopen OnReopen lets the owner reload what it
+//     keeps in memory, since a batch reported as failed may have reached the
+//     log after all.
 //
-// What is not covered: a Fatalf from an invariant violation inside Pebble
-// (a bug, not an I/O error) on the writer goroutine is treated the same
-// way; one on another goroutine returns into Pebble code that did not
-// expect it to, and the store, marked failed, reopens to get away from
-// that state. An I/O error while reading (a bad sector) is returned to the
+// What is not covered: an abandoned instance's memory is not returned; a
+// reader that happens to need Pebble's mutex at the moment a goroutine is
+// parked holding it waits for good (the store goes on without it); a flush
+// that cannot write (disk full despite the headroom, because others filled
+// it) stalls commits inside Pebble until space returns, and the writer with
+// them. An I/O error while reading (a bad sector) is returned to the
 // reader, not handled here.
 
 // ErrFailed is wrapped by the error of every write refused because the
@@ -127,7 +132,8 @@ type quietLogger struct {
 		Debug(string, ...any)
 		Error(string, ...any)
 	}
-	st *Store
+	st   *Store
+	inst *instanceFS
 }
 
 func (q quietLogger) Infof(format string, args ...any) {
@@ -146,8 +152,18 @@ func (q quietLogger) Fatalf(format string, args ...any) {
 	q.st.fatals.Add(1)
 	q.st.markFailed(err)
 	if q.st.onWriter() {
+		// A failed commit holds no lock of Pebble's and the instance can be
+		// closed; anything else may have, so it is abandoned (instance.go).
+		if !strings.HasPrefix(err.msg, "pebble: fatal commit error") {
+			q.inst.poisoned.Store(true)
+		}
 		panic(fatalPanic{err})
 	}
+	// One of Pebble's goroutines, likely holding its mutex: returning
+	// would run on with broken state and panic later where nothing can
+	// recover. Park it; the store abandons this instance (instance.go).
+	q.inst.poisoned.Store(true)
+	select {}
 }
 
 // goid returns the running goroutine's id, read from its stack header
@@ -245,10 +261,7 @@ func (s *Store) tryRecover(now time.Time) bool {
 	if !s.lockForReopen() {
 		return false
 	}
-	if s.db != nil {
-		closeQuietly(s.db)
-		s.db, s.rd = nil, failedReader{}
-	}
+	s.retire()
 	db, err := s.openDB()
 	if err != nil {
 		s.dbMu.Unlock()
@@ -290,8 +303,10 @@ func (s *Store) lockForReopen() bool {
 	return true
 }
 
-// openDB opens Pebble, turning a Fatalf during Open into an error.
+// openDB opens a new instance of the database, turning a Fatalf during
+// Open into an error.
 func (s *Store) openDB() (db *pebble.DB, err error) {
+	po, inst := s.pebbleOptions()
 	defer func() {
 		if r := recover(); r != nil {
 			fp, ok := r.(fatalPanic)
@@ -300,8 +315,13 @@ func (s *Store) openDB() (db *pebble.DB, err error) {
 			}
 			db, err = nil, fp.err
 		}
+		if err != nil {
+			inst.dead.Store(true)
+		} else {
+			s.inst = inst
+		}
 	}()
-	return pebble.Open(s.opts.Dir, s.pebbleOptions())
+	return pebble.Open(s.opts.Dir, po)
 }
 
 // closeQuietly closes a database that failed; its errors (leaked state,
@@ -311,21 +331,24 @@ func closeQuietly(db *pebble.DB) {
 	_ = db.Close()
 }
 
-// pebbleOptions are the options of every open, first and after a failure.
-func (s *Store) pebbleOptions() *pebble.Options {
+// pebbleOptions are the options of an open, first or after a failure,
+// each over a filesystem view of its own (instance.go).
+func (s *Store) pebbleOptions() (*pebble.Options, *instanceFS) {
+	inst := &instanceFS{FS: s.opts.FS, st: s}
 	po := &pebble.Options{
-		FS:           s.opts.FS,
-		Logger:       quietLogger{l: s.log, st: s},
+		FS:           inst,
+		Logger:       quietLogger{l: s.log, st: s, inst: inst},
 		DisableWAL:   s.opts.Volatile,
 		MemTableSize: s.memTableSize,
 		EventListener: &pebble.EventListener{
 			BackgroundError: s.backgroundError,
 		},
 	}
-	if s.wal != nil {
+	if s.opts.Sync == SyncInterval && !s.opts.Volatile {
+		s.wal = newIntervalFS(inst)
 		po.FS = s.wal
 	}
-	return po
+	return po, inst
 }
 
 // backgroundError logs a failed flush or compaction, which Pebble tries
@@ -375,7 +398,9 @@ func (s *Store) Health() Health {
 	if f := s.failed.Load(); f != nil {
 		h.Failed, h.FailedSince = f.err.Error(), f.since
 	}
-	if s.dbMu.TryRLock() {
+	// A failed instance may have a Pebble goroutine parked holding the
+	// mutex Metrics takes.
+	if s.failed.Load() == nil && s.dbMu.TryRLock() {
 		if s.db != nil {
 			h.Used = s.db.Metrics().DiskSpaceUsage()
 		}

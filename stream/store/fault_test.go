@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -40,7 +41,7 @@ type fault struct {
 }
 
 func (f *fault) MaybeError(op errorfs.Op, path string) error {
-	if f.on.Load() && op == f.op && strings.HasSuffix(path, f.suffix) {
+	if f.on.Load() && op == f.op && strings.Contains(filepath.Base(path), f.suffix) {
 		f.hits.Add(1)
 		return f.err
 	}
@@ -244,13 +245,17 @@ func TestWALFaultsFailTheStoreAndItRecovers(t *testing.T) {
 
 func TestIntervalWALSyncFaultDoesNotPanic(t *testing.T) {
 	// In interval mode log fsyncs happen on the writer's tick, outside a
-	// commit: their failure is logged and the writes go on.
+	// commit: their failure fails the store, which recovers once the
+	// fault is gone.
 	f := &fault{op: errorfs.OpFileSync, suffix: ".log", err: syscall.EIO}
 	s, _ := openFaulty(t, f, SyncInterval)
 	f.on.Store(true)
 	for i := uint64(1); i <= 5; i++ {
 		_ = s.Do(msgOp(1, i, 10))
 		time.Sleep(15 * time.Millisecond)
+	}
+	if s.Failed() == nil || !errors.Is(s.Failed(), syscall.EIO) {
+		t.Fatalf("a failed interval fsync left the store %v", s.Failed())
 	}
 	f.on.Store(false)
 	deadline := time.Now().Add(15 * time.Second)
@@ -303,6 +308,46 @@ func TestFlushFaultIsRetriedNotFatal(t *testing.T) {
 	for i := uint64(1); i <= 64; i++ {
 		if _, err := s.Reader().Msg(1, i); err != nil {
 			t.Fatalf("seq %d: %v", i, err)
+		}
+	}
+}
+
+func TestManifestFaultDuringFlushFailsTheStoreNotTheProcess(t *testing.T) {
+	// A flush's MANIFEST write fails: Pebble calls Fatalf on its own
+	// goroutine. The store is marked failed (not the process ended), and
+	// reopens once the fault is gone with every acknowledged write.
+	f := &fault{op: errorfs.OpFileWrite, suffix: "MANIFEST", err: syscall.EIO}
+	space := newFakeSpace(1<<30, 8<<20) // a small disk: 256 KiB memtables
+	s, err := Open(Options{Dir: "db", FS: errorfs.Wrap(vfs.NewMem(), f), Space: space, Headroom: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	f.on.Store(true)
+	acked := []uint64{}
+	deadline := time.Now().Add(15 * time.Second)
+	for seq := uint64(1); s.Failed() == nil; seq++ {
+		if time.Now().After(deadline) {
+			t.Fatal("the store never failed")
+		}
+		if err := s.Do(msgOp(1, seq, 16<<10)); err == nil {
+			acked = append(acked, seq)
+		}
+	}
+	if h := s.Health(); h.FatalErrors == 0 {
+		t.Fatalf("health %+v: no fatal error counted", h)
+	}
+	f.on.Store(false)
+	deadline = time.Now().Add(15 * time.Second)
+	for s.Do(msgOp(1, 1<<20, 10)) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("the store did not recover: %v", s.Failed())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, seq := range acked {
+		if _, err := s.Reader().Msg(1, seq); err != nil {
+			t.Fatalf("acknowledged seq %d after recovery: %v", seq, err)
 		}
 	}
 }

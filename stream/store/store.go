@@ -71,6 +71,7 @@ type Store struct {
 	log  *slog.Logger
 
 	faults
+	instanceState
 	space        *spaceGuard // nil for volatile stores
 	memTableSize uint64      // 0: Pebble's default
 
@@ -107,9 +108,6 @@ func Open(opts Options) (*Store, error) {
 		quit: make(chan struct{}),
 		done: make(chan struct{}),
 	}
-	if opts.Sync == SyncInterval && !opts.Volatile {
-		s.wal = newIntervalFS(opts.FS)
-	}
 	if !opts.Volatile {
 		s.watchSpace()
 	}
@@ -134,14 +132,11 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	close(s.quit)
 	<-s.done
-	if s.db == nil {
-		return s.Failed() // a reopen did not succeed: nothing is open
-	}
 	if s.Failed() != nil {
 		// Pebble's commit pipeline is broken; what reached the log is
-		// replayed at the next start.
-		closeQuietly(s.db)
-		return nil
+		// replayed at the next start (instance.go).
+		s.retire()
+		return s.releaseLock()
 	}
 	var err error
 	if !s.opts.Volatile {
@@ -150,7 +145,7 @@ func (s *Store) Close() error {
 	if s.wal != nil {
 		err = errors.Join(err, s.wal.syncWALs())
 	}
-	return errors.Join(err, s.db.Close())
+	return errors.Join(err, s.db.Close(), s.releaseLock())
 }
 
 // CorruptRecords counts records skipped because they failed to decode.

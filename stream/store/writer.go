@@ -140,7 +140,9 @@ func (s *Store) commit(ops []Op, errs []error) []error {
 // syncWAL pays the log fsyncs owed since the last tick.
 func (s *Store) syncWAL() {
 	if err := s.wal.syncWALs(); err != nil {
-		s.log.Error("interval sync failed", "err", err)
+		// What the log held may not be durable: refuse writes until a
+		// reopen has replayed it (fault.go).
+		s.markFailed(fmt.Errorf("interval sync: %w", err))
 	}
 }
 
