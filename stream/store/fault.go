@@ -103,9 +103,8 @@ type failure struct {
 // faults is the store's failure state; part of Store.
 type faults struct {
 	failed    atomic.Pointer[failure]
-	writerGID atomic.Uint64 // the writer goroutine, for Fatalf
-	lastTry   time.Time     // writer goroutine only
-	lastBgLog atomic.Int64  // unix nanos of the last logged background error
+	lastTry   time.Time    // writer goroutine only
+	lastBgLog atomic.Int64 // unix nanos of the last logged background error
 
 	fatals   atomic.Uint64
 	bgErrors atomic.Uint64
@@ -151,7 +150,7 @@ func (q quietLogger) Fatalf(format string, args ...any) {
 	q.l.Error("storage engine reported a fatal error", "component", "pebble", "err", err)
 	q.st.fatals.Add(1)
 	q.st.markFailed(err)
-	if q.st.onWriter() {
+	if id := goid(); id == q.inst.committerGID.Load() || id == q.inst.openerGID.Load() {
 		// A failed commit holds no lock of Pebble's and the instance can be
 		// closed; anything else may have, so it is abandoned (instance.go).
 		if !strings.HasPrefix(err.msg, "pebble: fatal commit error") {
@@ -163,6 +162,7 @@ func (q quietLogger) Fatalf(format string, args ...any) {
 	// would run on with broken state and panic later where nothing can
 	// recover. Park it; the store abandons this instance (instance.go).
 	q.inst.poisoned.Store(true)
+	q.inst.park()
 	select {}
 }
 
@@ -177,11 +177,6 @@ func goid() uint64 {
 	}
 	id, _ := strconv.ParseUint(string(b), 10, 64)
 	return id
-}
-
-func (s *Store) onWriter() bool {
-	id := s.writerGID.Load()
-	return id != 0 && id == goid()
 }
 
 // markFailed puts the store in the failed state, once per failure.
@@ -218,10 +213,12 @@ func (s *Store) gate(now time.Time) error {
 
 // commitBatch commits b, turning a Fatalf on the way into an error and any
 // commit error into a failed store. It checks the batch fits the headroom
-// first; a batch that does not is refused, after its Ops were applied.
-func (s *Store) commitBatch(b *pebble.Batch, freeing bool) (err error) {
+// first; a batch that does not is refused, after its Ops were applied. The
+// commit runs on the instance's committer (instance.go); if a Pebble
+// goroutine parks meanwhile the batch is given up (b.stuck) and failed.
+func (s *Store) commitBatch(b *Batch, freeing bool) error {
 	if s.space != nil {
-		if err := s.space.fits(uint64(b.Len()), freeing); err != nil {
+		if err := s.space.fits(uint64(b.b.Len()), freeing); err != nil {
 			return err
 		}
 	}
@@ -229,19 +226,18 @@ func (s *Store) commitBatch(b *pebble.Batch, freeing bool) (err error) {
 	if s.opts.Volatile {
 		wo = pebble.NoSync
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			fp, ok := r.(fatalPanic)
-			if !ok {
-				panic(r)
-			}
-			err = fmt.Errorf("%w: %w", ErrFailed, fp.err)
-		}
-	}()
 	// In SyncInterval mode a Sync commit waits for the write to the log
 	// file but not for its fsync, which the intervalFS defers.
-	if err := b.Commit(wo); err != nil {
+	err, stuck := s.exec(func() error { return b.b.Commit(wo) })
+	if stuck {
+		b.stuck = true
+		return fmt.Errorf("%w: %w", ErrFailed, err)
+	}
+	if err != nil {
 		s.markFailed(err)
+		if errors.Is(err, ErrFailed) {
+			return err
+		}
 		return fmt.Errorf("%w: %w", ErrFailed, err)
 	}
 	if freeing && s.space != nil && s.space.low.Load() {
@@ -307,6 +303,8 @@ func (s *Store) lockForReopen() bool {
 // Open into an error.
 func (s *Store) openDB() (db *pebble.DB, err error) {
 	po, inst := s.pebbleOptions()
+	inst.openerGID.Store(goid())
+	defer inst.openerGID.Store(0)
 	defer func() {
 		if r := recover(); r != nil {
 			fp, ok := r.(fatalPanic)
@@ -319,6 +317,7 @@ func (s *Store) openDB() (db *pebble.DB, err error) {
 			inst.dead.Store(true)
 		} else {
 			s.inst = inst
+			inst.startCommitter()
 		}
 	}()
 	return pebble.Open(s.opts.Dir, po)
@@ -334,7 +333,10 @@ func closeQuietly(db *pebble.DB) {
 // pebbleOptions are the options of an open, first or after a failure,
 // each over a filesystem view of its own (instance.go).
 func (s *Store) pebbleOptions() (*pebble.Options, *instanceFS) {
-	inst := &instanceFS{FS: s.opts.FS, st: s}
+	inst := &instanceFS{
+		FS: s.opts.FS, st: s,
+		jobs: make(chan func() error), result: make(chan error, 1), parked: make(chan struct{}),
+	}
 	po := &pebble.Options{
 		FS:           inst,
 		Logger:       quietLogger{l: s.log, st: s, inst: inst},

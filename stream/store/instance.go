@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -34,6 +35,65 @@ type instanceFS struct {
 	st       *Store
 	dead     atomic.Bool // abandoned: refuse every change
 	poisoned atomic.Bool // a Pebble goroutine is parked: do not Close
+
+	// The committer runs every call into Pebble that can reach Fatalf on
+	// the store's behalf (commits, the closing sync), so that Fatalf can
+	// tell them from Pebble's own goroutines by id, and so that the
+	// writer can stop waiting when a Pebble goroutine parks holding the
+	// mutex the call needs.
+	jobs         chan func() error
+	result       chan error
+	parked       chan struct{} // closed when a Pebble goroutine parks
+	parkOnce     sync.Once
+	committerGID atomic.Uint64
+	openerGID    atomic.Uint64 // the goroutine in pebble.Open, while it is
+}
+
+func (fs *instanceFS) park() { fs.parkOnce.Do(func() { close(fs.parked) }) }
+
+// startCommitter starts the instance's committer goroutine.
+func (fs *instanceFS) startCommitter() {
+	started := make(chan struct{})
+	go func() {
+		fs.committerGID.Store(goid())
+		close(started)
+		for fn := range fs.jobs {
+			fs.result <- runGuarded(fn)
+		}
+	}()
+	<-started
+}
+
+// runGuarded runs fn, turning a Fatalf's panic into an error.
+func runGuarded(fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			fp, ok := r.(fatalPanic)
+			if !ok {
+				panic(r)
+			}
+			err = fmt.Errorf("%w: %w", ErrFailed, fp.err)
+		}
+	}()
+	return fn()
+}
+
+// exec runs fn on the current instance's committer and waits for it,
+// unless a Pebble goroutine parks first: then stuck is true and fn may
+// still be blocked inside Pebble for good.
+func (s *Store) exec(fn func() error) (err error, stuck bool) {
+	inst := s.inst
+	select {
+	case inst.jobs <- fn:
+	case <-inst.parked:
+		return errAbandoned, true
+	}
+	select {
+	case err := <-inst.result:
+		return err, false
+	case <-inst.parked:
+		return errAbandoned, true
+	}
 }
 
 func (fs *instanceFS) refuse() error {
@@ -189,15 +249,14 @@ func (s *Store) retire() {
 	if s.db == nil {
 		return
 	}
-	if s.inst != nil && s.inst.poisoned.Load() {
+	if s.inst.poisoned.Load() {
 		s.inst.dead.Store(true)
 		s.log.Warn("abandoning the stream store's database instance; a new one takes over", "dir", s.opts.Dir)
 	} else {
 		closeQuietly(s.db)
-		if s.inst != nil {
-			s.inst.dead.Store(true)
-		}
+		s.inst.dead.Store(true)
 	}
+	close(s.inst.jobs) // a committer stuck inside Pebble stays so
 	s.db, s.rd = nil, failedReader{}
 }
 

@@ -140,11 +140,17 @@ func (s *Store) Close() error {
 	}
 	var err error
 	if !s.opts.Volatile {
-		err = s.db.LogData(nil, pebble.Sync)
+		var stuck bool
+		err, stuck = s.exec(func() error { return s.db.LogData(nil, pebble.Sync) })
+		if stuck || s.Failed() != nil {
+			s.retire()
+			return errors.Join(err, s.releaseLock())
+		}
 	}
 	if s.wal != nil {
 		err = errors.Join(err, s.wal.syncWALs())
 	}
+	close(s.inst.jobs)
 	return errors.Join(err, s.db.Close(), s.releaseLock())
 }
 

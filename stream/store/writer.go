@@ -61,7 +61,6 @@ func (s *Store) Do(apply func(b *Batch) error) error {
 // at the moment, applies them to one batch, commits once, then reports.
 func (s *Store) writeLoop() {
 	defer close(s.done)
-	s.writerGID.Store(goid())
 	maint := time.NewTicker(recoverEvery)
 	defer maint.Stop()
 	var tick <-chan time.Time
@@ -110,7 +109,11 @@ func (s *Store) commit(ops []Op, errs []error) []error {
 		return errs
 	}
 	b := &Batch{b: s.db.NewIndexedBatch(), st: s}
-	defer b.b.Close()
+	defer func() {
+		if !b.stuck { // else still in Pebble's hands, on a parked instance
+			b.b.Close()
+		}
+	}()
 	freeing := true
 	for _, op := range ops {
 		if gate != nil && (!errors.Is(gate, ErrNoSpace) || !freesSpace(op)) {
@@ -122,7 +125,7 @@ func (s *Store) commit(ops []Op, errs []error) []error {
 		errs = append(errs, op.Apply(b))
 	}
 	if !b.b.Empty() {
-		if err := s.commitBatch(b.b, freeing); err != nil {
+		if err := s.commitBatch(b, freeing); err != nil {
 			err = fmt.Errorf("store: commit: %w", err)
 			for i := range errs {
 				if gate == nil || errs[i] != gate {
@@ -161,10 +164,11 @@ func (s *Store) drain() {
 // Batch is the writer's view of the batch being gathered. Its Reader sees
 // committed data plus everything written to the batch so far.
 type Batch struct {
-	b   *pebble.Batch
-	st  *Store
-	key []byte // scratch for keys
-	rec []byte // scratch for records
+	b     *pebble.Batch
+	st    *Store
+	key   []byte // scratch for keys
+	rec   []byte // scratch for records
+	stuck bool   // given up inside Pebble (fault.go): do not close
 }
 
 // Reader reads through the batch.
