@@ -75,6 +75,9 @@ func TestDiskFullRefusesWith10023AndResumes(t *testing.T) {
 	if _, err := n.js.CreateStream(ctx(t), jetstream.StreamConfig{Name: "FULL", Subjects: []string{"full.>"}}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := n.js.CreateStream(ctx(t), jetstream.StreamConfig{Name: "SPARE", Subjects: []string{"spare"}}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := n.js.Publish(ctx(t), "full.a", []byte("one")); err != nil {
 		t.Fatal(err)
 	}
@@ -87,6 +90,18 @@ func TestDiskFullRefusesWith10023AndResumes(t *testing.T) {
 	_, err = n.js.CreateStream(ctx(t), jetstream.StreamConfig{Name: "MORE", Subjects: []string{"more"}})
 	if code := apiErrCode(err); code != 10023 {
 		t.Fatalf("stream create on a full disk: %v (code %d), want 10023", err, code)
+	}
+	_, err = n.js.CreateOrUpdateConsumer(ctx(t), "FULL", jetstream.ConsumerConfig{Durable: "C"})
+	if code := apiErrCode(err); code != 10023 {
+		t.Fatalf("consumer create on a full disk: %v (code %d), want 10023", err, code)
+	}
+	// Memory streams do not use the disk; deleting a stream frees space,
+	// so both pass.
+	if _, err := n.js.CreateStream(ctx(t), jetstream.StreamConfig{Name: "MEM", Subjects: []string{"mem"}, Storage: jetstream.MemoryStorage}); err != nil {
+		t.Fatalf("memory stream create on a full disk: %v", err)
+	}
+	if err := n.js.DeleteStream(ctx(t), "SPARE"); err != nil {
+		t.Fatalf("stream delete on a full disk: %v", err)
 	}
 	coreStillWorks(t, n, "FULL")
 	disk.free.Store(1 << 30)
