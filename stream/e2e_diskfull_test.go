@@ -144,7 +144,7 @@ func TestWALWriteFaultRefusesWith10023AndRecovers(t *testing.T) {
 }
 
 func TestQuotaLimitsStreamsAndPublishes(t *testing.T) {
-	q := stream.NewQuota(64<<10, 0)
+	q := stream.NewQuota(64<<10, 16<<10)
 	n := startNodeWith(t, stream.Options{StoreDir: t.TempDir(), Quotas: []*stream.Quota{q}})
 	_, err := n.js.CreateStream(ctx(t), jetstream.StreamConfig{Name: "BIG", Subjects: []string{"big"}, MaxBytes: 1 << 20})
 	if code := apiErrCode(err); code != 10047 {
@@ -157,7 +157,11 @@ func TestQuotaLimitsStreamsAndPublishes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Limits.MaxStore != 64<<10 || info.Limits.MaxMemory != -1 {
+	_, err = n.js.CreateStream(ctx(t), jetstream.StreamConfig{Name: "M", Subjects: []string{"m"}, Storage: jetstream.MemoryStorage, MaxBytes: 32 << 10})
+	if code := apiErrCode(err); code != 10028 {
+		t.Fatalf("memory stream with max_bytes over max_memory_store: %v (code %d), want 10028", err, code)
+	}
+	if info.Limits.MaxStore != 64<<10 || info.Limits.MaxMemory != 16<<10 {
 		t.Fatalf("account limits %+v", info.Limits)
 	}
 	payload := make([]byte, 1000)
