@@ -312,7 +312,7 @@ func (svc *Service) removeConsumer(s *stream, c *consumer, notify bool) error {
 	c.stop(notify)
 	var err error
 	if c.persist {
-		err = s.st.Do(func(b *store.Batch) error { return b.DropConsumer(s.id, c.name) })
+		err = s.st.DoFreeing(func(b *store.Batch) error { return b.DropConsumer(s.id, c.name) })
 	}
 	if c.retention == RetentionInterest {
 		s.dropUnheld() // what only this consumer held can go now
