@@ -38,13 +38,16 @@ import (
 //     untouched), while Ops that free space (deletions) still pass. A
 //     reserve file gives Pebble room to turn those deletions into free
 //     space. Writes resume by themselves once space is back.
-//  2. Failure. Fatalf marks the store failed. On the writer goroutine (the
-//     commit path) it panics with a private value that the writer recovers,
-//     failing the batch. On one of Pebble's own goroutines (a flush or
-//     compaction whose MANIFEST write failed) it cannot return: Pebble's
-//     state is broken past that point and the next flush would panic where
-//     nothing can recover. That goroutine is parked for good and the
-//     database instance abandoned (instance.go). Any commit error marks the
+//  2. Failure. Fatalf marks the store failed. Commits run on a committer
+//     goroutine of the store's (instance.go); there Fatalf panics with a
+//     private value that the committer recovers, failing the batch. On one
+//     of Pebble's own goroutines (a flush or compaction whose MANIFEST write
+//     failed) it cannot return: Pebble's state is broken past that point and
+//     the next flush would panic where nothing can recover. That goroutine
+//     is parked for good (so is any other that meets a Fatalf, such as a
+//     reader tripping one of Pebble's invariant checks), and the database
+//     instance abandoned; the writer stops waiting for a commit stuck
+//     behind it (instance.go). Any commit error marks the
 //     store failed too. A failed store refuses every write with ErrFailed;
 //     reads keep working from the database as it was.
 //  3. Recovery. While failed, the writer tries (every recoverEvery, and when
@@ -121,7 +124,8 @@ type fatalError struct {
 func (e fatalError) Error() string { return e.msg }
 func (e fatalError) Unwrap() error { return e.cause }
 
-// fatalPanic carries a Fatalf on the writer goroutine up to commitBatch.
+// fatalPanic carries a Fatalf on a goroutine of the store's (the
+// instance's committer, or the one opening it) up to runGuarded or openDB.
 type fatalPanic struct{ err error }
 
 // quietLogger sends Pebble's chatter to slog at debug level and turns its
@@ -167,7 +171,8 @@ func (q quietLogger) Fatalf(format string, args ...any) {
 }
 
 // goid returns the running goroutine's id, read from its stack header
-// ("goroutine 42 [running]:"). Only Fatalf and the writer's start use it.
+// ("goroutine 42 [running]:"). Only Fatalf and the goroutines it must
+// recognise use it, once per error or per open.
 func goid() uint64 {
 	var buf [64]byte
 	b := buf[:runtime.Stack(buf[:], false)]
