@@ -140,7 +140,7 @@ var flagDefs = []*flagDef{
 		}},
 
 	{names: []string{"js", "jetstream"}, section: "Stream layer", key: "jetstream.enabled",
-		usage: "Enable the stream layer (in progress)",
+		usage: "Enable the stream layer: streams and consumers on the JetStream API (docs/streams.md)",
 		set:   func(c *Config, v string) (err error) { c.JetStream, err = boolArg(v); return err }},
 	{names: []string{"sd", "store_dir"}, arg: "<dir>", section: "Stream layer", key: "jetstream.store_dir",
 		usage: "Directory for stream data (default " + DefaultStoreDir + ")",
@@ -205,7 +205,7 @@ var flagDefs = []*flagDef{
 		}},
 
 	{names: []string{"v", "version"}, section: "Other",
-		usage: "Print the version and exit",
+		usage: "Print Wisp's version and commit, and the nats-server version it advertises, then exit",
 		meta: func(st *flagState, v string) (err error) {
 			st.version, err = boolArg(v)
 			return err
@@ -302,9 +302,9 @@ func (st *flagState) setsKey(key string) bool {
 // Usage writes the command-line help.
 func Usage(w io.Writer) {
 	var b strings.Builder
-	b.WriteString(`Usage: wisp [options]           run the server
-       wisp passwd [--password pw]  print a bcrypt hash for the config file
-       wisp bench [options]     load generator (in progress)
+	b.WriteString(`Usage: wisp [options]                  run the server
+       wisp passwd [--password <pw>]   print a bcrypt hash of a password for the config file
+       wisp bench [options]            load generator and comparison with other servers (docs/bench.md)
 `)
 	section := ""
 	for _, d := range flagDefs {
