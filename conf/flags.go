@@ -312,15 +312,7 @@ func Usage(w io.Writer) {
 			section = d.section
 			fmt.Fprintf(&b, "\n%s options:\n", section)
 		}
-		var names []string
-		for _, n := range d.names {
-			dash := "--"
-			if len(n) <= 2 {
-				dash = "-"
-			}
-			names = append(names, dash+n)
-		}
-		left := strings.Join(names, ", ")
+		left := strings.Join(d.dashedNames(), ", ")
 		if d.arg != "" {
 			left += " " + d.arg
 		}
@@ -329,4 +321,30 @@ func Usage(w io.Writer) {
 	b.WriteString("\nFlags override the config file. Sizes take units (\"1MB\" = 1 MiB); durations take\n" +
 		"units (\"10s\", \"2m\") or are whole seconds.\n")
 	io.WriteString(w, b.String())
+}
+
+// SettingFor names the flags and the config-file key that set key, for
+// messages that tell the user what to change, e.g. for "http_port":
+// `-m/--http_port or http_port in the config file`.
+func SettingFor(key string) string {
+	for _, d := range flagDefs {
+		if d.key != key {
+			continue
+		}
+		return strings.Join(d.dashedNames(), "/") + " or " + key + " in the config file"
+	}
+	return key + " in the config file"
+}
+
+// dashedNames are the flag's names as typed: one dash for the short ones.
+func (d *flagDef) dashedNames() []string {
+	var names []string
+	for _, n := range d.names {
+		dash := "--"
+		if len(n) <= 2 {
+			dash = "-"
+		}
+		names = append(names, dash+n)
+	}
+	return names
 }

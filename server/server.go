@@ -133,9 +133,9 @@ func (s *Server) Start() error {
 		port = 0
 	}
 	addr := net.JoinHostPort(s.opts.Host, strconv.Itoa(port))
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listen(ListenerClient, addr)
 	if err != nil {
-		return fmt.Errorf("server: listen on %s: %w", addr, err)
+		return err
 	}
 	s.ln = ln
 	s.start = time.Now()

@@ -132,9 +132,9 @@ func serve(ctx context.Context, stopSignals func(), cfg *conf.Config, log *slog.
 	}
 	if err := srv.Start(); err != nil {
 		stopStreams()
-		return fmt.Errorf("starting server: %w", err)
+		return startError(err)
 	}
-	log.Info("wisp started", "version", version, "url", srv.ClientURL(), "config", cfg.File)
+	log.Info("wisp started", startedFields(srv, cfg)...)
 
 	if cfg.PidFile != "" {
 		if err := os.WriteFile(cfg.PidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
