@@ -11,13 +11,16 @@ import "runtime"
 //
 // What it promises: the core protocol and the JetStream API calls Wisp
 // serves behave, on the wire, as nats-server 2.14's do (the newest call
-// Wisp serves, consumer reset, is 2.14's). What it does not promise: every
-// 2.14 feature. Stream options Wisp lacks (mirrors, sources, subject
-// transforms, per-message TTL, counters, batch publish, ...) are refused
-// with a JetStream error rather than ignored, and the JetStream features
-// that clients gate on the API level go by JetStreamAPILevel, not by this.
-// Raise it only when Wisp implements what a newer release's clients gate
-// on by version.
+// Wisp serves, consumer reset, is 2.14's; consumer pause is 2.11's,
+// filter_subjects 2.10's). What it does not promise: every feature up to
+// 2.14. Stream and consumer options Wisp lacks (mirrors, sources, subject
+// transforms, per-message TTL, counters, batch publish, priority groups,
+// ...) are refused with a JetStream error rather than ignored, and the
+// JetStream features clients gate on the API level go by JetStreamAPILevel,
+// not by this. One known gap answers with silence instead of an error:
+// message tracing (2.11's Nats-Trace-Dest header) is not implemented, so
+// "nats trace" waits for its timeout. Raise this only to the release that
+// introduced the newest client-visible behaviour Wisp implements.
 const NATSVersion = "2.14.0"
 
 // JetStreamAPILevel is INFO's "api_lvl" when streams are on: the JetStream
