@@ -233,7 +233,7 @@ func TestReportOutputs(t *testing.T) {
 	if err := rep.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(table.String(), "reqrep") || !strings.Contains(table.String(), "p99 µs") {
+	if !strings.Contains(table.String(), "reqrep") || !strings.Contains(table.String(), "round trip in µs") {
 		t.Errorf("table:\n%s", table.String())
 	}
 }
@@ -332,22 +332,22 @@ func TestBinaryThatFails(t *testing.T) {
 	}
 }
 
-func TestProgressLine(t *testing.T) {
-	start := time.Now()
-	p := &progress{label: "pub wisp", total: 1000, start: start, deadline: start.Add(10 * time.Second)}
-	p.add(250)
-	got := p.line(start.Add(time.Second))
-	for _, want := range []string{"pub wisp", "250/1000", "250/s", "3.0s left"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("line %q lacks %q", got, want)
-		}
+// The report names a Wisp server by its own version, not by the
+// nats-server level it advertises to clients in INFO's version.
+func TestProbeReportsWispVersion(t *testing.T) {
+	url, stop, err := startCoreServer(false)
+	if err != nil {
+		t.Fatal(err)
 	}
-	var buf syncBuffer
-	q := newProgress(&buf, "x", 10, time.Now().Add(time.Second))
-	time.Sleep(3 * progressEvery / 2)
-	q.finish()
-	q.finish()
-	if out := buf.String(); !strings.Contains(out, "\r") || !strings.HasSuffix(out, "\r\033[K") {
-		t.Errorf("progress output %q", out)
+	defer stop()
+	info, err := probe(url, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := info.serverVersion(); !strings.HasPrefix(got, "wisp ") {
+		t.Fatalf("server version %q, want Wisp's own", got)
+	}
+	if got := (infoLine{Version: "2.15.2"}).serverVersion(); got != "2.15.2" {
+		t.Fatalf("nats-server version %q", got)
 	}
 }

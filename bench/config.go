@@ -39,8 +39,9 @@ type Config struct {
 	// Wisp server (the js scenarios then report that streams are missing).
 	StartEmbedded func(jetstream bool) (url string, stop func(), err error)
 
-	// Progress receives the live progress line; nil means none. The caller
-	// sets it only when stdout is a terminal.
+	// Progress receives the live status line (scenario k of n, the
+	// current phase, elapsed, time left), rewritten in place with "\r";
+	// nil means none. The caller sets it only when stdout is a terminal.
 	Progress io.Writer
 	// Log receives one line per finished run; nil means none.
 	Log io.Writer
@@ -66,6 +67,9 @@ const (
 	maxSize = 1 << 20
 	// maxClients bounds --pubs and --subs: each is a connection and a goroutine.
 	maxClients = 1000
+	// maxMsgs bounds --msgs, maxConns bounds --conns.
+	maxMsgs  = 1_000_000_000
+	maxConns = 10_000
 )
 
 // ErrUsage marks configuration errors: the caller should print them and
@@ -110,8 +114,8 @@ func (c *Config) Validate() error {
 			bad("scenario", "unknown scenario %q (known: %s)", name, strings.Join(ScenarioNames(), ", "))
 		}
 	}
-	if c.Msgs < 1 || c.Msgs > 1_000_000_000 {
-		bad("--msgs", "%d is outside 1 to 1000000000", c.Msgs)
+	if c.Msgs < 1 || c.Msgs > maxMsgs {
+		bad("--msgs", "%d is outside 1 to %d", c.Msgs, maxMsgs)
 	}
 	if c.Size < 0 || c.Size > maxSize {
 		bad("--size", "%d is outside 0 to %d bytes", c.Size, maxSize)
@@ -122,8 +126,8 @@ func (c *Config) Validate() error {
 	if c.Subs < 0 || c.Subs > maxClients {
 		bad("--subs", "%d is outside 1 to %d", c.Subs, maxClients)
 	}
-	if c.Conns < 1 || c.Conns > 10_000 {
-		bad("--conns", "%d is outside 1 to 10000", c.Conns)
+	if c.Conns < 1 || c.Conns > maxConns {
+		bad("--conns", "%d is outside 1 to %d", c.Conns, maxConns)
 	}
 	if c.Duration < 100*time.Millisecond || c.Duration > time.Hour {
 		bad("--duration", "%v is outside 100ms to 1h", c.Duration)

@@ -16,8 +16,11 @@
 // checks its own correctness (counts, exactly-once, acks) and returns a
 // Result. Run (run.go) runs each chosen scenario on each target, A B A B
 // when comparing, and gathers the Results into a Report, which renders as
-// a text table, JSON, or a self-contained HTML page with SVG charts
-// (report.go, html.go).
+// text tables, JSON, or a self-contained HTML page with SVG charts
+// (report.go, text.go, html.go, axis.go). A measured phase under a second
+// is warned about (short.go). On a terminal one status line follows the
+// whole invocation with an estimate of the time left (status.go,
+// progress.go).
 //
 // # Rules it keeps
 //

@@ -14,7 +14,7 @@ type Command struct {
 	Config   Config
 	JSONFile string // --json
 	HTMLFile string // --html
-	Quiet    bool   // --quiet: no progress line, no per-run lines
+	Quiet    bool   // --quiet: no status line, no per-run lines or warnings on stderr
 }
 
 // ErrHelp is returned by ParseArgs for -h or --help.
@@ -44,7 +44,8 @@ Flags:
                     and Wisp then runs as a child process too, measured alike
   --json FILE       write every figure as JSON
   --html FILE       write a self-contained HTML report with SVG charts
-  --quiet           no progress line and no per-run lines on stderr
+  --quiet           no status line on a terminal, no per-run lines or warnings on
+                    stderr (the report still carries the warnings)
 `
 
 // Usage writes the help text.

@@ -13,13 +13,13 @@ import (
 // open in any browser.
 
 var targetColors = []string{"#2b6cb0", "#dd6b20"}
-var pctColors = []string{"#9ae6b4", "#48bb78", "#2f855a", "#1c4532"}
+var pctColors = []string{"#9ae6b4", "#48bb78", "#2f855a", "#1c4532", "#718096"}
 
 const htmlStyle = `body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em auto;max-width:980px;color:#1a202c;padding:0 1em}
 h1{font-size:1.6em}h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #e2e8f0;padding-bottom:.2em}
 table{border-collapse:collapse;font-size:.9em;margin:.5em 0}th,td{padding:.25em .6em;border-bottom:1px solid #e2e8f0}
 td.n{text-align:right;font-variant-numeric:tabular-nums}th{text-align:left;background:#f7fafc}
-.bad{color:#c53030;font-weight:600}.ok{color:#2f855a}.meta{color:#4a5568;font-size:.9em}
+.bad{color:#c53030;font-weight:600}.warn{background:#fffaf0;border-left:4px solid #dd6b20;padding:.3em .8em}.ok{color:#2f855a}.meta{color:#4a5568;font-size:.9em}
 svg text{font-family:system-ui,sans-serif;font-size:12px;fill:#1a202c}.muted{fill:#718096}`
 
 // WriteHTML writes the report as a standalone HTML page with SVG charts of
@@ -43,10 +43,16 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		b.WriteString("<p class=\"bad\">Some runs failed their correctness checks: see Errors below. Their figures are left out of the medians.</p>\n")
 	}
 
-	b.WriteString("<h2>Throughput per scenario</h2>\n<p class=\"meta\">Each scenario is scaled on its own (units differ); longer is better.</p>\n")
-	b.WriteString(r.throughputSVG())
+	b.WriteString(r.warningsHTML())
+	if len(r.Targets) > 1 {
+		b.WriteString("<h2>Throughput per scenario</h2>\n<p class=\"meta\">Each scenario is scaled on its own (units differ); longer is better.</p>\n")
+		b.WriteString(r.throughputPairsSVG())
+	} else {
+		b.WriteString("<h2>Throughput per scenario</h2>\n<p class=\"meta\">Scenarios with the same unit share an axis; longer is better. MB/s counts payload bytes only.</p>\n")
+		b.WriteString(r.throughputAxisSVG())
+	}
 	if svg := r.latencySVG(); svg != "" {
-		b.WriteString("<h2>Request/reply latency percentiles</h2>\n<p class=\"meta\">Round-trip time in microseconds, logarithmic scale; shorter is better.</p>\n")
+		b.WriteString("<h2>Request/reply latency percentiles</h2>\n<p class=\"meta\">Round-trip time in microseconds (p50, p90, p99, p99.9 and the slowest), logarithmic scale; shorter is better.</p>\n")
 		b.WriteString(svg)
 	}
 	if len(r.Comparisons) > 0 {
@@ -83,9 +89,10 @@ func (r *Report) scenarioOrder() []string {
 	return order
 }
 
-// throughputSVG draws one horizontal bar per scenario and target, each
-// scenario scaled to its own largest rate.
-func (r *Report) throughputSVG() string {
+// throughputPairsSVG, when comparing, draws one horizontal bar per
+// scenario and target, each scenario scaled to its own largest rate, so
+// the bars of one scenario compare the servers.
+func (r *Report) throughputPairsSVG() string {
 	const left, barW, rowH, barH = 110, 560, 10, 16
 	order := r.scenarioOrder()
 	nt := max(len(r.Targets), 1)
@@ -120,6 +127,9 @@ func (r *Report) throughputSVG() string {
 			if !s.OK() {
 				label += " (FAILED)"
 				class = " class=\"bad\" style=\"fill:#c53030\""
+			} else if len(s.Warnings) > 0 {
+				label += " (too short to trust)"
+				class = " style=\"fill:#c05621\""
 			}
 			fmt.Fprintf(&b, "<text x=\"%.1f\" y=\"%d\"%s>%s</text>\n", float64(left)+wpx+6, by+barH-3, class, html.EscapeString(label))
 		}
@@ -138,8 +148,8 @@ func (r *Report) legend(b *strings.Builder, x, y int) {
 	}
 }
 
-// latencySVG draws, for each request/reply summary, four vertical bars
-// (p50, p90, p99, p99.9) on a logarithmic microsecond axis.
+// latencySVG draws, for each request/reply summary, five vertical bars
+// (p50, p90, p99, p99.9, max) on a logarithmic microsecond axis.
 func (r *Report) latencySVG() string {
 	var sums []*Summary
 	for i := range r.Summary {
@@ -153,7 +163,7 @@ func (r *Report) latencySVG() string {
 	const left, top, plotH, barW, gap = 60, 30, 220, 22, 30
 	hi := 1.0
 	for _, s := range sums {
-		hi = math.Max(hi, s.Latency.P999)
+		hi = math.Max(hi, s.Latency.Max)
 	}
 	decades := int(math.Ceil(math.Log10(hi))) // axis from 1 µs to 10^decades µs
 	decades = max(decades, 1)
@@ -161,7 +171,7 @@ func (r *Report) latencySVG() string {
 		v := math.Log10(math.Max(us, 1)) / float64(decades)
 		return top + plotH - v*plotH
 	}
-	groupW := 4*barW + gap
+	groupW := 5*barW + gap
 	width := left + len(sums)*groupW + 20
 	var b strings.Builder
 	fmt.Fprintf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" role=\"img\" aria-label=\"latency percentiles\">\n", max(width, 420), top+plotH+60)
@@ -170,14 +180,14 @@ func (r *Report) latencySVG() string {
 		fmt.Fprintf(&b, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#e2e8f0\"/><text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" class=\"muted\">%s µs</text>\n",
 			left, width, y, y, left-6, y+4, si(math.Pow(10, float64(d))))
 	}
-	names := []string{"p50", "p90", "p99", "p99.9"}
+	names := []string{"p50", "p90", "p99", "p99.9", "max"}
 	for i, n := range names {
 		fmt.Fprintf(&b, "<rect x=\"%d\" y=\"8\" width=\"12\" height=\"12\" fill=\"%s\"/><text x=\"%d\" y=\"18\">%s</text>\n",
 			left+i*70, pctColors[i], left+i*70+16, n)
 	}
 	for gi, s := range sums {
 		x0 := left + 10 + gi*groupW
-		vals := []float64{s.Latency.P50, s.Latency.P90, s.Latency.P99, s.Latency.P999}
+		vals := []float64{s.Latency.P50, s.Latency.P90, s.Latency.P99, s.Latency.P999, s.Latency.Max}
 		for i, v := range vals {
 			y := yOf(v)
 			fmt.Fprintf(&b, "<rect x=\"%d\" y=\"%.1f\" width=\"%d\" height=\"%.1f\" fill=\"%s\"><title>%s %s %s: %.1f µs</title></rect>\n",
@@ -186,7 +196,7 @@ func (r *Report) latencySVG() string {
 				x0+i*barW+barW/2-1, y-3, fmtUS(v))
 		}
 		fmt.Fprintf(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text><text x=\"%d\" y=\"%d\" text-anchor=\"middle\" class=\"muted\">%s</text>\n",
-			x0+2*barW, top+plotH+18, html.EscapeString(s.Scenario), x0+2*barW, top+plotH+34, html.EscapeString(s.Target))
+			x0+5*barW/2, top+plotH+18, html.EscapeString(s.Scenario), x0+5*barW/2, top+plotH+34, html.EscapeString(s.Target))
 	}
 	b.WriteString("</svg>\n")
 	return b.String()
@@ -221,6 +231,8 @@ func (r *Report) ratioSVG() string {
 		label := fmt.Sprintf("%.2f×", c.RateRatio)
 		if !c.OK {
 			label += " (a run FAILED)"
+		} else if c.TooShort {
+			label += " (too short to trust)"
 		}
 		fmt.Fprintf(&b, "<text x=\"%.1f\" y=\"%d\">%s</text>\n", xOf(c.RateRatio)+6, y+13, html.EscapeString(label))
 	}
@@ -239,6 +251,8 @@ func (r *Report) comparisonTable() string {
 		status := "<span class=\"ok\">ok</span>"
 		if !c.OK {
 			status = "<span class=\"bad\">FAILED</span>"
+		} else if c.TooShort {
+			status = "ok, too short"
 		}
 		fmt.Fprintf(&b, "<tr><td>%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td>%s</td><td class=\"n\">%.2f</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td>%s</td></tr>\n",
 			esc(c.Scenario), si(c.RateA), si(c.RateB), esc(c.Unit), c.RateRatio, optF(c.CPUA), optF(c.CPUB), optF(c.CPURatio), status)
@@ -257,13 +271,13 @@ func optF(v float64) string {
 func (r *Report) summaryTable() string {
 	var b strings.Builder
 	esc := html.EscapeString
-	b.WriteString("<table><tr><th>scenario</th><th>server</th><th>version</th><th>rate</th><th>MB/s</th><th>p50 µs</th><th>p90 µs</th><th>p99 µs</th><th>p99.9 µs</th><th>CPU s per M</th><th>peak RSS</th><th>mem/conn</th><th>status</th></tr>\n")
+	b.WriteString("<table><tr><th>scenario</th><th>server</th><th>version</th><th>rate</th><th>MB/s</th><th>p50 µs</th><th>p90 µs</th><th>p99 µs</th><th>p99.9 µs</th><th>max µs</th><th>CPU s per M</th><th>peak RSS</th><th>mem/conn</th><th>status</th></tr>\n")
 	embedded := false
 	for i := range r.Summary {
 		s := &r.Summary[i]
-		lat := [4]string{"–", "–", "–", "–"}
+		lat := [5]string{"–", "–", "–", "–", "–"}
 		if l := s.Latency; l != nil {
-			lat = [4]string{fmtUS(l.P50), fmtUS(l.P90), fmtUS(l.P99), fmtUS(l.P999)}
+			lat = [5]string{fmtUS(l.P50), fmtUS(l.P90), fmtUS(l.P99), fmtUS(l.P999), fmtUS(l.Max)}
 		}
 		cpu, rss := "n/a", "n/a"
 		if s.Scope != "" {
@@ -279,9 +293,11 @@ func (r *Report) summaryTable() string {
 		status := "<span class=\"ok\">ok</span>"
 		if !s.OK() {
 			status = fmt.Sprintf("<span class=\"bad\">FAILED %d/%d</span>", s.Failed, s.Runs)
+		} else if len(s.Warnings) > 0 {
+			status = "ok, too short"
 		}
-		fmt.Fprintf(&b, "<tr><td>%s</td><td>%s</td><td>%s</td><td class=\"n\">%s %s</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td>%s</td></tr>\n",
-			esc(s.Scenario), esc(s.Target), esc(s.Version), si(s.Rate), esc(s.Unit), optF(s.MBPerSec), lat[0], lat[1], lat[2], lat[3], cpu, rss, mem, status)
+		fmt.Fprintf(&b, "<tr><td>%s</td><td>%s</td><td>%s</td><td class=\"n\">%s %s</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td>%s</td></tr>\n",
+			esc(s.Scenario), esc(s.Target), esc(s.Version), si(s.Rate), esc(s.Unit), optF(s.MBPerSec), lat[0], lat[1], lat[2], lat[3], lat[4], cpu, rss, mem, status)
 	}
 	b.WriteString("</table>\n")
 	if embedded {

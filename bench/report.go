@@ -6,7 +6,6 @@ import (
 	"io"
 	"runtime"
 	"strings"
-	"text/tabwriter"
 	"time"
 )
 
@@ -57,6 +56,8 @@ type Summary struct {
 	Failed        int      `json:"failed"`
 	Rate          float64  `json:"rate"`
 	MBPerSec      float64  `json:"mb_per_sec,omitempty"`
+	Seconds       float64  `json:"seconds"` // median length of the measured phase
+	Capped        bool     `json:"time_cap_reached,omitempty"`
 	Latency       *Latency `json:"latency,omitempty"`
 	MemPerConn    float64  `json:"mem_per_conn_bytes,omitempty"`
 	CPUPerMillion float64  `json:"cpu_seconds_per_million,omitempty"`
@@ -64,6 +65,9 @@ type Summary struct {
 	Scope         string   `json:"efficiency_scope,omitempty"`
 	Errors        []string `json:"errors,omitempty"`
 	Notes         []string `json:"notes,omitempty"`
+	// Warnings say why figures should not be trusted (a measured phase
+	// under a second) and how to get better ones.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // OK reports whether every run passed its checks.
@@ -86,6 +90,9 @@ type Comparison struct {
 	P99A      float64 `json:"p99_us_a,omitempty"`
 	P99B      float64 `json:"p99_us_b,omitempty"`
 	OK        bool    `json:"ok"` // both sides passed every check
+	// TooShort: a side's measured phase lasted under a second, so the
+	// ratio is noise (see the warnings).
+	TooShort bool `json:"too_short,omitempty"`
 }
 
 func newReport(cfg *Config, targets []*Target) *Report {
@@ -136,7 +143,7 @@ func (r *Report) summarise() {
 	for _, sc := range order {
 		for _, t := range r.Targets {
 			if runs := byKey[[2]string{sc, t}]; len(runs) > 0 {
-				r.Summary = append(r.Summary, summarise(runs))
+				r.Summary = append(r.Summary, summarise(runs, r.Settings))
 			}
 		}
 	}
@@ -149,7 +156,8 @@ func (r *Report) summarise() {
 			continue
 		}
 		c := Comparison{Scenario: sc, Unit: a.Unit, A: a.Target, B: b.Target,
-			RateA: a.Rate, RateB: b.Rate, CPUA: a.CPUPerMillion, CPUB: b.CPUPerMillion, OK: a.OK() && b.OK()}
+			RateA: a.Rate, RateB: b.Rate, CPUA: a.CPUPerMillion, CPUB: b.CPUPerMillion, OK: a.OK() && b.OK(),
+			TooShort: len(a.Warnings)+len(b.Warnings) > 0}
 		c.RateRatio = ratio(a.Rate, b.Rate)
 		if a.Scope == b.Scope {
 			c.CPURatio = ratio(a.CPUPerMillion, b.CPUPerMillion)
@@ -170,10 +178,11 @@ func (r *Report) find(scenario, target string) *Summary {
 	return nil
 }
 
-func summarise(runs []*Result) Summary {
+func summarise(runs []*Result, st Settings) Summary {
 	first := runs[0]
 	s := Summary{Scenario: first.Scenario, Target: first.Target, Version: first.Version, Unit: first.Unit, Runs: len(runs)}
-	var rate, mb, mem, cpu, rss []float64
+	var rate, mb, secs, mem, cpu, rss []float64
+	capped := false
 	var p50, p90, p99, p999, pmax, mean []float64
 	notes := noteSet{}
 	for _, res := range runs {
@@ -190,6 +199,8 @@ func summarise(runs []*Result) Summary {
 		}
 		rate = append(rate, res.Rate)
 		mb = append(mb, res.MBPerSec)
+		secs = append(secs, res.Seconds)
+		capped = capped || res.CapReached
 		if res.MemPerConn != 0 {
 			mem = append(mem, res.MemPerConn)
 		}
@@ -204,7 +215,11 @@ func summarise(runs []*Result) Summary {
 		}
 	}
 	s.Notes = notes.list(len(runs))
-	s.Rate, s.MBPerSec, s.MemPerConn = median(rate), median(mb), median(mem)
+	s.Rate, s.MBPerSec, s.Seconds, s.MemPerConn = median(rate), median(mb), median(secs), median(mem)
+	s.Capped = capped
+	if w := shortWarning(s.Scenario, s.Seconds, capped, st); w != "" {
+		s.Warnings = append(s.Warnings, w)
+	}
 	s.CPUPerMillion, s.PeakRSS = median(cpu), int64(median(rss))
 	if len(p50) > 0 {
 		s.Latency = &Latency{Count: int64(len(p50)), P50: median(p50), P90: median(p90), P99: median(p99),
@@ -281,85 +296,6 @@ func ReadJSON(rd io.Reader) (*Report, error) {
 		return nil, fmt.Errorf("bench report: %w", err)
 	}
 	return &r, nil
-}
-
-// WriteTable writes the summary as an aligned text table, then the
-// comparison when there is one, then errors and notes.
-func (r *Report) WriteTable(w io.Writer) error {
-	fmt.Fprintf(w, "%d msgs of %d B per scenario, cap %s, %d run(s) each (medians); %d CPUs, %s\n\n",
-		r.Settings.Msgs, r.Settings.Size, r.Settings.Duration, r.Settings.Runs, r.Machine.CPUs, r.Machine.Go)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\ttarget\trate\tunit\tMB/s\tp50 µs\tp99 µs\tp99.9 µs\tCPU s/M\tpeak RSS\tmem/conn\tstatus\t")
-	for i := range r.Summary {
-		s := &r.Summary[i]
-		p50, p99, p999 := "-", "-", "-"
-		if l := s.Latency; l != nil {
-			p50, p99, p999 = fmt.Sprintf("%.1f", l.P50), fmt.Sprintf("%.1f", l.P99), fmt.Sprintf("%.1f", l.P999)
-		}
-		cpu, rss := "n/a", "n/a"
-		if s.Scope != "" {
-			cpu, rss = fmt.Sprintf("%.2f", s.CPUPerMillion), bytesIEC(s.PeakRSS)
-			if s.Scope == ScopeProcess {
-				cpu, rss = cpu+"*", rss+"*"
-			}
-		}
-		mem := "-"
-		if s.MemPerConn != 0 {
-			mem = bytesIEC(int64(s.MemPerConn))
-		}
-		mb := "-"
-		if s.MBPerSec != 0 {
-			mb = fmt.Sprintf("%.1f", s.MBPerSec)
-		}
-		status := "ok"
-		if !s.OK() {
-			status = fmt.Sprintf("FAILED %d/%d", s.Failed, s.Runs)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
-			s.Scenario, s.Target, si(s.Rate), s.Unit, mb, p50, p99, p999, cpu, rss, mem, status)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	for i := range r.Summary {
-		if r.Summary[i].Scope == ScopeProcess {
-			fmt.Fprintln(w, "\n* embedded server: CPU and RSS of the whole bench process, clients included; run against a binary for server-only figures.")
-			break
-		}
-	}
-	if len(r.Comparisons) > 0 {
-		fmt.Fprintf(w, "\n%s vs %s (rate ratio > 1: %s faster; CPU ratio < 1: %s cheaper per message)\n\n",
-			r.Targets[0], r.Targets[1], r.Targets[0], r.Targets[0])
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintf(tw, "scenario\t%s\t%s\tunit\trate ratio\tCPU ratio\tstatus\t\n", r.Targets[0], r.Targets[1])
-		for _, c := range r.Comparisons {
-			cpu, status := "-", "ok"
-			if c.CPURatio != 0 {
-				cpu = fmt.Sprintf("%.2f", c.CPURatio)
-			}
-			if !c.OK {
-				status = "FAILED"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.2f\t%s\t%s\t\n", c.Scenario, si(c.RateA), si(c.RateB), c.Unit, c.RateRatio, cpu, status)
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-	}
-	var lines []string
-	for i := range r.Summary {
-		s := &r.Summary[i]
-		for _, e := range s.Errors {
-			lines = append(lines, fmt.Sprintf("ERROR %s/%s %s", s.Scenario, s.Target, e))
-		}
-		for _, n := range s.Notes {
-			lines = append(lines, fmt.Sprintf("note  %s/%s: %s", s.Scenario, s.Target, n))
-		}
-	}
-	if len(lines) > 0 {
-		fmt.Fprintf(w, "\n%s\n", strings.Join(lines, "\n"))
-	}
-	return nil
 }
 
 // bytesIEC formats a byte count as KiB/MiB/GiB.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 )
 
 // Run runs every chosen scenario Runs times on the server under test and,
@@ -22,20 +23,32 @@ func Run(ctx context.Context, cfg *Config) (*Report, error) {
 		return nil, err
 	}
 	rep := newReport(cfg, targets)
+	var plan []plannedRun
 	for _, name := range cfg.Scenarios {
-		sc := lookup(name)
 		for run := 1; run <= cfg.Runs; run++ {
-			for _, t := range targets {
-				if err := ctx.Err(); err != nil {
-					rep.summarise()
-					return rep, err
-				}
-				res := runOne(ctx, cfg, t, sc, run)
-				rep.Results = append(rep.Results, *res)
-				if cfg.Log != nil {
-					fmt.Fprintln(cfg.Log, res.line())
-				}
+			for ti, t := range targets {
+				plan = append(plan, plannedRun{scenario: name, target: t.Label, ti: ti, run: run})
 			}
+		}
+	}
+	st := newStatus(cfg.Progress, plan, cfg.Runs, len(targets), time.Now())
+	defer st.close()
+	for k, p := range plan {
+		if err := ctx.Err(); err != nil {
+			rep.summarise()
+			return rep, err
+		}
+		t := targets[p.ti]
+		st.startRun(k, time.Now())
+		res := runOne(ctx, cfg, t, lookup(p.scenario), p.run, st)
+		st.endRun(time.Now())
+		rep.Results = append(rep.Results, *res)
+		if cfg.Log != nil {
+			text := res.line() + "\n"
+			if w := shortWarning(res.Scenario, res.Seconds, res.CapReached, rep.Settings); w != "" && res.OK() {
+				text += "  warning: " + w + "\n"
+			}
+			st.print(cfg.Log, text)
 		}
 	}
 	rep.summarise()
@@ -71,7 +84,7 @@ func makeTargets(cfg *Config) ([]*Target, error) {
 
 // runOne starts (or reaches) the target's server, runs the scenario on it,
 // and measures the server's resources where it is local.
-func runOne(ctx context.Context, cfg *Config, t *Target, sc *Scenario, run int) *Result {
+func runOne(ctx context.Context, cfg *Config, t *Target, sc *Scenario, run int, st *status) *Result {
 	res := &Result{Scenario: sc.Name, Target: t.Label, Server: t.Desc, Run: run, Size: cfg.Size, Unit: sc.Unit}
 	in, err := t.start(sc.JetStream)
 	if err != nil {
@@ -81,6 +94,7 @@ func runOne(ctx context.Context, cfg *Config, t *Target, sc *Scenario, run int) 
 	defer in.stop()
 	res.Version = in.version
 	env := newEnv(in.url, cfg, res)
+	env.status = st
 	switch {
 	case in.pid > 0:
 		pid := in.pid
@@ -100,7 +114,6 @@ func runOne(ctx context.Context, cfg *Config, t *Target, sc *Scenario, run int) 
 		env.mem = heapInUse
 	}
 	err = sc.run(ctx, env)
-	env.prog.finish()
 	if err != nil {
 		res.Error = err.Error()
 	}
@@ -144,7 +157,8 @@ func heapInUse() int64 {
 
 // line is the one-line log of a finished run.
 func (r *Result) line() string {
-	s := fmt.Sprintf("%-12s %-12s run %d: %s %s in %.2fs", r.Scenario, r.Target, r.Run, si(r.Rate), r.Unit, r.Seconds)
+	took := time.Duration(r.Seconds * float64(time.Second)).Round(time.Millisecond)
+	s := fmt.Sprintf("%-12s %-12s run %d: %s %s in %v", r.Scenario, r.Target, r.Run, si(r.Rate), r.Unit, took)
 	if r.Error != "" {
 		s += "  ERROR: " + r.Error
 	}

@@ -94,7 +94,8 @@ type Env struct {
 	Deadline time.Time // the time cap: stop generating load after it
 	Res      *Result
 
-	prog   *progress
+	prog   *progress     // the measured phase, counted by the scenario
+	status *status       // the live line, told when the measured phase starts and ends
 	sample func() sample // CPU and memory of the server, if local
 	mem    func() int64  // current server memory, if local; for conn
 
@@ -119,19 +120,20 @@ func newEnv(url string, cfg *Config, res *Result) *Env {
 		Prefix:   "bench." + nuid.Next(),
 		Deadline: time.Now().Add(cfg.Duration),
 		Res:      res,
-		prog:     newProgress(nil, "", 0, time.Time{}),
+		prog:     newProgress(0, time.Now(), time.Time{}),
+		status:   newStatus(nil, nil, 1, 1, time.Now()),
 	}
 }
 
 // begin starts the clock of the measured part; setup before it (connecting,
 // subscribing, filling a stream) is not counted.
 func (e *Env) begin(total int64) {
-	e.prog.finish()
-	e.prog = newProgress(e.Cfg.Progress, e.Res.Scenario+" "+e.Res.Target, total, e.Deadline)
 	if e.sample != nil {
 		e.cpu0 = e.sample()
 	}
 	e.began = time.Now()
+	e.prog = newProgress(total, e.began, e.Deadline)
+	e.status.measuring(e.prog)
 }
 
 // end stops the clock at t (the moment the last message was seen), or now
@@ -144,7 +146,7 @@ func (e *Env) end(t time.Time) {
 		e.cpu1 = e.sample()
 	}
 	e.ended = t
-	e.prog.finish()
+	e.status.measuring(nil)
 }
 
 // expired reports whether the time cap has passed.

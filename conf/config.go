@@ -54,6 +54,11 @@ type Config struct {
 	// AccountStoreLimits are per-account caps ([accounts.NAME.jetstream]
 	// max_file_store, max_memory_store), by account name.
 	AccountStoreLimits map[string]StoreLimits
+	// OnDamage is what the stream layer does with a file stream whose
+	// store holds less than was acknowledged ([jetstream] on_damage):
+	// "serve" what survived, recording the loss, or "refuse" to serve it
+	// until the operator acts. Either way the loss is logged and counted.
+	OnDamage string
 
 	// File is the config file that was loaded, or "" if none was given.
 	File string
@@ -81,6 +86,12 @@ const (
 	DefaultSyncInterval = time.Second
 )
 
+// What to do with a damaged file stream ([jetstream] on_damage).
+const (
+	DamageServe  = "serve"
+	DamageRefuse = "refuse"
+)
+
 // DefaultStoreDir is where stream data goes unless -sd or store_dir says
 // otherwise.
 const DefaultStoreDir = "./data"
@@ -96,6 +107,7 @@ func DefaultConfig() *Config {
 		StoreDir:     DefaultStoreDir,
 		Sync:         SyncAlways,
 		SyncInterval: DefaultSyncInterval,
+		OnDamage:     DamageServe,
 	}
 }
 
@@ -180,6 +192,9 @@ func (c *Config) validate() error {
 	}
 	if c.Sync != SyncAlways && c.Sync != SyncInterval {
 		errs = append(errs, fmt.Errorf("jetstream.sync: %q is not %q or %q", c.Sync, SyncAlways, SyncInterval))
+	}
+	if c.OnDamage != DamageServe && c.OnDamage != DamageRefuse {
+		errs = append(errs, fmt.Errorf("jetstream.on_damage: %q is not %q or %q", c.OnDamage, DamageServe, DamageRefuse))
 	}
 	if c.SyncInterval < 0 {
 		errs = append(errs, errors.New("jetstream.sync_interval: must not be negative"))

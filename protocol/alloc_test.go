@@ -29,14 +29,15 @@ func pipelined(n, size int) []byte {
 }
 
 // mixedStream holds one of every server-side op, including large and
-// header-carrying messages, for tests that cut it at every offset.
+// header-carrying messages, and empty lines, for tests that cut it at
+// every offset.
 func mixedStream() []byte {
 	in := AppendConnect(nil, []byte(`{"verbose":false,"headers":true}`))
 	in = AppendSub(in, []byte("orders.>"), []byte("q"), []byte("1"))
 	in = append(in, pipelined(5, 16)...)
 	in = AppendPub(in, []byte("big"), []byte("_INBOX.1"), make([]byte, 300))
 	in = AppendHPub(in, []byte("h"), nil, 16, []byte("NATS/1.0\r\nA: 1\r\n\r\nbody"))
-	in = append(in, "PING\r\nPONG\npub x 0\r\n\r\n"...)
+	in = append(in, "PING\r\nPONG\npub x 0\r\n\r\n\r\n\n"...) // two empty lines last
 	return AppendUnsub(in, []byte("1"), 3)
 }
 

@@ -13,9 +13,11 @@
 //
 // Every op starts with a control line: a verb, matched without regard to
 // case, then arguments separated by any run of spaces or tabs, ended by
-// "\r\n" or a bare "\n" (telnet sends one). Message ops (PUB, HPUB, MSG,
-// HMSG) give a size on that line, and exactly that many bytes follow it,
-// then "\r\n" with no leeway. HPUB and HMSG carry a header block
+// "\r\n" or a bare "\n" (what nc sends; telnet sends "\r\n"). An empty
+// line where a control line may start is skipped, so a person at a prompt
+// can press Enter twice; nats-server closes the connection for one, and no
+// client sends them. Message ops (PUB, HPUB, MSG, HMSG) give a size on that
+// line, and exactly that many bytes follow it, then "\r\n" with no leeway. HPUB and HMSG carry a header block
 // ("NATS/1.0\r\nKey: Value\r\n\r\n") in front of the payload; the two are
 // contiguous in Op.Data and Op.HdrLen says where one ends.
 //
@@ -37,7 +39,8 @@
 //
 // Parse returns sentinel errors (ErrUnknownOp, ErrMaxControlLine,
 // ErrMaxPayload, ErrBadArgs, ErrBadPayloadEnd) to test with errors.Is, and
-// ErrText gives the -ERR text to send for each. Every one of them ends the
+// ErrText gives the -ERR text to send for each; Parser.BadInput keeps the
+// start of the op that failed, for a log line. Every one of them ends the
 // connection, as in nats-server: after a framing error nobody can tell where
 // the next op starts. The -ERR texts clients match on are constants here,
 // written once.

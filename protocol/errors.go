@@ -16,7 +16,7 @@ var (
 	ErrMaxControlLine = errors.New("maximum control line exceeded")
 	ErrMaxPayload     = errors.New("maximum payload exceeded")
 	ErrBadArgs        = errors.New("invalid arguments")
-	ErrBadPayloadEnd  = errors.New("payload not followed by \\r\\n")
+	ErrBadPayloadEnd  = errors.New("payload not followed by CRLF")
 )
 
 // The -ERR texts nats-server sends, word for word and case for case: clients
@@ -66,12 +66,19 @@ const errTextParsePrefix = "Parse Error: "
 
 // ErrText returns the -ERR text the server sends for a Parse error, or ""
 // when err is not one (for example, an error from the caller's Handler). A
-// payload without its \r\n gets nats-server's text for any framing fault.
+// payload without its CRLF gets a text that says so and how many bytes were
+// announced, where nats-server sends 'Unknown Protocol Operation': the one
+// who gets it is typically a person at a telnet prompt who miscounted.
 func ErrText(err error) string {
+	var pe *payloadEndError
 	switch {
 	case err == nil:
 		return ""
-	case errors.Is(err, ErrUnknownOp), errors.Is(err, ErrBadPayloadEnd):
+	case errors.As(err, &pe):
+		return fmt.Sprintf("%s%s payload must be followed by CRLF after the %s announced", errTextParsePrefix, pe.kind, pe.bytes())
+	case errors.Is(err, ErrBadPayloadEnd):
+		return errTextParsePrefix + "payload must be followed by CRLF"
+	case errors.Is(err, ErrUnknownOp):
 		return ErrTextUnknownOp
 	case errors.Is(err, ErrMaxPayload):
 		return ErrTextMaxPayload
@@ -111,3 +118,24 @@ var (
 	errPongArgs    = badArgs("PONG takes no arguments")
 	errOKArgs      = badArgs("+OK takes no arguments")
 )
+
+// payloadEndError is ErrBadPayloadEnd with the op and the payload size its
+// control line announced. Only a connection about to be closed builds one.
+type payloadEndError struct {
+	kind Kind
+	size int
+}
+
+func (e *payloadEndError) Error() string {
+	return fmt.Sprintf("%v: %s announced %s", ErrBadPayloadEnd, e.kind, e.bytes())
+}
+
+// bytes is the announced size in words: "1 byte", "5 bytes".
+func (e *payloadEndError) bytes() string {
+	if e.size == 1 {
+		return "1 byte"
+	}
+	return fmt.Sprintf("%d bytes", e.size)
+}
+
+func (e *payloadEndError) Unwrap() error { return ErrBadPayloadEnd }

@@ -35,5 +35,5 @@ func Example() {
 	}
 	fmt.Printf("%q\n", h.out)
 	// Output:
-	// "PONG\r\nMSG greet 1 5\r\nhello\r\n-ERR 'Unknown Protocol Operation'\r\n"
+	// "PONG\r\nMSG greet 1 5\r\nhello\r\n-ERR 'Parse Error: PUB payload must be followed by CRLF after the 2 bytes announced'\r\n"
 }

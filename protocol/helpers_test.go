@@ -69,6 +69,8 @@ func parseChunks(p *Parser, in []byte, cuts ...int) string {
 		}
 	case p.Pending() > 0:
 		out = append(out, fmt.Sprintf("pending: %d bytes", p.Pending()))
+	case len(out) == 0:
+		out = append(out, "(nothing)")
 	}
 	return strings.Join(out, "\n")
 }

@@ -25,6 +25,13 @@ func (p *Parser) parseOp(b []byte) (n, need int, err error) {
 	if eol > 0 && line[eol-1] == '\r' {
 		line = line[:eol-1]
 	}
+	if len(line) == 0 {
+		// An empty line, as a telnet user makes by pressing Enter twice,
+		// is skipped: an Op of Kind 0 that Parse does not hand over.
+		// nats-server closes the connection instead; no client can tell.
+		p.op = Op{}
+		return eol + 1, 0, nil
+	}
 	v := verbEnd(line)
 	kind := lookupVerb(line[:v])
 	if !p.side.accepts(kind) {
@@ -42,6 +49,9 @@ func (p *Parser) parseOp(b []byte) (n, need int, err error) {
 // verb), or a line already longer than MaxControlLine. This is what stops a
 // peer from making the parser buffer an endless line.
 func (p *Parser) checkPartialLine(b []byte) error {
+	if len(b) == 1 && b[0] == '\r' {
+		return nil // perhaps an empty line, when its '\n' comes
+	}
 	v := verbEnd(b)
 	if v == len(b) { // the verb may still be growing
 		if v > longestVerb {

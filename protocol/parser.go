@@ -29,7 +29,16 @@ type Parser struct {
 	scratch []byte // the head of an op split across Parse calls
 	need    int    // length of the op in scratch once known, else 0
 	err     error  // first error returned; Parse keeps returning it
+
+	// The first bytes of the op that failed to parse, for the log: copied
+	// when a parse error occurs, so that no other path pays for them.
+	bad     [maxBadInput]byte
+	nbad    int
+	badMore bool // the op was longer than bad
 }
+
+// maxBadInput is how much of a malformed op BadInput keeps.
+const maxBadInput = 64
 
 // maxKeptScratch bounds the scratch buffer Reset keeps for reuse, so that a
 // connection that once received a 1 MiB message split across reads does
@@ -61,6 +70,38 @@ func (p *Parser) Reset() {
 	p.clearScratch()
 	p.err = nil
 	p.op = Op{}
+	p.nbad, p.badMore = 0, false
+}
+
+// BadInput returns up to the first 64 bytes of the op whose bytes made Parse
+// fail (its control line and as much of its payload as fits), and whether
+// the op went on beyond them; nil when Parse has not failed on bad bytes.
+// It is for logging what a peer sent; the slice is valid until Reset.
+func (p *Parser) BadInput() (b []byte, more bool) {
+	return p.bad[:p.nbad], p.badMore
+}
+
+// badOp keeps the start of op, whose bytes made parsing fail with err, and
+// returns err with the detail the -ERR text needs. Everything a failure
+// costs is here, out of line, so that the loops that call it stay as small
+// as the success path needs.
+//
+//go:noinline
+func (p *Parser) badOp(err error, op []byte) error {
+	p.nbad = copy(p.bad[:], op)
+	p.badMore = len(op) > maxBadInput
+	if err == ErrBadPayloadEnd {
+		err = &payloadEndError{kind: p.op.Kind, size: announcedSize(op)}
+	}
+	return err
+}
+
+// announcedSize returns the size that the complete control line at the start
+// of op ends with: the total size of PUB, HPUB, MSG and HMSG alike.
+func announcedSize(op []byte) int {
+	line := op[:bytes.IndexByte(op, '\n')]
+	line = trimBlanks(line) // the '\r' and any blanks before it
+	return int(parseNumber(line[bytes.LastIndexAny(line, " \t")+1:]))
 }
 
 // Pending returns how many bytes of an incomplete op the parser holds from
@@ -71,6 +112,9 @@ func (p *Parser) Pending() int { return len(p.scratch) }
 // completed by them, in order. Bytes of a trailing incomplete op are kept
 // and finished by a later call. The Op and its slices are valid only until
 // HandleOp returns.
+//
+// An empty line ("\r\n" or "\n" where a control line may start) is
+// skipped without a call.
 //
 // Parse returns the first error from the bytes (ErrUnknownOp,
 // ErrMaxControlLine, ErrMaxPayload, ErrBadArgs, ErrBadPayloadEnd) or from
@@ -93,14 +137,16 @@ func (p *Parser) Parse(buf []byte, h Handler) error {
 	for len(buf) > 0 {
 		n, need, err := p.parseOp(buf)
 		if err != nil {
-			return p.fail(err)
+			return p.fail(p.badOp(err, buf))
 		}
 		if n == 0 {
 			p.hold(buf, need)
 			return nil
 		}
-		if err := h.HandleOp(&p.op); err != nil {
-			return p.fail(err)
+		if p.op.Kind != 0 { // 0: an empty line
+			if err := h.HandleOp(&p.op); err != nil {
+				return p.fail(err)
+			}
 		}
 		buf = buf[n:]
 	}
@@ -152,7 +198,7 @@ func (p *Parser) resume(buf []byte, h Handler) (int, error) {
 		// The same early check as payload makes on a whole buffer,
 		// so that where the read split cannot change the outcome.
 		if len(p.scratch) == p.need-1 && p.scratch[p.need-2] != '\r' {
-			return used, ErrBadPayloadEnd
+			return used, p.badOp(ErrBadPayloadEnd, p.scratch)
 		}
 		return used, nil
 	}
@@ -165,7 +211,10 @@ func (p *Parser) resume(buf []byte, h Handler) (int, error) {
 // deliver hands the op completed in scratch to h (unless parsing it failed)
 // and empties scratch for the next split op.
 func (p *Parser) deliver(h Handler, err error) error {
-	if err == nil {
+	switch {
+	case err != nil:
+		err = p.badOp(err, p.scratch)
+	case p.op.Kind != 0: // 0: an empty line
 		err = h.HandleOp(&p.op)
 	}
 	p.scratch = p.scratch[:0]

@@ -220,3 +220,45 @@ func TestUnknownSideAcceptsNothing(t *testing.T) {
 		t.Fatalf("Parse = %v, want ErrUnknownOp", err)
 	}
 }
+
+// TestBadInput: after a parse error the parser keeps the start of the op
+// that failed (for the server's log), at most 64 bytes of it.
+func TestBadInput(t *testing.T) {
+	long := strings.Repeat("X", 100)
+	for _, tc := range []struct {
+		name   string
+		reads  []string
+		want   string
+		more   bool
+		errors bool
+	}{
+		{"unknown op after a good one", []string{"PING\r\nFOO bar\r\n"}, "FOO bar\r\n", false, true},
+		{"bad payload end", []string{"PUB foo 2\r\nhix\r\n"}, "PUB foo 2\r\nhix\r\n", false, true},
+		{"bad payload end split", []string{"PUB foo 2\r\nh", "ix\r\n"}, "PUB foo 2\r\nhix\r", false, true},
+		{"bad payload end early", []string{"PUB foo 2\r\n", "hi\n"}, "PUB foo 2\r\nhi\n", false, true},
+		{"unknown verb split", []string{"FO", "O bar\r\n"}, "FOO bar\r\n", false, true},
+		{"long garbage", []string{long}, long[:64], true, true},
+		{"no error", []string{"PING\r\n\r\n"}, "", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := NewParser(ServerSide, Limits{})
+			var err error
+			for _, r := range tc.reads {
+				if err = p.Parse([]byte(r), &recorder{}); err != nil {
+					break
+				}
+			}
+			if (err != nil) != tc.errors {
+				t.Fatalf("Parse error %v", err)
+			}
+			got, more := p.BadInput()
+			if string(got) != tc.want || more != tc.more {
+				t.Fatalf("BadInput = %q, %v; want %q, %v", got, more, tc.want, tc.more)
+			}
+			p.Reset()
+			if got, more := p.BadInput(); len(got) != 0 || more {
+				t.Fatalf("after Reset: %q, %v", got, more)
+			}
+		})
+	}
+}

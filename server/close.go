@@ -127,9 +127,22 @@ func (c *conn) handleParseError(err error) {
 		reason, kind = closeMaxControlLine, protoErrMaxControlLine
 	}
 	c.countProtoError(kind)
-	c.srv.log.Debug("protocol error", "cid", c.id, "err", err)
+	c.logParseError(err)
 	c.close(reason, protocol.ErrText(err))
 	c.out.kickWriter()
+}
+
+// logParseError logs a protocol error with the start of the op that caused
+// it. The bytes go in as a string: slog's text handler (the one cmd/wisp
+// uses) escapes them as strconv.Quote does, so control bytes and binary
+// garbage stay readable on one line.
+func (c *conn) logParseError(err error) {
+	bad, more := c.parser.BadInput()
+	if more {
+		c.srv.log.Debug("protocol error", "cid", c.id, "err", err, "input", string(bad), "input_truncated", true)
+		return
+	}
+	c.srv.log.Debug("protocol error", "cid", c.id, "err", err, "input", string(bad))
 }
 
 // teardown runs once the reader has stopped: it removes the connection's

@@ -81,7 +81,6 @@ type conn struct {
 	// This read's staged deliveries (stage.go).
 	stage     []stagedOut
 	stageSlot [maxStaged]uint8 // by subscriber id: index in stage + 1, or 0
-	spareBufs [][]byte
 	reads     readCounts
 	stallOn   *conn       // a consumer past its stall mark during this read
 	stallT    *time.Timer // reused for stalls
@@ -189,6 +188,7 @@ func resizeReadBuf(buf []byte, n, short int) ([]byte, int) {
 // endOfRead folds this read's counts into the totals and wakes each writer
 // that got something, once.
 func (c *conn) endOfRead() {
+	c.flushStaged() // first: it takes back what max cut from the counts
 	r := &c.reads
 	if r.inMsgs != 0 || r.inBytes != 0 {
 		c.inMsgs.Add(r.inMsgs)
@@ -201,7 +201,6 @@ func (c *conn) endOfRead() {
 		c.srv.stats.outBytes.Add(r.outBytes)
 	}
 	*r = readCounts{}
-	c.flushStaged()
 	for d := range c.flushSet {
 		d.out.kickWriter()
 	}

@@ -92,6 +92,9 @@ func (c serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	} {
 		ch <- d
 	}
+	for _, d := range storeDamageDescs {
+		ch <- d
+	}
 	describeStoreMetrics(ch)
 }
 
@@ -135,6 +138,7 @@ func (c serverCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(mJSStorage, float64(rep.Storage))
 	counter(mJSAPI, float64(rep.APITotal))
 	counter(mJSAPIErr, float64(rep.APIErrors))
+	collectStoreDamage(ch, &rep.Damage)
 	collectStoreMetrics(&rep, ch)
 	for i := range rep.Streams {
 		sr := &rep.Streams[i]

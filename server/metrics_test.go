@@ -156,7 +156,9 @@ func TestMetrics(t *testing.T) {
 
 func TestMetricsStreams(t *testing.T) {
 	s := startMonitored(t, nil)
-	s.SetJetStreamReporter(func() (JetStreamReport, error) { return fakeJetStream, nil })
+	damaged := fakeJetStream
+	damaged.Damage = StoreDamage{LostMessages: 102, DamagedStreams: 1, CorruptRecords: 3}
+	s.SetJetStreamReporter(func() (JetStreamReport, error) { return damaged, nil })
 	mfs := scrape(t, s)
 	for _, c := range []struct {
 		name   string
@@ -179,6 +181,10 @@ func TestMetricsStreams(t *testing.T) {
 		{"wisp_consumer_redelivered", []string{"stream", "ORDERS", "consumer", "billing"}, 1},
 		{"wisp_consumer_waiting", []string{"stream", "ORDERS", "consumer", "billing"}, 2},
 		{"wisp_consumer_pending", []string{"stream", "ORDERS", "consumer", "shipping"}, 0},
+		{"wisp_jetstream_lost_messages_total", nil, 102},
+		{"wisp_jetstream_damaged_streams_total", nil, 1},
+		{"wisp_jetstream_corrupt_records_total", nil, 3},
+		{"wisp_jetstream_offline_streams", nil, 0},
 	} {
 		got, ok := metricValue(mfs, c.name, c.labels...)
 		if !ok || got != c.want {

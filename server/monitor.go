@@ -72,9 +72,9 @@ func (s *Server) startMonitoring() (func(context.Context) error, error) {
 		port = 0
 	}
 	addr := net.JoinHostPort(s.opts.HTTPHost, strconv.Itoa(port))
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listen(ListenerMonitoring, addr)
 	if err != nil {
-		return nil, fmt.Errorf("server: monitoring listen on %s: %w", addr, err)
+		return nil, err
 	}
 	s.httpAddr = ln.Addr()
 	m := s.monitor()

@@ -225,6 +225,11 @@ func TestConsoleInBrowser(t *testing.T) {
 		const rows = document.querySelectorAll("#subs-table tbody tr");
 		return rows.length === 1 && rows[0].cells[0].textContent === "demo.1.>" && rows[0].cells[2].textContent.includes("billing-worker");
 	})()`)
+	// Its Delivered column counts the ticks it received (no max is set).
+	waitFor("a delivered count", `(() => {
+		const row = document.querySelector("#subs-table tbody tr");
+		return row !== null && /^[1-9][0-9,]*$/.test(row.cells[4].textContent);
+	})()`)
 
 	// Streams, from the fake stream layer.
 	if err := chromedp.Do(bctx, chromedp.Evaluate[chromedp.Void](`location.hash = "#/streams"`)); err != nil {

@@ -20,6 +20,7 @@ type JetStreamReport struct {
 	Storage   uint64         // bytes held by file streams
 	APITotal  uint64         // API requests answered
 	APIErrors uint64         // of which failed
+	Damage    StoreDamage    // what was found wrong with the stores (monitor_damage.go)
 	// Stores and Limits: space and limits (monitor_store.go).
 	Stores []StoreReport
 	Limits JetStreamLimits
@@ -112,6 +113,7 @@ type Jsz struct {
 	Enabled  bool      `json:"enabled"`
 	JetStreamStats
 	StreamDetail []StreamDetail `json:"stream_detail"`
+	StoreDamage  *StoreDamage   `json:"store_damage,omitempty"` // only when something was found
 }
 
 // StreamDetail is one stream in /jsz.
@@ -150,6 +152,9 @@ func (s *Server) jsz(rep *JetStreamReport) Jsz {
 		ServerID: s.id, Now: time.Now(), Enabled: true,
 		JetStreamStats: *rep.totals(),
 		StreamDetail:   make([]StreamDetail, 0, len(rep.Streams)),
+	}
+	if rep.Damage.any() {
+		jz.StoreDamage = &rep.Damage
 	}
 	for _, sr := range rep.Streams {
 		sd := StreamDetail{

@@ -183,8 +183,13 @@ func (c *conn) processUnsub(op *protocol.Op) {
 		c.sendOK() // nats-server ignores an UNSUB for an unknown sid
 		return
 	}
+	if op.Max > 0 {
+		// Deliveries this connection staged for itself earlier in the
+		// read come before the UNSUB, so they count toward max.
+		c.flushStaged()
+	}
 	if op.Max <= 0 || !sub.setMax(op.Max) {
-		c.removeSub(sub) // otherwise it stays until max messages are delivered
+		c.removeSub(sub) // otherwise it stays until it has had max messages
 	}
 	c.sendOK()
 }

@@ -84,48 +84,79 @@ func (o *outbound) reserve(n int) *chunk {
 	return o.cur
 }
 
-// enqueueMsg encodes m for subscription sid and queues it. It returns the
-// payload size counted as delivered; ok is false when the connection is
-// closing or has just become a slow consumer, and stalled is true when the
-// queue is past its stall mark (three quarters of max_pending), so the
-// producer should give the writer a moment.
-func (o *outbound) enqueueMsg(sid []byte, m *message) (size int, ok, stalled bool) {
+// enqueueMsg encodes m for subscription sub and queues it, counting it in
+// sub's delivered count. It returns the payload size counted as delivered;
+// ok is false when the connection is closing or has just become a slow
+// consumer, or when sub has had its max, and stalled is true when the queue
+// is past its stall mark (three quarters of max_pending), so the producer
+// should give the writer a moment.
+func (o *outbound) enqueueMsg(sub *subscription, m *message) (size int, ok, stalled bool) {
 	o.mu.Lock()
 	if o.closing {
 		o.mu.Unlock()
 		return 0, false, false
 	}
-	n := msgOverhead + len(m.subject) + len(sid) + len(m.reply) + len(m.data)
+	limit := sub.max.Load()
+	if limit > 0 && sub.delivered >= limit {
+		o.mu.Unlock()
+		return 0, false, false
+	}
+	n := msgOverhead + len(m.subject) + len(sub.sid) + len(m.reply) + len(m.data)
 	ch := o.reserve(n)
 	before := len(ch.b)
 	size = len(m.data)
 	if m.hdrLen > 0 && o.headers.Load() {
-		ch.b = protocol.AppendHMsg(ch.b, m.subject, sid, m.reply, m.hdrLen, m.data)
+		ch.b = protocol.AppendHMsg(ch.b, m.subject, sub.sid, m.reply, m.hdrLen, m.data)
 	} else {
 		// A subscriber without header support gets the payload alone.
 		size -= m.hdrLen
-		ch.b = protocol.AppendMsg(ch.b, m.subject, sid, m.reply, m.data[m.hdrLen:])
+		ch.b = protocol.AppendMsg(ch.b, m.subject, sub.sid, m.reply, m.data[m.hdrLen:])
 	}
+	sub.delivered++
+	done := sub.delivered == limit
 	ok, stalled = o.queued(int64(len(ch.b)-before), 1, int64(size))
+	if done {
+		sub.unsubscribe()
+	}
 	return size, ok, stalled
 }
 
-// enqueueBytes queues already encoded messages (a producer's staged
-// buffer), filling the current chunk before starting new ones.
-func (o *outbound) enqueueBytes(b []byte, msgs, bytes int64) (ok, stalled bool) {
+// enqueueStaged queues a producer's staged buffer for this subscriber,
+// filling the current chunk before starting new ones, and adds its runs to
+// their subscriptions' delivered counts. cutMsgs and cutBytes are what was
+// left out for subscriptions that reached their max meanwhile (see
+// stagedOut.countRuns).
+func (o *outbound) enqueueStaged(st *stagedOut) (ok, stalled bool, cutMsgs, cutBytes int64) {
 	o.mu.Lock()
 	if o.closing {
 		o.mu.Unlock()
-		return false, false
+		return false, false, 0, 0
 	}
-	total := int64(len(b))
+	n := len(st.buf)
+	msgs, all := st.countRuns()
+	if all {
+		o.appendBytes(st.buf)
+	} else {
+		n, cutMsgs, cutBytes = st.keptBytes(o.appendBytes)
+	}
+	ok, stalled = o.queued(int64(n), msgs-cutMsgs, st.bytes-cutBytes)
+	for i := range st.runs {
+		if st.runs[i].done {
+			st.runs[i].sub.unsubscribe()
+		}
+	}
+	return ok, stalled, cutMsgs, cutBytes
+}
+
+// appendBytes copies already encoded messages into the queue; the caller
+// accounts for them with queued. Called with mu held.
+func (o *outbound) appendBytes(b []byte) {
 	for len(b) > 0 {
 		ch := o.reserve(1)
 		n := copy(ch.b[len(ch.b):cap(ch.b)], b)
 		ch.b = ch.b[:len(ch.b)+n]
 		b = b[n:]
 	}
-	return o.queued(total, msgs, bytes)
 }
 
 // queued accounts for n bytes just appended (msgs messages of bytes payload

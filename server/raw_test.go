@@ -174,7 +174,7 @@ func TestErrorsThatClose(t *testing.T) {
 		{"unknown op", "FOO bar\r\n", "-ERR 'Unknown Protocol Operation'", nil},
 		{"max payload", "PUB foo 2000\r\n", "-ERR 'Maximum Payload Violation'", func(o *Options) { o.MaxPayload = 1000 }},
 		{"control line", "PUB " + strings.Repeat("a", 5000) + " 1\r\n", "-ERR 'maximum control line exceeded'", nil},
-		{"bad payload end", "PUB foo 2\r\nhi\n\n", "-ERR 'Unknown Protocol Operation'", nil},
+		{"bad payload end", "PUB foo 2\r\nhi\n\n", "-ERR 'Parse Error: PUB payload must be followed by CRLF after the 2 bytes announced'", nil},
 		{"malformed pub", "PUB\r\n", "-ERR 'Parse Error: ", nil},
 		{"bad connect json", "CONNECT {nope\r\n", "-ERR 'Invalid CONNECT", nil},
 		{"no responders without headers", "CONNECT {\"no_responders\":true}\r\n", "-ERR 'no responders requires headers support'", nil},

@@ -34,16 +34,27 @@ type subscription struct {
 	// subscription overlaps: matching messages are not delivered.
 	deny atomic.Pointer[[]pattern]
 
-	max       atomic.Int64 // auto-unsubscribe after this many; 0 = never
-	delivered atomic.Int64
+	// max is the total number of messages the subscription receives
+	// before it ends, those delivered before it was set included; 0 means
+	// no limit. Written under conn.out.mu, read by producers without it.
+	max atomic.Int64
+	// delivered counts the messages queued for the client, guarded by
+	// conn.out.mu: a direct enqueue counts its message there, and a
+	// producer's staged read adds its count per subscription once, at the
+	// hand-over (stage.go). Internal subscriptions (conn nil) count nothing.
+	delivered int64
 	closed    atomic.Bool
 }
 
-// setMax arms auto-unsubscribe and reports whether the subscription stays
-// (false when it has already delivered max messages).
-func (s *subscription) setMax(max int64) bool {
-	s.max.Store(max)
-	return s.delivered.Load() < max
+// setMax gives sub a total of max deliveries, those already made included,
+// and reports whether it stays (false when it has had max already). Runs
+// on sub's connection, under the lock its count is kept under.
+func (sub *subscription) setMax(max int64) bool {
+	o := &sub.conn.out
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	sub.max.Store(max)
+	return sub.delivered < max
 }
 
 // route delivers m to every plain subscriber and to one member of each queue
@@ -98,15 +109,6 @@ func (sub *subscription) deliver(from *conn, m *message) bool {
 	if deny := sub.deny.Load(); deny != nil && anyMatch(*deny, m.subject) {
 		return false
 	}
-	if max := sub.max.Load(); max > 0 {
-		n := sub.delivered.Add(1)
-		if n > max {
-			return false
-		}
-		if n == max {
-			defer sub.unsubscribe()
-		}
-	}
 	if sub.fn != nil {
 		var hdr []byte
 		if m.hdrLen > 0 {
@@ -116,20 +118,9 @@ func (sub *subscription) deliver(from *conn, m *message) bool {
 		return true
 	}
 	d := sub.conn
-	var size int
-	if st := stageFor(from, d); st != nil {
-		size = st.add(sub.sid, m)
-	} else {
-		var ok, stalled bool
-		if size, ok, stalled = d.out.enqueueMsg(sub.sid, m); !ok {
-			return false
-		}
-		if from != nil {
-			if stalled && from != d {
-				from.stallOn = d
-			}
-			from.flushSet[d] = struct{}{}
-		}
+	size, ok := sub.enqueue(from, m)
+	if !ok {
+		return false
 	}
 	if len(m.reply) > 0 {
 		if ps := d.perms.Load(); ps != nil && ps.resp != nil {
@@ -153,11 +144,28 @@ func (sub *subscription) unsubscribe() {
 	}
 }
 
-// stageFor returns the producer's staging slot for d, or nil for an
-// in-process publish or when d is not staged in this read.
-func stageFor(from, d *conn) *stagedOut {
-	if from == nil {
-		return nil
+// enqueue queues m for sub's client: staged in the producer's read when it
+// can be, or else directly under the subscriber's lock. A subscription with
+// a max always goes directly, so that its count is checked and taken in
+// one step (exact with any number of producers); whatever the producer has
+// staged for the same client is handed over first, to keep its order.
+func (sub *subscription) enqueue(from *conn, m *message) (size int, ok bool) {
+	d := sub.conn
+	if from != nil {
+		if sub.max.Load() == 0 {
+			if st := from.stageFor(d); st != nil {
+				return st.add(sub, m), true
+			}
+		} else if st := from.staged(d); st != nil {
+			from.handOver(st)
+		}
 	}
-	return from.stageFor(d)
+	size, ok, stalled := d.out.enqueueMsg(sub, m)
+	if ok && from != nil {
+		if stalled && from != d {
+			from.stallOn = d
+		}
+		from.flushSet[d] = struct{}{}
+	}
+	return size, ok
 }

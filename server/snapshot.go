@@ -139,14 +139,23 @@ func (c *conn) snapshot(withSubs bool) ConnSnapshot {
 	c.out.mu.Unlock()
 	c.subsMu.Lock()
 	cs.NumSubs = len(c.subs)
+	var subs []*subscription
 	if withSubs {
-		cs.Subs = make([]SubSnapshot, 0, len(c.subs))
+		subs = make([]*subscription, 0, len(c.subs))
 		for _, sub := range c.subs {
-			cs.Subs = append(cs.Subs, SubSnapshot{Subject: sub.subject, Queue: sub.queue, Sid: string(sub.sid),
-				Delivered: sub.delivered.Load(), Max: sub.max.Load()})
+			subs = append(subs, sub)
 		}
 	}
 	c.subsMu.Unlock()
+	if withSubs {
+		cs.Subs = make([]SubSnapshot, len(subs))
+		c.out.mu.Lock() // guards the delivered counts
+		for i, sub := range subs {
+			cs.Subs[i] = SubSnapshot{Subject: sub.subject, Queue: sub.queue, Sid: string(sub.sid),
+				Delivered: sub.delivered, Max: sub.max.Load()}
+		}
+		c.out.mu.Unlock()
+	}
 	return cs
 }
 

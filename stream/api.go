@@ -3,6 +3,7 @@ package stream
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"strings"
 )
 
@@ -98,6 +99,9 @@ func (svc *Service) route(rest string, body []byte) any {
 	if rest == "INFO" {
 		return svc.accountInfo()
 	}
+	if r := svc.offlineRefusal(rest); r != nil {
+		return r
+	}
 	op, name, ok := splitAPI(rest)
 	switch {
 	case op == "STREAM.NAMES" && !ok:
@@ -150,6 +154,26 @@ func decodeRequest(body []byte, v any) *APIError {
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return apiErr(errInvalidJSON, err)
+	}
+	return nil
+}
+
+// decodeConfigRequest parses a stream or consumer create/update request
+// and, as nats-server does, refuses a field it does not know (10025): a
+// setting Wisp would drop must fail the request, not create a stream or
+// consumer that behaves differently from what was asked.
+func decodeConfigRequest(body []byte, v any) *APIError {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return apiErr(errInvalidJSON, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return apiErr(errInvalidJSON, "unexpected data after the request object")
 	}
 	return nil
 }

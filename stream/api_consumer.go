@@ -4,7 +4,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nuid"
 	"github.com/wisp-mq/wisp/stream/store"
 )
 
@@ -68,6 +67,9 @@ type consumerCreateRequest struct {
 	Stream string          `json:"stream_name"`
 	Config *ConsumerConfig `json:"config"`
 	Action string          `json:"action"`
+	// Pedantic asks the server to refuse rather than fill in defaults;
+	// Wisp refuses the request instead (see ConsumerConfig.validate).
+	Pedantic bool `json:"pedantic,omitempty"`
 }
 
 type consumerInfoResponse struct {
@@ -85,11 +87,14 @@ func consumerResponse(typ string, ci *ConsumerInfo) *consumerInfoResponse {
 func (svc *Service) createConsumer(streamName, name, filter string, legacyDurable bool, body []byte) any {
 	fail := func(e *APIError) any { return errResponse(typeConsumerCreate, e) }
 	var req consumerCreateRequest
-	if e := decodeRequest(body, &req); e != nil {
+	if e := decodeConfigRequest(body, &req); e != nil {
 		return fail(e)
 	}
 	if req.Config == nil {
 		return fail(apiErr(errConsumerCreate, "consumer config required"))
+	}
+	if req.Pedantic {
+		return fail(apiErr(errConsumerUnsupported, `"pedantic" mode`))
 	}
 	if req.Stream != "" && req.Stream != streamName {
 		return fail(apiErr(errStreamMismatch))
@@ -135,13 +140,14 @@ func (svc *Service) createConsumer(streamName, name, filter string, legacyDurabl
 	scfg := s.cfg
 	s.mu.RUnlock()
 	cfg.setDefaults(scfg.ConsumerLimits)
-	if cfg.Name == "" {
-		cfg.Name = nuid.Next()[:8]
+	serverNamed := cfg.Name == ""
+	if serverNamed {
+		cfg.Name = drawConsumerName()
 	}
 	if e := cfg.validate(&scfg); e != nil {
 		return fail(e)
 	}
-	ci, e := svc.addOrUpdateConsumer(s, &scfg, cfg, req.Action)
+	ci, e := svc.addOrUpdateConsumer(s, &scfg, cfg, req.Action, serverNamed)
 	if e != nil {
 		return fail(e)
 	}
@@ -149,10 +155,15 @@ func (svc *Service) createConsumer(streamName, name, filter string, legacyDurabl
 }
 
 // addOrUpdateConsumer applies a validated config: creates the consumer,
-// or updates (or confirms) an existing one, as action allows.
-func (svc *Service) addOrUpdateConsumer(s *stream, scfg *Config, cfg *ConsumerConfig, action string) (*ConsumerInfo, *APIError) {
+// or updates (or confirms) an existing one, as action allows. A
+// server-named consumer is always new: should its random name be taken, it
+// draws another rather than touch the consumer that has it.
+func (svc *Service) addOrUpdateConsumer(s *stream, scfg *Config, cfg *ConsumerConfig, action string, serverNamed bool) (*ConsumerInfo, *APIError) {
 	s.cons.mu.Lock()
 	defer s.cons.mu.Unlock()
+	for serverNamed && s.cons.byName[cfg.Name] != nil {
+		cfg.Name = drawConsumerName()
+	}
 	if old := s.cons.byName[cfg.Name]; old != nil {
 		old.mu.Lock()
 		// Only CONSUMER.PAUSE changes the pause of an existing consumer.

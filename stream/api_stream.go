@@ -23,19 +23,30 @@ func infoResponse(typ string, si *StreamInfo) *streamInfoResponse {
 	return r
 }
 
+// streamConfigRequest is the body of STREAM.CREATE and STREAM.UPDATE: the
+// config, and a flag that belongs to the request, not the stream.
+type streamConfigRequest struct {
+	Config
+	Pedantic bool `json:"pedantic,omitempty"`
+}
+
 // parseConfig decodes and normalises a create or update request for the
 // stream named in the subject.
 func parseConfig(typ, name string, body []byte) (*Config, *apiResponse) {
 	if !validName(name) {
 		return nil, errResponse(typ, apiErr(errStreamNameInvalid))
 	}
-	cfg := &Config{}
+	req := &streamConfigRequest{}
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return nil, errResponse(typ, apiErr(errInvalidJSON, "request body is empty"))
 	}
-	if e := decodeRequest(body, cfg); e != nil {
+	if e := decodeConfigRequest(body, req); e != nil {
 		return nil, errResponse(typ, e)
 	}
+	if req.Pedantic {
+		return nil, errResponse(typ, apiErr(errStreamUnsupported, `"pedantic" mode`))
+	}
+	cfg := &req.Config
 	if cfg.Name == "" {
 		cfg.Name = name
 	}
@@ -80,6 +91,9 @@ func (svc *Service) createStream(name string, body []byte) any {
 	if bad != nil {
 		return bad
 	}
+	if cfg.Sealed {
+		return errResponse(typeStreamCreate, apiErr(errStreamInvalidConfig, "stream configuration for create can not be sealed"))
+	}
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
 	if s := svc.streams[name]; s != nil {
@@ -110,7 +124,7 @@ func (svc *Service) createStream(name string, body []byte) any {
 		if err != nil {
 			return err
 		}
-		if err := b.PutMeta(name, v); err != nil {
+		if err := b.PutMeta(name, id, v); err != nil {
 			return err
 		}
 		if cfg.FirstSeq > 1 {
@@ -164,7 +178,7 @@ func (svc *Service) updateStream(name string, body []byte) any {
 		return errResponse(typeStreamUpdate, storeErr(errStreamUpdate, err))
 	}
 	err = s.st.Do(func(b *store.Batch) error {
-		if err := b.PutMeta(name, v); err != nil {
+		if err := b.PutMeta(name, s.id, v); err != nil {
 			return err
 		}
 		s.mu.Lock()

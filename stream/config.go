@@ -40,18 +40,35 @@ type Config struct {
 	Metadata             map[string]string `json:"metadata,omitempty"`
 
 	// Features Wisp does not implement. They are decoded only so that a
-	// request using them is refused with a reason instead of silently
-	// creating a stream that behaves differently.
-	Mirror           json.RawMessage `json:"mirror,omitempty"`
-	Sources          json.RawMessage `json:"sources,omitempty"`
-	SubjectTransform json.RawMessage `json:"subject_transform,omitempty"`
-	RePublish        json.RawMessage `json:"republish,omitempty"`
-	AllowMsgTTL      bool            `json:"allow_msg_ttl,omitempty"`
-	AllowMsgCounter  bool            `json:"allow_msg_counter,omitempty"`
-	AllowAtomic      bool            `json:"allow_atomic,omitempty"`
-	AllowSchedules   bool            `json:"allow_msg_schedules,omitempty"`
-	AllowBatched     bool            `json:"allow_batched,omitempty"`
+	// request using them is refused with a reason (validate) instead of
+	// silently creating a stream that behaves differently; their zero
+	// values, which clients send by default, are accepted.
+	Mirror                 json.RawMessage `json:"mirror,omitempty"`
+	Sources                json.RawMessage `json:"sources,omitempty"`
+	SubjectTransform       json.RawMessage `json:"subject_transform,omitempty"`
+	RePublish              json.RawMessage `json:"republish,omitempty"`
+	Placement              *Placement      `json:"placement,omitempty"`
+	AllowMsgTTL            bool            `json:"allow_msg_ttl,omitempty"`
+	SubjectDeleteMarkerTTL time.Duration   `json:"subject_delete_marker_ttl,omitempty"`
+	AllowMsgCounter        bool            `json:"allow_msg_counter,omitempty"`
+	AllowAtomic            bool            `json:"allow_atomic,omitempty"`
+	AllowSchedules         bool            `json:"allow_msg_schedules,omitempty"`
+	AllowBatched           bool            `json:"allow_batched,omitempty"`
+	PersistMode            string          `json:"persist_mode,omitempty"`
 }
+
+// Placement is where a clustered deployment should put a stream. Wisp is
+// one server: only an empty placement is accepted.
+type Placement struct {
+	Cluster   string   `json:"cluster,omitempty"`
+	Tags      []string `json:"tags,omitempty"`
+	Preferred string   `json:"preferred,omitempty"`
+}
+
+// persistModeDefault is the only persist mode Wisp has: every write is
+// committed before it is acknowledged (the server-wide sync settings in
+// docs/streams.md say how it reaches the disk).
+const persistModeDefault = "default"
 
 // ConsumerLimits are defaults a stream imposes on its consumers.
 type ConsumerLimits struct {
@@ -92,6 +109,12 @@ func (c *Config) setDefaults() {
 			c.Duplicates = c.MaxAge
 		}
 	}
+	if c.Placement != nil && c.Placement.Cluster == "" && len(c.Placement.Tags) == 0 && c.Placement.Preferred == "" {
+		c.Placement = nil
+	}
+	if c.PersistMode == persistModeDefault {
+		c.PersistMode = ""
+	}
 	if len(c.Subjects) == 0 && len(c.Mirror) == 0 && len(c.Sources) == 0 {
 		c.Subjects = []string{c.Name}
 	}
@@ -108,21 +131,16 @@ func (c *Config) validate() *APIError {
 	invalid := func(format string, args ...any) *APIError {
 		return apiErr(errStreamInvalidConfig, fmt.Sprintf(format, args...))
 	}
+	if e := c.refuseUnsupported(); e != nil {
+		return e
+	}
 	switch {
 	case c.Replicas > 1:
 		return apiErr(errStreamReplicasNotSupported)
 	case c.Replicas < 0:
 		return invalid("replicas count cannot be negative")
-	case len(c.Mirror) > 0 && string(c.Mirror) != "null",
-		len(c.Sources) > 0 && string(c.Sources) != "null":
-		return invalid("stream mirrors and sources are not supported")
-	case len(c.SubjectTransform) > 0 && string(c.SubjectTransform) != "null",
-		len(c.RePublish) > 0 && string(c.RePublish) != "null":
-		return invalid("subject transforms and republish are not supported")
-	case c.AllowMsgTTL || c.AllowMsgCounter || c.AllowAtomic || c.AllowSchedules || c.AllowBatched:
-		return invalid("per-message TTL, counters, atomic and batch publish and schedules are not supported")
-	case c.Compression != "none":
-		return invalid("compression %q is not supported", c.Compression)
+	case c.MirrorDirect:
+		return invalid("stream has no mirror but does have mirror direct")
 	case c.MaxAge < 0:
 		return invalid("max age needs to be >= 0")
 	case c.Duplicates < 0:
@@ -131,12 +149,52 @@ func (c *Config) validate() *APIError {
 		return invalid("duplicates window can not be larger then max age")
 	case c.MaxMsgs < -1 || c.MaxBytes < -1 || c.MaxMsgsPerSubject < -1 || c.MaxMsgSize < -1 || c.MaxConsumers < -1:
 		return invalid("limits must be -1 (unlimited) or positive")
+	case c.AllowRollup && c.DenyPurge:
+		return invalid("roll-ups require the purge permission")
 	case c.DiscardNewPerSubject && (c.Discard != DiscardNew || c.MaxMsgsPerSubject <= 0):
 		return invalid("discard new per subject requires discard new policy and max msgs per subject to be set")
 	case len(c.Description) > 4*1024:
 		return invalid("description is too long, maximum allowed is 4096")
 	}
 	return validateSubjects(c.Subjects)
+}
+
+// refuseUnsupported refuses the settings of features Wisp does not
+// implement, naming the field so the user knows what to remove.
+func (c *Config) refuseUnsupported() *APIError {
+	set := func(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }
+	var field string
+	switch {
+	case set(c.Mirror):
+		field = `"mirror"`
+	case set(c.Sources):
+		field = `"sources"`
+	case set(c.SubjectTransform):
+		field = `"subject_transform"`
+	case set(c.RePublish):
+		field = `"republish"`
+	case c.Placement != nil:
+		field = `"placement"`
+	case c.AllowMsgTTL:
+		field = `"allow_msg_ttl"`
+	case c.SubjectDeleteMarkerTTL != 0:
+		field = `"subject_delete_marker_ttl"`
+	case c.AllowMsgCounter:
+		field = `"allow_msg_counter"`
+	case c.AllowAtomic:
+		field = `"allow_atomic"`
+	case c.AllowSchedules:
+		field = `"allow_msg_schedules"`
+	case c.AllowBatched:
+		field = `"allow_batched"`
+	case c.PersistMode != "":
+		field = fmt.Sprintf(`"persist_mode" %q`, c.PersistMode)
+	case c.Compression != "none":
+		field = fmt.Sprintf(`"compression" %q`, c.Compression)
+	default:
+		return nil
+	}
+	return apiErr(errStreamUnsupported, field)
 }
 
 // validateSubjects checks one stream's own subject list.

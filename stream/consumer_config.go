@@ -25,7 +25,6 @@ type ConsumerConfig struct {
 	FilterSubjects     []string          `json:"filter_subjects,omitempty"`
 	ReplayPolicy       ReplayPolicy      `json:"replay_policy"`
 	RateLimit          uint64            `json:"rate_limit_bps,omitempty"`
-	SampleFrequency    string            `json:"sample_freq,omitempty"`
 	MaxWaiting         int               `json:"max_waiting,omitempty"`
 	MaxAckPending      int               `json:"max_ack_pending,omitempty"`
 	HeadersOnly        bool              `json:"headers_only,omitempty"`
@@ -41,6 +40,13 @@ type ConsumerConfig struct {
 	FlowControl        bool              `json:"flow_control,omitempty"`
 	IdleHeartbeat      time.Duration     `json:"idle_heartbeat,omitempty"`
 	PauseUntil         *time.Time        `json:"pause_until,omitempty"`
+
+	// Features Wisp does not implement, decoded only to be refused with a
+	// reason (refuseUnsupported); their zero values are accepted.
+	SampleFrequency string        `json:"sample_freq,omitempty"`
+	PriorityGroups  []string      `json:"priority_groups,omitempty"`
+	PriorityPolicy  string        `json:"priority_policy,omitempty"`
+	PinnedTTL       time.Duration `json:"priority_timeout,omitempty"`
 }
 
 // DeliverPolicy says where a new consumer starts in its stream.
@@ -78,8 +84,9 @@ func (a *AckPolicy) UnmarshalJSON(b []byte) error {
 	return enumUnmarshal(ackNames, (*int)(a), b, "ack policy")
 }
 
-// ReplayPolicy says how fast stored messages are sent. Wisp sends both as
-// fast as the consumer takes them (see docs/consumers.md).
+// ReplayPolicy says how fast stored messages are sent: instant as fast as
+// the consumer takes them, original spaced as they were stored (see
+// docs/consumers.md).
 type ReplayPolicy int
 
 const (
@@ -126,6 +133,9 @@ func (c *ConsumerConfig) setDefaults(lim ConsumerLimits) {
 	if c.Name == "" {
 		c.Name = c.Durable
 	}
+	if c.PriorityPolicy == priorityPolicyNone {
+		c.PriorityPolicy = ""
+	}
 	if len(c.FilterSubjects) == 1 && c.FilterSubject == "" {
 		c.FilterSubject, c.FilterSubjects = c.FilterSubjects[0], nil
 	}
@@ -147,11 +157,13 @@ func (c *ConsumerConfig) setDefaults(lim ConsumerLimits) {
 			c.MaxAckPending = lim.MaxAckPending
 		}
 	}
+	// The stream's limit is every consumer's default, durable or not, as
+	// in nats-server; an ephemeral without one still goes after 5s.
+	if c.InactiveThreshold == 0 {
+		c.InactiveThreshold = lim.InactiveThreshold
+	}
 	if c.Durable == "" && c.InactiveThreshold == 0 {
 		c.InactiveThreshold = defaultInactiveThreshold
-		if lim.InactiveThreshold > 0 {
-			c.InactiveThreshold = lim.InactiveThreshold
-		}
 	}
 }
 
@@ -165,6 +177,9 @@ func (c *ConsumerConfig) validate(sc *Config) *APIError {
 		return apiErr(errConsumerDurableAndNameMismatch)
 	}
 	if e := checkConsumerName(c.Name); e != nil {
+		return e
+	}
+	if e := c.refuseUnsupported(); e != nil {
 		return e
 	}
 	if len(c.Description) > maxDescriptionLen {
@@ -204,6 +219,10 @@ func (c *ConsumerConfig) validate(sc *Config) *APIError {
 		return apiErr(errConsumerMaxDeliverBackoff)
 	case c.Replicas > 1:
 		return apiErr(errStreamReplicasNotSupported)
+	case sc.ConsumerLimits.MaxAckPending > 0 && c.MaxAckPending > sc.ConsumerLimits.MaxAckPending:
+		return apiErr(errConsumerMaxAckPendingExcess, sc.ConsumerLimits.MaxAckPending)
+	case sc.ConsumerLimits.InactiveThreshold > 0 && c.InactiveThreshold > sc.ConsumerLimits.InactiveThreshold:
+		return apiErr(errConsumerInactiveThresholdExcess, sc.ConsumerLimits.InactiveThreshold)
 	}
 	if e := c.validateFilters(sc); e != nil {
 		return e
@@ -212,6 +231,29 @@ func (c *ConsumerConfig) validate(sc *Config) *APIError {
 		return apiErr(errConsumerWQRequiresExplicitAck)
 	}
 	return nil
+}
+
+// priorityPolicyNone is the priority policy of a consumer without priority
+// groups, the only one Wisp has; clients may send it by name.
+const priorityPolicyNone = "none"
+
+// refuseUnsupported refuses the settings of consumer features Wisp does
+// not implement, naming the field so the user knows what to remove.
+func (c *ConsumerConfig) refuseUnsupported() *APIError {
+	var field string
+	switch {
+	case c.SampleFrequency != "":
+		field = `"sample_freq" (ack sampling)`
+	case len(c.PriorityGroups) > 0:
+		field = `"priority_groups"`
+	case c.PriorityPolicy != "":
+		field = fmt.Sprintf(`"priority_policy" %q`, c.PriorityPolicy)
+	case c.PinnedTTL != 0:
+		field = `"priority_timeout"`
+	default:
+		return nil
+	}
+	return apiErr(errConsumerUnsupported, field)
 }
 
 // checkConsumerName applies nats-server's rules for consumer names.

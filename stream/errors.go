@@ -32,6 +32,7 @@ const (
 	errStreamMismatch
 	errStreamSubjectOverlap
 	errStreamInvalidConfig
+	errStreamUnsupported
 	errStreamCreate
 	errStreamUpdate
 	errStreamDelete
@@ -47,13 +48,16 @@ const (
 	errWrongLastSeq
 	errWrongLastMsgID
 	errStreamSealed
+	errStreamRollupFailed
 	errMaxStreams
 	errGeneral
+	errStreamOffline
 
 	// Consumers (consumer*.go).
 	errConsumerNotFound
 	errConsumerNameExist
 	errConsumerCreate
+	errConsumerUnsupported
 	errConsumerExists
 	errConsumerDoesNotExist
 	errConsumerInvalidPolicy
@@ -91,6 +95,8 @@ const (
 	errConsumerBackOffNegative
 	errConsumerPullWithRateLimit
 	errConsumerInvalidReset
+	errConsumerMaxAckPendingExcess
+	errConsumerInactiveThresholdExcess
 	errMaxConsumers
 
 	// Resources (quota.go).
@@ -108,6 +114,7 @@ var errTable = [...]APIError{
 	errStreamMismatch:             {400, 10056, "stream name in subject does not match request"},
 	errStreamSubjectOverlap:       {400, 10065, "subjects overlap with an existing stream"},
 	errStreamInvalidConfig:        {500, 10052, "{x}"},
+	errStreamUnsupported:          {500, 10052, "stream configuration {x} is not supported"},
 	errStreamCreate:               {500, 10049, "{x}"},
 	errStreamUpdate:               {500, 10069, "{x}"},
 	errStreamDelete:               {500, 10050, "{x}"},
@@ -123,12 +130,15 @@ var errTable = [...]APIError{
 	errWrongLastSeq:               {400, 10071, "wrong last sequence: {x}"},
 	errWrongLastMsgID:             {400, 10070, "wrong last msg ID: {x}"},
 	errStreamSealed:               {400, 10109, "invalid operation on sealed stream"},
+	errStreamRollupFailed:         {500, 10111, "{x}"},
 	errMaxStreams:                 {400, 10027, "maximum number of streams reached"},
 	errGeneral:                    {500, 10051, "{x}"},
+	errStreamOffline:              {500, 10118, "stream is offline: {x}"},
 
 	errConsumerNotFound:                      {404, 10014, "consumer not found"},
 	errConsumerNameExist:                     {400, 10013, "consumer name already in use"},
 	errConsumerCreate:                        {500, 10012, "{x}"},
+	errConsumerUnsupported:                   {500, 10012, "consumer configuration {x} is not supported"},
 	errConsumerExists:                        {400, 10148, "consumer already exists"},
 	errConsumerDoesNotExist:                  {400, 10149, "consumer does not exist"},
 	errConsumerInvalidPolicy:                 {400, 10094, "{x}"},
@@ -166,6 +176,8 @@ var errTable = [...]APIError{
 	errConsumerBackOffNegative:               {400, 10184, "consumer backoff needs to be positive"},
 	errConsumerPullWithRateLimit:             {400, 10086, "consumer in pull mode can not have rate limit set"},
 	errConsumerInvalidReset:                  {400, 10204, "invalid reset: {x}"},
+	errConsumerMaxAckPendingExcess:           {400, 10121, "consumer max ack pending exceeds system limit of {x}"},
+	errConsumerInactiveThresholdExcess:       {400, 10153, "consumer inactive threshold exceeds system limit of {x}"},
 	errMaxConsumers:                          {400, 10026, "maximum consumers limit reached"},
 
 	errInsufficientResources:    {503, 10023, "insufficient resources"},

@@ -16,6 +16,9 @@ func FuzzAPIRequest(f *testing.F) {
 		`{"config":{"durable_name":"C2","ack_policy":"explicit","filter_subject":"s.a"}}`,
 		`{"stream_name":"S","config":{"ack_policy":"none","deliver_subject":"d","pause_until":"2030-01-01T00:00:00Z"}}`,
 		`{"pause_until":"2030-01-01T00:00:00Z"}`, `{"pause_until":"1970-01-01T00:00:00Z"}`, `{"seq":0}`, `{"seq":18446744073709551615}`,
+		"NATS/1.0\r\nNats-Rollup: sub\r\n\r\n", "NATS/1.0\r\nNats-Rollup: ALL\r\n\r\n", "NATS/1.0\r\nNats-Rollup: x\r\n\r\n",
+		`{"name":"X","placement":{"cluster":"c"},"pedantic":true}`, `{"name":"X","bogus":1}`, `{"name":"X"} {}`,
+		`{"config":{"name":"C2","priority_groups":["g"],"sample_freq":"5%"}}`,
 	} {
 		for op := range 18 {
 			f.Add(uint8(op), []byte(seed))
@@ -27,7 +30,7 @@ func FuzzAPIRequest(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { svc.Close() })
-	svc.route("STREAM.CREATE.S", []byte(`{"name":"S","subjects":["s.>"],"storage":"memory"}`))
+	svc.route("STREAM.CREATE.S", []byte(`{"name":"S","subjects":["s.>"],"storage":"memory","allow_rollup_hdrs":true}`))
 	svc.route("CONSUMER.CREATE.S.C", []byte(`{"config":{"durable_name":"C","ack_policy":"explicit"}}`))
 	ops := []string{"INFO", "STREAM.CREATE.X", "STREAM.UPDATE.S", "STREAM.INFO.S", "STREAM.NAMES",
 		"STREAM.LIST", "STREAM.MSG.GET.S", "STREAM.PURGE.S", "STREAM.MSG.DELETE.S", "STREAM.DELETE.X",

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"maps"
 	"sort"
 	"time"
 )
@@ -78,6 +79,14 @@ type Stats struct {
 	// CorruptRecords counts stored records skipped because they failed
 	// their checksum or did not decode.
 	CorruptRecords uint64
+	// LostMessages counts acknowledged messages found missing from the
+	// file store at start (loss.go); DamagedStreams the streams found
+	// damaged; StoreProblems store-wide problems (a damaged manifest, an
+	// unreadable definition). OfflineStreams are kept offline, with why.
+	LostMessages   uint64
+	DamagedStreams uint64
+	StoreProblems  uint64
+	OfflineStreams map[string]string
 }
 
 // StreamStats is one stream's line in Stats.
@@ -116,5 +125,12 @@ func (svc *Service) Stats() Stats {
 	sort.Slice(out.Streams, func(i, j int) bool { return out.Streams[i].Name < out.Streams[j].Name })
 	out.APITotal, out.APIErrors = svc.apiTotal.Load(), svc.apiErrors.Load()
 	out.CorruptRecords = svc.file.CorruptRecords() + svc.mem.CorruptRecords()
+	out.LostMessages, out.DamagedStreams = svc.lostMsgs.Load(), svc.damagedStreams.Load()
+	out.StoreProblems = svc.storeProblems.Load()
+	svc.mu.RLock()
+	if len(svc.offline) > 0 {
+		out.OfflineStreams = maps.Clone(svc.offline)
+	}
+	svc.mu.RUnlock()
 	return out
 }

@@ -24,9 +24,11 @@ type pubOp struct {
 	data    []byte
 	msg     store.Msg
 
-	seq uint64
-	dup bool
-	err *APIError
+	seq    uint64
+	dup    bool
+	rollup rollupKind
+	noAck  bool // the stream's no_ack: answer nothing, not even an error
+	err    *APIError
 }
 
 var pubPool = sync.Pool{New: func() any { return new(pubOp) }}
@@ -45,7 +47,7 @@ func (s *stream) onPublish(subject, reply, hdr, data []byte) {
 	if len(p.hdr) == 0 {
 		p.hdr = nil
 	}
-	p.seq, p.dup, p.err = 0, false, nil
+	p.seq, p.dup, p.rollup, p.noAck, p.err = 0, false, rollupNone, false, nil
 	s.st.Submit(p)
 }
 
@@ -59,10 +61,19 @@ func (p *pubOp) Apply(b *store.Batch) error {
 	s := p.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	p.noAck = s.cfg.NoAck
 	if p.err = s.checkPublish(p); p.err != nil || p.dup {
 		return errRejected
 	}
 	if p.err = s.checkQuota(store.MsgSize(len(p.subject), len(p.hdr), len(p.data))); p.err != nil {
+		return errRejected
+	}
+	replaced, err := s.rollupBefore(b, p.rollup, p.subject)
+	if err != nil {
+		// Only reads (subject rollup) or range deletions on the batch
+		// (stream rollup, which fail only on a closed batch) come before
+		// this point, so the refused message leaves nothing behind.
+		p.err = apiErr(errStreamStoreFailed, err)
 		return errRejected
 	}
 	now := time.Now().UnixNano()
@@ -77,6 +88,11 @@ func (p *pubOp) Apply(b *store.Batch) error {
 	}
 	wasEmpty := s.state.msgs == 0
 	s.noteAdded(p.subject, p.seq, now, p.msg.Size())
+	if err := s.rollupAfter(b, replaced); err != nil {
+		// Only a write to the batch can fail here, and the message is
+		// already in it: as with limits below, log rather than fail.
+		s.svc.log.Error("stream rollup failed", "stream", s.name, "err", err)
+	}
 	// Like nats-server, the last msg id is that of the last message, even
 	// when it had none.
 	s.lastMsgID = ""
@@ -125,6 +141,9 @@ func (s *stream) checkPublish(p *pubOp) *APIError {
 		return s.checkDiscardNew(p.subject, size)
 	}
 	if id := headerValue(p.hdr, hdrMsgID); len(id) > 0 {
+		if e := s.checkDedupeGap(time.Now().UnixNano()); e != nil {
+			return e
+		}
 		s.pruneDedupe(time.Now().UnixNano())
 		if e, ok := s.dedupe[string(id)]; ok {
 			p.dup, p.seq = true, e.seq
@@ -152,6 +171,10 @@ func (s *stream) checkPublish(p *pubOp) *APIError {
 		if !ok || v != last {
 			return apiErr(errWrongLastSeq, last)
 		}
+	}
+	var e *APIError
+	if p.rollup, e = s.checkRollup(p.hdr); e != nil {
+		return e
 	}
 	return s.checkDiscardNew(p.subject, size)
 }
@@ -197,7 +220,7 @@ func (p *pubOp) Done(err error) {
 	if err == nil {
 		s.wakeConsumers(p.subject)
 	}
-	if len(p.reply) > 0 {
+	if len(p.reply) > 0 && !p.noAck {
 		// A fresh buffer: the Broker contract does not promise Publish
 		// keeps no reference to data after it returns.
 		_ = s.svc.broker.Publish(string(p.reply), "", nil, p.appendAck(make([]byte, 0, 48+len(s.nameJSON))))

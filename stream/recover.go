@@ -10,11 +10,19 @@ import (
 )
 
 // recover loads every stream defined in st. A stream whose definition does
-// not decode is reported and left out; the others still come back.
+// not decode is reported and left out; so is one kept offline after damage
+// (svc.offline) or whose data cannot be read (it joins svc.offline); the
+// others still come back.
 func (svc *Service) recover(st *store.Store, storage Storage) error {
 	var metas []*streamMeta
-	err := st.Reader().Metas(func(name string, value []byte) error {
-		meta, err := decodeMeta(value)
+	err := st.Reader().Metas(func(name string, value []byte, err error) error {
+		if svc.offline[name] != "" {
+			return nil
+		}
+		var meta *streamMeta
+		if err == nil {
+			meta, err = decodeMeta(value)
+		}
 		if err != nil {
 			svc.log.Error("skipping stream with an unreadable definition", "stream", name, "err", err)
 			return nil
@@ -28,8 +36,15 @@ func (svc *Service) recover(st *store.Store, storage Storage) error {
 	}
 	for _, meta := range metas {
 		s := newStream(svc, st, meta)
+		s.noteDedupeGap(st.Lost(s.id))
 		if err := s.load(time.Now()); err != nil {
-			return fmt.Errorf("stream %s: recover: %w", s.name, err)
+			// A read error here is damage Pebble detected (a bad block
+			// checksum, a missing file): keep the stream offline with the
+			// reason rather than refuse to start every other stream.
+			svc.log.Error("stream unreadable; kept offline", "stream", s.name, "err", err.Error())
+			svc.damagedStreams.Add(1)
+			svc.offline[s.name] = fmt.Sprintf("its data cannot be read: %v", err)
+			continue
 		}
 		svc.streams[s.name] = s
 		svc.loadConsumers(s)

@@ -32,6 +32,9 @@ type Options struct {
 	// gather before they are written; DoubleAck replies never wait for it.
 	// Default 20ms; negative writes at the next commit.
 	ConsumerFlushDelay time.Duration
+	// OnDamage is what to do with a file stream whose store holds less
+	// than was acknowledged (loss.go). Default ServeDamaged.
+	OnDamage DamagePolicy
 	// Quotas limit the bytes of file and memory streams; each may be
 	// shared with other accounts' layers (quota.go).
 	Quotas []*Quota
@@ -64,6 +67,13 @@ type Service struct {
 
 	flushDelay time.Duration // Options.ConsumerFlushDelay in force
 	quotas     []*Quota
+
+	// offline holds the streams kept offline after damage, with the
+	// reason; filled before the API is subscribed (loss.go).
+	offline        map[string]string
+	lostMsgs       atomic.Uint64 // acknowledged messages found missing
+	damagedStreams atomic.Uint64 // streams found damaged at start
+	storeProblems  atomic.Uint64 // store-wide problems found at start
 }
 
 // New opens the stores under opts.StoreDir, recovers every stream, then
@@ -100,6 +110,7 @@ func New(b Broker, opts Options) (*Service, error) {
 		svc.file.Close()
 		return nil, err
 	}
+	svc.offline = svc.handleDamage(svc.file, opts.OnDamage)
 	if err := svc.recover(svc.file, FileStorage); err != nil {
 		svc.Close()
 		return nil, err

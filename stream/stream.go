@@ -26,10 +26,13 @@ type stream struct {
 	dedupe    map[string]dedupeEntry
 	dedupeQ   []dedupeRec // in arrival order, for pruning by age
 	lastMsgID string
-	consumers int
-	cons      consumerSet // the consumers themselves (consumer.go)
-	deleted   bool
-	ageTimer  *time.Timer
+	// dedupeGapUntil (unix nanos): until then message ids are refused,
+	// since ids of messages lost from the store cannot be checked (loss.go).
+	dedupeGapUntil int64
+	consumers      int
+	cons           consumerSet // the consumers themselves (consumer.go)
+	deleted        bool
+	ageTimer       *time.Timer
 
 	cancels map[string]func() // broker subscriptions by subject; guarded by svc.mu
 }

@@ -53,10 +53,14 @@ func startStreams(cfg *conf.Config, srv *server.Server, log *slog.Logger) (*stre
 	if cfg.Sync == conf.SyncInterval {
 		rule = store.SyncInterval
 	}
+	onDamage, err := stream.ParseDamagePolicy(cfg.OnDamage)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream.%w", err)
+	}
 	l := &streamLayers{
 		srv:           srv,
 		log:           log,
-		opts:          stream.Options{StoreDir: cfg.StoreDir, Sync: rule, SyncInterval: cfg.SyncInterval},
+		opts:          stream.Options{StoreDir: cfg.StoreDir, Sync: rule, SyncInterval: cfg.SyncInterval, OnDamage: onDamage},
 		quota:         stream.NewQuota(cfg.MaxFileStore, cfg.MaxMemoryStore),
 		accountQuotas: map[string]*stream.Quota{},
 	}
@@ -185,6 +189,7 @@ func jetStreamReport(all []accountStreams) server.JetStreamReport {
 		rep.Storage += st.Storage
 		rep.APITotal += st.APITotal
 		rep.APIErrors += st.APIErrors
+		addDamage(&rep.Damage, a.account, &st)
 		consumers := map[string][]server.ConsumerReport{}
 		for _, c := range a.svc.ConsumerStats() {
 			consumers[c.Stream] = append(consumers[c.Stream], server.ConsumerReport{
@@ -206,6 +211,24 @@ func jetStreamReport(all []accountStreams) server.JetStreamReport {
 		}
 	}
 	return rep
+}
+
+// addDamage adds one layer's damage figures to the report; offline
+// streams of a named account are shown as "account/stream".
+func addDamage(d *server.StoreDamage, account string, st *stream.Stats) {
+	d.LostMessages += st.LostMessages
+	d.DamagedStreams += st.DamagedStreams
+	d.StoreProblems += st.StoreProblems
+	d.CorruptRecords += st.CorruptRecords
+	for name, why := range st.OfflineStreams {
+		if account != "" {
+			name = account + "/" + name
+		}
+		if d.Offline == nil {
+			d.Offline = map[string]string{}
+		}
+		d.Offline[name] = why
+	}
 }
 
 // setLimits puts cfg's byte limits in force: at start and after a reload.

@@ -50,13 +50,15 @@ type Pending struct {
 
 // PutConsumerMeta stores the definition of consumer name of stream id.
 func (b *Batch) PutConsumerMeta(id uint32, name string, value []byte) error {
-	return b.b.Set(consumerKey(nil, id, name, consumerMetaKind), value, nil)
+	b.st.man.noteConsumer(id, name, value)
+	return b.b.Set(consumerKey(nil, id, name, consumerMetaKind), seal(nil, value), nil)
 }
 
 // PutConsumerState stores the fixed-size state record of a consumer.
 func (b *Batch) PutConsumerState(id uint32, name string, value []byte) error {
 	b.key = consumerKey(b.key[:0], id, name, consumerStateKind)
-	return b.b.Set(b.key, value, nil)
+	b.rec = seal(b.rec[:0], value)
+	return b.b.Set(b.key, b.rec, nil)
 }
 
 // PutPending records (or replaces) one pending message of a consumer.
@@ -66,7 +68,8 @@ func (b *Batch) PutPending(id uint32, name string, p Pending) error {
 	binary.BigEndian.PutUint64(v[8:], p.Count)
 	binary.BigEndian.PutUint64(v[16:], uint64(p.TS))
 	b.key = pendingKey(b.key[:0], id, name, p.Seq)
-	return b.b.Set(b.key, v[:], nil)
+	b.rec = seal(b.rec[:0], v[:])
+	return b.b.Set(b.key, b.rec, nil)
 }
 
 // DeletePending forgets one pending message of a consumer.
@@ -84,10 +87,23 @@ func (b *Batch) DeleteAllPending(id uint32, name string) error {
 
 // DropConsumer removes a consumer's definition, state and pending set.
 func (b *Batch) DropConsumer(id uint32, name string) error {
+	b.st.man.noteConsumerDrop(id, name)
 	lo := consumerPrefix(nil, id, name)
 	hi := append([]byte(nil), lo...)
 	hi[len(hi)-1] = 1
 	return b.b.DeleteRange(lo, hi, nil)
+}
+
+// unsealAt unseals one consumer value, logging and counting a bad one with
+// its location (stream id, consumer, which record).
+func (r Reader) unsealAt(v []byte, legacy legacyRule, id uint32, consumer, what string) ([]byte, error) {
+	p, err := unseal(v, legacy)
+	if err != nil {
+		r.st.corrupt.Add(1)
+		r.st.log.Error("skipping corrupt consumer record", "stream_id", id, "consumer", consumer,
+			"record", what, "err", err)
+	}
+	return p, err
 }
 
 // StoredConsumer is what Consumers finds of one consumer on disk.
@@ -125,12 +141,23 @@ func (r Reader) Consumers(id uint32) ([]*StoredConsumer, error) {
 		v := it.Value()
 		switch kind {
 		case consumerMetaKind:
-			cur.Meta = append([]byte(nil), v...)
+			if p, err := r.unsealAt(v, legacyConsumerMeta, id, name, "definition"); err == nil {
+				cur.Meta = append([]byte(nil), p...)
+			}
 		case consumerStateKind:
-			cur.State = append([]byte(nil), v...)
+			if p, err := r.unsealAt(v, legacyConsumerState, id, name, "state"); err == nil {
+				cur.State = append([]byte(nil), p...)
+			}
 		case consumerPendingKind:
+			p, err := r.unsealAt(v, legacyPending, id, name, "pending entry")
+			if err != nil {
+				continue
+			}
+			v = p
 			if len(rest) != 8 || len(v) != 24 {
 				r.st.corrupt.Add(1)
+				r.st.log.Error("skipping corrupt consumer record", "stream_id", id, "consumer", name,
+					"record", "pending entry", "size", len(v))
 				continue
 			}
 			cur.Pending = append(cur.Pending, Pending{

@@ -32,6 +32,17 @@
 // batches: the stream layer submits one Op per consumer carrying its
 // pending-set changes (consumer_keys.go).
 //
+// # Damage
+//
+// Pebble takes a damaged write-ahead log's first bad chunk as its end,
+// silently. The manifest (manifest.go), written apart from Pebble and only
+// for data already durable, remembers each stream's highest committed
+// sequence, its definition and its consumers; Open compares it with what
+// Pebble recovered (damage.go) and reports the difference (OpenReport)
+// instead of letting sequences, consumers or streams vanish. Every value
+// other than a message record is sealed with a checksum (seal.go); Verify
+// (verify.go) checks a stopped store offline.
+//
 // # Full and failing disks
 //
 // Before each group of writes the writer checks the disk's free space
@@ -45,6 +56,7 @@
 // The store never panics on bytes read from disk: every decoder returns an
 // error for short, torn or corrupt input (ErrCorrupt), and readers skip such
 // records instead of failing the whole stream. The store never calls Done
-// before the batch holding the Op is committed. No disk error, full or
-// failing, ends the process.
+// before the batch holding the Op is committed, and its manifest never
+// claims a sequence that is not durable. No disk error, full or failing,
+// ends the process.
 package store

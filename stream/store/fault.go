@@ -152,6 +152,9 @@ func (q quietLogger) Fatalf(format string, args ...any) {
 		}
 	}
 	q.l.Error("storage engine reported a fatal error", "component", "pebble", "err", err)
+	if q.st == nil {
+		panic(err) // a read-only open outside a store (verify.go) recovers it
+	}
 	q.st.fatals.Add(1)
 	q.st.markFailed(err)
 	if id := goid(); id == q.inst.committerGID.Load() || id == q.inst.openerGID.Load() {
@@ -224,6 +227,7 @@ func (s *Store) gate(now time.Time) error {
 func (s *Store) commitBatch(b *Batch, freeing bool) error {
 	if s.space != nil {
 		if err := s.space.fits(uint64(b.b.Len()), freeing); err != nil {
+			s.manifestRefused()
 			return err
 		}
 	}
@@ -233,7 +237,9 @@ func (s *Store) commitBatch(b *Batch, freeing bool) error {
 	}
 	// In SyncInterval mode a Sync commit waits for the write to the log
 	// file but not for its fsync, which the intervalFS defers.
+	s.manifestBeforeCommit()
 	err, stuck := s.exec(func() error { return b.b.Commit(wo) })
+	s.manifestAfterCommit(err == nil && !stuck)
 	if stuck {
 		b.stuck = true
 		return fmt.Errorf("%w: %w", ErrFailed, err)
@@ -250,6 +256,16 @@ func (s *Store) commitBatch(b *Batch, freeing bool) error {
 		_, _ = s.db.AsyncFlush()
 	}
 	return nil
+}
+
+// manifestRefused forgets what a batch refused after Apply would have
+// told the manifest (manifest.go): it was never committed.
+func (s *Store) manifestRefused() {
+	s.manifestAfterCommit(false)
+	if s.man != nil {
+		clear(s.man.drops)
+		s.man.drops = s.man.drops[:0]
+	}
 }
 
 // tryRecover closes and reopens the database on the writer goroutine. It
@@ -325,7 +341,7 @@ func (s *Store) openDB() (db *pebble.DB, err error) {
 			inst.startCommitter()
 		}
 	}()
-	return pebble.Open(s.opts.Dir, po)
+	return openPebble(s.opts.Dir, po)
 }
 
 // closeQuietly closes a database that failed; its errors (leaked state,

@@ -162,15 +162,22 @@ func (r Reader) LastSeqMark(id uint32) (seq uint64, ts int64, err error) {
 		return 0, 0, err
 	}
 	defer closer.Close()
-	if len(v) != 16 {
-		return 0, 0, fmt.Errorf("%w: stream %d state is %d bytes", ErrCorrupt, id, len(v))
+	v, err = unseal(v, legacyState)
+	if err == nil && len(v) != 16 {
+		err = fmt.Errorf("%w: %d bytes", ErrCorrupt, len(v))
+	}
+	if err != nil {
+		r.st.corrupt.Add(1)
+		return 0, 0, fmt.Errorf("stream %d state record: %w", id, err)
 	}
 	return beUint64(v[:8]), int64(beUint64(v[8:])), nil
 }
 
 // Metas calls fn with every stream metadata record (name, value). The value
-// is only valid during the call.
-func (r Reader) Metas(fn func(name string, value []byte) error) error {
+// is only valid during the call. A record whose seal fails is passed with
+// a nil value and an error wrapping ErrCorrupt, so the caller can name the
+// stream it cannot read.
+func (r Reader) Metas(fn func(name string, value []byte, err error) error) error {
 	src, h := r.src()
 	defer h.release()
 	it, err := src.NewIter(&pebble.IterOptions{
@@ -181,7 +188,12 @@ func (r Reader) Metas(fn func(name string, value []byte) error) error {
 	}
 	defer it.Close()
 	for ok := it.First(); ok; ok = it.Next() {
-		if err := fn(string(it.Key()[1:]), it.Value()); err != nil {
+		v, err := unseal(it.Value(), legacyMeta)
+		if err != nil {
+			r.st.corrupt.Add(1)
+			err = fmt.Errorf("stream %q definition: %w", it.Key()[1:], err)
+		}
+		if err := fn(string(it.Key()[1:]), v, err); err != nil {
 			return err
 		}
 	}

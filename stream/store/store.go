@@ -59,6 +59,10 @@ type Options struct {
 	// OnReopen, if set, runs on the writer goroutine after the store
 	// recovered from a failure by reopening its database (fault.go).
 	OnReopen func()
+	// KeepWALOnClose skips the flush of the memtable at Close, leaving
+	// the last writes only in the write-ahead log as a crash would. For
+	// tests of log damage.
+	KeepWALOnClose bool
 }
 
 // Store is one Pebble database holding any number of streams. Reads may
@@ -82,6 +86,8 @@ type Store struct {
 	done    chan struct{}
 	wal     *intervalFS // non-nil in SyncInterval mode: owes the log fsyncs
 	corrupt atomic.Uint64
+	man     *manifestTracker // nil for volatile stores (manifest.go)
+	report  OpenReport       // what Open found against the manifest
 }
 
 // Open opens or creates the database at opts.Dir and starts its writer.
@@ -116,6 +122,7 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store: open %s: %w", opts.Dir, err)
 	}
 	s.db, s.rd = db, db
+	s.openManifest()
 	go s.writeLoop()
 	return s, nil
 }
@@ -149,6 +156,12 @@ func (s *Store) Close() error {
 	}
 	if s.wal != nil {
 		err = errors.Join(err, s.wal.syncWALs())
+	}
+	e, stuck := s.exec(s.closeManifest)
+	err = errors.Join(err, e)
+	if stuck {
+		s.retire()
+		return errors.Join(err, s.releaseLock())
 	}
 	close(s.inst.jobs)
 	return errors.Join(err, s.db.Close(), s.releaseLock())

@@ -64,7 +64,7 @@ func (s *Store) writeLoop() {
 	maint := time.NewTicker(recoverEvery)
 	defer maint.Stop()
 	var tick <-chan time.Time
-	if s.wal != nil {
+	if s.wal != nil || s.man != nil {
 		t := time.NewTicker(s.opts.SyncInterval)
 		defer t.Stop()
 		tick = t.C
@@ -87,7 +87,10 @@ func (s *Store) writeLoop() {
 			errs = s.commit(ops, errs[:0])
 			clear(ops)
 		case <-tick:
-			s.syncWAL()
+			if s.wal != nil {
+				s.syncWAL()
+			}
+			s.manifestTick()
 		case now := <-maint.C:
 			s.maintain(now)
 		case <-s.quit:
@@ -181,6 +184,7 @@ func (b *Batch) PutMsg(id uint32, m *Msg) error {
 	if err := b.b.Set(b.key, b.rec, nil); err != nil {
 		return err
 	}
+	b.st.man.noteSeq(id, m.Seq, m.Time)
 	b.key = subjKey(b.key[:0], id, string(m.Subject), m.Seq)
 	return b.b.Set(b.key, nil, nil)
 }
@@ -214,17 +218,22 @@ func (b *Batch) SetLastSeq(id uint32, seq uint64, ts int64) error {
 	var v [16]byte
 	binary.BigEndian.PutUint64(v[:8], seq)
 	binary.BigEndian.PutUint64(v[8:], uint64(ts))
-	return b.b.Set(stateKey(id), v[:], nil)
+	b.st.man.noteSeq(id, seq, ts)
+	return b.b.Set(stateKey(id), seal(nil, v[:]), nil)
 }
 
-// PutMeta stores a stream's metadata under its name.
-func (b *Batch) PutMeta(name string, value []byte) error {
-	return b.b.Set(metaKey(name), value, nil)
+// PutMeta stores the metadata of stream id under its name. The value must
+// be a JSON object with the stream's id in a top-level "id" field, which is
+// how a store reads ids back without knowing the rest.
+func (b *Batch) PutMeta(name string, id uint32, value []byte) error {
+	b.st.man.noteMeta(id, name, value)
+	return b.b.Set(metaKey(name), seal(nil, value), nil)
 }
 
 // DropStream removes stream id and everything under it: metadata, messages,
 // index, state and consumers.
 func (b *Batch) DropStream(name string, id uint32) error {
+	b.st.man.noteDrop(id)
 	if err := b.b.Delete(metaKey(name), nil); err != nil {
 		return err
 	}
@@ -245,16 +254,22 @@ func (b *Batch) NextStreamID() (uint32, error) {
 	v, closer, err := b.b.Get(k)
 	switch {
 	case err == nil:
-		if len(v) == 4 {
-			id = binary.BigEndian.Uint32(v)
+		p, uerr := unseal(v, legacyNextID)
+		if uerr == nil && len(p) == 4 {
+			id = binary.BigEndian.Uint32(p)
 		}
 		closer.Close()
+		if uerr != nil || len(p) != 4 {
+			// Guessing could hand out an id still in use.
+			b.st.corrupt.Add(1)
+			return 0, fmt.Errorf("store: next stream id record: %w", errors.Join(uerr, ErrCorrupt))
+		}
 	case err != pebble.ErrNotFound:
 		return 0, err
 	}
 	var nv [4]byte
 	binary.BigEndian.PutUint32(nv[:], id+1)
-	return id, b.b.Set(k, nv[:], nil)
+	return id, b.b.Set(k, seal(nil, nv[:]), nil)
 }
 
 // PutRawMsg stores value as message seq of stream id without encoding or

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+// TestBenchProgressOnlyOnTerminal: the live status line is drawn on a
+// terminal, and nothing of it is written when stdout is not one (a pipe,
+// a file, CI) or with --quiet; the report is written either way.
+func TestBenchProgressOnlyOnTerminal(t *testing.T) {
+	args := []string{"pub", "--msgs", "500", "--size", "16", "--duration", "10s"}
+	for _, c := range []struct {
+		name     string
+		terminal bool
+		quiet    bool
+		drawn    bool
+	}{
+		{"terminal", true, false, true},
+		{"pipe", false, false, false},
+		{"quiet terminal", true, true, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			a := args
+			if c.quiet {
+				a = append(append([]string(nil), args...), "--quiet")
+			}
+			if status := benchMain(context.Background(), a, &stdout, &stderr, c.terminal); status != exitOK {
+				t.Fatalf("status %d\nstdout:\n%s\nstderr:\n%s", status, stdout.String(), stderr.String())
+			}
+			out := stdout.String()
+			if drawn := strings.Contains(out, "\r\033[K[1/1] pub"); drawn != c.drawn {
+				t.Errorf("status line drawn %v, want %v:\n%q", drawn, c.drawn, out)
+			}
+			if !c.drawn && strings.ContainsAny(out+stderr.String(), "\r\033") {
+				t.Errorf("control characters without a terminal:\n%q\n%q", out, stderr.String())
+			}
+			if !strings.Contains(out, "Throughput") {
+				t.Errorf("no report:\n%s", out)
+			}
+		})
+	}
+}
