@@ -10,14 +10,18 @@
 #   make bench   benchmarks
 #   make clean
 
-VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0-dev)
+# VERSION is Wisp's own (the nearest tag, or 0.1.0-dev without one); COMMIT
+# the commit built. Neither is what INFO's "version" says to clients: that
+# is server.NATSVersion (docs/ARCHITECTURE.md, "Versions").
+VERSION  ?= $(shell git describe --tags --dirty 2>/dev/null || echo 0.1.0-dev)
+COMMIT   ?= $(shell c=$$(git rev-parse --short HEAD 2>/dev/null) && { git diff --quiet HEAD -- || c=$$c-dirty; echo $$c; })
 FUZZTIME ?= 30s
 GO       ?= go
 
 .PHONY: build run run-cluster test fuzz bench clean
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/wisp ./cmd/wisp
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o bin/wisp ./cmd/wisp
 
 run: build
 	bin/wisp -a 127.0.0.1 -p 4222 -m 8222 -js -sd ./data

@@ -331,3 +331,23 @@ func TestBinaryThatFails(t *testing.T) {
 		t.Error("report OK with a failed run")
 	}
 }
+
+// The report names a Wisp server by its own version, not by the
+// nats-server level it advertises to clients in INFO's version.
+func TestProbeReportsWispVersion(t *testing.T) {
+	url, stop, err := startCoreServer(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	info, err := probe(url, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := info.serverVersion(); !strings.HasPrefix(got, "wisp ") {
+		t.Fatalf("server version %q, want Wisp's own", got)
+	}
+	if got := (infoLine{Version: "2.15.2"}).serverVersion(); got != "2.15.2" {
+		t.Fatalf("nats-server version %q", got)
+	}
+}

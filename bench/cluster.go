@@ -288,11 +288,17 @@ func startClusterEmbedded(n int) (*instance, error) {
 		stop()
 		return nil, errors.New("the embedded cluster did not form a full mesh")
 	}
-	in := &instance{stop: stop, self: true, version: server.Version}
+	in := &instance{stop: stop, self: true}
 	for _, s := range servers {
 		in.urls = append(in.urls, s.ClientURL())
 	}
 	in.url = in.urls[0]
+	info, err := probe(in.url, 5*time.Second)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	in.version = info.serverVersion()
 	return in, nil
 }
 
@@ -363,7 +369,7 @@ func startClusterBinary(bin string, n int) (*instance, error) {
 		stop()
 		return nil, err
 	}
-	in.url, in.version, in.pid = in.urls[0], info.Version, in.pids[0]
+	in.url, in.version, in.pid = in.urls[0], info.serverVersion(), in.pids[0]
 	return in, nil
 }
 

@@ -85,7 +85,7 @@ func (t *Target) start(jetstream bool) (*instance, error) {
 		in.stop()
 		return nil, err
 	}
-	in.version = info.Version
+	in.version = info.serverVersion()
 	return in, nil
 }
 
@@ -111,8 +111,18 @@ func shutdownServer(srv *server.Server) {
 
 // infoLine is the part of a server's INFO the bench reads.
 type infoLine struct {
-	Version   string `json:"version"`
-	JetStream bool   `json:"jetstream"`
+	Version     string `json:"version"`
+	WispVersion string `json:"wisp_version"`
+	JetStream   bool   `json:"jetstream"`
+}
+
+// serverVersion is the version to report: a Wisp server's own, not the
+// nats-server level it advertises to clients in version.
+func (i infoLine) serverVersion() string {
+	if i.WispVersion != "" {
+		return "wisp " + i.WispVersion
+	}
+	return i.Version
 }
 
 // probe connects to url and reads the server's INFO line.
@@ -207,13 +217,13 @@ func startBinaryOnce(bin string, jetstream bool) (in *instance, retry bool, err 
 		case <-exited:
 			cleanDir()
 			msg := out.String()
-			return nil, strings.Contains(msg, "address already in use"),
+			return nil, strings.Contains(msg, "already in use"),
 				fmt.Errorf("%s %s exited at start: %s", bin, strings.Join(args, " "), lastLines(msg, 5))
 		default:
 		}
 		info, perr := probe(url, 500*time.Millisecond)
 		if perr == nil {
-			return &instance{url: url, version: info.Version, pid: cmd.Process.Pid, stop: stop}, false, nil
+			return &instance{url: url, version: info.serverVersion(), pid: cmd.Process.Pid, stop: stop}, false, nil
 		}
 		if time.Now().After(deadline) {
 			stop()

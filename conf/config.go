@@ -46,6 +46,14 @@ type Config struct {
 	// SyncInterval ([jetstream] sync_interval, default 1s).
 	Sync         string
 	SyncInterval time.Duration
+	// MaxFileStore and MaxMemoryStore cap the bytes of file and memory
+	// streams of all accounts together ([jetstream] max_file_store,
+	// max_memory_store, nats-server's names); 0 means no limit.
+	MaxFileStore   int64
+	MaxMemoryStore int64
+	// AccountStoreLimits are per-account caps ([accounts.NAME.jetstream]
+	// max_file_store, max_memory_store), by account name.
+	AccountStoreLimits map[string]StoreLimits
 	// OnDamage is what the stream layer does with a file stream whose
 	// store holds less than was acknowledged ([jetstream] on_damage):
 	// "serve" what survived, recording the loss, or "refuse" to serve it
@@ -62,6 +70,12 @@ type Config struct {
 	// Signal is set by --signal: instead of running a server, send this
 	// signal ("reload", "ldm", "stop"; optionally "=pid") to the running one.
 	Signal string
+}
+
+// StoreLimits are one account's byte caps; 0 means no limit.
+type StoreLimits struct {
+	MaxFileStore   int64
+	MaxMemoryStore int64
 }
 
 // The durability rules for file streams.
@@ -184,6 +198,20 @@ func (c *Config) validate() error {
 	}
 	if c.SyncInterval < 0 {
 		errs = append(errs, errors.New("jetstream.sync_interval: must not be negative"))
+	}
+	if c.MaxFileStore < 0 {
+		errs = append(errs, errors.New("jetstream.max_file_store: must not be negative"))
+	}
+	if c.MaxMemoryStore < 0 {
+		errs = append(errs, errors.New("jetstream.max_memory_store: must not be negative"))
+	}
+	for name, l := range c.AccountStoreLimits {
+		if l.MaxFileStore < 0 {
+			errs = append(errs, fmt.Errorf("accounts.%s.jetstream.max_file_store: must not be negative", name))
+		}
+		if l.MaxMemoryStore < 0 {
+			errs = append(errs, fmt.Errorf("accounts.%s.jetstream.max_memory_store: must not be negative", name))
+		}
 	}
 	return errors.Join(errs...)
 }

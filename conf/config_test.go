@@ -158,6 +158,10 @@ func TestHelpAndVersion(t *testing.T) {
 				t.Errorf("%s: usage lacks %q:\n%s", arg, s, out.String())
 			}
 		}
+		// Every flag listed works today: no feature is marked unfinished.
+		if strings.Contains(strings.ToLower(out.String()), "in progress") {
+			t.Errorf("%s: usage still marks something \"in progress\":\n%s", arg, out.String())
+		}
 	}
 	for _, arg := range []string{"-v", "--version"} {
 		if _, err := load([]string{arg}, nil); !errors.Is(err, ErrVersion) {
@@ -281,6 +285,13 @@ password = "pb"
 		{"jetstream on_damage default", "[jetstream]\nenabled = true", func(c *Config) bool {
 			return c.OnDamage == DamageServe
 		}},
+		{"jetstream shorthand on", "jetstream = true", func(c *Config) bool {
+			return c.JetStream && c.StoreDir == "./data" && c.Sync == SyncAlways
+		}},
+		{"jetstream shorthand off", "jetstream = false", func(c *Config) bool { return !c.JetStream }},
+		{"jetstream inline table", `jetstream = {enabled = true, store_dir = "q"}`, func(c *Config) bool {
+			return c.JetStream && c.StoreDir == "q"
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -403,7 +414,11 @@ func TestFileErrors(t *testing.T) {
 		{"pending below payload", "max_payload = 2000\nmax_pending = 1000\n", 2, ":2: max_pending: 1000 is below max_payload (2000)"},
 		{"negative duration", "auth_timeout = \"-1s\"\n", 0, ": timeouts: durations must not be negative"},
 		{"bool wrong type", "debug = \"yes\"\n", 1, ":1: debug: expected true or false, got a string"},
-		{"table wrong type", "jetstream = true\n", 1, ":1: jetstream: expected a table, got a boolean"},
+		{"table wrong type", "[authorization]\nusers = [1]\n", 2, ":2: authorization.users: expected a table, got an integer"},
+		{"jetstream wrong type", "jetstream = \"yes\"\n", 1, ":1: jetstream: expected a table or true/false, got a string"},
+		{"jetstream number", "\njetstream = 1\n", 2, ":2: jetstream: expected a table or true/false, got an integer"},
+		{"jetstream array of tables", "[[jetstream]]\nenabled = true\n", 1, ":1: jetstream: expected a table or true/false, got an array of tables"},
+		{"jetstream bad value in table", "[jetstream]\nenabled = \"on\"\n", 2, ":2: jetstream.enabled: expected true or false, got a string"},
 		{"array wrong type", "[authorization]\nusers = \"a\"\n", 2, ":2: authorization.users: expected an array, got a string"},
 		{"syntax", "port = 4222\nhost = \n", 2, ":2: "},
 		{"duplicate key", "port = 1\nport = 2\n", 2, ":2: "},
@@ -495,5 +510,30 @@ func TestListenFileBadPortFlag(t *testing.T) {
 	_, err := load([]string{"-c", path, "-p", "99999"}, nil)
 	if err == nil || strings.Contains(err.Error(), path) {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// The shorthand jetstream = true means exactly what -js means: the stream
+// layer on, every other setting at its default. Flags still override it.
+func TestJetStreamShorthand(t *testing.T) {
+	fromFile, err := load([]string{"-c", writeConf(t, "jetstream = true\n")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromFlag, err := load([]string{"-js"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromFile.File = ""
+	if !reflect.DeepEqual(fromFile, fromFlag) {
+		t.Errorf("jetstream = true gives\n%+v\n-js gives\n%+v", fromFile, fromFlag)
+	}
+	off := writeConf(t, "jetstream = false\n")
+	if c, err := load([]string{"-c", off, "-js"}, nil); err != nil || !c.JetStream {
+		t.Errorf("-js over jetstream = false: %v, on=%v", err, c != nil && c.JetStream)
+	}
+	on := writeConf(t, "jetstream = true\n")
+	if c, err := load([]string{"-c", on, "--jetstream=false"}, nil); err != nil || c.JetStream {
+		t.Errorf("--jetstream=false over jetstream = true: %v, on=%v", err, c != nil && c.JetStream)
 	}
 }

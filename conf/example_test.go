@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -46,7 +47,11 @@ func fileKeys(t reflect.Type) []string {
 		if !f.IsExported() {
 			continue
 		}
-		keys = append(keys, f.Tag.Get("toml"))
+		// A field tagged "-" holds the decoded form of another key
+		// (fileConfig.JetStream): its own keys count, its name does not.
+		if tag := f.Tag.Get("toml"); tag != "-" {
+			keys = append(keys, tag)
+		}
 		ft := f.Type
 		for ft.Kind() == reflect.Pointer || ft.Kind() == reflect.Slice || ft.Kind() == reflect.Map {
 			ft = ft.Elem()
@@ -56,4 +61,25 @@ func fileKeys(t reflect.Type) []string {
 		}
 	}
 	return keys
+}
+
+// The console's Streams page, with streams off, shows a config snippet to
+// turn them on; it must be one the config reader accepts, and turn them on.
+func TestConsoleStreamsHintLoads(t *testing.T) {
+	html, err := os.ReadFile("../server/console/index.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?s)<code data-config>(.*?)</code>`).FindSubmatch(html)
+	if m == nil {
+		t.Fatal("index.html has no <code data-config> snippet")
+	}
+	snippet := strings.NewReplacer("&lt;", "<", "&gt;", ">", "&quot;", `"`, "&amp;", "&").Replace(string(m[1]))
+	c, err := LoadFile("console-hint.conf", []byte(snippet))
+	if err != nil {
+		t.Fatalf("the console's hint %q does not load: %v", snippet, err)
+	}
+	if !c.JetStream {
+		t.Errorf("the console's hint %q leaves streams off", snippet)
+	}
 }

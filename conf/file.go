@@ -39,7 +39,8 @@ type fileConfig struct {
 	AuthTimeout      *durationValue          `toml:"auth_timeout"`
 	Debug            *boolValue              `toml:"debug"`
 	Trace            *boolValue              `toml:"trace"`
-	JetStream        *fileJetStream          `toml:"jetstream"`
+	JetStreamRaw     toml.Primitive          `toml:"jetstream"` // a table or true/false: see decodeJetStream
+	JetStream        *fileJetStream          `toml:"-"`
 	TLS              *fileTLS                `toml:"tls"`
 	Cluster          *fileCluster            `toml:"cluster"`
 	Accounts         map[string]*fileAccount `toml:"accounts"`
@@ -78,6 +79,43 @@ type fileJetStream struct {
 	Sync         *stringValue   `toml:"sync"`
 	SyncInterval *durationValue `toml:"sync_interval"`
 	OnDamage     *stringValue   `toml:"on_damage"`
+	MaxFile      *sizeValue     `toml:"max_file_store"`
+	MaxMemory    *sizeValue     `toml:"max_memory_store"`
+}
+
+// decodeJetStream reads the jetstream key, which is either the table
+// ([jetstream] enabled = true, store_dir = ...) or the shorthand
+// jetstream = true / false, meaning enabled with every other setting at its
+// default, exactly as -js. The key is decoded late, through a Primitive,
+// because the toml package cannot decode one key into either shape.
+func (p *parsedFile) decodeJetStream() error {
+	if !p.md.IsDefined("jetstream") {
+		return nil
+	}
+	js := new(fileJetStream)
+	var err error
+	switch typ := p.md.Type("jetstream"); typ {
+	case "Bool":
+		js.Enabled = new(boolValue)
+		err = p.md.PrimitiveDecode(p.cfg.JetStreamRaw, js.Enabled)
+	case "Hash":
+		err = p.md.PrimitiveDecode(p.cfg.JetStreamRaw, js)
+	case "ArrayHash":
+		return p.keyError("jetstream", errors.New("expected a table or true/false, got an array of tables (write [jetstream], not [[jetstream]])"))
+	default:
+		return p.keyError("jetstream", fmt.Errorf("expected a table or true/false, got %s", tomlTypeWord(strings.ToLower(typ))))
+	}
+	if err != nil {
+		return p.decodeError(err)
+	}
+	p.cfg.JetStream = js
+	return nil
+}
+
+// fileAccountJetStream is an account's [accounts.NAME.jetstream] table.
+type fileAccountJetStream struct {
+	MaxFile   *sizeValue `toml:"max_file_store"`
+	MaxMemory *sizeValue `toml:"max_memory_store"`
 }
 
 // FileError is a problem with one key of a config file. Its text reads
@@ -137,6 +175,9 @@ func parseFile(name string, data []byte) (*parsedFile, error) {
 		return nil, p.decodeError(err)
 	}
 	p.md = md
+	if err := p.decodeJetStream(); err != nil {
+		return nil, err
+	}
 	var errs []error
 	var reported []toml.Key
 	for _, k := range md.Undecoded() {
@@ -322,6 +363,20 @@ func (p *parsedFile) apply(c *Config) error {
 		setString(&c.Sync, js.Sync)
 		setDuration(&c.SyncInterval, js.SyncInterval)
 		setString(&c.OnDamage, js.OnDamage)
+		setSize(&c.MaxFileStore, js.MaxFile)
+		setSize(&c.MaxMemoryStore, js.MaxMemory)
+	}
+	for name, fa := range f.Accounts {
+		if fa == nil || fa.JetStream == nil {
+			continue
+		}
+		var l StoreLimits
+		setSize(&l.MaxFileStore, fa.JetStream.MaxFile)
+		setSize(&l.MaxMemoryStore, fa.JetStream.MaxMemory)
+		if c.AccountStoreLimits == nil {
+			c.AccountStoreLimits = map[string]StoreLimits{}
+		}
+		c.AccountStoreLimits[name] = l
 	}
 	return nil
 }
@@ -330,6 +385,12 @@ func (p *parsedFile) apply(c *Config) error {
 func (p *parsedFile) keyError(key string, err error) error {
 	k := toml.Key(strings.Split(key, "."))
 	return &FileError{File: p.name, Line: p.line(k), Key: key, Err: err}
+}
+
+func setSize(dst *int64, v *sizeValue) {
+	if v != nil {
+		*dst = int64(*v)
+	}
 }
 
 func setString(dst *string, v *stringValue) {

@@ -140,7 +140,7 @@ var flagDefs = []*flagDef{
 		}},
 
 	{names: []string{"js", "jetstream"}, section: "Stream layer", key: "jetstream.enabled",
-		usage: "Enable the stream layer (in progress)",
+		usage: "Enable the stream layer: streams and consumers on the JetStream API (docs/streams.md)",
 		set:   func(c *Config, v string) (err error) { c.JetStream, err = boolArg(v); return err }},
 	{names: []string{"sd", "store_dir"}, arg: "<dir>", section: "Stream layer", key: "jetstream.store_dir",
 		usage: "Directory for stream data (default " + DefaultStoreDir + ")",
@@ -207,7 +207,7 @@ var flagDefs = []*flagDef{
 		}},
 
 	{names: []string{"v", "version"}, section: "Other",
-		usage: "Print the version and exit",
+		usage: "Print Wisp's version and commit, and the nats-server version it advertises, then exit",
 		meta: func(st *flagState, v string) (err error) {
 			st.version, err = boolArg(v)
 			return err
@@ -304,10 +304,10 @@ func (st *flagState) setsKey(key string) bool {
 // Usage writes the command-line help.
 func Usage(w io.Writer) {
 	var b strings.Builder
-	b.WriteString(`Usage: wisp [options]           run the server
-       wisp passwd [--password pw]  print a bcrypt hash for the config file
-       wisp bench [options]     load generator (in progress)
-       wisp store verify [-sd dir]  check a stopped server's stream store
+	b.WriteString(`Usage: wisp [options]                  run the server
+       wisp passwd [--password <pw>]   print a bcrypt hash of a password for the config file
+       wisp bench [options]            load generator and comparison with other servers (docs/bench.md)
+       wisp store verify [-sd <dir>]   check a stopped server's stream store (docs/operations.md)
 `)
 	section := ""
 	for _, d := range flagDefs {
@@ -315,15 +315,7 @@ func Usage(w io.Writer) {
 			section = d.section
 			fmt.Fprintf(&b, "\n%s options:\n", section)
 		}
-		var names []string
-		for _, n := range d.names {
-			dash := "--"
-			if len(n) <= 2 {
-				dash = "-"
-			}
-			names = append(names, dash+n)
-		}
-		left := strings.Join(names, ", ")
+		left := strings.Join(d.dashedNames(), ", ")
 		if d.arg != "" {
 			left += " " + d.arg
 		}
@@ -332,4 +324,30 @@ func Usage(w io.Writer) {
 	b.WriteString("\nFlags override the config file. Sizes take units (\"1MB\" = 1 MiB); durations take\n" +
 		"units (\"10s\", \"2m\") or are whole seconds.\n")
 	io.WriteString(w, b.String())
+}
+
+// SettingFor names the flags and the config-file key that set key, for
+// messages that tell the user what to change, e.g. for "http_port":
+// `-m/--http_port or http_port in the config file`.
+func SettingFor(key string) string {
+	for _, d := range flagDefs {
+		if d.key != key {
+			continue
+		}
+		return strings.Join(d.dashedNames(), "/") + " or " + key + " in the config file"
+	}
+	return key + " in the config file"
+}
+
+// dashedNames are the flag's names as typed: one dash for the short ones.
+func (d *flagDef) dashedNames() []string {
+	var names []string
+	for _, n := range d.names {
+		dash := "--"
+		if len(n) <= 2 {
+			dash = "-"
+		}
+		names = append(names, dash+n)
+	}
+	return names
 }

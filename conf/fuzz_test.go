@@ -18,6 +18,7 @@ func FuzzLoadTOML(f *testing.F) {
 	f.Add([]byte("[tls]\ncert_file = \"s.pem\"\nkey_file = \"k.pem\"\nverify = true\nhandshake_first = true\n"))
 	f.Add([]byte("[tls]\ncert_file = \"s.pem\"\nkey_file = \"k.pem\"\nhandshake_first = \"300ms\"\nverify_and_map = true\n[authorization]\nusers = [{ user = \"CN=a,O=b\" }]\n"))
 	f.Add([]byte("pid_file = \"w.pid\"\nlame_duck_duration = \"1s\"\nlame_duck_grace_period = \"2s\"\n"))
+	f.Add([]byte("jetstream = { enabled = true, sync = \"interval\" }\n")) // an inline table
 	const name = "fuzz.conf"
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := LoadFile(name, data)

@@ -149,6 +149,8 @@ type fileAccount struct {
 	MaxConnections     *intValue    `toml:"max_connections"`
 	Exports            []fileExport `toml:"exports"`
 	Imports            []fileImport `toml:"imports"`
+	// JetStream holds the account's stream limits (config.go).
+	JetStream *fileAccountJetStream `toml:"jetstream"`
 }
 
 type fileExport struct {

@@ -76,11 +76,10 @@ func (a *authenticator) check(o *connectOpts, cert *x509.Certificate) (*userEntr
 	case !a.required():
 		return nil, true
 	case a.token != "":
-		tok := o.AuthToken
-		if tok == "" {
-			tok = o.Pass // some clients send a token as the password
-		}
-		return nil, equalConstantTime(tok, a.token)
+		// Only auth_token carries a token, as with nats-server: a token
+		// sent as a password (or a user name) is refused, so that one
+		// secret never works under two names.
+		return nil, equalConstantTime(o.AuthToken, a.token)
 	case a.certMap:
 		// The certificate says who the client is; a user that also has a
 		// password needs it too, as with nats-server.

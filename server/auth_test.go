@@ -3,11 +3,14 @@ package server
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // lockedBuffer collects log output from several goroutines.
@@ -79,4 +82,50 @@ func TestAuthFailuresCountedAndRateLimited(t *testing.T) {
 	c = dialRaw(t, s)
 	c.send("CONNECT {\"user\":\"u\",\"pass\":\"right\"}\r\nPING\r\n")
 	c.expect("PONG")
+}
+
+// A token authenticates only as auth_token: the same secret sent as a
+// password, or as a user name, is an authorization violation. nats-server
+// behaves the same, and a secret that works under two names is one a
+// client can leak without knowing it.
+func TestTokenOnlyAsAuthToken(t *testing.T) {
+	s := startServer(t, func(o *Options) { o.AuthToken = "tok" })
+	for _, hello := range []string{
+		`{"user":"x","pass":"tok"}`,
+		`{"pass":"tok"}`,
+		`{"user":"tok"}`,
+		`{"user":"tok","pass":"tok"}`,
+	} {
+		c := dialRaw(t, s)
+		c.send("CONNECT " + hello + "\r\nPING\r\n")
+		c.expect("-ERR 'Authorization Violation'")
+		c.expectClosed()
+	}
+	c := dialRaw(t, s)
+	c.send("CONNECT {\"auth_token\":\"tok\",\"user\":\"x\",\"pass\":\"y\"}\r\nPING\r\n")
+	c.expect("PONG") // the token decides; stray user fields do not spoil it
+
+	if _, err := nats.Connect(s.ClientURL(), nats.UserInfo("x", "tok"), nats.Timeout(2*time.Second)); !errors.Is(err, nats.ErrAuthorization) {
+		t.Errorf("nats.go with the token as password: err %v, want %v", err, nats.ErrAuthorization)
+	}
+	connect(t, s, nats.Token("tok")).Close()
+}
+
+// The other direction: with users configured, a token (even one equal to
+// a user's password) authenticates nobody.
+func TestUsersRefuseAuthToken(t *testing.T) {
+	s := startServer(t, func(o *Options) { o.Username, o.Password = "u", "secret" })
+	for _, hello := range []string{
+		`{"auth_token":"secret"}`,
+		`{"auth_token":"secret","user":"u"}`,
+	} {
+		c := dialRaw(t, s)
+		c.send("CONNECT " + hello + "\r\nPING\r\n")
+		c.expect("-ERR 'Authorization Violation'")
+		c.expectClosed()
+	}
+	if _, err := nats.Connect(s.ClientURL(), nats.Token("secret"), nats.Timeout(2*time.Second)); !errors.Is(err, nats.ErrAuthorization) {
+		t.Errorf("nats.go with a token: err %v, want %v", err, nats.ErrAuthorization)
+	}
+	connect(t, s, nats.UserInfo("u", "secret")).Close()
 }

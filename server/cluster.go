@@ -69,9 +69,9 @@ func (s *Server) startCluster() error {
 		}
 	}
 	addr := net.JoinHostPort(o.Host, strconv.Itoa(max(o.Port, 0)))
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listen(ListenerCluster, addr)
 	if err != nil {
-		return errors.New("server: listen for routes on " + addr + ": " + err.Error())
+		return err
 	}
 	cl := newCluster(s, o)
 	cl.ln, cl.tls = ln, rt

@@ -12,7 +12,9 @@ import (
 type serverInfo struct {
 	ServerID     string `json:"server_id"`
 	ServerName   string `json:"server_name"`
-	Version      string `json:"version"`
+	Version      string `json:"version"`      // NATSVersion: what clients compare
+	WispVersion  string `json:"wisp_version"` // Wisp's own
+	GitCommit    string `json:"git_commit,omitempty"`
 	Proto        int    `json:"proto"`
 	Go           string `json:"go"`
 	Host         string `json:"host"`
@@ -25,6 +27,7 @@ type serverInfo struct {
 	TLSRequired  bool   `json:"tls_required,omitempty"`
 	TLSVerify    bool   `json:"tls_verify,omitempty"`
 	JetStream    bool   `json:"jetstream,omitempty"`
+	APILevel     int    `json:"api_lvl,omitempty"` // with JetStream only
 	LameDuckMode bool   `json:"ldm,omitempty"`
 	// Cluster and ConnectURLs (the client URLs of every server of the
 	// cluster) let client libraries fail over; see cluster_info.go.
@@ -40,7 +43,9 @@ func (s *Server) info(c *conn) serverInfo {
 	si := serverInfo{
 		ServerID:     s.id,
 		ServerName:   s.name,
-		Version:      Version,
+		Version:      NATSVersion,
+		WispVersion:  Version,
+		GitCommit:    GitCommit,
 		Proto:        1,
 		Go:           goVersion,
 		Host:         s.opts.Host,
@@ -51,6 +56,9 @@ func (s *Server) info(c *conn) serverInfo {
 		ClientIP:     c.host,
 		AuthRequired: s.auth.Load().required(),
 		JetStream:    s.opts.JetStream,
+	}
+	if si.JetStream {
+		si.APILevel = JetStreamAPILevel
 	}
 	si.LameDuckMode = s.InLameDuckMode()
 	s.clusterInfo(&si)

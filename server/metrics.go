@@ -95,6 +95,7 @@ func (c serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range storeDamageDescs {
 		ch <- d
 	}
+	describeStoreMetrics(ch)
 }
 
 // Collect reads the counters once and sends them as constant metrics.
@@ -138,6 +139,7 @@ func (c serverCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(mJSAPI, float64(rep.APITotal))
 	counter(mJSAPIErr, float64(rep.APIErrors))
 	collectStoreDamage(ch, &rep.Damage)
+	collectStoreMetrics(&rep, ch)
 	for i := range rep.Streams {
 		sr := &rep.Streams[i]
 		gauge(mStreamMsgs, float64(sr.Messages), sr.Name)

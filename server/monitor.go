@@ -72,9 +72,9 @@ func (s *Server) startMonitoring() (func(context.Context) error, error) {
 		port = 0
 	}
 	addr := net.JoinHostPort(s.opts.HTTPHost, strconv.Itoa(port))
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listen(ListenerMonitoring, addr)
 	if err != nil {
-		return nil, fmt.Errorf("server: monitoring listen on %s: %w", addr, err)
+		return nil, err
 	}
 	s.httpAddr = ln.Addr()
 	m := s.monitor()
@@ -150,8 +150,12 @@ func (s *Server) unhealthy() string {
 	case !started:
 		return "server is starting"
 	}
-	if _, err := s.jetStreamReport(); err != nil && !errors.Is(err, errNoStreamLayer) {
+	rep, err := s.jetStreamReport()
+	if err != nil && !errors.Is(err, errNoStreamLayer) {
 		return "stream layer: " + err.Error()
+	}
+	if msg := rep.storeTrouble(); msg != "" {
+		return "stream layer: " + msg
 	}
 	return ""
 }

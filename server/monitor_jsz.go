@@ -21,6 +21,9 @@ type JetStreamReport struct {
 	APITotal  uint64         // API requests answered
 	APIErrors uint64         // of which failed
 	Damage    StoreDamage    // what was found wrong with the stores (monitor_damage.go)
+	// Stores and Limits: space and limits (monitor_store.go).
+	Stores []StoreReport
+	Limits JetStreamLimits
 }
 
 // StreamReport is one stream.
@@ -89,7 +92,8 @@ func (sr *StreamReport) numConsumers() int {
 func (rep *JetStreamReport) totals() *JetStreamStats {
 	t := &JetStreamStats{
 		Memory: rep.Memory, Storage: rep.Storage, Streams: len(rep.Streams),
-		API: JetStreamAPIStats{Total: rep.APITotal, Errors: rep.APIErrors},
+		API:    JetStreamAPIStats{Total: rep.APITotal, Errors: rep.APIErrors},
+		Limits: rep.Limits, Stores: storeStatuses(rep),
 	}
 	for i := range rep.Streams {
 		sr := &rep.Streams[i]

@@ -130,7 +130,7 @@ func TestMonitorVarzCountsPublishes(t *testing.T) {
 	port := s.Addr().(*net.TCPAddr).Port
 	httpPort := s.MonitorAddr().(*net.TCPAddr).Port
 	switch {
-	case v.ServerID != s.ID(), v.ServerName != "varz-test", v.Version != Version, v.Proto != 1:
+	case v.ServerID != s.ID(), v.ServerName != "varz-test", v.Version != NATSVersion, v.WispVersion != Version, v.Proto != 1:
 		t.Errorf("identity: %+v", v)
 	case v.Port != port, v.HTTPPort != httpPort:
 		t.Errorf("ports %d/%d, want %d/%d", v.Port, v.HTTPPort, port, httpPort)

@@ -15,7 +15,9 @@ import (
 type Varz struct {
 	ServerID       string        `json:"server_id"`
 	ServerName     string        `json:"server_name"`
-	Version        string        `json:"version"`
+	Version        string        `json:"version"` // NATSVersion, as in INFO
+	WispVersion    string        `json:"wisp_version"`
+	GitCommit      string        `json:"git_commit,omitempty"`
 	Proto          int           `json:"proto"`
 	Go             string        `json:"go"`
 	Host           string        `json:"host"`
@@ -81,6 +83,10 @@ type JetStreamStats struct {
 	Messages  uint64            `json:"messages"`
 	Bytes     uint64            `json:"bytes"`
 	API       JetStreamAPIStats `json:"api"`
+	// Limits and Stores: configured limits, and each store's usage, disk
+	// space and whether it accepts writes (monitor_store.go).
+	Limits JetStreamLimits `json:"limits"`
+	Stores []StoreStatus   `json:"stores"`
 }
 
 // JetStreamAPIStats count the stream layer's API requests.
@@ -109,7 +115,9 @@ func (s *Server) Varz() Varz {
 	v := Varz{
 		ServerID:       s.id,
 		ServerName:     s.name,
-		Version:        Version,
+		Version:        NATSVersion,
+		WispVersion:    Version,
+		GitCommit:      GitCommit,
 		Proto:          1,
 		Go:             goVersion,
 		Host:           o.Host,

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -21,9 +20,9 @@ import (
 func (s *Server) startProfiling() (func(context.Context) error, error) {
 	port := max(s.opts.ProfPort, 0)
 	addr := net.JoinHostPort(s.opts.HTTPHost, strconv.Itoa(port))
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listen(ListenerProfiling, addr)
 	if err != nil {
-		return nil, fmt.Errorf("server: profiling listen on %s: %w", addr, err)
+		return nil, err
 	}
 	s.profAddr = ln.Addr()
 	mux := http.NewServeMux()

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,9 +16,6 @@ import (
 
 	"github.com/wisp-mq/wisp/sublist"
 )
-
-// Version is the server version reported in INFO; cmd/wisp may override it.
-var Version = "0.1.0-dev"
 
 // ErrServerClosed is returned by Start after Shutdown.
 var ErrServerClosed = errors.New("server: closed")
@@ -141,9 +137,9 @@ func (s *Server) Start() error {
 		port = 0
 	}
 	addr := net.JoinHostPort(s.opts.Host, strconv.Itoa(port))
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listen(ListenerClient, addr)
 	if err != nil {
-		return fmt.Errorf("server: listen on %s: %w", addr, err)
+		return err
 	}
 	s.ln = ln
 	s.start = time.Now()
@@ -194,6 +190,7 @@ func (s *Server) stopListenersLocked() {
 		s.profStop(context.Background())
 		s.profStop = nil
 	}
+	s.httpAddr, s.profAddr = nil, nil
 }
 
 // Addr is the client listener's address, or nil before Start.
@@ -394,6 +391,3 @@ func countIn(subs []*subscription, a *account) int {
 	}
 	return n
 }
-
-// goVersion is reported in INFO as nats-server does.
-var goVersion = runtime.Version()

@@ -1,11 +1,9 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -29,29 +27,10 @@ func TestTelnetEmptyLines(t *testing.T) {
 	c.expect("PONG")
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger on one goroutine and a
-// test reading on another.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startServerLogged is startServer with the debug log captured.
-func startServerLogged(t *testing.T) (*Server, *syncBuffer) {
+func startServerLogged(t *testing.T) (*Server, *lockedBuffer) {
 	t.Helper()
-	var buf syncBuffer
+	var buf lockedBuffer
 	s, err := New(&Options{Host: "127.0.0.1", Port: -1}, slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)

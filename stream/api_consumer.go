@@ -202,7 +202,7 @@ func (svc *Service) addOrUpdateConsumer(s *stream, scfg *Config, cfg *ConsumerCo
 	c.est.Store(int64(c.countPending(c.next)))
 	if c.persist {
 		if err := c.storeMeta(true); err != nil {
-			return nil, apiErr(errConsumerStoreFailed, err)
+			return nil, storeErr(errConsumerStoreFailed, err)
 		}
 	}
 	// In the set before it starts: a message stored from now on wakes it.
@@ -212,7 +212,7 @@ func (svc *Service) addOrUpdateConsumer(s *stream, scfg *Config, cfg *ConsumerCo
 		if c.persist {
 			_ = s.st.Do(func(b *store.Batch) error { return b.DropConsumer(s.id, c.name) })
 		}
-		return nil, apiErr(errConsumerCreate, err)
+		return nil, storeErr(errConsumerCreate, err)
 	}
 	s.mu.Lock()
 	s.consumers++
@@ -261,7 +261,7 @@ func (c *consumer) update(cfg *ConsumerConfig) *APIError {
 			of := old.filters()
 			c.filt.Store(&of)
 			c.mu.Unlock()
-			return apiErr(errConsumerStoreFailed, err)
+			return storeErr(errConsumerStoreFailed, err)
 		}
 	}
 	c.est.Store(int64(c.countPending(c.position())))
@@ -300,7 +300,7 @@ func (svc *Service) deleteConsumer(streamName, name string) any {
 		return errResponse(typeConsumerDelete, apiErr(errConsumerNotFound))
 	}
 	if err := svc.removeConsumer(s, c, true); err != nil {
-		return errResponse(typeConsumerDelete, apiErr(errConsumerStoreFailed, err))
+		return errResponse(typeConsumerDelete, storeErr(errConsumerStoreFailed, err))
 	}
 	return &successResponse{apiResponse{Type: typeConsumerDelete}, true}
 }
@@ -323,7 +323,7 @@ func (svc *Service) removeConsumer(s *stream, c *consumer, notify bool) error {
 	c.stop(notify)
 	var err error
 	if c.persist {
-		err = s.st.Do(func(b *store.Batch) error { return b.DropConsumer(s.id, c.name) })
+		err = s.st.DoFreeing(func(b *store.Batch) error { return b.DropConsumer(s.id, c.name) })
 	}
 	if c.retention == RetentionInterest {
 		s.dropUnheld() // what only this consumer held can go now

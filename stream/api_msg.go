@@ -138,7 +138,7 @@ func (svc *Service) msgDelete(name string, body []byte) any {
 		return errResponse(typeStreamMsgDelete, apiErr(errStreamNotFound))
 	}
 	var refused *APIError
-	err := s.st.Do(func(b *store.Batch) error {
+	err := s.st.DoFreeing(func(b *store.Batch) error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		switch {
@@ -166,8 +166,10 @@ func (svc *Service) msgDelete(name string, body []byte) any {
 		return errResponse(typeStreamMsgDelete, refused)
 	}
 	if err != nil {
-		svc.reload(s)
-		return errResponse(typeStreamMsgDelete, apiErr(errMsgDeleteFailed, err))
+		if !errors.Is(err, store.ErrNotApplied) {
+			svc.reload(s)
+		}
+		return errResponse(typeStreamMsgDelete, storeErr(errMsgDeleteFailed, err))
 	}
 	return &successResponse{apiResponse{Type: typeStreamMsgDelete}, true}
 }

@@ -109,6 +109,9 @@ func (svc *Service) createStream(name string, body []byte) any {
 	if svc.overlapping(name, cfg.Subjects) {
 		return errResponse(typeStreamCreate, apiErr(errStreamSubjectOverlap))
 	}
+	if e := svc.checkReservation(name, cfg); e != nil {
+		return errResponse(typeStreamCreate, e)
+	}
 	meta := &streamMeta{Created: time.Now().UTC(), Config: *cfg}
 	st := svc.storeFor(cfg.Storage)
 	err := st.Do(func(b *store.Batch) error {
@@ -130,7 +133,7 @@ func (svc *Service) createStream(name string, body []byte) any {
 		return nil
 	})
 	if err != nil {
-		return errResponse(typeStreamCreate, apiErr(errStreamCreate, err))
+		return errResponse(typeStreamCreate, storeErr(errStreamCreate, err))
 	}
 	s := newStream(svc, st, meta)
 	if cfg.FirstSeq > 1 {
@@ -166,10 +169,13 @@ func (svc *Service) updateStream(name string, body []byte) any {
 	if svc.overlapping(name, cfg.Subjects) {
 		return errResponse(typeStreamUpdate, apiErr(errStreamSubjectOverlap))
 	}
+	if e := svc.checkReservation(name, cfg); e != nil {
+		return errResponse(typeStreamUpdate, e)
+	}
 	meta := &streamMeta{ID: s.id, Created: s.created, Config: *cfg}
 	v, err := json.Marshal(meta)
 	if err != nil {
-		return errResponse(typeStreamUpdate, apiErr(errStreamUpdate, err))
+		return errResponse(typeStreamUpdate, storeErr(errStreamUpdate, err))
 	}
 	err = s.st.Do(func(b *store.Batch) error {
 		if err := b.PutMeta(name, s.id, v); err != nil {
@@ -232,13 +238,14 @@ func (svc *Service) deleteStream(name string) any {
 		return errResponse(typeStreamDelete, apiErr(errStreamNotFound))
 	}
 	svc.unsubscribeAll(s)
-	err := s.st.Do(func(b *store.Batch) error {
+	err := s.st.DoFreeing(func(b *store.Batch) error {
 		if err := b.DropStream(name, s.id); err != nil {
 			return err
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.deleted = true
+		s.countBytes(-int64(s.state.bytes))
 		if s.ageTimer != nil {
 			s.ageTimer.Stop()
 		}
@@ -249,7 +256,7 @@ func (svc *Service) deleteStream(name string) any {
 		s.deleted = false
 		s.mu.Unlock()
 		_ = svc.subscribe(s, s.cfg.Subjects)
-		return errResponse(typeStreamDelete, apiErr(errStreamDelete, err))
+		return errResponse(typeStreamDelete, storeErr(errStreamDelete, err))
 	}
 	delete(svc.streams, name)
 	s.stopConsumers()
@@ -374,11 +381,12 @@ type apiStats struct {
 
 func (svc *Service) accountInfo() any {
 	st := svc.Stats()
+	maxMem, maxStore := svc.limit(MemoryStorage), svc.limit(FileStorage)
 	return &accountInfoResponse{
 		apiResponse: apiResponse{Type: typeAccountInfo},
 		Memory:      st.Memory, Store: st.Storage,
 		Streams: len(st.Streams), Consumers: st.Consumers,
-		Limits: accountLimits{MaxMemory: -1, MaxStore: -1, MaxStreams: -1, MaxConsumers: -1,
+		Limits: accountLimits{MaxMemory: maxMem, MaxStore: maxStore, MaxStreams: -1, MaxConsumers: -1,
 			MaxAckPending: -1, MemoryMaxStreamBytes: -1, StoreMaxStreamBytes: -1},
 		API: apiStats{Level: 1, Total: st.APITotal, Errors: st.APIErrors},
 	}

@@ -218,18 +218,25 @@ func (f *flushOp) Done(err error) {
 		c.mu.Lock()
 		c.rewrite = true
 		c.mu.Unlock()
-		if f.removals {
+		if f.removals && !errors.Is(err, store.ErrNotApplied) {
 			c.svc.reload(c.s)
 		}
 		// Not from the writer goroutine: Submit may block on a full queue.
-		go func() {
+		retry := func() {
 			c.mu.Lock()
 			need := c.needFlushLocked()
 			c.mu.Unlock()
 			if need {
 				c.submitFlush()
 			}
-		}()
+		}
+		if errors.Is(err, store.ErrNoSpace) || errors.Is(err, store.ErrFailed) {
+			// The store refuses until space returns: try again later,
+			// not in a loop.
+			time.AfterFunc(time.Second, retry)
+		} else {
+			go retry()
+		}
 	}
 	for _, r := range f.replies {
 		_ = c.svc.broker.Publish(r, "", nil, nil)

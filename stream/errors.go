@@ -98,6 +98,11 @@ const (
 	errConsumerMaxAckPendingExcess
 	errConsumerInactiveThresholdExcess
 	errMaxConsumers
+
+	// Resources (quota.go).
+	errInsufficientResources
+	errStorageResourcesExceeded
+	errMemoryResourcesExceeded
 )
 
 var errTable = [...]APIError{
@@ -174,6 +179,10 @@ var errTable = [...]APIError{
 	errConsumerMaxAckPendingExcess:           {400, 10121, "consumer max ack pending exceeds system limit of {x}"},
 	errConsumerInactiveThresholdExcess:       {400, 10153, "consumer inactive threshold exceeds system limit of {x}"},
 	errMaxConsumers:                          {400, 10026, "maximum consumers limit reached"},
+
+	errInsufficientResources:    {503, 10023, "insufficient resources"},
+	errStorageResourcesExceeded: {500, 10047, "insufficient storage resources available"},
+	errMemoryResourcesExceeded:  {500, 10028, "insufficient memory resources available"},
 }
 
 // apiErr builds the error of kind k; detail fills the description's "{x}".

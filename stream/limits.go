@@ -19,6 +19,7 @@ func (s *stream) noteAdded(subject []byte, seq uint64, ts int64, size uint64) {
 	}
 	st.msgs++
 	st.bytes += size
+	s.countBytes(int64(size))
 	st.last, st.lastTime = seq, ts
 	if ss := s.subjects[string(subject)]; ss != nil {
 		ss.msgs++
@@ -38,6 +39,7 @@ func (s *stream) removeMsg(b *store.Batch, m *store.Msg) error {
 	r := b.Reader()
 	st := &s.state
 	st.msgs--
+	s.countBytes(-int64(min(st.bytes, m.Size())))
 	st.bytes -= min(st.bytes, m.Size())
 	if ss := s.subjects[string(m.Subject)]; ss != nil {
 		ss.msgs--
@@ -84,6 +86,7 @@ func (s *stream) removeMsg(b *store.Batch, m *store.Msg) error {
 func (s *stream) removeFirst(b *store.Batch) error {
 	m, err := b.Reader().Next(s.id, s.state.first)
 	if errors.Is(err, store.ErrNotFound) {
+		s.countBytes(-int64(s.state.bytes))
 		s.state.msgs, s.state.bytes = 0, 0
 		s.state.first, s.state.firstTime = s.state.last+1, 0
 		clear(s.subjects)

@@ -65,6 +65,9 @@ func (p *pubOp) Apply(b *store.Batch) error {
 	if p.err = s.checkPublish(p); p.err != nil || p.dup {
 		return errRejected
 	}
+	if p.err = s.checkQuota(store.MsgSize(len(p.subject), len(p.hdr), len(p.data))); p.err != nil {
+		return errRejected
+	}
 	replaced, err := s.rollupBefore(b, p.rollup, p.subject)
 	if err != nil {
 		// Only reads (subject rollup) or range deletions on the batch
@@ -203,6 +206,12 @@ func (p *pubOp) Done(err error) {
 	case err == nil, errors.Is(err, errRejected):
 	case errors.Is(err, store.ErrClosed):
 		p.err = apiErr(errStreamStoreFailed, "stream store is closed")
+	case errors.Is(err, store.ErrNotApplied):
+		// Refused before Apply (no space, or a failed store): nothing to undo.
+		p.err = storeErr(errStreamStoreFailed, err)
+	case errors.Is(err, store.ErrNoSpace), errors.Is(err, store.ErrFailed):
+		p.err = storeErr(errStreamStoreFailed, err)
+		s.svc.reload(s)
 	default:
 		// The commit failed: the state changed in Apply is not on disk.
 		p.err = apiErr(errStreamStoreFailed, err)

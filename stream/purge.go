@@ -34,7 +34,7 @@ func (svc *Service) purgeStream(name string, body []byte) any {
 	}
 	var purged uint64
 	var refused *APIError
-	err := s.st.Do(func(b *store.Batch) error {
+	err := s.st.DoFreeing(func(b *store.Batch) error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		switch {
@@ -79,6 +79,7 @@ func (s *stream) purge(b *store.Batch, req *purgeRequest) (uint64, error) {
 		if err := b.SetLastSeq(s.id, s.state.last, s.state.lastTime); err != nil {
 			return 0, err
 		}
+		s.countBytes(-int64(s.state.bytes))
 		s.state.msgs, s.state.bytes = 0, 0
 		s.state.first, s.state.firstTime = s.state.last+1, 0
 		clear(s.subjects)

@@ -83,6 +83,7 @@ func (s *stream) load(now time.Time) error {
 	} else if err != nil {
 		return err
 	}
+	s.countBytes(-int64(s.state.bytes))
 	s.state = state{}
 	clear(s.subjects)
 	s.dedupe, s.dedupeQ, s.lastMsgID = nil, nil, ""

@@ -35,6 +35,13 @@ type Options struct {
 	// OnDamage is what to do with a file stream whose store holds less
 	// than was acknowledged (loss.go). Default ServeDamaged.
 	OnDamage DamagePolicy
+	// Quotas limit the bytes of file and memory streams; each may be
+	// shared with other accounts' layers (quota.go).
+	Quotas []*Quota
+	// Headroom and Space configure the file store's disk watch (see
+	// store.Options); zero values mean the defaults.
+	Headroom uint64
+	Space    store.SpaceSource
 }
 
 // DefaultConsumerFlushDelay is Options.ConsumerFlushDelay's default. A
@@ -59,6 +66,7 @@ type Service struct {
 	inflight  sync.WaitGroup // API requests being handled
 
 	flushDelay time.Duration // Options.ConsumerFlushDelay in force
+	quotas     []*Quota
 
 	// offline holds the streams kept offline after damage, with the
 	// reason; filled before the API is subscribed (loss.go).
@@ -87,11 +95,12 @@ func New(b Broker, opts Options) (*Service, error) {
 	case flushDelay < 0:
 		flushDelay = 0
 	}
-	svc := &Service{broker: b, log: log, streams: map[string]*stream{}, flushDelay: flushDelay}
+	svc := &Service{broker: b, log: log, streams: map[string]*stream{}, flushDelay: flushDelay, quotas: opts.Quotas}
 	var err error
 	svc.file, err = store.Open(store.Options{
 		Dir: filepath.Join(opts.StoreDir, "streams"), FS: opts.FS,
 		Sync: opts.Sync, SyncInterval: opts.SyncInterval, Logger: log,
+		Headroom: opts.Headroom, Space: opts.Space, OnReopen: svc.reloadFileStreams,
 	})
 	if err != nil {
 		return nil, err
@@ -141,7 +150,9 @@ func (svc *Service) Close() error {
 	svc.mu.Unlock()
 	svc.inflight.Wait()
 	svc.closeConsumers()
-	return errors.Join(svc.file.Close(), svc.mem.Close())
+	err := errors.Join(svc.file.Close(), svc.mem.Close())
+	svc.releaseQuotas()
+	return err
 }
 
 // storeFor returns the store of a storage type.

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"debug/elf"
+	"encoding/json"
 	"net"
 	"os"
 	"os/exec"
@@ -17,6 +19,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/wisp-mq/wisp/server"
 )
 
 // buildWisp builds the binary as "make build" does (static, trimmed, with a
@@ -31,7 +35,7 @@ func buildWisp(t *testing.T) string {
 		t.Skip("go tool not in PATH")
 	}
 	bin := filepath.Join(t.TempDir(), "wisp")
-	cmd := exec.Command(goTool, "build", "-trimpath", "-ldflags", "-s -w -X main.version=9.9.9-test", "-o", bin, ".")
+	cmd := exec.Command(goTool, "build", "-trimpath", "-ldflags", "-s -w -X main.version=9.9.9-test -X main.commit=abc1234", "-o", bin, ".")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
@@ -69,7 +73,7 @@ func TestBinary(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := "wisp 9.9.9-test " + runtime.Version() + "\n"
+		want := "wisp 9.9.9-test (commit abc1234, " + runtime.Version() + "), serving clients as nats-server " + server.NATSVersion + "\n"
 		if string(out) != want {
 			t.Errorf("--version printed %q, want %q", out, want)
 		}
@@ -142,6 +146,11 @@ func TestBinary(t *testing.T) {
 				t.Fatalf("got %v, %v", msg, err)
 			}
 			nc.Close()
+			// INFO carries the comparable version and, apart, Wisp's own.
+			info := readInfo(t, "127.0.0.1:"+strconv.Itoa(port))
+			if info["version"] != server.NATSVersion || info["wisp_version"] != "9.9.9-test" || info["git_commit"] != "abc1234" {
+				t.Errorf("INFO version fields: %v", info)
+			}
 			cmd.Process.Signal(syscall.SIGTERM)
 			if err := waitExit(cmd, 20*time.Second); err != nil {
 				t.Errorf("after SIGTERM: %v\nstderr:\n%s", err, stderr)
@@ -246,4 +255,24 @@ func connect(t *testing.T, url string) *nats.Conn {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// readInfo dials addr and decodes the INFO line the server opens with.
+func readInfo(t *testing.T, addr string) map[string]any {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "INFO ") {
+		t.Fatalf("first line %q: %v", line, err)
+	}
+	var info map[string]any
+	if err := json.Unmarshal([]byte(line[len("INFO "):]), &info); err != nil {
+		t.Fatalf("INFO %q: %v", line, err)
+	}
+	return info
 }

@@ -31,7 +31,13 @@ type accountStreams struct {
 type streamLayers struct {
 	srv  *server.Server
 	log  *slog.Logger
-	opts stream.Options // StoreDir and Logger are set per account
+	opts stream.Options // StoreDir, Logger and Quotas are set per account
+
+	// quota is the server's max_file_store/max_memory_store, shared by
+	// every account's layer; accountQuotas the accounts' own, by name,
+	// kept across reloads so usage stays counted (quota.go in stream).
+	quota         *stream.Quota
+	accountQuotas map[string]*stream.Quota
 
 	mu  sync.Mutex
 	all []accountStreams // the global account's first
@@ -52,13 +58,17 @@ func startStreams(cfg *conf.Config, srv *server.Server, log *slog.Logger) (*stre
 		return nil, fmt.Errorf("jetstream.%w", err)
 	}
 	l := &streamLayers{
-		srv:  srv,
-		log:  log,
-		opts: stream.Options{StoreDir: cfg.StoreDir, Sync: rule, SyncInterval: cfg.SyncInterval, OnDamage: onDamage},
+		srv:           srv,
+		log:           log,
+		opts:          stream.Options{StoreDir: cfg.StoreDir, Sync: rule, SyncInterval: cfg.SyncInterval, OnDamage: onDamage},
+		quota:         stream.NewQuota(cfg.MaxFileStore, cfg.MaxMemoryStore),
+		accountQuotas: map[string]*stream.Quota{},
 	}
+	l.setLimits(cfg)
 	if err := l.start("", srv); err != nil {
 		return nil, err
 	}
+	l.warnLimitOverDisk(cfg)
 	if err := l.reconcile(cfg.Server.Accounts); err != nil {
 		l.close()
 		return nil, err
@@ -75,6 +85,17 @@ func (l *streamLayers) start(account string, b stream.Broker) error {
 		opts.StoreDir = filepath.Join(l.opts.StoreDir, "accounts", url.PathEscape(account))
 	}
 	opts.Logger = l.log.With("component", "stream", "account", account)
+	opts.Quotas = []*stream.Quota{l.quota}
+	if account != "" {
+		l.mu.Lock()
+		q := l.accountQuotas[account]
+		if q == nil {
+			q = stream.NewQuota(0, 0) // no limits yet; a reload may set some
+			l.accountQuotas[account] = q
+		}
+		l.mu.Unlock()
+		opts.Quotas = append(opts.Quotas, q)
+	}
 	svc, err := stream.New(b, opts)
 	if err != nil {
 		return fmt.Errorf("account %q: %w", account, err)
@@ -149,7 +170,11 @@ func (l *streamLayers) report() (server.JetStreamReport, error) {
 	l.mu.Lock()
 	all := append([]accountStreams(nil), l.all...)
 	l.mu.Unlock()
-	return jetStreamReport(all), nil
+	rep := jetStreamReport(all)
+	rep.Limits = server.JetStreamLimits{
+		MaxStorage: max(l.quota.Limit(stream.FileStorage), 0), MaxMemory: max(l.quota.Limit(stream.MemoryStorage), 0),
+	}
+	return rep, nil
 }
 
 // jetStreamReport converts the stream layers' snapshots to the server's
@@ -158,6 +183,7 @@ func (l *streamLayers) report() (server.JetStreamReport, error) {
 func jetStreamReport(all []accountStreams) server.JetStreamReport {
 	var rep server.JetStreamReport
 	for _, a := range all {
+		rep.Stores = append(rep.Stores, storeReports(a)...)
 		st := a.svc.Stats()
 		rep.Memory += st.Memory
 		rep.Storage += st.Storage
@@ -203,4 +229,57 @@ func addDamage(d *server.StoreDamage, account string, st *stream.Stats) {
 		}
 		d.Offline[name] = why
 	}
+}
+
+// setLimits puts cfg's byte limits in force: at start and after a reload.
+// Every account's layer runs under its own quota (made at its start, kept
+// by name), so a reload's new limits apply to running layers at once.
+func (l *streamLayers) setLimits(cfg *conf.Config) {
+	l.quota.SetLimits(cfg.MaxFileStore, cfg.MaxMemoryStore)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for name, q := range l.accountQuotas {
+		lim := cfg.AccountStoreLimits[name]
+		q.SetLimits(lim.MaxFileStore, lim.MaxMemoryStore)
+	}
+	for name, lim := range cfg.AccountStoreLimits {
+		if l.accountQuotas[name] == nil {
+			l.accountQuotas[name] = stream.NewQuota(lim.MaxFileStore, lim.MaxMemoryStore)
+		}
+	}
+}
+
+// warnLimitOverDisk says so when max_file_store is more than the disk
+// can hold: the disk's headroom, not the limit, will refuse first.
+func (l *streamLayers) warnLimitOverDisk(cfg *conf.Config) {
+	if cfg.MaxFileStore <= 0 {
+		return
+	}
+	l.mu.Lock()
+	svc := l.all[0].svc
+	l.mu.Unlock()
+	file, _ := svc.StoreHealth()
+	sp := file.Space
+	if sp.Total > 0 && uint64(cfg.MaxFileStore) > file.Used+sp.Free-min(sp.Free, sp.Headroom) {
+		l.log.Warn("max_file_store is more than the disk has room for; the disk's headroom will refuse writes first",
+			"max_file_store", cfg.MaxFileStore, "disk_free", sp.Free, "headroom", sp.Headroom)
+	}
+}
+
+// storeReports converts an account's two stores' health for monitoring.
+func storeReports(a accountStreams) []server.StoreReport {
+	file, mem := a.svc.StoreHealth()
+	out := make([]server.StoreReport, 0, 2)
+	for _, h := range []struct {
+		storage string
+		h       store.Health
+	}{{"file", file}, {"memory", mem}} {
+		out = append(out, server.StoreReport{
+			Account: a.account, Storage: h.storage, Used: h.h.Used,
+			Free: h.h.Space.Free, Total: h.h.Space.Total, Headroom: h.h.Space.Headroom,
+			LowSpace: h.h.Space.Low, Failed: h.h.Failed, FailedSince: h.h.FailedSince,
+			Reopens: h.h.Reopens, Refused: h.h.Refused,
+		})
+	}
+	return out
 }

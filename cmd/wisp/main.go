@@ -18,7 +18,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,9 +26,6 @@ import (
 	"github.com/wisp-mq/wisp/conf"
 	"github.com/wisp-mq/wisp/server"
 )
-
-// version is set at build time: go build -ldflags "-X main.version=1.2.3".
-var version = "0.1.0-dev"
 
 // shutdownTimeout bounds a graceful shutdown: after it, remaining clients
 // are cut off.
@@ -64,7 +60,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case errors.Is(err, conf.ErrHelp):
 		return exitOK
 	case errors.Is(err, conf.ErrVersion):
-		fmt.Fprintf(stdout, "wisp %s %s\n", version, runtime.Version())
+		fmt.Fprint(stdout, versionLine())
 		return exitOK
 	case err != nil:
 		printError(stderr, err)
@@ -115,8 +111,7 @@ func logLevel(cfg *conf.Config) slog.Level {
 // SIGHUP reloads the configuration (reread by reload) and SIGUSR2 starts
 // lame-duck mode, after which serve returns.
 func serve(ctx context.Context, stopSignals func(), cfg *conf.Config, log *slog.Logger, level *slog.LevelVar, reload func() (*conf.Config, error)) error {
-	// INFO reports the binary's version, stamped in at build time.
-	server.Version = version
+	stampVersion()
 	opts := cfg.Server
 	// INFO advertises jetstream when the stream layer is asked for; if it
 	// then fails to start, the server is shut down below.
@@ -139,9 +134,9 @@ func serve(ctx context.Context, stopSignals func(), cfg *conf.Config, log *slog.
 	}
 	if err := srv.Start(); err != nil {
 		stopStreams()
-		return fmt.Errorf("starting server: %w", err)
+		return startError(err)
 	}
-	log.Info("wisp started", "version", version, "url", srv.ClientURL(), "config", cfg.File)
+	log.Info("wisp started", startedFields(srv, cfg)...)
 
 	if cfg.PidFile != "" {
 		if err := os.WriteFile(cfg.PidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
@@ -214,6 +209,7 @@ func reloadConfig(srv *server.Server, layers *streamLayers, cur *conf.Config, re
 	level.Set(logLevel(next))
 	*cur = *next
 	if layers != nil {
+		layers.setLimits(next)
 		if err := layers.reconcile(next.Server.Accounts); err != nil {
 			log.Error("starting the stream layer of an added account", "err", err)
 		}

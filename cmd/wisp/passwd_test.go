@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"io"
+	"os"
 	"strings"
 	"testing"
 
@@ -54,5 +57,42 @@ func TestRunConfigErrorExitCode(t *testing.T) {
 	}
 	if !strings.HasPrefix(errb.String(), "wisp: ") || !strings.Contains(errb.String(), `invalid size "lots"`) {
 		t.Errorf("stderr %q", errb.String())
+	}
+}
+
+// From a pipe (an *os.File that is no terminal) the first line is the
+// password, with no prompt and no second asking, as scripts expect.
+func TestPasswdFromPipe(t *testing.T) {
+	defer func(c int) { passwdCost = c }(passwdCost)
+	passwdCost = bcrypt.MinCost
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	w.WriteString("s3cret\nignored\n")
+	w.Close()
+	var out, errb bytes.Buffer
+	if code := runPasswd(nil, r, &out, &errb); code != 0 || errb.Len() != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+	if err := bcrypt.CompareHashAndPassword([]byte(strings.TrimSpace(out.String())), []byte("s3cret")); err != nil {
+		t.Error(err)
+	}
+}
+
+// askTwice stops at a read error (Ctrl-D, a closed terminal).
+func TestAskTwiceReadError(t *testing.T) {
+	calls := 0
+	read := func() ([]byte, error) {
+		calls++
+		if calls == 2 {
+			return nil, io.ErrUnexpectedEOF
+		}
+		return []byte("x"), nil
+	}
+	var prompts bytes.Buffer
+	if _, err := askTwice(read, &prompts); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("err %v", err)
 	}
 }

@@ -259,7 +259,8 @@
     const dl = $("facts");
     dl.replaceChildren();
     fact(dl, "Server ID", v.server_id);
-    fact(dl, "Version", v.version + " (" + v.go + ")");
+    fact(dl, "Version", v.wisp_version + (v.git_commit ? " (" + v.git_commit + ")" : "") + " · " + v.go);
+    fact(dl, "Clients see", "nats-server " + v.version);
     fact(dl, "Client port", v.host + ":" + v.port);
     fact(dl, "CPU", v.cpu.toFixed(1) + " % of a core · " + v.cores + " cores");
     fact(dl, "Memory (RSS)", fmtBytes(v.mem));
@@ -280,7 +281,7 @@
     if (!varz) return;
     setText("server-name", varz.server_name);
     $("server-name").title = varz.server_id;
-    setText("server-version", "v" + varz.version);
+    setText("server-version", "v" + varz.wisp_version);
     document.title = varz.server_name === varz.server_id ? "Wisp console" : varz.server_name + " · Wisp";
   }
 

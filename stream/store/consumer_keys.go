@@ -118,7 +118,9 @@ type StoredConsumer struct {
 // of the wrong size is counted as corrupt and skipped.
 func (r Reader) Consumers(id uint32) ([]*StoredConsumer, error) {
 	lo, hi := consumerRange(id)
-	it, err := r.r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	src, h := r.src()
+	defer h.release()
+	it, err := src.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return nil, fmt.Errorf("store: scan consumers: %w", err)
 	}
@@ -180,7 +182,9 @@ func indexZero(b []byte) int {
 func (r Reader) CountMsgs(id uint32, from uint64) (uint64, error) {
 	lo, hi := msgRange(id)
 	lo = msgKey(lo[:0], id, from)
-	it, err := r.r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	src, h := r.src()
+	defer h.release()
+	it, err := src.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return 0, err
 	}
@@ -208,7 +212,9 @@ func (r Reader) Msgs(id uint32, seqs []uint64, fn func(*Msg) bool) error {
 		return nil
 	}
 	lo, hi := msgRange(id)
-	it, err := r.r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	src, h := r.src()
+	defer h.release()
+	it, err := src.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return fmt.Errorf("store: read stream %d: %w", id, err)
 	}

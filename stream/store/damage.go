@@ -126,7 +126,9 @@ func observe(r Reader, man *Manifest) (map[uint32]*observed, []string) {
 // observeStream fills in the last sequence and consumers of stream id.
 func observeStream(r Reader, id uint32, o *observed) error {
 	lo, hi := msgRange(id)
-	it, err := r.r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	src, h := r.src()
+	defer h.release()
+	it, err := src.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return err
 	}
@@ -149,7 +151,7 @@ func observeStream(r Reader, id uint32, o *observed) error {
 		err = errors.Join(err, merr)
 	}
 	lo, hi = consumerRange(id)
-	it, ierr := r.r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	it, ierr := src.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if ierr != nil {
 		return errors.Join(err, ierr)
 	}

@@ -43,11 +43,20 @@
 // other than a message record is sealed with a checksum (seal.go); Verify
 // (verify.go) checks a stopped store offline.
 //
+// # Full and failing disks
+//
+// Before each group of writes the writer checks the disk's free space
+// against a headroom and refuses Ops that add data (ErrNoSpace) before
+// applying them; an I/O error inside Pebble marks the store failed
+// (ErrFailed) instead of ending the process, and the store reopens itself
+// when it can. See space.go and fault.go.
+//
 // # What it must never do
 //
 // The store never panics on bytes read from disk: every decoder returns an
 // error for short, torn or corrupt input (ErrCorrupt), and readers skip such
 // records instead of failing the whole stream. The store never calls Done
 // before the batch holding the Op is committed, and its manifest never
-// claims a sequence that is not durable.
+// claims a sequence that is not durable. No disk error, full or failing,
+// ends the process.
 package store

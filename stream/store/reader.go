@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/cockroachdb/pebble"
 )
@@ -18,7 +19,9 @@ type Reader struct {
 
 // Msg returns message seq of stream id, or ErrNotFound.
 func (r Reader) Msg(id uint32, seq uint64) (*Msg, error) {
-	v, closer, err := r.r.Get(msgKey(nil, id, seq))
+	src, h := r.src()
+	defer h.release()
+	v, closer, err := src.Get(msgKey(nil, id, seq))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, ErrNotFound
 	}
@@ -76,7 +79,9 @@ func (r Reader) ScanBack(id uint32, upto uint64, fn func(*Msg) bool) error {
 // backward, passing over records that do not decode (they are counted when
 // the stream is recovered).
 func (r Reader) scan(id uint32, lo, hi []byte, backward bool, fn func(*Msg) bool) error {
-	it, err := r.r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	src, h := r.src()
+	defer h.release()
+	it, err := src.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return fmt.Errorf("store: scan stream %d: %w", id, err)
 	}
@@ -107,7 +112,9 @@ func (r Reader) scan(id uint32, lo, hi []byte, backward bool, fn func(*Msg) bool
 func (r Reader) SubjectSeqs(id uint32, subject string, from uint64, fn func(seq uint64) bool) error {
 	lo, hi := subjRange(id, subject)
 	lo = subjKey(lo[:0], id, subject, from)
-	it, err := r.r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	src, h := r.src()
+	defer h.release()
+	it, err := src.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return fmt.Errorf("store: scan subject: %w", err)
 	}
@@ -124,7 +131,9 @@ func (r Reader) SubjectSeqs(id uint32, subject string, from uint64, fn func(seq 
 // id, or ErrNotFound.
 func (r Reader) LastSubjectSeq(id uint32, subject string) (uint64, error) {
 	lo, hi := subjRange(id, subject)
-	it, err := r.r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	src, h := r.src()
+	defer h.release()
+	it, err := src.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return 0, fmt.Errorf("store: scan subject: %w", err)
 	}
@@ -143,7 +152,9 @@ func (r Reader) LastSubjectSeq(id uint32, subject string) (uint64, error) {
 // LastSeqMark returns the last sequence and time recorded for stream id by
 // SetLastSeq, or zeros.
 func (r Reader) LastSeqMark(id uint32) (seq uint64, ts int64, err error) {
-	v, closer, err := r.r.Get(stateKey(id))
+	src, h := r.src()
+	defer h.release()
+	v, closer, err := src.Get(stateKey(id))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return 0, 0, nil
 	}
@@ -167,7 +178,9 @@ func (r Reader) LastSeqMark(id uint32) (seq uint64, ts int64, err error) {
 // a nil value and an error wrapping ErrCorrupt, so the caller can name the
 // stream it cannot read.
 func (r Reader) Metas(fn func(name string, value []byte, err error) error) error {
-	it, err := r.r.NewIter(&pebble.IterOptions{
+	src, h := r.src()
+	defer h.release()
+	it, err := src.NewIter(&pebble.IterOptions{
 		LowerBound: []byte{prefixMeta}, UpperBound: []byte{prefixMeta + 1},
 	})
 	if err != nil {
@@ -191,4 +204,23 @@ func beUint64(b []byte) uint64 {
 	_ = b[7]
 	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
 		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
+}
+
+// src is what r reads from: the batch, or the store's database, held
+// against a reopen (fault.go) until h.release.
+func (r Reader) src() (src pebble.Reader, h held) {
+	if r.r != nil {
+		return r.r, held{}
+	}
+	r.st.dbMu.RLock()
+	return r.st.rd, held{&r.st.dbMu}
+}
+
+// held is a read hold on a store's database.
+type held struct{ mu *sync.RWMutex }
+
+func (h held) release() {
+	if h.mu != nil {
+		h.mu.RUnlock()
+	}
 }

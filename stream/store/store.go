@@ -50,6 +50,15 @@ type Options struct {
 	// MaxBatchOps caps how many Ops share one batch, bounding the latency
 	// one commit adds to the first Op in it. Default 4096.
 	MaxBatchOps int
+	// Space tells the free space under Dir (fault.go, space.go); nil asks
+	// FS. Volatile stores do not watch their space.
+	Space SpaceSource
+	// Headroom is the free space below which writes that add data are
+	// refused with ErrNoSpace; 0 means DefaultHeadroom of the filesystem.
+	Headroom uint64
+	// OnReopen, if set, runs on the writer goroutine after the store
+	// recovered from a failure by reopening its database (fault.go).
+	OnReopen func()
 	// KeepWALOnClose skips the flush of the memtable at Close, leaving
 	// the last writes only in the write-ahead log as a crash would. For
 	// tests of log damage.
@@ -60,8 +69,15 @@ type Options struct {
 // come from any goroutine; writes go through Submit (writer.go).
 type Store struct {
 	db   *pebble.DB
+	rd   pebble.Reader // what readers read: db, or failedReader
+	dbMu sync.RWMutex  // guards db and rd against a reopen (fault.go)
 	opts Options
 	log  *slog.Logger
+
+	faults
+	instanceState
+	space        *spaceGuard // nil for volatile stores
+	memTableSize uint64      // 0: Pebble's default
 
 	mu      sync.RWMutex // guards closed against Submit
 	closed  bool
@@ -92,22 +108,20 @@ func Open(opts Options) (*Store, error) {
 	if err := makeDirDurable(opts.FS, opts.Dir); err != nil {
 		return nil, fmt.Errorf("store: create %s: %w", opts.Dir, err)
 	}
-	po := &pebble.Options{FS: opts.FS, Logger: quietLogger{log}, DisableWAL: opts.Volatile}
-	var wal *intervalFS
-	if opts.Sync == SyncInterval && !opts.Volatile {
-		wal = newIntervalFS(opts.FS)
-		po.FS = wal
-	}
-	db, err := openPebble(opts.Dir, po)
-	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", opts.Dir, err)
-	}
 	s := &Store{
-		db: db, opts: opts, log: log, wal: wal,
+		opts: opts, log: log,
 		ops:  make(chan Op, opts.MaxBatchOps),
 		quit: make(chan struct{}),
 		done: make(chan struct{}),
 	}
+	if !opts.Volatile {
+		s.watchSpace()
+	}
+	db, err := s.openDB()
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", opts.Dir, err)
+	}
+	s.db, s.rd = db, db
 	s.openManifest()
 	go s.writeLoop()
 	return s, nil
@@ -125,22 +139,39 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	close(s.quit)
 	<-s.done
+	if s.Failed() != nil {
+		// Pebble's commit pipeline is broken; what reached the log is
+		// replayed at the next start (instance.go).
+		s.retire()
+		return s.releaseLock()
+	}
 	var err error
 	if !s.opts.Volatile {
-		err = s.db.LogData(nil, pebble.Sync)
+		var stuck bool
+		err, stuck = s.exec(func() error { return s.db.LogData(nil, pebble.Sync) })
+		if stuck || s.Failed() != nil {
+			s.retire()
+			return errors.Join(err, s.releaseLock())
+		}
 	}
 	if s.wal != nil {
 		err = errors.Join(err, s.wal.syncWALs())
 	}
-	err = errors.Join(err, s.closeManifest())
-	return errors.Join(err, s.db.Close())
+	e, stuck := s.exec(s.closeManifest)
+	err = errors.Join(err, e)
+	if stuck {
+		s.retire()
+		return errors.Join(err, s.releaseLock())
+	}
+	close(s.inst.jobs)
+	return errors.Join(err, s.db.Close(), s.releaseLock())
 }
 
 // CorruptRecords counts records skipped because they failed to decode.
 func (s *Store) CorruptRecords() uint64 { return s.corrupt.Load() }
 
 // Reader reads committed data.
-func (s *Store) Reader() Reader { return Reader{r: s.db, st: s} }
+func (s *Store) Reader() Reader { return Reader{st: s} }
 
 // makeDirDurable creates dir and fsyncs it and every parent, so that a
 // directory made on first start is not lost with a crash soon after: Pebble
@@ -162,19 +193,4 @@ func makeDirDurable(fs vfs.FS, dir string) error {
 			return nil
 		}
 	}
-}
-
-// quietLogger sends Pebble's chatter to slog at debug level. Pebble's
-// default Fatalf exits the process; ours logs at error level and panics
-// only as Pebble itself requires (it does not return after Fatalf).
-type quietLogger struct{ l *slog.Logger }
-
-func (q quietLogger) Infof(format string, args ...any) {
-	q.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
-}
-
-func (q quietLogger) Fatalf(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	q.l.Error(msg, "component", "pebble")
-	panic("pebble: " + msg)
 }

@@ -72,12 +72,13 @@ func Verify(fs vfs.FS, dir string) (*VerifyReport, error) {
 		return nil, fmt.Errorf("%w: %s: %v", ErrInUse, dir, err)
 	}
 	lock.Close()
-	db, err := pebble.Open(dir, &pebble.Options{FS: fs, ReadOnly: true, Logger: quietLogger{slog.New(slog.DiscardHandler)}})
+	// openPebble turns a Fatalf raised while opening into an error.
+	db, err := openPebble(dir, &pebble.Options{FS: fs, ReadOnly: true, Logger: quietLogger{l: slog.New(slog.DiscardHandler)}})
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s read-only: %w", dir, err)
 	}
 	defer db.Close()
-	st := &Store{db: db, log: slog.New(slog.DiscardHandler)}
+	st := &Store{db: db, rd: db, log: slog.New(slog.DiscardHandler)}
 	rep := &VerifyReport{Dir: dir}
 	ms := readManifest(fs, dir)
 	rep.Problems = append(rep.Problems, ms.Problems...)

@@ -61,6 +61,8 @@ func (s *Store) Do(apply func(b *Batch) error) error {
 // at the moment, applies them to one batch, commits once, then reports.
 func (s *Store) writeLoop() {
 	defer close(s.done)
+	maint := time.NewTicker(recoverEvery)
+	defer maint.Stop()
 	var tick <-chan time.Time
 	if s.wal != nil || s.man != nil {
 		t := time.NewTicker(s.opts.SyncInterval)
@@ -89,6 +91,8 @@ func (s *Store) writeLoop() {
 				s.syncWAL()
 			}
 			s.manifestTick()
+		case now := <-maint.C:
+			s.maintain(now)
 		case <-s.quit:
 			s.drain()
 			return
@@ -97,27 +101,39 @@ func (s *Store) writeLoop() {
 }
 
 // commit applies ops to one batch, commits it, and reports to each op.
+// The store's gate (fault.go) may refuse ops before they are applied.
 func (s *Store) commit(ops []Op, errs []error) []error {
+	gate := s.gate(time.Now())
+	if gate != nil && !errors.Is(gate, ErrNoSpace) {
+		s.refused.Add(uint64(len(ops)))
+		for _, op := range ops {
+			op.Done(gate)
+		}
+		return errs
+	}
 	b := &Batch{b: s.db.NewIndexedBatch(), st: s}
-	defer b.b.Close()
+	defer func() {
+		if !b.stuck { // else still in Pebble's hands, on a parked instance
+			b.b.Close()
+		}
+	}()
+	freeing := true
 	for _, op := range ops {
+		if gate != nil && (!errors.Is(gate, ErrNoSpace) || !freesSpace(op)) {
+			s.refused.Add(1)
+			errs = append(errs, gate)
+			continue
+		}
+		freeing = freeing && freesSpace(op)
 		errs = append(errs, op.Apply(b))
 	}
 	if !b.b.Empty() {
-		// In SyncInterval mode a Sync commit waits for the write to the log
-		// file but not for its fsync, which the intervalFS defers.
-		wo := pebble.Sync
-		if s.opts.Volatile {
-			wo = pebble.NoSync
-		}
-		s.manifestBeforeCommit()
-		err := b.b.Commit(wo)
-		s.manifestAfterCommit(err == nil)
-		if err != nil {
+		if err := s.commitBatch(b, freeing); err != nil {
 			err = fmt.Errorf("store: commit: %w", err)
-			s.log.Error("batch commit failed", "ops", len(ops), "err", err)
 			for i := range errs {
-				errs[i] = err
+				if gate == nil || errs[i] != gate {
+					errs[i] = err
+				}
 			}
 		}
 	}
@@ -130,7 +146,9 @@ func (s *Store) commit(ops []Op, errs []error) []error {
 // syncWAL pays the log fsyncs owed since the last tick.
 func (s *Store) syncWAL() {
 	if err := s.wal.syncWALs(); err != nil {
-		s.log.Error("interval sync failed", "err", err)
+		// What the log held may not be durable: refuse writes until a
+		// reopen has replayed it (fault.go).
+		s.markFailed(fmt.Errorf("interval sync: %w", err))
 	}
 }
 
@@ -149,10 +167,11 @@ func (s *Store) drain() {
 // Batch is the writer's view of the batch being gathered. Its Reader sees
 // committed data plus everything written to the batch so far.
 type Batch struct {
-	b   *pebble.Batch
-	st  *Store
-	key []byte // scratch for keys
-	rec []byte // scratch for records
+	b     *pebble.Batch
+	st    *Store
+	key   []byte // scratch for keys
+	rec   []byte // scratch for records
+	stuck bool   // given up inside Pebble (fault.go): do not close
 }
 
 // Reader reads through the batch.

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wisp-mq/wisp/conf"
+	"github.com/wisp-mq/wisp/server"
+)
+
+// lockedBuffer collects what goroutines write, for reading from another.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startServe runs serve as main does, logging into the returned buffer,
+// and returns a function that stops it and returns serve's error.
+func startServe(t *testing.T, cfg *conf.Config) (*lockedBuffer, func() error) {
+	t.Helper()
+	logs := new(lockedBuffer)
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, func() {}, cfg, log, new(slog.LevelVar), func() (*conf.Config, error) { return cfg, nil })
+	}()
+	stop := func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(30 * time.Second):
+			t.Fatal("serve did not return")
+			return nil
+		}
+	}
+	t.Cleanup(func() { cancel() })
+	return logs, stop
+}
+
+// A port already taken stops the start with a message that names the port
+// and the flag or config key that picks another, for each listener.
+func TestPortInUseMessage(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	port := busy.Addr().(*net.TCPAddr).Port
+	for _, tc := range []struct {
+		listener string
+		set      func(o *server.Options)
+		hint     string
+	}{
+		{"client", func(o *server.Options) { o.Port = port }, "-p/--port or port in the config file"},
+		{"monitoring", func(o *server.Options) { o.HTTPPort = port }, "-m/--http_port or http_port in the config file"},
+		{"profiling", func(o *server.Options) { o.ProfPort = port }, "--profile/--prof_port or prof_port in the config file"},
+		{"route", func(o *server.Options) {
+			o.Cluster = server.ClusterOptions{Name: "c", Host: "127.0.0.1", Port: port}
+		}, "--cluster/--cluster_listen or cluster.port in the config file"},
+	} {
+		t.Run(tc.listener, func(t *testing.T) {
+			cfg := conf.DefaultConfig()
+			cfg.Server = server.Options{Host: "127.0.0.1", Port: -1, HTTPHost: "127.0.0.1"}
+			tc.set(&cfg.Server)
+			done := make(chan error, 1)
+			go func() {
+				done <- serve(context.Background(), func() {}, cfg, slog.New(slog.DiscardHandler), new(slog.LevelVar), nil)
+			}()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("serve did not fail")
+			}
+			want := tc.listener + " port " + strconv.Itoa(port) + " is already in use"
+			if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), tc.hint) {
+				t.Errorf("error %v\nwant it to say %q and %q", err, want, tc.hint)
+			}
+		})
+	}
+}
+
+// The start line tells a first-time user where everything is: the client
+// URL, the console (with monitoring on) and the stream data directory
+// (with streams on), besides the versions.
+func TestStartupLogFields(t *testing.T) {
+	cfg := conf.DefaultConfig()
+	cfg.JetStream = true
+	cfg.StoreDir = t.TempDir()
+	cfg.Server = server.Options{Host: "127.0.0.1", Port: -1, HTTPHost: "127.0.0.1", HTTPPort: -1}
+	logs, stop := startServe(t, cfg)
+	line := waitLogLine(t, logs, `msg="wisp started"`)
+	for _, want := range []string{
+		"nats_version=" + server.NATSVersion,
+		"url=nats://127.0.0.1:",
+		"console=http://127.0.0.1:",
+		"store_dir=" + cfg.StoreDir,
+	} {
+		if !strings.Contains(line, want) {
+			t.Errorf("start line lacks %q: %s", want, line)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Without monitoring and streams, neither is mentioned.
+	cfg = conf.DefaultConfig()
+	cfg.Server = server.Options{Host: "127.0.0.1", Port: -1}
+	logs, stop = startServe(t, cfg)
+	line = waitLogLine(t, logs, `msg="wisp started"`)
+	if strings.Contains(line, "console=") || strings.Contains(line, "store_dir=") {
+		t.Errorf("start line without monitoring and streams: %s", line)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitLogLine waits for a log line containing what and returns it.
+func waitLogLine(t *testing.T, logs *lockedBuffer, what string) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		for _, line := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(line, what) {
+				return line
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line with %s in:\n%s", what, logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
