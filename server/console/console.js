@@ -498,7 +498,7 @@
         [rt.remote_name || "—", "name"],
         [rt.remote_id, "mono dim"],
         [rt.ip + ":" + rt.port, "mono"],
-        [rt.did_solicit ? "this server" : "the other", rt.did_solicit ? "" : "dim"],
+        [rt.did_solicit ? "this server" : rt.remote_name || "the other", rt.did_solicit ? "" : "dim"],
         [fmtInt(rt.subscriptions), "num"],
         [fmtBytes(rt.pending_size), "num" + (rt.pending_size > 0 ? "" : " dim")],
         [rin === null ? "–" : fmtShort(rin), "num"],
