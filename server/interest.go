@@ -1,6 +1,9 @@
 package server
 
 import (
+	"cmp"
+	"slices"
+
 	"github.com/wisp-mq/wisp/protocol"
 )
 
@@ -130,6 +133,8 @@ func (cl *cluster) sendAllInterest(r *route, accounts []*account) {
 // that picking a member at random spreads messages over the members of
 // every server alike.
 func (r *route) addInterest(op *protocol.Op) {
+	r.interestMu.Lock()
+	defer r.interestMu.Unlock()
 	acc := r.account(op.Account)
 	if acc == nil {
 		return
@@ -160,6 +165,8 @@ func (r *route) addInterest(op *protocol.Op) {
 
 // removeInterest records an RS- of the peer.
 func (r *route) removeInterest(op *protocol.Op) {
+	r.interestMu.Lock()
+	defer r.interestMu.Unlock()
 	acc := r.account(op.Account)
 	if acc == nil {
 		return
@@ -176,6 +183,8 @@ func (r *route) removeInterest(op *protocol.Op) {
 // dropInterest removes everything the peer subscribed to, when its route
 // ends.
 func (r *route) dropInterest() {
+	r.interestMu.Lock()
+	defer r.interestMu.Unlock()
 	for k, subs := range r.interest {
 		for _, sub := range subs {
 			sub.closed.Store(true)
@@ -184,4 +193,28 @@ func (r *route) dropInterest() {
 		delete(r.interest, k)
 	}
 	r.numSubs.Store(0)
+}
+
+// interestList returns the peer's interest for /routez?subs, ordered by
+// account, subject and queue. Sid names the interest as nats-server does
+// for a route ("R <account> <subject>[ <queue>]").
+func (r *route) interestList() []SubSnapshot {
+	r.interestMu.Lock()
+	keys := make([]routeSubKey, 0, len(r.interest))
+	for k := range r.interest {
+		keys = append(keys, k)
+	}
+	r.interestMu.Unlock()
+	slices.SortFunc(keys, func(a, b routeSubKey) int {
+		return cmp.Or(cmp.Compare(a.account, b.account), cmp.Compare(a.subject, b.subject), cmp.Compare(a.queue, b.queue))
+	})
+	list := make([]SubSnapshot, len(keys))
+	for i, k := range keys {
+		sid := "R " + k.account + " " + k.subject
+		if k.queue != "" {
+			sid += " " + k.queue
+		}
+		list[i] = SubSnapshot{Subject: k.subject, Queue: k.queue, Sid: sid}
+	}
+	return list
 }

@@ -37,6 +37,12 @@ type RouteInfo struct {
 	InBytes      int64     `json:"in_bytes"`
 	OutBytes     int64     `json:"out_bytes"`
 	NumSubs      int       `json:"subscriptions"`
+	// With subs=1, the subjects the other server has interest in; with
+	// subs=detail, each with its queue group. Msgs is not counted for a
+	// route's interest (it stays 0): /routez's in_msgs and out_msgs count
+	// the route's traffic.
+	Subs       []string    `json:"subscriptions_list,omitempty"`
+	SubsDetail []SubDetail `json:"subscriptions_list_detail,omitempty"`
 }
 
 // ClusterVarz is /varz's "cluster" object, as nats-server names it.
@@ -50,8 +56,11 @@ type ClusterVarz struct {
 	SlowRoutes int64 `json:"slow_routes,omitempty"`
 }
 
-// Routez returns what /routez serves.
-func (s *Server) Routez() Routez {
+// Routez returns what /routez serves, without subscription lists.
+func (s *Server) Routez() Routez { return s.routez(subsNone) }
+
+// routez lists the routes and, as subs asks, each one's interest.
+func (s *Server) routez(subs subsMode) Routez {
 	rz := Routez{ServerID: s.id, ServerName: s.name, Now: time.Now(), Routes: []RouteInfo{}}
 	cl := s.cl
 	if cl == nil {
@@ -78,6 +87,7 @@ func (s *Server) Routez() Routez {
 		ri.OutMsgs, ri.OutBytes, ri.Pending = c.out.msgs, c.out.bytes, c.out.pending
 		c.out.mu.Unlock()
 		ri.NumSubs = int(r.numSubs.Load())
+		routeSubs(&ri, r, subs)
 		rz.Routes = append(rz.Routes, ri)
 	}
 	slices.SortFunc(rz.Routes, func(a, b RouteInfo) int { return cmp.Compare(a.RemoteName, b.RemoteName) })
@@ -86,7 +96,31 @@ func (s *Server) Routez() Routez {
 }
 
 func (s *Server) handleRoutez(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.Routez())
+	subs, err := parseSubsMode(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, s.routez(subs))
+}
+
+// routeSubs fills ri's subscription list as subs asks.
+func routeSubs(ri *RouteInfo, r *route, subs subsMode) {
+	if subs == subsNone {
+		return
+	}
+	list := r.interestList()
+	if subs == subsList {
+		ri.Subs = make([]string, len(list))
+		for i, sub := range list {
+			ri.Subs[i] = sub.Subject
+		}
+		return
+	}
+	ri.SubsDetail = make([]SubDetail, len(list))
+	for i, sub := range list {
+		ri.SubsDetail[i] = subDetail(sub, ri.RID)
+	}
 }
 
 // clusterVarz fills /varz's cluster object.

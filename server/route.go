@@ -27,11 +27,15 @@ type route struct {
 	dialed *url.URL
 
 	// Reader goroutine only.
-	gotConnect bool                            // accepted side: CONNECT checked
-	gotInfo    bool                            // the handshake's INFO arrived
-	interest   map[routeSubKey][]*subscription // the peer's interest, see interest.go
-	accounts   map[string]*account             // account lookups, by name
-	numSubs    atomic.Int32                    // len(interest), for monitoring
+	gotConnect bool                // accepted side: CONNECT checked
+	gotInfo    bool                // the handshake's INFO arrived
+	accounts   map[string]*account // account lookups, by name
+
+	// interest is the peer's interest, see interest.go. Only the reader
+	// changes it, under interestMu, which monitoring takes to list it.
+	interest   map[routeSubKey][]*subscription
+	interestMu sync.Mutex
+	numSubs    atomic.Int32 // len(interest), for monitoring
 
 	// registered is set while the route is the one in use to its server;
 	// fanOut forwards only over registered routes. Cleared at close or when
