@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 
@@ -77,11 +76,7 @@ func (c *conn) close(reason closeReason, errText string) {
 		if reason != closeClientGone && reason != closeServerShutdown && reason != closeDuplicateRoute {
 			level = slog.LevelInfo
 		}
-		if c.peer != nil {
-			c.srv.log.Log(context.Background(), level, "route connection closed", "cid", c.id, "addr", c.peer.addr(), "reason", reason.String(), "err", errText)
-			return
-		}
-		c.srv.log.Log(context.Background(), level, "connection closed", "cid", c.id, "client", c.host, "name", c.clientName(), "reason", reason.String())
+		c.role.logClosed(level, reason, errText)
 	})
 }
 
@@ -99,14 +94,8 @@ func (c *conn) slowConsumer(why string) {
 		c.out.release() // drop the backlog now: it is what made it slow
 		c.out.kickWriter()
 	})
-	if first && c.peer != nil {
-		c.peer.slow(why)
-		c.raw.Close()
-		return
-	}
 	if first {
-		c.srv.stats.slowConsumers.Add(1)
-		c.srv.log.Warn("slow consumer detected, connection closed", "cid", c.id, "client", c.host, "name", c.clientName(), "why", why)
+		c.role.slow(why)
 		c.raw.Close()
 	}
 }
@@ -139,10 +128,7 @@ func (c *conn) handleParseError(err error) {
 	}
 	c.countProtoError(kind)
 	c.logParseError(err)
-	if c.peer != nil {
-		bad, _ := c.parser.BadInput()
-		c.srv.log.Warn("route protocol error", "addr", c.peer.addr(), "err", err, "input", string(bad))
-	}
+	c.role.logProtocolError(err)
 	c.close(reason, protocol.ErrText(err))
 	c.out.kickWriter()
 }
@@ -177,11 +163,7 @@ func (c *conn) teardown() {
 	if c.accCounted {
 		c.acc.nconns.Add(-1)
 	}
-	if c.peer != nil {
-		c.peer.teardown()
-		return
-	}
-	c.srv.removeConn(c)
+	c.role.ended()
 }
 
 // sendErr queues -ERR 'text' and wakes the writer.

@@ -36,6 +36,9 @@ type conn struct {
 	// handler receives the parsed ops: the conn itself for a client, its
 	// route for a route. Set before the goroutines start.
 	handler protocol.Handler
+	// role is the client or route at the points of the connection's life
+	// where the two differ (role.go). Set before the goroutines start.
+	role connRole
 	// peer is the route role of a route connection, nil for a client.
 	peer   *route
 	id     uint64
@@ -129,7 +132,7 @@ func newConn(s *Server, nc net.Conn, id uint64) *conn {
 		flushSet: make(map[*conn]struct{}),
 		acc:      s.global,
 	}
-	c.handler = c
+	c.handler, c.role = c, clientRole{c}
 	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		c.host, c.port = a.IP.String(), a.Port
 	}
@@ -146,16 +149,8 @@ func (c *conn) readLoop(rejected bool) {
 	defer c.srv.wg.Done()
 	defer c.teardown()
 	s := c.srv
-	if c.peer != nil {
-		c.peer.begin()
-	} else {
-		if !c.infoSent {
-			c.sendInfo()
-		}
-		if rejected {
-			c.close(closeMaxConnections, protocol.ErrTextMaxConnections)
-			return
-		}
+	if !c.role.begin(rejected) {
+		return
 	}
 	c.startTimers()
 	buf := make([]byte, startReadBuf)

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
+	"log/slog"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -127,7 +129,7 @@ func newRoute(cl *cluster, c *conn, dialed *url.URL) *route {
 		done:     make(chan struct{}),
 		started:  time.Now(),
 	}
-	c.peer, c.handler = r, r
+	c.peer, c.handler, c.role = r, r, r
 	c.out.limit = cl.opts.MaxPending
 	// Routes between servers carry what clients send plus queue names.
 	c.parser = protocol.NewParser(protocol.RouteSide, protocol.Limits{
@@ -140,8 +142,9 @@ func newRoute(cl *cluster, c *conn, dialed *url.URL) *route {
 }
 
 // begin runs on the reader goroutine before the first read: the opening
-// lines of the handshake, and its deadline.
-func (r *route) begin() {
+// lines of the handshake, and its deadline. A route is never rejected for
+// the client limit.
+func (r *route) begin(bool) bool {
 	if r.dialed != nil {
 		ci := routeConnect{Route: true, Cluster: r.cl.opts.Name, ServerID: r.cl.s.id, Name: r.cl.s.name}
 		if u := r.dialed.User; u != nil {
@@ -158,6 +161,7 @@ func (r *route) begin() {
 			r.c.close(closeAuthTimeout, errTextRouteHandshake)
 		}
 	})
+	return true
 }
 
 // gotInfoDone reports whether the handshake finished (or the route ended).
@@ -368,8 +372,21 @@ func (r *route) slow(why string) {
 		"max_pending", r.c.out.maxPending())
 }
 
-// teardown runs once the reader has stopped.
-func (r *route) teardown() {
+// logClosed logs the route's close.
+func (r *route) logClosed(level slog.Level, reason closeReason, errText string) {
+	r.cl.s.log.Log(context.Background(), level, "route connection closed", "cid", r.c.id, "addr", r.addr(), "reason", reason.String(), "err", errText)
+}
+
+// logProtocolError logs a parse error of the peer with its input at Warn:
+// a peer server sending bad input is an operator's problem, unlike a
+// client's.
+func (r *route) logProtocolError(err error) {
+	bad, _ := r.c.parser.BadInput()
+	r.cl.s.log.Warn("route protocol error", "addr", r.addr(), "err", err, "input", string(bad))
+}
+
+// ended runs once the reader has stopped.
+func (r *route) ended() {
 	r.cl.unregister(r)
 	r.dropInterest()
 	r.doneOnce.Do(func() { close(r.done) })
