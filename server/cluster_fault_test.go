@@ -290,3 +290,39 @@ func TestClusterFaultStuckPeerCutAndRedialled(t *testing.T) {
 		}
 	}
 }
+
+// A peer whose host dies without closing the TCP connection (the link
+// goes silent both ways) is found by the route's keepalive PINGs, whose
+// interval is capped below the clients' (here shortened for the test):
+// the route is closed as stale while the other routes stay, and comes back
+// once the link carries traffic again.
+func TestClusterFaultSilentPeerFoundByPing(t *testing.T) {
+	servers, link := faultCluster(t, func(o *Options) { o.Cluster.pingMax = 200 * time.Millisecond })
+	n1, n2, n3 := servers[0], servers[1], servers[2]
+	if o := n2.o(); o.PingInterval != DefaultPingInterval {
+		t.Fatalf("ping interval %v: the test is about the route's cap", o.PingInterval)
+	}
+	for _, p := range link {
+		p.setPaused(true)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for n2.NumRoutes() != 1 || n3.NumRoutes() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("silent route still up after 30s: n2 has %d routes, n3 %d", n2.NumRoutes(), n3.NumRoutes())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n1.NumRoutes() != 2 {
+		t.Fatalf("n1 lost a route: %d", n1.NumRoutes())
+	}
+	for _, p := range link {
+		p.setPaused(false)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for n2.NumRoutes() != 2 || n3.NumRoutes() != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("route not back after the link healed: n2 has %d routes, n3 %d", n2.NumRoutes(), n3.NumRoutes())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -46,6 +46,10 @@ type ClusterOptions struct {
 	// TLS, when set, puts every route in TLS from its first byte
 	// ([cluster.tls], cluster_tls.go). Every server of the cluster needs it.
 	TLS *TLSOptions
+
+	// pingMax caps the keepalive PING interval on routes (the server's
+	// PingInterval when shorter); tests shorten it.
+	pingMax time.Duration
 }
 
 // Defaults for routes.
@@ -56,6 +60,11 @@ const (
 	// dials of one route.
 	routeDialMin = 50 * time.Millisecond
 	routeDialMax = 2 * time.Second
+	// routePingMax caps the PING interval on routes, as nats-server caps
+	// its routes': a peer whose host died without closing the TCP
+	// connection is then found stale after about (max_pings_out+1) × 30s
+	// rather than the clients' (max_pings_out+1) × 2m.
+	routePingMax = 30 * time.Second
 )
 
 // Enabled reports whether clustering is on.
@@ -73,6 +82,9 @@ func (c *ClusterOptions) setDefaults(o *Options) {
 	}
 	if c.MaxPending == 0 {
 		c.MaxPending = max(DefaultRouteMaxPending, o.MaxPending)
+	}
+	if c.pingMax == 0 {
+		c.pingMax = routePingMax
 	}
 }
 

@@ -102,6 +102,8 @@ type conn struct {
 
 	out outbound
 
+	// pingMax, when set (on a route), caps the server's PingInterval.
+	pingMax  time.Duration
 	pingMu   sync.Mutex
 	pingsOut int
 	pingT    *time.Timer

@@ -131,6 +131,7 @@ func newRoute(cl *cluster, c *conn, dialed *url.URL) *route {
 	}
 	c.peer, c.handler, c.role = r, r, r
 	c.out.limit = cl.opts.MaxPending
+	c.pingMax = cl.opts.pingMax
 	// Routes between servers carry what clients send plus queue names.
 	c.parser = protocol.NewParser(protocol.RouteSide, protocol.Limits{
 		MaxControlLine: max(cl.s.o().MaxControlLine, 32<<10),

@@ -15,7 +15,7 @@ const firstPingDelay = 2 * time.Second
 // startTimers arms the keepalive PING and, when auth is on, the deadline for
 // CONNECT.
 func (c *conn) startTimers() {
-	interval := c.srv.o().PingInterval
+	interval := c.pingInterval()
 	first := min(firstPingDelay, interval)
 	first += time.Duration(rand.Int64N(int64(first)/4 + 1))
 	c.pingMu.Lock()
@@ -29,11 +29,20 @@ func (c *conn) startTimers() {
 	c.pingMu.Unlock()
 }
 
+// pingInterval is the server's PingInterval, capped for a route.
+func (c *conn) pingInterval() time.Duration {
+	d := c.srv.o().PingInterval
+	if c.pingMax > 0 && c.pingMax < d {
+		return c.pingMax
+	}
+	return d
+}
+
 // pingTick sends a PING, or closes the connection as stale when too many
 // went unanswered. A PING is skipped when the client sent something within
 // the last interval: it is evidently alive.
 func (c *conn) pingTick() {
-	interval := c.srv.o().PingInterval
+	interval := c.pingInterval()
 	c.pingMu.Lock()
 	if c.pingT == nil { // stopped
 		c.pingMu.Unlock()
