@@ -182,6 +182,7 @@ func (c *conn) teardown() {
 		return
 	}
 	c.srv.removeConn(c)
+	c.sendDisconnectEvent()
 }
 
 // sendErr queues -ERR 'text' and wakes the writer.

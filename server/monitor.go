@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -123,20 +124,58 @@ func (s *Server) registerMonitoring(mux *http.ServeMux) {
 	})
 }
 
-// healthz is the /healthz body.
+// healthz is the /healthz body, and the HEALTHZ $SYS answer's data.
 type healthz struct {
-	Status string `json:"status"`
-	Error  string `json:"error,omitempty"`
+	Status     string `json:"status"`
+	StatusCode int    `json:"status_code"`
+	Error      string `json:"error,omitempty"`
 }
 
-// handleHealthz answers 200 while the server serves, and 503 with the
-// reason while it shuts down or when the stream layer reports an error.
+// healthzQuery holds nats-server's /healthz options: js-enabled-only
+// answers whether JetStream is on in the configuration, without asking
+// the stream layer; js-server-only whether the server and its stream
+// layer serve, without looking at each stream.
+type healthzQuery struct {
+	jsEnabledOnly bool
+	jsServerOnly  bool
+}
+
+func parseHealthz(v url.Values) (healthzQuery, error) {
+	var q healthzQuery
+	var err error
+	if q.jsEnabledOnly, err = boolParam(v, "js-enabled-only"); err != nil {
+		return q, err
+	}
+	if !q.jsEnabledOnly { // nats-server's older name for it
+		if q.jsEnabledOnly, err = boolParam(v, "js-enabled"); err != nil {
+			return q, err
+		}
+	}
+	q.jsServerOnly, err = boolParam(v, "js-server-only")
+	return q, err
+}
+
+// healthz is 200 while the server serves, and 503 with the reason while it
+// starts or shuts down or when the stream layer reports an error.
+func (s *Server) healthz(q healthzQuery) healthz {
+	reason := s.unhealthy()
+	if reason == "" && (q.jsEnabledOnly || q.jsServerOnly) && !s.opts.JetStream {
+		reason = "JetStream not enabled"
+	}
+	if reason != "" {
+		return healthz{Status: "unavailable", StatusCode: http.StatusServiceUnavailable, Error: reason}
+	}
+	return healthz{Status: "ok", StatusCode: http.StatusOK}
+}
+
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
-	if reason := s.unhealthy(); reason != "" {
-		writeJSON(w, http.StatusServiceUnavailable, healthz{Status: "unavailable", Error: reason})
+	q, err := parseHealthz(r.URL.Query())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, healthz{Status: "ok"})
+	h := s.healthz(q)
+	writeJSON(w, h.StatusCode, h)
 }
 
 // unhealthy returns why the server is not fit to serve, or "".
@@ -187,6 +226,10 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 // errBadQuery marks a query parameter problem; handlers answer 400.
 var errBadQuery = errors.New("bad query parameter")
 
+// The parsers of query parameters take url.Values so that the $SYS
+// requests (system_requests.go), whose options arrive as JSON, are turned
+// into the same values and answered by the same code.
+
 // pageParams are the offset and limit shared by /connz and /subsz.
 type pageParams struct {
 	offset, limit int
@@ -196,13 +239,13 @@ type pageParams struct {
 const defaultLimit = 1024
 
 // parsePage reads offset (default 0) and limit (default 1024).
-func parsePage(r *http.Request) (pageParams, error) {
+func parsePage(q url.Values) (pageParams, error) {
 	p := pageParams{limit: defaultLimit}
 	var err error
-	if p.offset, err = intParam(r, "offset", 0); err != nil {
+	if p.offset, err = intParam(q, "offset", 0); err != nil {
 		return p, err
 	}
-	if p.limit, err = intParam(r, "limit", defaultLimit); err != nil {
+	if p.limit, err = intParam(q, "limit", defaultLimit); err != nil {
 		return p, err
 	}
 	if p.limit == 0 { // as nats-server: no limit given means the default
@@ -212,8 +255,8 @@ func parsePage(r *http.Request) (pageParams, error) {
 }
 
 // intParam reads a non-negative integer parameter, def when absent.
-func intParam(r *http.Request, name string, def int) (int, error) {
-	v := r.URL.Query().Get(name)
+func intParam(q url.Values, name string, def int) (int, error) {
+	v := q.Get(name)
 	if v == "" {
 		return def, nil
 	}
@@ -228,8 +271,8 @@ func intParam(r *http.Request, name string, def int) (int, error) {
 }
 
 // boolParam reads a flag given as 1/0/true/false; absent is false.
-func boolParam(r *http.Request, name string) (bool, error) {
-	v := r.URL.Query().Get(name)
+func boolParam(q url.Values, name string) (bool, error) {
+	v := q.Get(name)
 	if v == "" {
 		return false, nil
 	}

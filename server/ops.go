@@ -103,6 +103,7 @@ func (c *conn) processConnect(args []byte) error {
 	c.infoMu.Unlock()
 	c.stopAuthTimer()
 	c.sendOK()
+	c.sendConnectEvent()
 	return nil
 }
 

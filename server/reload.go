@@ -67,6 +67,7 @@ func (s *Server) Reload(opts *Options) error {
 	s.cur.Store(&o)
 	s.tls.Store(ts)
 	s.install(set, &o)
+	s.syncUserInfo()
 	s.auth.Store(auth)
 
 	closed := 0
@@ -96,6 +97,7 @@ func (s *Server) checkStatic(o *Options) error {
 	diff("http_port", old.HTTPPort, o.HTTPPort)
 	diff("prof_port", old.ProfPort, o.ProfPort)
 	diff("jetstream", old.JetStream, o.JetStream)
+	diff("system_account", old.SystemAccount, o.SystemAccount)
 	if !reflect.DeepEqual(old.Cluster, o.Cluster) {
 		errs = append(errs, fmt.Errorf("cluster: %w", ErrNotReloadable))
 	}

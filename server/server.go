@@ -32,8 +32,12 @@ type Server struct {
 	name  string
 	start time.Time
 	// sl is the global account's sublist.
-	sl      *sublist.Sublist[*subscription]
-	global  *account
+	sl     *sublist.Sublist[*subscription]
+	global *account
+	// sysAcc is the system account (system.go), set by New; sysp its
+	// running services, set by Start.
+	sysAcc  *account
+	sysp    atomic.Pointer[sysPlane]
 	auth    atomic.Pointer[authenticator]
 	authLog authLog
 	// reloadMu serialises Reload and lame-duck mode.
@@ -106,6 +110,7 @@ func New(opts *Options, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.install(set, &o)
+	s.setupSystemAccount(set, &o)
 	s.auth.Store(newAuthenticator(&o, set))
 	if o.TLS != nil {
 		cfg, err := buildTLSConfig(o.TLS)
@@ -124,6 +129,17 @@ func New(opts *Options, log *slog.Logger) (*Server, error) {
 // Start begins listening on the client port (and the monitoring port when
 // configured) and returns once connections are being accepted.
 func (s *Server) Start() error {
+	if err := s.startListening(); err != nil {
+		return err
+	}
+	if err := s.startSystem(); err != nil {
+		s.Shutdown(context.Background())
+		return err
+	}
+	return nil
+}
+
+func (s *Server) startListening() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -314,6 +330,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	s.closed = true
+	started := s.ln != nil
 	ln := s.ln
 	conns := make([]*conn, 0, len(s.conns))
 	for _, c := range s.conns {
@@ -325,6 +342,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 
+	if started {
+		s.stopSystem()
+	}
 	if ln != nil {
 		ln.Close()
 	}
@@ -369,7 +389,8 @@ func (s *Server) NumConnections() int {
 }
 
 // NumSubscriptions is the number of subscriptions held in every account,
-// internal ones included (those that imports make are not counted).
+// internal ones included (those that imports and the system plane make
+// are not counted).
 func (s *Server) NumSubscriptions() int {
 	s.mu.Lock()
 	n := s.sl.Count() - countIn(s.importSubs, s.global)
@@ -379,7 +400,7 @@ func (s *Server) NumSubscriptions() int {
 		}
 	}
 	s.mu.Unlock()
-	return n
+	return n - s.sysSubCount()
 }
 
 func countIn(subs []*subscription, a *account) int {
