@@ -17,4 +17,8 @@ func TestSystemAccountKey(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `system_account: "NOPE" is not a configured account`) {
 		t.Fatalf("unknown system account: %v", err)
 	}
+	_, err = LoadFile("sys.conf", []byte("system_account = \"SYS\"\n[accounts.SYS]\nusers = [{ user = \"sys\", password = \"s\" }]\njetstream = { max_file_store = \"1GiB\" }\n"))
+	if err == nil || !strings.Contains(err.Error(), "accounts.SYS.jetstream: the system account has no streams") {
+		t.Fatalf("streams limits for the system account: %v", err)
+	}
 }

@@ -64,6 +64,9 @@ type conn struct {
 	// goroutine under infoMu before any SUB or PUB is processed.
 	acc        *account
 	accCounted bool // counted in acc.nconns
+	// connectInfoDue: the INFO that follows CONNECT (info.go) goes out
+	// after the next PONG. Reader goroutine only.
+	connectInfoDue bool
 	uent       *userEntry
 	tokenAuth  bool // authenticated with the token
 

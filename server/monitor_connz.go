@@ -25,6 +25,8 @@ type Connz struct {
 // ConnInfo is one connection in /connz, with nats-server's field names.
 type ConnInfo struct {
 	CID            uint64      `json:"cid"`
+	Kind           string      `json:"kind"` // always "Client": routes are in /routez
+	Type           string      `json:"type"` // always "nats"
 	IP             string      `json:"ip"`
 	Port           int         `json:"port"`
 	Start          time.Time   `json:"start"`
@@ -39,7 +41,7 @@ type ConnInfo struct {
 	Lang           string      `json:"lang,omitempty"`
 	Version        string      `json:"version,omitempty"`
 	AuthorizedUser string      `json:"authorized_user,omitempty"` // with auth=1
-	Account        string      `json:"account,omitempty"`         // with auth=1
+	Account        string      `json:"account,omitempty"`
 	Subs           []string    `json:"subscriptions_list,omitempty"`
 	SubsDetail     []SubDetail `json:"subscriptions_list_detail,omitempty"`
 }
@@ -142,14 +144,13 @@ func (s *Server) connz(q connzQuery) Connz {
 
 func connInfo(c *ConnSnapshot, now time.Time, q connzQuery) ConnInfo {
 	ci := ConnInfo{
-		CID: c.CID, IP: c.IP, Port: c.Port, Start: c.Start, Uptime: formatUptime(now.Sub(c.Start)),
+		CID: c.CID, Kind: "Client", Type: "nats", Account: c.Account, IP: c.IP, Port: c.Port, Start: c.Start, Uptime: formatUptime(now.Sub(c.Start)),
 		PendingBytes: c.PendingBytes, InMsgs: c.InMsgs, OutMsgs: c.OutMsgs,
 		InBytes: c.InBytes, OutBytes: c.OutBytes, NumSubs: c.NumSubs,
 		Name: c.Name, Lang: c.Lang, Version: c.Version,
 	}
 	if q.auth {
 		ci.AuthorizedUser = c.User
-		ci.Account = c.Account
 	}
 	subs := sortedSubs(c.Subs)
 	switch q.subs {

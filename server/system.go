@@ -155,6 +155,26 @@ func (s *Server) sysSubCount() int {
 	return n
 }
 
+// accountSubCount counts a's subscriptions as users see them: without
+// those of imports and of the system plane.
+func (s *Server) accountSubCount(a *account) int {
+	n := a.sl.Count()
+	s.mu.Lock()
+	n -= countIn(s.importSubs, a)
+	s.mu.Unlock()
+	if p := s.sysp.Load(); p != nil {
+		if a == s.sysAcc {
+			n -= len(p.subs)
+		}
+		p.userMu.Lock()
+		if p.userInfo[a] != nil {
+			n--
+		}
+		p.userMu.Unlock()
+	}
+	return max(n, 0)
+}
+
 // syncUserInfo gives every account, and only the current ones, its
 // $SYS.REQ.USER.INFO responder. Called at start and after a reload.
 func (s *Server) syncUserInfo() {

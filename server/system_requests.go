@@ -433,7 +433,7 @@ func (s *Server) statz(name string, unused bool) Statz {
 		if name != "" && a.name != name {
 			continue
 		}
-		byAcc[a.name] = &AccountStat{Account: a.name, NumSubs: uint32(a.sl.Count())}
+		byAcc[a.name] = &AccountStat{Account: a.name, NumSubs: uint32(s.accountSubCount(a))}
 	}
 	for _, c := range s.Conns(false) {
 		st := byAcc[c.Account]
@@ -508,7 +508,7 @@ type ExportInfo struct {
 func (s *Server) accountInfo(acc *account) AccountInfo {
 	info := AccountInfo{
 		Name: acc.name, Updated: s.start.UTC(), IsSystem: acc == s.sysAcc, Complete: true,
-		JetStream: s.o().JetStream && acc != s.sysAcc, NumSubs: uint32(acc.sl.Count()),
+		JetStream: s.o().JetStream && acc != s.sysAcc, NumSubs: uint32(s.accountSubCount(acc)),
 	}
 	if acc == s.global {
 		for _, c := range s.Conns(false) {

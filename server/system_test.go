@@ -184,7 +184,7 @@ func TestSystemRequestsAnswered(t *testing.T) {
 			Subs    uint32 `json:"num_subscriptions"`
 		} `json:"account_statz"`
 	}]](t, sys, "$SYS.REQ.ACCOUNT.APP.STATZ", "")
-	if len(stz.Data.Accounts) != 1 || stz.Data.Accounts[0].Account != "APP" || stz.Data.Accounts[0].Conns != 1 {
+	if len(stz.Data.Accounts) != 1 || stz.Data.Accounts[0].Account != "APP" || stz.Data.Accounts[0].Conns != 1 || stz.Data.Accounts[0].Subs != 1 {
 		t.Fatalf("statz %+v", stz)
 	}
 
