@@ -67,8 +67,8 @@ type conn struct {
 	// connectInfoDue: the INFO that follows CONNECT (info.go) goes out
 	// after the next PONG. Reader goroutine only.
 	connectInfoDue bool
-	uent       *userEntry
-	tokenAuth  bool // authenticated with the token
+	uent           *userEntry
+	tokenAuth      bool // authenticated with the token
 
 	// perms are the user's permissions, nil when everything is allowed.
 	// A reload may swap them from another goroutine.

@@ -66,7 +66,7 @@ func TestSystemAccountStreams(t *testing.T) {
 		Data struct {
 			Streams  int    `json:"streams"`
 			Messages uint64 `json:"messages"`
-			Detail []struct {
+			Detail   []struct {
 				Name string `json:"name"`
 			} `json:"stream_detail"`
 		} `json:"data"`
