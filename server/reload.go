@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"time"
 
 	"github.com/wisp-mq/wisp/protocol"
 )
@@ -65,6 +66,7 @@ func (s *Server) Reload(opts *Options) error {
 	oldToken := s.auth.Load().token
 
 	s.cur.Store(&o)
+	s.reloaded.Store(time.Now().UnixNano())
 	s.tls.Store(ts)
 	s.install(set, &o)
 	s.syncUserInfo()

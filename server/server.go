@@ -36,10 +36,13 @@ type Server struct {
 	global *account
 	// sysAcc is the system account (system.go), set by New; sysp its
 	// running services, set by Start.
-	sysAcc  *account
-	sysp    atomic.Pointer[sysPlane]
-	auth    atomic.Pointer[authenticator]
-	authLog authLog
+	sysAcc *account
+	sysp   atomic.Pointer[sysPlane]
+	// reloaded is when the last reload took effect (unix nanoseconds), 0
+	// before any.
+	reloaded atomic.Int64
+	auth     atomic.Pointer[authenticator]
+	authLog  authLog
 	// reloadMu serialises Reload and lame-duck mode.
 	reloadMu sync.Mutex
 
@@ -379,6 +382,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.log.Info("server stopped")
 	return errors.Join(errs...)
+}
+
+// configLoadTime is when the configuration in force was loaded: the
+// start, or the last reload.
+func (s *Server) configLoadTime() time.Time {
+	if n := s.reloaded.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return s.start
 }
 
 // NumConnections is the number of open client connections.

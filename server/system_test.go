@@ -373,3 +373,26 @@ func TestSystemShutdownEvent(t *testing.T) {
 		t.Fatal("no shutdown event")
 	}
 }
+
+// /varz's config_load_time is the start until a reload moves it.
+func TestVarzConfigLoadTime(t *testing.T) {
+	s := startServer(t, sysAccounts)
+	v := s.Varz()
+	if !v.ConfigLoad.Equal(v.Start) {
+		t.Fatalf("config_load_time %v, start %v", v.ConfigLoad, v.Start)
+	}
+	o := s.Options()
+	if err := s.Reload(&o); err != nil {
+		t.Fatal(err)
+	}
+	if v2 := s.Varz(); !v2.ConfigLoad.After(v.Start) {
+		t.Fatalf("config_load_time after reload %v, start %v", v2.ConfigLoad, v.Start)
+	}
+	o.SystemAccount = "APP"
+	if err := s.Reload(&o); !errors.Is(err, ErrNotReloadable) {
+		t.Fatalf("reload changing system_account: %v", err)
+	}
+	// The reload kept the system account's responders.
+	sys := connectTo(t, s, nats.UserInfo("sys", "sys"))
+	request[natsStatsz](t, sys, subjPing, "")
+}

@@ -176,6 +176,7 @@ func (l *streamLayers) report() (server.JetStreamReport, error) {
 	rep.Limits = server.JetStreamLimits{
 		MaxStorage: max(l.quota.Limit(stream.FileStorage), 0), MaxMemory: max(l.quota.Limit(stream.MemoryStorage), 0),
 	}
+	rep.StoreDir = l.opts.StoreDir
 	return rep, nil
 }
 

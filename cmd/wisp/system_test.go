@@ -95,6 +95,30 @@ func TestSystemAccountStreams(t *testing.T) {
 	if err := json.Unmarshal(m.Data, &r); err != nil || r.Data.Streams != 0 {
 		t.Fatalf("SYS's streams: %s", m.Data)
 	}
+	// VARZ carries what "nats server info" shows of the stream layer.
+	m, err = sys.Request("$SYS.REQ.SERVER.PING.VARZ", nil, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vz struct {
+		Data struct {
+			JetStream struct {
+				Config struct {
+					StoreDir string `json:"store_dir"`
+				} `json:"config"`
+				Stats struct {
+					Accounts int `json:"accounts"`
+					API      struct {
+						Level int `json:"level"`
+					} `json:"api"`
+				} `json:"stats"`
+			} `json:"jetstream"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(m.Data, &vz); err != nil || vz.Data.JetStream.Config.StoreDir != cfg.StoreDir ||
+		vz.Data.JetStream.Stats.Accounts != 2 || vz.Data.JetStream.Stats.API.Level != server.JetStreamAPILevel {
+		t.Fatalf("varz: %s (%v)", m.Data, err)
+	}
 	m, err = sys.Request("$SYS.REQ.SERVER.PING.HEALTHZ", []byte(`{"js-enabled-only":true}`), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
