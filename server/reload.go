@@ -69,7 +69,7 @@ func (s *Server) Reload(opts *Options) error {
 	s.reloaded.Store(time.Now().UnixNano())
 	s.tls.Store(ts)
 	s.install(set, &o)
-	s.syncUserInfo()
+	s.syncAccountResponders()
 	s.auth.Store(auth)
 
 	closed := 0

@@ -21,12 +21,12 @@ import (
 // (account names starting with $ are reserved), so that only in-process
 // users reach it. Accounts are isolated, so a user of any other account
 // who subscribes to $SYS.> or publishes a $SYS request reaches nothing:
-// no check is needed on the message path. The one exception is
-// $SYS.REQ.USER.INFO, which every account answers about its own user, as
-// nats-server does.
+// no check is needed on the message path. The exceptions are the few
+// requests that every account answers about itself (accountResponders),
+// as nats-server does.
 //
 // Its internal subscriptions are the only ones whose interest travels over
-// routes (sysSub.routable): a request published on one server reaches the
+// routes (subscription.routable): a request published on one server reaches the
 // responders of every server, and each answers.
 
 // DefaultSystemAccount is the name of the built-in system account.
@@ -58,9 +58,10 @@ type sysPlane struct {
 	stop chan struct{}
 	done sync.WaitGroup
 	subs []*subscription
-	// userInfo holds the $SYS.REQ.USER.INFO subscriptions, by account.
-	userMu   sync.Mutex
-	userInfo map[*account]*subscription
+	// accSubs holds the responders every account has, by account
+	// (accountResponders).
+	accMu   sync.Mutex
+	accSubs map[*account][]*subscription
 }
 
 // sysAccount returns the system account.
@@ -103,7 +104,7 @@ func (s *Server) unsubscribeSystem(sub *subscription) {
 // startSystem subscribes the system account's responders and starts the
 // periodic events. Called once, by Start, after the cluster is up.
 func (s *Server) startSystem() error {
-	p := &sysPlane{acc: s.sysAcc, stop: make(chan struct{}), userInfo: map[*account]*subscription{}}
+	p := &sysPlane{acc: s.sysAcc, stop: make(chan struct{}), accSubs: map[*account][]*subscription{}}
 	s.sysp.Store(p)
 	for subject, h := range s.sysResponders() {
 		sub, err := s.subscribeSystem(p.acc, subject, true, h)
@@ -112,7 +113,7 @@ func (s *Server) startSystem() error {
 		}
 		p.subs = append(p.subs, sub)
 	}
-	s.syncUserInfo()
+	s.syncAccountResponders()
 	p.done.Add(1)
 	go s.statszLoop(p)
 	return nil
@@ -145,13 +146,13 @@ func (s *Server) sysSubCount() int {
 	if s.sysAcc.name != DefaultSystemAccount {
 		n += len(p.subs)
 	}
-	p.userMu.Lock()
-	for a := range p.userInfo {
+	p.accMu.Lock()
+	for a, subs := range p.accSubs {
 		if a.name != DefaultSystemAccount {
-			n++
+			n += len(subs)
 		}
 	}
-	p.userMu.Unlock()
+	p.accMu.Unlock()
 	return n
 }
 
@@ -166,45 +167,47 @@ func (s *Server) accountSubCount(a *account) int {
 		if a == s.sysAcc {
 			n -= len(p.subs)
 		}
-		p.userMu.Lock()
-		if p.userInfo[a] != nil {
-			n--
-		}
-		p.userMu.Unlock()
+		p.accMu.Lock()
+		n -= len(p.accSubs[a])
+		p.accMu.Unlock()
 	}
 	return max(n, 0)
 }
 
-// syncUserInfo gives every account, and only the current ones, its
-// $SYS.REQ.USER.INFO responder. Called at start and after a reload.
-func (s *Server) syncUserInfo() {
+// syncAccountResponders gives every account, and only the current ones,
+// the responders each account has (accountResponders). Called at start
+// and after a reload.
+func (s *Server) syncAccountResponders() {
 	p := s.sysp.Load()
 	if p == nil {
 		return
 	}
-	accs := s.accountList()
-	if s.sysAcc.name == DefaultSystemAccount {
-		accs = append(accs, s.sysAcc)
-	}
-	p.userMu.Lock()
-	defer p.userMu.Unlock()
+	accs := s.allAccounts()
+	p.accMu.Lock()
+	defer p.accMu.Unlock()
 	keep := map[*account]bool{}
 	for _, a := range accs {
 		keep[a] = true
-		if p.userInfo[a] != nil {
+		if p.accSubs[a] != nil {
 			continue
 		}
-		sub, err := s.subscribeSystem(a, subjUserInfo, false, s.handleUserInfo)
-		if err != nil {
-			s.log.Error("system account", "err", err)
-			continue
+		subs := []*subscription{}
+		for _, r := range s.accountResponders(a) {
+			sub, err := s.subscribeSystem(a, r.subject, r.routable, r.h)
+			if err != nil {
+				s.log.Error("system account", "err", err)
+				continue
+			}
+			subs = append(subs, sub)
 		}
-		p.userInfo[a] = sub
+		p.accSubs[a] = subs
 	}
-	for a, sub := range p.userInfo {
+	for a, subs := range p.accSubs {
 		if !keep[a] {
-			s.unsubscribeSystem(sub)
-			delete(p.userInfo, a)
+			for _, sub := range subs {
+				s.unsubscribeSystem(sub)
+			}
+			delete(p.accSubs, a)
 		}
 	}
 }

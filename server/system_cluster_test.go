@@ -117,6 +117,18 @@ func TestSystemClusterPingFanOut(t *testing.T) {
 	if total != 1 {
 		t.Fatalf("APP's connections across the cluster: %d", total)
 	}
+	// An APP user on n1 asks every server for its account's connections.
+	appOnN1 := connectTo(t, servers[0], nats.UserInfo("app", "app"))
+	appOnN1.Flush()
+	total = 0
+	for _, b := range gather(t, appOnN1, "$SYS.REQ.ACCOUNT.PING.CONNZ", "", 3) {
+		var r natsResponse[natsConnz]
+		json.Unmarshal(b, &r)
+		total += r.Data.Total
+	}
+	if total != 2 {
+		t.Fatalf("APP's connections across the cluster, asked from APP: %d", total)
+	}
 
 	// A connect event on n3 reaches a subscriber on n1.
 	evts, _ := sys.SubscribeSync("$SYS.ACCOUNT.APP.CONNECT")

@@ -167,6 +167,9 @@ func (s *Server) serveAccountKind(kind string) sysHandler {
 			return
 		}
 		name := sysToken(string(subject), 3)
+		if name == "PING" && kind != "STATZ" {
+			name = s.sysAcc.name // as asked from any account: its own
+		}
 		var o sysOptions
 		if err := decodeSysOptions(data, &o); err != nil {
 			s.sysAnswer(string(reply), nil, err)
@@ -186,8 +189,13 @@ func decodeSysOptions(data []byte, o *sysOptions) error {
 	return nil
 }
 
-// sysAnswer sends the envelope with data, or the error.
+// sysAnswer sends the envelope with data, or the error, in the system
+// account; sysAnswerIn in another.
 func (s *Server) sysAnswer(reply string, data any, err error) {
+	s.sysAnswerIn(s.sysAcc, reply, data, err)
+}
+
+func (s *Server) sysAnswerIn(acc *account, reply string, data any, err error) {
 	resp := sysResponse{Server: s.serverInfo(), Data: data}
 	if err != nil {
 		code := 500
@@ -199,7 +207,7 @@ func (s *Server) sysAnswer(reply string, data any, err error) {
 		}
 		resp.Data, resp.Error = nil, &sysError{Code: code, Description: err.Error()}
 	}
-	s.sysReply(s.sysAcc, reply, resp)
+	s.sysReply(acc, reply, resp)
 }
 
 var errNoAccount = errors.New("account not found")
@@ -539,6 +547,64 @@ func (s *Server) accountInfo(acc *account) AccountInfo {
 		}
 	}
 	return info
+}
+
+// accountResponder is a request every account answers about itself.
+type accountResponder struct {
+	subject  string
+	routable bool
+	h        sysHandler
+}
+
+// accountResponders are the requests a user of any account may send, as
+// nats-server imports them into every account: who am I, and this
+// account's connections and figures, from every server (so they travel
+// over routes, in the account). The system account's own users get the
+// same from its full responders, except USER.INFO.
+func (s *Server) accountResponders(a *account) []accountResponder {
+	rs := []accountResponder{{subjUserInfo, false, s.handleUserInfo}}
+	if a == s.sysAcc {
+		return rs
+	}
+	connz := func(_ *conn, _, reply, data []byte) {
+		if len(reply) == 0 {
+			return
+		}
+		var o sysOptions
+		if err := decodeSysOptions(data, &o); err != nil {
+			s.sysAnswerIn(a, string(reply), nil, err)
+			return
+		}
+		if !s.matches(&o.sysFilter) {
+			return
+		}
+		o.Acc = a.name
+		r := string(reply)
+		go func() {
+			v, err := o.connzValues()
+			if err == nil {
+				var q connzQuery
+				if q, err = parseConnz(v); err == nil {
+					s.sysAnswerIn(a, r, s.connz(q), nil)
+					return
+				}
+			}
+			s.sysAnswerIn(a, r, nil, err)
+		}()
+	}
+	statz := func(_ *conn, _, reply, data []byte) {
+		var o sysOptions
+		if len(reply) == 0 || decodeSysOptions(data, &o) != nil || !s.matches(&o.sysFilter) {
+			return
+		}
+		r := string(reply)
+		go s.sysAnswerIn(a, r, s.statz(a.name, false), nil)
+	}
+	return append(rs,
+		accountResponder{subjPing + ".CONNZ", true, connz},
+		accountResponder{"$SYS.REQ.ACCOUNT.PING.CONNZ", true, connz},
+		accountResponder{"$SYS.REQ.ACCOUNT.PING.STATZ", true, statz},
+	)
 }
 
 // UserInfo is the $SYS.REQ.USER.INFO answer: who the requester is. (The

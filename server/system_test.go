@@ -238,15 +238,33 @@ func TestSystemAccountIsolated(t *testing.T) {
 	sys := connectTo(t, s, nats.UserInfo("sys", "sys"))
 	sys.SubscribeSync("$SYS.>")
 	sys.Flush()
-	other := connectTo(t, s, nats.UserInfo("app", "app"))
-	other.Close()
+	gone := connectTo(t, s, nats.UserInfo("app", "app"))
+	gone.Close()
 	s.sendStatsz()
 	if m, err := sub.NextMsg(300 * time.Millisecond); err == nil {
 		t.Fatalf("app saw %s: %s", m.Subject, m.Data)
 	}
+	other := connectTo(t, s, nats.UserInfo("app", "app"))
 	ui := request[natsResponse[UserInfo]](t, app, "$SYS.REQ.USER.INFO", "")
 	if ui.Data.User != "app" || ui.Data.Account != "APP" {
 		t.Fatalf("user info %+v", ui)
+	}
+	// As with nats-server, an account may ask for its own connections and
+	// figures, and sees only its own.
+	for _, subject := range []string{"$SYS.REQ.SERVER.PING.CONNZ", "$SYS.REQ.ACCOUNT.PING.CONNZ"} {
+		cz := request[natsResponse[natsConnz]](t, other, subject, `{"auth":true}`)
+		if cz.Error != nil || cz.Data.Total != 2 {
+			t.Fatalf("%s from APP: %+v", subject, cz)
+		}
+		for _, c := range cz.Data.Conns {
+			if c.Account != "APP" {
+				t.Fatalf("%s from APP shows %+v", subject, c)
+			}
+		}
+	}
+	stz := request[natsResponse[Statz]](t, other, "$SYS.REQ.ACCOUNT.PING.STATZ", "")
+	if len(stz.Data.Accounts) != 1 || stz.Data.Accounts[0].Account != "APP" || stz.Data.Accounts[0].Conns != 2 {
+		t.Fatalf("statz from APP: %+v", stz)
 	}
 
 	// Without system_account the built-in one is reached by nobody.
@@ -395,4 +413,21 @@ func TestVarzConfigLoadTime(t *testing.T) {
 	// The reload kept the system account's responders.
 	sys := connectTo(t, s, nats.UserInfo("sys", "sys"))
 	request[natsStatsz](t, sys, subjPing, "")
+}
+
+// routableSystemSubs counts the system plane's subscriptions whose
+// interest goes to other servers.
+func (s *Server) routableSystemSubs() int {
+	p := s.sysp.Load()
+	n := len(p.subs)
+	p.accMu.Lock()
+	defer p.accMu.Unlock()
+	for _, subs := range p.accSubs {
+		for _, sub := range subs {
+			if sub.routable {
+				n++
+			}
+		}
+	}
+	return n
 }
