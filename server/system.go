@@ -58,6 +58,8 @@ type sysPlane struct {
 	stop chan struct{}
 	done sync.WaitGroup
 	subs []*subscription
+	// busy bounds the requests being answered at once (sysGo).
+	busy chan struct{}
 	// accSubs holds the responders every account has, by account
 	// (accountResponders).
 	accMu   sync.Mutex
@@ -104,7 +106,10 @@ func (s *Server) unsubscribeSystem(sub *subscription) {
 // startSystem subscribes the system account's responders and starts the
 // periodic events. Called once, by Start, after the cluster is up.
 func (s *Server) startSystem() error {
-	p := &sysPlane{acc: s.sysAcc, stop: make(chan struct{}), accSubs: map[*account][]*subscription{}}
+	p := &sysPlane{
+		acc: s.sysAcc, stop: make(chan struct{}), busy: make(chan struct{}, maxSysRequests),
+		accSubs: map[*account][]*subscription{},
+	}
 	s.sysp.Store(p)
 	for subject, h := range s.sysResponders() {
 		sub, err := s.subscribeSystem(p.acc, subject, true, h)
@@ -117,6 +122,28 @@ func (s *Server) startSystem() error {
 	p.done.Add(1)
 	go s.statszLoop(p)
 	return nil
+}
+
+// maxSysRequests is how many $SYS requests are answered at once; past it,
+// requests are dropped (their senders time out), so that a flood of them,
+// which any account may send for its own figures, cannot pile up
+// goroutines.
+const maxSysRequests = 64
+
+// sysGo answers a request on a goroutine of its own, never on the
+// publisher's reader (a report takes locks and may take time), unless too
+// many are in progress.
+func (s *Server) sysGo(fn func()) {
+	p := s.sysp.Load()
+	select {
+	case p.busy <- struct{}{}:
+		go func() {
+			defer func() { <-p.busy }()
+			fn()
+		}()
+	default:
+		s.log.Debug("system account: too many requests in progress, one dropped")
+	}
 }
 
 // stopSystem sends the shutdown event and stops the periodic events.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -72,20 +73,27 @@ func (s *Server) matches(f *sysFilter) bool {
 // names; each kind reads those it knows.
 type sysOptions struct {
 	sysFilter
-	Sort          string `json:"sort"`
-	Auth          bool   `json:"auth"`
-	Subs          bool   `json:"subscriptions"`
-	SubsDetail    bool   `json:"subscriptions_detail"`
-	Offset        int    `json:"offset"`
-	Limit         int    `json:"limit"`
-	CID           uint64 `json:"cid"`
-	State         any    `json:"state"`
-	User          string `json:"user"`
-	Acc           string `json:"acc"`
-	Account       string `json:"account"`
-	Test          string `json:"test"`
-	JSEnabledOnly bool   `json:"js-enabled-only"`
-	JSServerOnly  bool   `json:"js-server-only"`
+	Sort          string   `json:"sort"`
+	Auth          bool     `json:"auth"`
+	Subs          bool     `json:"subscriptions"`
+	SubsDetail    bool     `json:"subscriptions_detail"`
+	Offset        int      `json:"offset"`
+	Limit         int      `json:"limit"`
+	CID           uint64   `json:"cid"`
+	State         any      `json:"state"`
+	User          string   `json:"user"`
+	Acc           string   `json:"acc"`
+	Account       string   `json:"account"`
+	Test          string   `json:"test"`
+	JSEnabled     bool     `json:"js-enabled"`
+	JSEnabledOnly bool     `json:"js-enabled-only"`
+	JSServerOnly  bool     `json:"js-server-only"`
+	JSMetaOnly    bool     `json:"js-meta-only"`
+	Stream        string   `json:"stream"`
+	Consumer      string   `json:"consumer"`
+	Details       bool     `json:"details"`
+	Accounts      []string `json:"accounts"`
+	IncludeUnused bool     `json:"include_unused"`
 }
 
 // connzValues and subszValues turn request options into the query
@@ -126,6 +134,34 @@ func (o *sysOptions) subszValues() url.Values {
 	return v
 }
 
+func (o *sysOptions) healthzValues() url.Values {
+	v := url.Values{}
+	for k, on := range map[string]bool{
+		"js-enabled": o.JSEnabled, "js-enabled-only": o.JSEnabledOnly, "js-server-only": o.JSServerOnly,
+		"js-meta-only": o.JSMetaOnly, "details": o.Details,
+	} {
+		if on {
+			v.Set(k, "1")
+		}
+	}
+	setIf(v, "account", o.Account)
+	setIf(v, "stream", o.Stream)
+	setIf(v, "consumer", o.Consumer)
+	return v
+}
+
+// statzAccounts are the accounts a STATZ request names: its accounts
+// option, or the single account option.
+func (o *sysOptions) statzAccounts() []string {
+	if len(o.Accounts) > 0 {
+		return o.Accounts
+	}
+	if o.Account != "" {
+		return []string{o.Account}
+	}
+	return nil
+}
+
 func (o *sysOptions) page(v url.Values) {
 	if o.Offset != 0 {
 		v.Set("offset", strconv.Itoa(o.Offset))
@@ -155,7 +191,8 @@ func (s *Server) serveKind(kind string) sysHandler {
 		if !s.matches(&o.sysFilter) {
 			return
 		}
-		go s.answerKind(kind, string(reply), &o)
+		r := string(reply)
+		s.sysGo(func() { s.answerKind(kind, r, &o) })
 	}
 }
 
@@ -175,7 +212,8 @@ func (s *Server) serveAccountKind(kind string) sysHandler {
 			s.sysAnswer(string(reply), nil, err)
 			return
 		}
-		go s.answerAccount(kind, name, string(reply), &o)
+		r := string(reply)
+		s.sysGo(func() { s.answerAccount(kind, name, r, &o) })
 	}
 }
 
@@ -228,9 +266,14 @@ func (s *Server) answerKind(kind, reply string, o *sysOptions) {
 	case "JSZ":
 		s.answerJsz(reply, o.Account)
 	case "HEALTHZ":
-		s.sysAnswer(reply, s.healthz(healthzQuery{jsEnabledOnly: o.JSEnabledOnly, jsServerOnly: o.JSServerOnly}), nil)
+		q, err := parseHealthz(o.healthzValues())
+		if err != nil {
+			s.sysAnswer(reply, nil, err)
+			return
+		}
+		s.sysAnswer(reply, s.healthz(q), nil)
 	case "STATZ":
-		s.sysAnswer(reply, s.statz(o.Account, o.Account == ""), nil)
+		s.answerStatz(s.sysAcc, reply, o.statzAccounts(), o.IncludeUnused)
 	case "ACCOUNTZ":
 		data, err := s.accountz(o.Account)
 		s.sysAnswer(reply, data, err)
@@ -258,10 +301,11 @@ func (s *Server) answerAccount(kind, name, reply string, o *sysOptions) {
 	case "INFO":
 		s.sysAnswer(reply, s.accountInfo(acc), nil)
 	case "STATZ":
+		names := []string{name}
 		if name == "PING" {
-			name = ""
+			names = o.statzAccounts()
 		}
-		s.sysAnswer(reply, s.statz(name, false), nil)
+		s.answerStatz(s.sysAcc, reply, names, o.IncludeUnused)
 	}
 }
 
@@ -424,6 +468,7 @@ type Statz struct {
 // messages of its open connections.
 type AccountStat struct {
 	Account       string    `json:"acc"`
+	Name          string    `json:"name"`
 	Conns         int       `json:"conns"`
 	LeafNodes     int       `json:"leafnodes"`
 	TotalConns    int       `json:"total_conns"`
@@ -433,15 +478,23 @@ type AccountStat struct {
 	SlowConsumers int64     `json:"slow_consumers"`
 }
 
-// statz reports one account (name) or every account, those without
+// answerStatz answers with statz, in account acc; as nats-server, a
+// server with nothing to report stays silent unless unused is set.
+func (s *Server) answerStatz(acc *account, reply string, names []string, unused bool) {
+	if st := s.statz(names, unused); len(st.Accounts) > 0 || unused {
+		s.sysAnswerIn(acc, reply, st, nil)
+	}
+}
+
+// statz reports the accounts named, or every account; those without
 // connections only when unused is set.
-func (s *Server) statz(name string, unused bool) Statz {
+func (s *Server) statz(names []string, unused bool) Statz {
 	byAcc := map[string]*AccountStat{}
 	for _, a := range s.allAccounts() {
-		if name != "" && a.name != name {
+		if len(names) > 0 && !slices.Contains(names, a.name) {
 			continue
 		}
-		byAcc[a.name] = &AccountStat{Account: a.name, NumSubs: uint32(s.accountSubCount(a))}
+		byAcc[a.name] = &AccountStat{Account: a.name, Name: a.name, NumSubs: uint32(s.accountSubCount(a))}
 	}
 	for _, c := range s.Conns(false) {
 		st := byAcc[c.Account]
@@ -457,7 +510,7 @@ func (s *Server) statz(name string, unused bool) Statz {
 	}
 	out := Statz{ServerID: s.id, Now: time.Now().UTC(), Accounts: []AccountStat{}}
 	for _, a := range s.allAccounts() {
-		if st := byAcc[a.name]; st != nil && (unused || name != "" || st.Conns > 0) {
+		if st := byAcc[a.name]; st != nil && (unused || st.Conns > 0) {
 			out.Accounts = append(out.Accounts, *st)
 		}
 	}
@@ -580,7 +633,7 @@ func (s *Server) accountResponders(a *account) []accountResponder {
 		}
 		o.Acc = a.name
 		r := string(reply)
-		go func() {
+		s.sysGo(func() {
 			v, err := o.connzValues()
 			if err == nil {
 				var q connzQuery
@@ -590,7 +643,7 @@ func (s *Server) accountResponders(a *account) []accountResponder {
 				}
 			}
 			s.sysAnswerIn(a, r, nil, err)
-		}()
+		})
 	}
 	statz := func(_ *conn, _, reply, data []byte) {
 		var o sysOptions
@@ -598,7 +651,7 @@ func (s *Server) accountResponders(a *account) []accountResponder {
 			return
 		}
 		r := string(reply)
-		go s.sysAnswerIn(a, r, s.statz(a.name, false), nil)
+		s.sysGo(func() { s.answerStatz(a, r, []string{a.name}, o.IncludeUnused) })
 	}
 	return append(rs,
 		accountResponder{subjPing + ".CONNZ", true, connz},
@@ -629,5 +682,5 @@ func (s *Server) handleUserInfo(from *conn, _, reply, _ []byte) {
 	}
 	ui := UserInfo{User: user, Account: acc.name, AccountName: acc.name}
 	r := string(reply)
-	go s.sysReply(acc, r, sysResponse{Server: s.serverInfo(), Data: ui})
+	s.sysGo(func() { s.sysReply(acc, r, sysResponse{Server: s.serverInfo(), Data: ui}) })
 }

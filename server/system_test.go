@@ -431,3 +431,67 @@ func (s *Server) routableSystemSubs() int {
 	}
 	return n
 }
+
+// HEALTHZ over $SYS and /healthz take the same options through the same
+// parser: JetStream, and a named account, stream and consumer.
+func TestSystemHealthzOptions(t *testing.T) {
+	s := startMonitored(t, func(o *Options) {
+		sysAccounts(o)
+		o.JetStream = true
+	})
+	s.SetJetStreamReporter(func() (JetStreamReport, error) {
+		return JetStreamReport{Streams: []StreamReport{
+			{Name: "APP/ORDERS", Consumers: []ConsumerReport{{Name: "worker"}}},
+			{Name: "LOCAL"},
+		}}, nil
+	})
+	sys := connectTo(t, s, nats.UserInfo("sys", "sys"))
+	for _, tc := range []struct {
+		query, body string
+		code        int
+		err         string
+	}{
+		{"", `{}`, 200, ""},
+		{"js-enabled-only=1", `{"js-enabled-only":true}`, 200, ""},
+		{"js-server-only=1", `{"js-server-only":true}`, 200, ""},
+		{"account=APP&stream=ORDERS&consumer=worker", `{"account":"APP","stream":"ORDERS","consumer":"worker"}`, 200, ""},
+		{"stream=LOCAL", `{"stream":"LOCAL"}`, 200, ""},
+		{"account=NOPE", `{"account":"NOPE"}`, 404, `JetStream account "NOPE" not found`},
+		{"account=SYS", `{"account":"SYS"}`, 404, `JetStream account "SYS" not found`},
+		{"account=APP&stream=X", `{"account":"APP","stream":"X"}`, 404, `JetStream stream "X" not found on account "APP"`},
+		{"account=APP&stream=ORDERS&consumer=x", `{"account":"APP","stream":"ORDERS","consumer":"x"}`, 404, `JetStream consumer "x" not found for stream "ORDERS" on account "APP"`},
+	} {
+		var h healthz
+		monGet(t, s, "/healthz?"+tc.query, tc.code, &h)
+		if h.Error != tc.err || h.StatusCode != 0 {
+			t.Errorf("/healthz?%s: %+v", tc.query, h)
+		}
+		r := request[natsResponse[healthz]](t, sys, "$SYS.REQ.SERVER.PING.HEALTHZ", tc.body)
+		if r.Data.StatusCode != tc.code || r.Data.Error != tc.err {
+			t.Errorf("HEALTHZ %s: %+v", tc.body, r)
+		}
+	}
+	monGet(t, s, "/healthz?consumer=x", 400, nil)
+	monGet(t, s, "/healthz?details=1", 400, nil)
+	if r := request[natsResponse[healthz]](t, sys, "$SYS.REQ.SERVER.PING.HEALTHZ", `{"details":true}`); r.Error == nil || r.Error.Code != 400 {
+		t.Errorf("HEALTHZ details: %+v", r)
+	}
+}
+
+// Requests are answered by a bounded number of goroutines; past the bound
+// they are dropped, and answered again once there is room.
+func TestSystemRequestsBounded(t *testing.T) {
+	s := startServer(t, sysAccounts)
+	app := connectTo(t, s, nats.UserInfo("app", "app"))
+	p := s.sysp.Load()
+	for i := 0; i < maxSysRequests; i++ {
+		p.busy <- struct{}{}
+	}
+	if _, err := app.Request("$SYS.REQ.ACCOUNT.PING.CONNZ", nil, 300*time.Millisecond); !errors.Is(err, nats.ErrTimeout) {
+		t.Fatalf("request past the bound: %v", err)
+	}
+	for i := 0; i < maxSysRequests; i++ {
+		<-p.busy
+	}
+	request[natsResponse[natsConnz]](t, app, "$SYS.REQ.ACCOUNT.PING.CONNZ", "")
+}
