@@ -76,7 +76,7 @@ func TestSystemClusterPingFanOut(t *testing.T) {
 		t.Fatalf("PING answered by %v", names)
 	}
 
-	for _, kind := range []string{"VARZ", "CONNZ", "SUBSZ", "HEALTHZ", "STATZ", "ACCOUNTZ", "JSZ"} {
+	for _, kind := range []string{"VARZ", "CONNZ", "SUBSZ", "HEALTHZ", "STATZ", "ACCOUNTZ", "JSZ", "ROUTEZ", "STATSZ", "IDZ"} {
 		body := ""
 		if kind == "STATZ" {
 			body = `{"include_unused":true}` // servers without connections stay silent otherwise
@@ -86,6 +86,13 @@ func TestSystemClusterPingFanOut(t *testing.T) {
 			t.Fatalf("PING.%s: %d answers", kind, len(answers))
 		}
 		for _, b := range answers {
+			if kind == "IDZ" { // bare, without the envelope
+				var id Idz
+				if err := json.Unmarshal(b, &id); err != nil || id.ID == "" {
+					t.Fatalf("IDZ: %s (%v)", b, err)
+				}
+				continue
+			}
 			var r natsResponse[json.RawMessage]
 			if err := json.Unmarshal(b, &r); err != nil || r.Server.ID == "" {
 				t.Fatalf("PING.%s: %s (%v)", kind, b, err)

@@ -333,7 +333,7 @@ func TestSystemConnectEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	if de.Type != "io.nats.server.advisory.v1.client_disconnect" || de.Client.ID != ce.Client.ID || de.Client.Stop == nil ||
-		de.Received.Msgs != 1 || de.Received.Bytes != 5 || de.Reason == "" {
+		de.Received.Msgs != 1 || de.Received.Bytes != 5 || de.Reason != "Client Closed" {
 		t.Fatalf("disconnect event %s", m.Data)
 	}
 }
