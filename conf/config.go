@@ -212,6 +212,9 @@ func (c *Config) validate() error {
 		if l.MaxMemoryStore < 0 {
 			errs = append(errs, fmt.Errorf("accounts.%s.jetstream.max_memory_store: must not be negative", name))
 		}
+		if name == c.Server.SystemAccount {
+			errs = append(errs, fmt.Errorf("accounts.%s.jetstream: the system account has no streams", name))
+		}
 	}
 	return errors.Join(errs...)
 }

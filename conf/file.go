@@ -44,6 +44,7 @@ type fileConfig struct {
 	TLS              *fileTLS                `toml:"tls"`
 	Cluster          *fileCluster            `toml:"cluster"`
 	Accounts         map[string]*fileAccount `toml:"accounts"`
+	SystemAccount    *stringValue            `toml:"system_account"`
 	PidFile          *stringValue            `toml:"pid_file"`
 	LameDuckDuration *durationValue          `toml:"lame_duck_duration"`
 	LameDuckGrace    *durationValue          `toml:"lame_duck_grace_period"`
@@ -315,6 +316,7 @@ func (p *parsedFile) apply(c *Config) error {
 		o.Host = host
 	}
 	setString(&o.ServerName, f.ServerName)
+	setString(&o.SystemAccount, f.SystemAccount)
 	setInt(&o.HTTPPort, f.HTTPPort)
 	setInt(&o.ProfPort, f.ProfPort)
 	if a := f.Authorization; a != nil {

@@ -118,6 +118,9 @@ func (s *Server) lookupAccount(name string) *account {
 	if name == GlobalAccount {
 		return s.global
 	}
+	if sys := s.sysAcc; sys != nil && name == sys.name {
+		return sys
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.accounts[name]

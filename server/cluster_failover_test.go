@@ -143,7 +143,7 @@ func TestClusterMonitoring(t *testing.T) {
 	}
 	var rz2 Routez
 	getJSON(t, servers[1], "/routez", &rz2)
-	if rz2.Routes[0].InMsgs != 10 || rz2.Routes[0].RemoteName != "n1" || rz.Routes[0].NumSubs != 2 { // mon.x, and n2's response subject "_R_.<tag>.>"
+	if rz2.Routes[0].InMsgs != 10 || rz2.Routes[0].RemoteName != "n1" || rz.Routes[0].NumSubs != 2+servers[1].routableSystemSubs() { // mon.x, n2's response subject "_R_.<tag>.>", and its $SYS responders
 		t.Fatalf("/routez of n2 %+v (n1's %+v)", rz2, rz)
 	}
 	var v Varz

@@ -67,8 +67,11 @@ type conn struct {
 	// goroutine under infoMu before any SUB or PUB is processed.
 	acc        *account
 	accCounted bool // counted in acc.nconns
-	uent       *userEntry
-	tokenAuth  bool // authenticated with the token
+	// connectInfoDue: the INFO that follows CONNECT (info.go) goes out
+	// after the next PONG. Reader goroutine only.
+	connectInfoDue bool
+	uent           *userEntry
+	tokenAuth      bool // authenticated with the token
 
 	// perms are the user's permissions, nil when everything is allowed.
 	// A reload may swap them from another goroutine.

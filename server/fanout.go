@@ -43,6 +43,12 @@ type subscription struct {
 	stream  *streamImport
 	service *serviceImport
 
+	// sys serves an internal subscription of the system plane (system.go)
+	// in place of fn; routable ones take messages from other servers, and
+	// their interest is sent to them.
+	sys      sysHandler
+	routable bool
+
 	// deny, when set, lists denied subjects that this wildcard
 	// subscription overlaps: matching messages are not delivered.
 	deny atomic.Pointer[[]pattern]
@@ -92,7 +98,7 @@ func (s *Server) fanOut(from *conn, r *sublist.Result[*subscription], m *message
 		if from != nil && sub.conn == from && !from.opts.echo() {
 			continue
 		}
-		if m.routed && sub.conn == nil {
+		if m.routed && sub.conn == nil && !sub.routable {
 			continue // in-process and import subscriptions serve local clients
 		}
 		if sub.deliver(from, m) {
@@ -158,7 +164,11 @@ func (sub *subscription) deliver(from *conn, m *message) bool {
 	if deny := sub.deny.Load(); deny != nil && anyMatch(*deny, m.subject) {
 		return false
 	}
-	if sub.fn != nil {
+	if sub.conn == nil {
+		if sub.sys != nil {
+			sub.sys(from, m.subject, m.reply, m.data[m.hdrLen:])
+			return true
+		}
 		var hdr []byte
 		if m.hdrLen > 0 {
 			hdr = m.data[:m.hdrLen]

@@ -33,6 +33,10 @@ type serverInfo struct {
 	// cluster) let client libraries fail over; see cluster_info.go.
 	Cluster     string   `json:"cluster,omitempty"`
 	ConnectURLs []string `json:"connect_urls,omitempty"`
+	// Set only in the INFO that follows CONNECT (sendConnectInfo).
+	ConnectInfo     bool   `json:"connect_info,omitempty"`
+	RemoteAccount   string `json:"remote_account,omitempty"`
+	IsSystemAccount bool   `json:"acc_is_sys,omitempty"`
 }
 
 func (s *Server) info(c *conn) serverInfo {
@@ -76,6 +80,23 @@ func (c *conn) infoLine() []byte {
 		body = []byte("{}")
 	}
 	return protocol.AppendInfo(make([]byte, 0, len(body)+16), body)
+}
+
+// sendConnectInfo queues, after the first PONG that follows a successful
+// CONNECT from a client that speaks protocol 1 (takes INFO at any time), a
+// second INFO saying which account it is in and whether that is the
+// system account, as nats-server does; nats.go's IsSystemAccount
+// (natscli's "account info") reads it. Reader goroutine only.
+func (c *conn) sendConnectInfo() {
+	acc := c.acc
+	si := c.srv.info(c)
+	si.ConnectInfo, si.RemoteAccount, si.IsSystemAccount = true, acc.name, acc == c.srv.sysAcc
+	body, err := json.Marshal(si)
+	if err != nil {
+		return
+	}
+	c.out.enqueue(protocol.AppendInfo(make([]byte, 0, len(body)+16), body))
+	c.out.kickWriter()
 }
 
 // sendInfo queues the INFO line that opens every connection.

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -123,43 +124,6 @@ func (s *Server) registerMonitoring(mux *http.ServeMux) {
 	})
 }
 
-// healthz is the /healthz body.
-type healthz struct {
-	Status string `json:"status"`
-	Error  string `json:"error,omitempty"`
-}
-
-// handleHealthz answers 200 while the server serves, and 503 with the
-// reason while it shuts down or when the stream layer reports an error.
-func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
-	if reason := s.unhealthy(); reason != "" {
-		writeJSON(w, http.StatusServiceUnavailable, healthz{Status: "unavailable", Error: reason})
-		return
-	}
-	writeJSON(w, http.StatusOK, healthz{Status: "ok"})
-}
-
-// unhealthy returns why the server is not fit to serve, or "".
-func (s *Server) unhealthy() string {
-	s.mu.Lock()
-	closed, started := s.closed, s.ln != nil
-	s.mu.Unlock()
-	switch {
-	case closed:
-		return "server is shutting down"
-	case !started:
-		return "server is starting"
-	}
-	rep, err := s.jetStreamReport()
-	if err != nil && !errors.Is(err, errNoStreamLayer) {
-		return "stream layer: " + err.Error()
-	}
-	if msg := rep.storeTrouble(); msg != "" {
-		return "stream layer: " + msg
-	}
-	return ""
-}
-
 // apiError is the body of every 4xx/5xx JSON answer.
 type apiError struct {
 	Error string `json:"error"`
@@ -187,6 +151,10 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 // errBadQuery marks a query parameter problem; handlers answer 400.
 var errBadQuery = errors.New("bad query parameter")
 
+// The parsers of query parameters take url.Values so that the $SYS
+// requests (system_requests.go), whose options arrive as JSON, are turned
+// into the same values and answered by the same code.
+
 // pageParams are the offset and limit shared by /connz and /subsz.
 type pageParams struct {
 	offset, limit int
@@ -196,13 +164,13 @@ type pageParams struct {
 const defaultLimit = 1024
 
 // parsePage reads offset (default 0) and limit (default 1024).
-func parsePage(r *http.Request) (pageParams, error) {
+func parsePage(q url.Values) (pageParams, error) {
 	p := pageParams{limit: defaultLimit}
 	var err error
-	if p.offset, err = intParam(r, "offset", 0); err != nil {
+	if p.offset, err = intParam(q, "offset", 0); err != nil {
 		return p, err
 	}
-	if p.limit, err = intParam(r, "limit", defaultLimit); err != nil {
+	if p.limit, err = intParam(q, "limit", defaultLimit); err != nil {
 		return p, err
 	}
 	if p.limit == 0 { // as nats-server: no limit given means the default
@@ -212,8 +180,8 @@ func parsePage(r *http.Request) (pageParams, error) {
 }
 
 // intParam reads a non-negative integer parameter, def when absent.
-func intParam(r *http.Request, name string, def int) (int, error) {
-	v := r.URL.Query().Get(name)
+func intParam(q url.Values, name string, def int) (int, error) {
+	v := q.Get(name)
 	if v == "" {
 		return def, nil
 	}
@@ -228,8 +196,8 @@ func intParam(r *http.Request, name string, def int) (int, error) {
 }
 
 // boolParam reads a flag given as 1/0/true/false; absent is false.
-func boolParam(r *http.Request, name string) (bool, error) {
-	v := r.URL.Query().Get(name)
+func boolParam(q url.Values, name string) (bool, error) {
+	v := q.Get(name)
 	if v == "" {
 		return false, nil
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -24,6 +25,8 @@ type Connz struct {
 // ConnInfo is one connection in /connz, with nats-server's field names.
 type ConnInfo struct {
 	CID            uint64      `json:"cid"`
+	Kind           string      `json:"kind"` // always "Client": routes are in /routez
+	Type           string      `json:"type"` // always "nats"
 	IP             string      `json:"ip"`
 	Port           int         `json:"port"`
 	Start          time.Time   `json:"start"`
@@ -38,6 +41,7 @@ type ConnInfo struct {
 	Lang           string      `json:"lang,omitempty"`
 	Version        string      `json:"version,omitempty"`
 	AuthorizedUser string      `json:"authorized_user,omitempty"` // with auth=1
+	Account        string      `json:"account,omitempty"`
 	Subs           []string    `json:"subscriptions_list,omitempty"`
 	SubsDetail     []SubDetail `json:"subscriptions_list_detail,omitempty"`
 }
@@ -64,6 +68,8 @@ type connzQuery struct {
 	auth    bool
 	cid     uint64 // only this connection, when set
 	hasCID  bool
+	acc     string // only this account's connections, when set
+	user    string // only this user's connections, when set
 	sortCmp func(a, b *ConnSnapshot) int
 }
 
@@ -76,26 +82,27 @@ const (
 	subsDetail          // subs=detail: sid, queue, delivered count
 )
 
-func parseConnz(r *http.Request) (connzQuery, error) {
+func parseConnz(v url.Values) (connzQuery, error) {
 	var q connzQuery
 	var err error
-	if q.page, err = parsePage(r); err != nil {
+	if q.page, err = parsePage(v); err != nil {
 		return q, err
 	}
-	q.sort = r.URL.Query().Get("sort")
+	q.sort = v.Get("sort")
 	if q.sort == "" {
 		q.sort = "cid"
 	}
 	if q.sortCmp = connSorts[q.sort]; q.sortCmp == nil {
 		return q, fmt.Errorf("%w: unknown sort %q (use cid, start, subs, pending, msgs_to, msgs_from, bytes_to, bytes_from or uptime)", errBadQuery, q.sort)
 	}
-	if q.subs, err = parseSubsMode(r); err != nil {
+	if q.subs, err = parseSubsMode(v); err != nil {
 		return q, err
 	}
-	if q.auth, err = boolParam(r, "auth"); err != nil {
+	if q.auth, err = boolParam(v, "auth"); err != nil {
 		return q, err
 	}
-	if v := r.URL.Query().Get("cid"); v != "" {
+	q.acc, q.user = v.Get("acc"), v.Get("user")
+	if v := v.Get("cid"); v != "" {
 		if q.cid, err = strconv.ParseUint(v, 10, 64); err != nil {
 			return q, fmt.Errorf("%w: cid=%q is not a connection id", errBadQuery, v)
 		}
@@ -104,11 +111,11 @@ func parseConnz(r *http.Request) (connzQuery, error) {
 	return q, nil
 }
 
-func parseSubsMode(r *http.Request) (subsMode, error) {
-	if r.URL.Query().Get("subs") == "detail" {
+func parseSubsMode(v url.Values) (subsMode, error) {
+	if v.Get("subs") == "detail" {
 		return subsDetail, nil
 	}
-	on, err := boolParam(r, "subs")
+	on, err := boolParam(v, "subs")
 	if on {
 		return subsList, err
 	}
@@ -118,9 +125,9 @@ func parseSubsMode(r *http.Request) (subsMode, error) {
 // Connz returns one page of connections as /connz serves it.
 func (s *Server) connz(q connzQuery) Connz {
 	all := s.Conns(q.subs != subsNone)
-	if q.hasCID {
-		all = slices.DeleteFunc(all, func(c ConnSnapshot) bool { return c.CID != q.cid })
-	}
+	all = slices.DeleteFunc(all, func(c ConnSnapshot) bool {
+		return (q.hasCID && c.CID != q.cid) || (q.acc != "" && c.Account != q.acc) || (q.user != "" && c.User != q.user)
+	})
 	slices.SortStableFunc(all, func(a, b ConnSnapshot) int { return q.sortCmp(&a, &b) })
 	now := time.Now()
 	lo, hi := q.page.bounds(len(all))
@@ -137,7 +144,7 @@ func (s *Server) connz(q connzQuery) Connz {
 
 func connInfo(c *ConnSnapshot, now time.Time, q connzQuery) ConnInfo {
 	ci := ConnInfo{
-		CID: c.CID, IP: c.IP, Port: c.Port, Start: c.Start, Uptime: formatUptime(now.Sub(c.Start)),
+		CID: c.CID, Kind: "Client", Type: "nats", Account: c.Account, IP: c.IP, Port: c.Port, Start: c.Start, Uptime: formatUptime(now.Sub(c.Start)),
 		PendingBytes: c.PendingBytes, InMsgs: c.InMsgs, OutMsgs: c.OutMsgs,
 		InBytes: c.InBytes, OutBytes: c.OutBytes, NumSubs: c.NumSubs,
 		Name: c.Name, Lang: c.Lang, Version: c.Version,
@@ -170,7 +177,7 @@ func sortedSubs(subs []SubSnapshot) []SubSnapshot {
 }
 
 func (s *Server) handleConnz(w http.ResponseWriter, r *http.Request) {
-	q, err := parseConnz(r)
+	q, err := parseConnz(r.URL.Query())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return

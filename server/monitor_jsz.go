@@ -24,6 +24,8 @@ type JetStreamReport struct {
 	// Stores and Limits: space and limits (monitor_store.go).
 	Stores []StoreReport
 	Limits JetStreamLimits
+	// StoreDir is where the file stores live (/varz's jetstream.config).
+	StoreDir string
 }
 
 // StreamReport is one stream.
@@ -92,9 +94,14 @@ func (sr *StreamReport) numConsumers() int {
 func (rep *JetStreamReport) totals() *JetStreamStats {
 	t := &JetStreamStats{
 		Memory: rep.Memory, Storage: rep.Storage, Streams: len(rep.Streams),
-		API:    JetStreamAPIStats{Total: rep.APITotal, Errors: rep.APIErrors},
+		API:    JetStreamAPIStats{Level: JetStreamAPILevel, Total: rep.APITotal, Errors: rep.APIErrors},
 		Limits: rep.Limits, Stores: storeStatuses(rep),
 	}
+	accounts := map[string]bool{}
+	for _, st := range rep.Stores {
+		accounts[st.Account] = true
+	}
+	t.Accounts = len(accounts)
 	for i := range rep.Streams {
 		sr := &rep.Streams[i]
 		t.Consumers += sr.numConsumers()

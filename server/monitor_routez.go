@@ -96,7 +96,7 @@ func (s *Server) routez(subs subsMode) Routez {
 }
 
 func (s *Server) handleRoutez(w http.ResponseWriter, r *http.Request) {
-	subs, err := parseSubsMode(r)
+	subs, err := parseSubsMode(r.URL.Query())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -52,25 +53,27 @@ type subszQuery struct {
 	list   bool
 	test   string
 	filter string
+	acc    string // only this account's subscriptions, when set
 }
 
-func parseSubsz(r *http.Request) (subszQuery, error) {
+func parseSubsz(v url.Values) (subszQuery, error) {
 	var q subszQuery
 	var err error
-	if q.page, err = parsePage(r); err != nil {
+	if q.page, err = parsePage(v); err != nil {
 		return q, err
 	}
-	if mode, err := parseSubsMode(r); err != nil {
+	if mode, err := parseSubsMode(v); err != nil {
 		return q, err
 	} else {
 		q.list = mode != subsNone
 	}
-	q.test = r.URL.Query().Get("test")
+	q.acc = v.Get("acc")
+	q.test = v.Get("test")
 	if q.test != "" && !sublist.ValidPublishSubject([]byte(q.test)) {
 		return q, fmt.Errorf("%w: test=%q is not a valid publish subject", errBadQuery, q.test)
 	}
-	q.filter = strings.ToLower(r.URL.Query().Get("filter"))
-	if (q.test != "" || q.filter != "") && r.URL.Query().Get("subs") == "" {
+	q.filter = strings.ToLower(v.Get("filter"))
+	if (q.test != "" || q.filter != "") && v.Get("subs") == "" {
 		q.list = true // asking to filter is asking for the list
 	}
 	return q, nil
@@ -87,6 +90,9 @@ func (s *Server) subsz(q subszQuery) Subsz {
 			(q.filter == "" || strings.Contains(strings.ToLower(subject), q.filter))
 	}
 	for _, c := range s.Conns(true) {
+		if q.acc != "" && c.Account != q.acc {
+			continue
+		}
 		for _, sub := range c.Subs {
 			if keep(sub.Subject) {
 				all = append(all, subDetail(sub, c.CID))
@@ -95,7 +101,7 @@ func (s *Server) subsz(q subszQuery) Subsz {
 	}
 	// In-process subscriptions belong to no connection.
 	s.Subscriptions(func(subject, queue string, cid uint64) bool {
-		if cid == 0 && keep(subject) {
+		if cid == 0 && q.acc == "" && keep(subject) {
 			all = append(all, SubDetail{Subject: subject, Queue: queue})
 		}
 		return true
@@ -130,7 +136,7 @@ func subjectMatches(pattern, subject string) bool {
 }
 
 func (s *Server) handleSubsz(w http.ResponseWriter, r *http.Request) {
-	q, err := parseSubsz(r)
+	q, err := parseSubsz(r.URL.Query())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return

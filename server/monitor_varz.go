@@ -40,6 +40,7 @@ type Varz struct {
 	Cluster        ClusterVarz   `json:"cluster"`
 
 	Start      time.Time `json:"start"`
+	ConfigLoad time.Time `json:"config_load_time"` // start, or the last reload
 	Now        time.Time `json:"now"`
 	Uptime     string    `json:"uptime"`
 	Mem        int64     `json:"mem"`        // resident set size, bytes
@@ -69,15 +70,25 @@ type Varz struct {
 // here (config and stats), so Wisp does too: a bare bool would break tools
 // that decode /varz into nats-server's types.
 type JetStreamVarz struct {
-	Enabled bool            `json:"enabled"`         // -js / jetstream in the config
-	Stats   *JetStreamStats `json:"stats,omitempty"` // when the stream layer reports
-	Error   string          `json:"error,omitempty"` // what the stream layer reported instead
+	Enabled bool             `json:"enabled"`          // -js / jetstream in the config
+	Config  *JetStreamConfig `json:"config,omitempty"` // when the stream layer reports
+	Stats   *JetStreamStats  `json:"stats,omitempty"`  // when the stream layer reports
+	Error   string           `json:"error,omitempty"`  // what the stream layer reported instead
+}
+
+// JetStreamConfig is the stream layer's configuration, as nats-server's
+// jetstream.config (0: no limit).
+type JetStreamConfig struct {
+	MaxMemory  int64  `json:"max_memory"`
+	MaxStorage int64  `json:"max_storage"`
+	StoreDir   string `json:"store_dir,omitempty"`
 }
 
 // JetStreamStats are the stream layer's totals, with nats-server's names.
 type JetStreamStats struct {
 	Memory    uint64            `json:"memory"`
 	Storage   uint64            `json:"storage"`
+	Accounts  int               `json:"accounts"` // accounts with a stream layer
 	Streams   int               `json:"streams"`
 	Consumers int               `json:"consumers"`
 	Messages  uint64            `json:"messages"`
@@ -91,6 +102,7 @@ type JetStreamStats struct {
 
 // JetStreamAPIStats count the stream layer's API requests.
 type JetStreamAPIStats struct {
+	Level  int    `json:"level"` // JetStreamAPILevel
 	Total  uint64 `json:"total"`
 	Errors uint64 `json:"errors"`
 }
@@ -137,6 +149,7 @@ func (s *Server) Varz() Varz {
 		JetStream:      s.jetStreamVarz(),
 
 		Start:      st.Start,
+		ConfigLoad: s.configLoadTime(),
 		Now:        now,
 		Uptime:     formatUptime(now.Sub(st.Start)),
 		Mem:        residentBytes(),
@@ -188,6 +201,7 @@ func (s *Server) jetStreamVarz() JetStreamVarz {
 	default:
 		jv.Enabled = true
 		jv.Stats = rep.totals()
+		jv.Config = &JetStreamConfig{MaxMemory: rep.Limits.MaxMemory, MaxStorage: rep.Limits.MaxStorage, StoreDir: rep.StoreDir}
 	}
 	return jv
 }

@@ -52,6 +52,10 @@ func (c *conn) HandleOp(op *protocol.Op) error {
 		c.processUnsub(op)
 	case protocol.OpPing:
 		c.enqueueControl(protocol.AppendPong)
+		if c.connectInfoDue {
+			c.connectInfoDue = false
+			c.sendConnectInfo()
+		}
 	case protocol.OpPong:
 		c.pingMu.Lock()
 		c.pingsOut = 0
@@ -103,6 +107,8 @@ func (c *conn) processConnect(args []byte) error {
 	c.infoMu.Unlock()
 	c.stopAuthTimer()
 	c.sendOK()
+	c.connectInfoDue = o.Protocol >= 1
+	c.sendConnectEvent()
 	return nil
 }
 

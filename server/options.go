@@ -38,6 +38,11 @@ type Options struct {
 	// account.go). Users above belong to the global account.
 	Accounts []AccountConfig
 
+	// SystemAccount names the account (one of Accounts) whose users reach
+	// the $SYS subjects: the server's requests and events (system.go).
+	// Empty: a built-in "$SYS" account that only in-process users reach.
+	SystemAccount string
+
 	// DefaultPermissions, by account name (GlobalAccount for the users
 	// above), apply to that account's users that have no Permissions of
 	// their own. A user's own permissions replace them entirely.
@@ -198,6 +203,7 @@ func (o *Options) Validate() error {
 		}
 	}
 	validateAccounts(o, bad)
+	validateSystemAccount(o, bad)
 	validateDefaultPermissions(o, bad)
 	validateCertMapping(o, bad)
 	if o.MaxConnections < 0 {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"time"
 
 	"github.com/wisp-mq/wisp/protocol"
 )
@@ -65,8 +66,10 @@ func (s *Server) Reload(opts *Options) error {
 	oldToken := s.auth.Load().token
 
 	s.cur.Store(&o)
+	s.reloaded.Store(time.Now().UnixNano())
 	s.tls.Store(ts)
 	s.install(set, &o)
+	s.syncAccountResponders()
 	s.auth.Store(auth)
 
 	closed := 0
@@ -96,6 +99,7 @@ func (s *Server) checkStatic(o *Options) error {
 	diff("http_port", old.HTTPPort, o.HTTPPort)
 	diff("prof_port", old.ProfPort, o.ProfPort)
 	diff("jetstream", old.JetStream, o.JetStream)
+	diff("system_account", old.SystemAccount, o.SystemAccount)
 	if !reflect.DeepEqual(old.Cluster, o.Cluster) {
 		errs = append(errs, fmt.Errorf("cluster: %w", ErrNotReloadable))
 	}

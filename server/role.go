@@ -56,4 +56,7 @@ func (r clientRole) slow(why string) {
 
 func (clientRole) logProtocolError(error) {} // the transport's debug line is enough
 
-func (r clientRole) ended() { r.c.srv.removeConn(r.c) }
+func (r clientRole) ended() {
+	r.c.srv.removeConn(r.c)
+	r.c.sendDisconnectEvent()
+}

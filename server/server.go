@@ -32,10 +32,17 @@ type Server struct {
 	name  string
 	start time.Time
 	// sl is the global account's sublist.
-	sl      *sublist.Sublist[*subscription]
-	global  *account
-	auth    atomic.Pointer[authenticator]
-	authLog authLog
+	sl     *sublist.Sublist[*subscription]
+	global *account
+	// sysAcc is the system account (system.go), set by New; sysp its
+	// running services, set by Start.
+	sysAcc *account
+	sysp   atomic.Pointer[sysPlane]
+	// reloaded is when the last reload took effect (unix nanoseconds), 0
+	// before any.
+	reloaded atomic.Int64
+	auth     atomic.Pointer[authenticator]
+	authLog  authLog
 	// reloadMu serialises Reload and lame-duck mode.
 	reloadMu sync.Mutex
 
@@ -106,6 +113,7 @@ func New(opts *Options, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.install(set, &o)
+	s.setupSystemAccount(set, &o)
 	s.auth.Store(newAuthenticator(&o, set))
 	if o.TLS != nil {
 		cfg, err := buildTLSConfig(o.TLS)
@@ -124,6 +132,17 @@ func New(opts *Options, log *slog.Logger) (*Server, error) {
 // Start begins listening on the client port (and the monitoring port when
 // configured) and returns once connections are being accepted.
 func (s *Server) Start() error {
+	if err := s.startListening(); err != nil {
+		return err
+	}
+	if err := s.startSystem(); err != nil {
+		s.Shutdown(context.Background())
+		return err
+	}
+	return nil
+}
+
+func (s *Server) startListening() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -314,6 +333,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	s.closed = true
+	started := s.ln != nil
 	ln := s.ln
 	conns := make([]*conn, 0, len(s.conns))
 	for _, c := range s.conns {
@@ -325,6 +345,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 
+	if started {
+		s.stopSystem()
+	}
 	if ln != nil {
 		ln.Close()
 	}
@@ -361,6 +384,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// configLoadTime is when the configuration in force was loaded: the
+// start, or the last reload.
+func (s *Server) configLoadTime() time.Time {
+	if n := s.reloaded.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return s.start
+}
+
 // NumConnections is the number of open client connections.
 func (s *Server) NumConnections() int {
 	s.mu.Lock()
@@ -369,7 +401,8 @@ func (s *Server) NumConnections() int {
 }
 
 // NumSubscriptions is the number of subscriptions held in every account,
-// internal ones included (those that imports make are not counted).
+// internal ones included (those that imports and the system plane make
+// are not counted).
 func (s *Server) NumSubscriptions() int {
 	s.mu.Lock()
 	n := s.sl.Count() - countIn(s.importSubs, s.global)
@@ -379,7 +412,7 @@ func (s *Server) NumSubscriptions() int {
 		}
 	}
 	s.mu.Unlock()
-	return n
+	return n - s.sysSubCount()
 }
 
 func countIn(subs []*subscription, a *account) int {

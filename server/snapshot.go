@@ -109,7 +109,7 @@ func (s *Server) Subscriptions(fn func(subject, queue string, cid uint64) bool) 
 	more := true
 	for _, a := range accs {
 		a.sl.Range(func(subject, queue string, sub *subscription) bool {
-			if sub.stream != nil || sub.service != nil {
+			if sub.stream != nil || sub.service != nil || sub.sys != nil {
 				return true
 			}
 			var cid uint64
@@ -194,6 +194,10 @@ func (s *Server) sublistTotals() sublist.Stats {
 	}
 	if t.CacheEntries > 0 {
 		t.AvgFanout = fanoutSum / float64(t.CacheEntries)
+	}
+	// The system plane's own subscriptions are not the users' (system.go).
+	if n := uint64(s.sysSubCount()); t.Subs >= n {
+		t.Subs -= n
 	}
 	return t
 }

@@ -108,11 +108,13 @@ func (l *streamLayers) start(account string, b stream.Broker) error {
 
 // reconcile makes the running layers match accounts: it starts the
 // layers of accounts that have none and closes those of accounts that are
-// gone. Called at start and after every successful reload.
+// gone. Called at start and after every successful reload. The system
+// account has none, as in nats-server: it is the operator's, for $SYS.
 func (l *streamLayers) reconcile(accounts []server.AccountConfig) error {
 	want := map[string]bool{}
+	sys := l.srv.Options().SystemAccount
 	for _, ac := range accounts {
-		want[ac.Name] = true
+		want[ac.Name] = ac.Name != sys
 	}
 	l.mu.Lock()
 	have := map[string]bool{}
@@ -134,7 +136,7 @@ func (l *streamLayers) reconcile(accounts []server.AccountConfig) error {
 	}
 	var errs []error
 	for _, ac := range accounts {
-		if have[ac.Name] {
+		if have[ac.Name] || !want[ac.Name] {
 			continue
 		}
 		b, err := l.srv.Account(ac.Name)
@@ -174,6 +176,7 @@ func (l *streamLayers) report() (server.JetStreamReport, error) {
 	rep.Limits = server.JetStreamLimits{
 		MaxStorage: max(l.quota.Limit(stream.FileStorage), 0), MaxMemory: max(l.quota.Limit(stream.MemoryStorage), 0),
 	}
+	rep.StoreDir = l.opts.StoreDir
 	return rep, nil
 }
 
