@@ -50,7 +50,7 @@ func (c *consumer) onAck(subject, reply, _, data []byte) {
 		c.mu.Unlock()
 		return
 	}
-	now := time.Now()
+	now := c.svc.clock.Now()
 	c.active = now
 	atCap := c.cfg.MaxAckPending > 0 && len(c.pending) >= c.cfg.MaxAckPending
 	replyNow := len(reply) > 0
@@ -81,7 +81,7 @@ func (c *consumer) onAck(subject, reply, _, data []byte) {
 			out.advisory(advisoryTerminated+c.s.name+"."+c.name, &advisory{
 				Type: typeTerminated, Stream: c.s.name, Consumer: c.name,
 				ConsumerSeq: dseq, StreamSeq: sseq, Deliveries: p.count, Reason: reason,
-			})
+			}, now)
 			c.ack(sseq, now)
 		}
 	}
@@ -249,7 +249,7 @@ func (c *consumer) nak(seq uint64, delay time.Duration, now time.Time, out *outb
 func (c *consumer) passOver(seq uint64, p *pend, out *outbox) {
 	out.advisory(advisoryMaxDeliver+c.s.name+"."+c.name, &advisory{
 		Type: typeMaxDeliver, Stream: c.s.name, Consumer: c.name, StreamSeq: seq, Deliveries: p.count,
-	})
+	}, c.svc.clock.Now())
 	delete(c.pending, seq)
 	if p.count > 1 {
 		c.redelivered--
@@ -293,8 +293,8 @@ func (o *outbox) add(subject, reply string, hdr, data []byte) {
 	o.msgs = append(o.msgs, outMsg{subject: subject, reply: reply, hdr: hdr, data: data})
 }
 
-func (o *outbox) advisory(subject string, a *advisory) {
-	a.ID, a.Time = nuid.Next(), time.Now().UTC()
+func (o *outbox) advisory(subject string, a *advisory, now time.Time) {
+	a.ID, a.Time = nuid.Next(), now.UTC()
 	o.event(subject, a)
 }
 

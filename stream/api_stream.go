@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
-	"time"
 
 	"github.com/wisp-mq/wisp/stream/store"
 )
@@ -112,7 +111,7 @@ func (svc *Service) createStream(name string, body []byte) any {
 	if e := svc.checkReservation(name, cfg); e != nil {
 		return errResponse(typeStreamCreate, e)
 	}
-	meta := &streamMeta{Created: time.Now().UTC(), Config: *cfg}
+	meta := &streamMeta{Created: svc.clock.Now().UTC(), Config: *cfg}
 	st := svc.storeFor(cfg.Storage)
 	err := st.Do(func(b *store.Batch) error {
 		id, err := b.NextStreamID()
@@ -186,7 +185,7 @@ func (svc *Service) updateStream(name string, body []byte) any {
 		s.cfg = *cfg
 		// Trim at once when limits shrank; the removals commit with the
 		// new config.
-		return s.applyAllLimits(b, time.Now())
+		return s.applyAllLimits(b, svc.clock.Now())
 	})
 	if err != nil {
 		svc.reload(s)

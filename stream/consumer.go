@@ -83,7 +83,7 @@ type consumer struct {
 	deleted     bool
 	flushQueued bool        // a flush is armed on flushTimer or submitted
 	flushArmed  bool        // ... armed, not yet submitted
-	flushTimer  *time.Timer // submits the flush after Service.flushDelay
+	flushTimer  *time.Timer // submits the flush after Service.flushDelay (real time: it batches I/O and decides no state)
 	rewrite     bool
 	ackReplies  []string     // DoubleAck replies waiting for the next commit
 	commitWaits []chan error // API calls (reset) waiting for the next commit
@@ -105,7 +105,7 @@ type consumer struct {
 	pauseEnd time.Time // while paused, when delivery resumes (pause.go)
 	active   time.Time // last sign of life, for inactive_threshold
 	closed   bool
-	timer    *time.Timer
+	timer    Timer
 	timerAt  time.Time
 	kick     chan struct{}
 	quit     chan struct{}
@@ -186,9 +186,9 @@ func newConsumer(s *stream, cfg *ConsumerConfig, created time.Time) *consumer {
 		kick:      make(chan struct{}, 1),
 		quit:      make(chan struct{}),
 		done:      make(chan struct{}),
-		active:    time.Now(),
+		active:    s.svc.clock.Now(),
 	}
-	c.pauseEnd = pauseDeadline(cfg.PauseUntil, time.Now())
+	c.pauseEnd = pauseDeadline(cfg.PauseUntil, c.active)
 	c.fop.c = c
 	c.flushTimer = time.AfterFunc(time.Hour, c.fireFlush)
 	c.flushTimer.Stop()
@@ -216,9 +216,9 @@ func (c *consumer) start() error {
 	}
 	c.mu.Lock()
 	c.ackStop = stop
-	c.timer = time.AfterFunc(time.Hour, c.onTimer)
+	c.timer = c.svc.clock.AfterFunc(time.Hour, c.onTimer)
 	c.timer.Stop()
-	now := time.Now()
+	now := c.svc.clock.Now()
 	if c.cfg.isPush() && c.cfg.IdleHeartbeat > 0 {
 		c.hbNext = now.Add(c.cfg.IdleHeartbeat)
 	}

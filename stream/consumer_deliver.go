@@ -44,7 +44,7 @@ func (c *consumer) deliverSome(out *outbox) bool {
 		c.mu.Unlock()
 		return false
 	}
-	now := time.Now()
+	now := c.svc.clock.Now()
 	more := false
 	push := c.cfg.isPush()
 	if c.pausedLocked(now) {
@@ -352,7 +352,7 @@ func (c *consumer) wakeAt(d time.Duration) {
 		return
 	}
 	c.retryArmed = true
-	time.AfterFunc(d, func() {
+	c.svc.clock.AfterFunc(d, func() {
 		c.mu.Lock()
 		c.retryArmed = false
 		c.mu.Unlock()

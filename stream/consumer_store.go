@@ -233,7 +233,7 @@ func (f *flushOp) Done(err error) {
 		if errors.Is(err, store.ErrNoSpace) || errors.Is(err, store.ErrFailed) {
 			// The store refuses until space returns: try again later,
 			// not in a loop.
-			time.AfterFunc(time.Second, retry)
+			c.svc.clock.AfterFunc(time.Second, retry)
 		} else {
 			go retry()
 		}

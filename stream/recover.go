@@ -37,7 +37,7 @@ func (svc *Service) recover(st *store.Store, storage Storage) error {
 	for _, meta := range metas {
 		s := newStream(svc, st, meta)
 		s.noteDedupeGap(st.Lost(s.id))
-		if err := s.load(time.Now()); err != nil {
+		if err := s.load(svc.clock.Now()); err != nil {
 			// A read error here is damage Pebble detected (a bad block
 			// checksum, a missing file): keep the stream offline with the
 			// reason rather than refuse to start every other stream.
@@ -143,7 +143,7 @@ func (s *stream) loadDedupe(r store.Reader, now time.Time) {
 // reload re-reads a stream's state after a failed commit left the memory
 // state ahead of the disk.
 func (svc *Service) reload(s *stream) {
-	if err := s.load(time.Now()); err != nil {
+	if err := s.load(svc.clock.Now()); err != nil {
 		svc.log.Error("stream reload failed", "stream", s.name, "err", err)
 	}
 }

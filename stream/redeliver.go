@@ -91,7 +91,7 @@ func (c *consumer) armAt(at time.Time) {
 		return
 	}
 	c.timerAt = at
-	c.timer.Reset(max(time.Until(at), 0))
+	c.timer.Reset(max(untilOn(c.svc.clock, at), 0))
 }
 
 // rearmLocked arms the timer for the earliest thing due after now.
@@ -132,7 +132,7 @@ func (c *consumer) rearmLocked(now time.Time) {
 // that ran out, ends expired pull requests, sends heartbeats, and removes
 // an inactive consumer.
 func (c *consumer) onTimer() {
-	now := time.Now()
+	now := c.svc.clock.Now()
 	var out outbox
 	c.mu.Lock()
 	if c.closed {

@@ -42,6 +42,9 @@ type Options struct {
 	// store.Options); zero values mean the defaults.
 	Headroom uint64
 	Space    store.SpaceSource
+	// Clock is the stream layer's time (clock.go); nil means RealClock.
+	// Tests pass a FakeClock and advance it instead of sleeping.
+	Clock Clock
 }
 
 // DefaultConsumerFlushDelay is Options.ConsumerFlushDelay's default. A
@@ -53,6 +56,7 @@ const DefaultConsumerFlushDelay = 20 * time.Millisecond
 type Service struct {
 	broker Broker
 	log    *slog.Logger
+	clock  Clock
 	file   *store.Store
 	mem    *store.Store
 
@@ -95,7 +99,11 @@ func New(b Broker, opts Options) (*Service, error) {
 	case flushDelay < 0:
 		flushDelay = 0
 	}
-	svc := &Service{broker: b, log: log, streams: map[string]*stream{}, flushDelay: flushDelay, quotas: opts.Quotas}
+	clock := opts.Clock
+	if clock == nil {
+		clock = RealClock{}
+	}
+	svc := &Service{broker: b, log: log, clock: clock, streams: map[string]*stream{}, flushDelay: flushDelay, quotas: opts.Quotas}
 	var err error
 	svc.file, err = store.Open(store.Options{
 		Dir: filepath.Join(opts.StoreDir, "streams"), FS: opts.FS,

@@ -32,7 +32,7 @@ type stream struct {
 	consumers      int
 	cons           consumerSet // the consumers themselves (consumer.go)
 	deleted        bool
-	ageTimer       *time.Timer
+	ageTimer       Timer
 
 	cancels map[string]func() // broker subscriptions by subject; guarded by svc.mu
 }
