@@ -42,6 +42,7 @@ func (c *FakeClock) AfterFunc(d time.Duration, f func()) Timer {
 // goroutine without the clock's lock, so they may read the clock and
 // re-arm timers; a timer re-armed within the window fires again.
 func (c *FakeClock) Advance(d time.Duration) {
+	d = max(d, 0) // time never runs backwards
 	c.mu.Lock()
 	end := c.now.Add(d)
 	c.mu.Unlock()
@@ -62,8 +63,24 @@ func (c *FakeClock) Advance(d time.Duration) {
 	}
 }
 
-// Set moves the clock to t if t is later than now, as Advance does.
+// Set moves the clock to t if t is later than now, as Advance does; a
+// t not later than now still runs the timers already due.
 func (c *FakeClock) Set(t time.Time) { c.Advance(t.Sub(c.Now())) }
+
+// Next returns the deadline of the earliest armed timer, if any. A test
+// that must see each timer's work finish before the next fires steps the
+// clock with Next and Set instead of one long Advance.
+func (c *FakeClock) Next() (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var first time.Time
+	for t := range c.timers {
+		if first.IsZero() || t.at.Before(first) {
+			first = t.at
+		}
+	}
+	return first, !first.IsZero()
+}
 
 // Pending returns how many timers are armed.
 func (c *FakeClock) Pending() int {
