@@ -44,7 +44,7 @@ func ParseDamagePolicy(s string) (DamagePolicy, error) {
 // handleDamage acts on what the file store found against its manifest,
 // before any stream is loaded. It returns the streams to keep offline,
 // with the reason.
-func (svc *Service) handleDamage(st *store.Store, policy DamagePolicy) map[string]string {
+func (svc *Service) handleDamage(st Store, policy DamagePolicy) map[string]string {
 	rep := st.OpenReport()
 	svc.storeProblems.Add(uint64(len(rep.Problems)))
 	offline := map[string]string{}
@@ -85,7 +85,7 @@ func (svc *Service) handleDamage(st *store.Store, policy DamagePolicy) map[strin
 // highest acknowledged one (so the gap is a gap, not a rollback), the loss
 // recorded in the manifest, and lost consumers re-created from their
 // definitions (without state: they restart from their deliver policy).
-func acceptDamage(st *store.Store, d *store.Damage, now time.Time) error {
+func acceptDamage(st Store, d *store.Damage, now time.Time) error {
 	if d.MetaMissing && len(d.Meta) == 0 {
 		return fmt.Errorf("the manifest holds no definition of stream %q", d.Stream)
 	}

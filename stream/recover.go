@@ -13,7 +13,7 @@ import (
 // not decode is reported and left out; so is one kept offline after damage
 // (svc.offline) or whose data cannot be read (it joins svc.offline); the
 // others still come back.
-func (svc *Service) recover(st *store.Store, storage Storage) error {
+func (svc *Service) recover(st Store, storage Storage) error {
 	var metas []*streamMeta
 	err := st.Reader().Metas(func(name string, value []byte, err error) error {
 		if svc.offline[name] != "" {

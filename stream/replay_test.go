@@ -174,7 +174,7 @@ func run(t *testing.T, steps []step, sync store.SyncMode) (answers, stored []str
 	// commit, not after a wall-clock delay.
 	h := newHarnessWith(t, Options{Clock: clock, Sync: sync, ConsumerFlushDelay: -1})
 	barrier := func() {
-		for _, st := range []*store.Store{h.svc.file, h.svc.mem} {
+		for _, st := range []Store{h.svc.file, h.svc.mem} {
 			if err := st.Do(func(*store.Batch) error { return nil }); err != nil {
 				t.Fatal(err)
 			}
@@ -208,7 +208,7 @@ func run(t *testing.T, steps []step, sync store.SyncMode) (answers, stored []str
 		}
 	}
 	barrier()
-	for _, st := range []*store.Store{h.svc.file, h.svc.mem} {
+	for _, st := range []Store{h.svc.file, h.svc.mem} {
 		if err := st.Reader().Dump(func(k, v []byte) error {
 			stored = append(stored, hex.EncodeToString(k)+" "+hex.EncodeToString(v))
 			return nil
