@@ -62,9 +62,12 @@
 // What is not yet data: API mutations and consumer changes run as
 // closures on the writer rather than as values that could be logged; a
 // failed commit is undone by reloading the stream from the store
-// (recover.go) rather than by an Apply that cannot fail; and a consumer's
-// acknowledgement state shares its type with its timers, goroutine and
-// outbox. docs/ARCHITECTURE.md lists what replication still needs.
+// (recover.go) rather than by an Apply that cannot fail; and although a
+// consumer's acknowledgement state is its own pure type (ackState, in
+// ack_state.go, which reads no clock, arms no timer and sends nothing),
+// deliveries and acks change it under the consumer's lock rather than as
+// logged operations. docs/ARCHITECTURE.md lists what replication still
+// needs.
 //
 // # Rules it keeps
 //

@@ -174,6 +174,14 @@ func run(t *testing.T, steps []step, sync store.SyncMode) (answers, stored []str
 	// commit, not after a wall-clock delay.
 	h := newHarnessWith(t, Options{Clock: clock, Sync: sync, ConsumerFlushDelay: -1})
 	barrier := func() {
+		// Consumers submit their state after their lock is released, on
+		// their own goroutines; write it now, so that it (and the removals
+		// acks cause) commits at the same point of every run.
+		for _, s := range h.svc.sortedStreams() {
+			for _, c := range s.cons.all() {
+				c.flushNow()
+			}
+		}
 		for _, st := range []Store{h.svc.file, h.svc.mem} {
 			if err := st.Do(func(*store.Batch) error { return nil }); err != nil {
 				t.Fatal(err)
