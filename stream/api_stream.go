@@ -176,6 +176,8 @@ func (svc *Service) updateStream(name string, body []byte) any {
 	if err != nil {
 		return errResponse(typeStreamUpdate, storeErr(errStreamUpdate, err))
 	}
+	// The age cut-off is decided here, before the update is applied.
+	now := svc.clock.Now()
 	err = s.st.Do(func(b *store.Batch) error {
 		if err := b.PutMeta(name, s.id, v); err != nil {
 			return err
@@ -185,7 +187,7 @@ func (svc *Service) updateStream(name string, body []byte) any {
 		s.cfg = *cfg
 		// Trim at once when limits shrank; the removals commit with the
 		// new config.
-		return s.applyAllLimits(b, svc.clock.Now())
+		return s.applyAllLimits(b, now)
 	})
 	if err != nil {
 		svc.reload(s)
