@@ -115,3 +115,22 @@ func TestAckStateExpireReportsEachExhaustedOnce(t *testing.T) {
 		t.Fatalf("exhausted %v, want [1] once", ex)
 	}
 }
+
+// FuzzAckStateDecode: a stored state record of any bytes decodes or is
+// refused with an error, and what decodes encodes back to the same bytes.
+func FuzzAckStateDecode(f *testing.F) {
+	a := newAckState(RetentionLimits)
+	a.next, a.dseq, a.afC, a.afS, a.lastDlv, a.lastAck = 9, 7, 5, 6, t0, t0.Add(time.Second)
+	f.Add(a.encodeState())
+	f.Add(make([]byte, stateLen))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var s ackState
+		if err := s.decodeState(b); err != nil {
+			return
+		}
+		if got := s.encodeState(); string(got) != string(b) {
+			t.Fatalf("decoded %x, encodes back as %x", b, got)
+		}
+	})
+}
