@@ -50,7 +50,7 @@ func (c *consumer) onAck(subject, reply, _, data []byte) {
 		c.mu.Unlock()
 		return
 	}
-	now := time.Now()
+	now := c.svc.clock.Now()
 	c.active = now
 	atCap := c.cfg.MaxAckPending > 0 && len(c.pending) >= c.cfg.MaxAckPending
 	replyNow := len(reply) > 0
@@ -81,7 +81,7 @@ func (c *consumer) onAck(subject, reply, _, data []byte) {
 			out.advisory(advisoryTerminated+c.s.name+"."+c.name, &advisory{
 				Type: typeTerminated, Stream: c.s.name, Consumer: c.name,
 				ConsumerSeq: dseq, StreamSeq: sseq, Deliveries: p.count, Reason: reason,
-			})
+			}, now)
 			c.ack(sseq, now)
 		}
 	}
@@ -157,72 +157,7 @@ func parseNakDelay(b []byte) time.Duration {
 
 // ack acknowledges seq (and, for ack all, everything below it). Called
 // with mu held.
-func (c *consumer) ack(seq uint64, now time.Time) {
-	switch c.cfg.AckPolicy {
-	case AckNone:
-		return
-	case AckAll:
-		// Walk whichever is shorter: the sequences above the floor, or the
-		// pending set.
-		if seq > c.afS && seq-c.afS <= uint64(len(c.pending)) {
-			for s := c.afS + 1; s <= seq; s++ {
-				if p := c.pending[s]; p != nil {
-					c.dropPending(s, p)
-				}
-			}
-		} else {
-			for s, p := range c.pending {
-				if s <= seq {
-					c.dropPending(s, p)
-				}
-			}
-		}
-	default:
-		p := c.pending[seq]
-		if p == nil {
-			return
-		}
-		c.dropPending(seq, p)
-	}
-	c.lastAck = now
-	c.updateFloor()
-}
-
-// dropPending forgets a pending message as acknowledged.
-func (c *consumer) dropPending(seq uint64, p *pend) {
-	delete(c.pending, seq)
-	if p.count > 1 {
-		c.redelivered--
-	}
-	c.forgetStored(seq, p)
-	if c.retention != RetentionLimits {
-		c.removals = append(c.removals, seq)
-	}
-}
-
-// updateFloor moves the ack floor up to just below the oldest pending
-// message, or to what was delivered when nothing is pending. Every pending
-// sequence stays above the floor (ack all relies on it). The walk is
-// amortised: the floor only moves forward.
-func (c *consumer) updateFloor() {
-	if len(c.pending) == 0 {
-		c.afC, c.afS = c.dseq, c.next-1
-		if len(c.lps) > 0 && c.lps[0]-1 < c.afS {
-			// Last-per-subject starts still to send lie below next.
-			c.afS = c.lps[0] - 1
-		}
-		return
-	}
-	for s := c.afS + 1; s < c.next; s++ {
-		if p := c.pending[s]; p != nil {
-			c.afS = s - 1
-			if p.dseq > 0 {
-				c.afC = p.dseq - 1
-			}
-			return
-		}
-	}
-}
+func (c *consumer) ack(seq uint64, now time.Time) { c.acked(c.cfg.AckPolicy, seq, now) }
 
 // nak asks for a redelivery, now or after delay; at max_deliver the
 // message is passed over instead.
@@ -249,13 +184,8 @@ func (c *consumer) nak(seq uint64, delay time.Duration, now time.Time, out *outb
 func (c *consumer) passOver(seq uint64, p *pend, out *outbox) {
 	out.advisory(advisoryMaxDeliver+c.s.name+"."+c.name, &advisory{
 		Type: typeMaxDeliver, Stream: c.s.name, Consumer: c.name, StreamSeq: seq, Deliveries: p.count,
-	})
-	delete(c.pending, seq)
-	if p.count > 1 {
-		c.redelivered--
-	}
-	c.forgetStored(seq, p)
-	c.updateFloor()
+	}, c.svc.clock.Now())
+	c.givenUp(seq, p)
 }
 
 // advisory is the body of the max-deliveries and terminated advisories.
@@ -293,8 +223,8 @@ func (o *outbox) add(subject, reply string, hdr, data []byte) {
 	o.msgs = append(o.msgs, outMsg{subject: subject, reply: reply, hdr: hdr, data: data})
 }
 
-func (o *outbox) advisory(subject string, a *advisory) {
-	a.ID, a.Time = nuid.Next(), time.Now().UTC()
+func (o *outbox) advisory(subject string, a *advisory, now time.Time) {
+	a.ID, a.Time = nuid.Next(), now.UTC()
 	o.event(subject, a)
 }
 

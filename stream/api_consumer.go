@@ -2,7 +2,6 @@ package stream
 
 import (
 	"strings"
-	"time"
 
 	"github.com/wisp-mq/wisp/stream/store"
 )
@@ -196,7 +195,7 @@ func (svc *Service) addOrUpdateConsumer(s *stream, scfg *Config, cfg *ConsumerCo
 			return nil, e
 		}
 	}
-	c := newConsumer(s, cfg, time.Now().UTC())
+	c := newConsumer(s, cfg, svc.clock.Now().UTC())
 	c.next, c.lps = c.startPosition()
 	c.updateFloor() // below next, or below the first last-per-subject start
 	c.est.Store(int64(c.countPending(c.next)))
@@ -266,7 +265,7 @@ func (c *consumer) update(cfg *ConsumerConfig) *APIError {
 	}
 	c.est.Store(int64(c.countPending(c.position())))
 	c.mu.Lock()
-	c.rearmLocked(time.Now())
+	c.rearmLocked(c.svc.clock.Now())
 	c.mu.Unlock()
 	c.wake()
 	return nil

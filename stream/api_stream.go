@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
-	"time"
 
 	"github.com/wisp-mq/wisp/stream/store"
 )
@@ -112,7 +111,7 @@ func (svc *Service) createStream(name string, body []byte) any {
 	if e := svc.checkReservation(name, cfg); e != nil {
 		return errResponse(typeStreamCreate, e)
 	}
-	meta := &streamMeta{Created: time.Now().UTC(), Config: *cfg}
+	meta := &streamMeta{Created: svc.clock.Now().UTC(), Config: *cfg}
 	st := svc.storeFor(cfg.Storage)
 	err := st.Do(func(b *store.Batch) error {
 		id, err := b.NextStreamID()
@@ -177,6 +176,8 @@ func (svc *Service) updateStream(name string, body []byte) any {
 	if err != nil {
 		return errResponse(typeStreamUpdate, storeErr(errStreamUpdate, err))
 	}
+	// The age cut-off is decided here, before the update is applied.
+	now := svc.clock.Now()
 	err = s.st.Do(func(b *store.Batch) error {
 		if err := b.PutMeta(name, s.id, v); err != nil {
 			return err
@@ -186,7 +187,7 @@ func (svc *Service) updateStream(name string, body []byte) any {
 		s.cfg = *cfg
 		// Trim at once when limits shrank; the removals commit with the
 		// new config.
-		return s.applyAllLimits(b, time.Now())
+		return s.applyAllLimits(b, now)
 	})
 	if err != nil {
 		svc.reload(s)

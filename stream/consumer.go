@@ -33,6 +33,11 @@ import (
 //
 // # State
 //
+// The acknowledgement state is an embedded ackState (ack_state.go), a
+// pure state machine that takes the time as an argument; the consumer
+// around it is its driver: the timer, the delivery goroutine, pull
+// requests, flow control and the outbox.
+//
 // next is the next stream sequence to look at for a first delivery. The
 // pending set holds every delivered, unacknowledged message with its
 // delivery count and redelivery deadline; one heap of deadlines per
@@ -50,44 +55,32 @@ type consumer struct {
 	svc       *Service
 	name      string
 	created   time.Time
-	ackPrefix string    // "$JS.ACK.<stream>.<consumer>."
-	persist   bool      // state is written to the store
-	retention Retention // the stream's, which never changes
+	ackPrefix string // "$JS.ACK.<stream>.<consumer>."
+	persist   bool   // state is written to the store
 
 	filt atomic.Pointer[[]string] // cfg.filters(), read without mu by wake
 	est  atomic.Int64             // estimate of num_pending for reply subjects
 
-	mu       sync.Mutex
-	cfg      ConsumerConfig
-	next     uint64       // next stream sequence to consider for a first delivery
-	dseq     uint64       // consumer sequence of the last delivery
-	afC, afS uint64       // ack floor (consumer and stream sequence)
-	lps      []uint64     // last-per-subject sequences still to deliver first
-	ahead    []*store.Msg // new messages read ahead of next, in order
-	redo     []*store.Msg // redeliveries read ahead, in order
-	lastDlv  time.Time
-	lastAck  time.Time
-	scratch  []byte // reply subjects are built here
-
-	pending     map[uint64]*pend // by stream sequence
-	redelivered int              // pending entries delivered more than once
-	rdq         seqHeap          // stream sequences due for redelivery
-	deadlines   deadlineHeap
+	mu  sync.Mutex
+	cfg ConsumerConfig
+	// ackState is the acknowledgement state (ack_state.go): the pure
+	// part, which the rest of the consumer drives.
+	ackState
+	ahead   []*store.Msg // new messages read ahead of next, in order
+	redo    []*store.Msg // redeliveries read ahead, in order
+	scratch []byte       // reply subjects are built here
 
 	waiting []*pullReq // pull requests, served round robin
 	rr      int
 
-	// Persistence (consumer_store.go).
-	dirty       map[uint64]struct{}
-	stateDirty  bool
+	// Persistence (consumer_store.go); what changed is in ackState.
 	deleted     bool
 	flushQueued bool        // a flush is armed on flushTimer or submitted
 	flushArmed  bool        // ... armed, not yet submitted
-	flushTimer  *time.Timer // submits the flush after Service.flushDelay
+	flushTimer  *time.Timer // submits the flush after Service.flushDelay (real time: it batches I/O and decides no state)
 	rewrite     bool
 	ackReplies  []string     // DoubleAck replies waiting for the next commit
 	commitWaits []chan error // API calls (reset) waiting for the next commit
-	removals    []uint64     // acked sequences a workqueue or interest stream may drop
 	fop         flushOp
 
 	// Push and replay (push.go, consumer_deliver.go).
@@ -105,22 +98,12 @@ type consumer struct {
 	pauseEnd time.Time // while paused, when delivery resumes (pause.go)
 	active   time.Time // last sign of life, for inactive_threshold
 	closed   bool
-	timer    *time.Timer
+	timer    Timer
 	timerAt  time.Time
 	kick     chan struct{}
 	quit     chan struct{}
 	done     chan struct{}
 	ackStop  func()
-}
-
-// pend is one delivered, unacknowledged message.
-type pend struct {
-	dseq   uint64 // consumer sequence of the first delivery
-	count  uint64 // deliveries so far
-	ts     int64  // unix nanos of the last delivery
-	due    int64  // redelivery deadline; 0 while queued for redelivery
-	queued bool   // in rdq
-	stored bool   // written by a flush: forgetting it takes a delete
 }
 
 // consumerSet is a stream's consumers. Changes are serialised by mu; the
@@ -180,15 +163,13 @@ func newConsumer(s *stream, cfg *ConsumerConfig, created time.Time) *consumer {
 		s: s, svc: s.svc, name: cfg.Name, created: created, cfg: *cfg,
 		ackPrefix: "$JS.ACK." + s.name + "." + cfg.Name + ".",
 		persist:   !cfg.MemoryStorage,
-		retention: s.cfgRetention(),
-		pending:   map[uint64]*pend{},
-		dirty:     map[uint64]struct{}{},
+		ackState:  newAckState(s.cfgRetention()),
 		kick:      make(chan struct{}, 1),
 		quit:      make(chan struct{}),
 		done:      make(chan struct{}),
-		active:    time.Now(),
+		active:    s.svc.clock.Now(),
 	}
-	c.pauseEnd = pauseDeadline(cfg.PauseUntil, time.Now())
+	c.pauseEnd = pauseDeadline(cfg.PauseUntil, c.active)
 	c.fop.c = c
 	c.flushTimer = time.AfterFunc(time.Hour, c.fireFlush)
 	c.flushTimer.Stop()
@@ -216,9 +197,9 @@ func (c *consumer) start() error {
 	}
 	c.mu.Lock()
 	c.ackStop = stop
-	c.timer = time.AfterFunc(time.Hour, c.onTimer)
+	c.timer = c.svc.clock.AfterFunc(time.Hour, c.onTimer)
 	c.timer.Stop()
-	now := time.Now()
+	now := c.svc.clock.Now()
 	if c.cfg.isPush() && c.cfg.IdleHeartbeat > 0 {
 		c.hbNext = now.Add(c.cfg.IdleHeartbeat)
 	}

@@ -44,7 +44,7 @@ func (c *consumer) deliverSome(out *outbox) bool {
 		c.mu.Unlock()
 		return false
 	}
-	now := time.Now()
+	now := c.svc.clock.Now()
 	more := false
 	push := c.cfg.isPush()
 	if c.pausedLocked(now) {
@@ -277,34 +277,13 @@ func (c *consumer) unread(m *store.Msg, redelivery bool) {
 // emit records the delivery of m and queues it for to. Called with mu
 // held.
 func (c *consumer) emit(m *store.Msg, to string, redelivery bool, now time.Time, out *outbox) {
-	c.dseq++
-	c.lastDlv = now
-	if !redelivery && m.Seq >= c.next {
-		c.next = m.Seq + 1
+	count, p, first := c.delivered(c.cfg.AckPolicy, m.Seq, redelivery, now)
+	if first {
 		c.est.Add(-1)
 	}
-	count := uint64(1)
-	if c.cfg.AckPolicy == AckNone {
-		c.afC, c.afS = c.dseq, max(c.afS, m.Seq)
-		if c.retention == RetentionInterest {
-			c.removals = append(c.removals, m.Seq)
-		}
-	} else {
-		p := c.pending[m.Seq]
-		if p == nil {
-			p = &pend{dseq: c.dseq}
-			c.pending[m.Seq] = p
-		}
-		p.count++
-		if p.count == 2 {
-			c.redelivered++
-		}
-		p.ts = now.UnixNano()
-		count = p.count
-		c.dirty[m.Seq] = struct{}{}
-		c.setDeadline(m.Seq, p, now.Add(c.ackWaitFor(p.count)))
+	if p != nil {
+		c.setDeadline(m.Seq, p, now.Add(c.ackWaitFor(count)))
 	}
-	c.stateDirty = true
 	reply := append(c.scratch[:0], c.ackPrefix...)
 	reply = strconv.AppendUint(reply, count, 10)
 	reply = append(reply, '.')
@@ -352,7 +331,7 @@ func (c *consumer) wakeAt(d time.Duration) {
 		return
 	}
 	c.retryArmed = true
-	time.AfterFunc(d, func() {
+	c.svc.clock.AfterFunc(d, func() {
 		c.mu.Lock()
 		c.retryArmed = false
 		c.mu.Unlock()

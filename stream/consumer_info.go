@@ -35,7 +35,7 @@ type SequenceInfo struct {
 // (from the subject table, or the index when a count falls inside a
 // subject), and refreshes the estimate used in reply subjects.
 func (c *consumer) info() *ConsumerInfo {
-	now := time.Now()
+	now := c.svc.clock.Now()
 	c.mu.Lock()
 	ci := &ConsumerInfo{
 		Stream: c.s.name, Name: c.name, Created: c.created, Config: c.cfg,

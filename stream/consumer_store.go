@@ -1,10 +1,8 @@
 package stream
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/wisp-mq/wisp/stream/store"
@@ -29,44 +27,6 @@ import (
 type consumerMeta struct {
 	Created time.Time      `json:"created"`
 	Config  ConsumerConfig `json:"config"`
-}
-
-// stateLen is the size of the stored state record: next, dseq, ack floor
-// (consumer, stream), last delivery and last ack times.
-const stateLen = 6 * 8
-
-func (c *consumer) encodeState() []byte {
-	b := make([]byte, 0, stateLen)
-	b = binary.BigEndian.AppendUint64(b, c.next)
-	b = binary.BigEndian.AppendUint64(b, c.dseq)
-	b = binary.BigEndian.AppendUint64(b, c.afC)
-	b = binary.BigEndian.AppendUint64(b, c.afS)
-	b = binary.BigEndian.AppendUint64(b, uint64(unixNanos(c.lastDlv)))
-	return binary.BigEndian.AppendUint64(b, uint64(unixNanos(c.lastAck)))
-}
-
-func (c *consumer) decodeState(b []byte) error {
-	if len(b) != stateLen {
-		return fmt.Errorf("%w: consumer state is %d bytes", store.ErrCorrupt, len(b))
-	}
-	c.next = binary.BigEndian.Uint64(b[0:])
-	c.dseq = binary.BigEndian.Uint64(b[8:])
-	c.afC = binary.BigEndian.Uint64(b[16:])
-	c.afS = binary.BigEndian.Uint64(b[24:])
-	if ns := int64(binary.BigEndian.Uint64(b[32:])); ns != 0 {
-		c.lastDlv = time.Unix(0, ns)
-	}
-	if ns := int64(binary.BigEndian.Uint64(b[40:])); ns != 0 {
-		c.lastAck = time.Unix(0, ns)
-	}
-	return nil
-}
-
-func unixNanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
 }
 
 // needFlushLocked reports whether a flush must be submitted now, marking
@@ -116,17 +76,6 @@ func (c *consumer) fireFlush() {
 	c.mu.Unlock()
 	if armed {
 		c.submitFlush()
-	}
-}
-
-// forgetStored marks a pending message that left the pending set: its
-// record must be deleted if a flush wrote one; if none did, the delivery
-// and its end fell within one flush and there is nothing to write.
-func (c *consumer) forgetStored(seq uint64, p *pend) {
-	if p.stored {
-		c.dirty[seq] = struct{}{}
-	} else {
-		delete(c.dirty, seq)
 	}
 }
 
@@ -233,7 +182,7 @@ func (f *flushOp) Done(err error) {
 		if errors.Is(err, store.ErrNoSpace) || errors.Is(err, store.ErrFailed) {
 			// The store refuses until space returns: try again later,
 			// not in a loop.
-			time.AfterFunc(time.Second, retry)
+			c.svc.clock.AfterFunc(time.Second, retry)
 		} else {
 			go retry()
 		}

@@ -31,6 +31,44 @@
 // table, the de-duplication window) is derived from the store and rebuilt
 // from it on start (recover.go), and after a failed commit.
 //
+// # A state machine behind a seam
+//
+// Replicated streams will apply one log of operations on several machines,
+// each of which must end in the same state. The layer is shaped for that:
+//
+//   - Time comes from the Clock in Options (clock.go), never from the
+//     time package: message timestamps, max_age expiry, the duplicate
+//     window, ack_wait and backoff, pull request expiry, idle heartbeats,
+//     pauses and inactivity. Tests run on a FakeClock and move it instead
+//     of sleeping. Only I/O pacing stays on real time: the store's fsync
+//     interval and disk watch, and a consumer's flush delay, which decide
+//     when bytes reach the disk, never what the state is.
+//   - What an operation decides is stamped on it before it is queued: a
+//     publish carries the time it was received (pubOp.now), from which
+//     Apply derives the message's timestamp (raised to keep times in
+//     sequence order) and the duplicate window's cut-off; an expiry
+//     carries its cut-off time. Apply reads no clock, so applying the same
+//     operations in the same order gives the same bytes.
+//   - The layer writes and reads through the Store interface (seam.go).
+//     New receives its stores from Options.OpenStore; by default
+//     PebbleStores opens Pebble on disk for file streams and Pebble over
+//     vfs.NewMem() for memory streams.
+//
+// replay_test.go holds the layer to this: a seeded workload of every kind
+// of operation, applied twice to fresh Services on a FakeClock, must give
+// byte-identical stores and identical answers, for both storage kinds and
+// both sync rules; and file and memory storage must answer alike.
+//
+// What is not yet data: API mutations and consumer changes run as
+// closures on the writer rather than as values that could be logged; a
+// failed commit is undone by reloading the stream from the store
+// (recover.go) rather than by an Apply that cannot fail; and although a
+// consumer's acknowledgement state is its own pure type (ackState, in
+// ack_state.go, which reads no clock, arms no timer and sends nothing),
+// deliveries and acks change it under the consumer's lock rather than as
+// logged operations. docs/ARCHITECTURE.md lists what replication still
+// needs.
+//
 // # Rules it keeps
 //
 //   - No PubAck and no API success before the change is committed by the

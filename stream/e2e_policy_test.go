@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/wisp-mq/wisp/stream"
 )
 
 func seqs(t *testing.T, msgs []jetstream.Msg) []uint64 {
@@ -323,7 +324,8 @@ func TestE2ELastPerSubjectAckFloor(t *testing.T) {
 // TestE2EPendingMessagesRolledOff: pending messages that limits removed
 // are not redelivered; the consumer forgets them and moves on.
 func TestE2EPendingMessagesRolledOff(t *testing.T) {
-	n := startNode(t, t.TempDir())
+	clock := stream.NewFakeClock(time.Now())
+	n := startNodeWith(t, stream.Options{StoreDir: t.TempDir(), Clock: clock})
 	s := mkStream(t, n, jetstream.StreamConfig{Name: "RO2", Subjects: []string{"ro"}, MaxMsgs: 5}, 5)
 	c := pullConsumer(t, s, jetstream.ConsumerConfig{Durable: "D", AckWait: 300 * time.Millisecond})
 	if got := fetchAll(t, c, 5, time.Second); len(got) != 5 {
@@ -332,7 +334,7 @@ func TestE2EPendingMessagesRolledOff(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		n.js.Publish(ctx(t), "ro", nil)
 	}
-	time.Sleep(400 * time.Millisecond)
+	clock.Advance(400 * time.Millisecond) // past ack_wait
 	got := seqs(t, fetchAll(t, c, 5, time.Second))
 	if fmt.Sprint(got) != "[6 7 8 9 10]" {
 		t.Fatalf("got %v", got)

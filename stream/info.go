@@ -39,7 +39,7 @@ func (s *stream) info(filter string) *StreamInfo {
 	si := &StreamInfo{
 		Config:    s.cfg,
 		Created:   s.created.UTC(),
-		TimeStamp: time.Now().UTC(),
+		TimeStamp: s.svc.clock.Now().UTC(),
 		State: StreamState{
 			Msgs: st.msgs, Bytes: st.bytes,
 			FirstSeq: st.first, LastSeq: st.last,

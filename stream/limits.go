@@ -181,7 +181,7 @@ func (s *stream) expire(b *store.Batch, now time.Time) error {
 func (s *stream) armExpiry(d time.Duration) {
 	d = max(d, time.Millisecond)
 	if s.ageTimer == nil {
-		s.ageTimer = time.AfterFunc(d, s.onExpiryTimer)
+		s.ageTimer = s.svc.clock.AfterFunc(d, s.onExpiryTimer)
 		return
 	}
 	s.ageTimer.Reset(d)
@@ -190,13 +190,16 @@ func (s *stream) armExpiry(d time.Duration) {
 // onExpiryTimer runs on the timer's goroutine: it hands the work to the
 // writer, which is the only goroutine that changes stored data.
 func (s *stream) onExpiryTimer() {
+	// The cut-off is decided here, before the operation is queued: the
+	// writer applies it without reading a clock.
+	now := s.svc.clock.Now()
 	s.st.Submit(&store.OpFunc{ApplyFn: func(b *store.Batch) error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if s.deleted {
 			return nil
 		}
-		return s.expire(b, time.Now())
+		return s.expire(b, now)
 	}, DoneFn: func(err error) {
 		if err != nil && !errors.Is(err, store.ErrClosed) {
 			s.svc.log.Error("stream expiry failed", "stream", s.name, "err", err)

@@ -44,7 +44,7 @@ func ParseDamagePolicy(s string) (DamagePolicy, error) {
 // handleDamage acts on what the file store found against its manifest,
 // before any stream is loaded. It returns the streams to keep offline,
 // with the reason.
-func (svc *Service) handleDamage(st *store.Store, policy DamagePolicy) map[string]string {
+func (svc *Service) handleDamage(st Store, policy DamagePolicy) map[string]string {
 	rep := st.OpenReport()
 	svc.storeProblems.Add(uint64(len(rep.Problems)))
 	offline := map[string]string{}
@@ -72,7 +72,7 @@ func (svc *Service) handleDamage(st *store.Store, policy DamagePolicy) map[strin
 			offline[d.Stream] = reason
 			continue
 		}
-		if err := acceptDamage(st, d); err != nil {
+		if err := acceptDamage(st, d, svc.clock.Now()); err != nil {
 			svc.log.Error("recording the loss failed; stream kept offline", "stream", d.Stream, "err", err)
 			offline[d.Stream] = reason + "; recording the loss failed: " + err.Error()
 		}
@@ -85,7 +85,7 @@ func (svc *Service) handleDamage(st *store.Store, policy DamagePolicy) map[strin
 // highest acknowledged one (so the gap is a gap, not a rollback), the loss
 // recorded in the manifest, and lost consumers re-created from their
 // definitions (without state: they restart from their deliver policy).
-func acceptDamage(st *store.Store, d *store.Damage) error {
+func acceptDamage(st Store, d *store.Damage, now time.Time) error {
 	if d.MetaMissing && len(d.Meta) == 0 {
 		return fmt.Errorf("the manifest holds no definition of stream %q", d.Stream)
 	}
@@ -99,7 +99,7 @@ func acceptDamage(st *store.Store, d *store.Damage) error {
 			if err := b.SetLastSeq(d.StreamID, d.LastSeq, d.LastTime); err != nil {
 				return err
 			}
-			b.NoteLoss(d.StreamID, store.LostRange{First: first, Last: last, LastTime: d.LastTime, Noted: time.Now().UnixNano()})
+			b.NoteLoss(d.StreamID, store.LostRange{First: first, Last: last, LastTime: d.LastTime, Noted: now.UnixNano()})
 		}
 		for _, c := range d.MissingConsumers {
 			if err := b.PutConsumerMeta(d.StreamID, c.Name, c.Meta); err != nil {

@@ -139,6 +139,29 @@ type harness struct {
 
 func newHarness(t testing.TB) *harness { return newHarnessWith(t, Options{}) }
 
+// newClockHarness is a harness whose stream layer runs on a FakeClock, for
+// tests that move time instead of sleeping.
+func newClockHarness(t testing.TB) (*harness, *FakeClock) {
+	clock := NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	return newHarnessWith(t, Options{Clock: clock}), clock
+}
+
+// advanceUntil moves clock forward one step at a time until cond holds.
+// Work a timer starts may finish on another goroutine (the writer) and
+// re-arm the timer there, so one Advance is not always enough; the wall
+// clock only bounds how long the test waits for that.
+func advanceUntil(t testing.TB, clock *FakeClock, step time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met by %v", clock.Now())
+		}
+		clock.Advance(step)
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 func newHarnessWith(t testing.TB, opts Options) *harness {
 	h := &harness{t: t, b: newMemBroker(), dir: t.TempDir(), opts: opts}
 	h.open()

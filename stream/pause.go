@@ -89,7 +89,7 @@ func (svc *Service) pauseConsumer(streamName, name string, body []byte) any {
 	r := &consumerPauseResponse{apiResponse: apiResponse{Type: typeConsumerPause}}
 	if until != nil {
 		r.PauseUntil = *until
-		if d := time.Until(*until); d > 0 {
+		if d := (*until).Sub(svc.clock.Now()); d > 0 {
 			r.Paused, r.PauseRemaining = true, d
 		}
 	}
@@ -102,7 +102,7 @@ func (svc *Service) pauseConsumer(streamName, name string, body []byte) any {
 func (c *consumer) setPause(until *time.Time, out *outbox) *APIError {
 	c.mu.Lock()
 	old, oldEnd := c.cfg.PauseUntil, c.pauseEnd
-	now := time.Now()
+	now := c.svc.clock.Now()
 	c.cfg.PauseUntil, c.pauseEnd = until, pauseDeadline(until, now)
 	c.rearmLocked(now)
 	c.mu.Unlock()
@@ -110,14 +110,14 @@ func (c *consumer) setPause(until *time.Time, out *outbox) *APIError {
 		if err := c.storeMeta(false); err != nil {
 			c.mu.Lock()
 			c.cfg.PauseUntil, c.pauseEnd = old, oldEnd
-			c.rearmLocked(time.Now())
+			c.rearmLocked(c.svc.clock.Now())
 			c.mu.Unlock()
 			return apiErr(errConsumerStoreFailed, err)
 		}
 	}
 	if !sameTimePtr(old, until) {
 		c.mu.Lock()
-		c.pauseAdvisory(time.Now(), out)
+		c.pauseAdvisory(c.svc.clock.Now(), out)
 		c.mu.Unlock()
 	}
 	return nil

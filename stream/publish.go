@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/wisp-mq/wisp/stream/store"
 )
@@ -24,6 +23,10 @@ type pubOp struct {
 	data    []byte
 	msg     store.Msg
 
+	// now is when the message was received, stamped before it is queued
+	// so that Apply reads no clock: the message's time and the duplicate
+	// window are decided from it.
+	now    int64
 	seq    uint64
 	dup    bool
 	rollup rollupKind
@@ -48,6 +51,7 @@ func (s *stream) onPublish(subject, reply, hdr, data []byte) {
 		p.hdr = nil
 	}
 	p.seq, p.dup, p.rollup, p.noAck, p.err = 0, false, rollupNone, false, nil
+	p.now = s.svc.clock.Now().UnixNano()
 	s.st.Submit(p)
 }
 
@@ -76,7 +80,7 @@ func (p *pubOp) Apply(b *store.Batch) error {
 		p.err = apiErr(errStreamStoreFailed, err)
 		return errRejected
 	}
-	now := time.Now().UnixNano()
+	now := p.now
 	if now <= s.state.lastTime {
 		now = s.state.lastTime + 1 // keep times in sequence order for expiry
 	}
@@ -141,10 +145,10 @@ func (s *stream) checkPublish(p *pubOp) *APIError {
 		return s.checkDiscardNew(p.subject, size)
 	}
 	if id := headerValue(p.hdr, hdrMsgID); len(id) > 0 {
-		if e := s.checkDedupeGap(time.Now().UnixNano()); e != nil {
+		if e := s.checkDedupeGap(p.now); e != nil {
 			return e
 		}
-		s.pruneDedupe(time.Now().UnixNano())
+		s.pruneDedupe(p.now)
 		if e, ok := s.dedupe[string(id)]; ok {
 			p.dup, p.seq = true, e.seq
 			return nil

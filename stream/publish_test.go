@@ -30,10 +30,14 @@ func TestDedupe(t *testing.T) {
 }
 
 func TestDedupeWindowExpires(t *testing.T) {
-	h := newHarness(t)
+	h, clock := newClockHarness(t)
 	h.create(Config{Name: "D", Subjects: []string{"d"}, Duplicates: 50 * time.Millisecond})
 	h.pub("d", "1", hdrMsgID, "x")
-	time.Sleep(80 * time.Millisecond)
+	clock.Advance(49 * time.Millisecond)
+	if a := h.pub("d", "1", hdrMsgID, "x"); !a.Duplicate || a.Seq != 1 {
+		t.Fatalf("ack inside window %+v", a)
+	}
+	clock.Advance(31 * time.Millisecond)
 	if a := h.pub("d", "1", hdrMsgID, "x"); a.Duplicate || a.Seq != 2 {
 		t.Fatalf("ack after window %+v", a)
 	}
@@ -163,26 +167,38 @@ func TestMaxMsgSize(t *testing.T) {
 }
 
 func TestMaxAge(t *testing.T) {
-	forEachStorage(t, func(t *testing.T, h *harness, st Storage) {
-		h.create(Config{Name: "A", Subjects: []string{"a"}, MaxAge: time.Second, Storage: st})
-		h.pub("a", "1")
-		h.pub("a", "2")
-		time.Sleep(500 * time.Millisecond)
-		h.pub("a", "3")
-		// 1 and 2 expire about 500ms before 3 does; the gap leaves a slow
-		// (race-instrumented, loaded) machine time to see the state between.
-		waitFor(t, func() bool { return h.info("A").State.Msgs < 2 })
-		wantState(t, h.info("A"), 1, 3, 3)
-		waitFor(t, func() bool { return h.info("A").State.Msgs == 0 })
-		wantState(t, h.info("A"), 0, 4, 3) // expiry keeps last
-	})
+	for _, st := range []Storage{FileStorage, MemoryStorage} {
+		t.Run(st.String(), func(t *testing.T) {
+			h, clock := newClockHarness(t)
+			h.create(Config{Name: "A", Subjects: []string{"a"}, MaxAge: time.Second, Storage: st})
+			h.pub("a", "1")
+			h.pub("a", "2")
+			clock.Advance(500 * time.Millisecond)
+			h.pub("a", "3")
+			clock.Advance(499 * time.Millisecond)
+			wantState(t, h.info("A"), 3, 1, 3)
+			// 1 and 2 expire 500ms before 3 does.
+			advanceUntil(t, clock, time.Millisecond, func() bool { return h.info("A").State.Msgs < 2 })
+			wantState(t, h.info("A"), 1, 3, 3)
+			if now := clock.Now(); now.After(time.Date(2026, 1, 1, 0, 0, 1, 400e6, time.UTC)) {
+				t.Fatalf("1 and 2 expired late, at %v", now)
+			}
+			clock.Advance(500 * time.Millisecond)
+			advanceUntil(t, clock, time.Millisecond, func() bool { return h.info("A").State.Msgs == 0 })
+			wantState(t, h.info("A"), 0, 4, 3) // expiry keeps last
+		})
+	}
 }
 
 func TestMaxAgeAfterRestart(t *testing.T) {
-	h := newHarness(t)
+	h, clock := newClockHarness(t)
 	h.create(Config{Name: "A", Subjects: []string{"a"}, MaxAge: 150 * time.Millisecond})
 	h.pub("a", "1")
 	h.restart()
+	advanceUntil(t, clock, 10*time.Millisecond, func() bool { return h.info("A").State.Msgs == 0 })
+	if clock.Now().Before(time.Date(2026, 1, 1, 0, 0, 0, 150e6, time.UTC)) {
+		t.Fatal("expired before max_age")
+	}
 	waitFor(t, func() bool { return h.info("A").State.Msgs == 0 })
 }
 

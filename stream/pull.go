@@ -95,7 +95,7 @@ func (c *consumer) addRequest(reply string, data []byte) {
 	if req.Batch <= 0 {
 		req.Batch = 1
 	}
-	now := time.Now()
+	now := c.svc.clock.Now()
 	r := &pullReq{reply: reply, batch: req.Batch, maxBytes: req.MaxBytes, limited: req.MaxBytes > 0,
 		noWait: req.NoWait, heartbeat: req.Heartbeat}
 	if req.Expires > 0 {

@@ -13,7 +13,7 @@ import (
 // not decode is reported and left out; so is one kept offline after damage
 // (svc.offline) or whose data cannot be read (it joins svc.offline); the
 // others still come back.
-func (svc *Service) recover(st *store.Store, storage Storage) error {
+func (svc *Service) recover(st Store, storage Storage) error {
 	var metas []*streamMeta
 	err := st.Reader().Metas(func(name string, value []byte, err error) error {
 		if svc.offline[name] != "" {
@@ -37,7 +37,7 @@ func (svc *Service) recover(st *store.Store, storage Storage) error {
 	for _, meta := range metas {
 		s := newStream(svc, st, meta)
 		s.noteDedupeGap(st.Lost(s.id))
-		if err := s.load(time.Now()); err != nil {
+		if err := s.load(svc.clock.Now()); err != nil {
 			// A read error here is damage Pebble detected (a bad block
 			// checksum, a missing file): keep the stream offline with the
 			// reason rather than refuse to start every other stream.
@@ -143,7 +143,7 @@ func (s *stream) loadDedupe(r store.Reader, now time.Time) {
 // reload re-reads a stream's state after a failed commit left the memory
 // state ahead of the disk.
 func (svc *Service) reload(s *stream) {
-	if err := s.load(time.Now()); err != nil {
+	if err := s.load(svc.clock.Now()); err != nil {
 		svc.log.Error("stream reload failed", "stream", s.name, "err", err)
 	}
 }

@@ -1,7 +1,6 @@
 package stream
 
 import (
-	"container/heap"
 	"time"
 )
 
@@ -52,34 +51,8 @@ func (h *seqHeap) Pop() any {
 // setDeadline (re)schedules the redelivery of pending message seq.
 // Called with mu held.
 func (c *consumer) setDeadline(seq uint64, p *pend, at time.Time) {
-	p.due = at.UnixNano()
-	heap.Push(&c.deadlines, deadline{at: p.due, seq: seq})
-	if len(c.deadlines) > 2*len(c.pending)+1024 {
-		c.compactDeadlines()
-	}
+	c.schedule(seq, p, at)
 	c.armAt(at)
-}
-
-// compactDeadlines drops stale heap entries.
-func (c *consumer) compactDeadlines() {
-	live := c.deadlines[:0]
-	for _, d := range c.deadlines {
-		if p := c.pending[d.seq]; p != nil && !p.queued && p.due == d.at {
-			live = append(live, d)
-		}
-	}
-	clear(c.deadlines[len(live):])
-	c.deadlines = live
-	heap.Init(&c.deadlines)
-}
-
-// queueRedelivery puts pending message seq on the redelivery queue now.
-func (c *consumer) queueRedelivery(seq uint64, p *pend) {
-	if p.queued {
-		return
-	}
-	p.queued, p.due = true, 0
-	heap.Push(&c.rdq, seq)
 }
 
 // armAt makes the timer fire no later than at. Called with mu held.
@@ -91,7 +64,7 @@ func (c *consumer) armAt(at time.Time) {
 		return
 	}
 	c.timerAt = at
-	c.timer.Reset(max(time.Until(at), 0))
+	c.timer.Reset(max(untilOn(c.svc.clock, at), 0))
 }
 
 // rearmLocked arms the timer for the earliest thing due after now.
@@ -103,13 +76,8 @@ func (c *consumer) rearmLocked(now time.Time) {
 			next = t
 		}
 	}
-	for len(c.deadlines) > 0 {
-		d := c.deadlines[0]
-		if p := c.pending[d.seq]; p != nil && !p.queued && p.due == d.at {
-			consider(time.Unix(0, d.at))
-			break
-		}
-		heap.Pop(&c.deadlines)
+	if at, ok := c.nextDeadline(); ok {
+		consider(at)
 	}
 	for _, r := range c.waiting {
 		consider(r.expires)
@@ -132,27 +100,18 @@ func (c *consumer) rearmLocked(now time.Time) {
 // that ran out, ends expired pull requests, sends heartbeats, and removes
 // an inactive consumer.
 func (c *consumer) onTimer() {
-	now := time.Now()
+	now := c.svc.clock.Now()
 	var out outbox
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		return
 	}
-	n := now.UnixNano()
-	expired := false
-	for len(c.deadlines) > 0 && c.deadlines[0].at <= n {
-		d := heap.Pop(&c.deadlines).(deadline)
-		p := c.pending[d.seq]
-		if p == nil || p.queued || p.due != d.at {
-			continue
+	exhausted, expired := c.expire(now, c.cfg.MaxDeliver)
+	for _, seq := range exhausted {
+		if p := c.pending[seq]; p != nil {
+			c.passOver(seq, p, &out)
 		}
-		if c.cfg.MaxDeliver > 0 && p.count >= uint64(c.cfg.MaxDeliver) {
-			c.passOver(d.seq, p, &out)
-			continue
-		}
-		c.queueRedelivery(d.seq, p)
-		expired = true
 	}
 	resumed := c.endPauseLocked(now, &out)
 	c.expireRequests(now, &out)

@@ -2,7 +2,6 @@ package stream
 
 import (
 	"fmt"
-	"time"
 )
 
 // Resetting a consumer: $JS.API.CONSUMER.RESET.<stream>.<consumer>, with
@@ -105,7 +104,7 @@ func (c *consumer) reset(seq uint64) (uint64, chan error, *APIError) {
 		c.commitWaits = append(c.commitWaits, committed)
 	}
 	flush := c.needFlushLocked()
-	c.rearmLocked(time.Now())
+	c.rearmLocked(c.svc.clock.Now())
 	c.mu.Unlock()
 	c.est.Store(int64(c.countPending(seq)))
 	if flush {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -42,6 +41,13 @@ type Options struct {
 	// store.Options); zero values mean the defaults.
 	Headroom uint64
 	Space    store.SpaceSource
+	// OpenStore opens the file and memory stores the layer writes
+	// through (seam.go); nil means PebbleStores(opts), which needs
+	// StoreDir.
+	OpenStore OpenStoreFunc
+	// Clock is the stream layer's time (clock.go); nil means RealClock.
+	// Tests pass a FakeClock and advance it instead of sleeping.
+	Clock Clock
 }
 
 // DefaultConsumerFlushDelay is Options.ConsumerFlushDelay's default. A
@@ -53,8 +59,9 @@ const DefaultConsumerFlushDelay = 20 * time.Millisecond
 type Service struct {
 	broker Broker
 	log    *slog.Logger
-	file   *store.Store
-	mem    *store.Store
+	clock  Clock
+	file   Store
+	mem    Store
 
 	mu      sync.RWMutex // guards streams, and each stream's cancels
 	streams map[string]*stream
@@ -76,17 +83,23 @@ type Service struct {
 	storeProblems  atomic.Uint64 // store-wide problems found at start
 }
 
-// New opens the stores under opts.StoreDir, recovers every stream, then
+// New opens the stores (opts.OpenStore, by default Pebble under
+// opts.StoreDir), recovers every stream, then
 // subscribes to the streams' subjects and to the JetStream API ($JS.API.>)
 // on b. Memory streams start empty: they live in Pebble over an in-memory
 // filesystem, lost on restart like nats-server's memory storage.
 func New(b Broker, opts Options) (*Service, error) {
-	if opts.StoreDir == "" {
-		return nil, errors.New("stream: a store directory is required")
-	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	opts.Logger = log
+	open := opts.OpenStore
+	if open == nil {
+		if opts.StoreDir == "" {
+			return nil, errors.New("stream: a store directory is required")
+		}
+		open = PebbleStores(opts)
 	}
 	flushDelay := opts.ConsumerFlushDelay
 	switch {
@@ -95,17 +108,17 @@ func New(b Broker, opts Options) (*Service, error) {
 	case flushDelay < 0:
 		flushDelay = 0
 	}
-	svc := &Service{broker: b, log: log, streams: map[string]*stream{}, flushDelay: flushDelay, quotas: opts.Quotas}
+	clock := opts.Clock
+	if clock == nil {
+		clock = RealClock{}
+	}
+	svc := &Service{broker: b, log: log, clock: clock, streams: map[string]*stream{}, flushDelay: flushDelay, quotas: opts.Quotas}
 	var err error
-	svc.file, err = store.Open(store.Options{
-		Dir: filepath.Join(opts.StoreDir, "streams"), FS: opts.FS,
-		Sync: opts.Sync, SyncInterval: opts.SyncInterval, Logger: log,
-		Headroom: opts.Headroom, Space: opts.Space, OnReopen: svc.reloadFileStreams,
-	})
+	svc.file, err = open(FileStorage, svc.reloadFileStreams)
 	if err != nil {
 		return nil, err
 	}
-	svc.mem, err = store.Open(store.Options{Dir: "mem", FS: vfs.NewMem(), Logger: log, Volatile: true})
+	svc.mem, err = open(MemoryStorage, nil)
 	if err != nil {
 		svc.file.Close()
 		return nil, err
@@ -156,7 +169,7 @@ func (svc *Service) Close() error {
 }
 
 // storeFor returns the store of a storage type.
-func (svc *Service) storeFor(t Storage) *store.Store {
+func (svc *Service) storeFor(t Storage) Store {
 	if t == MemoryStorage {
 		return svc.mem
 	}
@@ -230,7 +243,7 @@ type streamMeta struct {
 	Config  Config    `json:"config"`
 }
 
-func newStream(svc *Service, st *store.Store, meta *streamMeta) *stream {
+func newStream(svc *Service, st Store, meta *streamMeta) *stream {
 	nameJSON, _ := json.Marshal(meta.Config.Name)
 	return &stream{
 		svc: svc, st: st, id: meta.ID, name: meta.Config.Name, nameJSON: nameJSON,

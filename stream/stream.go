@@ -3,8 +3,6 @@ package stream
 import (
 	"sync"
 	"time"
-
-	"github.com/wisp-mq/wisp/stream/store"
 )
 
 // stream is one stream's live state. Everything under mu is changed only by
@@ -13,7 +11,7 @@ import (
 // readers take mu for reading.
 type stream struct {
 	svc      *Service
-	st       *store.Store
+	st       Store
 	id       uint32
 	name     string
 	nameJSON []byte // name as a JSON string, for hand-built acks
@@ -32,7 +30,7 @@ type stream struct {
 	consumers      int
 	cons           consumerSet // the consumers themselves (consumer.go)
 	deleted        bool
-	ageTimer       *time.Timer
+	ageTimer       Timer
 
 	cancels map[string]func() // broker subscriptions by subject; guarded by svc.mu
 }

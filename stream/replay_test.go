@@ -1,0 +1,324 @@
+package stream
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wisp-mq/wisp/stream/store"
+)
+
+// The replay and metamorphic tests drive the stream layer with a seeded,
+// recorded workload: a list of steps (API calls, publishes with every
+// header that decides something, and moves of the fake clock) generated
+// before anything runs. Everything a step's outcome may depend on is in
+// the step or in the state before it; time comes only from the FakeClock,
+// which the workload moves. So running the same steps into a fresh
+// Service must end in byte-identical stores and give identical answers,
+// which is what a replica applying the same log must do.
+
+// workloadStart is the fake clock's time when a workload begins.
+var workloadStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// step is one recorded operation of a workload.
+type step struct {
+	api     string        // API subject after $JS.API., or "" for a publish
+	body    string        // API request body
+	subject string        // publish subject
+	hdr     []string      // publish header key, value pairs
+	data    string        // publish payload
+	advance time.Duration // move the clock (and run what falls due)
+	fetch   string        // "STREAM.CONSUMER": a no-wait pull of batch messages
+	batch   int
+	acks    []string // what to answer to each fetched message, in turn
+}
+
+// genWorkload builds a workload over several streams (every retention
+// policy, both discard rules, message, byte, per-subject and age limits,
+// duplicate windows, rollups) and durable consumers, with storage for every
+// stream.
+func genWorkload(seed uint64, storage Storage) []step {
+	r := rand.New(rand.NewPCG(seed, 0x5eed))
+	var steps []step
+	type def struct {
+		name string
+		cfg  Config
+	}
+	var defs []def
+	var cons []string // "STREAM.CONSUMER" of every consumer created so far
+	for i := 0; i < 6; i++ {
+		name := fmt.Sprintf("S%d", i)
+		cfg := Config{Name: name, Subjects: []string{fmt.Sprintf("s%d.*", i)}, Storage: storage,
+			Retention: Retention(r.IntN(3)), AllowRollup: r.IntN(2) == 0}
+		if cfg.Retention == RetentionWorkQueue {
+			cfg.AllowRollup = false
+		}
+		switch r.IntN(4) {
+		case 0:
+			cfg.MaxMsgs = int64(3 + r.IntN(10))
+		case 1:
+			cfg.MaxBytes = int64(300 + r.IntN(2000))
+		case 2:
+			cfg.MaxMsgsPerSubject = int64(1 + r.IntN(3))
+		}
+		if r.IntN(3) == 0 && cfg.Retention != RetentionWorkQueue {
+			cfg.Discard = DiscardNew
+			if cfg.MaxMsgsPerSubject > 0 {
+				cfg.DiscardNewPerSubject = r.IntN(2) == 0
+			}
+		}
+		if r.IntN(2) == 0 {
+			cfg.MaxAge = time.Duration(1+r.IntN(5)) * time.Second
+		}
+		if r.IntN(2) == 0 {
+			cfg.Duplicates = time.Duration(200+r.IntN(800)) * time.Millisecond
+			if cfg.MaxAge > 0 && cfg.Duplicates > cfg.MaxAge {
+				cfg.Duplicates = cfg.MaxAge
+			}
+		}
+		defs = append(defs, def{name, cfg})
+		b, _ := json.Marshal(cfg)
+		steps = append(steps, step{api: "STREAM.CREATE." + name, body: string(b)})
+	}
+	for n := 0; n < 600; n++ {
+		d := defs[r.IntN(len(defs))]
+		subj := fmt.Sprintf("s%s.%d", d.name[1:], r.IntN(4))
+		switch k := r.IntN(100); {
+		case k < 60:
+			var hdr []string
+			if r.IntN(3) == 0 {
+				hdr = append(hdr, hdrMsgID, fmt.Sprintf("id-%d", r.IntN(20)))
+			}
+			if r.IntN(10) == 0 {
+				hdr = append(hdr, hdrExpLastSeq, fmt.Sprint(r.IntN(40)))
+			}
+			if r.IntN(12) == 0 {
+				hdr = append(hdr, hdrExpLastSubjSeq, fmt.Sprint(r.IntN(40)))
+			}
+			if r.IntN(15) == 0 {
+				hdr = append(hdr, hdrRollup, []string{"sub", "all"}[r.IntN(2)])
+			}
+			steps = append(steps, step{subject: subj, hdr: hdr, data: strings.Repeat("x", r.IntN(120))})
+		case k < 68:
+			steps = append(steps, step{advance: time.Duration(r.IntN(1500)) * time.Millisecond})
+		case k < 72:
+			steps = append(steps, step{api: "STREAM.MSG.DELETE." + d.name, body: fmt.Sprintf(`{"seq":%d}`, 1+r.IntN(40))})
+		case k < 74:
+			body := ""
+			if r.IntN(2) == 0 {
+				body = fmt.Sprintf(`{"filter":%q,"keep":%d}`, subj, r.IntN(3))
+			}
+			steps = append(steps, step{api: "STREAM.PURGE." + d.name, body: body})
+		case k < 77:
+			cfg := d.cfg
+			if cfg.MaxMsgs > 0 {
+				cfg.MaxMsgs = int64(2 + r.IntN(10))
+			}
+			b, _ := json.Marshal(cfg)
+			steps = append(steps, step{api: "STREAM.UPDATE." + d.name, body: string(b)})
+		case k < 81:
+			name := fmt.Sprintf("C%d", r.IntN(3))
+			aw := fmt.Sprintf(`,"ack_wait":%d,"max_deliver":%d`, time.Duration(1+r.IntN(3))*time.Second, 2+r.IntN(3))
+			ack := []string{"explicit", "all", "none"}[r.IntN(3)]
+			if d.cfg.Retention != RetentionLimits {
+				ack = "explicit"
+			}
+			if ack == "none" {
+				aw = ""
+			}
+			filter := subj
+			if r.IntN(2) == 0 {
+				filter = d.cfg.Subjects[0]
+			}
+			cons = append(cons, d.name+"."+name)
+			body := fmt.Sprintf(`{"stream_name":%q,"config":{"durable_name":%q,"ack_policy":%q,"filter_subject":%q,"deliver_policy":%q%s}}`,
+				d.name, name, ack, filter, []string{"all", "last", "new"}[r.IntN(3)], aw)
+			steps = append(steps, step{api: "CONSUMER.CREATE." + d.name + "." + name, body: body})
+		case k < 83:
+			steps = append(steps, step{api: fmt.Sprintf("CONSUMER.DELETE.%s.C%d", d.name, r.IntN(3))})
+		case k < 86:
+			steps = append(steps, step{api: fmt.Sprintf("CONSUMER.INFO.%s.C%d", d.name, r.IntN(3))})
+		case k < 92 && len(cons) > 0:
+			var acks []string
+			for range 1 + r.IntN(4) {
+				acks = append(acks, []string{"+ACK", "+ACK", "-NAK", "+TERM", "+WPI", ""}[r.IntN(6)])
+			}
+			steps = append(steps, step{fetch: cons[r.IntN(len(cons))], batch: 1 + r.IntN(5), acks: acks})
+		case k < 93:
+			until := workloadStart.Add(time.Duration(r.IntN(30)) * time.Second).Format(time.RFC3339Nano)
+			steps = append(steps, step{api: fmt.Sprintf("CONSUMER.PAUSE.%s.C%d", d.name, r.IntN(3)), body: fmt.Sprintf(`{"pause_until":%q}`, until)})
+		case k < 94:
+			steps = append(steps, step{api: fmt.Sprintf("CONSUMER.RESET.%s.C%d", d.name, r.IntN(3)), body: fmt.Sprintf(`{"seq":%d}`, r.IntN(30))})
+		case k < 97:
+			steps = append(steps, step{api: "STREAM.INFO." + d.name, body: `{"subjects_filter":">"}`})
+		default:
+			steps = append(steps, step{api: "STREAM.MSG.GET." + d.name, body: fmt.Sprintf(`{"seq":%d}`, 1+r.IntN(40))})
+		}
+	}
+	for _, d := range defs {
+		steps = append(steps, step{api: "STREAM.INFO." + d.name, body: `{"subjects_filter":">"}`})
+	}
+	return steps
+}
+
+// run applies steps to a fresh Service on a FakeClock and returns every
+// answer and the contents of both stores.
+func run(t *testing.T, steps []step, sync store.SyncMode) (answers, stored []string) {
+	clock := NewFakeClock(workloadStart)
+	// ConsumerFlushDelay < 0: consumer state is written with the next
+	// commit, not after a wall-clock delay.
+	h := newHarnessWith(t, Options{Clock: clock, Sync: sync, ConsumerFlushDelay: -1})
+	barrier := func() {
+		// Consumers submit their state after their lock is released, on
+		// their own goroutines; write it now, so that it (and the removals
+		// acks cause) commits at the same point of every run.
+		for _, s := range h.svc.sortedStreams() {
+			for _, c := range s.cons.all() {
+				c.flushNow()
+			}
+		}
+		for _, st := range []Store{h.svc.file, h.svc.mem} {
+			if err := st.Do(func(*store.Batch) error { return nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, s := range steps {
+		switch {
+		case s.advance > 0:
+			// One timer at a time, each one's work finished before the
+			// next is looked for, as a replica would apply them in order.
+			target := clock.Now().Add(s.advance)
+			for next, ok := clock.Next(); ok && !next.After(target); next, ok = clock.Next() {
+				clock.Set(next)
+				barrier()
+			}
+			clock.Set(target)
+			barrier()
+			answers = append(answers, "advance "+s.advance.String())
+		case s.fetch != "":
+			answers = append(answers, fetchAndAck(t, h, s)...)
+			barrier()
+		case s.api != "":
+			b, err := json.Marshal(h.svc.route(s.api, []byte(s.body)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			answers = append(answers, s.api+" "+string(b))
+		default:
+			r := h.b.request(t, s.subject, makeHdr(s.hdr...), []byte(s.data))
+			answers = append(answers, "pub "+s.subject+" "+string(r.data))
+		}
+	}
+	barrier()
+	for _, st := range []Store{h.svc.file, h.svc.mem} {
+		if err := st.Reader().Dump(func(k, v []byte) error {
+			stored = append(stored, hex.EncodeToString(k)+" "+hex.EncodeToString(v))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, "--")
+	}
+	return answers, stored
+}
+
+// TestReplayIsDeterministic: the same recorded operations, applied to a
+// fresh state machine, give byte-identical stored state and identical
+// answers, for file and memory streams under both sync rules.
+func TestReplayIsDeterministic(t *testing.T) {
+	for _, seed := range []uint64{1, 2, 3} {
+		for _, storage := range []Storage{FileStorage, MemoryStorage} {
+			for _, sync := range []store.SyncMode{store.SyncAlways, store.SyncInterval} {
+				t.Run(fmt.Sprintf("seed%d/%s/sync%d", seed, storage, sync), func(t *testing.T) {
+					steps := genWorkload(seed, storage)
+					a1, s1 := run(t, steps, sync)
+					a2, s2 := run(t, steps, sync)
+					sameLines(t, "answer", a1, a2)
+					sameLines(t, "stored key/value", s1, s2)
+					if len(s1) < 20 {
+						t.Fatalf("the workload stored almost nothing: %d records", len(s1))
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestMetamorphicFileAndMemory: the same workload on file and on memory
+// storage gives clients the same answers.
+func TestMetamorphicFileAndMemory(t *testing.T) {
+	for _, seed := range []uint64{4, 5} {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			file, _ := run(t, genWorkload(seed, FileStorage), store.SyncAlways)
+			mem, _ := run(t, genWorkload(seed, MemoryStorage), store.SyncAlways)
+			for i := range file {
+				file[i] = strings.ReplaceAll(file[i], `"storage":"file"`, `"storage":"memory"`)
+			}
+			sameLines(t, "answer", file, mem)
+		})
+	}
+}
+
+// fetchAndAck sends a no-wait pull request, collects what it brings (up
+// to the batch, or a status that ends it), and answers each message as
+// s.acks says, in turn.
+func fetchAndAck(t *testing.T, h *harness, s step) []string {
+	t.Helper()
+	type delivery struct {
+		reply string
+		hdr   []byte
+	}
+	inbox := fmt.Sprintf("_INBOX.fetch%d", h.b.inbox.Add(1))
+	ch := make(chan delivery, 64)
+	cancel, _ := h.b.Subscribe(inbox, "", func(_, reply, hdr, _ []byte) {
+		ch <- delivery{string(reply), append([]byte(nil), hdr...)}
+	})
+	defer cancel()
+	req := fmt.Sprintf(`{"batch":%d,"no_wait":true}`, s.batch)
+	_ = h.b.Publish("$JS.API.CONSUMER.MSG.NEXT."+s.fetch, inbox, nil, []byte(req))
+	out := []string{"fetch " + s.fetch}
+	var got []string
+	for len(got) < s.batch {
+		select {
+		case d := <-ch:
+			if bytes.HasPrefix(d.hdr, []byte("NATS/1.0 ")) {
+				line, _, _ := bytes.Cut(d.hdr, []byte("\r\n"))
+				out = append(out, "status "+string(line))
+				got = append(got, "") // a status ends the request
+				s.batch = len(got)
+				continue
+			}
+			got = append(got, d.reply)
+			out = append(out, "msg "+d.reply)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("fetch %s: got %d of %d", s.fetch, len(got), s.batch)
+		}
+	}
+	for i, reply := range got {
+		if reply == "" {
+			continue
+		}
+		if ack := s.acks[i%len(s.acks)]; ack != "" {
+			_ = h.b.Publish(reply, "", nil, []byte(ack))
+		}
+	}
+	return out
+}
+
+func sameLines(t *testing.T, what string, a, b []string) {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Errorf("%d %ss, then %d", len(a), what, len(b))
+	}
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			t.Fatalf("%s %d differs:\n%s\n%s", what, i, a[i], b[i])
+		}
+	}
+}
