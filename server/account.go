@@ -291,6 +291,7 @@ func (s *Server) deliverImport(from *conn, sub *subscription, m *message) bool {
 type accountSet struct {
 	byName  map[string]*account
 	imports []*subscription // internal subscriptions, with the sublist they go in
+	added   []*account      // accounts the server did not have before
 }
 
 // accountsFor returns the account objects options call for, reusing the
@@ -303,6 +304,7 @@ func (s *Server) accountsFor(o *Options) (*accountSet, error) {
 		a := s.accounts[ac.Name]
 		if a == nil {
 			a = newAccount(s, ac.Name)
+			set.added = append(set.added, a)
 		}
 		set.byName[ac.Name] = a
 	}
@@ -363,6 +365,7 @@ func (s *Server) install(set *accountSet, o *Options) {
 	s.accounts = set.byName
 	s.importSubs = set.imports
 	s.mu.Unlock()
+	s.accountsGen.Add(1) // after the store: see route.account
 	for name, a := range set.byName {
 		a.maxConns.Store(int64(limits[name]))
 	}

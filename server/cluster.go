@@ -232,8 +232,19 @@ func (cl *cluster) info() routeInfo {
 // refuses it. It settles a race between two routes to the same server.
 func (cl *cluster) register(r *route, ri *routeInfo) string {
 	s := cl.s
-	accounts := s.accountList() // before mu: Start holds s.mu while it takes mu
-	cl.mu.Lock()
+	// The accounts are listed before mu (Start holds s.mu while it takes
+	// mu), so a reload could add one in between, and announce it before r
+	// is in routes: list again until no reload came between.
+	var accounts []*account
+	for {
+		gen := s.accountsGen.Load()
+		accounts = s.accountList()
+		cl.mu.Lock()
+		if s.accountsGen.Load() == gen {
+			break
+		}
+		cl.mu.Unlock()
+	}
 	r.remote = *ri
 	if ri.ServerID == s.id {
 		r.outcome = routeSelf

@@ -137,12 +137,19 @@ func (r *route) addInterest(op *protocol.Op) {
 	defer r.interestMu.Unlock()
 	acc := r.account(op.Account)
 	if acc == nil {
+		r.hold(string(op.Account), interestKey{string(op.Subject), string(op.Queue)}, op.Weight)
 		return
 	}
-	k := routeSubKey{acc.name, string(op.Subject), string(op.Queue)}
+	r.setInterest(acc, string(op.Subject), string(op.Queue), op.Weight)
+}
+
+// setInterest makes the peer's subscriptions for one subject (and queue
+// group, weight members) of acc. Called with interestMu held.
+func (r *route) setInterest(acc *account, subject, queue string, weight int64) {
+	k := routeSubKey{acc.name, subject, queue}
 	want := 1
-	if len(op.Queue) > 0 {
-		want = int(min(op.Weight, 1<<16))
+	if queue != "" {
+		want = int(min(weight, 1<<16))
 	}
 	subs := r.interest[k]
 	for len(subs) < want {
@@ -169,6 +176,7 @@ func (r *route) removeInterest(op *protocol.Op) {
 	defer r.interestMu.Unlock()
 	acc := r.account(op.Account)
 	if acc == nil {
+		r.unhold(string(op.Account), interestKey{string(op.Subject), string(op.Queue)})
 		return
 	}
 	k := routeSubKey{acc.name, string(op.Subject), string(op.Queue)}
@@ -193,6 +201,7 @@ func (r *route) dropInterest() {
 		delete(r.interest, k)
 	}
 	r.numSubs.Store(0)
+	r.held, r.heldSubs = nil, 0
 }
 
 // interestList returns the peer's interest for /routez?subs, ordered by

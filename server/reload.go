@@ -69,6 +69,9 @@ func (s *Server) Reload(opts *Options) error {
 	s.reloaded.Store(time.Now().UnixNano())
 	s.tls.Store(ts)
 	s.install(set, &o)
+	if s.cl != nil {
+		s.cl.accountsAdded(set.added)
+	}
 	s.syncAccountResponders()
 	s.auth.Store(auth)
 

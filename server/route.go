@@ -32,11 +32,21 @@ type route struct {
 	gotConnect bool                // accepted side: CONNECT checked
 	gotInfo    bool                // the handshake's INFO arrived
 	accounts   map[string]*account // account lookups, by name
+	// accountsGen is the server's accountsGen when accounts last held
+	// only current answers (see account).
+	accountsGen uint64
 
-	// interest is the peer's interest, see interest.go. Only the reader
-	// changes it, under interestMu, which monitoring takes to list it.
+	// interest is the peer's interest, see interest.go. The reader changes
+	// it, and a reload that adds accounts (applyHeld), under interestMu,
+	// which monitoring takes to list it.
 	interest   map[routeSubKey][]*subscription
 	interestMu sync.Mutex
+	// held is the peer's interest in accounts this server does not have
+	// (yet), by account name, kept for a reload that adds them
+	// (interest_reload.go). Under interestMu.
+	held       map[string]map[interestKey]int64
+	heldSubs   int          // entries in held, over all accounts
+	heldCapped bool         // the cap on held was hit (logged once)
 	numSubs    atomic.Int32 // len(interest), for monitoring
 
 	// registered is set while the route is the one in use to its server;
@@ -329,15 +339,28 @@ func (r *route) remoteName() string {
 }
 
 // account finds a local account by the name a route op gives, through a
-// per-route cache so that a message costs one map lookup.
+// per-route cache so that a message costs one map lookup. A name found
+// missing is cached too, until a reload installs a new account set: the
+// server bumps accountsGen after storing the set, so a miss cached under
+// the old generation is looked up again.
 func (r *route) account(name []byte) *account {
-	if a, ok := r.accounts[string(name)]; ok {
+	a, ok := r.accounts[string(name)]
+	if a != nil {
 		return a
 	}
-	a := r.cl.s.lookupAccount(string(name))
+	if gen := r.cl.s.accountsGen.Load(); gen != r.accountsGen {
+		r.accountsGen = gen
+		clear(r.accounts)
+		ok = false
+	}
+	if ok {
+		return nil
+	}
+	a = r.cl.s.lookupAccount(string(name))
 	if a == nil {
 		// An account this server does not have: the configurations
-		// differ. Its messages have no local subscribers.
+		// differ, or a reload that adds it has not reached this server
+		// yet. Its messages have no local subscribers.
 		r.cl.s.log.Warn("route names an unknown account", "server", r.remoteName(), "account", string(name))
 	}
 	if len(r.accounts) > 1024 {

@@ -41,8 +41,11 @@ type Server struct {
 	// reloaded is when the last reload took effect (unix nanoseconds), 0
 	// before any.
 	reloaded atomic.Int64
-	auth     atomic.Pointer[authenticator]
-	authLog  authLog
+	// accountsGen counts the account sets install has put in force; a
+	// route looks again for an account it found missing once it changes.
+	accountsGen atomic.Uint64
+	auth        atomic.Pointer[authenticator]
+	authLog     authLog
 	// reloadMu serialises Reload and lame-duck mode.
 	reloadMu sync.Mutex
 

@@ -1,0 +1,141 @@
+package server
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// accountA is the account every server of these tests starts with.
+var accountA = AccountConfig{Name: "A", Users: []User{{Username: "a", Password: "a"}}}
+
+// withAccountX reloads s with account X (user x) added to account A.
+func withAccountX(t *testing.T, s *Server) {
+	t.Helper()
+	err := s.Reload(reloadOpts(s, func(o *Options) {
+		o.Accounts = []AccountConfig{accountA, {Name: "X", Users: []User{{Username: "x", Password: "x"}}}}
+	}))
+	if err != nil {
+		t.Fatalf("reload %s: %v", s.Name(), err)
+	}
+}
+
+// heldFor counts the entries r holds for account name.
+func (r *route) heldFor(name string) int {
+	r.interestMu.Lock()
+	defer r.interestMu.Unlock()
+	return len(r.held[name])
+}
+
+// An account added by reload on one server, then on another: the first
+// server's subscriptions in it, announced while the second did not have
+// the account, reach the second once its reload adds it, without the
+// route reconnecting.
+func TestClusterReloadAddsAccountLater(t *testing.T) {
+	servers := startTestCluster(t, 2, func(i int, o *Options) { o.Accounts = []AccountConfig{accountA} })
+	n1, n2 := servers[0], servers[1]
+	withAccountX(t, n1)
+	sub := connectTo(t, n1, nats.UserInfo("x", "x"))
+	got, _ := sub.SubscribeSync("x.orders")
+	sub.Flush()
+	toN1 := n2.cl.routeToID(n1.id)
+	eventually(t, "n2 holds n1's interest in X", func() bool { return toN1.heldFor("X") >= 1 })
+
+	withAccountX(t, n2)
+	pub := connectTo(t, n2, nats.UserInfo("x", "x"))
+	pub.Publish("x.orders", []byte("1"))
+	pub.Flush()
+	if m, err := got.NextMsg(5 * time.Second); err != nil || string(m.Data) != "1" {
+		t.Fatalf("n1's subscriber in X: %v %v", m, err)
+	}
+	if n := toN1.heldFor("X"); n != 0 {
+		t.Fatalf("n2 still holds %d entries for X", n)
+	}
+	if n2.NumRoutes() != 1 || n2.cl.routeToID(n1.id) != toN1 {
+		t.Fatal("the route reconnected")
+	}
+}
+
+// A service import in accounts added by reload, responder and requester on
+// different servers, reloaded in either order. The requester's server
+// announces its response interest ("_R_.<tag>.>") in the new accounts when
+// it reloads, not only when a route registers; reloaded first, its
+// announcement is held by the responder's server until that one reloads.
+// Reloaded second, it has already heard of the accounts from the other
+// server (its routable system responders) while not having them, and must
+// not go on treating them as unknown.
+func TestClusterReloadAddsServiceImport(t *testing.T) {
+	for _, requesterFirst := range []bool{false, true} {
+		t.Run(fmt.Sprintf("requester_first=%v", requesterFirst), func(t *testing.T) {
+			servers := startTestCluster(t, 2, func(i int, o *Options) { o.Accounts = []AccountConfig{accountA} })
+			n1, n2 := servers[0], servers[1] // requester's, responder's
+			addService := func(s *Server) {
+				t.Helper()
+				err := s.Reload(reloadOpts(s, func(o *Options) {
+					o.Accounts = []AccountConfig{accountA,
+						{Name: "E", Users: []User{{Username: "e", Password: "e"}}, Exports: []Export{{Service: "svc.>"}}},
+						{Name: "I", Users: []User{{Username: "i", Password: "i"}},
+							Imports: []Import{{Service: &ImportSource{Account: "E", Subject: "svc.>"}}}},
+					}
+				}))
+				if err != nil {
+					t.Fatalf("reload %s: %v", s.Name(), err)
+				}
+			}
+			if requesterFirst {
+				addService(n1)
+				addService(n2)
+			} else {
+				addService(n2)
+				addService(n1)
+			}
+			responder := connectTo(t, n2, nats.UserInfo("e", "e"))
+			responder.Subscribe("svc.>", func(m *nats.Msg) { m.Respond(append([]byte("re:"), m.Data...)) })
+			responder.Flush()
+			accE := n1.lookupAccount("E")
+			eventually(t, "E's interest on n1", func() bool { return len(accE.sl.Match([]byte("svc.x")).Plain) == 1 })
+			requester := connectTo(t, n1, nats.UserInfo("i", "i"))
+			m, err := requester.Request("svc.x", []byte("hi"), 5*time.Second)
+			if err != nil || string(m.Data) != "re:hi" {
+				t.Fatalf("request: %v %v", m, err)
+			}
+		})
+	}
+}
+
+// What a route holds for unknown accounts is bounded, honours RS-, and is
+// dropped when the route ends.
+func TestClusterRouteHeldInterestBounded(t *testing.T) {
+	servers := startTestCluster(t, 2, nil)
+	r := servers[1].cl.routeToID(servers[0].id)
+	r.interestMu.Lock()
+	for i := 0; i < maxHeldAccounts+10; i++ {
+		r.hold(fmt.Sprintf("acc%d", i), interestKey{subject: "s"}, 0)
+	}
+	if len(r.held) != maxHeldAccounts || !r.heldCapped {
+		t.Fatalf("held %d accounts (capped %v), want %d", len(r.held), r.heldCapped, maxHeldAccounts)
+	}
+	for i := 0; i < maxHeldSubjects+10; i++ {
+		r.hold("acc0", interestKey{subject: fmt.Sprintf("s.%d", i)}, 0)
+	}
+	if r.heldSubs != maxHeldSubjects {
+		t.Fatalf("held %d subjects, want %d", r.heldSubs, maxHeldSubjects)
+	}
+	r.hold("acc0", interestKey{subject: "s"}, 0) // already held: no change
+	r.unhold("acc1", interestKey{subject: "s"})
+	r.unhold("acc1", interestKey{subject: "s"}) // twice: no change
+	if r.heldSubs != maxHeldSubjects-1 || r.held["acc1"] != nil {
+		t.Fatalf("after RS-: %d subjects, acc1 %v", r.heldSubs, r.held["acc1"])
+	}
+	r.interestMu.Unlock()
+
+	r.c.close(closeServerShutdown, "")
+	<-r.done
+	r.interestMu.Lock()
+	defer r.interestMu.Unlock()
+	if r.held != nil || r.heldSubs != 0 {
+		t.Fatalf("after the route ended: %d accounts, %d subjects held", len(r.held), r.heldSubs)
+	}
+}
