@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"testing"
@@ -11,21 +12,29 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// freePorts reserves n loopback ports and releases them for servers to take.
+// freePorts returns n loopback ports that were free a moment ago, for
+// servers that must know each other's ports before they start. They are
+// drawn below Linux's ephemeral range (32768 and up), which the kernel
+// also hands to outgoing connections: a port released from there can be
+// taken by another test's client before the server binds it.
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var lns []net.Listener
 	var ports []int
-	for i := 0; i < n; i++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	for try := 0; len(ports) < n && try < 1000; try++ {
+		p := 20000 + rand.IntN(12000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 		if err != nil {
-			t.Fatal(err)
+			continue // in use: draw again
 		}
 		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, p)
 	}
 	for _, ln := range lns {
 		ln.Close()
+	}
+	if len(ports) < n {
+		t.Fatalf("found only %d free ports of %d", len(ports), n)
 	}
 	return ports
 }

@@ -6,6 +6,8 @@ import (
 	"context"
 	"debug/elf"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -13,6 +15,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -231,14 +234,37 @@ func waitExit(cmd *exec.Cmd, timeout time.Duration) error {
 	}
 }
 
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
+
+// freePort returns a loopback port that was free a moment ago, for a
+// process started with it. It is drawn below Linux's ephemeral range
+// (32768 and up), which the kernel also hands to outgoing connections: a
+// port released from there can be taken by another test's client before
+// the process binds it.
+// A port is handed out once per test binary, so that two calls in one
+// test never return the same one.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for try := 0; try < 1000; try++ {
+		p := 20000 + rand.IntN(12000)
+		if portsGiven[p] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue // in use: draw again
+		}
+		l.Close()
+		portsGiven[p] = true
+		return p
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port found")
+	return 0
 }
 
 // connect retries until the freshly started server accepts.
