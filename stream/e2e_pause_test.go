@@ -96,7 +96,8 @@ func TestE2EPauseResume(t *testing.T) {
 	if rr.Paused || rr.PauseRemaining != 0 {
 		t.Fatalf("resume reply %+v", rr)
 	}
-	if a := nextPauseAdv(t, adv); a.Paused {
+	// pause_until is present and zero once resumed, as from nats-server.
+	if a := nextPauseAdv(t, adv); a.Paused || a.PauseUntil == nil || !a.PauseUntil.IsZero() {
 		t.Fatalf("resume advisory %+v", a)
 	}
 	var seqs []uint64

@@ -43,15 +43,16 @@ type consumerPauseResponse struct {
 	PauseRemaining time.Duration `json:"pause_remaining,omitempty"`
 }
 
-// pauseAdvisory is the body of the pause advisory.
+// pauseAdvisory is the body of the pause advisory. pause_until is always
+// present, the zero time once resumed, as nats-server sends it.
 type pauseAdvisory struct {
-	Type       string     `json:"type"`
-	ID         string     `json:"id"`
-	Time       time.Time  `json:"timestamp"`
-	Stream     string     `json:"stream"`
-	Consumer   string     `json:"consumer"`
-	Paused     bool       `json:"paused"`
-	PauseUntil *time.Time `json:"pause_until,omitempty"`
+	Type       string    `json:"type"`
+	ID         string    `json:"id"`
+	Time       time.Time `json:"timestamp"`
+	Stream     string    `json:"stream"`
+	Consumer   string    `json:"consumer"`
+	Paused     bool      `json:"paused"`
+	PauseUntil time.Time `json:"pause_until"`
 }
 
 func (svc *Service) pauseConsumer(streamName, name string, body []byte) any {
@@ -153,9 +154,9 @@ func (c *consumer) endPauseLocked(now time.Time, out *outbox) bool {
 // with mu held.
 func (c *consumer) pauseAdvisory(now time.Time, out *outbox) {
 	a := &pauseAdvisory{Type: typePauseAdvisory, ID: nuid.Next(), Time: now.UTC(),
-		Stream: c.s.name, Consumer: c.name, PauseUntil: c.cfg.PauseUntil}
+		Stream: c.s.name, Consumer: c.name}
 	if p := c.cfg.PauseUntil; p != nil {
-		a.Paused = now.Before(*p)
+		a.PauseUntil, a.Paused = *p, now.Before(*p)
 	}
 	out.event(advisoryPause+c.s.name+"."+c.name, a)
 }
