@@ -90,6 +90,7 @@ func (svc *Service) handleAPI(subject, reply string, body []byte) {
 	if err := svc.broker.Publish(reply, "", nil, out); err != nil {
 		svc.log.Debug("send API reply", "subject", subject, "err", err)
 	}
+	svc.auditAPI(subject, body, out)
 }
 
 func (r *apiResponse) apiError() *APIError { return r.Error }

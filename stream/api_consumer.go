@@ -158,6 +158,14 @@ func (svc *Service) createConsumer(streamName, name, filter string, legacyDurabl
 // server-named consumer is always new: should its random name be taken, it
 // draws another rather than touch the consumer that has it.
 func (svc *Service) addOrUpdateConsumer(s *stream, scfg *Config, cfg *ConsumerConfig, action string, serverNamed bool) (*ConsumerInfo, *APIError) {
+	// Deferred before the unlock, so it runs after it (advisory.go). An
+	// update has no advisory, as in nats-server.
+	created := false
+	defer func() {
+		if created {
+			svc.consumerAdvisory(s.name, cfg.Name, actionCreate)
+		}
+	}()
 	s.cons.mu.Lock()
 	defer s.cons.mu.Unlock()
 	for serverNamed && s.cons.byName[cfg.Name] != nil {
@@ -216,6 +224,7 @@ func (svc *Service) addOrUpdateConsumer(s *stream, scfg *Config, cfg *ConsumerCo
 	s.mu.Lock()
 	s.consumers++
 	s.mu.Unlock()
+	created = true
 	return c.info(), nil
 }
 
@@ -327,6 +336,7 @@ func (svc *Service) removeConsumer(s *stream, c *consumer, notify bool) error {
 	if c.retention == RetentionInterest {
 		s.dropUnheld() // what only this consumer held can go now
 	}
+	svc.consumerAdvisory(s.name, c.name, actionDelete)
 	return err
 }
 

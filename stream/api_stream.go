@@ -93,6 +93,13 @@ func (svc *Service) createStream(name string, body []byte) any {
 	if cfg.Sealed {
 		return errResponse(typeStreamCreate, apiErr(errStreamInvalidConfig, "stream configuration for create can not be sealed"))
 	}
+	// Deferred before the unlock, so it runs after it (advisory.go).
+	created := false
+	defer func() {
+		if created {
+			svc.streamAdvisory(name, actionCreate)
+		}
+	}()
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
 	if s := svc.streams[name]; s != nil {
@@ -145,6 +152,7 @@ func (svc *Service) createStream(name string, body []byte) any {
 		return errResponse(typeStreamCreate, apiErr(errStreamCreate, err))
 	}
 	svc.streams[name] = s
+	created = true
 	return infoResponse(typeStreamCreate, s.info(""))
 }
 
@@ -153,6 +161,12 @@ func (svc *Service) updateStream(name string, body []byte) any {
 	if bad != nil {
 		return bad
 	}
+	updated := false
+	defer func() {
+		if updated {
+			svc.streamAdvisory(name, actionModify)
+		}
+	}()
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
 	s := svc.streams[name]
@@ -199,6 +213,7 @@ func (svc *Service) updateStream(name string, body []byte) any {
 	if err := svc.resubscribe(s, cfg.Subjects); err != nil {
 		return errResponse(typeStreamUpdate, apiErr(errStreamUpdate, err))
 	}
+	updated = true
 	return infoResponse(typeStreamUpdate, s.info(""))
 }
 
@@ -232,6 +247,12 @@ type successResponse struct {
 }
 
 func (svc *Service) deleteStream(name string) any {
+	deleted := false
+	defer func() {
+		if deleted {
+			svc.streamAdvisory(name, actionDelete)
+		}
+	}()
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
 	s := svc.streams[name]
@@ -261,6 +282,7 @@ func (svc *Service) deleteStream(name string) any {
 	}
 	delete(svc.streams, name)
 	s.stopConsumers()
+	deleted = true
 	return &successResponse{apiResponse{Type: typeStreamDelete}, true}
 }
 

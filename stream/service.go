@@ -48,6 +48,10 @@ type Options struct {
 	// Clock is the stream layer's time (clock.go); nil means RealClock.
 	// Tests pass a FakeClock and advance it instead of sleeping.
 	Clock Clock
+	// ServerName and Account fill the server and client.acc fields of the
+	// API audit advisory (advisory.go); empty ones are left out.
+	ServerName string
+	Account    string
 }
 
 // DefaultConsumerFlushDelay is Options.ConsumerFlushDelay's default. A
@@ -74,6 +78,8 @@ type Service struct {
 
 	flushDelay time.Duration // Options.ConsumerFlushDelay in force
 	quotas     []*Quota
+	// serverName and account are Options.ServerName and Options.Account.
+	serverName, account string
 
 	// offline holds the streams kept offline after damage, with the
 	// reason; filled before the API is subscribed (loss.go).
@@ -112,7 +118,8 @@ func New(b Broker, opts Options) (*Service, error) {
 	if clock == nil {
 		clock = RealClock{}
 	}
-	svc := &Service{broker: b, log: log, clock: clock, streams: map[string]*stream{}, flushDelay: flushDelay, quotas: opts.Quotas}
+	svc := &Service{broker: b, log: log, clock: clock, streams: map[string]*stream{}, flushDelay: flushDelay, quotas: opts.Quotas,
+		serverName: opts.ServerName, account: opts.Account}
 	var err error
 	svc.file, err = open(FileStorage, svc.reloadFileStreams)
 	if err != nil {

@@ -86,6 +86,10 @@ func (l *streamLayers) start(account string, b stream.Broker) error {
 	}
 	opts.Logger = l.log.With("component", "stream", "account", account)
 	opts.Quotas = []*stream.Quota{l.quota}
+	opts.ServerName, opts.Account = l.srv.Name(), account
+	if account == "" {
+		opts.Account = "$G" // the global account's name in nats-server's advisories
+	}
 	if account != "" {
 		l.mu.Lock()
 		q := l.accountQuotas[account]
