@@ -247,9 +247,14 @@ type successResponse struct {
 }
 
 func (svc *Service) deleteStream(name string) any {
-	deleted := false
+	// Each consumer's deletion is announced before the stream's, as
+	// nats-server does.
+	deleted, consumers := false, []string(nil)
 	defer func() {
 		if deleted {
+			for _, c := range consumers {
+				svc.consumerAdvisory(name, c, actionDelete)
+			}
 			svc.streamAdvisory(name, actionDelete)
 		}
 	}()
@@ -281,7 +286,7 @@ func (svc *Service) deleteStream(name string) any {
 		return errResponse(typeStreamDelete, storeErr(errStreamDelete, err))
 	}
 	delete(svc.streams, name)
-	s.stopConsumers()
+	consumers = s.stopConsumers()
 	deleted = true
 	return &successResponse{apiResponse{Type: typeStreamDelete}, true}
 }

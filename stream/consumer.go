@@ -358,8 +358,9 @@ func (s *stream) consumersPurged() {
 }
 
 // stopConsumers stops every consumer of a deleted stream; their stored
-// state went with the stream's key range.
-func (s *stream) stopConsumers() {
+// state went with the stream's key range. It returns their names, in
+// order, for the deletion advisories.
+func (s *stream) stopConsumers() []string {
 	s.cons.mu.Lock()
 	var all []*consumer
 	for _, c := range s.cons.byName {
@@ -374,6 +375,12 @@ func (s *stream) stopConsumers() {
 		c.mu.Unlock()
 		c.stop(true)
 	}
+	names := make([]string, len(all))
+	for i, c := range all {
+		names[i] = c.name
+	}
+	sort.Strings(names)
+	return names
 }
 
 // closeConsumers stops every consumer and writes its final state; called

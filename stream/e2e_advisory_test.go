@@ -130,7 +130,8 @@ func TestE2EAdvisoryStreamActions(t *testing.T) {
 }
 
 // TestE2EAdvisoryConsumerActions: creating and deleting a consumer each
-// publish consumer_action; an update publishes none, as in nats-server.
+// publish consumer_action; an update publishes none, and deleting the
+// stream deletes its consumers first, as in nats-server.
 func TestE2EAdvisoryConsumerActions(t *testing.T) {
 	n := startNode(t, t.TempDir())
 	c := ctx(t)
@@ -160,6 +161,19 @@ func TestE2EAdvisoryConsumerActions(t *testing.T) {
 		t.Fatal(err)
 	}
 	want("$JS.EVENT.ADVISORY.CONSUMER.DELETED.CA.D", "delete")
+
+	// Deleting the stream announces its consumers' deletion first.
+	if _, err := n.js.CreateConsumer(c, "CA", cfg); err != nil {
+		t.Fatal(err)
+	}
+	want("$JS.EVENT.ADVISORY.CONSUMER.CREATED.CA.D", "create")
+	if err := n.js.DeleteStream(c, "CA"); err != nil {
+		t.Fatal(err)
+	}
+	want("$JS.EVENT.ADVISORY.CONSUMER.DELETED.CA.D", "delete")
+	if got, a := nextAction(t, sub); got != "$JS.EVENT.ADVISORY.STREAM.DELETED.CA" || a.Action != "delete" {
+		t.Fatalf("got %s %+v after the consumer's deletion", got, a)
+	}
 }
 
 // TestE2EAdvisoryAPIAudit: every JetStream API call publishes an api_audit
