@@ -135,31 +135,9 @@ func clusterDeliver(_ context.Context, e *Env, nsubs int) error {
 	}); err != nil {
 		return err
 	}
-	e.begin(int64(e.Cfg.Msgs))
-	sent, perr := e.publishLoop(pub, e.Cfg.Msgs, size, fixed(subject))
-	all := func() bool {
-		for _, r := range recv {
-			if r.count.Load() < sent {
-				return false
-			}
-		}
-		return true
-	}
-	waitFor(time.Now().Add(e.grace()), all)
-	e.end(last.time())
-	e.Res.Msgs = sent * int64(nsubs)
-	e.capped(sent, int64(e.Cfg.Msgs))
-	if perr != nil {
-		return perr
-	}
-	var errs []error
-	for i, r := range recv {
-		if got := r.count.Load(); got != sent {
-			errs = append(errs, fmt.Errorf("subscriber %d received %d of %d messages", i, got, sent))
-		}
-		if d := r.disorder.Load(); d > 0 {
-			errs = append(errs, fmt.Errorf("subscriber %d saw %d messages out of order", i, d))
-		}
+	errs, err := e.deliverToAll(pub, size, subject, recv, &last)
+	if err != nil {
+		return err
 	}
 	return errors.Join(append(errs, e.clientErr())...)
 }

@@ -133,8 +133,24 @@ func deliver(_ context.Context, e *Env, nsubs int) error {
 	if err != nil {
 		return err
 	}
+	errs, err := e.deliverToAll(pub, e.Cfg.Size, subject, recv, &last)
+	if err != nil {
+		return err
+	}
+	if e.Cfg.Size < 8 {
+		e.note("--size %d < 8: order not checked, counts only", e.Cfg.Size)
+	}
+	return errors.Join(append(errs, e.clientErr())...)
+}
+
+// deliverToAll is the measured phase of a scenario in which every receiver
+// must get every message, once, in order: it publishes Cfg.Msgs messages
+// of size bytes on subject, waits for the receivers within the grace time
+// and returns what each missed or saw out of order (err is the publisher's
+// own failure). The rate counts deliveries (messages x receivers).
+func (e *Env) deliverToAll(pub *nats.Conn, size int, subject string, recv []*receiver, last *lastSeen) (errs []error, err error) {
 	e.begin(int64(e.Cfg.Msgs))
-	sent, perr := e.publishLoop(pub, e.Cfg.Msgs, e.Cfg.Size, fixed(subject))
+	sent, perr := e.publishLoop(pub, e.Cfg.Msgs, size, fixed(subject))
 	all := func() bool {
 		for _, r := range recv {
 			if r.count.Load() < sent {
@@ -145,12 +161,11 @@ func deliver(_ context.Context, e *Env, nsubs int) error {
 	}
 	waitFor(time.Now().Add(e.grace()), all)
 	e.end(last.time())
-	e.Res.Msgs = sent * int64(nsubs)
+	e.Res.Msgs = sent * int64(len(recv))
 	e.capped(sent, int64(e.Cfg.Msgs))
 	if perr != nil {
-		return perr
+		return nil, perr
 	}
-	var errs []error
 	for i, r := range recv {
 		if got := r.count.Load(); got != sent {
 			errs = append(errs, fmt.Errorf("subscriber %d received %d of %d messages", i, got, sent))
@@ -159,10 +174,7 @@ func deliver(_ context.Context, e *Env, nsubs int) error {
 			errs = append(errs, fmt.Errorf("subscriber %d saw %d messages out of order", i, d))
 		}
 	}
-	if e.Cfg.Size < 8 {
-		e.note("--size %d < 8: order not checked, counts only", e.Cfg.Size)
-	}
-	return errors.Join(append(errs, e.clientErr())...)
+	return errs, nil
 }
 
 // runQueue: one publisher, N members of one queue group; every message
