@@ -104,20 +104,13 @@ func clusterDeliver(_ context.Context, e *Env, nsubs int) error {
 		}
 		r := &receiver{}
 		recv[i] = r
-		sub, err := nc.Subscribe(subject, func(m *nats.Msg) {
+		if err := subscribeReady(nc, subject, "", func(m *nats.Msg) {
 			if seq, _ := getSeq(m.Data); seq == 0 {
 				warmed[i].Store(true)
 				return
 			}
 			r.handle(m, &last)
-		})
-		if err != nil {
-			return err
-		}
-		if err := unlimited(sub); err != nil {
-			return err
-		}
-		if err := nc.Flush(); err != nil {
+		}); err != nil {
 			return err
 		}
 	}
@@ -125,14 +118,7 @@ func clusterDeliver(_ context.Context, e *Env, nsubs int) error {
 	if err != nil {
 		return err
 	}
-	if err := e.warmUp(pub, subject, func() bool {
-		for i := range warmed {
-			if !warmed[i].Load() {
-				return false
-			}
-		}
-		return true
-	}); err != nil {
+	if err := e.warmUp(pub, subject, allSet(warmed)); err != nil {
 		return err
 	}
 	errs, err := e.deliverToAll(pub, size, subject, recv, &last)
@@ -162,7 +148,7 @@ func runClusterQueue(_ context.Context, e *Env) error {
 		if err != nil {
 			return err
 		}
-		sub, err := nc.QueueSubscribe(subject, "workers", func(m *nats.Msg) {
+		if err := subscribeReady(nc, subject, "workers", func(m *nats.Msg) {
 			seq, _ := getSeq(m.Data)
 			if seq == 0 {
 				warmed[i].Store(true)
@@ -172,14 +158,7 @@ func runClusterQueue(_ context.Context, e *Env) error {
 			perNode[node].Add(1)
 			total.Add(1)
 			last.mark()
-		})
-		if err != nil {
-			return err
-		}
-		if err := unlimited(sub); err != nil {
-			return err
-		}
-		if err := nc.Flush(); err != nil {
+		}); err != nil {
 			return err
 		}
 	}
@@ -187,14 +166,7 @@ func runClusterQueue(_ context.Context, e *Env) error {
 	if err != nil {
 		return err
 	}
-	if err := e.warmUp(pub, subject, func() bool {
-		for i := range warmed {
-			if !warmed[i].Load() {
-				return false
-			}
-		}
-		return true
-	}); err != nil {
+	if err := e.warmUp(pub, subject, allSet(warmed)); err != nil {
 		return err
 	}
 	e.begin(int64(e.Cfg.Msgs))

@@ -118,14 +118,7 @@ func deliver(_ context.Context, e *Env, nsubs int) error {
 		}
 		r := &receiver{}
 		recv[i] = r
-		sub, err := nc.Subscribe(subject, func(m *nats.Msg) { r.handle(m, &last) })
-		if err != nil {
-			return err
-		}
-		if err := unlimited(sub); err != nil {
-			return err
-		}
-		if err := nc.Flush(); err != nil { // the server has the subscription
+		if err := subscribeReady(nc, subject, "", func(m *nats.Msg) { r.handle(m, &last) }); err != nil {
 			return err
 		}
 	}
@@ -200,20 +193,13 @@ func runQueue(_ context.Context, e *Env) error {
 		if err != nil {
 			return err
 		}
-		sub, err := nc.QueueSubscribe(subject, "workers", func(m *nats.Msg) {
+		if err := subscribeReady(nc, subject, "workers", func(m *nats.Msg) {
 			seq, _ := getSeq(m.Data)
 			once.add(seq)
 			counts[i].Add(1)
 			total.Add(1)
 			last.mark()
-		})
-		if err != nil {
-			return err
-		}
-		if err := unlimited(sub); err != nil {
-			return err
-		}
-		if err := nc.Flush(); err != nil {
+		}); err != nil {
 			return err
 		}
 	}

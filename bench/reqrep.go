@@ -46,18 +46,11 @@ func (e *Env) respond(n int, subject string, conns *[]*nats.Conn) error {
 		if err != nil {
 			return err
 		}
-		sub, err := nc.QueueSubscribe(subject, "responders", func(m *nats.Msg) {
+		if err := subscribeReady(nc, subject, "responders", func(m *nats.Msg) {
 			if err := m.Respond(m.Data); err != nil {
 				e.fail(fmt.Errorf("respond: %w", err))
 			}
-		})
-		if err != nil {
-			return err
-		}
-		if err := unlimited(sub); err != nil {
-			return err
-		}
-		if err := nc.Flush(); err != nil {
+		}); err != nil {
 			return err
 		}
 	}

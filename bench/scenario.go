@@ -226,6 +226,33 @@ func unlimited(sub *nats.Subscription) error {
 	return sub.SetPendingLimits(-1, 1<<30)
 }
 
+// subscribeReady subscribes fn on nc (in queue group queue, or none when
+// it is ""), lifts the client's pending limits and flushes, so that the
+// server has the subscription before anything is published.
+func subscribeReady(nc *nats.Conn, subject, queue string, fn nats.MsgHandler) error {
+	sub, err := nc.QueueSubscribe(subject, queue, fn)
+	if err != nil {
+		return err
+	}
+	if err := unlimited(sub); err != nil {
+		return err
+	}
+	return nc.Flush()
+}
+
+// allSet reports whether every flag is set: a warm-up's condition that
+// each receiver has seen its first message.
+func allSet(flags []atomic.Bool) func() bool {
+	return func() bool {
+		for i := range flags {
+			if !flags[i].Load() {
+				return false
+			}
+		}
+		return true
+	}
+}
+
 // payload returns a message body of size bytes; when size >= 8 the first
 // 8 bytes carry seq, big-endian, so receivers can check order and
 // duplicates.
