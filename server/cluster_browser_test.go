@@ -6,9 +6,7 @@ package server
 import (
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/nats-io/nats.go"
@@ -38,27 +36,13 @@ func TestConsoleClusterInBrowser(t *testing.T) {
 	waitInterest(t, servers[0], "orders.1.new", 1)
 	waitInterest(t, servers[2], "billing.x", 1)
 	pub1, pub3 := connectTo(t, servers[0]), connectTo(t, servers[2])
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		payload := make([]byte, 128)
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for n := 0; ; n++ {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				pub1.Publish(fmt.Sprintf("orders.%d.new", n%2), payload)
-				if n%3 == 0 {
-					pub3.Publish("billing.charge", payload)
-				}
-			}
+	payload := make([]byte, 128)
+	defer steadyTraffic(func(n int) {
+		pub1.Publish(fmt.Sprintf("orders.%d.new", n%2), payload)
+		if n%3 == 0 {
+			pub3.Publish("billing.charge", payload)
 		}
-	}()
-	defer func() { close(stop); wg.Wait() }()
+	})()
 
 	b.do(
 		chromedp.Navigate(monURL(servers[0], "/#/cluster")),

@@ -183,26 +183,12 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Steady traffic while the browser watches, so the chart has a line.
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		payload := make([]byte, 256)
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for n := 0; ; n++ {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				for i := 0; i < 1+n%7; i++ {
-					conns[0].Publish(fmt.Sprintf("demo.%d.tick", i%3), payload)
-				}
-			}
+	payload := make([]byte, 256)
+	defer steadyTraffic(func(n int) {
+		for i := 0; i < 1+n%7; i++ {
+			conns[0].Publish(fmt.Sprintf("demo.%d.tick", i%3), payload)
 		}
-	}()
-	defer func() { close(stop); wg.Wait() }()
+	})()
 
 	// Overview: three connections, live rates, a chart with history.
 	b.do(
@@ -261,4 +247,26 @@ func TestConsoleInBrowser(t *testing.T) {
 	// Without a stream layer the page says so.
 	s.SetJetStreamReporter(nil)
 	b.waitFor("the not-enabled notice", `!document.getElementById("streams-off").hidden`)
+}
+
+// steadyTraffic calls publish every 5ms, with a count, until the returned
+// stop is called: live rates for a browser to watch.
+func steadyTraffic(publish func(n int)) (stop func()) {
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for n := 0; ; n++ {
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+				publish(n)
+			}
+		}
+	}()
+	return func() { close(quit); wg.Wait() }
 }
