@@ -22,6 +22,15 @@ func withAccountX(t *testing.T, s *Server) {
 	}
 }
 
+// holds reports whether r holds the peer's interest in subject of account
+// name.
+func (r *route) holds(name, subject string) bool {
+	r.interestMu.Lock()
+	defer r.interestMu.Unlock()
+	_, ok := r.held[name][interestKey{subject: subject}]
+	return ok
+}
+
 // heldFor counts the entries r holds for account name.
 func (r *route) heldFor(name string) int {
 	r.interestMu.Lock()
@@ -41,7 +50,9 @@ func TestClusterReloadAddsAccountLater(t *testing.T) {
 	got, _ := sub.SubscribeSync("x.orders")
 	sub.Flush()
 	toN1 := n2.cl.routeToID(n1.id)
-	eventually(t, "n2 holds n1's interest in X", func() bool { return toN1.heldFor("X") >= 1 })
+	// n1 also announces its response subject in X when its reload adds
+	// X: wait for the subscription itself.
+	eventually(t, "n2 holds n1's interest in x.orders", func() bool { return toN1.holds("X", "x.orders") })
 
 	withAccountX(t, n2)
 	pub := connectTo(t, n2, nats.UserInfo("x", "x"))
