@@ -55,25 +55,34 @@ func (c *consumer) onAck(subject, reply, _, data []byte) {
 	atCap := c.cfg.MaxAckPending > 0 && len(c.pending) >= c.cfg.MaxAckPending
 	replyNow := len(reply) > 0
 	var nextReq []byte
+	nowNS := now.UnixNano()
+	ack := func(w *opWriter) { w.u(sseq); w.i(nowNS) }
+	queued := false
 	switch {
 	case bytes.HasPrefix(body, ackNext):
 		// Ack, then a pull request whose messages go to the reply subject.
-		c.ack(sseq, now)
+		c.proposeLocked(kindAck, ack, &out)
 		if replyNow && !c.cfg.isPush() {
 			nextReq = append([]byte{}, body[len(ackNext):]...)
 		}
 		replyNow = false
 	case len(body) == 0, bytes.Equal(body, ackAck):
-		c.ack(sseq, now)
+		c.proposeLocked(kindAck, ack, &out)
 		if replyNow && c.persist {
 			c.ackReplies = append(c.ackReplies, string(reply))
 			replyNow = false
 		}
 	case bytes.HasPrefix(body, ackNak):
-		c.nak(sseq, parseNakDelay(body[len(ackNak):]), now, &out)
+		// The deadline is decided here: at once (0), or after the delay.
+		var deadline int64
+		if delay := parseNakDelay(body[len(ackNak):]); delay > 0 {
+			deadline = now.Add(delay).UnixNano()
+		}
+		queued = c.proposeLocked(kindNak, func(w *opWriter) { w.u(sseq); w.i(nowNS); w.i(deadline) }, &out).queued
 	case bytes.Equal(body, ackWPI):
 		if p := c.pending[sseq]; p != nil && !p.queued {
-			c.setDeadline(sseq, p, now.Add(c.ackWaitFor(p.count)))
+			deadline := now.Add(c.ackWaitFor(p.count)).UnixNano()
+			c.proposeLocked(kindProgress, func(w *opWriter) { w.u(sseq); w.i(deadline) }, &out)
 		}
 	case bytes.HasPrefix(body, ackTerm):
 		if p := c.pending[sseq]; p != nil {
@@ -82,12 +91,12 @@ func (c *consumer) onAck(subject, reply, _, data []byte) {
 				Type: typeTerminated, Stream: c.s.name, Consumer: c.name,
 				ConsumerSeq: dseq, StreamSeq: sseq, Deliveries: p.count, Reason: reason,
 			}, now)
-			c.ack(sseq, now)
+			c.proposeLocked(kindTerm, ack, &out)
 		}
 	}
 	// Only an ack that opens room under max_ack_pending, or a nak that
 	// queued a redelivery, gives the delivery goroutine something new.
-	wake := atCap && len(c.pending) < c.cfg.MaxAckPending || len(c.rdq) > 0
+	wake := atCap && len(c.pending) < c.cfg.MaxAckPending || queued || len(c.rdq) > 0
 	flush := c.needFlushLocked()
 	c.mu.Unlock()
 	if replyNow {
@@ -155,36 +164,15 @@ func parseNakDelay(b []byte) time.Duration {
 	return v.Delay
 }
 
-// ack acknowledges seq (and, for ack all, everything below it). Called
-// with mu held.
-func (c *consumer) ack(seq uint64, now time.Time) { c.acked(c.cfg.AckPolicy, seq, now) }
-
-// nak asks for a redelivery, now or after delay; at max_deliver the
-// message is passed over instead.
-func (c *consumer) nak(seq uint64, delay time.Duration, now time.Time, out *outbox) {
-	p := c.pending[seq]
-	if p == nil || p.queued {
-		return
-	}
-	if c.cfg.MaxDeliver > 0 && p.count >= uint64(c.cfg.MaxDeliver) {
-		c.passOver(seq, p, out)
-		return
-	}
-	if delay > 0 {
-		c.setDeadline(seq, p, now.Add(delay))
-		return
-	}
-	c.queueRedelivery(seq, p)
-}
-
-// passOver gives up on a message delivered max_deliver times: it leaves
+// passOver gives up on a message delivered max_deliver times (part of
+// an operation's apply, at its time now): it leaves
 // the pending set (the ack floor may pass it) and an advisory says so, so
 // that a dead-letter stream can collect it. The message stays in the
 // stream.
-func (c *consumer) passOver(seq uint64, p *pend, out *outbox) {
+func (c *consumer) passOver(seq uint64, p *pend, now time.Time, out *outbox) {
 	out.advisory(advisoryMaxDeliver+c.s.name+"."+c.name, &advisory{
 		Type: typeMaxDeliver, Stream: c.s.name, Consumer: c.name, StreamSeq: seq, Deliveries: p.count,
-	}, c.svc.clock.Now())
+	}, now)
 	c.givenUp(seq, p)
 }
 

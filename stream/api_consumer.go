@@ -1,9 +1,8 @@
 package stream
 
 import (
+	"encoding/json"
 	"strings"
-
-	"github.com/wisp-mq/wisp/stream/store"
 )
 
 // The consumer half of the JetStream API: CONSUMER.CREATE (with and
@@ -203,27 +202,30 @@ func (svc *Service) addOrUpdateConsumer(s *stream, scfg *Config, cfg *ConsumerCo
 			return nil, e
 		}
 	}
-	c := newConsumer(s, cfg, svc.clock.Now().UTC())
-	c.next, c.lps = c.startPosition()
-	c.updateFloor() // below next, or below the first last-per-subject start
-	c.est.Store(int64(c.countPending(c.next)))
-	if c.persist {
-		if err := c.storeMeta(true); err != nil {
-			return nil, storeErr(errConsumerStoreFailed, err)
-		}
+	// Where it starts is decided here, from the stream as it is now.
+	now := svc.clock.Now().UTC()
+	c := newConsumer(s, cfg, now, now)
+	next, lps := c.startPosition()
+	v, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, apiErr(errConsumerCreate, err)
 	}
-	// In the set before it starts: a message stored from now on wakes it.
-	s.cons.add(c)
+	res, err := s.propose(&opConsumerCreate{Created: now.UnixNano(), Config: v, Next: next, LPS: lps}, cfg.Name, false)
+	if err != nil {
+		return nil, storeErr(errConsumerStoreFailed, err)
+	}
+	if res.err != nil {
+		return nil, res.err
+	}
+	c = res.cons
+	c.est.Store(int64(c.countPending(c.position())))
 	if err := c.start(); err != nil {
-		s.cons.remove(c)
-		if c.persist {
-			_ = s.st.Do(func(b *store.Batch) error { return b.DropConsumer(s.id, c.name) })
+		// Its definition is stored: take it out again.
+		if _, rerr := s.propose(&opConsumerRemove{}, c.name, true); rerr != nil {
+			svc.log.Error("removing a consumer that failed to start failed", "stream", s.name, "consumer", c.name, "err", rerr)
 		}
 		return nil, storeErr(errConsumerCreate, err)
 	}
-	s.mu.Lock()
-	s.consumers++
-	s.mu.Unlock()
 	created = true
 	return c.info(), nil
 }
@@ -253,24 +255,18 @@ func checkWorkQueueConsumer(existing map[string]*consumer, cfg *ConsumerConfig) 
 }
 
 // update applies a changed (and checked) config to a live consumer.
+// Called with the stream's consumer set locked.
 func (c *consumer) update(cfg *ConsumerConfig) *APIError {
-	c.mu.Lock()
-	old := c.cfg
-	c.cfg = *cfg
-	f := cfg.filters()
-	c.filt.Store(&f)
-	clear(c.ahead) // read under the old filters
-	c.ahead = c.ahead[:0]
-	c.mu.Unlock()
-	if c.persist {
-		if err := c.storeMeta(false); err != nil {
-			c.mu.Lock()
-			c.cfg = old
-			of := old.filters()
-			c.filt.Store(&of)
-			c.mu.Unlock()
-			return storeErr(errConsumerStoreFailed, err)
-		}
+	v, err := json.Marshal(cfg)
+	if err != nil {
+		return apiErr(errConsumerCreate, err)
+	}
+	res, err := c.s.propose(&opConsumerUpdate{Config: v}, c.name, false)
+	if err != nil {
+		return storeErr(errConsumerStoreFailed, err)
+	}
+	if res.err != nil {
+		return res.err
 	}
 	c.est.Store(int64(c.countPending(c.position())))
 	c.mu.Lock()
@@ -317,27 +313,28 @@ func (svc *Service) deleteConsumer(streamName, name string) any {
 // 409 Consumer Deleted when notify is set) and its stored state goes.
 func (svc *Service) removeConsumer(s *stream, c *consumer, notify bool) error {
 	s.cons.mu.Lock()
-	ok := s.cons.remove(c)
-	s.cons.mu.Unlock()
-	if !ok {
+	if s.cons.byName[c.name] != c {
+		s.cons.mu.Unlock()
 		return nil
 	}
-	s.mu.Lock()
-	s.consumers--
-	s.mu.Unlock()
-	c.mu.Lock()
-	c.deleted = true
-	c.mu.Unlock()
-	c.stop(notify)
-	var err error
-	if c.persist {
-		err = s.st.DoFreeing(func(b *store.Batch) error { return b.DropConsumer(s.id, c.name) })
+	res, err := s.propose(&opConsumerRemove{}, c.name, true)
+	s.cons.mu.Unlock()
+	if err == nil && res.err != nil {
+		return nil // gone meanwhile
 	}
+	if err != nil {
+		// Whether or not the removal reached the store, this instance
+		// stops; the stream's recovery brings the consumer back if its
+		// definition is still stored (consumer_apply.go).
+		c.stop(notify)
+		return err
+	}
+	c.stop(notify)
 	if c.retention == RetentionInterest {
 		s.dropUnheld() // what only this consumer held can go now
 	}
 	svc.consumerAdvisory(s.name, c.name, actionDelete)
-	return err
+	return nil
 }
 
 type consumerNamesResponse struct {

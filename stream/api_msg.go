@@ -137,39 +137,12 @@ func (svc *Service) msgDelete(name string, body []byte) any {
 	if s == nil {
 		return errResponse(typeStreamMsgDelete, apiErr(errStreamNotFound))
 	}
-	var refused *APIError
-	err := s.st.DoFreeing(func(b *store.Batch) error {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		switch {
-		case s.deleted:
-			refused = apiErr(errStreamNotFound)
-			return nil
-		case s.cfg.Sealed:
-			refused = apiErr(errStreamSealed)
-			return nil
-		case s.cfg.DenyDelete:
-			refused = apiErr(errMsgDeleteFailed, "message delete not permitted")
-			return nil
-		}
-		m, err := b.Reader().Msg(s.id, req.Seq)
-		if errors.Is(err, store.ErrNotFound) {
-			refused = apiErr(errMsgDeleteFailed, "no message found")
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		return s.removeMsg(b, m)
-	})
-	if refused != nil {
-		return errResponse(typeStreamMsgDelete, refused)
-	}
+	res, err := s.propose(&opDeleteMsg{Seq: req.Seq}, "", true)
 	if err != nil {
-		if !errors.Is(err, store.ErrNotApplied) {
-			svc.reload(s)
-		}
 		return errResponse(typeStreamMsgDelete, storeErr(errMsgDeleteFailed, err))
+	}
+	if res.err != nil {
+		return errResponse(typeStreamMsgDelete, res.err)
 	}
 	return &successResponse{apiResponse{Type: typeStreamMsgDelete}, true}
 }

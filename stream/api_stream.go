@@ -3,9 +3,8 @@ package stream
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
-
-	"github.com/wisp-mq/wisp/stream/store"
 )
 
 type streamInfoResponse struct {
@@ -118,37 +117,24 @@ func (svc *Service) createStream(name string, body []byte) any {
 	if e := svc.checkReservation(name, cfg); e != nil {
 		return errResponse(typeStreamCreate, e)
 	}
-	meta := &streamMeta{Created: svc.clock.Now().UTC(), Config: *cfg}
+	v, err := json.Marshal(cfg)
+	if err != nil {
+		return errResponse(typeStreamCreate, apiErr(errStreamCreate, err))
+	}
 	st := svc.storeFor(cfg.Storage)
-	err := st.Do(func(b *store.Batch) error {
-		id, err := b.NextStreamID()
-		if err != nil {
-			return err
-		}
-		meta.ID = id
-		v, err := json.Marshal(meta)
-		if err != nil {
-			return err
-		}
-		if err := b.PutMeta(name, id, v); err != nil {
-			return err
-		}
-		if cfg.FirstSeq > 1 {
-			return b.SetLastSeq(id, cfg.FirstSeq-1, 0)
-		}
-		return nil
-	})
+	res, err := svc.proposeCreate(st, &opStreamCreate{Created: svc.clock.Now().UnixNano(), Config: v})
 	if err != nil {
 		return errResponse(typeStreamCreate, storeErr(errStreamCreate, err))
 	}
-	s := newStream(svc, st, meta)
-	if cfg.FirstSeq > 1 {
-		s.state.last = cfg.FirstSeq - 1
+	if res.err != nil {
+		return errResponse(typeStreamCreate, res.err)
 	}
-	s.state.first = s.state.last + 1
+	s := res.stream
 	if err := svc.subscribe(s, cfg.Subjects); err != nil {
 		svc.unsubscribeAll(s)
-		_ = st.Do(func(b *store.Batch) error { return b.DropStream(name, s.id) })
+		if _, derr := s.propose(&opStreamDelete{}, "", true); derr != nil {
+			svc.log.Error("removing a stream that failed to subscribe failed", "stream", name, "err", derr)
+		}
 		return errResponse(typeStreamCreate, apiErr(errStreamCreate, err))
 	}
 	svc.streams[name] = s
@@ -185,30 +171,17 @@ func (svc *Service) updateStream(name string, body []byte) any {
 	if e := svc.checkReservation(name, cfg); e != nil {
 		return errResponse(typeStreamUpdate, e)
 	}
-	meta := &streamMeta{ID: s.id, Created: s.created, Config: *cfg}
-	v, err := json.Marshal(meta)
+	v, err := json.Marshal(cfg)
 	if err != nil {
 		return errResponse(typeStreamUpdate, storeErr(errStreamUpdate, err))
 	}
 	// The age cut-off is decided here, before the update is applied.
-	now := svc.clock.Now()
-	err = s.st.Do(func(b *store.Batch) error {
-		if err := b.PutMeta(name, s.id, v); err != nil {
-			return err
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.cfg = *cfg
-		// Trim at once when limits shrank; the removals commit with the
-		// new config.
-		return s.applyAllLimits(b, now)
-	})
+	res, err := s.propose(&opStreamUpdate{Now: svc.clock.Now().UnixNano(), Config: v}, "", false)
 	if err != nil {
-		svc.reload(s)
-		s.mu.Lock()
-		s.cfg = old
-		s.mu.Unlock()
 		return errResponse(typeStreamUpdate, apiErr(errStreamUpdate, err))
+	}
+	if res.err != nil {
+		return errResponse(typeStreamUpdate, res.err)
 	}
 	if err := svc.resubscribe(s, cfg.Subjects); err != nil {
 		return errResponse(typeStreamUpdate, apiErr(errStreamUpdate, err))
@@ -265,23 +238,11 @@ func (svc *Service) deleteStream(name string) any {
 		return errResponse(typeStreamDelete, apiErr(errStreamNotFound))
 	}
 	svc.unsubscribeAll(s)
-	err := s.st.DoFreeing(func(b *store.Batch) error {
-		if err := b.DropStream(name, s.id); err != nil {
-			return err
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.deleted = true
-		s.countBytes(-int64(s.state.bytes))
-		if s.ageTimer != nil {
-			s.ageTimer.Stop()
-		}
-		return nil
-	})
+	res, err := s.propose(&opStreamDelete{}, "", true)
+	if err == nil && res.err != nil {
+		err = errors.New(res.err.Description)
+	}
 	if err != nil {
-		s.mu.Lock()
-		s.deleted = false
-		s.mu.Unlock()
 		_ = svc.subscribe(s, s.cfg.Subjects)
 		return errResponse(typeStreamDelete, storeErr(errStreamDelete, err))
 	}

@@ -66,6 +66,7 @@ type consumer struct {
 	// ackState is the acknowledgement state (ack_state.go): the pure
 	// part, which the rest of the consumer drives.
 	ackState
+	opBuf   []byte       // the operation being applied (consumer_apply.go)
 	ahead   []*store.Msg // new messages read ahead of next, in order
 	redo    []*store.Msg // redeliveries read ahead, in order
 	scratch []byte       // reply subjects are built here
@@ -82,6 +83,7 @@ type consumer struct {
 	ackReplies  []string     // DoubleAck replies waiting for the next commit
 	commitWaits []chan error // API calls (reset) waiting for the next commit
 	fop         flushOp
+	flushEnc    []byte // the consumer's flush operation, encoded once
 
 	// Push and replay (push.go, consumer_deliver.go).
 	hbNext     time.Time
@@ -157,8 +159,9 @@ func (cs *consumerSet) publishList() {
 	cs.list.Store(&l)
 }
 
-// newConsumer builds a consumer positioned by pos; start makes it live.
-func newConsumer(s *stream, cfg *ConsumerConfig, created time.Time) *consumer {
+// newConsumer builds a consumer, looked at now (for its pause and
+// inactivity); start makes it live.
+func newConsumer(s *stream, cfg *ConsumerConfig, created, now time.Time) *consumer {
 	c := &consumer{
 		s: s, svc: s.svc, name: cfg.Name, created: created, cfg: *cfg,
 		ackPrefix: "$JS.ACK." + s.name + "." + cfg.Name + ".",
@@ -167,7 +170,7 @@ func newConsumer(s *stream, cfg *ConsumerConfig, created time.Time) *consumer {
 		kick:      make(chan struct{}, 1),
 		quit:      make(chan struct{}),
 		done:      make(chan struct{}),
-		active:    s.svc.clock.Now(),
+		active:    now,
 	}
 	c.pauseEnd = pauseDeadline(cfg.PauseUntil, c.active)
 	c.fop.c = c
@@ -276,6 +279,7 @@ func (c *consumer) stop(notify bool) {
 		return
 	}
 	c.closed = true
+	started := c.timer != nil
 	var out outbox
 	if notify {
 		for _, r := range c.waiting {
@@ -300,7 +304,9 @@ func (c *consumer) stop(notify bool) {
 		fcStop()
 	}
 	close(c.quit)
-	<-c.done
+	if started {
+		<-c.done
+	}
 	out.send(c.svc)
 }
 
@@ -318,43 +324,6 @@ func (c *consumer) ackWaitFor(count uint64) time.Duration {
 		return c.cfg.BackOff[i]
 	}
 	return c.cfg.AckWait
-}
-
-// consumersPurged tells the consumers that messages left the front of the
-// stream: pending entries below the new first sequence are forgotten (they
-// can never be redelivered) and positions move up to it, as nats-server
-// does on purge.
-func (s *stream) consumersPurged() {
-	first := s.firstSeq()
-	for _, c := range s.cons.all() {
-		c.mu.Lock()
-		for seq, p := range c.pending {
-			if seq < first {
-				delete(c.pending, seq)
-				if p.count > 1 {
-					c.redelivered--
-				}
-				c.forgetStored(seq, p)
-			}
-		}
-		if c.next < first {
-			c.next = first
-			c.lps = nil
-		}
-		clear(c.ahead)
-		c.ahead = c.ahead[:0]
-		if c.afS < first-1 && len(c.pending) == 0 {
-			c.afS = first - 1
-		}
-		c.updateFloor()
-		c.stateDirty = true
-		flush := c.needFlushLocked()
-		c.mu.Unlock()
-		c.est.Store(int64(c.countPending(c.position())))
-		if flush {
-			c.submitFlush()
-		}
-	}
 }
 
 // stopConsumers stops every consumer of a deleted stream; their stored

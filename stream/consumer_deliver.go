@@ -125,11 +125,12 @@ func (c *consumer) nextMsg() (m *store.Msg, redelivery, ok bool) {
 		return nil, false, false
 	}
 	for len(c.lps) > 0 {
+		// Left in place: delivering it (or forgetting it) takes it off.
 		seq := c.lps[0]
-		c.lps = c.lps[1:]
 		if m, err := r.Msg(c.s.id, seq); err == nil {
 			return m, false, true
 		}
+		c.proposeLocked(kindForget, func(w *opWriter) { w.u(seq) }, nil)
 	}
 	m = c.readAhead(r)
 	if m == nil {
@@ -150,8 +151,7 @@ func (c *consumer) nextRedelivery(r store.Reader) *store.Msg {
 			c.redo[0] = nil
 			c.redo = c.redo[1:]
 			if p := c.pending[m.Seq]; p != nil && p.queued {
-				p.queued = false
-				return m
+				return m // still queued until its delivery is applied
 			}
 		}
 		if len(c.rdq) == 0 {
@@ -174,8 +174,7 @@ func (c *consumer) nextRedelivery(r store.Reader) *store.Msg {
 			if !found[seq] {
 				// Gone from the stream (limits, purge, delete): nothing to
 				// redeliver, so it is as good as acknowledged.
-				c.dropPending(seq, c.pending[seq])
-				c.updateFloor()
+				c.proposeLocked(kindForget, func(w *opWriter) { w.u(seq) }, nil)
 			}
 		}
 	}
@@ -258,7 +257,6 @@ func (c *consumer) unread(m *store.Msg, redelivery bool) {
 	seq := m.Seq
 	if redelivery {
 		if p := c.pending[seq]; p != nil {
-			p.queued = true
 			c.redo = append(c.redo, nil)
 			copy(c.redo[1:], c.redo)
 			c.redo[0] = m
@@ -266,23 +264,31 @@ func (c *consumer) unread(m *store.Msg, redelivery bool) {
 		return
 	}
 	if seq < c.next {
-		c.lps = append([]uint64{seq}, c.lps...) // a last-per-subject start
-		return
+		return // a last-per-subject start, still first in lps
 	}
 	c.ahead = append(c.ahead, nil)
 	copy(c.ahead[1:], c.ahead)
 	c.ahead[0] = m
 }
 
-// emit records the delivery of m and queues it for to. Called with mu
+// emit applies the delivery of m and queues it for to. Called with mu
 // held.
 func (c *consumer) emit(m *store.Msg, to string, redelivery bool, now time.Time, out *outbox) {
-	count, p, first := c.delivered(c.cfg.AckPolicy, m.Seq, redelivery, now)
-	if first {
-		c.est.Add(-1)
+	// The redelivery deadline is decided here, from the delivery count
+	// this delivery will have.
+	var deadline int64
+	if c.cfg.AckPolicy != AckNone {
+		count := uint64(1)
+		if p := c.pending[m.Seq]; p != nil {
+			count = p.count + 1
+		}
+		deadline = now.Add(c.ackWaitFor(count)).UnixNano()
 	}
-	if p != nil {
-		c.setDeadline(m.Seq, p, now.Add(c.ackWaitFor(count)))
+	seq, nowNS := m.Seq, now.UnixNano()
+	res := c.proposeLocked(kindDeliver, func(w *opWriter) { w.u(seq); w.flag(redelivery); w.i(nowNS); w.i(deadline) }, out)
+	count := res.count
+	if res.first {
+		c.est.Add(-1)
 	}
 	reply := append(c.scratch[:0], c.ackPrefix...)
 	reply = strconv.AppendUint(reply, count, 10)

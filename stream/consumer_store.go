@@ -93,9 +93,11 @@ type flushOp struct {
 	c        *consumer
 	replies  []string
 	waits    []chan error // told the commit's outcome
-	removals bool
+	removals []uint64     // the removals this flush applies
 }
 
+// Apply hands the waiters and replies to this flush, then applies the
+// consumer's flush operation (consumer_apply.go) through its stream.
 func (f *flushOp) Apply(b *store.Batch) error {
 	c := f.c
 	c.mu.Lock()
@@ -106,25 +108,17 @@ func (f *flushOp) Apply(b *store.Batch) error {
 	clear(c.commitWaits)
 	c.commitWaits = c.commitWaits[:0]
 	if c.deleted {
-		clear(c.dirty)
-		c.removals, c.ackReplies = nil, nil
-		c.mu.Unlock()
-		return nil
+		c.ackReplies = nil
 	}
-	var err error
-	if c.persist {
-		err = c.writeStateLocked(b)
-	}
-	removals := c.removals
-	c.removals = nil
 	f.replies = append(f.replies[:0], c.ackReplies...)
 	c.ackReplies = c.ackReplies[:0]
+	f.removals = append(f.removals[:0], c.removals...)
 	c.mu.Unlock()
-	f.removals = len(removals) > 0
-	if err == nil && len(removals) > 0 {
-		err = c.s.removeAcked(b, removals)
+	if c.flushEnc == nil {
+		c.flushEnc = encodeOp(nil, c.name, &opConsumerFlush{})
 	}
-	return err
+	var res opResult
+	return c.s.apply(b, c.flushEnc, c, &res)
 }
 
 // writeStateLocked writes the dirty pending entries and the state record.
@@ -166,10 +160,12 @@ func (f *flushOp) Done(err error) {
 		c.svc.log.Error("consumer state commit failed", "stream", c.s.name, "consumer", c.name, "err", err)
 		c.mu.Lock()
 		c.rewrite = true
-		c.mu.Unlock()
-		if f.removals && !errors.Is(err, store.ErrNotApplied) {
-			c.svc.reload(c.s)
+		if len(f.removals) > 0 {
+			// Not written: they are due again with the next flush.
+			c.removals = append(c.removals, f.removals...)
 		}
+		c.mu.Unlock()
+		c.s.settle(err)
 		// Not from the writer goroutine: Submit may block on a full queue.
 		retry := func() {
 			c.mu.Lock()
@@ -204,6 +200,7 @@ func (f *flushOp) Done(err error) {
 	}
 	clear(f.waits)
 	f.waits = f.waits[:0]
+	f.removals = f.removals[:0]
 }
 
 // removeAcked drops acknowledged messages from a workqueue stream, or from
@@ -227,7 +224,7 @@ func (s *stream) removeAcked(b *store.Batch, seqs []uint64) error {
 		if interest && heldByAny(consumers, seq, string(m.Subject)) {
 			continue
 		}
-		s.mu.Lock()
+		s.lockApply()
 		if !s.deleted {
 			err = s.removeMsg(b, m)
 		}
@@ -264,9 +261,8 @@ func (s *stream) dropUnheld() {
 	for len(seqs) > 0 {
 		chunk := seqs[:min(len(seqs), 4096)]
 		seqs = seqs[len(chunk):]
-		if err := s.st.Do(func(b *store.Batch) error { return s.removeAcked(b, chunk) }); err != nil {
+		if _, err := s.propose(&opRemoveUnheld{Seqs: chunk}, "", true); err != nil {
 			s.svc.log.Error("interest stream cleanup failed", "stream", s.name, "err", err)
-			s.svc.reload(s)
 			return
 		}
 	}
@@ -303,65 +299,49 @@ func (svc *Service) loadConsumers(s *stream) {
 		return
 	}
 	for _, sc := range stored {
-		var meta consumerMeta
-		if err := json.Unmarshal(sc.Meta, &meta); err != nil || meta.Config.Name != sc.Name {
-			svc.log.Error("skipping consumer with an unreadable definition", "stream", s.name, "consumer", sc.Name, "err", err)
-			continue
-		}
-		c := newConsumer(s, &meta.Config, meta.Created)
-		c.mu.Lock()
-		if err := c.decodeState(sc.State); err != nil {
-			// Start over from the deliver policy: at-least-once survives
-			// a lost position, at the price of redeliveries.
-			svc.log.Error("consumer state unreadable; restarting from its deliver policy",
-				"stream", s.name, "consumer", sc.Name, "err", err)
-			c.next, c.lps = c.startPosition()
-			c.updateFloor()
-		}
-		for _, p := range sc.Pending {
-			e := &pend{dseq: p.DSeq, count: p.Count, ts: p.TS, stored: true}
-			c.pending[p.Seq] = e
-			if p.Count > 1 {
-				c.redelivered++
-			}
-			c.setDeadline(p.Seq, e, time.Unix(0, p.TS).Add(c.ackWaitFor(p.Count)))
-			if p.Seq <= c.afS { // keep every pending sequence above the floor
-				c.afS = p.Seq - 1
-				c.afC = min(c.afC, p.DSeq-1)
-			}
-		}
-		c.mu.Unlock()
-		c.est.Store(int64(c.countPending(c.next)))
-		s.cons.mu.Lock()
-		s.cons.add(c)
-		s.cons.mu.Unlock()
-		s.mu.Lock()
-		s.consumers++
-		s.mu.Unlock()
-		if err := c.start(); err != nil {
-			svc.log.Error("starting consumer failed", "stream", s.name, "consumer", c.name, "err", err)
-		}
-		svc.log.Info("recovered consumer", "stream", s.name, "consumer", c.name, "pending", len(sc.Pending))
+		svc.loadConsumer(s, sc)
 	}
 }
 
-// storeConsumerMeta writes a consumer's definition and initial state.
-func (c *consumer) storeMeta(withState bool) error {
-	v, err := json.Marshal(&consumerMeta{Created: c.created, Config: c.cfg})
-	if err != nil {
-		return err
+// loadConsumer brings back one stored consumer of s and starts it.
+func (svc *Service) loadConsumer(s *stream, sc *store.StoredConsumer) {
+	var meta consumerMeta
+	if err := json.Unmarshal(sc.Meta, &meta); err != nil || meta.Config.Name != sc.Name {
+		svc.log.Error("skipping consumer with an unreadable definition", "stream", s.name, "consumer", sc.Name, "err", err)
+		return
 	}
-	var state []byte
-	if withState {
-		state = c.encodeState()
+	c := newConsumer(s, &meta.Config, meta.Created, svc.clock.Now())
+	c.mu.Lock()
+	if err := c.decodeState(sc.State); err != nil {
+		// Start over from the deliver policy: at-least-once survives
+		// a lost position, at the price of redeliveries.
+		svc.log.Error("consumer state unreadable; restarting from its deliver policy",
+			"stream", s.name, "consumer", sc.Name, "err", err)
+		c.next, c.lps = c.startPosition()
+		c.updateFloor()
 	}
-	return c.s.st.Do(func(b *store.Batch) error {
-		if err := b.PutConsumerMeta(c.s.id, c.name, v); err != nil {
-			return err
+	for _, p := range sc.Pending {
+		e := &pend{dseq: p.DSeq, count: p.Count, ts: p.TS, stored: true}
+		c.pending[p.Seq] = e
+		if p.Count > 1 {
+			c.redelivered++
 		}
-		if state != nil {
-			return b.PutConsumerState(c.s.id, c.name, state)
+		c.setDeadline(p.Seq, e, time.Unix(0, p.TS).Add(c.ackWaitFor(p.Count)))
+		if p.Seq <= c.afS { // keep every pending sequence above the floor
+			c.afS = p.Seq - 1
+			c.afC = min(c.afC, p.DSeq-1)
 		}
-		return nil
-	})
+	}
+	c.mu.Unlock()
+	c.est.Store(int64(c.countPending(c.next)))
+	s.cons.mu.Lock()
+	s.cons.add(c)
+	s.cons.mu.Unlock()
+	s.mu.Lock()
+	s.consumers++
+	s.mu.Unlock()
+	if err := c.start(); err != nil {
+		svc.log.Error("starting consumer failed", "stream", s.name, "consumer", c.name, "err", err)
+	}
+	svc.log.Info("recovered consumer", "stream", s.name, "consumer", c.name, "pending", len(sc.Pending))
 }

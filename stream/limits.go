@@ -192,18 +192,6 @@ func (s *stream) armExpiry(d time.Duration) {
 func (s *stream) onExpiryTimer() {
 	// The cut-off is decided here, before the operation is queued: the
 	// writer applies it without reading a clock.
-	now := s.svc.clock.Now()
-	s.st.Submit(&store.OpFunc{ApplyFn: func(b *store.Batch) error {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if s.deleted {
-			return nil
-		}
-		return s.expire(b, now)
-	}, DoneFn: func(err error) {
-		if err != nil && !errors.Is(err, store.ErrClosed) {
-			s.svc.log.Error("stream expiry failed", "stream", s.name, "err", err)
-			s.svc.reload(s)
-		}
-	}})
+	s.st.Submit(&streamOp{s: s, enc: encodeOp(nil, "", &opExpire{Now: s.svc.clock.Now().UnixNano()}),
+		done: make(chan error, 1)})
 }

@@ -102,25 +102,26 @@ func (svc *Service) pauseConsumer(streamName, name string, body []byte) any {
 // changed. Called with the consumer set's lock held.
 func (c *consumer) setPause(until *time.Time, out *outbox) *APIError {
 	c.mu.Lock()
-	old, oldEnd := c.cfg.PauseUntil, c.pauseEnd
-	now := c.svc.clock.Now()
-	c.cfg.PauseUntil, c.pauseEnd = until, pauseDeadline(until, now)
-	c.rearmLocked(now)
+	old := c.cfg.PauseUntil
 	c.mu.Unlock()
-	if c.persist {
-		if err := c.storeMeta(false); err != nil {
-			c.mu.Lock()
-			c.cfg.PauseUntil, c.pauseEnd = old, oldEnd
-			c.rearmLocked(c.svc.clock.Now())
-			c.mu.Unlock()
-			return apiErr(errConsumerStoreFailed, err)
-		}
+	o := &opConsumerPause{Now: c.svc.clock.Now().UnixNano()}
+	if until != nil {
+		o.Until = until.UnixNano()
 	}
+	res, err := c.s.propose(o, c.name, false)
+	if err != nil {
+		return apiErr(errConsumerStoreFailed, err)
+	}
+	if res.err != nil {
+		return res.err
+	}
+	c.mu.Lock()
+	now := c.svc.clock.Now()
+	c.rearmLocked(now)
 	if !sameTimePtr(old, until) {
-		c.mu.Lock()
-		c.pauseAdvisory(c.svc.clock.Now(), out)
-		c.mu.Unlock()
+		c.pauseAdvisory(now, out)
 	}
+	c.mu.Unlock()
 	return nil
 }
 

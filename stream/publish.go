@@ -12,86 +12,73 @@ import (
 // maxHeaderSize is the largest header block a stored message may carry.
 const maxHeaderSize = 64 * 1024
 
-// pubOp is one publish on its way to disk. It is pooled: the broker's
-// slices are copied into buf once, and the op is reused after its ack.
+// pubOp is one publish on its way to disk: its encoded operation
+// (opPublish, op.go) and the reply subject its PubAck goes to, which is
+// the proposer's business, not the state machine's. It is pooled: the
+// broker's slices are copied into enc once, and the op is reused after
+// its ack.
 type pubOp struct {
-	s       *stream
-	buf     []byte
-	subject []byte
-	reply   []byte
-	hdr     []byte
-	data    []byte
-	msg     store.Msg
-
-	// now is when the message was received, stamped before it is queued
-	// so that Apply reads no clock: the message's time and the duplicate
-	// window are decided from it.
-	now    int64
-	seq    uint64
-	dup    bool
-	rollup rollupKind
-	noAck  bool // the stream's no_ack: answer nothing, not even an error
-	err    *APIError
+	s     *stream
+	enc   []byte
+	reply []byte
+	res   opResult
 }
 
 var pubPool = sync.Pool{New: func() any { return new(pubOp) }}
 
-// onPublish is the broker callback for a stream's subjects. It copies the
-// message and queues it; it blocks only while the writer's queue is full.
+// onPublish is the broker callback for a stream's subjects. It stamps the
+// message with the time it was received, encodes it and queues it; it
+// blocks only while the writer's queue is full.
 func (s *stream) onPublish(subject, reply, hdr, data []byte) {
 	p := pubPool.Get().(*pubOp)
 	p.s = s
-	p.buf = append(append(append(append(p.buf[:0], subject...), reply...), hdr...), data...)
-	n := 0
-	p.subject, n = p.buf[n:n+len(subject):n+len(subject)], n+len(subject)
-	p.reply, n = p.buf[n:n+len(reply):n+len(reply)], n+len(reply)
-	p.hdr, n = p.buf[n:n+len(hdr):n+len(hdr)], n+len(hdr)
-	p.data = p.buf[n:]
-	if len(p.hdr) == 0 {
-		p.hdr = nil
-	}
-	p.seq, p.dup, p.rollup, p.noAck, p.err = 0, false, rollupNone, false, nil
-	p.now = s.svc.clock.Now().UnixNano()
+	p.reply = append(p.reply[:0], reply...)
+	p.res = opResult{}
+	w := opWriter(append(p.enc[:0], opVersion, byte(kindPublish)))
+	w.i(s.svc.clock.Now().UnixNano())
+	w.bytes(subject)
+	w.bytes(hdr)
+	p.enc = append(w, data...)
 	s.st.Submit(p)
 }
 
-// errRejected marks an Apply that refused the message; the reason is in
-// p.err, and nothing was written.
-var errRejected = errors.New("stream: publish rejected")
+// Apply runs the publish through the stream's state machine.
+func (p *pubOp) Apply(b *store.Batch) error { return p.s.apply(b, p.enc, nil, &p.res) }
 
-// Apply checks the message against the stream's rules and stores it. It
-// runs on the writer goroutine.
-func (p *pubOp) Apply(b *store.Batch) error {
-	s := p.s
-	s.mu.Lock()
+// applyPublish checks the message against the stream's rules and stores
+// it. It runs on the writer goroutine.
+func (s *stream) applyPublish(b *store.Batch, o *opPublish, res *opResult) error {
+	s.lockApply()
 	defer s.mu.Unlock()
-	p.noAck = s.cfg.NoAck
-	if p.err = s.checkPublish(p); p.err != nil || p.dup {
+	res.noAck = s.cfg.NoAck
+	res.subject = o.Subject
+	rollup, e := s.checkPublish(o, res)
+	if res.err = e; e != nil || res.dup {
 		return errRejected
 	}
-	if p.err = s.checkQuota(store.MsgSize(len(p.subject), len(p.hdr), len(p.data))); p.err != nil {
+	if res.err = s.checkQuota(store.MsgSize(len(o.Subject), len(o.Header), len(o.Data))); res.err != nil {
 		return errRejected
 	}
-	replaced, err := s.rollupBefore(b, p.rollup, p.subject)
+	replaced, err := s.rollupBefore(b, rollup, o.Subject)
 	if err != nil {
 		// Only reads (subject rollup) or range deletions on the batch
 		// (stream rollup, which fail only on a closed batch) come before
 		// this point, so the refused message leaves nothing behind.
-		p.err = apiErr(errStreamStoreFailed, err)
+		res.err = apiErr(errStreamStoreFailed, err)
 		return errRejected
 	}
-	now := p.now
+	now := o.Now
 	if now <= s.state.lastTime {
 		now = s.state.lastTime + 1 // keep times in sequence order for expiry
 	}
-	p.seq = s.state.last + 1
-	p.msg = store.Msg{Seq: p.seq, Time: now, Subject: p.subject, Header: p.hdr, Data: p.data}
-	if err := b.PutMsg(s.id, &p.msg); err != nil {
-		p.err = apiErr(errStreamStoreFailed, err)
+	res.seq = s.state.last + 1
+	msg := store.Msg{Seq: res.seq, Time: now, Subject: o.Subject, Header: o.Header, Data: o.Data}
+	if err := b.PutMsg(s.id, &msg); err != nil {
+		res.err = apiErr(errStreamStoreFailed, err)
 		return errRejected
 	}
 	wasEmpty := s.state.msgs == 0
-	s.noteAdded(p.subject, p.seq, now, p.msg.Size())
+	s.noteAdded(o.Subject, res.seq, now, msg.Size())
 	if err := s.rollupAfter(b, replaced); err != nil {
 		// Only a write to the batch can fail here, and the message is
 		// already in it: as with limits below, log rather than fail.
@@ -100,18 +87,18 @@ func (p *pubOp) Apply(b *store.Batch) error {
 	// Like nats-server, the last msg id is that of the last message, even
 	// when it had none.
 	s.lastMsgID = ""
-	if id := headerValue(p.hdr, hdrMsgID); len(id) > 0 {
+	if id := headerValue(o.Header, hdrMsgID); len(id) > 0 {
 		s.lastMsgID = string(id)
-		s.rememberMsgID(s.lastMsgID, p.seq, now)
+		s.rememberMsgID(s.lastMsgID, res.seq, now)
 	}
-	if s.cfg.Retention == RetentionInterest && !s.wantedByConsumer(p.subject) {
+	if s.cfg.Retention == RetentionInterest && !s.wantedByConsumer(o.Subject) {
 		// Nobody will ever ack it (consumer.go): as nats-server, keep the
 		// sequence and drop the message.
-		if err := s.removeMsg(b, &p.msg); err != nil {
+		if err := s.removeMsg(b, &msg); err != nil {
 			s.svc.log.Error("dropping uninteresting message failed", "stream", s.name, "err", err)
 		}
 	}
-	if err := s.enforceLimits(b, p.subject); err != nil {
+	if err := s.enforceLimits(b, o.Subject); err != nil {
 		// The message is in the batch; a failed removal leaves the stream
 		// over its limit until the next publish, which is not worth
 		// failing this one for.
@@ -124,48 +111,49 @@ func (p *pubOp) Apply(b *store.Batch) error {
 }
 
 // checkPublish applies, in nats-server's order, every rule that can refuse
-// a message or mark it a duplicate. It writes nothing.
-func (s *stream) checkPublish(p *pubOp) *APIError {
+// a message or mark it a duplicate (res.dup, res.seq), and returns the
+// rollup the message asks for. It writes nothing.
+func (s *stream) checkPublish(o *opPublish, res *opResult) (rollupKind, *APIError) {
 	if s.deleted {
-		return apiErr(errStreamNotFound)
+		return rollupNone, apiErr(errStreamNotFound)
 	}
 	c := &s.cfg
 	if c.Sealed {
-		return apiErr(errStreamSealed)
+		return rollupNone, apiErr(errStreamSealed)
 	}
-	if len(p.hdr) > maxHeaderSize {
-		return apiErr(errHeaderTooBig)
+	if len(o.Header) > maxHeaderSize {
+		return rollupNone, apiErr(errHeaderTooBig)
 	}
-	size := store.MsgSize(len(p.subject), len(p.hdr), len(p.data))
-	if c.MaxMsgSize >= 0 && len(p.hdr)+len(p.data) > int(c.MaxMsgSize) ||
+	size := store.MsgSize(len(o.Subject), len(o.Header), len(o.Data))
+	if c.MaxMsgSize >= 0 && len(o.Header)+len(o.Data) > int(c.MaxMsgSize) ||
 		c.MaxBytes > 0 && size > uint64(c.MaxBytes) {
-		return apiErr(errMsgTooBig)
+		return rollupNone, apiErr(errMsgTooBig)
 	}
-	if p.hdr == nil {
-		return s.checkDiscardNew(p.subject, size)
+	if o.Header == nil {
+		return rollupNone, s.checkDiscardNew(o.Subject, size)
 	}
-	if id := headerValue(p.hdr, hdrMsgID); len(id) > 0 {
-		if e := s.checkDedupeGap(p.now); e != nil {
-			return e
+	if id := headerValue(o.Header, hdrMsgID); len(id) > 0 {
+		if e := s.checkDedupeGap(o.Now); e != nil {
+			return rollupNone, e
 		}
-		s.pruneDedupe(p.now)
+		s.pruneDedupe(o.Now)
 		if e, ok := s.dedupe[string(id)]; ok {
-			p.dup, p.seq = true, e.seq
-			return nil
+			res.dup, res.seq = true, e.seq
+			return rollupNone, nil
 		}
 	}
-	if v := headerValue(p.hdr, hdrExpStream); v != nil && string(v) != s.name {
-		return apiErr(errExpectedStream)
+	if v := headerValue(o.Header, hdrExpStream); v != nil && string(v) != s.name {
+		return rollupNone, apiErr(errExpectedStream)
 	}
-	if v := headerValue(p.hdr, hdrExpLastMsgID); v != nil && string(v) != s.lastMsgID {
-		return apiErr(errWrongLastMsgID, s.lastMsgID)
+	if v := headerValue(o.Header, hdrExpLastMsgID); v != nil && string(v) != s.lastMsgID {
+		return rollupNone, apiErr(errWrongLastMsgID, s.lastMsgID)
 	}
-	if v, present, ok := headerUint(p.hdr, hdrExpLastSeq); present && (!ok || v != s.state.last) {
-		return apiErr(errWrongLastSeq, s.state.last)
+	if v, present, ok := headerUint(o.Header, hdrExpLastSeq); present && (!ok || v != s.state.last) {
+		return rollupNone, apiErr(errWrongLastSeq, s.state.last)
 	}
-	if v, present, ok := headerUint(p.hdr, hdrExpLastSubjSeq); present {
-		subj := p.subject
-		if alt := headerValue(p.hdr, hdrExpLastSubjSubj); len(alt) > 0 {
+	if v, present, ok := headerUint(o.Header, hdrExpLastSubjSeq); present {
+		subj := o.Subject
+		if alt := headerValue(o.Header, hdrExpLastSubjSubj); len(alt) > 0 {
 			subj = alt
 		}
 		var last uint64
@@ -173,14 +161,14 @@ func (s *stream) checkPublish(p *pubOp) *APIError {
 			last = ss.last
 		}
 		if !ok || v != last {
-			return apiErr(errWrongLastSeq, last)
+			return rollupNone, apiErr(errWrongLastSeq, last)
 		}
 	}
-	var e *APIError
-	if p.rollup, e = s.checkRollup(p.hdr); e != nil {
-		return e
+	rollup, e := s.checkRollup(o.Header)
+	if e != nil {
+		return rollupNone, e
 	}
-	return s.checkDiscardNew(p.subject, size)
+	return rollup, s.checkDiscardNew(o.Subject, size)
 }
 
 // checkDiscardNew refuses a message that a discard-new limit has no room for.
@@ -206,31 +194,26 @@ func (s *stream) checkDiscardNew(subject []byte, size uint64) *APIError {
 // Done sends the PubAck (if the publisher asked for one) and recycles p.
 func (p *pubOp) Done(err error) {
 	s := p.s
+	s.settle(err)
 	switch {
 	case err == nil, errors.Is(err, errRejected):
 	case errors.Is(err, store.ErrClosed):
-		p.err = apiErr(errStreamStoreFailed, "stream store is closed")
-	case errors.Is(err, store.ErrNotApplied):
-		// Refused before Apply (no space, or a failed store): nothing to undo.
-		p.err = storeErr(errStreamStoreFailed, err)
-	case errors.Is(err, store.ErrNoSpace), errors.Is(err, store.ErrFailed):
-		p.err = storeErr(errStreamStoreFailed, err)
-		s.svc.reload(s)
+		p.res.err = apiErr(errStreamStoreFailed, "stream store is closed")
+	case errors.Is(err, store.ErrNotApplied), errors.Is(err, store.ErrNoSpace), errors.Is(err, store.ErrFailed):
+		p.res.err = storeErr(errStreamStoreFailed, err)
 	default:
-		// The commit failed: the state changed in Apply is not on disk.
-		p.err = apiErr(errStreamStoreFailed, err)
-		s.svc.reload(s)
+		p.res.err = apiErr(errStreamStoreFailed, err)
 	}
 	if err == nil {
-		s.wakeConsumers(p.subject)
+		s.wakeConsumers(p.res.subject)
 	}
-	if len(p.reply) > 0 && !p.noAck {
+	if len(p.reply) > 0 && !p.res.noAck {
 		// A fresh buffer: the Broker contract does not promise Publish
 		// keeps no reference to data after it returns.
 		_ = s.svc.broker.Publish(string(p.reply), "", nil, p.appendAck(make([]byte, 0, 48+len(s.nameJSON))))
 	}
-	p.s, p.msg = nil, store.Msg{}
-	if cap(p.buf) <= 64*1024 {
+	p.s, p.res = nil, opResult{}
+	if cap(p.enc) <= 64*1024 {
 		pubPool.Put(p)
 	}
 }
@@ -238,8 +221,8 @@ func (p *pubOp) Done(err error) {
 // appendAck writes the PubAck JSON by hand: it is sent once per message,
 // and the shape is fixed.
 func (p *pubOp) appendAck(b []byte) []byte {
-	if p.err != nil {
-		e, _ := json.Marshal(p.err)
+	if p.res.err != nil {
+		e, _ := json.Marshal(p.res.err)
 		b = append(b, `{"error":`...)
 		b = append(b, e...)
 		b = append(b, `,"stream":`...)
@@ -249,8 +232,8 @@ func (p *pubOp) appendAck(b []byte) []byte {
 	b = append(b, `{"stream":`...)
 	b = append(b, p.s.nameJSON...)
 	b = append(b, `,"seq":`...)
-	b = strconv.AppendUint(b, p.seq, 10)
-	if p.dup {
+	b = strconv.AppendUint(b, p.res.seq, 10)
+	if p.res.dup {
 		b = append(b, `,"duplicate":true`...)
 	}
 	return append(b, '}')

@@ -32,34 +32,15 @@ func (svc *Service) purgeStream(name string, body []byte) any {
 	if s == nil {
 		return errResponse(typeStreamPurge, apiErr(errStreamNotFound))
 	}
-	var purged uint64
-	var refused *APIError
-	err := s.st.DoFreeing(func(b *store.Batch) error {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		switch {
-		case s.deleted:
-			refused = apiErr(errStreamNotFound)
-		case s.cfg.Sealed:
-			refused = apiErr(errStreamSealed)
-		case s.cfg.DenyPurge:
-			refused = apiErr(errStreamPurge, "stream purge not permitted")
-		}
-		if refused != nil {
-			return nil
-		}
-		var err error
-		purged, err = s.purge(b, &req)
-		return err
-	})
-	if refused != nil {
-		return errResponse(typeStreamPurge, refused)
-	}
+	res, err := s.propose(&opPurge{Filter: req.Filter, Seq: req.Seq, Keep: req.Keep}, "", true)
 	if err != nil {
-		svc.reload(s)
 		return errResponse(typeStreamPurge, apiErr(errStreamPurge, err))
 	}
-	s.consumersPurged()
+	if res.err != nil {
+		return errResponse(typeStreamPurge, res.err)
+	}
+	s.afterPurge()
+	purged := res.purged
 	return &purgeResponse{apiResponse{Type: typeStreamPurge}, true, purged}
 }
 

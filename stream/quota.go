@@ -123,17 +123,19 @@ func storeErr(kind errKind, err error) *APIError {
 	return apiErr(kind, err)
 }
 
-// reloadFileStreams re-reads every file stream's state after the file
-// store reopened itself (store/fault.go): a write reported as failed may
-// have reached the log and come back. It runs on the writer goroutine,
-// where an API call holding svc.mu may be waiting for the writer, so it
-// only takes svc.mu if it is free and otherwise reloads from a goroutine.
+// reloadFileStreams marks every file stream faulted after the file store
+// reopened itself (store/fault.go): a write reported as failed may have
+// reached the log and come back, so what each holds in memory is rebuilt
+// from the store before its next operation (apply.go). It runs on the
+// writer goroutine, where an API call holding svc.mu may be waiting for
+// the writer, so it only takes svc.mu if it is free and otherwise works
+// from a goroutine.
 func (svc *Service) reloadFileStreams() {
 	if !svc.mu.TryRLock() {
 		go func() {
 			for _, s := range svc.sortedStreams() {
 				if s.st == svc.file {
-					svc.reload(s)
+					s.fault(errReopened)
 				}
 			}
 		}()
@@ -147,9 +149,12 @@ func (svc *Service) reloadFileStreams() {
 	}
 	svc.mu.RUnlock()
 	for _, s := range list {
-		svc.reload(s)
+		s.fault(errReopened)
 	}
 }
+
+// errReopened is the fault of every file stream after its store reopened.
+var errReopened = errors.New("the stream store reopened")
 
 // StoreHealth reports the file and memory stores' state for monitoring.
 func (svc *Service) StoreHealth() (file, memory store.Health) {

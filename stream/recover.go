@@ -74,6 +74,11 @@ func decodeMeta(value []byte) (*streamMeta, error) {
 func (s *stream) load(now time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.loadLocked(now)
+}
+
+// loadLocked is load with mu held.
+func (s *stream) loadLocked(now time.Time) error {
 	r := s.st.Reader()
 	mark, markTime, err := r.LastSeqMark(s.id)
 	if errors.Is(err, store.ErrCorrupt) {
@@ -137,13 +142,5 @@ func (s *stream) loadDedupe(r store.Reader, now time.Time) {
 	})
 	for i := len(recent) - 1; i >= 0; i-- {
 		s.rememberMsgID(recent[i].id, seqs[recent[i].id], recent[i].ts)
-	}
-}
-
-// reload re-reads a stream's state after a failed commit left the memory
-// state ahead of the disk.
-func (svc *Service) reload(s *stream) {
-	if err := s.load(svc.clock.Now()); err != nil {
-		svc.log.Error("stream reload failed", "stream", s.name, "err", err)
 	}
 }

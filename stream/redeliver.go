@@ -107,11 +107,10 @@ func (c *consumer) onTimer() {
 		c.mu.Unlock()
 		return
 	}
-	exhausted, expired := c.expire(now, c.cfg.MaxDeliver)
-	for _, seq := range exhausted {
-		if p := c.pending[seq]; p != nil {
-			c.passOver(seq, p, &out)
-		}
+	expired := false
+	if at, ok := c.nextDeadline(); ok && !at.After(now) {
+		nowNS := now.UnixNano()
+		expired = c.proposeLocked(kindRedeliverDue, func(w *opWriter) { w.i(nowNS) }, &out).queued
 	}
 	resumed := c.endPauseLocked(now, &out)
 	c.expireRequests(now, &out)

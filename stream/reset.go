@@ -81,23 +81,13 @@ func (c *consumer) reset(seq uint64) (uint64, chan error, *APIError) {
 		c.mu.Unlock()
 		return 0, nil, e
 	}
-	clear(c.pending)
-	c.redelivered = 0
-	c.rdq = c.rdq[:0]
+	var out outbox
+	c.proposeLocked(kindConsumerReset, func(w *opWriter) { w.u(seq) }, &out)
 	clear(c.redo)
 	c.redo = c.redo[:0]
-	clear(c.deadlines)
-	c.deadlines = c.deadlines[:0]
 	clear(c.ahead)
 	c.ahead = c.ahead[:0]
-	c.lps = nil
-	c.next, c.dseq = seq, 0
-	c.afC, c.afS = 0, seq-1
 	c.replayTS = 0
-	// Every stored pending record goes, whichever flush wrote it.
-	clear(c.dirty)
-	c.rewrite = c.persist
-	c.stateDirty = true
 	var committed chan error
 	if c.persist {
 		committed = make(chan error, 1)

@@ -87,6 +87,11 @@ type Service struct {
 	lostMsgs       atomic.Uint64 // acknowledged messages found missing
 	damagedStreams atomic.Uint64 // streams found damaged at start
 	storeProblems  atomic.Uint64 // store-wide problems found at start
+
+	// recordOp, when set (by tests, before any operation), is handed
+	// every operation applied, with its stream's name, in the order they
+	// are applied; enc is only valid during the call.
+	recordOp func(stream string, enc []byte)
 }
 
 // New opens the stores (opts.OpenStore, by default Pebble under

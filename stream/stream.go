@@ -30,7 +30,11 @@ type stream struct {
 	consumers      int
 	cons           consumerSet // the consumers themselves (consumer.go)
 	deleted        bool
-	ageTimer       Timer
+	// faulted: a commit of an operation applied to this state failed,
+	// so it is ahead of the store and is rebuilt before the next
+	// operation (apply.go).
+	faulted  bool
+	ageTimer Timer
 
 	cancels map[string]func() // broker subscriptions by subject; guarded by svc.mu
 }
