@@ -42,6 +42,9 @@ func startNodeWith(t testing.TB, opts stream.Options) *node {
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
+	if opts.OpenStore == nil {
+		opts.OpenStore = stream.PebbleStores(opts)
+	}
 	svc, err := stream.New(srv, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -25,7 +25,7 @@ func FuzzAPIRequest(f *testing.F) {
 		}
 	}
 	b := newMemBroker()
-	svc, err := New(b, Options{StoreDir: f.TempDir()})
+	svc, err := New(b, withPebble(Options{StoreDir: f.TempDir()}))
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -174,7 +174,7 @@ func TestUnreadableStoreIsNotAccepted(t *testing.T) {
 	}
 	// Every block is bad, so not even the stream definitions can be
 	// listed: the service refuses to start, naming the error.
-	svc, err := New(newMemBroker(), Options{StoreDir: h.dir})
+	svc, err := New(newMemBroker(), withPebble(Options{StoreDir: h.dir}))
 	if err == nil {
 		svc.Close()
 		t.Fatal("started on a store whose definitions cannot be read")

@@ -173,6 +173,9 @@ func (h *harness) open() {
 	h.t.Helper()
 	opts := h.opts
 	opts.StoreDir = h.dir
+	if opts.OpenStore == nil {
+		opts.OpenStore = PebbleStores(opts)
+	}
 	svc, err := New(h.b, opts)
 	if err != nil {
 		h.t.Fatal(err)
@@ -248,3 +251,9 @@ func wantState(t testing.TB, si *StreamInfo, msgs, first, last uint64) {
 }
 
 var _ = store.ErrNotFound
+
+// withPebble gives opts the stores a server uses (PebbleStores).
+func withPebble(opts Options) Options {
+	opts.OpenStore = PebbleStores(opts)
+	return opts
+}

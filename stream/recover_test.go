@@ -48,7 +48,7 @@ func TestRestartRecoversStreams(t *testing.T) {
 func TestCrashKeepsAckedMessages(t *testing.T) {
 	fs := vfs.NewStrictMem()
 	b := newMemBroker()
-	svc, err := New(b, Options{StoreDir: "/data", FS: fs})
+	svc, err := New(b, withPebble(Options{StoreDir: "/data", FS: fs}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestCrashKeepsAckedMessages(t *testing.T) {
 	fs.SetIgnoreSyncs(false)
 
 	h.b = newMemBroker()
-	h.svc, err = New(h.b, Options{StoreDir: "/data", FS: fs})
+	h.svc, err = New(h.b, withPebble(Options{StoreDir: "/data", FS: fs}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestCrashKeepsAckedMessages(t *testing.T) {
 func TestIntervalSyncSurvivesCleanClose(t *testing.T) {
 	dir := t.TempDir()
 	b := newMemBroker()
-	svc, err := New(b, Options{StoreDir: dir, Sync: store.SyncInterval})
+	svc, err := New(b, withPebble(Options{StoreDir: dir, Sync: store.SyncInterval}))
 	if err != nil {
 		t.Fatal(err)
 	}

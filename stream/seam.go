@@ -53,7 +53,7 @@ var _ Store = (*store.Store)(nil)
 // a failure by reopening, so the layer reloads what it holds in memory.
 type OpenStoreFunc func(kind Storage, onReopen func()) (Store, error)
 
-// PebbleStores returns the default OpenStoreFunc for opts: file streams in
+// PebbleStores returns the OpenStoreFunc of a server: file streams in
 // Pebble under opts.StoreDir/streams (on opts.FS), with opts' sync rule
 // and disk watch; memory streams in Pebble over a fresh vfs.NewMem(),
 // without a write-ahead log, lost on restart like nats-server's memory

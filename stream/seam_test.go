@@ -59,3 +59,12 @@ func TestServiceWritesThroughTheStoreSeam(t *testing.T) {
 		t.Fatalf("the store directory holds %d entries (%v): New opened a store itself", len(entries), err)
 	}
 }
+
+// TestNewNeedsAStore: New opens no Pebble of its own; without OpenStore
+// it refuses to start.
+func TestNewNeedsAStore(t *testing.T) {
+	if svc, err := New(newMemBroker(), Options{StoreDir: t.TempDir()}); err == nil {
+		svc.Close()
+		t.Fatal("New started without OpenStore")
+	}
+}

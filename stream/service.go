@@ -42,8 +42,9 @@ type Options struct {
 	Headroom uint64
 	Space    store.SpaceSource
 	// OpenStore opens the file and memory stores the layer writes
-	// through (seam.go); nil means PebbleStores(opts), which needs
-	// StoreDir.
+	// through (seam.go). Required: New opens no store of its own.
+	// PebbleStores(opts) gives Pebble on disk under StoreDir and Pebble
+	// in memory.
 	OpenStore OpenStoreFunc
 	// Clock is the stream layer's time (clock.go); nil means RealClock.
 	// Tests pass a FakeClock and advance it instead of sleeping.
@@ -94,8 +95,7 @@ type Service struct {
 	recordOp func(stream string, enc []byte)
 }
 
-// New opens the stores (opts.OpenStore, by default Pebble under
-// opts.StoreDir), recovers every stream, then
+// New opens the stores through opts.OpenStore, recovers every stream, then
 // subscribes to the streams' subjects and to the JetStream API ($JS.API.>)
 // on b. Memory streams start empty: they live in Pebble over an in-memory
 // filesystem, lost on restart like nats-server's memory storage.
@@ -107,10 +107,7 @@ func New(b Broker, opts Options) (*Service, error) {
 	opts.Logger = log
 	open := opts.OpenStore
 	if open == nil {
-		if opts.StoreDir == "" {
-			return nil, errors.New("stream: a store directory is required")
-		}
-		open = PebbleStores(opts)
+		return nil, errors.New("stream: Options.OpenStore is required (PebbleStores opens Pebble under StoreDir)")
 	}
 	flushDelay := opts.ConsumerFlushDelay
 	switch {

@@ -100,6 +100,7 @@ func (l *streamLayers) start(account string, b stream.Broker) error {
 		l.mu.Unlock()
 		opts.Quotas = append(opts.Quotas, q)
 	}
+	opts.OpenStore = stream.PebbleStores(opts)
 	svc, err := stream.New(b, opts)
 	if err != nil {
 		return fmt.Errorf("account %q: %w", account, err)
