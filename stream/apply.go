@@ -75,6 +75,11 @@ func (s *stream) apply(b *store.Batch, enc []byte, c *consumer, res *opResult) e
 		res.err = apiErr(errBadRequest)
 		return errRejected
 	}
+	if k == kindConsumerFlush {
+		// Recorded under the consumer's lock, where it reads the state
+		// its driver's operations leave (applyFlush).
+		return c.applyFlush(b, enc)
+	}
 	s.record(enc)
 	switch o := o.(type) {
 	case *opDeleteMsg:

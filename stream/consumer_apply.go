@@ -213,8 +213,6 @@ func (s *stream) afterPurge() {
 // definition or write its state.
 func (s *stream) applyConsumerDef(b *store.Batch, c *consumer, o operation, res *opResult) error {
 	switch o := o.(type) {
-	case *opConsumerFlush:
-		return c.applyFlush(b)
 	case *opConsumerRemove:
 		s.cons.remove(c)
 		s.mu.Lock()
@@ -309,8 +307,9 @@ func (c *consumer) putMeta(b *store.Batch) error {
 // applyFlush writes the consumer's changed state and removes the
 // messages its acks released (a workqueue's, or an interest stream's
 // that no other consumer holds).
-func (c *consumer) applyFlush(b *store.Batch) error {
+func (c *consumer) applyFlush(b *store.Batch, enc []byte) error {
 	c.mu.Lock()
+	c.s.record(enc)
 	if c.deleted {
 		clear(c.dirty)
 		c.removals = nil
