@@ -198,18 +198,32 @@ func (s *stream) recoverFault() {
 }
 
 // rebuild rebuilds the stream from its store if it is faulted, on the
-// writer goroutine between batches.
+// writer goroutine between batches. A store that refuses every write
+// (failed, store/fault.go) applies nothing meanwhile, so then the rebuild
+// is done here, from the data it still reads.
 func (s *stream) rebuild() {
-	err := s.st.Do(func(*store.Batch) error {
+	op := &rebuildOp{s: s, done: make(chan error, 1)}
+	s.st.Submit(op)
+	if err := <-op.done; errors.Is(err, store.ErrNotApplied) {
 		s.lockApply()
 		s.mu.Unlock()
-		return nil
-	})
-	if err != nil && !errors.Is(err, store.ErrClosed) {
-		// The store refuses writes: lockApply runs before the next one.
-		s.svc.log.Debug("stream rebuild deferred", "stream", s.name, "err", err)
 	}
 }
+
+// rebuildOp rebuilds a faulted stream on the writer. It writes nothing,
+// so a full disk lets it through.
+type rebuildOp struct {
+	s    *stream
+	done chan error
+}
+
+func (o *rebuildOp) Apply(*store.Batch) error {
+	o.s.lockApply()
+	o.s.mu.Unlock()
+	return nil
+}
+func (o *rebuildOp) Done(err error)   { o.done <- err }
+func (o *rebuildOp) FreesSpace() bool { return true }
 
 // rebuildLocked re-reads the stream's definition and state from its
 // store. Called with mu held, on the writer goroutine or before the

@@ -84,6 +84,7 @@ func (c *consumer) fireFlush() {
 func (c *consumer) flushNow() {
 	if err := c.s.st.Do(c.fop.Apply); err != nil && !errors.Is(err, store.ErrClosed) {
 		c.svc.log.Error("consumer state flush failed", "stream", c.s.name, "consumer", c.name, "err", err)
+		c.s.settle(err)
 	}
 }
 
