@@ -36,20 +36,22 @@ import (
 // The acknowledgement state is an embedded ackState (ack_state.go), a
 // pure state machine that takes the time as an argument; the consumer
 // around it is its driver: the timer, the delivery goroutine, pull
-// requests, flow control and the outbox.
+// requests, flow control and the outbox. The driver decides and stamps,
+// and changes ackState only by applying operations (consumer_apply.go):
+// deliver, ack, nak, term, progress, redeliver-due, forget and reset.
 //
 // next is the next stream sequence to look at for a first delivery. The
 // pending set holds every delivered, unacknowledged message with its
 // delivery count and redelivery deadline; one heap of deadlines per
 // consumer and one timer (not one per message) drive redelivery. Changes
-// to the pending set are marked dirty and written by one flush Op at a
-// time through the store's group commit, so acks ride the same batches
-// and fsyncs as publishes.
+// to the pending set are marked dirty and written by one flush at a time
+// (a consumer-flush operation) through the store's group commit, so acks
+// ride the same batches and fsyncs as publishes.
 //
 // A pause (pause.go) is one more deadline for the same timer; while it
-// runs the delivery goroutine sends nothing. A reset (reset.go) replaces
-// next, the floor and the pending set under mu, as one delivery would, and
-// waits for the flush that writes them.
+// runs the delivery goroutine sends nothing. A reset (reset.go) applies a
+// reset operation, as one delivery would, and waits for the flush that
+// writes it.
 type consumer struct {
 	s         *stream
 	svc       *Service

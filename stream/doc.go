@@ -12,30 +12,48 @@
 // Each stream lives in one of two stores (package store): Pebble on disk
 // for file storage, Pebble over an in-memory filesystem for memory storage.
 // A store has a single writer goroutine; everything that changes stored
-// data is an Op run by that goroutine, so:
+// data is an operation applied by that goroutine, so:
 //
-//   - a publish is copied out of the broker callback into a pooled pubOp and
-//     queued; the writer checks it (de-duplication, Nats-Expected-*
-//     headers, discard-new limits), assigns the next sequence, writes it,
-//     removes what discard-old limits push out, and commits the whole group
-//     of queued publishes with one fsync before any of their PubAcks is
-//     sent (publish.go, limits.go);
-//   - API mutations (create, update, delete, purge, message delete) run
-//     through the same writer and wait for their commit (api_*.go,
-//     purge.go); API reads go straight to Pebble and to the in-memory state
-//     under the stream's read lock;
+//   - a publish is copied out of the broker callback into a pooled pubOp,
+//     encoded as an opPublish and queued; the writer checks it
+//     (de-duplication, Nats-Expected-* headers, discard-new limits),
+//     assigns the next sequence, writes it, removes what discard-old
+//     limits push out, and commits the whole group of queued publishes
+//     with one fsync before any of their PubAcks is sent (publish.go,
+//     limits.go);
+//   - API mutations (create, update, delete, purge, message delete,
+//     consumer create, update, pause and delete) are proposed as
+//     operations through the same writer and wait for their commit
+//     (api_*.go, purge.go, pause.go); API reads go straight to Pebble and
+//     to the in-memory state under the stream's read lock;
 //   - max_age uses one timer per stream, armed for the oldest message; its
-//     expiry runs as an Op too.
+//     expiry is an operation too.
 //
 // A stream's in-memory state (counts, first/last sequence, a per-subject
 // table, the de-duplication window) is derived from the store and rebuilt
-// from it on start (recover.go), and after a failed commit.
+// from it on start (recover.go), and after a fault (below).
 //
 // # A state machine behind a seam
 //
 // Replicated streams will apply one log of operations on several machines,
 // each of which must end in the same state. The layer is shaped for that:
 //
+//   - Every change to a stream or one of its consumers is an operation
+//     (op.go, op_kinds.go): a struct per kind with a versioned binary
+//     encoding. The stream's apply (apply.go) is the one entry point that
+//     decodes an operation and applies it to the batch being gathered and
+//     to the state in memory; a consumer's acknowledgement kinds (deliver,
+//     ack, nak, term, progress, redeliver-due, forget, reset) are applied
+//     by its applyLocked (consumer_apply.go), under the consumer's lock.
+//   - What an operation decides is stamped on it before it is applied: a
+//     publish carries the time it was received, from which apply derives
+//     the message's timestamp (raised to keep times in sequence order) and
+//     the duplicate window's cut-off; an expiry and a stream update carry
+//     their cut-off time; a consumer create its time and start position;
+//     a delivery its time and redelivery deadline; a nak its deadline; a
+//     pause its deadline; a reset its resolved sequence. Apply reads no
+//     clock and draws nothing random, so applying the same operations in
+//     the same order gives the same bytes.
 //   - Time comes from the Clock in Options (clock.go), never from the
 //     time package: message timestamps, max_age expiry, the duplicate
 //     window, ack_wait and backoff, pull request expiry, idle heartbeats,
@@ -43,31 +61,30 @@
 //     of sleeping. Only I/O pacing stays on real time: the store's fsync
 //     interval and disk watch, and a consumer's flush delay, which decide
 //     when bytes reach the disk, never what the state is.
-//   - What an operation decides is stamped on it before it is queued: a
-//     publish carries the time it was received (pubOp.now), from which
-//     Apply derives the message's timestamp (raised to keep times in
-//     sequence order) and the duplicate window's cut-off; an expiry
-//     carries its cut-off time. Apply reads no clock, so applying the same
-//     operations in the same order gives the same bytes.
+//   - Nothing is undone. An invalid operation is refused before it changes
+//     anything. A batch that fails to commit after its operations were
+//     applied faults each stream it touched (fault): its memory is ahead
+//     of its store, and it is rebuilt from the store before its next
+//     operation and before an API proposer answers; the consumers'
+//     definitions are brought back in line with the stored ones. A
+//     replica that cannot apply a committed entry recovers from its
+//     durable state in the same way; rolling back operation by operation
+//     would need every apply to keep an undo. A store that reopened
+//     itself after an I/O error faults every file stream (quota.go).
+//   - A consumer's driver (its timer, delivery goroutine, pull requests,
+//     flow control and outbox; consumer.go) changes its acknowledgement
+//     state (ackState, ack_state.go) only by applying operations.
 //   - The layer writes and reads through the Store interface (seam.go).
-//     New receives its stores from Options.OpenStore; by default
+//     New opens no store: it receives its stores from Options.OpenStore;
 //     PebbleStores opens Pebble on disk for file streams and Pebble over
 //     vfs.NewMem() for memory streams.
 //
-// replay_test.go holds the layer to this: a seeded workload of every kind
-// of operation, applied twice to fresh Services on a FakeClock, must give
-// byte-identical stores and identical answers, for both storage kinds and
-// both sync rules; and file and memory storage must answer alike.
-//
-// What is not yet data: API mutations and consumer changes run as
-// closures on the writer rather than as values that could be logged; a
-// failed commit is undone by reloading the stream from the store
-// (recover.go) rather than by an Apply that cannot fail; and although a
-// consumer's acknowledgement state is its own pure type (ackState, in
-// ack_state.go, which reads no clock, arms no timer and sends nothing),
-// deliveries and acks change it under the consumer's lock rather than as
-// logged operations. docs/ARCHITECTURE.md lists what replication still
-// needs.
+// replay_test.go holds the layer to this: the encoded operations a
+// seeded workload of every kind applied are recorded and replayed into a
+// fresh state machine whose clock stands still, which must end with
+// byte-identical stores and identical stream and consumer infos, for both
+// storage kinds and both sync rules; and file and memory storage must
+// answer alike. docs/ARCHITECTURE.md lists what replication still needs.
 //
 // # Rules it keeps
 //
