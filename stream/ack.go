@@ -56,7 +56,7 @@ func (c *consumer) onAck(subject, reply, _, data []byte) {
 	replyNow := len(reply) > 0
 	var nextReq []byte
 	nowNS := now.UnixNano()
-	ack := func(w *opWriter) { w.u(sseq); w.i(nowNS) }
+	ack := func(w opWriter) opWriter { w.u(sseq); w.i(nowNS); return w }
 	queued := false
 	switch {
 	case bytes.HasPrefix(body, ackNext):
@@ -78,11 +78,11 @@ func (c *consumer) onAck(subject, reply, _, data []byte) {
 		if delay := parseNakDelay(body[len(ackNak):]); delay > 0 {
 			deadline = now.Add(delay).UnixNano()
 		}
-		queued = c.proposeLocked(kindNak, func(w *opWriter) { w.u(sseq); w.i(nowNS); w.i(deadline) }, &out).queued
+		queued = c.proposeLocked(kindNak, func(w opWriter) opWriter { w.u(sseq); w.i(nowNS); w.i(deadline); return w }, &out).queued
 	case bytes.Equal(body, ackWPI):
 		if p := c.pending[sseq]; p != nil && !p.queued {
 			deadline := now.Add(c.ackWaitFor(p.count)).UnixNano()
-			c.proposeLocked(kindProgress, func(w *opWriter) { w.u(sseq); w.i(deadline) }, &out)
+			c.proposeLocked(kindProgress, func(w opWriter) opWriter { w.u(sseq); w.i(deadline); return w }, &out)
 		}
 	case bytes.HasPrefix(body, ackTerm):
 		if p := c.pending[sseq]; p != nil {

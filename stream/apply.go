@@ -52,6 +52,12 @@ func (s *stream) apply(b *store.Batch, enc []byte, c *consumer, res *opResult) e
 		s.record(enc)
 		return s.applyPublish(b, &o, res)
 	}
+	return s.applyOther(b, enc, k, consumer, r, c, res)
+}
+
+// applyOther is apply for every kind but publish, apart so that the
+// publish path's reader stays on the stack.
+func (s *stream) applyOther(b *store.Batch, enc []byte, k opKind, consumer []byte, r opReader, c *consumer, res *opResult) error {
 	if k == kindStreamCreate {
 		res.err = apiErr(errStreamNameExist)
 		return errRejected
@@ -183,7 +189,7 @@ func (s *stream) fault(err error) {
 	s.faulted = true
 	s.mu.Unlock()
 	if !was {
-		s.svc.log.Error("stream write failed; rebuilding the stream from its store", "stream", s.name, "err", err)
+		s.svc.log.Error("stream faulted; rebuilding it from its store", "stream", s.name, "err", err)
 		// Not from the writer goroutine: Submit may block on a full queue.
 		go s.recoverFault()
 	}

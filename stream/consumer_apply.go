@@ -27,12 +27,11 @@ type ackResult struct {
 // fields) for this consumer and applies it. Called with mu held. The
 // fields are written by a function rather than from an operation value
 // so that the delivery and ack paths encode without allocating.
-func (c *consumer) proposeLocked(k opKind, fields func(w *opWriter), out *outbox) ackResult {
+func (c *consumer) proposeLocked(k opKind, fields func(w opWriter) opWriter, out *outbox) ackResult {
 	w := opWriter(append(c.opBuf[:0], opVersion, byte(k)))
 	w.str(c.name)
-	fields(&w)
-	c.opBuf = w
-	return c.applyLocked(w, out)
+	c.opBuf = fields(w)
+	return c.applyLocked(c.opBuf, out)
 }
 
 // applyLocked decodes and applies one consumer operation to the

@@ -130,7 +130,7 @@ func (c *consumer) nextMsg() (m *store.Msg, redelivery, ok bool) {
 		if m, err := r.Msg(c.s.id, seq); err == nil {
 			return m, false, true
 		}
-		c.proposeLocked(kindForget, func(w *opWriter) { w.u(seq) }, nil)
+		c.proposeLocked(kindForget, func(w opWriter) opWriter { w.u(seq); return w }, nil)
 	}
 	m = c.readAhead(r)
 	if m == nil {
@@ -174,7 +174,7 @@ func (c *consumer) nextRedelivery(r store.Reader) *store.Msg {
 			if !found[seq] {
 				// Gone from the stream (limits, purge, delete): nothing to
 				// redeliver, so it is as good as acknowledged.
-				c.proposeLocked(kindForget, func(w *opWriter) { w.u(seq) }, nil)
+				c.proposeLocked(kindForget, func(w opWriter) opWriter { w.u(seq); return w }, nil)
 			}
 		}
 	}
@@ -285,7 +285,7 @@ func (c *consumer) emit(m *store.Msg, to string, redelivery bool, now time.Time,
 		deadline = now.Add(c.ackWaitFor(count)).UnixNano()
 	}
 	seq, nowNS := m.Seq, now.UnixNano()
-	res := c.proposeLocked(kindDeliver, func(w *opWriter) { w.u(seq); w.flag(redelivery); w.i(nowNS); w.i(deadline) }, out)
+	res := c.proposeLocked(kindDeliver, func(w opWriter) opWriter { w.u(seq); w.flag(redelivery); w.i(nowNS); w.i(deadline); return w }, out)
 	count := res.count
 	if res.first {
 		c.est.Add(-1)

@@ -110,7 +110,7 @@ func (c *consumer) onTimer() {
 	expired := false
 	if at, ok := c.nextDeadline(); ok && !at.After(now) {
 		nowNS := now.UnixNano()
-		expired = c.proposeLocked(kindRedeliverDue, func(w *opWriter) { w.i(nowNS) }, &out).queued
+		expired = c.proposeLocked(kindRedeliverDue, func(w opWriter) opWriter { w.i(nowNS); return w }, &out).queued
 	}
 	resumed := c.endPauseLocked(now, &out)
 	c.expireRequests(now, &out)

@@ -82,7 +82,7 @@ func (c *consumer) reset(seq uint64) (uint64, chan error, *APIError) {
 		return 0, nil, e
 	}
 	var out outbox
-	c.proposeLocked(kindConsumerReset, func(w *opWriter) { w.u(seq) }, &out)
+	c.proposeLocked(kindConsumerReset, func(w opWriter) opWriter { w.u(seq); return w }, &out)
 	clear(c.redo)
 	c.redo = c.redo[:0]
 	clear(c.ahead)
