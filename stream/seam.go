@@ -50,7 +50,7 @@ var _ Store = (*store.Store)(nil)
 
 // OpenStoreFunc opens the store of one storage kind for New. onReopen is
 // to be called (on the writer goroutine) after the store recovered from
-// a failure by reopening, so the layer reloads what it holds in memory.
+// a failure by reopening, so the layer rebuilds what it holds in memory.
 type OpenStoreFunc func(kind Storage, onReopen func()) (Store, error)
 
 // PebbleStores returns the OpenStoreFunc of a server: file streams in
