@@ -87,10 +87,12 @@ func (svc *Service) handleAPI(subject, reply string, body []byte) {
 		svc.log.Error("encode API reply", "subject", subject, "err", err)
 		out, _ = json.Marshal(errResponse(typeUnknownAPIRequest, apiErr(errGeneral, err)))
 	}
+	// The audit record goes first: a client that sends its next request
+	// once it has this reply then finds the records in request order.
+	svc.auditAPI(subject, body, out)
 	if err := svc.broker.Publish(reply, "", nil, out); err != nil {
 		svc.log.Debug("send API reply", "subject", subject, "err", err)
 	}
-	svc.auditAPI(subject, body, out)
 }
 
 func (r *apiResponse) apiError() *APIError { return r.Error }
