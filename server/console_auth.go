@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -95,6 +96,28 @@ type sessionView struct {
 	consoleIdentity
 	CSRF          string `json:"csrf"`
 	LoginRequired bool   `json:"login_required"`
+	// Visible lists the accounts the user may pick, their own first.
+	Visible []string `json:"visible_accounts"`
+}
+
+// newSessionView describes the session to the page.
+func (s *Server) newSessionView(sess *consoleSession, id *consoleIdentity, required bool) sessionView {
+	v := sessionView{consoleIdentity: *id, CSRF: sess.csrf, LoginRequired: required}
+	if id.Accounts != nil {
+		v.Visible = id.Accounts
+	} else {
+		v.Visible = []string{GlobalAccount}
+		s.mu.Lock()
+		for name := range s.accounts {
+			v.Visible = append(v.Visible, name)
+		}
+		s.mu.Unlock()
+		slices.Sort(v.Visible[1:])
+	}
+	if i := slices.Index(v.Visible, id.Account); i > 0 {
+		v.Visible = append([]string{id.Account}, slices.Delete(slices.Clone(v.Visible), i, i+1)...)
+	}
+	return v
 }
 
 // handleSession tells the page who is logged in and hands it the CSRF
@@ -118,7 +141,7 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request, cs *conso
 		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "login required", "login_required": true})
 		return
 	}
-	writeJSON(w, http.StatusOK, sessionView{consoleIdentity: *id, CSRF: sess.csrf, LoginRequired: required})
+	writeJSON(w, http.StatusOK, s.newSessionView(sess, id, required))
 }
 
 type loginRequest struct {
@@ -171,7 +194,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request, cs *console
 	id, _ := s.consoleIdentity(sess)
 	setSessionCookie(w, r, sess.id, 0)
 	s.log.Info("console: login", "user", req.User, "role", id.Role, "client", client)
-	writeJSON(w, http.StatusOK, sessionView{consoleIdentity: *id, CSRF: sess.csrf, LoginRequired: true})
+	writeJSON(w, http.StatusOK, s.newSessionView(sess, id, true))
 }
 
 func tooManyLogins(w http.ResponseWriter, wait time.Duration) {
