@@ -14,14 +14,15 @@ import (
 )
 
 // consoleState is the console's part of the monitoring listener: live
-// sessions and the login throttle.
+// sessions, the login throttle and the charts' history.
 type consoleState struct {
 	sessions *sessionStore
 	throttle *loginThrottle
+	history  *chartHistory
 }
 
 func newConsoleState() *consoleState {
-	return &consoleState{sessions: newSessionStore(), throttle: newLoginThrottle()}
+	return &consoleState{sessions: newSessionStore(), throttle: newLoginThrottle(), history: newChartHistory()}
 }
 
 // consoleHandler is a console endpoint that runs for a checked session.
@@ -40,6 +41,7 @@ func (s *Server) registerConsoleAPI(mux *http.ServeMux, cs *consoleState) {
 	mux.HandleFunc("GET /console/api/messages", s.guard(cs, s.handleMessages))
 	mux.HandleFunc("POST /console/api/publish", s.guard(cs, s.handlePublish))
 	mux.HandleFunc("POST /console/api/kick", s.guard(cs, s.handleKick))
+	mux.HandleFunc("GET /console/api/history", s.guard(cs, s.handleHistory(cs.history)))
 }
 
 // guard admits a request only with a live session whose user still
@@ -72,6 +74,7 @@ func (s *Server) guard(cs *consoleState, h consoleHandler) http.HandlerFunc {
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, maxConsoleBody)
 		}
+		cs.history.touch()
 		h(w, r, sess, id)
 	}
 }
@@ -141,6 +144,7 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request, cs *conso
 		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "login required", "login_required": true})
 		return
 	}
+	cs.history.touch()
 	writeJSON(w, http.StatusOK, s.newSessionView(sess, id, required))
 }
 

@@ -102,6 +102,16 @@ func TestConsoleManageInBrowser(t *testing.T) {
 	b.run(`document.getElementById("sd-messages").scrollIntoView()`)
 	b.shoot("console-messages.png")
 
+	// The rate chart draws on the server's samples, which outlive the
+	// page: after a reload with the page's own store cleared, it still
+	// has history.
+	b.waitFor("server samples", `document.getElementById("sd-chart-msgs").dataset.source === "server"`)
+	b.run(`sessionStorage.clear(); location.reload()`)
+	b.waitFor("history after a reload", `(() => {
+		const c = document.getElementById("sd-chart-msgs");
+		return document.getElementById("sd-name").textContent === "ORDERS" && c.dataset.source === "server" && Number(c.dataset.points) >= 2;
+	})()`)
+
 	// Publish with a header, and see the stream's ack.
 	b.click("#sd-publish")
 	b.waitFor("the publish form", `document.getElementById("form-dialog").open`)

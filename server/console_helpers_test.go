@@ -48,6 +48,7 @@ func startConsoleServer(t *testing.T, edit func(*Options)) (*Server, *lockedBuff
 	for _, ac := range o.Accounts {
 		names = append(names, ac.Name)
 	}
+	var layers []*stream.Service
 	for _, name := range names {
 		b, err := s.Account(name)
 		if err != nil {
@@ -58,7 +59,24 @@ func startConsoleServer(t *testing.T, edit func(*Options)) (*Server, *lockedBuff
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { svc.Close() })
+		layers = append(layers, svc)
 	}
+	// Report the streams to monitoring as cmd/wisp does: named accounts'
+	// streams as "account/stream".
+	s.SetJetStreamReporter(func() (JetStreamReport, error) {
+		var rep JetStreamReport
+		for i, svc := range layers {
+			for _, st := range svc.Stats().Streams {
+				name := st.Name
+				if names[i] != "" {
+					name = names[i] + "/" + name
+				}
+				rep.Streams = append(rep.Streams, StreamReport{Name: name, Subjects: st.Subjects, Messages: st.Messages,
+					Bytes: st.Bytes, FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, NumConsumers: st.Consumers})
+			}
+		}
+		return rep, nil
+	})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

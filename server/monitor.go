@@ -105,6 +105,8 @@ func (s *Server) startMonitoring() (func(context.Context) error, error) {
 		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		IdleTimeout: 2 * time.Minute,
 	}
+	stopHistory := make(chan struct{})
+	go s.runChartHistory(m.console.history, stopHistory)
 	go func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("monitoring server failed", "err", err)
@@ -113,6 +115,7 @@ func (s *Server) startMonitoring() (func(context.Context) error, error) {
 	s.log.Info("listening for monitoring requests", "addr", ln.Addr().String(), "scheme", scheme)
 	s.warnOpenConsole()
 	stop := func(ctx context.Context) error {
+		close(stopHistory)
 		err := hs.Shutdown(ctx)
 		monitors.Delete(s)
 		return err

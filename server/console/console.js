@@ -578,8 +578,24 @@
     route: () => route(), refreshPage: () => refreshPage(), setStatus: (t) => setText("last-update", t),
   });
 
+  // seedSamples puts the server's history (console_history.go) before the
+  // samples this page took, so the charts start with the past minutes.
+  function seedSamples(points) {
+    const first = samples.length ? samples[0].t : Infinity;
+    const older = points.filter((p) => p.t < first - 800)
+      .map((p) => ({ t: p.t, inMsgs: p.in_msgs, outMsgs: p.out_msgs, inBytes: p.in_bytes, outBytes: p.out_bytes }));
+    samples.unshift(...older.slice(-Math.ceil(HISTORY_MS / 1000)));
+    drawCharts();
+  }
+
   function start() {
-    manage.start().then(() => refreshPage());
+    manage.start().then(async (ok) => {
+      if (ok) {
+        const r = await getJSON("/console/api/history");
+        if (r.ok && r.body) seedSamples(r.body.points || []);
+      }
+      refreshPage();
+    });
     $("conn-sort").addEventListener("change", () => { connOffset = 0; refreshPage(); });
     let debounce = null;
     const refilter = () => {

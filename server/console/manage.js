@@ -296,11 +296,13 @@ window.WispManage = (h) => {
     try { sessionStorage.setItem(HISTORY_KEY + key, JSON.stringify(samples)); } catch (_) { /* full */ }
   }
 
-  // rateSeries turns samples into per-second rates of field(sample).
-  function rateSeries(field) {
+  // rateSeries turns points (the page's samples unless given) into
+  // per-second rates of field(point).
+  function rateSeries(field, points) {
+    const pts = points || samples;
     const out = [];
-    for (let i = 1; i < samples.length; i++) {
-      const a = samples[i - 1], b = samples[i];
+    for (let i = 1; i < pts.length; i++) {
+      const a = pts[i - 1], b = pts[i];
       const dt = (b.t - a.t) / 1000, va = field(a), vb = field(b);
       if (dt > 0 && va !== undefined && vb !== undefined) out.push({ t: b.t, v: Math.max(0, (vb - va) / dt) });
     }
@@ -320,9 +322,12 @@ window.WispManage = (h) => {
       browse.from = null;
       showMessages(true);
     }
-    let info, consumers;
+    let info, consumers, history;
     try {
-      [info, consumers] = await Promise.all([jsIn(r.account, "STREAM.INFO." + r.name), jsIn(r.account, "CONSUMER.LIST." + r.name, {})]);
+      [info, consumers, history] = await Promise.all([
+        jsIn(r.account, "STREAM.INFO." + r.name), jsIn(r.account, "CONSUMER.LIST." + r.name, {}),
+        call("GET", "/console/api/history?" + new URLSearchParams({ account: r.account, stream: r.name }).toString()),
+      ]);
     } catch (e) {
       $("sd-error").textContent = e.message;
       $("sd-error").hidden = false;
@@ -338,7 +343,13 @@ window.WispManage = (h) => {
     keepSample(key, { t: now, seq: st.last_seq, bytes: st.bytes, msgs: st.messages, delivered });
 
     const avg = st.messages > 0 ? st.bytes / st.messages : 0;
-    const msgRates = rateSeries((s) => s.seq);
+    // The stream's rates come from the server's samples, which span the
+    // minutes before this page was opened; the page's own polls stand in
+    // where the server keeps none (no stream layer reporting to it).
+    const points = (history.ok && history.body && history.body.points) || [];
+    const msgRates = points.length >= 2
+      ? rateSeries((p) => p.last_seq, points)
+      : rateSeries((p) => p.seq);
     const lastRate = msgRates.length ? msgRates[msgRates.length - 1].v : null;
     const lastTs = st.last_ts && !st.last_ts.startsWith("0001") ? Date.parse(st.last_ts) : null;
     $("sd-stats").replaceChildren(
@@ -350,6 +361,8 @@ window.WispManage = (h) => {
       h.statCard("Consumers", fmtInt(st.consumer_count)),
     );
     const series = msgRates.map((p) => ({ t: p.t, v: p.v }));
+    $("sd-chart-msgs").dataset.source = points.length >= 2 ? "server" : "page";
+    $("sd-chart-msgs").dataset.points = String(series.length);
     drawChart($("sd-chart-msgs"), series, [{ field: "v", color: "--in" }], fmtShort);
     // Bytes in: the messages stored times their average size (the API
     // reports stored bytes, which limits also take away from).
