@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -380,5 +381,29 @@ func TestConsoleNoSecretsLeak(t *testing.T) {
 				t.Errorf("%s shows %q", path, secret)
 			}
 		}
+	}
+}
+
+// A reload changes console grants at once, for sessions already open;
+// http.tls needs a restart.
+func TestConsoleReload(t *testing.T) {
+	s, _ := startConsoleServer(t, consoleUsers)
+	bob := newConsoleClient(t, s)
+	bob.login("bob", "bob-pw")
+	publish := map[string]any{"account": "A", "subject": "a", "payload": "p"}
+	if status, _ := bob.call("POST", "/console/api/publish", publish); status != http.StatusForbidden {
+		t.Fatalf("viewer bob publishes: %d", status)
+	}
+	o := s.Options()
+	o.Console.Access = append(o.Console.Access, ConsoleAccess{User: "bob", Role: ConsoleOperator})
+	if err := s.Reload(&o); err != nil {
+		t.Fatal(err)
+	}
+	if status, out := bob.call("POST", "/console/api/publish", publish); status != http.StatusOK {
+		t.Fatalf("bob, made an operator by a reload: %d %v", status, out)
+	}
+	o.HTTPTLS = &TLSOptions{CertFile: "c.pem", KeyFile: "k.pem"}
+	if err := s.Reload(&o); !errors.Is(err, ErrNotReloadable) || !strings.Contains(err.Error(), "http.tls") {
+		t.Fatalf("reload adding http.tls: %v", err)
 	}
 }
