@@ -195,3 +195,70 @@ func TestConsoleViewerInBrowser(t *testing.T) {
 		t.Errorf("acting buttons shown to a viewer: %s", got)
 	}
 }
+
+// The forms make requests the stream layer takes: create and edit a
+// stream, create, pause and resume a consumer, on an open console.
+func TestConsoleFormsInBrowser(t *testing.T) {
+	b := startBrowser(t)
+	s, _ := startConsoleServer(t, nil)
+	ctx := testCtx(t)
+	nc := connect(t, s)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.do(chromedp.Navigate(monURL(s, "/#/streams")))
+	b.waitFor("an operator without login", `document.body.classList.contains("can-act") && document.getElementById("login").hidden`)
+	b.click("#stream-new")
+	b.waitFor("the stream form", `document.getElementById("form-dialog").open`)
+	b.setValue("f-name", "EVENTS")
+	b.setValue("f-subjects", "events.>, audit.*")
+	b.run(`document.getElementById("f-storage").value = "memory"`)
+	b.setValue("f-max_age", "2h")
+	b.click("#form-ok")
+	b.waitFor("the new stream's page", `document.getElementById("sd-name").textContent === "EVENTS" && document.getElementById("sd-config").textContent.includes("events.>, audit.*")`)
+	str, err := js.Stream(ctx, "EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg := str.CachedInfo().Config; cfg.Storage != jetstream.MemoryStorage || cfg.MaxAge != 2*time.Hour || len(cfg.Subjects) != 2 || cfg.MaxMsgs != -1 {
+		t.Fatalf("created config: %+v", cfg)
+	}
+
+	b.click("#sd-edit")
+	b.waitFor("the edit form, filled in", `document.getElementById("form-dialog").open && document.getElementById("f-max_age").value === "2h"`)
+	b.setValue("f-max_msgs", "100")
+	b.click("#form-ok")
+	b.waitFor("the new limit", `document.getElementById("sd-config").textContent.includes("100")`)
+	info, err := str.Info(ctx)
+	if err != nil || info.Config.MaxMsgs != 100 || info.Config.MaxAge != 2*time.Hour {
+		t.Fatalf("edited config: %v %+v", err, info.Config)
+	}
+
+	b.click("#sd-consumer-new")
+	b.waitFor("the consumer form", `document.getElementById("form-dialog").open`)
+	b.setValue("f-durable_name", "worker")
+	b.setValue("f-filter_subject", "events.>")
+	b.setValue("f-ack_wait", "45s")
+	b.click("#form-ok")
+	b.waitFor("the consumer", `document.querySelector('#sd-consumers tr[data-consumer="worker"]') !== null`)
+	c, err := str.Consumer(ctx, "worker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg := c.CachedInfo().Config; cfg.FilterSubject != "events.>" || cfg.AckWait != 45*time.Second || cfg.AckPolicy != jetstream.AckExplicitPolicy {
+		t.Fatalf("consumer config: %+v", cfg)
+	}
+	b.click(`#sd-consumers tr[data-consumer="worker"] button`)
+	b.waitFor("the pause form", `document.getElementById("form-dialog").open`)
+	b.click("#form-ok")
+	b.waitFor("paused", `document.querySelector('#sd-consumers tr[data-consumer="worker"]').cells[0].textContent === "worker (paused)"`)
+	if ci, err := c.Info(ctx); err != nil || !ci.Paused {
+		t.Fatalf("consumer not paused: %v %+v", err, ci)
+	}
+	b.click(`#sd-consumers tr[data-consumer="worker"] button`)
+	b.waitFor("resumed", `document.querySelector('#sd-consumers tr[data-consumer="worker"]').cells[0].textContent === "worker"`)
+	if ci, err := c.Info(ctx); err != nil || ci.Paused {
+		t.Fatalf("consumer still paused: %v %+v", err, ci)
+	}
+}
