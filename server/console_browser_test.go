@@ -106,7 +106,8 @@ func TestConsoleManageInBrowser(t *testing.T) {
 	// page: after a reload with the page's own store cleared, it still
 	// has history.
 	b.waitFor("server samples", `document.getElementById("sd-chart-msgs").dataset.source === "server"`)
-	b.run(`sessionStorage.clear(); location.reload()`)
+	b.run(`sessionStorage.clear()`)
+	b.do(chromedp.Reload())
 	b.waitFor("history after a reload", `(() => {
 		const c = document.getElementById("sd-chart-msgs");
 		return document.getElementById("sd-name").textContent === "ORDERS" && c.dataset.source === "server" && Number(c.dataset.points) >= 2;
