@@ -60,6 +60,7 @@ func TestConsoleManageInBrowser(t *testing.T) {
 		}
 	}
 	victim := connect(t, s, nats.UserInfo("bob", "bob-pw"), nats.Name("misbehaving-client"), nats.NoReconnect())
+	connect(t, s, nats.UserInfo("carol", "carol-pw"), nats.Name("other-account"))
 	gone := make(chan struct{})
 	victim.SetClosedHandler(func(*nats.Conn) { close(gone) })
 
@@ -153,6 +154,10 @@ func TestConsoleManageInBrowser(t *testing.T) {
 	// Close a connection from the connections page.
 	b.run(`location.hash = "#/connections"`)
 	b.waitFor("the victim's row", `Array.from(document.querySelectorAll("#conn-table tbody tr")).some((r) => r.cells[1].textContent === "misbehaving-client")`)
+	// Only account A's connections: carol's, in B, is not listed.
+	if got := b.text(`Array.from(document.querySelectorAll("#conn-table tbody tr"), (r) => r.cells[1].textContent).join(",")`); strings.Contains(got, "other-account") {
+		t.Errorf("connections of another account shown: %s", got)
+	}
 	b.run(`Array.from(document.querySelectorAll("#conn-table tbody tr")).find((r) => r.cells[1].textContent === "misbehaving-client").querySelector("button").click()`)
 	b.waitFor("the confirmation", `document.getElementById("confirm").open`)
 	b.click("#confirm-ok")

@@ -331,7 +331,9 @@
 
   async function loadConnections() {
     const sort = $("conn-sort").value;
-    const r = await getJSON(`/connz?sort=${encodeURIComponent(sort)}&offset=${connOffset}&limit=${PAGE_SIZE}`);
+    // Scoped to the account picked in the top bar, as every page is.
+    const acc = manage.account();
+    const r = await getJSON(`/connz?sort=${encodeURIComponent(sort)}&offset=${connOffset}&limit=${PAGE_SIZE}` + (acc ? "&acc=" + encodeURIComponent(acc) : ""));
     if (!r.ok) throw new Error((r.body && r.body.error) || "HTTP " + r.status);
     const cz = r.body;
     setText("conn-count", fmtInt(cz.total));

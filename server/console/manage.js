@@ -315,5 +315,5 @@ window.WispManage = (h) => {
     session: () => session, account: () => account,
   });
 
-  return { start, loadStream: streamPage.load, decorateStreams, decorateConnection };
+  return { start, loadStream: streamPage.load, decorateStreams, decorateConnection, account: () => account };
 };
