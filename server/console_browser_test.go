@@ -111,7 +111,9 @@ func TestConsoleManageInBrowser(t *testing.T) {
 	b.do(chromedp.Reload())
 	b.waitFor("history after a reload", `(() => {
 		const c = document.getElementById("sd-chart-msgs");
-		return document.getElementById("sd-name").textContent === "ORDERS" && c.dataset.source === "server" && Number(c.dataset.points) >= 2;
+		const spark = document.querySelector('#sd-consumers tr[data-consumer="audit"] canvas');
+		return document.getElementById("sd-name").textContent === "ORDERS" && c.dataset.source === "server" && Number(c.dataset.points) >= 2 &&
+			spark !== null && spark.dataset.source === "server";
 	})()`)
 
 	// Publish with a header, and see the stream's ack.

@@ -66,13 +66,17 @@ func startConsoleServer(t *testing.T, edit func(*Options)) (*Server, *lockedBuff
 	s.SetJetStreamReporter(func() (JetStreamReport, error) {
 		var rep JetStreamReport
 		for i, svc := range layers {
+			consumers := map[string][]ConsumerReport{}
+			for _, c := range svc.ConsumerStats() {
+				consumers[c.Stream] = append(consumers[c.Stream], ConsumerReport{Name: c.Name, NumPending: c.NumPending, Delivered: c.Delivered.Consumer})
+			}
 			for _, st := range svc.Stats().Streams {
 				name := st.Name
 				if names[i] != "" {
 					name = names[i] + "/" + name
 				}
 				rep.Streams = append(rep.Streams, StreamReport{Name: name, Subjects: st.Subjects, Messages: st.Messages,
-					Bytes: st.Bytes, FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, NumConsumers: st.Consumers})
+					Bytes: st.Bytes, FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, NumConsumers: st.Consumers, Consumers: consumers[st.Name]})
 			}
 		}
 		return rep, nil

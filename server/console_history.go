@@ -4,8 +4,9 @@ package server
 // stream's counters once a second into fixed rings, so charts survive a
 // page reload and show what happened before the page was opened. Memory is
 // bounded: an hour of server samples, ten minutes for each of at most
-// maxHistoryStreams streams (about 20 KiB a stream), and rings of streams
-// that are gone are dropped. Sampling runs only while someone has used the
+// maxHistoryStreams streams (about 20 KiB a stream) and five minutes for
+// each of at most maxHistoryConsumers consumers (about 7 KiB each), and
+// rings of streams and consumers that are gone are dropped. Sampling runs only while someone has used the
 // console in the last historyIdle: an unwatched server pays nothing.
 
 import (
@@ -17,11 +18,13 @@ import (
 )
 
 const (
-	historyEvery      = time.Second
-	serverHistoryLen  = 3600 // an hour
-	streamHistoryLen  = 600  // ten minutes
-	maxHistoryStreams = 500
-	historyIdle       = 15 * time.Minute
+	historyEvery        = time.Second
+	serverHistoryLen    = 3600 // an hour
+	streamHistoryLen    = 600  // ten minutes
+	maxHistoryStreams   = 500
+	consumerHistoryLen  = 300 // five minutes
+	maxHistoryConsumers = 1000
+	historyIdle         = 15 * time.Minute
 )
 
 // serverPoint is one sample of the server's totals.
@@ -40,6 +43,14 @@ type streamPoint struct {
 	LastSeq uint64 `json:"last_seq"`
 	Bytes   uint64 `json:"bytes"`
 	Msgs    uint64 `json:"msgs"`
+}
+
+// consumerPoint is one sample of a consumer: its deliveries so far (their
+// slope is its delivery rate) and what it has pending.
+type consumerPoint struct {
+	T          int64  `json:"t"`
+	Delivered  uint64 `json:"delivered"`
+	NumPending uint64 `json:"num_pending"`
 }
 
 // ring keeps the last len(buf) points.
@@ -69,14 +80,16 @@ func (r *ring[T]) points() []T {
 
 // chartHistory is the sampled history of one monitoring listener.
 type chartHistory struct {
-	lastUse atomic.Int64 // unix nanoseconds of the last console request
-	mu      sync.Mutex
-	server  *ring[serverPoint]
-	streams map[string]*ring[streamPoint] // by "account/stream"
+	lastUse   atomic.Int64 // unix nanoseconds of the last console request
+	mu        sync.Mutex
+	server    *ring[serverPoint]
+	streams   map[string]*ring[streamPoint]   // by "account/stream"
+	consumers map[string]*ring[consumerPoint] // by "account/stream/consumer"
 }
 
 func newChartHistory() *chartHistory {
-	return &chartHistory{server: newRing[serverPoint](serverHistoryLen), streams: map[string]*ring[streamPoint]{}}
+	return &chartHistory{server: newRing[serverPoint](serverHistoryLen),
+		streams: map[string]*ring[streamPoint]{}, consumers: map[string]*ring[consumerPoint]{}}
 }
 
 // touch notes that the console is in use.
@@ -117,34 +130,55 @@ func (s *Server) sampleHistory(h *chartHistory, now time.Time) {
 	h.server.add(serverPoint{T: ms, InMsgs: st.InMsgs, OutMsgs: st.OutMsgs, InBytes: st.InBytes, OutBytes: st.OutBytes})
 	if err != nil {
 		clear(h.streams)
+		clear(h.consumers)
 		return
 	}
-	// Drop the streams that are gone first, so they leave room for new ones.
+	// Drop what is gone first, so it leaves room for what is new.
 	live := make(map[string]bool, len(rep.Streams))
 	for _, sr := range rep.Streams {
-		live[historyKey(sr.Name)] = true
-	}
-	for key := range h.streams {
-		if !live[key] {
-			delete(h.streams, key)
+		key := historyKey(sr.Name)
+		live[key] = true
+		for _, c := range sr.Consumers {
+			live[key+"/"+c.Name] = true
 		}
 	}
+	dropGone(h.streams, live)
+	dropGone(h.consumers, live)
 	for _, sr := range rep.Streams {
 		key := historyKey(sr.Name)
-		r := h.streams[key]
-		if r == nil {
-			if len(h.streams) >= maxHistoryStreams {
-				continue
-			}
-			r = newRing[streamPoint](streamHistoryLen)
-			h.streams[key] = r
+		if r := ringFor(h.streams, key, maxHistoryStreams, streamHistoryLen); r != nil {
+			r.add(streamPoint{T: ms, LastSeq: sr.LastSeq, Bytes: sr.Bytes, Msgs: sr.Messages})
 		}
-		r.add(streamPoint{T: ms, LastSeq: sr.LastSeq, Bytes: sr.Bytes, Msgs: sr.Messages})
+		for _, c := range sr.Consumers {
+			if r := ringFor(h.consumers, key+"/"+c.Name, maxHistoryConsumers, consumerHistoryLen); r != nil {
+				r.add(consumerPoint{T: ms, Delivered: c.Delivered, NumPending: c.NumPending})
+			}
+		}
 	}
 }
 
+// dropGone deletes the rings whose keys are not live.
+func dropGone[T any](rings map[string]*ring[T], live map[string]bool) {
+	for key := range rings {
+		if !live[key] {
+			delete(rings, key)
+		}
+	}
+}
+
+// ringFor returns key's ring, making one of size n unless rings already
+// holds limit; nil then.
+func ringFor[T any](rings map[string]*ring[T], key string, limit, n int) *ring[T] {
+	r := rings[key]
+	if r == nil && len(rings) < limit {
+		r = newRing[T](n)
+		rings[key] = r
+	}
+	return r
+}
+
 // handleHistory answers GET /console/api/history: the server's samples,
-// or with account and stream those of one stream.
+// or with account and stream those of one stream and of its consumers.
 func (s *Server) handleHistory(h *chartHistory) consoleHandler {
 	return func(w http.ResponseWriter, r *http.Request, _ *consoleSession, id *consoleIdentity) {
 		q := r.URL.Query()
@@ -161,13 +195,21 @@ func (s *Server) handleHistory(h *chartHistory) consoleHandler {
 		if !s.permitted(w, id, acc, "", false) {
 			return
 		}
+		key := acc + "/" + name
 		points := []streamPoint{}
+		consumers := map[string][]consumerPoint{}
 		h.mu.Lock()
-		if r := h.streams[acc+"/"+name]; r != nil {
+		if r := h.streams[key]; r != nil {
 			points = r.points()
+		}
+		for ck, r := range h.consumers {
+			if c, ok := strings.CutPrefix(ck, key+"/"); ok && !strings.Contains(c, "/") {
+				consumers[c] = r.points()
+			}
 		}
 		h.mu.Unlock()
 		out["points"] = points
+		out["consumers"] = consumers
 		writeJSON(w, http.StatusOK, out)
 	}
 }

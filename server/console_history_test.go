@@ -37,7 +37,8 @@ func TestConsoleHistory(t *testing.T) {
 	streams.Store(2)
 	s.SetJetStreamReporter(func() (JetStreamReport, error) {
 		seq := uint64(n.Load())
-		rep := JetStreamReport{Streams: []StreamReport{{Name: "ORDERS", LastSeq: 10 * seq, Bytes: 100 * seq, Messages: 10 * seq}}}
+		rep := JetStreamReport{Streams: []StreamReport{{Name: "ORDERS", LastSeq: 10 * seq, Bytes: 100 * seq, Messages: 10 * seq,
+			Consumers: []ConsumerReport{{Name: "audit", Delivered: 5 * seq, NumPending: 1}}}}}
 		if streams.Load() == 2 {
 			rep.Streams = append(rep.Streams, StreamReport{Name: "A/LOGS", LastSeq: seq})
 		}
@@ -62,6 +63,10 @@ func TestConsoleHistory(t *testing.T) {
 	if len(points) != 3 || points[2].(map[string]any)["last_seq"] != float64(20) || points[2].(map[string]any)["t"] != float64(1002000) {
 		t.Fatalf("ORDERS history: %v", points)
 	}
+	audit := out["consumers"].(map[string]any)["audit"].([]any)
+	if len(audit) != 3 || audit[2].(map[string]any)["delivered"] != float64(10) {
+		t.Fatalf("consumer audit's history: %v", out["consumers"])
+	}
 	if _, out = c.call("GET", "/console/api/history?account=A&stream=LOGS", nil); len(out["points"].([]any)) != 3 {
 		t.Fatalf("A/LOGS history: %v", out)
 	}
@@ -72,6 +77,9 @@ func TestConsoleHistory(t *testing.T) {
 	s.sampleHistory(h, start.Add(3*time.Second))
 	if _, out = c.call("GET", "/console/api/history?account=A&stream=LOGS", nil); len(out["points"].([]any)) != 0 {
 		t.Fatalf("a deleted stream's history: %v", out)
+	}
+	if _, out = c.call("GET", "/console/api/history?stream=ORDERS", nil); len(out["consumers"].(map[string]any)) != 1 {
+		t.Fatalf("ORDERS's consumers: %v", out["consumers"])
 	}
 
 	// At most maxHistoryStreams streams are kept.

@@ -150,7 +150,12 @@ window.WispStreamPage = (h, m) => {
       act.append(pause, del);
       tr.appendChild(act);
       tr.dataset.consumer = c.name;
-      requestAnimationFrame(() => drawSpark(canvas, rateSeries((s) => (s.delivered || {})[c.name])));
+      // Deliveries per second: from the server's samples when it keeps
+      // them, else from the page's own.
+      const cpts = (history.ok && history.body && history.body.consumers && history.body.consumers[c.name]) || [];
+      const rates = cpts.length >= 2 ? rateSeries((p) => p.delivered, cpts) : rateSeries((s) => (s.delivered || {})[c.name]);
+      canvas.dataset.source = cpts.length >= 2 ? "server" : "page";
+      requestAnimationFrame(() => drawSpark(canvas, rates));
       return tr;
     });
     $("sd-consumers").tBodies[0].replaceChildren(...rows);
