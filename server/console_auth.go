@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -61,6 +62,10 @@ func (s *Server) guard(cs *consoleState, h consoleHandler) http.HandlerFunc {
 			writeError(w, http.StatusUnauthorized, "login required: the session's user no longer exists")
 			return
 		}
+		if !s.o().consoleLoginRequired() && !addressedDirectly(r) {
+			writeError(w, http.StatusForbidden, openConsoleByName)
+			return
+		}
 		if r.Method != http.MethodGet {
 			got := r.Header.Get(csrfHeader)
 			if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(sess.csrf)) != 1 {
@@ -88,6 +93,25 @@ func sameOrigin(r *http.Request) bool {
 	}
 	u, err := url.Parse(o)
 	return err == nil && u.Host == r.Host
+}
+
+// openConsoleByName refuses an open console's API to a request addressed
+// by a host name.
+const openConsoleByName = "a console without login answers only requests addressed to an IP address or localhost: add users to reach it by name"
+
+// addressedDirectly reports whether the request names the server by IP
+// address or as localhost. An open console (no login) asks this of every
+// API request: a web page whose own host name an attacker points at
+// 127.0.0.1 (DNS rebinding) counts as the console's origin to the browser,
+// and could otherwise read a session's CSRF token and act. Such a page
+// always sends its own host name.
+func addressedDirectly(r *http.Request) bool {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	return host == "localhost" || net.ParseIP(host) != nil
 }
 
 func noStore(w http.ResponseWriter) {
@@ -129,6 +153,10 @@ func (s *Server) newSessionView(sess *consoleSession, id *consoleIdentity, requi
 func (s *Server) handleSession(w http.ResponseWriter, r *http.Request, cs *consoleState) {
 	noStore(w)
 	required := s.o().consoleLoginRequired()
+	if !required && !addressedDirectly(r) {
+		writeError(w, http.StatusForbidden, openConsoleByName)
+		return
+	}
 	sess := cs.sessions.lookup(r)
 	if sess == nil && !required {
 		sess = cs.sessions.create("", false)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -405,5 +406,43 @@ func TestConsoleReload(t *testing.T) {
 	o.HTTPTLS = &TLSOptions{CertFile: "c.pem", KeyFile: "k.pem"}
 	if err := s.Reload(&o); !errors.Is(err, ErrNotReloadable) || !strings.Contains(err.Error(), "http.tls") {
 		t.Fatalf("reload adding http.tls: %v", err)
+	}
+}
+
+// An open console answers its API only to requests addressed by IP or
+// localhost: a rebound host name gets no session and can act on nothing.
+func TestConsoleOpenRefusesHostNames(t *testing.T) {
+	s, _ := startConsoleServer(t, nil)
+	c := newConsoleClient(t, s)
+	status, out := c.call("GET", "/console/api/session", nil)
+	if status != http.StatusOK {
+		t.Fatalf("session by IP: %d %v", status, out)
+	}
+	c.csrf = out["csrf"].(string)
+	for _, path := range []string{"/console/api/session", "/console/api/publish"} {
+		method := "GET"
+		if path == "/console/api/publish" {
+			method = "POST"
+		}
+		req, _ := http.NewRequest(method, monURL(s, path), strings.NewReader(`{"subject":"a","payload":"p"}`))
+		req.Host = "evil.example:" + strings.Split(s.MonitorAddr().String(), ":")[1]
+		req.Header.Set(csrfHeader, c.csrf)
+		u, _ := url.Parse(monURL(s, "/"))
+		for _, ck := range c.http.Jar.Cookies(u) { // the jar would file them under the host name
+			req.AddCookie(ck)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s %s by host name: %d, want 403", method, path, resp.StatusCode)
+		}
+	}
+	for _, host := range []string{"localhost:8222", "127.0.0.1", "[::1]:8222", "10.0.0.1:80"} {
+		if !addressedDirectly(&http.Request{Host: host}) {
+			t.Errorf("%s refused", host)
+		}
 	}
 }
