@@ -371,6 +371,7 @@
     const text = $("subs-filter").value.trim();
     const mode = $("subs-mode").value;
     let q = `/subsz?subs=1&offset=${subsOffset}&limit=${PAGE_SIZE}`;
+    if (manage.account()) q += "&acc=" + encodeURIComponent(manage.account());
     if (text) q += `&${mode}=${encodeURIComponent(text)}`;
     const [r, cz] = await Promise.all([getJSON(q), getJSON("/connz?limit=100000")]);
     if (cz.ok) for (const c of cz.body.connections) connNames.set(c.cid, c.name || "");
