@@ -124,6 +124,7 @@ func TestConsoleManageInBrowser(t *testing.T) {
 	b.setValue("f-payload", `{"order":31}`)
 	b.click("#form-ok")
 	b.waitFor("the ack", `document.getElementById("form-result").textContent.includes('"seq":31')`)
+	b.shoot("console-publish.png")
 	b.click("#form-cancel")
 	m, err := str.GetMsg(ctx, 31)
 	if err != nil || string(m.Data) != `{"order":31}` || m.Header.Get("Source") != "browser" {
