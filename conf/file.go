@@ -26,6 +26,7 @@ type fileConfig struct {
 	Port             *intValue               `toml:"port"`
 	ServerName       *stringValue            `toml:"server_name"`
 	HTTPPort         *intValue               `toml:"http_port"`
+	HTTP             *fileHTTP               `toml:"http"`
 	ProfPort         *intValue               `toml:"prof_port"`
 	Authorization    *fileAuth               `toml:"authorization"`
 	MaxPayload       *sizeValue              `toml:"max_payload"`
@@ -319,6 +320,9 @@ func (p *parsedFile) apply(c *Config) error {
 	setString(&o.SystemAccount, f.SystemAccount)
 	setInt(&o.HTTPPort, f.HTTPPort)
 	setInt(&o.ProfPort, f.ProfPort)
+	if f.HTTP != nil {
+		f.HTTP.apply(o)
+	}
 	if a := f.Authorization; a != nil {
 		setString(&o.AuthToken, a.Token)
 		setString(&o.Username, a.User)

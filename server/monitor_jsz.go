@@ -53,6 +53,7 @@ type ConsumerReport struct {
 	NumAckPending  uint64 // delivered, awaiting acknowledgement
 	NumRedelivered uint64 // delivered more than once
 	NumWaiting     uint64 // pull requests waiting for messages
+	Delivered      uint64 // deliveries made, redeliveries included (the console charts its rate)
 }
 
 // SetJetStreamReporter wires the stream layer into monitoring: fn is called

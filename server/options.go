@@ -25,6 +25,11 @@ type Options struct {
 	HTTPHost   string // monitoring address, default same as Host
 	HTTPPort   int    // monitoring port, 0 = off; -1 picks a free port
 	ProfPort   int    // pprof port on HTTPHost (profile.go), 0 = off; -1 picks a free port
+	// HTTPTLS, when set, serves the monitoring port (and console) over HTTPS.
+	HTTPTLS *TLSOptions
+	// Console says who may log in to the web console and act there
+	// (console_options.go).
+	Console ConsoleOptions
 
 	// Authentication: a token, one user/password pair, or a list of users.
 	// Only one style may be set.
@@ -206,6 +211,7 @@ func (o *Options) Validate() error {
 	validateSystemAccount(o, bad)
 	validateDefaultPermissions(o, bad)
 	validateCertMapping(o, bad)
+	validateConsole(o, bad)
 	if o.MaxConnections < 0 {
 		bad("max_connections", "must not be negative")
 	}

@@ -202,6 +202,7 @@ func jetStreamReport(all []accountStreams) server.JetStreamReport {
 			consumers[c.Stream] = append(consumers[c.Stream], server.ConsumerReport{
 				Name: c.Name, NumPending: c.NumPending, NumAckPending: uint64(c.NumAckPending),
 				NumRedelivered: uint64(c.NumRedelivered), NumWaiting: uint64(c.NumWaiting),
+				Delivered: c.Delivered.Consumer,
 			})
 		}
 		for _, s := range st.Streams {

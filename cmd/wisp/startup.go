@@ -48,7 +48,11 @@ func startedFields(srv *server.Server, cfg *conf.Config) []any {
 		if a.IP.IsUnspecified() {
 			host = "127.0.0.1" // as ClientURL: a URL that works from this machine
 		}
-		fields = append(fields, "console", "http://"+net.JoinHostPort(host, strconv.Itoa(a.Port))+"/")
+		scheme := "http://"
+		if cfg.Server.HTTPTLS != nil {
+			scheme = "https://"
+		}
+		fields = append(fields, "console", scheme+net.JoinHostPort(host, strconv.Itoa(a.Port))+"/")
 	}
 	if cfg.JetStream {
 		dir := cfg.StoreDir
