@@ -53,8 +53,8 @@ const (
 	// holds, so that a consumer with a large pending set stays in small
 	// records.
 	archivePendingPerRecord = 4096
-	// archiveBlockSize is the s2 block size of the writer; the reader
-	// accepts blocks up to the s2 maximum.
+	// archiveBlockSize is the s2 block size of the writer, and the
+	// largest the reader accepts (bounding its buffers).
 	archiveBlockSize = 1 << 20
 )
 
@@ -218,7 +218,7 @@ type archiveReader struct {
 
 // newArchiveReader reads the s2-compressed archive from r.
 func newArchiveReader(r io.Reader) *archiveReader {
-	zr := s2.NewReader(r, s2.ReaderMaxBlockSize(4<<20))
+	zr := s2.NewReader(r, s2.ReaderMaxBlockSize(archiveBlockSize))
 	return &archiveReader{r: bufio.NewReaderSize(zr, 64<<10)}
 }
 
