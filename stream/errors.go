@@ -98,6 +98,7 @@ const (
 	errConsumerMaxAckPendingExcess
 	errConsumerInactiveThresholdExcess
 	errMaxConsumers
+	errConsumerInvalidSampling
 
 	// Snapshots and restores (snapshot.go, restore.go).
 	errSnapshotDeliverSubject
@@ -186,6 +187,7 @@ var errTable = [...]APIError{
 	errConsumerMaxAckPendingExcess:           {400, 10121, "consumer max ack pending exceeds system limit of {x}"},
 	errConsumerInactiveThresholdExcess:       {400, 10153, "consumer inactive threshold exceeds system limit of {x}"},
 	errMaxConsumers:                          {400, 10026, "maximum consumers limit reached"},
+	errConsumerInvalidSampling:               {400, 10095, "failed to parse consumer sampling configuration: {x}"},
 
 	errSnapshotDeliverSubject: {400, 10015, "deliver subject not valid"},
 	errStreamSnapshot:         {500, 10064, "snapshot failed: {x}"},
