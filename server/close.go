@@ -25,6 +25,7 @@ const (
 	closeStale
 	closeWriteError
 	closeDuplicateRoute
+	closeKicked
 )
 
 var closeReasonText = [...]string{
@@ -42,6 +43,7 @@ var closeReasonText = [...]string{
 	closeStale:               "Stale Connection",
 	closeWriteError:          "Write Error",
 	closeDuplicateRoute:      "Duplicate Route",
+	closeKicked:              "Kicked",
 }
 
 func (r closeReason) String() string { return closeReasonText[r] }
