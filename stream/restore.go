@@ -18,8 +18,10 @@ import (
 // subject. The client then sends the archive there in chunks, each as a
 // request whose empty reply acknowledges it, and ends with an empty
 // message, whose reply is the outcome: a stream_create_response with the
-// stream's info, or with error 10062. A chunk that cannot be used is
-// answered with that error at once.
+// stream's info, or with the error (10062 with the reason, or a quota's
+// error). When the archive fails its checks before the end, the rest of
+// the chunks are still acknowledged and dropped, as nats-server does, so
+// that the client hears the reason in answer to its closing message.
 //
 // Nothing is visible until the whole archive has been read and checked:
 // messages and pending entries are written, through the stream's store,
@@ -199,31 +201,46 @@ func (j *restoreJob) run() {
 	if err != nil {
 		j.undo()
 	}
-	end := j.svc.clock.Now().UTC()
-	j.svc.restoreAdvisoryComplete(j.name, j.start, end, j.received, j.client)
 	var resp any
 	if err != nil {
-		e := restoreAPIErr(err)
-		resp = errResponse(typeStreamCreate, e)
+		resp = errResponse(typeStreamCreate, restoreAPIErr(err))
 		j.svc.log.Warn("stream restore failed", "stream", j.name, "err", err)
 	} else {
 		resp = infoResponse(typeStreamCreate, s.info(""))
 		j.svc.log.Info("stream restored", "stream", j.name, "bytes", j.received)
 	}
-	// The outcome goes to whoever is waiting: the closing message, or
-	// the chunk being read when it failed.
-	reply := j.final
-	if reply == "" {
-		reply = j.unacked
+	reply := j.outcomeReply(err)
+	j.svc.restoreAdvisoryComplete(j.name, j.start, j.svc.clock.Now().UTC(), j.received, j.client)
+	if reply != "" {
+		if out, merr := json.Marshal(resp); merr == nil {
+			_ = j.svc.broker.Publish(reply, "", nil, out)
+		}
 	}
-	if reply == "" || errors.Is(err, errRestoreStalled) || errors.Is(err, errShuttingDown) {
-		return
+}
+
+// outcomeReply returns where the outcome goes: the closing message's
+// reply. A restore that failed before the client finished sending takes
+// (and drops) the rest of the chunks first, acknowledging each, as
+// nats-server does, so the client hears the reason as the answer to its
+// closing message; "" when the client is gone or never closes.
+func (j *restoreJob) outcomeReply(err error) string {
+	if err == nil || j.final != "" {
+		return j.final
 	}
-	out, merr := json.Marshal(resp)
-	if merr != nil {
-		return
+	if errors.Is(err, errRestoreStalled) || errors.Is(err, errShuttingDown) {
+		return ""
 	}
-	_ = j.svc.broker.Publish(reply, "", nil, out)
+	j.cur = nil
+	for {
+		if _, rerr := j.Read(make([]byte, 1)); rerr != nil {
+			j.cur = nil
+			if rerr == io.EOF {
+				return j.final
+			}
+			return ""
+		}
+		j.cur = nil // dropped
+	}
 }
 
 // restoreAPIErr is the API error for a failed restore: an API error as
