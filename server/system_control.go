@@ -34,9 +34,14 @@ type clientRequest struct {
 	CID uint64 `json:"cid"`
 }
 
+// The errors for an unknown client id, in nats-server's words.
 var (
-	errNoSuchClient = errors.New("no such client id")
-	errNoReloader   = errors.New("reload is not available: this server was not started from a configuration")
+	errNoSuchClient     = errors.New("no such client id")
+	errNoSuchClientKick = errors.New("no such client or leafnode id")
+)
+
+var (
+	errNoReloader = errors.New("reload is not available: this server was not started from a configuration")
 )
 
 // serveClientRequest answers a request about one client with what act
@@ -75,7 +80,7 @@ func (s *Server) clientConn(cid uint64) *conn {
 func (s *Server) kickClient(cid uint64) error {
 	c := s.clientConn(cid)
 	if c == nil {
-		return errNoSuchClient
+		return errNoSuchClientKick
 	}
 	s.log.Info("client kicked by a system request", "cid", cid)
 	c.close(closeKicked, "")

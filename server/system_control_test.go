@@ -44,7 +44,7 @@ func TestSystemKick(t *testing.T) {
 		t.Fatalf("disconnect event %s", m.Data)
 	}
 	r = request[natsResponse[any]](t, sys, "$SYS.REQ.SERVER."+s.ID()+".KICK", `{"cid":99999}`)
-	if r.Error == nil || r.Error.Code != 500 || r.Error.Description != "no such client id" {
+	if r.Error == nil || r.Error.Code != 500 || r.Error.Description != "no such client or leafnode id" {
 		t.Fatalf("kick of an unknown client answered %+v", r)
 	}
 	r = request[natsResponse[any]](t, sys, "$SYS.REQ.SERVER."+s.ID()+".KICK", `{"cid":`)
