@@ -125,10 +125,14 @@ func (svc *Service) handleAPI(subject, reply string, body []byte, client json.Ra
 		svc.log.Error("encode API reply", "subject", subject, "err", err)
 		out, _ = json.Marshal(errResponse(typeUnknownAPIRequest, apiErr(errGeneral, err)))
 	}
+	// The audit record goes out before the reply: a client sends its next
+	// call only once it has this reply, so the records of one client's
+	// calls come in the order it made them (nats-server's single send
+	// queue gives it the same order).
+	svc.auditAPI(subject, body, out, client)
 	if err := svc.broker.Publish(reply, "", nil, out); err != nil {
 		svc.log.Debug("send API reply", "subject", subject, "err", err)
 	}
-	svc.auditAPI(subject, body, out, client)
 }
 
 func (r *apiResponse) apiError() *APIError { return r.Error }
