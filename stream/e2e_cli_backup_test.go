@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -182,4 +183,67 @@ func findArchive(t *testing.T, dir string) string {
 	}
 	t.Fatalf("no archive in %s", dir)
 	return ""
+}
+
+// TestRestoreIntoFreshProcess: an archive taken from one server process is
+// restored into another on an empty data directory, and the restored
+// stream, with its consumer, is still whole after that process restarts.
+func TestRestoreIntoFreshProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin, err := buildWisp()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, js1, nc1 := runWisp(t, bin, t.TempDir(), freePort(t))
+	s, err := js1.CreateStream(ctx(t), jetstream.StreamConfig{Name: "S", Subjects: []string{"s.>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		if _, err := js1.Publish(ctx(t), fmt.Sprintf("s.%d", i%4), fmt.Appendf(nil, "m%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := s.CreateOrUpdateConsumer(ctx(t), jetstream.ConsumerConfig{Durable: "C", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := c.Fetch(7, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range batch.Messages() {
+		if err := m.DoubleAck(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := streamMsgs(t, js1, "S")
+	r, archive, status := takeSnapshot(t, nc1, "S", nil)
+	if status != "204" {
+		t.Fatalf("snapshot status %q", status)
+	}
+
+	dir2 := t.TempDir()
+	cmd2, _, nc2 := runWisp(t, bin, dir2, freePort(t))
+	if fin := decodeCreate(t, restoreArchive(t, nc2, "S", r.Config, archive, 16*1024)); fin.Error != nil {
+		t.Fatalf("restore: %+v", fin.Error)
+	}
+	nc2.Close()
+	if err := cmd2.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd2.Wait(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	_, js3, _ := runWisp(t, bin, dir2, freePort(t))
+	sameMsgs(t, want, streamMsgs(t, js3, "S"))
+	ci, err := js3.Consumer(ctx(t), "S", "C")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := ci.Info(ctx(t)); info.AckFloor.Stream != 7 || info.NumPending != 293 {
+		t.Fatalf("consumer after restore and restart: ack floor %d, %d pending", info.AckFloor.Stream, info.NumPending)
+	}
 }

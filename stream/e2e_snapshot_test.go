@@ -396,7 +396,7 @@ func TestRestoreRespectsQuota(t *testing.T) {
 	q := stream.NewQuota(0, 0)
 	n := startNodeWith(t, stream.Options{StoreDir: t.TempDir(), Quotas: []*stream.Quota{q}})
 	fillStream(t, n, 2000)
-	r, archive, _ := takeSnapshot(t, n.nc, "S", nil)
+	_, archive, _ := takeSnapshot(t, n.nc, "S", nil)
 	used := q.Used(stream.FileStorage)
 	q.SetLimits(used+used/2, 0) // room for half of another copy
 	fin := decodeCreate(t, restoreArchive(t, n.nc, "R", json.RawMessage(`{"name":"R","subjects":["r.>"]}`), archive, 64*1024))
@@ -409,7 +409,6 @@ func TestRestoreRespectsQuota(t *testing.T) {
 	if got := q.Used(stream.FileStorage); got != used {
 		t.Fatalf("quota counts %d bytes after a refused restore, want %d", got, used)
 	}
-	_ = r
 }
 
 // TestSnapshotRestoreAdvisories: the four advisories, with the requester

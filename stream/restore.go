@@ -325,7 +325,7 @@ func (j *restoreJob) flushMsgs() error {
 	msgs := j.batch
 	err := j.st.Do(func(b *store.Batch) error {
 		for _, m := range msgs {
-			if err := b.PutMsg(j.id, m); err != nil {
+			if err := b.PutRestoredMsg(j.id, m); err != nil {
 				return err
 			}
 		}

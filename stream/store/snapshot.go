@@ -37,3 +37,19 @@ func (b *Batch) DropStreamID(id uint32) error {
 	lo, hi := consumerRange(id)
 	return b.b.DeleteRange(lo, hi, nil)
 }
+
+// PutRestoredMsg stores m in stream id as PutMsg does, without telling
+// the manifest. A restore writes its messages under an id that no
+// definition names until its last batch; were the manifest told of them,
+// a crash before that batch would leave it claiming a stream that never
+// existed, reported at the next start as a stream whose definition was
+// lost. The last batch's SetLastSeq and PutMeta tell the manifest.
+func (b *Batch) PutRestoredMsg(id uint32, m *Msg) error {
+	b.rec = AppendRecord(b.rec[:0], m)
+	b.key = msgKey(b.key[:0], id, m.Seq)
+	if err := b.b.Set(b.key, b.rec, nil); err != nil {
+		return err
+	}
+	b.key = subjKey(b.key[:0], id, string(m.Subject), m.Seq)
+	return b.b.Set(b.key, nil, nil)
+}
