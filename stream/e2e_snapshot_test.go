@@ -474,3 +474,35 @@ func TestSnapshotRestoreAdvisories(t *testing.T) {
 		seen[m.Subject] = true
 	}
 }
+
+// TestSnapshotMemoryStreamWithCheck: memory streams snapshot and restore
+// through the API like file streams (the CLI refuses them on its side),
+// and the health check (jsck) passes on a sound stream.
+func TestSnapshotMemoryStreamWithCheck(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	if _, err := n.js.CreateStream(ctx(t), jetstream.StreamConfig{Name: "MEM", Subjects: []string{"mem.>"},
+		Storage: jetstream.MemoryStorage}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		if _, err := n.js.Publish(ctx(t), "mem.x", fmt.Appendf(nil, "%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := streamMsgs(t, n.js, "MEM")
+	r, archive, status := takeSnapshot(t, n.nc, "MEM", map[string]any{"jsck": true})
+	if r.Error != nil || status != "204" {
+		t.Fatalf("snapshot: %+v %q", r.Error, status)
+	}
+	if err := n.js.DeleteStream(ctx(t), "MEM"); err != nil {
+		t.Fatal(err)
+	}
+	if fin := decodeCreate(t, restoreArchive(t, n.nc, "MEM", r.Config, archive, 4096)); fin.Error != nil {
+		t.Fatal(fin.Error)
+	}
+	s, _ := n.js.Stream(ctx(t), "MEM")
+	if info, _ := s.Info(ctx(t)); info.Config.Storage != jetstream.MemoryStorage {
+		t.Fatalf("restored with storage %v", info.Config.Storage)
+	}
+	sameMsgs(t, want, streamMsgs(t, n.js, "MEM"))
+}
