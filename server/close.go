@@ -25,7 +25,7 @@ const (
 	closeStale
 	closeWriteError
 	closeDuplicateRoute
-	closeKicked // by an operator, from the console
+	closeKicked // by an operator: the console or a $SYS KICK request
 )
 
 var closeReasonText = [...]string{

@@ -41,6 +41,7 @@ func (c *conn) HandleOp(op *protocol.Op) error {
 	if !c.connected && op.Kind != protocol.OpConnect && c.srv.auth.Load().required() {
 		c.srv.stats.authFailures.Add(1)
 		c.close(closeAuthViolation, protocol.ErrTextAuthViolation)
+		c.sendAuthErrorEvent("")
 		return errStopParsing
 	}
 	switch op.Kind {
@@ -87,6 +88,11 @@ func (c *conn) processConnect(args []byte) error {
 			c.srv.stats.authFailures.Add(1)
 			c.srv.authLog.logFailure(c.srv.log, c.host, auth.claimed(&o, c.cert))
 			c.close(closeAuthViolation, protocol.ErrTextAuthViolation)
+			o.Pass, o.AuthToken = "", ""
+			c.infoMu.Lock()
+			c.opts = o // the event names the client as it introduced itself
+			c.infoMu.Unlock()
+			c.sendAuthErrorEvent(auth.claimed(&o, c.cert))
 			return errStopParsing
 		}
 		if u != nil {

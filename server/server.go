@@ -48,6 +48,9 @@ type Server struct {
 	authLog     authLog
 	// reloadMu serialises Reload and lame-duck mode.
 	reloadMu sync.Mutex
+	// reloader rereads the configuration for $SYS.REQ.SERVER.<id>.RELOAD
+	// (system_control.go); set by SetReloader.
+	reloader atomic.Pointer[func() error]
 
 	mu         sync.Mutex
 	ln         net.Listener

@@ -58,12 +58,14 @@ func (c *consumer) onAck(subject, reply, _, data []byte) {
 	switch {
 	case bytes.HasPrefix(body, ackNext):
 		// Ack, then a pull request whose messages go to the reply subject.
+		c.sampleAckLocked(sseq, dseq, now, &out)
 		c.ack(sseq, now)
 		if replyNow && !c.cfg.isPush() {
 			nextReq = append([]byte{}, body[len(ackNext):]...)
 		}
 		replyNow = false
 	case len(body) == 0, bytes.Equal(body, ackAck):
+		c.sampleAckLocked(sseq, dseq, now, &out)
 		c.ack(sseq, now)
 		if replyNow && c.persist {
 			c.ackReplies = append(c.ackReplies, string(reply))

@@ -104,7 +104,7 @@ var consumerFieldCases = map[string][]fieldCase[cc]{
 	"FilterSubject":      {honoured(func(c *cc) { c.FilterSubject = "CF.a" })},
 	"ReplayPolicy":       {honoured(func(c *cc) { c.ReplayPolicy = jetstream.ReplayOriginalPolicy })},
 	"RateLimit":          {honoured(func(c *cc) { c.DeliverSubject, c.RateLimit = "cf-deliver", 1<<20 })},
-	"SampleFrequency":    {refusedWith(10012, func(c *cc) { c.SampleFrequency = "50%" })},
+	"SampleFrequency":    {honoured(func(c *cc) { c.SampleFrequency = "50%" }), refusedWith(10095, func(c *cc) { c.SampleFrequency = "often" })},
 	"MaxWaiting":         {honoured(func(c *cc) { c.MaxWaiting = 10 })},
 	"MaxAckPending":      {honoured(func(c *cc) { c.MaxAckPending = 10 })},
 	"HeadersOnly":        {honoured(func(c *cc) { c.HeadersOnly = true })},

@@ -98,6 +98,14 @@ const (
 	errConsumerMaxAckPendingExcess
 	errConsumerInactiveThresholdExcess
 	errMaxConsumers
+	errConsumerInvalidSampling
+
+	// Snapshots and restores (snapshot.go, restore.go).
+	errSnapshotDeliverSubject
+	errStreamSnapshot
+	errStreamRestore
+	errStreamNameExistRestore
+	errRestoreSubscribe
 
 	// Resources (quota.go).
 	errInsufficientResources
@@ -179,6 +187,13 @@ var errTable = [...]APIError{
 	errConsumerMaxAckPendingExcess:           {400, 10121, "consumer max ack pending exceeds system limit of {x}"},
 	errConsumerInactiveThresholdExcess:       {400, 10153, "consumer inactive threshold exceeds system limit of {x}"},
 	errMaxConsumers:                          {400, 10026, "maximum consumers limit reached"},
+	errConsumerInvalidSampling:               {400, 10095, "failed to parse consumer sampling configuration: {x}"},
+
+	errSnapshotDeliverSubject: {400, 10015, "deliver subject not valid"},
+	errStreamSnapshot:         {500, 10064, "snapshot failed: {x}"},
+	errStreamRestore:          {500, 10062, "restore failed: {x}"},
+	errStreamNameExistRestore: {400, 10130, "stream name already in use, cannot restore"},
+	errRestoreSubscribe:       {500, 10042, "JetStream unable to subscribe to restore snapshot {x}"},
 
 	errInsufficientResources:    {503, 10023, "insufficient resources"},
 	errStorageResourcesExceeded: {500, 10047, "insufficient storage resources available"},

@@ -74,7 +74,8 @@ type Service struct {
 	apiTotal  atomic.Uint64
 	apiErrors atomic.Uint64
 	closing   atomic.Bool
-	inflight  sync.WaitGroup // API requests being handled
+	inflight  sync.WaitGroup // API requests being handled, snapshots and restores
+	xfers     transfers      // snapshots and restores: stopped by Close
 
 	flushDelay time.Duration // Options.ConsumerFlushDelay in force
 	quotas     []*Quota
@@ -141,7 +142,7 @@ func New(b Broker, opts Options) (*Service, error) {
 			return nil, err
 		}
 	}
-	svc.apiStop, err = b.Subscribe(apiPrefix+">", "", svc.onAPI)
+	svc.apiStop, err = svc.subscribeAPI(b)
 	if err != nil {
 		svc.Close()
 		return nil, fmt.Errorf("stream: subscribe to the API: %w", err)
@@ -168,6 +169,7 @@ func (svc *Service) Close() error {
 		s.mu.Unlock()
 	}
 	svc.mu.Unlock()
+	svc.xfers.stop()
 	svc.inflight.Wait()
 	svc.closeConsumers()
 	err := errors.Join(svc.file.Close(), svc.mem.Close())

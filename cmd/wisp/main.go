@@ -153,10 +153,26 @@ func serve(ctx context.Context, stopSignals func(), cfg *conf.Config, log *slog.
 	signal.Notify(ldm, ldmSignal)
 	defer signal.Stop(hup)
 	defer signal.Stop(ldm)
+	// $SYS.REQ.SERVER.<id>.RELOAD reloads as SIGHUP does, on this
+	// goroutine, which owns cfg.
+	reloads, served := make(chan chan error), make(chan struct{})
+	defer close(served)
+	srv.SetReloader(func() error {
+		done := make(chan error, 1)
+		select {
+		case reloads <- done:
+			return <-done
+		case <-served:
+			return errors.New("the server is stopping")
+		}
+	})
 	for {
 		select {
 		case <-hup:
-			reloadConfig(srv, layers, cfg, reload, level, log)
+			_ = reloadConfig(srv, layers, cfg, reload, level, log)
+			continue
+		case done := <-reloads:
+			done <- reloadConfig(srv, layers, cfg, reload, level, log)
 			continue
 		case <-ldm:
 			err = srv.LameDuck(ctx)
@@ -188,8 +204,8 @@ func serve(ctx context.Context, stopSignals func(), cfg *conf.Config, log *slog.
 // that does not load, or that changes what only a restart can change, is
 // rejected with the reason logged, and the old one stays. Accounts added
 // or removed get their stream layers started or closed (layers is nil when
-// streams are off).
-func reloadConfig(srv *server.Server, layers *streamLayers, cur *conf.Config, reload func() (*conf.Config, error), level *slog.LevelVar, log *slog.Logger) {
+// streams are off). The error is why the reload was rejected.
+func reloadConfig(srv *server.Server, layers *streamLayers, cur *conf.Config, reload func() (*conf.Config, error), level *slog.LevelVar, log *slog.Logger) error {
 	log.Info("reloading configuration", "config", cur.File)
 	next, err := reload()
 	if err == nil {
@@ -204,7 +220,7 @@ func reloadConfig(srv *server.Server, layers *streamLayers, cur *conf.Config, re
 		for _, line := range strings.Split(err.Error(), "\n") {
 			log.Error("configuration reload rejected; the old one stays in force", "reason", line)
 		}
-		return
+		return err
 	}
 	level.Set(logLevel(next))
 	*cur = *next
@@ -214,6 +230,7 @@ func reloadConfig(srv *server.Server, layers *streamLayers, cur *conf.Config, re
 			log.Error("starting the stream layer of an added account", "err", err)
 		}
 	}
+	return nil
 }
 
 // checkStatic refuses changes to cmd/wisp's own settings that need a
