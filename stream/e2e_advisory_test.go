@@ -211,8 +211,8 @@ func TestE2EAdvisoryAPIAudit(t *testing.T) {
 		}
 		return a
 	}
-	// The audit is sent after the answer, so the client's next request
-	// can be audited first: take both records, then look at each.
+	// The order of records is not part of what this test checks: take
+	// both, then look at each.
 	bySubject := map[string]auditAdv{}
 	for range 2 {
 		a := next()
