@@ -28,6 +28,13 @@ func TestTransformApply(t *testing.T) {
 		{"a.*", "b.{{left(1,2)}}", "a.1234567", "b.12"},
 		{"a.*", "b.{{right(1,2)}}", "a.1234567", "b.67"},
 		{"a.*", "b.{{right(1,20)}}", "a.1234567", "b.1234567"},
+		// The examples of docs/mappings.md.
+		{"a.*", "{{split(1,-)}}", "a.AB-12345", "AB.12345"},
+		{"a.*", "{{splitFromLeft(1,2)}}", "a.AB-12345", "AB.-12345"},
+		{"a.*", "{{splitFromRight(1,2)}}", "a.AB-12345", "AB-123.45"},
+		{"a.*", "{{sliceFromLeft(1,3)}}", "a.AB-12345", "AB-.123.45"},
+		{"a.*", "{{sliceFromRight(1,3)}}", "a.AB-12345", "AB.-12.345"},
+		{"a.*", "{{left(1,2)}}.{{right(1,2)}}", "a.AB-12345", "AB.45"},
 	}
 	for _, c := range cases {
 		tr, err := NewTransform(c.src, c.dest)
