@@ -39,14 +39,17 @@ type Config struct {
 	ConsumerLimits       ConsumerLimits    `json:"consumer_limits"`
 	Metadata             map[string]string `json:"metadata,omitempty"`
 
+	// Shaping (transform.go).
+	SubjectTransform *SubjectTransformConfig `json:"subject_transform,omitempty"`
+	RePublish        *RePublish              `json:"republish,omitempty"`
+	// Origins (origin.go): a mirror, or sources.
+	Mirror  *StreamSource   `json:"mirror,omitempty"`
+	Sources []*StreamSource `json:"sources,omitempty"`
+
 	// Features Wisp does not implement. They are decoded only so that a
 	// request using them is refused with a reason (validate) instead of
 	// silently creating a stream that behaves differently; their zero
 	// values, which clients send by default, are accepted.
-	Mirror                 json.RawMessage `json:"mirror,omitempty"`
-	Sources                json.RawMessage `json:"sources,omitempty"`
-	SubjectTransform       json.RawMessage `json:"subject_transform,omitempty"`
-	RePublish              json.RawMessage `json:"republish,omitempty"`
 	Placement              *Placement      `json:"placement,omitempty"`
 	AllowMsgTTL            bool            `json:"allow_msg_ttl,omitempty"`
 	SubjectDeleteMarkerTTL time.Duration   `json:"subject_delete_marker_ttl,omitempty"`
@@ -115,7 +118,7 @@ func (c *Config) setDefaults() {
 	if c.PersistMode == persistModeDefault {
 		c.PersistMode = ""
 	}
-	if len(c.Subjects) == 0 && len(c.Mirror) == 0 && len(c.Sources) == 0 {
+	if len(c.Subjects) == 0 && !c.hasOrigins() {
 		c.Subjects = []string{c.Name}
 	}
 }
@@ -132,6 +135,12 @@ func (c *Config) validate() *APIError {
 		return apiErr(errStreamInvalidConfig, fmt.Sprintf(format, args...))
 	}
 	if e := c.refuseUnsupported(); e != nil {
+		return e
+	}
+	if e := c.validateShaping(); e != nil {
+		return e
+	}
+	if e := c.validateOrigins(); e != nil {
 		return e
 	}
 	switch {
@@ -162,17 +171,8 @@ func (c *Config) validate() *APIError {
 // refuseUnsupported refuses the settings of features Wisp does not
 // implement, naming the field so the user knows what to remove.
 func (c *Config) refuseUnsupported() *APIError {
-	set := func(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }
 	var field string
 	switch {
-	case set(c.Mirror):
-		field = `"mirror"`
-	case set(c.Sources):
-		field = `"sources"`
-	case set(c.SubjectTransform):
-		field = `"subject_transform"`
-	case set(c.RePublish):
-		field = `"republish"`
 	case c.Placement != nil:
 		field = `"placement"`
 	case c.AllowMsgTTL:

@@ -58,10 +58,10 @@ var streamFieldCases = map[string][]fieldCase[sc]{
 	"AllowRollup":          {honoured(func(c *sc) { c.AllowRollup = true })},
 	"Compression":          {refusedWith(10052, func(c *sc) { c.Compression = jetstream.S2Compression })},
 	"FirstSeq":             {honoured(func(c *sc) { c.FirstSeq = 100 })},
-	"SubjectTransform": {refusedWith(10052, func(c *sc) {
+	"SubjectTransform": {honoured(func(c *sc) {
 		c.SubjectTransform = &jetstream.SubjectTransformConfig{Source: c.Subjects[0], Destination: "moved.>"}
 	})},
-	"RePublish": {refusedWith(10052, func(c *sc) {
+	"RePublish": {honoured(func(c *sc) {
 		c.RePublish = &jetstream.RePublish{Source: c.Subjects[0], Destination: "republished.>"}
 	})},
 	"AllowDirect":  {honoured(func(c *sc) { c.AllowDirect = true })},

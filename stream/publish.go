@@ -31,6 +31,9 @@ type pubOp struct {
 	dup    bool
 	rollup rollupKind
 	noAck  bool // the stream's no_ack: answer nothing, not even an error
+	// prevSubjSeq is the subject's last sequence before this message, for
+	// the republished copy's Nats-Last-Sequence (transform.go).
+	prevSubjSeq uint64
 	err    *APIError
 }
 
@@ -39,6 +42,7 @@ var pubPool = sync.Pool{New: func() any { return new(pubOp) }}
 // onPublish is the broker callback for a stream's subjects. It copies the
 // message and queues it; it blocks only while the writer's queue is full.
 func (s *stream) onPublish(subject, reply, hdr, data []byte) {
+	subject = s.transformIn(subject)
 	p := pubPool.Get().(*pubOp)
 	p.s = s
 	p.buf = append(append(append(append(p.buf[:0], subject...), reply...), hdr...), data...)
@@ -50,7 +54,7 @@ func (s *stream) onPublish(subject, reply, hdr, data []byte) {
 	if len(p.hdr) == 0 {
 		p.hdr = nil
 	}
-	p.seq, p.dup, p.rollup, p.noAck, p.err = 0, false, rollupNone, false, nil
+	p.seq, p.dup, p.rollup, p.noAck, p.err, p.prevSubjSeq = 0, false, rollupNone, false, nil, 0
 	p.now = s.svc.clock.Now().UnixNano()
 	s.st.Submit(p)
 }
@@ -91,6 +95,9 @@ func (p *pubOp) Apply(b *store.Batch) error {
 		return errRejected
 	}
 	wasEmpty := s.state.msgs == 0
+	if s.republishing(p.subject) {
+		p.prevSubjSeq = s.lastSeqOf(p.subject)
+	}
 	s.noteAdded(p.subject, p.seq, now, p.msg.Size())
 	if err := s.rollupAfter(b, replaced); err != nil {
 		// Only a write to the batch can fail here, and the message is
@@ -223,6 +230,7 @@ func (p *pubOp) Done(err error) {
 	}
 	if err == nil {
 		s.wakeConsumers(p.subject)
+		s.republish(&p.msg, p.prevSubjSeq)
 	}
 	if len(p.reply) > 0 && !p.noAck {
 		// A fresh buffer: the Broker contract does not promise Publish

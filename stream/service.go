@@ -71,6 +71,8 @@ type Service struct {
 	streams map[string]*stream
 	apiStop func()
 
+	relay relay // republished messages on their way out (transform.go)
+
 	apiTotal  atomic.Uint64
 	apiErrors atomic.Uint64
 	closing   atomic.Bool
@@ -169,6 +171,7 @@ func (svc *Service) Close() error {
 	}
 	svc.mu.Unlock()
 	svc.inflight.Wait()
+	svc.relay.wait()
 	svc.closeConsumers()
 	err := errors.Join(svc.file.Close(), svc.mem.Close())
 	svc.releaseQuotas()
@@ -252,9 +255,11 @@ type streamMeta struct {
 
 func newStream(svc *Service, st Store, meta *streamMeta) *stream {
 	nameJSON, _ := json.Marshal(meta.Config.Name)
-	return &stream{
+	s := &stream{
 		svc: svc, st: st, id: meta.ID, name: meta.Config.Name, nameJSON: nameJSON,
 		created: meta.Created, cfg: meta.Config,
 		subjects: map[string]*subjState{},
 	}
+	s.setShaping(&s.cfg)
+	return s
 }
