@@ -50,14 +50,14 @@ type Config struct {
 	// request using them is refused with a reason (validate) instead of
 	// silently creating a stream that behaves differently; their zero
 	// values, which clients send by default, are accepted.
-	Placement              *Placement      `json:"placement,omitempty"`
-	AllowMsgTTL            bool            `json:"allow_msg_ttl,omitempty"`
-	SubjectDeleteMarkerTTL time.Duration   `json:"subject_delete_marker_ttl,omitempty"`
-	AllowMsgCounter        bool            `json:"allow_msg_counter,omitempty"`
-	AllowAtomic            bool            `json:"allow_atomic,omitempty"`
-	AllowSchedules         bool            `json:"allow_msg_schedules,omitempty"`
-	AllowBatched           bool            `json:"allow_batched,omitempty"`
-	PersistMode            string          `json:"persist_mode,omitempty"`
+	Placement              *Placement    `json:"placement,omitempty"`
+	AllowMsgTTL            bool          `json:"allow_msg_ttl,omitempty"`
+	SubjectDeleteMarkerTTL time.Duration `json:"subject_delete_marker_ttl,omitempty"`
+	AllowMsgCounter        bool          `json:"allow_msg_counter,omitempty"`
+	AllowAtomic            bool          `json:"allow_atomic,omitempty"`
+	AllowSchedules         bool          `json:"allow_msg_schedules,omitempty"`
+	AllowBatched           bool          `json:"allow_batched,omitempty"`
+	PersistMode            string        `json:"persist_mode,omitempty"`
 }
 
 // Placement is where a clustered deployment should put a stream. Wisp is

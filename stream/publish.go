@@ -34,7 +34,7 @@ type pubOp struct {
 	// prevSubjSeq is the subject's last sequence before this message, for
 	// the republished copy's Nats-Last-Sequence (transform.go).
 	prevSubjSeq uint64
-	err    *APIError
+	err         *APIError
 }
 
 var pubPool = sync.Pool{New: func() any { return new(pubOp) }}
