@@ -148,7 +148,7 @@ func (c *Config) validate() *APIError {
 		return apiErr(errStreamReplicasNotSupported)
 	case c.Replicas < 0:
 		return invalid("replicas count cannot be negative")
-	case c.MirrorDirect:
+	case c.MirrorDirect && c.Mirror == nil:
 		return invalid("stream has no mirror but does have mirror direct")
 	case c.MaxAge < 0:
 		return invalid("max age needs to be >= 0")
@@ -237,7 +237,7 @@ func checkUpdate(old, nw *Config) *APIError {
 	case old.FirstSeq != nw.FirstSeq:
 		return bad("first sequence")
 	}
-	return nil
+	return checkOriginUpdate(old, nw)
 }
 
 // validName reports whether name can name a stream: printable, and free of

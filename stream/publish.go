@@ -34,6 +34,9 @@ type pubOp struct {
 	// prevSubjSeq is the subject's last sequence before this message, for
 	// the republished copy's Nats-Last-Sequence (transform.go).
 	prevSubjSeq uint64
+	// at is the sequence a mirrored message keeps (mirror.go); 0 for the
+	// next one.
+	at uint64
 	err         *APIError
 }
 
@@ -42,7 +45,12 @@ var pubPool = sync.Pool{New: func() any { return new(pubOp) }}
 // onPublish is the broker callback for a stream's subjects. It copies the
 // message and queues it; it blocks only while the writer's queue is full.
 func (s *stream) onPublish(subject, reply, hdr, data []byte) {
-	subject = s.transformIn(subject)
+	s.submit(s.transformIn(subject), reply, hdr, data, 0)
+}
+
+// submit queues a message for the stream; at, when not 0, is the sequence
+// it must be stored at (a mirror keeps its origin's sequences).
+func (s *stream) submit(subject, reply, hdr, data []byte, at uint64) {
 	p := pubPool.Get().(*pubOp)
 	p.s = s
 	p.buf = append(append(append(append(p.buf[:0], subject...), reply...), hdr...), data...)
@@ -54,7 +62,7 @@ func (s *stream) onPublish(subject, reply, hdr, data []byte) {
 	if len(p.hdr) == 0 {
 		p.hdr = nil
 	}
-	p.seq, p.dup, p.rollup, p.noAck, p.err, p.prevSubjSeq = 0, false, rollupNone, false, nil, 0
+	p.seq, p.dup, p.rollup, p.noAck, p.err, p.prevSubjSeq, p.at = 0, false, rollupNone, false, nil, 0, at
 	p.now = s.svc.clock.Now().UnixNano()
 	s.st.Submit(p)
 }
@@ -89,6 +97,9 @@ func (p *pubOp) Apply(b *store.Batch) error {
 		now = s.state.lastTime + 1 // keep times in sequence order for expiry
 	}
 	p.seq = s.state.last + 1
+	if p.at > p.seq {
+		p.seq = p.at // a mirror skips what its origin no longer has
+	}
 	p.msg = store.Msg{Seq: p.seq, Time: now, Subject: p.subject, Header: p.hdr, Data: p.data}
 	if err := b.PutMsg(s.id, &p.msg); err != nil {
 		p.err = apiErr(errStreamStoreFailed, err)

@@ -71,7 +71,8 @@ type Service struct {
 	streams map[string]*stream
 	apiStop func()
 
-	relay relay // republished messages on their way out (transform.go)
+	relay   relay     // republished messages on their way out (transform.go)
+	copiers copierSet // mirrors' and sources' copiers (mirror.go)
 
 	apiTotal  atomic.Uint64
 	apiErrors atomic.Uint64
@@ -171,6 +172,7 @@ func (svc *Service) Close() error {
 	}
 	svc.mu.Unlock()
 	svc.inflight.Wait()
+	svc.copiers.wait()
 	svc.relay.wait()
 	svc.closeConsumers()
 	err := errors.Join(svc.file.Close(), svc.mem.Close())
@@ -220,6 +222,7 @@ func (svc *Service) subscribe(s *stream, subjects []string) error {
 		}
 		s.cancels[subj] = cancel
 	}
+	svc.copiers.ensure(s)
 	return nil
 }
 
@@ -240,6 +243,7 @@ func (svc *Service) resubscribe(s *stream, subjects []string) error {
 }
 
 func (svc *Service) unsubscribeAll(s *stream) {
+	svc.copiers.drop(s)
 	for subj, cancel := range s.cancels {
 		cancel()
 		delete(s.cancels, subj)
