@@ -36,8 +36,8 @@ type pubOp struct {
 	prevSubjSeq uint64
 	// at is the sequence a mirrored message keeps (mirror.go); 0 for the
 	// next one.
-	at uint64
-	err         *APIError
+	at  uint64
+	err *APIError
 }
 
 var pubPool = sync.Pool{New: func() any { return new(pubOp) }}
