@@ -326,7 +326,8 @@ func (c *copier) copy(m *originMsg, sseq uint64) {
 		c.s.submit(subject, nil, hdr, m.data, sseq)
 		return
 	}
-	hdr = setHeader(stripHeaders(hdr, hdrStreamSource), hdrStreamSource, c.key+" "+strconv.FormatUint(sseq, 10)+" "+m.subject)
+	name, rest, _ := strings.Cut(c.key, " ")
+	hdr = setHeader(stripHeaders(hdr, hdrStreamSource), hdrStreamSource, name+" "+strconv.FormatUint(sseq, 10)+" "+rest+" "+m.subject)
 	c.s.submit(subject, nil, hdr, m.data, 0)
 }
 
