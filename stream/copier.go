@@ -323,12 +323,12 @@ func (c *copier) copy(m *originMsg, sseq uint64) {
 	}
 	hdr := stripHeaders(m.hdr, "Nats-Expected-")
 	if c.mirror {
-		c.s.submit(subject, nil, hdr, m.data, sseq)
+		c.s.submit(subject, nil, hdr, m.data, copied{at: sseq})
 		return
 	}
 	name, rest, _ := strings.Cut(c.key, " ")
 	hdr = setHeader(stripHeaders(hdr, hdrStreamSource), hdrStreamSource, name+" "+strconv.FormatUint(sseq, 10)+" "+rest+" "+m.subject)
-	c.s.submit(subject, nil, hdr, m.data, 0)
+	c.s.submit(subject, nil, hdr, m.data, copied{key: c.key, seq: sseq})
 }
 
 func (c *copier) noteActive() {

@@ -129,3 +129,43 @@ func TestSourceExternalPrefix(t *testing.T) {
 		return false, fmt.Sprintf("%+v", s.CachedInfo().Sources)
 	})
 }
+
+// A work queue that sources another stream forgets the messages it hands
+// out, but not how far it has copied: after a restart it takes only what
+// is new.
+func TestSourceIntoWorkQueueResumesAfterItsMessagesAreGone(t *testing.T) {
+	dir := t.TempDir()
+	n := startNode(t, dir)
+	if _, err := n.js.CreateStream(ctx(t), jetstream.StreamConfig{Name: "A", Subjects: []string{"a"}}); err != nil {
+		t.Fatal(err)
+	}
+	publishN(t, n.js, "a", 3)
+	wq, err := n.js.CreateStream(ctx(t), jetstream.StreamConfig{Name: "WQ", Retention: jetstream.WorkQueuePolicy,
+		Sources: []*jetstream.StreamSource{{Name: "A"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStream(t, n.js, "WQ", 3, 3)
+	c, err := wq.CreateOrUpdateConsumer(ctx(t), jetstream.ConsumerConfig{Durable: "W", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := c.Fetch(3, jetstream.FetchMaxWait(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range batch.Messages() {
+		if err := m.DoubleAck(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitStream(t, n.js, "WQ", 0, 3)
+	n.stop()
+	n = startNode(t, dir)
+	publishN(t, n.js, "a", 1)
+	waitStream(t, n.js, "WQ", 1, 4)
+	time.Sleep(200 * time.Millisecond) // room for a wrongly restarted copier to show
+	if s, err := n.js.Stream(ctx(t), "WQ"); err != nil || s.CachedInfo().State.Msgs != 1 {
+		t.Fatalf("after restart: %v %+v", err, s.CachedInfo().State)
+	}
+}

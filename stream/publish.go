@@ -34,10 +34,9 @@ type pubOp struct {
 	// prevSubjSeq is the subject's last sequence before this message, for
 	// the republished copy's Nats-Last-Sequence (transform.go).
 	prevSubjSeq uint64
-	// at is the sequence a mirrored message keeps (mirror.go); 0 for the
-	// next one.
-	at  uint64
-	err *APIError
+	// from is where a mirrored or sourced message came from (copier.go).
+	from copied
+	err  *APIError
 }
 
 var pubPool = sync.Pool{New: func() any { return new(pubOp) }}
@@ -45,12 +44,12 @@ var pubPool = sync.Pool{New: func() any { return new(pubOp) }}
 // onPublish is the broker callback for a stream's subjects. It copies the
 // message and queues it; it blocks only while the writer's queue is full.
 func (s *stream) onPublish(subject, reply, hdr, data []byte) {
-	s.submit(s.transformIn(subject), reply, hdr, data, 0)
+	s.submit(s.transformIn(subject), reply, hdr, data, copied{})
 }
 
-// submit queues a message for the stream; at, when not 0, is the sequence
-// it must be stored at (a mirror keeps its origin's sequences).
-func (s *stream) submit(subject, reply, hdr, data []byte, at uint64) {
+// submit queues a message for the stream; from says where a copied one
+// came from (copier.go), the zero value for a published one.
+func (s *stream) submit(subject, reply, hdr, data []byte, from copied) {
 	p := pubPool.Get().(*pubOp)
 	p.s = s
 	p.buf = append(append(append(append(p.buf[:0], subject...), reply...), hdr...), data...)
@@ -62,7 +61,7 @@ func (s *stream) submit(subject, reply, hdr, data []byte, at uint64) {
 	if len(p.hdr) == 0 {
 		p.hdr = nil
 	}
-	p.seq, p.dup, p.rollup, p.noAck, p.err, p.prevSubjSeq, p.at = 0, false, rollupNone, false, nil, 0, at
+	p.seq, p.dup, p.rollup, p.noAck, p.err, p.prevSubjSeq, p.from = 0, false, rollupNone, false, nil, 0, from
 	p.now = s.svc.clock.Now().UnixNano()
 	s.st.Submit(p)
 }
@@ -97,11 +96,15 @@ func (p *pubOp) Apply(b *store.Batch) error {
 		now = s.state.lastTime + 1 // keep times in sequence order for expiry
 	}
 	p.seq = s.state.last + 1
-	if p.at > p.seq {
-		p.seq = p.at // a mirror skips what its origin no longer has
+	if p.from.at > p.seq {
+		p.seq = p.from.at // a mirror skips what its origin no longer has
 	}
 	p.msg = store.Msg{Seq: p.seq, Time: now, Subject: p.subject, Header: p.hdr, Data: p.data}
 	if err := b.PutMsg(s.id, &p.msg); err != nil {
+		p.err = apiErr(errStreamStoreFailed, err)
+		return errRejected
+	}
+	if err := p.from.record(b, s.id); err != nil {
 		p.err = apiErr(errStreamStoreFailed, err)
 		return errRejected
 	}

@@ -26,6 +26,11 @@ func (c *copier) startSeq() uint64 {
 		}
 		return c.src.OptStartSeq
 	}
+	if seq, ok, err := c.s.st.Reader().SourceSeq(c.s.id, c.key); err == nil && ok {
+		return seq + 1
+	}
+	// No progress record: a stream written before they were kept. Its
+	// newest message from the source says where it was.
 	if seq, ok := c.s.lastSourced(c.key); ok {
 		return seq + 1
 	}
@@ -93,4 +98,21 @@ func setHeader(hdr []byte, k, v string) []byte {
 	out := append([]byte(nil), body...)
 	out = appendHeader(out, k, v)
 	return append(out, "\r\n"...)
+}
+
+// copied says where a message a copier submits came from: a mirror's
+// keeps its origin sequence (at); a source's records the source's progress
+// (key, seq) in the batch that stores it.
+type copied struct {
+	at  uint64
+	key string
+	seq uint64
+}
+
+// record writes a source's progress next to the message it stored.
+func (c copied) record(b *store.Batch, id uint32) error {
+	if c.key == "" {
+		return nil
+	}
+	return b.PutSourceSeq(id, c.key, c.seq)
 }
