@@ -122,3 +122,33 @@ func (s *stream) originInfo(si *StreamInfo) {
 		}
 	}
 }
+
+// OriginStats is one mirror or source of a stream, as monitoring shows it.
+type OriginStats struct {
+	Stream string // the stream copying
+	Origin string // the stream copied from
+	Mirror bool   // a mirror; otherwise a source
+	Lag    uint64
+	Active time.Duration // since the origin last answered; -1 never
+	Error  string        // why it is not copying; empty when it is
+}
+
+// OriginStats returns every mirror's and source's figures, streams in name
+// order.
+func (svc *Service) OriginStats() []OriginStats {
+	var out []OriginStats
+	for _, s := range svc.sortedStreams() {
+		m, srcs := svc.copiers.info(s)
+		for _, si := range append([]*StreamSourceInfo{m}, srcs...) {
+			if si == nil {
+				continue
+			}
+			o := OriginStats{Stream: s.name, Origin: si.Name, Mirror: si == m, Lag: si.Lag, Active: si.Active}
+			if si.Error != nil {
+				o.Error = si.Error.Error()
+			}
+			out = append(out, o)
+		}
+	}
+	return out
+}
