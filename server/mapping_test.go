@@ -213,3 +213,24 @@ func TestClusterMappingAppliedAtThePublisher(t *testing.T) {
 		t.Fatalf("n2 saw %v, want [y.1 y.2]", g)
 	}
 }
+
+// A destination scoped to the server's cluster wins over the unscoped
+// ones there.
+func TestClusterMappingScopedDestination(t *testing.T) {
+	servers := startTestCluster(t, 2, func(i int, o *Options) {
+		o.Mappings = []subjectmap.Mapping{{Source: "c", Destinations: []subjectmap.Destination{
+			{Subject: "c.anywhere", Weight: 100},
+			{Subject: "c.here", Weight: 100, Cluster: "test"},
+			{Subject: "c.elsewhere", Weight: 100, Cluster: "other"},
+		}}}
+	})
+	pub, sub := connectTo(t, servers[0]), connectTo(t, servers[1])
+	got := received(t, pub, sub)
+	waitInterest(t, servers[0], "sentinel.end", 1)
+	if err := pub.Publish("c", nil); err != nil {
+		t.Fatal(err)
+	}
+	if g := got(); strings.Join(g, " ") != "c.here" {
+		t.Fatalf("got %v, want [c.here]", g)
+	}
+}
