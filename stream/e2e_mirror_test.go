@@ -165,3 +165,27 @@ func TestMirrorWaitsForItsOrigin(t *testing.T) {
 		t.Fatalf("error still shown: %+v", info.Mirror.Error)
 	}
 }
+
+// A mirror may take some of its origin's subjects and rename them; it
+// still keeps each message's origin sequence.
+func TestMirrorFilterAndTransform(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	if _, err := n.js.CreateStream(ctx(t), jetstream.StreamConfig{Name: "O", Subjects: []string{"o.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	publishN(t, n.js, "o.keep", 2)
+	publishN(t, n.js, "o.drop", 2)
+	publishN(t, n.js, "o.keep", 1)
+	m, err := n.js.CreateStream(ctx(t), jetstream.StreamConfig{Name: "M", Mirror: &jetstream.StreamSource{Name: "O",
+		SubjectTransforms: []jetstream.SubjectTransformConfig{{Source: "o.keep", Destination: "kept"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStream(t, n.js, "M", 3, 5)
+	for _, seq := range []uint64{1, 2, 5} {
+		got, err := m.GetMsg(ctx(t), seq)
+		if err != nil || got.Subject != "kept" {
+			t.Fatalf("mirror seq %d: %+v %v", seq, got, err)
+		}
+	}
+}
