@@ -281,6 +281,9 @@ func (s *Server) deliverImport(from *conn, sub *subscription, m *message) bool {
 	if svc.literal {
 		m2.subject = []byte(svc.subject)
 	}
+	if !svc.from.mapImported(&m2) {
+		return false
+	}
 	var respSubj string
 	if len(m.reply) > 0 {
 		respSubj = svc.from.addResponse(sub.acc, m.reply, svc.ttl, svc.multi)

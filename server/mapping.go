@@ -76,3 +76,21 @@ func (c *conn) mapSubject(subject []byte) ([]byte, bool) {
 	}
 	return subject, true
 }
+
+// mapImported applies the exporting account's mappings to a request
+// crossing a service import into it, as nats-server does; false when the
+// mapping drops it. Only a mapped request allocates.
+func (a *account) mapImported(m *message) bool {
+	t := a.mappings.Load()
+	if t == nil {
+		return true
+	}
+	out, outcome := t.Map(nil, m.subject)
+	switch outcome {
+	case subjectmap.Mapped:
+		m.subject = out
+	case subjectmap.Dropped:
+		return false
+	}
+	return true
+}

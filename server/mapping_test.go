@@ -234,3 +234,24 @@ func TestClusterMappingScopedDestination(t *testing.T) {
 		t.Fatalf("got %v, want [c.here]", g)
 	}
 }
+
+// A request crossing a service import is mapped by the exporting
+// account's mappings, as nats-server maps it.
+func TestMappingAppliesToImportedRequests(t *testing.T) {
+	s := startServer(t, func(o *Options) {
+		twoAccounts(o)
+		o.Accounts[0].Mappings = []subjectmap.Mapping{to("svc.req", "svc.v2.req")}
+	})
+	a := connectTo(t, s, nats.UserInfo("a", "a"))
+	b := connectTo(t, s, nats.UserInfo("b", "b"))
+	if _, err := a.Subscribe("svc.v2.req", func(m *nats.Msg) { _ = m.Respond([]byte("v2")) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := b.Request("a.svc", nil, 10*time.Second)
+	if err != nil || string(resp.Data) != "v2" {
+		t.Fatalf("request through the import: %v %v", resp, err)
+	}
+}
