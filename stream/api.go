@@ -87,10 +87,12 @@ func (svc *Service) handleAPI(subject, reply string, body []byte) {
 		svc.log.Error("encode API reply", "subject", subject, "err", err)
 		out, _ = json.Marshal(errResponse(typeUnknownAPIRequest, apiErr(errGeneral, err)))
 	}
+	// The audit record goes out first: a client that has its reply finds
+	// the record of its request already sent, in the order it asked.
+	svc.auditAPI(subject, body, out)
 	if err := svc.broker.Publish(reply, "", nil, out); err != nil {
 		svc.log.Debug("send API reply", "subject", subject, "err", err)
 	}
-	svc.auditAPI(subject, body, out)
 }
 
 func (r *apiResponse) apiError() *APIError { return r.Error }

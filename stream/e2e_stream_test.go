@@ -187,7 +187,9 @@ func TestE2EAsyncPublishContiguous(t *testing.T) {
 	const total = 10000
 	futures := make([]jetstream.PubAckFuture, 0, total)
 	for i := 0; i < total; i++ {
-		f, err := n.js.PublishAsync("a", []byte("payload"))
+		// A generous stall wait: on a loaded machine the default 200 ms
+		// can pass while 4,000 publishes are in flight.
+		f, err := n.js.PublishAsync("a", []byte("payload"), jetstream.WithStallWait(10*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
