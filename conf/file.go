@@ -46,6 +46,7 @@ type fileConfig struct {
 	Cluster          *fileCluster            `toml:"cluster"`
 	Accounts         map[string]*fileAccount `toml:"accounts"`
 	SystemAccount    *stringValue            `toml:"system_account"`
+	Mappings         map[string]*fileMapping `toml:"mappings"`
 	PidFile          *stringValue            `toml:"pid_file"`
 	LameDuckDuration *durationValue          `toml:"lame_duck_duration"`
 	LameDuckGrace    *durationValue          `toml:"lame_duck_grace_period"`
@@ -184,7 +185,8 @@ func parseFile(name string, data []byte) (*parsedFile, error) {
 	var reported []toml.Key
 	for _, k := range md.Undecoded() {
 		// An unknown table hides its contents: report the table, not each key.
-		if hasPrefix(k, reported) {
+		// A mapping's destinations were checked by its own decoder.
+		if hasPrefix(k, reported) || inMapping(k) {
 			continue
 		}
 		reported = append(reported, k)
@@ -354,6 +356,9 @@ func (p *parsedFile) apply(c *Config) error {
 	setDuration(&o.LameDuckGracePeriod, f.LameDuckGrace)
 	if f.Accounts != nil {
 		applyAccounts(o, f.Accounts)
+	}
+	if err := p.applyMappings(o); err != nil {
+		return err
 	}
 	if t := f.TLS; t != nil {
 		o.TLS = t.options()

@@ -85,6 +85,10 @@ type conn struct {
 	subsMu sync.Mutex
 	subs   map[string]*subscription
 
+	// mapBuf holds the subject of the message being published when a
+	// subject mapping rewrote it (mapping.go). Reader goroutine only.
+	mapBuf []byte
+
 	// Private match cache, valid while cacheGen equals the sublist's.
 	cache    map[string]*sublist.Result[*subscription]
 	cacheGen uint64

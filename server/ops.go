@@ -232,8 +232,11 @@ func (c *conn) processPub(op *protocol.Op) {
 		c.sendErr(protocol.ErrTextInvalidPubSubject)
 		return
 	}
-	if ps := c.perms.Load(); ps != nil && !c.canPublish(ps, op.Subject) {
-		c.pubViolation(op.Subject)
+	// A mapping applies first: as in nats-server, permissions are those
+	// of the subject the message will travel on.
+	subject, keep := c.mapSubject(op.Subject)
+	if ps := c.perms.Load(); ps != nil && keep && !c.canPublish(ps, subject) {
+		c.pubViolation(subject)
 		return
 	}
 	// +OK goes out before any delivery, so a verbose client that subscribed
@@ -241,11 +244,14 @@ func (c *conn) processPub(op *protocol.Op) {
 	c.sendOK()
 	c.reads.inMsgs++
 	c.reads.inBytes += int64(len(op.Data))
-	m := message{subject: op.Subject, reply: op.Reply, data: op.Data, hdrLen: op.HdrLen}
-	if c.acc.isResponse(op.Subject) {
+	if !keep {
+		return // a weighted mapping's share that goes nowhere
+	}
+	m := message{subject: subject, reply: op.Reply, data: op.Data, hdrLen: op.HdrLen}
+	if c.acc.isResponse(subject) {
 		c.srv.routeResponse(c, c.acc, &m) // a response to a service import
 	}
-	delivered := c.srv.fanOut(c, c.match(op.Subject), &m)
+	delivered := c.srv.fanOut(c, c.match(subject), &m)
 	if !delivered && len(op.Reply) > 0 && c.opts.NoResponders {
 		c.sendNoResponders(op.Reply)
 	}

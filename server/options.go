@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/wisp-mq/wisp/subjectmap"
 )
 
 // User is one account holder allowed to connect. Password is either plain
@@ -47,6 +49,10 @@ type Options struct {
 	// the $SYS subjects: the server's requests and events (system.go).
 	// Empty: a built-in "$SYS" account that only in-process users reach.
 	SystemAccount string
+
+	// Mappings rewrite the subjects that clients of the global account
+	// publish on (mapping.go); AccountConfig.Mappings for other accounts.
+	Mappings []subjectmap.Mapping
 
 	// DefaultPermissions, by account name (GlobalAccount for the users
 	// above), apply to that account's users that have no Permissions of
@@ -208,6 +214,7 @@ func (o *Options) Validate() error {
 		}
 	}
 	validateAccounts(o, bad)
+	validateMappings(o, bad)
 	validateSystemAccount(o, bad)
 	validateDefaultPermissions(o, bad)
 	validateCertMapping(o, bad)

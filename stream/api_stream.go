@@ -199,6 +199,7 @@ func (svc *Service) updateStream(name string, body []byte) any {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.cfg = *cfg
+		s.setShaping(cfg)
 		// Trim at once when limits shrank; the removals commit with the
 		// new config.
 		return s.applyAllLimits(b, now)
@@ -207,6 +208,7 @@ func (svc *Service) updateStream(name string, body []byte) any {
 		svc.reload(s)
 		s.mu.Lock()
 		s.cfg = old
+		s.setShaping(&old)
 		s.mu.Unlock()
 		return errResponse(typeStreamUpdate, apiErr(errStreamUpdate, err))
 	}

@@ -330,7 +330,7 @@ func (c *ConsumerConfig) validateFilters(sc *Config) *APIError {
 				break
 			}
 		}
-		if !inStream {
+		if !inStream && !sc.storesOtherSubjects() {
 			return apiErr(errConsumerFilterNotSubset)
 		}
 	}

@@ -31,7 +31,12 @@ type pubOp struct {
 	dup    bool
 	rollup rollupKind
 	noAck  bool // the stream's no_ack: answer nothing, not even an error
-	err    *APIError
+	// prevSubjSeq is the subject's last sequence before this message, for
+	// the republished copy's Nats-Last-Sequence (transform.go).
+	prevSubjSeq uint64
+	// from is where a mirrored or sourced message came from (copier.go).
+	from copied
+	err  *APIError
 }
 
 var pubPool = sync.Pool{New: func() any { return new(pubOp) }}
@@ -39,6 +44,12 @@ var pubPool = sync.Pool{New: func() any { return new(pubOp) }}
 // onPublish is the broker callback for a stream's subjects. It copies the
 // message and queues it; it blocks only while the writer's queue is full.
 func (s *stream) onPublish(subject, reply, hdr, data []byte) {
+	s.submit(s.transformIn(subject), reply, hdr, data, copied{})
+}
+
+// submit queues a message for the stream; from says where a copied one
+// came from (copier.go), the zero value for a published one.
+func (s *stream) submit(subject, reply, hdr, data []byte, from copied) {
 	p := pubPool.Get().(*pubOp)
 	p.s = s
 	p.buf = append(append(append(append(p.buf[:0], subject...), reply...), hdr...), data...)
@@ -50,7 +61,7 @@ func (s *stream) onPublish(subject, reply, hdr, data []byte) {
 	if len(p.hdr) == 0 {
 		p.hdr = nil
 	}
-	p.seq, p.dup, p.rollup, p.noAck, p.err = 0, false, rollupNone, false, nil
+	p.seq, p.dup, p.rollup, p.noAck, p.err, p.prevSubjSeq, p.from = 0, false, rollupNone, false, nil, 0, from
 	p.now = s.svc.clock.Now().UnixNano()
 	s.st.Submit(p)
 }
@@ -85,12 +96,22 @@ func (p *pubOp) Apply(b *store.Batch) error {
 		now = s.state.lastTime + 1 // keep times in sequence order for expiry
 	}
 	p.seq = s.state.last + 1
+	if p.from.at > p.seq {
+		p.seq = p.from.at // a mirror skips what its origin no longer has
+	}
 	p.msg = store.Msg{Seq: p.seq, Time: now, Subject: p.subject, Header: p.hdr, Data: p.data}
 	if err := b.PutMsg(s.id, &p.msg); err != nil {
 		p.err = apiErr(errStreamStoreFailed, err)
 		return errRejected
 	}
+	if err := p.from.record(b, s.id); err != nil {
+		p.err = apiErr(errStreamStoreFailed, err)
+		return errRejected
+	}
 	wasEmpty := s.state.msgs == 0
+	if s.republishing(p.subject) {
+		p.prevSubjSeq = s.lastSeqOf(p.subject)
+	}
 	s.noteAdded(p.subject, p.seq, now, p.msg.Size())
 	if err := s.rollupAfter(b, replaced); err != nil {
 		// Only a write to the batch can fail here, and the message is
@@ -223,6 +244,7 @@ func (p *pubOp) Done(err error) {
 	}
 	if err == nil {
 		s.wakeConsumers(p.subject)
+		s.republish(&p.msg, p.prevSubjSeq)
 	}
 	if len(p.reply) > 0 && !p.noAck {
 		// A fresh buffer: the Broker contract does not promise Publish

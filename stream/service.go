@@ -71,6 +71,9 @@ type Service struct {
 	streams map[string]*stream
 	apiStop func()
 
+	relay   relay     // republished messages on their way out (transform.go)
+	copiers copierSet // mirrors' and sources' copiers (mirror.go)
+
 	apiTotal  atomic.Uint64
 	apiErrors atomic.Uint64
 	closing   atomic.Bool
@@ -171,6 +174,8 @@ func (svc *Service) Close() error {
 	svc.mu.Unlock()
 	svc.xfers.stop()
 	svc.inflight.Wait()
+	svc.copiers.wait()
+	svc.relay.wait()
 	svc.closeConsumers()
 	err := errors.Join(svc.file.Close(), svc.mem.Close())
 	svc.releaseQuotas()
@@ -219,6 +224,7 @@ func (svc *Service) subscribe(s *stream, subjects []string) error {
 		}
 		s.cancels[subj] = cancel
 	}
+	svc.copiers.ensure(s)
 	return nil
 }
 
@@ -239,6 +245,7 @@ func (svc *Service) resubscribe(s *stream, subjects []string) error {
 }
 
 func (svc *Service) unsubscribeAll(s *stream) {
+	svc.copiers.drop(s)
 	for subj, cancel := range s.cancels {
 		cancel()
 		delete(s.cancels, subj)
@@ -254,9 +261,11 @@ type streamMeta struct {
 
 func newStream(svc *Service, st Store, meta *streamMeta) *stream {
 	nameJSON, _ := json.Marshal(meta.Config.Name)
-	return &stream{
+	s := &stream{
 		svc: svc, st: st, id: meta.ID, name: meta.Config.Name, nameJSON: nameJSON,
 		created: meta.Created, cfg: meta.Config,
 		subjects: map[string]*subjState{},
 	}
+	s.setShaping(&s.cfg)
+	return s
 }

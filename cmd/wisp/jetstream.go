@@ -205,6 +205,12 @@ func jetStreamReport(all []accountStreams) server.JetStreamReport {
 				Delivered: c.Delivered.Consumer,
 			})
 		}
+		origins := map[string][]server.OriginReport{}
+		for _, o := range a.svc.OriginStats() {
+			origins[o.Stream] = append(origins[o.Stream], server.OriginReport{
+				Name: o.Origin, Mirror: o.Mirror, Lag: o.Lag, Active: o.Active, Error: o.Error,
+			})
+		}
 		for _, s := range st.Streams {
 			name := s.Name
 			if a.account != "" {
@@ -214,7 +220,7 @@ func jetStreamReport(all []accountStreams) server.JetStreamReport {
 				Name: name, Subjects: s.Subjects, Storage: s.Storage.String(), Created: s.Created,
 				Messages: s.Messages, Bytes: s.Bytes, FirstSeq: s.FirstSeq, LastSeq: s.LastSeq,
 				FirstTime: s.FirstTime, LastTime: s.LastTime, NumConsumers: s.Consumers,
-				Consumers: consumers[s.Name],
+				Consumers: consumers[s.Name], Origins: origins[s.Name],
 			})
 		}
 	}

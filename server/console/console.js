@@ -454,6 +454,24 @@
         figure("Consumers", fmtInt(st.consumer_count)),
       );
       box.appendChild(figs);
+      const origins = (s.mirror ? [Object.assign({ kind: "mirror" }, s.mirror)] : []).concat((s.sources || []).map((o) => Object.assign({ kind: "source" }, o)));
+      if (origins.length > 0) {
+        const t = el("table", "grid");
+        const hr = el("tr");
+        for (const [h, c] of [["Copies from", ""], ["Kind", ""], ["Lag", "num"], ["Last heard", "num"], ["Error", ""]]) hr.appendChild(el("th", c, h));
+        t.appendChild(el("thead")).appendChild(hr);
+        const tb = t.appendChild(el("tbody"));
+        for (const o of origins) {
+          tb.appendChild(row([
+            [o.name, "name"],
+            [o.kind, "dim"],
+            [fmtInt(o.lag), "num" + (o.lag ? "" : " dim")],
+            [o.active < 0 ? "never" : `${(o.active / 1e9).toFixed(1)} s ago`, "num dim"],
+            [o.error || "", o.error ? "" : "dim"],
+          ]));
+        }
+        box.appendChild(t);
+      }
       if (s.consumer_detail.length > 0) {
         const t = el("table", "grid");
         const hr = el("tr");
