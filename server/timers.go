@@ -32,6 +32,11 @@ func (c *conn) startTimers() {
 // pingInterval is the server's PingInterval, capped for a route.
 func (c *conn) pingInterval() time.Duration {
 	d := c.srv.o().PingInterval
+	if c.ws != nil {
+		if wd := c.srv.o().Websocket.PingInterval; wd > 0 {
+			d = wd
+		}
+	}
 	if c.pingMax > 0 && c.pingMax < d {
 		return c.pingMax
 	}
