@@ -29,7 +29,8 @@ func (c *conn) startTimers() {
 	c.pingMu.Unlock()
 }
 
-// pingInterval is the server's PingInterval, capped for a route.
+// pingInterval is the server's PingInterval, or [websocket]'s for a
+// WebSocket client when set, capped for a route.
 func (c *conn) pingInterval() time.Duration {
 	d := c.srv.o().PingInterval
 	if c.ws != nil {
