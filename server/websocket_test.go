@@ -529,3 +529,20 @@ func TestWebsocketMessageLimit(t *testing.T) {
 		}
 	}
 }
+
+// /varz describes the WebSocket port with nats-server's field names.
+func TestWebsocketVarz(t *testing.T) {
+	s := startWSServer(t, func(o *Options) {
+		o.Websocket.Compression = true
+		o.Websocket.AllowedOrigins = []string{"https://app.example.com"}
+	})
+	v := s.Varz()
+	w := v.Websocket
+	if w.Host != "127.0.0.1" || w.Port != s.WebsocketAddr().(*net.TCPAddr).Port || !w.NoTLS || !w.Compression ||
+		len(w.AllowedOrigins) != 1 {
+		t.Fatalf("varz websocket %+v", w)
+	}
+	if off := startServer(t, nil).Varz().Websocket; off.Port != 0 {
+		t.Fatalf("varz websocket without the port: %+v", off)
+	}
+}
