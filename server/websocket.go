@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"cmp"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -72,6 +73,14 @@ func (s *Server) startWebsocketLocked() error {
 		ReadTimeout:       o.HandshakeTimeout,
 		ReadHeaderTimeout: o.HandshakeTimeout,
 		ErrorLog:          log.New(slogWriter{s.log}, "websocket: ", 0),
+	}
+	if o.TLS != nil {
+		// The HTTP server bounds the TLS handshake, which it runs on its
+		// first read, by the least of its timeouts: so the write timeout
+		// (which otherwise bounds only the 101 answer) brings in
+		// [websocket.tls] timeout, and handshake_timeout, when shorter,
+		// still wins.
+		w.hs.WriteTimeout = cmp.Or(o.TLS.Timeout, DefaultTLSTimeout)
 	}
 	s.ws = w
 	scheme := "ws"

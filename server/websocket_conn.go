@@ -145,6 +145,9 @@ func (w *wsConn) Close() error {
 		}
 		w.closing.Store(true)
 		w.sock.SetReadDeadline(time.Now().Add(wsCloseTimeout))
+		// A backstop for a connection whose reader never started (the
+		// server shut down as it was being registered).
+		time.AfterFunc(2*wsCloseTimeout, func() { w.ws.CloseNow() })
 	})
 	if w.readDone.Load() {
 		w.finish()

@@ -59,6 +59,13 @@ func dialRawWS(t testing.TB, addr string, hdr map[string]string) *rawWS {
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
+	return upgradeRawWS(t, nc, addr, hdr)
+}
+
+// upgradeRawWS sends the upgrade request over an open connection (a TLS
+// one, say) and reads the response.
+func upgradeRawWS(t testing.TB, nc net.Conn, addr string, hdr map[string]string) *rawWS {
+	t.Helper()
 	t.Cleanup(func() { nc.Close() })
 	var key [16]byte
 	rand.Read(key[:])

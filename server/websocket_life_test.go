@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"strings"
@@ -112,4 +113,38 @@ func TestWebsocketNeedsTLS(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "websocket: needs TLS") {
 		t.Fatalf("got %v", err)
 	}
+}
+
+// [websocket.tls] timeout bounds the TLS handshake of a wss:// client
+// that opens a socket and says nothing, as [tls] timeout does on TCP.
+func TestWebsocketTLSTimeout(t *testing.T) {
+	pki := newTestPKI(t)
+	s := startWSServer(t, func(o *Options) {
+		o.Websocket.NoTLS = false
+		o.Websocket.TLS = pki.serverTLS(false, false)
+		o.Websocket.TLS.Timeout = 200 * time.Millisecond
+	})
+	nc, err := net.Dial("tcp", s.WebsocketAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := nc.Read(make([]byte, 64)); err == nil || isTimeout(err) {
+		t.Fatalf("a silent wss:// socket: read %v, want the server to close it", err)
+	}
+	// A client that does its handshake in time is not affected, even
+	// when its upgrade request comes after the TLS timeout has passed.
+	addr := s.WebsocketAddr().String()
+	tc, err := tls.Dial("tcp", addr, pki.clientTLS(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond) // past the 200ms TLS timeout
+	r := upgradeRawWS(t, tc, addr, nil)
+	if r.resp.StatusCode != 101 {
+		t.Fatalf("late upgrade request: status %d", r.resp.StatusCode)
+	}
+	r.readText("INFO ")
+	wsConnect(t, s, nats.Secure(pki.clientTLS(false)))
 }

@@ -36,8 +36,9 @@ type WebsocketOptions struct {
 	// (without context takeover, as nats-server does).
 	Compression bool
 
-	// HandshakeTimeout bounds the TLS handshake and the HTTP upgrade
-	// request; 0 leaves them unbounded, as with nats-server (not advised).
+	// HandshakeTimeout bounds the HTTP upgrade request, and the TLS
+	// handshake when it is shorter than TLS.Timeout (which bounds it
+	// otherwise); 0 leaves the request unbounded, as with nats-server.
 	HandshakeTimeout time.Duration
 
 	// Headers are added to every upgrade response (for example a
