@@ -141,7 +141,7 @@ func (w *wsConn) Close() error {
 			}
 			var buf [2 + 125]byte
 			w.sock.SetWriteDeadline(time.Now().Add(wsCloseTimeout))
-			w.sock.Write(appendCloseFrame(buf[:0], wsCloseStatus(reason), reason.String()))
+			w.sock.Write(appendCloseFrame(buf[:0], wsCloseStatus(reason), wsCloseText(reason)))
 		}
 		w.closing.Store(true)
 		w.sock.SetReadDeadline(time.Now().Add(wsCloseTimeout))
@@ -214,6 +214,20 @@ func wsCloseStatus(r closeReason) websocket.StatusCode {
 		return websocket.StatusGoingAway
 	}
 	return websocket.StatusInternalError
+}
+
+// wsCloseText is the close frame's reason text: nats-server's name for
+// the close reason, where it differs from Wisp's.
+func wsCloseText(r closeReason) string {
+	switch r {
+	case closeAuthViolation:
+		return "Authentication Failure"
+	case closeMaxPayload:
+		return "Maximum Message Payload Exceeded"
+	case closeProtocolError:
+		return "Parse Error"
+	}
+	return r.String()
 }
 
 func (w *wsConn) LocalAddr() net.Addr                { return w.sock.LocalAddr() }

@@ -184,16 +184,23 @@ func (r *rawWS) readText(want string) string {
 // and returns the close status (0 when the socket ended without one).
 func (r *rawWS) expectClose() int {
 	r.t.Helper()
+	code, _ := r.expectCloseReason()
+	return code
+}
+
+// expectCloseReason is expectClose with the close frame's reason text.
+func (r *rawWS) expectCloseReason() (int, string) {
+	r.t.Helper()
 	for {
 		op, p, err := r.readFrame()
 		if err != nil {
-			return 0
+			return 0, ""
 		}
 		if op == 8 {
 			if len(p) < 2 {
-				return 1005
+				return 1005, ""
 			}
-			return int(binary.BigEndian.Uint16(p))
+			return int(binary.BigEndian.Uint16(p)), string(p[2:])
 		}
 	}
 }

@@ -142,6 +142,16 @@ func TestWebsocketAuthAndPermissions(t *testing.T) {
 	if _, err := nats.Connect(s.WebsocketURL(), nats.Timeout(5*time.Second)); err == nil {
 		t.Fatal("connected over ws without credentials")
 	}
+	// On the wire: -ERR, then close 1008 with nats-server's text, even
+	// though the client goes on writing.
+	r := dialRawWS(t, s.WebsocketAddr().String(), nil)
+	r.readText("INFO ")
+	r.write(wsFrame(2, true, true, []byte("CONNECT {\"verbose\":false,\"user\":\"full\",\"pass\":\"no\"}\r\n")),
+		wsFrame(2, true, true, []byte("PING\r\n")))
+	r.readText("-ERR 'Authorization Violation'")
+	if code, text := r.expectCloseReason(); code != 1008 || text != "Authentication Failure" {
+		t.Errorf("refused CONNECT: close %d %q, want 1008 \"Authentication Failure\"", code, text)
+	}
 	full := wsConnect(t, s, nats.UserInfo("full", "pw"))
 	errs := make(chan error, 4)
 	limited := wsConnect(t, s, nats.UserInfo("limited", "pw"), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { errs <- err }))
@@ -367,8 +377,8 @@ func TestWebsocketBadFrames(t *testing.T) {
 	r.readText("INFO ")
 	r.write(wsFrame(2, true, true, []byte("PUB x 2000\r\n")))
 	r.readText("Maximum Payload")
-	if got := r.expectClose(); got != 1009 {
-		t.Errorf("max payload close status %d, want 1009", got)
+	if code, text := r.expectCloseReason(); code != 1009 || text != "Maximum Message Payload Exceeded" {
+		t.Errorf("max payload: close %d %q, want nats-server's 1009 \"Maximum Message Payload Exceeded\"", code, text)
 	}
 	alive("after max payload")
 }
