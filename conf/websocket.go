@@ -13,6 +13,7 @@ import (
 //	[websocket]
 //	host = "0.0.0.0"              # or listen = "0.0.0.0:8080"
 //	port = 8080
+//	advertise = "ws.example.com:443" # given to the cluster's WebSocket clients
 //	no_tls = false                # true allows plain ws:// (TLS is required otherwise)
 //	same_origin = false           # browsers must come from the host and port they connect to
 //	allowed_origins = ["https://app.example.com"]
@@ -26,9 +27,9 @@ import (
 //	key_file = "server-key.pem"
 //
 // nats-server's keys for a separate WebSocket login (authorization,
-// no_auth_user, jwt_cookie, user_cookie, pass_cookie, token_cookie) and
-// advertise are refused: WebSocket clients log in as the server's users,
-// exactly as TCP clients do.
+// no_auth_user, jwt_cookie, user_cookie, pass_cookie, token_cookie) are
+// refused: WebSocket clients log in as the server's users, exactly as TCP
+// clients do.
 type fileWebsocket struct {
 	Host             *stringValue            `toml:"host"`
 	Net              *stringValue            `toml:"net"` // nats-server's other name for host
@@ -44,7 +45,7 @@ type fileWebsocket struct {
 	PingInterval     *durationValue          `toml:"ping_interval"`
 	Headers          map[string]*stringValue `toml:"headers"`
 
-	Advertise      *unsupportedWS `toml:"advertise"`
+	Advertise      *stringValue   `toml:"advertise"`
 	Authorization  *unsupportedWS `toml:"authorization"`
 	Authentication *unsupportedWS `toml:"authentication"`
 	NoAuthUser     *unsupportedWS `toml:"no_auth_user"`
@@ -59,7 +60,7 @@ type fileWebsocket struct {
 type unsupportedWS struct{}
 
 func (*unsupportedWS) UnmarshalTOML(any) error {
-	return errors.New("not supported by Wisp: WebSocket clients authenticate as the server's users, like TCP clients, and the WebSocket URL is not advertised to a cluster's clients")
+	return errors.New("not supported by Wisp: WebSocket clients authenticate as the server's users, like TCP clients")
 }
 
 // applyWebsocket copies the [websocket] table onto o.
@@ -68,6 +69,7 @@ func (p *parsedFile) applyWebsocket(o *server.WebsocketOptions) error {
 	setString(&o.Host, f.Net)
 	setString(&o.Host, f.Host)
 	setInt(&o.Port, f.Port)
+	setString(&o.Advertise, f.Advertise)
 	if f.Listen != nil {
 		if f.Host != nil || f.Net != nil || f.Port != nil {
 			return p.keyError("websocket.listen", errors.New(`set either "listen" or "host"/"port", not both`))

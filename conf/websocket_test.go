@@ -12,6 +12,7 @@ func TestWebsocketFile(t *testing.T) {
 host = "127.0.0.1"
 [websocket]
 port = 8080
+advertise = "ws.example.com:443"
 same_origin = true
 allowed_origins = ["https://app.example.com", "http://localhost:3000"]
 compression = true
@@ -29,7 +30,7 @@ verify = true
 		t.Fatal(err)
 	}
 	w := c.Server.Websocket
-	if !w.Enabled() || w.Host != "127.0.0.1" || w.Port != 8080 || !w.SameOrigin || !w.Compression ||
+	if !w.Enabled() || w.Host != "127.0.0.1" || w.Port != 8080 || w.Advertise != "ws.example.com:443" || !w.SameOrigin || !w.Compression ||
 		w.HandshakeTimeout != 3*time.Second || w.PingInterval != 30*time.Second || w.NoTLS ||
 		w.TLS == nil || w.TLS.CertFile != "ws.pem" || w.TLS.CAFile != "ca.pem" || !w.TLS.Verify {
 		t.Fatalf("websocket options %+v", w)
@@ -66,7 +67,7 @@ func TestWebsocketFileErrors(t *testing.T) {
 		{"[websocket]\nport = 8080\nno_tls = true\nsame_orign = true\n", `wisp.conf:4: unknown key "websocket.same_orign"`},
 		{"[websocket]\nport = 8080\nno_tls = true\njwt_cookie = \"jwt\"\n", "wisp.conf:4: websocket.jwt_cookie: not supported by Wisp"},
 		{"[websocket]\nport = 8080\nno_tls = true\nno_auth_user = \"u\"\n", "websocket.no_auth_user: not supported"},
-		{"[websocket]\nport = 8080\nno_tls = true\nadvertise = \"h:1\"\n", "websocket.advertise: not supported"},
+		{"[websocket]\nport = 8080\nno_tls = true\nadvertise = \"ws://h:1\"\n", "websocket.advertise"},
 		{"[websocket]\nport = 8080\nno_tls = true\n[websocket.authorization]\nuser = \"u\"\n", "websocket.authorization: not supported"},
 		{"[websocket]\nport = 8080\nno_tls = true\nuser_cookie = \"u\"\n", "websocket.user_cookie: not supported"},
 		{"[websocket]\nport = 8080\nno_tls = true\nallowed_origins = [\"app.example.com\"]\n", "websocket.allowed_origins"},

@@ -246,7 +246,8 @@ func trimNewline(p []byte) []byte {
 // wsInfo adjusts the INFO a WebSocket client gets, as nats-server does:
 // the host and port are the WebSocket port's, TLS is what that port
 // does (the connection is already secure or plain when INFO arrives),
-// and connect_urls, which lists nats:// URLs, is left out.
+// and connect_urls lists the cluster's WebSocket URLs instead of its
+// client URLs (nats.go dials them with the scheme it connected with).
 func (s *Server) wsInfo(si *serverInfo) {
 	o := &s.opts.Websocket
 	si.Host, si.Port = o.Host, o.Port
@@ -259,4 +260,29 @@ func (s *Server) wsInfo(si *serverInfo) {
 		si.TLSVerify = o.TLS.verifyClients()
 	}
 	si.ConnectURLs = nil
+	if cl := s.cl; cl != nil && !cl.opts.NoAdvertise {
+		si.ConnectURLs = cl.websocketURLs()
+	}
+}
+
+// ownWebsocketURL is host:port where this server accepts WebSocket
+// clients, as other servers' WebSocket clients should dial it: the
+// advertised address when set. Empty without a WebSocket port and in
+// lame-duck mode.
+func (s *Server) ownWebsocketURL() string {
+	a, ok := s.WebsocketAddr().(*net.TCPAddr)
+	if !ok || s.InLameDuckMode() {
+		return ""
+	}
+	o := &s.opts.Websocket
+	if adv := o.Advertise; adv != "" {
+		if _, _, err := net.SplitHostPort(adv); err != nil {
+			return net.JoinHostPort(adv, strconv.Itoa(a.Port))
+		}
+		return adv
+	}
+	if ip := net.ParseIP(o.Host); ip != nil && ip.IsUnspecified() {
+		return advertisedAddr(a, o.Host)
+	}
+	return net.JoinHostPort(o.Host, strconv.Itoa(a.Port))
 }

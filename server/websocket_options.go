@@ -17,6 +17,11 @@ import (
 type WebsocketOptions struct {
 	Host string // listen address, default the client Host
 	Port int    // 0 = off; -1 picks a free port
+	// Advertise is host[:port] that the cluster's other servers give
+	// their WebSocket clients to reach this one (ws_connect_urls), when
+	// the listen address is not reachable as is (NAT, 0.0.0.0); the port
+	// defaults to the one bound.
+	Advertise string
 
 	// TLS serves wss://. As with nats-server, WebSocket needs TLS unless
 	// NoTLS says that plain ws:// is really meant (behind a proxy that
@@ -85,6 +90,9 @@ func (w *WebsocketOptions) validate(bad func(name, format string, args ...any)) 
 		if t.HandshakeFirst {
 			bad("websocket.tls.handshake_first", "does not apply: a WebSocket connection always starts with TLS")
 		}
+	}
+	if strings.Contains(w.Advertise, "://") || strings.ContainsAny(w.Advertise, " /") {
+		bad("websocket.advertise", "%q is not host or host:port", w.Advertise)
 	}
 	if w.HandshakeTimeout < 0 || w.PingInterval < 0 {
 		bad("websocket", "durations must not be negative")
