@@ -193,6 +193,9 @@ func (r *rawWS) expectCloseReason() (int, string) {
 	r.t.Helper()
 	for {
 		op, p, err := r.readFrame()
+		if isTimeout(err) {
+			r.t.Fatal("the server neither closed the connection nor sent a close frame")
+		}
 		if err != nil {
 			return 0, ""
 		}

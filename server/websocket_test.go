@@ -356,6 +356,8 @@ func TestWebsocketBadFrames(t *testing.T) {
 		{"unknown opcode", wsFrame(5, true, true, connect), 1002},
 		{"continuation first", wsFrame(0, true, true, connect), 1002},
 		{"fragmented ping", wsFrame(9, false, true, []byte("x")), 1002},
+		{"oversized ping", wsFrame(9, true, true, make([]byte, 200)), 1002},
+		{"length past 2^63", []byte{0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4}, 0},
 		{"compressed without deflate agreed", append([]byte{0xc2}, wsFrame(2, true, true, connect)[1:]...), 1002},
 		{"bad NATS op", wsFrame(2, true, true, []byte("BOGUS\r\n")), 1002},
 	}
@@ -368,6 +370,7 @@ func TestWebsocketBadFrames(t *testing.T) {
 			if tc.want != 0 && got != tc.want {
 				t.Errorf("close status %d, want %d", got, tc.want)
 			}
+			eventually(t, "the connection gone", func() bool { return s.NumConnections() == 2 })
 			alive(tc.name)
 		})
 	}
