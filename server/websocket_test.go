@@ -559,3 +559,38 @@ func TestWebsocketVarz(t *testing.T) {
 		t.Fatalf("varz websocket without the port: %+v", off)
 	}
 }
+
+// Accounts isolate WebSocket clients as they do TCP ones: a ws:// user of
+// account A reaches A's TCP clients and nobody in B.
+func TestWebsocketAccounts(t *testing.T) {
+	s := startWSServer(t, func(o *Options) {
+		o.Accounts = []AccountConfig{
+			{Name: "A", Users: []User{{Username: "a-ws", Password: "pw"}, {Username: "a-tcp", Password: "pw"}}},
+			{Name: "B", Users: []User{{Username: "b-tcp", Password: "pw"}}},
+		}
+	})
+	ws := wsConnect(t, s, nats.UserInfo("a-ws", "pw"))
+	aTCP := connect(t, s, nats.UserInfo("a-tcp", "pw"))
+	bTCP := connect(t, s, nats.UserInfo("b-tcp", "pw"))
+	inA, _ := aTCP.SubscribeSync("shared")
+	inB, _ := bTCP.SubscribeSync("shared")
+	aTCP.Flush()
+	bTCP.Flush()
+	ws.Publish("shared", []byte("for A"))
+	ws.Flush()
+	if m := nextMsg(t, inA); string(m.Data) != "for A" {
+		t.Fatalf("A got %q", m.Data)
+	}
+	if m, err := inB.NextMsg(200 * time.Millisecond); err == nil {
+		t.Fatalf("account B got %q from account A", m.Data)
+	}
+	var acc string
+	for _, c := range s.Conns(false) {
+		if c.Websocket {
+			acc = c.Account
+		}
+	}
+	if acc != "A" {
+		t.Fatalf("ws client in account %q, want A", acc)
+	}
+}
