@@ -86,8 +86,9 @@ func readAll(t testing.TB, w *wsConn, buf []byte, want int) {
 }
 
 // skipFrame reads one server frame into buf without allocating (the
-// header too, which a local array would not do: it escapes).
-func skipFrame(t testing.TB, r *rawWS, buf []byte) {
+// header too, which a local array would not do: it escapes), and returns
+// its payload's length.
+func skipFrame(t testing.TB, r *rawWS, buf []byte) int {
 	h := buf[:10]
 	if _, err := io.ReadFull(r.br, h[:2]); err != nil {
 		t.Fatal(err)
@@ -104,6 +105,7 @@ func skipFrame(t testing.TB, r *rawWS, buf []byte) {
 	if _, err := io.ReadFull(r.br, buf[:n]); err != nil {
 		t.Fatal(err)
 	}
+	return n
 }
 
 func TestWebsocketAllocations(t *testing.T) {
@@ -144,6 +146,60 @@ func TestWebsocketAllocations(t *testing.T) {
 				t.Fatalf("%s: %.2f allocations per message read, %.2f per chunk written; want at most %.1f", name, read, write, limit)
 			}
 		})
+	}
+}
+
+// TestWebsocketHotPathAllocations runs the whole path with WebSocket on
+// both ends: PUB frames read from a publisher's wsConn, parsed, matched,
+// staged and handed to a subscriber whose writer sends them as frames on
+// its own wsConn. Nothing allocates per message.
+func TestWebsocketHotPathAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are checked without -race (make test does both)")
+	}
+	s, err := New(&Options{Host: "127.0.0.1", Port: -1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubWS, pubClient := wsPair(t, false)
+	subWS, subClient := wsPair(t, false)
+	pub := newConn(s, pubWS, 1)
+	pub.ws, pub.opts.Verbose = pubWS, false
+	sub := newConn(s, subWS, 2)
+	sub.ws, sub.opts.Verbose = subWS, false
+	if err := s.sl.Insert("ws.path", "", &subscription{conn: sub, subject: "ws.path", sid: []byte("1")}); err != nil {
+		t.Fatal(err)
+	}
+	const perRun = 32
+	op := []byte("PUB ws.path 64\r\n" + strings.Repeat("x", 64) + "\r\n")
+	var frames []byte
+	for range perRun {
+		frames = append(frames, wsFrame(2, true, true, op)...)
+	}
+	delivered := perRun * len("MSG ws.path 1 64\r\n"+strings.Repeat("x", 64)+"\r\n")
+	buf := make([]byte, 4096)
+	out := make([]byte, 64<<10)
+	run := func() {
+		pubClient.write(frames)
+		for got := 0; got < perRun*len(op); {
+			n, err := pub.nc.Read(buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := pub.parser.Parse(buf[:n], pub); err != nil {
+				t.Fatal(err)
+			}
+			pub.endOfRead()
+			got += n
+		}
+		drain(t, sub)
+		for got := 0; got < delivered; {
+			got += skipFrame(t, subClient, out)
+		}
+	}
+	run() // warm up: caches, pools, scratch
+	if a := testing.AllocsPerRun(100, run) / perRun; a != 0 {
+		t.Fatalf("%v allocations per message over WebSocket, want 0", a)
 	}
 }
 
