@@ -29,10 +29,10 @@ type wsConn struct {
 	sock net.Conn // the hijacked socket: TLS over TCP for wss://, else TCP
 	c    *conn    // for the close status; set before the goroutines start
 	cur  io.Reader
-	// framingErr is set by the reader when the client broke the
-	// WebSocket framing: the library may have sent its own close frame,
-	// so Close sends none.
-	framingErr atomic.Bool
+	// libClosed is set by the reader when the client sent its close
+	// frame (the library answers it) or broke the WebSocket framing (the
+	// library may have sent its own): Close sends no second close frame.
+	libClosed atomic.Bool
 	// closing is set once the close frame is out: the reader drops what
 	// the client still sends until its close frame (or the linger) ends
 	// the read. readDone is set when the reader has stopped.
@@ -90,13 +90,14 @@ func (w *wsConn) Read(p []byte) (int, error) {
 // socket error is the client gone.
 func (w *wsConn) readError(err error) error {
 	if st := websocket.CloseStatus(err); st != -1 {
+		w.libClosed.Store(true)
 		return io.EOF
 	}
 	var ne net.Error
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) || errors.As(err, &ne) {
 		return err
 	}
-	w.framingErr.Store(true)
+	w.libClosed.Store(true)
 	if w.c != nil {
 		reason := closeProtocolError
 		if errors.Is(err, websocket.ErrMessageTooBig) {
@@ -134,7 +135,7 @@ const wsCloseTimeout = time.Second
 // and close frame before the client reads them.
 func (w *wsConn) Close() error {
 	w.closeOnce.Do(func() {
-		if !w.framingErr.Load() {
+		if !w.libClosed.Load() {
 			reason := closeClientGone
 			if w.c != nil {
 				reason = w.c.closeReason()
