@@ -148,3 +148,21 @@ func TestWebsocketTLSTimeout(t *testing.T) {
 	r.readText("INFO ")
 	wsConnect(t, s, nats.Secure(pki.clientTLS(false)))
 }
+
+// A WebSocket subscriber that stops reading is cut off by the write
+// deadline and counted as a slow consumer, as a TCP one is.
+func TestWebsocketSlowConsumer(t *testing.T) {
+	s := startWSServer(t, func(o *Options) { o.WriteDeadline = 200 * time.Millisecond })
+	stuck := dialRawWS(t, s.WebsocketAddr().String(), nil)
+	stuck.readText("INFO ")
+	stuck.write(wsFrame(2, true, true, []byte("CONNECT {\"verbose\":false}\r\nSUB wd 1\r\nPING\r\n")))
+	stuck.readText("PONG\r\n") // and never reads again
+	pub := connect(t, s)
+	payload := make([]byte, 64<<10)
+	for i := 0; i < 400; i++ { // 25 MiB: more than the socket buffers hold
+		pub.Publish("wd", payload)
+	}
+	pub.Flush()
+	eventually(t, "slow consumer to be counted", func() bool { return s.stats.slowConsumers.Load() == 1 })
+	eventually(t, "the stuck client gone", func() bool { return s.NumConnections() == 1 })
+}
