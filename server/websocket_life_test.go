@@ -166,3 +166,18 @@ func TestWebsocketSlowConsumer(t *testing.T) {
 	eventually(t, "slow consumer to be counted", func() bool { return s.stats.slowConsumers.Load() == 1 })
 	eventually(t, "the stuck client gone", func() bool { return s.NumConnections() == 1 })
 }
+
+// auth_timeout applies on the WebSocket port: a client that never sends
+// CONNECT gets nats-server's -ERR and close 1008.
+func TestWebsocketAuthTimeout(t *testing.T) {
+	s := startWSServer(t, func(o *Options) {
+		o.Users = []User{{Username: "u", Password: "p"}}
+		o.AuthTimeout = 200 * time.Millisecond
+	})
+	r := dialRawWS(t, s.WebsocketAddr().String(), nil)
+	r.readText("INFO ")
+	r.readText("-ERR 'Authentication Timeout'")
+	if code, text := r.expectCloseReason(); code != 1008 || text != "Authentication Timeout" {
+		t.Fatalf("close %d %q, want 1008 \"Authentication Timeout\"", code, text)
+	}
+}
