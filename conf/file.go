@@ -44,6 +44,7 @@ type fileConfig struct {
 	JetStream        *fileJetStream          `toml:"-"`
 	TLS              *fileTLS                `toml:"tls"`
 	Cluster          *fileCluster            `toml:"cluster"`
+	Websocket        *fileWebsocket          `toml:"websocket"`
 	Accounts         map[string]*fileAccount `toml:"accounts"`
 	SystemAccount    *stringValue            `toml:"system_account"`
 	Mappings         map[string]*fileMapping `toml:"mappings"`
@@ -365,6 +366,11 @@ func (p *parsedFile) apply(c *Config) error {
 	}
 	if f.Cluster != nil {
 		if err := p.applyCluster(&o.Cluster); err != nil {
+			return err
+		}
+	}
+	if f.Websocket != nil {
+		if err := p.applyWebsocket(&o.Websocket); err != nil {
 			return err
 		}
 	}

@@ -166,6 +166,9 @@ func (c *conn) teardown() {
 		c.acc.nconns.Add(-1)
 	}
 	c.role.ended()
+	if c.ws != nil {
+		c.ws.readerDone()
+	}
 }
 
 // sendErr queues -ERR 'text' and wakes the writer.

@@ -26,7 +26,7 @@ type Connz struct {
 type ConnInfo struct {
 	CID            uint64      `json:"cid"`
 	Kind           string      `json:"kind"` // always "Client": routes are in /routez
-	Type           string      `json:"type"` // always "nats"
+	Type           string      `json:"type"` // "nats", or "websocket" for a WebSocket client
 	IP             string      `json:"ip"`
 	Port           int         `json:"port"`
 	Start          time.Time   `json:"start"`
@@ -148,6 +148,9 @@ func connInfo(c *ConnSnapshot, now time.Time, q connzQuery) ConnInfo {
 		PendingBytes: c.PendingBytes, InMsgs: c.InMsgs, OutMsgs: c.OutMsgs,
 		InBytes: c.InBytes, OutBytes: c.OutBytes, NumSubs: c.NumSubs,
 		Name: c.Name, Lang: c.Lang, Version: c.Version,
+	}
+	if c.Websocket {
+		ci.Type = "websocket"
 	}
 	if q.auth {
 		ci.AuthorizedUser = c.User

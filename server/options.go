@@ -79,6 +79,10 @@ type Options struct {
 	// Cluster joins this server to others (routes); off unless its Port is set.
 	Cluster ClusterOptions
 
+	// Websocket opens a WebSocket port for clients; off unless its Port
+	// is set (websocket_options.go).
+	Websocket WebsocketOptions
+
 	// JetStream is reported in INFO; the stream layer itself is wired by
 	// the caller (cmd/wisp) through the Publish/Subscribe methods.
 	JetStream bool
@@ -149,6 +153,7 @@ func (o *Options) setDefaults() {
 		o.LameDuckGracePeriod = DefaultLameDuckGracePeriod
 	}
 	o.Cluster.setDefaults(o)
+	o.Websocket.setDefaults(o)
 }
 
 // Validate fills in defaults and rejects settings that cannot work, naming
@@ -252,6 +257,7 @@ func (o *Options) Validate() error {
 		bad("server_name", "%q must not contain spaces or control characters", o.ServerName)
 	}
 	o.Cluster.validate(bad)
+	o.Websocket.validate(bad)
 	return errors.Join(errs...)
 }
 

@@ -109,6 +109,9 @@ func (s *Server) checkStatic(o *Options) error {
 	if !reflect.DeepEqual(old.Cluster, o.Cluster) {
 		errs = append(errs, fmt.Errorf("cluster: %w", ErrNotReloadable))
 	}
+	if !reflect.DeepEqual(old.Websocket, o.Websocket) {
+		errs = append(errs, fmt.Errorf("websocket: %w", ErrNotReloadable))
+	}
 	return errors.Join(errs...)
 }
 

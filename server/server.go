@@ -67,6 +67,10 @@ type Server struct {
 	profStop    func(context.Context) error
 	profAddr    net.Addr
 
+	// ws is the WebSocket port (websocket.go), nil when it is off. Set
+	// by Start.
+	ws *wsServer
+
 	// cl is the cluster (routes to other servers), nil when clustering is
 	// off. Set by Start.
 	cl *cluster
@@ -191,6 +195,10 @@ func (s *Server) startListening() error {
 		s.profStop = stop
 	}
 	s.log.Info("listening for client connections", "addr", ln.Addr().String(), "server_id", s.id, "version", Version)
+	if err := s.startWebsocketLocked(); err != nil {
+		s.stopListenersLocked()
+		return err
+	}
 	if s.opts.Cluster.Enabled() {
 		if err := s.startCluster(); err != nil {
 			s.stopListenersLocked()
@@ -207,6 +215,10 @@ func (s *Server) startListening() error {
 func (s *Server) stopListenersLocked() {
 	s.ln.Close()
 	s.ln = nil
+	if s.ws != nil {
+		s.ws.hs.Close()
+		s.ws = nil
+	}
 	if s.httpStop != nil {
 		s.httpStop(context.Background())
 		s.httpStop = nil
@@ -357,6 +369,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if ln != nil {
 		ln.Close()
 	}
+	s.stopWebsocket()
 	if s.cl != nil {
 		conns = append(conns, s.cl.shutdown()...)
 	}

@@ -21,6 +21,7 @@ type ConnSnapshot struct {
 	User         string
 	Account      string // "$G" for the global account
 	TLS          bool
+	Websocket    bool // came in on the WebSocket port
 	InMsgs       int64
 	InBytes      int64
 	OutMsgs      int64
@@ -130,7 +131,7 @@ func (c *conn) snapshot(withSubs bool) ConnSnapshot {
 	cs := ConnSnapshot{
 		CID: c.id, IP: c.host, Port: c.port, Start: c.start,
 		Name: c.opts.Name, Lang: c.opts.Lang, Version: c.opts.Version, User: c.user,
-		Account: c.acc.name, TLS: c.tls,
+		Account: c.acc.name, TLS: c.tls, Websocket: c.ws != nil,
 	}
 	c.infoMu.Unlock()
 	cs.InMsgs, cs.InBytes = c.inMsgs.Load(), c.inBytes.Load()

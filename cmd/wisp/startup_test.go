@@ -87,6 +87,9 @@ func TestPortInUseMessage(t *testing.T) {
 		{"route", func(o *server.Options) {
 			o.Cluster = server.ClusterOptions{Name: "c", Host: "127.0.0.1", Port: port}
 		}, "--cluster/--cluster_listen or cluster.port in the config file"},
+		{"websocket", func(o *server.Options) {
+			o.Websocket = server.WebsocketOptions{Host: "127.0.0.1", Port: port, NoTLS: true}
+		}, "websocket.port in the config file"},
 	} {
 		t.Run(tc.listener, func(t *testing.T) {
 			cfg := conf.DefaultConfig()
@@ -117,12 +120,14 @@ func TestStartupLogFields(t *testing.T) {
 	cfg := conf.DefaultConfig()
 	cfg.JetStream = true
 	cfg.StoreDir = t.TempDir()
-	cfg.Server = server.Options{Host: "127.0.0.1", Port: -1, HTTPHost: "127.0.0.1", HTTPPort: -1}
+	cfg.Server = server.Options{Host: "127.0.0.1", Port: -1, HTTPHost: "127.0.0.1", HTTPPort: -1,
+		Websocket: server.WebsocketOptions{Host: "127.0.0.1", Port: -1, NoTLS: true}}
 	logs, stop := startServe(t, cfg)
 	line := waitLogLine(t, logs, `msg="wisp started"`)
 	for _, want := range []string{
 		"nats_version=" + server.NATSVersion,
 		"url=nats://127.0.0.1:",
+		"websocket=ws://127.0.0.1:",
 		"console=http://127.0.0.1:",
 		"store_dir=" + cfg.StoreDir,
 	} {
@@ -134,12 +139,12 @@ func TestStartupLogFields(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Without monitoring and streams, neither is mentioned.
+	// Without monitoring, streams and WebSocket, none is mentioned.
 	cfg = conf.DefaultConfig()
 	cfg.Server = server.Options{Host: "127.0.0.1", Port: -1}
 	logs, stop = startServe(t, cfg)
 	line = waitLogLine(t, logs, `msg="wisp started"`)
-	if strings.Contains(line, "console=") || strings.Contains(line, "store_dir=") {
+	if strings.Contains(line, "console=") || strings.Contains(line, "store_dir=") || strings.Contains(line, "websocket=") {
 		t.Errorf("start line without monitoring and streams: %s", line)
 	}
 	if err := stop(); err != nil {
