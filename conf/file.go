@@ -43,6 +43,7 @@ type fileConfig struct {
 	JetStream        *fileJetStream          `toml:"-"`
 	TLS              *fileTLS                `toml:"tls"`
 	Cluster          *fileCluster            `toml:"cluster"`
+	MQTT             *fileMQTT               `toml:"mqtt"`
 	Accounts         map[string]*fileAccount `toml:"accounts"`
 	SystemAccount    *stringValue            `toml:"system_account"`
 	PidFile          *stringValue            `toml:"pid_file"`
@@ -356,6 +357,11 @@ func (p *parsedFile) apply(c *Config) error {
 	}
 	if f.Cluster != nil {
 		if err := p.applyCluster(&o.Cluster); err != nil {
+			return err
+		}
+	}
+	if f.MQTT != nil {
+		if err := p.applyMQTT(c); err != nil {
 			return err
 		}
 	}

@@ -72,8 +72,12 @@ type Server struct {
 	tls atomic.Pointer[tlsState]
 
 	nextCID atomic.Uint64
-	wg      sync.WaitGroup // accept loop and connection goroutines
-	stats   counters
+
+	// ext are the connections of other protocols (external.go).
+	extMu sync.Mutex
+	ext   map[uint64]func() ConnSnapshot
+	wg    sync.WaitGroup // accept loop and connection goroutines
+	stats counters
 }
 
 // counters are the server-wide totals. Connections fold their own counts in

@@ -136,6 +136,18 @@ func serve(ctx context.Context, stopSignals func(), cfg *conf.Config, log *slog.
 		stopStreams()
 		return startError(err)
 	}
+	// MQTT clients go first when stopping: their sessions live in the
+	// streams, which they still use while they close.
+	stopMQTT := func() {}
+	if cfg.MQTT != nil {
+		mq, err := startMQTT(cfg, srv, log)
+		if err != nil {
+			shutdown(srv, log)
+			stopStreams()
+			return err
+		}
+		stopMQTT = mq.Close
+	}
 	log.Info("wisp started", startedFields(srv, cfg)...)
 
 	if cfg.PidFile != "" {
@@ -159,6 +171,7 @@ func serve(ctx context.Context, stopSignals func(), cfg *conf.Config, log *slog.
 			reloadConfig(srv, layers, cfg, reload, level, log)
 			continue
 		case <-ldm:
+			stopMQTT()
 			err = srv.LameDuck(ctx)
 			stopSignals()
 			stopStreams()
@@ -172,6 +185,7 @@ func serve(ctx context.Context, stopSignals func(), cfg *conf.Config, log *slog.
 		break
 	}
 	stopSignals()
+	stopMQTT()
 	log.Info("shutting down", "timeout", shutdownTimeout)
 	err = shutdown(srv, log)
 	// Streams stop after the server: no client can publish into a stream

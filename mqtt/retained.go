@@ -1,0 +1,93 @@
+package mqtt
+
+import (
+	"strconv"
+)
+
+// Retained messages are the last message of each topic, stored in
+// $MQTT_rmsgs under $MQTT.rmsgs.<subject> (one per subject), with the
+// publisher's QoS in the header. An empty payload clears a topic's.
+
+func (a *accountState) setRetained(subject string, payload []byte, qos byte) error {
+	if len(payload) == 0 {
+		req := map[string]string{"filter": retainedPrefix + subject}
+		return a.js.call("$JS.API.STREAM.PURGE."+retainedStream, req, nil)
+	}
+	hdr := qosHeader(qos)
+	if hdr == nil {
+		hdr = []byte("NATS/1.0\r\nNmqtt-Pub: 0\r\n\r\n")
+	}
+	return a.js.store(retainedPrefix+subject, hdr, payload)
+}
+
+// retainedMsg is one stored retained message.
+type retainedMsg struct {
+	Subject string `json:"subject"`
+	Seq     uint64 `json:"seq"`
+	Header  []byte `json:"hdrs"`
+	Data    []byte `json:"data"`
+}
+
+// maxRetainedPerSubscribe bounds the retained messages one filter sends.
+const maxRetainedPerSubscribe = 10000
+
+// retainedFor walks the retained messages matching subject, in stream
+// order, until fn returns false.
+func (a *accountState) retainedFor(subject string, fn func(m *retainedMsg) bool) error {
+	seq := uint64(1)
+	for n := 0; n < maxRetainedPerSubscribe; n++ {
+		var reply struct {
+			Message *retainedMsg `json:"message"`
+		}
+		req := map[string]any{"seq": seq, "next_by_subj": retainedPrefix + subject}
+		err := a.js.call("$JS.API.STREAM.MSG.GET."+retainedStream, req, &reply)
+		if isAPIError(err, errCodeNoMessage) || err == nil && reply.Message == nil {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !fn(reply.Message) {
+			return nil
+		}
+		seq = reply.Message.Seq + 1
+	}
+	return nil
+}
+
+// sendRetained delivers the retained messages a new subscription matches,
+// with RETAIN set, at the lower of the stored and the granted QoS.
+func (c *conn) sendRetained(st *subState) {
+	for _, s := range st.subjects {
+		err := c.acc.retainedFor(s, func(m *retainedMsg) bool {
+			subj := []byte(m.Subject[len(retainedPrefix):])
+			if st.skipDollar && len(subj) > 0 && subj[0] == '$' {
+				return true
+			}
+			qos := min(st.qos, publishedQoS(m.Header))
+			if qos == 0 {
+				c.sendPublish(flagRetain, subj, 0, m.Data)
+				return true
+			}
+			id, ok := c.sess.track("", "retained."+strconv.FormatUint(m.Seq, 10))
+			if !ok {
+				return false
+			}
+			c.sendPublish(flagRetain|flagQoS1, subj, id, m.Data)
+			return true
+		})
+		if err != nil {
+			c.svc.log.Warn("mqtt retained messages not sent", "client", c.clientID, "subject", s, "err", err)
+		}
+	}
+}
+
+// sendPublish queues a PUBLISH of a message on subject.
+func (c *conn) sendPublish(flags byte, subject []byte, id uint16, payload []byte) {
+	if c.out.write(func(b []byte) []byte {
+		b = appendPublishHeader(b, flags, subject, id, len(payload))
+		return append(b, payload...)
+	}) {
+		c.out.countMsg(len(payload))
+	}
+}
