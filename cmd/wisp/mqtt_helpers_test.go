@@ -154,3 +154,23 @@ func wait(t *testing.T, tok paho.Token) {
 		t.Fatalf("mqtt: %v", err)
 	}
 }
+
+// disconnect disconnects an MQTT client and waits until the server has
+// let go of it (it no longer shows in /connz).
+func (e *mqttEnv) disconnect(c paho.Client, id string) {
+	e.t.Helper()
+	c.Disconnect(0)
+	e.waitGone(id)
+}
+
+func (e *mqttEnv) waitGone(id string) {
+	e.t.Helper()
+	waitFor(e.t, "MQTT client "+id+" to go", func() bool {
+		for _, cs := range e.srv.Conns(false) {
+			if cs.MQTTClient == id {
+				return false
+			}
+		}
+		return true
+	})
+}
