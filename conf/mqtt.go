@@ -24,6 +24,7 @@ type MQTT struct {
 	ConsumerInactiveThreshold time.Duration
 	APITimeout                time.Duration
 	RejectQoS2Publish         bool
+	DowngradeQoS2Subscribe    bool
 }
 
 type fileMQTT struct {
@@ -38,12 +39,12 @@ type fileMQTT struct {
 	ConsumerInactiveThreshold *durationValue `toml:"consumer_inactive_threshold"`
 	APITimeout                *durationValue `toml:"js_api_timeout"`
 	RejectQoS2Publish         *boolValue     `toml:"reject_qos2_publish"`
+	DowngradeQoS2Subscribe    *boolValue     `toml:"downgrade_qos2_subscribe"`
 	// nats-server keys Wisp refuses with a reason rather than ignores.
-	Authorization          *anyValue `toml:"authorization"`
-	JSDomain               *anyValue `toml:"js_domain"`
-	StreamReplicas         *anyValue `toml:"stream_replicas"`
-	ConsumerReplicas       *anyValue `toml:"consumer_replicas"`
-	DowngradeQoS2Subscribe *anyValue `toml:"downgrade_qos2_subscribe"`
+	Authorization    *anyValue `toml:"authorization"`
+	JSDomain         *anyValue `toml:"js_domain"`
+	StreamReplicas   *anyValue `toml:"stream_replicas"`
+	ConsumerReplicas *anyValue `toml:"consumer_replicas"`
 }
 
 // anyValue accepts any value, kept so a refused key can be named.
@@ -80,6 +81,7 @@ func (p *parsedFile) applyMQTT(c *Config) error {
 	setDuration(&m.ConsumerInactiveThreshold, f.ConsumerInactiveThreshold)
 	setDuration(&m.APITimeout, f.APITimeout)
 	setBool(&m.RejectQoS2Publish, f.RejectQoS2Publish)
+	setBool(&m.DowngradeQoS2Subscribe, f.DowngradeQoS2Subscribe)
 	if f.Authorization != nil {
 		return p.keyError("mqtt.authorization", errors.New("not supported: MQTT clients log in as the server's users ([authorization] and [accounts]); use mqtt.no_auth_user for clients without credentials"))
 	}
@@ -92,11 +94,6 @@ func (p *parsedFile) applyMQTT(c *Config) error {
 		}
 		if n, ok := v.v.(int64); !ok || n > 1 || n < 0 {
 			return p.keyError(key, errors.New("only 1 (or 0, the default) is supported: streams are not replicated yet"))
-		}
-	}
-	if v := f.DowngradeQoS2Subscribe; v != nil {
-		if b, ok := v.v.(bool); !ok || !b {
-			return p.keyError("mqtt.downgrade_qos2_subscribe", errors.New("only true is supported: Wisp always serves QoS 2 subscriptions at QoS 1"))
 		}
 	}
 	c.MQTT = m

@@ -29,7 +29,7 @@ downgrade_qos2_subscribe = true
 	m := c.MQTT
 	if m == nil || m.Host != "127.0.0.1" || m.Port != 1884 || m.NoAuthUser != "dev" || m.AckWait != 5*time.Second ||
 		m.MaxAckPending != 100 || !m.ConsumerMemoryStorage || m.ConsumerInactiveThreshold != time.Hour ||
-		m.APITimeout != 3*time.Second || !m.RejectQoS2Publish {
+		m.APITimeout != 3*time.Second || !m.RejectQoS2Publish || !m.DowngradeQoS2Subscribe {
 		t.Fatalf("mqtt %+v", m)
 	}
 	if c, err := LoadFile("w.conf", []byte("jetstream = true\n")); err != nil || c.MQTT != nil {
@@ -46,7 +46,7 @@ func TestMQTTFileErrors(t *testing.T) {
 		{"jetstream = true\n[mqtt]\njs_domain = \"hub\"\n", "w.conf:3: mqtt.js_domain: not supported"},
 		{"jetstream = true\n[mqtt]\nstream_replicas = 3\n", "mqtt.stream_replicas: only 1"},
 		{"jetstream = true\n[mqtt]\nconsumer_replicas = 3\n", "mqtt.consumer_replicas: only 1"},
-		{"jetstream = true\n[mqtt]\ndowngrade_qos2_subscribe = false\n", "mqtt.downgrade_qos2_subscribe: only true"},
+		{"jetstream = true\n[mqtt]\ndowngrade_qos2_subscribe = 1\n", "mqtt.downgrade_qos2_subscribe: expected true or false"},
 		{"jetstream = true\n[mqtt]\n[mqtt.authorization]\nuser = \"u\"\n", "mqtt.authorization: not supported"},
 		{"jetstream = true\n[mqtt]\nlisten = \"x:1\"\nport = 2\n", `mqtt.listen: set either "listen" or "host"/"port"`},
 		{"jetstream = true\n[mqtt]\nprot = 1\n", `unknown key "mqtt.prot"`},

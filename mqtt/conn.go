@@ -148,11 +148,21 @@ func (c *conn) dispatch(typ, flags byte, body []byte) error {
 		}
 		c.sess.released(id)
 		c.out.write(func(b []byte) []byte { return appendAck(b, pktPubcomp, id) })
-	case pktPubrec, pktPubcomp:
-		// The server never sends QoS 2, so these answer nothing of ours.
-		if _, err := decodePacketID(typ, flags, body); err != nil {
+	case pktPubrec:
+		id, err := decodePacketID(typ, flags, body)
+		if err != nil {
 			return err
 		}
+		c.sess.received(id)
+		// PUBREL even for an id this connection does not know: one from
+		// before a reconnect completes that way.
+		c.out.write(func(b []byte) []byte { return appendAck(b, pktPubrel, id) })
+	case pktPubcomp:
+		id, err := decodePacketID(typ, flags, body)
+		if err != nil {
+			return err
+		}
+		c.sess.acked(id)
 	case pktSubscribe:
 		id, filters, err := decodeSubscribe(flags, body, c.filters[:0])
 		c.filters = filters

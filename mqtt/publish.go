@@ -4,10 +4,12 @@ import (
 	"bytes"
 )
 
-// Headers that mark a message published by an MQTT client with QoS 1 or
-// 2. An MQTT subscription at QoS 1 skips such a message on its plain
-// subscription: the stream delivers it, with acknowledgement.
+// The header that marks a message published by an MQTT client, with its
+// QoS, as nats-server marks it. An MQTT subscription at QoS 1 or 2 skips
+// a QoS 1 or 2 message on its plain subscription: the stream delivers it,
+// with acknowledgement.
 var (
+	hdrQoS0 = []byte("NATS/1.0\r\nNmqtt-Pub: 0\r\n\r\n")
 	hdrQoS1 = []byte("NATS/1.0\r\nNmqtt-Pub: 1\r\n\r\n")
 	hdrQoS2 = []byte("NATS/1.0\r\nNmqtt-Pub: 2\r\n\r\n")
 	hdrName = []byte("Nmqtt-Pub: ")
@@ -36,7 +38,7 @@ func qosHeader(qos byte) []byte {
 	case 2:
 		return hdrQoS2
 	}
-	return nil
+	return hdrQoS0
 }
 
 // handlePublish routes a client's PUBLISH. An error closes the client.

@@ -13,11 +13,7 @@ func (a *accountState) setRetained(subject string, payload []byte, qos byte) err
 		req := map[string]string{"filter": retainedPrefix + subject}
 		return a.js.call("$JS.API.STREAM.PURGE."+retainedStream, req, nil)
 	}
-	hdr := qosHeader(qos)
-	if hdr == nil {
-		hdr = []byte("NATS/1.0\r\nNmqtt-Pub: 0\r\n\r\n")
-	}
-	return a.js.store(retainedPrefix+subject, hdr, payload)
+	return a.js.store(retainedPrefix+subject, qosHeader(qos), payload)
 }
 
 // retainedMsg is one stored retained message.
@@ -73,7 +69,11 @@ func (c *conn) sendRetained(st *subState) {
 			if !ok {
 				return false
 			}
-			c.sendPublish(flagRetain|flagQoS1, subj, id, m.Data)
+			flags := flagRetain | flagQoS1
+			if qos == 2 {
+				flags = flagRetain | flagQoS2
+			}
+			c.sendPublish(flags, subj, id, m.Data)
 			return true
 		})
 		if err != nil {

@@ -34,6 +34,9 @@ type Options struct {
 	// RejectQoS2Publish closes a client that publishes with QoS 2 instead
 	// of serving it.
 	RejectQoS2Publish bool
+	// DowngradeQoS2Subscribe grants QoS 1 to a QoS 2 subscription instead
+	// of delivering with the QoS 2 exchange.
+	DowngradeQoS2Subscribe bool
 
 	// From the server's own settings.
 	MaxPayload    int           // largest PUBLISH payload; default 1 MiB

@@ -29,6 +29,9 @@ type session struct {
 type inflightMsg struct {
 	ack string
 	key string
+	// released is set for a QoS 2 message once the client's PUBREC came:
+	// the stream message is acknowledged and PUBCOMP is awaited.
+	released bool
 }
 
 // subState is one subscription: a filter, its subjects, and what
@@ -143,7 +146,10 @@ const sharePrefix = "$share/"
 // newSub parses a filter (with an optional $share/<group>/ prefix) and
 // checks it against the user's permissions.
 func (c *conn) newSub(filter string, qos byte) (*subState, error) {
-	st := &subState{filter: filter, qos: min(qos, 1)} // QoS 2 is served as QoS 1
+	st := &subState{filter: filter, qos: min(qos, 2)}
+	if c.svc.opts.DowngradeQoS2Subscribe {
+		st.qos = min(qos, 1)
+	}
 	f := filter
 	if strings.HasPrefix(f, sharePrefix) {
 		rest := f[len(sharePrefix):]
@@ -217,10 +223,11 @@ func (c *conn) plainHandler(st *subState) func(subject, reply, hdr, data []byte)
 	}
 }
 
-// streamHandler delivers the consumer's messages at QoS 1, keeping the
-// acknowledgement subject until the client's PUBACK.
+// streamHandler delivers the consumer's messages at the lower of the
+// published and the granted QoS (1 or 2), keeping the acknowledgement
+// subject until the client's PUBACK (or PUBREC, at QoS 2).
 func (c *conn) streamHandler(st *subState) func(subject, reply, hdr, data []byte) {
-	return func(subject, reply, _, data []byte) {
+	return func(subject, reply, hdr, data []byte) {
 		if len(subject) <= len(msgsPrefix) || len(reply) == 0 {
 			return
 		}
@@ -234,6 +241,9 @@ func (c *conn) streamHandler(st *subState) func(subject, reply, hdr, data []byte
 			return // no packet id free: the stream sends it again later
 		}
 		flags := flagQoS1
+		if min(st.qos, publishedQoS(hdr)) == 2 {
+			flags = flagQoS2
+		}
 		if redelivered {
 			flags |= flagDup
 		}
@@ -285,7 +295,8 @@ func (s *session) track(ack, key string) (id uint16, ok bool) {
 	return s.nextID, true
 }
 
-// acked handles a PUBACK: the stream message is acknowledged.
+// acked handles a PUBACK (or a PUBCOMP, which ends a QoS 2 delivery):
+// the stream message is acknowledged, if it was not already.
 func (s *session) acked(id uint16) {
 	s.mu.Lock()
 	m, ok := s.inflight[id]
@@ -294,7 +305,25 @@ func (s *session) acked(id uint16) {
 		delete(s.byMsg, m.key)
 	}
 	s.mu.Unlock()
-	if ok && m.ack != "" {
+	if ok && m.ack != "" && !m.released {
+		_ = s.c.acc.b.Publish(m.ack, "", nil, nil)
+	}
+}
+
+// received handles a PUBREC for a QoS 2 delivery: the client has the
+// message, so the stream message is acknowledged (it will not be sent
+// again), and the id stays taken until PUBCOMP.
+func (s *session) received(id uint16) {
+	s.mu.Lock()
+	m, ok := s.inflight[id]
+	first := ok && !m.released
+	if first {
+		m.released = true
+		s.inflight[id] = m
+		delete(s.byMsg, m.key)
+	}
+	s.mu.Unlock()
+	if first && m.ack != "" {
 		_ = s.c.acc.b.Publish(m.ack, "", nil, nil)
 	}
 }

@@ -18,7 +18,8 @@ func startMQTT(cfg *conf.Config, srv *server.Server, log *slog.Logger) (*mqtt.Se
 		AckWait: m.AckWait, MaxAckPending: m.MaxAckPending,
 		ConsumerMemoryStorage: m.ConsumerMemoryStorage, ConsumerInactiveThreshold: m.ConsumerInactiveThreshold,
 		APITimeout: m.APITimeout, RejectQoS2Publish: m.RejectQoS2Publish,
-		MaxPayload: cfg.Server.MaxPayload, MaxPending: cfg.Server.MaxPending,
+		DowngradeQoS2Subscribe: m.DowngradeQoS2Subscribe,
+		MaxPayload:             cfg.Server.MaxPayload, MaxPending: cfg.Server.MaxPending,
 		WriteDeadline: cfg.Server.WriteDeadline, AuthTimeout: cfg.Server.AuthTimeout,
 		Log: log,
 	}

@@ -151,23 +151,49 @@ func TestMQTTWill(t *testing.T) {
 	}
 }
 
-// TestMQTTQoS2 checks that a QoS 2 publish completes its exchange and
-// arrives once, and that a QoS 2 subscription is granted QoS 1.
+// TestMQTTQoS2 checks QoS 2 as nats-server serves it: a QoS 2 publish
+// completes its exchange and is routed once, a QoS 2 subscription is
+// granted QoS 2 and gets QoS 2 messages through PUBREC, PUBREL, PUBCOMP,
+// and the lower QoS wins.
 func TestMQTTQoS2(t *testing.T) {
 	e := newMQTTEnv(t, nil)
 	var got received
 	c := e.mqttClient("q2", nil)
 	tok := c.Subscribe("q2/x", 2, got.handler)
 	wait(t, tok)
-	if g := tok.(*paho.SubscribeToken).Result()["q2/x"]; g != 1 {
-		t.Fatalf("granted QoS %d, want 1", g)
+	if g := tok.(*paho.SubscribeToken).Result()["q2/x"]; g != 2 {
+		t.Fatalf("granted QoS %d, want 2", g)
 	}
 	pub := e.mqttClient("q2pub", nil)
 	wait(t, pub.Publish("q2/x", 2, false, "exactly"))
-	m := got.waitCount(t, 1)[0]
-	if string(m.Payload()) != "exactly" || m.Qos() != 1 {
-		t.Fatalf("got %q qos %d", m.Payload(), m.Qos())
+	wait(t, pub.Publish("q2/x", 1, false, "at least"))
+	msgs := got.waitCount(t, 2)
+	if string(msgs[0].Payload()) != "exactly" || msgs[0].Qos() != 2 {
+		t.Fatalf("got %q qos %d, want QoS 2", msgs[0].Payload(), msgs[0].Qos())
 	}
+	if string(msgs[1].Payload()) != "at least" || msgs[1].Qos() != 1 {
+		t.Fatalf("got %q qos %d, want QoS 1", msgs[1].Payload(), msgs[1].Qos())
+	}
+
+	// The exchange, packet by packet, on a raw subscriber.
+	sub := e.rawConnect("q2rawsub", true, 0)
+	sub.connack()
+	sub.send(packet(0x82, append([]byte{0, 1}, append(mqttString("q2/y"), 2)...)))
+	if first, body, err := sub.readPacket(); err != nil || first != 0x90 || body[2] != 2 {
+		t.Fatalf("want SUBACK granting 2, got %#x %v %v", first, body, err)
+	}
+	wait(t, pub.Publish("q2/y", 2, false, "raw"))
+	first, body, err := sub.readPacket()
+	if err != nil || first&0xf6 != 0x34 {
+		t.Fatalf("want PUBLISH QoS 2, got %#x %v", first, err)
+	}
+	id := body[len(body)-5 : len(body)-3] // topic, id, "raw"
+	sub.send(append([]byte{0x50, 2}, id...))
+	if first, body, err := sub.readPacket(); err != nil || first != 0x62 || body[0] != id[0] || body[1] != id[1] {
+		t.Fatalf("want PUBREL, got %#x %v %v", first, body, err)
+	}
+	sub.send(append([]byte{0x70, 2}, id...))
+
 	// A resent QoS 2 PUBLISH (same id, before PUBREL) is not routed again.
 	r := e.rawConnect("q2raw", true, 0)
 	r.connack()
@@ -183,11 +209,27 @@ func TestMQTTQoS2(t *testing.T) {
 	if first, _, err := r.readPacket(); err != nil || first != 0x70 {
 		t.Fatalf("want PUBCOMP, got %#x %v", first, err)
 	}
-	got.waitCount(t, 2)
+	got.waitCount(t, 3)
 	wait(t, pub.Publish("q2/x", 1, false, "barrier"))
-	msgs := got.waitCount(t, 3)
-	if string(msgs[2].Payload()) != "barrier" {
-		t.Fatalf("QoS 2 message routed twice: %q", msgs[2].Payload())
+	msgs = got.waitCount(t, 4)
+	if string(msgs[3].Payload()) != "barrier" {
+		t.Fatalf("QoS 2 message routed twice: %q", msgs[3].Payload())
+	}
+}
+
+// TestMQTTDowngradeQoS2 checks downgrade_qos2_subscribe.
+func TestMQTTDowngradeQoS2(t *testing.T) {
+	e := newMQTTEnv(t, func(c *conf.Config) { c.MQTT.DowngradeQoS2Subscribe = true })
+	var got received
+	c := e.mqttClient("dq", nil)
+	tok := c.Subscribe("d/x", 2, got.handler)
+	wait(t, tok)
+	if g := tok.(*paho.SubscribeToken).Result()["d/x"]; g != 1 {
+		t.Fatalf("granted QoS %d, want 1", g)
+	}
+	wait(t, c.Publish("d/x", 2, false, "two"))
+	if m := got.waitCount(t, 1)[0]; m.Qos() != 1 {
+		t.Fatalf("delivered at QoS %d, want 1", m.Qos())
 	}
 }
 
