@@ -94,10 +94,11 @@ func (e *apiError) Error() string {
 
 // Stream layer error codes the MQTT layer tests for.
 const (
-	errCodeStreamNameInUse = 10058
-	errCodeNoMessage       = 10037
-	errCodeConsumerExists  = 10148
-	errCodeNoConsumer      = 10014
+	errCodeStreamNameInUse   = 10058
+	errCodeNoMessage         = 10037
+	errCodeConsumerExists    = 10148
+	errCodeConsumerNameInUse = 10013
+	errCodeNoConsumer        = 10014
 )
 
 // call makes a JSON request and decodes the reply into out (may be nil).

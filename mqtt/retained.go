@@ -65,7 +65,9 @@ func (c *conn) sendRetained(st *subState) {
 				c.sendPublish(flagRetain, subj, 0, m.Data)
 				return true
 			}
-			id, ok := c.sess.track("", "retained."+strconv.FormatUint(m.Seq, 10))
+			// Keyed by filter too: two filters matching one retained
+			// message are two deliveries with two packet ids.
+			id, ok := c.sess.track("", "retained."+st.filter+"."+strconv.FormatUint(m.Seq, 10))
 			if !ok {
 				return false
 			}

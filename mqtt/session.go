@@ -165,11 +165,14 @@ func (c *conn) newSub(filter string, qos byte) (*subState, error) {
 	}
 	st.subjects = subjects
 	st.skipDollar = f[0] == '+' || f[0] == '#'
-	if c.login.CanSubscribe != nil {
-		for _, s := range subjects {
-			if !c.login.CanSubscribe(s, st.group) {
-				return nil, errSubscribeRefused
-			}
+	if can := c.login.CanSubscribe; can != nil {
+		// The filter's own subject decides; the parent level that "a/#"
+		// adds is only subscribed to when the user may.
+		if !can(subjects[len(subjects)-1], st.group) {
+			return nil, errSubscribeRefused
+		}
+		if len(subjects) == 2 && !can(subjects[0], st.group) {
+			st.subjects = subjects[1:]
 		}
 	}
 	return st, nil

@@ -150,7 +150,10 @@ func (a *accountState) ensureConsumer(name, group string, subjects []string) err
 	}
 	req := map[string]any{"stream_name": msgsStream, "config": cfg}
 	err := a.js.call("$JS.API.CONSUMER.DURABLE.CREATE."+msgsStream+"."+name, req, nil)
-	if err != nil && !isAPIError(err, errCodeConsumerExists) {
+	// An existing durable (a resumed or shared subscription) is used as it
+	// is, even if ack_wait or max_ack_pending changed since: as with
+	// nats-server, new settings apply to new subscriptions.
+	if err != nil && !isAPIError(err, errCodeConsumerExists) && !isAPIError(err, errCodeConsumerNameInUse) {
 		return fmt.Errorf("mqtt: creating consumer %s: %w", name, err)
 	}
 	return nil

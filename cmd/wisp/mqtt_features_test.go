@@ -249,7 +249,10 @@ func TestMQTTAuth(t *testing.T) {
 		c.Server.Users = []server.User{{Username: "g", Password: "pg"}}
 		c.Server.Accounts = []server.AccountConfig{{Name: "A", Users: []server.User{
 			{Username: "a", Password: "pa"},
-			{Username: "ro", Password: "pr", Permissions: &server.Permissions{Publish: server.SubjectPermission{Allow: []string{"ok.>"}}}},
+			{Username: "ro", Password: "pr", Permissions: &server.Permissions{
+				Publish:   server.SubjectPermission{Allow: []string{"ok.>"}},
+				Subscribe: server.SubjectPermission{Allow: []string{"ok.>"}},
+			}},
 		}}}
 		c.MQTT.NoAuthUser = "a"
 	})
@@ -302,6 +305,11 @@ func TestMQTTAuth(t *testing.T) {
 	m, err := sa.NextMsg(10 * time.Second)
 	if err != nil || string(m.Data) != "allowed" {
 		t.Fatalf("got %v %v, want only the allowed message", m, err)
+	}
+	tok := ro.SubscribeMultiple(map[string]byte{"ok/#": 1, "no/#": 1}, nil)
+	wait(t, tok)
+	if g := tok.(*paho.SubscribeToken).Result(); g["ok/#"] != 1 || g["no/#"] != 0x80 {
+		t.Fatalf("SUBACK codes %v, want 1 for ok/# and 0x80 for no/#", g)
 	}
 }
 
