@@ -1,0 +1,59 @@
+package server
+
+import (
+	"testing"
+)
+
+// Clients of other protocols log in with the server's users and show in
+// the connection listing until they go.
+func TestExternalUsers(t *testing.T) {
+	s := startServer(t, func(o *Options) {
+		o.Users = []User{{Username: "g", Password: "pg"}}
+		o.Accounts = []AccountConfig{{Name: "A", Users: []User{{Username: "a", Password: "pa",
+			Permissions: &Permissions{Publish: SubjectPermission{Allow: []string{"x.>"}}}}}}}
+	})
+	if _, ok := s.CheckUser("a", "wrong"); ok {
+		t.Fatal("bad password accepted")
+	}
+	u, ok := s.CheckUser("a", "pa")
+	if !ok || u.Account != "A" || u.User != "a" || u.CanPublish == nil || u.CanPublish("y") || !u.CanPublish("x.y") {
+		t.Fatalf("a: %+v %v", u, ok)
+	}
+	if u, ok := s.LookupUser("g"); !ok || u.Account != GlobalAccount || u.CanPublish != nil {
+		t.Fatalf("lookup g: %+v %v", u, ok)
+	}
+	if _, ok := s.LookupUser("nobody"); ok {
+		t.Fatal("unknown user found")
+	}
+
+	open := s.Conns(false)
+	cid, remove := s.AddExternalConn(func() ConnSnapshot { return ConnSnapshot{Type: "mqtt", MQTTClient: "dev"} })
+	listed := s.Conns(false)
+	if len(listed) != len(open)+1 || listed[len(listed)-1].CID != cid || listed[len(listed)-1].MQTTClient != "dev" {
+		t.Fatalf("listing %+v, want the external client with cid %d", listed, cid)
+	}
+	ci := connInfo(&listed[len(listed)-1], listed[0].Start, connzQuery{})
+	if ci.Type != "mqtt" || ci.MQTTClient != "dev" {
+		t.Fatalf("connz entry %+v", ci)
+	}
+	remove()
+	if len(s.Conns(false)) != len(open) {
+		t.Fatal("external client still listed after remove")
+	}
+}
+
+// With a token, an outside client gives the token as its password; with
+// no authentication everyone is in the global account.
+func TestExternalToken(t *testing.T) {
+	s := startServer(t, func(o *Options) { o.AuthToken = "tok" })
+	if _, ok := s.CheckUser("", "tok"); !ok {
+		t.Fatal("token refused")
+	}
+	if _, ok := s.CheckUser("", "nope"); ok {
+		t.Fatal("bad token accepted")
+	}
+	open := startServer(t, nil)
+	if u, ok := open.CheckUser("anyone", "x"); !ok || u.Account != GlobalAccount {
+		t.Fatalf("no auth: %+v %v", u, ok)
+	}
+}
