@@ -146,7 +146,11 @@ func (c *conn) dispatch(typ, flags byte, body []byte) error {
 		if err != nil {
 			return err
 		}
-		c.sess.released(id)
+		if err := c.releaseQoS2(id); err != nil {
+			// No PUBCOMP: the client sends PUBREL again.
+			c.svc.log.Warn("mqtt QoS 2 message not released", "client", c.clientID, "id", id, "err", err)
+			return nil
+		}
 		c.out.write(func(b []byte) []byte { return appendAck(b, pktPubcomp, id) })
 	case pktPubrec:
 		id, err := decodePacketID(typ, flags, body)

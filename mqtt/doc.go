@@ -8,7 +8,7 @@
 // The package holds the packet codec (packet.go, decode.go, encode.go: no
 // allocation per packet once a connection's buffers are warm), the
 // listener and one connection per client (service.go, conn.go), and the
-// session logic (session.go, retained.go, store.go).
+// session logic (session.go, publish.go, retained.go, qos2.go, store.go).
 //
 // It never imports the server or the stream layer. It reaches them
 // through the small interfaces in host.go: a Broker to publish and
@@ -22,6 +22,7 @@
 //	$MQTT_sess   $MQTT.sess.<client hash>  one record per persistent session
 //	$MQTT_msgs   $MQTT.msgs.<subject>      QoS 1 and 2 messages, interest retention
 //	$MQTT_rmsgs  $MQTT.rmsgs.<subject>     the retained message of each topic
+//	$MQTT_qos2in $MQTT.qos2.in.<hash>.<id> QoS 2 messages waiting for PUBREL
 //
 // A QoS 1 subscription is a durable push consumer on $MQTT_msgs whose
 // deliver subject only this session listens on; a PUBACK acknowledges the

@@ -56,11 +56,6 @@ func (c *conn) handlePublish(p *publishPacket) error {
 	if p.qos == 2 && c.svc.opts.RejectQoS2Publish {
 		return malformed("QoS 2 publish refused (reject_qos2_publish)")
 	}
-	if p.qos == 2 && c.sess.seenQoS2(p.id) {
-		// A resend of a QoS 2 message already routed: answer again only.
-		c.out.write(func(b []byte) []byte { return appendAck(b, pktPubrec, p.id) })
-		return nil
-	}
 	subject := string(subj)
 	if c.login.CanPublish != nil && !c.login.CanPublish(subject) {
 		c.svc.log.Warn("mqtt publish violation", "client", c.clientID, "subject", subject)
@@ -69,12 +64,15 @@ func (c *conn) handlePublish(p *publishPacket) error {
 		c.ackPublish(p.qos, p.id)
 		return nil
 	}
-	if err := c.route(subject, p.payload, p.qos, p.retain); err != nil {
-		c.svc.log.Warn("mqtt publish not stored", "client", c.clientID, "subject", subject, "err", err)
-		return nil // no PUBACK: the client sends it again
-	}
 	if p.qos == 2 {
-		c.sess.rememberQoS2(p.id)
+		// Held until PUBREL, then routed once (qos2.go).
+		err = c.acc.holdQoS2(c.clientID, p.id, subject, p.payload, p.retain)
+	} else {
+		err = c.route(subject, p.payload, p.qos, p.retain)
+	}
+	if err != nil {
+		c.svc.log.Warn("mqtt publish not stored", "client", c.clientID, "subject", subject, "err", err)
+		return nil // no PUBACK or PUBREC: the client sends it again
 	}
 	c.ackPublish(p.qos, p.id)
 	return nil

@@ -23,7 +23,6 @@ type session struct {
 	inflight map[uint16]inflightMsg
 	byMsg    map[string]uint16
 	nextID   uint16
-	qos2     map[uint16]struct{} // QoS 2 ids routed, waiting for PUBREL
 }
 
 type inflightMsg struct {
@@ -52,7 +51,7 @@ var errSubscribeRefused = errors.New("mqtt: subscription refused")
 // openSession sets up the client's session: a persistent one is loaded
 // (session present) or created; a clean one replaces whatever was stored.
 func (c *conn) openSession() (present bool, err error) {
-	c.sess = &session{c: c, subs: map[string]*subState{}, inflight: map[uint16]inflightMsg{}, byMsg: map[string]uint16{}, qos2: map[uint16]struct{}{}}
+	c.sess = &session{c: c, subs: map[string]*subState{}, inflight: map[uint16]inflightMsg{}, byMsg: map[string]uint16{}}
 	rec, err := c.acc.loadSession(c.clientID)
 	if err != nil {
 		return false, err
@@ -60,6 +59,10 @@ func (c *conn) openSession() (present bool, err error) {
 	if c.clean {
 		if rec != nil {
 			c.dropStored(rec)
+		}
+		// QoS 2 messages of an earlier session that never got PUBREL.
+		if err := c.acc.dropQoS2(c.clientID); err != nil {
+			return false, err
 		}
 		return false, nil
 	}
@@ -119,6 +122,9 @@ func (s *session) close() {
 		if s.c.clean && st.consumer != "" && st.group == "" {
 			_ = s.c.acc.deleteConsumer(st.consumer)
 		}
+	}
+	if s.c.clean {
+		_ = s.c.acc.dropQoS2(s.c.clientID)
 	}
 }
 
@@ -329,26 +335,6 @@ func (s *session) received(id uint16) {
 	if first && m.ack != "" {
 		_ = s.c.acc.b.Publish(m.ack, "", nil, nil)
 	}
-}
-
-func (s *session) seenQoS2(id uint16) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.qos2[id]
-	return ok
-}
-
-func (s *session) rememberQoS2(id uint16) {
-	s.mu.Lock()
-	s.qos2[id] = struct{}{}
-	s.mu.Unlock()
-}
-
-// released handles PUBREL: the QoS 2 exchange for id is over.
-func (s *session) released(id uint16) {
-	s.mu.Lock()
-	delete(s.qos2, id)
-	s.mu.Unlock()
 }
 
 // record is the session as stored.

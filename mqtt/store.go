@@ -15,10 +15,12 @@ const (
 	sessStream     = "$MQTT_sess"
 	msgsStream     = "$MQTT_msgs"
 	retainedStream = "$MQTT_rmsgs"
+	qos2Stream     = "$MQTT_qos2in"
 
 	sessPrefix     = "$MQTT.sess."
 	msgsPrefix     = "$MQTT.msgs."
 	retainedPrefix = "$MQTT.rmsgs."
+	qos2Prefix     = "$MQTT.qos2.in."
 	deliverPrefix  = "$MQTT.sub."
 	reservedPrefix = "$MQTT."
 )
@@ -33,12 +35,13 @@ type streamConfig struct {
 	Replicas          int      `json:"num_replicas"`
 }
 
-// ensureStreams creates the three streams, or finds them already there.
+// ensureStreams creates the four streams, or finds them already there.
 func (a *accountState) ensureStreams() error {
 	defs := []streamConfig{
 		{Name: sessStream, Subjects: []string{sessPrefix + ">"}, Retention: "limits", MaxMsgsPerSubject: 1},
 		{Name: msgsStream, Subjects: []string{msgsPrefix + ">"}, Retention: "interest", MaxMsgsPerSubject: -1},
 		{Name: retainedStream, Subjects: []string{retainedPrefix + ">"}, Retention: "limits", MaxMsgsPerSubject: 1},
+		{Name: qos2Stream, Subjects: []string{qos2Prefix + ">"}, Retention: "limits", MaxMsgsPerSubject: 1},
 	}
 	for _, d := range defs {
 		d.Storage, d.Replicas = "file", 1

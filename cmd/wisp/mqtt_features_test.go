@@ -343,3 +343,57 @@ func TestMQTTConnz(t *testing.T) {
 	}
 	t.Fatalf("sensor-7 not in /connz: %+v", cz.Conns)
 }
+
+// TestMQTTQoS2HeldUntilRelease checks that a QoS 2 message is routed on
+// PUBREL, not before, and that a persistent session's PUBREL after a
+// reconnect (and a server restart) still releases it, once.
+func TestMQTTQoS2HeldUntilRelease(t *testing.T) {
+	e := newMQTTEnv(t, nil)
+	nc, err := nats.Connect(e.srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	sub, _ := nc.SubscribeSync("held.x")
+	nc.Flush()
+
+	r := e.rawConnect("holder", false, 0)
+	r.connack()
+	r.send(packet(0x34, append(append(mqttString("held/x"), 0, 3), "once"...)))
+	if first, body, err := r.readPacket(); err != nil || first != 0x50 || body[1] != 3 {
+		t.Fatalf("want PUBREC 3, got %#x %v %v", first, body, err)
+	}
+	if m, err := sub.NextMsg(300 * time.Millisecond); err == nil {
+		t.Fatalf("routed before PUBREL: %q", m.Data)
+	}
+	r.nc.Close()
+	e.waitGone("holder")
+	nc.Close()
+	e.restart()
+	nc, err = nats.Connect(e.srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	sub, _ = nc.SubscribeSync("held.x")
+	nc.Flush()
+
+	r = e.rawConnect("holder", false, 0)
+	if present, _ := r.connack(); !present {
+		t.Fatal("session not present")
+	}
+	for i := 0; i < 2; i++ { // the second PUBREL finds nothing held
+		r.send([]byte{0x62, 2, 0, 3})
+		if first, _, err := r.readPacket(); err != nil || first != 0x70 {
+			t.Fatalf("want PUBCOMP, got %#x %v", first, err)
+		}
+	}
+	m, err := sub.NextMsg(10 * time.Second)
+	if err != nil || string(m.Data) != "once" {
+		t.Fatalf("after PUBREL: %v %v", m, err)
+	}
+	if m, err := sub.NextMsg(300 * time.Millisecond); err == nil {
+		t.Fatalf("routed twice: %q", m.Data)
+	}
+	r.disconnect()
+}
