@@ -45,7 +45,7 @@ type conn struct {
 	quit      chan struct{} // closed to stop the reader and writer
 	done      chan struct{} // closed once the teardown has finished
 	graceful  atomic.Bool   // DISCONNECT received: no will
-	serverEnd atomic.Bool   // closed by the server going away: no will
+	noWill    atomic.Bool   // closed by a takeover or the server going away: no will
 
 	// Reader-only scratch space, reused for every packet.
 	subj    []byte
@@ -274,6 +274,7 @@ func (c *conn) takeOver() {
 		return
 	}
 	c.svc.log.Info("mqtt client id taken over", "client", c.clientID)
+	old.noWill.Store(true) // as nats-server: a takeover is no failure
 	old.shutdown()
 	select {
 	case <-old.done:

@@ -109,7 +109,7 @@ func (c *conn) route(subject string, payload []byte, qos byte, retain bool) erro
 
 // publishWill sends the will of a client that went away unannounced.
 func (c *conn) publishWill() {
-	if c.serverEnd.Load() {
+	if c.noWill.Load() {
 		return
 	}
 	w := c.will

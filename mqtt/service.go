@@ -217,7 +217,7 @@ func (s *Service) Close() {
 		s.ln.Close()
 	}
 	for _, c := range conns {
-		c.serverEnd.Store(true)
+		c.noWill.Store(true)
 		c.shutdown()
 	}
 	s.wg.Wait()

@@ -115,15 +115,27 @@ func TestMQTTKeepAlive(t *testing.T) {
 }
 
 // TestMQTTTakeover checks that a second connection with the same client
-// id closes the first.
+// id closes the first, without publishing the first one's will (as
+// nats-server).
 func TestMQTTTakeover(t *testing.T) {
 	e := newMQTTEnv(t, nil)
-	first := e.rawConnect("same", true, 0)
+	var got received
+	w := e.mqttClient("watch", nil)
+	wait(t, w.Subscribe("will/#", 0, got.handler))
+	first := e.rawDial()
+	first.send(connectPacket("same", true, 0, append(mqttString("will/same"), mqttString("bye")...)))
 	first.connack()
 	second := e.rawConnect("same", true, 0)
 	if _, code := second.connack(); code != 0 {
 		t.Fatalf("CONNACK %#x", code)
 	}
 	first.waitClosed()
+	second.send(packet(0x32, append(append(mqttString("will/barrier"), 0, 1), "b"...)))
+	if first, _, err := second.readPacket(); err != nil || first != 0x40 {
+		t.Fatalf("want PUBACK, got %#x %v", first, err)
+	}
+	if m := got.waitCount(t, 1)[0]; m.Topic() != "will/barrier" {
+		t.Fatalf("got %q on %q: a will on takeover", m.Payload(), m.Topic())
+	}
 	second.disconnect()
 }
