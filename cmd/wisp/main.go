@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"reflect"
 	"strconv"
 	"strings"
 	"syscall"
@@ -243,6 +244,10 @@ func checkStatic(cur, next *conf.Config) error {
 	if cur.JetStream && (cur.Sync != next.Sync || cur.SyncInterval != next.SyncInterval) {
 		errs = append(errs, fmt.Errorf("jetstream.sync: %w (was %s every %v, now %s every %v)", server.ErrNotReloadable,
 			cur.Sync, cur.SyncInterval, next.Sync, next.SyncInterval))
+	}
+	// The MQTT listener and its settings are read once, at start.
+	if !reflect.DeepEqual(cur.MQTT, next.MQTT) {
+		errs = append(errs, fmt.Errorf("mqtt: %w (restart to change the [mqtt] settings)", server.ErrNotReloadable))
 	}
 	return errors.Join(errs...)
 }

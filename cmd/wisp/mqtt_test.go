@@ -1,10 +1,15 @@
 package main
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/wisp-mq/wisp/conf"
+	"github.com/wisp-mq/wisp/server"
 )
 
 // TestMQTTQoS0And1 checks delivery between two MQTT clients at QoS 0 and 1.
@@ -61,5 +66,24 @@ func TestMQTTInteropNATS(t *testing.T) {
 	msgs := got.waitCount(t, 1)
 	if msgs[0].Topic() != "x/y" || string(msgs[0].Payload()) != "from nats" || msgs[0].Qos() != 0 {
 		t.Fatalf("mqtt got %q on %q qos %d", msgs[0].Payload(), msgs[0].Topic(), msgs[0].Qos())
+	}
+}
+
+// A reload that changes [mqtt] is refused: its settings need a restart.
+func TestMQTTNotReloadable(t *testing.T) {
+	cur := conf.DefaultConfig()
+	cur.MQTT = &conf.MQTT{Port: 1883, AckWait: time.Second}
+	next := conf.DefaultConfig()
+	next.MQTT = &conf.MQTT{Port: 1883, AckWait: time.Second}
+	if err := checkStatic(cur, next); err != nil {
+		t.Fatalf("same settings: %v", err)
+	}
+	next.MQTT.AckWait = time.Minute
+	if err := checkStatic(cur, next); !errors.Is(err, server.ErrNotReloadable) || !strings.Contains(err.Error(), "mqtt") {
+		t.Fatalf("changed ack_wait: %v", err)
+	}
+	next.MQTT = nil
+	if err := checkStatic(cur, next); !errors.Is(err, server.ErrNotReloadable) {
+		t.Fatalf("removed [mqtt]: %v", err)
 	}
 }
