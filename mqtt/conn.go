@@ -243,6 +243,11 @@ func (c *conn) handleConnect(flags byte, body []byte) bool {
 		return false
 	}
 	c.acc = acc
+	if c.cid, c.unregister, err = c.svc.host.Register(login.Account, c.info); err != nil {
+		c.svc.log.Warn("mqtt client refused", "client", c.clientID, "addr", c.ip, "err", err)
+		c.refuse(connUnavailable)
+		return false
+	}
 	c.takeOver()
 	present, err := c.openSession()
 	if err != nil {
@@ -250,7 +255,6 @@ func (c *conn) handleConnect(flags byte, body []byte) bool {
 		c.refuse(connUnavailable)
 		return false
 	}
-	c.cid, c.unregister = c.svc.host.Register(c.info)
 	c.out.write(func(b []byte) []byte { return appendConnack(b, present, connAccepted) })
 	c.sess.resume()
 	return true

@@ -19,9 +19,11 @@ type Host interface {
 	// users. user is "" when the client sent none (the host may then
 	// apply a no-auth user). It returns the account's broker and names.
 	Login(user, password string) (Login, error)
-	// Register lists a client in monitoring (/connz) until the returned
-	// function is called, and gives it a connection id.
-	Register(info func() ClientInfo) (cid uint64, unregister func())
+	// Register counts a client of account against the server's
+	// connection limits and lists it in monitoring (/connz) until the
+	// returned function is called, giving it a connection id. An error
+	// means a limit is reached: the client is refused.
+	Register(account string, info func() ClientInfo) (cid uint64, unregister func(), err error)
 }
 
 // Login is an authenticated MQTT client's place in the server.

@@ -3,7 +3,9 @@ package server
 import (
 	"cmp"
 	"crypto/tls"
+	"errors"
 	"slices"
+	"sync"
 )
 
 // Clients of other protocols (MQTT) live outside this package but log in
@@ -61,33 +63,57 @@ func externalUser(u *userEntry, global string) ExternalUser {
 	return eu
 }
 
-// AddExternalConn lists a connection of another protocol in /connz (and
-// in the connection count of the system requests built on it) until
-// remove is called. snapshot is called for every listing; the snapshot's
-// CID is set by the server.
-func (s *Server) AddExternalConn(snapshot func() ConnSnapshot) (cid uint64, remove func()) {
+// Errors of AddExternalConn.
+var (
+	ErrMaxConnections        = errors.New("server: maximum connections exceeded")
+	ErrMaxAccountConnections = errors.New("server: maximum account active connections exceeded")
+)
+
+// AddExternalConn counts a connection of another protocol against
+// max_connections and its account's limit, and lists it in /connz (and in
+// what the system requests built on it report) until remove is called.
+// snapshot is called for every listing; the snapshot's CID is set by the
+// server.
+func (s *Server) AddExternalConn(account string, snapshot func() ConnSnapshot) (cid uint64, remove func(), err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, nil, ErrServerClosed
+	}
+	if len(s.conns)+len(s.ext) >= s.o().MaxConnections {
+		return 0, nil, ErrMaxConnections
+	}
+	acc := s.global
+	if a := s.accounts[account]; a != nil {
+		acc = a
+	}
+	if !acc.tryAcquire() {
+		return 0, nil, ErrMaxAccountConnections
+	}
 	cid = s.nextCID.Add(1)
-	s.extMu.Lock()
 	if s.ext == nil {
 		s.ext = make(map[uint64]func() ConnSnapshot)
 	}
 	s.ext[cid] = snapshot
-	s.extMu.Unlock()
+	var once sync.Once
 	return cid, func() {
-		s.extMu.Lock()
-		delete(s.ext, cid)
-		s.extMu.Unlock()
-	}
+		once.Do(func() {
+			acc.nconns.Add(-1)
+			s.mu.Lock()
+			delete(s.ext, cid)
+			s.mu.Unlock()
+		})
+	}, nil
 }
 
 // externalSnapshots lists the outside protocols' connections.
 func (s *Server) externalSnapshots() []ConnSnapshot {
-	s.extMu.Lock()
+	s.mu.Lock()
 	fns := make(map[uint64]func() ConnSnapshot, len(s.ext))
 	for cid, fn := range s.ext {
 		fns[cid] = fn
 	}
-	s.extMu.Unlock()
+	s.mu.Unlock()
 	out := make([]ConnSnapshot, 0, len(fns))
 	for cid, fn := range fns {
 		cs := fn()

@@ -1,7 +1,10 @@
 package server
 
 import (
+	"errors"
 	"testing"
+
+	"github.com/nats-io/nats.go"
 )
 
 // Clients of other protocols log in with the server's users and show in
@@ -27,7 +30,10 @@ func TestExternalUsers(t *testing.T) {
 	}
 
 	open := s.Conns(false)
-	cid, remove := s.AddExternalConn(func() ConnSnapshot { return ConnSnapshot{Type: "mqtt", MQTTClient: "dev"} })
+	cid, remove, err := s.AddExternalConn("A", func() ConnSnapshot { return ConnSnapshot{Type: "mqtt", MQTTClient: "dev"} })
+	if err != nil {
+		t.Fatal(err)
+	}
 	listed := s.Conns(false)
 	if len(listed) != len(open)+1 || listed[len(listed)-1].CID != cid || listed[len(listed)-1].MQTTClient != "dev" {
 		t.Fatalf("listing %+v, want the external client with cid %d", listed, cid)
@@ -37,8 +43,40 @@ func TestExternalUsers(t *testing.T) {
 		t.Fatalf("connz entry %+v", ci)
 	}
 	remove()
+	remove() // a second call does nothing
 	if len(s.Conns(false)) != len(open) {
 		t.Fatal("external client still listed after remove")
+	}
+}
+
+// Outside clients count against max_connections and the account's limit.
+func TestExternalLimits(t *testing.T) {
+	s := startServer(t, func(o *Options) {
+		o.MaxConnections = 2
+		o.Accounts = []AccountConfig{{Name: "A", MaxConnections: 1, Users: []User{{Username: "a", Password: "pa"}}}}
+	})
+	snap := func() ConnSnapshot { return ConnSnapshot{} }
+	_, removeA, err := s.AddExternalConn("A", snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.AddExternalConn("A", snap); !errors.Is(err, ErrMaxAccountConnections) {
+		t.Fatalf("second in A: %v", err)
+	}
+	removeA()
+	if _, _, err := s.AddExternalConn("A", snap); err != nil {
+		t.Fatalf("A after remove: %v", err)
+	}
+	if _, _, err := s.AddExternalConn(GlobalAccount, snap); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.AddExternalConn(GlobalAccount, snap); !errors.Is(err, ErrMaxConnections) {
+		t.Fatalf("third connection: %v", err)
+	}
+	// A NATS client is refused too.
+	if nc, err := nats.Connect(s.ClientURL(), nats.MaxReconnects(0)); err == nil {
+		nc.Close()
+		t.Fatal("NATS client accepted past max_connections")
 	}
 }
 

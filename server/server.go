@@ -52,6 +52,7 @@ type Server struct {
 	mu         sync.Mutex
 	ln         net.Listener
 	conns      map[uint64]*conn
+	ext        map[uint64]func() ConnSnapshot // other protocols' connections (external.go)
 	closed     bool
 	ldm        bool                // in lame-duck mode
 	accounts   map[string]*account // named accounts, not the global one
@@ -73,9 +74,6 @@ type Server struct {
 
 	nextCID atomic.Uint64
 
-	// ext are the connections of other protocols (external.go).
-	extMu sync.Mutex
-	ext   map[uint64]func() ConnSnapshot
 	wg    sync.WaitGroup // accept loop and connection goroutines
 	stats counters
 }
@@ -311,7 +309,7 @@ func (s *Server) register(c *conn) {
 		nc.Close()
 		return
 	}
-	full := len(s.conns) >= s.o().MaxConnections
+	full := len(s.conns)+len(s.ext) >= s.o().MaxConnections
 	if !full {
 		s.conns[c.id] = c
 	}

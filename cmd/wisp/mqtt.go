@@ -67,8 +67,8 @@ func (h mqttHost) Login(user, password string) (mqtt.Login, error) {
 	return mqtt.Login{Account: u.Account, User: u.User, Broker: b, CanPublish: u.CanPublish, CanSubscribe: u.CanSubscribe}, nil
 }
 
-func (h mqttHost) Register(info func() mqtt.ClientInfo) (uint64, func()) {
-	return h.srv.AddExternalConn(func() server.ConnSnapshot {
+func (h mqttHost) Register(account string, info func() mqtt.ClientInfo) (uint64, func(), error) {
+	return h.srv.AddExternalConn(account, func() server.ConnSnapshot {
 		ci := info()
 		cs := server.ConnSnapshot{
 			IP: ci.IP, Port: ci.Port, Start: ci.Start, User: ci.User, Account: ci.Account, TLS: ci.TLS,

@@ -3,6 +3,8 @@ package main
 import (
 	"testing"
 	"time"
+
+	"github.com/wisp-mq/wisp/conf"
 )
 
 // TestMQTTMalformed checks that broken packets close the connection
@@ -138,4 +140,26 @@ func TestMQTTTakeover(t *testing.T) {
 		t.Fatalf("got %q on %q: a will on takeover", m.Payload(), m.Topic())
 	}
 	second.disconnect()
+}
+
+// TestMQTTMaxConnections checks that MQTT clients count against
+// max_connections: past it CONNACK says the server is unavailable.
+func TestMQTTMaxConnections(t *testing.T) {
+	e := newMQTTEnv(t, func(c *conf.Config) { c.Server.MaxConnections = 1 })
+	first := e.rawConnect("one", true, 0)
+	if _, code := first.connack(); code != 0 {
+		t.Fatalf("first: CONNACK %#x", code)
+	}
+	second := e.rawConnect("two", true, 0)
+	if _, code := second.connack(); code != 0x03 {
+		t.Fatalf("second: CONNACK %#x, want 0x03", code)
+	}
+	second.waitClosed()
+	first.disconnect()
+	e.waitGone("one")
+	third := e.rawConnect("three", true, 0)
+	if _, code := third.connack(); code != 0 {
+		t.Fatalf("after the first left: CONNACK %#x", code)
+	}
+	third.disconnect()
 }
