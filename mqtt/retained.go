@@ -84,8 +84,13 @@ func (c *conn) sendRetained(st *subState) {
 	}
 }
 
-// sendPublish queues a PUBLISH of a message on subject.
+// sendPublish queues a PUBLISH of a message on subject. A subject too long
+// for an MQTT topic (65535 bytes; a topic is never longer than its
+// subject) is not delivered.
 func (c *conn) sendPublish(flags byte, subject []byte, id uint16, payload []byte) {
+	if len(subject) > 0xffff && topicLen(subject) > 0xffff {
+		return
+	}
 	if c.out.write(func(b []byte) []byte {
 		b = appendPublishHeader(b, flags, subject, id, len(payload))
 		return append(b, payload...)
