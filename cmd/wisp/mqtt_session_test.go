@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // persistent returns client options for a persistent session whose
@@ -157,5 +160,67 @@ func TestMQTTRetained(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if n := len(after.all()); n != 1 {
 		t.Fatalf("got %d retained messages, want 1 (home/temp was cleared)", n)
+	}
+}
+
+// TestMQTTSessionCleanup checks what stays in the stream layer: an
+// unsubscribed filter is gone from a resumed session, and a clean
+// session's consumers and a dropped persistent session's go with it.
+func TestMQTTSessionCleanup(t *testing.T) {
+	e := newMQTTEnv(t, nil)
+	consumers := func() int {
+		t.Helper()
+		nc, err := nats.Connect(e.srv.ClientURL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		st, err := js.Stream(ctx, "$MQTT_msgs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.Consumers
+	}
+
+	var got received
+	c := e.mqttClient("keep", persistent(&got))
+	wait(t, c.Subscribe("k/a", 1, nil))
+	wait(t, c.Subscribe("k/b", 1, nil))
+	wait(t, c.Unsubscribe("k/a"))
+	e.disconnect(c, "keep")
+	if n := consumers(); n != 1 {
+		t.Fatalf("%d consumers, want 1 (k/b's)", n)
+	}
+	pub := e.mqttClient("pub", nil)
+	wait(t, pub.Publish("k/a", 1, false, "a"))
+	wait(t, pub.Publish("k/b", 1, false, "b"))
+	e.mqttClient("keep", persistent(&got))
+	if m := got.waitCount(t, 1)[0]; m.Topic() != "k/b" {
+		t.Fatalf("got %q: the unsubscribed filter came back", m.Topic())
+	}
+
+	clean := e.mqttClient("clean", nil)
+	wait(t, clean.Subscribe("k/c", 1, nil))
+	if n := consumers(); n != 2 {
+		t.Fatalf("%d consumers, want 2", n)
+	}
+	e.disconnect(clean, "clean")
+	if n := consumers(); n != 1 {
+		t.Fatalf("%d consumers after a clean session ended, want 1", n)
+	}
+	// A clean session of a client id drops the stored persistent one.
+	e.disconnect(e.mqttClient("keep", nil), "keep")
+	if n := consumers(); n != 0 {
+		t.Fatalf("%d consumers after the persistent session was dropped, want 0", n)
 	}
 }
