@@ -243,6 +243,8 @@ func (c *conn) handleConnect(flags byte, body []byte) bool {
 		return false
 	}
 	c.acc = acc
+	// Set before monitoring can see the client: info reads it.
+	c.sess = newSession(c)
 	if c.cid, c.unregister, err = c.svc.host.Register(login.Account, c.info); err != nil {
 		c.svc.log.Warn("mqtt client refused", "client", c.clientID, "addr", c.ip, "err", err)
 		c.refuse(connUnavailable)

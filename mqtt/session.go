@@ -17,6 +17,7 @@ type session struct {
 	mu     sync.Mutex
 	subs   map[string]*subState // by filter as the client sent it
 	closed bool
+	opened bool // openSession succeeded: this connection owns the stored session
 	// inflight maps a packet id to the acknowledgement subject of the
 	// stream message it carries ("" for a retained message), and byMsg
 	// the other way, so a redelivery reuses its packet id.
@@ -48,14 +49,20 @@ type subState struct {
 // errSubscribeRefused marks a filter refused with SUBACK 0x80.
 var errSubscribeRefused = errors.New("mqtt: subscription refused")
 
+func newSession(c *conn) *session {
+	return &session{c: c, subs: map[string]*subState{}, inflight: map[uint16]inflightMsg{}, byMsg: map[string]uint16{}}
+}
+
 // openSession sets up the client's session: a persistent one is loaded
 // (session present) or created; a clean one replaces whatever was stored.
 func (c *conn) openSession() (present bool, err error) {
-	c.sess = &session{c: c, subs: map[string]*subState{}, inflight: map[uint16]inflightMsg{}, byMsg: map[string]uint16{}}
 	rec, err := c.acc.loadSession(c.clientID)
 	if err != nil {
 		return false, err
 	}
+	c.sess.mu.Lock()
+	c.sess.opened = true
+	c.sess.mu.Unlock()
 	if c.clean {
 		if rec != nil {
 			c.dropStored(rec)
@@ -116,7 +123,11 @@ func (s *session) close() {
 	s.mu.Lock()
 	s.closed = true
 	subs := s.subs
+	opened := s.opened
 	s.mu.Unlock()
+	if !opened {
+		return // refused before it took the client id over
+	}
 	for _, st := range subs {
 		st.stop()
 		if s.c.clean && st.consumer != "" && st.group == "" {
