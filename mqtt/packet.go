@@ -33,9 +33,6 @@ const (
 	flagDup    byte = 0x08
 )
 
-// maxRemainingLength is the largest length four length bytes can encode.
-const maxRemainingLength = 268_435_455
-
 // ErrMalformed is wrapped by every decoding error: the peer broke the
 // protocol and the connection is closed without an answer.
 var ErrMalformed = errors.New("mqtt: malformed packet")
@@ -121,7 +118,7 @@ func readRemainingLength(br io.ByteReader) (int, error) {
 	return 0, malformed("remaining length longer than four bytes")
 }
 
-// appendRemainingLength encodes n (at most maxRemainingLength).
+// appendRemainingLength encodes n (at most 268,435,455, four bytes' worth).
 func appendRemainingLength(b []byte, n int) []byte {
 	for {
 		d := byte(n & 0x7f)

@@ -95,6 +95,7 @@ func (s *Server) AddExternalConn(account string, snapshot func() ConnSnapshot) (
 		s.ext = make(map[uint64]func() ConnSnapshot)
 	}
 	s.ext[cid] = snapshot
+	s.stats.totalConns.Add(1)
 	var once sync.Once
 	return cid, func() {
 		once.Do(func() {

@@ -30,6 +30,7 @@ func TestExternalUsers(t *testing.T) {
 	}
 
 	open := s.Conns(false)
+	before := s.NumConnections()
 	cid, remove, err := s.AddExternalConn("A", func() ConnSnapshot { return ConnSnapshot{Type: "mqtt", MQTTClient: "dev"} })
 	if err != nil {
 		t.Fatal(err)
@@ -37,6 +38,9 @@ func TestExternalUsers(t *testing.T) {
 	listed := s.Conns(false)
 	if len(listed) != len(open)+1 || listed[len(listed)-1].CID != cid || listed[len(listed)-1].MQTTClient != "dev" {
 		t.Fatalf("listing %+v, want the external client with cid %d", listed, cid)
+	}
+	if n := s.NumConnections(); n != before+1 {
+		t.Fatalf("%d connections counted, want %d (varz counts outside clients)", n, before+1)
 	}
 	ci := connInfo(&listed[len(listed)-1], listed[0].Start, connzQuery{})
 	if ci.Type != "mqtt" || ci.MQTTClient != "dev" {

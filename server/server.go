@@ -398,11 +398,12 @@ func (s *Server) configLoadTime() time.Time {
 	return s.start
 }
 
-// NumConnections is the number of open client connections.
+// NumConnections is the number of open client connections, those of
+// other protocols (MQTT) included.
 func (s *Server) NumConnections() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.conns)
+	return len(s.conns) + len(s.ext)
 }
 
 // NumSubscriptions is the number of subscriptions held in every account,
