@@ -71,8 +71,16 @@ func (p *parsedFile) applyMQTT(c *Config) error {
 		}
 		m.Host = host
 	}
-	if f.TLS != nil {
-		m.TLS = f.TLS.options()
+	if t := f.TLS; t != nil {
+		// MQTT has no INFO to send first, and its clients log in with user
+		// and password only: these two have nothing to act on.
+		if t.VerifyAndMap != nil {
+			return p.keyError("mqtt.tls.verify_and_map", errors.New("not supported for MQTT clients: they log in with a user name and password (verify = true still requires a client certificate)"))
+		}
+		if t.HandshakeFirst != nil {
+			return p.keyError("mqtt.tls.handshake_first", errors.New("not supported for MQTT: TLS always starts at the first byte"))
+		}
+		m.TLS = t.options()
 	}
 	setString(&m.NoAuthUser, f.NoAuthUser)
 	setDuration(&m.AckWait, f.AckWait)

@@ -51,6 +51,8 @@ func TestMQTTFileErrors(t *testing.T) {
 		{"jetstream = true\n[mqtt]\nlisten = \"x:1\"\nport = 2\n", `mqtt.listen: set either "listen" or "host"/"port"`},
 		{"jetstream = true\n[mqtt]\nprot = 1\n", `unknown key "mqtt.prot"`},
 		{"jetstream = true\n[mqtt]\n[mqtt.tls]\nca_file = \"x\"\n", "mqtt.tls: cert_file and key_file are required"},
+		{"jetstream = true\n[mqtt]\n[mqtt.tls]\nverify_and_map = true\n", "w.conf:4: mqtt.tls.verify_and_map: not supported"},
+		{"jetstream = true\n[mqtt]\n[mqtt.tls]\nhandshake_first = true\n", "mqtt.tls.handshake_first: not supported"},
 	} {
 		_, err := LoadFile("w.conf", []byte(tc.file))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

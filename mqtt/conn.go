@@ -79,6 +79,14 @@ func newConn(s *Service, nc net.Conn) *conn {
 func (c *conn) run() {
 	defer c.teardown()
 	go c.writeLoop()
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		_ = tc.SetDeadline(time.Now().Add(c.svc.opts.TLSTimeout))
+		if err := tc.Handshake(); err != nil {
+			c.logClose("TLS handshake", err)
+			return
+		}
+		_ = tc.SetDeadline(time.Time{})
+	}
 	_ = c.nc.SetReadDeadline(time.Now().Add(c.svc.opts.AuthTimeout))
 	first, body, err := c.pr.next()
 	if err != nil {

@@ -17,6 +17,8 @@ type Options struct {
 	Host string // default 0.0.0.0
 	Port int    // default 1883; -1 picks a free port
 	TLS  *tls.Config
+	// TLSTimeout bounds a client's TLS handshake; default 2s.
+	TLSTimeout time.Duration
 
 	// AckWait is how long a QoS 1 message waits for its PUBACK before it
 	// is sent again with DUP set. Default 30s.
@@ -98,6 +100,9 @@ func (o *Options) Validate() error {
 	}
 	if o.AuthTimeout <= 0 {
 		o.AuthTimeout = 2 * time.Second
+	}
+	if o.TLSTimeout <= 0 {
+		o.TLSTimeout = 2 * time.Second
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)

@@ -31,7 +31,7 @@ func startMQTT(cfg *conf.Config, srv *server.Server, log *slog.Logger) (*mqtt.Se
 		if err != nil {
 			return nil, fmt.Errorf("mqtt.%w", err)
 		}
-		o.TLS = tc
+		o.TLS, o.TLSTimeout = tc, m.TLS.Timeout
 	}
 	svc, err := mqtt.New(o, mqttHost{srv: srv, noAuthUser: m.NoAuthUser})
 	if err != nil {

@@ -26,7 +26,7 @@ import (
 func TestMQTTTLS(t *testing.T) {
 	certFile, keyFile, pool := selfSigned(t)
 	e := newMQTTEnv(t, func(c *conf.Config) {
-		c.MQTT.TLS = &server.TLSOptions{CertFile: certFile, KeyFile: keyFile}
+		c.MQTT.TLS = &server.TLSOptions{CertFile: certFile, KeyFile: keyFile, Timeout: 500 * time.Millisecond}
 	})
 	var got received
 	c := e.mqttClient("tls", func(o *paho.ClientOptions) {
@@ -41,6 +41,9 @@ func TestMQTTTLS(t *testing.T) {
 	r := e.rawDial()
 	r.send(connectPacket("plain", true, 0, nil))
 	r.waitClosed()
+	// A client that never starts its handshake is closed after the TLS
+	// timeout.
+	e.rawDial().waitClosed()
 }
 
 // selfSigned writes a certificate for 127.0.0.1 and its key.
