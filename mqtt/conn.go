@@ -24,8 +24,9 @@ type conn struct {
 	start time.Time
 	tls   bool
 
-	pr  *packetReader
-	out outbound
+	pr      *packetReader
+	out     outbound
+	pubacks pubackQueue
 
 	// Set by CONNECT, then read-only.
 	login     Login
@@ -70,6 +71,7 @@ func newConn(s *Service, nc net.Conn) *conn {
 	}
 	_, c.tls = nc.(*tls.Conn)
 	c.out.init(s.opts.MaxPending)
+	c.pubacks.init(c)
 	// The largest packet: a full payload plus a topic and headers.
 	c.pr = newPacketReader(nc, s.opts.MaxPayload+64<<10)
 	return c

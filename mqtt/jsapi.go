@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,8 +13,8 @@ import (
 )
 
 // jsClient makes requests to the stream layer's API subjects in one
-// account, as a client would: one inbox subscription, one channel per
-// outstanding request.
+// account, as a client would: one inbox subscription, and a handler for
+// each outstanding request, keyed by its reply token.
 type jsClient struct {
 	b       Broker
 	prefix  string // "$MQTT.JSA.<nuid>."; a request's reply is prefix+token
@@ -22,11 +23,11 @@ type jsClient struct {
 
 	mu      sync.Mutex
 	next    uint64
-	waiting map[string]chan []byte
+	waiting map[string]func(reply []byte) // reply is valid only during the call
 }
 
 func newJSClient(b Broker, timeout time.Duration) (*jsClient, error) {
-	j := &jsClient{b: b, prefix: "$MQTT.JSA." + nuid.Next() + ".", timeout: timeout, waiting: map[string]chan []byte{}}
+	j := &jsClient{b: b, prefix: "$MQTT.JSA." + nuid.Next() + ".", timeout: timeout, waiting: map[string]func([]byte){}}
 	cancel, err := b.Subscribe(j.prefix+"*", "", j.onReply)
 	if err != nil {
 		return nil, fmt.Errorf("mqtt: subscribing to API replies: %w", err)
@@ -40,12 +41,32 @@ func (j *jsClient) close() { j.cancel() }
 func (j *jsClient) onReply(subject, _, _, data []byte) {
 	token := string(subject[len(j.prefix):])
 	j.mu.Lock()
-	ch := j.waiting[token]
+	fn := j.waiting[token]
 	delete(j.waiting, token)
 	j.mu.Unlock()
-	if ch != nil {
-		ch <- append([]byte(nil), data...)
+	if fn != nil {
+		fn(data)
 	}
+}
+
+// expect registers fn for the reply to a new request and returns the
+// request's reply subject token.
+func (j *jsClient) expect(fn func([]byte)) string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.next++
+	token := strconv.FormatUint(j.next, 36)
+	j.waiting[token] = fn
+	return token
+}
+
+// take removes the handler of token; false if the reply came first.
+func (j *jsClient) take(token string) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	_, ok := j.waiting[token]
+	delete(j.waiting, token)
+	return ok
 }
 
 // ErrNoStreams is returned when the stream layer does not answer: MQTT
@@ -55,13 +76,9 @@ var ErrNoStreams = errors.New("mqtt: the stream layer did not answer")
 // request publishes to subject and waits for the reply.
 func (j *jsClient) request(subject string, hdr, body []byte) ([]byte, error) {
 	ch := make(chan []byte, 1)
-	j.mu.Lock()
-	j.next++
-	token := strconv.FormatUint(j.next, 36)
-	j.waiting[token] = ch
-	j.mu.Unlock()
+	token := j.expect(func(r []byte) { ch <- append([]byte(nil), r...) })
 	if err := j.b.Publish(subject, j.prefix+token, hdr, body); err != nil {
-		j.forget(token)
+		j.take(token)
 		return nil, fmt.Errorf("mqtt: request %s: %w", subject, err)
 	}
 	t := time.NewTimer(j.timeout)
@@ -70,15 +87,49 @@ func (j *jsClient) request(subject string, hdr, body []byte) ([]byte, error) {
 	case r := <-ch:
 		return r, nil
 	case <-t.C:
-		j.forget(token)
+		if !j.take(token) {
+			return <-ch, nil // the reply came just now
+		}
 		return nil, fmt.Errorf("%w: %s (timeout %v)", ErrNoStreams, subject, j.timeout)
 	}
 }
 
-func (j *jsClient) forget(token string) {
-	j.mu.Lock()
-	delete(j.waiting, token)
-	j.mu.Unlock()
+// storeAsync publishes a message to a stream subject and calls done with
+// the outcome of its store, on whichever goroutine learns it (the stream
+// layer's, or a timer's): done must be quick and must not block.
+func (j *jsClient) storeAsync(subject string, hdr, data []byte, done func(error)) {
+	var timer *time.Timer
+	token := j.expect(func(r []byte) {
+		timer.Stop()
+		done(ackError(subject, r))
+	})
+	// Created before the publish: the reply may come during it.
+	timer = time.AfterFunc(j.timeout, func() {
+		if j.take(token) {
+			done(fmt.Errorf("%w: %s (timeout %v)", ErrNoStreams, subject, j.timeout))
+		}
+	})
+	if err := j.b.Publish(subject, j.prefix+token, hdr, data); err != nil && j.take(token) {
+		timer.Stop()
+		done(fmt.Errorf("mqtt: storing on %s: %w", subject, err))
+	}
+}
+
+// ackError reads a publish acknowledgement: nil for a stored message.
+func ackError(subject string, reply []byte) error {
+	if !bytes.Contains(reply, []byte(`"error"`)) {
+		return nil
+	}
+	var ack struct {
+		Error *apiError `json:"error"`
+	}
+	if err := json.Unmarshal(reply, &ack); err != nil {
+		return fmt.Errorf("mqtt: ack for %s: %w", subject, err)
+	}
+	if ack.Error != nil {
+		return fmt.Errorf("mqtt: storing on %s: %w", subject, ack.Error)
+	}
+	return nil
 }
 
 // apiError is the error member of a stream layer API reply.
@@ -143,15 +194,5 @@ func (j *jsClient) store(subject string, hdr, data []byte) error {
 	if err != nil {
 		return err
 	}
-	var ack struct {
-		Error *apiError `json:"error"`
-		Seq   uint64    `json:"seq"`
-	}
-	if err := json.Unmarshal(raw, &ack); err != nil {
-		return fmt.Errorf("mqtt: ack for %s: %w", subject, err)
-	}
-	if ack.Error != nil {
-		return fmt.Errorf("mqtt: storing on %s: %w", subject, ack.Error)
-	}
-	return nil
+	return ackError(subject, raw)
 }

@@ -60,23 +60,35 @@ func (c *conn) handlePublish(p *publishPacket) error {
 	if c.login.CanPublish != nil && !c.login.CanPublish(subject) {
 		c.svc.log.Warn("mqtt publish violation", "client", c.clientID, "subject", subject)
 		// As nats-server: QoS 0 is dropped, QoS 1/2 still acknowledged so
-		// the client does not resend forever.
-		c.ackPublish(p.qos, p.id)
+		// the client does not resend forever (a PUBACK in its turn).
+		if p.qos == 1 {
+			c.pubacks.add(p.id)(nil)
+		} else {
+			c.ackPublish(p.qos, p.id)
+		}
 		return nil
 	}
-	if p.qos == 2 {
+	switch p.qos {
+	case 0:
+		c.route(subject, p.payload, 0, p.retain, ignoreStored)
+	case 1:
+		// Stores are pipelined: the next packet is read while this one is
+		// stored, and PUBACKs go out in order as stores complete.
+		done := c.pubacks.add(p.id)
+		c.route(subject, p.payload, 1, p.retain, done)
+	case 2:
 		// Held until PUBREL, then routed once (qos2.go).
-		err = c.acc.holdQoS2(c.clientID, p.id, subject, p.payload, p.retain)
-	} else {
-		err = c.route(subject, p.payload, p.qos, p.retain)
+		if err := c.acc.holdQoS2(c.clientID, p.id, subject, p.payload, p.retain); err != nil {
+			c.svc.log.Warn("mqtt publish not stored", "client", c.clientID, "subject", subject, "err", err)
+			return nil // no PUBREC: the client sends it again
+		}
+		c.ackPublish(2, p.id)
 	}
-	if err != nil {
-		c.svc.log.Warn("mqtt publish not stored", "client", c.clientID, "subject", subject, "err", err)
-		return nil // no PUBACK or PUBREC: the client sends it again
-	}
-	c.ackPublish(p.qos, p.id)
 	return nil
 }
+
+// ignoreStored is the outcome handler of a QoS 0 publish.
+func ignoreStored(error) {}
 
 func (c *conn) ackPublish(qos byte, id uint16) {
 	switch qos {
@@ -88,23 +100,35 @@ func (c *conn) ackPublish(qos byte, id uint16) {
 }
 
 // route delivers a message to NATS and MQTT subscribers, keeps QoS 1 and
-// 2 messages in the stream for MQTT subscriptions at QoS 1, and updates
-// the topic's retained message.
-func (c *conn) route(subject string, payload []byte, qos byte, retain bool) error {
+// 2 messages in the stream for MQTT subscriptions at QoS 1 and 2, and
+// updates the topic's retained message. done gets the outcome once the
+// stream has stored the message (at once for QoS 0); it may run on
+// another goroutine and must not block.
+func (c *conn) route(subject string, payload []byte, qos byte, retain bool, done func(error)) {
 	a := c.acc
 	if retain {
 		if err := a.setRetained(subject, payload, qos); err != nil {
-			return err
+			done(err)
+			return
 		}
 	}
 	hdr := qosHeader(qos)
 	if err := a.b.Publish(subject, "", hdr, payload); err != nil {
-		return err
+		done(err)
+		return
 	}
-	if qos > 0 {
-		return a.js.store(msgsPrefix+subject, hdr, payload)
+	if qos == 0 {
+		done(nil)
+		return
 	}
-	return nil
+	a.js.storeAsync(msgsPrefix+subject, hdr, payload, done)
+}
+
+// routeWait is route for callers that need the outcome before going on.
+func (c *conn) routeWait(subject string, payload []byte, qos byte, retain bool) error {
+	ch := make(chan error, 1)
+	c.route(subject, payload, qos, retain, func(err error) { ch <- err })
+	return <-ch
 }
 
 // publishWill sends the will of a client that went away unannounced.
@@ -116,7 +140,7 @@ func (c *conn) publishWill() {
 	if c.login.CanPublish != nil && !c.login.CanPublish(w.subject) {
 		return
 	}
-	if err := c.route(w.subject, w.payload, w.qos, w.retain); err != nil {
+	if err := c.routeWait(w.subject, w.payload, w.qos, w.retain); err != nil {
 		c.svc.log.Warn("mqtt will not published", "client", c.clientID, "err", err)
 	}
 }

@@ -59,7 +59,7 @@ func (c *conn) releaseQoS2(id uint16) error {
 	if subject == "" {
 		return fmt.Errorf("mqtt: held QoS 2 message %s has no subject", subj)
 	}
-	if err := c.route(subject, m.Data, 2, bytes.Contains(m.Header, hdrRetain)); err != nil {
+	if err := c.routeWait(subject, m.Data, 2, bytes.Contains(m.Header, hdrRetain)); err != nil {
 		return err
 	}
 	return a.js.call("$JS.API.STREAM.PURGE."+qos2Stream, map[string]string{"filter": subj}, nil)

@@ -163,3 +163,24 @@ func TestMQTTMaxConnections(t *testing.T) {
 	}
 	third.disconnect()
 }
+
+// TestMQTTPubackOrder checks that pipelined QoS 1 publishes are each
+// acknowledged, in the order sent.
+func TestMQTTPubackOrder(t *testing.T) {
+	e := newMQTTEnv(t, nil)
+	r := e.rawConnect("pipeline", true, 0)
+	r.connack()
+	const n = 300
+	var burst []byte
+	for id := 1; id <= n; id++ {
+		burst = append(burst, packet(0x32, append(append(mqttString("p/x"), byte(id>>8), byte(id)), "m"...))...)
+	}
+	r.send(burst)
+	for id := 1; id <= n; id++ {
+		first, body, err := r.readPacket()
+		if err != nil || first != 0x40 || int(body[0])<<8|int(body[1]) != id {
+			t.Fatalf("want PUBACK %d, got %#x %v %v", id, first, body, err)
+		}
+	}
+	r.disconnect()
+}
