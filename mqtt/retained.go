@@ -27,11 +27,26 @@ type retainedMsg struct {
 // maxRetainedPerSubscribe bounds the retained messages one filter sends.
 const maxRetainedPerSubscribe = 10000
 
-// retainedFor walks the retained messages matching subject, in stream
-// order, until fn returns false.
-func (a *accountState) retainedFor(subject string, fn func(m *retainedMsg) bool) error {
+// retainedLastSeq is the sequence of the newest retained message stored.
+// A subscription that exists before it is read gets every later retained
+// message live, so the retained messages it is sent stop there.
+func (a *accountState) retainedLastSeq() (uint64, error) {
+	var info struct {
+		State struct {
+			LastSeq uint64 `json:"last_seq"`
+		} `json:"state"`
+	}
+	if err := a.js.call("$JS.API.STREAM.INFO."+retainedStream, nil, &info); err != nil {
+		return 0, err
+	}
+	return info.State.LastSeq, nil
+}
+
+// retainedFor walks the retained messages matching subject up to sequence
+// last, in stream order, until fn returns false.
+func (a *accountState) retainedFor(subject string, last uint64, fn func(m *retainedMsg) bool) error {
 	seq := uint64(1)
-	for n := 0; n < maxRetainedPerSubscribe; n++ {
+	for n := 0; n < maxRetainedPerSubscribe && seq <= last; n++ {
 		var reply struct {
 			Message *retainedMsg `json:"message"`
 		}
@@ -43,7 +58,7 @@ func (a *accountState) retainedFor(subject string, fn func(m *retainedMsg) bool)
 		if err != nil {
 			return err
 		}
-		if !fn(reply.Message) {
+		if reply.Message.Seq > last || !fn(reply.Message) {
 			return nil
 		}
 		seq = reply.Message.Seq + 1
@@ -53,9 +68,9 @@ func (a *accountState) retainedFor(subject string, fn func(m *retainedMsg) bool)
 
 // sendRetained delivers the retained messages a new subscription matches,
 // with RETAIN set, at the lower of the stored and the granted QoS.
-func (c *conn) sendRetained(st *subState) {
+func (c *conn) sendRetained(st *subState, last uint64) {
 	for _, s := range st.subjects {
-		err := c.acc.retainedFor(s, func(m *retainedMsg) bool {
+		err := c.acc.retainedFor(s, last, func(m *retainedMsg) bool {
 			subj := []byte(m.Subject[len(retainedPrefix):])
 			if st.skipDollar && len(subj) > 0 && subj[0] == '$' {
 				return true

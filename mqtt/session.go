@@ -382,9 +382,19 @@ func (c *conn) handleSubscribe(id uint16, filters []topicFilter) error {
 		}
 	}
 	c.out.write(func(b []byte) []byte { return appendSuback(b, id, codes) })
+	if len(started) == 0 {
+		return nil
+	}
+	// Read after the subscriptions started: newer retained messages reach
+	// them live, and must not come twice.
+	last, err := c.acc.retainedLastSeq()
+	if err != nil {
+		c.svc.log.Warn("mqtt retained messages not sent", "client", c.clientID, "err", err)
+		return nil
+	}
 	for _, st := range started {
 		if st.group == "" {
-			c.sendRetained(st)
+			c.sendRetained(st, last)
 		}
 	}
 	return nil

@@ -36,7 +36,9 @@ func newMQTTEnv(t *testing.T, edit func(*conf.Config)) *mqttEnv {
 	cfg.JetStream = true
 	cfg.StoreDir = t.TempDir()
 	cfg.Server = server.Options{Host: "127.0.0.1", Port: -1, HTTPPort: -1}
-	cfg.MQTT = &conf.MQTT{Host: "127.0.0.1", Port: -1, AckWait: 2 * time.Second}
+	// A long ack_wait: a test that counts deliveries must not see a
+	// redelivery because a loaded machine was slow to send PUBACK.
+	cfg.MQTT = &conf.MQTT{Host: "127.0.0.1", Port: -1, AckWait: time.Minute}
 	if edit != nil {
 		edit(cfg)
 	}

@@ -9,6 +9,8 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/wisp-mq/wisp/conf"
 )
 
 // persistent returns client options for a persistent session whose
@@ -74,7 +76,7 @@ func TestMQTTSessionPresentFlag(t *testing.T) {
 // TestMQTTUnackedRedelivered checks that a QoS 1 message the client did
 // not acknowledge comes again, with DUP, after it reconnects.
 func TestMQTTUnackedRedelivered(t *testing.T) {
-	e := newMQTTEnv(t, nil)
+	e := newMQTTEnv(t, func(c *conf.Config) { c.MQTT.AckWait = time.Second })
 	var first received
 	c := e.mqttClient("lazy", func(o *paho.ClientOptions) {
 		persistent(&first)(o)
