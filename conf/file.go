@@ -45,6 +45,7 @@ type fileConfig struct {
 	TLS              *fileTLS                `toml:"tls"`
 	Cluster          *fileCluster            `toml:"cluster"`
 	Websocket        *fileWebsocket          `toml:"websocket"`
+	MQTT             *fileMQTT               `toml:"mqtt"`
 	Accounts         map[string]*fileAccount `toml:"accounts"`
 	SystemAccount    *stringValue            `toml:"system_account"`
 	Mappings         map[string]*fileMapping `toml:"mappings"`
@@ -371,6 +372,11 @@ func (p *parsedFile) apply(c *Config) error {
 	}
 	if f.Websocket != nil {
 		if err := p.applyWebsocket(&o.Websocket); err != nil {
+			return err
+		}
+	}
+	if f.MQTT != nil {
+		if err := p.applyMQTT(c); err != nil {
 			return err
 		}
 	}

@@ -55,6 +55,7 @@ type Server struct {
 	mu         sync.Mutex
 	ln         net.Listener
 	conns      map[uint64]*conn
+	ext        map[uint64]func() ConnSnapshot // other protocols' connections (external.go)
 	closed     bool
 	ldm        bool                // in lame-duck mode
 	accounts   map[string]*account // named accounts, not the global one
@@ -79,8 +80,9 @@ type Server struct {
 	tls atomic.Pointer[tlsState]
 
 	nextCID atomic.Uint64
-	wg      sync.WaitGroup // accept loop and connection goroutines
-	stats   counters
+
+	wg    sync.WaitGroup // accept loop and connection goroutines
+	stats counters
 }
 
 // counters are the server-wide totals. Connections fold their own counts in
@@ -322,7 +324,7 @@ func (s *Server) register(c *conn) {
 		nc.Close()
 		return
 	}
-	full := len(s.conns) >= s.o().MaxConnections
+	full := len(s.conns)+len(s.ext) >= s.o().MaxConnections
 	if !full {
 		s.conns[c.id] = c
 	}
@@ -412,11 +414,12 @@ func (s *Server) configLoadTime() time.Time {
 	return s.start
 }
 
-// NumConnections is the number of open client connections.
+// NumConnections is the number of open client connections, those of
+// other protocols (MQTT) included.
 func (s *Server) NumConnections() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.conns)
+	return len(s.conns) + len(s.ext)
 }
 
 // NumSubscriptions is the number of subscriptions held in every account,

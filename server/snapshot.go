@@ -29,6 +29,10 @@ type ConnSnapshot struct {
 	PendingBytes int64
 	NumSubs      int
 	Subs         []SubSnapshot // filled only when asked for
+	// Type is the protocol: "" for NATS, "mqtt" for an MQTT client
+	// (external.go), whose client id is MQTTClient.
+	Type       string
+	MQTTClient string
 }
 
 // SubSnapshot describes one subscription.
@@ -90,6 +94,12 @@ func (s *Server) Conns(withSubs bool) []ConnSnapshot {
 	out := make([]ConnSnapshot, 0, len(conns))
 	for _, c := range conns {
 		out = append(out, c.snapshot(withSubs))
+	}
+	for _, cs := range s.externalSnapshots() {
+		if !withSubs {
+			cs.Subs = nil
+		}
+		out = append(out, cs)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].CID < out[j].CID })
 	return out

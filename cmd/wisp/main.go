@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"reflect"
 	"strconv"
 	"strings"
 	"syscall"
@@ -136,6 +137,18 @@ func serve(ctx context.Context, stopSignals func(), cfg *conf.Config, log *slog.
 		stopStreams()
 		return startError(err)
 	}
+	// MQTT clients go first when stopping: their sessions live in the
+	// streams, which they still use while they close.
+	stopMQTT := func() {}
+	if cfg.MQTT != nil {
+		mq, err := startMQTT(cfg, srv, log)
+		if err != nil {
+			shutdown(srv, log)
+			stopStreams()
+			return err
+		}
+		stopMQTT = mq.Close
+	}
 	log.Info("wisp started", startedFields(srv, cfg)...)
 
 	if cfg.PidFile != "" {
@@ -175,6 +188,7 @@ func serve(ctx context.Context, stopSignals func(), cfg *conf.Config, log *slog.
 			done <- reloadConfig(srv, layers, cfg, reload, level, log)
 			continue
 		case <-ldm:
+			stopMQTT()
 			err = srv.LameDuck(ctx)
 			stopSignals()
 			stopStreams()
@@ -188,6 +202,7 @@ func serve(ctx context.Context, stopSignals func(), cfg *conf.Config, log *slog.
 		break
 	}
 	stopSignals()
+	stopMQTT()
 	log.Info("shutting down", "timeout", shutdownTimeout)
 	err = shutdown(srv, log)
 	// Streams stop after the server: no client can publish into a stream
@@ -246,6 +261,10 @@ func checkStatic(cur, next *conf.Config) error {
 	if cur.JetStream && (cur.Sync != next.Sync || cur.SyncInterval != next.SyncInterval) {
 		errs = append(errs, fmt.Errorf("jetstream.sync: %w (was %s every %v, now %s every %v)", server.ErrNotReloadable,
 			cur.Sync, cur.SyncInterval, next.Sync, next.SyncInterval))
+	}
+	// The MQTT listener and its settings are read once, at start.
+	if !reflect.DeepEqual(cur.MQTT, next.MQTT) {
+		errs = append(errs, fmt.Errorf("mqtt: %w (restart to change the [mqtt] settings)", server.ErrNotReloadable))
 	}
 	return errors.Join(errs...)
 }
