@@ -45,7 +45,7 @@ test:
 	$(GO) vet ./...
 	# The race detector makes sync.Pool drop items on purpose, so the
 	# zero-allocation checks of the hot path run without it as well.
-	$(GO) test -count=1 -run 'Alloc' ./protocol ./sublist ./server
+	$(GO) test -count=1 -run 'Alloc' ./protocol ./sublist ./server ./mqtt
 	$(GO) test -race -count=1 -timeout 14m ./...
 
 # go test -fuzz takes one target per run, so run each Fuzz function found in

@@ -88,9 +88,12 @@ func runOne(ctx context.Context, cfg *Config, t *Target, sc *Scenario, run int, 
 	res := &Result{Scenario: sc.Name, Target: t.Label, Server: t.Desc, Run: run, Size: cfg.Size, Unit: sc.Unit}
 	var in *instance
 	var err error
-	if sc.Cluster > 0 {
+	switch {
+	case sc.Cluster > 0:
 		in, err = t.startCluster(sc.Cluster)
-	} else {
+	case sc.Websocket:
+		in, err = t.startWebsocket()
+	default:
 		in, err = t.start(sc.JetStream)
 	}
 	if err != nil {

@@ -23,6 +23,7 @@ type Scenario struct {
 	Unit      string // of the headline rate: "msgs/s", "req/s", "conns/s"
 	JetStream bool   // needs the stream layer
 	Cluster   int    // nodes of the cluster it needs, 0 for one server
+	Websocket bool   // its clients connect over WebSocket (websocket.go)
 	run       func(ctx context.Context, e *Env) error
 }
 
@@ -42,16 +43,18 @@ var scenarios = []*Scenario{
 }
 
 // StandardScenarios is the set run when none is named: all but the
-// cluster scenarios, which init adds to the registry after this is set.
+// cluster and WebSocket scenarios, which init adds to the registry after
+// this is set.
 var StandardScenarios = ScenarioNames()
 
 func init() { scenarios = append(scenarios, clusterScenarios...) }
 
-// CoreScenarios are the scenarios that need no stream layer.
+// CoreScenarios are the scenarios that need no stream layer, on one
+// server reached over TCP.
 func CoreScenarios() []string {
 	var names []string
 	for _, s := range scenarios {
-		if !s.JetStream && s.Cluster == 0 {
+		if !s.JetStream && s.Cluster == 0 && !s.Websocket {
 			names = append(names, s.Name)
 		}
 	}

@@ -72,7 +72,7 @@ func (t *Target) start(jetstream bool) (*instance, error) {
 	case t.url != "":
 		in = &instance{url: t.url, stop: func() {}}
 	case t.bin != "":
-		return startBinary(t.bin, jetstream)
+		return startBinary(t.bin, binaryOpts{jetstream: jetstream})
 	default:
 		url, stop, err := t.embedded(jetstream)
 		if err != nil {
@@ -160,12 +160,18 @@ const (
 	startTries   = 3 // a free port can be taken between probe and bind
 )
 
-func startBinary(bin string, jetstream bool) (*instance, error) {
+// binaryOpts say what a started binary needs besides its client port.
+type binaryOpts struct {
+	jetstream bool // the stream layer (-js -sd DIR)
+	websocket bool // a plain WebSocket port (-c FILE); the instance's url is then ws://
+}
+
+func startBinary(bin string, opts binaryOpts) (*instance, error) {
 	var err error
 	for range startTries {
 		var in *instance
 		var retry bool
-		in, retry, err = startBinaryOnce(bin, jetstream)
+		in, retry, err = startBinaryOnce(bin, opts)
 		if err == nil || !retry {
 			return in, err
 		}
@@ -173,18 +179,35 @@ func startBinary(bin string, jetstream bool) (*instance, error) {
 	return nil, err
 }
 
-func startBinaryOnce(bin string, jetstream bool) (in *instance, retry bool, err error) {
+func startBinaryOnce(bin string, opts binaryOpts) (in *instance, retry bool, err error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, false, err
 	}
 	args := []string{"-a", "127.0.0.1", "-p", strconv.Itoa(port)}
 	dir := ""
-	if jetstream {
+	if opts.jetstream || opts.websocket {
 		if dir, err = os.MkdirTemp("", "wisp-bench-store-"); err != nil {
 			return nil, false, err
 		}
+	}
+	if opts.jetstream {
 		args = append(args, "-js", "-sd", dir)
+	}
+	wsURL := ""
+	if opts.websocket {
+		wsPort, err := freePort()
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, false, err
+		}
+		file, err := websocketConfig(dir, wsPort)
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, false, err
+		}
+		args = append(args, "-c", file)
+		wsURL = "ws://127.0.0.1:" + strconv.Itoa(wsPort)
 	}
 	cleanDir := func() {
 		if dir != "" {
@@ -222,7 +245,13 @@ func startBinaryOnce(bin string, jetstream bool) (in *instance, retry bool, err 
 		default:
 		}
 		info, perr := probe(url, 500*time.Millisecond)
+		if perr == nil && wsURL != "" {
+			perr = probeTCP(wsURL)
+		}
 		if perr == nil {
+			if wsURL != "" {
+				url = wsURL
+			}
 			return &instance{url: url, version: info.serverVersion(), pid: cmd.Process.Pid, stop: stop}, false, nil
 		}
 		if time.Now().After(deadline) {

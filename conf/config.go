@@ -60,6 +60,9 @@ type Config struct {
 	// until the operator acts. Either way the loss is logged and counted.
 	OnDamage string
 
+	// MQTT is the MQTT listener ([mqtt]); nil when off.
+	MQTT *MQTT
+
 	// File is the config file that was loaded, or "" if none was given.
 	File string
 
@@ -216,6 +219,7 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("accounts.%s.jetstream: the system account has no streams", name))
 		}
 	}
+	errs = append(errs, c.validateMQTT()...)
 	return errors.Join(errs...)
 }
 

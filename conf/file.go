@@ -26,6 +26,7 @@ type fileConfig struct {
 	Port             *intValue               `toml:"port"`
 	ServerName       *stringValue            `toml:"server_name"`
 	HTTPPort         *intValue               `toml:"http_port"`
+	HTTP             *fileHTTP               `toml:"http"`
 	ProfPort         *intValue               `toml:"prof_port"`
 	Authorization    *fileAuth               `toml:"authorization"`
 	MaxPayload       *sizeValue              `toml:"max_payload"`
@@ -43,8 +44,11 @@ type fileConfig struct {
 	JetStream        *fileJetStream          `toml:"-"`
 	TLS              *fileTLS                `toml:"tls"`
 	Cluster          *fileCluster            `toml:"cluster"`
+	Websocket        *fileWebsocket          `toml:"websocket"`
+	MQTT             *fileMQTT               `toml:"mqtt"`
 	Accounts         map[string]*fileAccount `toml:"accounts"`
 	SystemAccount    *stringValue            `toml:"system_account"`
+	Mappings         map[string]*fileMapping `toml:"mappings"`
 	PidFile          *stringValue            `toml:"pid_file"`
 	LameDuckDuration *durationValue          `toml:"lame_duck_duration"`
 	LameDuckGrace    *durationValue          `toml:"lame_duck_grace_period"`
@@ -183,7 +187,8 @@ func parseFile(name string, data []byte) (*parsedFile, error) {
 	var reported []toml.Key
 	for _, k := range md.Undecoded() {
 		// An unknown table hides its contents: report the table, not each key.
-		if hasPrefix(k, reported) {
+		// A mapping's destinations were checked by its own decoder.
+		if hasPrefix(k, reported) || inMapping(k) {
 			continue
 		}
 		reported = append(reported, k)
@@ -319,6 +324,9 @@ func (p *parsedFile) apply(c *Config) error {
 	setString(&o.SystemAccount, f.SystemAccount)
 	setInt(&o.HTTPPort, f.HTTPPort)
 	setInt(&o.ProfPort, f.ProfPort)
+	if f.HTTP != nil {
+		f.HTTP.apply(o)
+	}
 	if a := f.Authorization; a != nil {
 		setString(&o.AuthToken, a.Token)
 		setString(&o.Username, a.User)
@@ -351,11 +359,24 @@ func (p *parsedFile) apply(c *Config) error {
 	if f.Accounts != nil {
 		applyAccounts(o, f.Accounts)
 	}
+	if err := p.applyMappings(o); err != nil {
+		return err
+	}
 	if t := f.TLS; t != nil {
 		o.TLS = t.options()
 	}
 	if f.Cluster != nil {
 		if err := p.applyCluster(&o.Cluster); err != nil {
+			return err
+		}
+	}
+	if f.Websocket != nil {
+		if err := p.applyWebsocket(&o.Websocket); err != nil {
+			return err
+		}
+	}
+	if f.MQTT != nil {
+		if err := p.applyMQTT(c); err != nil {
 			return err
 		}
 	}

@@ -149,6 +149,8 @@ type fileAccount struct {
 	MaxConnections     *intValue    `toml:"max_connections"`
 	Exports            []fileExport `toml:"exports"`
 	Imports            []fileImport `toml:"imports"`
+	// Mappings rewrite the account's published subjects (mapping.go).
+	Mappings map[string]*fileMapping `toml:"mappings"`
 	// JetStream holds the account's stream limits (config.go).
 	JetStream *fileAccountJetStream `toml:"jetstream"`
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nuid"
 
+	"github.com/wisp-mq/wisp/subjectmap"
 	"github.com/wisp-mq/wisp/sublist"
 )
 
@@ -48,6 +49,9 @@ type AccountConfig struct {
 	MaxConnections int // 0 = no limit beyond the server's
 	Exports        []Export
 	Imports        []Import
+	// Mappings rewrite the subjects the account's clients publish on
+	// (mapping.go).
+	Mappings []subjectmap.Mapping
 }
 
 // Export makes a subject (wildcards allowed) of this account importable.
@@ -100,7 +104,10 @@ type account struct {
 	nameBytes []byte // name, for encoding RMSG without a conversion
 	sl        *sublist.Sublist[*subscription]
 
-	nconns   atomic.Int64 // connections authenticated into this account
+	nconns atomic.Int64 // connections authenticated into this account
+	// mappings rewrite published subjects (mapping.go); nil when the
+	// account has none, which costs a publish one atomic load.
+	mappings atomic.Pointer[subjectmap.Table]
 	maxConns atomic.Int64 // 0 = no limit
 
 	// Pending responses to service requests routed into this account.
@@ -274,6 +281,9 @@ func (s *Server) deliverImport(from *conn, sub *subscription, m *message) bool {
 	if svc.literal {
 		m2.subject = []byte(svc.subject)
 	}
+	if !svc.from.mapImported(&m2) {
+		return false
+	}
 	var respSubj string
 	if len(m.reply) > 0 {
 		respSubj = svc.from.addResponse(sub.acc, m.reply, svc.ttl, svc.multi)
@@ -368,6 +378,9 @@ func (s *Server) install(set *accountSet, o *Options) {
 	s.accountsGen.Add(1) // after the store: see route.account
 	for name, a := range set.byName {
 		a.maxConns.Store(int64(limits[name]))
+	}
+	if err := s.installMappings(set, o); err != nil {
+		s.log.Error("subject mappings not installed", "err", err) // validated before: cannot happen
 	}
 	for _, sub := range old {
 		if sub.closed.CompareAndSwap(false, true) {

@@ -25,6 +25,7 @@ const (
 	closeStale
 	closeWriteError
 	closeDuplicateRoute
+	closeKicked // by an operator: the console or a $SYS KICK request
 )
 
 var closeReasonText = [...]string{
@@ -42,6 +43,7 @@ var closeReasonText = [...]string{
 	closeStale:               "Stale Connection",
 	closeWriteError:          "Write Error",
 	closeDuplicateRoute:      "Duplicate Route",
+	closeKicked:              "Kicked",
 }
 
 func (r closeReason) String() string { return closeReasonText[r] }
@@ -164,6 +166,9 @@ func (c *conn) teardown() {
 		c.acc.nconns.Add(-1)
 	}
 	c.role.ended()
+	if c.ws != nil {
+		c.ws.readerDone()
+	}
 }
 
 // sendErr queues -ERR 'text' and wakes the writer.

@@ -219,6 +219,9 @@ func (cl *cluster) info() routeInfo {
 	if u := s.ownClientURL(); u != "" {
 		ri.ClientURLs = []string{u}
 	}
+	if u := s.ownWebsocketURL(); u != "" {
+		ri.WSConnectURLs = []string{u}
+	}
 	cl.mu.Lock()
 	for id, r := range cl.routes {
 		ri.Peers = append(ri.Peers, routePeer{ID: id, Name: r.remote.ServerName, RouteURL: r.remote.RouteURL})

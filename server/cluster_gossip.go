@@ -59,8 +59,10 @@ func (cl *cluster) seedCredentials() *url.Userinfo {
 // updatePeer takes a later INFO from a registered route.
 func (cl *cluster) updatePeer(r *route, ri *routeInfo) {
 	cl.mu.Lock()
-	changed := !slices.Equal(r.remote.ClientURLs, ri.ClientURLs) || r.remote.LameDuck != ri.LameDuck
+	changed := !slices.Equal(r.remote.ClientURLs, ri.ClientURLs) || !slices.Equal(r.remote.WSConnectURLs, ri.WSConnectURLs) ||
+		r.remote.LameDuck != ri.LameDuck
 	r.remote.ClientURLs, r.remote.Peers, r.remote.LameDuck = ri.ClientURLs, ri.Peers, ri.LameDuck
+	r.remote.WSConnectURLs = ri.WSConnectURLs
 	cl.mu.Unlock()
 	cl.dialPeers(ri.Peers)
 	if changed {

@@ -73,14 +73,27 @@ func (s *Server) NumRoutes() int {
 // clientURLs are the client URLs of every server of the cluster, this one
 // first, for the connect_urls of INFO.
 func (cl *cluster) clientURLs() []string {
+	return cl.urls(cl.s.ownClientURL(), func(ri *routeInfo) []string { return ri.ClientURLs })
+}
+
+// websocketURLs are the WebSocket URLs of every server of the cluster
+// that has a WebSocket port, this one first, for the connect_urls of a
+// WebSocket client's INFO.
+func (cl *cluster) websocketURLs() []string {
+	return cl.urls(cl.s.ownWebsocketURL(), func(ri *routeInfo) []string { return ri.WSConnectURLs })
+}
+
+// urls lists own (when not empty) and then, sorted, what each route's
+// peer announced, leaving out peers in lame-duck mode.
+func (cl *cluster) urls(own string, of func(*routeInfo) []string) []string {
 	var out []string
-	if u := cl.s.ownClientURL(); u != "" {
-		out = append(out, u)
+	if own != "" {
+		out = append(out, own)
 	}
 	cl.mu.Lock()
 	for _, r := range cl.routes {
 		if !r.remote.LameDuck {
-			out = append(out, r.remote.ClientURLs...)
+			out = append(out, of(&r.remote)...)
 		}
 	}
 	cl.mu.Unlock()

@@ -49,6 +49,10 @@ type conn struct {
 	host   string
 	port   int
 	tls    bool // set before the goroutines start
+	// ws is the WebSocket layer of a client that came in on the WebSocket
+	// port (websocket_conn.go), nil otherwise. Set before the goroutines
+	// start.
+	ws *wsConn
 	// cert is the client's verified TLS certificate, nil without one; set
 	// before the goroutines start and never changed.
 	cert *x509.Certificate
@@ -84,6 +88,10 @@ type conn struct {
 	// on other goroutines remove auto-unsubscribed entries.
 	subsMu sync.Mutex
 	subs   map[string]*subscription
+
+	// mapBuf holds the subject of the message being published when a
+	// subject mapping rewrote it (mapping.go). Reader goroutine only.
+	mapBuf []byte
 
 	// Private match cache, valid while cacheGen equals the sublist's.
 	cache    map[string]*sublist.Result[*subscription]

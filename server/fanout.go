@@ -49,6 +49,11 @@ type subscription struct {
 	sys      sysHandler
 	routable bool
 
+	// withFrom serves an in-process subscription in place of fn and is
+	// also given the publishing connection (SubscribeClient,
+	// internal_client.go).
+	withFrom func(from *conn, subject, reply, hdr, data []byte)
+
 	// deny, when set, lists denied subjects that this wildcard
 	// subscription overlaps: matching messages are not delivered.
 	deny atomic.Pointer[[]pattern]
@@ -172,6 +177,10 @@ func (sub *subscription) deliver(from *conn, m *message) bool {
 		var hdr []byte
 		if m.hdrLen > 0 {
 			hdr = m.data[:m.hdrLen]
+		}
+		if sub.withFrom != nil {
+			sub.withFrom(from, m.subject, m.reply, hdr, m.data[m.hdrLen:])
+			return true
 		}
 		sub.fn(m.subject, m.reply, hdr, m.data[m.hdrLen:])
 		return true

@@ -25,6 +25,7 @@ type serverInfo struct {
 	ClientIP     string `json:"client_ip,omitempty"`
 	AuthRequired bool   `json:"auth_required,omitempty"`
 	TLSRequired  bool   `json:"tls_required,omitempty"`
+	TLSAvailable bool   `json:"tls_available,omitempty"` // WebSocket over TLS only
 	TLSVerify    bool   `json:"tls_verify,omitempty"`
 	JetStream    bool   `json:"jetstream,omitempty"`
 	APILevel     int    `json:"api_lvl,omitempty"` // with JetStream only
@@ -69,6 +70,9 @@ func (s *Server) info(c *conn) serverInfo {
 	if ts := s.tls.Load(); ts != nil {
 		si.TLSRequired = true
 		si.TLSVerify = ts.opts.verifyClients()
+	}
+	if c.ws != nil {
+		s.wsInfo(&si)
 	}
 	return si
 }

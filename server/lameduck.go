@@ -38,6 +38,7 @@ func (s *Server) LameDuck(ctx context.Context) error {
 	if ln != nil {
 		ln.Close() // the accept loop ends; no new connections
 	}
+	s.stopWebsocket()
 	s.sendLameDuckEvent()
 	conns := s.connList()
 	for _, c := range conns {

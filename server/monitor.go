@@ -12,9 +12,11 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -38,6 +40,7 @@ type monitor struct {
 	reporter atomic.Pointer[jsReporter]
 	cpu      cpuSampler
 	handler  http.Handler // the whole mux, kept for tests
+	console  *consoleState
 }
 
 // jsReporter boxes the reporter function for an atomic pointer.
@@ -77,24 +80,42 @@ func (s *Server) startMonitoring() (func(context.Context) error, error) {
 	if err != nil {
 		return nil, err
 	}
+	scheme := "http"
+	if s.opts.HTTPTLS != nil {
+		cfg, err := buildTLSConfig(s.opts.HTTPTLS)
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("http.%w", err)
+		}
+		ln, scheme = tls.NewListener(ln, cfg), "https"
+	}
 	s.httpAddr = ln.Addr()
 	m := s.monitor()
 	m.cpu.init()
+	m.console = newConsoleState()
 	mux := http.NewServeMux()
 	s.registerMonitoring(mux)
+	s.registerConsoleAPI(mux, m.console)
 	m.handler = mux
 	hs := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		// net/http's own complaints (TLS handshakes that fail, say) go to
+		// the server's log, at debug level: clients cause them.
+		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		IdleTimeout: 2 * time.Minute,
 	}
+	stopHistory := make(chan struct{})
+	go s.runChartHistory(m.console.history, stopHistory)
 	go func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("monitoring server failed", "err", err)
 		}
 	}()
-	s.log.Info("listening for monitoring requests", "addr", ln.Addr().String())
+	s.log.Info("listening for monitoring requests", "addr", ln.Addr().String(), "scheme", scheme)
+	s.warnOpenConsole()
 	stop := func(ctx context.Context) error {
+		close(stopHistory)
 		err := hs.Shutdown(ctx)
 		monitors.Delete(s)
 		return err

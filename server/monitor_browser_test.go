@@ -22,8 +22,9 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// browserTestTimeout bounds the whole test, browser start included.
-const browserTestTimeout = 60 * time.Second
+// browserTestTimeout bounds the whole test, browser start included: generous,
+// for a loaded machine under -race.
+const browserTestTimeout = 120 * time.Second
 
 // findChromium returns the browser to drive: $WISP_CHROMIUM, else chromium
 // on the PATH, else Debian's /usr/bin/chromium.
@@ -138,7 +139,8 @@ func (b *browser) shoot(name string) {
 
 // waitFor polls a JavaScript predicate in the page. Just after a
 // navigation the page's JavaScript context may not be registered yet
-// ("Cannot find context"): that error is retried.
+// ("Cannot find context"), or a poll begun before it may be cut off
+// ("navigated or closed"): those errors are retried.
 func (b *browser) waitFor(what, expr string) {
 	b.t.Helper()
 	var err error
@@ -146,7 +148,7 @@ func (b *browser) waitFor(what, expr string) {
 		_, err = chromedp.Run(b.ctx, chromedp.Poll[bool](expr,
 			chromedp.WithPollingInterval(100*time.Millisecond),
 			chromedp.WithPollingTimeout(15*time.Second)))
-		if err == nil || !strings.Contains(err.Error(), "Cannot find context") {
+		if err == nil || !strings.Contains(err.Error(), "Cannot find context") && !strings.Contains(err.Error(), "navigated or closed") {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)

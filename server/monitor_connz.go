@@ -26,7 +26,7 @@ type Connz struct {
 type ConnInfo struct {
 	CID            uint64      `json:"cid"`
 	Kind           string      `json:"kind"` // always "Client": routes are in /routez
-	Type           string      `json:"type"` // always "nats"
+	Type           string      `json:"type"` // "nats", "websocket" or "mqtt"
 	IP             string      `json:"ip"`
 	Port           int         `json:"port"`
 	Start          time.Time   `json:"start"`
@@ -42,6 +42,7 @@ type ConnInfo struct {
 	Version        string      `json:"version,omitempty"`
 	AuthorizedUser string      `json:"authorized_user,omitempty"` // with auth=1
 	Account        string      `json:"account,omitempty"`
+	MQTTClient     string      `json:"mqtt_client,omitempty"` // an MQTT client's client id
 	Subs           []string    `json:"subscriptions_list,omitempty"`
 	SubsDetail     []SubDetail `json:"subscriptions_list_detail,omitempty"`
 }
@@ -147,7 +148,13 @@ func connInfo(c *ConnSnapshot, now time.Time, q connzQuery) ConnInfo {
 		CID: c.CID, Kind: "Client", Type: "nats", Account: c.Account, IP: c.IP, Port: c.Port, Start: c.Start, Uptime: formatUptime(now.Sub(c.Start)),
 		PendingBytes: c.PendingBytes, InMsgs: c.InMsgs, OutMsgs: c.OutMsgs,
 		InBytes: c.InBytes, OutBytes: c.OutBytes, NumSubs: c.NumSubs,
-		Name: c.Name, Lang: c.Lang, Version: c.Version,
+		Name: c.Name, Lang: c.Lang, Version: c.Version, MQTTClient: c.MQTTClient,
+	}
+	if c.Type != "" {
+		ci.Type = c.Type
+	}
+	if c.Websocket {
+		ci.Type = "websocket"
 	}
 	if q.auth {
 		ci.AuthorizedUser = c.User

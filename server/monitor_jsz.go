@@ -44,6 +44,17 @@ type StreamReport struct {
 	// It lets a stream layer that does not list consumers still count them.
 	NumConsumers int
 	Consumers    []ConsumerReport
+	// Origins are the streams this one mirrors or sources.
+	Origins []OriginReport
+}
+
+// OriginReport is a stream's mirror or one of its sources.
+type OriginReport struct {
+	Name   string        // the origin stream
+	Mirror bool          // a mirror; otherwise a source
+	Lag    uint64        // messages the origin still has for it
+	Active time.Duration // since the origin last answered; -1 never
+	Error  string        // why it is not copying; empty when it is
 }
 
 // ConsumerReport is one consumer of a stream.
@@ -53,6 +64,7 @@ type ConsumerReport struct {
 	NumAckPending  uint64 // delivered, awaiting acknowledgement
 	NumRedelivered uint64 // delivered more than once
 	NumWaiting     uint64 // pull requests waiting for messages
+	Delivered      uint64 // deliveries made, redeliveries included (the console charts its rate)
 }
 
 // SetJetStreamReporter wires the stream layer into monitoring: fn is called
@@ -131,6 +143,17 @@ type StreamDetail struct {
 	Storage   string           `json:"storage,omitempty"`
 	State     StreamState      `json:"state"`
 	Consumers []ConsumerDetail `json:"consumer_detail"`
+	// Mirror and Sources, as in nats-server's stream info.
+	Mirror  *SourceDetail  `json:"mirror,omitempty"`
+	Sources []SourceDetail `json:"sources,omitempty"`
+}
+
+// SourceDetail is a stream's mirror or one of its sources in /jsz.
+type SourceDetail struct {
+	Name   string        `json:"name"`
+	Lag    uint64        `json:"lag"`
+	Active time.Duration `json:"active"`
+	Error  string        `json:"error,omitempty"`
 }
 
 // StreamState holds a stream's counters, as nats-server's "state".
@@ -182,6 +205,14 @@ func (s *Server) jsz(rep *JetStreamReport) Jsz {
 				StreamName: sr.Name, Name: cr.Name, NumPending: cr.NumPending,
 				NumAckPending: cr.NumAckPending, NumRedelivered: cr.NumRedelivered, NumWaiting: cr.NumWaiting,
 			})
+		}
+		for _, o := range sr.Origins {
+			d := SourceDetail{Name: o.Name, Lag: o.Lag, Active: o.Active, Error: o.Error}
+			if o.Mirror {
+				sd.Mirror = &d
+			} else {
+				sd.Sources = append(sd.Sources, d)
+			}
 		}
 		jz.StreamDetail = append(jz.StreamDetail, sd)
 	}

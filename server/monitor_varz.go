@@ -38,6 +38,7 @@ type Varz struct {
 	WriteDeadline  time.Duration `json:"write_deadline"` // nanoseconds
 	JetStream      JetStreamVarz `json:"jetstream"`
 	Cluster        ClusterVarz   `json:"cluster"`
+	Websocket      WebsocketVarz `json:"websocket"`
 
 	Start      time.Time `json:"start"`
 	ConfigLoad time.Time `json:"config_load_time"` // start, or the last reload
@@ -172,6 +173,7 @@ func (s *Server) Varz() Varz {
 		v.CPU = m.cpu.percent()
 	}
 	v.Cluster, v.Routes = s.clusterVarz(), s.NumRoutes()
+	v.Websocket = s.websocketVarz()
 	if ts := s.tls.Load(); ts != nil {
 		v.TLSRequired, v.TLSVerify = true, ts.opts.verifyClients()
 	}

@@ -41,6 +41,7 @@ func (c *conn) HandleOp(op *protocol.Op) error {
 	if !c.connected && op.Kind != protocol.OpConnect && c.srv.auth.Load().required() {
 		c.srv.stats.authFailures.Add(1)
 		c.close(closeAuthViolation, protocol.ErrTextAuthViolation)
+		c.sendAuthErrorEvent("")
 		return errStopParsing
 	}
 	switch op.Kind {
@@ -87,6 +88,11 @@ func (c *conn) processConnect(args []byte) error {
 			c.srv.stats.authFailures.Add(1)
 			c.srv.authLog.logFailure(c.srv.log, c.host, auth.claimed(&o, c.cert))
 			c.close(closeAuthViolation, protocol.ErrTextAuthViolation)
+			o.Pass, o.AuthToken = "", ""
+			c.infoMu.Lock()
+			c.opts = o // the event names the client as it introduced itself
+			c.infoMu.Unlock()
+			c.sendAuthErrorEvent(auth.claimed(&o, c.cert))
 			return errStopParsing
 		}
 		if u != nil {
@@ -226,8 +232,11 @@ func (c *conn) processPub(op *protocol.Op) {
 		c.sendErr(protocol.ErrTextInvalidPubSubject)
 		return
 	}
-	if ps := c.perms.Load(); ps != nil && !c.canPublish(ps, op.Subject) {
-		c.pubViolation(op.Subject)
+	// A mapping applies first: as in nats-server, permissions are those
+	// of the subject the message will travel on.
+	subject, keep := c.mapSubject(op.Subject)
+	if ps := c.perms.Load(); ps != nil && keep && !c.canPublish(ps, subject) {
+		c.pubViolation(subject)
 		return
 	}
 	// +OK goes out before any delivery, so a verbose client that subscribed
@@ -235,11 +244,14 @@ func (c *conn) processPub(op *protocol.Op) {
 	c.sendOK()
 	c.reads.inMsgs++
 	c.reads.inBytes += int64(len(op.Data))
-	m := message{subject: op.Subject, reply: op.Reply, data: op.Data, hdrLen: op.HdrLen}
-	if c.acc.isResponse(op.Subject) {
+	if !keep {
+		return // a weighted mapping's share that goes nowhere
+	}
+	m := message{subject: subject, reply: op.Reply, data: op.Data, hdrLen: op.HdrLen}
+	if c.acc.isResponse(subject) {
 		c.srv.routeResponse(c, c.acc, &m) // a response to a service import
 	}
-	delivered := c.srv.fanOut(c, c.match(op.Subject), &m)
+	delivered := c.srv.fanOut(c, c.match(subject), &m)
 	if !delivered && len(op.Reply) > 0 && c.opts.NoResponders {
 		c.sendNoResponders(op.Reply)
 	}

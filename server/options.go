@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/wisp-mq/wisp/subjectmap"
 )
 
 // User is one account holder allowed to connect. Password is either plain
@@ -25,6 +27,11 @@ type Options struct {
 	HTTPHost   string // monitoring address, default same as Host
 	HTTPPort   int    // monitoring port, 0 = off; -1 picks a free port
 	ProfPort   int    // pprof port on HTTPHost (profile.go), 0 = off; -1 picks a free port
+	// HTTPTLS, when set, serves the monitoring port (and console) over HTTPS.
+	HTTPTLS *TLSOptions
+	// Console says who may log in to the web console and act there
+	// (console_options.go).
+	Console ConsoleOptions
 
 	// Authentication: a token, one user/password pair, or a list of users.
 	// Only one style may be set.
@@ -42,6 +49,10 @@ type Options struct {
 	// the $SYS subjects: the server's requests and events (system.go).
 	// Empty: a built-in "$SYS" account that only in-process users reach.
 	SystemAccount string
+
+	// Mappings rewrite the subjects that clients of the global account
+	// publish on (mapping.go); AccountConfig.Mappings for other accounts.
+	Mappings []subjectmap.Mapping
 
 	// DefaultPermissions, by account name (GlobalAccount for the users
 	// above), apply to that account's users that have no Permissions of
@@ -67,6 +78,10 @@ type Options struct {
 
 	// Cluster joins this server to others (routes); off unless its Port is set.
 	Cluster ClusterOptions
+
+	// Websocket opens a WebSocket port for clients; off unless its Port
+	// is set (websocket_options.go).
+	Websocket WebsocketOptions
 
 	// JetStream is reported in INFO; the stream layer itself is wired by
 	// the caller (cmd/wisp) through the Publish/Subscribe methods.
@@ -138,6 +153,7 @@ func (o *Options) setDefaults() {
 		o.LameDuckGracePeriod = DefaultLameDuckGracePeriod
 	}
 	o.Cluster.setDefaults(o)
+	o.Websocket.setDefaults(o)
 }
 
 // Validate fills in defaults and rejects settings that cannot work, naming
@@ -203,9 +219,11 @@ func (o *Options) Validate() error {
 		}
 	}
 	validateAccounts(o, bad)
+	validateMappings(o, bad)
 	validateSystemAccount(o, bad)
 	validateDefaultPermissions(o, bad)
 	validateCertMapping(o, bad)
+	validateConsole(o, bad)
 	if o.MaxConnections < 0 {
 		bad("max_connections", "must not be negative")
 	}
@@ -239,6 +257,7 @@ func (o *Options) Validate() error {
 		bad("server_name", "%q must not contain spaces or control characters", o.ServerName)
 	}
 	o.Cluster.validate(bad)
+	o.Websocket.validate(bad)
 	return errors.Join(errs...)
 }
 

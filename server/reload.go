@@ -103,8 +103,14 @@ func (s *Server) checkStatic(o *Options) error {
 	diff("prof_port", old.ProfPort, o.ProfPort)
 	diff("jetstream", old.JetStream, o.JetStream)
 	diff("system_account", old.SystemAccount, o.SystemAccount)
+	if !reflect.DeepEqual(old.HTTPTLS, o.HTTPTLS) {
+		errs = append(errs, fmt.Errorf("http.tls: %w", ErrNotReloadable))
+	}
 	if !reflect.DeepEqual(old.Cluster, o.Cluster) {
 		errs = append(errs, fmt.Errorf("cluster: %w", ErrNotReloadable))
+	}
+	if !reflect.DeepEqual(old.Websocket, o.Websocket) {
+		errs = append(errs, fmt.Errorf("websocket: %w", ErrNotReloadable))
 	}
 	return errors.Join(errs...)
 }

@@ -91,10 +91,14 @@ type routeInfo struct {
 	RouteURL string `json:"route_url"`
 	// ClientURLs are where the sender accepts clients (host:port), for
 	// the connect_urls of every server's clients.
-	ClientURLs   []string `json:"client_urls,omitempty"`
-	AuthRequired bool     `json:"auth_required,omitempty"`
-	MaxPayload   int      `json:"max_payload"`
-	LameDuck     bool     `json:"ldm,omitempty"`
+	ClientURLs []string `json:"client_urls,omitempty"`
+	// WSConnectURLs are where the sender accepts WebSocket clients
+	// (host:port), for the connect_urls of every server's WebSocket
+	// clients; nats-server's name.
+	WSConnectURLs []string `json:"ws_connect_urls,omitempty"`
+	AuthRequired  bool     `json:"auth_required,omitempty"`
+	MaxPayload    int      `json:"max_payload"`
+	LameDuck      bool     `json:"ldm,omitempty"`
 	// Peers are the other servers the sender has routes to: gossip, so
 	// that a server that knows one seed finds them all.
 	Peers []routePeer `json:"peers,omitempty"`

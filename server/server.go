@@ -48,10 +48,14 @@ type Server struct {
 	authLog     authLog
 	// reloadMu serialises Reload and lame-duck mode.
 	reloadMu sync.Mutex
+	// reloader rereads the configuration for $SYS.REQ.SERVER.<id>.RELOAD
+	// (system_control.go); set by SetReloader.
+	reloader atomic.Pointer[func() error]
 
 	mu         sync.Mutex
 	ln         net.Listener
 	conns      map[uint64]*conn
+	ext        map[uint64]func() ConnSnapshot // other protocols' connections (external.go)
 	closed     bool
 	ldm        bool                // in lame-duck mode
 	accounts   map[string]*account // named accounts, not the global one
@@ -64,6 +68,10 @@ type Server struct {
 	profStop    func(context.Context) error
 	profAddr    net.Addr
 
+	// ws is the WebSocket port (websocket.go), nil when it is off. Set
+	// by Start.
+	ws *wsServer
+
 	// cl is the cluster (routes to other servers), nil when clustering is
 	// off. Set by Start.
 	cl *cluster
@@ -72,8 +80,9 @@ type Server struct {
 	tls atomic.Pointer[tlsState]
 
 	nextCID atomic.Uint64
-	wg      sync.WaitGroup // accept loop and connection goroutines
-	stats   counters
+
+	wg    sync.WaitGroup // accept loop and connection goroutines
+	stats counters
 }
 
 // counters are the server-wide totals. Connections fold their own counts in
@@ -188,6 +197,10 @@ func (s *Server) startListening() error {
 		s.profStop = stop
 	}
 	s.log.Info("listening for client connections", "addr", ln.Addr().String(), "server_id", s.id, "version", Version)
+	if err := s.startWebsocketLocked(); err != nil {
+		s.stopListenersLocked()
+		return err
+	}
 	if s.opts.Cluster.Enabled() {
 		if err := s.startCluster(); err != nil {
 			s.stopListenersLocked()
@@ -204,6 +217,10 @@ func (s *Server) startListening() error {
 func (s *Server) stopListenersLocked() {
 	s.ln.Close()
 	s.ln = nil
+	if s.ws != nil {
+		s.ws.hs.Close()
+		s.ws = nil
+	}
 	if s.httpStop != nil {
 		s.httpStop(context.Background())
 		s.httpStop = nil
@@ -307,7 +324,7 @@ func (s *Server) register(c *conn) {
 		nc.Close()
 		return
 	}
-	full := len(s.conns) >= s.o().MaxConnections
+	full := len(s.conns)+len(s.ext) >= s.o().MaxConnections
 	if !full {
 		s.conns[c.id] = c
 	}
@@ -354,6 +371,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if ln != nil {
 		ln.Close()
 	}
+	s.stopWebsocket()
 	if s.cl != nil {
 		conns = append(conns, s.cl.shutdown()...)
 	}
@@ -396,11 +414,12 @@ func (s *Server) configLoadTime() time.Time {
 	return s.start
 }
 
-// NumConnections is the number of open client connections.
+// NumConnections is the number of open client connections, those of
+// other protocols (MQTT) included.
 func (s *Server) NumConnections() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.conns)
+	return len(s.conns) + len(s.ext)
 }
 
 // NumSubscriptions is the number of subscriptions held in every account,

@@ -21,6 +21,7 @@ type ConnSnapshot struct {
 	User         string
 	Account      string // "$G" for the global account
 	TLS          bool
+	Websocket    bool // came in on the WebSocket port
 	InMsgs       int64
 	InBytes      int64
 	OutMsgs      int64
@@ -28,6 +29,10 @@ type ConnSnapshot struct {
 	PendingBytes int64
 	NumSubs      int
 	Subs         []SubSnapshot // filled only when asked for
+	// Type is the protocol: "" for NATS, "mqtt" for an MQTT client
+	// (external.go), whose client id is MQTTClient.
+	Type       string
+	MQTTClient string
 }
 
 // SubSnapshot describes one subscription.
@@ -90,6 +95,12 @@ func (s *Server) Conns(withSubs bool) []ConnSnapshot {
 	for _, c := range conns {
 		out = append(out, c.snapshot(withSubs))
 	}
+	for _, cs := range s.externalSnapshots() {
+		if !withSubs {
+			cs.Subs = nil
+		}
+		out = append(out, cs)
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].CID < out[j].CID })
 	return out
 }
@@ -130,7 +141,7 @@ func (c *conn) snapshot(withSubs bool) ConnSnapshot {
 	cs := ConnSnapshot{
 		CID: c.id, IP: c.host, Port: c.port, Start: c.start,
 		Name: c.opts.Name, Lang: c.opts.Lang, Version: c.opts.Version, User: c.user,
-		Account: c.acc.name, TLS: c.tls,
+		Account: c.acc.name, TLS: c.tls, Websocket: c.ws != nil,
 	}
 	c.infoMu.Unlock()
 	cs.InMsgs, cs.InBytes = c.inMsgs.Load(), c.inBytes.Load()

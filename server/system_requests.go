@@ -50,6 +50,9 @@ func (s *Server) sysResponders() map[string]sysHandler {
 	for _, k := range sysAccountKinds {
 		h["$SYS.REQ.ACCOUNT.*."+k] = s.serveAccountKind(k)
 	}
+	for k, fn := range s.sysControls() {
+		h["$SYS.REQ.SERVER."+s.id+"."+k] = fn
+	}
 	return h
 }
 

@@ -29,9 +29,15 @@ func (c *conn) startTimers() {
 	c.pingMu.Unlock()
 }
 
-// pingInterval is the server's PingInterval, capped for a route.
+// pingInterval is the server's PingInterval, or [websocket]'s for a
+// WebSocket client when set, capped for a route.
 func (c *conn) pingInterval() time.Duration {
 	d := c.srv.o().PingInterval
+	if c.ws != nil {
+		if wd := c.srv.o().Websocket.PingInterval; wd > 0 {
+			d = wd
+		}
+	}
 	if c.pingMax > 0 && c.pingMax < d {
 		return c.pingMax
 	}

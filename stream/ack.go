@@ -61,12 +61,14 @@ func (c *consumer) onAck(subject, reply, _, data []byte) {
 	switch {
 	case bytes.HasPrefix(body, ackNext):
 		// Ack, then a pull request whose messages go to the reply subject.
+		c.sampleAckLocked(sseq, dseq, now, &out)
 		c.proposeLocked(kindAck, ack, &out)
 		if replyNow && !c.cfg.isPush() {
 			nextReq = append([]byte{}, body[len(ackNext):]...)
 		}
 		replyNow = false
 	case len(body) == 0, bytes.Equal(body, ackAck):
+		c.sampleAckLocked(sseq, dseq, now, &out)
 		c.proposeLocked(kindAck, ack, &out)
 		if replyNow && c.persist {
 			c.ackReplies = append(c.ackReplies, string(reply))

@@ -55,25 +55,36 @@ type consumerActionAdvisory struct {
 	Action   string    `json:"action"`
 }
 
-// apiAuditAdvisory is io.nats.jetstream.advisory.v1.api_audit. The stream
-// layer does not see which connection sent a request, so the client block
-// carries only the account.
+// apiAuditAdvisory is io.nats.jetstream.advisory.v1.api_audit.
 type apiAuditAdvisory struct {
-	Type     string         `json:"type"`
-	ID       string         `json:"id"`
-	Time     time.Time      `json:"timestamp"`
-	Server   string         `json:"server"`
-	Client   apiAuditClient `json:"client"`
-	Subject  string         `json:"subject"`
-	Request  string         `json:"request,omitempty"`
-	Response string         `json:"response"`
+	Type     string          `json:"type"`
+	ID       string          `json:"id"`
+	Time     time.Time       `json:"timestamp"`
+	Server   string          `json:"server"`
+	Client   json.RawMessage `json:"client"`
+	Subject  string          `json:"subject"`
+	Request  string          `json:"request,omitempty"`
+	Response string          `json:"response"`
 }
 
-// apiAuditClient holds the fields of nats-server's client info block that
-// Wisp can fill; the others are left out, as nats-server omits them when
-// empty.
-type apiAuditClient struct {
+// accountOnlyClient is the client block when the broker cannot say who
+// sent a request (an in-process publish, or a broker without
+// SubscribeClient): only the account, as nats-server leaves empty fields
+// out.
+type accountOnlyClient struct {
 	Account string `json:"acc,omitempty"`
+}
+
+// clientBlock is the client object of an advisory: the requester's client
+// info block as the broker gave it (server/internal_client.go builds it
+// with nats-server's fields: host, id, acc, user, name, lang, ver, server,
+// cluster...), or just the account.
+func (svc *Service) clientBlock(client json.RawMessage) json.RawMessage {
+	if len(client) > 0 {
+		return client
+	}
+	b, _ := json.Marshal(accountOnlyClient{Account: svc.account})
+	return b
 }
 
 // publishAdvisory sends v, as JSON, on subject if anyone listens there.
@@ -108,13 +119,13 @@ func (svc *Service) consumerAdvisory(stream, consumer string, a advisoryAction) 
 		Time: svc.clock.Now().UTC(), Stream: stream, Consumer: consumer, Action: a.name})
 }
 
-// auditAPI sends the audit record of one API call: its subject, request
-// body (left out when empty) and the reply sent.
-func (svc *Service) auditAPI(subject string, request, response []byte) {
+// auditAPI sends the audit record of one API call: who sent it, its
+// subject, request body (left out when empty) and the reply sent.
+func (svc *Service) auditAPI(subject string, request, response []byte, client json.RawMessage) {
 	if !svc.hasInterest(advisoryAPI) {
 		return
 	}
 	svc.publishAdvisory(advisoryAPI, &apiAuditAdvisory{Type: typeAPIAudit, ID: nuid.Next(),
-		Time: svc.clock.Now().UTC(), Server: svc.serverName, Client: apiAuditClient{Account: svc.account},
+		Time: svc.clock.Now().UTC(), Server: svc.serverName, Client: svc.clientBlock(client),
 		Subject: subject, Request: string(request), Response: string(response)})
 }

@@ -45,10 +45,32 @@ func errResponse(typ string, e *APIError) *apiResponse {
 	return &apiResponse{Type: typ, Error: e}
 }
 
-// onAPI is the broker callback for $JS.API.>. It copies the request and
+// clientSubscriber is the optional Broker method for a subscription whose
+// handler learns who published: client returns the JSON of nats-server's
+// client info block for the publishing connection (nil for an in-process
+// publish), and may be called only during the callback. The server's
+// brokers have it; the layer uses it for the API, to fill the client
+// block of the advisories.
+type clientSubscriber interface {
+	SubscribeClient(subject string, fn func(client func() []byte, subject, reply, hdr, data []byte)) (cancel func(), err error)
+}
+
+// subscribeAPI subscribes to $JS.API.>, through SubscribeClient when the
+// broker has it.
+func (svc *Service) subscribeAPI(b Broker) (func(), error) {
+	if cs, ok := b.(clientSubscriber); ok {
+		return cs.SubscribeClient(apiPrefix+">", svc.onAPIFrom)
+	}
+	return b.Subscribe(apiPrefix+">", "", func(subject, reply, hdr, data []byte) {
+		svc.onAPIFrom(nil, subject, reply, hdr, data)
+	})
+}
+
+// onAPIFrom is the broker callback for $JS.API.>. It copies the request
+// (and, when an advisory will name the requester, who sent it) and
 // answers it on its own goroutine: a request may wait for a disk commit,
 // and the callback must not hold the requester's connection that long.
-func (svc *Service) onAPI(subject, reply, _, data []byte) {
+func (svc *Service) onAPIFrom(client func() []byte, subject, reply, _, data []byte) {
 	if len(reply) == 0 {
 		return // nobody to answer; nats-server ignores these too
 	}
@@ -63,22 +85,38 @@ func (svc *Service) onAPI(subject, reply, _, data []byte) {
 	svc.inflight.Add(1)
 	svc.mu.RUnlock()
 	subj, rep, body := string(subject), string(reply), bytes.Clone(data)
+	var ci json.RawMessage
+	if client != nil && svc.namesRequester(subj) {
+		ci = client()
+	}
 	go func() {
 		defer svc.inflight.Done()
-		svc.handleAPI(subj, rep, body)
+		svc.handleAPI(subj, rep, body, ci)
 	}()
+}
+
+// namesRequester reports whether an advisory about this request will name
+// who sent it: the API audit (while someone listens) and the snapshot and
+// restore advisories.
+func (svc *Service) namesRequester(subject string) bool {
+	rest := strings.TrimPrefix(subject, apiPrefix)
+	return strings.HasPrefix(rest, "STREAM.SNAPSHOT.") || strings.HasPrefix(rest, "STREAM.RESTORE.") ||
+		svc.hasInterest(advisoryAPI)
 }
 
 // handleAPI routes one request and sends its reply. Every request that
 // reaches it gets exactly one reply.
-func (svc *Service) handleAPI(subject, reply string, body []byte) {
+func (svc *Service) handleAPI(subject, reply string, body []byte, client json.RawMessage) {
 	svc.apiTotal.Add(1)
 	rest := strings.TrimPrefix(subject, apiPrefix)
 	if d, ok := strings.CutPrefix(rest, "DIRECT.GET."); ok {
 		svc.directGet(d, reply, body)
 		return
 	}
-	resp := svc.route(rest, body)
+	resp := svc.routeTransfer(rest, body, client)
+	if resp == nil {
+		resp = svc.route(rest, body)
+	}
 	if r, ok := resp.(interface{ apiError() *APIError }); ok && r.apiError() != nil {
 		svc.apiErrors.Add(1)
 	}
@@ -87,9 +125,11 @@ func (svc *Service) handleAPI(subject, reply string, body []byte) {
 		svc.log.Error("encode API reply", "subject", subject, "err", err)
 		out, _ = json.Marshal(errResponse(typeUnknownAPIRequest, apiErr(errGeneral, err)))
 	}
-	// The audit record goes first: a client that sends its next request
-	// once it has this reply then finds the records in request order.
-	svc.auditAPI(subject, body, out)
+	// The audit record goes out before the reply: a client sends its next
+	// call only once it has this reply, so the records of one client's
+	// calls come in the order it made them (nats-server's single send
+	// queue gives it the same order).
+	svc.auditAPI(subject, body, out, client)
 	if err := svc.broker.Publish(reply, "", nil, out); err != nil {
 		svc.log.Debug("send API reply", "subject", subject, "err", err)
 	}

@@ -14,6 +14,8 @@ type msgGetRequest struct {
 	Seq     uint64 `json:"seq,omitempty"`
 	LastFor string `json:"last_by_subj,omitempty"`
 	NextFor string `json:"next_by_subj,omitempty"`
+	// Batched direct gets only (direct_batch.go).
+	directBatchRequest
 }
 
 type storedMsg struct {
@@ -51,6 +53,8 @@ func (svc *Service) msgGet(name string, body []byte) any {
 func (s *stream) find(req *msgGetRequest) (*store.Msg, *APIError) {
 	var seq uint64
 	switch {
+	case req.batched():
+		return nil, apiErr(errBadRequest) // direct get only
 	case req.LastFor != "" && req.NextFor == "" && req.Seq == 0:
 		if !validSubject(req.LastFor) {
 			return nil, apiErr(errBadRequest)
@@ -167,6 +171,10 @@ func (svc *Service) directGet(rest, reply string, body []byte) {
 	} else if e := decodeRequest(body, &req); e != nil {
 		svc.apiErrors.Add(1)
 		send(statusHeader("408 Bad Request"), nil)
+		return
+	}
+	if req.batched() {
+		s.directBatch(&req, send)
 		return
 	}
 	m, e := s.find(&req)

@@ -67,7 +67,7 @@ func TestCreateErrors(t *testing.T) {
 		{"duplicate subjects", "STREAM.CREATE.X", `{"name":"X","subjects":["x","x"]}`, 10052},
 		{"api subjects", "STREAM.CREATE.X", `{"name":"X","subjects":["$JS.API.>"]}`, 10052},
 		{"negative age", "STREAM.CREATE.X", `{"name":"X","max_age":-1}`, 10052},
-		{"mirror", "STREAM.CREATE.X", `{"name":"X","mirror":{"name":"A"}}`, 10052},
+		{"mirror with subjects", "STREAM.CREATE.X", `{"name":"X","subjects":["x"],"mirror":{"name":"A"}}`, 10034},
 		{"path in name", "STREAM.CREATE.a/b", `{"name":"a/b"}`, 10128},
 		{"dup window over age", "STREAM.CREATE.X", `{"name":"X","max_age":1000,"duplicate_window":2000}`, 10052},
 	}

@@ -18,6 +18,10 @@ type opResult struct {
 	purged  uint64    // purge: messages removed
 	stream  *stream   // stream create: the stream made
 	cons    *consumer // consumer create: the consumer made
+	// msg is the message a publish stored, and prevSubjSeq its subject's
+	// last sequence before it, for the republished copy (transform.go).
+	msg         store.Msg
+	prevSubjSeq uint64
 }
 
 // errRejected is an Apply's error for an operation refused before it
@@ -256,6 +260,7 @@ func (s *stream) rebuildLocked() error {
 	}
 	meta.Config.Storage = s.cfg.Storage
 	s.cfg, s.deleted = meta.Config, false
+	s.setShaping(&s.cfg)
 	return s.loadLocked(s.svc.clock.Now())
 }
 

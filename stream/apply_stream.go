@@ -101,6 +101,7 @@ func (s *stream) applyUpdate(b *store.Batch, o *opStreamUpdate, res *opResult) e
 		return err
 	}
 	s.cfg = cfg
+	s.setShaping(&s.cfg)
 	return s.applyAllLimits(b, time.Unix(0, o.Now))
 }
 

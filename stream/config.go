@@ -39,22 +39,25 @@ type Config struct {
 	ConsumerLimits       ConsumerLimits    `json:"consumer_limits"`
 	Metadata             map[string]string `json:"metadata,omitempty"`
 
+	// Shaping (transform.go).
+	SubjectTransform *SubjectTransformConfig `json:"subject_transform,omitempty"`
+	RePublish        *RePublish              `json:"republish,omitempty"`
+	// Origins (origin.go): a mirror, or sources.
+	Mirror  *StreamSource   `json:"mirror,omitempty"`
+	Sources []*StreamSource `json:"sources,omitempty"`
+
 	// Features Wisp does not implement. They are decoded only so that a
 	// request using them is refused with a reason (validate) instead of
 	// silently creating a stream that behaves differently; their zero
 	// values, which clients send by default, are accepted.
-	Mirror                 json.RawMessage `json:"mirror,omitempty"`
-	Sources                json.RawMessage `json:"sources,omitempty"`
-	SubjectTransform       json.RawMessage `json:"subject_transform,omitempty"`
-	RePublish              json.RawMessage `json:"republish,omitempty"`
-	Placement              *Placement      `json:"placement,omitempty"`
-	AllowMsgTTL            bool            `json:"allow_msg_ttl,omitempty"`
-	SubjectDeleteMarkerTTL time.Duration   `json:"subject_delete_marker_ttl,omitempty"`
-	AllowMsgCounter        bool            `json:"allow_msg_counter,omitempty"`
-	AllowAtomic            bool            `json:"allow_atomic,omitempty"`
-	AllowSchedules         bool            `json:"allow_msg_schedules,omitempty"`
-	AllowBatched           bool            `json:"allow_batched,omitempty"`
-	PersistMode            string          `json:"persist_mode,omitempty"`
+	Placement              *Placement    `json:"placement,omitempty"`
+	AllowMsgTTL            bool          `json:"allow_msg_ttl,omitempty"`
+	SubjectDeleteMarkerTTL time.Duration `json:"subject_delete_marker_ttl,omitempty"`
+	AllowMsgCounter        bool          `json:"allow_msg_counter,omitempty"`
+	AllowAtomic            bool          `json:"allow_atomic,omitempty"`
+	AllowSchedules         bool          `json:"allow_msg_schedules,omitempty"`
+	AllowBatched           bool          `json:"allow_batched,omitempty"`
+	PersistMode            string        `json:"persist_mode,omitempty"`
 }
 
 // Placement is where a clustered deployment should put a stream. Wisp is
@@ -115,7 +118,7 @@ func (c *Config) setDefaults() {
 	if c.PersistMode == persistModeDefault {
 		c.PersistMode = ""
 	}
-	if len(c.Subjects) == 0 && len(c.Mirror) == 0 && len(c.Sources) == 0 {
+	if len(c.Subjects) == 0 && !c.hasOrigins() {
 		c.Subjects = []string{c.Name}
 	}
 }
@@ -134,12 +137,18 @@ func (c *Config) validate() *APIError {
 	if e := c.refuseUnsupported(); e != nil {
 		return e
 	}
+	if e := c.validateShaping(); e != nil {
+		return e
+	}
+	if e := c.validateOrigins(); e != nil {
+		return e
+	}
 	switch {
 	case c.Replicas > 1:
 		return apiErr(errStreamReplicasNotSupported)
 	case c.Replicas < 0:
 		return invalid("replicas count cannot be negative")
-	case c.MirrorDirect:
+	case c.MirrorDirect && c.Mirror == nil:
 		return invalid("stream has no mirror but does have mirror direct")
 	case c.MaxAge < 0:
 		return invalid("max age needs to be >= 0")
@@ -162,17 +171,8 @@ func (c *Config) validate() *APIError {
 // refuseUnsupported refuses the settings of features Wisp does not
 // implement, naming the field so the user knows what to remove.
 func (c *Config) refuseUnsupported() *APIError {
-	set := func(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }
 	var field string
 	switch {
-	case set(c.Mirror):
-		field = `"mirror"`
-	case set(c.Sources):
-		field = `"sources"`
-	case set(c.SubjectTransform):
-		field = `"subject_transform"`
-	case set(c.RePublish):
-		field = `"republish"`
 	case c.Placement != nil:
 		field = `"placement"`
 	case c.AllowMsgTTL:
@@ -237,7 +237,7 @@ func checkUpdate(old, nw *Config) *APIError {
 	case old.FirstSeq != nw.FirstSeq:
 		return bad("first sequence")
 	}
-	return nil
+	return checkOriginUpdate(old, nw)
 }
 
 // validName reports whether name can name a stream: printable, and free of

@@ -188,6 +188,9 @@ func (c *ConsumerConfig) validate(sc *Config) *APIError {
 	if e := c.validateDelivery(); e != nil {
 		return e
 	}
+	if _, e := parseSampleFreq(c.SampleFrequency); e != nil {
+		return e
+	}
 	switch c.DeliverPolicy {
 	case DeliverByStartSequence:
 		if c.OptStartSeq == 0 || c.OptStartTime != nil {
@@ -242,8 +245,6 @@ const priorityPolicyNone = "none"
 func (c *ConsumerConfig) refuseUnsupported() *APIError {
 	var field string
 	switch {
-	case c.SampleFrequency != "":
-		field = `"sample_freq" (ack sampling)`
 	case len(c.PriorityGroups) > 0:
 		field = `"priority_groups"`
 	case c.PriorityPolicy != "":
@@ -329,7 +330,7 @@ func (c *ConsumerConfig) validateFilters(sc *Config) *APIError {
 				break
 			}
 		}
-		if !inStream {
+		if !inStream && !sc.storesOtherSubjects() {
 			return apiErr(errConsumerFilterNotSubset)
 		}
 	}

@@ -96,6 +96,12 @@
 //     reply: a JSON error from the one error table (errors.go) if anything
 //     is wrong, never silence and never a panic.
 //
+// Backups: a snapshot (snapshot.go) reads one stream through a Pebble
+// snapshot opened between two commits and sends it as a checksummed,
+// versioned archive (archive.go) in acknowledged chunks; a restore
+// (restore.go) writes an archive back through the same Store, under a
+// stream id no definition names until the whole archive checked out.
+//
 // Consumers (consumer*.go, pull.go, push.go, ack.go, redeliver.go,
 // pause.go, reset.go) keep their state in the same store, in the key range
 // store reserves for them (store/consumer_keys.go), gathered for a few

@@ -50,18 +50,18 @@ var streamFieldCases = map[string][]fieldCase[sc]{
 	"NoAck":                {honoured(func(c *sc) { c.NoAck = true })},
 	"Duplicates":           {honoured(func(c *sc) { c.Duplicates = time.Minute })},
 	"Placement":            {refusedWith(10052, func(c *sc) { c.Placement = &jetstream.Placement{Cluster: "east", Tags: []string{"ssd"}} })},
-	"Mirror":               {refusedWith(10052, func(c *sc) { c.Subjects, c.Mirror = nil, &jetstream.StreamSource{Name: "ORIGIN"} })},
-	"Sources":              {refusedWith(10052, func(c *sc) { c.Sources = []*jetstream.StreamSource{{Name: "ORIGIN"}} })},
+	"Mirror":               {honoured(func(c *sc) { c.Subjects, c.Mirror = nil, &jetstream.StreamSource{Name: "ORIGIN"} })},
+	"Sources":              {honoured(func(c *sc) { c.Sources = []*jetstream.StreamSource{{Name: "ORIGIN"}} })},
 	"Sealed":               {refusedWith(10052, func(c *sc) { c.Sealed = true })},
 	"DenyDelete":           {honoured(func(c *sc) { c.DenyDelete = true })},
 	"DenyPurge":            {honoured(func(c *sc) { c.DenyPurge = true })},
 	"AllowRollup":          {honoured(func(c *sc) { c.AllowRollup = true })},
 	"Compression":          {refusedWith(10052, func(c *sc) { c.Compression = jetstream.S2Compression })},
 	"FirstSeq":             {honoured(func(c *sc) { c.FirstSeq = 100 })},
-	"SubjectTransform": {refusedWith(10052, func(c *sc) {
+	"SubjectTransform": {honoured(func(c *sc) {
 		c.SubjectTransform = &jetstream.SubjectTransformConfig{Source: c.Subjects[0], Destination: "moved.>"}
 	})},
-	"RePublish": {refusedWith(10052, func(c *sc) {
+	"RePublish": {honoured(func(c *sc) {
 		c.RePublish = &jetstream.RePublish{Source: c.Subjects[0], Destination: "republished.>"}
 	})},
 	"AllowDirect":  {honoured(func(c *sc) { c.AllowDirect = true })},
@@ -104,7 +104,7 @@ var consumerFieldCases = map[string][]fieldCase[cc]{
 	"FilterSubject":      {honoured(func(c *cc) { c.FilterSubject = "CF.a" })},
 	"ReplayPolicy":       {honoured(func(c *cc) { c.ReplayPolicy = jetstream.ReplayOriginalPolicy })},
 	"RateLimit":          {honoured(func(c *cc) { c.DeliverSubject, c.RateLimit = "cf-deliver", 1<<20 })},
-	"SampleFrequency":    {refusedWith(10012, func(c *cc) { c.SampleFrequency = "50%" })},
+	"SampleFrequency":    {honoured(func(c *cc) { c.SampleFrequency = "50%" }), refusedWith(10095, func(c *cc) { c.SampleFrequency = "often" })},
 	"MaxWaiting":         {honoured(func(c *cc) { c.MaxWaiting = 10 })},
 	"MaxAckPending":      {honoured(func(c *cc) { c.MaxAckPending = 10 })},
 	"HeadersOnly":        {honoured(func(c *cc) { c.HeadersOnly = true })},

@@ -187,7 +187,9 @@ func TestE2EAsyncPublishContiguous(t *testing.T) {
 	const total = 10000
 	futures := make([]jetstream.PubAckFuture, 0, total)
 	for i := 0; i < total; i++ {
-		f, err := n.js.PublishAsync("a", []byte("payload"))
+		// The stall wait covers a loaded machine: past the client's
+		// window of outstanding acks, it waits this long for room.
+		f, err := n.js.PublishAsync("a", []byte("payload"), jetstream.WithStallWait(time.Minute))
 		if err != nil {
 			t.Fatal(err)
 		}

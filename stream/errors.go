@@ -98,11 +98,44 @@ const (
 	errConsumerMaxAckPendingExcess
 	errConsumerInactiveThresholdExcess
 	errMaxConsumers
+	errConsumerInvalidSampling
+
+	// Snapshots and restores (snapshot.go, restore.go).
+	errSnapshotDeliverSubject
+	errStreamSnapshot
+	errStreamRestore
+	errStreamNameExistRestore
+	errRestoreSubscribe
 
 	// Resources (quota.go).
 	errInsufficientResources
 	errStorageResourcesExceeded
 	errMemoryResourcesExceeded
+
+	// Moving and shaping data (transform.go, mirror.go, source.go).
+	errStreamTransformSource
+	errStreamTransformDest
+	errMirrorWithSubjects
+	errMirrorWithSources
+	errMirrorWithStartSeqAndTime
+	errMirrorWithSubjectFilters
+	errMirrorWithFirstSeq
+	errMirrorNotUpdatable
+	errMirrorInvalidStreamName
+	errMirrorInvalidSubjectFilter
+	errMirrorInvalidTransformDest
+	errMirrorOverlappingFilters
+	errMirrorMultipleFilters
+	errSourceDuplicate
+	errSourceInvalidStreamName
+	errSourceInvalidSubjectFilter
+	errSourceInvalidTransformDest
+	errSourceOverlappingFilters
+	errSourceMultipleFilters
+	errExternalAPIOverlap
+	errExternalDeliverWildcards
+	errMirrorMaxMsgSize
+	errSourceMaxMsgSize
 )
 
 var errTable = [...]APIError{
@@ -179,10 +212,41 @@ var errTable = [...]APIError{
 	errConsumerMaxAckPendingExcess:           {400, 10121, "consumer max ack pending exceeds system limit of {x}"},
 	errConsumerInactiveThresholdExcess:       {400, 10153, "consumer inactive threshold exceeds system limit of {x}"},
 	errMaxConsumers:                          {400, 10026, "maximum consumers limit reached"},
+	errConsumerInvalidSampling:               {400, 10095, "failed to parse consumer sampling configuration: {x}"},
+
+	errSnapshotDeliverSubject: {400, 10015, "deliver subject not valid"},
+	errStreamSnapshot:         {500, 10064, "snapshot failed: {x}"},
+	errStreamRestore:          {500, 10062, "restore failed: {x}"},
+	errStreamNameExistRestore: {400, 10130, "stream name already in use, cannot restore"},
+	errRestoreSubscribe:       {500, 10042, "JetStream unable to subscribe to restore snapshot {x}"},
 
 	errInsufficientResources:    {503, 10023, "insufficient resources"},
 	errStorageResourcesExceeded: {500, 10047, "insufficient storage resources available"},
 	errMemoryResourcesExceeded:  {500, 10028, "insufficient memory resources available"},
+
+	errStreamTransformSource:      {400, 10155, "stream transform source: {x}"},
+	errStreamTransformDest:        {400, 10156, "stream transform: {x}"},
+	errMirrorWithSubjects:         {400, 10034, "stream mirrors can not contain subjects"},
+	errMirrorWithSources:          {400, 10031, "stream mirrors can not also contain other sources"},
+	errMirrorWithStartSeqAndTime:  {400, 10032, "stream mirrors can not have both start seq and start time configured"},
+	errMirrorWithSubjectFilters:   {400, 10033, "stream mirrors can not contain filtered subjects"},
+	errMirrorWithFirstSeq:         {400, 10143, "stream mirrors can not have first sequence configured"},
+	errMirrorNotUpdatable:         {400, 10055, "stream mirror configuration can not be updated"},
+	errMirrorInvalidStreamName:    {400, 10142, "mirrored stream name is invalid"},
+	errMirrorInvalidSubjectFilter: {400, 10151, "mirror transform source: {x}"},
+	errMirrorInvalidTransformDest: {400, 10154, "mirror transform: {x}"},
+	errMirrorOverlappingFilters:   {400, 10152, "mirror subject filters can not overlap"},
+	errMirrorMultipleFilters:      {400, 10150, "mirror with multiple subject transforms cannot also have a single subject filter"},
+	errSourceDuplicate:            {400, 10140, "duplicate source configuration detected"},
+	errSourceInvalidStreamName:    {400, 10141, "sourced stream name is invalid"},
+	errSourceInvalidSubjectFilter: {400, 10145, "source transform source: {x}"},
+	errSourceInvalidTransformDest: {400, 10146, "source transform: {x}"},
+	errSourceOverlappingFilters:   {400, 10147, "source filters can not overlap"},
+	errSourceMultipleFilters:      {400, 10144, "source with multiple subject transforms cannot also have a single subject filter"},
+	errExternalAPIOverlap:         {400, 10021, "stream external api prefix {x}"},
+	errExternalDeliverWildcards:   {400, 10024, "stream external delivery prefix {x} must not contain wildcards"},
+	errMirrorMaxMsgSize:           {400, 10030, "stream mirror must have max message size >= source"},
+	errSourceMaxMsgSize:           {400, 10046, "stream source must have max message size >= target"},
 }
 
 // apiErr builds the error of kind k; detail fills the description's "{x}".

@@ -19,6 +19,10 @@ func FuzzAPIRequest(f *testing.F) {
 		"NATS/1.0\r\nNats-Rollup: sub\r\n\r\n", "NATS/1.0\r\nNats-Rollup: ALL\r\n\r\n", "NATS/1.0\r\nNats-Rollup: x\r\n\r\n",
 		`{"name":"X","placement":{"cluster":"c"},"pedantic":true}`, `{"name":"X","bogus":1}`, `{"name":"X"} {}`,
 		`{"config":{"name":"C2","priority_groups":["g"],"sample_freq":"5%"}}`,
+		`{"seq":1,"batch":3,"next_by_subj":"s.*","max_bytes":10,"start_time":"2030-01-01T00:00:00Z","multi_last":["s.>"],"up_to_seq":2,"up_to_time":"2020-01-01T00:00:00Z","no_hdr":true}`,
+		`{"name":"X","subjects":["x.>"],"subject_transform":{"src":"x.*","dest":"y.{{wildcard(1)}}"},"republish":{"src":">","dest":"r.>","headers_only":true}}`,
+		`{"name":"X","mirror":{"name":"S","opt_start_seq":2,"filter_subject":"s.a","subject_transforms":[{"src":"s.>","dest":"m.>"}],"external":{"api":"$JS.x.API","deliver":""}}}`,
+		`{"name":"X","sources":[{"name":"S","opt_start_time":"2030-01-01T00:00:00Z"},{"name":"S","filter_subject":"s.b","subject_transforms":[{"src":"s.b","dest":"{{bad}}"}]}]}`,
 	} {
 		for op := range 18 {
 			f.Add(uint8(op), []byte(seed))
@@ -30,7 +34,7 @@ func FuzzAPIRequest(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { svc.Close() })
-	svc.route("STREAM.CREATE.S", []byte(`{"name":"S","subjects":["s.>"],"storage":"memory","allow_rollup_hdrs":true}`))
+	svc.route("STREAM.CREATE.S", []byte(`{"name":"S","subjects":["s.>"],"storage":"memory","allow_rollup_hdrs":true,"allow_direct":true}`))
 	svc.route("CONSUMER.CREATE.S.C", []byte(`{"config":{"durable_name":"C","ack_policy":"explicit"}}`))
 	ops := []string{"INFO", "STREAM.CREATE.X", "STREAM.UPDATE.S", "STREAM.INFO.S", "STREAM.NAMES",
 		"STREAM.LIST", "STREAM.MSG.GET.S", "STREAM.PURGE.S", "STREAM.MSG.DELETE.S", "STREAM.DELETE.X",

@@ -13,6 +13,9 @@ type StreamInfo struct {
 	Created   time.Time   `json:"created"`
 	State     StreamState `json:"state"`
 	TimeStamp time.Time   `json:"ts"`
+	// Mirror and Sources report the copying (mirror.go).
+	Mirror  *StreamSourceInfo   `json:"mirror,omitempty"`
+	Sources []*StreamSourceInfo `json:"sources,omitempty"`
 }
 
 // StreamState is the state block of StreamInfo.
@@ -48,6 +51,7 @@ func (s *stream) info(filter string) *StreamInfo {
 			Consumers: s.consumers,
 		},
 	}
+	s.originInfo(si)
 	if filter != "" {
 		si.State.Subjects = map[string]uint64{}
 		for subj, ss := range s.subjects {

@@ -6,8 +6,13 @@ package stream
 // opPublish stores one message. Now is when it was received: the
 // message's time is Now, raised to keep times in sequence order, and the
 // duplicate window is measured from it.
+//
+// From says where a mirror or a source copied it from (copier.go): a
+// mirror's origin sequence, which the message keeps, and a source's
+// progress, stored with it. Zero for a message published here.
 type opPublish struct {
 	Now                   int64
+	From                  copied
 	Subject, Header, Data []byte
 }
 
@@ -136,6 +141,9 @@ func (*opRemoveUnheld) kind() opKind   { return kindRemoveUnheld }
 
 func (o *opPublish) encodeFields(w *opWriter) {
 	w.i(o.Now)
+	w.u(o.From.at)
+	w.str(o.From.key)
+	w.u(o.From.seq)
 	w.bytes(o.Subject)
 	w.bytes(o.Header)
 	*w = append(*w, o.Data...)
@@ -143,6 +151,11 @@ func (o *opPublish) encodeFields(w *opWriter) {
 
 func (o *opPublish) decodeFields(r *opReader) {
 	o.Now = r.i()
+	o.From.at = r.u()
+	if key := r.bytes(); len(key) > 0 {
+		o.From.key = string(key)
+	}
+	o.From.seq = r.u()
 	o.Subject = r.bytes()
 	if o.Header = r.bytes(); len(o.Header) == 0 {
 		o.Header = nil

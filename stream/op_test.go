@@ -17,7 +17,7 @@ func sampleOps() []struct {
 		op       operation
 	}{
 		{"", &opPublish{Now: t, Subject: []byte("orders.eu"), Header: []byte("NATS/1.0\r\nNats-Msg-Id: a\r\n\r\n"), Data: []byte("payload")}},
-		{"", &opPublish{Now: t, Subject: []byte("s"), Data: nil}},
+		{"", &opPublish{Now: t, From: copied{at: 9, key: "src", seq: 4}, Subject: []byte("s"), Data: nil}},
 		{"", &opDeleteMsg{Seq: 42}},
 		{"", &opPurge{Filter: "orders.>", Seq: 7, Keep: 2}},
 		{"", &opExpire{Now: t}},

@@ -30,12 +30,22 @@ var pubPool = sync.Pool{New: func() any { return new(pubOp) }}
 // message with the time it was received, encodes it and queues it; it
 // blocks only while the writer's queue is full.
 func (s *stream) onPublish(subject, reply, hdr, data []byte) {
+	s.submit(s.transformIn(subject), reply, hdr, data, copied{})
+}
+
+// submit queues a message for the stream; from says where a copied one
+// came from (copier.go), the zero value for a published one: part of the
+// operation, decided by the copier.
+func (s *stream) submit(subject, reply, hdr, data []byte, from copied) {
 	p := pubPool.Get().(*pubOp)
 	p.s = s
 	p.reply = append(p.reply[:0], reply...)
 	p.res = opResult{}
 	w := opWriter(append(p.enc[:0], opVersion, byte(kindPublish)))
 	w.i(s.svc.clock.Now().UnixNano())
+	w.u(from.at)
+	w.str(from.key)
+	w.u(from.seq)
 	w.bytes(subject)
 	w.bytes(hdr)
 	p.enc = append(w, data...)
@@ -72,12 +82,23 @@ func (s *stream) applyPublish(b *store.Batch, o *opPublish, res *opResult) error
 		now = s.state.lastTime + 1 // keep times in sequence order for expiry
 	}
 	res.seq = s.state.last + 1
-	msg := store.Msg{Seq: res.seq, Time: now, Subject: o.Subject, Header: o.Header, Data: o.Data}
-	if err := b.PutMsg(s.id, &msg); err != nil {
+	if o.From.at > res.seq {
+		res.seq = o.From.at // a mirror skips what its origin no longer has
+	}
+	res.msg = store.Msg{Seq: res.seq, Time: now, Subject: o.Subject, Header: o.Header, Data: o.Data}
+	msg := &res.msg
+	if err := b.PutMsg(s.id, msg); err != nil {
+		res.err = apiErr(errStreamStoreFailed, err)
+		return errRejected
+	}
+	if err := o.From.record(b, s.id); err != nil {
 		res.err = apiErr(errStreamStoreFailed, err)
 		return errRejected
 	}
 	wasEmpty := s.state.msgs == 0
+	if s.republishing(o.Subject) {
+		res.prevSubjSeq = s.lastSeqOf(o.Subject)
+	}
 	s.noteAdded(o.Subject, res.seq, now, msg.Size())
 	if err := s.rollupAfter(b, replaced); err != nil {
 		// Only a write to the batch can fail here, and the message is
@@ -94,7 +115,7 @@ func (s *stream) applyPublish(b *store.Batch, o *opPublish, res *opResult) error
 	if s.cfg.Retention == RetentionInterest && !s.wantedByConsumer(o.Subject) {
 		// Nobody will ever ack it (consumer.go): as nats-server, keep the
 		// sequence and drop the message.
-		if err := s.removeMsg(b, &msg); err != nil {
+		if err := s.removeMsg(b, msg); err != nil {
 			s.svc.log.Error("dropping uninteresting message failed", "stream", s.name, "err", err)
 		}
 	}
@@ -206,6 +227,7 @@ func (p *pubOp) Done(err error) {
 	}
 	if err == nil {
 		s.wakeConsumers(p.res.subject)
+		s.republish(&p.res.msg, p.res.prevSubjSeq)
 	}
 	if len(p.reply) > 0 && !p.res.noAck {
 		// A fresh buffer: the Broker contract does not promise Publish

@@ -72,10 +72,14 @@ type Service struct {
 	streams map[string]*stream
 	apiStop func()
 
+	relay   relay     // republished messages on their way out (transform.go)
+	copiers copierSet // mirrors' and sources' copiers (mirror.go)
+
 	apiTotal  atomic.Uint64
 	apiErrors atomic.Uint64
 	closing   atomic.Bool
-	inflight  sync.WaitGroup // API requests being handled
+	inflight  sync.WaitGroup // API requests being handled, snapshots and restores
+	xfers     transfers      // snapshots and restores: stopped by Close
 
 	flushDelay time.Duration // Options.ConsumerFlushDelay in force
 	quotas     []*Quota
@@ -143,7 +147,7 @@ func New(b Broker, opts Options) (*Service, error) {
 			return nil, err
 		}
 	}
-	svc.apiStop, err = b.Subscribe(apiPrefix+">", "", svc.onAPI)
+	svc.apiStop, err = svc.subscribeAPI(b)
 	if err != nil {
 		svc.Close()
 		return nil, fmt.Errorf("stream: subscribe to the API: %w", err)
@@ -170,7 +174,10 @@ func (svc *Service) Close() error {
 		s.mu.Unlock()
 	}
 	svc.mu.Unlock()
+	svc.xfers.stop()
 	svc.inflight.Wait()
+	svc.copiers.wait()
+	svc.relay.wait()
 	svc.closeConsumers()
 	err := errors.Join(svc.file.Close(), svc.mem.Close())
 	svc.releaseQuotas()
@@ -219,6 +226,7 @@ func (svc *Service) subscribe(s *stream, subjects []string) error {
 		}
 		s.cancels[subj] = cancel
 	}
+	svc.copiers.ensure(s)
 	return nil
 }
 
@@ -239,6 +247,7 @@ func (svc *Service) resubscribe(s *stream, subjects []string) error {
 }
 
 func (svc *Service) unsubscribeAll(s *stream) {
+	svc.copiers.drop(s)
 	for subj, cancel := range s.cancels {
 		cancel()
 		delete(s.cancels, subj)
@@ -254,9 +263,11 @@ type streamMeta struct {
 
 func newStream(svc *Service, st Store, meta *streamMeta) *stream {
 	nameJSON, _ := json.Marshal(meta.Config.Name)
-	return &stream{
+	s := &stream{
 		svc: svc, st: st, id: meta.ID, name: meta.Config.Name, nameJSON: nameJSON,
 		created: meta.Created, cfg: meta.Config,
 		subjects: map[string]*subjState{},
 	}
+	s.setShaping(&s.cfg)
+	return s
 }

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -37,6 +38,10 @@ type stream struct {
 	ageTimer Timer
 
 	cancels map[string]func() // broker subscriptions by subject; guarded by svc.mu
+
+	// shape holds the compiled subject_transform and republish
+	// (transform.go), swapped whenever the config is set.
+	shape atomic.Pointer[shaping]
 }
 
 // state is the part of a stream's state that StreamInfo reports.

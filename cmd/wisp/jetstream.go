@@ -203,6 +203,13 @@ func jetStreamReport(all []accountStreams) server.JetStreamReport {
 			consumers[c.Stream] = append(consumers[c.Stream], server.ConsumerReport{
 				Name: c.Name, NumPending: c.NumPending, NumAckPending: uint64(c.NumAckPending),
 				NumRedelivered: uint64(c.NumRedelivered), NumWaiting: uint64(c.NumWaiting),
+				Delivered: c.Delivered.Consumer,
+			})
+		}
+		origins := map[string][]server.OriginReport{}
+		for _, o := range a.svc.OriginStats() {
+			origins[o.Stream] = append(origins[o.Stream], server.OriginReport{
+				Name: o.Origin, Mirror: o.Mirror, Lag: o.Lag, Active: o.Active, Error: o.Error,
 			})
 		}
 		for _, s := range st.Streams {
@@ -214,7 +221,7 @@ func jetStreamReport(all []accountStreams) server.JetStreamReport {
 				Name: name, Subjects: s.Subjects, Storage: s.Storage.String(), Created: s.Created,
 				Messages: s.Messages, Bytes: s.Bytes, FirstSeq: s.FirstSeq, LastSeq: s.LastSeq,
 				FirstTime: s.FirstTime, LastTime: s.LastTime, NumConsumers: s.Consumers,
-				Consumers: consumers[s.Name],
+				Consumers: consumers[s.Name], Origins: origins[s.Name],
 			})
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"reflect"
 	"strconv"
 	"strings"
 	"syscall"
@@ -136,6 +137,18 @@ func serve(ctx context.Context, stopSignals func(), cfg *conf.Config, log *slog.
 		stopStreams()
 		return startError(err)
 	}
+	// MQTT clients go first when stopping: their sessions live in the
+	// streams, which they still use while they close.
+	stopMQTT := func() {}
+	if cfg.MQTT != nil {
+		mq, err := startMQTT(cfg, srv, log)
+		if err != nil {
+			shutdown(srv, log)
+			stopStreams()
+			return err
+		}
+		stopMQTT = mq.Close
+	}
 	log.Info("wisp started", startedFields(srv, cfg)...)
 
 	if cfg.PidFile != "" {
@@ -153,12 +166,29 @@ func serve(ctx context.Context, stopSignals func(), cfg *conf.Config, log *slog.
 	signal.Notify(ldm, ldmSignal)
 	defer signal.Stop(hup)
 	defer signal.Stop(ldm)
+	// $SYS.REQ.SERVER.<id>.RELOAD reloads as SIGHUP does, on this
+	// goroutine, which owns cfg.
+	reloads, served := make(chan chan error), make(chan struct{})
+	defer close(served)
+	srv.SetReloader(func() error {
+		done := make(chan error, 1)
+		select {
+		case reloads <- done:
+			return <-done
+		case <-served:
+			return errors.New("the server is stopping")
+		}
+	})
 	for {
 		select {
 		case <-hup:
-			reloadConfig(srv, layers, cfg, reload, level, log)
+			_ = reloadConfig(srv, layers, cfg, reload, level, log)
+			continue
+		case done := <-reloads:
+			done <- reloadConfig(srv, layers, cfg, reload, level, log)
 			continue
 		case <-ldm:
+			stopMQTT()
 			err = srv.LameDuck(ctx)
 			stopSignals()
 			stopStreams()
@@ -172,6 +202,7 @@ func serve(ctx context.Context, stopSignals func(), cfg *conf.Config, log *slog.
 		break
 	}
 	stopSignals()
+	stopMQTT()
 	log.Info("shutting down", "timeout", shutdownTimeout)
 	err = shutdown(srv, log)
 	// Streams stop after the server: no client can publish into a stream
@@ -188,8 +219,8 @@ func serve(ctx context.Context, stopSignals func(), cfg *conf.Config, log *slog.
 // that does not load, or that changes what only a restart can change, is
 // rejected with the reason logged, and the old one stays. Accounts added
 // or removed get their stream layers started or closed (layers is nil when
-// streams are off).
-func reloadConfig(srv *server.Server, layers *streamLayers, cur *conf.Config, reload func() (*conf.Config, error), level *slog.LevelVar, log *slog.Logger) {
+// streams are off). The error is why the reload was rejected.
+func reloadConfig(srv *server.Server, layers *streamLayers, cur *conf.Config, reload func() (*conf.Config, error), level *slog.LevelVar, log *slog.Logger) error {
 	log.Info("reloading configuration", "config", cur.File)
 	next, err := reload()
 	if err == nil {
@@ -204,7 +235,7 @@ func reloadConfig(srv *server.Server, layers *streamLayers, cur *conf.Config, re
 		for _, line := range strings.Split(err.Error(), "\n") {
 			log.Error("configuration reload rejected; the old one stays in force", "reason", line)
 		}
-		return
+		return err
 	}
 	level.Set(logLevel(next))
 	*cur = *next
@@ -214,6 +245,7 @@ func reloadConfig(srv *server.Server, layers *streamLayers, cur *conf.Config, re
 			log.Error("starting the stream layer of an added account", "err", err)
 		}
 	}
+	return nil
 }
 
 // checkStatic refuses changes to cmd/wisp's own settings that need a
@@ -229,6 +261,10 @@ func checkStatic(cur, next *conf.Config) error {
 	if cur.JetStream && (cur.Sync != next.Sync || cur.SyncInterval != next.SyncInterval) {
 		errs = append(errs, fmt.Errorf("jetstream.sync: %w (was %s every %v, now %s every %v)", server.ErrNotReloadable,
 			cur.Sync, cur.SyncInterval, next.Sync, next.SyncInterval))
+	}
+	// The MQTT listener and its settings are read once, at start.
+	if !reflect.DeepEqual(cur.MQTT, next.MQTT) {
+		errs = append(errs, fmt.Errorf("mqtt: %w (restart to change the [mqtt] settings)", server.ErrNotReloadable))
 	}
 	return errors.Join(errs...)
 }

@@ -17,6 +17,7 @@ var listenerKeys = map[string]string{
 	server.ListenerMonitoring: "http_port",
 	server.ListenerProfiling:  "prof_port",
 	server.ListenerCluster:    "cluster.port",
+	server.ListenerWebsocket:  "websocket.port",
 }
 
 // startError explains why the server did not start. A port that another
@@ -35,20 +36,28 @@ func startError(err error) error {
 }
 
 // startedFields are the "wisp started" log line's fields: what a user
-// reaches next. The console URL appears when monitoring is on, the stream
-// data directory when streams are on.
+// reaches next. The WebSocket URL appears when its port is on, the
+// console URL when monitoring is, the stream data directory when streams
+// are.
 func startedFields(srv *server.Server, cfg *conf.Config) []any {
 	fields := []any{"version", version}
 	if c := buildCommit(); c != "" {
 		fields = append(fields, "commit", c)
 	}
 	fields = append(fields, "nats_version", server.NATSVersion, "url", srv.ClientURL())
+	if u := srv.WebsocketURL(); u != "" {
+		fields = append(fields, "websocket", u)
+	}
 	if a, ok := srv.MonitorAddr().(*net.TCPAddr); ok {
 		host := a.IP.String()
 		if a.IP.IsUnspecified() {
 			host = "127.0.0.1" // as ClientURL: a URL that works from this machine
 		}
-		fields = append(fields, "console", "http://"+net.JoinHostPort(host, strconv.Itoa(a.Port))+"/")
+		scheme := "http://"
+		if cfg.Server.HTTPTLS != nil {
+			scheme = "https://"
+		}
+		fields = append(fields, "console", scheme+net.JoinHostPort(host, strconv.Itoa(a.Port))+"/")
 	}
 	if cfg.JetStream {
 		dir := cfg.StoreDir

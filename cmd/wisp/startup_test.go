@@ -3,8 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"log/slog"
+	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,6 +87,9 @@ func TestPortInUseMessage(t *testing.T) {
 		{"route", func(o *server.Options) {
 			o.Cluster = server.ClusterOptions{Name: "c", Host: "127.0.0.1", Port: port}
 		}, "--cluster/--cluster_listen or cluster.port in the config file"},
+		{"websocket", func(o *server.Options) {
+			o.Websocket = server.WebsocketOptions{Host: "127.0.0.1", Port: port, NoTLS: true}
+		}, "websocket.port in the config file"},
 	} {
 		t.Run(tc.listener, func(t *testing.T) {
 			cfg := conf.DefaultConfig()
@@ -108,12 +120,14 @@ func TestStartupLogFields(t *testing.T) {
 	cfg := conf.DefaultConfig()
 	cfg.JetStream = true
 	cfg.StoreDir = t.TempDir()
-	cfg.Server = server.Options{Host: "127.0.0.1", Port: -1, HTTPHost: "127.0.0.1", HTTPPort: -1}
+	cfg.Server = server.Options{Host: "127.0.0.1", Port: -1, HTTPHost: "127.0.0.1", HTTPPort: -1,
+		Websocket: server.WebsocketOptions{Host: "127.0.0.1", Port: -1, NoTLS: true}}
 	logs, stop := startServe(t, cfg)
 	line := waitLogLine(t, logs, `msg="wisp started"`)
 	for _, want := range []string{
 		"nats_version=" + server.NATSVersion,
 		"url=nats://127.0.0.1:",
+		"websocket=ws://127.0.0.1:",
 		"console=http://127.0.0.1:",
 		"store_dir=" + cfg.StoreDir,
 	} {
@@ -125,12 +139,12 @@ func TestStartupLogFields(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Without monitoring and streams, neither is mentioned.
+	// Without monitoring, streams and WebSocket, none is mentioned.
 	cfg = conf.DefaultConfig()
 	cfg.Server = server.Options{Host: "127.0.0.1", Port: -1}
 	logs, stop = startServe(t, cfg)
 	line = waitLogLine(t, logs, `msg="wisp started"`)
-	if strings.Contains(line, "console=") || strings.Contains(line, "store_dir=") {
+	if strings.Contains(line, "console=") || strings.Contains(line, "store_dir=") || strings.Contains(line, "websocket=") {
 		t.Errorf("start line without monitoring and streams: %s", line)
 	}
 	if err := stop(); err != nil {
@@ -153,4 +167,42 @@ func waitLogLine(t *testing.T, logs *lockedBuffer, what string) string {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// With [http.tls] the start line gives the console's https:// URL.
+func TestStartupLogHTTPSConsole(t *testing.T) {
+	cert, key := selfSignedPair(t)
+	cfg := conf.DefaultConfig()
+	cfg.Server = server.Options{Host: "127.0.0.1", Port: -1, HTTPHost: "127.0.0.1", HTTPPort: -1,
+		HTTPTLS: &server.TLSOptions{CertFile: cert, KeyFile: key}}
+	logs, stop := startServe(t, cfg)
+	if line := waitLogLine(t, logs, `msg="wisp started"`); !strings.Contains(line, "console=https://127.0.0.1:") {
+		t.Errorf("start line lacks the https console URL: %s", line)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// selfSignedPair writes a certificate for 127.0.0.1 and its key as PEM.
+func selfSignedPair(t *testing.T) (certFile, keyFile string) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "wisp test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	return certFile, keyFile
 }

@@ -137,7 +137,9 @@
     return 10 * p;
   }
 
-  function drawChart(canvas, series, keys, fmt) {
+  // drawChart draws series (points {t, field...}) as lines; spark leaves
+  // out the axes and labels, for the small charts in table rows.
+  function drawChart(canvas, series, keys, fmt, spark) {
     const dpr = window.devicePixelRatio || 1;
     const w = canvas.clientWidth, h = canvas.clientHeight;
     if (w === 0 || h === 0) return;
@@ -150,7 +152,7 @@
     ctx.clearRect(0, 0, w, h);
 
     const font = getComputedStyle(document.body).fontFamily;
-    const padL = 52, padR = 10, padT = 8, padB = 22;
+    const [padL, padR, padT, padB] = spark ? [1, 1, 2, 2] : [52, 10, 8, 22];
     const plotW = w - padL - padR, plotH = h - padT - padB;
     const now = series.length ? series[series.length - 1].t : Date.now();
     // The window grows with the history, a minute at a time, up to five.
@@ -161,28 +163,31 @@
     for (const p of series) for (const k of keys) top = Math.max(top, p[k.field]);
     top = niceMax(top * 1.1);
 
-    // Grid and labels.
-    ctx.font = "11px " + font;
-    ctx.fillStyle = cssVar("--muted");
-    ctx.strokeStyle = cssVar("--grid");
-    ctx.lineWidth = 1;
-    ctx.textBaseline = "middle";
-    ctx.textAlign = "right";
-    for (let i = 0; i <= 4; i++) {
-      const y = Math.round(padT + plotH - (plotH * i) / 4) + 0.5;
-      ctx.beginPath(); ctx.moveTo(padL, y); ctx.lineTo(padL + plotW, y); ctx.stroke();
-      ctx.fillText(fmt((top * i) / 4), padL - 8, y);
-    }
-    ctx.textBaseline = "top";
-    ctx.textAlign = "center";
-    const stepMs = windowMs <= 60000 ? 10000 : 60000;
-    for (let back = 0; back <= windowMs; back += stepMs) {
-      const x = padL + plotW - (plotW * back) / windowMs;
-      const label = back === 0 ? "now" : stepMs < 60000 ? "-" + back / 1000 + "s" : "-" + back / 60000 + "m";
-      ctx.fillText(label, Math.min(Math.max(x, padL + 12), padL + plotW - 12), padT + plotH + 7);
+    // Grid and labels (none on a spark line).
+    if (!spark) {
+      ctx.font = "11px " + font;
+      ctx.fillStyle = cssVar("--muted");
+      ctx.strokeStyle = cssVar("--grid");
+      ctx.lineWidth = 1;
+      ctx.textBaseline = "middle";
+      ctx.textAlign = "right";
+      for (let i = 0; i <= 4; i++) {
+        const y = Math.round(padT + plotH - (plotH * i) / 4) + 0.5;
+        ctx.beginPath(); ctx.moveTo(padL, y); ctx.lineTo(padL + plotW, y); ctx.stroke();
+        ctx.fillText(fmt((top * i) / 4), padL - 8, y);
+      }
+      ctx.textBaseline = "top";
+      ctx.textAlign = "center";
+      const stepMs = windowMs <= 60000 ? 10000 : 60000;
+      for (let back = 0; back <= windowMs; back += stepMs) {
+        const x = padL + plotW - (plotW * back) / windowMs;
+        const label = back === 0 ? "now" : stepMs < 60000 ? "-" + back / 1000 + "s" : "-" + back / 60000 + "m";
+        ctx.fillText(label, Math.min(Math.max(x, padL + 12), padL + plotW - 12), padT + plotH + 7);
+      }
     }
 
     if (series.length === 0) {
+      if (spark) return;
       ctx.textAlign = "center";
       ctx.textBaseline = "middle";
       ctx.fillText("collecting…", padL + plotW / 2, padT + plotH / 2);
@@ -326,7 +331,9 @@
 
   async function loadConnections() {
     const sort = $("conn-sort").value;
-    const r = await getJSON(`/connz?sort=${encodeURIComponent(sort)}&offset=${connOffset}&limit=${PAGE_SIZE}`);
+    // Scoped to the account picked in the top bar, as every page is.
+    const acc = manage.account();
+    const r = await getJSON(`/connz?sort=${encodeURIComponent(sort)}&offset=${connOffset}&limit=${PAGE_SIZE}` + (acc ? "&acc=" + encodeURIComponent(acc) : ""));
     if (!r.ok) throw new Error((r.body && r.body.error) || "HTTP " + r.status);
     const cz = r.body;
     setText("conn-count", fmtInt(cz.total));
@@ -335,7 +342,7 @@
     const rows = cz.connections.map((c) => {
       connNames.set(c.cid, c.name || "");
       const client = [c.lang, c.version].filter(Boolean).join(" ");
-      return row([
+      const tr = row([
         [c.cid, "num dim"],
         [c.name || "—", c.name ? "name" : "dim"],
         [c.ip + ":" + c.port, "mono"],
@@ -348,6 +355,8 @@
         [fmtBytes(c.out_bytes), "num"],
         [fmtDuration(now - Date.parse(c.start)), "num"],
       ]);
+      manage.decorateConnection(tr, c);
+      return tr;
     });
     tbody.replaceChildren(...rows);
     $("conn-empty").hidden = rows.length > 0;
@@ -362,6 +371,7 @@
     const text = $("subs-filter").value.trim();
     const mode = $("subs-mode").value;
     let q = `/subsz?subs=1&offset=${subsOffset}&limit=${PAGE_SIZE}`;
+    if (manage.account()) q += "&acc=" + encodeURIComponent(manage.account());
     if (text) q += `&${mode}=${encodeURIComponent(text)}`;
     const [r, cz] = await Promise.all([getJSON(q), getJSON("/connz?limit=100000")]);
     if (cz.ok) for (const c of cz.body.connections) connNames.set(c.cid, c.name || "");
@@ -428,6 +438,7 @@
     $("streams-empty").hidden = jz.stream_detail.length > 0;
     const list = jz.stream_detail.map((s) => {
       const box = el("div", "panel stream");
+      box.dataset.name = s.name;
       const head = el("div", "stream-head");
       head.appendChild(el("h2", "", s.name));
       if (s.storage) head.appendChild(el("span", "pill", s.storage));
@@ -443,6 +454,24 @@
         figure("Consumers", fmtInt(st.consumer_count)),
       );
       box.appendChild(figs);
+      const origins = (s.mirror ? [Object.assign({ kind: "mirror" }, s.mirror)] : []).concat((s.sources || []).map((o) => Object.assign({ kind: "source" }, o)));
+      if (origins.length > 0) {
+        const t = el("table", "grid");
+        const hr = el("tr");
+        for (const [h, c] of [["Copies from", ""], ["Kind", ""], ["Lag", "num"], ["Last heard", "num"], ["Error", ""]]) hr.appendChild(el("th", c, h));
+        t.appendChild(el("thead")).appendChild(hr);
+        const tb = t.appendChild(el("tbody"));
+        for (const o of origins) {
+          tb.appendChild(row([
+            [o.name, "name"],
+            [o.kind, "dim"],
+            [fmtInt(o.lag), "num" + (o.lag ? "" : " dim")],
+            [o.active < 0 ? "never" : `${(o.active / 1e9).toFixed(1)} s ago`, "num dim"],
+            [o.error || "", o.error ? "" : "dim"],
+          ]));
+        }
+        box.appendChild(t);
+      }
       if (s.consumer_detail.length > 0) {
         const t = el("table", "grid");
         const hr = el("tr");
@@ -463,6 +492,7 @@
       return box;
     });
     $("streams-list").replaceChildren(...list);
+    manage.decorateStreams();
   }
 
   // ---- cluster --------------------------------------------------------------
@@ -521,10 +551,14 @@
 
   // ---- routing and polling ----------------------------------------------------
 
-  const pages = { overview: null, connections: loadConnections, subscriptions: loadSubscriptions, streams: loadStreams, cluster: loadCluster };
+  const pages = {
+    overview: null, connections: loadConnections, subscriptions: loadSubscriptions, streams: loadStreams,
+    stream: () => manage.loadStream(), cluster: loadCluster,
+  };
 
   function currentPage() {
     const p = location.hash.replace(/^#\/?/, "");
+    if (p.startsWith("stream/")) return "stream";
     return Object.prototype.hasOwnProperty.call(pages, p) ? p : "overview";
   }
 
@@ -547,7 +581,8 @@
   function route() {
     const page = currentPage();
     for (const name of Object.keys(pages)) $("page-" + name).hidden = name !== page;
-    for (const a of document.querySelectorAll(".tabs a")) a.classList.toggle("active", a.dataset.page === page);
+    const tab = page === "stream" ? "streams" : page;
+    for (const a of document.querySelectorAll(".tabs a")) a.classList.toggle("active", a.dataset.page === tab);
     clearInterval(pageTimer);
     pageTimer = null;
     if (pages[page]) {
@@ -558,7 +593,30 @@
     }
   }
 
+  // The management pages (manage.js) share this file's helpers.
+  const manage = window.WispManage({
+    $, el, fmtInt, fmtBytes, fmtShort, fmtDuration, drawChart, row, fact, statCard,
+    route: () => route(), refreshPage: () => refreshPage(), setStatus: (t) => setText("last-update", t),
+  });
+
+  // seedSamples puts the server's history (console_history.go) before the
+  // samples this page took, so the charts start with the past minutes.
+  function seedSamples(points) {
+    const first = samples.length ? samples[0].t : Infinity;
+    const older = points.filter((p) => p.t < first - 800)
+      .map((p) => ({ t: p.t, inMsgs: p.in_msgs, outMsgs: p.out_msgs, inBytes: p.in_bytes, outBytes: p.out_bytes }));
+    samples.unshift(...older.slice(-Math.ceil(HISTORY_MS / 1000)));
+    drawCharts();
+  }
+
   function start() {
+    manage.start().then(async (ok) => {
+      if (ok) {
+        const r = await getJSON("/console/api/history");
+        if (r.ok && r.body) seedSamples(r.body.points || []);
+      }
+      refreshPage();
+    });
     $("conn-sort").addEventListener("change", () => { connOffset = 0; refreshPage(); });
     let debounce = null;
     const refilter = () => {

@@ -11,6 +11,7 @@ const (
 	prefixState    byte = 0x04 // state | id(4)
 	prefixNextID   byte = 0x05 // the next stream id to hand out
 	prefixConsumer byte = 0x06 // reserved for consumer state: consumer | id(4) | ...
+	prefixSource   byte = 0x07 // source | id(4) | source key: a source's progress (source_keys.go)
 )
 
 // msgKey appends the key of message seq in stream id to dst.

@@ -244,6 +244,10 @@ func (b *Batch) DropStream(name string, id uint32) error {
 		return err
 	}
 	lo, hi := consumerRange(id)
+	if err := b.b.DeleteRange(lo, hi, nil); err != nil {
+		return err
+	}
+	lo, hi = sourceRange(id)
 	return b.b.DeleteRange(lo, hi, nil)
 }
 
