@@ -210,3 +210,18 @@ func (wb *WriteBatch) Close() {
 		wb.b = nil
 	}
 }
+
+// resetLog removes every entry and the snapshot: the group starts from
+// index 0 again, keeping its hard state's term and vote.
+func (wb *WriteBatch) resetLog(g *GroupStorage) error {
+	st := wb.stage(g)
+	if err := wb.b.DeleteRange(entryKey(g.group, 0), entryKey(g.group, ^uint64(0)), nil); err != nil {
+		return err
+	}
+	if err := wb.b.Delete(kindKey(g.group, kindSnapshot), nil); err != nil {
+		return err
+	}
+	st.snap, st.trunc = nil, truncRecord{}
+	st.hard.lastIndex, st.hard.lastTerm, st.hard.commit = 0, 0, 0
+	return nil
+}

@@ -1,0 +1,167 @@
+package consensus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/vfs"
+)
+
+// memSM is a state machine that keeps the applied data in memory.
+type memSM struct {
+	mu      sync.Mutex
+	applied uint64
+	data    []string
+}
+
+func (m *memSM) Applied() uint64 { m.mu.Lock(); defer m.mu.Unlock(); return m.applied }
+func (m *memSM) Apply(ents []Entry) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, e := range ents {
+		if e.Index != m.applied+1 {
+			return fmt.Errorf("applied %d then %d", m.applied, e.Index)
+		}
+		m.applied = e.Index
+		if e.Data != nil {
+			m.data = append(m.data, string(e.Data))
+		}
+	}
+	return nil
+}
+func (m *memSM) Snapshot() ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return []byte(strings.Join(m.data, "\n")), nil
+}
+func (m *memSM) Restore(data []byte, index uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.applied, m.data = index, nil
+	if len(data) > 0 {
+		m.data = strings.Split(string(data), "\n")
+	}
+	return nil
+}
+func (m *memSM) items() []string { m.mu.Lock(); defer m.mu.Unlock(); return append([]string(nil), m.data...) }
+
+func testConfig(id uint64, s *Store, t Transport) Config {
+	c := DefaultConfig()
+	c.ID, c.Store, c.Transport = id, s, t
+	c.TickInterval = 10 * time.Millisecond
+	c.SnapshotEntries, c.KeepEntries = 20, 5
+	return c
+}
+
+// waitFor polls cond until it holds or a generous deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func leaderOf(hosts []*Host, group uint64) *Host {
+	for _, h := range hosts {
+		if st, ok := h.Status(group); ok && st.IsLeader {
+			return h
+		}
+	}
+	return nil
+}
+
+// proposeUntil retries a proposal on whichever host leads until one
+// commits.
+func proposeUntil(t *testing.T, hosts []*Host, group uint64, data string) Result {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if l := leaderOf(hosts, group); l != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			res, err := l.Propose(group, []byte(data)).Wait(ctx)
+			cancel()
+			if err == nil {
+				return res
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("proposal %q never committed", data)
+	return Result{}
+}
+
+func TestHostReplicatesManyGroups(t *testing.T) {
+	net := NewMemNetwork(1)
+	defer net.Close()
+	var hosts []*Host
+	sms := map[[2]uint64]*memSM{}
+	var changes sync.Map
+	for id := uint64(1); id <= 3; id++ {
+		db := openTestDB(t, vfs.NewMem())
+		defer db.Close()
+		c := testConfig(id, NewStore(db, nil), net.Transport(id))
+		c.OnLeaderChange = func(lc LeaderChange) { changes.Store(lc.Group, lc) }
+		h, err := NewHost(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Stop()
+		net.Attach(h)
+		hosts = append(hosts, h)
+	}
+	for _, h := range hosts {
+		for g := uint64(1); g <= 4; g++ {
+			sm := &memSM{}
+			sms[[2]uint64{h.ID(), g}] = sm
+			if err := h.AddGroup(context.Background(), GroupConfig{ID: g, Peers: []uint64{1, 2, 3}, Bootstrap: true, StateMachine: sm}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for g := uint64(1); g <= 4; g++ {
+		for i := range 30 {
+			proposeUntil(t, hosts, g, fmt.Sprintf("g%d-%d", g, i))
+		}
+	}
+	// A follower refuses proposals and names the leader.
+	l := leaderOf(hosts, 1)
+	for _, h := range hosts {
+		if h != l && l != nil {
+			_, err := h.Propose(1, []byte("x")).Wait(context.Background())
+			var nl *NotLeaderError
+			if !errors.As(err, &nl) {
+				t.Fatalf("follower proposal: %v", err)
+			}
+			break
+		}
+	}
+	if l != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		idx, err := l.ReadIndex(ctx, 1)
+		cancel()
+		if err != nil && !errors.Is(err, ErrLeadershipLost) {
+			t.Fatalf("read index: %v", err)
+		}
+		if err == nil && idx < 30 {
+			t.Fatalf("read index %d below the writes made", idx)
+		}
+	}
+	for g := uint64(1); g <= 4; g++ {
+		waitFor(t, "replicas to converge", func() bool {
+			a := sms[[2]uint64{1, g}].items()
+			return len(a) == 30 && fmt.Sprint(a) == fmt.Sprint(sms[[2]uint64{2, g}].items()) && fmt.Sprint(a) == fmt.Sprint(sms[[2]uint64{3, g}].items())
+		})
+		if _, ok := changes.Load(g); !ok {
+			t.Fatalf("no leader change reported for group %d", g)
+		}
+	}
+}
