@@ -28,8 +28,9 @@ func (s *Store) NewBatch() *WriteBatch {
 // writes (a state machine's) to the same commit.
 func (wb *WriteBatch) Pebble() *pebble.Batch { return wb.b }
 
-// Empty reports whether nothing was written.
-func (wb *WriteBatch) Empty() bool { return wb.b.Empty() }
+// Empty reports whether nothing was written: no record, and no group's
+// state changed (a hard state alone is written at Commit).
+func (wb *WriteBatch) Empty() bool { return wb.b.Empty() && len(wb.order) == 0 }
 
 func (wb *WriteBatch) stage(g *GroupStorage) *groupState {
 	if st, ok := wb.staged[g]; ok {

@@ -48,7 +48,11 @@ func (m *memSM) Restore(data []byte, index uint64) error {
 	}
 	return nil
 }
-func (m *memSM) items() []string { m.mu.Lock(); defer m.mu.Unlock(); return append([]string(nil), m.data...) }
+func (m *memSM) items() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.data...)
+}
 
 func testConfig(id uint64, s *Store, t Transport) Config {
 	c := DefaultConfig()

@@ -252,3 +252,24 @@ func TestRecordKeyBinding(t *testing.T) {
 		t.Fatalf("decode: %v %v", e, err)
 	}
 }
+
+// A Ready may change only the hard state (a vote): that batch has no
+// record of its own until Commit, and must still be written.
+func TestStorageHardStateAloneIsWritten(t *testing.T) {
+	db := openTestDB(t, vfs.NewMem())
+	defer db.Close()
+	s := NewStore(db, nil)
+	g, _, _ := s.OpenGroup(3)
+	wb := s.NewBatch()
+	wb.SetHardState(g, hard(4, 2, 0))
+	if wb.Empty() {
+		t.Fatal("a batch holding a vote reports itself empty")
+	}
+	if err := wb.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	g, _, _ = NewStore(db, nil).OpenGroup(3)
+	if term, vote, _ := g.HardState(); term != 4 || vote != 2 {
+		t.Fatalf("term %d vote %d after reopen", term, vote)
+	}
+}
