@@ -99,6 +99,7 @@ func (h *Host) addGroup(gc GroupConfig) error {
 		return err
 	}
 	h.groups[gc.ID] = g
+	h.publishStatus()
 	return nil
 }
 
@@ -196,6 +197,18 @@ func (g *group) admit(m *pb.Message) bool {
 // apply hands a Ready's snapshot and committed entries to the state
 // machine, completes proposals and reads, and follows leadership.
 func (g *group) apply(h *Host, rd raft.Ready, post *WriteBatch) error {
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		md := rd.Snapshot.GetMetadata()
+		if err := g.sm.Restore(rd.Snapshot.GetData(), md.GetIndex()); err != nil {
+			return fmt.Errorf("restore snapshot %d: %w", md.GetIndex(), err)
+		}
+		g.applied = md.GetIndex()
+	}
+	// Committed entries first: a proposal committed in this Ready succeeded,
+	// even if leadership changes in the same Ready.
+	if err := g.applyEntries(h, rd.CommittedEntries, post); err != nil {
+		return err
+	}
 	if rd.HardState != nil && rd.HardState.GetTerm() != g.term {
 		g.term = rd.HardState.GetTerm()
 		g.failPending(ErrLeadershipLost)
@@ -211,16 +224,6 @@ func (g *group) apply(h *Host, rd raft.Ready, post *WriteBatch) error {
 				h.cfg.OnLeaderChange(LeaderChange{Group: g.id, Leader: lead, Term: g.term})
 			}
 		}
-	}
-	if !raft.IsEmptySnap(rd.Snapshot) {
-		md := rd.Snapshot.GetMetadata()
-		if err := g.sm.Restore(rd.Snapshot.GetData(), md.GetIndex()); err != nil {
-			return fmt.Errorf("restore snapshot %d: %w", md.GetIndex(), err)
-		}
-		g.applied = md.GetIndex()
-	}
-	if err := g.applyEntries(h, rd.CommittedEntries, post); err != nil {
-		return err
 	}
 	for _, rs := range rd.ReadStates {
 		if len(rs.RequestCtx) != 8 {
