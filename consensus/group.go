@@ -350,3 +350,32 @@ func (g *group) failPending(err error) {
 	}
 	g.reads = nil
 }
+
+// RemoveGroup stops a group on this host: its pending proposals and reads
+// fail with ErrUnknownGroup-wrapped errors, and with deleteData its
+// records go too (the replica was moved elsewhere). Without deleteData a
+// later AddGroup resumes it.
+func (h *Host) RemoveGroup(ctx context.Context, id uint64, deleteData bool) error {
+	var err error
+	if cerr := h.call(ctx, func() { err = h.removeGroup(id, deleteData) }); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+func (h *Host) removeGroup(id uint64, deleteData bool) error {
+	g := h.groups[id]
+	if g == nil {
+		return fmt.Errorf("%w: %d", ErrUnknownGroup, id)
+	}
+	g.failPending(fmt.Errorf("%w: %d removed", ErrUnknownGroup, id))
+	delete(h.groups, id)
+	h.mu.Lock()
+	delete(h.status, id)
+	h.mu.Unlock()
+	h.cfg.Store.CloseGroup(id)
+	if !deleteData {
+		return nil
+	}
+	return h.cfg.Store.deleteGroup(id)
+}

@@ -169,3 +169,45 @@ func TestHostReplicatesManyGroups(t *testing.T) {
 		}
 	}
 }
+
+func TestHostRemoveGroup(t *testing.T) {
+	net := NewMemNetwork(2)
+	defer net.Close()
+	db := openTestDB(t, vfs.NewMem())
+	defer db.Close()
+	store := NewStore(db, nil)
+	h, err := NewHost(testConfig(1, store, net.Transport(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Stop()
+	net.Attach(h)
+	ctx := context.Background()
+	sm := &memSM{}
+	if err := h.AddGroup(ctx, GroupConfig{ID: 9, Peers: []uint64{1}, Bootstrap: true, StateMachine: sm}); err != nil {
+		t.Fatal(err)
+	}
+	proposeUntil(t, []*Host{h}, 9, "kept")
+	if err := h.RemoveGroup(ctx, 9, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Propose(9, []byte("x")).Wait(ctx); !errors.Is(err, ErrUnknownGroup) {
+		t.Fatalf("proposal to a removed group: %v", err)
+	}
+	// Kept data: the group resumes where it was.
+	if err := h.AddGroup(ctx, GroupConfig{ID: 9, Peers: []uint64{1}, StateMachine: sm}); err != nil {
+		t.Fatal(err)
+	}
+	proposeUntil(t, []*Host{h}, 9, "again")
+	if got := sm.items(); len(got) != 2 {
+		t.Fatalf("state machine holds %v", got)
+	}
+	if err := h.RemoveGroup(ctx, 9, true); err != nil {
+		t.Fatal(err)
+	}
+	if g, rep, err := store.OpenGroup(9); err != nil || rep.Existed {
+		t.Fatalf("deleted group still has records: %+v %v", rep, err)
+	} else {
+		store.CloseGroup(g.Group())
+	}
+}

@@ -267,3 +267,11 @@ func (s *Store) verifiedEntries(group, lo, hi uint64) ([]*pb.Entry, error) {
 	g := &GroupStorage{store: s, group: group}
 	return g.read(lo, hi+1, ^uint64(0))
 }
+
+// deleteGroup removes every record of a closed group, durably.
+func (s *Store) deleteGroup(group uint64) error {
+	if err := s.db.DeleteRange(groupPrefix(group), groupEnd(group), pebble.Sync); err != nil {
+		return fmt.Errorf("consensus: delete group %d: %w", group, err)
+	}
+	return nil
+}
