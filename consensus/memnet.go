@@ -17,7 +17,7 @@ import (
 type MemNetwork struct {
 	mu      sync.Mutex
 	rng     *rand.Rand
-	hosts   map[uint64]*Host
+	hosts   map[uint64]Receiver
 	faults  Faults
 	sides   [][]uint64         // partition: peers talk if they share a side
 	blocked map[[2]uint64]bool // one-way cuts, from → to
@@ -40,7 +40,7 @@ type NetStats struct {
 func NewMemNetwork(seed uint64) *MemNetwork {
 	return &MemNetwork{
 		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		hosts:   make(map[uint64]*Host),
+		hosts:   make(map[uint64]Receiver),
 		blocked: make(map[[2]uint64]bool),
 	}
 }
@@ -56,8 +56,14 @@ func (n *MemNetwork) Transport(id uint64) Transport { return memTransport{n, id}
 
 func (t memTransport) Send(b Batch) { t.n.send(b) }
 
+// Receiver is a network endpoint: a *Host, or a test's recorder.
+type Receiver interface {
+	ID() uint64
+	Receive(Batch)
+}
+
 // Attach connects a host: batches addressed to its id reach it.
-func (n *MemNetwork) Attach(h *Host) {
+func (n *MemNetwork) Attach(h Receiver) {
 	n.mu.Lock()
 	n.hosts[h.ID()] = h
 	n.mu.Unlock()
