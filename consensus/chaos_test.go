@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -80,6 +81,21 @@ type chaosNode struct {
 	up   bool
 }
 
+// newDisk returns an empty crash-simulating filesystem whose database
+// directory itself is durable, as an installed node's would be: only the
+// data in it is at risk.
+func newDisk(t testing.TB) *vfs.MemFS {
+	fs := vfs.NewStrictMem()
+	if err := fs.MkdirAll("db", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := fs.OpenDir("/"); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return fs
+}
+
 type cluster struct {
 	t     testing.TB
 	n     int
@@ -95,16 +111,7 @@ type cluster struct {
 func newCluster(t testing.TB, n int, seed uint64) *cluster {
 	c := &cluster{t: t, n: n, net: NewMemNetwork(seed), check: newChecker()}
 	for i := range n {
-		nd := &chaosNode{id: uint64(i + 1), fs: vfs.NewStrictMem()}
-		// Make the database directory itself durable, as an installed
-		// node's would be: only the data in it is at risk.
-		if err := nd.fs.MkdirAll("db", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if d, err := nd.fs.OpenDir("/"); err == nil {
-			d.Sync()
-			d.Close()
-		}
+		nd := &chaosNode{id: uint64(i + 1), fs: newDisk(t)}
 		c.nodes = append(c.nodes, nd)
 		if err := c.start(nd, true); err != nil {
 			t.Fatal(err)
@@ -289,7 +296,7 @@ func (c *cluster) fault(rng *rand.Rand) {
 	defer c.mu.Unlock()
 	f := c.n / 2 // faults a majority survives
 	nd := c.nodes[rng.IntN(c.n)]
-	switch rng.IntN(10) {
+	switch rng.IntN(11) {
 	case 0:
 		c.note("crash and restart node %d", nd.id)
 		c.stop(nd, false)
@@ -354,6 +361,13 @@ func (c *cluster) fault(rng *rand.Rand) {
 		if nd.up {
 			c.note("clock jump on node %d", nd.id)
 			nd.host.JumpClock(5 + rng.IntN(30))
+		}
+	case 10:
+		if c.damaged() < f {
+			c.note("node %d: disk replaced by an empty one", nd.id)
+			c.stop(nd, false)
+			nd.fs = newDisk(c.t)
+			c.restart(nd)
 		}
 	case 9:
 		if c.damaged() < f {
@@ -472,6 +486,20 @@ func (c *cluster) settle(g uint64, fail func(string, ...any)) {
 	}
 }
 
+// faultKinds counts the faults injected, by kind.
+func (c *cluster) faultKinds() map[string]int {
+	kinds := map[string]int{}
+	for _, l := range c.log {
+		for _, k := range []string{"crash", "power loss of node", "power loss of all", "partition", "bridge", "one-way", "heal", "pause", "clock", "bit flip", "truncated", "disk replaced"} {
+			if strings.Contains(l, k) {
+				kinds[k]++
+				break
+			}
+		}
+	}
+	return kinds
+}
+
 func (c *cluster) states(g uint64) []string {
 	var states []string
 	for _, nd := range c.nodes {
@@ -521,7 +549,7 @@ func (c *cluster) verify(acked *sync.Map, fail func(string, ...any)) {
 	if count == 0 {
 		fail("no write was acknowledged")
 	}
-	c.t.Logf("chaos: %d acknowledged writes checked; %d faults; network %+v", count, len(c.log), c.net.Stats())
+	c.t.Logf("chaos: %d acknowledged writes checked; faults %v; network %+v", count, c.faultKinds(), c.net.Stats())
 }
 
 func TestChaosShort(t *testing.T) {
@@ -550,8 +578,8 @@ func TestChaosLong(t *testing.T) {
 	}
 	end := time.Now().Add(total)
 	for run := 0; time.Now().Before(end) && run < 10_000; run++ {
-		n := []int{3, 5}[run%2]
 		s := seed + uint64(run)
+		n := 3 + 2*int(s%2) // the seed decides, so that it replays alone
 		t.Logf("run %d: seed %d, %d nodes", run, s, n)
 		ok := t.Run(fmt.Sprintf("seed=%d/nodes=%d", s, n), func(t *testing.T) {
 			runChaos(t, n, s, min(20*time.Second, time.Until(end)+time.Second))
