@@ -15,6 +15,13 @@
 //     entries, then Advance.
 //   - Recovery (recovery.go): the rule for a replica that lost part of its
 //     log: it neither votes nor campaigns until it has caught up.
+//   - Transport (interfaces.go): how hosts exchange one Batch per peer per
+//     loop iteration; MemNetwork (memnet.go) is an in-memory one with the
+//     faults tests need.
+//
+// The fault-injection suite (chaos_test.go) runs clusters of hosts on
+// Pebble's crash-simulating filesystem under a seeded scheduler of faults;
+// `make chaos` runs it for as long as CHAOS_TIME says.
 //
 // It must never import stream/ or server/: the stream layer plugs in as a
 // StateMachine and the cluster's routes as a Transport.
