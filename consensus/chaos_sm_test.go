@@ -78,14 +78,14 @@ func (m *logSM) add(id uint64) {
 
 func (m *logSM) Applied() uint64 { m.mu.Lock(); defer m.mu.Unlock(); return m.applied }
 
-func (m *logSM) Apply(ents []Entry) error {
+func (m *logSM) Apply(ents []Entry) ([]any, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b := m.db.NewBatch()
 	defer b.Close()
 	for _, e := range ents {
 		if e.Index != m.applied+1 {
-			return fmt.Errorf("apply %d after %d", e.Index, m.applied)
+			return nil, fmt.Errorf("apply %d after %d", e.Index, m.applied)
 		}
 		m.applied = e.Index
 		if len(e.Data) != 8 {
@@ -100,7 +100,7 @@ func (m *logSM) Apply(ents []Entry) error {
 		m.add(id)
 	}
 	b.Set(smKey(m.group, 'a'), m.stateBytes(), nil)
-	return b.Commit(pebble.NoSync)
+	return nil, b.Commit(pebble.NoSync)
 }
 
 func (m *logSM) stateBytes() []byte {

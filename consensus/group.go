@@ -248,6 +248,7 @@ func (g *group) applyEntries(h *Host, committed []*pb.Entry, post *WriteBatch) e
 	type done struct {
 		p   *Proposal
 		res Result
+		at  int // position in ents
 	}
 	var finished []done
 	for _, e := range committed {
@@ -261,7 +262,7 @@ func (g *group) applyEntries(h *Host, committed []*pb.Entry, post *WriteBatch) e
 				ent.Data, ent.Proposer = data, host
 				if p := g.pending[seq]; host == h.cfg.ID && p != nil {
 					delete(g.pending, seq)
-					finished = append(finished, done{p, Result{ent.Index, ent.Term}})
+					finished = append(finished, done{p, Result{Index: ent.Index, Term: ent.Term}, len(ents)})
 				}
 			}
 		case pb.EntryConfChange, pb.EntryConfChangeV2:
@@ -274,11 +275,15 @@ func (g *group) applyEntries(h *Host, committed []*pb.Entry, post *WriteBatch) e
 	if len(ents) == 0 {
 		return nil
 	}
-	if err := g.sm.Apply(ents); err != nil {
+	results, err := g.sm.Apply(ents)
+	if err != nil {
 		return fmt.Errorf("apply through %d: %w", ents[len(ents)-1].Index, err)
 	}
 	g.applied = ents[len(ents)-1].Index
 	for _, d := range finished {
+		if d.at < len(results) {
+			d.res.Value = results[d.at]
+		}
 		d.p.finish(d.res, nil)
 	}
 	return nil

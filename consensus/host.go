@@ -448,3 +448,37 @@ func (h *Host) failAll(err error) {
 		}
 	}
 }
+
+// ReportUnreachable is for the transport: sending to peer failed, so
+// every group's leader should slow down replicating to it (raft's probe
+// state) instead of streaming appends into the void.
+func (h *Host) ReportUnreachable(peer uint64) {
+	h.do(func() {
+		for _, g := range h.groups {
+			if g.rn != nil {
+				g.rn.ReportUnreachable(peer)
+			}
+		}
+	})
+}
+
+// TransferLeadership asks a group's leader to hand leadership to another
+// voter (a stream's leader step-down). It returns at once; the change, if
+// it happens, is reported through OnLeaderChange and Status.
+func (h *Host) TransferLeadership(ctx context.Context, group, to uint64) error {
+	var err error
+	if cerr := h.call(ctx, func() {
+		g := h.groups[group]
+		switch {
+		case g == nil:
+			err = fmt.Errorf("%w: %d", ErrUnknownGroup, group)
+		case g.rn == nil || !g.isLeader:
+			err = &NotLeaderError{Group: group, Leader: g.leader}
+		default:
+			g.rn.TransferLeader(to)
+		}
+	}); cerr != nil {
+		return cerr
+	}
+	return err
+}

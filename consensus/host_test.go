@@ -20,19 +20,21 @@ type memSM struct {
 }
 
 func (m *memSM) Applied() uint64 { m.mu.Lock(); defer m.mu.Unlock(); return m.applied }
-func (m *memSM) Apply(ents []Entry) error {
+func (m *memSM) Apply(ents []Entry) ([]any, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, e := range ents {
+	results := make([]any, len(ents))
+	for i, e := range ents {
 		if e.Index != m.applied+1 {
-			return fmt.Errorf("applied %d then %d", m.applied, e.Index)
+			return nil, fmt.Errorf("applied %d then %d", m.applied, e.Index)
 		}
 		m.applied = e.Index
 		if e.Data != nil {
 			m.data = append(m.data, string(e.Data))
+			results[i] = len(m.data) // the item's position, as a stream's sequence
 		}
 	}
-	return nil
+	return results, nil
 }
 func (m *memSM) Snapshot() ([]byte, error) {
 	m.mu.Lock()
@@ -210,4 +212,64 @@ func TestHostRemoveGroup(t *testing.T) {
 	} else {
 		store.CloseGroup(g.Group())
 	}
+}
+
+// startHosts starts n hosts on one MemNetwork, each with group 1 on a
+// memSM.
+func startHosts(t *testing.T, n int) ([]*Host, []*memSM) {
+	net := NewMemNetwork(4)
+	t.Cleanup(net.Close)
+	var peers []uint64
+	for i := range n {
+		peers = append(peers, uint64(i+1))
+	}
+	var hosts []*Host
+	var sms []*memSM
+	for _, id := range peers {
+		db := openTestDB(t, vfs.NewMem())
+		t.Cleanup(func() { db.Close() })
+		h, err := NewHost(testConfig(id, NewStore(db, nil), net.Transport(id)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(h.Stop)
+		net.Attach(h)
+		sm := &memSM{}
+		if err := h.AddGroup(context.Background(), GroupConfig{ID: 1, Peers: peers, Bootstrap: true, StateMachine: sm}); err != nil {
+			t.Fatal(err)
+		}
+		hosts, sms = append(hosts, h), append(sms, sm)
+	}
+	return hosts, sms
+}
+
+func TestHostProposalResultAndTransfer(t *testing.T) {
+	hosts, _ := startHosts(t, 3)
+	first := proposeUntil(t, hosts, 1, "a")
+	second := proposeUntil(t, hosts, 1, "b")
+	if second.Index <= first.Index || first.Value == nil || second.Value.(int) != first.Value.(int)+1 {
+		t.Fatalf("results %+v then %+v: want the state machine's answers", first, second)
+	}
+	var l, to *Host
+	waitFor(t, "a leader", func() bool { l = leaderOf(hosts, 1); return l != nil })
+	for _, h := range hosts {
+		if h != l {
+			to = h
+			break
+		}
+	}
+	var nl *NotLeaderError
+	if err := to.TransferLeadership(context.Background(), 1, l.ID()); !errors.As(err, &nl) {
+		t.Fatalf("transfer asked of a follower: %v", err)
+	}
+	// The transfer may be lost to an election racing it: ask until the
+	// chosen host leads.
+	waitFor(t, "leadership to move", func() bool {
+		if cur := leaderOf(hosts, 1); cur != nil && cur != to {
+			cur.TransferLeadership(context.Background(), 1, to.ID())
+		}
+		st, _ := to.Status(1)
+		return st.IsLeader
+	})
+	proposeUntil(t, hosts, 1, "c")
 }

@@ -24,9 +24,12 @@ type StateMachine interface {
 	// Applied is the index of the last entry whose effect is durable; the
 	// host asks once, when the group is added.
 	Applied() uint64
-	// Apply applies committed entries, in order. An error stops the host:
-	// a replica that cannot apply must not go on.
-	Apply(ents []Entry) error
+	// Apply applies committed entries, in order, and may return one result
+	// per entry (or nil): the result of an entry this host proposed is
+	// handed to its Proposal (a stream's publish gives the sequence it
+	// stored). An error stops the host: a replica that cannot apply must
+	// not go on.
+	Apply(ents []Entry) ([]any, error)
 	// Snapshot returns the state as of the last applied entry. The bytes
 	// are stored in the log's snapshot record and may be sent to a
 	// follower that is too far behind.

@@ -29,8 +29,12 @@ func (e *NotLeaderError) Error() string {
 	return fmt.Sprintf("consensus: group %d: not the leader (leader %d)", e.Group, e.Leader)
 }
 
-// Result is where a committed proposal landed.
-type Result struct{ Index, Term uint64 }
+// Result is where a committed proposal landed, and what the state machine
+// answered for it.
+type Result struct {
+	Index, Term uint64
+	Value       any
+}
 
 // Proposal is the future of Host.Propose: it completes once the entry is
 // committed and applied on this replica, or fails.
