@@ -28,7 +28,7 @@ import (
 var chaosGroups = []uint64{1, 2}
 
 // chaosSettle bounds the wait for convergence after healing.
-var chaosSettle = 15 * time.Second
+var chaosSettle = 90 * time.Second
 
 // checker gathers what must hold across the run.
 type checker struct {
