@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/cockroachdb/pebble"
@@ -191,10 +192,28 @@ func (wb *WriteBatch) Commit(sync bool) error {
 	if sync {
 		opt = pebble.Sync
 	}
+	s := wb.store
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	w, seq := s.witness, s.seq+1
+	if sync && w != nil {
+		var p [8]byte
+		binary.BigEndian.PutUint64(p[:], seq)
+		if err := wb.b.Set(seqKey, sealRecord(seqKey, p[:]), nil); err != nil {
+			return err
+		}
+	}
 	err := wb.b.Commit(opt)
 	wb.Close()
 	if err != nil {
 		return fmt.Errorf("consensus: commit raft batch: %w", err)
+	}
+	if sync && w != nil {
+		// Only now is batch seq durable in Pebble; the witness may say so.
+		if err := w.write(seq); err != nil {
+			return err
+		}
+		s.seq = seq
 	}
 	for _, g := range wb.order {
 		g.mu.Lock()

@@ -2,7 +2,9 @@ package consensus
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/cockroachdb/pebble"
@@ -16,7 +18,7 @@ func (c *cluster) fault(rng *rand.Rand) {
 	defer c.mu.Unlock()
 	f := c.n / 2 // faults a majority survives
 	nd := c.nodes[rng.IntN(c.n)]
-	switch rng.IntN(11) {
+	switch rng.IntN(12) {
 	case 0:
 		c.note("crash and restart node %d", nd.id)
 		c.stop(nd, false)
@@ -82,6 +84,12 @@ func (c *cluster) fault(rng *rand.Rand) {
 			c.note("clock jump on node %d", nd.id)
 			nd.host.JumpClock(5 + rng.IntN(30))
 		}
+	case 11:
+		if c.damaged() < f {
+			c.stop(nd, rng.IntN(2) == 0)
+			c.note("node %d: %s", nd.id, c.damageWAL(nd, rng))
+			c.restart(nd)
+		}
 	case 10:
 		if c.damaged() < f {
 			c.note("node %d: disk replaced by an empty one", nd.id)
@@ -140,4 +148,54 @@ func (c *cluster) corrupt(nd *chaosNode, rng *rand.Rand) string {
 		db.Set(k, b, pebble.Sync)
 		return fmt.Sprintf("bit flip in group %d state", g)
 	}
+}
+
+// damageWAL cuts the tail of, or flips a bit in, a stopped node's newest
+// Pebble write-ahead log: damage Pebble itself may not report. If Pebble
+// then refuses to open, the node gets an empty disk, as an operator would
+// give it.
+func (c *cluster) damageWAL(nd *chaosNode, rng *rand.Rand) string {
+	names, _ := nd.fs.List("db")
+	var wal string
+	for _, n := range names {
+		if strings.HasSuffix(n, ".log") && n > wal {
+			wal = n
+		}
+	}
+	if wal == "" {
+		return "WAL: none to damage"
+	}
+	path := "db/" + wal
+	f, err := nd.fs.Open(path)
+	if err != nil {
+		return "WAL: " + err.Error()
+	}
+	b, _ := io.ReadAll(f)
+	f.Close()
+	if len(b) == 0 {
+		return "WAL: empty"
+	}
+	what := ""
+	if rng.IntN(2) == 0 {
+		cut := 1 + rng.IntN(min(len(b), 512))
+		b = b[:len(b)-cut]
+		what = fmt.Sprintf("WAL %s: last %d bytes cut", wal, cut)
+	} else {
+		pos := rng.IntN(len(b))
+		b[pos] ^= 1 << rng.IntN(8)
+		what = fmt.Sprintf("WAL %s: bit flip at %d of %d", wal, pos, len(b))
+	}
+	nd.fs.Remove(path)
+	if f, err = nd.fs.Create(path); err == nil {
+		f.Write(b)
+		f.Sync()
+		f.Close()
+	}
+	if db, err := pebble.Open("db", &pebble.Options{FS: nd.fs, Logger: quietPebble{}}); err != nil {
+		nd.fs = newDisk(c.t)
+		what += "; Pebble refused to open, disk replaced"
+	} else {
+		db.Close()
+	}
+	return what
 }

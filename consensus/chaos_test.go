@@ -140,7 +140,12 @@ func (c *cluster) start(nd *chaosNode, bootstrap bool) error {
 	if os.Getenv("CHAOS_LOG") != "" {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	cfg.ID, cfg.Store, cfg.Transport, cfg.Logger = nd.id, NewStore(db, logger), c.net.Transport(nd.id), logger
+	store := NewStore(db, logger)
+	if err := store.UseWitness(nd.fs, "/raft.witness"); err != nil {
+		db.Close()
+		return fmt.Errorf("node %d: witness: %w", nd.id, err)
+	}
+	cfg.ID, cfg.Store, cfg.Transport, cfg.Logger = nd.id, store, c.net.Transport(nd.id), logger
 	cfg.TickInterval = 20 * time.Millisecond
 	cfg.SnapshotEntries, cfg.KeepEntries = 64, 16
 	cfg.OnLeaderChange = func(lc LeaderChange) { c.check.leaderIn(lc, nd.id) }
@@ -358,7 +363,7 @@ func (c *cluster) settle(g uint64, fail func(string, ...any)) {
 func (c *cluster) faultKinds() map[string]int {
 	kinds := map[string]int{}
 	for _, l := range c.log {
-		for _, k := range []string{"crash", "power loss of node", "power loss of all", "partition", "bridge", "one-way", "heal", "pause", "clock", "bit flip", "truncated", "disk replaced"} {
+		for _, k := range []string{"crash", "power loss of node", "power loss of all", "partition", "bridge", "one-way", "heal", "pause", "clock", "bit flip", "truncated", "disk replaced", "WAL"} {
 			if strings.Contains(l, k) {
 				kinds[k]++
 				break

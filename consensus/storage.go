@@ -24,8 +24,11 @@ type Store struct {
 	db  *pebble.DB
 	log *slog.Logger
 
-	mu     sync.Mutex
-	groups map[uint64]*GroupStorage
+	mu       sync.Mutex
+	groups   map[uint64]*GroupStorage
+	commitMu sync.Mutex // one batch commits at a time (the witness's order)
+	witness  *witness   // nil unless UseWitness
+	seq      uint64     // sequence of the last synced batch (witness.go)
 }
 
 // NewStore returns a Store over db. A nil logger discards.
