@@ -7,6 +7,8 @@
 #                streams in ./data/n1..n3), logs prefixed by node
 #   make test    gofmt check, go vet, all tests with -race
 #   make fuzz    each fuzz target for FUZZTIME (default 30s)
+#   make chaos   the consensus fault-injection suite for CHAOS_TIME (default
+#                5m) from CHAOS_SEED (random without it); prints failing seeds
 #   make bench   benchmarks
 #   make clean
 
@@ -16,9 +18,11 @@
 VERSION  ?= $(shell git describe --tags --dirty 2>/dev/null || echo 0.1.0-dev)
 COMMIT   ?= $(shell c=$$(git rev-parse --short HEAD 2>/dev/null) && { git diff --quiet HEAD -- || c=$$c-dirty; echo $$c; })
 FUZZTIME ?= 30s
+CHAOS_TIME ?= 5m
+CHAOS_SEED ?=
 GO       ?= go
 
-.PHONY: build run run-cluster test fuzz bench clean
+.PHONY: build run run-cluster test fuzz chaos bench clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o bin/wisp ./cmd/wisp
@@ -59,6 +63,14 @@ fuzz:
 			$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "./$$dir"; \
 		done; \
 	done
+
+# Seeded fault-injection runs of consensus/ (3 and 5 hosts, alternating),
+# one after another until CHAOS_TIME is spent. Each run's seed is logged; a
+# failing run stops the target and prints how to replay it
+# (make chaos CHAOS_SEED=N). The test bounds itself by CHAOS_TIME, hence no
+# go test timeout.
+chaos:
+	CHAOS_TIME=$(CHAOS_TIME) CHAOS_SEED=$(CHAOS_SEED) $(GO) test -race -count=1 -timeout 0 -run '^TestChaosLong$$' -v ./consensus
 
 # Micro-benchmarks (raw output for benchstat in bench/results/micro.txt),
 # then the standard wisp bench scenarios on the embedded server; see

@@ -33,7 +33,10 @@
     const units = ["B", "KiB", "MiB", "GiB", "TiB"];
     let i = 0;
     while (Math.abs(n) >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-    return (i === 0 ? String(Math.round(n)) : n.toFixed(Math.abs(n) >= 100 ? 0 : 1)) + " " + units[i];
+    // Below 10 B a rate axis needs its fraction (0.3, 0.5, 0.8 B/s), not
+    // the same rounded label on every line.
+    const whole = i === 0 && (n === Math.round(n) || Math.abs(n) >= 10);
+    return (whole ? String(Math.round(n)) : n.toFixed(Math.abs(n) >= 100 ? 0 : 1)) + " " + units[i];
   }
 
   function fmtDuration(ms) {

@@ -1,0 +1,386 @@
+package consensus
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// GroupConfig describes a group for AddGroup.
+type GroupConfig struct {
+	ID uint64
+	// Peers are the host ids of the group's voters, this host included.
+	// They are used when the group has no configuration on disk.
+	Peers []uint64
+	// Bootstrap says the group is new: with no records on this node, it
+	// starts empty with Peers as voters. Without Bootstrap, a group with no
+	// records here is one whose state this node lost (a wiped disk), and
+	// it recovers from its peers before voting (recovery.go).
+	Bootstrap    bool
+	StateMachine StateMachine
+}
+
+// group is one raft group on a host; only the loop touches it.
+type group struct {
+	id      uint64
+	peers   []uint64
+	gs      *GroupStorage
+	sm      StateMachine
+	rn      *raft.RawNode // nil while recovery waits for its peers' terms
+	applied uint64
+
+	leader, term uint64
+	isLeader     bool
+
+	pending  map[uint64]*Proposal // by sequence number
+	reads    []*readRequest
+	recovery *recovery
+}
+
+type readRequest struct {
+	id, term, index uint64
+	ready           bool // raft confirmed index
+	reply           func(uint64, error)
+}
+
+// AddGroup opens a group's log, reconciles its state machine with it and
+// starts the group on this host.
+func (h *Host) AddGroup(ctx context.Context, gc GroupConfig) error {
+	if gc.ID == 0 || gc.StateMachine == nil || !slices.Contains(gc.Peers, h.cfg.ID) {
+		return fmt.Errorf("consensus: group %d: needs an id, a state machine and peers including host %d", gc.ID, h.cfg.ID)
+	}
+	var err error
+	if cerr := h.call(ctx, func() { err = h.addGroup(gc) }); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+func (h *Host) addGroup(gc GroupConfig) error {
+	if _, ok := h.groups[gc.ID]; ok {
+		return fmt.Errorf("%w: %d", ErrGroupOpen, gc.ID)
+	}
+	store := h.cfg.Store
+	gs, rep, err := store.OpenGroup(gc.ID)
+	if err != nil {
+		return fmt.Errorf("consensus: open group %d: %w", gc.ID, err)
+	}
+	g := &group{id: gc.ID, peers: slices.Clone(gc.Peers), gs: gs, sm: gc.StateMachine, pending: make(map[uint64]*Proposal)}
+	wb := store.NewBatch()
+	defer wb.Close()
+	if len(gs.ConfState().GetVoters()) == 0 {
+		if err := wb.SetConfState(gs, &pb.ConfState{Voters: g.peers}); err != nil {
+			return err
+		}
+	}
+	if !rep.Existed && !gc.Bootstrap {
+		h.log.Warn("raft group has no state on this node but is not new: recovering it from peers", "group", gc.ID)
+		if err := wb.setRecovering(gs, true); err != nil {
+			return err
+		}
+	}
+	if err := g.reconcile(h, wb); err != nil {
+		store.CloseGroup(gc.ID)
+		return err
+	}
+	if err := wb.Commit(true); err != nil {
+		store.CloseGroup(gc.ID)
+		return err
+	}
+	if gs.Recovering() {
+		g.recovery = newRecovery(h.cfg.ElectionTicks)
+	} else if err := g.startRaft(h); err != nil {
+		store.CloseGroup(gc.ID)
+		return err
+	}
+	h.groups[gc.ID] = g
+	h.publishStatus()
+	return nil
+}
+
+// reconcile makes the state machine and the log agree on restart. The
+// log is synced before anything is applied, so normally the state machine
+// is at or behind the log's commit index; it can be behind the log's
+// start (it lost unsynced applies after a snapshot compacted the log:
+// restore the snapshot), or ahead of the log's end (the log lost its tail
+// to damage: start the replica from nothing, it recovers from peers).
+func (g *group) reconcile(h *Host, wb *WriteBatch) error {
+	st := wb.stage(g.gs)
+	applied := g.sm.Applied()
+	switch {
+	case applied < st.trunc.index:
+		snap := st.snap
+		if snap == nil || snap.GetMetadata().GetIndex() < st.trunc.index {
+			return fmt.Errorf("consensus: group %d: applied %d is before the log start %d and no snapshot covers it", g.id, applied, st.trunc.index)
+		}
+		if err := g.sm.Restore(snap.GetData(), snap.GetMetadata().GetIndex()); err != nil {
+			return fmt.Errorf("consensus: group %d: restore snapshot: %w", g.id, err)
+		}
+		applied = snap.GetMetadata().GetIndex()
+	case applied > st.hard.lastIndex:
+		h.log.Warn("state machine is ahead of its damaged raft log: starting the replica empty",
+			"group", g.id, "applied", applied, "log_last_index", st.hard.lastIndex)
+		if err := g.sm.Restore(nil, 0); err != nil {
+			return fmt.Errorf("consensus: group %d: reset state machine: %w", g.id, err)
+		}
+		if err := wb.resetLog(g.gs); err != nil {
+			return err
+		}
+		if err := wb.setRecovering(g.gs, true); err != nil {
+			return err
+		}
+		applied = 0
+	}
+	if st.hard.commit < applied {
+		// What was applied was committed; the commit index may have lagged
+		// in an unsynced write.
+		st.hard.commit = applied
+	}
+	g.applied = applied
+	return nil
+}
+
+// startRaft creates the RawNode from the group's storage.
+func (g *group) startRaft(h *Host) error {
+	c := h.cfg
+	rn, err := raft.NewRawNode(&raft.Config{
+		ID:                        c.ID,
+		ElectionTick:              c.ElectionTicks,
+		HeartbeatTick:             c.HeartbeatTicks,
+		Storage:                   g.gs,
+		Applied:                   g.applied,
+		MaxSizePerMsg:             c.MaxSizePerMsg,
+		MaxInflightMsgs:           c.MaxInflightMsgs,
+		MaxCommittedSizePerReady:  4 * c.MaxSizePerMsg,
+		MaxUncommittedEntriesSize: 64 << 20,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		DisableProposalForwarding: true,
+		StepDownOnRemoval:         true,
+		Logger:                    raftLogger{h.log.With("group", g.id)},
+	})
+	if err != nil {
+		return fmt.Errorf("consensus: group %d: start raft: %w", g.id, err)
+	}
+	g.rn = rn
+	term, _, _ := g.gs.HardState()
+	g.term = term
+	return nil
+}
+
+func (g *group) tick(h *Host, out *outbox) {
+	if g.recovery != nil {
+		g.recovery.tick(h, g, out)
+		return
+	}
+	g.rn.Tick()
+}
+
+// admit filters inbound messages: a recovering replica takes part in no
+// election (recovery.go).
+func (g *group) admit(m *pb.Message) bool {
+	if g.recovery == nil {
+		return true
+	}
+	switch m.GetType() {
+	case pb.MsgVote, pb.MsgPreVote, pb.MsgTimeoutNow:
+		return false
+	}
+	return true
+}
+
+// apply hands a Ready's snapshot and committed entries to the state
+// machine, completes proposals and reads, and follows leadership.
+func (g *group) apply(h *Host, rd raft.Ready, post *WriteBatch) error {
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		md := rd.Snapshot.GetMetadata()
+		if err := g.sm.Restore(rd.Snapshot.GetData(), md.GetIndex()); err != nil {
+			return fmt.Errorf("restore snapshot %d: %w", md.GetIndex(), err)
+		}
+		g.applied = md.GetIndex()
+	}
+	// Committed entries first: a proposal committed in this Ready succeeded,
+	// even if leadership changes in the same Ready.
+	if err := g.applyEntries(h, rd.CommittedEntries, post); err != nil {
+		return err
+	}
+	if rd.HardState != nil && rd.HardState.GetTerm() != g.term {
+		g.term = rd.HardState.GetTerm()
+		g.failPending(ErrLeadershipLost)
+	}
+	if rd.SoftState != nil {
+		lead, isLeader := rd.SoftState.Lead, rd.SoftState.RaftState == raft.StateLeader
+		if isLeader != g.isLeader || lead != g.leader {
+			if g.isLeader && !isLeader {
+				g.failPending(ErrLeadershipLost)
+			}
+			g.leader, g.isLeader = lead, isLeader
+			if h.cfg.OnLeaderChange != nil {
+				h.cfg.OnLeaderChange(LeaderChange{Group: g.id, Leader: lead, Term: g.term})
+			}
+		}
+	}
+	for _, rs := range rd.ReadStates {
+		if len(rs.RequestCtx) != 8 {
+			continue
+		}
+		id := binary.BigEndian.Uint64(rs.RequestCtx)
+		for _, r := range g.reads {
+			if r.id == id {
+				r.index, r.ready = rs.Index, true
+			}
+		}
+	}
+	g.answerReads()
+	return nil
+}
+
+func (g *group) applyEntries(h *Host, committed []*pb.Entry, post *WriteBatch) error {
+	if len(committed) == 0 {
+		return nil
+	}
+	ents := make([]Entry, 0, len(committed))
+	type done struct {
+		p   *Proposal
+		res Result
+		at  int // position in ents
+	}
+	var finished []done
+	for _, e := range committed {
+		if e.GetIndex() <= g.applied {
+			continue
+		}
+		ent := Entry{Index: e.GetIndex(), Term: e.GetTerm()}
+		switch e.GetType() {
+		case pb.EntryNormal:
+			if host, seq, data, ok := unwrapProposal(e.GetData()); ok {
+				ent.Data, ent.Proposer = data, host
+				if p := g.pending[seq]; host == h.cfg.ID && p != nil {
+					delete(g.pending, seq)
+					finished = append(finished, done{p, Result{Index: ent.Index, Term: ent.Term}, len(ents)})
+				}
+			}
+		case pb.EntryConfChange, pb.EntryConfChangeV2:
+			if err := g.applyConfChange(e, post); err != nil {
+				return err
+			}
+		}
+		ents = append(ents, ent)
+	}
+	if len(ents) == 0 {
+		return nil
+	}
+	results, err := g.sm.Apply(ents)
+	if err != nil {
+		return fmt.Errorf("apply through %d: %w", ents[len(ents)-1].Index, err)
+	}
+	g.applied = ents[len(ents)-1].Index
+	for _, d := range finished {
+		if d.at < len(results) {
+			d.res.Value = results[d.at]
+		}
+		d.p.finish(d.res, nil)
+	}
+	return nil
+}
+
+// applyConfChange applies a committed membership change to raft and
+// records the new configuration. (Proposing changes is the next step's:
+// the meta group decides membership.)
+func (g *group) applyConfChange(e *pb.Entry, post *WriteBatch) error {
+	var cc pb.ConfChangeI
+	if e.GetType() == pb.EntryConfChange {
+		var c pb.ConfChange
+		if err := proto.Unmarshal(e.GetData(), &c); err != nil {
+			return fmt.Errorf("conf change %d: %w", e.GetIndex(), err)
+		}
+		cc = &c
+	} else {
+		var c pb.ConfChangeV2
+		if err := proto.Unmarshal(e.GetData(), &c); err != nil {
+			return fmt.Errorf("conf change %d: %w", e.GetIndex(), err)
+		}
+		cc = &c
+	}
+	cs := g.rn.ApplyConfChange(cc)
+	return post.SetConfState(g.gs, cs)
+}
+
+func (g *group) answerReads() {
+	keep := g.reads[:0]
+	for _, r := range g.reads {
+		switch {
+		case r.term != g.term || !g.isLeader:
+			r.reply(0, ErrLeadershipLost)
+		case r.ready && g.applied >= r.index:
+			r.reply(r.index, nil)
+		default:
+			keep = append(keep, r)
+		}
+	}
+	g.reads = keep
+}
+
+// maybeSnapshot takes a state machine snapshot and compacts the log once
+// SnapshotEntries entries were applied since the last one.
+func (g *group) maybeSnapshot(h *Host, post *WriteBatch) error {
+	snap, _ := g.gs.Snapshot()
+	last := snap.GetMetadata().GetIndex()
+	if g.applied < last+h.cfg.SnapshotEntries {
+		return nil
+	}
+	data, err := g.sm.Snapshot()
+	if err != nil {
+		return fmt.Errorf("snapshot at %d: %w", g.applied, err)
+	}
+	compactTo := uint64(0)
+	if g.applied > h.cfg.KeepEntries {
+		compactTo = g.applied - h.cfg.KeepEntries
+	}
+	return post.CreateSnapshot(g.gs, g.applied, data, compactTo)
+}
+
+func (g *group) failPending(err error) {
+	for seq, p := range g.pending {
+		p.finish(Result{}, err)
+		delete(g.pending, seq)
+	}
+	for _, r := range g.reads {
+		r.reply(0, err)
+	}
+	g.reads = nil
+}
+
+// RemoveGroup stops a group on this host: its pending proposals and reads
+// fail with ErrUnknownGroup-wrapped errors, and with deleteData its
+// records go too (the replica was moved elsewhere). Without deleteData a
+// later AddGroup resumes it.
+func (h *Host) RemoveGroup(ctx context.Context, id uint64, deleteData bool) error {
+	var err error
+	if cerr := h.call(ctx, func() { err = h.removeGroup(id, deleteData) }); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+func (h *Host) removeGroup(id uint64, deleteData bool) error {
+	g := h.groups[id]
+	if g == nil {
+		return fmt.Errorf("%w: %d", ErrUnknownGroup, id)
+	}
+	g.failPending(fmt.Errorf("%w: %d removed", ErrUnknownGroup, id))
+	delete(h.groups, id)
+	h.mu.Lock()
+	delete(h.status, id)
+	h.mu.Unlock()
+	h.cfg.Store.CloseGroup(id)
+	if !deleteData {
+		return nil
+	}
+	return h.cfg.Store.deleteGroup(id)
+}

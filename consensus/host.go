@@ -1,0 +1,484 @@
+package consensus
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+)
+
+// Host runs many raft groups on one goroutine. Each loop iteration takes
+// the inbound batches and the callers' requests, steps them into the
+// groups, ticks, then handles every group's Ready together:
+//
+//  1. entries, hard state and snapshots of all groups go into one Pebble
+//     batch, committed with one fsync;
+//  2. only then are messages sent, all messages for one peer in one Batch;
+//  3. snapshots and committed entries are applied to the state machines,
+//     proposals completed;
+//  4. Advance.
+//
+// This is the order etcd's raft documents for Ready; nothing else touches
+// a RawNode, which is not safe for concurrent use.
+type Host struct {
+	cfg Config
+	log *slog.Logger
+
+	mu       sync.Mutex
+	inbox    []Batch
+	requests []request
+	extra    int // clock jump: ticks to add on the next iteration
+	paused   bool
+	status   map[uint64]GroupStatus
+	err      error
+
+	wake    chan struct{}
+	resume  chan struct{}
+	stop    chan struct{}
+	stopped chan struct{}
+
+	// Loop-owned.
+	groups map[uint64]*group
+	seq    uint64
+}
+
+// GroupStatus is a group's state as of the host's last loop iteration.
+type GroupStatus struct {
+	Leader, Term, Commit, Applied uint64
+	IsLeader, Recovering          bool
+}
+
+// NewHost validates cfg and starts the host's loop.
+func NewHost(cfg Config) (*Host, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	h := &Host{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		status:  make(map[uint64]GroupStatus),
+		wake:    make(chan struct{}, 1),
+		resume:  make(chan struct{}),
+		stop:    make(chan struct{}),
+		stopped: make(chan struct{}),
+		groups:  make(map[uint64]*group),
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	h.log = h.log.With("host", cfg.ID)
+	go h.run()
+	return h, nil
+}
+
+// ID is the host's raft id.
+func (h *Host) ID() uint64 { return h.cfg.ID }
+
+// Stop ends the loop and fails pending requests with ErrStopped. It does
+// not close the store.
+func (h *Host) Stop() {
+	h.mu.Lock()
+	select {
+	case <-h.stop:
+	default:
+		close(h.stop)
+	}
+	h.mu.Unlock()
+	<-h.stopped
+}
+
+// Err is the error that stopped the host, if any (a storage or state
+// machine failure).
+func (h *Host) Err() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.err
+}
+
+// Receive queues a batch from the transport. It never blocks; past
+// InboxLimit queued batches the batch is dropped.
+func (h *Host) Receive(b Batch) {
+	h.mu.Lock()
+	if len(h.inbox) < h.cfg.InboxLimit {
+		h.inbox = append(h.inbox, b)
+	}
+	h.mu.Unlock()
+	h.poke()
+}
+
+func (h *Host) poke() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// request is a caller's work for the loop; fail (if set) is called
+// instead of run when the host stops first.
+type request struct {
+	run, fail func()
+}
+
+// do runs f on the loop; false if the host stopped.
+func (h *Host) do(f func()) bool { return h.doOrFail(f, nil) }
+
+func (h *Host) doOrFail(f, fail func()) bool {
+	h.mu.Lock()
+	select {
+	case <-h.stop:
+		h.mu.Unlock()
+		return false
+	default:
+	}
+	h.requests = append(h.requests, request{f, fail})
+	h.mu.Unlock()
+	h.poke()
+	return true
+}
+
+// call runs f on the loop and waits for it.
+func (h *Host) call(ctx context.Context, f func()) error {
+	done := make(chan struct{})
+	if !h.do(func() { f(); close(done) }) {
+		return ErrStopped
+	}
+	select {
+	case <-done:
+		return nil
+	case <-h.stopped:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Pause stops the loop (as a stalled process would) until Resume; inbound
+// batches queue up meanwhile.
+func (h *Host) Pause() {
+	h.mu.Lock()
+	h.paused = true
+	h.mu.Unlock()
+}
+
+// Resume restarts a paused loop.
+func (h *Host) Resume() {
+	h.mu.Lock()
+	if h.paused {
+		h.paused = false
+		close(h.resume)
+		h.resume = make(chan struct{})
+	}
+	h.mu.Unlock()
+}
+
+// JumpClock makes the next iteration tick n extra times, as a clock that
+// jumped forward would.
+func (h *Host) JumpClock(n int) {
+	h.mu.Lock()
+	h.extra += n
+	h.mu.Unlock()
+	h.poke()
+}
+
+// Status returns a group's state as of the last loop iteration.
+func (h *Host) Status(group uint64) (GroupStatus, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s, ok := h.status[group]
+	return s, ok
+}
+
+// Propose submits data to a group. Only the leader accepts proposals
+// (raft's forwarding is off: the leader stamps operations); elsewhere the
+// proposal fails with *NotLeaderError at once.
+func (h *Host) Propose(group uint64, data []byte) *Proposal {
+	p := newProposal()
+	if !h.doOrFail(func() { h.propose(group, data, p) }, func() { p.finish(Result{}, ErrStopped) }) {
+		p.finish(Result{}, ErrStopped)
+	}
+	return p
+}
+
+func (h *Host) propose(id uint64, data []byte, p *Proposal) {
+	g := h.groups[id]
+	switch {
+	case g == nil:
+		p.finish(Result{}, fmt.Errorf("%w: %d", ErrUnknownGroup, id))
+		return
+	case g.rn == nil || !g.isLeader:
+		p.finish(Result{}, &NotLeaderError{Group: id, Leader: g.leader})
+		return
+	}
+	h.seq++
+	if err := g.rn.Propose(wrapProposal(h.cfg.ID, h.seq, data)); err != nil {
+		p.finish(Result{}, fmt.Errorf("%w: %v", ErrDropped, err))
+		return
+	}
+	g.pending[h.seq] = p
+}
+
+// ReadIndex returns an index such that every entry committed before the
+// call is at or below it, confirmed by a quorum (raft's ReadIndex), once
+// this replica has applied through it: a read of the state machine after
+// ReadIndex returns is linearizable. Only the leader answers.
+func (h *Host) ReadIndex(ctx context.Context, group uint64) (uint64, error) {
+	type answer struct {
+		index uint64
+		err   error
+	}
+	ch := make(chan answer, 1)
+	if !h.do(func() {
+		g := h.groups[group]
+		if g == nil {
+			ch <- answer{0, fmt.Errorf("%w: %d", ErrUnknownGroup, group)}
+			return
+		}
+		if g.rn == nil || !g.isLeader {
+			ch <- answer{0, &NotLeaderError{Group: group, Leader: g.leader}}
+			return
+		}
+		h.seq++
+		var rctx [8]byte
+		binary.BigEndian.PutUint64(rctx[:], h.seq)
+		g.reads = append(g.reads, &readRequest{id: h.seq, term: g.term, reply: func(i uint64, err error) { ch <- answer{i, err} }})
+		g.rn.ReadIndex(rctx[:])
+	}) {
+		return 0, ErrStopped
+	}
+	select {
+	case a := <-ch:
+		return a.index, a.err
+	case <-h.stopped:
+		return 0, ErrStopped
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+func (h *Host) run() {
+	defer close(h.stopped)
+	ticker := time.NewTicker(h.cfg.TickInterval)
+	defer ticker.Stop()
+	defer h.failAll(ErrStopped)
+	for {
+		ticks := 0
+		select {
+		case <-h.stop:
+			return
+		case <-ticker.C:
+			ticks = 1
+		case <-h.wake:
+		}
+		h.mu.Lock()
+		paused, resume := h.paused, h.resume
+		h.mu.Unlock()
+		if paused {
+			select {
+			case <-resume:
+			case <-h.stop:
+				return
+			}
+		}
+		if err := h.iterate(ticks); err != nil {
+			h.log.Error("raft host stopped", "err", err)
+			h.mu.Lock()
+			h.err = err
+			select {
+			case <-h.stop:
+			default:
+				close(h.stop)
+			}
+			h.mu.Unlock()
+			return
+		}
+	}
+}
+
+// iterate is one loop iteration.
+func (h *Host) iterate(ticks int) error {
+	h.mu.Lock()
+	inbox, requests := h.inbox, h.requests
+	h.inbox, h.requests = nil, nil
+	ticks += h.extra
+	h.extra = 0
+	h.mu.Unlock()
+
+	out := newOutbox(h.cfg.ID)
+	for _, b := range inbox {
+		h.receive(b, out)
+	}
+	for _, r := range requests {
+		r.run()
+	}
+	for _, g := range h.groups {
+		for range ticks {
+			g.tick(h, out)
+		}
+	}
+	if err := h.handleReady(out); err != nil {
+		return err
+	}
+	h.publishStatus()
+	return nil
+}
+
+// receive steps one inbound batch into its groups.
+func (h *Host) receive(b Batch, out *outbox) {
+	for _, m := range b.Messages {
+		g := h.groups[m.Group]
+		if g == nil || g.rn == nil || !g.admit(m.Raft) {
+			continue
+		}
+		// Errors here are messages raft refuses (unknown peer, local
+		// types from the network): dropping them is what raft expects.
+		_ = g.rn.Step(m.Raft)
+	}
+	for _, id := range b.TermQueries {
+		if g := h.groups[id]; g != nil && g.rn != nil && g.recovery == nil {
+			out.reply(b.From, TermReply{Group: id, Term: g.rn.BasicStatus().GetTerm()})
+		}
+	}
+	for _, r := range b.TermReplies {
+		if g := h.groups[r.Group]; g != nil && g.recovery != nil {
+			g.recovery.answer(b.From, r.Term)
+		}
+	}
+}
+
+// handleReady persists, sends, applies and advances every group with a
+// Ready.
+func (h *Host) handleReady(out *outbox) error {
+	type ready struct {
+		g  *group
+		rd raft.Ready
+	}
+	var rds []ready
+	wb := h.cfg.Store.NewBatch()
+	defer wb.Close()
+	for _, g := range h.groups {
+		if err := g.startIfRecovered(h); err != nil {
+			return err
+		}
+		if g.rn == nil || !g.rn.HasReady() {
+			continue
+		}
+		rd := g.rn.Ready()
+		if rd.HardState != nil {
+			wb.SetHardState(g.gs, rd.HardState)
+		}
+		if !raft.IsEmptySnap(rd.Snapshot) {
+			if err := wb.ApplySnapshot(g.gs, rd.Snapshot); err != nil {
+				return err
+			}
+		}
+		if err := wb.Append(g.gs, rd.Entries); err != nil {
+			return err
+		}
+		rds = append(rds, ready{g, rd})
+	}
+	// Always fsync: Wisp acknowledges only what a quorum has on disk.
+	if !wb.Empty() {
+		if err := wb.Commit(true); err != nil {
+			return err
+		}
+	}
+	for _, r := range rds {
+		for _, m := range r.rd.Messages {
+			out.add(r.g.id, m)
+		}
+	}
+	out.flush(h.cfg.Transport)
+	for _, r := range rds {
+		for _, m := range r.rd.Messages {
+			if m.GetType() == pb.MsgSnap {
+				// The transport took it; whether it arrived shows in the
+				// follower's next response, so report success now.
+				r.g.rn.ReportSnapshot(m.GetTo(), raft.SnapshotFinish)
+			}
+		}
+	}
+	post := h.cfg.Store.NewBatch()
+	defer post.Close()
+	for _, r := range rds {
+		if err := r.g.apply(h, r.rd, post); err != nil {
+			return fmt.Errorf("consensus: group %d: %w", r.g.id, err)
+		}
+		r.g.rn.Advance(r.rd)
+		if err := r.g.maybeSnapshot(h, post); err != nil {
+			return fmt.Errorf("consensus: group %d: %w", r.g.id, err)
+		}
+		if err := r.g.maybeFinishRecovery(h, post); err != nil {
+			return err
+		}
+	}
+	if !post.Empty() {
+		return post.Commit(true)
+	}
+	return nil
+}
+
+func (h *Host) publishStatus() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id, g := range h.groups {
+		s := GroupStatus{Leader: g.leader, Term: g.term, IsLeader: g.isLeader, Applied: g.applied, Recovering: g.recovery != nil}
+		if g.rn != nil {
+			s.Commit = g.rn.BasicStatus().GetCommit()
+		}
+		h.status[id] = s
+	}
+}
+
+func (h *Host) failAll(err error) {
+	for _, g := range h.groups {
+		g.failPending(err)
+	}
+	h.mu.Lock()
+	reqs := h.requests
+	h.requests = nil
+	h.mu.Unlock()
+	for _, r := range reqs {
+		if r.fail != nil {
+			r.fail()
+		}
+	}
+}
+
+// ReportUnreachable is for the transport: sending to peer failed, so
+// every group's leader should slow down replicating to it (raft's probe
+// state) instead of streaming appends into the void.
+func (h *Host) ReportUnreachable(peer uint64) {
+	h.do(func() {
+		for _, g := range h.groups {
+			if g.rn != nil {
+				g.rn.ReportUnreachable(peer)
+			}
+		}
+	})
+}
+
+// TransferLeadership asks a group's leader to hand leadership to another
+// voter (a stream's leader step-down). It returns at once; the change, if
+// it happens, is reported through OnLeaderChange and Status.
+func (h *Host) TransferLeadership(ctx context.Context, group, to uint64) error {
+	var err error
+	if cerr := h.call(ctx, func() {
+		g := h.groups[group]
+		switch {
+		case g == nil:
+			err = fmt.Errorf("%w: %d", ErrUnknownGroup, group)
+		case g.rn == nil || !g.isLeader:
+			err = &NotLeaderError{Group: group, Leader: g.leader}
+		default:
+			g.rn.TransferLeader(to)
+		}
+	}); cerr != nil {
+		return cerr
+	}
+	return err
+}

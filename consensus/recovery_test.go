@@ -1,0 +1,100 @@
+package consensus
+
+import (
+	"context"
+	"encoding/binary"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble"
+)
+
+// TestLostEntryIsNotLostByTheGroup is the case the recovery rule exists
+// for. In a 3-replica group, A leads and commits entry e with C's
+// acknowledgement while B is cut off. A crashes; C loses the tail of its
+// log, e included. Were C to vote, B and C (neither holding e) could elect
+// a leader and e, committed and acknowledged, would be gone. C must stay
+// out of elections until it has caught up, so no leader arises until A is
+// back, and then e is everywhere.
+func TestLostEntryIsNotLostByTheGroup(t *testing.T) {
+	c := newCluster(t, 3, 42)
+	defer func() {
+		c.mu.Lock()
+		for _, nd := range c.nodes {
+			c.stop(nd, false)
+		}
+		c.mu.Unlock()
+		c.net.Close()
+	}()
+	const g = 1
+	var a *chaosNode
+	waitFor(t, "a leader", func() bool {
+		for _, nd := range c.nodes {
+			if st, _ := nd.host.Status(g); st.IsLeader {
+				a = nd
+				return true
+			}
+		}
+		return false
+	})
+	var b, cc *chaosNode
+	for _, nd := range c.nodes {
+		switch {
+		case nd == a:
+		case b == nil:
+			b = nd
+		default:
+			cc = nd
+		}
+	}
+	c.net.Partition([]uint64{a.id, cc.id}, []uint64{b.id})
+	data := binary.BigEndian.AppendUint64(nil, 777)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	res, err := a.host.Propose(g, data).Wait(ctx)
+	cancel()
+	if err != nil {
+		t.Fatalf("write with A and C: %v", err)
+	}
+	waitFor(t, "C to hold e", func() bool { st, _ := cc.host.Status(g); return st.Commit >= res.Index })
+
+	c.mu.Lock()
+	c.stop(a, false)
+	c.stop(cc, false)
+	db, err := pebble.Open("db", &pebble.Options{FS: cc.fs, Logger: quietPebble{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.DeleteRange(entryKey(g, res.Index), entryKey(g, ^uint64(0)), pebble.Sync)
+	db.Close()
+	c.net.Heal()
+	c.restart(cc)
+	c.mu.Unlock()
+
+	// Give B and C many election timeouts: neither may become leader.
+	st, _ := cc.host.Status(g)
+	if !st.Recovering {
+		t.Fatalf("C does not know it lost entries: %+v", st)
+	}
+	for range 20 {
+		b.host.JumpClock(c.nodes[0].host.cfg.ElectionTicks)
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	for _, nd := range []*chaosNode{b, cc} {
+		if st, _ := nd.host.Status(g); st.IsLeader {
+			t.Fatalf("node %d became leader without the only intact holder of entry %d", nd.id, res.Index)
+		}
+	}
+
+	c.mu.Lock()
+	c.restart(a)
+	c.mu.Unlock()
+	for _, nd := range c.nodes {
+		waitFor(t, "every replica to apply e", func() bool {
+			_, ids, _ := nd.sms[g].state()
+			st, _ := nd.host.Status(g)
+			return slices.Contains(ids, 777) && !st.Recovering
+		})
+	}
+}
