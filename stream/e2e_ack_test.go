@@ -225,7 +225,9 @@ func TestE2EDeadLetterRecipe(t *testing.T) {
 	n.js.Publish(c, "orders.new", []byte("poison"))
 	n.js.Publish(c, "orders.new", []byte("fine"))
 	cons := pullConsumer(t, orders, jetstream.ConsumerConfig{Durable: "worker", MaxDeliver: 2, AckWait: 200 * time.Millisecond})
-	deadline := time.Now().Add(5 * time.Second)
+	// Bounds fit for a loaded machine: the loop ends as soon as the
+	// advisory is captured.
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		for _, m := range fetchAll(t, cons, 10, 300*time.Millisecond) {
 			if string(m.Data()) == "poison" {
@@ -234,11 +236,11 @@ func TestE2EDeadLetterRecipe(t *testing.T) {
 				m.Ack()
 			}
 		}
-		if si, _ := dlq.Info(c); si.State.Msgs == 1 {
+		if si, err := dlq.Info(ctx(t)); err == nil && si.State.Msgs == 1 {
 			break
 		}
 	}
-	adv, err := dlq.GetMsg(c, 1)
+	adv, err := dlq.GetMsg(ctx(t), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +253,7 @@ func TestE2EDeadLetterRecipe(t *testing.T) {
 	if err := json.Unmarshal(adv.Data, &a); err != nil || a.Stream != "ORDERS" || a.Consumer != "worker" || a.Deliveries != 2 {
 		t.Fatalf("advisory %s", adv.Data)
 	}
-	failed, err := orders.GetMsg(c, a.StreamSeq)
+	failed, err := orders.GetMsg(ctx(t), a.StreamSeq)
 	if err != nil || string(failed.Data) != "poison" {
 		t.Fatalf("failed message: %v %v", failed, err)
 	}
