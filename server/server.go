@@ -75,6 +75,10 @@ type Server struct {
 	// cl is the cluster (routes to other servers), nil when clustering is
 	// off. Set by Start.
 	cl *cluster
+	// clusterHandlers are the cluster-internal channels' handlers
+	// (cluster_internal.go); clusterMu serializes their changes.
+	clusterHandlers clusterHandlerMap
+	clusterMu       sync.Mutex
 
 	// tls is the TLS setup for new connections, nil when TLS is off.
 	tls atomic.Pointer[tlsState]
