@@ -472,6 +472,22 @@ func (h *Host) failAll(err error) {
 	}
 }
 
+// Voters returns a group's voters (host ids) as stored on this host.
+func (h *Host) Voters(ctx context.Context, group uint64) ([]uint64, error) {
+	var out []uint64
+	var err error
+	if cerr := h.call(ctx, func() {
+		if g := h.groups[group]; g == nil {
+			err = fmt.Errorf("%w: %d", ErrUnknownGroup, group)
+		} else {
+			out = append(out, g.voters()...)
+		}
+	}); cerr != nil {
+		return nil, cerr
+	}
+	return out, err
+}
+
 // PeerProgress is what a group's leader knows of one voter's log.
 type PeerProgress struct {
 	// Match is the highest index known to be in the peer's log.

@@ -55,6 +55,9 @@ func TestHostProgressOnLeader(t *testing.T) {
 		return true
 	})
 	for _, h := range hosts {
+		if v, err := h.Voters(context.Background(), 1); err != nil || len(v) != 3 {
+			t.Fatalf("Voters = %v, %v", v, err)
+		}
 		if h == l {
 			continue
 		}

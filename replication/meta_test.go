@@ -1,0 +1,146 @@
+package replication
+
+import (
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/vfs"
+)
+
+// TestMetaThreeServersFormOneGroup: three fresh servers started with the
+// same routes bootstrap one meta group, elect one leader that all name,
+// and replicate assignments.
+func TestMetaThreeServersFormOneGroup(t *testing.T) {
+	nodes := startTestCluster(t, 3)
+	leader := agreedLeader(t, nodes)
+	for _, tn := range nodes {
+		if !tn.node.Meta().bootstrapped() {
+			t.Fatalf("%s did not bootstrap", tn.name)
+		}
+		st := tn.status()
+		if st.Size != 3 || len(st.Replicas) != 2 {
+			t.Fatalf("%s: %+v", tn.name, st)
+		}
+	}
+	assignUntil(t, nodes, "ORDERS", []string{"n1", "n2", "n3"})
+	waitAssigned(t, nodes, "ORDERS")
+	waitFor(t, "the leader to see every replica current", func() bool {
+		st := leader.status()
+		for _, r := range st.Replicas {
+			if !r.Current || r.Lag != 0 || r.Name == "" || r.Active < 0 {
+				return false
+			}
+		}
+		return st.IsLeader && st.Commit > 0 && st.LeaderChanges > 0
+	})
+}
+
+// TestMetaLeaderShutdownAndRejoin: when the leader stops, the other two
+// elect a new one; the old leader, restarted on its disk, rejoins and
+// catches up with what was committed while it was away.
+func TestMetaLeaderShutdownAndRejoin(t *testing.T) {
+	nodes := startTestCluster(t, 3)
+	old := agreedLeader(t, nodes)
+	assignUntil(t, nodes, "A", []string{"n1"})
+	old.stop(t)
+	rest := without(nodes, old)
+	next := agreedLeader(t, rest)
+	if next.name == old.name {
+		t.Fatal("a stopped server is still the leader")
+	}
+	assignUntil(t, rest, "B", []string{"n2"})
+
+	old.start(t)
+	if old.node.Meta().bootstrapped() {
+		t.Fatal("a restarted server bootstrapped the meta group again")
+	}
+	agreedLeader(t, nodes)
+	waitAssigned(t, nodes, "B")
+}
+
+// TestMetaWipedServerRecoversInsteadOfBootstrapping: a server that lost its
+// raft store sees the others are past term 0 and joins without
+// bootstrapping.
+func TestMetaWipedServerRecoversInsteadOfBootstrapping(t *testing.T) {
+	nodes := startTestCluster(t, 3)
+	agreedLeader(t, nodes)
+	assignUntil(t, nodes, "A", []string{"n1"})
+	victim := nodes[2]
+	victim.stop(t)
+	victim.fs = vfs.NewMem() // a new, empty disk
+	victim.start(t)
+	waitAssigned(t, nodes, "A")
+	if victim.node.Meta().bootstrapped() {
+		t.Fatal("a wiped server bootstrapped the meta group")
+	}
+	agreedLeader(t, nodes)
+}
+
+// TestMetaPartitionedServerNeverLeads: a server cut off from the other
+// two never becomes a leader while they keep theirs and commit; a leader
+// cut off steps down and the majority elects another; at no time do two
+// servers lead in one term.
+func TestMetaPartitionedServerNeverLeads(t *testing.T) {
+	nodes := startTestCluster(t, 3)
+	leader := agreedLeader(t, nodes)
+	isolate := func(x *testNode, on bool) {
+		for _, tn := range nodes {
+			if tn != x {
+				tn.node.Transport().SetBlocked(x.name, on)
+				x.node.Transport().SetBlocked(tn.name, on)
+			}
+		}
+	}
+	// Sample every server while faults come and go: never two leaders in
+	// one term.
+	checkTerms := func() {
+		leaders := map[uint64]string{}
+		for _, tn := range nodes {
+			st := tn.status()
+			if st.IsLeader {
+				if other, ok := leaders[st.Term]; ok && other != tn.name {
+					t.Fatalf("two leaders in term %d: %s and %s", st.Term, other, tn.name)
+				}
+				leaders[st.Term] = tn.name
+			}
+		}
+	}
+
+	var follower *testNode
+	for _, tn := range nodes {
+		if tn != leader {
+			follower = tn
+			break
+		}
+	}
+	isolate(follower, true)
+	rest := without(nodes, follower)
+	assignUntil(t, rest, "DURING", []string{"n1"})
+	// Several election timeouts (0.5 s each) on its own.
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if follower.status().IsLeader {
+			t.Fatal("the partitioned server became a leader")
+		}
+		checkTerms()
+	}
+	isolate(follower, false)
+	waitAssigned(t, nodes, "DURING")
+	agreedLeader(t, nodes)
+
+	// Now cut off whoever leads: it steps down (check-quorum), the others
+	// elect a new leader.
+	leader = agreedLeader(t, nodes)
+	isolate(leader, true)
+	rest = without(nodes, leader)
+	waitFor(t, "the cut-off leader to step down", func() bool {
+		checkTerms()
+		return !leader.status().IsLeader
+	})
+	next := agreedLeader(t, rest)
+	if next == leader {
+		t.Fatal("the cut-off server leads the majority")
+	}
+	checkTerms()
+	isolate(leader, false)
+	agreedLeader(t, nodes)
+}
