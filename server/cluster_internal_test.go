@@ -3,7 +3,10 @@ package server
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -92,5 +95,69 @@ func TestClusterSeedsNamesWhoIsThere(t *testing.T) {
 	eventually(t, "n3's first seed", func() bool { return n3.ClusterSeeds()[0] == "n1" })
 	if got := n3.ClusterSeeds(); got[1] != "" {
 		t.Fatalf("an unreachable seed resolved to %q", got[1])
+	}
+}
+
+// TestClusterSendBusyRouteRefusesInsteadOfCutting: cluster messages to a
+// peer that stopped reading fill the route only to half its limit and are
+// then refused (ErrClusterBusy), so the route is never cut as slow for
+// them; once the peer reads again they flow.
+func TestClusterSendBusyRouteRefusesInsteadOfCutting(t *testing.T) {
+	servers, link := faultCluster(t, func(o *Options) { o.Cluster.MaxPending = 2 << 20 })
+	n2, n3 := servers[1], servers[2]
+	var got atomic.Int64
+	n3.HandleCluster("raft", func(string, []byte) { got.Add(1) })
+	for _, p := range link {
+		p.setPaused(true)
+	}
+	payload := make([]byte, 256<<10)
+	busy := false
+	for i := 0; i < 2000 && !busy; i++ {
+		err := n2.ClusterSend("n3", "raft", payload)
+		switch {
+		case errors.Is(err, ErrClusterBusy):
+			busy = true
+		case err != nil:
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	if !busy {
+		t.Fatal("a peer that reads nothing never made the route busy")
+	}
+	if n := n2.cl.slowRoutes.Load(); n != 0 {
+		t.Fatalf("%d routes cut as slow by cluster messages", n)
+	}
+	for _, p := range link {
+		p.setPaused(false)
+	}
+	eventually(t, "the queued messages to arrive", func() bool { return got.Load() > 0 })
+	eventually(t, "room on the route again", func() bool { return n2.ClusterSend("n3", "raft", payload) == nil })
+	if n := n2.cl.slowRoutes.Load(); n != 0 {
+		t.Fatalf("%d routes cut as slow by cluster messages", n)
+	}
+}
+
+// TestClusterFrameOverLimitClosesRoute: a peer announcing a cluster message
+// larger than ClusterFrameMax is cut off by the parser before the bytes
+// arrive; nothing reaches the handler.
+func TestClusterFrameOverLimitClosesRoute(t *testing.T) {
+	s := startServer(t, func(o *Options) {
+		o.ServerName = "n1"
+		o.Cluster = ClusterOptions{Name: "test", Host: "127.0.0.1", Port: -1}
+	})
+	var got atomic.Int64
+	s.HandleCluster("raft", func(string, []byte) { got.Add(1) })
+	nc, err := net.Dial("tcp", s.ClusterAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	fmt.Fprintf(nc, "CONNECT {\"route\":true,\"cluster\":\"test\",\"server_id\":\"X\",\"name\":\"evil\"}\r\n")
+	fmt.Fprintf(nc, "INFO {\"server_id\":\"X\",\"server_name\":\"evil\",\"cluster\":\"test\",\"route\":true,\"route_url\":\"127.0.0.1:1\"}\r\n")
+	eventually(t, "the route registered", func() bool { return s.NumRoutes() == 1 })
+	fmt.Fprintf(nc, "RMSG %s raft %d\r\n", ClusterAccount, ClusterFrameMax+1)
+	eventually(t, "the route closed", func() bool { return s.NumRoutes() == 0 })
+	if got.Load() != 0 {
+		t.Fatal("the handler got an oversized message")
 	}
 }
