@@ -88,6 +88,7 @@ func newMeta(n *Node, hadState bool) *Meta {
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	n.net.Handle(chanMeta, m.receiveHello)
+	n.net.Handle(chanMetaCtl, m.receiveControl)
 	return m
 }
 

@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -143,4 +144,34 @@ func TestMetaPartitionedServerNeverLeads(t *testing.T) {
 	checkTerms()
 	isolate(leader, false)
 	agreedLeader(t, nodes)
+}
+
+// TestMetaStepDown: asked on a follower or on the leader, the meta leader
+// hands over to another member.
+func TestMetaStepDown(t *testing.T) {
+	nodes := startTestCluster(t, 3)
+	for round := range 2 { // from a follower, then from the leader
+		leader := agreedLeader(t, nodes)
+		asker := leader
+		if round == 0 {
+			asker = without(nodes, leader)[0]
+		}
+		waitFor(t, "the step-down to take", func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return asker.node.Meta().RequestStepDown(ctx) == nil
+		})
+		// The asker saw another leader; every server follows.
+		waitFor(t, "every server to name a new leader", func() bool {
+			name := ""
+			for _, tn := range nodes {
+				st := tn.status()
+				if st.Leader == "" || st.Leader == leader.name || (name != "" && st.Leader != name) {
+					return false
+				}
+				name = st.Leader
+			}
+			return true
+		})
+	}
 }

@@ -29,8 +29,9 @@ type Peer struct {
 
 // Channels of cluster-internal messages.
 const (
-	chanRaft = "raft" // frames of raft batches (frame.go)
-	chanMeta = "meta" // the meta group's hellos (meta_bootstrap.go)
+	chanRaft    = "raft"    // frames of raft batches (frame.go)
+	chanMeta    = "meta"    // the meta group's hellos (meta.go)
+	chanMetaCtl = "metactl" // requests to the meta leader (meta_stepdown.go)
 )
 
 // NodeID is the raft id of the server named name: a 64-bit FNV-1a hash

@@ -124,6 +124,7 @@ func (n *Node) Close() error {
 	n.meta.close()
 	n.net.Handle(chanRaft, nil)
 	n.net.Handle(chanMeta, nil)
+	n.net.Handle(chanMetaCtl, nil)
 	n.host.Stop()
 	err := n.host.Err()
 	if cerr := n.db.Close(); err == nil {

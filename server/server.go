@@ -79,6 +79,8 @@ type Server struct {
 	// (cluster_internal.go); clusterMu serializes their changes.
 	clusterHandlers clusterHandlerMap
 	clusterMu       sync.Mutex
+	// metaStepDown is the meta leader step-down (system_meta.go).
+	metaStepDown atomic.Pointer[func(context.Context) error]
 
 	// tls is the TLS setup for new connections, nil when TLS is off.
 	tls atomic.Pointer[tlsState]

@@ -150,6 +150,7 @@ func serve(ctx context.Context, stopSignals func(), cfg *conf.Config, log *slog.
 		// The node stops before the stream layer and after the server.
 		inner := stopStreams
 		stopStreams = func() {
+			srv.SetMetaLeaderStepDown(nil)
 			layers.meta.Store(nil)
 			if err := node.Close(); err != nil {
 				log.Error("closing replication", "err", err)

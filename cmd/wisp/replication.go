@@ -57,6 +57,7 @@ func startReplication(cfg *conf.Config, srv *server.Server, layers *streamLayers
 	}
 	cluster := cfg.Server.Cluster.Name
 	layers.meta.Store(&metaReporter{node: node, cluster: cluster})
+	srv.SetMetaLeaderStepDown(node.Meta().RequestStepDown)
 	return node, nil
 }
 
