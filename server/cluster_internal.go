@@ -77,9 +77,9 @@ func (s *Server) HandleCluster(channel string, h ClusterHandler) {
 
 // ClusterSend queues payload for the server named peer on channel. It
 // never blocks: it fails with ErrClusterPeerUnknown when no route to peer
-// is up and with ErrClusterBusy when the route's queue is past half its
-// limit, so that cluster traffic can never push a route into being cut as
-// slow. Delivery is at most once, in order per route.
+// is up and with ErrClusterBusy when the message would take the route's
+// queue past half its limit, so that cluster traffic can never push a
+// route into being cut as slow. Delivery is at most once, in order per route.
 func (s *Server) ClusterSend(peer, channel string, payload []byte) error {
 	if len(payload) > ClusterFrameMax {
 		return fmt.Errorf("server: cluster message of %d bytes exceeds %d", len(payload), ClusterFrameMax)
@@ -112,7 +112,7 @@ func (s *Server) ClusterSend(peer, channel string, payload []byte) error {
 		o.mu.Unlock()
 		return ErrClusterPeerUnknown
 	}
-	if o.pending > o.maxPending()/2 {
+	if n := int64(len(head) + len(payload) + 2); o.pending+n > o.maxPending()/2 {
 		o.mu.Unlock()
 		return ErrClusterBusy
 	}
