@@ -130,8 +130,9 @@ func TestClusterSendBusyRouteRefusesInsteadOfCutting(t *testing.T) {
 	for _, p := range link {
 		p.setPaused(false)
 	}
-	eventually(t, "the queued messages to arrive", func() bool { return got.Load() > 0 })
-	eventually(t, "room on the route again", func() bool { return n2.ClusterSend("n3", "raft", payload) == nil })
+	// Generous bounds: megabytes through the proxy on a loaded machine.
+	waitUpTo(t, 30*time.Second, "the queued messages to arrive", func() bool { return got.Load() > 0 })
+	waitUpTo(t, 30*time.Second, "room on the route again", func() bool { return n2.ClusterSend("n3", "raft", payload) == nil })
 	if n := n2.cl.slowRoutes.Load(); n != 0 {
 		t.Fatalf("%d routes cut as slow by cluster messages", n)
 	}
@@ -159,5 +160,15 @@ func TestClusterFrameOverLimitClosesRoute(t *testing.T) {
 	eventually(t, "the route closed", func() bool { return s.NumRoutes() == 0 })
 	if got.Load() != 0 {
 		t.Fatal("the handler got an oversized message")
+	}
+}
+
+// waitUpTo polls cond every 10 ms until it holds or d passes.
+func waitUpTo(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
 	}
 }
