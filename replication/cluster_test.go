@@ -39,6 +39,8 @@ type testNode struct {
 	srv   *server.Server
 	node  *Node
 	seeds []string
+	// advertise, when set, is the route address the server gives others.
+	advertise string
 }
 
 func freePorts(t *testing.T, n int) []int {
@@ -92,7 +94,7 @@ func startTestCluster(t *testing.T, n int) []*testNode {
 func (tn *testNode) start(t *testing.T) {
 	t.Helper()
 	o := &server.Options{Host: "127.0.0.1", Port: -1, ServerName: tn.name, JetStream: true,
-		Cluster: server.ClusterOptions{Name: "meta", Host: "127.0.0.1", Port: tn.port, Routes: tn.seeds}}
+		Cluster: server.ClusterOptions{Name: "meta", Host: "127.0.0.1", Port: tn.port, Routes: tn.seeds, Advertise: tn.advertise}}
 	log := testLogger().With("node", tn.name)
 	s, err := server.New(o, log)
 	if err != nil {
