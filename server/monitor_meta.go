@@ -71,13 +71,16 @@ var (
 		"Leader (or term) changes this server has seen in the group.", []string{"group"}, nil)
 	mRaftIsLeader = prometheus.NewDesc("wisp_raft_is_leader",
 		"1 when this server leads the group.", []string{"group"}, nil)
+	mRaftApplyLag = prometheus.NewDesc("wisp_raft_apply_lag",
+		"Committed entries of the group this server has not applied yet.", []string{"group"}, nil)
 )
 
-var raftDescs = []*prometheus.Desc{mRaftTerm, mRaftCommit, mRaftApplied, mRaftLeaderChanges, mRaftIsLeader}
+var raftDescs = []*prometheus.Desc{mRaftTerm, mRaftCommit, mRaftApplied, mRaftLeaderChanges, mRaftIsLeader, mRaftApplyLag}
 
-// collectRaft sends the meta group's raft metrics.
+// collectRaft sends the meta group's raft metrics, once it has formed
+// (Size is known).
 func collectRaft(ch chan<- prometheus.Metric, r *MetaClusterReport) {
-	if r == nil {
+	if r == nil || r.Size == 0 {
 		return
 	}
 	g := "meta"
@@ -87,6 +90,11 @@ func collectRaft(ch chan<- prometheus.Metric, r *MetaClusterReport) {
 	gauge(mRaftTerm, r.Term)
 	gauge(mRaftCommit, r.Commit)
 	gauge(mRaftApplied, r.Applied)
+	if r.Commit > r.Applied {
+		gauge(mRaftApplyLag, r.Commit-r.Applied)
+	} else {
+		gauge(mRaftApplyLag, 0)
+	}
 	ch <- prometheus.MustNewConstMetric(mRaftLeaderChanges, prometheus.CounterValue, float64(r.LeaderChanges), g)
 	leader := uint64(0)
 	if r.IsLeader {

@@ -45,7 +45,7 @@ func TestMonitorMetaCluster(t *testing.T) {
 	mfs := scrape(t, s)
 	for name, want := range map[string]float64{
 		"wisp_raft_term": 4, "wisp_raft_commit_index": 17, "wisp_raft_applied_index": 16,
-		"wisp_raft_leader_changes_total": 2, "wisp_raft_is_leader": 0,
+		"wisp_raft_leader_changes_total": 2, "wisp_raft_is_leader": 0, "wisp_raft_apply_lag": 1,
 	} {
 		if v, ok := metricValue(mfs, name, "group", "meta"); !ok || v != want {
 			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)
