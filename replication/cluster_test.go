@@ -45,8 +45,16 @@ type testNode struct {
 
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
+	ports, release := holdPorts(t, n)
+	release()
+	return ports
+}
+
+// holdPorts takes n free ports and holds them until release, so that
+// listeners opened meanwhile (a test's proxies) cannot take them.
+func holdPorts(t *testing.T, n int) (ports []int, release func()) {
+	t.Helper()
 	var lns []net.Listener
-	var ports []int
 	for range n {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -55,10 +63,11 @@ func freePorts(t *testing.T, n int) []int {
 		lns = append(lns, ln)
 		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
-	for _, ln := range lns {
-		ln.Close()
+	return ports, func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
 	}
-	return ports
 }
 
 func testLogger() *slog.Logger {

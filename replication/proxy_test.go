@@ -84,7 +84,7 @@ func (p *tcpProxy) setCut(cut bool) {
 // gossip never dials around the proxies.
 func startProxiedCluster(t *testing.T, n int) ([]*testNode, [][]*tcpProxy) {
 	t.Helper()
-	ports := freePorts(t, n)
+	ports, release := holdPorts(t, n)
 	links := make([][]*tcpProxy, n)
 	for i := range n {
 		links[i] = make([]*tcpProxy, n)
@@ -94,6 +94,7 @@ func startProxiedCluster(t *testing.T, n int) ([]*testNode, [][]*tcpProxy) {
 			}
 		}
 	}
+	release()
 	nodes := make([]*testNode, n)
 	for i := range n {
 		seeds := []string{fmt.Sprintf("nats://127.0.0.1:%d", ports[i])}
