@@ -87,6 +87,12 @@ func newMeta(n *Node, hadState bool) *Meta {
 		hellos: map[string]heardHello{}, hadState: hadState, warned: map[string]bool{},
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
+	if hadState {
+		if ms := loadMembers(n.db); ms != nil {
+			m.members = ms
+			n.tr.Learn(ms...)
+		}
+	}
 	n.net.Handle(chanMeta, m.receiveHello)
 	n.net.Handle(chanMetaCtl, m.receiveControl)
 	return m
@@ -263,6 +269,9 @@ func (m *Meta) start(members []string, bootstrap bool) error {
 			peers = append(peers, NodeID(name))
 		}
 		m.node.tr.Learn(members...)
+		if err := saveMembers(m.node.db, members); err != nil {
+			return err
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -63,6 +64,10 @@ func TestMetaLeaderShutdownAndRejoin(t *testing.T) {
 	assignUntil(t, rest, "B", []string{"n2"})
 
 	old.start(t)
+	// It knows the members by name from its disk, before any route is up.
+	if got := old.node.Meta().ownHello().Set; !slices.Equal(got, []string{"n1", "n2", "n3"}) {
+		t.Fatalf("restarted server's members: %q", got)
+	}
 	if old.node.Meta().bootstrapped() {
 		t.Fatal("a restarted server bootstrapped the meta group again")
 	}
