@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -189,5 +190,42 @@ func TestMetaStepDown(t *testing.T) {
 			}
 			return true
 		})
+	}
+}
+
+// TestMetaDifferentRoutesNeverBootstrap: servers whose seed routes give
+// different member sets (here n2 and n3 each know only n1, which knows
+// nobody) never form a group, rather than two: n2 would count {n1, n2}
+// and n3 {n1, n3}.
+func TestMetaDifferentRoutesNeverBootstrap(t *testing.T) {
+	ports := freePorts(t, 3)
+	url := func(i int) string { return fmt.Sprintf("nats://127.0.0.1:%d", ports[i]) }
+	seeds := [][]string{nil, {url(0), url(1)}, {url(0), url(2)}}
+	var nodes []*testNode
+	for i := range 3 {
+		tn := &testNode{name: fmt.Sprintf("n%d", i+1), port: ports[i], fs: vfs.NewMem(), seeds: seeds[i]}
+		tn.start(t)
+		nodes = append(nodes, tn)
+	}
+	t.Cleanup(func() {
+		for _, tn := range nodes {
+			tn.stop(t)
+		}
+	})
+	waitFor(t, "a full mesh", func() bool {
+		for _, tn := range nodes {
+			if tn.srv.NumRoutes() != 2 {
+				return false
+			}
+		}
+		return true
+	})
+	// Many hello rounds (100 ms each).
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		for _, tn := range nodes {
+			if tn.node.Meta().Started() {
+				t.Fatalf("%s started a meta group from routes the others do not share", tn.name)
+			}
+		}
 	}
 }
