@@ -42,6 +42,10 @@ Flags:
                     a binary is started per run on a free 127.0.0.1 port with
                     -a 127.0.0.1 -p PORT (and -js -sd DIR for the js scenarios),
                     and Wisp then runs as a child process too, measured alike
+  --sync RULE       durability rule of Wisp's file streams, always (Wisp's default)
+                    or interval (acknowledge before the fsync, as nats-server does);
+                    for the js and mqtt scenarios; Wisp's only, a compared server
+                    keeps its own, and the report labels Wisp "wisp-interval"
   --json FILE       write every figure as JSON
   --html FILE       write a self-contained HTML report with SVG charts
   --quiet           no status line on a terminal, no per-run lines or warnings on
@@ -74,6 +78,7 @@ func ParseArgs(args []string) (*Command, error) {
 	fs.IntVar(&cfg.Runs, "runs", DefaultRuns, "")
 	fs.StringVar(&cfg.Server, "server", "", "")
 	fs.StringVar(&cfg.Compare, "compare", "", "")
+	fs.StringVar(&cfg.Sync, "sync", "", "")
 	fs.StringVar(&cmd.JSONFile, "json", "", "")
 	fs.StringVar(&cmd.HTMLFile, "html", "", "")
 	fs.BoolVar(&cmd.Quiet, "quiet", false, "")
@@ -114,7 +119,7 @@ func ParseArgs(args []string) (*Command, error) {
 			if cfg.Duration <= 0 {
 				errs = append(errs, fmt.Errorf("%w: --duration: must be positive", ErrUsage))
 			}
-		case "server", "compare":
+		case "server", "compare", "sync":
 			if f.Value.String() == "" {
 				errs = append(errs, fmt.Errorf("%w: --%s: empty", ErrUsage, f.Name))
 			}
