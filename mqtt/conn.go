@@ -48,8 +48,10 @@ type conn struct {
 	graceful  atomic.Bool   // DISCONNECT received: no will
 	noWill    atomic.Bool   // closed by a takeover or the server going away: no will
 
-	// Reader-only scratch space, reused for every packet.
+	// Reader-only scratch space, reused for every packet. (The will is
+	// published by the teardown, which runs on the reader goroutine too.)
 	subj    []byte
+	msg     []byte // header and payload of the message being routed
 	filters []topicFilter
 	codes   []byte
 }
