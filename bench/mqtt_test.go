@@ -109,6 +109,23 @@ func TestMQTTScenarioTwoPublishers(t *testing.T) {
 	}
 }
 
+// The MQTT scenarios are named, not run by default: they are in neither
+// the standard set nor the core set.
+func TestMQTTScenariosNotStandard(t *testing.T) {
+	for _, name := range MQTTScenarios() {
+		for _, set := range [][]string{StandardScenarios, CoreScenarios()} {
+			for _, n := range set {
+				if n == name {
+					t.Errorf("%s is in %v", name, set)
+				}
+			}
+		}
+		if lookup(name) == nil {
+			t.Errorf("%s is not registered", name)
+		}
+	}
+}
+
 // The MQTT scenarios start their own server: a URL target is a usage
 // error, and an embedded target without the MQTT hook says what is
 // missing instead of failing to connect.
