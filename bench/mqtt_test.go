@@ -49,7 +49,9 @@ func startWithMQTT(t *testing.T) func() (string, string, func(), error) {
 			shutdownServer(srv)
 			return "", "", nil, err
 		}
-		svc, err := stream.New(srv, stream.Options{StoreDir: dir})
+		opts := stream.Options{StoreDir: dir}
+		opts.OpenStore = stream.PebbleStores(opts)
+		svc, err := stream.New(srv, opts)
 		if err != nil {
 			shutdownServer(srv)
 			return "", "", nil, err
