@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nuid"
+
 	"github.com/wisp-mq/wisp/stream/store"
 )
 
@@ -125,7 +127,11 @@ func (s *stream) stageBatch(subject, reply, hdr, data []byte) bool {
 	case len(id) > maxBatchIDLen:
 		e = apiErr(errAtomicInvalidID)
 	default:
-		e = s.stageMsg(string(id), subject, reply, hdr, data, answer)
+		var abandoned string
+		e, abandoned = s.stageMsg(string(id), subject, reply, hdr, data, answer)
+		if abandoned != "" {
+			s.batchAbandoned(string(id), abandoned)
+		}
 	}
 	if e != nil && answer {
 		_ = s.svc.broker.Publish(string(reply), "", nil, s.appendErrAck(nil, e))
@@ -134,11 +140,13 @@ func (s *stream) stageBatch(subject, reply, hdr, data []byte) bool {
 }
 
 // stageMsg adds one message to its batch, and commits the batch when the
-// message says so. It returns the refusal to answer, if any.
-func (s *stream) stageMsg(id string, subject, reply, hdr, data []byte, answer bool) *APIError {
+// message says so. It returns the refusal to answer, if any, and the
+// reason for the abandoned-batch advisory when it dropped an open batch
+// for one of the reasons nats-server sends one.
+func (s *stream) stageMsg(id string, subject, reply, hdr, data []byte, answer bool) (*APIError, string) {
 	seq, present, ok := headerUint(hdr, hdrBatchSeq)
 	if !present || !ok {
-		return apiErr(errAtomicMissingSeq)
+		return apiErr(errAtomicMissingSeq), ""
 	}
 	commitV := headerValue(hdr, hdrBatchCommit)
 	commit := commitV != nil
@@ -157,16 +165,16 @@ func (s *stream) stageMsg(id string, subject, reply, hdr, data []byte, answer bo
 	if b == nil {
 		if seq != 1 {
 			if size > uint64(lim.MaxSize) {
-				return apiErr(errAtomicTooLarge, lim.MaxSize)
+				return apiErr(errAtomicTooLarge, lim.MaxSize), ""
 			}
-			return apiErr(errAtomicIncomplete)
+			return apiErr(errAtomicIncomplete), ""
 		}
 		if len(st.open)+1 > lim.MaxInflightPerStream {
-			return apiErr(errAtomicTooManyInflight)
+			return apiErr(errAtomicTooManyInflight), ""
 		}
 		if budget.inflight.Add(1) > int64(lim.MaxInflight) {
 			budget.inflight.Add(-1)
-			return apiErr(errAtomicTooManyInflight)
+			return apiErr(errAtomicTooManyInflight), ""
 		}
 		b = &stagedBatch{id: id}
 		b.timer = s.svc.clock.AfterFunc(lim.Timeout, func() { s.abandonBatch(b) })
@@ -178,13 +186,13 @@ func (s *stream) stageMsg(id string, subject, reply, hdr, data []byte, answer bo
 	switch {
 	case invalidCommit:
 		s.dropBatchLocked(b, true)
-		return apiErr(errAtomicInvalidCommit)
+		return apiErr(errAtomicInvalidCommit), ""
 	case uint64(len(b.msgs))+1 != seq || seq == 1 && eob:
 		s.dropBatchLocked(b, true)
-		return apiErr(errAtomicIncomplete)
+		return apiErr(errAtomicIncomplete), abandonIncomplete
 	case size > uint64(lim.MaxSize):
 		s.dropBatchLocked(b, true)
-		return apiErr(errAtomicTooLarge, lim.MaxSize)
+		return apiErr(errAtomicTooLarge, lim.MaxSize), abandonLarge
 	}
 	b.timer.Reset(lim.Timeout)
 	if !eob {
@@ -193,7 +201,7 @@ func (s *stream) stageMsg(id string, subject, reply, hdr, data []byte, answer bo
 		if budget.bytes.Add(n) > lim.MaxStagedBytes {
 			budget.bytes.Add(-n)
 			s.dropBatchLocked(b, true)
-			return apiErr(errAtomicTooManyInflight)
+			return apiErr(errAtomicTooManyInflight), abandonLarge
 		}
 		b.bytes += n
 		b.msgs = append(b.msgs, batchMsg{Subject: clone(subject), Header: clone(hdr), Data: clone(data)})
@@ -202,7 +210,7 @@ func (s *stream) stageMsg(id string, subject, reply, hdr, data []byte, answer bo
 		if answer {
 			_ = s.svc.broker.Publish(string(reply), "", nil, nil)
 		}
-		return nil
+		return nil, ""
 	}
 	if eob {
 		last := &b.msgs[len(b.msgs)-1]
@@ -210,7 +218,7 @@ func (s *stream) stageMsg(id string, subject, reply, hdr, data []byte, answer bo
 	}
 	s.dropBatchLocked(b, false)
 	s.commitBatch(b, string(reply), answer)
-	return nil
+	return nil, ""
 }
 
 // clone copies a slice the broker lends.
@@ -224,10 +232,10 @@ func clone(b []byte) []byte {
 // dropBatchLocked closes an open batch: its timer stops and it leaves the
 // stream's and the Service's count; its bytes are released now when it
 // is refused (release), or once its commit is applied. Called with
-// s.staged.mu held.
-func (s *stream) dropBatchLocked(b *stagedBatch, release bool) {
+// s.staged.mu held; false when the batch was closed already.
+func (s *stream) dropBatchLocked(b *stagedBatch, release bool) bool {
 	if s.staged.open[b.id] != b {
-		return
+		return false
 	}
 	delete(s.staged.open, b.id)
 	b.timer.Stop()
@@ -235,13 +243,50 @@ func (s *stream) dropBatchLocked(b *stagedBatch, release bool) {
 	if release {
 		s.svc.batches.bytes.Add(-b.bytes)
 	}
+	return true
 }
 
 // abandonBatch drops a batch its timeout ran out on.
 func (s *stream) abandonBatch(b *stagedBatch) {
 	s.staged.mu.Lock()
-	defer s.staged.mu.Unlock()
-	s.dropBatchLocked(b, true)
+	dropped := s.dropBatchLocked(b, true)
+	s.staged.mu.Unlock()
+	if dropped {
+		s.batchAbandoned(b.id, abandonTimeout)
+	}
+}
+
+// The reasons of the abandoned-batch advisory.
+const (
+	abandonTimeout    = "timeout"
+	abandonLarge      = "large"
+	abandonIncomplete = "incomplete"
+)
+
+const (
+	advisoryBatchAbandoned = "$JS.EVENT.ADVISORY.STREAM.BATCH_ABANDONED."
+	typeBatchAbandoned     = "io.nats.jetstream.advisory.v1.stream_batch_abandoned"
+)
+
+// batchAbandonedAdvisory is io.nats.jetstream.advisory.v1.stream_batch_abandoned.
+type batchAbandonedAdvisory struct {
+	Type   string    `json:"type"`
+	ID     string    `json:"id"`
+	Time   time.Time `json:"timestamp"`
+	Stream string    `json:"stream"`
+	Batch  string    `json:"batch"`
+	Reason string    `json:"reason"`
+}
+
+// batchAbandoned sends the advisory for a batch dropped before its
+// commit, as nats-server does, if anyone listens. No lock is held.
+func (s *stream) batchAbandoned(id, reason string) {
+	subject := advisoryBatchAbandoned + s.name
+	if !s.svc.hasInterest(subject) {
+		return
+	}
+	s.svc.publishAdvisory(subject, &batchAbandonedAdvisory{Type: typeBatchAbandoned, ID: nuid.Next(),
+		Time: s.svc.clock.Now().UTC(), Stream: s.name, Batch: id, Reason: reason})
 }
 
 // commitBatch proposes a complete batch as one operation; the PubAck is

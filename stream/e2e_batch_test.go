@@ -198,6 +198,28 @@ func TestE2EAtomicBatchTimeout(t *testing.T) {
 	clock := stream.NewFakeClock(time.Now())
 	n := startNodeWith(t, stream.Options{StoreDir: t.TempDir(), Clock: clock})
 	createBatchStream(t, n, jetstream.StreamConfig{Name: "T", Subjects: []string{"t"}, AllowAtomicPublish: true})
+	adv, err := n.nc.SubscribeSync("$JS.EVENT.ADVISORY.STREAM.BATCH_ABANDONED.T")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	wantAdvisory := func(batch, reason string) {
+		t.Helper()
+		m, err := adv.NextMsg(10 * time.Second)
+		if err != nil {
+			t.Fatalf("no advisory for %s: %v", batch, err)
+		}
+		var a struct{ Type, Stream, Batch, Reason string }
+		if err := json.Unmarshal(m.Data, &a); err != nil || a.Type != "io.nats.jetstream.advisory.v1.stream_batch_abandoned" ||
+			a.Stream != "T" || a.Batch != batch || a.Reason != reason {
+			t.Fatalf("advisory %s (%v), want batch %s %s", m.Data, err, batch, reason)
+		}
+	}
+	pubRequest(t, n.nc, newBatchMsg("t", "gap", 1, "", ""))
+	pubRequest(t, n.nc, newBatchMsg("t", "gap", 3, "", ""))
+	wantAdvisory("gap", "incomplete")
 	pubRequest(t, n.nc, newBatchMsg("t", "slow", 1, "", ""))
 	clock.Advance(9 * time.Second)
 	pubRequest(t, n.nc, newBatchMsg("t", "slow", 2, "", "")) // extends the batch
@@ -206,6 +228,7 @@ func TestE2EAtomicBatchTimeout(t *testing.T) {
 		t.Fatalf("batch abandoned while active: %+v", a)
 	}
 	clock.Advance(11 * time.Second)
+	wantAdvisory("slow", "timeout")
 	wantAckErr(t, "after the timeout", pubRequest(t, n.nc, newBatchMsg("t", "slow", 4, "1", "")), 10176)
 }
 
