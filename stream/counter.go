@@ -164,7 +164,7 @@ func (s *stream) countPublish(r store.Reader, o *opPublish, res *opResult) *APIE
 	if e != nil {
 		return e
 	}
-	hdr, data, e := t.add(o.Subject, o.Header, o.Data, o.From.key != "")
+	hdr, data, e := t.add(o.Subject, o.Header, o.Data, o.From != (copied{}))
 	if e != nil {
 		return e
 	}

@@ -102,6 +102,7 @@ func TestE2ECounterSources(t *testing.T) {
 			{Name: "S1", SubjectTransforms: []jetstream.SubjectTransformConfig{{Source: "one", Destination: "sum"}}},
 			{Name: "S2", SubjectTransforms: []jetstream.SubjectTransformConfig{{Source: "two", Destination: "sum"}}},
 		}})
+	mirror := createBatchStream(t, n, jetstream.StreamConfig{Name: "M1", Mirror: &jetstream.StreamSource{Name: "S1"}})
 	incr(t, n.nc, "one", "5", "")
 	incr(t, n.nc, "two", "7", "")
 	incr(t, n.nc, "one", "-2", "")
@@ -119,6 +120,22 @@ func TestE2ECounterSources(t *testing.T) {
 			t.Fatalf("AGG has %d messages, want 4", info.State.Msgs)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// A mirror (which cannot count) keeps the origin's values as they are.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		info, err := mirror.Info(ctx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State.Msgs == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("M1 has %d messages, want 2 (%+v)", info.State.Msgs, info.Mirror)
+		}
+	}
+	if val, _ := counterValue(t, mirror, "one"); val != "3" {
+		t.Fatalf("mirror's value %s, want 3", val)
 	}
 	val, m := counterValue(t, agg, "sum")
 	if val != "110" {

@@ -160,7 +160,7 @@ func (s *stream) checkPublish(o *opPublish, res *opResult) (rollupKind, *APIErro
 	if len(o.Header) > maxHeaderSize {
 		return rollupNone, apiErr(errHeaderTooBig)
 	}
-	if e := s.checkIncr(o.Header, o.Data, o.From.key != ""); e != nil {
+	if e := s.checkIncr(o.Header, o.Data, o.From != (copied{})); e != nil {
 		return rollupNone, e
 	}
 	size := store.MsgSize(len(o.Subject), len(o.Header), len(o.Data))
