@@ -3,6 +3,7 @@ package stream_test
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,6 +127,25 @@ func TestE2EAtomicBatchCommit(t *testing.T) {
 	m, err = s.GetMsg(ctx(t), 8)
 	if err != nil || m.Header.Get("Nats-Batch-Commit") != "1" {
 		t.Fatalf("last of an eob batch: %+v %v", m, err)
+	}
+
+	// A source copies the messages one by one, without the batch headers.
+	src := createBatchStream(t, n, jetstream.StreamConfig{Name: "SRC", Sources: []*jetstream.StreamSource{{Name: "B"}}})
+	for deadline := time.Now().Add(30 * time.Second); batchStreamMsgs(t, src) < 8; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("SRC has %d messages, want 8", batchStreamMsgs(t, src))
+		}
+	}
+	for seq := uint64(1); seq <= 8; seq++ {
+		m, err := src.GetMsg(ctx(t), seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := range m.Header {
+			if strings.HasPrefix(k, "Nats-Batch-") {
+				t.Errorf("copy %d keeps %s", seq, k)
+			}
+		}
 	}
 }
 
