@@ -160,13 +160,13 @@ func (s *stream) checkPublish(o *opPublish, res *opResult) (rollupKind, *APIErro
 	if len(o.Header) > maxHeaderSize {
 		return rollupNone, apiErr(errHeaderTooBig)
 	}
-	if e := s.checkIncr(o.Header, o.Data, o.From != (copied{})); e != nil {
-		return rollupNone, e
-	}
 	size := store.MsgSize(len(o.Subject), len(o.Header), len(o.Data))
 	if c.MaxMsgSize >= 0 && len(o.Header)+len(o.Data) > int(c.MaxMsgSize) ||
 		c.MaxBytes > 0 && size > uint64(c.MaxBytes) {
 		return rollupNone, apiErr(errMsgTooBig)
+	}
+	if e := s.checkIncr(o.Header, o.Data, o.From != (copied{})); e != nil {
+		return rollupNone, e
 	}
 	if o.Header == nil {
 		return rollupNone, s.checkDiscardNew(o.Subject, size)
