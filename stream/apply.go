@@ -22,6 +22,10 @@ type opResult struct {
 	// last sequence before it, for the republished copy (transform.go).
 	msg         store.Msg
 	prevSubjSeq uint64
+	// counter is a counter's value after a publish (counter.go), for
+	// the PubAck; stored lists a batch's messages (batch.go).
+	counter string
+	stored  []batchStored
 }
 
 // errRejected is an Apply's error for an operation refused before it
@@ -104,6 +108,8 @@ func (s *stream) applyOther(b *store.Batch, enc []byte, k opKind, consumer []byt
 		return s.applyDelete(b, res)
 	case *opRemoveUnheld:
 		return s.removeAcked(b, o.Seqs)
+	case *opBatch:
+		return s.applyBatch(b, o, res)
 	case *opConsumerCreate:
 		return s.applyConsumerCreate(b, string(consumer), o, res)
 	}

@@ -27,7 +27,13 @@
 //     (api_*.go, purge.go, pause.go); API reads go straight to Pebble and
 //     to the in-memory state under the stream's read lock;
 //   - max_age uses one timer per stream, armed for the oldest message; its
-//     expiry is an operation too.
+//     expiry is an operation too;
+//   - an atomic batch (batch.go) is staged in memory, outside the state
+//     machine, until its commit, which proposes the whole batch as one
+//     operation: apply checks every message before writing any, then
+//     stores them all in the same store batch (batch_apply.go). A
+//     counter's new value (counter.go) is computed by apply from the
+//     subject's last stored message.
 //
 // A stream's in-memory state (counts, first/last sequence, a per-subject
 // table, the de-duplication window) is derived from the store and rebuilt

@@ -75,11 +75,18 @@ var streamFieldCases = map[string][]fieldCase[sc]{
 	"Template":               {refusedWith(10025, func(c *sc) { c.Template = "TEMPLATE" })},
 	"AllowMsgTTL":            {refusedWith(10052, func(c *sc) { c.AllowMsgTTL = true })},
 	"SubjectDeleteMarkerTTL": {refusedWith(10052, func(c *sc) { c.SubjectDeleteMarkerTTL = time.Minute })},
-	"AllowMsgCounter":        {refusedWith(10052, func(c *sc) { c.AllowMsgCounter = true })},
-	"AllowAtomicPublish":     {refusedWith(10052, func(c *sc) { c.AllowAtomicPublish = true })},
-	"AllowMsgSchedules":      {refusedWith(10052, func(c *sc) { c.AllowMsgSchedules = true })},
-	"PersistMode":            {refusedWith(10052, func(c *sc) { c.PersistMode = jetstream.AsyncPersistMode })},
-	"AllowBatchPublish":      {refusedWith(10052, func(c *sc) { c.AllowBatchPublish = true })},
+	"AllowMsgCounter": {honoured(func(c *sc) { c.AllowMsgCounter = true }),
+		refusedWith(10052, func(c *sc) { c.AllowMsgCounter, c.Discard = true, jetstream.DiscardNew }),
+		refusedWith(10173, func(c *sc) {
+			c.Subjects, c.Mirror, c.AllowMsgCounter = nil, &jetstream.StreamSource{Name: "ORIGIN"}, true
+		})},
+	"AllowAtomicPublish": {honoured(func(c *sc) { c.AllowAtomicPublish = true }),
+		refusedWith(10198, func(c *sc) {
+			c.Subjects, c.Mirror, c.AllowAtomicPublish = nil, &jetstream.StreamSource{Name: "ORIGIN"}, true
+		})},
+	"AllowMsgSchedules": {refusedWith(10052, func(c *sc) { c.AllowMsgSchedules = true })},
+	"PersistMode":       {refusedWith(10052, func(c *sc) { c.PersistMode = jetstream.AsyncPersistMode })},
+	"AllowBatchPublish": {refusedWith(10052, func(c *sc) { c.AllowBatchPublish = true })},
 }
 
 type cc = jetstream.ConsumerConfig

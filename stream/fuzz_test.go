@@ -23,6 +23,14 @@ func FuzzAPIRequest(f *testing.F) {
 		`{"name":"X","subjects":["x.>"],"subject_transform":{"src":"x.*","dest":"y.{{wildcard(1)}}"},"republish":{"src":">","dest":"r.>","headers_only":true}}`,
 		`{"name":"X","mirror":{"name":"S","opt_start_seq":2,"filter_subject":"s.a","subject_transforms":[{"src":"s.>","dest":"m.>"}],"external":{"api":"$JS.x.API","deliver":""}}}`,
 		`{"name":"X","sources":[{"name":"S","opt_start_time":"2030-01-01T00:00:00Z"},{"name":"S","filter_subject":"s.b","subject_transforms":[{"src":"s.b","dest":"{{bad}}"}]}]}`,
+		`{"name":"X","subjects":["x.>"],"allow_atomic":true,"allow_msg_counter":true,"discard":"new","retention":"interest"}`,
+		`{"name":"X","mirror":{"name":"S"},"allow_msg_counter":true,"allow_atomic":true}`,
+		`{"name":"S","subjects":["s.>"],"storage":"memory","allow_msg_counter":true}`,
+		"NATS/1.0\r\nNats-Batch-Id: b\r\nNats-Batch-Sequence: 1\r\n\r\n",
+		"NATS/1.0\r\nNats-Batch-Id: b\r\nNats-Batch-Sequence: 2\r\nNats-Batch-Commit: 1\r\n\r\n",
+		"NATS/1.0\r\nNats-Batch-Id: b\r\nNats-Batch-Sequence: 3\r\nNats-Batch-Commit: eob\r\n\r\n",
+		"NATS/1.0\r\nNats-Incr: -123456789012345678901234567890\r\n\r\n", "NATS/1.0\r\nNats-Incr: 1e3\r\n\r\n",
+		"NATS/1.0\r\nNats-Incr: 2\r\nNats-Stream-Source: K 1 k.a k.a k.a\r\n\r\n",
 	} {
 		for op := range 18 {
 			f.Add(uint8(op), []byte(seed))
@@ -34,7 +42,8 @@ func FuzzAPIRequest(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { svc.Close() })
-	svc.route("STREAM.CREATE.S", []byte(`{"name":"S","subjects":["s.>"],"storage":"memory","allow_rollup_hdrs":true,"allow_direct":true}`))
+	svc.route("STREAM.CREATE.S", []byte(`{"name":"S","subjects":["s.>"],"storage":"memory","allow_rollup_hdrs":true,"allow_direct":true,"allow_atomic":true}`))
+	svc.route("STREAM.CREATE.K", []byte(`{"name":"K","subjects":["k.>"],"storage":"memory","allow_msg_counter":true,"allow_atomic":true}`))
 	svc.route("CONSUMER.CREATE.S.C", []byte(`{"config":{"durable_name":"C","ack_policy":"explicit"}}`))
 	ops := []string{"INFO", "STREAM.CREATE.X", "STREAM.UPDATE.S", "STREAM.INFO.S", "STREAM.NAMES",
 		"STREAM.LIST", "STREAM.MSG.GET.S", "STREAM.PURGE.S", "STREAM.MSG.DELETE.S", "STREAM.DELETE.X",
@@ -47,6 +56,7 @@ func FuzzAPIRequest(f *testing.F) {
 		}
 		svc.directGet("S", "_INBOX.fuzz", body)
 		b.Publish("s.a", "", body, body) // as headers and payload
+		b.Publish("k.a", "", body, nil)  // an increment, or a batch of them
 	})
 }
 

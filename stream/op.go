@@ -57,13 +57,14 @@ const (
 	kindForget         opKind = 19
 	kindConsumerFlush  opKind = 20
 	kindRemoveUnheld   opKind = 21
-	kindLast                  = kindRemoveUnheld
+	kindBatch          opKind = 22
+	kindLast                  = kindBatch
 )
 
 var kindNames = [...]string{"", "publish", "delete-msg", "purge", "expire", "stream-create", "stream-update",
 	"stream-delete", "consumer-create", "consumer-update", "consumer-remove", "consumer-pause", "consumer-reset",
 	"ack", "nak", "term", "progress", "deliver", "redeliver-due", "forget", "consumer-flush",
-	"remove-unheld"}
+	"remove-unheld", "batch"}
 
 func (k opKind) String() string {
 	if k >= 1 && k <= kindLast {
@@ -163,6 +164,8 @@ func newOp(k opKind) operation {
 		return &opConsumerFlush{}
 	case kindRemoveUnheld:
 		return &opRemoveUnheld{}
+	case kindBatch:
+		return &opBatch{}
 	}
 	return nil
 }

@@ -30,6 +30,9 @@ var pubPool = sync.Pool{New: func() any { return new(pubOp) }}
 // message with the time it was received, encodes it and queues it; it
 // blocks only while the writer's queue is full.
 func (s *stream) onPublish(subject, reply, hdr, data []byte) {
+	if len(hdr) > 0 && s.stageBatch(subject, reply, hdr, data) {
+		return
+	}
 	s.submit(s.transformIn(subject), reply, hdr, data, copied{})
 }
 
@@ -66,9 +69,21 @@ func (s *stream) applyPublish(b *store.Batch, o *opPublish, res *opResult) error
 	if res.err = e; e != nil || res.dup {
 		return errRejected
 	}
+	if s.cfg.AllowMsgCounter {
+		if res.err = s.countPublish(b.Reader(), o, res); res.err != nil {
+			return errRejected
+		}
+	}
 	if res.err = s.checkQuota(store.MsgSize(len(o.Subject), len(o.Header), len(o.Data))); res.err != nil {
 		return errRejected
 	}
+	return s.storePublish(b, o, res, rollup)
+}
+
+// storePublish stores a message that passed every check, with the
+// rollup it asked for. Called with the stream's lock held, on the writer
+// goroutine.
+func (s *stream) storePublish(b *store.Batch, o *opPublish, res *opResult, rollup rollupKind) error {
 	replaced, err := s.rollupBefore(b, rollup, o.Subject)
 	if err != nil {
 		// Only reads (subject rollup) or range deletions on the batch
@@ -149,6 +164,9 @@ func (s *stream) checkPublish(o *opPublish, res *opResult) (rollupKind, *APIErro
 	if c.MaxMsgSize >= 0 && len(o.Header)+len(o.Data) > int(c.MaxMsgSize) ||
 		c.MaxBytes > 0 && size > uint64(c.MaxBytes) {
 		return rollupNone, apiErr(errMsgTooBig)
+	}
+	if e := s.checkIncr(o.Header, o.Data, o.From != (copied{})); e != nil {
+		return rollupNone, e
 	}
 	if o.Header == nil {
 		return rollupNone, s.checkDiscardNew(o.Subject, size)
@@ -257,6 +275,10 @@ func (p *pubOp) appendAck(b []byte) []byte {
 	b = strconv.AppendUint(b, p.res.seq, 10)
 	if p.res.dup {
 		b = append(b, `,"duplicate":true`...)
+	} else if p.res.counter != "" {
+		b = append(b, `,"val":"`...)
+		b = append(b, p.res.counter...)
+		b = append(b, '"')
 	}
 	return append(b, '}')
 }

@@ -42,6 +42,9 @@ type stream struct {
 	// shape holds the compiled subject_transform and republish
 	// (transform.go), swapped whenever the config is set.
 	shape atomic.Pointer[shaping]
+
+	// staged holds the atomic batches being published (batch.go).
+	staged batchStage
 }
 
 // state is the part of a stream's state that StreamInfo reports.
