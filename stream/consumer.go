@@ -108,6 +108,17 @@ type consumer struct {
 	quit     chan struct{}
 	done     chan struct{}
 	ackStop  func()
+
+	// Priority groups (priority.go): the pin, drawn by the driver and
+	// never stored.
+	pinID    string
+	pinGroup string
+	pinnedAt time.Time
+	pinGen   uint64 // counts unpins, so a stale pin timeout does nothing
+	pinTimer Timer
+
+	// Dead letters (deadletter.go).
+	dl deadLetters
 }
 
 // consumerSet is a stream's consumers. Changes are serialised by mu; the

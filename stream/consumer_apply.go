@@ -103,6 +103,11 @@ func (c *consumer) applyLocked(enc []byte, out *outbox) (res ackResult) {
 		if o.decodeFields(&r); r.err == nil {
 			c.applyReset(o.Seq)
 		}
+	case kindDeadLettered:
+		var o opDeadLettered
+		if o.decodeFields(&r); r.err == nil {
+			c.applyDeadLettered(&o, out)
+		}
 	}
 	return res
 }

@@ -67,8 +67,14 @@ func (c *consumer) deliverSome(out *outbox) bool {
 			break // the flow control answer wakes us
 		}
 		var r *pullReq
+		claim := false
 		if !push {
-			if r = c.pickRequest(); r == nil {
+			if c.cfg.PriorityPolicy != "" {
+				r, claim = c.pickByPriority(out)
+			} else {
+				r = c.pickRequest()
+			}
+			if r == nil {
 				break
 			}
 		}
@@ -95,7 +101,14 @@ func (c *consumer) deliverSome(out *outbox) bool {
 		if r != nil {
 			to = r.reply
 		}
+		if claim {
+			c.pinLocked(r, now, out)
+		}
 		c.emit(m, to, redelivery, now, out)
+		if r != nil && c.pinID != "" {
+			last := &out.msgs[len(out.msgs)-1]
+			last.hdr = withPinHeader(last.hdr, c.pinID)
+		}
 		if r != nil {
 			c.served(r, size, now)
 		}

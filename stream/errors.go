@@ -136,6 +136,15 @@ const (
 	errExternalDeliverWildcards
 	errMirrorMaxMsgSize
 	errSourceMaxMsgSize
+
+	// Priority groups (priority.go).
+	errConsumerPolicyWithoutGroup
+	errConsumerInvalidPriorityGroup
+	errConsumerEmptyGroupName
+	errConsumerInvalidGroupName
+	errConsumerPushWithPriorityGroup
+	errConsumerGroupsWithPolicyNone
+	errConsumerPinnedTTLWithoutPolicy
 )
 
 var errTable = [...]APIError{
@@ -247,6 +256,14 @@ var errTable = [...]APIError{
 	errExternalDeliverWildcards:   {400, 10024, "stream external delivery prefix {x} must not contain wildcards"},
 	errMirrorMaxMsgSize:           {400, 10030, "stream mirror must have max message size >= source"},
 	errSourceMaxMsgSize:           {400, 10046, "stream source must have max message size >= target"},
+
+	errConsumerPolicyWithoutGroup:     {400, 10159, "Setting PriorityPolicy requires at least one PriorityGroup to be set"},
+	errConsumerInvalidPriorityGroup:   {400, 10160, "Provided priority group does not exist for this consumer"},
+	errConsumerEmptyGroupName:         {400, 10161, "Group name cannot be an empty string"},
+	errConsumerInvalidGroupName:       {400, 10162, "Valid priority group name must match A-Z, a-z, 0-9, -_/=)+ and may not exceed 16 characters"},
+	errConsumerPushWithPriorityGroup:  {400, 10178, "priority groups can not be used with push consumers"},
+	errConsumerGroupsWithPolicyNone:   {400, 10196, "consumer can not have priority groups when policy is none"},
+	errConsumerPinnedTTLWithoutPolicy: {400, 10197, "PinnedTTL cannot be set when PriorityPolicy is none"},
 }
 
 // apiErr builds the error of kind k; detail fills the description's "{x}".

@@ -57,13 +57,14 @@ const (
 	kindForget         opKind = 19
 	kindConsumerFlush  opKind = 20
 	kindRemoveUnheld   opKind = 21
-	kindLast                  = kindRemoveUnheld
+	kindDeadLettered   opKind = 22
+	kindLast                  = kindDeadLettered
 )
 
 var kindNames = [...]string{"", "publish", "delete-msg", "purge", "expire", "stream-create", "stream-update",
 	"stream-delete", "consumer-create", "consumer-update", "consumer-remove", "consumer-pause", "consumer-reset",
 	"ack", "nak", "term", "progress", "deliver", "redeliver-due", "forget", "consumer-flush",
-	"remove-unheld"}
+	"remove-unheld", "dead-lettered"}
 
 func (k opKind) String() string {
 	if k >= 1 && k <= kindLast {
@@ -73,7 +74,9 @@ func (k opKind) String() string {
 }
 
 // forConsumer reports whether records of kind k name a consumer.
-func (k opKind) forConsumer() bool { return k >= kindConsumerCreate && k <= kindConsumerFlush }
+func (k opKind) forConsumer() bool {
+	return k >= kindConsumerCreate && k <= kindConsumerFlush || k == kindDeadLettered
+}
 
 // operation is one decoded operation.
 type operation interface {
@@ -163,6 +166,8 @@ func newOp(k opKind) operation {
 		return &opConsumerFlush{}
 	case kindRemoveUnheld:
 		return &opRemoveUnheld{}
+	case kindDeadLettered:
+		return &opDeadLettered{}
 	}
 	return nil
 }

@@ -257,3 +257,14 @@ func (o *opRemoveUnheld) decodeFields(r *opReader) {
 		o.Seqs = nil
 	}
 }
+
+// opDeadLettered gives up on Seq, held at max_deliver until its
+// dead-letter copy was stored (deadletter.go), at Now.
+type opDeadLettered struct {
+	Seq uint64
+	Now int64
+}
+
+func (*opDeadLettered) kind() opKind               { return kindDeadLettered }
+func (o *opDeadLettered) encodeFields(w *opWriter) { w.u(o.Seq); w.i(o.Now) }
+func (o *opDeadLettered) decodeFields(r *opReader) { o.Seq = r.u(); o.Now = r.i() }
