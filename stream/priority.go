@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"bytes"
 	"fmt"
 	"regexp"
 	"slices"
@@ -108,9 +109,8 @@ func (c *ConsumerConfig) validatePriority() *APIError {
 func (c *consumer) checkPriorityRequest(r *pullReq) (code int, desc string) {
 	pol := c.cfg.PriorityPolicy
 	if !r.json {
-		if pol != "" {
-			return 400, "Bad Request - Priority Group missing"
-		}
+		// A bare batch size names no group: nats-server takes it and
+		// serves it as a request without priority fields.
 		return 0, ""
 	}
 	switch {
@@ -181,6 +181,8 @@ func (c *consumer) pickByPriority(out *outbox) (*pullReq, bool) {
 		switch pol {
 		case priorityPinned:
 			switch {
+			case !r.json:
+				serve = c.pinID == "" // served unpinned, as nats-server does
 			case c.pinID == "" && r.pinID == "":
 				claim = true
 			case c.pinID == "" || r.pinID != "" && r.pinID != c.pinID:
@@ -336,6 +338,9 @@ type consumerUnpinRequest struct {
 func (svc *Service) unpinConsumer(streamName, name string, body []byte) any {
 	fail := func(e *APIError) any { return errResponse(typeConsumerUnpin, e) }
 	var req consumerUnpinRequest
+	if len(bytes.TrimSpace(body)) == 0 {
+		return fail(apiErr(errInvalidJSON, "unexpected end of JSON input")) // as nats-server words it
+	}
 	if e := decodeRequest(body, &req); e != nil {
 		return fail(e)
 	}
