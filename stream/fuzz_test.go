@@ -23,8 +23,13 @@ func FuzzAPIRequest(f *testing.F) {
 		`{"name":"X","subjects":["x.>"],"subject_transform":{"src":"x.*","dest":"y.{{wildcard(1)}}"},"republish":{"src":">","dest":"r.>","headers_only":true}}`,
 		`{"name":"X","mirror":{"name":"S","opt_start_seq":2,"filter_subject":"s.a","subject_transforms":[{"src":"s.>","dest":"m.>"}],"external":{"api":"$JS.x.API","deliver":""}}}`,
 		`{"name":"X","sources":[{"name":"S","opt_start_time":"2030-01-01T00:00:00Z"},{"name":"S","filter_subject":"s.b","subject_transforms":[{"src":"s.b","dest":"{{bad}}"}]}]}`,
+		`{"config":{"name":"C2","priority_groups":["g","h"],"priority_policy":"pinned_client","priority_timeout":-5,"metadata":{"wisp.dead_letter_subject":"dlq.s"}}}`,
+		`{"config":{"name":"C2","priority_groups":["a.b",""],"priority_policy":"prioritized","deliver_subject":"d"}}`,
+		`{"group":"g"}`, `{"group":"bad name"}`,
+		`{"batch":2,"expires":1000000,"group":"g","min_pending":1,"min_ack_pending":-1,"id":"x","priority":10}`,
+		`{"batch":1,"group":"g","priority":3}`, `7`,
 	} {
-		for op := range 18 {
+		for op := range 20 {
 			f.Add(uint8(op), []byte(seed))
 		}
 	}
@@ -36,16 +41,22 @@ func FuzzAPIRequest(f *testing.F) {
 	f.Cleanup(func() { svc.Close() })
 	svc.route("STREAM.CREATE.S", []byte(`{"name":"S","subjects":["s.>"],"storage":"memory","allow_rollup_hdrs":true,"allow_direct":true}`))
 	svc.route("CONSUMER.CREATE.S.C", []byte(`{"config":{"durable_name":"C","ack_policy":"explicit"}}`))
+	svc.route("CONSUMER.CREATE.S.P", []byte(`{"config":{"durable_name":"P","ack_policy":"explicit","priority_groups":["g"],"priority_policy":"pinned_client","metadata":{"wisp.dead_letter_subject":"dlq.s"}}}`))
+	svc.route("CONSUMER.CREATE.S.O", []byte(`{"config":{"durable_name":"O","ack_policy":"explicit","priority_groups":["g"],"priority_policy":"overflow"}}`))
 	ops := []string{"INFO", "STREAM.CREATE.X", "STREAM.UPDATE.S", "STREAM.INFO.S", "STREAM.NAMES",
 		"STREAM.LIST", "STREAM.MSG.GET.S", "STREAM.PURGE.S", "STREAM.MSG.DELETE.S", "STREAM.DELETE.X",
 		"CONSUMER.CREATE.S.C2", "CONSUMER.DURABLE.CREATE.S.C3", "CONSUMER.INFO.S.C", "CONSUMER.NAMES.S",
-		"CONSUMER.LIST.S", "CONSUMER.PAUSE.S.C", "CONSUMER.RESET.S.C", "CONSUMER.DELETE.S.C2"}
+		"CONSUMER.LIST.S", "CONSUMER.PAUSE.S.C", "CONSUMER.RESET.S.C", "CONSUMER.DELETE.S.C2",
+		"CONSUMER.UNPIN.S.P", "CONSUMER.UNPIN.S.C"}
 	f.Fuzz(func(t *testing.T, op uint8, body []byte) {
 		resp := svc.route(ops[int(op)%len(ops)], body)
 		if resp == nil {
 			t.Fatal("no reply")
 		}
 		svc.directGet("S", "_INBOX.fuzz", body)
+		// Pull requests with priority fields, on priority consumers.
+		svc.pullRequest([]byte(msgNextPrefix+"S.P"), []byte("_INBOX.fuzz"), body)
+		svc.pullRequest([]byte(msgNextPrefix+"S.O"), []byte("_INBOX.fuzz"), body)
 		b.Publish("s.a", "", body, body) // as headers and payload
 	})
 }
