@@ -336,3 +336,99 @@ func TestE2EPriorityErrors(t *testing.T) {
 		t.Errorf("unpin of a missing consumer: %+v", u.Error)
 	}
 }
+
+// TestE2EPriorityPinnedConsume: two nats.go Consume loops on one pinned
+// consumer; only the pinned one gets messages. When it stops, the other
+// takes over once priority_timeout has passed. After a restart the
+// consumer starts unpinned.
+func TestE2EPriorityPinnedConsume(t *testing.T) {
+	dir := t.TempDir()
+	clock := stream.NewFakeClock(time.Now())
+	n := startNodeWith(t, stream.Options{StoreDir: dir, Clock: clock})
+	s := mkStream(t, n, jetstream.StreamConfig{Name: "PC", Subjects: []string{"pc"}}, 0)
+	pullConsumer(t, s, jetstream.ConsumerConfig{Durable: "C", PriorityPolicy: jetstream.PriorityPolicyPinned,
+		PriorityGroups: []string{"jobs"}, PinnedTTL: 5 * time.Second, AckPolicy: jetstream.AckExplicitPolicy})
+	unpinned, err := n.nc.SubscribeSync("$JS.EVENT.ADVISORY.CONSUMER.UNPINNED.PC.C")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := [2]chan string{make(chan string, 100), make(chan string, 100)}
+	var ccs [2]jetstream.ConsumeContext
+	for i := range ccs {
+		h, err := s.Consumer(ctx(t), "C") // its own handle: its own pin id
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch := got[i]
+		cc, err := h.Consume(func(m jetstream.Msg) {
+			_ = m.Ack()
+			ch <- string(m.Data())
+		}, jetstream.PullPriorityGroup("jobs"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ccs[i] = cc
+		defer cc.Stop()
+	}
+	publish := func(from, to int) {
+		for i := from; i < to; i++ {
+			if _, err := n.js.Publish(ctx(t), "pc", []byte(strconv.Itoa(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	receive := func(ch chan string, count int) {
+		t.Helper()
+		for i := 0; i < count; i++ {
+			select {
+			case <-ch:
+			case <-time.After(15 * time.Second):
+				t.Fatalf("received %d of %d", i, count)
+			}
+		}
+	}
+	publish(0, 10)
+	var first int
+	select {
+	case <-got[0]:
+		first = 0
+	case <-got[1]:
+		first = 1
+	case <-time.After(15 * time.Second):
+		t.Fatal("nothing delivered")
+	}
+	receive(got[first], 9)
+	if len(got[1-first]) != 0 {
+		t.Fatalf("the unpinned client got %d messages", len(got[1-first]))
+	}
+	ccs[first].Stop()
+	// Each request from the pinned client restarts its timeout, so move
+	// the clock until the timeout fires after its last one.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		clock.Advance(5 * time.Second)
+		if _, err := unpinned.NextMsg(500 * time.Millisecond); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the pin never timed out")
+		}
+	}
+	publish(10, 15)
+	receive(got[1-first], 5)
+
+	ccs[1-first].Stop()
+	n.stop()
+	n = startNodeWith(t, stream.Options{StoreDir: dir, Clock: stream.NewFakeClock(time.Now())})
+	s2, err := n.js.Stream(ctx(t), "PC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := s2.Consumer(ctx(t), "C")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := pinnedID(t, c2); id != "" {
+		t.Fatalf("pinned after a restart: %q", id)
+	}
+}
