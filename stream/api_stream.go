@@ -368,11 +368,6 @@ type apiStats struct {
 	Errors uint64 `json:"errors"`
 }
 
-// apiLevel is the JetStream API level Wisp reports in account info.
-// Clients gate features on it: natscli offers priority groups from level
-// 2 (nats-server 2.12) on.
-const apiLevel = 2
-
 func (svc *Service) accountInfo() any {
 	st := svc.Stats()
 	maxMem, maxStore := svc.limit(MemoryStorage), svc.limit(FileStorage)
@@ -382,6 +377,6 @@ func (svc *Service) accountInfo() any {
 		Streams: len(st.Streams), Consumers: st.Consumers,
 		Limits: accountLimits{MaxMemory: maxMem, MaxStore: maxStore, MaxStreams: -1, MaxConsumers: -1,
 			MaxAckPending: -1, MemoryMaxStreamBytes: -1, StoreMaxStreamBytes: -1},
-		API: apiStats{Level: apiLevel, Total: st.APITotal, Errors: st.APIErrors},
+		API: apiStats{Level: 1, Total: st.APITotal, Errors: st.APIErrors},
 	}
 }
