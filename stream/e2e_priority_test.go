@@ -432,3 +432,16 @@ func TestE2EPriorityPinnedConsume(t *testing.T) {
 		t.Fatalf("pinned after a restart: %q", id)
 	}
 }
+
+// TestE2EPriorityNoWaitPassedOver: a no_wait request the policy does not
+// serve now ends at once (404) instead of waiting.
+func TestE2EPriorityNoWaitPassedOver(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	s := mkStream(t, n, jetstream.StreamConfig{Name: "NW", Subjects: []string{"nw"}}, 2)
+	pullConsumer(t, s, jetstream.ConsumerConfig{Durable: "C", PriorityPolicy: jetstream.PriorityPolicyOverflow,
+		PriorityGroups: []string{"jobs"}, AckPolicy: jetstream.AckExplicitPolicy})
+	m := nextOn(t, rawPull(t, n, "NW", "C", `{"batch":1,"no_wait":true,"group":"jobs","min_pending":5}`))
+	if m.Header.Get("Status") != "404" {
+		t.Fatalf("no_wait below min_pending: %v %q", m.Header, m.Data)
+	}
+}

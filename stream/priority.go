@@ -157,7 +157,9 @@ func (c *consumer) queueRequest(r *pullReq) {
 // pickByPriority is pickRequest for a consumer with priority groups: the
 // next waiting request the policy lets be served, and whether serving it
 // claims the pin (the caller does that once a message goes to it).
-// Requests with a stale pin id are answered with 423 and dropped.
+// Requests with a stale pin id are answered with 423 and dropped, and a
+// no_wait request the policy passes over is ended as when nothing is
+// left (404, or 408 once it got something).
 // Called with mu held.
 func (c *consumer) pickByPriority(out *outbox) (*pullReq, bool) {
 	pol := c.cfg.PriorityPolicy
@@ -204,6 +206,14 @@ func (c *consumer) pickByPriority(out *outbox) (*pullReq, bool) {
 		case serve:
 			c.rr = i
 			return r, claim
+		case r.noWait:
+			// Nothing it may have now: answered as when nothing is left.
+			if r.sent == 0 {
+				out.status(r.reply, 404, "No Messages", nil)
+			} else {
+				out.status(r.reply, 408, "Request Timeout", r.pendingHeaders())
+			}
+			c.dropRequest(r)
 		default:
 			i++
 			skipped++
