@@ -38,8 +38,8 @@ import (
 // around it is its driver: the timer, the delivery goroutine, pull
 // requests, flow control and the outbox. The driver decides and stamps,
 // and changes ackState only by applying operations (consumer_apply.go):
-// deliver, ack, nak, term, progress, redeliver-due, forget, reset and
-// dead-lettered. The pin of a priority group (priority.go) is the
+// deliver, ack, nak, term, progress, redeliver-due, forget, reset,
+// dead-lettered and dead-letter-hold. The pin of a priority group (priority.go) is the
 // driver's alone and never stored.
 //
 // next is the next stream sequence to look at for a first delivery. The

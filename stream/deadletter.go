@@ -22,14 +22,15 @@ import (
 // (the copy committed in the dead-letter stream) awaited first, and only
 // then is the message given up on the original consumer, by an operation
 // (dead-lettered for max_deliver, term for +TERM) with the advisory
-// nats-server would send. Between the two, a max_deliver message stays
-// pending with no deadline, so it is neither redelivered nor lost; after
-// a crash there it comes back pending at its delivery count and is
-// dead-lettered again. A terminated message is simply still pending (its
-// +TERM not applied): a crash before the copy is stored delivers it
-// again, as a lost ack would. Either way the dead-letter stream gets at
-// least one copy, at most a duplicate (with the same Nats-Msg-Id, which
-// its duplicate window drops).
+// nats-server would send. Between the two the message stays pending with
+// no deadline (held by the nak or redeliver-due that reached
+// max_deliver, or by a dead-letter-hold for +TERM), so it is neither
+// redelivered nor lost. After a crash there a max_deliver message comes
+// back pending at its delivery count and is dead-lettered again; a
+// terminated one comes back pending (the hold is not stored) and is
+// delivered again, as after a lost ack. Either way the dead-letter stream
+// gets at least one copy, at most a duplicate (a max_deliver one with the
+// same Nats-Msg-Id, which its duplicate window drops).
 //
 // A copy that cannot be stored (no stream captures the subject, the
 // stream refuses it, no PubAck in time) is retried with a growing delay;
@@ -136,6 +137,7 @@ func (c *consumer) termDeadLetter(sseq, dseq uint64, p *pend, reason string, out
 	if c.cfg.deadLetterSubject() == "" {
 		return false
 	}
+	c.proposeLocked(kindDeadLetterHold, func(w opWriter) opWriter { w.u(sseq); return w }, out)
 	out.dl = append(out.dl, dlJob{c: c, seq: sseq, dseq: dseq, count: p.count, term: true, reason: reason})
 	return true
 }

@@ -58,13 +58,14 @@ const (
 	kindConsumerFlush  opKind = 20
 	kindRemoveUnheld   opKind = 21
 	kindDeadLettered   opKind = 22
-	kindLast                  = kindDeadLettered
+	kindDeadLetterHold opKind = 23
+	kindLast                  = kindDeadLetterHold
 )
 
 var kindNames = [...]string{"", "publish", "delete-msg", "purge", "expire", "stream-create", "stream-update",
 	"stream-delete", "consumer-create", "consumer-update", "consumer-remove", "consumer-pause", "consumer-reset",
 	"ack", "nak", "term", "progress", "deliver", "redeliver-due", "forget", "consumer-flush",
-	"remove-unheld", "dead-lettered"}
+	"remove-unheld", "dead-lettered", "dead-letter-hold"}
 
 func (k opKind) String() string {
 	if k >= 1 && k <= kindLast {
@@ -75,7 +76,7 @@ func (k opKind) String() string {
 
 // forConsumer reports whether records of kind k name a consumer.
 func (k opKind) forConsumer() bool {
-	return k >= kindConsumerCreate && k <= kindConsumerFlush || k == kindDeadLettered
+	return k >= kindConsumerCreate && k <= kindConsumerFlush || k == kindDeadLettered || k == kindDeadLetterHold
 }
 
 // operation is one decoded operation.
@@ -168,6 +169,8 @@ func newOp(k opKind) operation {
 		return &opRemoveUnheld{}
 	case kindDeadLettered:
 		return &opDeadLettered{}
+	case kindDeadLetterHold:
+		return &opDeadLetterHold{}
 	}
 	return nil
 }

@@ -39,6 +39,7 @@ func sampleOps() []struct {
 		{"C", &opConsumerFlush{}},
 		{"", &opRemoveUnheld{Seqs: []uint64{1, 2, 300}}},
 		{"C", &opDeadLettered{Seq: 9, Now: t}},
+		{"C", &opDeadLetterHold{Seq: 10}},
 	}
 }
 
