@@ -32,7 +32,7 @@ type pullReq struct {
 	hbNext    time.Time
 
 	// Priority groups (priority.go); json says the request was a JSON
-	// object, which nats-server requires of priority consumers.
+	// object (a bare batch size carries no priority fields at all).
 	json          bool
 	group         string
 	minPending    int64
