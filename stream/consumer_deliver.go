@@ -211,7 +211,11 @@ func (c *consumer) readAhead(r store.Reader) *store.Msg {
 				return m
 			}
 		}
-		c.ahead = c.readBatch(r, c.next, c.ahead[:0])
+		// From the stream's first sequence at least: a purge being applied
+		// has moved first up before its removals are committed, and
+		// reading from below it would find the same dropped messages
+		// again and again while holding the lock the purge waits for.
+		c.ahead = c.readBatch(r, max(c.next, first), c.ahead[:0])
 		if len(c.ahead) == 0 {
 			return nil
 		}
