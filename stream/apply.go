@@ -77,7 +77,8 @@ func (s *stream) applyOther(b *store.Batch, enc []byte, k opKind, consumer []byt
 		}
 	}
 	switch k {
-	case kindAck, kindNak, kindTerm, kindProgress, kindDeliver, kindRedeliverDue, kindForget, kindConsumerReset:
+	case kindAck, kindNak, kindTerm, kindProgress, kindDeliver, kindRedeliverDue, kindForget, kindConsumerReset,
+		kindDeadLettered, kindDeadLetterHold:
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		var out outbox

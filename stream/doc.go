@@ -49,8 +49,9 @@
 //     encoding. The stream's apply (apply.go) is the one entry point that
 //     decodes an operation and applies it to the batch being gathered and
 //     to the state in memory; a consumer's acknowledgement kinds (deliver,
-//     ack, nak, term, progress, redeliver-due, forget, reset) are applied
-//     by its applyLocked (consumer_apply.go), under the consumer's lock.
+//     ack, nak, term, progress, redeliver-due, forget, reset,
+//     dead-lettered, dead-letter-hold) are applied by its applyLocked
+//     (consumer_apply.go), under the consumer's lock.
 //   - What an operation decides is stamped on it before it is applied: a
 //     publish carries the time it was received, from which apply derives
 //     the message's timestamp (raised to keep times in sequence order) and

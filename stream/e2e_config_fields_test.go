@@ -124,13 +124,17 @@ var consumerFieldCases = map[string][]fieldCase[cc]{
 	"FilterSubjects":     {honoured(func(c *cc) { c.FilterSubjects = []string{"CF.a", "CF.b"} })},
 	"Metadata":           {honoured(func(c *cc) { c.Metadata = map[string]string{"owner": "team-a"} })},
 	"PauseUntil":         {honoured(func(c *cc) { c.PauseUntil = &pauseUntil })},
-	"PriorityPolicy": {refusedWith(10012, func(c *cc) {
+	"PriorityPolicy": {honoured(func(c *cc) {
 		c.PriorityPolicy, c.PriorityGroups = jetstream.PriorityPolicyOverflow, []string{"jobs"}
+	}), honoured(func(c *cc) {
+		c.PriorityPolicy, c.PriorityGroups = jetstream.PriorityPolicyPrioritized, []string{"jobs"}
 	})},
-	"PinnedTTL": {refusedWith(10012, func(c *cc) {
+	"PinnedTTL": {honoured(func(c *cc) {
 		c.PriorityPolicy, c.PriorityGroups, c.PinnedTTL = jetstream.PriorityPolicyPinned, []string{"jobs"}, time.Minute
 	})},
-	"PriorityGroups": {refusedWith(10012, func(c *cc) { c.PriorityGroups = []string{"jobs"} })},
+	"PriorityGroups": {honoured(func(c *cc) {
+		c.PriorityPolicy, c.PriorityGroups = jetstream.PriorityPolicyPinned, []string{"jobs"}
+	}), refusedWith(10196, func(c *cc) { c.PriorityGroups = []string{"jobs"} })},
 	"DeliverSubject": {honoured(func(c *cc) { c.DeliverSubject = "cf-deliver" })},
 	"DeliverGroup":   {honoured(func(c *cc) { c.DeliverSubject, c.DeliverGroup = "cf-deliver", "workers" })},
 	"FlowControl": {honoured(func(c *cc) {

@@ -31,8 +31,13 @@ func FuzzAPIRequest(f *testing.F) {
 		"NATS/1.0\r\nNats-Batch-Id: b\r\nNats-Batch-Sequence: 3\r\nNats-Batch-Commit: eob\r\n\r\n",
 		"NATS/1.0\r\nNats-Incr: -123456789012345678901234567890\r\n\r\n", "NATS/1.0\r\nNats-Incr: 1e3\r\n\r\n",
 		"NATS/1.0\r\nNats-Incr: 2\r\nNats-Stream-Source: K 1 k.a k.a k.a\r\n\r\n",
+		`{"config":{"name":"C2","priority_groups":["g","h"],"priority_policy":"pinned_client","priority_timeout":-5,"metadata":{"wisp.dead_letter_subject":"dlq.s"}}}`,
+		`{"config":{"name":"C2","priority_groups":["a.b",""],"priority_policy":"prioritized","deliver_subject":"d"}}`,
+		`{"group":"g"}`, `{"group":"bad name"}`,
+		`{"batch":2,"expires":1000000,"group":"g","min_pending":1,"min_ack_pending":-1,"id":"x","priority":10}`,
+		`{"batch":1,"group":"g","priority":3}`, `7`,
 	} {
-		for op := range 18 {
+		for op := range 20 {
 			f.Add(uint8(op), []byte(seed))
 		}
 	}
@@ -45,16 +50,22 @@ func FuzzAPIRequest(f *testing.F) {
 	svc.route("STREAM.CREATE.S", []byte(`{"name":"S","subjects":["s.>"],"storage":"memory","allow_rollup_hdrs":true,"allow_direct":true,"allow_atomic":true}`))
 	svc.route("STREAM.CREATE.K", []byte(`{"name":"K","subjects":["k.>"],"storage":"memory","allow_msg_counter":true,"allow_atomic":true}`))
 	svc.route("CONSUMER.CREATE.S.C", []byte(`{"config":{"durable_name":"C","ack_policy":"explicit"}}`))
+	svc.route("CONSUMER.CREATE.S.P", []byte(`{"config":{"durable_name":"P","ack_policy":"explicit","priority_groups":["g"],"priority_policy":"pinned_client","metadata":{"wisp.dead_letter_subject":"dlq.s"}}}`))
+	svc.route("CONSUMER.CREATE.S.O", []byte(`{"config":{"durable_name":"O","ack_policy":"explicit","priority_groups":["g"],"priority_policy":"overflow"}}`))
 	ops := []string{"INFO", "STREAM.CREATE.X", "STREAM.UPDATE.S", "STREAM.INFO.S", "STREAM.NAMES",
 		"STREAM.LIST", "STREAM.MSG.GET.S", "STREAM.PURGE.S", "STREAM.MSG.DELETE.S", "STREAM.DELETE.X",
 		"CONSUMER.CREATE.S.C2", "CONSUMER.DURABLE.CREATE.S.C3", "CONSUMER.INFO.S.C", "CONSUMER.NAMES.S",
-		"CONSUMER.LIST.S", "CONSUMER.PAUSE.S.C", "CONSUMER.RESET.S.C", "CONSUMER.DELETE.S.C2"}
+		"CONSUMER.LIST.S", "CONSUMER.PAUSE.S.C", "CONSUMER.RESET.S.C", "CONSUMER.DELETE.S.C2",
+		"CONSUMER.UNPIN.S.P", "CONSUMER.UNPIN.S.C"}
 	f.Fuzz(func(t *testing.T, op uint8, body []byte) {
 		resp := svc.route(ops[int(op)%len(ops)], body)
 		if resp == nil {
 			t.Fatal("no reply")
 		}
 		svc.directGet("S", "_INBOX.fuzz", body)
+		// Pull requests with priority fields, on priority consumers.
+		svc.pullRequest([]byte(msgNextPrefix+"S.P"), []byte("_INBOX.fuzz"), body)
+		svc.pullRequest([]byte(msgNextPrefix+"S.O"), []byte("_INBOX.fuzz"), body)
 		b.Publish("s.a", "", body, body) // as headers and payload
 		b.Publish("k.a", "", body, nil)  // an increment, or a batch of them
 	})

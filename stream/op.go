@@ -58,13 +58,15 @@ const (
 	kindConsumerFlush  opKind = 20
 	kindRemoveUnheld   opKind = 21
 	kindBatch          opKind = 22
-	kindLast                  = kindBatch
+	kindDeadLettered   opKind = 23
+	kindDeadLetterHold opKind = 24
+	kindLast                  = kindDeadLetterHold
 )
 
 var kindNames = [...]string{"", "publish", "delete-msg", "purge", "expire", "stream-create", "stream-update",
 	"stream-delete", "consumer-create", "consumer-update", "consumer-remove", "consumer-pause", "consumer-reset",
 	"ack", "nak", "term", "progress", "deliver", "redeliver-due", "forget", "consumer-flush",
-	"remove-unheld", "batch"}
+	"remove-unheld", "batch", "dead-lettered", "dead-letter-hold"}
 
 func (k opKind) String() string {
 	if k >= 1 && k <= kindLast {
@@ -74,7 +76,9 @@ func (k opKind) String() string {
 }
 
 // forConsumer reports whether records of kind k name a consumer.
-func (k opKind) forConsumer() bool { return k >= kindConsumerCreate && k <= kindConsumerFlush }
+func (k opKind) forConsumer() bool {
+	return k >= kindConsumerCreate && k <= kindConsumerFlush || k == kindDeadLettered || k == kindDeadLetterHold
+}
 
 // operation is one decoded operation.
 type operation interface {
@@ -166,6 +170,10 @@ func newOp(k opKind) operation {
 		return &opRemoveUnheld{}
 	case kindBatch:
 		return &opBatch{}
+	case kindDeadLettered:
+		return &opDeadLettered{}
+	case kindDeadLetterHold:
+		return &opDeadLetterHold{}
 	}
 	return nil
 }

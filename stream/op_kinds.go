@@ -257,3 +257,23 @@ func (o *opRemoveUnheld) decodeFields(r *opReader) {
 		o.Seqs = nil
 	}
 }
+
+// opDeadLettered gives up on Seq, held at max_deliver until its
+// dead-letter copy was stored (deadletter.go), at Now.
+type opDeadLettered struct {
+	Seq uint64
+	Now int64
+}
+
+func (*opDeadLettered) kind() opKind               { return kindDeadLettered }
+func (o *opDeadLettered) encodeFields(w *opWriter) { w.u(o.Seq); w.i(o.Now) }
+func (o *opDeadLettered) decodeFields(r *opReader) { o.Seq = r.u(); o.Now = r.i() }
+
+// opDeadLetterHold stops redelivering Seq, terminated (+TERM) on a
+// consumer with a dead-letter subject, until its copy is stored and the
+// term is applied (deadletter.go).
+type opDeadLetterHold struct{ Seq uint64 }
+
+func (*opDeadLetterHold) kind() opKind               { return kindDeadLetterHold }
+func (o *opDeadLetterHold) encodeFields(w *opWriter) { w.u(o.Seq) }
+func (o *opDeadLetterHold) decodeFields(r *opReader) { o.Seq = r.u() }

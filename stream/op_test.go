@@ -40,6 +40,8 @@ func sampleOps() []struct {
 		{"", &opRemoveUnheld{Seqs: []uint64{1, 2, 300}}},
 		{"", &opBatch{Now: t, ID: "b1", Msgs: []batchMsg{{Subject: []byte("s.a"), Data: []byte("x")},
 			{Subject: []byte("s.b"), Header: []byte("NATS/1.0\r\nNats-Batch-Commit: 1\r\n\r\n")}}}},
+		{"C", &opDeadLettered{Seq: 9, Now: t}},
+		{"C", &opDeadLetterHold{Seq: 10}},
 	}
 }
 
