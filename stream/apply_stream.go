@@ -121,5 +121,6 @@ func (s *stream) applyDelete(b *store.Batch, res *opResult) error {
 	if s.ageTimer != nil {
 		s.ageTimer.Stop()
 	}
+	s.stopShapingTimers()
 	return nil
 }

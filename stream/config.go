@@ -118,6 +118,7 @@ func (c *Config) setDefaults() {
 	if c.PersistMode == persistModeDefault {
 		c.PersistMode = ""
 	}
+	c.ttlDefaults()
 	if len(c.Subjects) == 0 && !c.hasOrigins() {
 		c.Subjects = []string{c.Name}
 	}
@@ -141,6 +142,9 @@ func (c *Config) validate() *APIError {
 		return e
 	}
 	if e := c.validateOrigins(); e != nil {
+		return e
+	}
+	if e := c.validateTTL(); e != nil {
 		return e
 	}
 	switch {
@@ -175,10 +179,6 @@ func (c *Config) refuseUnsupported() *APIError {
 	switch {
 	case c.Placement != nil:
 		field = `"placement"`
-	case c.AllowMsgTTL:
-		field = `"allow_msg_ttl"`
-	case c.SubjectDeleteMarkerTTL != 0:
-		field = `"subject_delete_marker_ttl"`
 	case c.AllowMsgCounter:
 		field = `"allow_msg_counter"`
 	case c.AllowAtomic:
@@ -236,6 +236,9 @@ func checkUpdate(old, nw *Config) *APIError {
 		return bad("sealed setting")
 	case old.FirstSeq != nw.FirstSeq:
 		return bad("first sequence")
+	}
+	if e := checkTTLUpdate(old, nw); e != nil {
+		return e
 	}
 	return checkOriginUpdate(old, nw)
 }

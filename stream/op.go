@@ -57,13 +57,14 @@ const (
 	kindForget         opKind = 19
 	kindConsumerFlush  opKind = 20
 	kindRemoveUnheld   opKind = 21
-	kindLast                  = kindRemoveUnheld
+	kindExpireTTL      opKind = 22
+	kindLast                  = kindExpireTTL
 )
 
 var kindNames = [...]string{"", "publish", "delete-msg", "purge", "expire", "stream-create", "stream-update",
 	"stream-delete", "consumer-create", "consumer-update", "consumer-remove", "consumer-pause", "consumer-reset",
 	"ack", "nak", "term", "progress", "deliver", "redeliver-due", "forget", "consumer-flush",
-	"remove-unheld"}
+	"remove-unheld", "expire-ttl"}
 
 func (k opKind) String() string {
 	if k >= 1 && k <= kindLast {
@@ -163,6 +164,8 @@ func newOp(k opKind) operation {
 		return &opConsumerFlush{}
 	case kindRemoveUnheld:
 		return &opRemoveUnheld{}
+	case kindExpireTTL:
+		return &opExpireTTL{}
 	}
 	return nil
 }

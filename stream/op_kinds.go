@@ -257,3 +257,13 @@ func (o *opRemoveUnheld) decodeFields(r *opReader) {
 		o.Seqs = nil
 	}
 }
+
+// opExpireTTL removes the messages whose own TTL (Nats-TTL) ran out by
+// Now, leaving subject delete markers where the stream asks for them
+// (ttl.go, markers.go).
+type opExpireTTL struct{ Now int64 }
+
+func (*opExpireTTL) kind() opKind { return kindExpireTTL }
+
+func (o *opExpireTTL) encodeFields(w *opWriter) { w.i(o.Now) }
+func (o *opExpireTTL) decodeFields(r *opReader) { o.Now = r.i() }

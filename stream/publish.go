@@ -81,6 +81,10 @@ func (s *stream) applyPublish(b *store.Batch, o *opPublish, res *opResult) error
 	if now <= s.state.lastTime {
 		now = s.state.lastTime + 1 // keep times in sequence order for expiry
 	}
+	var ttl int64
+	if s.cfg.AllowMsgTTL && o.Header != nil {
+		o.Header, ttl = s.stampTTL(o.Header) // ttl.go
+	}
 	res.seq = s.state.last + 1
 	if o.From.at > res.seq {
 		res.seq = o.From.at // a mirror skips what its origin no longer has
@@ -100,6 +104,9 @@ func (s *stream) applyPublish(b *store.Batch, o *opPublish, res *opResult) error
 		res.prevSubjSeq = s.lastSeqOf(o.Subject)
 	}
 	s.noteAdded(o.Subject, res.seq, now, msg.Size())
+	if ttl > 0 {
+		s.trackTTL(res.seq, now, ttl, o.Now)
+	}
 	if err := s.rollupAfter(b, replaced); err != nil {
 		// Only a write to the batch can fail here, and the message is
 		// already in it: as with limits below, log rather than fail.
@@ -184,6 +191,9 @@ func (s *stream) checkPublish(o *opPublish, res *opResult) (rollupKind, *APIErro
 		if !ok || v != last {
 			return rollupNone, apiErr(errWrongLastSeq, last)
 		}
+	}
+	if e := s.checkMsgTTL(o); e != nil {
+		return rollupNone, e
 	}
 	rollup, e := s.checkRollup(o.Header)
 	if e != nil {

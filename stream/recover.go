@@ -92,8 +92,13 @@ func (s *stream) loadLocked(now time.Time) error {
 	s.state = state{}
 	clear(s.subjects)
 	s.dedupe, s.dedupeQ, s.lastMsgID = nil, nil, ""
+	s.resetTTLs()
+	ttls := s.cfg.AllowMsgTTL
 	err = r.Scan(s.id, 0, func(m *store.Msg) bool {
 		s.noteAdded(m.Subject, m.Seq, m.Time, m.Size())
+		if ttls {
+			s.loadTTL(m, now.UnixNano()) // ttl.go
+		}
 		return true
 	})
 	if err != nil {
