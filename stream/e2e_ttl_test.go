@@ -94,7 +94,9 @@ func TestE2EMsgTTL(t *testing.T) {
 	if _, err := pubTTL(t, n, "plain", "0"); apiErrCode(err) != 10165 {
 		t.Fatalf(`TTL "0" (a duration under a second): %v, want 10165`, err)
 	}
-	if _, err := pubTTL(t, n, "plain", ""); err != nil {
+	m := nats.NewMsg("plain")
+	m.Header["Nats-TTL"] = []string{""} // empty: no TTL
+	if _, err := n.js.PublishMsg(ctx(t), m); err != nil {
 		t.Fatal(err)
 	}
 	if info, _ := plain.Info(ctx(t)); info.State.Msgs != 1 {

@@ -87,6 +87,13 @@ func genWorkload(seed uint64, storage Storage) []step {
 		b, _ := json.Marshal(cfg)
 		steps = append(steps, step{api: "STREAM.CREATE." + name, body: string(b)})
 	}
+	// Per-message TTLs, with delete markers and max_age (ttl.go, markers.go).
+	ttlCfg := Config{Name: "S6", Subjects: []string{"s6.*"}, Storage: storage, AllowMsgTTL: true,
+		SubjectDeleteMarkerTTL: time.Duration(1+r.IntN(2)) * time.Second, MaxAge: 4 * time.Second,
+		MaxMsgsPerSubject: int64(r.IntN(3))}
+	defs = append(defs, def{"S6", ttlCfg})
+	b, _ := json.Marshal(ttlCfg)
+	steps = append(steps, step{api: "STREAM.CREATE.S6", body: string(b)})
 	for n := 0; n < 600; n++ {
 		d := defs[r.IntN(len(defs))]
 		subj := fmt.Sprintf("s%s.%d", d.name[1:], r.IntN(4))
@@ -105,9 +112,12 @@ func genWorkload(seed uint64, storage Storage) []step {
 			if r.IntN(15) == 0 {
 				hdr = append(hdr, hdrRollup, []string{"sub", "all"}[r.IntN(2)])
 			}
+			if d.cfg.AllowMsgTTL && r.IntN(4) != 0 {
+				hdr = append(hdr, hdrTTL, []string{"1s", "2", "3s", "never", "1", "bad"}[r.IntN(6)])
+			}
 			steps = append(steps, step{subject: subj, hdr: hdr, data: strings.Repeat("x", r.IntN(120))})
 		case k < 68:
-			steps = append(steps, step{advance: time.Duration(r.IntN(1500)) * time.Millisecond})
+			steps = append(steps, step{advance: time.Duration(1+r.IntN(1500)) * time.Millisecond}) // 0 would read as a publish
 		case k < 72:
 			steps = append(steps, step{api: "STREAM.MSG.DELETE." + d.name, body: fmt.Sprintf(`{"seq":%d}`, 1+r.IntN(40))})
 		case k < 74:
@@ -163,7 +173,7 @@ func genWorkload(seed uint64, storage Storage) []step {
 		}
 	}
 	// A stream deleted with its consumers, and made again under a new id.
-	b, _ := json.Marshal(defs[0].cfg)
+	b, _ = json.Marshal(defs[0].cfg)
 	steps = append(steps, step{api: "STREAM.DELETE." + defs[0].name},
 		step{api: "STREAM.CREATE." + defs[0].name, body: string(b)},
 		step{subject: "s0.1", data: "again"})
@@ -360,7 +370,7 @@ func TestReplayIsDeterministic(t *testing.T) {
 					}
 					for _, k := range []opKind{kindPublish, kindDeleteMsg, kindPurge, kindExpire, kindStreamCreate,
 						kindStreamUpdate, kindStreamDelete, kindConsumerCreate, kindConsumerRemove, kindDeliver, kindAck,
-						kindConsumerFlush} {
+						kindConsumerFlush, kindExpireTTL} {
 						if kinds[k] == 0 {
 							t.Fatalf("the workload applied no %v: %v", k, kinds)
 						}

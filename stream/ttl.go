@@ -54,7 +54,7 @@ func parseMsgTTL(v []byte) (secs int64, ok bool) {
 // that does not parse), ttlNever, or seconds.
 func headerTTL(hdr []byte) int64 {
 	v := headerValue(hdr, hdrTTL)
-	if v == nil {
+	if len(v) == 0 {
 		return 0
 	}
 	ttl, _ := parseMsgTTL(v)
@@ -66,8 +66,8 @@ func headerTTL(hdr []byte) int64 {
 // (mirror, source) was checked by its origin and keeps its header as is.
 func (s *stream) checkMsgTTL(o *opPublish) *APIError {
 	v := headerValue(o.Header, hdrTTL)
-	if v == nil {
-		return nil
+	if len(v) == 0 {
+		return nil // absent, or empty: none, as in nats-server
 	}
 	ttl, ok := parseMsgTTL(v)
 	switch {
