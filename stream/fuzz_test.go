@@ -23,6 +23,11 @@ func FuzzAPIRequest(f *testing.F) {
 		`{"name":"X","subjects":["x.>"],"subject_transform":{"src":"x.*","dest":"y.{{wildcard(1)}}"},"republish":{"src":">","dest":"r.>","headers_only":true}}`,
 		`{"name":"X","mirror":{"name":"S","opt_start_seq":2,"filter_subject":"s.a","subject_transforms":[{"src":"s.>","dest":"m.>"}],"external":{"api":"$JS.x.API","deliver":""}}}`,
 		`{"name":"X","sources":[{"name":"S","opt_start_time":"2030-01-01T00:00:00Z"},{"name":"S","filter_subject":"s.b","subject_transforms":[{"src":"s.b","dest":"{{bad}}"}]}]}`,
+		`{"name":"X","subjects":["x.>"],"allow_msg_ttl":true,"subject_delete_marker_ttl":1000000000,"max_age":5000000000}`,
+		`{"name":"S","subjects":["s.>"],"storage":"memory","allow_msg_ttl":false,"subject_delete_marker_ttl":-1}`,
+		`{"name":"X","mirror":{"name":"S"},"subject_delete_marker_ttl":999999999}`,
+		"NATS/1.0\r\nNats-TTL: 2s\r\n\r\n", "NATS/1.0\r\nNats-TTL: never\r\n\r\n", "NATS/1.0\r\nNats-TTL: -1\r\n\r\n",
+		"NATS/1.0\r\nNats-TTL: 1\r\nNats-Marker-Reason: MaxAge\r\nKV-Operation: PURGE\r\n\r\n",
 	} {
 		for op := range 18 {
 			f.Add(uint8(op), []byte(seed))
@@ -34,7 +39,7 @@ func FuzzAPIRequest(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { svc.Close() })
-	svc.route("STREAM.CREATE.S", []byte(`{"name":"S","subjects":["s.>"],"storage":"memory","allow_rollup_hdrs":true,"allow_direct":true}`))
+	svc.route("STREAM.CREATE.S", []byte(`{"name":"S","subjects":["s.>"],"storage":"memory","allow_rollup_hdrs":true,"allow_direct":true,"allow_msg_ttl":true,"subject_delete_marker_ttl":1000000000}`))
 	svc.route("CONSUMER.CREATE.S.C", []byte(`{"config":{"durable_name":"C","ack_policy":"explicit"}}`))
 	ops := []string{"INFO", "STREAM.CREATE.X", "STREAM.UPDATE.S", "STREAM.INFO.S", "STREAM.NAMES",
 		"STREAM.LIST", "STREAM.MSG.GET.S", "STREAM.PURGE.S", "STREAM.MSG.DELETE.S", "STREAM.DELETE.X",
@@ -68,10 +73,16 @@ func FuzzHeaders(f *testing.F) {
 	f.Add([]byte("NATS/1.0\r\nNats-Msg-Id: x\r\nNats-Expected-Last-Sequence: 5\r\n\r\n"))
 	f.Add([]byte("NATS/1.0 503\r\n\r\n"))
 	f.Add([]byte(":\n:\r\n"))
+	f.Add([]byte("NATS/1.0\r\nNats-TTL: 1m\r\nnats-ttl: 5\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, hdr []byte) {
 		headerValue(hdr, hdrMsgID)
 		headerUint(hdr, hdrExpLastSeq)
 		directGetHeader("S", []byte("s"), 1, 1, hdr)
+		headerTTL(hdr)
+		isDeleteMarker(hdr)
+		if out := replaceHeader(hdr, hdrTTL, "5"); headerTTL(out) != 5 {
+			t.Fatalf("replaceHeader(%q) = %q", hdr, out)
+		}
 	})
 }
 

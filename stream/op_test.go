@@ -38,6 +38,7 @@ func sampleOps() []struct {
 		{"C", &opForget{Seq: 8}},
 		{"C", &opConsumerFlush{}},
 		{"", &opRemoveUnheld{Seqs: []uint64{1, 2, 300}}},
+		{"", &opExpireTTL{Now: t}},
 	}
 }
 
