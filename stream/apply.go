@@ -100,6 +100,8 @@ func (s *stream) applyOther(b *store.Batch, enc []byte, k opKind, consumer []byt
 		return s.applyExpire(b, o)
 	case *opExpireTTL:
 		return s.applyExpireTTL(b, o)
+	case *opFireSchedules:
+		return s.applyFireSchedules(b, o)
 	case *opStreamUpdate:
 		return s.applyUpdate(b, o, res)
 	case *opStreamDelete:

@@ -183,8 +183,6 @@ func (c *Config) refuseUnsupported() *APIError {
 		field = `"allow_msg_counter"`
 	case c.AllowAtomic:
 		field = `"allow_atomic"`
-	case c.AllowSchedules:
-		field = `"allow_msg_schedules"`
 	case c.AllowBatched:
 		field = `"allow_batched"`
 	case c.PersistMode != "":

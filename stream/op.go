@@ -58,13 +58,14 @@ const (
 	kindConsumerFlush  opKind = 20
 	kindRemoveUnheld   opKind = 21
 	kindExpireTTL      opKind = 22
-	kindLast                  = kindExpireTTL
+	kindFireSchedules  opKind = 23
+	kindLast                  = kindFireSchedules
 )
 
 var kindNames = [...]string{"", "publish", "delete-msg", "purge", "expire", "stream-create", "stream-update",
 	"stream-delete", "consumer-create", "consumer-update", "consumer-remove", "consumer-pause", "consumer-reset",
 	"ack", "nak", "term", "progress", "deliver", "redeliver-due", "forget", "consumer-flush",
-	"remove-unheld", "expire-ttl"}
+	"remove-unheld", "expire-ttl", "fire-schedules"}
 
 func (k opKind) String() string {
 	if k >= 1 && k <= kindLast {
@@ -166,6 +167,8 @@ func newOp(k opKind) operation {
 		return &opRemoveUnheld{}
 	case kindExpireTTL:
 		return &opExpireTTL{}
+	case kindFireSchedules:
+		return &opFireSchedules{}
 	}
 	return nil
 }

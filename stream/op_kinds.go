@@ -267,3 +267,13 @@ func (*opExpireTTL) kind() opKind { return kindExpireTTL }
 
 func (o *opExpireTTL) encodeFields(w *opWriter) { w.i(o.Now) }
 func (o *opExpireTTL) decodeFields(r *opReader) { o.Now = r.i() }
+
+// opFireSchedules fires every message schedule due by Now: each stores
+// the message it produces, and is removed or moved to its next firing,
+// computed from Now (schedule.go).
+type opFireSchedules struct{ Now int64 }
+
+func (*opFireSchedules) kind() opKind { return kindFireSchedules }
+
+func (o *opFireSchedules) encodeFields(w *opWriter) { w.i(o.Now) }
+func (o *opFireSchedules) decodeFields(r *opReader) { o.Now = r.i() }

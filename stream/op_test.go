@@ -39,6 +39,7 @@ func sampleOps() []struct {
 		{"C", &opConsumerFlush{}},
 		{"", &opRemoveUnheld{Seqs: []uint64{1, 2, 300}}},
 		{"", &opExpireTTL{Now: t}},
+		{"", &opFireSchedules{Now: t}},
 	}
 }
 

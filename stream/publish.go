@@ -107,10 +107,18 @@ func (s *stream) applyPublish(b *store.Batch, o *opPublish, res *opResult) error
 	if ttl > 0 {
 		s.trackTTL(res.seq, now, ttl, o.Now)
 	}
+	if s.cfg.AllowSchedules && o.Header != nil {
+		s.noteScheduleStored(o.Subject, res.seq, o.Header, now, o.Now) // schedule.go
+	}
 	if err := s.rollupAfter(b, replaced); err != nil {
 		// Only a write to the batch can fail here, and the message is
 		// already in it: as with limits below, log rather than fail.
 		s.svc.log.Error("stream rollup failed", "stream", s.name, "err", err)
+	}
+	if s.cfg.AllowSchedules && o.Header != nil {
+		if err := s.afterScheduleStored(b, o.Header); err != nil {
+			s.svc.log.Error("removing a message schedule failed", "stream", s.name, "err", err)
+		}
 	}
 	// Like nats-server, the last msg id is that of the last message, even
 	// when it had none.
@@ -194,6 +202,11 @@ func (s *stream) checkPublish(o *opPublish, res *opResult) (rollupKind, *APIErro
 	}
 	if e := s.checkMsgTTL(o); e != nil {
 		return rollupNone, e
+	}
+	if hasScheduleHeaders(o.Header) {
+		if e := s.checkSchedule(o); e != nil { // schedule.go; may add a rollup header
+			return rollupNone, e
+		}
 	}
 	rollup, e := s.checkRollup(o.Header)
 	if e != nil {
