@@ -45,13 +45,17 @@ func errSchedulesDisabled() *APIError { return &APIError{400, 10188, "message sc
 func errSchedulePattern() *APIError {
 	return &APIError{400, 10189, "message schedules pattern is invalid"}
 }
-func errScheduleTarget() *APIError { return &APIError{400, 10190, "message schedules target is invalid"} }
+func errScheduleTarget() *APIError {
+	return &APIError{400, 10190, "message schedules target is invalid"}
+}
 func errScheduleTTL() *APIError {
 	return &APIError{400, 10191, "message schedules invalid per-message TTL"}
 }
 func errScheduleRollup() *APIError { return &APIError{400, 10192, "message schedules invalid rollup"} }
-func errScheduleSource() *APIError { return &APIError{400, 10203, "message schedules source is invalid"} }
-func errScheduler() *APIError      { return &APIError{400, 10212, "message schedules invalid scheduler"} }
+func errScheduleSource() *APIError {
+	return &APIError{400, 10203, "message schedules source is invalid"}
+}
+func errScheduler() *APIError { return &APIError{400, 10212, "message schedules invalid scheduler"} }
 func errScheduleTZ() *APIError {
 	return &APIError{400, 10223, "message schedules time zone is invalid"}
 }
