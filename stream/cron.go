@@ -8,8 +8,8 @@ import (
 
 // cronSpec is a parsed six-field cron pattern, the form message schedules
 // use: seconds, minutes, hours, day of month, month, day of week. Each
-// field is a set of allowed values as bits. A field is "*", "?" (day
-// fields), a value, a range a-b, a list of those separated by commas,
+// field is a set of allowed values as bits. A field is "*" (or "?"), a
+// value, a range a-b, a list of those separated by commas,
 // each optionally with a step /n; months and weekdays may be named (JAN,
 // SUN). As in classic cron, a day matches when both day fields allow it,
 // unless both are restricted, in which case either may.
@@ -46,7 +46,7 @@ func parseCronSpec(pattern string) (cronSpec, bool) {
 	}
 	var sets [6]uint64
 	for i, f := range fields {
-		set, ok := parseCronField(f, cronFields[i], i >= 3)
+		set, ok := parseCronField(f, cronFields[i])
 		if !ok {
 			return cronSpec{}, false
 		}
@@ -59,7 +59,7 @@ func parseCronSpec(pattern string) (cronSpec, bool) {
 func isCronAny(f string) bool { return f == "*" || f == "?" }
 
 // parseCronField parses one field into its set of values.
-func parseCronField(f string, d cronField, dayField bool) (uint64, bool) {
+func parseCronField(f string, d cronField) (uint64, bool) {
 	var set uint64
 	for _, part := range strings.Split(f, ",") {
 		rng, stepStr, hasStep := strings.Cut(part, "/")
@@ -73,7 +73,7 @@ func parseCronField(f string, d cronField, dayField bool) (uint64, bool) {
 		}
 		var lo, hi int
 		switch {
-		case rng == "*" || rng == "?" && dayField:
+		case rng == "*" || rng == "?":
 			lo, hi = d.lo, d.hi
 		default:
 			a, b, isRange := strings.Cut(rng, "-")
@@ -129,20 +129,27 @@ func (c *cronSpec) after(t time.Time) (time.Time, bool) {
 	t = t.Truncate(time.Second).Add(time.Second)
 	limit := t.AddDate(5, 0, 0)
 	for t.Before(limit) {
+		var next time.Time
 		switch {
 		case c.month&(1<<uint(t.Month())) == 0:
-			t = time.Date(t.Year(), t.Month()+1, 1, 0, 0, 0, 0, loc)
+			next = time.Date(t.Year(), t.Month()+1, 1, 0, 0, 0, 0, loc)
 		case !c.dayMatches(t):
-			t = time.Date(t.Year(), t.Month(), t.Day()+1, 0, 0, 0, 0, loc)
+			next = time.Date(t.Year(), t.Month(), t.Day()+1, 0, 0, 0, 0, loc)
 		case c.hour&(1<<uint(t.Hour())) == 0:
-			t = time.Date(t.Year(), t.Month(), t.Day(), t.Hour()+1, 0, 0, 0, loc)
+			// Forward on the absolute clock: a local hour named through
+			// time.Date may not exist on a daylight saving change.
+			next = t.Add(time.Duration(60-t.Minute())*time.Minute - time.Duration(t.Second())*time.Second)
 		case c.min&(1<<uint(t.Minute())) == 0:
-			t = t.Truncate(time.Minute).Add(time.Minute)
+			next = t.Truncate(time.Minute).Add(time.Minute)
 		case c.sec&(1<<uint(t.Second())) == 0:
-			t = t.Add(time.Second)
+			next = t.Add(time.Second)
 		default:
 			return t, true
 		}
+		if !next.After(t) {
+			next = t.Add(time.Hour) // a midnight a daylight saving change skipped
+		}
+		t = next
 	}
 	return time.Time{}, false
 }

@@ -28,6 +28,10 @@ func FuzzAPIRequest(f *testing.F) {
 		`{"name":"X","mirror":{"name":"S"},"subject_delete_marker_ttl":999999999}`,
 		"NATS/1.0\r\nNats-TTL: 2s\r\n\r\n", "NATS/1.0\r\nNats-TTL: never\r\n\r\n", "NATS/1.0\r\nNats-TTL: -1\r\n\r\n",
 		"NATS/1.0\r\nNats-TTL: 1\r\nNats-Marker-Reason: MaxAge\r\nKV-Operation: PURGE\r\n\r\n",
+		"NATS/1.0\r\nNats-Schedule: @at 2020-01-01T00:00:00Z\r\nNats-Schedule-Target: s.t\r\nNats-Schedule-TTL: 5s\r\n\r\n",
+		"NATS/1.0\r\nNats-Schedule: 0 0 * * * *\r\nNats-Schedule-Time-Zone: UTC\r\nNats-Schedule-Target: s.t\r\nNats-Schedule-Source: s.a\r\n\r\n",
+		"NATS/1.0\r\nNats-Schedule-Next: purge\r\nNats-Scheduler: s.a\r\n\r\n",
+		`{"name":"X","subjects":["x.>"],"allow_msg_schedules":true,"discard":"new"}`,
 	} {
 		for op := range 18 {
 			f.Add(uint8(op), []byte(seed))
@@ -39,7 +43,7 @@ func FuzzAPIRequest(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { svc.Close() })
-	svc.route("STREAM.CREATE.S", []byte(`{"name":"S","subjects":["s.>"],"storage":"memory","allow_rollup_hdrs":true,"allow_direct":true,"allow_msg_ttl":true,"subject_delete_marker_ttl":1000000000}`))
+	svc.route("STREAM.CREATE.S", []byte(`{"name":"S","subjects":["s.>"],"storage":"memory","allow_rollup_hdrs":true,"allow_direct":true,"allow_msg_ttl":true,"subject_delete_marker_ttl":1000000000,"allow_msg_schedules":true}`))
 	svc.route("CONSUMER.CREATE.S.C", []byte(`{"config":{"durable_name":"C","ack_policy":"explicit"}}`))
 	ops := []string{"INFO", "STREAM.CREATE.X", "STREAM.UPDATE.S", "STREAM.INFO.S", "STREAM.NAMES",
 		"STREAM.LIST", "STREAM.MSG.GET.S", "STREAM.PURGE.S", "STREAM.MSG.DELETE.S", "STREAM.DELETE.X",
@@ -74,12 +78,18 @@ func FuzzHeaders(f *testing.F) {
 	f.Add([]byte("NATS/1.0 503\r\n\r\n"))
 	f.Add([]byte(":\n:\r\n"))
 	f.Add([]byte("NATS/1.0\r\nNats-TTL: 1m\r\nnats-ttl: 5\r\n\r\n"))
+	f.Add([]byte("NATS/1.0\r\nNats-Schedule: */5 0-30/2 * ? JAN-MAR mon,fri\r\nNats-Schedule-Time-Zone: Europe/Paris\r\n\r\n"))
+	f.Add([]byte("NATS/1.0\r\nNats-Schedule: @every 3s\r\nNats-Schedule-Target: t\r\nNats-Msg-Id: x\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, hdr []byte) {
 		headerValue(hdr, hdrMsgID)
 		headerUint(hdr, hdrExpLastSeq)
 		directGetHeader("S", []byte("s"), 1, 1, hdr)
 		headerTTL(hdr)
 		isDeleteMarker(hdr)
+		hasScheduleHeaders(hdr)
+		if at, repeat, _ := nextFiring(hdr, 1767225600e9, 1767225600e9); at != 0 {
+			producedHeader(hdr, "s", repeat, at, headerValue(hdr, hdrScheduleTTL), nil)
+		}
 		if out := replaceHeader(hdr, hdrTTL, "5"); headerTTL(out) != 5 {
 			t.Fatalf("replaceHeader(%q) = %q", hdr, out)
 		}

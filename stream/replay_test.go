@@ -87,8 +87,9 @@ func genWorkload(seed uint64, storage Storage) []step {
 		b, _ := json.Marshal(cfg)
 		steps = append(steps, step{api: "STREAM.CREATE." + name, body: string(b)})
 	}
-	// Per-message TTLs, with delete markers and max_age (ttl.go, markers.go).
-	ttlCfg := Config{Name: "S6", Subjects: []string{"s6.*"}, Storage: storage, AllowMsgTTL: true,
+	// Per-message TTLs, with delete markers and max_age (ttl.go,
+	// markers.go), and message schedules (schedule.go).
+	ttlCfg := Config{Name: "S6", Subjects: []string{"s6.*"}, Storage: storage, AllowMsgTTL: true, AllowSchedules: true,
 		SubjectDeleteMarkerTTL: time.Duration(1+r.IntN(2)) * time.Second, MaxAge: 4 * time.Second,
 		MaxMsgsPerSubject: int64(r.IntN(3))}
 	defs = append(defs, def{"S6", ttlCfg})
@@ -114,6 +115,20 @@ func genWorkload(seed uint64, storage Storage) []step {
 			}
 			if d.cfg.AllowMsgTTL && r.IntN(4) != 0 {
 				hdr = append(hdr, hdrTTL, []string{"1s", "2", "3s", "never", "1", "bad"}[r.IntN(6)])
+			}
+			if d.cfg.AllowSchedules && r.IntN(3) == 0 {
+				at := workloadStart.Add(time.Duration(r.IntN(40)) * time.Second).Format(time.RFC3339)
+				hdr = append(hdr, hdrSchedule, []string{"@at " + at, "@every 2s", "*/3 * * * * *", "@at x"}[r.IntN(4)],
+					hdrScheduleTarget, "s6.3")
+				if r.IntN(2) == 0 {
+					hdr = append(hdr, hdrScheduleTTL, "2s")
+				}
+				if r.IntN(3) == 0 {
+					hdr = append(hdr, hdrScheduleSource, "s6.2")
+				}
+			}
+			if d.cfg.AllowSchedules && r.IntN(20) == 0 {
+				hdr = append(hdr, hdrScheduleNext, scheduleNextPurge, hdrScheduler, fmt.Sprintf("s6.%d", r.IntN(3)))
 			}
 			steps = append(steps, step{subject: subj, hdr: hdr, data: strings.Repeat("x", r.IntN(120))})
 		case k < 68:
@@ -370,7 +385,7 @@ func TestReplayIsDeterministic(t *testing.T) {
 					}
 					for _, k := range []opKind{kindPublish, kindDeleteMsg, kindPurge, kindExpire, kindStreamCreate,
 						kindStreamUpdate, kindStreamDelete, kindConsumerCreate, kindConsumerRemove, kindDeliver, kindAck,
-						kindConsumerFlush, kindExpireTTL} {
+						kindConsumerFlush, kindExpireTTL, kindFireSchedules} {
 						if kinds[k] == 0 {
 							t.Fatalf("the workload applied no %v: %v", k, kinds)
 						}
