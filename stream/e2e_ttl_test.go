@@ -248,3 +248,38 @@ func TestE2EMsgTTLRestart(t *testing.T) {
 		t.Fatalf("marker after the restart: %+v %v", m, err)
 	}
 }
+
+// TestE2EMsgTTLEnabledByUpdate: a source copies messages with their
+// Nats-TTL into a stream without allow_msg_ttl, where they stay; turning
+// TTLs on by an update makes them expire.
+func TestE2EMsgTTLEnabledByUpdate(t *testing.T) {
+	clock := stream.NewFakeClock(time.Now())
+	n := startNodeWith(t, stream.Options{StoreDir: t.TempDir(), Clock: clock})
+	if _, err := n.js.CreateStream(ctx(t), jetstream.StreamConfig{Name: "ORIGIN", Subjects: []string{"o.>"},
+		AllowMsgTTL: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pubTTL(t, n, "o.a", "10s"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := n.js.CreateStream(ctx(t), jetstream.StreamConfig{Name: "COPY",
+		Sources: []*jetstream.StreamSource{{Name: "ORIGIN"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ttlWait(t, "the copy", func() bool {
+		info, err := s.Info(ctx(t))
+		return err == nil && info.State.Msgs == 1
+	})
+	clock.Advance(5 * time.Second)
+	cfg := s.CachedInfo().Config
+	cfg.AllowMsgTTL = true
+	if _, err := n.js.UpdateStream(ctx(t), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if msgGone(t, s, 1) {
+		t.Fatal("the copy expired at once")
+	}
+	clock.Advance(10 * time.Second) // past the copy's own deadline (it was stored at 0 s)
+	ttlWait(t, "the copied TTL", func() bool { return msgGone(t, s, 1) })
+}

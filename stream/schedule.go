@@ -283,7 +283,7 @@ func (s *stream) noteScheduleStored(subject []byte, seq uint64, hdr []byte, ts, 
 	sc := s.sched
 	if at, _, e := nextFiring(hdr, ts, ts); e == nil && at != 0 {
 		sc.bySubj[string(subject)] = schedEntry{seq: seq, at: at}
-		s.armSchedules(now)
+		s.armScheduleAt(at, now)
 		return
 	}
 	scheduler := headerValue(hdr, hdrScheduler)
@@ -299,7 +299,7 @@ func (s *stream) noteScheduleStored(subject []byte, seq uint64, hdr []byte, ts, 
 		if e, ok := sc.bySubj[string(scheduler)]; ok {
 			e.at = t.UnixNano()
 			sc.bySubj[string(scheduler)] = e
-			s.armSchedules(now)
+			s.armScheduleAt(e.at, now)
 		}
 	}
 }
@@ -344,11 +344,18 @@ func (s *stream) armSchedules(now int64) {
 		sc.armedAt = 0
 		return
 	}
-	if sc.armedAt != 0 && sc.armedAt <= e.at {
+	s.armScheduleAt(e.at, now)
+}
+
+// armScheduleAt arms the timer for a firing at at, unless it is armed for
+// one no later: adding a schedule costs no scan of the others.
+func (s *stream) armScheduleAt(at, now int64) {
+	sc := s.sched
+	if sc.armedAt != 0 && sc.armedAt <= at {
 		return
 	}
-	sc.armedAt = e.at
-	d := max(time.Duration(e.at-now), time.Millisecond)
+	sc.armedAt = at
+	d := max(time.Duration(at-now), time.Millisecond)
 	if sc.timer == nil {
 		sc.timer = s.svc.clock.AfterFunc(d, s.onScheduleTimer)
 		return
@@ -377,6 +384,7 @@ func (s *stream) onScheduleTimer() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sched != nil && !s.deleted {
+		s.sched.armedAt = 0 // measured again on the clock, not from the operation's time
 		s.armSchedules(s.svc.clock.Now().UnixNano())
 	}
 }
