@@ -238,3 +238,37 @@ func TestE2EScheduleErrors(t *testing.T) {
 		t.Errorf("not a JetStream error: %v", err)
 	}
 }
+
+// TestE2EScheduleCronTimeZone: a cron schedule fires in its time zone,
+// names its next firing in that zone, and with Nats-Schedule-Rollup its
+// target keeps only the latest produced message.
+func TestE2EScheduleCronTimeZone(t *testing.T) {
+	if _, err := time.LoadLocation("America/New_York"); err != nil {
+		t.Skip("no time zone database:", err)
+	}
+	clock := stream.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	n := startNodeWith(t, stream.Options{StoreDir: t.TempDir(), Clock: clock})
+	s := scheduleStream(t, n, "TZ")
+	if _, err := pubSchedule(t, n, "sch.noon", "lunch", "Nats-Schedule", "0 0 12 * * *",
+		"Nats-Schedule-Time-Zone", "America/New_York", "Nats-Schedule-Target", "sch.t", "Nats-Schedule-Rollup", "sub"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(5*time.Hour - time.Second) // noon in New York is 17:00 UTC
+	if subjectCount(t, s, "sch.t") != 0 {
+		t.Fatal("fired before noon in New York")
+	}
+	clock.Advance(time.Second)
+	ttlWait(t, "noon", func() bool { return subjectCount(t, s, "sch.t") == 1 })
+	clock.Advance(24 * time.Hour)
+	ttlWait(t, "the next noon", func() bool {
+		m, err := s.GetLastMsgForSubject(ctx(t), "sch.t")
+		return err == nil && m.Sequence == 3
+	})
+	m, err := s.GetLastMsgForSubject(ctx(t), "sch.t")
+	if err != nil || m.Header.Get("Nats-Schedule-Next") != "2026-03-03T12:00:00-05:00" || m.Header.Get("Nats-Rollup") != "sub" {
+		t.Fatalf("second firing %v %v", m.Header, err)
+	}
+	if c := subjectCount(t, s, "sch.t"); c != 1 {
+		t.Fatalf("the rollup left %d messages on the target", c)
+	}
+}

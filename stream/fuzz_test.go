@@ -2,6 +2,7 @@ package stream
 
 import (
 	"testing"
+	"time"
 )
 
 // FuzzAPIRequest sends arbitrary bodies to every API operation: each must
@@ -88,7 +89,7 @@ func FuzzHeaders(f *testing.F) {
 		isDeleteMarker(hdr)
 		hasScheduleHeaders(hdr)
 		if at, repeat, _ := nextFiring(hdr, 1767225600e9, 1767225600e9); at != 0 {
-			producedHeader(hdr, "s", repeat, at, headerValue(hdr, hdrScheduleTTL), nil)
+			producedHeader(hdr, "s", repeat, time.Unix(0, at), headerValue(hdr, hdrScheduleTTL), nil)
 		}
 		if out := replaceHeader(hdr, hdrTTL, "5"); headerTTL(out) != 5 {
 			t.Fatalf("replaceHeader(%q) = %q", hdr, out)

@@ -450,14 +450,21 @@ func (s *stream) fireSchedule(b *store.Batch, subj string, e schedEntry, now int
 			}
 		}
 	}
-	hdr := producedHeader(content.Header, subj, repeat, next, ttl, rollup)
+	loc, _ := scheduleLocation(m.Header) // checked by nextFiring
+	if loc == nil {
+		loc = time.UTC
+	}
+	hdr := producedHeader(content.Header, subj, repeat, time.Unix(0, next).In(loc), ttl, rollup)
 	return s.storeProduced(b, []byte(target), hdr, bytes.Clone(content.Data), now)
 }
 
 // producedHeader is the header block of a schedule's produced message:
 // the content's headers without the scheduling, expectation, id, TTL and
 // rollup ones, then where it came from and what happens next.
-func producedHeader(content []byte, scheduler string, repeat bool, next int64, ttl, rollup []byte) []byte {
+//
+// The next firing is written in the schedule's time zone, as nats-server
+// writes it.
+func producedHeader(content []byte, scheduler string, repeat bool, next time.Time, ttl, rollup []byte) []byte {
 	out := []byte(hdrPreamble + "\r\n")
 	if i := bytes.IndexByte(content, '\n'); i >= 0 {
 		rest := content[i+1:]
@@ -484,7 +491,7 @@ func producedHeader(content []byte, scheduler string, repeat bool, next int64, t
 	add := func(k, v string) { out = append(append(append(append(out, k...), ": "...), v...), "\r\n"...) }
 	add(hdrScheduler, scheduler)
 	if repeat {
-		add(hdrScheduleNext, time.Unix(0, next).UTC().Format(time.RFC3339Nano))
+		add(hdrScheduleNext, next.Format(time.RFC3339Nano))
 	} else {
 		add(hdrScheduleNext, scheduleNextPurge)
 	}
