@@ -87,7 +87,7 @@ func FuzzHeaders(f *testing.F) {
 		directGetHeader("S", []byte("s"), 1, 1, hdr)
 		headerTTL(hdr)
 		isDeleteMarker(hdr)
-		hasScheduleHeaders(hdr)
+		shapingHeaderNames(hdr)
 		if at, repeat, _ := nextFiring(hdr, 1767225600e9, 1767225600e9); at != 0 {
 			producedHeader(hdr, "s", repeat, time.Unix(0, at), headerValue(hdr, hdrScheduleTTL), nil)
 		}

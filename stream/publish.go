@@ -200,11 +200,8 @@ func (s *stream) checkPublish(o *opPublish, res *opResult) (rollupKind, *APIErro
 			return rollupNone, apiErr(errWrongLastSeq, last)
 		}
 	}
-	if e := s.checkMsgTTL(o); e != nil {
-		return rollupNone, e
-	}
-	if hasScheduleHeaders(o.Header) {
-		if e := s.checkSchedule(o); e != nil { // schedule.go; may add a rollup header
+	if ttl, sched := shapingHeaderNames(o.Header); ttl || sched {
+		if e := s.checkShaping(o, ttl, sched); e != nil { // ttl.go, schedule.go
 			return rollupNone, e
 		}
 	}

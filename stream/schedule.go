@@ -78,22 +78,6 @@ type schedEntry struct {
 	at  int64  // next firing, unix nanos
 }
 
-// hasScheduleHeaders reports, in one pass, whether hdr has any header
-// whose name starts with Nats-Schedule (Nats-Scheduler included).
-func hasScheduleHeaders(hdr []byte) bool {
-	for len(hdr) > 0 {
-		i := bytes.IndexByte(hdr, '\n')
-		if i < 0 {
-			return false
-		}
-		hdr = hdr[i+1:]
-		if len(hdr) >= len(schedulePrefixLower) && strings.EqualFold(string(hdr[:len(schedulePrefixLower)]), schedulePrefixLower) {
-			return true
-		}
-	}
-	return false
-}
-
 // scheduleLocation reads Nats-Schedule-Time-Zone: nil when absent.
 func scheduleLocation(hdr []byte) (*time.Location, *APIError) {
 	tz := headerValue(hdr, hdrScheduleTZ)

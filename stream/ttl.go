@@ -79,6 +79,20 @@ func (s *stream) checkMsgTTL(o *opPublish) *APIError {
 	return nil
 }
 
+// checkShaping runs the TTL and schedule checks a message's header names
+// call for.
+func (s *stream) checkShaping(o *opPublish, ttl, sched bool) *APIError {
+	if ttl {
+		if e := s.checkMsgTTL(o); e != nil {
+			return e
+		}
+	}
+	if sched {
+		return s.checkSchedule(o) // may add a rollup header
+	}
+	return nil
+}
+
 // stampTTL returns the header a message of a TTL stream is stored with,
 // and its TTL. With subject delete markers a TTL shorter than the
 // markers' is raised to theirs (unless the subject keeps one message),
