@@ -523,6 +523,13 @@ func (s *stream) storeProduced(b *store.Batch, subject, hdr, data []byte, now in
 	}
 	s.markersToWake = append(s.markersToWake, subject)
 	s.pendingWake.Store(true)
+	if s.cfg.Retention == RetentionInterest && !s.wantedByConsumer(subject) {
+		// As a publish nobody is interested in: the sequence is used, the
+		// message dropped.
+		if err := s.removeMsg(b, msg); err != nil {
+			return err
+		}
+	}
 	return s.enforceLimits(b, subject)
 }
 
