@@ -272,3 +272,46 @@ func TestE2EScheduleCronTimeZone(t *testing.T) {
 		t.Fatalf("the rollup left %d messages on the target", c)
 	}
 }
+
+// TestE2EScheduledMessageWakesConsumer: a pull request waiting on the
+// target gets the produced message as soon as the schedule fires.
+func TestE2EScheduledMessageWakesConsumer(t *testing.T) {
+	clock := stream.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	n := startNodeWith(t, stream.Options{StoreDir: t.TempDir(), Clock: clock})
+	s := scheduleStream(t, n, "WAKE")
+	c, err := s.CreateOrUpdateConsumer(ctx(t), jetstream.ConsumerConfig{Durable: "D", FilterSubject: "sch.t",
+		AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 1)
+	go func() {
+		batch, err := c.Fetch(1, jetstream.FetchMaxWait(30*time.Second))
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		for m := range batch.Messages() {
+			got <- string(m.Data())
+			return
+		}
+		got <- "nothing"
+	}()
+	ttlWait(t, "the waiting pull request", func() bool {
+		info, err := c.Info(ctx(t))
+		return err == nil && info.NumWaiting == 1
+	})
+	at := clock.Now().Add(10 * time.Second).Format(time.RFC3339) // before the request expires on the stream's clock
+	if _, err := pubSchedule(t, n, "sch.s", "wake up", "Nats-Schedule", "@at "+at, "Nats-Schedule-Target", "sch.t"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(10 * time.Second)
+	select {
+	case v := <-got:
+		if v != "wake up" {
+			t.Fatalf("fetched %q", v)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the waiting consumer did not get the scheduled message")
+	}
+}
