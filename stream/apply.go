@@ -103,6 +103,10 @@ func (s *stream) applyOther(b *store.Batch, enc []byte, k opKind, consumer []byt
 		return s.applyPurge(b, o, res)
 	case *opExpire:
 		return s.applyExpire(b, o)
+	case *opExpireTTL:
+		return s.applyExpireTTL(b, o)
+	case *opFireSchedules:
+		return s.applyFireSchedules(b, o)
 	case *opStreamUpdate:
 		return s.applyUpdate(b, o, res)
 	case *opStreamDelete:
@@ -152,6 +156,9 @@ func (o *streamOp) FreesSpace() bool           { return o.freeing }
 
 func (o *streamOp) Done(err error) {
 	o.s.settle(err)
+	if o.s.hasMarkersToWake() {
+		o.s.wakeMarkers()
+	}
 	o.done <- err
 }
 

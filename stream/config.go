@@ -120,6 +120,7 @@ func (c *Config) setDefaults() {
 	if c.PersistMode == persistModeDefault {
 		c.PersistMode = ""
 	}
+	c.ttlDefaults()
 	if len(c.Subjects) == 0 && !c.hasOrigins() {
 		c.Subjects = []string{c.Name}
 	}
@@ -146,6 +147,9 @@ func (c *Config) validate() *APIError {
 		return e
 	}
 	if e := c.validateOrigins(); e != nil {
+		return e
+	}
+	if e := c.validateTTL(); e != nil {
 		return e
 	}
 	switch {
@@ -180,12 +184,6 @@ func (c *Config) refuseUnsupported() *APIError {
 	switch {
 	case c.Placement != nil:
 		field = `"placement"`
-	case c.AllowMsgTTL:
-		field = `"allow_msg_ttl"`
-	case c.SubjectDeleteMarkerTTL != 0:
-		field = `"subject_delete_marker_ttl"`
-	case c.AllowSchedules:
-		field = `"allow_msg_schedules"`
 	case c.AllowBatched:
 		field = `"allow_batched"`
 	case c.PersistMode != "":
@@ -239,6 +237,9 @@ func checkUpdate(old, nw *Config) *APIError {
 		return bad("first sequence")
 	case old.AllowMsgCounter != nw.AllowMsgCounter:
 		return bad("message counter setting")
+	}
+	if e := checkTTLUpdate(old, nw); e != nil {
+		return e
 	}
 	return checkOriginUpdate(old, nw)
 }

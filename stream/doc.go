@@ -27,7 +27,9 @@
 //     (api_*.go, purge.go, pause.go); API reads go straight to Pebble and
 //     to the in-memory state under the stream's read lock;
 //   - max_age uses one timer per stream, armed for the oldest message; its
-//     expiry is an operation too;
+//     expiry is an operation too. So are the expiry of per-message TTLs
+//     (ttl.go, with subject delete markers, markers.go) and the firing of
+//     message schedules (schedule.go), each from a timer of its own;
 //   - an atomic batch (batch.go) is staged in memory, outside the state
 //     machine, until its commit, which proposes the whole batch as one
 //     operation: apply checks every message before writing any, then

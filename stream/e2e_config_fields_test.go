@@ -73,8 +73,8 @@ var streamFieldCases = map[string][]fieldCase[sc]{
 	// Stream templates are gone from nats-server, which refuses the
 	// field as unknown JSON; so does Wisp.
 	"Template":               {refusedWith(10025, func(c *sc) { c.Template = "TEMPLATE" })},
-	"AllowMsgTTL":            {refusedWith(10052, func(c *sc) { c.AllowMsgTTL = true })},
-	"SubjectDeleteMarkerTTL": {refusedWith(10052, func(c *sc) { c.SubjectDeleteMarkerTTL = time.Minute })},
+	"AllowMsgTTL":            {honoured(func(c *sc) { c.AllowMsgTTL = true })},
+	"SubjectDeleteMarkerTTL": {honoured(func(c *sc) { c.SubjectDeleteMarkerTTL = time.Minute }), refusedWith(10052, func(c *sc) { c.SubjectDeleteMarkerTTL = 500 * time.Millisecond })},
 	"AllowMsgCounter": {honoured(func(c *sc) { c.AllowMsgCounter = true }),
 		refusedWith(10052, func(c *sc) { c.AllowMsgCounter, c.Discard = true, jetstream.DiscardNew }),
 		refusedWith(10173, func(c *sc) {
@@ -84,7 +84,7 @@ var streamFieldCases = map[string][]fieldCase[sc]{
 		refusedWith(10198, func(c *sc) {
 			c.Subjects, c.Mirror, c.AllowAtomicPublish = nil, &jetstream.StreamSource{Name: "ORIGIN"}, true
 		})},
-	"AllowMsgSchedules": {refusedWith(10052, func(c *sc) { c.AllowMsgSchedules = true })},
+	"AllowMsgSchedules": {honoured(func(c *sc) { c.AllowMsgSchedules = true }), refusedWith(10052, func(c *sc) { c.AllowMsgSchedules, c.Discard = true, jetstream.DiscardNew })},
 	"PersistMode":       {refusedWith(10052, func(c *sc) { c.PersistMode = jetstream.AsyncPersistMode })},
 	"AllowBatchPublish": {refusedWith(10052, func(c *sc) { c.AllowBatchPublish = true })},
 }

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"testing"
+	"time"
 )
 
 // FuzzAPIRequest sends arbitrary bodies to every API operation: each must
@@ -36,6 +37,15 @@ func FuzzAPIRequest(f *testing.F) {
 		`{"group":"g"}`, `{"group":"bad name"}`,
 		`{"batch":2,"expires":1000000,"group":"g","min_pending":1,"min_ack_pending":-1,"id":"x","priority":10}`,
 		`{"batch":1,"group":"g","priority":3}`, `7`,
+		`{"name":"X","subjects":["x.>"],"allow_msg_ttl":true,"subject_delete_marker_ttl":1000000000,"max_age":5000000000}`,
+		`{"name":"S","subjects":["s.>"],"storage":"memory","allow_msg_ttl":false,"subject_delete_marker_ttl":-1}`,
+		`{"name":"X","mirror":{"name":"S"},"subject_delete_marker_ttl":999999999}`,
+		"NATS/1.0\r\nNats-TTL: 2s\r\n\r\n", "NATS/1.0\r\nNats-TTL: never\r\n\r\n", "NATS/1.0\r\nNats-TTL: -1\r\n\r\n",
+		"NATS/1.0\r\nNats-TTL: 1\r\nNats-Marker-Reason: MaxAge\r\nKV-Operation: PURGE\r\n\r\n",
+		"NATS/1.0\r\nNats-Schedule: @at 2020-01-01T00:00:00Z\r\nNats-Schedule-Target: s.t\r\nNats-Schedule-TTL: 5s\r\n\r\n",
+		"NATS/1.0\r\nNats-Schedule: 0 0 * * * *\r\nNats-Schedule-Time-Zone: UTC\r\nNats-Schedule-Target: s.t\r\nNats-Schedule-Source: s.a\r\n\r\n",
+		"NATS/1.0\r\nNats-Schedule-Next: purge\r\nNats-Scheduler: s.a\r\n\r\n",
+		`{"name":"X","subjects":["x.>"],"allow_msg_schedules":true,"discard":"new"}`,
 	} {
 		for op := range 20 {
 			f.Add(uint8(op), []byte(seed))
@@ -47,7 +57,7 @@ func FuzzAPIRequest(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { svc.Close() })
-	svc.route("STREAM.CREATE.S", []byte(`{"name":"S","subjects":["s.>"],"storage":"memory","allow_rollup_hdrs":true,"allow_direct":true,"allow_atomic":true}`))
+	svc.route("STREAM.CREATE.S", []byte(`{"name":"S","subjects":["s.>"],"storage":"memory","allow_rollup_hdrs":true,"allow_direct":true,"allow_atomic":true,"allow_msg_ttl":true,"subject_delete_marker_ttl":1000000000,"allow_msg_schedules":true}`))
 	svc.route("STREAM.CREATE.K", []byte(`{"name":"K","subjects":["k.>"],"storage":"memory","allow_msg_counter":true,"allow_atomic":true}`))
 	svc.route("CONSUMER.CREATE.S.C", []byte(`{"config":{"durable_name":"C","ack_policy":"explicit"}}`))
 	svc.route("CONSUMER.CREATE.S.P", []byte(`{"config":{"durable_name":"P","ack_policy":"explicit","priority_groups":["g"],"priority_policy":"pinned_client","metadata":{"wisp.dead_letter_subject":"dlq.s"}}}`))
@@ -89,10 +99,22 @@ func FuzzHeaders(f *testing.F) {
 	f.Add([]byte("NATS/1.0\r\nNats-Msg-Id: x\r\nNats-Expected-Last-Sequence: 5\r\n\r\n"))
 	f.Add([]byte("NATS/1.0 503\r\n\r\n"))
 	f.Add([]byte(":\n:\r\n"))
+	f.Add([]byte("NATS/1.0\r\nNats-TTL: 1m\r\nnats-ttl: 5\r\n\r\n"))
+	f.Add([]byte("NATS/1.0\r\nNats-Schedule: */5 0-30/2 * ? JAN-MAR mon,fri\r\nNats-Schedule-Time-Zone: Europe/Paris\r\n\r\n"))
+	f.Add([]byte("NATS/1.0\r\nNats-Schedule: @every 3s\r\nNats-Schedule-Target: t\r\nNats-Msg-Id: x\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, hdr []byte) {
 		headerValue(hdr, hdrMsgID)
 		headerUint(hdr, hdrExpLastSeq)
 		directGetHeader("S", []byte("s"), 1, 1, hdr)
+		headerTTL(hdr)
+		isDeleteMarker(hdr)
+		shapingHeaderNames(hdr)
+		if at, repeat, _ := nextFiring(hdr, 1767225600e9, 1767225600e9); at != 0 {
+			producedHeader(hdr, "s", repeat, time.Unix(0, at), headerValue(hdr, hdrScheduleTTL), nil)
+		}
+		if out := replaceHeader(hdr, hdrTTL, "5"); headerTTL(out) != 5 {
+			t.Fatalf("replaceHeader(%q) = %q", hdr, out)
+		}
 	})
 }
 

@@ -186,6 +186,9 @@ func (s *stream) expire(b *store.Batch, now time.Time) error {
 	if s.cfg.MaxAge <= 0 {
 		return nil
 	}
+	if s.cfg.AllowMsgTTL {
+		return s.expireAgedTTL(b, now) // ttl.go
+	}
 	cutoff := now.UnixNano() - int64(s.cfg.MaxAge)
 	for s.state.msgs > 0 && s.state.firstTime <= cutoff {
 		if err := s.removeFirst(b); err != nil {

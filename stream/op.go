@@ -60,13 +60,15 @@ const (
 	kindBatch          opKind = 22
 	kindDeadLettered   opKind = 23
 	kindDeadLetterHold opKind = 24
-	kindLast                  = kindDeadLetterHold
+	kindExpireTTL      opKind = 25
+	kindFireSchedules  opKind = 26
+	kindLast                  = kindFireSchedules
 )
 
 var kindNames = [...]string{"", "publish", "delete-msg", "purge", "expire", "stream-create", "stream-update",
 	"stream-delete", "consumer-create", "consumer-update", "consumer-remove", "consumer-pause", "consumer-reset",
 	"ack", "nak", "term", "progress", "deliver", "redeliver-due", "forget", "consumer-flush",
-	"remove-unheld", "batch", "dead-lettered", "dead-letter-hold"}
+	"remove-unheld", "batch", "dead-lettered", "dead-letter-hold", "expire-ttl", "fire-schedules"}
 
 func (k opKind) String() string {
 	if k >= 1 && k <= kindLast {
@@ -174,6 +176,10 @@ func newOp(k opKind) operation {
 		return &opDeadLettered{}
 	case kindDeadLetterHold:
 		return &opDeadLetterHold{}
+	case kindExpireTTL:
+		return &opExpireTTL{}
+	case kindFireSchedules:
+		return &opFireSchedules{}
 	}
 	return nil
 }

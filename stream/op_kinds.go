@@ -277,3 +277,23 @@ type opDeadLetterHold struct{ Seq uint64 }
 func (*opDeadLetterHold) kind() opKind               { return kindDeadLetterHold }
 func (o *opDeadLetterHold) encodeFields(w *opWriter) { w.u(o.Seq) }
 func (o *opDeadLetterHold) decodeFields(r *opReader) { o.Seq = r.u() }
+
+// opExpireTTL removes the messages whose own TTL (Nats-TTL) ran out by
+// Now, leaving subject delete markers where the stream asks for them
+// (ttl.go, markers.go).
+type opExpireTTL struct{ Now int64 }
+
+func (*opExpireTTL) kind() opKind { return kindExpireTTL }
+
+func (o *opExpireTTL) encodeFields(w *opWriter) { w.i(o.Now) }
+func (o *opExpireTTL) decodeFields(r *opReader) { o.Now = r.i() }
+
+// opFireSchedules fires every message schedule due by Now: each stores
+// the message it produces, and is removed or moved to its next firing,
+// computed from Now (schedule.go).
+type opFireSchedules struct{ Now int64 }
+
+func (*opFireSchedules) kind() opKind { return kindFireSchedules }
+
+func (o *opFireSchedules) encodeFields(w *opWriter) { w.i(o.Now) }
+func (o *opFireSchedules) decodeFields(r *opReader) { o.Now = r.i() }

@@ -42,6 +42,8 @@ func sampleOps() []struct {
 			{Subject: []byte("s.b"), Header: []byte("NATS/1.0\r\nNats-Batch-Commit: 1\r\n\r\n")}}}},
 		{"C", &opDeadLettered{Seq: 9, Now: t}},
 		{"C", &opDeadLetterHold{Seq: 10}},
+		{"", &opExpireTTL{Now: t}},
+		{"", &opFireSchedules{Now: t}},
 	}
 }
 

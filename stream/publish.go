@@ -96,6 +96,10 @@ func (s *stream) storePublish(b *store.Batch, o *opPublish, res *opResult, rollu
 	if now <= s.state.lastTime {
 		now = s.state.lastTime + 1 // keep times in sequence order for expiry
 	}
+	var ttl int64
+	if s.cfg.AllowMsgTTL && o.Header != nil {
+		o.Header, ttl = s.stampTTL(o.Header) // ttl.go
+	}
 	res.seq = s.state.last + 1
 	if o.From.at > res.seq {
 		res.seq = o.From.at // a mirror skips what its origin no longer has
@@ -115,10 +119,21 @@ func (s *stream) storePublish(b *store.Batch, o *opPublish, res *opResult, rollu
 		res.prevSubjSeq = s.lastSeqOf(o.Subject)
 	}
 	s.noteAdded(o.Subject, res.seq, now, msg.Size())
+	if ttl > 0 {
+		s.trackTTL(res.seq, now, ttl, o.Now)
+	}
+	if s.cfg.AllowSchedules && o.Header != nil {
+		s.noteScheduleStored(o.Subject, res.seq, o.Header, now, o.Now) // schedule.go
+	}
 	if err := s.rollupAfter(b, replaced); err != nil {
 		// Only a write to the batch can fail here, and the message is
 		// already in it: as with limits below, log rather than fail.
 		s.svc.log.Error("stream rollup failed", "stream", s.name, "err", err)
+	}
+	if s.cfg.AllowSchedules && o.Header != nil {
+		if err := s.afterScheduleStored(b, o.Header); err != nil {
+			s.svc.log.Error("removing a message schedule failed", "stream", s.name, "err", err)
+		}
 	}
 	// Like nats-server, the last msg id is that of the last message, even
 	// when it had none.
@@ -201,6 +216,11 @@ func (s *stream) checkPublish(o *opPublish, res *opResult) (rollupKind, *APIErro
 		}
 		if !ok || v != last {
 			return rollupNone, apiErr(errWrongLastSeq, last)
+		}
+	}
+	if ttl, sched := shapingHeaderNames(o.Header); ttl || sched {
+		if e := s.checkShaping(o, ttl, sched); e != nil { // ttl.go, schedule.go
+			return rollupNone, e
 		}
 	}
 	rollup, e := s.checkRollup(o.Header)

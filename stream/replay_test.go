@@ -97,6 +97,14 @@ func genWorkload(seed uint64, storage Storage) []step {
 	defs = append(defs, def{"S6", counters})
 	b, _ := json.Marshal(counters)
 	steps = append(steps, step{api: "STREAM.CREATE.S6", body: string(b)})
+	// Per-message TTLs, with delete markers and max_age (ttl.go,
+	// markers.go), and message schedules (schedule.go).
+	ttlCfg := Config{Name: "S7", Subjects: []string{"s7.*"}, Storage: storage, AllowMsgTTL: true, AllowSchedules: true,
+		SubjectDeleteMarkerTTL: time.Duration(1+r.IntN(2)) * time.Second, MaxAge: 4 * time.Second,
+		MaxMsgsPerSubject: int64(r.IntN(3))}
+	defs = append(defs, def{"S7", ttlCfg})
+	b, _ = json.Marshal(ttlCfg)
+	steps = append(steps, step{api: "STREAM.CREATE.S7", body: string(b)})
 	for n := 0; n < 600; n++ {
 		d := defs[r.IntN(len(defs))]
 		subj := fmt.Sprintf("s%s.%d", d.name[1:], r.IntN(4))
@@ -121,9 +129,26 @@ func genWorkload(seed uint64, storage Storage) []step {
 			if r.IntN(15) == 0 {
 				hdr = append(hdr, hdrRollup, []string{"sub", "all"}[r.IntN(2)])
 			}
+			if d.cfg.AllowMsgTTL && r.IntN(4) != 0 {
+				hdr = append(hdr, hdrTTL, []string{"1s", "2", "3s", "never", "1", "bad"}[r.IntN(6)])
+			}
+			if d.cfg.AllowSchedules && r.IntN(3) == 0 {
+				at := workloadStart.Add(time.Duration(r.IntN(40)) * time.Second).Format(time.RFC3339)
+				hdr = append(hdr, hdrSchedule, []string{"@at " + at, "@every 2s", "*/3 * * * * *", "@at x"}[r.IntN(4)],
+					hdrScheduleTarget, "s7.3")
+				if r.IntN(2) == 0 {
+					hdr = append(hdr, hdrScheduleTTL, "2s")
+				}
+				if r.IntN(3) == 0 {
+					hdr = append(hdr, hdrScheduleSource, "s7.2")
+				}
+			}
+			if d.cfg.AllowSchedules && r.IntN(20) == 0 {
+				hdr = append(hdr, hdrScheduleNext, scheduleNextPurge, hdrScheduler, fmt.Sprintf("s7.%d", r.IntN(3)))
+			}
 			steps = append(steps, step{subject: subj, hdr: hdr, data: strings.Repeat("x", r.IntN(120))})
 		case k < 68:
-			steps = append(steps, step{advance: time.Duration(r.IntN(1500)) * time.Millisecond})
+			steps = append(steps, step{advance: time.Duration(1+r.IntN(1500)) * time.Millisecond}) // 0 would read as a publish
 		case k < 72:
 			steps = append(steps, step{api: "STREAM.MSG.DELETE." + d.name, body: fmt.Sprintf(`{"seq":%d}`, 1+r.IntN(40))})
 		case k < 74:
@@ -427,7 +452,7 @@ func TestReplayIsDeterministic(t *testing.T) {
 					}
 					for _, k := range []opKind{kindPublish, kindDeleteMsg, kindPurge, kindExpire, kindStreamCreate,
 						kindStreamUpdate, kindStreamDelete, kindConsumerCreate, kindConsumerRemove, kindDeliver, kindAck,
-						kindConsumerFlush, kindBatch} {
+						kindConsumerFlush, kindBatch, kindExpireTTL, kindFireSchedules} {
 						if kinds[k] == 0 {
 							t.Fatalf("the workload applied no %v: %v", k, kinds)
 						}

@@ -178,6 +178,7 @@ func (svc *Service) Close() error {
 		if s.ageTimer != nil {
 			s.ageTimer.Stop()
 		}
+		s.stopShapingTimers()
 		s.mu.Unlock()
 	}
 	svc.mu.Unlock()

@@ -45,6 +45,14 @@ type stream struct {
 
 	// staged holds the atomic batches being published (batch.go).
 	staged batchStage
+
+	// Per-message TTLs (ttl.go) and schedules (schedule.go): nil for a
+	// stream that uses neither. markersToWake: subjects given a delete
+	// marker (markers.go) whose consumers wait for the commit.
+	ttls          *msgTTLs
+	sched         *msgSchedules
+	markersToWake [][]byte
+	pendingWake   atomic.Bool
 }
 
 // state is the part of a stream's state that StreamInfo reports.
