@@ -68,9 +68,8 @@ func errSourceWithSchedules() *APIError {
 
 // msgSchedules is a schedule stream's pending schedules by subject.
 type msgSchedules struct {
-	bySubj  map[string]schedEntry
-	timer   Timer
-	armedAt int64
+	bySubj map[string]schedEntry
+	stampedTimer
 }
 
 type schedEntry struct {
@@ -338,31 +337,19 @@ func (s *stream) armScheduleAt(at, now int64) {
 	if sc.armedAt != 0 && sc.armedAt <= at {
 		return
 	}
-	sc.armedAt = at
-	d := max(time.Duration(at-now), time.Millisecond)
-	if sc.timer == nil {
-		sc.timer = s.svc.clock.AfterFunc(d, s.onScheduleTimer)
-		return
-	}
-	sc.timer.Reset(d)
+	sc.arm(s.svc.clock, at, now, s.onScheduleTimer)
 }
 
 // onScheduleTimer proposes the firing of what is due, stamped with the
 // time the timer fired, and re-arms on the clock once it is applied.
 func (s *stream) onScheduleTimer() {
-	s.mu.Lock()
-	if s.sched != nil {
-		s.sched.armedAt = 0
-	}
-	deleted := s.deleted
-	s.mu.Unlock()
-	if deleted || s.svc.closing.Load() {
-		return
-	}
-	op := &streamOp{s: s, enc: encodeOp(nil, "", &opFireSchedules{Now: s.svc.clock.Now().UnixNano()}),
-		done: make(chan error, 1)}
-	s.st.Submit(op)
-	if err := <-op.done; err != nil {
+	applied := s.proposeStamped(func() *stampedTimer {
+		if s.sched == nil {
+			return nil
+		}
+		return &s.sched.stampedTimer
+	}, func(now int64) operation { return &opFireSchedules{Now: now} })
+	if !applied {
 		return
 	}
 	s.mu.Lock()

@@ -144,9 +144,8 @@ func replaceHeader(hdr []byte, key, value string) []byte {
 // left the stream another way stay until their deadline and are dropped
 // then: a removal costs nothing here.
 type msgTTLs struct {
-	due     ttlHeap
-	timer   Timer
-	armedAt int64 // deadline the timer is armed for; 0 when idle
+	due ttlHeap
+	stampedTimer
 }
 
 type ttlEntry struct {
@@ -188,33 +187,20 @@ func (s *stream) trackTTL(seq uint64, ts, ttl, now int64) {
 
 // armTTL arms the TTL timer for deadline at, seen from now.
 func (s *stream) armTTL(at, now int64) {
-	t := s.ttls
-	t.armedAt = at
-	d := max(time.Duration(at-now), time.Millisecond)
-	if t.timer == nil {
-		t.timer = s.svc.clock.AfterFunc(d, s.onTTLTimer)
-		return
-	}
-	t.timer.Reset(d)
+	s.ttls.arm(s.svc.clock, at, now, s.onTTLTimer)
 }
 
 // onTTLTimer proposes the expiry of what is due, stamped with the time
 // the timer fired: apply reads no clock. Once it is applied, the timer is
 // armed again for the next deadline, measured on the clock.
 func (s *stream) onTTLTimer() {
-	s.mu.Lock()
-	if s.ttls != nil {
-		s.ttls.armedAt = 0
-	}
-	deleted := s.deleted
-	s.mu.Unlock()
-	if deleted || s.svc.closing.Load() {
-		return
-	}
-	op := &streamOp{s: s, enc: encodeOp(nil, "", &opExpireTTL{Now: s.svc.clock.Now().UnixNano()}),
-		done: make(chan error, 1)}
-	s.st.Submit(op)
-	if err := <-op.done; err != nil {
+	applied := s.proposeStamped(func() *stampedTimer {
+		if s.ttls == nil {
+			return nil
+		}
+		return &s.ttls.stampedTimer
+	}, func(now int64) operation { return &opExpireTTL{Now: now} })
+	if !applied {
 		return
 	}
 	s.mu.Lock()
