@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/pebble/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wisp-mq/wisp/stream"
@@ -100,13 +100,12 @@ func TestE2EConsumerSurvivesRestart(t *testing.T) {
 // power cut would: consumer state committed through the group commit is
 // there afterwards.
 func TestE2EConsumerSurvivesPowerLoss(t *testing.T) {
-	fs := vfs.NewStrictMem()
+	fs := vfs.NewCrashableMem()
 	n := startNodeWith(t, stream.Options{StoreDir: "/data", FS: fs})
 	consumeHalf(t, n.js)
-	fs.SetIgnoreSyncs(true)
+	crashed := fs.CrashClone(vfs.CrashCloneCfg{}) // only what was synced
 	n.stop()
-	fs.ResetToSyncedState()
-	fs.SetIgnoreSyncs(false)
+	fs = crashed
 	n = startNodeWith(t, stream.Options{StoreDir: "/data", FS: fs})
 	checkResumed(t, n.js)
 }

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/cockroachdb/pebble/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 func openMem(t testing.TB, fs vfs.FS) *Store {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/pebble/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // logWatchFS sits under the store's FS and watches write-ahead log files:
@@ -23,16 +23,16 @@ func newLogWatchFS() *logWatchFS {
 	return &logWatchFS{FS: vfs.NewMem(), release: make(chan struct{})}
 }
 
-func (fs *logWatchFS) Create(name string) (vfs.File, error) {
-	f, err := fs.FS.Create(name)
+func (fs *logWatchFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.Create(name, c)
 	if err != nil || !isWAL(name) {
 		return f, err
 	}
 	return &watchedLog{File: f, fs: fs}, nil
 }
 
-func (fs *logWatchFS) ReuseForWrite(oldname, newname string) (vfs.File, error) {
-	f, err := fs.FS.ReuseForWrite(oldname, newname)
+func (fs *logWatchFS) ReuseForWrite(oldname, newname string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.ReuseForWrite(oldname, newname, c)
 	if err != nil || !isWAL(newname) {
 		return f, err
 	}
