@@ -7,8 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble"
 )
 
 // The chaos suite's faults: what the scheduler can do to a cluster.
@@ -187,7 +186,7 @@ func (c *cluster) damageWAL(nd *chaosNode, rng *rand.Rand) string {
 		what = fmt.Sprintf("WAL %s: bit flip at %d of %d", wal, pos, len(b))
 	}
 	nd.fs.Remove(path)
-	if f, err = nd.fs.Create(path, vfs.WriteCategoryUnspecified); err == nil {
+	if f, err = nd.fs.Create(path); err == nil {
 		f.Write(b)
 		f.Sync()
 		f.Close()

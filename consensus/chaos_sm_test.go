@@ -7,7 +7,7 @@ import (
 	"hash/crc32"
 	"sync"
 
-	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble"
 )
 
 // logSM is the chaos suite's state machine: an append-only log of client

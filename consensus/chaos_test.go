@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/vfs"
 )
 
 // The chaos suite: in-process clusters whose disks are Pebble's
@@ -85,7 +85,7 @@ type chaosNode struct {
 // directory itself is durable, as an installed node's would be: only the
 // data in it is at risk.
 func newDisk(t testing.TB) *vfs.MemFS {
-	fs := vfs.NewCrashableMem()
+	fs := vfs.NewStrictMem()
 	if err := fs.MkdirAll("db", 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -186,15 +186,13 @@ func (c *cluster) stop(nd *chaosNode, powerLoss bool) {
 		c.check.violate("node %d stopped with: %v", nd.id, err)
 		c.check.mu.Unlock()
 	}
-	// The disk as the power cut leaves it: only what was synced. The
-	// close below writes to the old disk, which is then dropped.
-	var crashed *vfs.MemFS
 	if powerLoss {
-		crashed = nd.fs.CrashClone(vfs.CrashCloneCfg{})
+		nd.fs.SetIgnoreSyncs(true)
 	}
 	nd.db.Close()
 	if powerLoss {
-		nd.fs = crashed
+		nd.fs.ResetToSyncedState()
+		nd.fs.SetIgnoreSyncs(false)
 	}
 	nd.up = false
 }

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble"
 )
 
 // TestLostEntryIsNotLostByTheGroup is the case the recovery rule exists

@@ -8,8 +8,8 @@ import (
 	"io"
 	"os"
 
-	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/vfs"
 )
 
 // The witness: Pebble's own damage is invisible to record checksums.
@@ -47,7 +47,7 @@ func openWitness(fs vfs.FS, path string) (w *witness, seq uint64, existed, valid
 	_, err = fs.Stat(path)
 	var f vfs.File
 	if err == nil {
-		f, err = fs.OpenReadWrite(path, vfs.WriteCategoryUnspecified)
+		f, err = fs.OpenReadWrite(path)
 	}
 	if err == nil {
 		existed = true
@@ -68,7 +68,7 @@ func openWitness(fs vfs.FS, path string) (w *witness, seq uint64, existed, valid
 	if !errors.Is(err, os.ErrNotExist) {
 		return nil, 0, false, false, fmt.Errorf("consensus: open witness: %w", err)
 	}
-	if f, err = fs.Create(path, vfs.WriteCategoryUnspecified); err != nil {
+	if f, err = fs.Create(path); err != nil {
 		return nil, 0, false, false, fmt.Errorf("consensus: create witness: %w", err)
 	}
 	w = &witness{f: f}

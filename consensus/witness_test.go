@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/vfs"
 )
 
 // witnessStore opens the database on fs with a witness, and group 1.
@@ -56,12 +56,12 @@ func TestWitnessDetectsSyncedWritesPebbleDropped(t *testing.T) {
 	// nothing wrong; the witness does.
 	wal := newestWAL(t, fs)
 	st, _ := fs.Stat(wal)
-	f, _ := fs.OpenReadWrite(wal, vfs.WriteCategoryUnspecified)
+	f, _ := fs.OpenReadWrite(wal)
 	buf := make([]byte, st.Size()-40)
 	f.ReadAt(buf, 0)
 	f.Close()
 	fs.Remove(wal)
-	f, _ = fs.Create(wal, vfs.WriteCategoryUnspecified)
+	f, _ = fs.Create(wal)
 	f.Write(buf)
 	f.Sync()
 	f.Close()

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/vfs"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wisp-mq/wisp/stream"
@@ -100,12 +100,13 @@ func TestE2EConsumerSurvivesRestart(t *testing.T) {
 // power cut would: consumer state committed through the group commit is
 // there afterwards.
 func TestE2EConsumerSurvivesPowerLoss(t *testing.T) {
-	fs := vfs.NewCrashableMem()
+	fs := vfs.NewStrictMem()
 	n := startNodeWith(t, stream.Options{StoreDir: "/data", FS: fs})
 	consumeHalf(t, n.js)
-	crashed := fs.CrashClone(vfs.CrashCloneCfg{}) // only what was synced
+	fs.SetIgnoreSyncs(true)
 	n.stop()
-	fs = crashed
+	fs.ResetToSyncedState()
+	fs.SetIgnoreSyncs(false)
 	n = startNodeWith(t, stream.Options{StoreDir: "/data", FS: fs})
 	checkResumed(t, n.js)
 }

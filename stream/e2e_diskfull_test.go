@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2/vfs"
-	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+	"github.com/cockroachdb/pebble/vfs"
+	"github.com/cockroachdb/pebble/vfs/errorfs"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wisp-mq/wisp/stream"
@@ -22,10 +22,8 @@ func (d *fakeDisk) DiskSpace(string) (uint64, uint64, error) { return d.free.Loa
 // walFault fails writes to Pebble's write-ahead logs with ENOSPC while on.
 type walFault struct{ on atomic.Bool }
 
-func (f *walFault) String() string { return "WAL ENOSPC" }
-
-func (f *walFault) MaybeError(op errorfs.Op) error {
-	if f.on.Load() && op.Kind == errorfs.OpFileWrite && strings.HasSuffix(op.Path, ".log") {
+func (f *walFault) MaybeError(op errorfs.Op, path string) error {
+	if f.on.Load() && op == errorfs.OpFileWrite && strings.HasSuffix(path, ".log") {
 		return syscall.ENOSPC
 	}
 	return nil

@@ -3,7 +3,7 @@ package stream
 import (
 	"path/filepath"
 
-	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/vfs"
 	"github.com/wisp-mq/wisp/stream/store"
 )
 

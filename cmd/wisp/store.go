@@ -85,7 +85,7 @@ type storeDir struct{ label, dir string }
 // dir/accounts/<name>, as the server lays them out (cmd/wisp/jetstream.go).
 func storeDirs(dir string) ([]storeDir, error) {
 	var out []storeDir
-	if hasPebbleDB(filepath.Join(dir, "streams")) {
+	if _, err := os.Stat(filepath.Join(dir, "streams", "CURRENT")); err == nil {
 		out = append(out, storeDir{"global account", filepath.Join(dir, "streams")})
 	}
 	ents, err := os.ReadDir(filepath.Join(dir, "accounts"))
@@ -94,7 +94,7 @@ func storeDirs(dir string) ([]storeDir, error) {
 	}
 	for _, e := range ents {
 		d := filepath.Join(dir, "accounts", e.Name(), "streams")
-		if hasPebbleDB(d) {
+		if _, err := os.Stat(filepath.Join(d, "CURRENT")); err == nil {
 			out = append(out, storeDir{"account " + e.Name(), d})
 		}
 	}
@@ -102,14 +102,6 @@ func storeDirs(dir string) ([]storeDir, error) {
 		return nil, fmt.Errorf("no stream store under %s (expected %s)", dir, filepath.Join(dir, "streams"))
 	}
 	return out, nil
-}
-
-// hasPebbleDB says whether dir holds a Pebble database: Pebble v2's
-// manifest marker, or v1's CURRENT (which Verify then refuses by name).
-func hasPebbleDB(dir string) bool {
-	ms, _ := filepath.Glob(filepath.Join(dir, "marker.manifest.*"))
-	_, err := os.Stat(filepath.Join(dir, "CURRENT"))
-	return len(ms) > 0 || err == nil
 }
 
 // printVerify prints one store's report, stream by stream.

@@ -4,7 +4,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/vfs"
 )
 
 // benchOp is a minimal Op: one message, signalled on a channel.

@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/vfs"
 )
 
 // The damage tests write a real store, stop it cleanly, damage one of its
@@ -170,7 +170,7 @@ func TestDamagedFilesNeverLoseSilently(t *testing.T) {
 		{"sstable deleted", false, sstFile, remove},
 		{"newest wal after a clean stop truncated to half", false, newestWAL, truncateAt(0.5, 0)},
 		{"newest manifest generation damaged", false, newestManifest, randomMiddle(16)},
-		{"pebble manifest marker deleted", false, manifestMarker, remove},
+		{"pebble CURRENT deleted", false, named("CURRENT"), remove},
 		{"pebble MANIFEST damaged", false, pebbleManifest, randomMiddle(16)},
 		{"pebble MANIFEST deleted", false, pebbleManifest, remove},
 	}
@@ -187,15 +187,6 @@ func TestDamagedFilesNeverLoseSilently(t *testing.T) {
 
 func named(name string) func(*testing.T, string) string {
 	return func(_ *testing.T, dir string) string { return filepath.Join(dir, name) }
-}
-
-// manifestMarker is the file naming Pebble's current MANIFEST.
-func manifestMarker(t *testing.T, dir string) string {
-	ms, _ := filepath.Glob(filepath.Join(dir, "marker.manifest.*"))
-	if len(ms) == 0 {
-		t.Fatal("no Pebble manifest marker")
-	}
-	return ms[0]
 }
 
 // pebbleManifest is Pebble's own current MANIFEST file.
@@ -389,20 +380,16 @@ func TestReadOnlyStoreDirRefusesToOpen(t *testing.T) {
 // readOnlyFS fails every write the way a read-only mount does.
 type readOnlyFS struct{ vfs.FS }
 
-func (readOnlyFS) Create(name string, _ vfs.DiskWriteCategory) (vfs.File, error) {
-	return nil, roErr("create", name)
-}
-func (readOnlyFS) OpenReadWrite(name string, _ vfs.DiskWriteCategory, _ ...vfs.OpenOption) (vfs.File, error) {
+func (readOnlyFS) Create(name string) (vfs.File, error) { return nil, roErr("create", name) }
+func (readOnlyFS) OpenReadWrite(name string, _ ...vfs.OpenOption) (vfs.File, error) {
 	return nil, roErr("open", name)
 }
-func (readOnlyFS) Link(o, n string) error      { return roErr("link", n) }
-func (readOnlyFS) Remove(name string) error    { return roErr("remove", name) }
-func (readOnlyFS) RemoveAll(name string) error { return roErr("remove", name) }
-func (readOnlyFS) Rename(o, n string) error    { return roErr("rename", n) }
-func (readOnlyFS) ReuseForWrite(o, n string, _ vfs.DiskWriteCategory) (vfs.File, error) {
-	return nil, roErr("reuse", n)
-}
-func (readOnlyFS) MkdirAll(dir string, _ os.FileMode) error { return nil }
+func (readOnlyFS) Link(o, n string) error                      { return roErr("link", n) }
+func (readOnlyFS) Remove(name string) error                    { return roErr("remove", name) }
+func (readOnlyFS) RemoveAll(name string) error                 { return roErr("remove", name) }
+func (readOnlyFS) Rename(o, n string) error                    { return roErr("rename", n) }
+func (readOnlyFS) ReuseForWrite(o, n string) (vfs.File, error) { return nil, roErr("reuse", n) }
+func (readOnlyFS) MkdirAll(dir string, _ os.FileMode) error    { return nil }
 
 func roErr(op, name string) error {
 	return &os.PathError{Op: op, Path: name, Err: syscall.EROFS}
@@ -425,7 +412,7 @@ func TestLostDatabaseIsRefusedNotRecreated(t *testing.T) {
 		s.Close()
 		t.Fatal("opened an empty database in place of a lost one")
 	}
-	if !strings.Contains(err.Error(), "marker.manifest") {
+	if !strings.Contains(err.Error(), "CURRENT") {
 		t.Fatalf("error does not say what is missing: %v", err)
 	}
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble"
 )
 
 // How the store meets a full disk or a failing one
@@ -142,13 +141,6 @@ type quietLogger struct {
 
 func (q quietLogger) Infof(format string, args ...any) {
 	q.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
-}
-
-// Errorf carries a failure Pebble goes on after (a cleanup or a metrics
-// computation that failed); background errors reach the store through
-// its event listener instead, so this only logs.
-func (q quietLogger) Errorf(format string, args ...any) {
-	q.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
 }
 
 func (q quietLogger) Fatalf(format string, args ...any) {
@@ -329,48 +321,27 @@ func (s *Store) lockForReopen() bool {
 }
 
 // openDB opens a new instance of the database, turning a Fatalf during
-// Open into an error. Pebble v2 flushes the replayed write-ahead log on a
-// goroutine of its own while Open waits for it; a Fatalf there (a MANIFEST
-// that cannot be written: read-only or full disk) parks that goroutine
-// holding Pebble's mutex, and Open never returns. So Open runs on a
-// goroutine of the store's, and a park ends the wait: that goroutine and
-// the instance are abandoned, as after any park (instance.go).
-func (s *Store) openDB() (*pebble.DB, error) {
+// Open into an error.
+func (s *Store) openDB() (db *pebble.DB, err error) {
 	po, inst := s.pebbleOptions()
-	type opened struct {
-		db  *pebble.DB
-		err error
-	}
-	done := make(chan opened, 1)
-	go func() {
-		inst.openerGID.Store(goid())
-		defer inst.openerGID.Store(0)
-		var o opened
-		defer func() {
-			if r := recover(); r != nil {
-				fp, ok := r.(fatalPanic)
-				if !ok {
-					panic(r)
-				}
-				o = opened{nil, fp.err}
+	inst.openerGID.Store(goid())
+	defer inst.openerGID.Store(0)
+	defer func() {
+		if r := recover(); r != nil {
+			fp, ok := r.(fatalPanic)
+			if !ok {
+				panic(r)
 			}
-			done <- o
-		}()
-		o.db, o.err = openPebble(s.opts.Dir, po)
+			db, err = nil, fp.err
+		}
+		if err != nil {
+			inst.dead.Store(true)
+		} else {
+			s.inst = inst
+			inst.startCommitter()
+		}
 	}()
-	var o opened
-	select {
-	case o = <-done:
-	case <-inst.parked:
-		o.err = fmt.Errorf("pebble failed while opening: %w", s.Failed())
-	}
-	if o.err != nil {
-		inst.dead.Store(true)
-		return nil, o.err
-	}
-	s.inst = inst
-	inst.startCommitter()
-	return o.db, nil
+	return openPebble(s.opts.Dir, po)
 }
 
 // closeQuietly closes a database that failed; its errors (leaked state,
@@ -394,7 +365,6 @@ func (s *Store) pebbleOptions() (*pebble.Options, *instanceFS) {
 		MemTableSize: s.memTableSize,
 		EventListener: &pebble.EventListener{
 			BackgroundError: s.backgroundError,
-			DataCorruption:  corruptionLogger(s.log),
 		},
 	}
 	if s.opts.Sync == SyncInterval && !s.opts.Volatile {
@@ -416,25 +386,12 @@ func (s *Store) backgroundError(err error) {
 	}
 }
 
-// corruptionLogger logs a checksum failure Pebble found while reading.
-// Pebble v2's default for it is a Fatalf; Wisp returns the error to the
-// reader instead (the stream reports it, Verify lists it), as v1 did.
-func corruptionLogger(l interface{ Error(string, ...any) }) func(pebble.DataCorruptionInfo) {
-	return func(info pebble.DataCorruptionInfo) {
-		l.Error("storage engine found damaged data", "component", "pebble",
-			"path", info.Path, "err", info.Details)
-	}
-}
-
 // failedReader stands in for the database between a close and a reopen
 // that did not succeed.
 type failedReader struct{}
 
 func (failedReader) Get([]byte) ([]byte, io.Closer, error) { return nil, nil, ErrFailed }
 func (failedReader) NewIter(*pebble.IterOptions) (*pebble.Iterator, error) {
-	return nil, ErrFailed
-}
-func (failedReader) NewIterWithContext(context.Context, *pebble.IterOptions) (*pebble.Iterator, error) {
 	return nil, ErrFailed
 }
 func (failedReader) Close() error { return nil }

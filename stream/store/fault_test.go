@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2/vfs"
-	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+	"github.com/cockroachdb/pebble/vfs"
+	"github.com/cockroachdb/pebble/vfs/errorfs"
 )
 
 // fakeSpace is a SpaceSource whose free space a test sets.
@@ -34,36 +34,34 @@ func newFakeSpace(free, total uint64) *fakeSpace {
 // files whose name ends in suffix fails with err.
 type fault struct {
 	on     atomic.Bool
-	op     errorfs.OpKind
+	op     errorfs.Op
 	suffix string
 	err    error
 	hits   atomic.Int64
 }
 
-func (f *fault) String() string { return "test fault" }
-
-func (f *fault) MaybeError(op errorfs.Op) error {
-	if f.on.Load() && op.Kind == f.op && strings.Contains(filepath.Base(op.Path), f.suffix) {
+func (f *fault) MaybeError(op errorfs.Op, path string) error {
+	if f.on.Load() && op == f.op && strings.Contains(filepath.Base(path), f.suffix) {
 		f.hits.Add(1)
 		return f.err
 	}
 	return nil
 }
 
-// syncFaultFS injects f's OpFileSync into every kind of fsync: errorfs
-// tells SyncData, which Pebble's log writer uses, apart as OpFileSyncData.
+// syncFaultFS injects f into fsyncs too: errorfs passes SyncData, which
+// Pebble's log writer uses, straight through.
 type syncFaultFS struct {
 	vfs.FS
 	f *fault
 }
 
-func (fs syncFaultFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
-	file, err := fs.FS.Create(name, c)
+func (fs syncFaultFS) Create(name string) (vfs.File, error) {
+	file, err := fs.FS.Create(name)
 	return syncFaultFile{file, fs.f, name}, err
 }
 
-func (fs syncFaultFS) ReuseForWrite(oldname, newname string, c vfs.DiskWriteCategory) (vfs.File, error) {
-	file, err := fs.FS.ReuseForWrite(oldname, newname, c)
+func (fs syncFaultFS) ReuseForWrite(oldname, newname string) (vfs.File, error) {
+	file, err := fs.FS.ReuseForWrite(oldname, newname)
 	return syncFaultFile{file, fs.f, newname}, err
 }
 
@@ -74,14 +72,14 @@ type syncFaultFile struct {
 }
 
 func (file syncFaultFile) Sync() error {
-	if err := file.f.MaybeError(errorfs.Op{Kind: errorfs.OpFileSync, Path: file.name}); err != nil {
+	if err := file.f.MaybeError(errorfs.OpFileSync, file.name); err != nil {
 		return err
 	}
 	return file.File.Sync()
 }
 
 func (file syncFaultFile) SyncData() error {
-	if err := file.f.MaybeError(errorfs.Op{Kind: errorfs.OpFileSync, Path: file.name}); err != nil {
+	if err := file.f.MaybeError(errorfs.OpFileSync, file.name); err != nil {
 		return err
 	}
 	return file.File.SyncData()
@@ -192,7 +190,7 @@ func (c *slogCounter) WithGroup(string) slog.Handler      { return c }
 func TestWALFaultsFailTheStoreAndItRecovers(t *testing.T) {
 	cases := []struct {
 		name string
-		op   errorfs.OpKind
+		op   errorfs.Op
 		err  error
 	}{
 		{"write ENOSPC", errorfs.OpFileWrite, syscall.ENOSPC},

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/vfs"
 )
 
 // FuzzDecodeRecord: any bytes from disk decode or fail with ErrCorrupt,

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/vfs"
 )
 
 // One open of the database is an instance. A failed instance is closed
@@ -110,25 +110,25 @@ func (fs *instanceFS) wrap(f vfs.File, err error) (vfs.File, error) {
 	return &instanceFile{File: f, fs: fs}, nil
 }
 
-func (fs *instanceFS) Create(name string, category vfs.DiskWriteCategory) (vfs.File, error) {
+func (fs *instanceFS) Create(name string) (vfs.File, error) {
 	if err := fs.refuse(); err != nil {
 		return nil, err
 	}
-	return fs.wrap(fs.FS.Create(name, category))
+	return fs.wrap(fs.FS.Create(name))
 }
 
-func (fs *instanceFS) OpenReadWrite(name string, category vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
+func (fs *instanceFS) OpenReadWrite(name string, opts ...vfs.OpenOption) (vfs.File, error) {
 	if err := fs.refuse(); err != nil {
 		return nil, err
 	}
-	return fs.wrap(fs.FS.OpenReadWrite(name, category, opts...))
+	return fs.wrap(fs.FS.OpenReadWrite(name, opts...))
 }
 
-func (fs *instanceFS) ReuseForWrite(oldname, newname string, category vfs.DiskWriteCategory) (vfs.File, error) {
+func (fs *instanceFS) ReuseForWrite(oldname, newname string) (vfs.File, error) {
 	if err := fs.refuse(); err != nil {
 		return nil, err
 	}
-	return fs.wrap(fs.FS.ReuseForWrite(oldname, newname, category))
+	return fs.wrap(fs.FS.ReuseForWrite(oldname, newname))
 }
 
 func (fs *instanceFS) Link(oldname, newname string) error {

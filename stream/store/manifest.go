@@ -13,7 +13,7 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/vfs"
 )
 
 // The manifest is a small file, written apart from Pebble's own files, that
@@ -178,7 +178,7 @@ func writeManifest(fs vfs.FS, dir string, m *Manifest) error {
 		return err
 	}
 	tmp := fs.PathJoin(dir, manifestTmp)
-	f, err := fs.Create(tmp, vfs.WriteCategoryUnspecified)
+	f, err := fs.Create(tmp)
 	if err != nil {
 		return err
 	}

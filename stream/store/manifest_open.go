@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/vfs"
 )
 
 // openManifest reads the manifest, compares it with what Pebble recovered,
@@ -89,13 +89,13 @@ func (s *Store) Lost(id uint32) []LostRange {
 // read-only or full filesystem) into an error: a store that cannot open
 // must say why and let the caller refuse to start, not crash the process.
 //
-// A directory that holds a Wisp manifest but no Pebble database (no
-// manifest marker, see pebbleDBHere) lost its database: Pebble would create an empty one, and every stream would
+// A directory that holds a Wisp manifest but no Pebble CURRENT file lost
+// its database: Pebble would create an empty one, and every stream would
 // be "lost" at once. It is refused instead, naming what is missing.
 func openPebble(dir string, po *pebble.Options) (db *pebble.DB, err error) {
 	if !po.DisableWAL && hasManifest(po.FS, dir) {
-		if err := pebbleDBHere(po.FS, dir); err != nil {
-			return nil, fmt.Errorf("the store's manifest is here but %w: the database files are missing or damaged; restore them, or move the directory away to start empty", err)
+		if _, serr := po.FS.Stat(po.FS.PathJoin(dir, "CURRENT")); serr != nil {
+			return nil, fmt.Errorf("the store's manifest is here but Pebble's CURRENT file is not (%v): the database files are missing or damaged; restore them, or move the directory away to start empty", serr)
 		}
 	}
 	defer func() {
@@ -114,23 +114,4 @@ func hasManifest(fs vfs.FS, dir string) bool {
 		}
 	}
 	return false
-}
-
-// pebbleDBHere says whether dir holds a Pebble database: Pebble v2 names
-// its current MANIFEST in a marker file (marker.manifest.*), where v1 at
-// format major version 1 wrote a CURRENT file. A directory with CURRENT
-// and no marker was written by a Wisp on Pebble v1.1.5, which v2 refuses to
-// open; that is said plainly rather than called damage.
-func pebbleDBHere(fs vfs.FS, dir string) error {
-	desc, err := pebble.Peek(dir, fs)
-	if err != nil {
-		return fmt.Errorf("Pebble's files cannot be read (%w)", err)
-	}
-	if desc.Exists {
-		return nil
-	}
-	if _, err := fs.Stat(fs.PathJoin(dir, "CURRENT")); err == nil {
-		return fmt.Errorf("Pebble's files are in format major version 1 (written by Pebble v1, Wisp before the v2 upgrade), which this build cannot open")
-	}
-	return fmt.Errorf("Pebble's manifest marker (marker.manifest.*) is not")
 }

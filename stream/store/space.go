@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/vfs"
 )
 
 // ErrNoSpace is wrapped by the error of every write refused because the
@@ -229,7 +229,7 @@ func (g *spaceGuard) maintain(now time.Time) {
 // writeZeros writes a file of n zero bytes and syncs it, so the space is
 // really taken (a sparse or merely preallocated file may not be).
 func writeZeros(fs vfs.FS, name string, n uint64) error {
-	f, err := fs.Create(name, vfs.WriteCategoryUnspecified)
+	f, err := fs.Create(name)
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/vfs"
 )
 
 func openMem(t testing.TB, fs vfs.FS) *Store {

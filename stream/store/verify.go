@@ -6,8 +6,8 @@ import (
 	"log/slog"
 	"sort"
 
-	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/vfs"
 )
 
 // ErrInUse means a running server holds the store open.
@@ -64,7 +64,7 @@ func Verify(fs vfs.FS, dir string) (*VerifyReport, error) {
 	if fs == nil {
 		fs = vfs.Default
 	}
-	if err := pebbleDBHere(fs, dir); err != nil {
+	if _, err := fs.Stat(fs.PathJoin(dir, "CURRENT")); err != nil {
 		return nil, fmt.Errorf("store: %s is not a store: %w", dir, err)
 	}
 	lock, err := fs.Lock(fs.PathJoin(dir, "LOCK"))
@@ -73,8 +73,7 @@ func Verify(fs vfs.FS, dir string) (*VerifyReport, error) {
 	}
 	lock.Close()
 	// openPebble turns a Fatalf raised while opening into an error.
-	db, err := openPebble(dir, &pebble.Options{FS: fs, ReadOnly: true, Logger: quietLogger{l: slog.New(slog.DiscardHandler)},
-		EventListener: &pebble.EventListener{DataCorruption: corruptionLogger(slog.New(slog.DiscardHandler))}})
+	db, err := openPebble(dir, &pebble.Options{FS: fs, ReadOnly: true, Logger: quietLogger{l: slog.New(slog.DiscardHandler)}})
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s read-only: %w", dir, err)
 	}

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/vfs"
 )
 
 // The "interval" durability rule promises that an acknowledged write has
@@ -42,16 +42,16 @@ func newIntervalFS(fs vfs.FS) *intervalFS {
 // it names NNNNNN.log.
 func isWAL(name string) bool { return strings.HasSuffix(filepath.Base(name), ".log") }
 
-func (fs *intervalFS) Create(name string, category vfs.DiskWriteCategory) (vfs.File, error) {
-	f, err := fs.FS.Create(name, category)
+func (fs *intervalFS) Create(name string) (vfs.File, error) {
+	f, err := fs.FS.Create(name)
 	if err != nil || !isWAL(name) {
 		return f, err
 	}
 	return fs.track(f), nil
 }
 
-func (fs *intervalFS) ReuseForWrite(oldname, newname string, category vfs.DiskWriteCategory) (vfs.File, error) {
-	f, err := fs.FS.ReuseForWrite(oldname, newname, category)
+func (fs *intervalFS) ReuseForWrite(oldname, newname string) (vfs.File, error) {
+	f, err := fs.FS.ReuseForWrite(oldname, newname)
 	if err != nil || !isWAL(newname) {
 		return f, err
 	}

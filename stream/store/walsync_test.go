@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/vfs"
 )
 
 // logWatchFS sits under the store's FS and watches write-ahead log files:
@@ -23,16 +23,16 @@ func newLogWatchFS() *logWatchFS {
 	return &logWatchFS{FS: vfs.NewMem(), release: make(chan struct{})}
 }
 
-func (fs *logWatchFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
-	f, err := fs.FS.Create(name, c)
+func (fs *logWatchFS) Create(name string) (vfs.File, error) {
+	f, err := fs.FS.Create(name)
 	if err != nil || !isWAL(name) {
 		return f, err
 	}
 	return &watchedLog{File: f, fs: fs}, nil
 }
 
-func (fs *logWatchFS) ReuseForWrite(oldname, newname string, c vfs.DiskWriteCategory) (vfs.File, error) {
-	f, err := fs.FS.ReuseForWrite(oldname, newname, c)
+func (fs *logWatchFS) ReuseForWrite(oldname, newname string) (vfs.File, error) {
+	f, err := fs.FS.ReuseForWrite(oldname, newname)
 	if err != nil || !isWAL(newname) {
 		return f, err
 	}
