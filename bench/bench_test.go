@@ -6,13 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/wisp-mq/wisp/conf"
 	"github.com/wisp-mq/wisp/server"
 )
 
@@ -21,6 +24,11 @@ import (
 // SIGINT or SIGTERM. The --compare tests start it as a child process, the
 // way wisp bench starts nats-server.
 const serverEnv = "WISP_BENCH_TEST_SERVER"
+
+// argsFileEnv, set with serverEnv, names a file where the test server
+// writes its arguments and its config file's content, for tests of what a
+// started binary is given.
+const argsFileEnv = "WISP_BENCH_TEST_ARGS"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(serverEnv) == "1" {
@@ -31,12 +39,40 @@ func TestMain(m *testing.M) {
 
 func serveForTest(args []string) int {
 	opts := &server.Options{Host: "127.0.0.1"}
+	record := strings.Join(args, " ") + "\n"
 	for i := 0; i+1 < len(args); i++ {
 		switch args[i] {
 		case "-a":
 			opts.Host = args[i+1]
 		case "-p":
 			fmt.Sscan(args[i+1], &opts.Port)
+		case "-c":
+			b, err := os.ReadFile(args[i+1])
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			record += string(b)
+		}
+	}
+	// The command line as wisp reads it: a config file's MQTT port is
+	// opened (a listener that serves nothing), so the bench sees it
+	// listening.
+	if c, err := conf.Load(args); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	} else if c.MQTT != nil {
+		ln, err := net.Listen("tcp", net.JoinHostPort(c.MQTT.Host, strconv.Itoa(c.MQTT.Port)))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer ln.Close()
+	}
+	if path := os.Getenv(argsFileEnv); path != "" {
+		if err := os.WriteFile(path, []byte(record), 0o600); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
 		}
 	}
 	srv, err := server.New(opts, slog.New(slog.DiscardHandler))

@@ -38,6 +38,17 @@ type Config struct {
 	// with the stream layer when jetstream is true. nil means a core-only
 	// Wisp server (the js scenarios then report that streams are missing).
 	StartEmbedded func(jetstream bool) (url string, stop func(), err error)
+	// StartEmbeddedMQTT starts an in-process server with the stream layer
+	// and an MQTT listener on free loopback ports, for the MQTT scenarios:
+	// natsURL is its NATS client URL, mqttURL its MQTT one (tcp://host:port).
+	// nil means the embedded target cannot run them.
+	StartEmbeddedMQTT func() (natsURL, mqttURL string, stop func(), err error)
+	// Sync is the durability rule of the Wisp under test's file streams:
+	// "" for Wisp's default (always), SyncAlways or SyncInterval. It is
+	// Wisp's alone: a compared server keeps its own. cmd/wisp passes it to
+	// the embedded server through its hooks; a started wisp binary gets it
+	// in its config file.
+	Sync string
 
 	// Progress receives the live status line (scenario k of n, the
 	// current phase, elapsed, time left), rewritten in place with "\r";
@@ -70,6 +81,12 @@ const (
 	// maxMsgs bounds --msgs, maxConns bounds --conns.
 	maxMsgs  = 1_000_000_000
 	maxConns = 10_000
+)
+
+// The values of Config.Sync, as in Wisp's [jetstream] sync.
+const (
+	SyncAlways   = "always"
+	SyncInterval = "interval"
 )
 
 // ErrUsage marks configuration errors: the caller should print them and
@@ -137,6 +154,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Server != "" && !isURL(c.Server) {
 		bad("--server", "%q is not a URL (nats://host:port)", c.Server)
+	}
+	if c.Sync != "" && c.Sync != SyncAlways && c.Sync != SyncInterval {
+		bad("--sync", "%q is not %q or %q", c.Sync, SyncAlways, SyncInterval)
+	}
+	if c.Sync != "" && c.Server != "" {
+		bad("--sync", "sets the rule of a server the bench starts, not of one reached by --server")
 	}
 	if c.Server != "" && c.Binary != "" {
 		bad("--server", "give a URL or a binary for the server under test, not both")

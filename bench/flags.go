@@ -32,7 +32,8 @@ Scenarios:
 Flags:
   --msgs N          messages (or requests) per scenario (default %d)
   --size BYTES      payload size (default %d)
-  --pubs N          publishers (pub, default 1) or requesters (reqrep-par, default 8)
+  --pubs N          publishers (pub, ws-pub, mqtt-pub*, default 1) or requesters
+                    (reqrep-par, default 8)
   --subs N          subscribers (fanout), members (queue), responders (reqrep-par); default 4
   --conns N         connections opened by the conn scenario (default %d)
   --duration D      time cap per scenario run, e.g. 10s (default %v)
@@ -40,8 +41,13 @@ Flags:
   --server URL      run against this server instead of an embedded one
   --compare X       also run against X, a URL or a server binary (e.g. nats-server);
                     a binary is started per run on a free 127.0.0.1 port with
-                    -a 127.0.0.1 -p PORT (and -js -sd DIR for the js scenarios),
+                    -a 127.0.0.1 -p PORT (and -js -sd DIR for the js scenarios;
+                    -c FILE opening a WebSocket or MQTT port for those scenarios),
                     and Wisp then runs as a child process too, measured alike
+  --sync RULE       durability rule of Wisp's file streams, always (Wisp's default)
+                    or interval (acknowledge before the fsync, as nats-server does);
+                    for the js and mqtt scenarios; Wisp's only, a compared server
+                    keeps its own, and the report labels Wisp "wisp-interval"
   --json FILE       write every figure as JSON
   --html FILE       write a self-contained HTML report with SVG charts
   --quiet           no status line on a terminal, no per-run lines or warnings on
@@ -74,6 +80,7 @@ func ParseArgs(args []string) (*Command, error) {
 	fs.IntVar(&cfg.Runs, "runs", DefaultRuns, "")
 	fs.StringVar(&cfg.Server, "server", "", "")
 	fs.StringVar(&cfg.Compare, "compare", "", "")
+	fs.StringVar(&cfg.Sync, "sync", "", "")
 	fs.StringVar(&cmd.JSONFile, "json", "", "")
 	fs.StringVar(&cmd.HTMLFile, "html", "", "")
 	fs.BoolVar(&cmd.Quiet, "quiet", false, "")
@@ -114,7 +121,7 @@ func ParseArgs(args []string) (*Command, error) {
 			if cfg.Duration <= 0 {
 				errs = append(errs, fmt.Errorf("%w: --duration: must be positive", ErrUsage))
 			}
-		case "server", "compare":
+		case "server", "compare", "sync":
 			if f.Value.String() == "" {
 				errs = append(errs, fmt.Errorf("%w: --%s: empty", ErrUsage, f.Name))
 			}

@@ -33,6 +33,9 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	st := r.Settings
 	fmt.Fprintf(&b, "<p class=\"meta\">%d messages of %d bytes per scenario, time cap %s, %d run(s) per scenario and server (figures are medians). Server under test: <b>%s</b> (%s).",
 		st.Msgs, st.Size, esc(st.Duration), st.Runs, esc(r.label(0)), esc(st.Server))
+	if st.Sync != "" {
+		fmt.Fprintf(&b, " Its streams sync: <b>%s</b>.", esc(st.Sync))
+	}
 	if st.Compare != "" {
 		fmt.Fprintf(&b, " Compared with: <b>%s</b> (%s), run alternately.", esc(r.label(1)), esc(st.Compare))
 	}

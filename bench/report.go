@@ -42,6 +42,8 @@ type Settings struct {
 	Runs      int      `json:"runs"`
 	Server    string   `json:"server"`
 	Compare   string   `json:"compare,omitempty"`
+	// Sync is Wisp's stream sync rule when --sync set one.
+	Sync string `json:"sync,omitempty"`
 }
 
 // Summary is the median over the runs of one scenario on one target. Runs
@@ -106,6 +108,7 @@ func newReport(cfg *Config, targets []*Target) *Report {
 		Settings: Settings{
 			Scenarios: cfg.Scenarios, Msgs: cfg.Msgs, Size: cfg.Size, Pubs: cfg.Pubs, Subs: cfg.Subs,
 			Conns: cfg.Conns, Duration: cfg.Duration.String(), Runs: cfg.Runs, Server: server,
+			Sync: cfg.Sync,
 		},
 	}
 	for i, t := range targets {

@@ -61,10 +61,16 @@ func makeTargets(cfg *Config) ([]*Target, error) {
 	if where == "" {
 		where = cfg.Binary
 	}
-	a, err := newTarget("wisp", where, cfg.StartEmbedded)
+	label := "wisp"
+	if cfg.Sync == SyncInterval {
+		label = "wisp-interval" // says which durability the figures are for
+	}
+	a, err := newTarget(label, where, cfg.StartEmbedded)
 	if err != nil {
 		return nil, err
 	}
+	a.sync = cfg.Sync
+	a.embeddedMQTT = cfg.StartEmbeddedMQTT
 	targets := []*Target{a}
 	if cfg.Compare != "" {
 		label := "other"
@@ -93,6 +99,8 @@ func runOne(ctx context.Context, cfg *Config, t *Target, sc *Scenario, run int, 
 		in, err = t.startCluster(sc.Cluster)
 	case sc.Websocket:
 		in, err = t.startWebsocket()
+	case sc.MQTT:
+		in, err = t.startMQTT()
 	default:
 		in, err = t.start(sc.JetStream)
 	}
@@ -192,7 +200,7 @@ func heapInUse() int64 {
 // line is the one-line log of a finished run.
 func (r *Result) line() string {
 	took := time.Duration(r.Seconds * float64(time.Second)).Round(time.Millisecond)
-	s := fmt.Sprintf("%-12s %-12s run %d: %s %s in %v", r.Scenario, r.Target, r.Run, si(r.Rate), r.Unit, took)
+	s := fmt.Sprintf("%-16s %-13s run %d: %s %s in %v", r.Scenario, r.Target, r.Run, si(r.Rate), r.Unit, took)
 	if r.Error != "" {
 		s += "  ERROR: " + r.Error
 	}

@@ -24,6 +24,7 @@ type Scenario struct {
 	JetStream bool   // needs the stream layer
 	Cluster   int    // nodes of the cluster it needs, 0 for one server
 	Websocket bool   // its clients connect over WebSocket (websocket.go)
+	MQTT      bool   // its clients speak MQTT (mqtt.go)
 	run       func(ctx context.Context, e *Env) error
 }
 
@@ -43,7 +44,7 @@ var scenarios = []*Scenario{
 }
 
 // StandardScenarios is the set run when none is named: all but the
-// cluster and WebSocket scenarios, which init adds to the registry after
+// cluster, WebSocket and MQTT scenarios, which init adds to the registry after
 // this is set.
 var StandardScenarios = ScenarioNames()
 
@@ -54,7 +55,7 @@ func init() { scenarios = append(scenarios, clusterScenarios...) }
 func CoreScenarios() []string {
 	var names []string
 	for _, s := range scenarios {
-		if !s.JetStream && s.Cluster == 0 && !s.Websocket {
+		if !s.JetStream && s.Cluster == 0 && !s.Websocket && !s.MQTT {
 			names = append(names, s.Name)
 		}
 	}

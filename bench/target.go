@@ -25,9 +25,13 @@ type Target struct {
 	Label string // "wisp", or a name for the compared server
 	Desc  string // "embedded", the URL, or the binary path
 
-	url      string
-	bin      string
-	embedded func(jetstream bool) (string, func(), error)
+	url          string
+	bin          string
+	embedded     func(jetstream bool) (string, func(), error)
+	embeddedMQTT func() (natsURL, mqttURL string, stop func(), err error)
+	// sync is the stream sync rule of the Wisp under test ("" for its
+	// default), written into a started wisp binary's config file.
+	sync string
 }
 
 // instance is one started (or reached) server.
@@ -72,7 +76,7 @@ func (t *Target) start(jetstream bool) (*instance, error) {
 	case t.url != "":
 		in = &instance{url: t.url, stop: func() {}}
 	case t.bin != "":
-		return startBinary(t.bin, binaryOpts{jetstream: jetstream})
+		return startBinary(t.bin, binaryOpts{jetstream: jetstream, sync: t.sync})
 	default:
 		url, stop, err := t.embedded(jetstream)
 		if err != nil {
@@ -162,8 +166,10 @@ const (
 
 // binaryOpts say what a started binary needs besides its client port.
 type binaryOpts struct {
-	jetstream bool // the stream layer (-js -sd DIR)
-	websocket bool // a plain WebSocket port (-c FILE); the instance's url is then ws://
+	jetstream bool   // the stream layer (-js -sd DIR)
+	websocket bool   // a plain WebSocket port (-c FILE); the instance's url is then ws://
+	mqtt      bool   // the stream layer, a server name and an MQTT port (-js -sd DIR -n NAME -c FILE); the url is then tcp://
+	sync      string // Wisp's stream sync rule, a line of the config file (wisp only)
 }
 
 func startBinary(bin string, opts binaryOpts) (*instance, error) {
@@ -185,29 +191,53 @@ func startBinaryOnce(bin string, opts binaryOpts) (in *instance, retry bool, err
 		return nil, false, err
 	}
 	args := []string{"-a", "127.0.0.1", "-p", strconv.Itoa(port)}
+	streams := opts.jetstream || opts.mqtt
 	dir := ""
-	if opts.jetstream || opts.websocket {
+	if streams || opts.websocket {
 		if dir, err = os.MkdirTemp("", "wisp-bench-store-"); err != nil {
 			return nil, false, err
 		}
 	}
-	if opts.jetstream {
+	if streams {
 		args = append(args, "-js", "-sd", dir)
 	}
-	wsURL := ""
-	if opts.websocket {
-		wsPort, err := freePort()
+	// The config file: one line per listener, each a TOML inline table
+	// that nats-server's config reader takes as well.
+	var lines []string
+	extraURL := ""
+	for _, l := range []struct {
+		on     bool
+		scheme string
+		line   func(port int) string
+	}{
+		{opts.websocket, "ws", websocketLine},
+		{opts.mqtt, "tcp", mqttLine},
+	} {
+		if !l.on {
+			continue
+		}
+		p, err := freePort()
 		if err != nil {
 			os.RemoveAll(dir)
 			return nil, false, err
 		}
-		file, err := websocketConfig(dir, wsPort)
+		lines = append(lines, l.line(p))
+		extraURL = l.scheme + "://127.0.0.1:" + strconv.Itoa(p)
+	}
+	if opts.mqtt {
+		// nats-server's MQTT needs a server name when streams are on.
+		args = append(args, "-n", "wisp-bench")
+	}
+	if streams && opts.sync != "" {
+		lines = append(lines, syncLine(opts.sync))
+	}
+	if len(lines) > 0 {
+		file, err := writeConfig(dir, lines)
 		if err != nil {
 			os.RemoveAll(dir)
 			return nil, false, err
 		}
 		args = append(args, "-c", file)
-		wsURL = "ws://127.0.0.1:" + strconv.Itoa(wsPort)
 	}
 	cleanDir := func() {
 		if dir != "" {
@@ -245,12 +275,12 @@ func startBinaryOnce(bin string, opts binaryOpts) (in *instance, retry bool, err
 		default:
 		}
 		info, perr := probe(url, 500*time.Millisecond)
-		if perr == nil && wsURL != "" {
-			perr = probeTCP(wsURL)
+		if perr == nil && extraURL != "" {
+			perr = probeTCP(extraURL)
 		}
 		if perr == nil {
-			if wsURL != "" {
-				url = wsURL
+			if extraURL != "" {
+				url = extraURL
 			}
 			return &instance{url: url, version: info.serverVersion(), pid: cmd.Process.Pid, stop: stop}, false, nil
 		}

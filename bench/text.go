@@ -148,6 +148,9 @@ func (r *Report) headline() string {
 	if st.Server == "embedded" {
 		where = "embedded Wisp server"
 	}
+	if st.Sync != "" {
+		where += " (its streams with sync = " + st.Sync + ")"
+	}
 	if st.Compare != "" {
 		where += ", compared with " + st.Compare
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wisp-mq/wisp/server"
@@ -67,16 +68,26 @@ func startWebsocketEmbedded() (*instance, error) {
 }
 
 // websocketConfig writes, in dir, a config file that opens a plain
-// WebSocket port on 127.0.0.1:port. Its one line is a TOML inline table
-// that nats-server's config reader takes as well, so the same file serves
-// both servers, and returns its path.
+// WebSocket port on 127.0.0.1:port, and returns its path.
 func websocketConfig(dir string, port int) (string, error) {
+	return writeConfig(dir, []string{websocketLine(port)})
+}
+
+// websocketLine is the config line of a plain WebSocket port: a TOML
+// inline table that nats-server's config reader takes as well.
+func websocketLine(port int) string {
+	return `websocket = { listen = "127.0.0.1:` + strconv.Itoa(port) + `", no_tls = true }`
+}
+
+// writeConfig writes lines to a config file in dir and returns its path.
+// The bench's lines are read alike by wisp and nats-server, except the
+// sync rule's, which only a wisp binary is given.
+func writeConfig(dir string, lines []string) (string, error) {
 	if dir == "" {
-		return "", errors.New("no directory for the WebSocket config file")
+		return "", errors.New("no directory for the config file")
 	}
-	path := filepath.Join(dir, "websocket.conf")
-	line := `websocket = { listen = "127.0.0.1:` + strconv.Itoa(port) + `", no_tls = true }` + "\n"
-	if err := os.WriteFile(path, []byte(line), 0o600); err != nil {
+	path := filepath.Join(dir, "bench.conf")
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
 		return "", err
 	}
 	return path, nil

@@ -33,6 +33,10 @@ type Config struct {
 	// InboxLimit bounds queued inbound batches; beyond it new batches are
 	// dropped, as a congested network would (raft retransmits).
 	InboxLimit int
+	// InboxBytes bounds the bytes of raft entries and snapshots queued
+	// inbound (on top of InboxLimit), so that what peers send cannot grow
+	// a slow host's memory without bound; 0 means 64 MiB.
+	InboxBytes int
 	// OnLeaderChange, if set, is called from the host's loop when a
 	// group's leader or term changes; it must not block.
 	OnLeaderChange func(LeaderChange)

@@ -31,6 +31,7 @@ type Host struct {
 
 	mu       sync.Mutex
 	inbox    []Batch
+	inboxN   int // estimated bytes in inbox (batchSize)
 	requests []request
 	extra    int // clock jump: ticks to add on the next iteration
 	paused   bool
@@ -103,12 +104,34 @@ func (h *Host) Err() error {
 // Receive queues a batch from the transport. It never blocks; past
 // InboxLimit queued batches the batch is dropped.
 func (h *Host) Receive(b Batch) {
+	n := batchSize(b)
+	limit := h.cfg.InboxBytes
+	if limit <= 0 {
+		limit = 64 << 20
+	}
 	h.mu.Lock()
-	if len(h.inbox) < h.cfg.InboxLimit {
+	if len(h.inbox) < h.cfg.InboxLimit && (h.inboxN+n <= limit || len(h.inbox) == 0) {
 		h.inbox = append(h.inbox, b)
+		h.inboxN += n
 	}
 	h.mu.Unlock()
 	h.poke()
+}
+
+// batchSize estimates the memory a batch holds: its entries' and
+// snapshots' data plus a fixed cost per message.
+func batchSize(b Batch) int {
+	n := 64 * (len(b.TermQueries) + len(b.TermReplies))
+	for _, m := range b.Messages {
+		n += 128
+		for _, e := range m.Raft.GetEntries() {
+			n += 32 + len(e.GetData())
+		}
+		if s := m.Raft.GetSnapshot(); s != nil {
+			n += len(s.GetData())
+		}
+	}
+	return n
 }
 
 func (h *Host) poke() {
@@ -303,7 +326,7 @@ func (h *Host) run() {
 func (h *Host) iterate(ticks int) error {
 	h.mu.Lock()
 	inbox, requests := h.inbox, h.requests
-	h.inbox, h.requests = nil, nil
+	h.inbox, h.requests, h.inboxN = nil, nil, 0
 	ticks += h.extra
 	h.extra = 0
 	h.mu.Unlock()
@@ -447,6 +470,56 @@ func (h *Host) failAll(err error) {
 			r.fail()
 		}
 	}
+}
+
+// Voters returns a group's voters (host ids) as stored on this host.
+func (h *Host) Voters(ctx context.Context, group uint64) ([]uint64, error) {
+	var out []uint64
+	var err error
+	if cerr := h.call(ctx, func() {
+		if g := h.groups[group]; g == nil {
+			err = fmt.Errorf("%w: %d", ErrUnknownGroup, group)
+		} else {
+			out = append(out, g.voters()...)
+		}
+	}); cerr != nil {
+		return nil, cerr
+	}
+	return out, err
+}
+
+// PeerProgress is what a group's leader knows of one voter's log.
+type PeerProgress struct {
+	// Match is the highest index known to be in the peer's log.
+	Match uint64
+	// RecentActive says the leader heard from the peer within the last
+	// election timeout.
+	RecentActive bool
+}
+
+// Progress returns, on a group's leader, every voter's progress by host
+// id (this host included); *NotLeaderError elsewhere.
+func (h *Host) Progress(ctx context.Context, group uint64) (map[uint64]PeerProgress, error) {
+	var out map[uint64]PeerProgress
+	var err error
+	if cerr := h.call(ctx, func() {
+		g := h.groups[group]
+		switch {
+		case g == nil:
+			err = fmt.Errorf("%w: %d", ErrUnknownGroup, group)
+		case g.rn == nil || !g.isLeader:
+			err = &NotLeaderError{Group: group, Leader: g.leader}
+		default:
+			st := g.rn.Status()
+			out = make(map[uint64]PeerProgress, len(st.Progress))
+			for id, pr := range st.Progress {
+				out[id] = PeerProgress{Match: pr.Match, RecentActive: pr.RecentActive || id == h.cfg.ID}
+			}
+		}
+	}); cerr != nil {
+		return nil, cerr
+	}
+	return out, err
 }
 
 // ReportUnreachable is for the transport: sending to peer failed, so

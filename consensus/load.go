@@ -59,6 +59,20 @@ func (s *Store) OpenGroup(group uint64) (*GroupStorage, LoadReport, error) {
 	return g, rep, nil
 }
 
+// HasGroup reports whether the store holds any record of group: false
+// for a group this node never had (or whose records were deleted).
+func (s *Store) HasGroup(group uint64) (bool, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: groupPrefix(group), UpperBound: groupEnd(group)})
+	if err != nil {
+		return false, fmt.Errorf("consensus: look for group %d: %w", group, err)
+	}
+	found := it.First()
+	if err := it.Close(); err != nil {
+		return false, fmt.Errorf("consensus: look for group %d: %w", group, err)
+	}
+	return found, nil
+}
+
 // CloseGroup forgets an open group (its records stay).
 func (s *Store) CloseGroup(group uint64) {
 	s.mu.Lock()

@@ -13,6 +13,14 @@ type Broker interface {
 	Subscribe(subject, queue string, fn func(subject, reply, hdr, data []byte)) (cancel func(), err error)
 }
 
+// MsgPublisher is a Broker that can also publish from the caller's own
+// buffers: the subject as bytes, and the header block and data joined in
+// msg (the header its first hdrLen bytes). When the host's broker has it,
+// a PUBLISH packet is routed without allocating.
+type MsgPublisher interface {
+	PublishMsg(subject []byte, reply string, msg []byte, hdrLen int) error
+}
+
 // Host is what the MQTT layer needs from the server around it.
 type Host interface {
 	// Login checks an MQTT client's credentials against the server's

@@ -56,28 +56,30 @@ func (c *conn) handlePublish(p *publishPacket) error {
 	if p.qos == 2 && c.svc.opts.RejectQoS2Publish {
 		return malformed("QoS 2 publish refused (reject_qos2_publish)")
 	}
-	subject := string(subj)
-	if c.login.CanPublish != nil && !c.login.CanPublish(subject) {
-		c.svc.log.Warn("mqtt publish violation", "client", c.clientID, "subject", subject)
-		// As nats-server: QoS 0 is dropped, QoS 1/2 still acknowledged so
-		// the client does not resend forever (a PUBACK in its turn).
-		if p.qos == 1 {
-			c.pubacks.add(p.id)(nil)
-		} else {
-			c.ackPublish(p.qos, p.id)
+	if c.login.CanPublish != nil {
+		if subject := string(subj); !c.login.CanPublish(subject) {
+			c.svc.log.Warn("mqtt publish violation", "client", c.clientID, "subject", subject)
+			// As nats-server: QoS 0 is dropped, QoS 1/2 still acknowledged
+			// so the client does not resend forever (a PUBACK in its turn).
+			if p.qos == 1 {
+				c.pubacks.add(p.id)(nil)
+			} else {
+				c.ackPublish(p.qos, p.id)
+			}
+			return nil
 		}
-		return nil
 	}
 	switch p.qos {
 	case 0:
-		c.route(subject, p.payload, 0, p.retain, ignoreStored)
+		c.route(subj, p.payload, 0, p.retain, ignoreStored)
 	case 1:
 		// Stores are pipelined: the next packet is read while this one is
 		// stored, and PUBACKs go out in order as stores complete.
 		done := c.pubacks.add(p.id)
-		c.route(subject, p.payload, 1, p.retain, done)
+		c.route(subj, p.payload, 1, p.retain, done)
 	case 2:
 		// Held until PUBREL, then routed once (qos2.go).
+		subject := string(subj)
 		if err := c.acc.holdQoS2(c.clientID, p.id, subject, p.payload, p.retain); err != nil {
 			c.svc.log.Warn("mqtt publish not stored", "client", c.clientID, "subject", subject, "err", err)
 			return nil // no PUBREC: the client sends it again
@@ -103,17 +105,17 @@ func (c *conn) ackPublish(qos byte, id uint16) {
 // 2 messages in the stream for MQTT subscriptions at QoS 1 and 2, and
 // updates the topic's retained message. done gets the outcome once the
 // stream has stored the message (at once for QoS 0); it may run on
-// another goroutine and must not block.
-func (c *conn) route(subject string, payload []byte, qos byte, retain bool, done func(error)) {
+// another goroutine and must not block. It runs on the reader goroutine.
+func (c *conn) route(subj, payload []byte, qos byte, retain bool, done func(error)) {
 	a := c.acc
 	if retain {
-		if err := a.setRetained(subject, payload, qos); err != nil {
+		if err := a.setRetained(string(subj), payload, qos); err != nil {
 			done(err)
 			return
 		}
 	}
 	hdr := qosHeader(qos)
-	if err := a.b.Publish(subject, "", hdr, payload); err != nil {
+	if err := c.publish(subj, hdr, payload); err != nil {
 		done(err)
 		return
 	}
@@ -121,13 +123,33 @@ func (c *conn) route(subject string, payload []byte, qos byte, retain bool, done
 		done(nil)
 		return
 	}
-	a.js.storeAsync(msgsPrefix+subject, hdr, payload, done)
+	a.js.storeAsync(msgsPrefix+string(subj), hdr, payload, done)
+}
+
+// maxKeptMsg bounds the routing buffer kept between messages: a client
+// that once published a large payload does not hold its size for good.
+const maxKeptMsg = 64 << 10
+
+// publish publishes a message on subj for the account's subscribers. With
+// a broker that takes the caller's buffers, the header and payload are
+// joined in the reader's scratch buffer and nothing is allocated.
+func (c *conn) publish(subj, hdr, payload []byte) error {
+	a := c.acc
+	if a.pm == nil {
+		return a.b.Publish(string(subj), "", hdr, payload)
+	}
+	c.msg = append(append(c.msg[:0], hdr...), payload...)
+	err := a.pm.PublishMsg(subj, "", c.msg, len(hdr))
+	if cap(c.msg) > maxKeptMsg {
+		c.msg = nil
+	}
+	return err
 }
 
 // routeWait is route for callers that need the outcome before going on.
 func (c *conn) routeWait(subject string, payload []byte, qos byte, retain bool) error {
 	ch := make(chan error, 1)
-	c.route(subject, payload, qos, retain, func(err error) { ch <- err })
+	c.route([]byte(subject), payload, qos, retain, func(err error) { ch <- err })
 	return <-ch
 }
 

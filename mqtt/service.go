@@ -241,6 +241,7 @@ type accountState struct {
 	svc  *Service
 	name string
 	b    Broker
+	pm   MsgPublisher // b, when it can publish from the caller's buffers; else nil
 	js   *jsClient
 
 	mu      sync.Mutex
@@ -260,6 +261,7 @@ func (s *Service) account(l Login) (*accountState, error) {
 			return nil, err
 		}
 		a = &accountState{svc: s, name: l.Account, b: l.Broker, js: js, clients: map[string]*conn{}}
+		a.pm, _ = l.Broker.(MsgPublisher)
 		s.accounts[l.Account] = a
 	}
 	s.mu.Unlock()

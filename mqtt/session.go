@@ -255,8 +255,9 @@ func (c *conn) streamHandler(st *subState) func(subject, reply, hdr, data []byte
 		if st.skipDollar && subj[0] == '$' {
 			return
 		}
-		key, redelivered := ackKey(reply)
-		id, ok := c.sess.track(string(reply), key)
+		ack := string(reply)
+		key, redelivered := ackKey(ack)
+		id, ok := c.sess.track(ack, key)
 		if !ok {
 			return // no packet id free: the stream sends it again later
 		}
@@ -273,17 +274,34 @@ func (c *conn) streamHandler(st *subState) func(subject, reply, hdr, data []byte
 
 // ackKey names a stream message by consumer and stream sequence from its
 // acknowledgement subject ($JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.
-// ...), and says whether it was delivered before.
-func ackKey(reply []byte) (key string, redelivered bool) {
-	toks := strings.Split(string(reply), ".")
-	if len(toks) < 9 {
-		return string(reply), false
+// ...), and says whether it was delivered before. It reads the tokens in
+// place: one allocation, the key.
+func ackKey(ack string) (key string, redelivered bool) {
+	n := strings.Count(ack, ".") + 1
+	if n < 9 {
+		return ack, false
 	}
-	i := len(toks) - 9 // newer forms add a domain and account hash
-	if len(toks) >= 12 {
-		i = len(toks) - 12 + 2
+	i := n - 9 // newer forms add a domain and account hash
+	if n >= 12 {
+		i = n - 12 + 2
 	}
-	return toks[i+3] + "." + toks[i+5], toks[i+4] != "1"
+	consumer, delivered, sseq := token(ack, i+3), token(ack, i+4), token(ack, i+5)
+	return consumer + "." + sseq, delivered != "1"
+}
+
+// token returns the k-th (from 0) dot-separated token of s.
+func token(s string, k int) string {
+	for ; k > 0; k-- {
+		dot := strings.IndexByte(s, '.')
+		if dot < 0 {
+			return ""
+		}
+		s = s[dot+1:]
+	}
+	if dot := strings.IndexByte(s, '.'); dot >= 0 {
+		return s[:dot]
+	}
+	return s
 }
 
 // track gives a message a packet id (its old one when the stream sends it

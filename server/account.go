@@ -559,6 +559,24 @@ func (b *AccountBroker) Publish(subject, reply string, hdr, data []byte) error {
 	return b.s.publishIn(b.acc, subject, reply, hdr, data)
 }
 
+// PublishMsg is Publish for a caller that holds the subject as bytes and
+// the header block and data joined in msg (the header its first hdrLen
+// bytes, as on the wire): nothing is converted or copied, so a caller
+// that publishes from buffers of its own (the MQTT layer, for each
+// PUBLISH packet) allocates nothing per message. The slices are only
+// read during the call, as with Publish.
+func (b *AccountBroker) PublishMsg(subject []byte, reply string, msg []byte, hdrLen int) error {
+	if !sublist.ValidPublishSubject(subject) {
+		return fmt.Errorf("%w: %q", ErrInvalidSubject, subject)
+	}
+	if hdrLen < 0 || hdrLen > len(msg) {
+		return fmt.Errorf("server: header length %d outside a message of %d bytes", hdrLen, len(msg))
+	}
+	m := message{subject: subject, reply: []byte(reply), data: msg, hdrLen: hdrLen}
+	b.s.publishMsgIn(b.acc, &m)
+	return nil
+}
+
 // Subscribe registers an in-process subscription in the broker's account.
 func (b *AccountBroker) Subscribe(subject, queue string, fn func(subject, reply, hdr, data []byte)) (cancel func(), err error) {
 	return b.s.subscribeIn(b.acc, subject, queue, fn)

@@ -48,6 +48,9 @@ type cluster struct {
 	conns map[*route]struct{}
 	// dialing holds the route addresses (host:port) a dial loop serves.
 	dialing map[string]bool
+	// seeds holds the name of the server found at each address dialled
+	// (ClusterSeeds).
+	seeds map[string]string
 	// interest counts the local client subscriptions per account, subject
 	// and queue (interest.go).
 	interest map[*account]map[interestKey]int32
@@ -98,6 +101,7 @@ func newCluster(s *Server, o ClusterOptions) *cluster {
 		routes:   make(map[string]*route),
 		conns:    make(map[*route]struct{}),
 		dialing:  make(map[string]bool),
+		seeds:    make(map[string]string),
 		interest: make(map[*account]map[interestKey]int32),
 		stop:     make(chan struct{}),
 	}
@@ -215,6 +219,7 @@ func (cl *cluster) info() routeInfo {
 		AuthRequired: cl.opts.Username != "",
 		MaxPayload:   s.o().MaxPayload,
 		LameDuck:     s.InLameDuckMode(),
+		JetStream:    s.opts.JetStream,
 	}
 	if u := s.ownClientURL(); u != "" {
 		ri.ClientURLs = []string{u}
@@ -249,6 +254,9 @@ func (cl *cluster) register(r *route, ri *routeInfo) string {
 		cl.mu.Unlock()
 	}
 	r.remote = *ri
+	if r.dialed != nil {
+		cl.seeds[r.dialed.Host] = ri.ServerName
+	}
 	if ri.ServerID == s.id {
 		r.outcome = routeSelf
 		cl.mu.Unlock()

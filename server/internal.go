@@ -23,11 +23,16 @@ func (s *Server) publishIn(acc *account, subject, reply string, hdr, data []byte
 		return fmt.Errorf("%w: %q", ErrInvalidSubject, subject)
 	}
 	m := internalMessage(subj, reply, hdr, data)
-	if acc.isResponse(subj) {
-		s.routeResponse(nil, acc, &m)
-	}
-	s.fanOut(nil, acc.sl.Match(subj), &m)
+	s.publishMsgIn(acc, &m)
 	return nil
+}
+
+// publishMsgIn routes an in-process message whose subject is valid.
+func (s *Server) publishMsgIn(acc *account, m *message) {
+	if acc.isResponse(m.subject) {
+		s.routeResponse(nil, acc, m)
+	}
+	s.fanOut(nil, acc.sl.Match(m.subject), m)
 }
 
 // Subscribe registers an in-process subscription in the global account

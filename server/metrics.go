@@ -95,6 +95,9 @@ func (c serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range storeDamageDescs {
 		ch <- d
 	}
+	for _, d := range raftDescs {
+		ch <- d
+	}
 	describeStoreMetrics(ch)
 }
 
@@ -139,6 +142,7 @@ func (c serverCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(mJSAPI, float64(rep.APITotal))
 	counter(mJSAPIErr, float64(rep.APIErrors))
 	collectStoreDamage(ch, &rep.Damage)
+	collectRaft(ch, rep.Meta)
 	collectStoreMetrics(&rep, ch)
 	for i := range rep.Streams {
 		sr := &rep.Streams[i]

@@ -26,6 +26,9 @@ type JetStreamReport struct {
 	Limits JetStreamLimits
 	// StoreDir is where the file stores live (/varz's jetstream.config).
 	StoreDir string
+	// Meta is the cluster's meta group, nil when this server is not
+	// clustered (monitor_meta.go).
+	Meta *MetaClusterReport
 }
 
 // StreamReport is one stream.
@@ -133,6 +136,8 @@ type Jsz struct {
 	JetStreamStats
 	StreamDetail []StreamDetail `json:"stream_detail"`
 	StoreDamage  *StoreDamage   `json:"store_damage,omitempty"` // only when something was found
+	// MetaCluster is the meta group, when clustered (nats-server's name).
+	MetaCluster *MetaClusterInfo `json:"meta_cluster,omitempty"`
 }
 
 // StreamDetail is one stream in /jsz.
@@ -182,6 +187,7 @@ func (s *Server) jsz(rep *JetStreamReport) Jsz {
 		ServerID: s.id, Now: time.Now(), Enabled: true,
 		JetStreamStats: *rep.totals(),
 		StreamDetail:   make([]StreamDetail, 0, len(rep.Streams)),
+		MetaCluster:    metaClusterInfo(rep.Meta),
 	}
 	if rep.Damage.any() {
 		jz.StoreDamage = &rep.Damage

@@ -99,6 +99,9 @@ type routeInfo struct {
 	AuthRequired  bool     `json:"auth_required,omitempty"`
 	MaxPayload    int      `json:"max_payload"`
 	LameDuck      bool     `json:"ldm,omitempty"`
+	// JetStream says the sender runs the stream layer: it takes part in
+	// the cluster's replication (its meta group).
+	JetStream bool `json:"jetstream,omitempty"`
 	// Peers are the other servers the sender has routes to: gossip, so
 	// that a server that knows one seed finds them all.
 	Peers []routePeer `json:"peers,omitempty"`
@@ -146,10 +149,11 @@ func newRoute(cl *cluster, c *conn, dialed *url.URL) *route {
 	c.peer, c.handler, c.role = r, r, r
 	c.out.limit = cl.opts.MaxPending
 	c.pingMax = cl.opts.pingMax
-	// Routes between servers carry what clients send plus queue names.
+	// Routes between servers carry what clients send plus queue names,
+	// and cluster-internal messages up to ClusterFrameMax.
 	c.parser = protocol.NewParser(protocol.RouteSide, protocol.Limits{
 		MaxControlLine: max(cl.s.o().MaxControlLine, 32<<10),
-		MaxPayload:     cl.s.o().MaxPayload,
+		MaxPayload:     max(cl.s.o().MaxPayload, ClusterFrameMax),
 	})
 	c.opts.Verbose = false
 	c.connected = true
@@ -258,7 +262,13 @@ func (r *route) HandleOp(op *protocol.Op) error {
 		r.addInterest(op)
 	case protocol.OpRUnsub:
 		r.removeInterest(op)
-	case protocol.OpRMsg, protocol.OpHRMsg:
+	case protocol.OpRMsg:
+		if isClusterAccount(op.Account) {
+			r.deliverCluster(op)
+		} else {
+			r.deliver(op)
+		}
+	case protocol.OpHRMsg:
 		r.deliver(op)
 	}
 	if c.closeReason() != closeNone {

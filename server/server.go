@@ -75,6 +75,12 @@ type Server struct {
 	// cl is the cluster (routes to other servers), nil when clustering is
 	// off. Set by Start.
 	cl *cluster
+	// clusterHandlers are the cluster-internal channels' handlers
+	// (cluster_internal.go); clusterMu serializes their changes.
+	clusterHandlers clusterHandlerMap
+	clusterMu       sync.Mutex
+	// metaStepDown is the meta leader step-down (system_meta.go).
+	metaStepDown atomic.Pointer[func(context.Context) error]
 
 	// tls is the TLS setup for new connections, nil when TLS is off.
 	tls atomic.Pointer[tlsState]

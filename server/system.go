@@ -118,6 +118,12 @@ func (s *Server) startSystem() error {
 		}
 		p.subs = append(p.subs, sub)
 	}
+	// Answered by the requester's server only (system_meta.go).
+	sub, err := s.subscribeSystem(p.acc, subjMetaStepDown, false, s.serveMetaStepDown)
+	if err != nil {
+		return err
+	}
+	p.subs = append(p.subs, sub)
 	s.syncAccountResponders()
 	p.done.Add(1)
 	go s.statszLoop(p)

@@ -419,7 +419,12 @@ func TestVarzConfigLoadTime(t *testing.T) {
 // interest goes to other servers.
 func (s *Server) routableSystemSubs() int {
 	p := s.sysp.Load()
-	n := len(p.subs)
+	n := 0
+	for _, sub := range p.subs {
+		if sub.routable {
+			n++
+		}
+	}
 	p.accMu.Lock()
 	defer p.accMu.Unlock()
 	for _, subs := range p.accSubs {

@@ -13,9 +13,9 @@ import "runtime"
 // serves behave, on the wire, as nats-server 2.14's do (the newest call
 // Wisp serves, consumer reset, is 2.14's; consumer pause is 2.11's,
 // filter_subjects 2.10's). What it does not promise: every feature up to
-// 2.14. Stream and consumer options Wisp lacks (mirrors, sources, subject
-// transforms, per-message TTL, counters, batch publish, priority groups,
-// ...) are refused with a JetStream error rather than ignored, and the
+// 2.14. Stream and consumer options Wisp lacks (docs/streams.md and
+// docs/consumers.md list what it has) are refused with a JetStream error
+// rather than ignored, and the
 // JetStream features clients gate on the API level go by JetStreamAPILevel,
 // not by this. One known gap answers with silence instead of an error:
 // message tracing (2.11's Nats-Trace-Dest header) is not implemented, so
@@ -26,9 +26,10 @@ const NATSVersion = "2.14.0"
 // JetStreamAPILevel is INFO's "api_lvl" when streams are on: the JetStream
 // API level Wisp's stream layer implements, the same figure its
 // $JS.API.INFO reply carries in api.level (cmd/wisp's tests check the two
-// agree). Level 1 is consumer pause; level 2 (batch publish, counters) and
-// above are not implemented.
-const JetStreamAPILevel = 1
+// agree). Level 1 is consumer pause; level 2 is atomic batch publish and
+// counters (2.12, which also brought message schedules); level 3 and above
+// are not implemented.
+const JetStreamAPILevel = 2
 
 // Version is Wisp's own version, reported in INFO and /varz as
 // "wisp_version" and by wisp --version; cmd/wisp sets it from the build.

@@ -43,8 +43,9 @@ func TestWebsocketClusterConnectURLs(t *testing.T) {
 	servers[0].Shutdown(ctx)
 	select {
 	case <-reconnected:
-	case <-time.After(20 * time.Second):
-		t.Fatal("ws client did not fail over")
+	case <-time.After(60 * time.Second):
+		t.Fatalf("ws client did not fail over: status %v, last error %v, servers %v",
+			nc.Status(), nc.LastError(), nc.Servers())
 	}
 	if u := nc.ConnectedUrl(); u != servers[1].WebsocketURL() {
 		t.Fatalf("failed over to %s, want %s", u, servers[1].WebsocketURL())

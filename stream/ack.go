@@ -89,6 +89,9 @@ func (c *consumer) onAck(subject, reply, _, data []byte) {
 	case bytes.HasPrefix(body, ackTerm):
 		if p := c.pending[sseq]; p != nil {
 			reason := string(bytes.TrimSpace(body[len(ackTerm):]))
+			if c.termDeadLetter(sseq, dseq, p, reason, &out) {
+				break // applied once its copy is stored (deadletter.go)
+			}
 			out.advisory(advisoryTerminated+c.s.name+"."+c.name, &advisory{
 				Type: typeTerminated, Stream: c.s.name, Consumer: c.name,
 				ConsumerSeq: dseq, StreamSeq: sseq, Deliveries: p.count, Reason: reason,
@@ -172,6 +175,9 @@ func parseNakDelay(b []byte) time.Duration {
 // that a dead-letter stream can collect it. The message stays in the
 // stream.
 func (c *consumer) passOver(seq uint64, p *pend, now time.Time, out *outbox) {
+	if c.holdDeadLetter(seq, p, out) {
+		return // given up once its copy is stored (deadletter.go)
+	}
 	out.advisory(advisoryMaxDeliver+c.s.name+"."+c.name, &advisory{
 		Type: typeMaxDeliver, Stream: c.s.name, Consumer: c.name, StreamSeq: seq, Deliveries: p.count,
 	}, now)
@@ -194,6 +200,7 @@ type advisory struct {
 // outbox collects messages to send once the consumer's lock is released.
 type outbox struct {
 	msgs []outMsg
+	dl   []dlJob // messages to dead-letter (deadletter.go)
 }
 
 type outMsg struct {
@@ -245,4 +252,9 @@ func (o *outbox) send(svc *Service) {
 	}
 	clear(o.msgs)
 	o.msgs = o.msgs[:0]
+	if len(o.dl) > 0 {
+		o.dl[0].c.queueDeadLetters(o.dl)
+		clear(o.dl)
+		o.dl = o.dl[:0]
+	}
 }

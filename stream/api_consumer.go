@@ -8,7 +8,8 @@ import (
 // The consumer half of the JetStream API: CONSUMER.CREATE (with and
 // without a filter token), the legacy CONSUMER.DURABLE.CREATE,
 // CONSUMER.INFO, CONSUMER.DELETE, CONSUMER.NAMES, CONSUMER.LIST,
-// CONSUMER.PAUSE (pause.go) and CONSUMER.RESET (reset.go).
+// CONSUMER.PAUSE (pause.go), CONSUMER.RESET (reset.go) and
+// CONSUMER.UNPIN (priority.go).
 // CONSUMER.MSG.NEXT is not a JSON call; pull.go takes it.
 
 const (
@@ -40,7 +41,7 @@ func (svc *Service) routeConsumer(rest string, body []byte) any {
 	case "CREATE":
 		name, filter, _ := strings.Cut(tail, ".")
 		return svc.createConsumer(stream, name, filter, false, body)
-	case "INFO", "DELETE", "PAUSE", "RESET":
+	case "INFO", "DELETE", "PAUSE", "RESET", "UNPIN":
 		if tail == "" || strings.Contains(tail, ".") {
 			return errResponse(typeConsumerInfo, apiErr(errBadRequest))
 		}
@@ -51,6 +52,8 @@ func (svc *Service) routeConsumer(rest string, body []byte) any {
 			return svc.pauseConsumer(stream, tail, body)
 		case "RESET":
 			return svc.resetConsumer(stream, tail, body)
+		case "UNPIN":
+			return svc.unpinConsumer(stream, tail, body)
 		}
 		return svc.deleteConsumer(stream, tail)
 	case "NAMES":

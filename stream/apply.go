@@ -22,6 +22,10 @@ type opResult struct {
 	// last sequence before it, for the republished copy (transform.go).
 	msg         store.Msg
 	prevSubjSeq uint64
+	// counter is a counter's value after a publish (counter.go), for
+	// the PubAck; stored lists a batch's messages (batch.go).
+	counter string
+	stored  []batchStored
 }
 
 // errRejected is an Apply's error for an operation refused before it
@@ -73,7 +77,8 @@ func (s *stream) applyOther(b *store.Batch, enc []byte, k opKind, consumer []byt
 		}
 	}
 	switch k {
-	case kindAck, kindNak, kindTerm, kindProgress, kindDeliver, kindRedeliverDue, kindForget, kindConsumerReset:
+	case kindAck, kindNak, kindTerm, kindProgress, kindDeliver, kindRedeliverDue, kindForget, kindConsumerReset,
+		kindDeadLettered, kindDeadLetterHold:
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		var out outbox
@@ -98,12 +103,18 @@ func (s *stream) applyOther(b *store.Batch, enc []byte, k opKind, consumer []byt
 		return s.applyPurge(b, o, res)
 	case *opExpire:
 		return s.applyExpire(b, o)
+	case *opExpireTTL:
+		return s.applyExpireTTL(b, o)
+	case *opFireSchedules:
+		return s.applyFireSchedules(b, o)
 	case *opStreamUpdate:
 		return s.applyUpdate(b, o, res)
 	case *opStreamDelete:
 		return s.applyDelete(b, res)
 	case *opRemoveUnheld:
 		return s.removeAcked(b, o.Seqs)
+	case *opBatch:
+		return s.applyBatch(b, o, res)
 	case *opConsumerCreate:
 		return s.applyConsumerCreate(b, string(consumer), o, res)
 	}
@@ -145,6 +156,9 @@ func (o *streamOp) FreesSpace() bool           { return o.freeing }
 
 func (o *streamOp) Done(err error) {
 	o.s.settle(err)
+	if o.s.hasMarkersToWake() {
+		o.s.wakeMarkers()
+	}
 	o.done <- err
 }
 

@@ -100,8 +100,12 @@ func (s *stream) applyUpdate(b *store.Batch, o *opStreamUpdate, res *opResult) e
 	if err := b.PutMeta(s.name, s.id, v); err != nil {
 		return err
 	}
+	old := s.cfg
 	s.cfg = cfg
 	s.setShaping(&s.cfg)
+	if err := s.featuresEnabled(b, &old, o.Now); err != nil { // ttl_config.go
+		return err
+	}
 	return s.applyAllLimits(b, time.Unix(0, o.Now))
 }
 
@@ -121,5 +125,6 @@ func (s *stream) applyDelete(b *store.Batch, res *opResult) error {
 	if s.ageTimer != nil {
 		s.ageTimer.Stop()
 	}
+	s.stopShapingTimers()
 	return nil
 }

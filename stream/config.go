@@ -46,6 +46,10 @@ type Config struct {
 	Mirror  *StreamSource   `json:"mirror,omitempty"`
 	Sources []*StreamSource `json:"sources,omitempty"`
 
+	// Counters (counter.go) and atomic batches (batch.go).
+	AllowMsgCounter bool `json:"allow_msg_counter,omitempty"`
+	AllowAtomic     bool `json:"allow_atomic,omitempty"`
+
 	// Features Wisp does not implement. They are decoded only so that a
 	// request using them is refused with a reason (validate) instead of
 	// silently creating a stream that behaves differently; their zero
@@ -53,8 +57,6 @@ type Config struct {
 	Placement              *Placement    `json:"placement,omitempty"`
 	AllowMsgTTL            bool          `json:"allow_msg_ttl,omitempty"`
 	SubjectDeleteMarkerTTL time.Duration `json:"subject_delete_marker_ttl,omitempty"`
-	AllowMsgCounter        bool          `json:"allow_msg_counter,omitempty"`
-	AllowAtomic            bool          `json:"allow_atomic,omitempty"`
 	AllowSchedules         bool          `json:"allow_msg_schedules,omitempty"`
 	AllowBatched           bool          `json:"allow_batched,omitempty"`
 	PersistMode            string        `json:"persist_mode,omitempty"`
@@ -118,6 +120,7 @@ func (c *Config) setDefaults() {
 	if c.PersistMode == persistModeDefault {
 		c.PersistMode = ""
 	}
+	c.ttlDefaults()
 	if len(c.Subjects) == 0 && !c.hasOrigins() {
 		c.Subjects = []string{c.Name}
 	}
@@ -137,10 +140,16 @@ func (c *Config) validate() *APIError {
 	if e := c.refuseUnsupported(); e != nil {
 		return e
 	}
+	if e := c.validateCounterAtomic(); e != nil {
+		return e
+	}
 	if e := c.validateShaping(); e != nil {
 		return e
 	}
 	if e := c.validateOrigins(); e != nil {
+		return e
+	}
+	if e := c.validateTTL(); e != nil {
 		return e
 	}
 	switch {
@@ -175,16 +184,6 @@ func (c *Config) refuseUnsupported() *APIError {
 	switch {
 	case c.Placement != nil:
 		field = `"placement"`
-	case c.AllowMsgTTL:
-		field = `"allow_msg_ttl"`
-	case c.SubjectDeleteMarkerTTL != 0:
-		field = `"subject_delete_marker_ttl"`
-	case c.AllowMsgCounter:
-		field = `"allow_msg_counter"`
-	case c.AllowAtomic:
-		field = `"allow_atomic"`
-	case c.AllowSchedules:
-		field = `"allow_msg_schedules"`
 	case c.AllowBatched:
 		field = `"allow_batched"`
 	case c.PersistMode != "":
@@ -236,6 +235,11 @@ func checkUpdate(old, nw *Config) *APIError {
 		return bad("sealed setting")
 	case old.FirstSeq != nw.FirstSeq:
 		return bad("first sequence")
+	case old.AllowMsgCounter != nw.AllowMsgCounter:
+		return bad("message counter setting")
+	}
+	if e := checkTTLUpdate(old, nw); e != nil {
+		return e
 	}
 	return checkOriginUpdate(old, nw)
 }

@@ -38,7 +38,9 @@ import (
 // around it is its driver: the timer, the delivery goroutine, pull
 // requests, flow control and the outbox. The driver decides and stamps,
 // and changes ackState only by applying operations (consumer_apply.go):
-// deliver, ack, nak, term, progress, redeliver-due, forget and reset.
+// deliver, ack, nak, term, progress, redeliver-due, forget, reset,
+// dead-lettered and dead-letter-hold. The pin of a priority group (priority.go) is the
+// driver's alone and never stored.
 //
 // next is the next stream sequence to look at for a first delivery. The
 // pending set holds every delivered, unacknowledged message with its
@@ -108,6 +110,17 @@ type consumer struct {
 	quit     chan struct{}
 	done     chan struct{}
 	ackStop  func()
+
+	// Priority groups (priority.go): the pin, drawn by the driver and
+	// never stored.
+	pinID    string
+	pinGroup string
+	pinnedAt time.Time
+	pinGen   uint64 // counts unpins, so a stale pin timeout does nothing
+	pinTimer Timer
+
+	// Dead letters (deadletter.go).
+	dl deadLetters
 }
 
 // consumerSet is a stream's consumers. Changes are serialised by mu; the

@@ -103,6 +103,18 @@ func (c *consumer) applyLocked(enc []byte, out *outbox) (res ackResult) {
 		if o.decodeFields(&r); r.err == nil {
 			c.applyReset(o.Seq)
 		}
+	case kindDeadLettered:
+		var o opDeadLettered
+		if o.decodeFields(&r); r.err == nil {
+			c.applyDeadLettered(&o, out)
+		}
+	case kindDeadLetterHold:
+		var o opDeadLetterHold
+		if o.decodeFields(&r); r.err == nil {
+			if p := c.pending[o.Seq]; p != nil && !p.queued {
+				p.due = 0 // no redelivery while its copy is stored; its heap entry is stale now
+			}
+		}
 	}
 	return res
 }

@@ -41,8 +41,11 @@ type ConsumerConfig struct {
 	IdleHeartbeat      time.Duration     `json:"idle_heartbeat,omitempty"`
 	PauseUntil         *time.Time        `json:"pause_until,omitempty"`
 
-	// Features Wisp does not implement, decoded only to be refused with a
-	// reason (refuseUnsupported); their zero values are accepted.
+	// Ack sampling (ack_sample.go), then priority groups (priority.go):
+	// the groups pull requests name, the policy ("overflow",
+	// "pinned_client", "prioritized"; "" or "none" without groups) and,
+	// for pinned_client, how long a pin lasts without a request from its
+	// client.
 	SampleFrequency string        `json:"sample_freq,omitempty"`
 	PriorityGroups  []string      `json:"priority_groups,omitempty"`
 	PriorityPolicy  string        `json:"priority_policy,omitempty"`
@@ -133,9 +136,7 @@ func (c *ConsumerConfig) setDefaults(lim ConsumerLimits) {
 	if c.Name == "" {
 		c.Name = c.Durable
 	}
-	if c.PriorityPolicy == priorityPolicyNone {
-		c.PriorityPolicy = ""
-	}
+	c.priorityDefaults()
 	if len(c.FilterSubjects) == 1 && c.FilterSubject == "" {
 		c.FilterSubject, c.FilterSubjects = c.FilterSubjects[0], nil
 	}
@@ -179,7 +180,10 @@ func (c *ConsumerConfig) validate(sc *Config) *APIError {
 	if e := checkConsumerName(c.Name); e != nil {
 		return e
 	}
-	if e := c.refuseUnsupported(); e != nil {
+	if e := c.validatePriority(); e != nil {
+		return e
+	}
+	if e := c.validateDeadLetter(sc); e != nil {
 		return e
 	}
 	if len(c.Description) > maxDescriptionLen {
@@ -237,25 +241,8 @@ func (c *ConsumerConfig) validate(sc *Config) *APIError {
 }
 
 // priorityPolicyNone is the priority policy of a consumer without priority
-// groups, the only one Wisp has; clients may send it by name.
+// groups; clients may send it by name.
 const priorityPolicyNone = "none"
-
-// refuseUnsupported refuses the settings of consumer features Wisp does
-// not implement, naming the field so the user knows what to remove.
-func (c *ConsumerConfig) refuseUnsupported() *APIError {
-	var field string
-	switch {
-	case len(c.PriorityGroups) > 0:
-		field = `"priority_groups"`
-	case c.PriorityPolicy != "":
-		field = fmt.Sprintf(`"priority_policy" %q`, c.PriorityPolicy)
-	case c.PinnedTTL != 0:
-		field = `"priority_timeout"`
-	default:
-		return nil
-	}
-	return apiErr(errConsumerUnsupported, field)
-}
 
 // checkConsumerName applies nats-server's rules for consumer names.
 func checkConsumerName(name string) *APIError {

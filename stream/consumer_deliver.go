@@ -67,8 +67,14 @@ func (c *consumer) deliverSome(out *outbox) bool {
 			break // the flow control answer wakes us
 		}
 		var r *pullReq
+		claim := false
 		if !push {
-			if r = c.pickRequest(); r == nil {
+			if c.cfg.PriorityPolicy != "" {
+				r, claim = c.pickByPriority(out)
+			} else {
+				r = c.pickRequest()
+			}
+			if r == nil {
 				break
 			}
 		}
@@ -95,7 +101,14 @@ func (c *consumer) deliverSome(out *outbox) bool {
 		if r != nil {
 			to = r.reply
 		}
+		if claim {
+			c.pinLocked(r, now, out)
+		}
 		c.emit(m, to, redelivery, now, out)
+		if r != nil && c.pinID != "" {
+			last := &out.msgs[len(out.msgs)-1]
+			last.hdr = withPinHeader(last.hdr, c.pinID)
+		}
 		if r != nil {
 			c.served(r, size, now)
 		}
@@ -198,7 +211,11 @@ func (c *consumer) readAhead(r store.Reader) *store.Msg {
 				return m
 			}
 		}
-		c.ahead = c.readBatch(r, c.next, c.ahead[:0])
+		// From the stream's first sequence at least: a purge being applied
+		// has moved first up before its removals are committed, and
+		// reading from below it would find the same dropped messages
+		// again and again while holding the lock the purge waits for.
+		c.ahead = c.readBatch(r, max(c.next, first), c.ahead[:0])
 		if len(c.ahead) == 0 {
 			return nil
 		}

@@ -21,6 +21,8 @@ type ConsumerInfo struct {
 	TimeStamp      time.Time      `json:"ts"`
 	Paused         bool           `json:"paused,omitempty"`
 	PauseRemaining time.Duration  `json:"pause_remaining,omitempty"` // until config.pause_until
+	// PriorityGroups is the first priority group's pin (priority.go).
+	PriorityGroups []PriorityGroupState `json:"priority_groups,omitempty"`
 }
 
 // SequenceInfo is a consumer and stream sequence pair with the time of
@@ -45,6 +47,7 @@ func (c *consumer) info() *ConsumerInfo {
 		NumRedelivered: c.redelivered,
 		NumWaiting:     len(c.waiting),
 		TimeStamp:      now.UTC(),
+		PriorityGroups: c.priorityState(),
 	}
 	if p := c.cfg.PauseUntil; p != nil && now.Before(*p) {
 		ci.Paused, ci.PauseRemaining = true, p.Sub(now)

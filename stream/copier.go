@@ -322,6 +322,7 @@ func (c *copier) copy(m *originMsg, sseq uint64) {
 		}
 	}
 	hdr := stripHeaders(m.hdr, "Nats-Expected-")
+	hdr = stripHeaders(hdr, "Nats-Batch-") // a copy is never part of a batch here
 	if c.mirror {
 		c.s.submit(subject, nil, hdr, m.data, copied{at: sseq})
 		return

@@ -27,7 +27,15 @@
 //     (api_*.go, purge.go, pause.go); API reads go straight to Pebble and
 //     to the in-memory state under the stream's read lock;
 //   - max_age uses one timer per stream, armed for the oldest message; its
-//     expiry is an operation too.
+//     expiry is an operation too. So are the expiry of per-message TTLs
+//     (ttl.go, with subject delete markers, markers.go) and the firing of
+//     message schedules (schedule.go), each from a timer of its own;
+//   - an atomic batch (batch.go) is staged in memory, outside the state
+//     machine, until its commit, which proposes the whole batch as one
+//     operation: apply checks every message before writing any, then
+//     stores them all in the same store batch (batch_apply.go). A
+//     counter's new value (counter.go) is computed by apply from the
+//     subject's last stored message.
 //
 // A stream's in-memory state (counts, first/last sequence, a per-subject
 // table, the de-duplication window) is derived from the store and rebuilt
@@ -43,8 +51,9 @@
 //     encoding. The stream's apply (apply.go) is the one entry point that
 //     decodes an operation and applies it to the batch being gathered and
 //     to the state in memory; a consumer's acknowledgement kinds (deliver,
-//     ack, nak, term, progress, redeliver-due, forget, reset) are applied
-//     by its applyLocked (consumer_apply.go), under the consumer's lock.
+//     ack, nak, term, progress, redeliver-due, forget, reset,
+//     dead-lettered, dead-letter-hold) are applied by its applyLocked
+//     (consumer_apply.go), under the consumer's lock.
 //   - What an operation decides is stamped on it before it is applied: a
 //     publish carries the time it was received, from which apply derives
 //     the message's timestamp (raised to keep times in sequence order) and

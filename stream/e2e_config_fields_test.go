@@ -73,13 +73,20 @@ var streamFieldCases = map[string][]fieldCase[sc]{
 	// Stream templates are gone from nats-server, which refuses the
 	// field as unknown JSON; so does Wisp.
 	"Template":               {refusedWith(10025, func(c *sc) { c.Template = "TEMPLATE" })},
-	"AllowMsgTTL":            {refusedWith(10052, func(c *sc) { c.AllowMsgTTL = true })},
-	"SubjectDeleteMarkerTTL": {refusedWith(10052, func(c *sc) { c.SubjectDeleteMarkerTTL = time.Minute })},
-	"AllowMsgCounter":        {refusedWith(10052, func(c *sc) { c.AllowMsgCounter = true })},
-	"AllowAtomicPublish":     {refusedWith(10052, func(c *sc) { c.AllowAtomicPublish = true })},
-	"AllowMsgSchedules":      {refusedWith(10052, func(c *sc) { c.AllowMsgSchedules = true })},
-	"PersistMode":            {refusedWith(10052, func(c *sc) { c.PersistMode = jetstream.AsyncPersistMode })},
-	"AllowBatchPublish":      {refusedWith(10052, func(c *sc) { c.AllowBatchPublish = true })},
+	"AllowMsgTTL":            {honoured(func(c *sc) { c.AllowMsgTTL = true })},
+	"SubjectDeleteMarkerTTL": {honoured(func(c *sc) { c.SubjectDeleteMarkerTTL = time.Minute }), refusedWith(10052, func(c *sc) { c.SubjectDeleteMarkerTTL = 500 * time.Millisecond })},
+	"AllowMsgCounter": {honoured(func(c *sc) { c.AllowMsgCounter = true }),
+		refusedWith(10052, func(c *sc) { c.AllowMsgCounter, c.Discard = true, jetstream.DiscardNew }),
+		refusedWith(10173, func(c *sc) {
+			c.Subjects, c.Mirror, c.AllowMsgCounter = nil, &jetstream.StreamSource{Name: "ORIGIN"}, true
+		})},
+	"AllowAtomicPublish": {honoured(func(c *sc) { c.AllowAtomicPublish = true }),
+		refusedWith(10198, func(c *sc) {
+			c.Subjects, c.Mirror, c.AllowAtomicPublish = nil, &jetstream.StreamSource{Name: "ORIGIN"}, true
+		})},
+	"AllowMsgSchedules": {honoured(func(c *sc) { c.AllowMsgSchedules = true }), refusedWith(10052, func(c *sc) { c.AllowMsgSchedules, c.Discard = true, jetstream.DiscardNew })},
+	"PersistMode":       {refusedWith(10052, func(c *sc) { c.PersistMode = jetstream.AsyncPersistMode })},
+	"AllowBatchPublish": {refusedWith(10052, func(c *sc) { c.AllowBatchPublish = true })},
 }
 
 type cc = jetstream.ConsumerConfig
@@ -117,13 +124,17 @@ var consumerFieldCases = map[string][]fieldCase[cc]{
 	"FilterSubjects":     {honoured(func(c *cc) { c.FilterSubjects = []string{"CF.a", "CF.b"} })},
 	"Metadata":           {honoured(func(c *cc) { c.Metadata = map[string]string{"owner": "team-a"} })},
 	"PauseUntil":         {honoured(func(c *cc) { c.PauseUntil = &pauseUntil })},
-	"PriorityPolicy": {refusedWith(10012, func(c *cc) {
+	"PriorityPolicy": {honoured(func(c *cc) {
 		c.PriorityPolicy, c.PriorityGroups = jetstream.PriorityPolicyOverflow, []string{"jobs"}
+	}), honoured(func(c *cc) {
+		c.PriorityPolicy, c.PriorityGroups = jetstream.PriorityPolicyPrioritized, []string{"jobs"}
 	})},
-	"PinnedTTL": {refusedWith(10012, func(c *cc) {
+	"PinnedTTL": {honoured(func(c *cc) {
 		c.PriorityPolicy, c.PriorityGroups, c.PinnedTTL = jetstream.PriorityPolicyPinned, []string{"jobs"}, time.Minute
 	})},
-	"PriorityGroups": {refusedWith(10012, func(c *cc) { c.PriorityGroups = []string{"jobs"} })},
+	"PriorityGroups": {honoured(func(c *cc) {
+		c.PriorityPolicy, c.PriorityGroups = jetstream.PriorityPolicyPinned, []string{"jobs"}
+	}), refusedWith(10196, func(c *cc) { c.PriorityGroups = []string{"jobs"} })},
 	"DeliverSubject": {honoured(func(c *cc) { c.DeliverSubject = "cf-deliver" })},
 	"DeliverGroup":   {honoured(func(c *cc) { c.DeliverSubject, c.DeliverGroup = "cf-deliver", "workers" })},
 	"FlowControl": {honoured(func(c *cc) {

@@ -43,7 +43,8 @@ func TestE2ENoAckStreamSendsNoPubAck(t *testing.T) {
 }
 
 // Fields the server does not know fail the create as nats-server's do
-// (10025), and so does pedantic mode, which Wisp does not implement.
+// (10025), and so does pedantic mode, which Wisp does not implement, and
+// a priority policy nats-server does not know.
 func TestE2EConfigUnknownFieldsRefused(t *testing.T) {
 	n := startNode(t, t.TempDir())
 	mkStream(t, n, jetstream.StreamConfig{Name: "UF", Subjects: []string{"uf"}}, 0)
@@ -58,7 +59,7 @@ func TestE2EConfigUnknownFieldsRefused(t *testing.T) {
 		{"STREAM.CREATE.U3", `{"name":"U3"} {"name":"U3"}`, 10025, "after the request"},
 		{"CONSUMER.CREATE.UF.C1", `{"stream_name":"UF","config":{"name":"C1","ack_polcy":"explicit"}}`, 10025, `unknown field "ack_polcy"`},
 		{"CONSUMER.CREATE.UF.C2", `{"stream_name":"UF","config":{"name":"C2"},"pedantic":true}`, 10012, `"pedantic" mode is not supported`},
-		{"CONSUMER.CREATE.UF.C3", `{"stream_name":"UF","config":{"name":"C3","priority_groups":["g"],"priority_policy":"overflow"}}`, 10012, `"priority_groups" is not supported`},
+		{"CONSUMER.CREATE.UF.C3", `{"stream_name":"UF","config":{"name":"C3","priority_groups":["g"],"priority_policy":"sometimes"}}`, 10025, `unknown priority policy: "sometimes"`},
 	} {
 		var r struct {
 			Error *struct {

@@ -136,6 +136,33 @@ const (
 	errExternalDeliverWildcards
 	errMirrorMaxMsgSize
 	errSourceMaxMsgSize
+
+	// Atomic batches (batch.go) and counters (counter.go).
+	errAtomicDisabled
+	errAtomicMissingSeq
+	errAtomicIncomplete
+	errAtomicUnsupportedHeader
+	errAtomicInvalidID
+	errAtomicTooLarge
+	errAtomicInvalidCommit
+	errAtomicDuplicateMsg
+	errAtomicTooManyInflight
+	errMirrorWithAtomic
+	errWrongLastSeqConstant
+	errIncrDisabled
+	errIncrMissing
+	errIncrPayload
+	errIncrInvalid
+	errCounterBroken
+	errMirrorWithCounters
+	// Priority groups (priority.go).
+	errConsumerPolicyWithoutGroup
+	errConsumerInvalidPriorityGroup
+	errConsumerEmptyGroupName
+	errConsumerInvalidGroupName
+	errConsumerPushWithPriorityGroup
+	errConsumerGroupsWithPolicyNone
+	errConsumerPinnedTTLWithoutPolicy
 )
 
 var errTable = [...]APIError{
@@ -247,6 +274,31 @@ var errTable = [...]APIError{
 	errExternalDeliverWildcards:   {400, 10024, "stream external delivery prefix {x} must not contain wildcards"},
 	errMirrorMaxMsgSize:           {400, 10030, "stream mirror must have max message size >= source"},
 	errSourceMaxMsgSize:           {400, 10046, "stream source must have max message size >= target"},
+
+	errAtomicDisabled:                 {400, 10174, "atomic publish is disabled"},
+	errAtomicMissingSeq:               {400, 10175, "atomic publish sequence is missing"},
+	errAtomicIncomplete:               {400, 10176, "atomic publish batch is incomplete"},
+	errAtomicUnsupportedHeader:        {400, 10177, "atomic publish unsupported header used: {x}"},
+	errAtomicInvalidID:                {400, 10179, "atomic publish batch ID is invalid"},
+	errAtomicTooLarge:                 {400, 10199, "atomic publish batch is too large: {x}"},
+	errAtomicInvalidCommit:            {400, 10200, "atomic publish batch commit is invalid"},
+	errAtomicDuplicateMsg:             {400, 10201, "atomic publish batch contains duplicate message id"},
+	errAtomicTooManyInflight:          {429, 10210, "atomic publish too many inflight"},
+	errMirrorWithAtomic:               {400, 10198, "stream mirrors can not also use atomic publishing"},
+	errWrongLastSeqConstant:           {400, 10164, "wrong last sequence"},
+	errIncrDisabled:                   {400, 10168, "message counters is disabled"},
+	errIncrMissing:                    {400, 10169, "message counter increment is missing"},
+	errIncrPayload:                    {400, 10170, "message counter has payload"},
+	errIncrInvalid:                    {400, 10171, "message counter increment is invalid"},
+	errCounterBroken:                  {400, 10172, "message counter is broken"},
+	errMirrorWithCounters:             {400, 10173, "stream mirrors can not also calculate counters"},
+	errConsumerPolicyWithoutGroup:     {400, 10159, "Setting PriorityPolicy requires at least one PriorityGroup to be set"},
+	errConsumerInvalidPriorityGroup:   {400, 10160, "Provided priority group does not exist for this consumer"},
+	errConsumerEmptyGroupName:         {400, 10161, "Group name cannot be an empty string"},
+	errConsumerInvalidGroupName:       {400, 10162, "Valid priority group name must match A-Z, a-z, 0-9, -_/=)+ and may not exceed 16 characters"},
+	errConsumerPushWithPriorityGroup:  {400, 10178, "priority groups can not be used with push consumers"},
+	errConsumerGroupsWithPolicyNone:   {400, 10196, "consumer can not have priority groups when policy is none"},
+	errConsumerPinnedTTLWithoutPolicy: {400, 10197, "PinnedTTL cannot be set when PriorityPolicy is none"},
 }
 
 // apiErr builds the error of kind k; detail fills the description's "{x}".

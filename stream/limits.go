@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"bytes"
 	"errors"
 	"time"
 
@@ -31,12 +32,25 @@ func (s *stream) noteAdded(subject []byte, seq uint64, ts int64, size uint64) {
 
 // removeMsg deletes m and keeps counts, first sequence and the subject
 // state right. Finding a subject's or the stream's new first message is a
-// short scan of the subject index or the message range from the old one.
+// short scan of the subject index or the message range from the old one;
+// but messages are mostly removed oldest first (an interest or work-queue
+// stream acknowledged in order), and then the next message, m.Seq+1, is
+// the new first of the stream and often of the subject as well: one point
+// read finds it where each scan would open an iterator of its own.
 func (s *stream) removeMsg(b *store.Batch, m *store.Msg) error {
 	if err := b.DeleteMsg(s.id, m.Seq, m.Subject); err != nil {
 		return err
 	}
 	r := b.Reader()
+	var succ *store.Msg // message m.Seq+1, read at most once; nil if absent or unreadable
+	succRead := false
+	successor := func() *store.Msg {
+		if !succRead {
+			succRead = true
+			succ, _ = r.Msg(s.id, m.Seq+1)
+		}
+		return succ
+	}
 	st := &s.state
 	st.msgs--
 	s.countBytes(-int64(min(st.bytes, m.Size())))
@@ -48,7 +62,11 @@ func (s *stream) removeMsg(b *store.Batch, m *store.Msg) error {
 			delete(s.subjects, string(m.Subject))
 		default:
 			if m.Seq == ss.first {
-				_ = r.SubjectSeqs(s.id, string(m.Subject), m.Seq+1, func(seq uint64) bool { ss.first = seq; return false })
+				if next := successor(); next != nil && bytes.Equal(next.Subject, m.Subject) {
+					ss.first = next.Seq
+				} else {
+					_ = r.SubjectSeqs(s.id, string(m.Subject), m.Seq+1, func(seq uint64) bool { ss.first = seq; return false })
+				}
 			}
 			if m.Seq == ss.last {
 				if last, err := r.LastSubjectSeq(s.id, string(m.Subject)); err == nil {
@@ -69,13 +87,17 @@ func (s *stream) removeMsg(b *store.Batch, m *store.Msg) error {
 		return nil
 	}
 	if m.Seq == st.first {
-		next, err := r.Next(s.id, m.Seq+1)
-		if err != nil {
-			// Counts say messages remain but none is readable: the rest
-			// are corrupt. Report the stream as empty rather than loop.
-			st.msgs, st.bytes, st.first, st.firstTime = 0, 0, st.last+1, 0
-			clear(s.subjects)
-			return nil
+		next := successor()
+		if next == nil {
+			var err error
+			if next, err = r.Next(s.id, m.Seq+1); err != nil {
+				// Counts say messages remain but none is readable: the
+				// rest are corrupt. Report the stream as empty rather
+				// than loop.
+				st.msgs, st.bytes, st.first, st.firstTime = 0, 0, st.last+1, 0
+				clear(s.subjects)
+				return nil
+			}
 		}
 		st.first, st.firstTime = next.Seq, next.Time
 	}
@@ -163,6 +185,9 @@ func (s *stream) applyAllLimits(b *store.Batch, now time.Time) error {
 func (s *stream) expire(b *store.Batch, now time.Time) error {
 	if s.cfg.MaxAge <= 0 {
 		return nil
+	}
+	if s.cfg.AllowMsgTTL {
+		return s.expireAgedTTL(b, now) // ttl.go
 	}
 	cutoff := now.UnixNano() - int64(s.cfg.MaxAge)
 	for s.state.msgs > 0 && s.state.firstTime <= cutoff {

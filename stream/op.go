@@ -57,13 +57,18 @@ const (
 	kindForget         opKind = 19
 	kindConsumerFlush  opKind = 20
 	kindRemoveUnheld   opKind = 21
-	kindLast                  = kindRemoveUnheld
+	kindBatch          opKind = 22
+	kindDeadLettered   opKind = 23
+	kindDeadLetterHold opKind = 24
+	kindExpireTTL      opKind = 25
+	kindFireSchedules  opKind = 26
+	kindLast                  = kindFireSchedules
 )
 
 var kindNames = [...]string{"", "publish", "delete-msg", "purge", "expire", "stream-create", "stream-update",
 	"stream-delete", "consumer-create", "consumer-update", "consumer-remove", "consumer-pause", "consumer-reset",
 	"ack", "nak", "term", "progress", "deliver", "redeliver-due", "forget", "consumer-flush",
-	"remove-unheld"}
+	"remove-unheld", "batch", "dead-lettered", "dead-letter-hold", "expire-ttl", "fire-schedules"}
 
 func (k opKind) String() string {
 	if k >= 1 && k <= kindLast {
@@ -73,7 +78,9 @@ func (k opKind) String() string {
 }
 
 // forConsumer reports whether records of kind k name a consumer.
-func (k opKind) forConsumer() bool { return k >= kindConsumerCreate && k <= kindConsumerFlush }
+func (k opKind) forConsumer() bool {
+	return k >= kindConsumerCreate && k <= kindConsumerFlush || k == kindDeadLettered || k == kindDeadLetterHold
+}
 
 // operation is one decoded operation.
 type operation interface {
@@ -163,6 +170,16 @@ func newOp(k opKind) operation {
 		return &opConsumerFlush{}
 	case kindRemoveUnheld:
 		return &opRemoveUnheld{}
+	case kindBatch:
+		return &opBatch{}
+	case kindDeadLettered:
+		return &opDeadLettered{}
+	case kindDeadLetterHold:
+		return &opDeadLetterHold{}
+	case kindExpireTTL:
+		return &opExpireTTL{}
+	case kindFireSchedules:
+		return &opFireSchedules{}
 	}
 	return nil
 }

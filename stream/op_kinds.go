@@ -257,3 +257,43 @@ func (o *opRemoveUnheld) decodeFields(r *opReader) {
 		o.Seqs = nil
 	}
 }
+
+// opDeadLettered gives up on Seq, held at max_deliver until its
+// dead-letter copy was stored (deadletter.go), at Now.
+type opDeadLettered struct {
+	Seq uint64
+	Now int64
+}
+
+func (*opDeadLettered) kind() opKind               { return kindDeadLettered }
+func (o *opDeadLettered) encodeFields(w *opWriter) { w.u(o.Seq); w.i(o.Now) }
+func (o *opDeadLettered) decodeFields(r *opReader) { o.Seq = r.u(); o.Now = r.i() }
+
+// opDeadLetterHold stops redelivering Seq, terminated (+TERM) on a
+// consumer with a dead-letter subject, until its copy is stored and the
+// term is applied (deadletter.go).
+type opDeadLetterHold struct{ Seq uint64 }
+
+func (*opDeadLetterHold) kind() opKind               { return kindDeadLetterHold }
+func (o *opDeadLetterHold) encodeFields(w *opWriter) { w.u(o.Seq) }
+func (o *opDeadLetterHold) decodeFields(r *opReader) { o.Seq = r.u() }
+
+// opExpireTTL removes the messages whose own TTL (Nats-TTL) ran out by
+// Now, leaving subject delete markers where the stream asks for them
+// (ttl.go, markers.go).
+type opExpireTTL struct{ Now int64 }
+
+func (*opExpireTTL) kind() opKind { return kindExpireTTL }
+
+func (o *opExpireTTL) encodeFields(w *opWriter) { w.i(o.Now) }
+func (o *opExpireTTL) decodeFields(r *opReader) { o.Now = r.i() }
+
+// opFireSchedules fires every message schedule due by Now: each stores
+// the message it produces, and is removed or moved to its next firing,
+// computed from Now (schedule.go).
+type opFireSchedules struct{ Now int64 }
+
+func (*opFireSchedules) kind() opKind { return kindFireSchedules }
+
+func (o *opFireSchedules) encodeFields(w *opWriter) { w.i(o.Now) }
+func (o *opFireSchedules) decodeFields(r *opReader) { o.Now = r.i() }

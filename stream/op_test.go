@@ -38,6 +38,12 @@ func sampleOps() []struct {
 		{"C", &opForget{Seq: 8}},
 		{"C", &opConsumerFlush{}},
 		{"", &opRemoveUnheld{Seqs: []uint64{1, 2, 300}}},
+		{"", &opBatch{Now: t, ID: "b1", Msgs: []batchMsg{{Subject: []byte("s.a"), Data: []byte("x")},
+			{Subject: []byte("s.b"), Header: []byte("NATS/1.0\r\nNats-Batch-Commit: 1\r\n\r\n")}}}},
+		{"C", &opDeadLettered{Seq: 9, Now: t}},
+		{"C", &opDeadLetterHold{Seq: 10}},
+		{"", &opExpireTTL{Now: t}},
+		{"", &opFireSchedules{Now: t}},
 	}
 }
 

@@ -30,6 +30,9 @@ var pubPool = sync.Pool{New: func() any { return new(pubOp) }}
 // message with the time it was received, encodes it and queues it; it
 // blocks only while the writer's queue is full.
 func (s *stream) onPublish(subject, reply, hdr, data []byte) {
+	if len(hdr) > 0 && s.stageBatch(subject, reply, hdr, data) {
+		return
+	}
 	s.submit(s.transformIn(subject), reply, hdr, data, copied{})
 }
 
@@ -66,9 +69,21 @@ func (s *stream) applyPublish(b *store.Batch, o *opPublish, res *opResult) error
 	if res.err = e; e != nil || res.dup {
 		return errRejected
 	}
+	if s.cfg.AllowMsgCounter {
+		if res.err = s.countPublish(b.Reader(), o, res); res.err != nil {
+			return errRejected
+		}
+	}
 	if res.err = s.checkQuota(store.MsgSize(len(o.Subject), len(o.Header), len(o.Data))); res.err != nil {
 		return errRejected
 	}
+	return s.storePublish(b, o, res, rollup)
+}
+
+// storePublish stores a message that passed every check, with the
+// rollup it asked for. Called with the stream's lock held, on the writer
+// goroutine.
+func (s *stream) storePublish(b *store.Batch, o *opPublish, res *opResult, rollup rollupKind) error {
 	replaced, err := s.rollupBefore(b, rollup, o.Subject)
 	if err != nil {
 		// Only reads (subject rollup) or range deletions on the batch
@@ -80,6 +95,10 @@ func (s *stream) applyPublish(b *store.Batch, o *opPublish, res *opResult) error
 	now := o.Now
 	if now <= s.state.lastTime {
 		now = s.state.lastTime + 1 // keep times in sequence order for expiry
+	}
+	var ttl int64
+	if s.cfg.AllowMsgTTL && o.Header != nil {
+		o.Header, ttl = s.stampTTL(o.Header) // ttl.go
 	}
 	res.seq = s.state.last + 1
 	if o.From.at > res.seq {
@@ -100,10 +119,21 @@ func (s *stream) applyPublish(b *store.Batch, o *opPublish, res *opResult) error
 		res.prevSubjSeq = s.lastSeqOf(o.Subject)
 	}
 	s.noteAdded(o.Subject, res.seq, now, msg.Size())
+	if ttl > 0 {
+		s.trackTTL(res.seq, now, ttl, o.Now)
+	}
+	if s.cfg.AllowSchedules && o.Header != nil {
+		s.noteScheduleStored(o.Subject, res.seq, o.Header, now, o.Now) // schedule.go
+	}
 	if err := s.rollupAfter(b, replaced); err != nil {
 		// Only a write to the batch can fail here, and the message is
 		// already in it: as with limits below, log rather than fail.
 		s.svc.log.Error("stream rollup failed", "stream", s.name, "err", err)
+	}
+	if s.cfg.AllowSchedules && o.Header != nil {
+		if err := s.afterScheduleStored(b, o.Header); err != nil {
+			s.svc.log.Error("removing a message schedule failed", "stream", s.name, "err", err)
+		}
 	}
 	// Like nats-server, the last msg id is that of the last message, even
 	// when it had none.
@@ -150,6 +180,9 @@ func (s *stream) checkPublish(o *opPublish, res *opResult) (rollupKind, *APIErro
 		c.MaxBytes > 0 && size > uint64(c.MaxBytes) {
 		return rollupNone, apiErr(errMsgTooBig)
 	}
+	if e := s.checkIncr(o.Header, o.Data, o.From != (copied{})); e != nil {
+		return rollupNone, e
+	}
 	if o.Header == nil {
 		return rollupNone, s.checkDiscardNew(o.Subject, size)
 	}
@@ -183,6 +216,11 @@ func (s *stream) checkPublish(o *opPublish, res *opResult) (rollupKind, *APIErro
 		}
 		if !ok || v != last {
 			return rollupNone, apiErr(errWrongLastSeq, last)
+		}
+	}
+	if ttl, sched := shapingHeaderNames(o.Header); ttl || sched {
+		if e := s.checkShaping(o, ttl, sched); e != nil { // ttl.go, schedule.go
+			return rollupNone, e
 		}
 	}
 	rollup, e := s.checkRollup(o.Header)
@@ -257,6 +295,10 @@ func (p *pubOp) appendAck(b []byte) []byte {
 	b = strconv.AppendUint(b, p.res.seq, 10)
 	if p.res.dup {
 		b = append(b, `,"duplicate":true`...)
+	} else if p.res.counter != "" {
+		b = append(b, `,"val":"`...)
+		b = append(b, p.res.counter...)
+		b = append(b, '"')
 	}
 	return append(b, '}')
 }

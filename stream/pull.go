@@ -30,6 +30,15 @@ type pullReq struct {
 	expires   time.Time // zero for none
 	heartbeat time.Duration
 	hbNext    time.Time
+
+	// Priority groups (priority.go); json says the request was a JSON
+	// object (a bare batch size carries no priority fields at all).
+	json          bool
+	group         string
+	minPending    int64
+	minAckPending int64
+	pinID         string
+	priority      int
 }
 
 // nextRequest is the body of a pull request.
@@ -39,6 +48,13 @@ type nextRequest struct {
 	Expires   time.Duration `json:"expires"`
 	NoWait    bool          `json:"no_wait"`
 	Heartbeat time.Duration `json:"idle_heartbeat"`
+
+	// Priority groups (priority.go).
+	Group         string `json:"group"`
+	MinPending    int64  `json:"min_pending"`
+	MinAckPending int64  `json:"min_ack_pending"`
+	ID            string `json:"id"`
+	Priority      int    `json:"priority"`
 }
 
 // pullRequest takes a MSG.NEXT request straight from the broker callback
@@ -97,7 +113,9 @@ func (c *consumer) addRequest(reply string, data []byte) {
 	}
 	now := c.svc.clock.Now()
 	r := &pullReq{reply: reply, batch: req.Batch, maxBytes: req.MaxBytes, limited: req.MaxBytes > 0,
-		noWait: req.NoWait, heartbeat: req.Heartbeat}
+		noWait: req.NoWait, heartbeat: req.Heartbeat,
+		json: len(body) > 0 && body[0] == '{', group: req.Group, minPending: req.MinPending,
+		minAckPending: req.MinAckPending, pinID: req.ID, priority: req.Priority}
 	if req.Expires > 0 {
 		r.expires = now.Add(req.Expires)
 	}
@@ -106,6 +124,7 @@ func (c *consumer) addRequest(reply string, data []byte) {
 	}
 	c.mu.Lock()
 	var refuse string
+	code := 409
 	cfg := &c.cfg
 	switch {
 	case c.closed:
@@ -120,15 +139,19 @@ func (c *consumer) addRequest(reply string, data []byte) {
 		refuse = fmt.Sprintf("Exceeded MaxRequestMaxBytes of %d", cfg.MaxRequestMaxBytes)
 	case req.Heartbeat > 0 && req.Expires > 0 && req.Heartbeat > req.Expires/2:
 		refuse = "Bad Request - heartbeat value too large"
-	case cfg.MaxWaiting > 0 && len(c.waiting) >= cfg.MaxWaiting:
-		refuse = "Exceeded MaxWaiting"
+	}
+	if refuse == "" {
+		code, refuse = c.checkPriorityRequest(r)
+	}
+	if refuse == "" && cfg.MaxWaiting > 0 && len(c.waiting) >= cfg.MaxWaiting {
+		code, refuse = 409, "Exceeded MaxWaiting"
 	}
 	if refuse != "" {
 		c.mu.Unlock()
-		c.sendStatus(reply, 409, refuse, nil)
+		c.sendStatus(reply, code, refuse, nil)
 		return
 	}
-	c.waiting = append(c.waiting, r)
+	c.queueRequest(r)
 	c.active = now
 	if !r.expires.IsZero() {
 		c.armAt(r.expires)
@@ -245,6 +268,7 @@ func (c *consumer) served(r *pullReq, size int, now time.Time) {
 		return
 	}
 	c.rr++
+	c.servedByPriority(r)
 }
 
 func (c *consumer) dropRequest(r *pullReq) {

@@ -92,8 +92,17 @@ func (s *stream) loadLocked(now time.Time) error {
 	s.state = state{}
 	clear(s.subjects)
 	s.dedupe, s.dedupeQ, s.lastMsgID = nil, nil, ""
+	s.resetTTLs()
+	s.resetSchedules()
+	ttls, scheds := s.cfg.AllowMsgTTL, s.cfg.AllowSchedules
 	err = r.Scan(s.id, 0, func(m *store.Msg) bool {
 		s.noteAdded(m.Subject, m.Seq, m.Time, m.Size())
+		if ttls {
+			s.loadTTL(m, now.UnixNano()) // ttl.go
+		}
+		if scheds && len(m.Header) > 0 {
+			s.noteScheduleStored(m.Subject, m.Seq, m.Header, m.Time, now.UnixNano()) // schedule.go
+		}
 		return true
 	})
 	if err != nil {

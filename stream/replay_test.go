@@ -38,6 +38,9 @@ type step struct {
 	fetch   string        // "STREAM.CONSUMER": a no-wait pull of batch messages
 	batch   int
 	acks    []string // what to answer to each fetched message, in turn
+	// msgs is an atomic batch: each published with the batch headers
+	// (batchHeaders), the last one's answer recorded.
+	msgs []step
 }
 
 // genWorkload builds a workload over several streams (every retention
@@ -83,16 +86,37 @@ func genWorkload(seed uint64, storage Storage) []step {
 				cfg.Duplicates = cfg.MaxAge
 			}
 		}
+		cfg.AllowAtomic = r.IntN(2) == 0
 		defs = append(defs, def{name, cfg})
 		b, _ := json.Marshal(cfg)
 		steps = append(steps, step{api: "STREAM.CREATE." + name, body: string(b)})
 	}
+	// A counter stream, which takes batches of increments too.
+	counters := Config{Name: "S6", Subjects: []string{"s6.*"}, Storage: storage, AllowMsgCounter: true, AllowAtomic: true,
+		MaxMsgsPerSubject: int64(2 + r.IntN(3))}
+	defs = append(defs, def{"S6", counters})
+	b, _ := json.Marshal(counters)
+	steps = append(steps, step{api: "STREAM.CREATE.S6", body: string(b)})
+	// Per-message TTLs, with delete markers and max_age (ttl.go,
+	// markers.go), and message schedules (schedule.go).
+	ttlCfg := Config{Name: "S7", Subjects: []string{"s7.*"}, Storage: storage, AllowMsgTTL: true, AllowSchedules: true,
+		SubjectDeleteMarkerTTL: time.Duration(1+r.IntN(2)) * time.Second, MaxAge: 4 * time.Second,
+		MaxMsgsPerSubject: int64(r.IntN(3))}
+	defs = append(defs, def{"S7", ttlCfg})
+	b, _ = json.Marshal(ttlCfg)
+	steps = append(steps, step{api: "STREAM.CREATE.S7", body: string(b)})
 	for n := 0; n < 600; n++ {
 		d := defs[r.IntN(len(defs))]
 		subj := fmt.Sprintf("s%s.%d", d.name[1:], r.IntN(4))
 		switch k := r.IntN(100); {
+		case k < 8:
+			steps = append(steps, genBatch(r, d.cfg, subj, n))
 		case k < 60:
 			var hdr []string
+			if d.cfg.AllowMsgCounter {
+				steps = append(steps, step{subject: subj, hdr: []string{hdrIncr, genIncr(r)}})
+				continue
+			}
 			if r.IntN(3) == 0 {
 				hdr = append(hdr, hdrMsgID, fmt.Sprintf("id-%d", r.IntN(20)))
 			}
@@ -105,9 +129,26 @@ func genWorkload(seed uint64, storage Storage) []step {
 			if r.IntN(15) == 0 {
 				hdr = append(hdr, hdrRollup, []string{"sub", "all"}[r.IntN(2)])
 			}
+			if d.cfg.AllowMsgTTL && r.IntN(4) != 0 {
+				hdr = append(hdr, hdrTTL, []string{"1s", "2", "3s", "never", "1", "bad"}[r.IntN(6)])
+			}
+			if d.cfg.AllowSchedules && r.IntN(3) == 0 {
+				at := workloadStart.Add(time.Duration(r.IntN(40)) * time.Second).Format(time.RFC3339)
+				hdr = append(hdr, hdrSchedule, []string{"@at " + at, "@every 2s", "*/3 * * * * *", "@at x"}[r.IntN(4)],
+					hdrScheduleTarget, "s7.3")
+				if r.IntN(2) == 0 {
+					hdr = append(hdr, hdrScheduleTTL, "2s")
+				}
+				if r.IntN(3) == 0 {
+					hdr = append(hdr, hdrScheduleSource, "s7.2")
+				}
+			}
+			if d.cfg.AllowSchedules && r.IntN(20) == 0 {
+				hdr = append(hdr, hdrScheduleNext, scheduleNextPurge, hdrScheduler, fmt.Sprintf("s7.%d", r.IntN(3)))
+			}
 			steps = append(steps, step{subject: subj, hdr: hdr, data: strings.Repeat("x", r.IntN(120))})
 		case k < 68:
-			steps = append(steps, step{advance: time.Duration(r.IntN(1500)) * time.Millisecond})
+			steps = append(steps, step{advance: time.Duration(1+r.IntN(1500)) * time.Millisecond}) // 0 would read as a publish
 		case k < 72:
 			steps = append(steps, step{api: "STREAM.MSG.DELETE." + d.name, body: fmt.Sprintf(`{"seq":%d}`, 1+r.IntN(40))})
 		case k < 74:
@@ -163,7 +204,7 @@ func genWorkload(seed uint64, storage Storage) []step {
 		}
 	}
 	// A stream deleted with its consumers, and made again under a new id.
-	b, _ := json.Marshal(defs[0].cfg)
+	b, _ = json.Marshal(defs[0].cfg)
 	steps = append(steps, step{api: "STREAM.DELETE." + defs[0].name},
 		step{api: "STREAM.CREATE." + defs[0].name, body: string(b)},
 		step{subject: "s0.1", data: "again"})
@@ -171,6 +212,51 @@ func genWorkload(seed uint64, storage Storage) []step {
 		steps = append(steps, step{api: "STREAM.INFO." + d.name, body: `{"subjects_filter":">"}`})
 	}
 	return steps
+}
+
+// genBatch makes an atomic batch of one to four messages on cfg's
+// stream, committed by its last message or by an end-of-batch marker,
+// now and then with what refuses it (a repeated message id, an expected
+// last sequence after the first message).
+func genBatch(r *rand.Rand, cfg Config, subj string, n int) step {
+	id := fmt.Sprintf("b%d", n)
+	var msgs []step
+	for i := range 1 + r.IntN(4) {
+		var hdr []string
+		switch {
+		case cfg.AllowMsgCounter:
+			hdr = append(hdr, hdrIncr, genIncr(r))
+		case r.IntN(4) == 0:
+			hdr = append(hdr, hdrMsgID, fmt.Sprintf("id-%d", r.IntN(20)))
+		case r.IntN(8) == 0:
+			hdr = append(hdr, hdrExpLastSeq, fmt.Sprint(r.IntN(40)))
+		case i == 0 && r.IntN(8) == 0:
+			hdr = append(hdr, hdrRollup, "sub")
+		}
+		data := ""
+		if !cfg.AllowMsgCounter {
+			data = strings.Repeat("b", r.IntN(80))
+		}
+		msgs = append(msgs, step{subject: subj, hdr: hdr, data: data})
+	}
+	msgs[len(msgs)-1].hdr = append(msgs[len(msgs)-1].hdr, hdrBatchCommit, "1")
+	if r.IntN(4) == 0 {
+		msgs[len(msgs)-1].hdr = msgs[len(msgs)-1].hdr[:len(msgs[len(msgs)-1].hdr)-2]
+		msgs = append(msgs, step{subject: subj, hdr: []string{hdrBatchCommit, "eob"}})
+	}
+	for i := range msgs {
+		msgs[i].hdr = append([]string{hdrBatchID, id, hdrBatchSeq, fmt.Sprint(i + 1)}, msgs[i].hdr...)
+	}
+	return step{msgs: msgs}
+}
+
+// genIncr is a counter increment, now and then beyond 64 bits.
+func genIncr(r *rand.Rand) string {
+	v := fmt.Sprint(r.IntN(200) - 100)
+	if r.IntN(5) == 0 {
+		v += "000000000000000000000000"
+	}
+	return v
 }
 
 // applied is one operation as the state machine applied it: its
@@ -235,6 +321,12 @@ func run(t *testing.T, steps []step, rule store.SyncMode) result {
 		case s.fetch != "":
 			res.answers = append(res.answers, fetchAndAck(t, h, s)...)
 			barrier()
+		case len(s.msgs) > 0:
+			var last reply
+			for _, m := range s.msgs {
+				last = h.b.request(t, m.subject, makeHdr(m.hdr...), []byte(m.data))
+			}
+			res.answers = append(res.answers, "batch "+s.msgs[0].subject+" "+string(last.data))
 		case s.api != "":
 			b, err := json.Marshal(h.svc.route(s.api, []byte(s.body)))
 			if err != nil {
@@ -360,9 +452,14 @@ func TestReplayIsDeterministic(t *testing.T) {
 					}
 					for _, k := range []opKind{kindPublish, kindDeleteMsg, kindPurge, kindExpire, kindStreamCreate,
 						kindStreamUpdate, kindStreamDelete, kindConsumerCreate, kindConsumerRemove, kindDeliver, kindAck,
-						kindConsumerFlush} {
+						kindConsumerFlush, kindBatch, kindExpireTTL, kindFireSchedules} {
 						if kinds[k] == 0 {
 							t.Fatalf("the workload applied no %v: %v", k, kinds)
+						}
+					}
+					for _, want := range []string{`"batch":"b`, `"val":"`, `"err_code":10201`} {
+						if !strings.Contains(strings.Join(orig.answers, "\n"), want) {
+							t.Fatalf("no answer of the workload holds %s", want)
 						}
 					}
 					again := replay(t, orig.log, sync, orig.end)

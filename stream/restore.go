@@ -464,6 +464,7 @@ func (j *restoreJob) retract(s *stream, cause error) error {
 	if s.ageTimer != nil {
 		s.ageTimer.Stop()
 	}
+	s.stopShapingTimers()
 	s.mu.Unlock()
 	if err := j.st.DoFreeing(func(b *store.Batch) error { return b.DropStream(j.name, j.id) }); err != nil {
 		j.svc.log.Error("removing a failed restore", "stream", j.name, "err", err)

@@ -53,6 +53,9 @@ type Options struct {
 	// API audit advisory (advisory.go); empty ones are left out.
 	ServerName string
 	Account    string
+	// AtomicBatch bounds atomic batch publishing (batch.go); zero
+	// fields take nats-server's defaults.
+	AtomicBatch BatchLimits
 }
 
 // DefaultConsumerFlushDelay is Options.ConsumerFlushDelay's default. A
@@ -97,6 +100,9 @@ type Service struct {
 	// every operation applied, with its stream's name, in the order they
 	// are applied; enc is only valid during the call.
 	recordOp func(stream string, enc []byte)
+
+	// batches is what the atomic batches being staged hold (batch.go).
+	batches batchBudget
 }
 
 // New opens the stores through opts.OpenStore, recovers every stream, then
@@ -126,6 +132,7 @@ func New(b Broker, opts Options) (*Service, error) {
 	}
 	svc := &Service{broker: b, log: log, clock: clock, streams: map[string]*stream{}, flushDelay: flushDelay, quotas: opts.Quotas,
 		serverName: opts.ServerName, account: opts.Account}
+	svc.batches.limits = opts.AtomicBatch.withDefaults()
 	var err error
 	svc.file, err = open(FileStorage, svc.reloadFileStreams)
 	if err != nil {
@@ -171,6 +178,7 @@ func (svc *Service) Close() error {
 		if s.ageTimer != nil {
 			s.ageTimer.Stop()
 		}
+		s.stopShapingTimers()
 		s.mu.Unlock()
 	}
 	svc.mu.Unlock()

@@ -42,6 +42,17 @@ type stream struct {
 	// shape holds the compiled subject_transform and republish
 	// (transform.go), swapped whenever the config is set.
 	shape atomic.Pointer[shaping]
+
+	// staged holds the atomic batches being published (batch.go).
+	staged batchStage
+
+	// Per-message TTLs (ttl.go) and schedules (schedule.go): nil for a
+	// stream that uses neither. markersToWake: subjects given a delete
+	// marker (markers.go) whose consumers wait for the commit.
+	ttls          *msgTTLs
+	sched         *msgSchedules
+	markersToWake [][]byte
+	pendingWake   atomic.Bool
 }
 
 // state is the part of a stream's state that StreamInfo reports.

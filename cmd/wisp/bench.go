@@ -44,7 +44,8 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer, ter
 		return exitUsage
 	}
 	cfg := &cmd.Config
-	cfg.StartEmbedded = startEmbedded
+	cfg.StartEmbedded = func(js bool) (string, func(), error) { return startEmbedded(js, cfg.Sync) }
+	cfg.StartEmbeddedMQTT = func() (string, string, func(), error) { return startEmbeddedMQTT(cfg.Sync) }
 	if cfg.Compare != "" && !strings.Contains(cfg.Compare, "://") && cfg.Server == "" {
 		// The other side is a child process: make Wisp one too, so that
 		// both pay the same socket costs and both get server-only CPU
@@ -117,19 +118,53 @@ func writeFile(path string, write func(io.Writer) error) error {
 
 // startEmbedded is bench.Config.StartEmbedded: a Wisp server in this
 // process on a free loopback port, with the stream layer (in a temporary
-// store directory) when jetstream is true.
-func startEmbedded(jetstream bool) (url string, stop func(), err error) {
+// store directory, with the sync rule given, "" for the default) when
+// jetstream is true.
+func startEmbedded(jetstream bool, sync string) (url string, stop func(), err error) {
+	srv, stop, err := startEmbeddedServer(jetstream, sync, nil)
+	if err != nil {
+		return "", nil, err
+	}
+	return srv.ClientURL(), stop, nil
+}
+
+// startEmbeddedMQTT is bench.Config.StartEmbeddedMQTT: as startEmbedded
+// with the stream layer, plus an MQTT listener on a free loopback port.
+func startEmbeddedMQTT(sync string) (natsURL, mqttURL string, stop func(), err error) {
+	var mqttAddr string
+	srv, stop, err := startEmbeddedServer(true, sync, func(cfg *conf.Config, srv *server.Server, log *slog.Logger) (func(), error) {
+		cfg.MQTT = &conf.MQTT{Host: "127.0.0.1", Port: -1}
+		mq, err := startMQTT(cfg, srv, log)
+		if err != nil {
+			return nil, err
+		}
+		mqttAddr = mq.Addr().String()
+		return mq.Close, nil
+	})
+	if err != nil {
+		return "", "", nil, err
+	}
+	return srv.ClientURL(), "tcp://" + mqttAddr, stop, nil
+}
+
+// startEmbeddedServer starts the embedded server, its stream layer when
+// jetstream is true, and then, if given, a listener of another protocol
+// (whose stop function runs first at the end, as in serve).
+func startEmbeddedServer(jetstream bool, sync string, listener func(*conf.Config, *server.Server, *slog.Logger) (func(), error)) (*server.Server, func(), error) {
 	server.Version = version
 	log := slog.New(slog.DiscardHandler)
 	cfg := conf.DefaultConfig()
 	cfg.Server = server.Options{Host: "127.0.0.1", Port: -1, JetStream: jetstream}
 	cfg.JetStream = jetstream
+	if sync != "" {
+		cfg.Sync = sync
+	}
 	srv, err := server.New(&cfg.Server, log)
 	if err != nil {
-		return "", nil, err
+		return nil, nil, err
 	}
 	if err := srv.Start(); err != nil {
-		return "", nil, err
+		return nil, nil, err
 	}
 	stopServer := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -137,23 +172,33 @@ func startEmbedded(jetstream bool) (url string, stop func(), err error) {
 		_ = srv.Shutdown(ctx)
 	}
 	if !jetstream {
-		return srv.ClientURL(), stopServer, nil
+		return srv, stopServer, nil
 	}
 	dir, err := os.MkdirTemp("", "wisp-bench-store-")
 	if err != nil {
 		stopServer()
-		return "", nil, err
+		return nil, nil, err
 	}
 	cfg.StoreDir = dir
 	layers, err := startStreams(cfg, srv, log)
 	if err != nil {
 		stopServer()
 		os.RemoveAll(dir)
-		return "", nil, fmt.Errorf("stream layer: %w", err)
+		return nil, nil, fmt.Errorf("stream layer: %w", err)
 	}
-	return srv.ClientURL(), func() {
+	stopAll := func() {
 		stopServer() // streams stop after the server, as in serve
 		layers.close()
 		os.RemoveAll(dir)
-	}, nil
+	}
+	if listener != nil {
+		stopListener, err := listener(cfg, srv, log)
+		if err != nil {
+			stopAll()
+			return nil, nil, err
+		}
+		inner := stopAll
+		stopAll = func() { stopListener(); inner() }
+	}
+	return srv, stopAll, nil
 }

@@ -44,3 +44,25 @@ func TestBenchProgressOnlyOnTerminal(t *testing.T) {
 		})
 	}
 }
+
+// TestBenchMQTTEmbedded: wisp bench runs the MQTT scenarios against its
+// embedded server (stream layer and MQTT listener), with Wisp's default
+// sync rule and with --sync interval, which names the target.
+func TestBenchMQTTEmbedded(t *testing.T) {
+	for _, c := range []struct {
+		sync  []string
+		label string
+	}{
+		{nil, "embedded Wisp server;"},
+		{[]string{"--sync", "interval"}, "embedded Wisp server (its streams with sync = interval);"},
+	} {
+		args := append([]string{"mqtt-pubsub", "mqtt-pub-qos1", "--msgs", "300", "--size", "16", "--duration", "20s", "--quiet"}, c.sync...)
+		var stdout, stderr bytes.Buffer
+		if status := benchMain(context.Background(), args, &stdout, &stderr, false); status != exitOK {
+			t.Fatalf("%v: status %d\nstdout:\n%s\nstderr:\n%s", args, status, stdout.String(), stderr.String())
+		}
+		if out := stdout.String(); !strings.Contains(out, "mqtt-pub-qos1") || !strings.Contains(out, c.label) {
+			t.Errorf("%v: report without %q:\n%s", args, c.label, out)
+		}
+	}
+}

@@ -41,6 +41,10 @@ type streamLayers struct {
 
 	mu  sync.Mutex
 	all []accountStreams // the global account's first
+
+	// meta reports the cluster's meta group once replication runs
+	// (replication.go).
+	meta metaSlot
 }
 
 // startStreams starts the stream layer on the server before it accepts
@@ -182,6 +186,9 @@ func (l *streamLayers) report() (server.JetStreamReport, error) {
 		MaxStorage: max(l.quota.Limit(stream.FileStorage), 0), MaxMemory: max(l.quota.Limit(stream.MemoryStorage), 0),
 	}
 	rep.StoreDir = l.opts.StoreDir
+	if m := l.meta.Load(); m != nil {
+		rep.Meta = m.report()
+	}
 	return rep, nil
 }
 

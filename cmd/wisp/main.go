@@ -113,6 +113,9 @@ func logLevel(cfg *conf.Config) slog.Level {
 // lame-duck mode, after which serve returns.
 func serve(ctx context.Context, stopSignals func(), cfg *conf.Config, log *slog.Logger, level *slog.LevelVar, reload func() (*conf.Config, error)) error {
 	stampVersion()
+	if err := checkReplication(cfg); err != nil {
+		return err
+	}
 	opts := cfg.Server
 	// INFO advertises jetstream when the stream layer is asked for; if it
 	// then fails to start, the server is shut down below.
@@ -136,6 +139,24 @@ func serve(ctx context.Context, stopSignals func(), cfg *conf.Config, log *slog.
 	if err := srv.Start(); err != nil {
 		stopStreams()
 		return startError(err)
+	}
+	if clustered(cfg) {
+		node, err := startReplication(cfg, srv, layers, log)
+		if err != nil {
+			shutdown(srv, log)
+			stopStreams()
+			return fmt.Errorf("replication: %w", err)
+		}
+		// The node stops before the stream layer and after the server.
+		inner := stopStreams
+		stopStreams = func() {
+			srv.SetMetaLeaderStepDown(nil)
+			layers.meta.Store(nil)
+			if err := node.Close(); err != nil {
+				log.Error("closing replication", "err", err)
+			}
+			inner()
+		}
 	}
 	// MQTT clients go first when stopping: their sessions live in the
 	// streams, which they still use while they close.

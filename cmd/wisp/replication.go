@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/wisp-mq/wisp/conf"
+	"github.com/wisp-mq/wisp/replication"
+	"github.com/wisp-mq/wisp/server"
+)
+
+// serverNet is replication's Network over the server's routes.
+type serverNet struct{ s *server.Server }
+
+func (n serverNet) Send(peer, channel string, payload []byte) error {
+	return n.s.ClusterSend(peer, channel, payload)
+}
+func (n serverNet) Handle(channel string, h func(string, []byte)) { n.s.HandleCluster(channel, h) }
+func (n serverNet) Seeds() []string                               { return n.s.ClusterSeeds() }
+func (n serverNet) Peers() []replication.Peer {
+	ps := n.s.ClusterPeers()
+	out := make([]replication.Peer, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, replication.Peer{Name: p.Name, Streams: p.Streams})
+	}
+	return out
+}
+
+// clustered reports whether cfg asks for replication: streams on a server
+// that is part of a cluster.
+func clustered(cfg *conf.Config) bool {
+	return cfg.JetStream && cfg.Server.Cluster.Port != 0
+}
+
+// checkReplication refuses what replication cannot run with: a raft id is
+// derived from the server name, which must therefore be set and stable.
+func checkReplication(cfg *conf.Config) error {
+	if clustered(cfg) && cfg.Server.ServerName == "" {
+		return errors.New("a clustered server with streams needs a server name (-n or server_name), unique in the cluster and kept across restarts")
+	}
+	return nil
+}
+
+// startReplication starts this server's replication node (its raft log in
+// store_dir/cluster) once the server, and so its routes, run.
+func startReplication(cfg *conf.Config, srv *server.Server, layers *streamLayers, log *slog.Logger) (*replication.Node, error) {
+	node, err := replication.Start(replication.Options{
+		Name: srv.Name(), Dir: filepath.Join(cfg.StoreDir, "cluster"), Net: serverNet{srv},
+		MaxFrame: server.ClusterFrameMax, Logger: log.With("subsystem", "replication"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	cluster := cfg.Server.Cluster.Name
+	layers.meta.Store(&metaReporter{node: node, cluster: cluster})
+	srv.SetMetaLeaderStepDown(node.Meta().RequestStepDown)
+	return node, nil
+}
+
+// metaReporter turns the meta group's status into the server's report.
+type metaReporter struct {
+	node    *replication.Node
+	cluster string
+}
+
+func (m *metaReporter) report() *server.MetaClusterReport {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st := m.node.MetaStatus(ctx)
+	if !st.Started {
+		return &server.MetaClusterReport{Name: m.cluster}
+	}
+	r := &server.MetaClusterReport{
+		Name: m.cluster, Leader: st.Leader, IsLeader: st.IsLeader, Size: st.Size,
+		Term: st.Term, Commit: st.Commit, Applied: st.Applied, LeaderChanges: st.LeaderChanges,
+	}
+	for _, p := range st.Replicas {
+		r.Replicas = append(r.Replicas, server.MetaPeerReport{Name: p.Name, Current: p.Current, Active: p.Active, Lag: p.Lag})
+	}
+	return r
+}
+
+// metaSlot holds the meta reporter once replication runs.
+type metaSlot = atomic.Pointer[metaReporter]

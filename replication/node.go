@@ -1,0 +1,144 @@
+package replication
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/vfs"
+	"github.com/wisp-mq/wisp/consensus"
+)
+
+// Options configure a Node.
+type Options struct {
+	// Name is this server's name, unique in the cluster and stable across
+	// restarts: the raft id is derived from it (NodeID).
+	Name string
+	// Dir holds the raft log's Pebble database (Dir/raft) and its witness
+	// file (Dir/raft.witness).
+	Dir string
+	// FS is the filesystem, nil for the disk (tests may use vfs.NewMem()).
+	FS  vfs.FS
+	Net Network
+	// MaxFrame bounds one cluster message (the server's ClusterFrameMax).
+	MaxFrame int
+	Logger   *slog.Logger
+	// TickInterval is raft's tick (default 100ms: an election timeout of
+	// one second); HelloInterval how often the meta hellos go out
+	// (default 250ms).
+	TickInterval, HelloInterval time.Duration
+}
+
+// Node is this server's part in the cluster's replication: the raft host
+// with its log, the transport over the routes, and the meta group.
+type Node struct {
+	name string
+	net  Network
+	log  *slog.Logger
+	db   *pebble.DB
+	host *consensus.Host
+	tr   *Transport
+	meta *Meta
+
+	leaderChanges atomic.Uint64 // of the meta group
+}
+
+// Start opens the raft log and starts the host and the meta group.
+func Start(o Options) (*Node, error) {
+	if o.Name == "" || o.Net == nil || o.Dir == "" {
+		return nil, errors.New("replication: a server name, a network and a directory are required")
+	}
+	if o.MaxFrame <= 0 {
+		o.MaxFrame = 4 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.HelloInterval <= 0 {
+		o.HelloInterval = 250 * time.Millisecond
+	}
+	fs := o.FS
+	if fs == nil {
+		fs = vfs.Default
+	}
+	if err := fs.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("replication: %w", err)
+	}
+	db, err := pebble.Open(filepath.Join(o.Dir, "raft"), &pebble.Options{FS: fs, Logger: quietPebble{}})
+	if err != nil {
+		return nil, fmt.Errorf("replication: open raft log: %w", err)
+	}
+	n := &Node{name: o.Name, net: o.Net, log: o.Logger, db: db}
+	store := consensus.NewStore(db, o.Logger)
+	if err := store.UseWitness(fs, filepath.Join(o.Dir, "raft.witness")); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("replication: %w", err)
+	}
+	hadState, err := store.HasGroup(MetaGroup)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	n.tr = NewTransport(o.Net, o.Name, o.MaxFrame, o.Logger)
+	cfg := consensus.DefaultConfig()
+	cfg.ID, cfg.Store, cfg.Transport, cfg.Logger = NodeID(o.Name), store, n.tr, o.Logger
+	if o.TickInterval > 0 {
+		cfg.TickInterval = o.TickInterval
+	}
+	// Appends well under a frame, so a frame never has to carry one alone.
+	cfg.MaxSizePerMsg = uint64(min(1<<20, o.MaxFrame/4))
+	cfg.InboxLimit, cfg.InboxBytes = 1024, 64<<20
+	cfg.OnLeaderChange = func(c consensus.LeaderChange) {
+		if c.Group == MetaGroup {
+			n.leaderChanges.Add(1)
+			n.log.Info("meta group leader", "leader", n.tr.Name(c.Leader), "term", c.Term)
+		}
+	}
+	host, err := consensus.NewHost(cfg)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	n.host = host
+	n.tr.Attach(host)
+	n.meta = newMeta(n, hadState)
+	go n.meta.run(o.HelloInterval)
+	return n, nil
+}
+
+// Meta is the meta group.
+func (n *Node) Meta() *Meta { return n.meta }
+
+// Transport is the transport over the routes.
+func (n *Node) Transport() *Transport { return n.tr }
+
+// Host is the raft host (for stream groups to come, and tests).
+func (n *Node) Host() *consensus.Host { return n.host }
+
+// Close stops the meta group and the host and closes the raft log.
+func (n *Node) Close() error {
+	n.meta.close()
+	n.net.Handle(chanRaft, nil)
+	n.net.Handle(chanMeta, nil)
+	n.net.Handle(chanMetaCtl, nil)
+	n.host.Stop()
+	err := n.host.Err()
+	if cerr := n.db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// quietPebble keeps Pebble's informational chatter out of the log; its
+// errors still reach the callers.
+type quietPebble struct{}
+
+func (quietPebble) Infof(string, ...any)  {}
+func (quietPebble) Errorf(string, ...any) {}
+func (quietPebble) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,100 @@
+package replication
+
+import (
+	"context"
+	"slices"
+	"time"
+)
+
+// MetaStatus is the meta group as this server sees it, for monitoring.
+type MetaStatus struct {
+	// Started: this server's replica runs (the group formed or is
+	// forming); the rest is zero until then.
+	Started bool
+	// Leader names the leader, "" while none is known.
+	Leader   string
+	IsLeader bool
+	// Size is the number of members.
+	Size int
+	// Replicas are the members other than this server, by name.
+	Replicas []ReplicaStatus
+	// Raft's figures for the group on this server.
+	Term, Commit, Applied, LeaderChanges uint64
+}
+
+// ReplicaStatus is one member as this server sees it.
+type ReplicaStatus struct {
+	Name string // "" while its name is unknown here
+	// Current: it is caught up (on the leader: it holds every committed
+	// entry and answered within an election timeout; elsewhere: it was
+	// heard from within an election timeout).
+	Current bool
+	// Active is the time since this server last heard from it, -1 never.
+	Active time.Duration
+	// Lag is how many committed entries it lacks (known on the leader
+	// only, 0 elsewhere).
+	Lag uint64
+}
+
+// currentWithin is how recently a member must have been heard from to be
+// current: about an election timeout, with room for a loaded machine.
+const currentWithin = 2 * time.Second
+
+// MetaStatus reports the meta group.
+func (n *Node) MetaStatus(ctx context.Context) MetaStatus {
+	st, ok := n.host.Status(MetaGroup)
+	if !ok || !n.meta.Started() {
+		return MetaStatus{}
+	}
+	ms := MetaStatus{
+		Started: true, IsLeader: st.IsLeader, Term: st.Term, Commit: st.Commit, Applied: st.Applied,
+		LeaderChanges: n.leaderChanges.Load(),
+	}
+	if st.Leader != 0 {
+		ms.Leader = n.tr.Name(st.Leader)
+	}
+	voters, err := n.host.Voters(ctx, MetaGroup)
+	if err != nil {
+		return ms
+	}
+	ms.Size = len(voters)
+	var progress map[uint64]uint64
+	var active map[uint64]bool
+	if st.IsLeader {
+		if pr, err := n.host.Progress(ctx, MetaGroup); err == nil {
+			progress, active = map[uint64]uint64{}, map[uint64]bool{}
+			for id, p := range pr {
+				progress[id], active[id] = p.Match, p.RecentActive
+			}
+		}
+	}
+	for _, id := range voters {
+		if id == n.tr.selfID {
+			continue
+		}
+		r := ReplicaStatus{Name: n.tr.Name(id), Active: -1}
+		if at := n.tr.Heard(id); !at.IsZero() {
+			r.Active = time.Since(at)
+		}
+		heard := r.Active >= 0 && r.Active < currentWithin
+		if progress != nil {
+			if m := progress[id]; m < st.Commit {
+				r.Lag = st.Commit - m
+			}
+			r.Current = heard && active[id] && r.Lag == 0
+		} else {
+			r.Current = heard
+		}
+		ms.Replicas = append(ms.Replicas, r)
+	}
+	slices.SortFunc(ms.Replicas, func(a, b ReplicaStatus) int {
+		switch {
+		case a.Name < b.Name:
+			return -1
+		case a.Name > b.Name:
+			return 1
+		}
+		return 0
+	})
+	return ms
+}

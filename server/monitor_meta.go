@@ -1,0 +1,104 @@
+package server
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// MetaClusterReport is the cluster's meta group (replication) as this
+// server sees it; the replication layer fills it through the stream
+// layer's reporter (JetStreamReport.Meta).
+type MetaClusterReport struct {
+	Name     string // the cluster's name
+	Leader   string // "" while no leader is known
+	IsLeader bool
+	Size     int
+	Replicas []MetaPeerReport // the members other than this server
+	// Raft's figures for the group on this server.
+	Term, Commit, Applied, LeaderChanges uint64
+}
+
+// MetaPeerReport is one member of the meta group.
+type MetaPeerReport struct {
+	Name    string
+	Current bool
+	Active  time.Duration // since last heard from; -1 never
+	Lag     uint64
+}
+
+// MetaClusterInfo is /jsz's meta_cluster, in nats-server's shape.
+type MetaClusterInfo struct {
+	Name     string          `json:"name,omitempty"`
+	Leader   string          `json:"leader,omitempty"`
+	Replicas []*MetaPeerInfo `json:"replicas,omitempty"`
+	Size     int             `json:"cluster_size"`
+	Pending  int             `json:"pending"`
+}
+
+// MetaPeerInfo is one replica in meta_cluster.
+type MetaPeerInfo struct {
+	Name    string        `json:"name"`
+	Current bool          `json:"current"`
+	Offline bool          `json:"offline,omitempty"`
+	Active  time.Duration `json:"active"`
+	Lag     uint64        `json:"lag,omitempty"`
+}
+
+func metaClusterInfo(r *MetaClusterReport) *MetaClusterInfo {
+	if r == nil {
+		return nil
+	}
+	mi := &MetaClusterInfo{Name: r.Name, Leader: r.Leader, Size: r.Size}
+	for _, p := range r.Replicas {
+		pi := &MetaPeerInfo{Name: p.Name, Current: p.Current, Active: p.Active, Lag: p.Lag}
+		if p.Active < 0 {
+			pi.Offline, pi.Active = true, 0
+		}
+		mi.Replicas = append(mi.Replicas, pi)
+	}
+	return mi
+}
+
+var (
+	mRaftTerm = prometheus.NewDesc("wisp_raft_term",
+		"Current raft term of the group on this server.", []string{"group"}, nil)
+	mRaftCommit = prometheus.NewDesc("wisp_raft_commit_index",
+		"Highest log index this server knows to be committed in the group.", []string{"group"}, nil)
+	mRaftApplied = prometheus.NewDesc("wisp_raft_applied_index",
+		"Highest log index this server has applied in the group.", []string{"group"}, nil)
+	mRaftLeaderChanges = prometheus.NewDesc("wisp_raft_leader_changes_total",
+		"Leader (or term) changes this server has seen in the group.", []string{"group"}, nil)
+	mRaftIsLeader = prometheus.NewDesc("wisp_raft_is_leader",
+		"1 when this server leads the group.", []string{"group"}, nil)
+	mRaftApplyLag = prometheus.NewDesc("wisp_raft_apply_lag",
+		"Committed entries of the group this server has not applied yet.", []string{"group"}, nil)
+)
+
+var raftDescs = []*prometheus.Desc{mRaftTerm, mRaftCommit, mRaftApplied, mRaftLeaderChanges, mRaftIsLeader, mRaftApplyLag}
+
+// collectRaft sends the meta group's raft metrics, once it has formed
+// (Size is known).
+func collectRaft(ch chan<- prometheus.Metric, r *MetaClusterReport) {
+	if r == nil || r.Size == 0 {
+		return
+	}
+	g := "meta"
+	gauge := func(d *prometheus.Desc, v uint64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), g)
+	}
+	gauge(mRaftTerm, r.Term)
+	gauge(mRaftCommit, r.Commit)
+	gauge(mRaftApplied, r.Applied)
+	if r.Commit > r.Applied {
+		gauge(mRaftApplyLag, r.Commit-r.Applied)
+	} else {
+		gauge(mRaftApplyLag, 0)
+	}
+	ch <- prometheus.MustNewConstMetric(mRaftLeaderChanges, prometheus.CounterValue, float64(r.LeaderChanges), g)
+	leader := uint64(0)
+	if r.IsLeader {
+		leader = 1
+	}
+	gauge(mRaftIsLeader, leader)
+}

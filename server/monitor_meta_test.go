@@ -1,0 +1,54 @@
+package server
+
+import (
+	"net/http"
+	"testing"
+	"time"
+)
+
+// TestMonitorMetaCluster: the meta group reported by the replication layer
+// shows in /jsz as meta_cluster (nats-server's shape) and in /metrics as
+// raft figures; without it neither appears.
+func TestMonitorMetaCluster(t *testing.T) {
+	s := startMonitored(t, func(o *Options) { o.JetStream = true })
+	s.SetJetStreamReporter(func() (JetStreamReport, error) { return fakeJetStream, nil })
+	var jz map[string]any
+	monGet(t, s, "/jsz", http.StatusOK, &jz)
+	if _, ok := jz["meta_cluster"]; ok {
+		t.Fatal("meta_cluster without a meta group")
+	}
+	if _, ok := scrape(t, s)["wisp_raft_term"]; ok {
+		t.Fatal("raft metrics without a meta group")
+	}
+
+	rep := fakeJetStream
+	rep.Meta = &MetaClusterReport{
+		Name: "east", Leader: "n2", Size: 3, Term: 4, Commit: 17, Applied: 16, LeaderChanges: 2,
+		Replicas: []MetaPeerReport{
+			{Name: "n2", Current: true, Active: 150 * time.Millisecond},
+			{Name: "n3", Active: -1, Lag: 5},
+		},
+	}
+	s.SetJetStreamReporter(func() (JetStreamReport, error) { return rep, nil })
+	var got Jsz
+	monGet(t, s, "/jsz", http.StatusOK, &got)
+	mc := got.MetaCluster
+	if mc == nil || mc.Name != "east" || mc.Leader != "n2" || mc.Size != 3 || len(mc.Replicas) != 2 {
+		t.Fatalf("meta_cluster = %+v", mc)
+	}
+	if r := mc.Replicas[0]; r.Name != "n2" || !r.Current || r.Offline || r.Active != 150*time.Millisecond {
+		t.Errorf("n2: %+v", r)
+	}
+	if r := mc.Replicas[1]; r.Name != "n3" || r.Current || !r.Offline || r.Lag != 5 {
+		t.Errorf("n3: %+v", r)
+	}
+	mfs := scrape(t, s)
+	for name, want := range map[string]float64{
+		"wisp_raft_term": 4, "wisp_raft_commit_index": 17, "wisp_raft_applied_index": 16,
+		"wisp_raft_leader_changes_total": 2, "wisp_raft_is_leader": 0, "wisp_raft_apply_lag": 1,
+	} {
+		if v, ok := metricValue(mfs, name, "group", "meta"); !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)
+		}
+	}
+}
