@@ -1,11 +1,5 @@
 package server
 
-import (
-	"time"
-
-	"github.com/nats-io/nuid"
-)
-
 // authErrorReason is the reason nats-server gives in the auth error event.
 const authErrorReason = "Authentication Failure"
 
@@ -19,22 +13,5 @@ func (c *conn) sendAuthErrorEvent(user string) {
 	if s.sysp.Load() == nil || c.peer != nil {
 		return
 	}
-	subject := "$SYS.SERVER." + s.id + ".CLIENT.AUTH.ERR"
-	if !hasInterest(s.sysAcc.sl, subject) {
-		return
-	}
-	cs := c.snapshot(false)
-	now := time.Now().UTC()
-	ci := s.clientInfo(&cs)
-	ci.Stop = &now
-	if ci.User == "" {
-		ci.User = user
-	}
-	s.sysSend(subject, "", DisconnectEventMsg{
-		Type: typeDisconnect, ID: nuid.Next(), Time: now,
-		Server: s.serverInfo(), Client: ci,
-		Sent:     DataStats{Msgs: cs.OutMsgs, Bytes: cs.OutBytes},
-		Received: DataStats{Msgs: cs.InMsgs, Bytes: cs.InBytes},
-		Reason:   authErrorReason,
-	})
+	c.sendClosedEvent("$SYS.SERVER."+s.id+".CLIENT.AUTH.ERR", user, authErrorReason)
 }

@@ -104,7 +104,14 @@ func (c *conn) sendDisconnectEvent() {
 	if !connected {
 		return
 	}
-	subject := "$SYS.ACCOUNT." + acc.name + ".DISCONNECT"
+	c.sendClosedEvent("$SYS.ACCOUNT."+acc.name+".DISCONNECT", "", closeReason(c.reason.Load()).String())
+}
+
+// sendClosedEvent sends a client_disconnect event about c on subject,
+// when someone listens: its client block and counts, user naming who
+// tried when the client never got one (an auth failure), and reason.
+func (c *conn) sendClosedEvent(subject, user, reason string) {
+	s := c.srv
 	if !hasInterest(s.sysAcc.sl, subject) {
 		return
 	}
@@ -112,12 +119,15 @@ func (c *conn) sendDisconnectEvent() {
 	now := time.Now().UTC()
 	ci := s.clientInfo(&cs)
 	ci.Stop = &now
+	if ci.User == "" {
+		ci.User = user
+	}
 	s.sysSend(subject, "", DisconnectEventMsg{
 		Type: typeDisconnect, ID: nuid.Next(), Time: now,
 		Server: s.serverInfo(), Client: ci,
 		Sent:     DataStats{Msgs: cs.OutMsgs, Bytes: cs.OutBytes},
 		Received: DataStats{Msgs: cs.InMsgs, Bytes: cs.InBytes},
-		Reason:   closeReason(c.reason.Load()).String(),
+		Reason:   reason,
 	})
 }
 
