@@ -256,13 +256,9 @@ func (h *Host) ReadIndex(ctx context.Context, group uint64) (uint64, error) {
 	}
 	ch := make(chan answer, 1)
 	if !h.do(func() {
-		g := h.groups[group]
-		if g == nil {
-			ch <- answer{0, fmt.Errorf("%w: %d", ErrUnknownGroup, group)}
-			return
-		}
-		if g.rn == nil || !g.isLeader {
-			ch <- answer{0, &NotLeaderError{Group: group, Leader: g.leader}}
+		g, err := h.leaderOf(group)
+		if err != nil {
+			ch <- answer{0, err}
 			return
 		}
 		h.seq++
@@ -503,23 +499,33 @@ func (h *Host) Progress(ctx context.Context, group uint64) (map[uint64]PeerProgr
 	var out map[uint64]PeerProgress
 	var err error
 	if cerr := h.call(ctx, func() {
-		g := h.groups[group]
-		switch {
-		case g == nil:
-			err = fmt.Errorf("%w: %d", ErrUnknownGroup, group)
-		case g.rn == nil || !g.isLeader:
-			err = &NotLeaderError{Group: group, Leader: g.leader}
-		default:
-			st := g.rn.Status()
-			out = make(map[uint64]PeerProgress, len(st.Progress))
-			for id, pr := range st.Progress {
-				out[id] = PeerProgress{Match: pr.Match, RecentActive: pr.RecentActive || id == h.cfg.ID}
-			}
+		g, gerr := h.leaderOf(group)
+		if gerr != nil {
+			err = gerr
+			return
+		}
+		st := g.rn.Status()
+		out = make(map[uint64]PeerProgress, len(st.Progress))
+		for id, pr := range st.Progress {
+			out[id] = PeerProgress{Match: pr.Match, RecentActive: pr.RecentActive || id == h.cfg.ID}
 		}
 	}); cerr != nil {
 		return nil, cerr
 	}
 	return out, err
+}
+
+// leaderOf returns a group this host leads, or why it cannot serve what
+// only the leader serves. Called on the host loop.
+func (h *Host) leaderOf(id uint64) (*group, error) {
+	g := h.groups[id]
+	switch {
+	case g == nil:
+		return nil, fmt.Errorf("%w: %d", ErrUnknownGroup, id)
+	case g.rn == nil || !g.isLeader:
+		return nil, &NotLeaderError{Group: id, Leader: g.leader}
+	}
+	return g, nil
 }
 
 // ReportUnreachable is for the transport: sending to peer failed, so
@@ -541,15 +547,12 @@ func (h *Host) ReportUnreachable(peer uint64) {
 func (h *Host) TransferLeadership(ctx context.Context, group, to uint64) error {
 	var err error
 	if cerr := h.call(ctx, func() {
-		g := h.groups[group]
-		switch {
-		case g == nil:
-			err = fmt.Errorf("%w: %d", ErrUnknownGroup, group)
-		case g.rn == nil || !g.isLeader:
-			err = &NotLeaderError{Group: group, Leader: g.leader}
-		default:
-			g.rn.TransferLeader(to)
+		g, gerr := h.leaderOf(group)
+		if gerr != nil {
+			err = gerr
+			return
 		}
+		g.rn.TransferLeader(to)
 	}); cerr != nil {
 		return cerr
 	}
