@@ -1,6 +1,7 @@
 package server
 
 import (
+	"maps"
 	"net"
 	"strconv"
 	"sync"
@@ -156,7 +157,39 @@ func faultCluster(t *testing.T, edit ...func(o *Options)) (servers []*Server, li
 	})
 	servers = []*Server{n1, n2, n3}
 	waitMesh(t, servers)
+	waitSettled(t, servers)
 	return servers, []*linkProxy{p2, p3}
+}
+
+// waitSettled waits until no route of servers changes for longer than
+// routeSettleTime. A server may still be dialling a peer it heard of by
+// gossip before that peer's own route arrived; such a late route replaces
+// the one in use, and the messages on their way over the old one are
+// lost (core delivery is at most once). The fault tests count messages,
+// so they start once the mesh is quiet.
+func waitSettled(t *testing.T, servers []*Server) {
+	t.Helper()
+	snapshot := func() map[*route]bool {
+		m := map[*route]bool{}
+		for _, s := range servers {
+			s.cl.mu.Lock()
+			for _, r := range s.cl.routes {
+				m[r] = true
+			}
+			s.cl.mu.Unlock()
+		}
+		return m
+	}
+	prev := snapshot()
+	for range 20 {
+		time.Sleep(routeSettleTime + 500*time.Millisecond)
+		cur := snapshot()
+		if maps.Equal(prev, cur) {
+			return
+		}
+		prev = cur
+	}
+	t.Fatal("the cluster's routes kept changing")
 }
 
 // Cutting one link leaves the others working; the cut link comes back by

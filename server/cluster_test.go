@@ -59,27 +59,31 @@ func connectTo(t testing.TB, s *Server, opts ...nats.Option) *nats.Conn {
 	return nc
 }
 
-// waitInterest waits until s sees interest in subject from another server.
+// waitInterest waits until s sees interest in subject from routes other
+// servers: plain subscriptions and each queue group count once per
+// server. Servers are counted, not route objects: while two servers settle
+// on one route (both dialled at once), the one about to close can still
+// hold the peer's interest, and counting it twice would let a test go on
+// before a third server's interest arrived.
 func waitInterest(t testing.TB, s *Server, subject string, routes int) {
 	t.Helper()
 	eventually(t, "interest in "+subject+" on "+s.Name(), func() bool {
 		r := s.sl.Match([]byte(subject))
-		n := 0
-		for _, sub := range r.Plain {
-			if sub.peer != nil {
-				n++
+		seen := map[string]bool{}
+		add := func(group string, sub *subscription) {
+			if sub.peer != nil && sub.peer.registered.Load() {
+				seen[group+"\x00"+sub.peer.remoteName()] = true
 			}
+		}
+		for _, sub := range r.Plain {
+			add("", sub)
 		}
 		for _, g := range r.Groups {
-			seen := map[*route]bool{}
 			for _, sub := range g.Members {
-				if sub.peer != nil && !seen[sub.peer] {
-					seen[sub.peer] = true
-					n++
-				}
+				add(sub.queue, sub)
 			}
 		}
-		return n >= routes
+		return len(seen) >= routes
 	})
 }
 
