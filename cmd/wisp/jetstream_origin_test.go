@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wisp-mq/wisp/conf"
@@ -24,15 +23,7 @@ func TestJszShowsMirrorsAndSources(t *testing.T) {
 	srv, _ := startWithStreams(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := jsConnect(t, srv.ClientURL())
 	for _, c := range []jetstream.StreamConfig{
 		{Name: "O", Subjects: []string{"o"}},
 		{Name: "M", Mirror: &jetstream.StreamSource{Name: "O"}},

@@ -39,15 +39,7 @@ func TestStreamsPerAccount(t *testing.T) {
 	defer cancel()
 	publish := func(user, pass string, n int) jetstream.Stream {
 		t.Helper()
-		nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo(user, pass))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		js, err := jetstream.New(nc)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, js := jsConnect(t, srv.ClientURL(), nats.UserInfo(user, pass))
 		st, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}})
 		if err != nil {
 			t.Fatalf("%s: create stream: %v", user, err)
@@ -116,15 +108,7 @@ func TestStreamsFollowReload(t *testing.T) {
 	defer cancel()
 	js := func(user, pass string) jetstream.JetStream {
 		t.Helper()
-		nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo(user, pass), nats.NoReconnect())
-		if err != nil {
-			t.Fatalf("%s: %v", user, err)
-		}
-		t.Cleanup(nc.Close)
-		j, err := jetstream.New(nc)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, j := jsConnect(t, srv.ClientURL(), nats.UserInfo(user, pass), nats.NoReconnect())
 		return j
 	}
 	reloadTo := func(accounts ...server.AccountConfig) {
@@ -192,4 +176,20 @@ func startWithStreams(t *testing.T, cfg *conf.Config) (*server.Server, *streamLa
 		layers.close()
 	})
 	return srv, layers
+}
+
+// jsConnect connects a client to url, closed when the test ends, and a
+// JetStream API on it.
+func jsConnect(t *testing.T, url string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
 }

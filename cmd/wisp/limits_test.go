@@ -36,15 +36,7 @@ func TestStoreLimitsPerServerAndAccount(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	connect := func(user, pass string) jetstream.JetStream {
-		nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo(user, pass))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		js, err := jetstream.New(nc)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, js := jsConnect(t, srv.ClientURL(), nats.UserInfo(user, pass))
 		return js
 	}
 	g, a := connect("g", "pg"), connect("a", "pa")
