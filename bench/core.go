@@ -55,16 +55,25 @@ func runPub(_ context.Context, e *Env) error {
 			return err
 		}
 	}
+	return e.publishAll(n, func(i, msgs int) (int64, error) {
+		return e.publishLoop(conns[i], msgs, e.Cfg.Size, fixed(e.Prefix+".pub"))
+	})
+}
+
+// publishAll runs n publishers at once, publisher i sending its share of
+// the messages through publish, and records how many were sent. The check
+// is that every publisher finished without error and no client saw one.
+func (e *Env) publishAll(n int, publish func(i, msgs int) (int64, error)) error {
 	parts := split(e.Cfg.Msgs, n)
 	var total atomic.Int64
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	e.begin(int64(e.Cfg.Msgs))
-	for i, nc := range conns {
+	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sent, err := e.publishLoop(nc, parts[i], e.Cfg.Size, fixed(e.Prefix+".pub"))
+			sent, err := publish(i, parts[i])
 			total.Add(sent)
 			errs[i] = err
 		}()

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -204,28 +203,9 @@ func mqttPub(qos byte) func(context.Context, *Env) error {
 				return err
 			}
 		}
-		parts := split(e.Cfg.Msgs, n)
-		var total atomic.Int64
-		errs := make([]error, n)
-		var wg sync.WaitGroup
-		e.begin(int64(e.Cfg.Msgs))
-		for i, c := range clients {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				sent, err := e.mqttPublishLoop(c, parts[i], e.Cfg.Size, e.mqttTopic("pub"), qos)
-				total.Add(sent)
-				errs[i] = err
-			}()
-		}
-		wg.Wait()
-		e.end(time.Time{})
-		e.Res.Msgs = total.Load()
-		e.capped(e.Res.Msgs, int64(e.Cfg.Msgs))
-		if err := errors.Join(errs...); err != nil {
-			return err
-		}
-		return e.clientErr()
+		return e.publishAll(n, func(i, msgs int) (int64, error) {
+			return e.mqttPublishLoop(clients[i], msgs, e.Cfg.Size, e.mqttTopic("pub"), qos)
+		})
 	}
 }
 
