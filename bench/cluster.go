@@ -169,22 +169,7 @@ func runClusterQueue(_ context.Context, e *Env) error {
 	if err := e.warmUp(pub, subject, allSet(warmed)); err != nil {
 		return err
 	}
-	e.begin(int64(e.Cfg.Msgs))
-	sent, perr := e.publishLoop(pub, e.Cfg.Msgs, size, fixed(subject))
-	waitFor(time.Now().Add(e.grace()), func() bool { return total.Load() >= sent })
-	e.end(last.time())
-	time.Sleep(20 * time.Millisecond)
-	e.Res.Msgs = sent
-	e.capped(sent, int64(e.Cfg.Msgs))
-	if perr != nil {
-		return perr
-	}
-	spread := make([]int64, len(perNode))
-	for i := range perNode {
-		spread[i] = perNode[i].Load()
-	}
-	e.note("deliveries per node: %v", spread)
-	return errors.Join(once.check(sent), e.clientErr())
+	return e.sendToQueue(pub, size, subject, &total, &last, once, perNode, "node")
 }
 
 // startCluster brings up a cluster of n nodes for one run.

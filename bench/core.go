@@ -216,6 +216,15 @@ func runQueue(_ context.Context, e *Env) error {
 	if err != nil {
 		return err
 	}
+	return e.sendToQueue(pub, size, subject, &total, &last, once, counts, "member")
+}
+
+// sendToQueue publishes the run's messages from pub on subject, waits for
+// the queue group's members to count them into total, notes how they
+// spread over counts (one per member, or per node), and checks each
+// message was delivered exactly once.
+func (e *Env) sendToQueue(pub *nats.Conn, size int, subject string, total *atomic.Int64, last *lastSeen,
+	once *exactlyOnce, counts []atomic.Int64, per string) error {
 	e.begin(int64(e.Cfg.Msgs))
 	sent, perr := e.publishLoop(pub, e.Cfg.Msgs, size, fixed(subject))
 	// Wait for the count, then a little longer so that a duplicate
@@ -228,10 +237,10 @@ func runQueue(_ context.Context, e *Env) error {
 	if perr != nil {
 		return perr
 	}
-	spread := make([]int64, n)
+	spread := make([]int64, len(counts))
 	for i := range counts {
 		spread[i] = counts[i].Load()
 	}
-	e.note("deliveries per member: %v", spread)
+	e.note("deliveries per %s: %v", per, spread)
 	return errors.Join(once.check(sent), e.clientErr())
 }
