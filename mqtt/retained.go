@@ -82,7 +82,7 @@ func (c *conn) sendRetained(st *subState, last uint64) {
 			}
 			// Keyed by filter too: two filters matching one retained
 			// message are two deliveries with two packet ids.
-			id, ok := c.sess.track("", "retained."+st.filter+"."+strconv.FormatUint(m.Seq, 10))
+			id, ok := c.sess.track("", msgKey{"retained." + st.filter, strconv.FormatUint(m.Seq, 10)})
 			if !ok {
 				return false
 			}

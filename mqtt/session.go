@@ -22,13 +22,21 @@ type session struct {
 	// stream message it carries ("" for a retained message), and byMsg
 	// the other way, so a redelivery reuses its packet id.
 	inflight map[uint16]inflightMsg
-	byMsg    map[string]uint16
+	byMsg    map[msgKey]uint16
 	nextID   uint16
+}
+
+// msgKey names a message a session delivers: a consumer and a stream
+// sequence, read in place from the acknowledgement subject so that
+// naming a delivery allocates nothing beyond that subject.
+type msgKey struct {
+	consumer string
+	seq      string
 }
 
 type inflightMsg struct {
 	ack string
-	key string
+	key msgKey
 	// released is set for a QoS 2 message once the client's PUBREC came:
 	// the stream message is acknowledged and PUBCOMP is awaited.
 	released bool
@@ -50,7 +58,7 @@ type subState struct {
 var errSubscribeRefused = errors.New("mqtt: subscription refused")
 
 func newSession(c *conn) *session {
-	return &session{c: c, subs: map[string]*subState{}, inflight: map[uint16]inflightMsg{}, byMsg: map[string]uint16{}}
+	return &session{c: c, subs: map[string]*subState{}, inflight: map[uint16]inflightMsg{}, byMsg: map[msgKey]uint16{}}
 }
 
 // openSession sets up the client's session: a persistent one is loaded
@@ -275,18 +283,18 @@ func (c *conn) streamHandler(st *subState) func(subject, reply, hdr, data []byte
 // ackKey names a stream message by consumer and stream sequence from its
 // acknowledgement subject ($JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.
 // ...), and says whether it was delivered before. It reads the tokens in
-// place: one allocation, the key.
-func ackKey(ack string) (key string, redelivered bool) {
+// place, allocating nothing.
+func ackKey(ack string) (key msgKey, redelivered bool) {
 	n := strings.Count(ack, ".") + 1
 	if n < 9 {
-		return ack, false
+		return msgKey{consumer: ack}, false
 	}
 	i := n - 9 // newer forms add a domain and account hash
 	if n >= 12 {
 		i = n - 12 + 2
 	}
 	consumer, delivered, sseq := token(ack, i+3), token(ack, i+4), token(ack, i+5)
-	return consumer + "." + sseq, delivered != "1"
+	return msgKey{consumer: consumer, seq: sseq}, delivered != "1"
 }
 
 // token returns the k-th (from 0) dot-separated token of s.
@@ -306,7 +314,7 @@ func token(s string, k int) string {
 
 // track gives a message a packet id (its old one when the stream sends it
 // again). ok is false when every id is in use.
-func (s *session) track(ack, key string) (id uint16, ok bool) {
+func (s *session) track(ack string, key msgKey) (id uint16, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
