@@ -31,18 +31,13 @@ func TestAPIAuditNamesServerAndAccount(t *testing.T) {
 	audits := map[string]*nats.Subscription{}
 	clients := map[string]jetstream.JetStream{}
 	for user, pass := range map[string]string{"g": "pg", "a": "pa"} {
-		nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo(user, pass))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
+		nc, js := jsConnect(t, srv.ClientURL(), nats.UserInfo(user, pass))
+		clients[user] = js
+		var err error
 		if audits[user], err = nc.SubscribeSync("$JS.EVENT.ADVISORY.API"); err != nil {
 			t.Fatal(err)
 		}
 		if err := nc.Flush(); err != nil {
-			t.Fatal(err)
-		}
-		if clients[user], err = jetstream.New(nc); err != nil {
 			t.Fatal(err)
 		}
 	}
