@@ -87,9 +87,17 @@ func (svc *Service) clientBlock(client json.RawMessage) json.RawMessage {
 	return b
 }
 
-// publishAdvisory sends v, as JSON, on subject if anyone listens there.
-// Callers hold no lock of the layer: a stream capturing advisories stores
-// them through the same layer.
+// advise sends the advisory build makes on subject, if anyone listens
+// there: build runs only then, so an advisory nobody wants costs one
+// subject-index lookup. Callers hold no lock of the layer: a stream
+// capturing advisories stores them through the same layer.
+func (svc *Service) advise(subject string, build func() any) {
+	if svc.hasInterest(subject) {
+		svc.publishAdvisory(subject, build())
+	}
+}
+
+// publishAdvisory sends v, as JSON, on subject.
 func (svc *Service) publishAdvisory(subject string, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -102,30 +110,25 @@ func (svc *Service) publishAdvisory(subject string, v any) {
 }
 
 func (svc *Service) streamAdvisory(stream string, a advisoryAction) {
-	subject := advisoryStreamPrefix + a.word + "." + stream
-	if !svc.hasInterest(subject) {
-		return
-	}
-	svc.publishAdvisory(subject, &streamActionAdvisory{Type: typeStreamAction, ID: nuid.Next(),
-		Time: svc.clock.Now().UTC(), Stream: stream, Action: a.name})
+	svc.advise(advisoryStreamPrefix+a.word+"."+stream, func() any {
+		return &streamActionAdvisory{Type: typeStreamAction, ID: nuid.Next(),
+			Time: svc.clock.Now().UTC(), Stream: stream, Action: a.name}
+	})
 }
 
 func (svc *Service) consumerAdvisory(stream, consumer string, a advisoryAction) {
-	subject := advisoryConsumerPrefix + a.word + "." + stream + "." + consumer
-	if !svc.hasInterest(subject) {
-		return
-	}
-	svc.publishAdvisory(subject, &consumerActionAdvisory{Type: typeConsumerAction, ID: nuid.Next(),
-		Time: svc.clock.Now().UTC(), Stream: stream, Consumer: consumer, Action: a.name})
+	svc.advise(advisoryConsumerPrefix+a.word+"."+stream+"."+consumer, func() any {
+		return &consumerActionAdvisory{Type: typeConsumerAction, ID: nuid.Next(),
+			Time: svc.clock.Now().UTC(), Stream: stream, Consumer: consumer, Action: a.name}
+	})
 }
 
 // auditAPI sends the audit record of one API call: who sent it, its
 // subject, request body (left out when empty) and the reply sent.
 func (svc *Service) auditAPI(subject string, request, response []byte, client json.RawMessage) {
-	if !svc.hasInterest(advisoryAPI) {
-		return
-	}
-	svc.publishAdvisory(advisoryAPI, &apiAuditAdvisory{Type: typeAPIAudit, ID: nuid.Next(),
-		Time: svc.clock.Now().UTC(), Server: svc.serverName, Client: svc.clientBlock(client),
-		Subject: subject, Request: string(request), Response: string(response)})
+	svc.advise(advisoryAPI, func() any {
+		return &apiAuditAdvisory{Type: typeAPIAudit, ID: nuid.Next(),
+			Time: svc.clock.Now().UTC(), Server: svc.serverName, Client: svc.clientBlock(client),
+			Subject: subject, Request: string(request), Response: string(response)}
+	})
 }

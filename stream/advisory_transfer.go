@@ -61,43 +61,34 @@ type restoreCompleteAdvisory struct {
 }
 
 func (svc *Service) snapshotAdvisoryCreate(stream string, st *StreamState, client json.RawMessage) {
-	subject := advisorySnapshotCreate + stream
-	if !svc.hasInterest(subject) {
-		return
-	}
-	svc.publishAdvisory(subject, &snapshotCreateAdvisory{Type: typeSnapshotCreate, ID: nuid.Next(),
-		Time: svc.clock.Now().UTC(), Stream: stream, State: *st, Client: svc.clientBlock(client)})
+	svc.advise(advisorySnapshotCreate+stream, func() any {
+		return &snapshotCreateAdvisory{Type: typeSnapshotCreate, ID: nuid.Next(),
+			Time: svc.clock.Now().UTC(), Stream: stream, State: *st, Client: svc.clientBlock(client)}
+	})
 }
 
 func (svc *Service) snapshotAdvisoryComplete(stream string, start time.Time, err error, client json.RawMessage) {
-	subject := advisorySnapshotComplete + stream
-	if !svc.hasInterest(subject) {
-		return
-	}
-	a := &snapshotCompleteAdvisory{Type: typeSnapshotComplete, ID: nuid.Next(), Stream: stream,
-		Start: start, Client: svc.clientBlock(client)}
-	a.End = svc.clock.Now().UTC()
-	a.Time = a.End
-	if err != nil {
-		a.Error = err.Error()
-	}
-	svc.publishAdvisory(subject, a)
+	svc.advise(advisorySnapshotComplete+stream, func() any {
+		end := svc.clock.Now().UTC()
+		a := &snapshotCompleteAdvisory{Type: typeSnapshotComplete, ID: nuid.Next(), Time: end,
+			Stream: stream, Start: start, End: end, Client: svc.clientBlock(client)}
+		if err != nil {
+			a.Error = err.Error()
+		}
+		return a
+	})
 }
 
 func (svc *Service) restoreAdvisoryCreate(stream string, client json.RawMessage) {
-	subject := advisoryRestoreCreate + stream
-	if !svc.hasInterest(subject) {
-		return
-	}
-	svc.publishAdvisory(subject, &restoreCreateAdvisory{Type: typeRestoreCreate, ID: nuid.Next(),
-		Time: svc.clock.Now().UTC(), Stream: stream, Client: svc.clientBlock(client)})
+	svc.advise(advisoryRestoreCreate+stream, func() any {
+		return &restoreCreateAdvisory{Type: typeRestoreCreate, ID: nuid.Next(),
+			Time: svc.clock.Now().UTC(), Stream: stream, Client: svc.clientBlock(client)}
+	})
 }
 
 func (svc *Service) restoreAdvisoryComplete(stream string, start, end time.Time, n int64, client json.RawMessage) {
-	subject := advisoryRestoreComplete + stream
-	if !svc.hasInterest(subject) {
-		return
-	}
-	svc.publishAdvisory(subject, &restoreCompleteAdvisory{Type: typeRestoreComplete, ID: nuid.Next(),
-		Time: end, Stream: stream, Start: start, End: end, Bytes: n, Client: svc.clientBlock(client)})
+	svc.advise(advisoryRestoreComplete+stream, func() any {
+		return &restoreCompleteAdvisory{Type: typeRestoreComplete, ID: nuid.Next(),
+			Time: end, Stream: stream, Start: start, End: end, Bytes: n, Client: svc.clientBlock(client)}
+	})
 }

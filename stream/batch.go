@@ -281,12 +281,10 @@ type batchAbandonedAdvisory struct {
 // batchAbandoned sends the advisory for a batch dropped before its
 // commit, as nats-server does, if anyone listens. No lock is held.
 func (s *stream) batchAbandoned(id, reason string) {
-	subject := advisoryBatchAbandoned + s.name
-	if !s.svc.hasInterest(subject) {
-		return
-	}
-	s.svc.publishAdvisory(subject, &batchAbandonedAdvisory{Type: typeBatchAbandoned, ID: nuid.Next(),
-		Time: s.svc.clock.Now().UTC(), Stream: s.name, Batch: id, Reason: reason})
+	s.svc.advise(advisoryBatchAbandoned+s.name, func() any {
+		return &batchAbandonedAdvisory{Type: typeBatchAbandoned, ID: nuid.Next(),
+			Time: s.svc.clock.Now().UTC(), Stream: s.name, Batch: id, Reason: reason}
+	})
 }
 
 // commitBatch proposes a complete batch as one operation; the PubAck is

@@ -91,6 +91,40 @@ func directGetHeader(stream string, subject []byte, seq uint64, ts int64, stored
 	return append(b, "\r\n"...)
 }
 
+// appendHeadersExcept appends to b the non-empty header lines of hdr, each
+// with its CRLF, after the status line, leaving out those drop asks to:
+// drop is given the line's name, trimmed, and whether it has one (a colon
+// after its first byte).
+func appendHeadersExcept(b, hdr []byte, drop func(name []byte, named bool) bool) []byte {
+	i := bytes.IndexByte(hdr, '\n')
+	if i < 0 {
+		return b
+	}
+	rest := hdr[i+1:]
+	for len(rest) > 0 {
+		line := rest
+		if j := bytes.IndexByte(rest, '\n'); j >= 0 {
+			line, rest = rest[:j], rest[j+1:]
+		} else {
+			rest = nil
+		}
+		line = bytes.TrimRight(line, "\r")
+		if len(line) == 0 {
+			continue
+		}
+		var name []byte
+		c := bytes.IndexByte(line, ':')
+		if c > 0 {
+			name = bytes.TrimSpace(line[:c])
+		}
+		if drop(name, c > 0) {
+			continue
+		}
+		b = append(append(b, line...), "\r\n"...)
+	}
+	return b
+}
+
 func appendHeader(b []byte, k, v string) []byte {
 	b = append(b, k...)
 	b = append(b, ": "...)

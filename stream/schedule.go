@@ -436,30 +436,15 @@ func (s *stream) fireSchedule(b *store.Batch, subj string, e schedEntry, now int
 // The next firing is written in the schedule's time zone, as nats-server
 // writes it.
 func producedHeader(content []byte, scheduler string, repeat bool, next time.Time, ttl, rollup []byte) []byte {
-	out := []byte(hdrPreamble + "\r\n")
-	if i := bytes.IndexByte(content, '\n'); i >= 0 {
-		rest := content[i+1:]
-		for len(rest) > 0 {
-			line := rest
-			if j := bytes.IndexByte(rest, '\n'); j >= 0 {
-				line, rest = rest[:j], rest[j+1:]
-			} else {
-				rest = nil
-			}
-			line = bytes.TrimRight(line, "\r")
-			c := bytes.IndexByte(line, ':')
-			if c <= 0 {
-				continue
-			}
-			name := strings.ToLower(strings.TrimSpace(string(line[:c])))
-			if strings.HasPrefix(name, schedulePrefixLower) || strings.HasPrefix(name, strings.ToLower(hdrExpectedPrefix)) ||
-				name == strings.ToLower(hdrMsgID) || name == strings.ToLower(hdrTTL) || name == strings.ToLower(hdrRollup) {
-				continue
-			}
-			out = append(append(out, line...), "\r\n"...)
+	out := appendHeadersExcept([]byte(hdrPreamble+"\r\n"), content, func(b []byte, named bool) bool {
+		if !named {
+			return true
 		}
-	}
-	add := func(k, v string) { out = append(append(append(append(out, k...), ": "...), v...), "\r\n"...) }
+		name := strings.ToLower(string(b))
+		return strings.HasPrefix(name, schedulePrefixLower) || strings.HasPrefix(name, strings.ToLower(hdrExpectedPrefix)) ||
+			name == strings.ToLower(hdrMsgID) || name == strings.ToLower(hdrTTL) || name == strings.ToLower(hdrRollup)
+	})
+	add := func(k, v string) { out = appendHeader(out, k, v) }
 	add(hdrScheduler, scheduler)
 	if repeat {
 		add(hdrScheduleNext, next.Format(time.RFC3339Nano))

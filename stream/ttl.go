@@ -114,30 +114,10 @@ func (s *stream) stampTTL(hdr []byte) ([]byte, int64) {
 func replaceHeader(hdr []byte, key, value string) []byte {
 	out := make([]byte, 0, len(hdr)+len(key)+len(value)+4)
 	out = append(out, hdrPreamble+"\r\n"...)
-	if i := bytes.IndexByte(hdr, '\n'); i >= 0 {
-		rest := hdr[i+1:]
-		for len(rest) > 0 {
-			line := rest
-			if j := bytes.IndexByte(rest, '\n'); j >= 0 {
-				line, rest = rest[:j+1], rest[j+1:]
-			} else {
-				rest = nil
-			}
-			trimmed := bytes.TrimRight(line, "\r\n")
-			if len(trimmed) == 0 {
-				continue
-			}
-			if c := bytes.IndexByte(trimmed, ':'); c > 0 && bytes.EqualFold(bytes.TrimSpace(trimmed[:c]), []byte(key)) {
-				continue
-			}
-			out = append(out, trimmed...)
-			out = append(out, "\r\n"...)
-		}
-	}
-	out = append(out, key...)
-	out = append(out, ": "...)
-	out = append(out, value...)
-	return append(out, "\r\n\r\n"...)
+	out = appendHeadersExcept(out, hdr, func(name []byte, named bool) bool {
+		return named && bytes.EqualFold(name, []byte(key))
+	})
+	return append(appendHeader(out, key, value), "\r\n"...)
 }
 
 // msgTTLs is a TTL stream's pending deadlines. Entries of messages that
