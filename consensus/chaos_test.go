@@ -382,8 +382,8 @@ func (c *cluster) states(g uint64) []string {
 	return states
 }
 
-// verify is the checker: identical replicas, every acknowledged write
-// exactly once, no two leaders in one term.
+// verify is the checker: identical replicas, no acknowledged write lost,
+// no two leaders in one term (nor entries of two hosts committed in one).
 func (c *cluster) verify(acked *sync.Map, fail func(string, ...any)) {
 	c.check.mu.Lock()
 	v := c.check.violations
@@ -394,12 +394,12 @@ func (c *cluster) verify(acked *sync.Map, fail func(string, ...any)) {
 	count := 0
 	for _, g := range chaosGroups {
 		_, ref, refCRC := c.nodes[0].sms[g].state()
-		pos := make(map[uint64]int)
-		for i, id := range ref {
-			if _, dup := pos[id]; dup {
-				fail("group %d: write %d applied twice", g, id)
-			}
-			pos[id] = i
+		// logSM skips an id it has seen (clients retry writes whose
+		// outcome they do not know), so ids hold each write once by
+		// construction: what is checked is that none was lost.
+		pos := make(map[uint64]bool, len(ref))
+		for _, id := range ref {
+			pos[id] = true
 		}
 		for _, nd := range c.nodes[1:] {
 			// Clients had stopped before the barrier, the group's last
@@ -412,7 +412,7 @@ func (c *cluster) verify(acked *sync.Map, fail func(string, ...any)) {
 		acked.Range(func(k, val any) bool {
 			if val.(uint64) == g {
 				count++
-				if _, ok := pos[k.(uint64)]; !ok {
+				if !pos[k.(uint64)] {
 					fail("group %d: acknowledged write %d lost", g, k.(uint64))
 				}
 			}

@@ -28,7 +28,7 @@ const MetaGroup uint64 = 1
 // the consensus package's recovery keeps it from voting until it caught
 // up). Bootstrapping a group that exists, on a server that voted in it
 // before losing its disk, could elect a second leader in a term: that is
-// the case to rule out. The rule (meta_bootstrap.go):
+// the case to rule out. The rule (tryStart, below):
 //
 //  1. The members are this server and the servers at its seed routes
 //     that run streams; the server waits until every seed has answered

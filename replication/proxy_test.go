@@ -2,79 +2,13 @@ package replication
 
 import (
 	"fmt"
-	"io"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/vfs"
+
+	"github.com/wisp-mq/wisp/internal/testproxy"
 )
-
-// tcpProxy forwards TCP to target until cut: cutting closes every
-// connection through it and refuses new ones, as a network partition
-// would (the servers see their routes drop and redial in vain).
-type tcpProxy struct {
-	ln     net.Listener
-	target string
-
-	mu    sync.Mutex
-	cut   bool
-	conns []net.Conn
-}
-
-func newTCPProxy(t *testing.T, target string) *tcpProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &tcpProxy{ln: ln, target: target}
-	t.Cleanup(func() { ln.Close(); p.setCut(true) })
-	go p.accept()
-	return p
-}
-
-func (p *tcpProxy) url() string { return "nats://" + p.ln.Addr().String() }
-
-func (p *tcpProxy) accept() {
-	for {
-		in, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		if p.cut {
-			p.mu.Unlock()
-			in.Close()
-			continue
-		}
-		p.mu.Unlock()
-		out, err := net.DialTimeout("tcp", p.target, 2*time.Second)
-		if err != nil {
-			in.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, in, out)
-		p.mu.Unlock()
-		go func() { io.Copy(out, in); out.Close(); in.Close() }()
-		go func() { io.Copy(in, out); out.Close(); in.Close() }()
-	}
-}
-
-func (p *tcpProxy) setCut(cut bool) {
-	p.mu.Lock()
-	p.cut = cut
-	conns := p.conns
-	if cut {
-		p.conns = nil
-	}
-	p.mu.Unlock()
-	for _, c := range conns {
-		c.Close()
-	}
-}
 
 // startProxiedCluster starts n servers whose every route runs through a
 // proxy of its own, one per ordered pair of servers (links[i][j] carries
@@ -82,15 +16,15 @@ func (p *tcpProxy) setCut(cut bool) {
 // at the TCP level. Each server's seeds are its own address and its
 // proxies to the others; all advertise an address nobody listens on, so
 // gossip never dials around the proxies.
-func startProxiedCluster(t *testing.T, n int) ([]*testNode, [][]*tcpProxy) {
+func startProxiedCluster(t *testing.T, n int) ([]*testNode, [][]*testproxy.Proxy) {
 	t.Helper()
 	ports, release := holdPorts(t, n)
-	links := make([][]*tcpProxy, n)
+	links := make([][]*testproxy.Proxy, n)
 	for i := range n {
-		links[i] = make([]*tcpProxy, n)
+		links[i] = make([]*testproxy.Proxy, n)
 		for j := range n {
 			if i != j {
-				links[i][j] = newTCPProxy(t, fmt.Sprintf("127.0.0.1:%d", ports[j]))
+				links[i][j] = testproxy.New(t, fmt.Sprintf("127.0.0.1:%d", ports[j]))
 			}
 		}
 	}
@@ -100,7 +34,7 @@ func startProxiedCluster(t *testing.T, n int) ([]*testNode, [][]*tcpProxy) {
 		seeds := []string{fmt.Sprintf("nats://127.0.0.1:%d", ports[i])}
 		for j := range n {
 			if i != j {
-				seeds = append(seeds, links[i][j].url())
+				seeds = append(seeds, "nats://"+links[i][j].Addr())
 			}
 		}
 		nodes[i] = &testNode{name: fmt.Sprintf("n%d", i+1), port: ports[i], fs: vfs.NewMem(), seeds: seeds, advertise: "127.0.0.1:1"}
@@ -123,8 +57,8 @@ func TestMetaTCPPartitionedServerNeverLeads(t *testing.T) {
 	cut := func(i int, on bool) {
 		for j := range nodes {
 			if j != i {
-				links[i][j].setCut(on)
-				links[j][i].setCut(on)
+				links[i][j].SetCut(on)
+				links[j][i].SetCut(on)
 			}
 		}
 	}

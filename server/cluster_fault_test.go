@@ -4,135 +4,21 @@ import (
 	"maps"
 	"net"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/wisp-mq/wisp/internal/testproxy"
 )
-
-// linkProxy stands between servers on one link of the cluster: it forwards
-// TCP to target, and the test can cut it (close every connection and
-// refuse new ones), slow it down, and heal it.
-type linkProxy struct {
-	ln     net.Listener
-	target string
-
-	mu     sync.Mutex
-	cut    bool
-	paused bool // stop reading: the peer looks stuck
-	delay  time.Duration
-	conns  []net.Conn
-}
-
-func newLinkProxy(t *testing.T, target string) *linkProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &linkProxy{ln: ln, target: target}
-	t.Cleanup(func() { ln.Close(); p.setCut(true) })
-	go p.accept()
-	return p
-}
-
-func (p *linkProxy) addr() string { return p.ln.Addr().String() }
-
-func (p *linkProxy) accept() {
-	for {
-		in, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		if p.cut {
-			p.mu.Unlock()
-			in.Close()
-			continue
-		}
-		p.mu.Unlock()
-		out, err := net.Dial("tcp", p.target)
-		if err != nil {
-			in.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, in, out)
-		p.mu.Unlock()
-		go p.pipe(in, out)
-		go p.pipe(out, in)
-	}
-}
-
-func (p *linkProxy) pipe(dst, src net.Conn) {
-	buf := make([]byte, 32<<10)
-	for {
-		for p.isPaused() {
-			time.Sleep(5 * time.Millisecond)
-		}
-		n, err := src.Read(buf)
-		if n > 0 {
-			p.mu.Lock()
-			d := p.delay
-			p.mu.Unlock()
-			if d > 0 {
-				time.Sleep(d)
-			}
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				break
-			}
-		}
-		if err != nil {
-			break
-		}
-	}
-	dst.Close()
-	src.Close()
-}
-
-// setCut cuts the link (closing what is open) or heals it.
-func (p *linkProxy) setCut(cut bool) {
-	p.mu.Lock()
-	p.cut = cut
-	conns := p.conns
-	if cut {
-		p.conns = nil
-	}
-	p.mu.Unlock()
-	if cut {
-		for _, c := range conns {
-			c.Close()
-		}
-	}
-}
-
-func (p *linkProxy) isPaused() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.paused
-}
-
-// setPaused stops (or resumes) reading on the link's connections.
-func (p *linkProxy) setPaused(paused bool) {
-	p.mu.Lock()
-	p.paused = paused
-	p.mu.Unlock()
-}
-
-func (p *linkProxy) setDelay(d time.Duration) {
-	p.mu.Lock()
-	p.delay = d
-	p.mu.Unlock()
-}
 
 // faultCluster starts n1, n2, n3 so that the n2–n3 link, and only it,
 // runs through proxies (each of n2 and n3 advertises its proxy; n1 dials
 // them directly before it hears of the proxies).
-func faultCluster(t *testing.T, edit ...func(o *Options)) (servers []*Server, link []*linkProxy) {
+func faultCluster(t *testing.T, edit ...func(o *Options)) (servers []*Server, link []*testproxy.Proxy) {
 	ports := freePorts(t, 3)
-	p2 := newLinkProxy(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])))
-	p3 := newLinkProxy(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[2])))
+	p2 := testproxy.New(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])))
+	p3 := testproxy.New(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[2])))
 	tweak := func(o *Options) {
 		for _, e := range edit {
 			e(o)
@@ -146,19 +32,19 @@ func faultCluster(t *testing.T, edit ...func(o *Options)) (servers []*Server, li
 	seed := []string{"nats://" + n1.ClusterAddr().String()}
 	n2 := startServer(t, func(o *Options) {
 		o.ServerName = "n2"
-		o.Cluster = ClusterOptions{Name: "test", Host: "127.0.0.1", Port: ports[1], Routes: seed, Advertise: p2.addr()}
+		o.Cluster = ClusterOptions{Name: "test", Host: "127.0.0.1", Port: ports[1], Routes: seed, Advertise: p2.Addr()}
 		tweak(o)
 	})
 	waitMesh(t, []*Server{n1, n2})
 	n3 := startServer(t, func(o *Options) {
 		o.ServerName = "n3"
-		o.Cluster = ClusterOptions{Name: "test", Host: "127.0.0.1", Port: ports[2], Routes: seed, Advertise: p3.addr()}
+		o.Cluster = ClusterOptions{Name: "test", Host: "127.0.0.1", Port: ports[2], Routes: seed, Advertise: p3.Addr()}
 		tweak(o)
 	})
 	servers = []*Server{n1, n2, n3}
 	waitMesh(t, servers)
 	waitSettled(t, servers)
-	return servers, []*linkProxy{p2, p3}
+	return servers, []*testproxy.Proxy{p2, p3}
 }
 
 // waitSettled waits until no route of servers changes for longer than
@@ -198,7 +84,7 @@ func TestClusterFaultCutAndHealOneLink(t *testing.T) {
 	servers, link := faultCluster(t)
 	n1, n2, n3 := servers[0], servers[1], servers[2]
 	for _, p := range link {
-		p.setCut(true)
+		p.SetCut(true)
 	}
 	eventually(t, "n2–n3 cut", func() bool { return n2.NumRoutes() == 1 && n3.NumRoutes() == 1 })
 	if n1.NumRoutes() != 2 {
@@ -222,7 +108,7 @@ func TestClusterFaultCutAndHealOneLink(t *testing.T) {
 	}
 	// Heal: the link comes back by itself.
 	for _, p := range link {
-		p.setCut(false)
+		p.SetCut(false)
 	}
 	waitMesh(t, servers)
 	waitInterest(t, n2, "made.during.cut", 1)
@@ -242,7 +128,7 @@ func TestClusterFaultDelayedLink(t *testing.T) {
 	servers, link := faultCluster(t)
 	n1, n2, n3 := servers[0], servers[1], servers[2]
 	for _, p := range link {
-		p.setDelay(20 * time.Millisecond)
+		p.SetDelay(20 * time.Millisecond)
 	}
 	c3 := connectTo(t, n3)
 	slow, _ := c3.SubscribeSync("delayed")
@@ -283,7 +169,7 @@ func TestClusterFaultStuckPeerCutAndRedialled(t *testing.T) {
 	c3.Flush()
 	waitInterest(t, n2, "stuck.x", 2)
 	for _, p := range link {
-		p.setPaused(true)
+		p.SetPaused(true)
 	}
 	pub := connectTo(t, n2)
 	payload := make([]byte, 16<<10)
@@ -307,7 +193,7 @@ func TestClusterFaultStuckPeerCutAndRedialled(t *testing.T) {
 		}
 	}
 	for _, p := range link {
-		p.setPaused(false)
+		p.SetPaused(false)
 	}
 	waitMesh(t, servers)
 	waitInterest(t, n2, "stuck.y", 2)
@@ -336,7 +222,7 @@ func TestClusterFaultSilentPeerFoundByPing(t *testing.T) {
 		t.Fatalf("ping interval %v: the test is about the route's cap", o.PingInterval)
 	}
 	for _, p := range link {
-		p.setPaused(true)
+		p.SetPaused(true)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for n2.NumRoutes() != 1 || n3.NumRoutes() != 1 {
@@ -349,7 +235,7 @@ func TestClusterFaultSilentPeerFoundByPing(t *testing.T) {
 		t.Fatalf("n1 lost a route: %d", n1.NumRoutes())
 	}
 	for _, p := range link {
-		p.setPaused(false)
+		p.SetPaused(false)
 	}
 	deadline = time.Now().Add(30 * time.Second)
 	for n2.NumRoutes() != 2 || n3.NumRoutes() != 2 {

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/wisp-mq/wisp/protocol"
@@ -136,15 +137,7 @@ func (s *Server) ClusterPeers() []ClusterPeer {
 		out = append(out, ClusterPeer{Name: r.remote.ServerName, ID: id, Streams: r.remote.JetStream})
 	}
 	cl.mu.Unlock()
-	slices.SortFunc(out, func(a, b ClusterPeer) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b ClusterPeer) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 

@@ -108,7 +108,7 @@ func TestClusterSendBusyRouteRefusesInsteadOfCutting(t *testing.T) {
 	var got atomic.Int64
 	n3.HandleCluster("raft", func(string, []byte) { got.Add(1) })
 	for _, p := range link {
-		p.setPaused(true)
+		p.SetPaused(true)
 	}
 	payload := make([]byte, 256<<10)
 	busy := false
@@ -128,7 +128,7 @@ func TestClusterSendBusyRouteRefusesInsteadOfCutting(t *testing.T) {
 		t.Fatalf("%d routes cut as slow by cluster messages", n)
 	}
 	for _, p := range link {
-		p.setPaused(false)
+		p.SetPaused(false)
 	}
 	// Delivery is at most once (a route replaced meanwhile loses what it
 	// queued), so keep sending until something arrives; generous bounds

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -46,21 +45,7 @@ func (n *clusterNode) metaOf() (mc struct {
 // and the killed node, restarted, rejoins under one leader.
 func TestBinaryClusterMeta(t *testing.T) {
 	bin := buildWisp(t)
-	dir := t.TempDir()
-	nodes := make([]*clusterNode, 3)
-	var routes []string
-	for i := range nodes {
-		n := &clusterNode{name: fmt.Sprintf("m%d", i+1), client: freePort(t), route: freePort(t), monitoring: freePort(t)}
-		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", n.route))
-		nodes[i] = n
-	}
-	for _, n := range nodes {
-		n.args = []string{"-a", "127.0.0.1", "-p", fmt.Sprint(n.client), "-n", n.name,
-			"--cluster_name", "M", "--cluster", fmt.Sprintf("nats://127.0.0.1:%d", n.route),
-			"--routes", strings.Join(routes, ","), "-m", fmt.Sprint(n.monitoring),
-			"-js", "-sd", filepath.Join(dir, n.name)}
-		n.start(t, bin)
-	}
+	nodes := startBinaryCluster(t, bin, "m", "M")
 	// agreed returns the leader every node in ns names, "" if they do not
 	// agree yet.
 	agreed := func(ns []*clusterNode) string {

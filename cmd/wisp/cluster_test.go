@@ -46,27 +46,36 @@ func (n *clusterNode) numRoutes() int {
 	return rz.NumRoutes
 }
 
+// startBinaryCluster starts three wisp processes named prefix1..prefix3
+// with exactly the flags a nats-server cluster takes (streams on, each its
+// own store), every route listed on every server.
+func startBinaryCluster(t *testing.T, bin, prefix, cluster string) []*clusterNode {
+	t.Helper()
+	dir := t.TempDir()
+	nodes := make([]*clusterNode, 3)
+	var routes []string
+	for i := range nodes {
+		n := &clusterNode{name: fmt.Sprintf("%s%d", prefix, i+1), client: freePort(t), route: freePort(t), monitoring: freePort(t)}
+		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", n.route))
+		nodes[i] = n
+	}
+	for _, n := range nodes {
+		n.args = []string{"-a", "127.0.0.1", "-p", fmt.Sprint(n.client), "-n", n.name,
+			"--cluster_name", cluster, "--cluster", fmt.Sprintf("nats://127.0.0.1:%d", n.route),
+			"--routes", strings.Join(routes, ","), "-m", fmt.Sprint(n.monitoring),
+			"-js", "-sd", filepath.Join(dir, n.name)}
+		n.start(t, bin)
+	}
+	return nodes
+}
+
 // TestBinaryCluster starts three wisp processes with exactly the flags a
 // nats-server cluster takes, and checks them as a client sees them: routed
 // pub/sub, a queue group across nodes, request/reply, failover when a node
 // is killed, and the node rejoining after a restart.
 func TestBinaryCluster(t *testing.T) {
 	bin := buildWisp(t)
-	dir := t.TempDir()
-	nodes := make([]*clusterNode, 3)
-	var routes []string
-	for i := range nodes {
-		n := &clusterNode{name: fmt.Sprintf("n%d", i+1), client: freePort(t), route: freePort(t), monitoring: freePort(t)}
-		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", n.route))
-		nodes[i] = n
-	}
-	for _, n := range nodes {
-		n.args = []string{"-a", "127.0.0.1", "-p", fmt.Sprint(n.client), "-n", n.name,
-			"--cluster_name", "C", "--cluster", fmt.Sprintf("nats://127.0.0.1:%d", n.route),
-			"--routes", strings.Join(routes, ","), "-m", fmt.Sprint(n.monitoring),
-			"-js", "-sd", filepath.Join(dir, n.name)}
-		n.start(t, bin)
-	}
+	nodes := startBinaryCluster(t, bin, "n", "C")
 	full := func() bool {
 		for _, n := range nodes {
 			if n.numRoutes() != 2 {
