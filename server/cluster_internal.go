@@ -89,15 +89,10 @@ func (s *Server) ClusterSend(peer, channel string, payload []byte) error {
 	if cl == nil {
 		return ErrClusterPeerUnknown
 	}
-	cl.mu.Lock()
 	var r *route
-	for _, x := range cl.routes {
-		if x.remote.ServerName == peer {
-			r = x
-			break
-		}
+	if names := cl.byName.Load(); names != nil {
+		r = (*names)[peer]
 	}
-	cl.mu.Unlock()
 	if r == nil || !r.registered.Load() {
 		return ErrClusterPeerUnknown
 	}
