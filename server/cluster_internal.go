@@ -103,19 +103,20 @@ func (s *Server) ClusterSend(peer, channel string, payload []byte) error {
 	head = append(head, ' ')
 	head = strconv.AppendInt(head, int64(len(payload)), 10)
 	head = append(head, "\r\n"...)
+	n := int64(len(head) + len(payload) + 2)
 	o.mu.Lock()
 	if o.closing {
 		o.mu.Unlock()
 		return ErrClusterPeerUnknown
 	}
-	if n := int64(len(head) + len(payload) + 2); o.pending+n > o.maxPending()/2 {
+	if o.pending+n > o.maxPending()/2 {
 		o.mu.Unlock()
 		return ErrClusterBusy
 	}
 	o.appendBytes(head)
 	o.appendBytes(payload)
 	o.appendBytes([]byte("\r\n"))
-	o.queued(int64(len(head)+len(payload)+2), 1, int64(len(payload)))
+	o.queued(n, 1, int64(len(payload)))
 	o.kickWriter()
 	return nil
 }
