@@ -44,6 +44,9 @@ type cluster struct {
 	mu sync.Mutex
 	// routes are the registered routes, by the peer's server id.
 	routes map[string]*route
+	// byName is routes by the peer's server name, copied whenever routes
+	// changes, so that ClusterSend finds a peer per message without mu.
+	byName atomic.Pointer[map[string]*route]
 	// conns are all route connections, registered or in their handshake.
 	conns map[*route]struct{}
 	// dialing holds the route addresses (host:port) a dial loop serves.
@@ -287,6 +290,7 @@ func (cl *cluster) register(r *route, ri *routeInfo) string {
 		old.c.close(closeDuplicateRoute, errTextRouteDuplicate)
 	}
 	cl.routes[ri.ServerID] = r
+	cl.indexNames()
 	r.registeredAt = time.Now()
 	r.registered.Store(true)
 	cl.sendAllInterest(r, accounts)
@@ -327,6 +331,16 @@ func (cl *cluster) nameTaken(name, id string) bool {
 	return false
 }
 
+// indexNames publishes a new byName from routes. Called with mu held,
+// after routes changed; names are unique among them (see nameTaken).
+func (cl *cluster) indexNames() {
+	m := make(map[string]*route, len(cl.routes))
+	for _, r := range cl.routes {
+		m[r.remote.ServerName] = r
+	}
+	cl.byName.Store(&m)
+}
+
 // registered lists the routes in use.
 func (cl *cluster) registered() []*route {
 	cl.mu.Lock()
@@ -345,6 +359,7 @@ func (cl *cluster) unregister(r *route) {
 	was := cl.routes[r.remote.ServerID] == r && r.remote.ServerID != ""
 	if was {
 		delete(cl.routes, r.remote.ServerID)
+		cl.indexNames()
 	}
 	r.registered.Store(false)
 	cl.mu.Unlock()

@@ -89,15 +89,10 @@ func (s *Server) ClusterSend(peer, channel string, payload []byte) error {
 	if cl == nil {
 		return ErrClusterPeerUnknown
 	}
-	cl.mu.Lock()
 	var r *route
-	for _, x := range cl.routes {
-		if x.remote.ServerName == peer {
-			r = x
-			break
-		}
+	if names := cl.byName.Load(); names != nil {
+		r = (*names)[peer]
 	}
-	cl.mu.Unlock()
 	if r == nil || !r.registered.Load() {
 		return ErrClusterPeerUnknown
 	}
@@ -108,19 +103,20 @@ func (s *Server) ClusterSend(peer, channel string, payload []byte) error {
 	head = append(head, ' ')
 	head = strconv.AppendInt(head, int64(len(payload)), 10)
 	head = append(head, "\r\n"...)
+	n := int64(len(head) + len(payload) + 2)
 	o.mu.Lock()
 	if o.closing {
 		o.mu.Unlock()
 		return ErrClusterPeerUnknown
 	}
-	if n := int64(len(head) + len(payload) + 2); o.pending+n > o.maxPending()/2 {
+	if o.pending+n > o.maxPending()/2 {
 		o.mu.Unlock()
 		return ErrClusterBusy
 	}
 	o.appendBytes(head)
 	o.appendBytes(payload)
 	o.appendBytes([]byte("\r\n"))
-	o.queued(int64(len(head)+len(payload)+2), 1, int64(len(payload)))
+	o.queued(n, 1, int64(len(payload)))
 	o.kickWriter()
 	return nil
 }
@@ -180,10 +176,10 @@ func (cl *cluster) seedName(u *url.URL) string {
 }
 
 // isClusterAccount reports whether a route op's account is the reserved
-// one; the length check first keeps the cost for every other message to
-// one comparison.
+// one. Comparing the conversion allocates nothing, and Go compares the
+// lengths first, so every other message costs one comparison.
 func isClusterAccount(name []byte) bool {
-	return len(name) == len(ClusterAccount) && string(name) == ClusterAccount
+	return string(name) == ClusterAccount
 }
 
 // deliverCluster hands a cluster-internal message to its channel's

@@ -177,3 +177,18 @@ func waitUpTo(t *testing.T, d time.Duration, what string, cond func() bool) {
 		}
 	}
 }
+
+// BenchmarkClusterSend: queueing one cluster-internal message for a peer,
+// as replication does per raft message. Sends the route refuses as busy
+// (its writer behind) count too: they cost the same lookup.
+func BenchmarkClusterSend(b *testing.B) {
+	servers := startTestCluster(b, 2, nil)
+	payload := make([]byte, 128)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := servers[0].ClusterSend("n2", "bench", payload); err != nil && !errors.Is(err, ErrClusterBusy) {
+			b.Fatal(err)
+		}
+	}
+}

@@ -33,8 +33,16 @@ func TestHotPathMappingAllocations(t *testing.T) {
 			h := newMappedHotPath(t, 1)
 			buf := pipelinedPubs(subject, 100, 64)
 			h.run(t, buf)
+			sub := h.subs[0]
+			before := sub.out.msgs
 			if a := testing.AllocsPerRun(200, func() { h.run(t, buf) }); a != 0 {
 				t.Fatalf("%v allocations per read of 100 messages, want 0", a)
+			}
+			// A mapping that did not rewrite hot.path would reach no one,
+			// and allocate nothing either: the subscriber must have had
+			// every message of the 201 reads.
+			if got := sub.out.msgs - before; got != 201*100 {
+				t.Fatalf("subscriber on mapped.path got %d messages, want %d", got, 201*100)
 			}
 		})
 	}
