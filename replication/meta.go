@@ -353,28 +353,63 @@ func (m *Meta) Assignments() map[string][]string { return m.sm.assignments() }
 // lead. It returns once the request is made; the new leader shows in
 // Status.
 func (m *Meta) StepDown(ctx context.Context) error {
-	st, ok := m.node.host.Status(MetaGroup)
+	return m.node.stepDownGroup(ctx, MetaGroup)
+}
+
+// stepDownGroup has this server, the leader of group, hand leadership to
+// the group's most caught-up active member.
+func (n *Node) stepDownGroup(ctx context.Context, group uint64) error {
+	st, ok := n.host.Status(group)
 	if !ok {
 		return consensus.ErrUnknownGroup
 	}
 	if !st.IsLeader {
-		return &consensus.NotLeaderError{Group: MetaGroup, Leader: st.Leader}
+		return &consensus.NotLeaderError{Group: group, Leader: st.Leader}
 	}
-	pr, err := m.node.host.Progress(ctx, MetaGroup)
+	pr, err := n.host.Progress(ctx, group)
 	if err != nil {
 		return err
 	}
-	// The most caught-up active member takes over.
 	var to, best uint64
 	for id, p := range pr {
-		if id != m.node.tr.selfID && p.RecentActive && (to == 0 || p.Match > best) {
+		if id != n.tr.selfID && p.RecentActive && (to == 0 || p.Match > best) {
 			to, best = id, p.Match
 		}
 	}
 	if to == 0 {
-		return errors.New("replication: no other meta member is active to take over")
+		return errors.New("replication: no other member is active to take over")
 	}
-	return m.node.host.TransferLeadership(ctx, MetaGroup, to)
+	return n.host.TransferLeadership(ctx, group, to)
+}
+
+// joinedExisting reports whether this run joined an existing meta group
+// without bootstrapping it while its store held none: this server lost
+// its raft state (streams.go).
+func (m *Meta) joinedExisting() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.started && !m.hadState && !m.didBootstrap
+}
+
+// memberNames names the meta group's members (this server included).
+func (m *Meta) memberNames(ctx context.Context) []string {
+	m.mu.Lock()
+	members := slices.Clone(m.members)
+	m.mu.Unlock()
+	if members != nil {
+		return members
+	}
+	ids, err := m.node.host.Voters(ctx, MetaGroup)
+	if err != nil {
+		return nil
+	}
+	names := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if n := m.node.tr.Name(id); n != "" {
+			names = append(names, n)
+		}
+	}
+	return names
 }
 
 func (m *Meta) close() {

@@ -6,27 +6,58 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/wisp-mq/wisp/consensus"
 )
 
 // metaSM is the meta group's state machine: the cluster's assignments,
-// which servers hold each stream. It lives in memory; after a restart the
-// host restores it from the log's snapshot and replays the entries after
-// it (Applied starts at 0).
+// which servers hold each stream, in which raft group, with which
+// config. It lives in memory; after a restart the host restores it from
+// the log's snapshot and replays the entries after it (Applied starts at
+// 0).
+//
+// Group ids are handed out by the state machine itself, in log order
+// (the next after the highest handed out, starting above the meta
+// group's), so every replica gives the same stream the same group and an
+// id is never reused, even after its stream is deleted.
 type metaSM struct {
-	mu      sync.Mutex
-	applied uint64
-	streams map[string][]string // stream name → the servers holding it
+	mu        sync.Mutex
+	applied   uint64
+	streams   map[string]Assignment
+	nextGroup uint64
+	// onChange, if set, is called (on the host's loop, must not block)
+	// after entries or a snapshot changed the assignments.
+	onChange func()
 }
 
-func newMetaSM() *metaSM { return &metaSM{streams: map[string][]string{}} }
+// Assignment is one stream's placement.
+type Assignment struct {
+	Peers []string `json:"peers"`
+	// Group is the stream's raft group; 0 for an assignment made before
+	// streams had groups (the meta tests' bare assignments).
+	Group   uint64          `json:"group,omitempty"`
+	Config  json.RawMessage `json:"config,omitempty"`
+	Created time.Time       `json:"created,omitzero"`
+}
+
+// firstStreamGroup is the first group id given to a stream.
+const firstStreamGroup = MetaGroup + 1
+
+func newMetaSM() *metaSM {
+	return &metaSM{streams: map[string]Assignment{}, nextGroup: firstStreamGroup}
+}
 
 // metaOp is one operation on the assignments, as proposed.
 type metaOp struct {
 	Op     string   `json:"op"` // "assign" or "remove"
 	Stream string   `json:"stream"`
 	Peers  []string `json:"peers,omitempty"`
+	// NewGroup asks for a raft group for the stream (a replicated
+	// stream's placement); Config and Created go with it.
+	NewGroup bool            `json:"new_group,omitempty"`
+	Config   json.RawMessage `json:"config,omitempty"`
+	Created  time.Time       `json:"created,omitzero"`
 }
 
 func (m *metaSM) Applied() uint64 {
@@ -37,12 +68,16 @@ func (m *metaSM) Applied() uint64 {
 
 // Apply applies assignments. An entry that does not decode is skipped
 // (and counted as applied): every replica skips it alike, so the state
-// stays the same everywhere.
+// stays the same everywhere. A placement answers its proposer with the
+// group it was given (0 when the stream was placed already: the first
+// placement wins).
 func (m *metaSM) Apply(ents []consensus.Entry) ([]any, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, e := range ents {
+	results := make([]any, len(ents))
+	changed := false
+	for i, e := range ents {
 		if e.Index != m.applied+1 {
+			m.mu.Unlock()
 			return nil, fmt.Errorf("replication: meta state at %d was given entry %d", m.applied, e.Index)
 		}
 		m.applied = e.Index
@@ -55,40 +90,110 @@ func (m *metaSM) Apply(ents []consensus.Entry) ([]any, error) {
 		}
 		switch op.Op {
 		case "assign":
-			m.streams[op.Stream] = slices.Clone(op.Peers)
+			a := Assignment{Peers: slices.Clone(op.Peers)}
+			if op.NewGroup {
+				if _, ok := m.streams[op.Stream]; ok {
+					results[i] = uint64(0)
+					continue
+				}
+				a.Group, a.Config, a.Created = m.nextGroup, op.Config, op.Created
+				m.nextGroup++
+				results[i] = a.Group
+			} else if old, ok := m.streams[op.Stream]; ok {
+				a.Group, a.Config, a.Created = old.Group, old.Config, old.Created
+			}
+			m.streams[op.Stream] = a
+			changed = true
 		case "remove":
 			delete(m.streams, op.Stream)
+			changed = true
 		}
 	}
-	return nil, nil
+	notify := m.onChange
+	m.mu.Unlock()
+	if changed && notify != nil {
+		notify()
+	}
+	return results, nil
+}
+
+// metaSnapshot is the snapshot's form.
+type metaSnapshot struct {
+	Version   int                   `json:"version"`
+	Streams   map[string]Assignment `json:"streams"`
+	NextGroup uint64                `json:"next_group"`
 }
 
 func (m *metaSM) Snapshot() ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return json.Marshal(m.streams)
+	return json.Marshal(metaSnapshot{Version: 2, Streams: m.streams, NextGroup: m.nextGroup})
 }
 
 func (m *metaSM) Restore(data []byte, index uint64) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	streams := map[string][]string{}
+	snap := metaSnapshot{Streams: map[string]Assignment{}, NextGroup: firstStreamGroup}
 	if len(data) > 0 {
-		if err := json.Unmarshal(data, &streams); err != nil {
-			return fmt.Errorf("replication: meta snapshot: %w", err)
+		if err := json.Unmarshal(data, &snap); err != nil || snap.Version != 2 {
+			// The first form: a map of stream to servers.
+			var old map[string][]string
+			if err := json.Unmarshal(data, &old); err != nil {
+				m.mu.Unlock()
+				return fmt.Errorf("replication: meta snapshot: %w", err)
+			}
+			snap = metaSnapshot{Streams: map[string]Assignment{}, NextGroup: firstStreamGroup}
+			for k, v := range old {
+				snap.Streams[k] = Assignment{Peers: v}
+			}
 		}
 	}
-	m.streams, m.applied = streams, index
+	if snap.Streams == nil {
+		snap.Streams = map[string]Assignment{}
+	}
+	m.streams, m.nextGroup, m.applied = snap.Streams, max(snap.NextGroup, firstStreamGroup), index
+	notify := m.onChange
+	m.mu.Unlock()
+	if notify != nil {
+		notify()
+	}
 	return nil
 }
 
-// assignments returns a copy of the assignments.
+// assignments returns a copy of the servers holding each stream.
 func (m *metaSM) assignments() map[string][]string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string][]string, len(m.streams))
+	for k, v := range m.streams {
+		out[k] = slices.Clone(v.Peers)
+	}
+	return out
+}
+
+// streamAssignments returns a copy of the assignments.
+func (m *metaSM) streamAssignments() map[string]Assignment {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := maps.Clone(m.streams)
 	for k, v := range out {
-		out[k] = slices.Clone(v)
+		v.Peers = slices.Clone(v.Peers)
+		out[k] = v
 	}
 	return out
+}
+
+// assignment returns one stream's assignment.
+func (m *metaSM) assignment(name string) (Assignment, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a, ok := m.streams[name]
+	a.Peers = slices.Clone(a.Peers)
+	return a, ok
+}
+
+// setOnChange sets the change callback.
+func (m *metaSM) setOnChange(f func()) {
+	m.mu.Lock()
+	m.onChange = f
+	m.mu.Unlock()
 }

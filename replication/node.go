@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -45,6 +46,9 @@ type Node struct {
 	meta *Meta
 
 	leaderChanges atomic.Uint64 // of the meta group
+
+	streamsMu sync.Mutex
+	streams   *streams // the replicated streams, once attached (streams.go)
 }
 
 // Start opens the raft log and starts the host and the meta group.
@@ -96,6 +100,13 @@ func Start(o Options) (*Node, error) {
 		if c.Group == MetaGroup {
 			n.leaderChanges.Add(1)
 			n.log.Info("meta group leader", "leader", n.tr.Name(c.Leader), "term", c.Term)
+			return
+		}
+		n.streamsMu.Lock()
+		s := n.streams
+		n.streamsMu.Unlock()
+		if s != nil {
+			s.leaderChanged(c)
 		}
 	}
 	host, err := consensus.NewHost(cfg)
@@ -121,6 +132,12 @@ func (n *Node) Host() *consensus.Host { return n.host }
 
 // Close stops the meta group and the host and closes the raft log.
 func (n *Node) Close() error {
+	n.streamsMu.Lock()
+	s := n.streams
+	n.streamsMu.Unlock()
+	if s != nil {
+		s.close()
+	}
 	n.meta.close()
 	n.net.Handle(chanRaft, nil)
 	n.net.Handle(chanMeta, nil)

@@ -42,18 +42,28 @@ const currentWithin = 2 * time.Second
 
 // MetaStatus reports the meta group.
 func (n *Node) MetaStatus(ctx context.Context) MetaStatus {
-	st, ok := n.host.Status(MetaGroup)
-	if !ok || !n.meta.Started() {
+	if !n.meta.Started() {
+		return MetaStatus{}
+	}
+	ms := n.groupStatus(ctx, MetaGroup)
+	ms.LeaderChanges = n.leaderChanges.Load()
+	return ms
+}
+
+// groupStatus reports a group as this server sees it (MetaStatus's
+// fields, without the leader changes).
+func (n *Node) groupStatus(ctx context.Context, group uint64) MetaStatus {
+	st, ok := n.host.Status(group)
+	if !ok {
 		return MetaStatus{}
 	}
 	ms := MetaStatus{
 		Started: true, IsLeader: st.IsLeader, Term: st.Term, Commit: st.Commit, Applied: st.Applied,
-		LeaderChanges: n.leaderChanges.Load(),
 	}
 	if st.Leader != 0 {
 		ms.Leader = n.tr.Name(st.Leader)
 	}
-	voters, err := n.host.Voters(ctx, MetaGroup)
+	voters, err := n.host.Voters(ctx, group)
 	if err != nil {
 		return ms
 	}
@@ -61,7 +71,7 @@ func (n *Node) MetaStatus(ctx context.Context) MetaStatus {
 	var progress map[uint64]uint64
 	var active map[uint64]bool
 	if st.IsLeader {
-		if pr, err := n.host.Progress(ctx, MetaGroup); err == nil {
+		if pr, err := n.host.Progress(ctx, group); err == nil {
 			progress, active = map[uint64]uint64{}, map[uint64]bool{}
 			for id, p := range pr {
 				progress[id], active[id] = p.Match, p.RecentActive

@@ -79,3 +79,38 @@ func exactInterest(acc *account, subject string) bool {
 	}
 	return false
 }
+
+// SubscribeRouted is Subscribe for an in-process subscription whose
+// interest goes to every route, so that messages published on other
+// servers reach it too. A replicated stream's leader captures its
+// subjects with it, and the stream layer takes requests forwarded from
+// other servers with it.
+func (s *Server) SubscribeRouted(subject string, fn func(subject, reply, hdr, data []byte)) (cancel func(), err error) {
+	return s.subscribeRoutedIn(s.global, subject, fn)
+}
+
+// SubscribeRouted is Server.SubscribeRouted in the broker's account.
+func (b *AccountBroker) SubscribeRouted(subject string, fn func(subject, reply, hdr, data []byte)) (cancel func(), err error) {
+	return b.s.subscribeRoutedIn(b.acc, subject, fn)
+}
+
+func (s *Server) subscribeRoutedIn(acc *account, subject string, fn func(subject, reply, hdr, data []byte)) (func(), error) {
+	if fn == nil {
+		return nil, errors.New("server: SubscribeRouted needs a handler")
+	}
+	sub := &subscription{fn: fn, acc: acc, subject: subject, routable: true}
+	if err := acc.sl.Insert(subject, "", sub); err != nil {
+		return nil, fmt.Errorf("server: subscribe %q: %w", subject, err)
+	}
+	if s.cl != nil {
+		s.cl.subAdded(sub)
+	}
+	return func() {
+		if sub.closed.CompareAndSwap(false, true) {
+			_ = acc.sl.Remove(subject, "", sub)
+			if s.cl != nil {
+				s.cl.subRemoved(sub)
+			}
+		}
+	}, nil
+}

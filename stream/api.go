@@ -25,6 +25,8 @@ const (
 	typeStreamMsgGet      = typePrefix + "stream_msg_get_response"
 	typeStreamMsgDelete   = typePrefix + "stream_msg_delete_response"
 	typeUnknownAPIRequest = typePrefix + "error_response"
+	typeStreamStepDown    = typePrefix + "stream_leader_stepdown_response"
+	typeConsumerStepDown  = typePrefix + "consumer_leader_stepdown_response"
 )
 
 // apiResponse is the part every API reply shares.
@@ -70,9 +72,18 @@ func (svc *Service) subscribeAPI(b Broker) (func(), error) {
 // (and, when an advisory will name the requester, who sent it) and
 // answers it on its own goroutine: a request may wait for a disk commit,
 // and the callback must not hold the requester's connection that long.
-func (svc *Service) onAPIFrom(client func() []byte, subject, reply, _, data []byte) {
+func (svc *Service) onAPIFrom(client func() []byte, subject, reply, hdr, data []byte) {
+	svc.serveAPI(client, subject, reply, hdr, data, 0)
+}
+
+// serveAPI takes one request, from a client of this server or sent on
+// by another server (hops: how often it was sent on, cluster_api.go).
+func (svc *Service) serveAPI(client func() []byte, subject, reply, _, data []byte, hops int) {
 	if len(reply) == 0 {
 		return // nobody to answer; nats-server ignores these too
+	}
+	if cl := svc.clusterOf(); cl != nil && svc.routeCluster(cl, string(subject), reply, data, hops) {
+		return // sent on to the server that answers it
 	}
 	if svc.pullRequest(subject, reply, data) {
 		return // queued on its consumer (pull.go), answered from there
@@ -91,7 +102,7 @@ func (svc *Service) onAPIFrom(client func() []byte, subject, reply, _, data []by
 	}
 	go func() {
 		defer svc.inflight.Done()
-		svc.handleAPI(subj, rep, body, ci)
+		svc.handleAPI(subj, rep, body, ci, hops)
 	}()
 }
 
@@ -106,14 +117,23 @@ func (svc *Service) namesRequester(subject string) bool {
 
 // handleAPI routes one request and sends its reply. Every request that
 // reaches it gets exactly one reply.
-func (svc *Service) handleAPI(subject, reply string, body []byte, client json.RawMessage) {
+func (svc *Service) handleAPI(subject, reply string, body []byte, client json.RawMessage, hops int) {
 	svc.apiTotal.Add(1)
 	rest := strings.TrimPrefix(subject, apiPrefix)
 	if d, ok := strings.CutPrefix(rest, "DIRECT.GET."); ok {
 		svc.directGet(d, reply, body)
 		return
 	}
-	resp := svc.routeTransfer(rest, body, client)
+	var resp any
+	if cl := svc.clusterOf(); cl != nil {
+		var handled bool
+		if resp, handled = svc.handleCluster(cl, rest, []byte(reply), body, hops); handled && resp == nil {
+			return // sent on: the server it went to replies
+		}
+	}
+	if resp == nil {
+		resp = svc.routeTransfer(rest, body, client)
+	}
 	if resp == nil {
 		resp = svc.route(rest, body)
 	}
@@ -154,6 +174,8 @@ func (svc *Service) route(rest string, body []byte) any {
 	case !ok:
 	case op == "STREAM.CREATE":
 		return svc.createStream(name, body)
+	case op == "STREAM.LEADER.STEPDOWN":
+		return errResponse(typeStreamStepDown, apiErr(errClusterRequired))
 	case op == "STREAM.UPDATE":
 		return svc.updateStream(name, body)
 	case op == "STREAM.INFO":
@@ -176,7 +198,7 @@ func (svc *Service) route(rest string, body []byte) any {
 // splitAPI splits "STREAM.INFO.NAME" into ("STREAM.INFO", "NAME", true).
 // The operations with a stream name have two or three words before it.
 func splitAPI(rest string) (op, name string, ok bool) {
-	for _, p := range []string{"STREAM.MSG.GET.", "STREAM.MSG.DELETE.", "STREAM.CREATE.", "STREAM.UPDATE.",
+	for _, p := range []string{"STREAM.MSG.GET.", "STREAM.MSG.DELETE.", "STREAM.LEADER.STEPDOWN.", "STREAM.CREATE.", "STREAM.UPDATE.",
 		"STREAM.INFO.", "STREAM.DELETE.", "STREAM.PURGE."} {
 		if n, found := strings.CutPrefix(rest, p); found {
 			if n == "" || strings.Contains(n, ".") {

@@ -92,6 +92,10 @@ func (svc *Service) createStream(name string, body []byte) any {
 	if cfg.Sealed {
 		return errResponse(typeStreamCreate, apiErr(errStreamInvalidConfig, "stream configuration for create can not be sealed"))
 	}
+	if cfg.Replicas > 1 {
+		// A clustered server places replicated streams (handleCluster).
+		return errResponse(typeStreamCreate, apiErr(errStreamReplicasNotSupported))
+	}
 	// Deferred before the unlock, so it runs after it (advisory.go).
 	created := false
 	defer func() {
@@ -122,7 +126,7 @@ func (svc *Service) createStream(name string, body []byte) any {
 		return errResponse(typeStreamCreate, apiErr(errStreamCreate, err))
 	}
 	st := svc.storeFor(cfg.Storage)
-	res, err := svc.proposeCreate(st, &opStreamCreate{Created: svc.clock.Now().UnixNano(), Config: v})
+	res, err := svc.proposeCreate(st, &opStreamCreate{Created: svc.clock.Now().UnixNano(), Config: v}, 0)
 	if err != nil {
 		return errResponse(typeStreamCreate, storeErr(errStreamCreate, err))
 	}
@@ -164,6 +168,12 @@ func (svc *Service) updateStream(name string, body []byte) any {
 	s.mu.RUnlock()
 	if e := checkUpdate(&old, cfg); e != nil {
 		return errResponse(typeStreamUpdate, e)
+	}
+	if old.Replicas != cfg.Replicas {
+		if svc.clusterOf() == nil && cfg.Replicas > 1 {
+			return errResponse(typeStreamUpdate, apiErr(errStreamReplicasNotSupported))
+		}
+		return errResponse(typeStreamUpdate, apiErr(errStreamReplicasNotUpdatable))
 	}
 	if svc.overlapping(name, cfg.Subjects) {
 		return errResponse(typeStreamUpdate, apiErr(errStreamSubjectOverlap))

@@ -279,8 +279,9 @@ func (s *stream) rebuildLocked() error {
 }
 
 // applyCreate defines a stream: stream create is applied by the Service,
-// since the stream does not exist before it.
-func (svc *Service) applyCreate(b *store.Batch, st Store, enc []byte, res *opResult) error {
+// since the stream does not exist before it. group is a replicated
+// stream's raft group (0 for a local stream), decided by the meta group.
+func (svc *Service) applyCreate(b *store.Batch, st Store, enc []byte, group uint64, res *opResult) error {
 	k, _, r, err := opHeader(enc)
 	var o opStreamCreate
 	if err == nil && k == kindStreamCreate {
@@ -290,7 +291,7 @@ func (svc *Service) applyCreate(b *store.Batch, st Store, enc []byte, res *opRes
 	}
 	var meta *streamMeta
 	if err == nil {
-		meta = &streamMeta{Created: unixTime(o.Created)}
+		meta = &streamMeta{Created: unixTime(o.Created), Group: group}
 		err = json.Unmarshal(o.Config, &meta.Config)
 	}
 	if err != nil {
@@ -324,20 +325,23 @@ func (svc *Service) applyCreate(b *store.Batch, st Store, enc []byte, res *opRes
 
 // createOp carries a stream create through the writer.
 type createOp struct {
-	svc  *Service
-	st   Store
-	enc  []byte
-	res  opResult
-	done chan error
+	svc   *Service
+	st    Store
+	enc   []byte
+	group uint64
+	res   opResult
+	done  chan error
 }
 
-func (o *createOp) Apply(b *store.Batch) error { return o.svc.applyCreate(b, o.st, o.enc, &o.res) }
-func (o *createOp) Done(err error)             { o.done <- err }
+func (o *createOp) Apply(b *store.Batch) error {
+	return o.svc.applyCreate(b, o.st, o.enc, o.group, &o.res)
+}
+func (o *createOp) Done(err error) { o.done <- err }
 
 // proposeCreate applies a stream create through st and waits for its
 // commit.
-func (svc *Service) proposeCreate(st Store, o *opStreamCreate) (opResult, error) {
-	op := &createOp{svc: svc, st: st, enc: encodeOp(nil, "", o), done: make(chan error, 1)}
+func (svc *Service) proposeCreate(st Store, o *opStreamCreate, group uint64) (opResult, error) {
+	op := &createOp{svc: svc, st: st, enc: encodeOp(nil, "", o), group: group, done: make(chan error, 1)}
 	st.Submit(op)
 	err := <-op.done
 	if errors.Is(err, errRejected) {

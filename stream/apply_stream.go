@@ -92,7 +92,7 @@ func (s *stream) applyUpdate(b *store.Batch, o *opStreamUpdate, res *opResult) e
 		return errRejected
 	}
 	cfg.Storage = s.cfg.Storage
-	v, err := json.Marshal(&streamMeta{ID: s.id, Created: s.created, Config: cfg})
+	v, err := json.Marshal(&streamMeta{ID: s.id, Created: s.created, Config: cfg, Group: s.group})
 	if err != nil {
 		res.err = apiErr(errStreamUpdate, err)
 		return errRejected

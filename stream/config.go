@@ -153,8 +153,8 @@ func (c *Config) validate() *APIError {
 		return e
 	}
 	switch {
-	case c.Replicas > 1:
-		return apiErr(errStreamReplicasNotSupported)
+	case c.Replicas > maxReplicas:
+		return invalid("maximum replicas is 5")
 	case c.Replicas < 0:
 		return invalid("replicas count cannot be negative")
 	case c.MirrorDirect && c.Mirror == nil:

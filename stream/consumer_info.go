@@ -23,6 +23,9 @@ type ConsumerInfo struct {
 	PauseRemaining time.Duration  `json:"pause_remaining,omitempty"` // until config.pause_until
 	// PriorityGroups is the first priority group's pin (priority.go).
 	PriorityGroups []PriorityGroupState `json:"priority_groups,omitempty"`
+	// Cluster is the group of a replicated stream's consumer: the
+	// stream's own (cluster_info.go).
+	Cluster *ClusterInfo `json:"cluster,omitempty"`
 }
 
 // SequenceInfo is a consumer and stream sequence pair with the time of
@@ -61,6 +64,7 @@ func (c *consumer) info() *ConsumerInfo {
 	n := c.countPending(next)
 	c.est.Store(int64(n))
 	ci.NumPending = n + lps
+	ci.Cluster = c.s.clusterInfo()
 	return ci
 }
 

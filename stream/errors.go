@@ -39,6 +39,11 @@ const (
 	errStreamPurge
 	errStreamStoreFailed
 	errStreamReplicasNotSupported
+	errStreamReplicasNotUpdatable
+	errClusterNoPeers
+	errClusterNotAvail
+	errClusterNotLeader
+	errClusterRequired
 	errStreamNameInvalid
 	errNoMessageFound
 	errMsgDeleteFailed
@@ -181,6 +186,11 @@ var errTable = [...]APIError{
 	errStreamPurge:                {500, 10110, "{x}"},
 	errStreamStoreFailed:          {503, 10077, "{x}"},
 	errStreamReplicasNotSupported: {500, 10074, "replicas > 1 not supported in non-clustered mode"},
+	errStreamReplicasNotUpdatable: {400, 10061, "Replicas configuration can not be updated"},
+	errClusterNoPeers:             {400, 10005, "no suitable peers for placement"},
+	errClusterNotAvail:            {503, 10008, "JetStream system temporarily unavailable"},
+	errClusterNotLeader:           {500, 10009, "JetStream cluster can not handle request"},
+	errClusterRequired:            {503, 10010, "JetStream clustering support required"},
 	errStreamNameInvalid:          {400, 10128, "stream name can not contain path separators"},
 	errNoMessageFound:             {404, 10037, "no message found"},
 	errMsgDeleteFailed:            {500, 10057, "{x}"},

@@ -16,6 +16,8 @@ type StreamInfo struct {
 	// Mirror and Sources report the copying (mirror.go).
 	Mirror  *StreamSourceInfo   `json:"mirror,omitempty"`
 	Sources []*StreamSourceInfo `json:"sources,omitempty"`
+	// Cluster is a replicated stream's group (cluster_info.go).
+	Cluster *ClusterInfo `json:"cluster,omitempty"`
 }
 
 // StreamState is the state block of StreamInfo.
@@ -36,6 +38,13 @@ type StreamState struct {
 // per-subject message counts of matching subjects, taken from the subject
 // table without touching the disk.
 func (s *stream) info(filter string) *StreamInfo {
+	si := s.localInfo(filter)
+	si.Cluster = s.clusterInfo() // outside the stream's lock: it asks the consensus host
+	return si
+}
+
+// localInfo is info without the cluster section.
+func (s *stream) localInfo(filter string) *StreamInfo {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	st := s.state

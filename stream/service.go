@@ -103,6 +103,10 @@ type Service struct {
 
 	// batches is what the atomic batches being staged hold (batch.go).
 	batches batchBudget
+
+	// cluster is the cluster's replication, nil on a server that is not
+	// clustered (cluster.go); guarded by mu.
+	cluster Cluster
 }
 
 // New opens the stores through opts.OpenStore, recovers every stream, then
@@ -174,6 +178,9 @@ func (svc *Service) Close() error {
 	svc.mu.Lock()
 	for _, s := range svc.streams {
 		svc.unsubscribeAll(s)
+		if s.repl != nil {
+			s.repl.Close()
+		}
 		s.mu.Lock()
 		if s.ageTimer != nil {
 			s.ageTimer.Stop()
@@ -221,6 +228,9 @@ func (svc *Service) sortedStreams() []*stream {
 // subscribe adds broker subscriptions for subjects; called with svc.mu held
 // or before the service is shared.
 func (svc *Service) subscribe(s *stream, subjects []string) error {
+	if !s.isLeader() {
+		return nil // its leader captures its subjects (replica.go)
+	}
 	if s.cancels == nil {
 		s.cancels = map[string]func(){}
 	}
@@ -228,7 +238,7 @@ func (svc *Service) subscribe(s *stream, subjects []string) error {
 		if _, ok := s.cancels[subj]; ok {
 			continue
 		}
-		cancel, err := svc.broker.Subscribe(subj, "", s.onPublish)
+		cancel, err := svc.subscribeSubject(s, subj)
 		if err != nil {
 			return fmt.Errorf("stream %s: subscribe to %q: %w", s.name, subj, err)
 		}
@@ -236,6 +246,26 @@ func (svc *Service) subscribe(s *stream, subjects []string) error {
 	}
 	svc.copiers.ensure(s)
 	return nil
+}
+
+// routedSubscriber is the Broker method for a subscription whose
+// interest reaches the other servers of a cluster (the server's brokers
+// have it): a replicated stream's leader captures its subjects with it.
+type routedSubscriber interface {
+	SubscribeRouted(subject string, fn func(subject, reply, hdr, data []byte)) (cancel func(), err error)
+}
+
+// subscribeSubject subscribes s to one of its subjects: a replicated
+// stream so that publishes anywhere in the cluster reach it.
+func (svc *Service) subscribeSubject(s *stream, subj string) (func(), error) {
+	if s.repl != nil {
+		rs, ok := svc.broker.(routedSubscriber)
+		if !ok {
+			return nil, errors.New("the broker cannot subscribe across the cluster")
+		}
+		return rs.SubscribeRouted(subj, s.onPublish)
+	}
+	return svc.broker.Subscribe(subj, "", s.onPublish)
 }
 
 // resubscribe makes s's subscriptions match subjects, keeping unchanged
@@ -267,14 +297,20 @@ type streamMeta struct {
 	ID      uint32    `json:"id"`
 	Created time.Time `json:"created"`
 	Config  Config    `json:"config"`
+	// Group is a replicated stream's raft group (replica.go).
+	Group uint64 `json:"group,omitempty"`
 }
 
 func newStream(svc *Service, st Store, meta *streamMeta) *stream {
 	nameJSON, _ := json.Marshal(meta.Config.Name)
 	s := &stream{
 		svc: svc, st: st, id: meta.ID, name: meta.Config.Name, nameJSON: nameJSON,
-		created: meta.Created, cfg: meta.Config,
+		created: meta.Created, cfg: meta.Config, group: meta.Group,
 		subjects: map[string]*subjState{},
+	}
+	if meta.Group != 0 {
+		s.repl = newReplica(s, st, meta.Group)
+		s.st = s.repl
 	}
 	s.setShaping(&s.cfg)
 	return s

@@ -11,8 +11,12 @@ import (
 // writer never waits on a reader for longer than a snapshot copy; API
 // readers take mu for reading.
 type stream struct {
-	svc      *Service
-	st       Store
+	svc *Service
+	st  Store
+	// repl is the stream's replica when it is replicated (replica.go),
+	// also its st; nil for a local stream.
+	repl     *replica
+	group    uint64 // its raft group, 0 for a local stream
 	id       uint32
 	name     string
 	nameJSON []byte // name as a JSON string, for hand-built acks

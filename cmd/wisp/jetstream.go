@@ -115,6 +115,18 @@ func (l *streamLayers) start(account string, b stream.Broker) error {
 	return nil
 }
 
+// global returns the global account's stream layer.
+func (l *streamLayers) global() *stream.Service {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, a := range l.all {
+		if a.account == "" {
+			return a.svc
+		}
+	}
+	return nil
+}
+
 // reconcile makes the running layers match accounts: it starts the
 // layers of accounts that have none and closes those of accounts that are
 // gone. Called at start and after every successful reload. The system

@@ -11,6 +11,7 @@ import (
 	"github.com/wisp-mq/wisp/conf"
 	"github.com/wisp-mq/wisp/replication"
 	"github.com/wisp-mq/wisp/server"
+	"github.com/wisp-mq/wisp/stream"
 )
 
 // serverNet is replication's Network over the server's routes.
@@ -58,8 +59,27 @@ func startReplication(cfg *conf.Config, srv *server.Server, layers *streamLayers
 	cluster := cfg.Server.Cluster.Name
 	layers.meta.Store(&metaReporter{node: node, cluster: cluster})
 	srv.SetMetaLeaderStepDown(node.Meta().RequestStepDown)
+	// Replicated streams live in the global account's stream layer.
+	if svc := layers.global(); svc != nil {
+		if err := svc.SetCluster(streamCluster{Node: node, name: cluster}); err != nil {
+			node.Close()
+			return nil, err
+		}
+		node.AttachStreams(svc)
+	}
 	return node, nil
 }
+
+// streamCluster is the stream layer's view of replication: the node,
+// and the cluster's name for stream info.
+type streamCluster struct {
+	*replication.Node
+	name string
+}
+
+func (c streamCluster) Name() string { return c.name }
+
+var _ stream.Cluster = streamCluster{}
 
 // metaReporter turns the meta group's status into the server's report.
 type metaReporter struct {

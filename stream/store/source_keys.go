@@ -66,3 +66,23 @@ func (r Reader) SourceSeq(id uint32, key string) (seq uint64, ok bool, err error
 	}
 	return binary.BigEndian.Uint64(p), true, nil
 }
+
+// appliedKey is the source key under which a replicated stream records
+// the index of the last raft log entry its state holds. No source is
+// named with a leading 0x00 byte, so it never meets a real source's key,
+// and DropStream clears it with the rest of the range.
+const appliedKey = "\x00raft-applied"
+
+// PutApplied records, in the batch that holds the entry's effects, that
+// stream id's state includes raft log entry index: a restart resumes
+// applying after it.
+func (b *Batch) PutApplied(id uint32, index uint64) error {
+	return b.PutSourceSeq(id, appliedKey, index)
+}
+
+// Applied returns the raft log index PutApplied last recorded for stream
+// id (0 when none).
+func (r Reader) Applied(id uint32) (uint64, error) {
+	index, _, err := r.SourceSeq(id, appliedKey)
+	return index, err
+}

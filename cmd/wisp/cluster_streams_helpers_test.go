@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/wisp-mq/wisp/conf"
+	"github.com/wisp-mq/wisp/replication"
+	"github.com/wisp-mq/wisp/server"
+)
+
+// streamNode is one in-process server of a test cluster with streams and
+// replication, wired as serve wires them; dir outlives restarts.
+type streamNode struct {
+	name       string
+	port, rt   int
+	dir        string
+	routes     []string
+	srv        *server.Server
+	layers     *streamLayers
+	node       *replication.Node
+	cluster    string
+	running    bool
+	stopCancel context.CancelFunc
+}
+
+func (n *streamNode) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.port) }
+
+// startStreamCluster starts size servers named prefix1.. with streams in
+// one cluster, every route listed on every server.
+func startStreamCluster(t *testing.T, prefix string, size int) []*streamNode {
+	t.Helper()
+	dir := t.TempDir()
+	nodes := make([]*streamNode, size)
+	var routes []string
+	for i := range nodes {
+		n := &streamNode{name: fmt.Sprintf("%s%d", prefix, i+1), port: freePort(t), rt: freePort(t),
+			dir: filepath.Join(dir, fmt.Sprintf("%s%d", prefix, i+1)), cluster: "RC"}
+		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", n.rt))
+		nodes[i] = n
+	}
+	for _, n := range nodes {
+		n.routes = routes
+		n.start(t)
+	}
+	t.Cleanup(func() {
+		for _, n := range nodes {
+			n.stop()
+		}
+	})
+	return nodes
+}
+
+func testLog() *slog.Logger {
+	level := slog.LevelWarn
+	if os.Getenv("WISP_TEST_LOG") != "" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// start starts (or restarts) the node.
+func (n *streamNode) start(t *testing.T) {
+	t.Helper()
+	cfg := &conf.Config{JetStream: true, StoreDir: n.dir}
+	cfg.Server.Host = "127.0.0.1"
+	cfg.Server.Port = n.port
+	cfg.Server.ServerName = n.name
+	cfg.Server.Cluster.Name = n.cluster
+	cfg.Server.Cluster.Host = "127.0.0.1"
+	cfg.Server.Cluster.Port = n.rt
+	cfg.Server.Cluster.Routes = n.routes
+	cfg.Server.JetStream = true // as serve sets it: INFO advertises streams
+	log := testLog().With("server", n.name)
+	srv, err := server.New(&cfg.Server, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := startStreams(cfg, srv, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		layers.close()
+		t.Fatal(err)
+	}
+	node, err := startReplication(cfg, srv, layers, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.srv, n.layers, n.node, n.running = srv, layers, node, true
+}
+
+// stop shuts the node down as serve does: server, replication, streams.
+func (n *streamNode) stop() {
+	if !n.running {
+		return
+	}
+	n.running = false
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n.srv.Shutdown(ctx)
+	n.node.Close()
+	n.layers.close()
+}
+
+// waitMetaLeader waits until every running node names one meta leader.
+func waitMetaLeader(t *testing.T, nodes []*streamNode) string {
+	t.Helper()
+	var leader string
+	waitLong(t, "one meta leader", func() bool {
+		leader = ""
+		for _, n := range nodes {
+			if !n.running {
+				continue
+			}
+			l := n.node.MetaLeader()
+			if l == "" || (leader != "" && l != leader) {
+				return false
+			}
+			leader = l
+		}
+		return true
+	})
+	return leader
+}
+
+// streamLeader returns the name of the server leading stream, "" if none
+// of the running nodes leads it.
+func streamLeader(nodes []*streamNode, js jetstream.JetStream, name string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, name)
+	if err != nil {
+		return ""
+	}
+	info := s.CachedInfo()
+	if info.Cluster == nil {
+		return ""
+	}
+	return info.Cluster.Leader
+}

@@ -1,0 +1,336 @@
+package replication
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/wisp-mq/wisp/consensus"
+	"github.com/wisp-mq/wisp/stream"
+)
+
+// StreamLayer is what replication needs of the stream layer to run
+// replicated streams: it opens a replica (creating the stream locally
+// when needed) and returns its state machine, and drops one whose
+// assignment went. stream.Service has both.
+type StreamLayer interface {
+	OpenReplica(name string, group uint64, config []byte, created time.Time) (consensus.StateMachine, error)
+	CloseReplica(name string, group uint64)
+}
+
+// leaderWatcher is the optional state machine method told of leadership
+// changes of its group on this server.
+type leaderWatcher interface{ LeaderChanged(isLeader bool) }
+
+// streams runs this server's replicas of replicated streams: it follows
+// the meta group's assignments, adding the groups of the streams
+// assigned here to the host and removing those no longer assigned, and
+// tells each replica when this server leads its group.
+type streams struct {
+	node  *Node
+	layer StreamLayer
+	log   interface {
+		Info(string, ...any)
+		Error(string, ...any)
+		Warn(string, ...any)
+	}
+
+	mu      sync.Mutex
+	running map[string]runningReplica // by stream name
+	leaders map[uint64]bool           // groups this server leads, as last told
+
+	kick chan struct{}
+	// changes carries leadership changes from the host's loop to
+	// dispatch, in order.
+	changesMu sync.Mutex
+	changes   []consensus.LeaderChange
+	stop      chan struct{}
+	done      chan struct{}
+}
+
+type runningReplica struct {
+	group uint64
+	sm    consensus.StateMachine
+}
+
+// AttachStreams starts running the replicated streams assigned to this
+// server on layer. Called once, after the stream layer was made
+// clustered (stream.Service.SetCluster).
+func (n *Node) AttachStreams(layer StreamLayer) {
+	s := &streams{node: n, layer: layer, log: n.log.With("component", "streams"),
+		running: map[string]runningReplica{}, leaders: map[uint64]bool{},
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	n.streamsMu.Lock()
+	n.streams = s
+	n.streamsMu.Unlock()
+	n.meta.sm.setOnChange(s.poke)
+	go s.run()
+}
+
+func (s *streams) poke() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// leaderChanged queues a stream group's leadership change; called from
+// the host's loop, it must not block.
+func (s *streams) leaderChanged(c consensus.LeaderChange) {
+	s.changesMu.Lock()
+	s.changes = append(s.changes, c)
+	s.changesMu.Unlock()
+	s.poke()
+}
+
+func (s *streams) run() {
+	defer close(s.done)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		s.reconcile()
+		s.dispatch()
+		select {
+		case <-s.stop:
+			return
+		case <-s.kick:
+		case <-t.C:
+		}
+	}
+}
+
+// reconcile makes the running replicas match the assignments.
+func (s *streams) reconcile() {
+	if !s.node.meta.Started() {
+		return
+	}
+	want := s.node.meta.sm.streamAssignments()
+	self := s.node.name
+	for name, a := range want {
+		if a.Group == 0 || !slices.Contains(a.Peers, self) {
+			continue
+		}
+		s.mu.Lock()
+		r, ok := s.running[name]
+		s.mu.Unlock()
+		if ok && r.group == a.Group {
+			continue
+		}
+		if ok {
+			s.drop(name, r)
+		}
+		s.open(name, a)
+	}
+	s.mu.Lock()
+	var gone []string
+	for name, r := range s.running {
+		if a, ok := want[name]; !ok || a.Group != r.group || !slices.Contains(a.Peers, self) {
+			gone = append(gone, name)
+		}
+	}
+	s.mu.Unlock()
+	for _, name := range gone {
+		s.mu.Lock()
+		r := s.running[name]
+		s.mu.Unlock()
+		s.drop(name, r)
+	}
+}
+
+// open starts this server's replica of one stream. A group new to this
+// server is bootstrapped with the assignment's peers as voters, unless
+// this server lost its raft state (its meta replica joined an existing
+// group without bootstrapping in this run): then it may have voted in
+// the group before, and it recovers from the other members instead
+// (consensus/recovery.go).
+func (s *streams) open(name string, a Assignment) {
+	sm, err := s.layer.OpenReplica(name, a.Group, a.Config, a.Created)
+	if err != nil {
+		s.log.Error("opening a stream replica", "stream", name, "group", a.Group, "err", err)
+		return
+	}
+	peers := make([]uint64, 0, len(a.Peers))
+	for _, p := range a.Peers {
+		peers = append(peers, NodeID(p))
+	}
+	s.node.tr.Learn(a.Peers...)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = s.node.host.AddGroup(ctx, consensus.GroupConfig{ID: a.Group, Peers: peers,
+		Bootstrap: !s.node.meta.joinedExisting(), StateMachine: sm})
+	if err != nil && !errors.Is(err, consensus.ErrGroupOpen) {
+		s.log.Error("starting a stream's raft group", "stream", name, "group", a.Group, "err", err)
+		return
+	}
+	s.mu.Lock()
+	s.running[name] = runningReplica{group: a.Group, sm: sm}
+	s.mu.Unlock()
+	s.log.Info("stream replica running", "stream", name, "group", a.Group, "peers", a.Peers)
+	if st, ok := s.node.host.Status(a.Group); ok && st.IsLeader {
+		s.leaderChanged(consensus.LeaderChange{Group: a.Group, Leader: st.Leader, Term: st.Term})
+	}
+}
+
+// drop stops a replica whose assignment went, deleting its raft log and
+// its stream.
+func (s *streams) drop(name string, r runningReplica) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.node.host.RemoveGroup(ctx, r.group, true); err != nil && !errors.Is(err, consensus.ErrUnknownGroup) {
+		s.log.Error("removing a stream's raft group", "stream", name, "group", r.group, "err", err)
+	}
+	s.layer.CloseReplica(name, r.group)
+	s.mu.Lock()
+	delete(s.running, name)
+	delete(s.leaders, r.group)
+	s.mu.Unlock()
+	s.log.Info("stream replica dropped", "stream", name, "group", r.group)
+}
+
+// dispatch tells replicas about leadership changes, in order.
+func (s *streams) dispatch() {
+	s.changesMu.Lock()
+	changes := s.changes
+	s.changes = nil
+	s.changesMu.Unlock()
+	self := s.node.tr.selfID
+	for _, c := range changes {
+		s.mu.Lock()
+		var sm consensus.StateMachine
+		for _, r := range s.running {
+			if r.group == c.Group {
+				sm = r.sm
+			}
+		}
+		isLeader := c.Leader == self
+		was := s.leaders[c.Group]
+		if sm != nil {
+			s.leaders[c.Group] = isLeader
+		}
+		s.mu.Unlock()
+		if lw, ok := sm.(leaderWatcher); ok && was != isLeader {
+			lw.LeaderChanged(isLeader)
+		}
+	}
+}
+
+func (s *streams) close() {
+	close(s.stop)
+	<-s.done
+	s.mu.Lock()
+	running := s.running
+	s.running = map[string]runningReplica{}
+	s.mu.Unlock()
+	for _, r := range running {
+		if lw, ok := r.sm.(leaderWatcher); ok {
+			lw.LeaderChanged(false)
+		}
+	}
+}
+
+// PlaceStream places a new replicated stream on replicas of the meta
+// group's members and records the assignment with a new raft group
+// (stream.Cluster). Members carrying fewer streams are preferred; ties
+// go by name.
+func (n *Node) PlaceStream(ctx context.Context, name string, replicas int, config []byte, created time.Time) error {
+	st, ok := n.host.Status(MetaGroup)
+	if !ok || !n.meta.Started() {
+		return ErrNoMetaLeader
+	}
+	if !st.IsLeader {
+		return &consensus.NotLeaderError{Group: MetaGroup, Leader: st.Leader}
+	}
+	members := n.meta.memberNames(ctx)
+	if replicas > len(members) {
+		return stream.ErrNoPeers
+	}
+	load := map[string]int{}
+	for _, a := range n.meta.sm.streamAssignments() {
+		for _, p := range a.Peers {
+			load[p]++
+		}
+	}
+	slices.SortFunc(members, func(a, b string) int {
+		if load[a] != load[b] {
+			return load[a] - load[b]
+		}
+		if a < b {
+			return -1
+		}
+		if a > b {
+			return 1
+		}
+		return 0
+	})
+	peers := slices.Clone(members[:replicas])
+	slices.Sort(peers)
+	body, err := json.Marshal(metaOp{Op: "assign", Stream: name, Peers: peers, NewGroup: true, Config: config, Created: created})
+	if err != nil {
+		return err
+	}
+	if _, err := n.host.Propose(MetaGroup, body).Wait(ctx); err != nil {
+		return err
+	}
+	if _, ok := n.meta.sm.assignment(name); !ok {
+		return errors.New("replication: the stream's assignment did not apply")
+	}
+	return nil
+}
+
+// RemoveStream removes a replicated stream's assignment (meta leader
+// only).
+func (n *Node) RemoveStream(ctx context.Context, name string) error {
+	return n.meta.Unassign(ctx, name)
+}
+
+// Assignment returns the servers holding a replicated stream.
+func (n *Node) Assignment(name string) ([]string, bool) {
+	a, ok := n.meta.sm.assignment(name)
+	if !ok || a.Group == 0 {
+		return nil, false
+	}
+	return a.Peers, true
+}
+
+// Assigned lists the replicated streams.
+func (n *Node) Assigned() []string {
+	var out []string
+	for name, a := range n.meta.sm.streamAssignments() {
+		if a.Group != 0 {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// MetaLeader names the meta group's leader ("" while none is known).
+func (n *Node) MetaLeader() string {
+	st, ok := n.host.Status(MetaGroup)
+	if !ok || st.Leader == 0 {
+		return ""
+	}
+	return n.tr.Name(st.Leader)
+}
+
+// Self is this server's name.
+func (n *Node) Self() string { return n.name }
+
+// GroupStatus reports a stream group as this server sees it.
+func (n *Node) GroupStatus(ctx context.Context, group uint64) stream.GroupInfo {
+	gs := n.groupStatus(ctx, group)
+	gi := stream.GroupInfo{Leader: gs.Leader, IsLeader: gs.IsLeader}
+	for _, r := range gs.Replicas {
+		gi.Replicas = append(gi.Replicas, stream.PeerInfo{Name: r.Name, Current: r.Current, Active: r.Active, Lag: r.Lag})
+	}
+	return gi
+}
+
+// StepDown hands a group's leadership to its most caught-up active
+// member; this server must lead it.
+func (n *Node) StepDown(ctx context.Context, group uint64) error {
+	return n.stepDownGroup(ctx, group)
+}

@@ -1,0 +1,80 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/wisp-mq/wisp/consensus"
+)
+
+// Cluster is what the stream layer needs of the cluster's replication on
+// a clustered server with streams (Service.SetCluster). Replicated
+// streams (num_replicas > 1) are placed by the meta group and each runs
+// a raft group of its own on the server's consensus host; the layer
+// proposes their operations through it (replica.go) and routes API
+// requests to whichever server can answer them (cluster_api.go).
+type Cluster interface {
+	// Name is the cluster's name, Self this server's.
+	Name() string
+	Self() string
+	// MetaLeader names the meta group's leader, "" while none is known.
+	MetaLeader() string
+	// PlaceStream places a new stream on replicas servers and records
+	// the assignment (meta leader only: *consensus.NotLeaderError
+	// elsewhere; ErrNoPeers when the cluster has too few servers).
+	PlaceStream(ctx context.Context, name string, replicas int, config []byte, created time.Time) error
+	// RemoveStream removes a stream's assignment (meta leader only).
+	RemoveStream(ctx context.Context, name string) error
+	// Assignment returns the servers holding a replicated stream.
+	Assignment(name string) (peers []string, ok bool)
+	// Assigned lists the replicated streams' names.
+	Assigned() []string
+	// Host is the server's consensus host, HostID its id in every group.
+	Host() *consensus.Host
+	// GroupStatus reports a stream group as this server sees it.
+	GroupStatus(ctx context.Context, group uint64) GroupInfo
+	// StepDown hands a group's leadership to its most caught-up active
+	// member; this server must lead it.
+	StepDown(ctx context.Context, group uint64) error
+}
+
+// ErrNoPeers is Cluster.PlaceStream's error when there are fewer servers
+// than replicas.
+var ErrNoPeers = errors.New("no suitable peers for placement")
+
+// GroupInfo is a raft group as one server sees it.
+type GroupInfo struct {
+	Leader   string // "" while none is known
+	IsLeader bool
+	Replicas []PeerInfo // the members other than this server
+}
+
+// PeerInfo is one member of a group.
+type PeerInfo struct {
+	Name    string
+	Current bool
+	Active  time.Duration
+	Lag     uint64
+}
+
+// SetCluster makes the layer clustered: replicated streams become
+// possible, and requests for them are routed through the cluster. It
+// subscribes to the requests other servers forward to this one. Called
+// once, before replication opens any replica (OpenReplica).
+func (svc *Service) SetCluster(c Cluster) error {
+	svc.mu.Lock()
+	svc.cluster = c
+	svc.mu.Unlock()
+	return svc.subscribeForwarded()
+}
+
+// clusterOf returns the cluster, nil on a server that is not clustered.
+func (svc *Service) clusterOf() Cluster {
+	svc.mu.RLock()
+	defer svc.mu.RUnlock()
+	return svc.cluster
+}
+
+// maxReplicas is the most replicas a stream may have, as in nats-server.
+const maxReplicas = 5

@@ -1,0 +1,354 @@
+package stream
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"hash/fnv"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wisp-mq/wisp/consensus"
+)
+
+// Routing the API in a cluster. Every server answers the JetStream API
+// of its own clients (its $JS.API.> subscription stays local), and sends
+// on what it cannot answer itself:
+//
+//   - creating a replicated stream, and deleting one, to the meta
+//     group's leader, which places it (or removes its assignment);
+//   - everything else about a replicated stream (info, update, purge,
+//     messages, consumers, pull requests, step-down) to the stream's
+//     leader, which proposes the change through the stream's log.
+//
+// A request is sent on as it came, reply subject included, to
+// $WISP.JSFWD.<server token>.<hops>.<the API subject after $JS.API.>,
+// which only that server subscribes to (across the routes); the server
+// that finally handles it replies to the client directly, so a request
+// gets exactly one reply. A request is sent on at most twice (a server
+// that holds no replica sends it to one that does, which sends it to the
+// leader); past that, or when no leader is known, the server answers
+// itself, with an error if it cannot.
+const (
+	forwardPrefix = "$WISP.JSFWD."
+	maxHops       = 2
+)
+
+// serverToken is a server's token in forwarded subjects: a hash of its
+// name, which may hold characters a subject token may not.
+func serverToken(name string) string {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return strconv.FormatUint(h.Sum64(), 16)
+}
+
+// subscribeForwarded takes the requests other servers send this one.
+func (svc *Service) subscribeForwarded() error {
+	cl := svc.clusterOf()
+	rs, ok := svc.broker.(routedSubscriber)
+	if !ok {
+		return errors.New("stream: the broker cannot subscribe across the cluster")
+	}
+	cancel, err := rs.SubscribeRouted(forwardPrefix+serverToken(cl.Self())+".>", svc.onForwarded)
+	if err != nil {
+		return err
+	}
+	svc.mu.Lock()
+	prev := svc.apiStop
+	svc.apiStop = func() {
+		cancel()
+		if prev != nil {
+			prev()
+		}
+	}
+	svc.mu.Unlock()
+	return nil
+}
+
+// onForwarded is the callback for requests forwarded to this server.
+func (svc *Service) onForwarded(subject, reply, hdr, data []byte) {
+	rest := strings.TrimPrefix(string(subject), forwardPrefix)
+	_, rest, _ = strings.Cut(rest, ".") // this server's token
+	h, api, ok := strings.Cut(rest, ".")
+	hops, err := strconv.Atoi(h)
+	if !ok || err != nil || len(reply) == 0 {
+		return
+	}
+	svc.serveAPI(nil, []byte(apiPrefix+api), reply, hdr, data, hops)
+}
+
+// forward sends a request on to server, reporting whether it was sent.
+func (svc *Service) forward(server, subject string, reply, data []byte, hops int) bool {
+	if hops >= maxHops {
+		return false
+	}
+	return svc.forwardAny(server, subject, reply, data, hops)
+}
+
+// forwardAny is forward without the hop limit.
+func (svc *Service) forwardAny(server, subject string, reply, data []byte, hops int) bool {
+	if server == "" {
+		return false
+	}
+	rest := strings.TrimPrefix(subject, apiPrefix)
+	to := forwardPrefix + serverToken(server) + "." + strconv.Itoa(hops+1) + "." + rest
+	return svc.broker.Publish(to, string(reply), nil, data) == nil
+}
+
+// apiStreamName returns the replicated-stream name a stream or consumer
+// API request is about ("" for none), and whether it is a request only
+// the meta leader handles (create, delete).
+func apiStreamName(rest string) (name string, meta bool) {
+	switch {
+	case strings.HasPrefix(rest, "STREAM.CREATE."):
+		return strings.TrimPrefix(rest, "STREAM.CREATE."), true
+	case strings.HasPrefix(rest, "STREAM.DELETE."):
+		return strings.TrimPrefix(rest, "STREAM.DELETE."), true
+	case strings.HasPrefix(rest, "STREAM.LEADER.STEPDOWN."):
+		return strings.TrimPrefix(rest, "STREAM.LEADER.STEPDOWN."), false
+	case strings.HasPrefix(rest, "STREAM."):
+		if _, n, ok := splitAPI(rest); ok {
+			return n, false
+		}
+		return "", false
+	case strings.HasPrefix(rest, "CONSUMER."):
+		r := strings.TrimPrefix(rest, "CONSUMER.")
+		for _, p := range []string{"DURABLE.CREATE.", "MSG.NEXT.", "LEADER.STEPDOWN."} {
+			if a, ok := strings.CutPrefix(r, p); ok {
+				n, _, _ := strings.Cut(a, ".")
+				return n, false
+			}
+		}
+		_, a, _ := strings.Cut(r, ".")
+		n, _, _ := strings.Cut(a, ".")
+		return n, false
+	}
+	return "", false
+}
+
+// routeCluster decides where a request about a replicated stream is
+// answered, and sends it on when that is another server. It reports
+// whether the request was sent on. It runs on the publisher's goroutine
+// and does not block.
+func (svc *Service) routeCluster(cl Cluster, subject string, reply, data []byte, hops int) bool {
+	rest := strings.TrimPrefix(subject, apiPrefix)
+	name, meta := apiStreamName(rest)
+	if name == "" {
+		return false
+	}
+	if meta {
+		if strings.HasPrefix(rest, "STREAM.CREATE.") && !wantsReplicas(data) {
+			if _, assigned := cl.Assignment(name); !assigned {
+				return false // a local stream
+			}
+		} else if _, assigned := cl.Assignment(name); !assigned && strings.HasPrefix(rest, "STREAM.DELETE.") {
+			return false
+		}
+		leader := cl.MetaLeader()
+		if leader == cl.Self() {
+			return false
+		}
+		return svc.forward(leader, subject, reply, data, hops)
+	}
+	peers, assigned := cl.Assignment(name)
+	if !assigned {
+		return false
+	}
+	if s := svc.lookup(name); s != nil && s.repl != nil {
+		if s.repl.leader.Load() {
+			return false
+		}
+		return svc.forward(cl.GroupStatus(context.Background(), s.group).Leader, subject, reply, data, hops)
+	}
+	for _, p := range peers {
+		if p != cl.Self() {
+			return svc.forward(p, subject, reply, data, hops)
+		}
+	}
+	return false
+}
+
+// wantsReplicas reports whether a stream create request asks for more
+// than one replica.
+func wantsReplicas(body []byte) bool {
+	var c struct {
+		Replicas int `json:"num_replicas"`
+	}
+	return json.Unmarshal(bytes.TrimSpace(body), &c) == nil && c.Replicas > 1
+}
+
+// handleCluster answers the requests that only a clustered server has:
+// creating, deleting and stepping down replicated streams. It reports
+// whether it handled the request; a nil reply means it was sent on to
+// another server, which replies.
+func (svc *Service) handleCluster(cl Cluster, rest string, reply []byte, body []byte, hops int) (any, bool) {
+	switch {
+	case strings.HasPrefix(rest, "STREAM.CREATE."):
+		if !wantsReplicas(body) {
+			if _, ok := cl.Assignment(strings.TrimPrefix(rest, "STREAM.CREATE.")); !ok {
+				return nil, false
+			}
+		}
+		cfg, bad := parseConfig(typeStreamCreate, strings.TrimPrefix(rest, "STREAM.CREATE."), body)
+		if bad != nil {
+			return bad, true
+		}
+		return svc.createReplicated(cl, cfg, reply, hops), true
+	case strings.HasPrefix(rest, createdPrefix) && hops > 0:
+		return svc.awaitLeader(cl, strings.TrimPrefix(rest, createdPrefix), reply, hops), true
+	case strings.HasPrefix(rest, "STREAM.DELETE."):
+		name := strings.TrimPrefix(rest, "STREAM.DELETE.")
+		if _, ok := cl.Assignment(name); !ok {
+			return nil, false
+		}
+		return svc.deleteReplicated(cl, name), true
+	case strings.HasPrefix(rest, "STREAM.LEADER.STEPDOWN."):
+		return svc.stepDown(cl, typeStreamStepDown, strings.TrimPrefix(rest, "STREAM.LEADER.STEPDOWN."), ""), true
+	case strings.HasPrefix(rest, "CONSUMER.LEADER.STEPDOWN."):
+		sname, cname, _ := strings.Cut(strings.TrimPrefix(rest, "CONSUMER.LEADER.STEPDOWN."), ".")
+		return svc.stepDown(cl, typeConsumerStepDown, sname, cname), true
+	}
+	return nil, false
+}
+
+// createdPrefix is the request the meta leader sends a new stream's
+// leader so that it answers the create: its answer reaches the client
+// after its subscriptions' interest did, on the same route.
+const createdPrefix = "STREAM.CREATED."
+
+// createReplicated creates a replicated stream: on the meta leader, it
+// checks the config, places the stream and has its group's leader
+// answer (awaitLeader).
+func (svc *Service) createReplicated(cl Cluster, cfg *Config, reply []byte, hops int) any {
+	name := cfg.Name
+	if _, ok := cl.Assignment(name); ok {
+		if s := svc.lookup(name); s != nil {
+			s.mu.RLock()
+			same := sameConfig(&s.cfg, cfg)
+			s.mu.RUnlock()
+			if same {
+				return svc.awaitLeader(cl, name, reply, hops)
+			}
+		}
+		return errResponse(typeStreamCreate, apiErr(errStreamNameExist))
+	}
+	svc.mu.RLock()
+	_, local := svc.streams[name]
+	overlap := svc.overlapping(name, cfg.Subjects)
+	svc.mu.RUnlock()
+	if local {
+		return errResponse(typeStreamCreate, apiErr(errStreamNameExist))
+	}
+	if overlap {
+		return errResponse(typeStreamCreate, apiErr(errStreamSubjectOverlap))
+	}
+	if e := svc.checkReservation(name, cfg); e != nil {
+		return errResponse(typeStreamCreate, e)
+	}
+	v, err := json.Marshal(cfg)
+	if err != nil {
+		return errResponse(typeStreamCreate, apiErr(errStreamCreate, err))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cl.PlaceStream(ctx, name, cfg.Replicas, v, svc.clock.Now()); err != nil {
+		return errResponse(typeStreamCreate, clusterErr(err))
+	}
+	svc.streamAdvisory(name, actionCreate)
+	return svc.awaitLeader(cl, name, reply, hops)
+}
+
+// awaitLeader has a new stream's leader answer its create: here if this
+// server leads it, else sent on to the leader (or, from a server with no
+// replica, to one that has one). It waits up to 10 seconds for a leader.
+func (svc *Service) awaitLeader(cl Cluster, name string, reply []byte, hops int) any {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		s := svc.lookup(name)
+		var to string
+		if s != nil && s.repl != nil && s.repl.cluster() != nil {
+			gi := cl.GroupStatus(ctx, s.group)
+			if gi.IsLeader && s.isLeader() {
+				return infoResponse(typeStreamCreate, s.info(""))
+			}
+			if !gi.IsLeader {
+				to = gi.Leader
+			}
+		} else if peers, ok := cl.Assignment(name); ok && !containsName(peers, cl.Self()) && len(peers) > 0 {
+			to = peers[0]
+		}
+		if to != "" && hops < maxCreatedHops {
+			subj := apiPrefix + createdPrefix + name
+			if svc.forwardAny(to, subj, reply, nil, hops) {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return errResponse(typeStreamCreate, apiErr(errClusterNotAvail))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// maxCreatedHops bounds how often a create's answer is sent on while a
+// new group elects its leader.
+const maxCreatedHops = 5
+
+func containsName(names []string, name string) bool {
+	for _, n := range names {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// deleteReplicated removes a replicated stream's assignment; each
+// replica then drops its copy (CloseReplica).
+func (svc *Service) deleteReplicated(cl Cluster, name string) any {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cl.RemoveStream(ctx, name); err != nil {
+		return errResponse(typeStreamDelete, clusterErr(err))
+	}
+	svc.streamAdvisory(name, actionDelete)
+	return &successResponse{apiResponse{Type: typeStreamDelete}, true}
+}
+
+// stepDown answers STREAM.LEADER.STEPDOWN and CONSUMER.LEADER.STEPDOWN:
+// a consumer's leader is its stream's (consumers go through the
+// stream's log), so both move the stream group's leadership.
+func (svc *Service) stepDown(cl Cluster, typ, name, consumer string) any {
+	s := svc.lookup(name)
+	if s == nil {
+		return errResponse(typ, apiErr(errStreamNotFound))
+	}
+	if consumer != "" && s.cons.get(consumer) == nil {
+		return errResponse(typ, apiErr(errConsumerNotFound))
+	}
+	if s.repl == nil {
+		return errResponse(typ, apiErr(errClusterNotLeader))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := cl.StepDown(ctx, s.group); err != nil {
+		return errResponse(typ, clusterErr(err))
+	}
+	return &successResponse{apiResponse{Type: typ}, true}
+}
+
+// clusterErr is the API error for a failed cluster operation.
+func clusterErr(err error) *APIError {
+	var nl *consensus.NotLeaderError
+	switch {
+	case errors.Is(err, ErrNoPeers):
+		return apiErr(errClusterNoPeers)
+	case errors.As(err, &nl):
+		return apiErr(errClusterNotLeader)
+	}
+	return apiErr(errClusterNotAvail)
+}

@@ -1,0 +1,310 @@
+package stream
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/wisp-mq/wisp/consensus"
+	"github.com/wisp-mq/wisp/stream/store"
+)
+
+// A replicated stream (num_replicas > 1 on a clustered server) keeps the
+// state machine of a local stream and puts a raft log in front of it.
+//
+// The replica is the stream's Store (seam.go): the stream's code submits
+// its operations as it always does, and the replica proposes each
+// encoded operation (publishes, API changes, expiry, TTLs, schedules,
+// atomic batches: every Op that is a logged one) to the stream's raft
+// group instead of applying it. Committed entries come back through
+// Apply, on every replica in log order, and are applied through the
+// stream's one entry point (apply.go) on the local store. On the leader,
+// an entry it proposed itself is applied as the very Op that was
+// submitted, so its Done (a PubAck, an API answer) runs only after the
+// entry committed in raft (a quorum holds it, synced by the host's rule)
+// and its effects committed in the local store (synced by the store's).
+//
+// Applied index. Every logged Op's batch also records the entry's index
+// (store.Batch.PutApplied), so the stream's state and the index it
+// holds commit together: a restart resumes after it (Applied) and the
+// host replays the log's later entries; an entry is never applied twice
+// nor skipped. Apply does not wait for the local commit: the host may
+// count an entry applied before the store holds it, which only matters
+// to Snapshot, which waits for the store first.
+//
+// Operations that are not logged (a consumer's flush, a rebuild, a
+// snapshot's freeze) stay local, straight to the local store.
+type replica struct {
+	Store // the local store the stream's data lives in
+	s     *stream
+	group uint64
+
+	cl     Cluster // nil until replication opens the replica
+	hostID uint64
+	leader atomic.Bool
+	// token numbers this incarnation's proposals; it starts at a
+	// random value so that an entry proposed before a restart never
+	// matches a pending Op of this one.
+	token   atomic.Uint64
+	mu      sync.Mutex
+	pending map[uint64]store.Op // submitted here, not yet applied, by token
+	waits   chan proposalWait
+	stop    chan struct{}
+	stopped sync.Once
+
+	// broken: a committed entry could not be applied locally; later
+	// entries are not applied on top of a state that misses it.
+	broken atomic.Bool
+}
+
+// logged is an operation a replicated stream sends through its log.
+type logged interface{ logEntry() []byte }
+
+func (p *pubOp) logEntry() []byte    { return p.enc }
+func (o *streamOp) logEntry() []byte { return o.enc }
+func (o *batchOp) logEntry() []byte  { return o.enc }
+
+// errNotLeader fails an operation submitted to a replica that does not
+// lead its stream's group. It wraps store.ErrNotApplied: nothing was
+// applied, and the stream is not faulted by it (settle).
+var errNotLeader = fmt.Errorf("%w: this server does not lead the stream", store.ErrNotApplied)
+
+type proposalWait struct {
+	token uint64
+	p     *consensus.Proposal
+}
+
+func newReplica(s *stream, under Store, group uint64) *replica {
+	r := &replica{Store: under, s: s, group: group, pending: map[uint64]store.Op{},
+		waits: make(chan proposalWait, 4096), stop: make(chan struct{})}
+	var seed [8]byte
+	_, _ = rand.Read(seed[:])
+	r.token.Store(binary.BigEndian.Uint64(seed[:]))
+	go r.watch()
+	return r
+}
+
+// attach gives the replica its cluster, once replication opens it.
+func (r *replica) attach(cl Cluster) {
+	r.mu.Lock()
+	r.cl = cl
+	r.hostID = cl.Host().ID()
+	r.mu.Unlock()
+}
+
+func (r *replica) cluster() Cluster {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cl
+}
+
+// Submit proposes a logged Op through the stream's group (leader only)
+// and passes any other straight to the local store.
+func (r *replica) Submit(op store.Op) {
+	l, ok := op.(logged)
+	if !ok {
+		r.Store.Submit(op)
+		return
+	}
+	cl := r.cluster()
+	if cl == nil || !r.leader.Load() || r.broken.Load() {
+		op.Done(errNotLeader)
+		return
+	}
+	enc := l.logEntry()
+	data := make([]byte, 8+len(enc))
+	tok := r.token.Add(1)
+	binary.BigEndian.PutUint64(data, tok)
+	copy(data[8:], enc)
+	r.mu.Lock()
+	r.pending[tok] = op
+	r.mu.Unlock()
+	p := cl.Host().Propose(r.group, data)
+	select {
+	case r.waits <- proposalWait{tok, p}:
+	case <-r.stop:
+		r.fail(tok, consensus.ErrStopped)
+	}
+}
+
+// Close leaves the shared local store open: the Service closes it.
+func (r *replica) Close() error {
+	r.stopped.Do(func() { close(r.stop) })
+	return nil
+}
+
+// watch fails the Ops whose proposals failed (not the leader any more,
+// leadership lost, host stopped); proposals complete in order, so one
+// goroutine waits for each in turn. An Op whose entry commits is done by
+// the local store after Apply, not here.
+func (r *replica) watch() {
+	for {
+		select {
+		case w := <-r.waits:
+			select {
+			case <-w.p.Done():
+			case <-r.stop:
+				r.fail(w.token, consensus.ErrStopped)
+				continue
+			}
+			if _, err := w.p.Wait(context.Background()); err != nil {
+				r.fail(w.token, err)
+			}
+		case <-r.stop:
+			return
+		}
+	}
+}
+
+// fail ends a pending Op with a proposal's error, unless Apply took it.
+// The entry may still commit later under another leader: then every
+// replica applies it as any other, and the client, told it failed, may
+// publish again (a message id makes that safe).
+func (r *replica) fail(token uint64, err error) {
+	r.mu.Lock()
+	op := r.pending[token]
+	delete(r.pending, token)
+	r.mu.Unlock()
+	if op != nil {
+		op.Done(fmt.Errorf("%w: %w", store.ErrNotApplied, err))
+	}
+}
+
+// Applied is the index of the last entry the local store holds.
+func (r *replica) Applied() uint64 {
+	index, err := r.Store.Reader().Applied(r.s.id)
+	if err != nil {
+		r.s.svc.log.Error("reading a replicated stream's applied index", "stream", r.s.name, "err", err)
+	}
+	return index
+}
+
+// Apply applies committed entries, in order, through the local store's
+// writer. It runs on the consensus host's loop and does not wait for the
+// commits (see the type's comment).
+func (r *replica) Apply(ents []consensus.Entry) ([]any, error) {
+	for _, e := range ents {
+		if len(e.Data) < 8 {
+			continue // raft's own entries change nothing here
+		}
+		if r.broken.Load() {
+			return nil, nil
+		}
+		var op store.Op
+		if e.Proposer == r.hostID {
+			tok := binary.BigEndian.Uint64(e.Data)
+			r.mu.Lock()
+			op = r.pending[tok]
+			delete(r.pending, tok)
+			r.mu.Unlock()
+		}
+		if op == nil {
+			op = &streamOp{s: r.s, enc: bytes.Clone(e.Data[8:]), done: make(chan error, 1)}
+		}
+		r.Store.Submit(&appliedOp{inner: op, r: r, index: e.Index})
+	}
+	return nil, nil
+}
+
+// appliedOp applies one committed entry and records its index in the
+// same batch.
+type appliedOp struct {
+	inner store.Op
+	r     *replica
+	index uint64
+}
+
+func (o *appliedOp) Apply(b *store.Batch) error {
+	err := o.inner.Apply(b)
+	if err != nil && !errors.Is(err, errRejected) {
+		return err
+	}
+	if perr := b.PutApplied(o.r.s.id, o.index); perr != nil {
+		return perr
+	}
+	return err
+}
+
+func (o *appliedOp) FreesSpace() bool { return freesSpace(o.inner) }
+
+func (o *appliedOp) Done(err error) {
+	if err != nil && !errors.Is(err, errRejected) && !errors.Is(err, store.ErrClosed) {
+		// The local store did not take a committed entry: applying the
+		// entries after it would build a state no other replica has.
+		// The replica stops applying; a restart of the server resumes
+		// after the last entry its store holds (Applied).
+		if !o.r.broken.Swap(true) {
+			o.r.s.svc.log.Error("a replicated stream could not apply a committed entry; it stops applying until restarted",
+				"stream", o.r.s.name, "index", o.index, "err", err)
+		}
+	}
+	o.inner.Done(err)
+}
+
+// freesSpace reports whether op only removes data (store.Op's optional
+// FreesSpace).
+func freesSpace(op store.Op) bool {
+	f, ok := op.(interface{ FreesSpace() bool })
+	return ok && f.FreesSpace()
+}
+
+// barrier waits until every Op submitted to the local store before it
+// has been committed.
+func (r *replica) barrier() error {
+	return r.Store.DoFreeing(func(*store.Batch) error { return nil })
+}
+
+// Snapshot returns the stream as of the last entry given to Apply: a
+// stream archive (archive.go) with its consumers, taken once the local
+// store committed everything Apply handed it. The whole archive is held
+// in memory; streaming it in bounded memory is the consensus layer's
+// chunked snapshots' part.
+func (r *replica) Snapshot() ([]byte, error) {
+	if err := r.barrier(); err != nil {
+		return nil, fmt.Errorf("stream %s: snapshot: %w", r.s.name, err)
+	}
+	return r.s.archiveBytes()
+}
+
+// Restore replaces the stream's state with a snapshot taken at index
+// (restore_replica.go).
+func (r *replica) Restore(data []byte, index uint64) error {
+	return r.s.restoreReplica(data, index)
+}
+
+// LeaderChanged is told whether this server now leads the stream's
+// group: only the leader captures the stream's subjects (through
+// subscriptions whose interest reaches the other servers, so their
+// clients' publishes come here) and runs its mirrors and sources.
+func (r *replica) LeaderChanged(isLeader bool) {
+	if r.leader.Swap(isLeader) == isLeader {
+		return
+	}
+	s, svc := r.s, r.s.svc
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	if svc.streams[s.name] != s {
+		return
+	}
+	if !isLeader {
+		svc.unsubscribeAll(s)
+		svc.log.Info("no longer leads replicated stream", "stream", s.name)
+		return
+	}
+	s.mu.RLock()
+	subjects := s.cfg.Subjects
+	s.mu.RUnlock()
+	if err := svc.subscribe(s, subjects); err != nil {
+		svc.log.Error("subscribing a replicated stream's subjects", "stream", s.name, "err", err)
+	}
+	svc.log.Info("leads replicated stream", "stream", s.name)
+}
+
+// isLeader reports whether the stream is local, or replicated and led
+// by this server.
+func (s *stream) isLeader() bool { return s.repl == nil || s.repl.leader.Load() }
