@@ -22,6 +22,20 @@ func (s *Server) deliverIn(acc *account, deliver, subject, reply string, hdr, da
 	}
 	m := internalMessage([]byte(subject), reply, hdr, data)
 	m.local = true // shown under subject, matched on deliver: not for routes
-	s.fanOut(nil, acc.sl.Match(d), &m)
+	r := acc.sl.Match(d)
+	s.fanOut(nil, r, &m)
+	if s.cl != nil && s.hasPeerSub(r) {
+		s.deliverRemote(acc, r, deliver, subject, reply, hdr, data) // deliver_remote.go
+	}
 	return nil
+}
+
+// hasPeerSub reports whether r holds another server's plain interest.
+func (s *Server) hasPeerSub(r *sublist.Result[*subscription]) bool {
+	for _, sub := range r.Plain {
+		if sub.peer != nil {
+			return true
+		}
+	}
+	return false
 }

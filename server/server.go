@@ -153,6 +153,9 @@ func (s *Server) Start() error {
 	if err := s.startListening(); err != nil {
 		return err
 	}
+	if s.cl != nil {
+		s.HandleCluster(chanDeliver, s.onRemoteDelivery)
+	}
 	if err := s.startSystem(); err != nil {
 		s.Shutdown(context.Background())
 		return err

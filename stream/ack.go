@@ -35,6 +35,9 @@ const (
 // the acking client's goroutine and never waits for the disk, except that
 // a DoubleAck's reply waits for the commit holding the ack.
 func (c *consumer) onAck(subject, reply, _, data []byte) {
+	if !c.s.isLeader() {
+		return // the leader of a replicated stream hears it too
+	}
 	rest, ok := bytes.CutPrefix(subject, []byte(c.ackPrefix))
 	if !ok {
 		return

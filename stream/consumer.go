@@ -199,7 +199,15 @@ func newConsumer(s *stream, cfg *ConsumerConfig, created, now time.Time) *consum
 // start subscribes to the consumer's acks and starts its delivery
 // goroutine and timer.
 func (c *consumer) start() error {
-	stop, err := c.svc.broker.Subscribe(c.ackPrefix+">", "", c.onAck)
+	var stop func()
+	var err error
+	if rs, ok := c.svc.broker.(routedSubscriber); ok && c.s.repl != nil {
+		// Acks come from clients anywhere in the cluster; every replica
+		// hears them and only the leader's driver acts on them.
+		stop, err = rs.SubscribeRouted(c.ackPrefix+">", c.onAck)
+	} else {
+		stop, err = c.svc.broker.Subscribe(c.ackPrefix+">", "", c.onAck)
+	}
 	if err != nil {
 		return err
 	}

@@ -27,11 +27,45 @@ type ackResult struct {
 // fields) for this consumer and applies it. Called with mu held. The
 // fields are written by a function rather than from an operation value
 // so that the delivery and ack paths encode without allocating.
+//
+// In a replicated stream only the leader's driver acts: it applies the
+// operation and sends it to the stream's log for the other replicas
+// (replica.logApplied); elsewhere the operation is dropped.
 func (c *consumer) proposeLocked(k opKind, fields func(w opWriter) opWriter, out *outbox) ackResult {
+	r := c.s.repl
+	if r != nil && !r.leader.Load() {
+		return ackResult{}
+	}
 	w := opWriter(append(c.opBuf[:0], opVersion, byte(k)))
 	w.str(c.name)
 	c.opBuf = fields(w)
-	return c.applyLocked(c.opBuf, out)
+	res := c.applyLocked(c.opBuf, out)
+	if r != nil {
+		r.logApplied(c.opBuf)
+	}
+	return res
+}
+
+// flushDirty writes what the consumer changed in memory and the
+// removals its acks released, into b (a replicated stream's entries,
+// replica.go). A no-op when nothing changed.
+func (c *consumer) flushDirty(b *store.Batch) error {
+	c.mu.Lock()
+	if c.deleted || (len(c.dirty) == 0 && !c.stateDirty && !c.rewrite && len(c.removals) == 0) {
+		c.mu.Unlock()
+		return nil
+	}
+	var err error
+	if c.persist {
+		err = c.writeStateLocked(b)
+	}
+	removals := c.removals
+	c.removals = nil
+	c.mu.Unlock()
+	if err == nil && len(removals) > 0 {
+		err = c.s.removeAcked(b, removals)
+	}
+	return err
 }
 
 // applyLocked decodes and applies one consumer operation to the

@@ -40,9 +40,9 @@ func (c *consumer) deliverLoop() {
 // them, and reports whether there may be more to do.
 func (c *consumer) deliverSome(out *outbox) bool {
 	c.mu.Lock()
-	if c.closed {
+	if c.closed || !c.s.isLeader() {
 		c.mu.Unlock()
-		return false
+		return false // a replicated stream's leader delivers (replica.go)
 	}
 	now := c.svc.clock.Now()
 	more := false

@@ -155,8 +155,32 @@ func (c *consumer) writeStateLocked(b *store.Batch) error {
 	return b.PutConsumerState(id, name, c.encodeState())
 }
 
+// logEntry makes the flush an entry of a replicated stream's log: the
+// DoubleAck replies it carries go out only once it, and so every ack
+// before it, committed in the log (replica.go).
+func (f *flushOp) logEntry() []byte {
+	c := f.c
+	if c.flushEnc == nil {
+		c.flushEnc = encodeOp(nil, c.name, &opConsumerFlush{})
+	}
+	return c.flushEnc
+}
+
 func (f *flushOp) Done(err error) {
 	c := f.c
+	if err != nil && c.s.repl != nil && errors.Is(err, store.ErrNotApplied) {
+		// Not proposed (this server does not lead) or not committed: the
+		// entries that commit write the state (replica.go); no retry.
+		c.mu.Lock()
+		c.flushQueued = false
+		c.mu.Unlock()
+		for _, w := range f.waits {
+			w <- err
+		}
+		clear(f.waits)
+		f.waits = f.waits[:0]
+		return
+	}
 	if err != nil && !errors.Is(err, store.ErrClosed) {
 		c.svc.log.Error("consumer state commit failed", "stream", c.s.name, "consumer", c.name, "err", err)
 		c.mu.Lock()

@@ -48,9 +48,10 @@ type replica struct {
 	hostID uint64
 	leader atomic.Bool
 	// token numbers this incarnation's proposals; it starts at a
-	// random value so that an entry proposed before a restart never
-	// matches a pending Op of this one.
+	// random value (base) so that an entry proposed before a restart
+	// never matches a pending Op of this one.
 	token   atomic.Uint64
+	base    uint64
 	mu      sync.Mutex
 	pending map[uint64]store.Op // submitted here, not yet applied, by token
 	waits   chan proposalWait
@@ -84,7 +85,8 @@ func newReplica(s *stream, under Store, group uint64) *replica {
 		waits: make(chan proposalWait, 4096), stop: make(chan struct{})}
 	var seed [8]byte
 	_, _ = rand.Read(seed[:])
-	r.token.Store(binary.BigEndian.Uint64(seed[:]))
+	r.base = binary.BigEndian.Uint64(seed[:]) >> 1 // room to count up without wrapping
+	r.token.Store(r.base)
 	go r.watch()
 	return r
 }
@@ -116,11 +118,7 @@ func (r *replica) Submit(op store.Op) {
 		op.Done(errNotLeader)
 		return
 	}
-	enc := l.logEntry()
-	data := make([]byte, 8+len(enc))
-	tok := r.token.Add(1)
-	binary.BigEndian.PutUint64(data, tok)
-	copy(data[8:], enc)
+	tok, data := r.entry(l.logEntry(), 0)
 	r.mu.Lock()
 	r.pending[tok] = op
 	r.mu.Unlock()
@@ -130,6 +128,41 @@ func (r *replica) Submit(op store.Op) {
 	case <-r.stop:
 		r.fail(tok, consensus.ErrStopped)
 	}
+}
+
+// An entry's data is the proposer's token (8 bytes), flags (1 byte) and
+// the encoded operation.
+const (
+	entryHeader = 9
+	// appliedHere marks an operation its proposer applied before
+	// proposing it (a consumer's acknowledgement kinds, logApplied).
+	appliedHere byte = 1
+)
+
+func (r *replica) entry(enc []byte, flags byte) (uint64, []byte) {
+	data := make([]byte, entryHeader+len(enc))
+	tok := r.token.Add(1)
+	binary.BigEndian.PutUint64(data, tok)
+	data[8] = flags
+	copy(data[entryHeader:], enc)
+	return tok, data
+}
+
+// logApplied sends a consumer operation the leader has applied already
+// to the log, so that every other replica applies it in the same place
+// among the stream's operations. It does not wait: the driver that
+// applied it holds the consumer's lock. A consumer's driver decides and
+// applies at once (its deliveries cannot wait for a quorum one by one);
+// what a client is told was done waits for the log: a DoubleAck's reply
+// is sent with the consumer's flush, itself an entry after the acks it
+// answers (flushOp).
+func (r *replica) logApplied(enc []byte) {
+	cl := r.cluster()
+	if cl == nil || !r.leader.Load() {
+		return
+	}
+	_, data := r.entry(enc, appliedHere)
+	cl.Host().Propose(r.group, data)
 }
 
 // Close leaves the shared local store open: the Service closes it.
@@ -189,7 +222,7 @@ func (r *replica) Applied() uint64 {
 // commits (see the type's comment).
 func (r *replica) Apply(ents []consensus.Entry) ([]any, error) {
 	for _, e := range ents {
-		if len(e.Data) < 8 {
+		if len(e.Data) < entryHeader {
 			continue // raft's own entries change nothing here
 		}
 		if r.broken.Load() {
@@ -198,13 +231,17 @@ func (r *replica) Apply(ents []consensus.Entry) ([]any, error) {
 		var op store.Op
 		if e.Proposer == r.hostID {
 			tok := binary.BigEndian.Uint64(e.Data)
-			r.mu.Lock()
-			op = r.pending[tok]
-			delete(r.pending, tok)
-			r.mu.Unlock()
+			if e.Data[8]&appliedHere != 0 && tok > r.base && tok <= r.token.Load() {
+				op = nopOp{} // applied by this incarnation when proposed
+			} else {
+				r.mu.Lock()
+				op = r.pending[tok]
+				delete(r.pending, tok)
+				r.mu.Unlock()
+			}
 		}
 		if op == nil {
-			op = &streamOp{s: r.s, enc: bytes.Clone(e.Data[8:]), done: make(chan error, 1)}
+			op = newLogOp(r.s, bytes.Clone(e.Data[entryHeader:]))
 		}
 		r.Store.Submit(&appliedOp{inner: op, r: r, index: e.Index})
 	}
@@ -219,15 +256,90 @@ type appliedOp struct {
 	index uint64
 }
 
+// Apply applies the entry, then writes what the stream's consumers
+// changed in memory (their acknowledgement kinds change only memory,
+// see consumer_store.go) and the entry's index, so that the index never
+// covers consumer changes the store does not hold: a restart that
+// resumes after it loses none of them.
 func (o *appliedOp) Apply(b *store.Batch) error {
 	err := o.inner.Apply(b)
 	if err != nil && !errors.Is(err, errRejected) {
 		return err
 	}
+	for _, c := range o.r.s.cons.all() {
+		if ferr := c.flushDirty(b); ferr != nil {
+			return ferr
+		}
+	}
 	if perr := b.PutApplied(o.r.s.id, o.index); perr != nil {
 		return perr
 	}
 	return err
+}
+
+// nopOp stands for an entry already applied here.
+type nopOp struct{}
+
+func (nopOp) Apply(*store.Batch) error { return nil }
+func (nopOp) Done(error)               {}
+
+// logOp applies an entry no local proposer waits for (a follower's, or
+// one proposed before a restart), doing afterwards what the proposer
+// would: start a consumer it created, stop one it removed.
+type logOp struct {
+	s       *stream
+	enc     []byte
+	kind    opKind
+	res     opResult
+	removed *consumer
+}
+
+func newLogOp(s *stream, enc []byte) *logOp {
+	o := &logOp{s: s, enc: enc}
+	if k, _, _, err := opHeader(enc); err == nil {
+		o.kind = k
+	}
+	return o
+}
+
+func (o *logOp) Apply(b *store.Batch) error {
+	switch o.kind {
+	case kindConsumerCreate, kindConsumerRemove, kindConsumerUpdate, kindConsumerPause:
+		// The consumer set changes under its lock, as an API proposer
+		// holds it.
+		o.s.cons.mu.Lock()
+		defer o.s.cons.mu.Unlock()
+		if o.kind == kindConsumerRemove {
+			if _, name, _, err := opHeader(o.enc); err == nil {
+				o.removed = o.s.cons.byName[string(name)]
+			}
+		}
+	}
+	return o.s.apply(b, o.enc, nil, &o.res)
+}
+
+func (o *logOp) FreesSpace() bool { return o.kind == kindConsumerRemove || o.kind == kindStreamDelete }
+
+func (o *logOp) Done(err error) {
+	o.s.settle(err)
+	if o.s.hasMarkersToWake() {
+		o.s.wakeMarkers()
+	}
+	if err != nil {
+		return
+	}
+	if c := o.res.cons; c != nil {
+		c.est.Store(int64(c.countPending(c.position())))
+		if serr := c.start(); serr != nil {
+			o.s.svc.log.Error("starting a replicated consumer", "stream", o.s.name, "consumer", c.name, "err", serr)
+		}
+	}
+	if o.removed != nil {
+		o.removed.stop(false)
+	}
+	if o.kind == kindPublish || o.kind == kindBatch {
+		o.s.wakeConsumers(o.res.subject)
+	}
 }
 
 func (o *appliedOp) FreesSpace() bool { return freesSpace(o.inner) }
@@ -301,6 +413,15 @@ func (r *replica) LeaderChanged(isLeader bool) {
 	s.mu.RUnlock()
 	if err := svc.subscribe(s, subjects); err != nil {
 		svc.log.Error("subscribing a replicated stream's subjects", "stream", s.name, "err", err)
+	}
+	// The consumers' drivers take over: deadlines that passed while
+	// following are due now, and whatever waits is delivered.
+	now := svc.clock.Now()
+	for _, c := range s.cons.all() {
+		c.mu.Lock()
+		c.rearmLocked(now)
+		c.mu.Unlock()
+		c.wake()
 	}
 	svc.log.Info("leads replicated stream", "stream", s.name)
 }

@@ -151,3 +151,87 @@ func TestReplicatedStreamRefusals(t *testing.T) {
 		t.Fatalf("R5 on 3 servers: %v", err)
 	}
 }
+
+// TestReplicatedConsumerFailover: a durable consumer of an R3 stream;
+// some messages acknowledged (with the server's confirmation), some
+// delivered and not; the stream's leader stops. The new leader delivers
+// every unacknowledged message (again, or for the first time) and never
+// one that was acknowledged.
+func TestReplicatedConsumerFailover(t *testing.T) {
+	nodes := startStreamCluster(t, "rc", 3)
+	waitMetaLeader(t, nodes)
+	_, js := jsConnect(t, nodes[0].url())
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "WORK", Subjects: []string{"work.>"}, Replicas: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishAcked(t, js, "work", 1, 20)
+	c, err := s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "D", AckPolicy: jetstream.AckExplicitPolicy, AckWait: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci := c.CachedInfo(); ci.Cluster == nil || ci.Cluster.Leader == "" {
+		t.Fatalf("consumer info has no cluster section: %+v", ci.Cluster)
+	}
+	batch, err := c.Fetch(10, jetstream.FetchMaxWait(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for m := range batch.Messages() {
+		got++
+		md, _ := m.Metadata()
+		if md.Sequence.Stream <= 6 {
+			if err := m.DoubleAck(ctx); err != nil {
+				t.Fatalf("ack %d: %v", md.Sequence.Stream, err)
+			}
+		}
+	}
+	if got != 10 {
+		t.Fatalf("fetched %d of 10", got)
+	}
+
+	leader := streamLeader(nodes, js, "WORK")
+	nodeNamed(nodes, leader).stop()
+	var other *streamNode
+	for _, n := range nodes {
+		if n.running {
+			other = n
+			break
+		}
+	}
+	_, js2 := jsConnect(t, other.url())
+	waitLong(t, "a new stream leader", func() bool {
+		l := streamLeader(nodes, js2, "WORK")
+		return l != "" && l != leader
+	})
+	var c2 jetstream.Consumer
+	waitLong(t, "the consumer on the new leader", func() bool {
+		c2, err = js2.Consumer(ctx, "WORK", "D")
+		return err == nil
+	})
+	if f := c2.CachedInfo().AckFloor.Stream; f != 6 {
+		t.Fatalf("ack floor after failover %d, want 6", f)
+	}
+	seen := map[uint64]bool{}
+	deadline := time.Now().Add(60 * time.Second)
+	for len(seen) < 14 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after failover got %d of the 14 unacknowledged messages", len(seen))
+		}
+		batch, err := c2.Fetch(20, jetstream.FetchMaxWait(3*time.Second))
+		if err != nil {
+			continue
+		}
+		for m := range batch.Messages() {
+			md, _ := m.Metadata()
+			if md.Sequence.Stream <= 6 {
+				t.Fatalf("acknowledged message %d delivered again", md.Sequence.Stream)
+			}
+			seen[md.Sequence.Stream] = true
+			m.DoubleAck(ctx)
+		}
+	}
+}
