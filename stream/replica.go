@@ -399,7 +399,12 @@ func (r *replica) LeaderChanged(isLeader bool) {
 	}
 	s, svc := r.s, r.s.svc
 	svc.mu.Lock()
-	defer svc.mu.Unlock()
+	defer func() {
+		svc.mu.Unlock()
+		if isLeader && svc.lookup(s.name) == s {
+			go svc.leaderElected(s) // asks the host: not from its loop's callers
+		}
+	}()
 	if svc.streams[s.name] != s {
 		return
 	}

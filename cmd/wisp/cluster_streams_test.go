@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -233,5 +235,88 @@ func TestReplicatedConsumerFailover(t *testing.T) {
 			seen[md.Sequence.Stream] = true
 			m.DoubleAck(ctx)
 		}
+	}
+}
+
+// TestReplicatedStreamStepDownAndInfo: stream info's cluster section as
+// nats-server gives it (cluster name, leader, the other replicas, current),
+// the stream and consumer leader step-downs asked from a follower's
+// client move the leadership, and the new leader announces itself.
+func TestReplicatedStreamStepDownAndInfo(t *testing.T) {
+	nodes := startStreamCluster(t, "rs", 3)
+	waitMetaLeader(t, nodes)
+	nc, js := jsConnect(t, nodes[0].url())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "SD", Subjects: []string{"sd.>"}, Replicas: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "C", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	var info *jetstream.StreamInfo
+	waitLong(t, "both replicas current", func() bool {
+		info, err = s.Info(ctx)
+		if err != nil || info.Cluster == nil || len(info.Cluster.Replicas) != 2 {
+			return false
+		}
+		for _, r := range info.Cluster.Replicas {
+			if !r.Current || r.Name == info.Cluster.Leader {
+				return false
+			}
+		}
+		return true
+	})
+	if info.Cluster.Name != "RC" || info.Cluster.Leader == "" {
+		t.Fatalf("cluster section %+v", info.Cluster)
+	}
+
+	elected, err := nc.SubscribeSync("$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.SD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.Flush()
+	stepDown := func(subject, wantType string) string {
+		t.Helper()
+		old := streamLeader(nodes, js, "SD")
+		// Ask through a client of a server that does not lead.
+		var via *streamNode
+		for _, n := range nodes {
+			if n.name != old {
+				via = n
+				break
+			}
+		}
+		vc, _ := jsConnect(t, via.url())
+		m, err := vc.Request(subject, nil, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := `{"type":"` + wantType + `","success":true}`
+		if string(m.Data) != want {
+			t.Fatalf("%s answered %s", subject, m.Data)
+		}
+		var now string
+		waitLong(t, "another leader", func() bool { now = streamLeader(nodes, js, "SD"); return now != "" && now != old })
+		return now
+	}
+	leader := stepDown("$JS.API.STREAM.LEADER.STEPDOWN.SD", "io.nats.jetstream.api.v1.stream_leader_stepdown_response")
+	m, err := elected.NextMsg(20 * time.Second)
+	if err != nil {
+		t.Fatal("no leader elected advisory")
+	}
+	var adv struct {
+		Type, Stream, Leader string
+	}
+	json.Unmarshal(m.Data, &adv)
+	if adv.Type != "io.nats.jetstream.advisory.v1.stream_leader_elected" || adv.Stream != "SD" || adv.Leader != leader {
+		t.Fatalf("advisory %s, leader %s", m.Data, leader)
+	}
+	stepDown("$JS.API.CONSUMER.LEADER.STEPDOWN.SD.C", "io.nats.jetstream.api.v1.consumer_leader_stepdown_response")
+
+	r, err := nc.Request("$JS.API.STREAM.LEADER.STEPDOWN.NOPE", nil, 10*time.Second)
+	if err != nil || !strings.Contains(string(r.Data), `"err_code":10059`) {
+		t.Fatalf("step-down of no stream: %s %v", r.Data, err)
 	}
 }
