@@ -32,6 +32,10 @@ type Options struct {
 	// one second); HelloInterval how often the meta hellos go out
 	// (default 250ms).
 	TickInterval, HelloInterval time.Duration
+	// SnapshotEntries and KeepEntries override the host's snapshot
+	// period and the entries kept behind a snapshot (tests; 0 keeps the
+	// consensus defaults).
+	SnapshotEntries, KeepEntries uint64
 }
 
 // Node is this server's part in the cluster's replication: the raft host
@@ -92,6 +96,12 @@ func Start(o Options) (*Node, error) {
 	cfg.ID, cfg.Store, cfg.Transport, cfg.Logger = NodeID(o.Name), store, n.tr, o.Logger
 	if o.TickInterval > 0 {
 		cfg.TickInterval = o.TickInterval
+	}
+	if o.SnapshotEntries > 0 {
+		cfg.SnapshotEntries = o.SnapshotEntries
+	}
+	if o.KeepEntries > 0 {
+		cfg.KeepEntries = o.KeepEntries
 	}
 	// Appends well under a frame, so a frame never has to carry one alone.
 	cfg.MaxSizePerMsg = uint64(min(1<<20, o.MaxFrame/4))

@@ -431,6 +431,15 @@ func (r *replica) LeaderChanged(isLeader bool) {
 	svc.log.Info("leads replicated stream", "stream", s.name)
 }
 
+// localStore is the store the stream's data lives in: its replica's
+// for a replicated stream.
+func (s *stream) localStore() Store {
+	if s.repl != nil {
+		return s.repl.Store
+	}
+	return s.st
+}
+
 // isLeader reports whether the stream is local, or replicated and led
 // by this server.
 func (s *stream) isLeader() bool { return s.repl == nil || s.repl.leader.Load() }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/wisp-mq/wisp/consensus"
-	"github.com/wisp-mq/wisp/stream/store"
 )
 
 // OpenReplica opens this server's replica of a replicated stream the
@@ -93,10 +92,3 @@ func (s *stream) archiveBytes() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// restoreReplica replaces the replica's state with a snapshot.
-func (s *stream) restoreReplica(data []byte, index uint64) error {
-	if len(data) == 0 && index == 0 {
-		return nil
-	}
-	return fmt.Errorf("stream %s: installing a snapshot at %d: %w", s.name, index, store.ErrNotApplied)
-}

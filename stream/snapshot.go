@@ -109,7 +109,7 @@ func (o *freezeOp) Done(err error) {
 		return
 	}
 	s := o.s
-	sn, ok := s.st.(snapshotter)
+	sn, ok := s.localStore().(snapshotter)
 	if !ok {
 		o.out <- freezeResult{err: errors.New("this store cannot take snapshots")}
 		return

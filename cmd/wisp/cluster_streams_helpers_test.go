@@ -28,6 +28,9 @@ type streamNode struct {
 	cluster    string
 	running    bool
 	stopCancel context.CancelFunc
+	// snapshotEvery, when set, makes the node's raft host snapshot and
+	// compact every that many entries (keeping a quarter behind).
+	snapshotEvery uint64
 }
 
 func (n *streamNode) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.port) }
@@ -35,13 +38,19 @@ func (n *streamNode) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.
 // startStreamCluster starts size servers named prefix1.. with streams in
 // one cluster, every route listed on every server.
 func startStreamCluster(t *testing.T, prefix string, size int) []*streamNode {
+	return startStreamClusterWith(t, prefix, size, 0)
+}
+
+// startStreamClusterWith is startStreamCluster with the raft hosts
+// snapshotting every snapshotEvery entries (0: the default).
+func startStreamClusterWith(t *testing.T, prefix string, size int, snapshotEvery uint64) []*streamNode {
 	t.Helper()
 	dir := t.TempDir()
 	nodes := make([]*streamNode, size)
 	var routes []string
 	for i := range nodes {
 		n := &streamNode{name: fmt.Sprintf("%s%d", prefix, i+1), port: freePort(t), rt: freePort(t),
-			dir: filepath.Join(dir, fmt.Sprintf("%s%d", prefix, i+1)), cluster: "RC"}
+			dir: filepath.Join(dir, fmt.Sprintf("%s%d", prefix, i+1)), cluster: "RC", snapshotEvery: snapshotEvery}
 		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", n.rt))
 		nodes[i] = n
 	}
@@ -90,7 +99,12 @@ func (n *streamNode) start(t *testing.T) {
 		layers.close()
 		t.Fatal(err)
 	}
+	if n.snapshotEvery > 0 {
+		every := n.snapshotEvery
+		tuneReplication = func(o *replication.Options) { o.SnapshotEntries, o.KeepEntries = every, every/4 }
+	}
 	node, err := startReplication(cfg, srv, layers, log)
+	tuneReplication = nil
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -318,5 +319,84 @@ func TestReplicatedStreamStepDownAndInfo(t *testing.T) {
 	r, err := nc.Request("$JS.API.STREAM.LEADER.STEPDOWN.NOPE", nil, 10*time.Second)
 	if err != nil || !strings.Contains(string(r.Data), `"err_code":10059`) {
 		t.Fatalf("step-down of no stream: %s %v", r.Data, err)
+	}
+}
+
+// TestReplicatedStreamCatchUpFromSnapshot: a replica stopped while the
+// others went far past the log they keep (they snapshot every 32
+// entries) comes back through a snapshot of the stream (the archive of
+// its messages and consumers) and then follows the log: it holds every
+// message, and leads with the consumer where it was.
+func TestReplicatedStreamCatchUpFromSnapshot(t *testing.T) {
+	nodes := startStreamClusterWith(t, "rp", 3, 32)
+	waitMetaLeader(t, nodes)
+	_, js := jsConnect(t, nodes[0].url())
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "SNAP", Subjects: []string{"snap.>"}, Replicas: 3, AllowDirect: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acked := publishAcked(t, js, "snap", 0, 10)
+	c, err := s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "C", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := streamLeader(nodes, js, "SNAP")
+	var away *streamNode
+	for _, n := range nodes {
+		if n.name != leader {
+			away = n
+			break
+		}
+	}
+	away.stop()
+	for i, seq := range publishAcked(t, js, "snap", 10, 200) {
+		acked[i] = seq
+	}
+	batch, err := c.Fetch(5, jetstream.FetchMaxWait(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range batch.Messages() {
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	away.start(t)
+	waitLong(t, "the replica caught up", func() bool {
+		for _, st := range away.layers.global().Stats().Streams {
+			if st.Name == "SNAP" {
+				return st.Messages == uint64(len(acked))
+			}
+		}
+		return false
+	})
+	nc, err := nats.Connect(away.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	for i, seq := range acked {
+		m, err := nc.Request("$JS.API.DIRECT.GET.SNAP", []byte(fmt.Sprintf(`{"seq":%d}`, seq)), 5*time.Second)
+		if err != nil || string(m.Data) != fmt.Sprint(i) {
+			t.Fatalf("the caught-up replica's seq %d: %v %q", seq, err, m.Data)
+		}
+	}
+	// Lead from the caught-up replica: the consumer resumes after the
+	// five acknowledged messages.
+	waitLong(t, "the caught-up replica leads", func() bool {
+		l := streamLeader(nodes, js, "SNAP")
+		if l == away.name {
+			return true
+		}
+		if l != "" {
+			nodeNamed(nodes, l).node.StepDown(ctx, 2)
+		}
+		return false
+	})
+	ci, err := c.Info(ctx)
+	if err != nil || ci.AckFloor.Stream != 5 || ci.NumPending != uint64(len(acked)-5) {
+		t.Fatalf("consumer on the caught-up leader: %+v %v", ci, err)
 	}
 }

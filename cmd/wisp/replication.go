@@ -49,10 +49,14 @@ func checkReplication(cfg *conf.Config) error {
 // startReplication starts this server's replication node (its raft log in
 // store_dir/cluster) once the server, and so its routes, run.
 func startReplication(cfg *conf.Config, srv *server.Server, layers *streamLayers, log *slog.Logger) (*replication.Node, error) {
-	node, err := replication.Start(replication.Options{
+	opts := replication.Options{
 		Name: srv.Name(), Dir: filepath.Join(cfg.StoreDir, "cluster"), Net: serverNet{srv},
 		MaxFrame: server.ClusterFrameMax, Logger: log.With("subsystem", "replication"),
-	})
+	}
+	if tuneReplication != nil {
+		tuneReplication(&opts)
+	}
+	node, err := replication.Start(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -80,6 +84,10 @@ type streamCluster struct {
 func (c streamCluster) Name() string { return c.name }
 
 var _ stream.Cluster = streamCluster{}
+
+// tuneReplication, when set (by tests), adjusts the replication options
+// (snapshot periods) before the node starts.
+var tuneReplication func(*replication.Options)
 
 // metaReporter turns the meta group's status into the server's report.
 type metaReporter struct {
