@@ -91,4 +91,3 @@ func (s *stream) archiveBytes() ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
-
