@@ -9,13 +9,16 @@ import (
 	"time"
 
 	"github.com/wisp-mq/wisp/consensus"
-	"github.com/wisp-mq/wisp/stream"
 )
+
+// ErrNoPeers is PlaceStream's error when the meta group has fewer
+// members than the stream asks replicas.
+var ErrNoPeers = errors.New("replication: no suitable peers for placement")
 
 // StreamLayer is what replication needs of the stream layer to run
 // replicated streams: it opens a replica (creating the stream locally
 // when needed) and returns its state machine, and drops one whose
-// assignment went. stream.Service has both.
+// assignment went. stream.Service has both (cmd/wisp wires them).
 type StreamLayer interface {
 	OpenReplica(name string, group uint64, config []byte, created time.Time) (consensus.StateMachine, error)
 	CloseReplica(name string, group uint64)
@@ -232,8 +235,7 @@ func (s *streams) close() {
 }
 
 // PlaceStream places a new replicated stream on replicas of the meta
-// group's members and records the assignment with a new raft group
-// (stream.Cluster). Members carrying fewer streams are preferred; ties
+// group's members and records the assignment with a new raft group. Members carrying fewer streams are preferred; ties
 // go by name.
 func (n *Node) PlaceStream(ctx context.Context, name string, replicas int, config []byte, created time.Time) error {
 	st, ok := n.host.Status(MetaGroup)
@@ -245,7 +247,7 @@ func (n *Node) PlaceStream(ctx context.Context, name string, replicas int, confi
 	}
 	members := n.meta.memberNames(ctx)
 	if replicas > len(members) {
-		return stream.ErrNoPeers
+		return ErrNoPeers
 	}
 	load := map[string]int{}
 	for _, a := range n.meta.sm.streamAssignments() {
@@ -319,14 +321,10 @@ func (n *Node) MetaLeader() string {
 // Self is this server's name.
 func (n *Node) Self() string { return n.name }
 
-// GroupStatus reports a stream group as this server sees it.
-func (n *Node) GroupStatus(ctx context.Context, group uint64) stream.GroupInfo {
-	gs := n.groupStatus(ctx, group)
-	gi := stream.GroupInfo{Leader: gs.Leader, IsLeader: gs.IsLeader}
-	for _, r := range gs.Replicas {
-		gi.Replicas = append(gi.Replicas, stream.PeerInfo{Name: r.Name, Current: r.Current, Active: r.Active, Lag: r.Lag})
-	}
-	return gi
+// GroupStatus reports a stream group as this server sees it (the meta
+// group's fields, without its leader changes).
+func (n *Node) GroupStatus(ctx context.Context, group uint64) MetaStatus {
+	return n.groupStatus(ctx, group)
 }
 
 // StepDown hands a group's leadership to its most caught-up active

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/wisp-mq/wisp/consensus"
 	"github.com/wisp-mq/wisp/stream/store"
@@ -419,9 +420,12 @@ func (r *replica) LeaderChanged(isLeader bool) {
 	if err := svc.subscribe(s, subjects); err != nil {
 		svc.log.Error("subscribing a replicated stream's subjects", "stream", s.name, "err", err)
 	}
-	// The consumers' drivers take over: deadlines that passed while
-	// following are due now, and whatever waits is delivered.
+	// The stream's timers and the consumers' drivers take over: a
+	// follower's timers propose nothing (not the leader) and stop, so
+	// what came due while following is due now, and whatever waits is
+	// delivered.
 	now := svc.clock.Now()
+	s.rearmTimers(now.UnixNano())
 	for _, c := range s.cons.all() {
 		c.mu.Lock()
 		c.rearmLocked(now)
@@ -429,6 +433,26 @@ func (r *replica) LeaderChanged(isLeader bool) {
 		c.wake()
 	}
 	svc.log.Info("leads replicated stream", "stream", s.name)
+}
+
+// rearmTimers arms the stream's expiry, TTL and schedule timers for
+// what is due, as a new leader must.
+func (s *stream) rearmTimers(now int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.deleted {
+		return
+	}
+	if s.cfg.MaxAge > 0 && s.state.msgs > 0 {
+		s.armExpiry(time.Duration(s.state.firstTime + int64(s.cfg.MaxAge) - now))
+	}
+	if t := s.ttls; t != nil && len(t.due) > 0 {
+		s.armTTL(t.due[0].at, now)
+	}
+	if s.sched != nil {
+		s.sched.armedAt = 0
+		s.armSchedules(now)
+	}
 }
 
 // localStore is the store the stream's data lives in: its replica's

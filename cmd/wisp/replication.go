@@ -83,6 +83,26 @@ type streamCluster struct {
 
 func (c streamCluster) Name() string { return c.name }
 
+// PlaceStream is the node's, with the stream layer's error for too few
+// servers.
+func (c streamCluster) PlaceStream(ctx context.Context, name string, replicas int, config []byte, created time.Time) error {
+	err := c.Node.PlaceStream(ctx, name, replicas, config, created)
+	if errors.Is(err, replication.ErrNoPeers) {
+		return stream.ErrNoPeers
+	}
+	return err
+}
+
+// GroupStatus converts the node's status of a stream group.
+func (c streamCluster) GroupStatus(ctx context.Context, group uint64) stream.GroupInfo {
+	gs := c.Node.GroupStatus(ctx, group)
+	gi := stream.GroupInfo{Leader: gs.Leader, IsLeader: gs.IsLeader}
+	for _, r := range gs.Replicas {
+		gi.Replicas = append(gi.Replicas, stream.PeerInfo{Name: r.Name, Current: r.Current, Active: r.Active, Lag: r.Lag})
+	}
+	return gi
+}
+
 var _ stream.Cluster = streamCluster{}
 
 // tuneReplication, when set (by tests), adjusts the replication options
