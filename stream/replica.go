@@ -166,9 +166,20 @@ func (r *replica) logApplied(enc []byte) {
 	cl.Host().Propose(r.group, data)
 }
 
-// Close leaves the shared local store open: the Service closes it.
+// Close stops the replica: the Ops still waiting for their entries fail
+// (nobody would finish them). It leaves the shared local store open: the
+// Service closes it.
 func (r *replica) Close() error {
-	r.stopped.Do(func() { close(r.stop) })
+	r.stopped.Do(func() {
+		close(r.stop)
+		r.mu.Lock()
+		pending := r.pending
+		r.pending = map[uint64]store.Op{}
+		r.mu.Unlock()
+		for _, op := range pending {
+			op.Done(fmt.Errorf("%w: %w", store.ErrNotApplied, consensus.ErrStopped))
+		}
+	})
 	return nil
 }
 
