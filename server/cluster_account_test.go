@@ -63,9 +63,12 @@ func TestClusterReloadRefusesClusterChanges(t *testing.T) {
 }
 
 // A stream consumer's delivery (Deliver: matched on the deliver subject,
-// shown under the stored subject) stays on its server: a route carries one
-// subject, so it would arrive under the wrong one elsewhere.
-func TestClusterDeliverStaysLocal(t *testing.T) {
+// shown under the stored subject) reaches a subscriber on another server
+// under the stored subject, once: a route message carries one subject,
+// so it goes as a cluster-internal message (deliver_remote.go), not as
+// a route message that would show the deliver subject. (It used to stay
+// on its server; replicated streams serve clients anywhere.)
+func TestClusterDeliverReachesOtherServers(t *testing.T) {
 	servers := startTestCluster(t, 2, nil)
 	remote := connectTo(t, servers[1])
 	far, _ := remote.SubscribeSync("deliver.here")
@@ -81,8 +84,14 @@ func TestClusterDeliverStaysLocal(t *testing.T) {
 	if err != nil || m.Subject != "orders.1" {
 		t.Fatalf("local delivery: %v %v", m, err)
 	}
+	if m, err := far.NextMsg(5 * time.Second); err != nil || m.Subject != "orders.1" || string(m.Data) != "x" {
+		t.Fatalf("remote delivery: %v %v", m, err)
+	}
 	if m, err := far.NextMsg(300 * time.Millisecond); err == nil {
-		t.Fatalf("a delivery crossed the route as %q", m.Subject)
+		t.Fatalf("a second copy reached the other server as %q", m.Subject)
+	}
+	if m, err := near.NextMsg(300 * time.Millisecond); err == nil {
+		t.Fatalf("a second local copy %q", m.Subject)
 	}
 }
 
