@@ -122,3 +122,40 @@ func TestClusterServiceImportAcrossServers(t *testing.T) {
 		}
 	}
 }
+
+// An in-process subscription made with SubscribeRouted takes messages
+// published on other servers (its interest crosses the routes), and its
+// cancel withdraws that interest. A plain in-process one does not.
+func TestClusterSubscribeRouted(t *testing.T) {
+	servers := startTestCluster(t, 2, nil)
+	got := make(chan string, 4)
+	cancel, err := servers[1].SubscribeRouted("captured.>", func(subject, _, _, _ []byte) { got <- string(subject) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := servers[1].Subscribe("plain.>", "", func(subject, _, _, _ []byte) { got <- string(subject) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local()
+	waitInterest(t, servers[0], "captured.x", 1)
+	pub := connectTo(t, servers[0])
+	pub.Publish("plain.x", nil)
+	pub.Publish("captured.x", nil)
+	pub.Flush()
+	select {
+	case s := <-got:
+		if s != "captured.x" {
+			t.Fatalf("got %q first", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the routed subscription got nothing")
+	}
+	cancel()
+	eventually(t, "interest withdrawn", func() bool { return len(servers[0].sl.Match([]byte("captured.x")).Plain) == 0 })
+	select {
+	case s := <-got:
+		t.Fatalf("got %q", s)
+	case <-time.After(200 * time.Millisecond):
+	}
+}
