@@ -32,11 +32,21 @@ type Options struct {
 	// one second); HelloInterval how often the meta hellos go out
 	// (default 250ms).
 	TickInterval, HelloInterval time.Duration
-	// SnapshotEntries and KeepEntries override the host's snapshot
-	// period and the entries kept behind a snapshot (tests; 0 keeps the
-	// consensus defaults).
+	// SnapshotEntries and KeepEntries are the host's snapshot period
+	// and the entries kept behind a snapshot (0: DefaultSnapshotEntries
+	// and DefaultKeepEntries).
 	SnapshotEntries, KeepEntries uint64
 }
+
+// A replicated stream's snapshot is an archive of the whole stream
+// (stream/replica.go), taken on the host's loop: far costlier than the
+// meta group's. The server's host takes them rarely and keeps a long log
+// behind each, so that a lagging replica catches up from the log (which
+// Pebble holds on disk, not in memory) rather than through a snapshot.
+const (
+	DefaultSnapshotEntries = 1 << 16
+	DefaultKeepEntries     = 1 << 14
+)
 
 // Node is this server's part in the cluster's replication: the raft host
 // with its log, the transport over the routes, and the meta group.
@@ -97,6 +107,7 @@ func Start(o Options) (*Node, error) {
 	if o.TickInterval > 0 {
 		cfg.TickInterval = o.TickInterval
 	}
+	cfg.SnapshotEntries, cfg.KeepEntries = DefaultSnapshotEntries, DefaultKeepEntries
 	if o.SnapshotEntries > 0 {
 		cfg.SnapshotEntries = o.SnapshotEntries
 	}
