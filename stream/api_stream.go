@@ -170,7 +170,7 @@ func (svc *Service) updateStream(name string, body []byte) any {
 		return errResponse(typeStreamUpdate, e)
 	}
 	if old.Replicas != cfg.Replicas {
-		if svc.clusterOf() == nil && cfg.Replicas > 1 {
+		if svc.cluster == nil && cfg.Replicas > 1 { // svc.mu is held
 			return errResponse(typeStreamUpdate, apiErr(errStreamReplicasNotSupported))
 		}
 		return errResponse(typeStreamUpdate, apiErr(errStreamReplicasNotUpdatable))

@@ -141,7 +141,8 @@ func checkHolds(t *testing.T, js jetstream.JetStream, name string, acked map[int
 }
 
 // TestReplicatedStreamRefusals: more replicas than servers is refused
-// with nats-server's error.
+// with nats-server's error, so is a change of num_replicas; a stream with
+// one replica stays local to its server, with no cluster section.
 func TestReplicatedStreamRefusals(t *testing.T) {
 	nodes := startStreamCluster(t, "rr", 3)
 	waitMetaLeader(t, nodes)
@@ -152,6 +153,23 @@ func TestReplicatedStreamRefusals(t *testing.T) {
 	var apiErr *jetstream.APIError
 	if !errors.As(err, &apiErr) || apiErr.ErrorCode != 10005 || apiErr.Description != "no suitable peers for placement" {
 		t.Fatalf("R5 on 3 servers: %v", err)
+	}
+	local, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "R1", Subjects: []string{"r1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if local.CachedInfo().Cluster != nil {
+		t.Fatalf("a local stream with a cluster section: %+v", local.CachedInfo().Cluster)
+	}
+	if _, err := js.Publish(ctx, "r1", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "R3", Subjects: []string{"r3"}, Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = js.UpdateStream(ctx, jetstream.StreamConfig{Name: "R3", Subjects: []string{"r3"}, Replicas: 1})
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode != 10061 {
+		t.Fatalf("changing num_replicas: %v", err)
 	}
 }
 
