@@ -406,6 +406,9 @@ func (r *replica) Restore(data []byte, index uint64) error {
 // subscriptions whose interest reaches the other servers, so their
 // clients' publishes come here) and runs its mirrors and sources.
 func (r *replica) LeaderChanged(isLeader bool) {
+	if isLeader && !r.leader.Load() {
+		r.settleBeforeLeading()
+	}
 	if r.leader.Swap(isLeader) == isLeader {
 		return
 	}
@@ -444,6 +447,29 @@ func (r *replica) LeaderChanged(isLeader bool) {
 		c.wake()
 	}
 	svc.log.Info("leads replicated stream", "stream", s.name)
+}
+
+// settleBeforeLeading waits, before this server acts as the stream's
+// leader, until every entry committed before its election is applied
+// to the local store: its drivers and API handlers then decide from the
+// whole state, and no entry another server proposed is still queued
+// behind an API change this server proposes (that entry could need a
+// lock the API handler holds). A failure is logged; the server leads
+// anyway rather than leave the stream without a leader.
+func (r *replica) settleBeforeLeading() {
+	cl := r.cluster()
+	if cl == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := cl.Host().ReadIndex(ctx, r.group)
+	if err == nil {
+		err = r.barrier()
+	}
+	if err != nil {
+		r.s.svc.log.Warn("a new stream leader could not wait for the entries before it", "stream", r.s.name, "err", err)
+	}
 }
 
 // rearmTimers arms the stream's expiry, TTL and schedule timers for
