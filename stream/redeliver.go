@@ -103,7 +103,9 @@ func (c *consumer) onTimer() {
 	now := c.svc.clock.Now()
 	var out outbox
 	c.mu.Lock()
-	if c.closed {
+	if c.closed || !c.s.isLeader() {
+		// A replicated stream's follower: its leader's timer acts, and a
+		// new leader re-arms this one (replica.LeaderChanged).
 		c.mu.Unlock()
 		return
 	}

@@ -442,6 +442,7 @@ func (r *replica) LeaderChanged(isLeader bool) {
 	s.rearmTimers(now.UnixNano())
 	for _, c := range s.cons.all() {
 		c.mu.Lock()
+		c.active = now // its inactivity is measured from here: the follower saw none of its use
 		c.rearmLocked(now)
 		c.mu.Unlock()
 		c.wake()
