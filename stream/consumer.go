@@ -214,7 +214,12 @@ func (c *consumer) start() error {
 	if c.cfg.isPush() {
 		// Subscribed whether or not flow control is on now: an update may
 		// turn it on.
-		fcStop, err := c.svc.broker.Subscribe(c.fcPrefix()+">", "", c.onFlowControl)
+		var fcStop func()
+		if rs, ok := c.svc.broker.(routedSubscriber); ok && c.s.repl != nil {
+			fcStop, err = rs.SubscribeRouted(c.fcPrefix()+">", c.onFlowControl) // answered from anywhere
+		} else {
+			fcStop, err = c.svc.broker.Subscribe(c.fcPrefix()+">", "", c.onFlowControl)
+		}
 		if err != nil {
 			stop()
 			return err

@@ -418,3 +418,79 @@ func TestReplicatedStreamCatchUpFromSnapshot(t *testing.T) {
 		t.Fatalf("consumer on the caught-up leader: %+v %v", ci, err)
 	}
 }
+
+// TestReplicatedPushConsumer: a push consumer of an R3 stream, with flow
+// control, delivering to a client of a server that does not lead the
+// stream: every message arrives under its own subject, the flow control
+// answers reach the leader, and acks from there count.
+func TestReplicatedPushConsumer(t *testing.T) {
+	nodes := startStreamCluster(t, "rpc", 3)
+	waitMetaLeader(t, nodes)
+	_, js := jsConnect(t, nodes[0].url())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "PUSH", Subjects: []string{"push.>"}, Replicas: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := streamLeader(nodes, js, "PUSH")
+	var far *streamNode
+	for _, n := range nodes {
+		if n.name != leader {
+			far = n
+			break
+		}
+	}
+	nc, _ := jsConnect(t, far.url())
+	sub, err := nc.SubscribeSync("deliver.push")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.Flush()
+	r, err := nc.Request("$JS.API.CONSUMER.CREATE.PUSH.P", []byte(`{"stream_name":"PUSH","config":{"durable_name":"P","deliver_subject":"deliver.push","ack_policy":"explicit","flow_control":true,"idle_heartbeat":1000000000}}`), 10*time.Second)
+	if err != nil || strings.Contains(string(r.Data), `"error"`) {
+		t.Fatalf("create push consumer: %v %s", err, r.Data)
+	}
+	// 16 KiB each: 300 of them pass the 1 MiB flow control window
+	// several times, so delivery stalls unless the answers reach the
+	// leader.
+	const n = 300
+	big := make([]byte, 16<<10)
+	for i := 0; i < n; i++ {
+		if _, err := js.Publish(ctx, fmt.Sprintf("push.%d", i), big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string]bool{}
+	deadline := time.Now().Add(60 * time.Second)
+	for len(got) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("got %d of %d pushed messages", len(got), n)
+		}
+		m, err := sub.NextMsg(5 * time.Second)
+		if err != nil {
+			continue
+		}
+		if m.Header.Get("Status") == "100" {
+			if m.Reply != "" {
+				m.Respond(nil) // a flow control request
+			}
+			continue
+		}
+		if !strings.HasPrefix(m.Subject, "push.") {
+			t.Fatalf("a delivery under %q", m.Subject)
+		}
+		got[m.Subject] = true
+		m.Ack()
+	}
+	nc.Flush()
+	_ = s
+	waitLong(t, "every ack counted on the leader", func() bool {
+		r, err := nc.Request("$JS.API.CONSUMER.INFO.PUSH.P", nil, 5*time.Second)
+		if err != nil {
+			return false
+		}
+		var ci jetstream.ConsumerInfo
+		return json.Unmarshal(r.Data, &ci) == nil && ci.AckFloor.Stream == n && ci.Cluster != nil
+	})
+}
