@@ -79,6 +79,9 @@ type Server struct {
 	// (cluster_internal.go); clusterMu serializes their changes.
 	clusterHandlers clusterHandlerMap
 	clusterMu       sync.Mutex
+	// serverRequests are the handlers of requests other servers send to
+	// an account (server_request.go), by account; under clusterMu.
+	serverRequests map[*account]func(subject, reply string, data []byte)
 	// metaStepDown is the meta leader step-down (system_meta.go).
 	metaStepDown atomic.Pointer[func(context.Context) error]
 
@@ -155,6 +158,7 @@ func (s *Server) Start() error {
 	}
 	if s.cl != nil {
 		s.HandleCluster(chanDeliver, s.onRemoteDelivery)
+		s.HandleCluster(chanRequest, s.onServerRequest)
 	}
 	if err := s.startSystem(); err != nil {
 		s.Shutdown(context.Background())

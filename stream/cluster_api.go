@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"hash/fnv"
 	"strconv"
 	"strings"
 	"time"
@@ -23,42 +22,35 @@ import (
 //     messages, consumers, pull requests, step-down) to the stream's
 //     leader, which proposes the change through the stream's log.
 //
-// A request is sent on as it came, reply subject included, to
-// $WISP.JSFWD.<server token>.<hops>.<the API subject after $JS.API.>,
-// which only that server subscribes to (across the routes); the server
-// that finally handles it replies to the client directly, so a request
-// gets exactly one reply. A request is sent on at most twice (a server
+// A request is sent on as it came, reply subject included, as one of the
+// cluster's internal messages to that server (Broker.SendToServer), with
+// how often it was sent on; the server that finally handles it replies
+// to the client directly, so a request gets exactly one reply. A request is sent on at most twice (a server
 // that holds no replica sends it to one that does, which sends it to the
 // leader); past that, or when no leader is known, the server answers
 // itself, with an error if it cannot.
-const (
-	forwardPrefix = "$WISP.JSFWD."
-	maxHops       = 2
-)
+const maxHops = 2
 
-// serverToken is a server's token in forwarded subjects: a hash of its
-// name, which may hold characters a subject token may not.
-func serverToken(name string) string {
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	return strconv.FormatUint(h.Sum64(), 16)
+// serverRequester is the Broker's pair of methods for requests between
+// servers (the server's brokers have them): they travel as the
+// cluster's internal messages, which no client can publish, so a client
+// cannot step around its permissions on $JS.API through them.
+type serverRequester interface {
+	SendToServer(server, subject, reply string, data []byte) error
+	HandleServerRequests(fn func(subject, reply string, data []byte))
 }
 
 // subscribeForwarded takes the requests other servers send this one.
 func (svc *Service) subscribeForwarded() error {
-	cl := svc.clusterOf()
-	rs, ok := svc.broker.(routedSubscriber)
+	sr, ok := svc.broker.(serverRequester)
 	if !ok {
-		return errors.New("stream: the broker cannot subscribe across the cluster")
+		return errors.New("stream: the broker cannot take requests from other servers")
 	}
-	cancel, err := rs.SubscribeRouted(forwardPrefix+serverToken(cl.Self())+".>", svc.onForwarded)
-	if err != nil {
-		return err
-	}
+	sr.HandleServerRequests(svc.onForwarded)
 	svc.mu.Lock()
 	prev := svc.apiStop
 	svc.apiStop = func() {
-		cancel()
+		sr.HandleServerRequests(nil)
 		if prev != nil {
 			prev()
 		}
@@ -67,16 +59,15 @@ func (svc *Service) subscribeForwarded() error {
 	return nil
 }
 
-// onForwarded is the callback for requests forwarded to this server.
-func (svc *Service) onForwarded(subject, reply, hdr, data []byte) {
-	rest := strings.TrimPrefix(string(subject), forwardPrefix)
-	_, rest, _ = strings.Cut(rest, ".") // this server's token
-	h, api, ok := strings.Cut(rest, ".")
+// onForwarded takes a request another server sent on: its subject is
+// "<hops>.<API subject after $JS.API.>". It runs on a route's reader.
+func (svc *Service) onForwarded(subject, reply string, data []byte) {
+	h, api, ok := strings.Cut(subject, ".")
 	hops, err := strconv.Atoi(h)
-	if !ok || err != nil || len(reply) == 0 {
+	if !ok || err != nil || hops < 1 || reply == "" {
 		return
 	}
-	svc.serveAPI(nil, []byte(apiPrefix+api), reply, hdr, data, hops)
+	svc.serveAPI(nil, []byte(apiPrefix+api), []byte(reply), nil, data, hops)
 }
 
 // forward sends a request on to server, reporting whether it was sent.
@@ -87,14 +78,16 @@ func (svc *Service) forward(server, subject string, reply, data []byte, hops int
 	return svc.forwardAny(server, subject, reply, data, hops)
 }
 
-// forwardAny is forward without the hop limit.
+// forwardAny is forward without the hop limit. A request is never sent
+// to this server itself, nor to no server.
 func (svc *Service) forwardAny(server, subject string, reply, data []byte, hops int) bool {
-	if server == "" {
+	cl := svc.clusterOf()
+	sr, ok := svc.broker.(serverRequester)
+	if server == "" || cl == nil || !ok || server == cl.Self() {
 		return false
 	}
 	rest := strings.TrimPrefix(subject, apiPrefix)
-	to := forwardPrefix + serverToken(server) + "." + strconv.Itoa(hops+1) + "." + rest
-	return svc.broker.Publish(to, string(reply), nil, data) == nil
+	return sr.SendToServer(server, strconv.Itoa(hops+1)+"."+rest, string(reply), data) == nil
 }
 
 // apiStreamName returns the replicated-stream name a stream or consumer
