@@ -159,3 +159,24 @@ func TestClusterSubscribeRouted(t *testing.T) {
 	case <-time.After(200 * time.Millisecond):
 	}
 }
+
+// A request one server sends another's layer (SendToServer) reaches the
+// handler that layer set, with its subject, reply subject and data; the
+// handler of another account does not see it.
+func TestClusterServerRequests(t *testing.T) {
+	servers := startTestCluster(t, 2, nil)
+	got := make(chan string, 2)
+	servers[1].HandleServerRequests(func(subject, reply string, data []byte) { got <- subject + " " + reply + " " + string(data) })
+	defer servers[1].HandleServerRequests(nil)
+	eventually(t, "the route up", func() bool {
+		return servers[0].SendToServer(servers[1].Name(), "1.STREAM.INFO.X", "_INBOX.r", []byte("{}")) == nil
+	})
+	select {
+	case s := <-got:
+		if s != "1.STREAM.INFO.X _INBOX.r {}" {
+			t.Fatalf("got %q", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request did not arrive")
+	}
+}
