@@ -353,24 +353,21 @@ func (r *route) remoteName() string {
 }
 
 // account finds a local account by the name a route op gives, through a
-// per-route cache so that a message costs one map lookup. A name found
-// missing is cached too, until a reload installs a new account set: the
-// server bumps accountsGen after storing the set, so a miss cached under
-// the old generation is looked up again.
+// per-route cache so that a message costs one map lookup. Every answer,
+// found or missing, is cached only until a reload installs a new account
+// set: the server bumps accountsGen after storing the set, and the cache
+// is dropped whenever the generation moved, before it is read. Checking
+// only on a miss would let a route go on handing an account's messages to
+// the subject index of an account a reload removed (or replaced).
 func (r *route) account(name []byte) *account {
-	a, ok := r.accounts[string(name)]
-	if a != nil {
-		return a
-	}
 	if gen := r.cl.s.accountsGen.Load(); gen != r.accountsGen {
 		r.accountsGen = gen
 		clear(r.accounts)
-		ok = false
 	}
-	if ok {
-		return nil
+	if a, ok := r.accounts[string(name)]; ok {
+		return a
 	}
-	a = r.cl.s.lookupAccount(string(name))
+	a := r.cl.s.lookupAccount(string(name))
 	if a == nil {
 		// An account this server does not have: the configurations
 		// differ, or a reload that adds it has not reached this server
