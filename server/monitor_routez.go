@@ -132,9 +132,22 @@ func (s *Server) clusterVarz() ClusterVarz {
 	a := cl.ln.Addr().(*net.TCPAddr)
 	return ClusterVarz{
 		Name: cl.opts.Name, Addr: cl.opts.Host, ClusterPort: a.Port,
-		AuthTimeout: routeHandshakeTimeout.Seconds(), URLs: cl.opts.Routes,
+		AuthTimeout: routeHandshakeTimeout.Seconds(), URLs: seedHosts(cl.opts.Routes),
 		SlowRoutes: cl.slowRoutes.Load(),
 	}
+}
+
+// seedHosts lists the seed routes as host:port, as nats-server's /varz
+// does: a seed URL may carry the route credentials, which monitoring must
+// never show.
+func seedHosts(routes []string) []string {
+	out := make([]string, 0, len(routes))
+	for _, r := range routes {
+		if u, err := ParseRouteURL(r); err == nil {
+			out = append(out, u.Host)
+		}
+	}
+	return out
 }
 
 var (
