@@ -133,17 +133,32 @@ func TestClusterFiveNodes(t *testing.T) {
 // refused, with the reason in the log of both sides.
 func TestClusterDuplicateServerNameRefused(t *testing.T) {
 	servers := startTestCluster(t, 2, nil)
-	dup := startServer(t, func(o *Options) {
-		o.ServerName = "n2"
+	// A third server whose log is kept: the duplicate dials it.
+	n3, n3Log := startServerLog(t, func(o *Options) {
+		o.ServerName = "n3"
 		o.Cluster = ClusterOptions{Name: "test", Host: "127.0.0.1", Port: -1, Routes: []string{"nats://" + servers[0].ClusterAddr().String()}}
 	})
-	time.Sleep(500 * time.Millisecond)
-	if n := servers[0].NumRoutes(); n != 1 {
-		t.Fatalf("n1 has %d routes, want 1 (the duplicate refused)", n)
+	eventually(t, "n3 in the mesh", func() bool { return n3.NumRoutes() == 2 && servers[1].NumRoutes() == 2 })
+	dup, dupLog := startServerLog(t, func(o *Options) {
+		o.ServerName = "n2"
+		o.Cluster = ClusterOptions{Name: "test", Host: "127.0.0.1", Port: -1, Routes: []string{"nats://" + n3.ClusterAddr().String()}}
+	})
+	eventually(t, "the refusal logged on both sides", func() bool {
+		return strings.Contains(n3Log.String(), "server name already in use in the cluster") &&
+			strings.Contains(dupLog.String(), "this server's name is already in use there")
+	})
+	if !strings.Contains(n3Log.String(), "name=n2") || !strings.Contains(dupLog.String(), "name=n2") {
+		t.Fatalf("the log lines do not name the server:\n%s\n%s", n3Log, dupLog)
 	}
-	if n := dup.NumRoutes(); n != 0 {
-		t.Fatalf("the duplicate has %d routes", n)
+	for _, s := range append(servers, n3) {
+		if n := s.NumRoutes(); n != 2 {
+			t.Fatalf("%s has %d routes, want 2 (the duplicate refused)", s.Name(), n)
+		}
 	}
+	// The duplicate keeps redialling its seed, and holds the route from
+	// reading n3's INFO until n3's refusal arrives: wait for a moment
+	// between two attempts.
+	eventually(t, "the duplicate without routes", func() bool { return dup.NumRoutes() == 0 })
 }
 
 // rawRoute dials a route port and speaks the route protocol by hand.
