@@ -260,9 +260,9 @@ func TestClusterRouteToClientPortRefused(t *testing.T) {
 }
 
 // A route whose queue grows past its own pending limit (a peer that stopped
-// reading) is closed and counted; local delivery goes on.
+// reading) is closed, logged and counted; local delivery goes on.
 func TestClusterStuckRouteIsCut(t *testing.T) {
-	s := startServer(t, func(o *Options) {
+	s, log := startServerLog(t, func(o *Options) {
 		o.ServerName = "n1"
 		o.Cluster = ClusterOptions{Name: "test", Host: "127.0.0.1", Port: -1, MaxPending: 1 << 20}
 	})
@@ -284,7 +284,13 @@ func TestClusterStuckRouteIsCut(t *testing.T) {
 		}
 	}
 	pub.Flush()
-	eventually(t, "stuck route cut", func() bool { return s.cl.slowRoutes.Load() == 1 && s.NumRoutes() == 0 })
+	const cut = "route too slow, closed to be redialled"
+	eventually(t, "stuck route cut, counted and logged", func() bool {
+		return s.cl.slowRoutes.Load() == 1 && s.NumRoutes() == 0 && strings.Contains(log.String(), cut)
+	})
+	if l := log.String(); !strings.Contains(l[strings.Index(l, cut):], "server=stuck") {
+		t.Errorf("the cut is not logged with the peer's name:\n%s", l)
+	}
 	pub.Publish("stuck.x", []byte("after"))
 	pub.Flush()
 	for {
