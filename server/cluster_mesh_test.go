@@ -325,3 +325,32 @@ func TestClusterAuthorizationWithGossip(t *testing.T) {
 		t.Fatalf("intruder has %d routes, n1 %d", intruder.NumRoutes(), servers[0].NumRoutes())
 	}
 }
+
+// The client port never takes route traffic: a route's CONNECT makes a
+// plain client at most, and route ops on it are unknown operations that
+// close the connection, without adding interest or delivering anything.
+func TestClusterClientPortRefusesRouteOps(t *testing.T) {
+	servers := startTestCluster(t, 2, nil)
+	s := servers[0]
+	local := connectTo(t, s)
+	got, _ := local.SubscribeSync("foo")
+	local.Flush()
+	before := s.sl.Count()
+	for _, op := range []string{"RS+ $G foo\r\n", "RMSG $G foo 2\r\nhi\r\n", "HRMSG $G foo 12 14\r\nNATS/1.0\r\n\r\nhi\r\n", "RS- $G foo\r\n"} {
+		c := dialRaw(t, s)
+		c.send(`CONNECT {"route":true,"cluster":"test","server_id":"X","verbose":false}` + "\r\nPING\r\n")
+		c.expect("PONG")
+		c.send(op)
+		c.expect("-ERR 'Unknown Protocol Operation'")
+		c.expectClosed()
+	}
+	if n := s.NumRoutes(); n != 1 {
+		t.Fatalf("%d routes, want the one to n2", n)
+	}
+	if n := s.sl.Count(); n != before {
+		t.Fatalf("%d subscriptions, was %d", n, before)
+	}
+	if m, err := got.NextMsg(200 * time.Millisecond); err == nil {
+		t.Fatalf("the local subscriber got %q from the client port", m.Data)
+	}
+}
