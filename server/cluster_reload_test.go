@@ -227,3 +227,40 @@ func TestClusterRouteDropsRemovedAccount(t *testing.T) {
 		t.Fatalf("the removed account's subscriber got %d messages, want 1", n)
 	}
 }
+
+// A peer's interest in an account a reload removes is held, as for an
+// account never had, and applies to the account a later reload adds under
+// that name: the peer's subscribers get its messages again without the
+// route reconnecting.
+func TestClusterReloadRemovesThenAddsAccount(t *testing.T) {
+	accountX := AccountConfig{Name: "X", Users: []User{{Username: "x", Password: "x"}}}
+	servers := startTestCluster(t, 2, func(i int, o *Options) { o.Accounts = []AccountConfig{accountA, accountX} })
+	n1, n2 := servers[0], servers[1]
+	sub := connectTo(t, n1, nats.UserInfo("x", "x"))
+	got, _ := sub.SubscribeSync("x.orders")
+	sub.Flush()
+	toN1 := n2.cl.routeToID(n1.id)
+	oldX := n2.lookupAccount("X")
+	eventually(t, "n1's interest in X on n2", func() bool { return len(oldX.sl.Match([]byte("x.orders")).Plain) == 1 })
+
+	err := n2.Reload(reloadOpts(n2, func(o *Options) { o.Accounts = []AccountConfig{accountA} }))
+	if err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if !toN1.holds("X", "x.orders") || len(oldX.sl.Match([]byte("x.orders")).Plain) != 0 {
+		t.Fatal("n1's interest in the removed account is not held")
+	}
+	err = n2.Reload(reloadOpts(n2, func(o *Options) { o.Accounts = []AccountConfig{accountA, accountX} }))
+	if err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	pub := connectTo(t, n2, nats.UserInfo("x", "x"))
+	pub.Publish("x.orders", []byte("after"))
+	pub.Flush()
+	if m, err := got.NextMsg(5 * time.Second); err != nil || string(m.Data) != "after" {
+		t.Fatalf("n1's subscriber in X: %v %v", m, err)
+	}
+	if n2.cl.routeToID(n1.id) != toN1 {
+		t.Fatal("the route reconnected")
+	}
+}

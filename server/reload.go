@@ -70,6 +70,7 @@ func (s *Server) Reload(opts *Options) error {
 	s.tls.Store(ts)
 	s.install(set, &o)
 	if s.cl != nil {
+		s.cl.accountsRemoved()
 		s.cl.accountsAdded(set.added)
 	}
 	s.syncAccountResponders()
