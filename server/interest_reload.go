@@ -3,9 +3,9 @@ package server
 import "github.com/wisp-mq/wisp/protocol"
 
 // Accounts that a configuration reload adds or removes, while routes stay
-// up. Servers
-// reload one at a time, so for a while one of them has an account another
-// lacks. Two things would otherwise go missing until the routes reconnect:
+// up. Servers reload one at a time, so for a while one of them has an
+// account another lacks. Two things would otherwise go missing until the
+// routes reconnect:
 //
 //   - the reloading server's interest in responses to the service requests
 //     it routes out of the new account ("_R_.<tag>.>"), which a route is
