@@ -242,6 +242,11 @@ func TestClusterReloadRemovesThenAddsAccount(t *testing.T) {
 	toN1 := n2.cl.routeToID(n1.id)
 	oldX := n2.lookupAccount("X")
 	eventually(t, "n1's interest in X on n2", func() bool { return len(oldX.sl.Match([]byte("x.orders")).Plain) == 1 })
+	resp := []byte(n2.respSubjectPrefix() + "x")
+	n1X := n1.lookupAccount("X")
+	if len(n1X.sl.Match(resp).Plain) != 1 {
+		t.Fatal("n2's interest in responses in X is not on n1")
+	}
 
 	err := n2.Reload(reloadOpts(n2, func(o *Options) { o.Accounts = []AccountConfig{accountA} }))
 	if err != nil {
@@ -250,6 +255,9 @@ func TestClusterReloadRemovesThenAddsAccount(t *testing.T) {
 	if !toN1.holds("X", "x.orders") || len(oldX.sl.Match([]byte("x.orders")).Plain) != 0 {
 		t.Fatal("n1's interest in the removed account is not held")
 	}
+	// n2 withdraws its interest in responses in X, which it announced
+	// when the route registered: n1 stops routing them to it.
+	eventually(t, "n2's response interest in X withdrawn on n1", func() bool { return len(n1X.sl.Match(resp).Plain) == 0 })
 	err = n2.Reload(reloadOpts(n2, func(o *Options) { o.Accounts = []AccountConfig{accountA, accountX} }))
 	if err != nil {
 		t.Fatalf("reload: %v", err)

@@ -54,11 +54,18 @@ func (cl *cluster) accountsAdded(added []*account) {
 	}
 }
 
-// accountsRemoved moves every route's interest in accounts that are no
-// longer the server's (a reload removed them) into what the route holds.
-// Called after install, before accountsAdded.
-func (cl *cluster) accountsRemoved() {
+// accountsRemoved withdraws this server's interest in responses in the
+// accounts a reload removed (announced like accountsAdded's), and moves
+// every route's interest in accounts that are no longer the server's into
+// what the route holds. Called after install, before accountsAdded.
+func (cl *cluster) accountsRemoved(removed []*account) {
+	resp := []byte(cl.s.respSubjectPrefix() + ">")
 	cl.mu.Lock()
+	for _, acc := range removed {
+		cl.broadcast(func(b []byte) []byte {
+			return protocol.AppendRUnsub(b, acc.nameBytes, resp, nil)
+		})
+	}
 	routes := make([]*route, 0, len(cl.conns))
 	for r := range cl.conns {
 		routes = append(routes, r)
