@@ -38,8 +38,22 @@ type Damage struct {
 }
 
 // Lost returns the range of acknowledged sequences missing at the tail.
+// With a ReadError nothing is known to be missing (see Unverified): a
+// stream whose last block cannot be read would otherwise be reported as
+// having lost every message, the readable ones included.
 func (d *Damage) Lost() (first, last uint64, ok bool) {
-	if d.LastSeq > d.FoundLast {
+	if d.ReadError == "" && d.LastSeq > d.FoundLast {
+		return d.FoundLast + 1, d.LastSeq, true
+	}
+	return 0, 0, false
+}
+
+// Unverified returns, for a stream with a ReadError, the acknowledged
+// sequences the store could not vouch for: past the last it could read of
+// the stream's sequence records. They may still be on disk behind the
+// unreadable block, or gone.
+func (d *Damage) Unverified() (first, last uint64, ok bool) {
+	if d.ReadError != "" && d.LastSeq > d.FoundLast {
 		return d.FoundLast + 1, d.LastSeq, true
 	}
 	return 0, 0, false
@@ -211,7 +225,7 @@ func reconcile(t *manifestTracker, man *Manifest, obs map[uint32]*observed) []Da
 				t.cons[id][c.Name] = c.Meta
 			}
 		}
-		if _, _, lost := d.Lost(); lost || d.MetaMissing || len(d.MissingConsumers) > 0 {
+		if d.LastSeq > d.FoundLast || d.MetaMissing || len(d.MissingConsumers) > 0 {
 			out = append(out, d)
 		}
 	}
