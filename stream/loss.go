@@ -150,8 +150,9 @@ func consumerNames(cs []store.ManifestConsumer) []string {
 
 // noteDedupeGap makes de-duplication honest after a loss: message ids of
 // lost messages are unknown, so until the duplicate window has passed over
-// the newest lost message, a publish carrying a message id is refused
-// rather than risk storing a duplicate as new.
+// the newest lost message, a publish carrying a message id the stream does
+// not hold is refused rather than risk storing a duplicate as new (ids of
+// messages that survived are still answered as duplicates).
 func (s *stream) noteDedupeGap(lost []store.LostRange) {
 	if s.cfg.Duplicates <= 0 {
 		return

@@ -97,6 +97,10 @@ func TestLossIsReportedAndSequencesNeverGoBack(t *testing.T) {
 	if a := h.pub("l", "again", "Nats-Msg-Id", "id-18"); a.Error == nil || !strings.Contains(a.Error.Description, "duplicates") {
 		t.Fatalf("lost id accepted: %+v", a)
 	}
+	// The ids of the messages that survived are still known.
+	if a := h.pub("l", "again", "Nats-Msg-Id", "id-5"); a.Error != nil || !a.Duplicate || a.Seq != 5 {
+		t.Fatalf("surviving id: %+v, want a duplicate of seq 5", a)
+	}
 	// A new message continues after the highest acknowledged sequence.
 	if a := h.pub("l", "new"); a.Error != nil || a.Seq != 21 {
 		t.Fatalf("new publish %+v, want seq 21", a)
