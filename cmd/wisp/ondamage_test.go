@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
@@ -16,9 +17,9 @@ import (
 	"github.com/wisp-mq/wisp/stream/store"
 )
 
-// runStreams starts a server with streams on cfg and returns a JetStream
-// client and a function that stops both, as a process stop would.
-func runStreams(t *testing.T, cfg *conf.Config) (jetstream.JetStream, func()) {
+// runStreams starts a server with streams on cfg and returns it, a
+// JetStream client and a function that stops both, as a process stop would.
+func runStreams(t *testing.T, cfg *conf.Config) (*server.Server, jetstream.JetStream, func()) {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	srv, err := server.New(&cfg.Server, log)
@@ -34,7 +35,7 @@ func runStreams(t *testing.T, cfg *conf.Config) (jetstream.JetStream, func()) {
 		t.Fatal(err)
 	}
 	nc, js := jsConnect(t, srv.ClientURL())
-	return js, func() {
+	return srv, js, func() {
 		nc.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -45,17 +46,17 @@ func runStreams(t *testing.T, cfg *conf.Config) (jetstream.JetStream, func()) {
 
 // TestOnDamageFromConfig: [jetstream] on_damage reaches the stream layer.
 // With "refuse" a stream whose acknowledged tail is missing is kept
-// offline (10118); started again with "serve", it serves what survived
-// and keeps its last sequence.
+// offline (10118), and /jsz counts the loss; started again with "serve",
+// it serves what survived and keeps its last sequence.
 func TestOnDamageFromConfig(t *testing.T) {
 	cfg := conf.DefaultConfig()
 	cfg.JetStream = true
 	cfg.StoreDir = t.TempDir()
-	cfg.Server = server.Options{Host: "127.0.0.1", Port: -1}
+	cfg.Server = server.Options{Host: "127.0.0.1", Port: -1, HTTPHost: "127.0.0.1", HTTPPort: -1}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	js, stop := runStreams(t, cfg)
+	_, js, stop := runStreams(t, cfg)
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "L", Subjects: []string{"l"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -100,16 +101,28 @@ func TestOnDamageFromConfig(t *testing.T) {
 	}
 
 	cfg.OnDamage = conf.DamageRefuse
-	js, stop = runStreams(t, cfg)
+	srv, js, stop := runStreams(t, cfg)
 	_, err = js.Stream(ctx, "L")
 	var apiErr *jetstream.APIError
 	if !errors.As(err, &apiErr) || apiErr.ErrorCode != 10118 {
 		t.Fatalf(`stream L with on_damage = "refuse": %v, want offline (10118)`, err)
 	}
+	resp, err := http.Get("http://" + srv.MonitorAddr().String() + "/jsz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jsz struct {
+		Damage *server.StoreDamage `json:"store_damage"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&jsz)
+	resp.Body.Close()
+	if d := jsz.Damage; err != nil || d == nil || d.LostMessages != 5 || d.DamagedStreams != 1 || d.Offline["L"] == "" {
+		t.Fatalf("/jsz store_damage %+v (%v), want 5 lost in 1 stream, L offline", jsz.Damage, err)
+	}
 	stop()
 
 	cfg.OnDamage = conf.DamageServe
-	js, stop = runStreams(t, cfg)
+	_, js, stop = runStreams(t, cfg)
 	defer stop()
 	s, err := js.Stream(ctx, "L")
 	if err != nil {
