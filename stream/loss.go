@@ -77,7 +77,7 @@ func (svc *Service) handleDamage(st Store, policy DamagePolicy) map[string]strin
 		svc.log.Error("acknowledged data missing from the store", "stream", d.Stream,
 			"lost_first_seq", first, "lost_last_seq", last, "lost_messages", n,
 			"missing_consumers", consumerNames(d.MissingConsumers), "definition_missing", d.MetaMissing,
-			"store_dir", rep.Dir, "action", action)
+			"store_dir", rep.Dir, "wal_files", rep.WALFiles, "action", action)
 		if policy == RefuseDamaged {
 			offline[d.Stream] = reason
 			continue

@@ -83,7 +83,7 @@ func TestLossIsReportedAndSequencesNeverGoBack(t *testing.T) {
 		t.Fatalf("lost %d messages in %d streams, want 5 in 1", st.LostMessages, st.DamagedStreams)
 	}
 	out := logs.String()
-	for _, want := range []string{"level=ERROR", "acknowledged data missing", "stream=L", "lost_first_seq=16", "lost_last_seq=20", "missing_consumers=[DUR]", "store_dir="} {
+	for _, want := range []string{"level=ERROR", "acknowledged data missing", "stream=L", "lost_first_seq=16", "lost_last_seq=20", "missing_consumers=[DUR]", "store_dir=", `wal_files="[0`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}

@@ -67,6 +67,12 @@ type OpenReport struct {
 	Manifest bool // a valid manifest was found
 	Problems []string
 	Damage   []Damage
+	// WALFiles are the write-ahead log files in Dir before Pebble opened
+	// it, as "name (size bytes)". Pebble takes a damaged log's first bad
+	// chunk as its end without naming the file; a tail lost that way was
+	// cut from one of these (the newest, in practice). Pebble removes
+	// them once replayed, so this is the only record of their names.
+	WALFiles []string
 }
 
 // observed is what the store itself holds of one stream id.

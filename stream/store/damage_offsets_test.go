@@ -205,3 +205,35 @@ func runDamage(t *testing.T, src, file string, offsets map[int]string, damage fu
 		})
 	}
 }
+
+// A tail cut from the log is reported with the log files Pebble found,
+// the cut one among them with its size after the cut: Pebble itself names
+// no file, and removes the log once it has replayed it.
+func TestOpenReportNamesWALFiles(t *testing.T) {
+	dir := t.TempDir()
+	writeDamageStore(t, dir, true)
+	wal := walFile(t, dir)
+	fi, err := os.Stat(wal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	half := fi.Size() / 2
+	cutAt(half)(t, wal, nil)
+	s, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rep := s.OpenReport()
+	if len(rep.Damage) != 1 {
+		t.Fatalf("damage %+v, want the stream's tail reported lost", rep.Damage)
+	}
+	want := fmt.Sprintf("%s (%d bytes)", filepath.Base(wal), half)
+	found := false
+	for _, f := range rep.WALFiles {
+		found = found || f == want
+	}
+	if !found {
+		t.Fatalf("report names WAL files %q, want %q among them", rep.WALFiles, want)
+	}
+}
