@@ -70,8 +70,8 @@ type OpenReport struct {
 	// WALFiles are the write-ahead log files in Dir before Pebble opened
 	// it, as "name (size bytes)". Pebble takes a damaged log's first bad
 	// chunk as its end without naming the file; a tail lost that way was
-	// cut from one of these (the newest, in practice). Pebble removes
-	// them once replayed, so this is the only record of their names.
+	// cut from one of these (the newest, in practice). Pebble deletes or
+	// reuses them once replayed, so this is the only record of them.
 	WALFiles []string
 }
 
