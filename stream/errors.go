@@ -109,6 +109,7 @@ const (
 
 	// Resources (quota.go).
 	errInsufficientResources
+	errAccountResourcesExceeded
 	errStorageResourcesExceeded
 	errMemoryResourcesExceeded
 
@@ -248,6 +249,7 @@ var errTable = [...]APIError{
 	errRestoreSubscribe:       {500, 10042, "JetStream unable to subscribe to restore snapshot {x}"},
 
 	errInsufficientResources:    {503, 10023, "insufficient resources"},
+	errAccountResourcesExceeded: {400, 10002, "resource limits exceeded for account"},
 	errStorageResourcesExceeded: {500, 10047, "insufficient storage resources available"},
 	errMemoryResourcesExceeded:  {500, 10028, "insufficient memory resources available"},
 

@@ -187,13 +187,15 @@ func (s *stream) checkPublish(o *opPublish, res *opResult) (rollupKind, *APIErro
 		return rollupNone, s.checkDiscardNew(o.Subject, size)
 	}
 	if id := headerValue(o.Header, hdrMsgID); len(id) > 0 {
-		if e := s.checkDedupeGap(o.Now); e != nil {
-			return rollupNone, e
-		}
+		// An id the stream still holds is a duplicate even after a loss;
+		// only an id it does not know may be one of the lost messages'.
 		s.pruneDedupe(o.Now)
 		if e, ok := s.dedupe[string(id)]; ok {
 			res.dup, res.seq = true, e.seq
 			return rollupNone, nil
+		}
+		if e := s.checkDedupeGap(o.Now); e != nil {
+			return rollupNone, e
 		}
 	}
 	if v := headerValue(o.Header, hdrExpStream); v != nil && string(v) != s.name {
