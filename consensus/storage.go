@@ -44,6 +44,7 @@ func NewStore(db *pebble.DB, logger *slog.Logger) *Store {
 type groupState struct {
 	hard       stateRecord
 	conf       *pb.ConfState
+	confIndex  uint64       // the last entry whose change conf holds (0: none or unknown)
 	snap       *pb.Snapshot // latest snapshot, nil if none
 	trunc      truncRecord  // the log holds entries after trunc.index
 	recovering bool
