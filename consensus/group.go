@@ -37,12 +37,12 @@ type group struct {
 	leader, term uint64
 	isLeader     bool
 
-	pending  map[uint64]*Proposal // by sequence number
+	pending map[uint64]*Proposal // by sequence number
 	// confSeq is the sequence of this host's membership change in flight
 	// (0: none); confIndex its index once raft took it (membership.go).
 	confSeq, confIndex uint64
-	reads    []*readRequest
-	recovery *recovery
+	reads              []*readRequest
+	recovery           *recovery
 }
 
 type readRequest struct {
