@@ -220,6 +220,10 @@ func (wb *WriteBatch) Commit(sync bool) error {
 	if err != nil {
 		return fmt.Errorf("consensus: commit raft batch: %w", err)
 	}
+	s.commits.Add(1)
+	if sync {
+		s.syncs.Add(1)
+	}
 	if sync && w != nil {
 		// Only now is batch seq durable in Pebble; the witness may say so.
 		if err := w.write(seq); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble"
 	"go.etcd.io/raft/v3"
@@ -29,6 +30,8 @@ type Store struct {
 	commitMu sync.Mutex // one batch commits at a time (the witness's order)
 	witness  *witness   // nil unless UseWitness
 	seq      uint64     // sequence of the last synced batch (witness.go)
+
+	commits, syncs atomic.Uint64 // batches committed, and those synced
 }
 
 // NewStore returns a Store over db. A nil logger discards.
