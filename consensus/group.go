@@ -366,11 +366,18 @@ func (g *group) answerReads() {
 }
 
 // maybeSnapshot takes a state machine snapshot and compacts the log once
-// SnapshotEntries entries were applied since the last one.
+// SnapshotEntries entries were applied since the last one, or once a
+// membership change was applied after it: raft sends a follower the
+// latest snapshot, and a replica added since it would find itself missing
+// from the snapshot's voters and refuse it.
 func (g *group) maybeSnapshot(h *Host, post *WriteBatch) error {
-	snap, _ := g.gs.Snapshot()
-	last := snap.GetMetadata().GetIndex()
-	if g.applied < last+h.cfg.SnapshotEntries {
+	st := g.gs.state()
+	last := uint64(0)
+	if st.snap != nil {
+		last = st.snap.GetMetadata().GetIndex()
+	}
+	confNewer := st.snap != nil && st.confIndex > last && g.applied >= st.confIndex
+	if g.applied < last+h.cfg.SnapshotEntries && !confNewer {
 		return nil
 	}
 	data, err := g.sm.Snapshot()

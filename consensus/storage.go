@@ -180,11 +180,17 @@ func (g *GroupStorage) read(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
 }
 
 // Snapshot implements raft.Storage: the latest snapshot, with its data.
+// One older than the last membership change is not offered (raft asks
+// again later): a replica added by the change would not be among its
+// voters. The host takes a new one once it has applied the change.
 func (g *GroupStorage) Snapshot() (*pb.Snapshot, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.st.snap == nil {
 		return &pb.Snapshot{Metadata: &pb.SnapshotMetadata{ConfState: proto.CloneOf(g.st.conf)}}, nil
+	}
+	if g.st.snap.GetMetadata().GetIndex() < g.st.confIndex {
+		return nil, raft.ErrSnapshotTemporarilyUnavailable
 	}
 	return g.st.snap, nil
 }
