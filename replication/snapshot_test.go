@@ -27,6 +27,7 @@ type routeNet struct {
 	mu               sync.Mutex
 	ends             map[string]*routeEnd
 	chunks           atomic.Int64 // snapshot chunk frames delivered
+	frames, bytes    atomic.Int64 // every frame queued, and its payload bytes
 }
 
 type routeEnd struct {
@@ -48,7 +49,7 @@ func newRouteNet(maxFrame, budget int) *routeNet {
 	return &routeNet{maxFrame: maxFrame, budget: budget, ends: map[string]*routeEnd{}}
 }
 
-func (n *routeNet) end(t *testing.T, name string) *routeEnd {
+func (n *routeNet) end(t testing.TB, name string) *routeEnd {
 	e := &routeEnd{net: n, name: name, q: make(chan routeFrame, 4096)}
 	n.mu.Lock()
 	n.ends[name] = e
@@ -88,6 +89,8 @@ func (e *routeEnd) Send(peer, channel string, payload []byte) error {
 	if len(payload) > 0 && payload[0] == chunkVersion {
 		e.net.chunks.Add(1)
 	}
+	e.net.frames.Add(1)
+	e.net.bytes.Add(int64(len(payload)))
 	dst.queued.Add(int64(len(payload)))
 	select {
 	case dst.q <- routeFrame{e.name, channel, bytes.Clone(payload)}:
