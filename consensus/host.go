@@ -160,8 +160,8 @@ func (h *Host) do(f, fail func()) error { return h.enqueue(request{f, fail}, tru
 
 // doInternal queues what the host's own parts (the transport's reports)
 // ask: never refused for a full queue, since raft counts on hearing it,
-// and bounded anyway (the transport calls it from the loop, a few per
-// iteration).
+// and bounded anyway: a transport reports unreachable peers from Send, on
+// the loop, a few per iteration, and each snapshot it was handed once.
 func (h *Host) doInternal(f func()) { h.enqueue(request{run: f}, false) }
 
 func (h *Host) enqueue(r request, limited bool) error {
