@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -92,8 +93,7 @@ func (s *Store) rewrite(wb *WriteBatch, g *GroupStorage, group uint64) error {
 		}
 	}
 	if st.conf != nil {
-		k := kindKey(group, kindConf)
-		if err := wb.b.Set(k, encodeProto(k, st.conf), nil); err != nil {
+		if err := wb.setConfAt(g, st.conf, st.confIndex); err != nil {
 			return err
 		}
 	}
@@ -167,6 +167,20 @@ func (s *Store) load(group uint64) (*groupState, LoadReport, error) {
 	if err != nil {
 		return nil, rep, err
 	}
+	var confIndex uint64
+	hasConfIndex, err := read(kindConfIndex, func(k, v []byte) error {
+		p, err := openRecord(k, v)
+		if err == nil && len(p) != 8 {
+			err = fmt.Errorf("%w: configuration index of %d bytes", ErrCorrupt, len(p))
+		}
+		if err == nil {
+			confIndex = binary.BigEndian.Uint64(p)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, rep, err
+	}
 	_, err = read(kindRecovering, func(k, v []byte) error { st.recovering = true; _, err := openRecord(k, v); return err })
 	if err != nil {
 		return nil, rep, err
@@ -178,8 +192,12 @@ func (s *Store) load(group uint64) (*groupState, LoadReport, error) {
 	switch {
 	case hasConf:
 		st.conf = conf
+		if hasConfIndex {
+			st.confIndex = confIndex
+		}
 	case hasSnap:
 		st.conf = snap.GetMetadata().GetConfState()
+		st.confIndex = snap.GetMetadata().GetIndex()
 	}
 	switch {
 	case hasTrunc:

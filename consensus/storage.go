@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble"
 	"go.etcd.io/raft/v3"
@@ -29,6 +30,8 @@ type Store struct {
 	commitMu sync.Mutex // one batch commits at a time (the witness's order)
 	witness  *witness   // nil unless UseWitness
 	seq      uint64     // sequence of the last synced batch (witness.go)
+
+	commits, syncs atomic.Uint64 // batches committed, and those synced
 }
 
 // NewStore returns a Store over db. A nil logger discards.
@@ -44,6 +47,7 @@ func NewStore(db *pebble.DB, logger *slog.Logger) *Store {
 type groupState struct {
 	hard       stateRecord
 	conf       *pb.ConfState
+	confIndex  uint64       // the last entry whose change conf holds (0: none or unknown)
 	snap       *pb.Snapshot // latest snapshot, nil if none
 	trunc      truncRecord  // the log holds entries after trunc.index
 	recovering bool
@@ -176,11 +180,17 @@ func (g *GroupStorage) read(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
 }
 
 // Snapshot implements raft.Storage: the latest snapshot, with its data.
+// One older than the last membership change is not offered (raft asks
+// again later): a replica added by the change would not be among its
+// voters. The host takes a new one once it has applied the change.
 func (g *GroupStorage) Snapshot() (*pb.Snapshot, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.st.snap == nil {
 		return &pb.Snapshot{Metadata: &pb.SnapshotMetadata{ConfState: proto.CloneOf(g.st.conf)}}, nil
+	}
+	if g.st.snap.GetMetadata().GetIndex() < g.st.confIndex {
+		return nil, raft.ErrSnapshotTemporarilyUnavailable
 	}
 	return g.st.snap, nil
 }
