@@ -377,6 +377,6 @@ func (svc *Service) accountInfo() any {
 		Streams: len(st.Streams), Consumers: st.Consumers,
 		Limits: accountLimits{MaxMemory: maxMem, MaxStore: maxStore, MaxStreams: -1, MaxConsumers: -1,
 			MaxAckPending: -1, MemoryMaxStreamBytes: -1, StoreMaxStreamBytes: -1},
-		API: apiStats{Level: 2, Total: st.APITotal, Errors: st.APIErrors},
+		API: apiStats{Level: APILevel, Total: st.APITotal, Errors: st.APIErrors},
 	}
 }

@@ -30,6 +30,10 @@ var pubPool = sync.Pool{New: func() any { return new(pubOp) }}
 // message with the time it was received, encodes it and queues it; it
 // blocks only while the writer's queue is full.
 func (s *stream) onPublish(subject, reply, hdr, data []byte) {
+	if isFastReply(reply) {
+		s.fastPublish(subject, reply, hdr, data)
+		return
+	}
 	if len(hdr) > 0 && s.stageBatch(subject, reply, hdr, data) {
 		return
 	}
@@ -63,6 +67,11 @@ func (p *pubOp) Apply(b *store.Batch) error { return p.s.apply(b, p.enc, nil, &p
 func (s *stream) applyPublish(b *store.Batch, o *opPublish, res *opResult) error {
 	s.lockApply()
 	defer s.mu.Unlock()
+	return s.applyPublishLocked(b, o, res)
+}
+
+// applyPublishLocked is applyPublish with the stream's lock held.
+func (s *stream) applyPublishLocked(b *store.Batch, o *opPublish, res *opResult) error {
 	res.noAck = s.cfg.NoAck
 	res.subject = o.Subject
 	rollup, e := s.checkPublish(o, res)
