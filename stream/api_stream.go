@@ -101,6 +101,9 @@ func (svc *Service) createStream(name string, body []byte) any {
 	}()
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
+	if e := svc.checkLocalOrigins(cfg); e != nil {
+		return errResponse(typeStreamCreate, e)
+	}
 	if s := svc.streams[name]; s != nil {
 		// Creating again with the same config is a no-op, as in nats-server.
 		s.mu.RLock()
@@ -162,6 +165,9 @@ func (svc *Service) updateStream(name string, body []byte) any {
 	s.mu.RLock()
 	old := s.cfg
 	s.mu.RUnlock()
+	if e := svc.checkLocalOrigins(cfg); e != nil {
+		return errResponse(typeStreamUpdate, e)
+	}
 	if e := checkUpdate(&old, cfg); e != nil {
 		return errResponse(typeStreamUpdate, e)
 	}
