@@ -41,12 +41,26 @@ type copier struct {
 	// next is the origin sequence wanted next. Copier goroutine only.
 	next uint64
 
+	// Copies on their way to the store (copy_result.go): how many, and
+	// where their results come back. Copier goroutine only, but for the
+	// channel.
+	inflight int
+	results  chan copyResult
+	// ident is the origin stream's creation time as last seen, to notice
+	// it was deleted and created again (copy_result.go).
+	ident string
+
 	mu     sync.Mutex // guards the fields below and the inbound queue
 	lag    uint64
 	active time.Time // last time the origin answered; zero: never
 	err    *APIError
-	queue  []originMsg
-	signal chan struct{} // one token: the queue has something
+	// refused: err is the stream's refusal of a copy, which stays shown
+	// until a copy is stored, across consumer re-creations; refusedSeq
+	// the origin sequence of the first copy refused in this batch.
+	refused    bool
+	refusedSeq uint64
+	queue      []originMsg
+	signal     chan struct{} // one token: the queue has something
 }
 
 // originTransform is one of the origin's filters, with its rename.
@@ -74,7 +88,7 @@ func newCopier(s *stream, src *StreamSource, mirror bool) *copier {
 	c := &copier{
 		s: s, src: *src, mirror: mirror, key: src.key(), api: src.apiPrefix(),
 		inbox: "_INBOX.wisp." + nuid.Next(), stop: make(chan struct{}), done: make(chan struct{}),
-		signal: make(chan struct{}, 1),
+		signal: make(chan struct{}, 1), results: make(chan copyResult, copierBatch),
 	}
 	for i, f := range src.filters() {
 		ot := originTransform{filter: f}
@@ -98,9 +112,12 @@ func (c *copier) run() {
 	c.next = c.startSeq()
 	backoff := copierMinBackoff
 	for {
+		if !c.mirror {
+			c.checkOriginReset()
+		}
 		name, e := c.createConsumer()
 		if e == nil {
-			c.setErr(nil)
+			c.clearErr()
 			backoff = copierMinBackoff
 			e = c.fetchLoop(name)
 			c.deleteConsumer(name)
@@ -271,8 +288,17 @@ func (c *copier) fetchLoop(name string) *APIError {
 }
 
 // takeBatch copies the messages one pull brings, until the batch is full,
-// the pull ends with a status, or nothing comes for longer than it should.
+// the pull ends with a status, or nothing comes for longer than it should;
+// then it waits for the copies' results (copy_result.go).
 func (c *copier) takeBatch(reply string) *APIError {
+	e := c.takeMsgs(reply)
+	if r := c.settleCopies(); r != nil {
+		return r
+	}
+	return e
+}
+
+func (c *copier) takeMsgs(reply string) *APIError {
 	for got := 0; got < copierBatch; {
 		m, ok := c.receive(copierExpires + copierReqTimeout)
 		if !ok {
@@ -306,6 +332,9 @@ func (c *copier) takeBatch(reply string) *APIError {
 		if sseq < c.next {
 			continue // copied already
 		}
+		if c.copyRefused() {
+			return nil // copy no more of this batch: it restarts at the refused one
+		}
 		c.copy(&m, sseq)
 		c.next = sseq + 1
 	}
@@ -323,13 +352,15 @@ func (c *copier) copy(m *originMsg, sseq uint64) {
 	}
 	hdr := stripHeaders(m.hdr, "Nats-Expected-")
 	hdr = stripHeaders(hdr, "Nats-Batch-") // a copy is never part of a batch here
+	c.inflight++
+	done := func(res *opResult) { c.results <- copyResult{sseq: sseq, err: res.err} }
 	if c.mirror {
-		c.s.submit(subject, nil, hdr, m.data, copied{at: sseq})
+		c.s.submitDone(subject, nil, hdr, m.data, copied{at: sseq}, done)
 		return
 	}
 	name, rest, _ := strings.Cut(c.key, " ")
 	hdr = setHeader(stripHeaders(hdr, hdrStreamSource), hdrStreamSource, name+" "+strconv.FormatUint(sseq, 10)+" "+rest+" "+m.subject)
-	c.s.submit(subject, nil, hdr, m.data, copied{key: c.key, seq: sseq})
+	c.s.submitDone(subject, nil, hdr, m.data, copied{key: c.key, seq: sseq}, done)
 }
 
 func (c *copier) noteActive() {
