@@ -51,11 +51,12 @@ type stream struct {
 	fastBatches map[string]*fastApplied
 
 	// Per-message TTLs (ttl.go) and schedules (schedule.go): nil for a
-	// stream that uses neither. markersToWake: subjects given a delete
-	// marker (markers.go) whose consumers wait for the commit.
+	// stream that uses neither. markersToWake: messages the stream made
+	// itself (delete markers, markers.go, and scheduled messages) whose
+	// consumers and republished copies wait for the commit.
 	ttls          *msgTTLs
 	sched         *msgSchedules
-	markersToWake [][]byte
+	markersToWake []madeMsg
 	pendingWake   atomic.Bool
 }
 
