@@ -45,7 +45,11 @@ type copier struct {
 	// where their results come back. Copier goroutine only, but for the
 	// channel.
 	inflight int
-	results  chan copyResult
+	sent     []uint64 // origin sequences submitted, in order; from sentHead on, their results are due
+	sentHead int
+	results  chan *APIError
+	onCopied func(res *opResult) // told each copy's result, in submission order (the writer's)
+	hdrBuf   []byte              // a copy's header block, rewritten for each (submit copies it)
 	// ident is the origin stream's creation time as last seen, to notice
 	// it was deleted and created again (copy_result.go).
 	ident string
@@ -88,8 +92,9 @@ func newCopier(s *stream, src *StreamSource, mirror bool) *copier {
 	c := &copier{
 		s: s, src: *src, mirror: mirror, key: src.key(), api: src.apiPrefix(),
 		inbox: "_INBOX.wisp." + nuid.Next(), stop: make(chan struct{}), done: make(chan struct{}),
-		signal: make(chan struct{}, 1), results: make(chan copyResult, copierBatch),
+		signal: make(chan struct{}, 1), results: make(chan *APIError, copierBatch),
 	}
+	c.onCopied = func(res *opResult) { c.results <- res.err }
 	for i, f := range src.filters() {
 		ot := originTransform{filter: f}
 		if i < len(src.SubjectTransforms) && src.SubjectTransforms[i].Destination != "" {
@@ -350,17 +355,23 @@ func (c *copier) copy(m *originMsg, sseq uint64) {
 			break
 		}
 	}
-	hdr := stripHeaders(m.hdr, "Nats-Expected-")
-	hdr = stripHeaders(hdr, "Nats-Batch-") // a copy is never part of a batch here
 	c.inflight++
-	done := func(res *opResult) { c.results <- copyResult{sseq: sseq, err: res.err} }
+	c.sent = append(c.sent, sseq)
 	if c.mirror {
-		c.s.submitDone(subject, nil, hdr, m.data, copied{at: sseq}, done)
+		c.hdrBuf = appendCopyHeader(c.hdrBuf[:0], m.hdr, nil)
+		c.s.submitDone(subject, nil, nilIfEmpty(c.hdrBuf), m.data, copied{at: sseq}, c.onCopied)
 		return
 	}
 	name, rest, _ := strings.Cut(c.key, " ")
-	hdr = setHeader(stripHeaders(hdr, hdrStreamSource), hdrStreamSource, name+" "+strconv.FormatUint(sseq, 10)+" "+rest+" "+m.subject)
-	c.s.submitDone(subject, nil, hdr, m.data, copied{key: c.key, seq: sseq}, done)
+	c.hdrBuf = appendCopyHeader(c.hdrBuf[:0], m.hdr, &sourceStamp{name: name, rest: rest, subject: m.subject, seq: sseq})
+	c.s.submitDone(subject, nil, c.hdrBuf, m.data, copied{key: c.key, seq: sseq}, c.onCopied)
+}
+
+func nilIfEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }
 
 func (c *copier) noteActive() {

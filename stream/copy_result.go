@@ -20,9 +20,8 @@ type copyResult struct {
 func (c *copier) copyRefused() bool {
 	for {
 		select {
-		case r := <-c.results:
-			c.inflight--
-			if c.noteResult(r) {
+		case e := <-c.results:
+			if c.noteResult(c.popResult(e)) {
 				return true
 			}
 		default:
@@ -42,11 +41,10 @@ func (c *copier) settleCopies() *APIError {
 	defer deadline.Stop()
 	for c.inflight > 0 {
 		select {
-		case r := <-c.results:
-			c.inflight--
-			c.noteResult(r)
+		case e := <-c.results:
+			c.noteResult(c.popResult(e))
 		case <-deadline.C:
-			c.inflight = 0
+			c.inflight, c.sent, c.sentHead = 0, c.sent[:0], 0
 			return apiErr(errGeneral, "copies were not answered by the stream's writer")
 		}
 	}
@@ -60,6 +58,18 @@ func (c *copier) settleCopies() *APIError {
 	c.mu.Unlock()
 	c.next = k
 	return e
+}
+
+// popResult pairs a result with the copy it is for: results come in the
+// order the copies were submitted (the store's writer applies and
+// answers them in order).
+func (c *copier) popResult(e *APIError) copyResult {
+	r := copyResult{sseq: c.sent[c.sentHead], err: e}
+	c.sentHead++
+	if c.inflight--; c.inflight == 0 {
+		c.sent, c.sentHead = c.sent[:0], 0
+	}
+	return r
 }
 
 // noteResult records one copy's fate; true when it was refused.
