@@ -199,6 +199,9 @@ func (s *stream) stageMsg(id string, subject, reply, hdr, data []byte, answer bo
 	case invalidCommit:
 		s.dropBatchLocked(b, true)
 		return apiErr(errAtomicInvalidCommit), ""
+	case requiresHigherLevel(hdr):
+		s.dropBatchLocked(b, true)
+		return apiErr(errRequiredAPILevel), abandonUnsupported
 	case uint64(len(b.msgs))+1 != seq || seq == 1 && eob:
 		s.dropBatchLocked(b, true)
 		return apiErr(errAtomicIncomplete), abandonIncomplete
@@ -207,6 +210,9 @@ func (s *stream) stageMsg(id string, subject, reply, hdr, data []byte, answer bo
 		return apiErr(errAtomicTooLarge, lim.MaxSize), abandonLarge
 	}
 	b.timer.Reset(lim.Timeout)
+	if headerValue(hdr, hdrRequiredAPILevel) != nil {
+		hdr = stripHeaders(hdr, hdrRequiredAPILevel) // a requirement met, not stored
+	}
 	if !eob {
 		subject = s.transformIn(subject)
 		n := int64(len(subject) + len(hdr) + len(data))
@@ -273,6 +279,8 @@ const (
 	abandonTimeout    = "timeout"
 	abandonLarge      = "large"
 	abandonIncomplete = "incomplete"
+	// abandonUnsupported: a message required an API level Wisp lacks.
+	abandonUnsupported = "unsupported"
 )
 
 const (
