@@ -8,20 +8,26 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// storedPayloads lists a stream's payloads in sequence order.
+// storedPayloads lists a stream's payloads in sequence order, once every
+// message its info counts reads back (info shows a message once applied,
+// a read once its batch committed).
 func storedPayloads(t *testing.T, js jetstream.JetStream, name string) []string {
 	t.Helper()
-	s, err := js.Stream(ctx(t), name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info := s.CachedInfo()
 	var out []string
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		if m, err := s.GetMsg(ctx(t), seq); err == nil {
-			out = append(out, string(m.Data))
+	waitUntil(t, name+"'s messages to read back", func() (bool, string) {
+		s, err := js.Stream(ctx(t), name)
+		if err != nil {
+			return false, err.Error()
 		}
-	}
+		info := s.CachedInfo()
+		out = out[:0]
+		for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+			if m, err := s.GetMsg(ctx(t), seq); err == nil {
+				out = append(out, string(m.Data))
+			}
+		}
+		return uint64(len(out)) == info.State.Msgs, fmt.Sprintf("%d of %d", len(out), info.State.Msgs)
+	})
 	return out
 }
 
