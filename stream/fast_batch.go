@@ -264,9 +264,18 @@ func (s *stream) fastTake(q *fastReq, subject []byte, reply string, hdr, data []
 	b.pending++
 	o := opFastPublish{Now: s.svc.clock.Now().UnixNano(), ID: q.id, Seq: q.seq, GapOK: q.gapOK, Commit: q.commit,
 		Subject: s.transformIn(subject), Header: hdr, Data: data}
-	s.st.Submit(&fastOp{s: s, b: b, enc: encodeOp(nil, "", &o), reply: reply, seq: q.seq, commit: q.commit, answer: answer})
+	op := fastPool.Get().(*fastOp)
+	*op = fastOp{s: s, b: b, enc: op.enc[:0], reply: reply, seq: q.seq, commit: q.commit, answer: answer}
+	w := opWriter(append(op.enc, opVersion, byte(kindFastPublish)))
+	o.encodeFields(&w)
+	op.enc = w
+	s.st.Submit(op)
 	return nil
 }
+
+// fastPool recycles fast batch operations and their encoding buffers, as
+// pubPool does publishes'.
+var fastPool = sync.Pool{New: func() any { return new(fastOp) }}
 
 // fastPing answers a ping: the last flow ack again, after reporting a gap
 // when the publisher sent more than the server took.
@@ -369,6 +378,7 @@ func (o *fastOp) Apply(b *store.Batch) error { return o.s.apply(b, o.enc, nil, &
 // one is due, the error of a refused message, the PubAck when the batch
 // has ended and nothing of it is pending.
 func (o *fastOp) Done(err error) {
+	defer o.recycle()
 	s := o.s
 	s.settle(err)
 	if e := commitErr(err); e != nil && o.res.err == nil {
@@ -433,6 +443,15 @@ func (o *fastOp) Done(err error) {
 		return
 	}
 	s.fastFlowLocked(b, o.reply)
+}
+
+func (o *fastOp) recycle() {
+	enc := o.enc
+	*o = fastOp{}
+	if cap(enc) <= 64*1024 {
+		o.enc = enc[:0]
+		fastPool.Put(o)
+	}
 }
 
 // fastPubAck is a fast batch's closing PubAck; count is its messages (1
