@@ -70,9 +70,12 @@ func (svc *Service) subscribeAPI(b Broker) (func(), error) {
 // (and, when an advisory will name the requester, who sent it) and
 // answers it on its own goroutine: a request may wait for a disk commit,
 // and the callback must not hold the requester's connection that long.
-func (svc *Service) onAPIFrom(client func() []byte, subject, reply, _, data []byte) {
+func (svc *Service) onAPIFrom(client func() []byte, subject, reply, hdr, data []byte) {
 	if len(reply) == 0 {
 		return // nobody to answer; nats-server ignores these too
+	}
+	if len(hdr) > 0 && svc.refuseForLevel(string(subject), string(reply), hdr) {
+		return
 	}
 	if svc.pullRequest(subject, reply, data) {
 		return // queued on its consumer (pull.go), answered from there

@@ -103,6 +103,10 @@ type Service struct {
 
 	// batches is what the atomic batches being staged hold (batch.go).
 	batches batchBudget
+
+	// directReads, when set (by tests, before any request), wraps the
+	// reader batched direct gets read through (direct_batch.go).
+	directReads func(store.Reader) directReader
 }
 
 // New opens the stores through opts.OpenStore, recovers every stream, then
