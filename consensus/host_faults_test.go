@@ -371,7 +371,6 @@ func TestRaftLogFaultStopsTheReplicaAndItRecovers(t *testing.T) {
 	}
 }
 
-
 // TestFatalGuardNeverEndsTheProcess: Pebble's Fatalf inside Run comes back
 // as an error wrapping ErrStorageFailed and the cause; on any other
 // goroutine (one of Pebble's own) it parks that goroutine instead of
