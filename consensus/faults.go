@@ -156,3 +156,15 @@ func (s *Store) Reopen() error {
 	s.reopens.Add(1)
 	return nil
 }
+
+// CloseFailed closes a failed store's database, if it can be (not already
+// closed, no Pebble goroutine parked in it), ignoring its errors. It is
+// for the owner's shutdown, once the host has stopped.
+func (s *Store) CloseFailed() {
+	inst := s.inst.Load()
+	if s.closed || (inst.guard != nil && inst.guard.Parked()) {
+		return
+	}
+	closeQuietly(inst.db, inst.guard)
+	s.closed = true
+}
