@@ -36,13 +36,13 @@ type Options struct {
 // Node is this server's part in the cluster's replication: the raft host
 // with its log, the transport over the routes, and the meta group.
 type Node struct {
-	name string
-	net  Network
+	name  string
+	net   Network
 	log   *slog.Logger
 	store *consensus.Store // its database changes when a failed log is reopened
 	host  *consensus.Host
-	tr   *Transport
-	meta *Meta
+	tr    *Transport
+	meta  *Meta
 
 	leaderChanges atomic.Uint64 // of the meta group
 }
