@@ -80,6 +80,16 @@ func (s *Store) markFailed(err error) error {
 	return err
 }
 
+// readFailed fails the store for a read of the log that failed (an I/O
+// error, a record that no longer verifies, an entry gone) and returns
+// err. Raft panics on such an error; the host recovers that panic because
+// the store is failed, drops its groups' state and, after reopening, loads
+// them again, verifying every record (host_faults.go).
+func (s *Store) readFailed(err error) error {
+	s.markFailed(err)
+	return err
+}
+
 // refuse is the error of a write attempted while the store is failed.
 func (s *Store) refuse() error {
 	if err := s.Failed(); err != nil {

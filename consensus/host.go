@@ -51,6 +51,10 @@ type Host struct {
 	groups    map[uint64]*group
 	seq       uint64
 	loopFault *hostFault // the store failed; nil normally
+	// taken are the requests of the running iteration, the first next of
+	// them run: those a storage panic cut short run after it.
+	taken []request
+	next  int
 
 	crash crashHooks // fault tests only
 }
@@ -333,11 +337,13 @@ func (h *Host) run() {
 				return
 			}
 		}
-		err := h.iterate(ticks)
+		err := h.safeIterate(ticks)
 		if err != nil && errors.Is(err, ErrStorageFailed) {
 			// A full or failing disk: stop taking part, and come back
 			// once the log can be written (host_faults.go).
-			h.enterFault(err)
+			if h.loopFault == nil {
+				h.enterFault(err)
+			}
 			h.publishStatus()
 			continue
 		}
@@ -377,12 +383,11 @@ func (h *Host) iterate(ticks int) error {
 	h.mu.Unlock()
 
 	out := newOutbox(h.cfg.ID)
+	h.taken, h.next = requests, 0
 	for _, b := range inbox {
 		h.receive(b, out)
 	}
-	for _, r := range requests {
-		r.run()
-	}
+	h.runTaken()
 	for _, g := range h.groups {
 		for range ticks {
 			g.tick(h, out)

@@ -77,12 +77,50 @@ func (h *Host) storageRefusal() error {
 	return fmt.Errorf("%w: this node's raft log cannot be written: %v", ErrStorageFailed, h.loopFault.err)
 }
 
+// safeIterate runs one loop iteration. Raft panics when its storage
+// returns an error it does not expect (a failed read of the log); when
+// the store has failed, that panic is this storage fault, and it comes
+// back as its error: the host drops every RawNode (enterFault), so none
+// left half-way through a call is used again. Any other panic is a bug
+// and goes on.
+func (h *Host) safeIterate(ticks int) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			ferr := h.cfg.Store.Failed()
+			if ferr == nil {
+				panic(r)
+			}
+			err = fmt.Errorf("consensus: raft stopped on a storage error (%v): %w", r, ferr)
+			// The requests the panic cut short run once the groups are
+			// stopped, and are refused there.
+			h.enterFault(err)
+			h.runTaken()
+		}
+	}()
+	return h.iterate(ticks)
+}
+
+// runTaken runs the iteration's requests not yet run.
+func (h *Host) runTaken() {
+	for h.next < len(h.taken) {
+		r := h.taken[h.next]
+		h.next++
+		r.run()
+	}
+	h.taken, h.next = nil, 0
+}
+
 // enterFault stops every group (step 1 above). Loop only.
 func (h *Host) enterFault(err error) {
 	now := time.Now()
-	h.loopFault = &hostFault{err: err, since: now, lastTry: now, lastLog: now}
-	h.log.Error("raft log write failed: this node stops voting, acknowledging and leading until its log can be written again",
-		"err", err, "groups", len(h.groups))
+	if f := h.loopFault; f != nil {
+		// Failed again while reloading the groups: stop them all again.
+		f.err = err
+	} else {
+		h.loopFault = &hostFault{err: err, since: now, lastTry: now, lastLog: now}
+		h.log.Error("raft log failed: this node stops voting, acknowledging and leading until its log can be written again",
+			"err", err, "groups", len(h.groups))
+	}
 	pendingErr := fmt.Errorf("%w: %w", ErrLeadershipLost, err)
 	for _, g := range h.groups {
 		g.failPending(pendingErr)
@@ -94,7 +132,7 @@ func (h *Host) enterFault(err error) {
 		}
 	}
 	h.mu.Lock()
-	h.fault, h.faultSince = err, now
+	h.fault, h.faultSince = err, h.loopFault.since
 	h.mu.Unlock()
 }
 
@@ -106,9 +144,8 @@ func (h *Host) faultIteration() {
 	requests := h.requests
 	h.inbox, h.requests, h.inboxN, h.extra = nil, nil, 0, 0
 	h.mu.Unlock()
-	for _, r := range requests {
-		r.run()
-	}
+	h.taken, h.next = requests, 0
+	h.runTaken()
 	f := h.loopFault
 	retry := h.cfg.StorageRetry
 	if retry <= 0 {
@@ -118,6 +155,9 @@ func (h *Host) faultIteration() {
 		f.lastTry = now
 		f.tries++
 		if err := h.recoverStorage(); err != nil {
+			for _, g := range h.groups { // some may have restarted
+				g.rn, g.recovery = nil, nil
+			}
 			if now.Sub(f.lastLog) >= 10*time.Second {
 				f.lastLog = now
 				h.log.Warn("raft log still failed: reopening did not succeed", "err", err, "tries", f.tries, "since", f.since)

@@ -402,3 +402,149 @@ func TestFatalGuardNeverEndsTheProcess(t *testing.T) {
 		t.Fatalf("write on a failed store: %v, want ErrStorageFailed", err)
 	}
 }
+
+// TestRaftLogReadOfDamagedEntryStopsTheReplicaAndItRecovers: an entry of
+// the leader's log is damaged while it runs; raft reads it to catch up a
+// follower. The read fails the store instead of raft's panic ending the
+// process: the leader stops, reopens its log, finds the damage on
+// loading (its verified prefix is kept, the replica recovers from its
+// peers before voting), and every replica ends with every acknowledged
+// write.
+func TestRaftLogReadOfDamagedEntryStopsTheReplicaAndItRecovers(t *testing.T) {
+	net := NewMemNetwork(7)
+	defer net.Close()
+	ds := startDiskHosts(t, net, newPromises())
+	hosts := diskHostsOf(ds)
+	acked := []string{}
+	for i := range 3 {
+		name := fmt.Sprint("before-", i)
+		proposeUntil(t, hosts, 1, name)
+		acked = append(acked, name)
+	}
+	waitFor(t, "a leader", func() bool { return leaderOf(hosts, 1) != nil })
+	var lead, lag *diskHost
+	for _, d := range ds {
+		if st, _ := d.h.Status(1); st.IsLeader {
+			lead = d
+		} else if lag == nil {
+			lag = d
+		}
+	}
+	var others []uint64
+	for _, d := range ds {
+		if d != lag {
+			others = append(others, d.id)
+		}
+	}
+	net.Partition(others, []uint64{lag.id})
+	var first Result
+	for i := range 4 { // few: no snapshot compacts them away (testConfig)
+		name := fmt.Sprint("during-", i)
+		res, err := lead.h.Propose(1, []byte(name)).Wait(context.Background())
+		if err != nil {
+			t.Fatalf("write %s on the leader: %v", name, err)
+		}
+		if i == 0 {
+			first = res
+		}
+		acked = append(acked, name)
+	}
+	// Damage the first entry the cut-off follower lacks, in the leader's
+	// log, then let the follower ask for it.
+	k := entryKey(1, first.Index)
+	if err := lead.store.DB().Set(k, []byte("not a record"), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	net.Heal()
+	waitFor(t, "the leader's read of the damaged entry to fail its log", func() bool {
+		return lead.h.StorageHealth().Fault != nil
+	})
+	waitFor(t, "the leader to reopen its log", func() bool {
+		sh := lead.h.StorageHealth()
+		return sh.Fault == nil && sh.Reopens > 0
+	})
+	last := proposeUntil(t, hosts, 1, "after")
+	acked = append(acked, "after")
+	waitFor(t, "every replica to apply every write", func() bool {
+		for _, h := range hosts {
+			if st, _ := h.Status(1); st.Applied < last.Index || st.Recovering {
+				return false
+			}
+		}
+		return true
+	})
+	if sent := lead.sentFailed.Load(); sent != 0 {
+		t.Fatalf("the damaged replica sent %d raft messages while its log was failed", sent)
+	}
+	for _, d := range ds {
+		items := d.sm.items()
+		for _, name := range acked {
+			if !slices.Contains(items, name) {
+				t.Fatalf("replica %d lacks acknowledged write %q (holds %v)", d.id, name, items)
+			}
+		}
+	}
+}
+
+// TestRaftPanicOnAFailedReadIsAStorageFault: raft panics when its storage
+// fails a read it needs (here: committed entries a restarted replica
+// applies one per Ready, one of them damaged after the log was loaded).
+// The host takes that panic for the storage fault it is: the process goes
+// on, the log is reopened and verified (a lone replica goes on with what
+// verified), and the entries before the damage are applied.
+func TestRaftPanicOnAFailedReadIsAStorageFault(t *testing.T) {
+	fs := vfs.NewMem()
+	open := func() (*pebble.DB, *FatalGuard, error) { return OpenPebble(fs, "db", nil) }
+	start := func(sm *memSM, maxMsg uint64) (*Host, *Store) {
+		db, g, err := open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := NewStore(db, nil)
+		s.SetReopen(g, open)
+		cfg := testConfig(1, s, NewMemNetwork(1).Transport(1))
+		cfg.SnapshotEntries, cfg.StorageRetry = 1000, 20*time.Millisecond
+		cfg.MaxSizePerMsg = maxMsg
+		h, err := NewHost(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.AddGroup(context.Background(), GroupConfig{ID: 1, Peers: []uint64{1}, Bootstrap: true, StateMachine: sm}); err != nil {
+			t.Fatal(err)
+		}
+		return h, s
+	}
+	h, s := start(&memSM{}, 1<<20)
+	var last Result
+	for i := range 10 {
+		last = proposeUntil(t, []*Host{h}, 1, fmt.Sprint("w", i))
+	}
+	h.Stop()
+	closeQuietly(s.DB(), nil)
+
+	// Restart with an empty state machine: raft hands the committed
+	// entries again, from the log, a few bytes' worth per Ready.
+	sm := &memSM{}
+	h, s = start(sm, 1)
+	defer func() { h.Stop(); closeQuietly(s.DB(), nil) }()
+	h.Pause()
+	if err := s.DB().Set(entryKey(1, last.Index), []byte("not a record"), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	h.Resume()
+	waitFor(t, "the failed read to fail the log", func() bool { return h.StorageHealth().Failures > 0 })
+	waitFor(t, "the log to be reopened", func() bool {
+		sh := h.StorageHealth()
+		return sh.Fault == nil && sh.Reopens > 0
+	})
+	waitFor(t, "the entries before the damage to be applied", func() bool {
+		st, _ := h.Status(1)
+		return st.Applied >= last.Index-1
+	})
+	if err := h.Err(); err != nil {
+		t.Fatalf("host stopped: %v", err)
+	}
+	if items := sm.items(); len(items) != 9 || items[8] != "w8" {
+		t.Fatalf("applied %v, want w0..w8", items)
+	}
+}

@@ -161,7 +161,7 @@ func (g *GroupStorage) read(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
 		UpperBound: entryKey(g.group, hi),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("consensus: group %d: read entries: %w", g.group, err)
+		return nil, g.store.readFailed(fmt.Errorf("consensus: group %d: read entries: %w", g.group, err))
 	}
 	defer it.Close()
 	var out []*pb.Entry
@@ -170,7 +170,7 @@ func (g *GroupStorage) read(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
 	for ok := it.First(); ok; ok = it.Next() {
 		e, err := decodeEntry(it.Key(), it.Value())
 		if err != nil {
-			return nil, fmt.Errorf("consensus: group %d: entry %d: %w", g.group, next, err)
+			return nil, g.store.readFailed(fmt.Errorf("consensus: group %d: entry %d: %w", g.group, next, err))
 		}
 		if e.GetIndex() != next {
 			break
@@ -183,12 +183,12 @@ func (g *GroupStorage) read(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
 		next++
 	}
 	if err := it.Error(); err != nil {
-		return nil, fmt.Errorf("consensus: group %d: read entries: %w", g.group, err)
+		return nil, g.store.readFailed(fmt.Errorf("consensus: group %d: read entries: %w", g.group, err))
 	}
 	if len(out) == 0 {
 		// Raft asked for entries its bookkeeping says exist: their absence is
 		// damage that appeared after loading, not a normal condition.
-		return nil, fmt.Errorf("consensus: group %d: entry %d missing: %w", g.group, lo, raft.ErrUnavailable)
+		return nil, g.store.readFailed(fmt.Errorf("consensus: group %d: entry %d missing: %w", g.group, lo, raft.ErrUnavailable))
 	}
 	return out, nil
 }
