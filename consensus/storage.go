@@ -19,8 +19,9 @@ import (
 // groups reach the disk in one batch and one fsync.
 //
 // The database may hold other data: every key of this package starts with
-// its own prefix (keys.go). Store does not own the database and never
-// closes it.
+// its own prefix (keys.go). Store does not own the database and does not
+// close it, except a failed instance it replaces through the owner's
+// ReopenFunc (faults.go).
 type Store struct {
 	inst atomic.Pointer[instance]
 	log  *slog.Logger
