@@ -108,7 +108,8 @@ func (g *FatalGuard) Fatalf(format string, args ...any) {
 }
 
 // Run calls fn, returning a Fatalf on this goroutine as an error that
-// wraps ErrStorageFailed and the I/O error.
+// wraps ErrStorageFailed and the I/O error. Any other panic in fn is
+// returned as such an error too, and the instance taken as parked.
 func (g *FatalGuard) Run(fn func() error) (err error) {
 	id := goid()
 	g.mu.Lock()
@@ -121,11 +122,17 @@ func (g *FatalGuard) Run(fn func() error) (err error) {
 		}
 		g.mu.Unlock()
 		if r := recover(); r != nil {
-			fp, ok := r.(fatalPanic)
-			if !ok {
-				panic(r)
+			if fp, ok := r.(fatalPanic); ok {
+				err = fmt.Errorf("%w: %w", ErrStorageFailed, fp.err)
+				return
 			}
-			err = fmt.Errorf("%w: %w", ErrStorageFailed, fp.err)
+			// Pebble panics too on a commit racing a failed log writer's
+			// close, and on its invariants. Its locks may be held now: the
+			// instance is treated as parked (never closed or reopened).
+			g.parked.Store(true)
+			g.log.Error("the raft log storage engine panicked: the raft log stays failed until the server restarts",
+				"component", "pebble", "panic", r)
+			err = fmt.Errorf("%w: storage engine panicked: %v", ErrStorageFailed, r)
 		}
 	}()
 	return fn()
@@ -138,7 +145,8 @@ func (g *FatalGuard) isGuarded(id uint64) bool {
 }
 
 // Parked reports whether a Pebble goroutine met a fatal error and was
-// parked: the instance can be neither used nor closed.
+// parked, or a call in Run panicked: the instance can be neither used nor
+// closed.
 func (g *FatalGuard) Parked() bool { return g.parked.Load() }
 
 // Fatal returns the first fatal error Pebble reported, or nil.

@@ -384,6 +384,9 @@ func TestFatalGuardNeverEndsTheProcess(t *testing.T) {
 	if !errors.Is(err, ErrStorageFailed) || !errors.Is(err, syscall.ENOSPC) || g.Parked() {
 		t.Fatalf("Fatalf inside Run: %v (parked %v), want ErrStorageFailed and ENOSPC", err, g.Parked())
 	}
+	if err := NewFatalGuard(nil).Run(func() error { panic("pebble: invariant") }); !errors.Is(err, ErrStorageFailed) {
+		t.Fatalf("panic inside Run: %v, want ErrStorageFailed", err)
+	}
 	go g.Fatalf("MANIFEST sync failed: %v", syscall.EIO) // parks for good
 	waitFor(t, "the goroutine to park", g.Parked)
 
