@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -232,7 +234,12 @@ func TestRaftLogFaultStopsTheReplicaAndItRecovers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			seed := uint64(time.Now().UnixNano())
-			t.Logf("seed %d", seed)
+			if v := os.Getenv("CHAOS_SEED"); v != "" { // replay a failed run
+				if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+					seed = n
+				}
+			}
+			t.Logf("seed %d (CHAOS_SEED=%d replays it)", seed, seed)
 			rng := rand.New(rand.NewPCG(seed, 15))
 			net := NewMemNetwork(seed)
 			defer net.Close()
