@@ -22,7 +22,7 @@ type WriteBatch struct {
 
 // NewBatch starts an empty batch.
 func (s *Store) NewBatch() *WriteBatch {
-	return &WriteBatch{store: s, b: s.db.NewBatch(), staged: make(map[*GroupStorage]*groupState)}
+	return &WriteBatch{store: s, b: s.DB().NewBatch(), staged: make(map[*GroupStorage]*groupState)}
 }
 
 // Pebble returns the underlying batch, so that a caller may add its own
@@ -215,7 +215,9 @@ func (wb *WriteBatch) Commit(sync bool) error {
 			return err
 		}
 	}
-	err := wb.b.Commit(opt)
+	// A failed commit fails the store (faults.go): the batch may or may not
+	// have reached the disk, and this instance of Pebble takes no more.
+	err := s.guarded(func(*pebble.DB) error { return wb.b.Commit(opt) })
 	wb.Close()
 	if err != nil {
 		return fmt.Errorf("consensus: commit raft batch: %w", err)
@@ -227,7 +229,7 @@ func (wb *WriteBatch) Commit(sync bool) error {
 	if sync && w != nil {
 		// Only now is batch seq durable in Pebble; the witness may say so.
 		if err := w.write(seq); err != nil {
-			return err
+			return s.markFailed(err)
 		}
 		s.seq = seq
 	}

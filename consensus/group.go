@@ -68,6 +68,9 @@ func (h *Host) addGroup(gc GroupConfig) error {
 	if _, ok := h.groups[gc.ID]; ok {
 		return fmt.Errorf("%w: %d", ErrGroupOpen, gc.ID)
 	}
+	if err := h.storageRefusal(); err != nil {
+		return err
+	}
 	store := h.cfg.Store
 	gs, rep, err := store.OpenGroup(gc.ID)
 	if err != nil {
@@ -87,7 +90,7 @@ func (h *Host) addGroup(gc GroupConfig) error {
 			return err
 		}
 	}
-	if err := g.reconcile(h, wb); err != nil {
+	if err := g.reconcileAt(h, wb, g.sm.Applied()); err != nil {
 		store.CloseGroup(gc.ID)
 		return err
 	}
@@ -106,15 +109,18 @@ func (h *Host) addGroup(gc GroupConfig) error {
 	return nil
 }
 
-// reconcile makes the state machine and the log agree on restart. The
+// reconcileAt makes the state machine and the log agree on restart. The
 // log is synced before anything is applied, so normally the state machine
 // is at or behind the log's commit index; it can be behind the log's
 // start (it lost unsynced applies after a snapshot compacted the log:
 // restore the snapshot), or ahead of the log's end (the log lost its tail
 // to damage: start the replica from nothing, it recovers from peers).
-func (g *group) reconcile(h *Host, wb *WriteBatch) error {
+//
+// applied is what the state machine holds: its durable index on a start,
+// what it applied in memory when the host reloads a group after a storage
+// fault (host_faults.go).
+func (g *group) reconcileAt(h *Host, wb *WriteBatch, applied uint64) error {
 	st := wb.stage(g.gs)
-	applied := g.sm.Applied()
 	switch {
 	case applied < st.trunc.index:
 		snap := st.snap

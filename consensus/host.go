@@ -3,6 +3,7 @@ package consensus
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -37,6 +38,9 @@ type Host struct {
 	paused   bool
 	status   map[uint64]GroupStatus
 	err      error
+	// fault and faultSince: the raft log cannot be written (host_faults.go).
+	fault      error
+	faultSince time.Time
 
 	wake    chan struct{}
 	resume  chan struct{}
@@ -44,8 +48,13 @@ type Host struct {
 	stopped chan struct{}
 
 	// Loop-owned.
-	groups map[uint64]*group
-	seq    uint64
+	groups    map[uint64]*group
+	seq       uint64
+	loopFault *hostFault // the store failed; nil normally
+	// taken are the requests of the running iteration, the first next of
+	// them run: those a storage panic cut short run after it.
+	taken []request
+	next  int
 
 	crash crashHooks // fault tests only
 }
@@ -54,6 +63,9 @@ type Host struct {
 type GroupStatus struct {
 	Leader, Term, Commit, Applied uint64
 	IsLeader, Recovering          bool
+	// StorageFault: this host's raft log cannot be written, so the group
+	// does not run here until it can (host_faults.go).
+	StorageFault bool
 }
 
 // NewHost validates cfg and starts the host's loop.
@@ -252,6 +264,9 @@ func (h *Host) propose(id uint64, data []byte, p *Proposal) {
 	case g == nil:
 		p.finish(Result{}, fmt.Errorf("%w: %d", ErrUnknownGroup, id))
 		return
+	case h.loopFault != nil:
+		p.finish(Result{}, h.storageRefusal())
+		return
 	case g.rn == nil || !g.isLeader:
 		p.finish(Result{}, &NotLeaderError{Group: id, Leader: g.leader})
 		return
@@ -322,7 +337,17 @@ func (h *Host) run() {
 				return
 			}
 		}
-		if err := h.iterate(ticks); err != nil {
+		err := h.safeIterate(ticks)
+		if err != nil && errors.Is(err, ErrStorageFailed) {
+			// A full or failing disk: stop taking part, and come back
+			// once the log can be written (host_faults.go).
+			if h.loopFault == nil {
+				h.enterFault(err)
+			}
+			h.publishStatus()
+			continue
+		}
+		if err != nil {
 			h.log.Error("raft host stopped", "err", err)
 			h.mu.Lock()
 			h.err = err
@@ -339,6 +364,17 @@ func (h *Host) run() {
 
 // iterate is one loop iteration.
 func (h *Host) iterate(ticks int) error {
+	if h.loopFault == nil {
+		if err := h.cfg.Store.Failed(); err != nil {
+			// A write outside the loop's batches failed (AddGroup's, the
+			// owner's own records).
+			h.enterFault(err)
+		}
+	}
+	if h.loopFault != nil {
+		h.faultIteration()
+		return nil
+	}
 	h.mu.Lock()
 	inbox, requests := h.inbox, h.requests
 	h.inbox, h.requests, h.inboxN = nil, nil, 0
@@ -347,12 +383,11 @@ func (h *Host) iterate(ticks int) error {
 	h.mu.Unlock()
 
 	out := newOutbox(h.cfg.ID)
+	h.taken, h.next = requests, 0
 	for _, b := range inbox {
 		h.receive(b, out)
 	}
-	for _, r := range requests {
-		r.run()
-	}
+	h.runTaken()
 	for _, g := range h.groups {
 		for range ticks {
 			g.tick(h, out)
@@ -509,7 +544,7 @@ func (h *Host) publishStatus() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for id, g := range h.groups {
-		s := GroupStatus{Leader: g.leader, Term: g.term, IsLeader: g.isLeader, Applied: g.applied, Recovering: g.recovery != nil}
+		s := GroupStatus{Leader: g.leader, Term: g.term, IsLeader: g.isLeader, Applied: g.applied, Recovering: g.recovery != nil, StorageFault: h.loopFault != nil}
 		if g.rn != nil {
 			s.Commit = g.rn.BasicStatus().GetCommit()
 		}
@@ -586,6 +621,8 @@ func (h *Host) leaderOf(id uint64) (*group, error) {
 	switch {
 	case g == nil:
 		return nil, fmt.Errorf("%w: %d", ErrUnknownGroup, id)
+	case h.loopFault != nil:
+		return nil, h.storageRefusal()
 	case g.rn == nil || !g.isLeader:
 		return nil, &NotLeaderError{Group: id, Leader: g.leader}
 	}

@@ -42,7 +42,7 @@ func idleTraffic(b *testing.B, groups int, d time.Duration) (frames, bytes float
 	}
 	var hosts []*consensus.Host
 	for _, name := range names {
-		db, err := pebble.Open("db", &pebble.Options{FS: vfs.NewMem(), Logger: quietPebble{}})
+		db, err := pebble.Open("db", &pebble.Options{FS: vfs.NewMem(), Logger: consensus.NewFatalGuard(nil)})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -167,7 +167,7 @@ func TestSnapshotLargerThanAFrameCatchesUpAFollower(t *testing.T) {
 	var sms []*blobSM
 	var reports atomic.Int64
 	for _, name := range names {
-		db, err := pebble.Open("db", &pebble.Options{FS: vfs.NewMem(), Logger: quietPebble{}})
+		db, err := pebble.Open("db", &pebble.Options{FS: vfs.NewMem(), Logger: consensus.NewFatalGuard(nil)})
 		if err != nil {
 			t.Fatal(err)
 		}
