@@ -57,17 +57,27 @@ func TestHostSyncsOnlyWhenRaftMust(t *testing.T) {
 			return true
 		})
 	}
+	// Each write reaches a follower in an append, which must be synced.
+	// Its commit comes in a later message, unsynced, unless the append
+	// and the commit reach a follower in one loop iteration (the leader
+	// heard the other follower first), so how many commit-only batches a
+	// follower writes depends on timing; over both followers and twenty
+	// writes some always are, and a host that syncs every batch writes
+	// none.
+	unsynced := uint64(0)
 	for i, s := range stores {
 		commits, syncs := s.commits.Load()-before[i][0], s.syncs.Load()-before[i][1]
 		t.Logf("host %d: %d batches, %d synced", i+1, commits, syncs)
 		if st, _ := hosts[i].Status(1); st.IsLeader {
 			continue
 		}
-		// Each write reaches a follower in an append (synced) and its
-		// commit in a later message (not synced).
-		if syncs < writes/2 || commits-syncs < writes/2 {
-			t.Errorf("follower %d: %d batches, %d synced: want appends synced, commit-only batches not", i+1, commits, syncs)
+		if syncs < writes {
+			t.Errorf("follower %d: %d of %d batches synced: want every append synced", i+1, syncs, commits)
 		}
+		unsynced += commits - syncs
+	}
+	if unsynced == 0 {
+		t.Errorf("followers synced every batch: want commit-only batches unsynced")
 	}
 }
 
