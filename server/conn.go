@@ -149,9 +149,10 @@ func newConn(s *Server, nc net.Conn, id uint64) *conn {
 	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		c.host, c.port = a.IP.String(), a.Port
 	}
-	// Until CONNECT arrives a connection behaves as verbose, so a person on
-	// telnet sees +OK after SUB and PUB; nats-server does the same.
-	c.opts.Verbose = true
+	// Until CONNECT arrives a connection is verbose and pedantic, so a
+	// person on telnet sees +OK after SUB and PUB and an -ERR for a bad
+	// publish subject; nats-server does the same.
+	c.opts.Verbose, c.opts.Pedantic = true, true
 	c.out.init(c)
 	return c
 }

@@ -71,8 +71,10 @@ func (c *conn) HandleOp(op *protocol.Op) error {
 }
 
 func (c *conn) processConnect(args []byte) error {
-	var o connectOpts
-	o.Verbose = false
+	// A field the client leaves out keeps its default, as in nats-server:
+	// verbose and pedantic are on unless CONNECT turns them off (nats.go
+	// and the other clients always send both).
+	o := connectOpts{Verbose: true, Pedantic: true}
 	if err := json.Unmarshal(args, &o); err != nil {
 		c.countProtoError(protoErrParse)
 		c.close(closeProtocolError, "Invalid CONNECT: "+sanitize(err.Error()))

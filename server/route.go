@@ -155,7 +155,7 @@ func newRoute(cl *cluster, c *conn, dialed *url.URL) *route {
 		MaxControlLine: max(cl.s.o().MaxControlLine, 32<<10),
 		MaxPayload:     max(cl.s.o().MaxPayload, ClusterFrameMax),
 	})
-	c.opts.Verbose = false
+	c.opts.Verbose, c.opts.Pedantic = false, false
 	c.connected = true
 	return r
 }

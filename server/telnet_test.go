@@ -21,7 +21,7 @@ func TestTelnetEmptyLines(t *testing.T) {
 	c.send("pub foo 2\nhi\r\n\r\n")
 	c.expect("+OK", "MSG foo 1 2", "hi")
 	c.send("CONNECT {}\r\n\r\n\r\nPING\r\n\n")
-	c.expect("PONG")
+	c.expect("+OK", "PONG") // CONNECT {} leaves the connection verbose
 	c.send("\r")
 	c.send("\nPING\r\n")
 	c.expect("PONG")
@@ -52,9 +52,9 @@ func TestProtocolErrorLogShowsInput(t *testing.T) {
 	for _, tc := range []struct {
 		name, send, want string
 	}{
-		{"unknown op", "CONNECT {}\r\nHELLO \x01there\r\n", `input="HELLO \x01there\r\n"`},
-		{"bad payload end", "CONNECT {}\r\nPUB foo 2\r\nhix\r\n", `input="PUB foo 2\r\nhix\r\n"`},
-		{"long line", "CONNECT {}\r\nFOO " + strings.Repeat("x", 100) + "\r\n", `input="FOO ` + strings.Repeat("x", 60) + `" input_truncated=true`},
+		{"unknown op", "CONNECT {\"verbose\":false}\r\nHELLO \x01there\r\n", `input="HELLO \x01there\r\n"`},
+		{"bad payload end", "CONNECT {\"verbose\":false}\r\nPUB foo 2\r\nhix\r\n", `input="PUB foo 2\r\nhix\r\n"`},
+		{"long line", "CONNECT {\"verbose\":false}\r\nFOO " + strings.Repeat("x", 100) + "\r\n", `input="FOO ` + strings.Repeat("x", 60) + `" input_truncated=true`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, log := startServerLogged(t)
