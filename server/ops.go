@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/wisp-mq/wisp/protocol"
@@ -77,6 +78,8 @@ func (c *conn) processConnect(args []byte) error {
 	o := connectOpts{Verbose: true, Pedantic: true}
 	if err := json.Unmarshal(args, &o); err != nil {
 		c.countProtoError(protoErrParse)
+		// Without the input: a CONNECT may carry a password.
+		c.role.logProtocolError(fmt.Errorf("invalid CONNECT: %w", err), nil, false)
 		c.close(closeProtocolError, "Invalid CONNECT: "+sanitize(err.Error()))
 		return errStopParsing
 	}

@@ -412,12 +412,16 @@ func (r *route) logClosed(level slog.Level, reason closeReason, errText string) 
 	r.cl.s.log.Log(context.Background(), level, "route connection closed", "cid", r.c.id, "addr", r.addr(), "reason", reason.String(), "err", errText)
 }
 
-// logProtocolError logs a parse error of the peer with its input at Warn:
-// a peer server sending bad input is an operator's problem, unlike a
-// client's.
-func (r *route) logProtocolError(err error) {
-	bad, _ := r.c.parser.BadInput()
-	r.cl.s.log.Warn("route protocol error", "addr", r.addr(), "err", err, "input", string(bad))
+// logProtocolError logs a parse error of the peer with its input at Warn,
+// through the server's limiter: anyone can reach the route port and send
+// garbage there.
+func (r *route) logProtocolError(err error, input []byte, more bool) {
+	ok, suppressed := r.cl.s.protoLog.allow(time.Now())
+	if !ok {
+		return
+	}
+	attrs := append([]any{"addr", r.addr()}, protocolErrorAttrs(err, input, more, suppressed)...)
+	r.cl.s.log.Warn("route protocol error", attrs...)
 }
 
 // ended runs once the reader has stopped.
