@@ -30,7 +30,10 @@ type ConnInfo struct {
 	IP             string      `json:"ip"`
 	Port           int         `json:"port"`
 	Start          time.Time   `json:"start"`
+	LastActivity   time.Time   `json:"last_activity"`
+	RTT            string      `json:"rtt,omitempty"`
 	Uptime         string      `json:"uptime"`
+	Idle           string      `json:"idle"`
 	PendingBytes   int64       `json:"pending_bytes"`
 	InMsgs         int64       `json:"in_msgs"`
 	OutMsgs        int64       `json:"out_msgs"`
@@ -59,6 +62,33 @@ var connSorts = map[string]func(a, b *ConnSnapshot) int{
 	"bytes_to":   func(a, b *ConnSnapshot) int { return cmp.Compare(b.OutBytes, a.OutBytes) },
 	"bytes_from": func(a, b *ConnSnapshot) int { return cmp.Compare(b.InBytes, a.InBytes) },
 	"uptime":     func(a, b *ConnSnapshot) int { return a.Start.Compare(b.Start) }, // longest first
+	"last":       func(a, b *ConnSnapshot) int { return b.lastActive().Compare(a.lastActive()) },
+	"idle":       func(a, b *ConnSnapshot) int { return a.lastActive().Compare(b.lastActive()) }, // longest idle first
+	"rtt":        func(a, b *ConnSnapshot) int { return cmp.Compare(b.RTT, a.RTT) },
+}
+
+// lastActive is LastActivity, or Start for a connection that does not
+// track it (a client of another protocol).
+func (c *ConnSnapshot) lastActive() time.Time {
+	if c.LastActivity.IsZero() {
+		return c.Start
+	}
+	return c.LastActivity
+}
+
+// formatRTT writes a round trip as nats-server does: Go's duration text,
+// cut to the microsecond below a millisecond ("211µs", "1.234567ms", "0s").
+func formatRTT(d time.Duration) string {
+	if d > time.Microsecond && d < time.Millisecond {
+		d = d.Truncate(time.Microsecond)
+	}
+	return d.String()
+}
+
+// formatIdle is the time since last as /connz and /routez show it, in
+// uptime's style; never negative, though last may be a little after now.
+func formatIdle(now, last time.Time) string {
+	return formatUptime(max(now.Sub(last), 0))
 }
 
 // connzQuery is a parsed /connz request.
@@ -94,7 +124,7 @@ func parseConnz(v url.Values) (connzQuery, error) {
 		q.sort = "cid"
 	}
 	if q.sortCmp = connSorts[q.sort]; q.sortCmp == nil {
-		return q, fmt.Errorf("%w: unknown sort %q (use cid, start, subs, pending, msgs_to, msgs_from, bytes_to, bytes_from or uptime)", errBadQuery, q.sort)
+		return q, fmt.Errorf("%w: unknown sort %q (use cid, start, subs, pending, msgs_to, msgs_from, bytes_to, bytes_from, uptime, last, idle or rtt)", errBadQuery, q.sort)
 	}
 	if q.subs, err = parseSubsMode(v); err != nil {
 		return q, err
@@ -146,6 +176,7 @@ func (s *Server) connz(q connzQuery) Connz {
 func connInfo(c *ConnSnapshot, now time.Time, q connzQuery) ConnInfo {
 	ci := ConnInfo{
 		CID: c.CID, Kind: "Client", Type: "nats", Account: c.Account, IP: c.IP, Port: c.Port, Start: c.Start, Uptime: formatUptime(now.Sub(c.Start)),
+		LastActivity: c.lastActive(), Idle: formatIdle(now, c.lastActive()), RTT: formatRTT(c.RTT),
 		PendingBytes: c.PendingBytes, InMsgs: c.InMsgs, OutMsgs: c.OutMsgs,
 		InBytes: c.InBytes, OutBytes: c.OutBytes, NumSubs: c.NumSubs,
 		Name: c.Name, Lang: c.Lang, Version: c.Version, MQTTClient: c.MQTTClient,

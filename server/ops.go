@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/wisp-mq/wisp/protocol"
 	"github.com/wisp-mq/wisp/sublist"
@@ -59,9 +60,7 @@ func (c *conn) HandleOp(op *protocol.Op) error {
 			c.sendConnectInfo()
 		}
 	case protocol.OpPong:
-		c.pingMu.Lock()
-		c.pingsOut = 0
-		c.pingMu.Unlock()
+		c.gotPong()
 	case protocol.OpConnect:
 		return c.processConnect(op.Args)
 	}
@@ -116,6 +115,7 @@ func (c *conn) processConnect(args []byte) error {
 	c.opts = o
 	c.connected = true
 	c.infoMu.Unlock()
+	c.connectedAt(time.Now())
 	c.stopAuthTimer()
 	c.sendOK()
 	c.connectInfoDue = o.Protocol >= 1
@@ -192,6 +192,7 @@ func (c *conn) processSub(op *protocol.Op) {
 	if cl := c.srv.cl; cl != nil {
 		cl.subAdded(sub)
 	}
+	c.reads.interest = true
 	c.sendOK()
 }
 
@@ -211,6 +212,7 @@ func (c *conn) processUnsub(op *protocol.Op) {
 	if op.Max <= 0 || !sub.setMax(op.Max) {
 		c.removeSub(sub) // otherwise it stays until it has had max messages
 	}
+	c.reads.interest = true
 	c.sendOK()
 }
 

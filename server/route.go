@@ -219,9 +219,7 @@ func (r *route) HandleOp(op *protocol.Op) error {
 		c.enqueueControl(protocol.AppendPong)
 		return nil
 	case protocol.OpPong:
-		c.pingMu.Lock()
-		c.pingsOut = 0
-		c.pingMu.Unlock()
+		c.gotPong()
 		return nil
 	case protocol.OpErr:
 		if text := string(op.Args); text == errTextRouteDuplicate || text == errTextRouteSelf {
@@ -259,8 +257,10 @@ func (r *route) HandleOp(op *protocol.Op) error {
 	}
 	switch op.Kind {
 	case protocol.OpRSub:
+		c.reads.interest = true
 		r.addInterest(op)
 	case protocol.OpRUnsub:
+		c.reads.interest = true
 		r.removeInterest(op)
 	case protocol.OpRMsg:
 		if isClusterAccount(op.Account) {

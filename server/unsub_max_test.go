@@ -156,7 +156,7 @@ func TestStagedDeliveriesCutAtMax(t *testing.T) {
 			}
 			pub.endOfRead()
 
-			taken, _ := d.out.take()
+			taken, _, _ := d.out.take()
 			var got []byte
 			for _, ch := range taken {
 				got = append(got, ch.b...)
