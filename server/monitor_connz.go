@@ -7,7 +7,10 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/wisp-mq/wisp/sublist"
 )
 
 // Connz is the /connz body: one page of the open client connections.
@@ -93,14 +96,17 @@ func formatIdle(now, last time.Time) string {
 
 // connzQuery is a parsed /connz request.
 type connzQuery struct {
-	page    pageParams
-	sort    string
-	subs    subsMode
-	auth    bool
-	cid     uint64 // only this connection, when set
-	hasCID  bool
-	acc     string // only this account's connections, when set
-	user    string // only this user's connections, when set
+	page   pageParams
+	sort   string
+	subs   subsMode
+	auth   bool
+	cid    uint64 // only this connection, when set
+	hasCID bool
+	acc    string // only this account's connections, when set
+	user   string // only this user's connections, when set
+	// filter, when set, keeps only connections with a subscription that
+	// can receive a message on it (nats-server's filter_subject).
+	filter  pattern
 	sortCmp func(a, b *ConnSnapshot) int
 }
 
@@ -133,6 +139,16 @@ func parseConnz(v url.Values) (connzQuery, error) {
 		return q, err
 	}
 	q.acc, q.user = v.Get("acc"), v.Get("user")
+	if f := v.Get("filter_subject"); f != "" && f != ">" {
+		// As in nats-server: a subject filter looks into one account.
+		if q.acc == "" {
+			return q, fmt.Errorf("%w: filter_subject=%q: filter by subject only valid with account filtering (acc)", errBadQuery, f)
+		}
+		if !sublist.ValidSubscribeSubject(f) {
+			return q, fmt.Errorf("%w: filter_subject=%q is not a valid subject", errBadQuery, f)
+		}
+		q.filter = pattern(strings.Split(f, "."))
+	}
 	if v := v.Get("cid"); v != "" {
 		if q.cid, err = strconv.ParseUint(v, 10, 64); err != nil {
 			return q, fmt.Errorf("%w: cid=%q is not a connection id", errBadQuery, v)
@@ -155,9 +171,10 @@ func parseSubsMode(v url.Values) (subsMode, error) {
 
 // Connz returns one page of connections as /connz serves it.
 func (s *Server) connz(q connzQuery) Connz {
-	all := s.Conns(q.subs != subsNone)
+	all := s.Conns(q.subs != subsNone || q.filter != nil)
 	all = slices.DeleteFunc(all, func(c ConnSnapshot) bool {
-		return (q.hasCID && c.CID != q.cid) || (q.acc != "" && c.Account != q.acc) || (q.user != "" && c.User != q.user)
+		return (q.hasCID && c.CID != q.cid) || (q.acc != "" && c.Account != q.acc) || (q.user != "" && c.User != q.user) ||
+			(q.filter != nil && !subscribedTo(c.Subs, q.filter))
 	})
 	slices.SortStableFunc(all, func(a, b ConnSnapshot) int { return q.sortCmp(&a, &b) })
 	now := time.Now()
@@ -204,6 +221,17 @@ func connInfo(c *ConnSnapshot, now time.Time, q connzQuery) ConnInfo {
 		}
 	}
 	return ci
+}
+
+// subscribedTo reports whether one of subs can receive a message that
+// filter (which may hold wildcards) can also match.
+func subscribedTo(subs []SubSnapshot, filter pattern) bool {
+	for _, sub := range subs {
+		if filter.overlaps(pattern(strings.Split(sub.Subject, "."))) {
+			return true
+		}
+	}
+	return false
 }
 
 // sortedSubs orders a connection's subscriptions by subject, then sid.
