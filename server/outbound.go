@@ -38,7 +38,7 @@ type outbound struct {
 	// written is msgs as the writer last took the queue: when msgs has
 	// moved on, the write carries messages and counts as activity.
 	written int64
-	bytes   int64    // payload bytes queued in total (for monitoring)
+	bytes   int64 // payload bytes queued in total (for monitoring)
 
 	kick chan struct{} // capacity 1: a pending wake-up for the writer
 
