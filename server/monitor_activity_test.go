@@ -81,7 +81,7 @@ func TestConnzLastActivity(t *testing.T) {
 }
 
 // TestConnzRTT: rtt is estimated at CONNECT, as nats-server does, then
-// measured by the PONG to the server's PING; a PONG held back 300 ms
+// measured by the PONG to the server's PING; a PONG held back 500 ms
 // measures at least that. sort=rtt puts the largest first.
 func TestConnzRTT(t *testing.T) {
 	s := startMonitored(t, func(o *Options) {
@@ -100,7 +100,7 @@ func TestConnzRTT(t *testing.T) {
 
 	// The first keepalive PING comes within about a second, busy or not.
 	slow.expect("PING")
-	const hold = 300 * time.Millisecond
+	const hold = 500 * time.Millisecond
 	time.Sleep(hold) // the delay measured, not a wait for the server
 	slow.send("PONG\r\n")
 	var rtt time.Duration
