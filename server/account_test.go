@@ -156,7 +156,7 @@ func TestAccountMaxConnections(t *testing.T) {
 	})
 	connect(t, s, nats.UserInfo("a", "a"))
 	c := dialRaw(t, s)
-	c.send("CONNECT {\"user\":\"a\",\"pass\":\"a\"}\r\n")
+	c.send("CONNECT {\"verbose\":false,\"user\":\"a\",\"pass\":\"a\"}\r\n")
 	c.expect("-ERR 'maximum account active connections exceeded'")
 	c.expectClosed()
 	if _, err := nats.Connect(s.ClientURL(), nats.UserInfo("a", "a"), nats.NoReconnect()); err == nil {

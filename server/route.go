@@ -155,7 +155,7 @@ func newRoute(cl *cluster, c *conn, dialed *url.URL) *route {
 		MaxControlLine: max(cl.s.o().MaxControlLine, 32<<10),
 		MaxPayload:     max(cl.s.o().MaxPayload, ClusterFrameMax),
 	})
-	c.opts.Verbose = false
+	c.opts.Verbose, c.opts.Pedantic = false, false
 	c.connected = true
 	return r
 }
@@ -219,9 +219,7 @@ func (r *route) HandleOp(op *protocol.Op) error {
 		c.enqueueControl(protocol.AppendPong)
 		return nil
 	case protocol.OpPong:
-		c.pingMu.Lock()
-		c.pingsOut = 0
-		c.pingMu.Unlock()
+		c.gotPong()
 		return nil
 	case protocol.OpErr:
 		if text := string(op.Args); text == errTextRouteDuplicate || text == errTextRouteSelf {
@@ -259,8 +257,10 @@ func (r *route) HandleOp(op *protocol.Op) error {
 	}
 	switch op.Kind {
 	case protocol.OpRSub:
+		c.reads.interest = true
 		r.addInterest(op)
 	case protocol.OpRUnsub:
+		c.reads.interest = true
 		r.removeInterest(op)
 	case protocol.OpRMsg:
 		if isClusterAccount(op.Account) {
@@ -412,12 +412,16 @@ func (r *route) logClosed(level slog.Level, reason closeReason, errText string) 
 	r.cl.s.log.Log(context.Background(), level, "route connection closed", "cid", r.c.id, "addr", r.addr(), "reason", reason.String(), "err", errText)
 }
 
-// logProtocolError logs a parse error of the peer with its input at Warn:
-// a peer server sending bad input is an operator's problem, unlike a
-// client's.
-func (r *route) logProtocolError(err error) {
-	bad, _ := r.c.parser.BadInput()
-	r.cl.s.log.Warn("route protocol error", "addr", r.addr(), "err", err, "input", string(bad))
+// logProtocolError logs a parse error of the peer with its input at Warn,
+// through the server's limiter: anyone can reach the route port and send
+// garbage there.
+func (r *route) logProtocolError(err error, input []byte, more bool) {
+	ok, suppressed := r.cl.s.protoLog.allow(time.Now())
+	if !ok {
+		return
+	}
+	attrs := append([]any{"addr", r.addr()}, protocolErrorAttrs(err, input, more, suppressed)...)
+	r.cl.s.log.Warn("route protocol error", attrs...)
 }
 
 // ended runs once the reader has stopped.
