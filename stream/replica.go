@@ -386,8 +386,7 @@ func (r *replica) barrier() error {
 // Snapshot returns the stream as of the last entry given to Apply: a
 // stream archive (archive.go) with its consumers, taken once the local
 // store committed everything Apply handed it. The whole archive is held
-// in memory; streaming it in bounded memory is the consensus layer's
-// chunked snapshots' part.
+// in memory (the transport sends it to a replica in chunks).
 func (r *replica) Snapshot() ([]byte, error) {
 	if err := r.barrier(); err != nil {
 		return nil, fmt.Errorf("stream %s: snapshot: %w", r.s.name, err)
