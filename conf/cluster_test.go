@@ -95,3 +95,28 @@ func TestClusterFileErrors(t *testing.T) {
 		}
 	}
 }
+
+// host and port are the long form of listen; giving both forms is refused.
+func TestClusterFileHostPort(t *testing.T) {
+	c, err := LoadFile("wisp.conf", []byte("[cluster]\nname = \"c\"\nhost = \"127.0.0.2\"\nport = 7244\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cl := c.Server.Cluster; cl.Host != "127.0.0.2" || cl.Port != 7244 {
+		t.Fatalf("cluster options %+v", cl)
+	}
+	_, err = LoadFile("wisp.conf", []byte("[cluster]\nname = \"c\"\nhost = \"127.0.0.2\"\nlisten = \"127.0.0.1:7244\"\n"))
+	if err == nil || !strings.Contains(err.Error(), "cluster.listen") {
+		t.Fatalf("host and listen together: %v", err)
+	}
+	for _, tc := range []struct{ text, want string }{
+		{"[cluster]\nname = \"c\"\nport = \"x\"\n", "cluster.port"},
+		{"[cluster]\nname = \"c\"\nport = 6222\nno_advertise = \"yes\"\n", "cluster.no_advertise"},
+		{"[cluster]\nname = \"c\"\nport = 6222\nconnect_retries = -1\n", "connect_retries"},
+		{"[cluster]\nname = \"c\"\nport = 6222\nadvertise = \"nohostport\"\n", "advertise"},
+	} {
+		if _, err := LoadFile("wisp.conf", []byte(tc.text)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: got %v, want an error naming %q", tc.text, err, tc.want)
+		}
+	}
+}

@@ -22,7 +22,7 @@ type WriteBatch struct {
 
 // NewBatch starts an empty batch.
 func (s *Store) NewBatch() *WriteBatch {
-	return &WriteBatch{store: s, b: s.db.NewBatch(), staged: make(map[*GroupStorage]*groupState)}
+	return &WriteBatch{store: s, b: s.DB().NewBatch(), staged: make(map[*GroupStorage]*groupState)}
 }
 
 // Pebble returns the underlying batch, so that a caller may add its own
@@ -92,6 +92,18 @@ func (wb *WriteBatch) SetConfState(g *GroupStorage, cs *pb.ConfState) error {
 	return wb.b.Set(k, encodeProto(k, cs), nil)
 }
 
+// setConfAt records the configuration that results from the change in
+// entry index, and that index, so that the change is never applied to
+// raft twice (group.applyConfChange).
+func (wb *WriteBatch) setConfAt(g *GroupStorage, cs *pb.ConfState, index uint64) error {
+	if err := wb.SetConfState(g, cs); err != nil {
+		return err
+	}
+	wb.stage(g).confIndex = index
+	k := kindKey(g.group, kindConfIndex)
+	return wb.b.Set(k, sealRecord(k, binary.BigEndian.AppendUint64(nil, index)), nil)
+}
+
 // ApplySnapshot replaces the group's log with a snapshot received from the
 // leader: every entry goes, the log restarts after the snapshot's index.
 func (wb *WriteBatch) ApplySnapshot(g *GroupStorage, snap *pb.Snapshot) error {
@@ -114,7 +126,7 @@ func (wb *WriteBatch) ApplySnapshot(g *GroupStorage, snap *pb.Snapshot) error {
 	if st.hard.commit < md.GetIndex() {
 		st.hard.commit = md.GetIndex()
 	}
-	return wb.SetConfState(g, md.GetConfState())
+	return wb.setConfAt(g, md.GetConfState(), md.GetIndex())
 }
 
 // CreateSnapshot stores a snapshot of the state machine taken at index
@@ -203,15 +215,21 @@ func (wb *WriteBatch) Commit(sync bool) error {
 			return err
 		}
 	}
-	err := wb.b.Commit(opt)
+	// A failed commit fails the store (faults.go): the batch may or may not
+	// have reached the disk, and this instance of Pebble takes no more.
+	err := s.guarded(func(*pebble.DB) error { return wb.b.Commit(opt) })
 	wb.Close()
 	if err != nil {
 		return fmt.Errorf("consensus: commit raft batch: %w", err)
 	}
+	s.commits.Add(1)
+	if sync {
+		s.syncs.Add(1)
+	}
 	if sync && w != nil {
 		// Only now is batch seq durable in Pebble; the witness may say so.
 		if err := w.write(seq); err != nil {
-			return err
+			return s.markFailed(err)
 		}
 		s.seq = seq
 	}

@@ -5,9 +5,11 @@ import (
 	"io"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble"
+	"go.etcd.io/raft/v3"
 )
 
 // The chaos suite's faults: what the scheduler can do to a cluster.
@@ -18,7 +20,9 @@ func (c *cluster) fault(rng *rand.Rand) {
 	defer c.mu.Unlock()
 	f := c.n / 2 // faults a majority survives
 	nd := c.nodes[rng.IntN(c.n)]
-	switch rng.IntN(12) {
+	switch rng.IntN(16) {
+	case 12, 13, 14, 15:
+		c.crashInsideReady(nd, readyPoint(rng.IntN(int(numReadyPoints))), rng.IntN(4) != 0)
 	case 0:
 		c.note("crash and restart node %d", nd.id)
 		c.stop(nd, false)
@@ -88,12 +92,14 @@ func (c *cluster) fault(rng *rand.Rand) {
 		if c.damaged() < f {
 			c.stop(nd, rng.IntN(2) == 0)
 			c.note("node %d: %s", nd.id, c.damageWAL(nd, rng))
+			c.kept.forget(nd.id)
 			c.restart(nd)
 		}
 	case 10:
 		if c.damaged() < f {
 			c.note("node %d: disk replaced by an empty one", nd.id)
 			c.stop(nd, false)
+			c.kept.forget(nd.id)
 			nd.fs = newDisk(c.t)
 			c.restart(nd)
 		}
@@ -101,6 +107,7 @@ func (c *cluster) fault(rng *rand.Rand) {
 		if c.damaged() < f {
 			c.stop(nd, rng.IntN(2) == 0)
 			c.note("node %d: %s", nd.id, c.corrupt(nd, rng))
+			c.kept.forget(nd.id)
 			c.restart(nd)
 		}
 	}
@@ -198,4 +205,40 @@ func (c *cluster) damageWAL(nd *chaosNode, rng *rand.Rand) string {
 		db.Close()
 	}
 	return what
+}
+
+// persists reports whether some group's Ready has something to persist
+// (and so, perhaps, a promise in its messages).
+func persists(rds map[uint64]raft.Ready) bool {
+	for _, rd := range rds {
+		if len(rd.Entries) > 0 || rd.HardState != nil || !raft.IsEmptySnap(rd.Snapshot) {
+			return true
+		}
+	}
+	return false
+}
+
+// crashInsideReady makes a node die at a point inside its Ready handling
+// (the first time it gets there with something to persist), then crashes it
+// (with power loss or not) and restarts it. If it does not get there soon
+// it is crashed between iterations instead.
+func (c *cluster) crashInsideReady(nd *chaosNode, p readyPoint, powerLoss bool) {
+	if !nd.up {
+		return
+	}
+	var fired atomic.Bool
+	nd.host.crash.set(func(at readyPoint, rds map[uint64]raft.Ready) bool {
+		return at == p && persists(rds) && fired.CompareAndSwap(false, true)
+	})
+	select {
+	case <-nd.host.stopped:
+	case <-time.After(time.Second):
+	}
+	what := "power loss"
+	if !powerLoss {
+		what = "crash"
+	}
+	c.note("%s of node %d inside Ready at %v (reached: %v)", what, nd.id, p, fired.Load())
+	c.stop(nd, powerLoss)
+	c.restart(nd)
 }

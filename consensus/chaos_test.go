@@ -3,6 +3,7 @@ package consensus
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -102,6 +103,7 @@ type cluster struct {
 	net   *MemNetwork
 	check *checker
 	cfg   func(id uint64, s *Store) Config
+	kept  *promises
 
 	mu    sync.Mutex
 	nodes []*chaosNode
@@ -109,7 +111,7 @@ type cluster struct {
 }
 
 func newCluster(t testing.TB, n int, seed uint64) *cluster {
-	c := &cluster{t: t, n: n, net: NewMemNetwork(seed), check: newChecker()}
+	c := &cluster{t: t, n: n, net: NewMemNetwork(seed), check: newChecker(), kept: newPromises()}
 	for i := range n {
 		nd := &chaosNode{id: uint64(i + 1), fs: newDisk(t)}
 		c.nodes = append(c.nodes, nd)
@@ -145,7 +147,8 @@ func (c *cluster) start(nd *chaosNode, bootstrap bool) error {
 		db.Close()
 		return fmt.Errorf("node %d: witness: %w", nd.id, err)
 	}
-	cfg.ID, cfg.Store, cfg.Transport, cfg.Logger = nd.id, store, c.net.Transport(nd.id), logger
+	cfg.ID, cfg.Store, cfg.Logger = nd.id, store, logger
+	cfg.Transport = promiseTransport{c.net.Transport(nd.id), c.kept}
 	cfg.TickInterval = 20 * time.Millisecond
 	cfg.SnapshotEntries, cfg.KeepEntries = 64, 16
 	cfg.OnLeaderChange = func(lc LeaderChange) { c.check.leaderIn(lc, nd.id) }
@@ -181,7 +184,7 @@ func (c *cluster) stop(nd *chaosNode, powerLoss bool) {
 	c.net.Detach(nd.id)
 	nd.host.Resume()
 	nd.host.Stop()
-	if err := nd.host.Err(); err != nil {
+	if err := nd.host.Err(); err != nil && !errors.Is(err, errSimulatedCrash) {
 		c.check.mu.Lock()
 		c.check.violate("node %d stopped with: %v", nd.id, err)
 		c.check.mu.Unlock()
@@ -193,6 +196,11 @@ func (c *cluster) stop(nd *chaosNode, powerLoss bool) {
 	if powerLoss {
 		nd.fs.ResetToSyncedState()
 		nd.fs.SetIgnoreSyncs(false)
+		if v := c.kept.check(nd.id, nd.fs, chaosGroups); len(v) > 0 {
+			c.check.mu.Lock()
+			c.check.violations = append(c.check.violations, v...)
+			c.check.mu.Unlock()
+		}
 	}
 	nd.up = false
 }
@@ -363,7 +371,7 @@ func (c *cluster) settle(g uint64, fail func(string, ...any)) {
 func (c *cluster) faultKinds() map[string]int {
 	kinds := map[string]int{}
 	for _, l := range c.log {
-		for _, k := range []string{"crash", "power loss of node", "power loss of all", "partition", "bridge", "one-way", "heal", "pause", "clock", "bit flip", "truncated", "disk replaced", "WAL"} {
+		for _, k := range []string{"inside Ready", "crash", "power loss of node", "power loss of all", "partition", "bridge", "one-way", "heal", "pause", "clock", "bit flip", "truncated", "disk replaced", "WAL"} {
 			if strings.Contains(l, k) {
 				kinds[k]++
 				break

@@ -37,6 +37,13 @@ type Config struct {
 	// inbound (on top of InboxLimit), so that what peers send cannot grow
 	// a slow host's memory without bound; 0 means 64 MiB.
 	InboxBytes int
+	// RequestLimit bounds the callers' requests (proposals, reads, calls)
+	// waiting for the loop; past it they fail at once with ErrQueueFull.
+	// 0 means 16384.
+	RequestLimit int
+	// StorageRetry is how often a host whose raft log failed (a full disk,
+	// an I/O error) tries to reopen it (host_faults.go); 0 means 1s.
+	StorageRetry time.Duration
 	// OnLeaderChange, if set, is called from the host's loop when a
 	// group's leader or term changes; it must not block.
 	OnLeaderChange func(LeaderChange)
@@ -59,6 +66,7 @@ func DefaultConfig() Config {
 		MaxSizePerMsg:   1 << 20,
 		MaxInflightMsgs: 256,
 		InboxLimit:      4096,
+		RequestLimit:    16384,
 	}
 }
 
@@ -79,6 +87,10 @@ func (c *Config) Validate() error {
 		return errors.New("consensus: snapshot entries must be positive")
 	case c.MaxInflightMsgs <= 0 || c.InboxLimit <= 0:
 		return errors.New("consensus: max inflight messages and inbox limit must be positive")
+	case c.StorageRetry < 0:
+		return fmt.Errorf("consensus: storage retry %v must not be negative", c.StorageRetry)
+	case c.RequestLimit < 0:
+		return fmt.Errorf("consensus: request limit %d must not be negative", c.RequestLimit)
 	}
 	return nil
 }

@@ -15,6 +15,9 @@
 //     entries, then Advance.
 //   - Recovery (recovery.go): the rule for a replica that lost part of its
 //     log: it neither votes nor campaigns until it has caught up.
+//   - Storage faults (fatal.go, faults.go, host_faults.go): a raft log
+//     that cannot be written or read takes the host out of its groups,
+//     never the process down; the host reopens the log and reloads them.
 //   - Transport (interfaces.go): how hosts exchange one Batch per peer per
 //     loop iteration; MemNetwork (memnet.go) is an in-memory one with the
 //     faults tests need.

@@ -37,9 +37,12 @@ type group struct {
 	leader, term uint64
 	isLeader     bool
 
-	pending  map[uint64]*Proposal // by sequence number
-	reads    []*readRequest
-	recovery *recovery
+	pending map[uint64]*Proposal // by sequence number
+	// confSeq is the sequence of this host's membership change in flight
+	// (0: none); confIndex its index once raft took it (membership.go).
+	confSeq, confIndex uint64
+	reads              []*readRequest
+	recovery           *recovery
 }
 
 type readRequest struct {
@@ -65,6 +68,9 @@ func (h *Host) addGroup(gc GroupConfig) error {
 	if _, ok := h.groups[gc.ID]; ok {
 		return fmt.Errorf("%w: %d", ErrGroupOpen, gc.ID)
 	}
+	if err := h.storageRefusal(); err != nil {
+		return err
+	}
 	store := h.cfg.Store
 	gs, rep, err := store.OpenGroup(gc.ID)
 	if err != nil {
@@ -84,7 +90,7 @@ func (h *Host) addGroup(gc GroupConfig) error {
 			return err
 		}
 	}
-	if err := g.reconcile(h, wb); err != nil {
+	if err := g.reconcileAt(h, wb, g.sm.Applied()); err != nil {
 		store.CloseGroup(gc.ID)
 		return err
 	}
@@ -103,15 +109,18 @@ func (h *Host) addGroup(gc GroupConfig) error {
 	return nil
 }
 
-// reconcile makes the state machine and the log agree on restart. The
+// reconcileAt makes the state machine and the log agree on restart. The
 // log is synced before anything is applied, so normally the state machine
 // is at or behind the log's commit index; it can be behind the log's
 // start (it lost unsynced applies after a snapshot compacted the log:
 // restore the snapshot), or ahead of the log's end (the log lost its tail
 // to damage: start the replica from nothing, it recovers from peers).
-func (g *group) reconcile(h *Host, wb *WriteBatch) error {
+//
+// applied is what the state machine holds: its durable index on a start,
+// what it applied in memory when the host reloads a group after a storage
+// fault (host_faults.go).
+func (g *group) reconcileAt(h *Host, wb *WriteBatch, applied uint64) error {
 	st := wb.stage(g.gs)
-	applied := g.sm.Applied()
 	switch {
 	case applied < st.trunc.index:
 		snap := st.snap
@@ -251,6 +260,12 @@ func (g *group) applyEntries(h *Host, committed []*pb.Entry, post *WriteBatch) e
 		at  int // position in ents
 	}
 	var finished []done
+	var conf *WriteBatch // configuration changes, made durable before Apply
+	defer func() {
+		if conf != nil {
+			conf.Close()
+		}
+	}()
 	for _, e := range committed {
 		if e.GetIndex() <= g.applied {
 			continue
@@ -266,11 +281,31 @@ func (g *group) applyEntries(h *Host, committed []*pb.Entry, post *WriteBatch) e
 				}
 			}
 		case pb.EntryConfChange, pb.EntryConfChangeV2:
-			if err := g.applyConfChange(e, post); err != nil {
+			if conf == nil {
+				conf = h.cfg.Store.NewBatch()
+			}
+			seq, err := g.applyConfChange(h, e, conf)
+			if err != nil {
 				return err
+			}
+			if p := g.pending[seq]; seq != 0 && p != nil {
+				delete(g.pending, seq)
+				g.confSeq = 0
+				finished = append(finished, done{p, Result{Index: ent.Index, Term: ent.Term}, -1})
 			}
 		}
 		ents = append(ents, ent)
+	}
+	if conf != nil {
+		// The new configuration is on disk before the state machine may
+		// record the change's index as applied: a state machine that
+		// persisted its applied index past a change whose configuration
+		// was lost would restart raft with the old voters, and raft would
+		// never hand it the change again.
+		if err := conf.Commit(true); err != nil {
+			return fmt.Errorf("save configuration: %w", err)
+		}
+		conf = nil
 	}
 	if len(ents) == 0 {
 		return nil
@@ -281,7 +316,7 @@ func (g *group) applyEntries(h *Host, committed []*pb.Entry, post *WriteBatch) e
 	}
 	g.applied = ents[len(ents)-1].Index
 	for _, d := range finished {
-		if d.at < len(results) {
+		if d.at >= 0 && d.at < len(results) {
 			d.res.Value = results[d.at]
 		}
 		d.p.finish(d.res, nil)
@@ -290,25 +325,35 @@ func (g *group) applyEntries(h *Host, committed []*pb.Entry, post *WriteBatch) e
 }
 
 // applyConfChange applies a committed membership change to raft and
-// records the new configuration. (Proposing changes is the next step's:
-// the meta group decides membership.)
-func (g *group) applyConfChange(e *pb.Entry, post *WriteBatch) error {
+// stages the new configuration, with the change's index, in wb. A change
+// at or before the stored configuration's index is already in it (the
+// state machine had not applied it when the host stopped): raft started
+// with it, and applying it twice could fail (a joint change). seq is the
+// proposer's sequence if this host proposed it.
+func (g *group) applyConfChange(h *Host, e *pb.Entry, wb *WriteBatch) (seq uint64, err error) {
 	var cc pb.ConfChangeI
+	var ctx []byte
 	if e.GetType() == pb.EntryConfChange {
 		var c pb.ConfChange
 		if err := proto.Unmarshal(e.GetData(), &c); err != nil {
-			return fmt.Errorf("conf change %d: %w", e.GetIndex(), err)
+			return 0, fmt.Errorf("conf change %d: %w", e.GetIndex(), err)
 		}
-		cc = &c
+		cc, ctx = &c, c.GetContext()
 	} else {
 		var c pb.ConfChangeV2
 		if err := proto.Unmarshal(e.GetData(), &c); err != nil {
-			return fmt.Errorf("conf change %d: %w", e.GetIndex(), err)
+			return 0, fmt.Errorf("conf change %d: %w", e.GetIndex(), err)
 		}
-		cc = &c
+		cc, ctx = &c, c.GetContext()
+	}
+	if host, s, _, ok := unwrapProposal(ctx); ok && host == h.cfg.ID {
+		seq = s
+	}
+	if e.GetIndex() <= wb.stage(g.gs).confIndex {
+		return seq, nil
 	}
 	cs := g.rn.ApplyConfChange(cc)
-	return post.SetConfState(g.gs, cs)
+	return seq, wb.setConfAt(g.gs, cs, e.GetIndex())
 }
 
 func (g *group) answerReads() {
@@ -327,11 +372,18 @@ func (g *group) answerReads() {
 }
 
 // maybeSnapshot takes a state machine snapshot and compacts the log once
-// SnapshotEntries entries were applied since the last one.
+// SnapshotEntries entries were applied since the last one, or once a
+// membership change was applied after it: raft sends a follower the
+// latest snapshot, and a replica added since it would find itself missing
+// from the snapshot's voters and refuse it.
 func (g *group) maybeSnapshot(h *Host, post *WriteBatch) error {
-	snap, _ := g.gs.Snapshot()
-	last := snap.GetMetadata().GetIndex()
-	if g.applied < last+h.cfg.SnapshotEntries {
+	st := g.gs.state()
+	last := uint64(0)
+	if st.snap != nil {
+		last = st.snap.GetMetadata().GetIndex()
+	}
+	confNewer := st.snap != nil && st.confIndex > last && g.applied >= st.confIndex
+	if g.applied < last+h.cfg.SnapshotEntries && !confNewer {
 		return nil
 	}
 	data, err := g.sm.Snapshot()
@@ -346,6 +398,7 @@ func (g *group) maybeSnapshot(h *Host, post *WriteBatch) error {
 }
 
 func (g *group) failPending(err error) {
+	g.confSeq, g.confIndex = 0, 0
 	for seq, p := range g.pending {
 		p.finish(Result{}, err)
 		delete(g.pending, seq)

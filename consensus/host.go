@@ -3,6 +3,7 @@ package consensus
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -37,6 +38,9 @@ type Host struct {
 	paused   bool
 	status   map[uint64]GroupStatus
 	err      error
+	// fault and faultSince: the raft log cannot be written (host_faults.go).
+	fault      error
+	faultSince time.Time
 
 	wake    chan struct{}
 	resume  chan struct{}
@@ -44,20 +48,33 @@ type Host struct {
 	stopped chan struct{}
 
 	// Loop-owned.
-	groups map[uint64]*group
-	seq    uint64
+	groups    map[uint64]*group
+	seq       uint64
+	loopFault *hostFault // the store failed; nil normally
+	// taken are the requests of the running iteration, the first next of
+	// them run: those a storage panic cut short run after it.
+	taken []request
+	next  int
+
+	crash crashHooks // fault tests only
 }
 
 // GroupStatus is a group's state as of the host's last loop iteration.
 type GroupStatus struct {
 	Leader, Term, Commit, Applied uint64
 	IsLeader, Recovering          bool
+	// StorageFault: this host's raft log cannot be written, so the group
+	// does not run here until it can (host_faults.go).
+	StorageFault bool
 }
 
 // NewHost validates cfg and starts the host's loop.
 func NewHost(cfg Config) (*Host, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.RequestLimit == 0 {
+		cfg.RequestLimit = 16384
 	}
 	h := &Host{
 		cfg:     cfg,
@@ -147,28 +164,41 @@ type request struct {
 	run, fail func()
 }
 
-// do runs f on the loop; false if the host stopped.
-func (h *Host) do(f func()) bool { return h.doOrFail(f, nil) }
+// do queues f for the loop, refusing it when the host stopped or when
+// RequestLimit requests are already waiting (ErrQueueFull): the loop is
+// behind, and a queue that grew without bound would only make every
+// caller wait longer.
+func (h *Host) do(f, fail func()) error { return h.enqueue(request{f, fail}, true) }
 
-func (h *Host) doOrFail(f, fail func()) bool {
+// doInternal queues what the host's own parts (the transport's reports)
+// ask: never refused for a full queue, since raft counts on hearing it,
+// and bounded anyway: a transport reports unreachable peers from Send, on
+// the loop, a few per iteration, and each snapshot it was handed once.
+func (h *Host) doInternal(f func()) { h.enqueue(request{run: f}, false) }
+
+func (h *Host) enqueue(r request, limited bool) error {
 	h.mu.Lock()
 	select {
 	case <-h.stop:
 		h.mu.Unlock()
-		return false
+		return ErrStopped
 	default:
 	}
-	h.requests = append(h.requests, request{f, fail})
+	if limited && len(h.requests) >= h.cfg.RequestLimit {
+		h.mu.Unlock()
+		return ErrQueueFull
+	}
+	h.requests = append(h.requests, r)
 	h.mu.Unlock()
 	h.poke()
-	return true
+	return nil
 }
 
 // call runs f on the loop and waits for it.
 func (h *Host) call(ctx context.Context, f func()) error {
 	done := make(chan struct{})
-	if !h.do(func() { f(); close(done) }) {
-		return ErrStopped
+	if err := h.do(func() { f(); close(done) }, nil); err != nil {
+		return err
 	}
 	select {
 	case <-done:
@@ -218,11 +248,12 @@ func (h *Host) Status(group uint64) (GroupStatus, bool) {
 
 // Propose submits data to a group. Only the leader accepts proposals
 // (raft's forwarding is off: the leader stamps operations); elsewhere the
-// proposal fails with *NotLeaderError at once.
+// proposal fails with *NotLeaderError at once, and with ErrQueueFull when
+// the host's request queue is full.
 func (h *Host) Propose(group uint64, data []byte) *Proposal {
 	p := newProposal()
-	if !h.doOrFail(func() { h.propose(group, data, p) }, func() { p.finish(Result{}, ErrStopped) }) {
-		p.finish(Result{}, ErrStopped)
+	if err := h.do(func() { h.propose(group, data, p) }, func() { p.finish(Result{}, ErrStopped) }); err != nil {
+		p.finish(Result{}, err)
 	}
 	return p
 }
@@ -232,6 +263,9 @@ func (h *Host) propose(id uint64, data []byte, p *Proposal) {
 	switch {
 	case g == nil:
 		p.finish(Result{}, fmt.Errorf("%w: %d", ErrUnknownGroup, id))
+		return
+	case h.loopFault != nil:
+		p.finish(Result{}, h.storageRefusal())
 		return
 	case g.rn == nil || !g.isLeader:
 		p.finish(Result{}, &NotLeaderError{Group: id, Leader: g.leader})
@@ -255,7 +289,7 @@ func (h *Host) ReadIndex(ctx context.Context, group uint64) (uint64, error) {
 		err   error
 	}
 	ch := make(chan answer, 1)
-	if !h.do(func() {
+	if err := h.do(func() {
 		g, err := h.leaderOf(group)
 		if err != nil {
 			ch <- answer{0, err}
@@ -266,8 +300,8 @@ func (h *Host) ReadIndex(ctx context.Context, group uint64) (uint64, error) {
 		binary.BigEndian.PutUint64(rctx[:], h.seq)
 		g.reads = append(g.reads, &readRequest{id: h.seq, term: g.term, reply: func(i uint64, err error) { ch <- answer{i, err} }})
 		g.rn.ReadIndex(rctx[:])
-	}) {
-		return 0, ErrStopped
+	}, func() { ch <- answer{0, ErrStopped} }); err != nil {
+		return 0, err
 	}
 	select {
 	case a := <-ch:
@@ -303,7 +337,17 @@ func (h *Host) run() {
 				return
 			}
 		}
-		if err := h.iterate(ticks); err != nil {
+		err := h.safeIterate(ticks)
+		if err != nil && errors.Is(err, ErrStorageFailed) {
+			// A full or failing disk: stop taking part, and come back
+			// once the log can be written (host_faults.go).
+			if h.loopFault == nil {
+				h.enterFault(err)
+			}
+			h.publishStatus()
+			continue
+		}
+		if err != nil {
 			h.log.Error("raft host stopped", "err", err)
 			h.mu.Lock()
 			h.err = err
@@ -320,6 +364,17 @@ func (h *Host) run() {
 
 // iterate is one loop iteration.
 func (h *Host) iterate(ticks int) error {
+	if h.loopFault == nil {
+		if err := h.cfg.Store.Failed(); err != nil {
+			// A write outside the loop's batches failed (AddGroup's, the
+			// owner's own records).
+			h.enterFault(err)
+		}
+	}
+	if h.loopFault != nil {
+		h.faultIteration()
+		return nil
+	}
 	h.mu.Lock()
 	inbox, requests := h.inbox, h.requests
 	h.inbox, h.requests, h.inboxN = nil, nil, 0
@@ -328,12 +383,11 @@ func (h *Host) iterate(ticks int) error {
 	h.mu.Unlock()
 
 	out := newOutbox(h.cfg.ID)
+	h.taken, h.next = requests, 0
 	for _, b := range inbox {
 		h.receive(b, out)
 	}
-	for _, r := range requests {
-		r.run()
-	}
+	h.runTaken()
 	for _, g := range h.groups {
 		for range ticks {
 			g.tick(h, out)
@@ -370,7 +424,8 @@ func (h *Host) receive(b Batch, out *outbox) {
 }
 
 // handleReady persists, sends, applies and advances every group with a
-// Ready.
+// Ready. The crash points (crashpoint.go) mark where a fault test may make
+// the host die; they sit between the steps of the real order.
 func (h *Host) handleReady(out *outbox) error {
 	type ready struct {
 		g  *group
@@ -379,6 +434,7 @@ func (h *Host) handleReady(out *outbox) error {
 	var rds []ready
 	wb := h.cfg.Store.NewBatch()
 	defer wb.Close()
+	sync := false
 	for _, g := range h.groups {
 		if err := g.startIfRecovered(h); err != nil {
 			return err
@@ -387,6 +443,7 @@ func (h *Host) handleReady(out *outbox) error {
 			continue
 		}
 		rd := g.rn.Ready()
+		g.checkConfProposal(rd.Entries)
 		if rd.HardState != nil {
 			wb.SetHardState(g.gs, rd.HardState)
 		}
@@ -394,17 +451,46 @@ func (h *Host) handleReady(out *outbox) error {
 			if err := wb.ApplySnapshot(g.gs, rd.Snapshot); err != nil {
 				return err
 			}
+			// raft's MustSync does not count a snapshot, but the follower
+			// acknowledges it in this Ready's messages.
+			sync = true
 		}
 		if err := wb.Append(g.gs, rd.Entries); err != nil {
 			return err
 		}
+		sync = sync || rd.MustSync
 		rds = append(rds, ready{g, rd})
 	}
-	// Always fsync: Wisp acknowledges only what a quorum has on disk.
+	crashed := func(p readyPoint) bool {
+		if h.crash.hook.Load() == nil {
+			return false
+		}
+		m := make(map[uint64]raft.Ready, len(rds))
+		for _, r := range rds {
+			m[r.g.id] = r.rd
+		}
+		return h.crash.at(p, m)
+	}
+	if crashed(pointBeforePersist) {
+		return errSimulatedCrash
+	}
+	// Sync only when raft needs it (Ready.MustSync: new entries, a new term
+	// or vote), or a snapshot arrived. What else a Ready writes is a commit
+	// index, which raft learns again from the leader if a power loss takes
+	// it back, so it may wait for the next synced batch. This stays safe
+	// with the witness (witness.go) and the recovery rule (recovery.go):
+	// only a synced batch takes a witness sequence, so the witness never
+	// claims an unsynced batch; losing one is a crash like any other, not
+	// the loss of synced state that marks a store recovering; and nothing
+	// a node promised (a vote, an acknowledged entry) is ever in an
+	// unsynced batch.
 	if !wb.Empty() {
-		if err := wb.Commit(true); err != nil {
+		if err := wb.Commit(sync); err != nil {
 			return err
 		}
+	}
+	if crashed(pointAfterPersist) {
+		return errSimulatedCrash
 	}
 	for _, r := range rds {
 		for _, m := range r.rd.Messages {
@@ -412,18 +498,26 @@ func (h *Host) handleReady(out *outbox) error {
 		}
 	}
 	out.flush(h.cfg.Transport)
-	for _, r := range rds {
-		for _, m := range r.rd.Messages {
-			if m.GetType() == pb.MsgSnap {
-				// The transport took it; whether it arrived shows in the
-				// follower's next response, so report success now.
-				r.g.rn.ReportSnapshot(m.GetTo(), raft.SnapshotFinish)
+	if _, ok := h.cfg.Transport.(SnapshotReporter); !ok {
+		for _, r := range rds {
+			for _, m := range r.rd.Messages {
+				if m.GetType() == pb.MsgSnap {
+					// The transport took it; whether it arrived shows in the
+					// follower's next response, so report success now.
+					r.g.rn.ReportSnapshot(m.GetTo(), raft.SnapshotFinish)
+				}
 			}
 		}
 	}
+	if crashed(pointAfterSend) {
+		return errSimulatedCrash
+	}
 	post := h.cfg.Store.NewBatch()
 	defer post.Close()
-	for _, r := range rds {
+	for i, r := range rds {
+		if i > 0 && crashed(pointMidApply) {
+			return errSimulatedCrash
+		}
 		if err := r.g.apply(h, r.rd, post); err != nil {
 			return fmt.Errorf("consensus: group %d: %w", r.g.id, err)
 		}
@@ -435,8 +529,13 @@ func (h *Host) handleReady(out *outbox) error {
 			return err
 		}
 	}
+	if crashed(pointAfterApply) {
+		return errSimulatedCrash
+	}
 	if !post.Empty() {
-		return post.Commit(true)
+		// Snapshots, compaction and the end of a recovery need no sync:
+		// losing them leaves a longer log, or a replica still recovering.
+		return post.Commit(false)
 	}
 	return nil
 }
@@ -445,7 +544,7 @@ func (h *Host) publishStatus() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for id, g := range h.groups {
-		s := GroupStatus{Leader: g.leader, Term: g.term, IsLeader: g.isLeader, Applied: g.applied, Recovering: g.recovery != nil}
+		s := GroupStatus{Leader: g.leader, Term: g.term, IsLeader: g.isLeader, Applied: g.applied, Recovering: g.recovery != nil, StorageFault: h.loopFault != nil}
 		if g.rn != nil {
 			s.Commit = g.rn.BasicStatus().GetCommit()
 		}
@@ -522,6 +621,8 @@ func (h *Host) leaderOf(id uint64) (*group, error) {
 	switch {
 	case g == nil:
 		return nil, fmt.Errorf("%w: %d", ErrUnknownGroup, id)
+	case h.loopFault != nil:
+		return nil, h.storageRefusal()
 	case g.rn == nil || !g.isLeader:
 		return nil, &NotLeaderError{Group: id, Leader: g.leader}
 	}
@@ -532,7 +633,7 @@ func (h *Host) leaderOf(id uint64) (*group, error) {
 // every group's leader should slow down replicating to it (raft's probe
 // state) instead of streaming appends into the void.
 func (h *Host) ReportUnreachable(peer uint64) {
-	h.do(func() {
+	h.doInternal(func() {
 		for _, g := range h.groups {
 			if g.rn != nil {
 				g.rn.ReportUnreachable(peer)
@@ -557,4 +658,20 @@ func (h *Host) TransferLeadership(ctx context.Context, group, to uint64) error {
 		return cerr
 	}
 	return err
+}
+
+// ReportSnapshot is for a SnapshotReporter transport: the snapshot
+// message of group for peer was sent whole (ok), or could not be (raft
+// then sends it again). It never blocks and is never refused for a full
+// queue: raft waits for it.
+func (h *Host) ReportSnapshot(group, peer uint64, ok bool) {
+	status := raft.SnapshotFinish
+	if !ok {
+		status = raft.SnapshotFailure
+	}
+	h.doInternal(func() {
+		if g := h.groups[group]; g != nil && g.rn != nil {
+			g.rn.ReportSnapshot(peer, status)
+		}
+	})
 }

@@ -69,3 +69,15 @@ type Batch struct {
 type Transport interface {
 	Send(b Batch)
 }
+
+// SnapshotReporter is a Transport that tells the host the fate of every
+// snapshot message it is handed, through Host.ReportSnapshot, once it
+// knows it (all of the snapshot on its way to the peer, or not). Raft
+// holds a follower that is being sent a snapshot until it hears: a
+// failure makes it send the snapshot again. A Transport that is not a
+// SnapshotReporter has every snapshot it was handed taken as sent.
+type SnapshotReporter interface {
+	Transport
+	// ReportsSnapshots is a marker: the transport calls ReportSnapshot.
+	ReportsSnapshots()
+}

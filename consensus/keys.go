@@ -13,6 +13,7 @@ import "encoding/binary"
 //	keyPrefix | group | 't'           last compacted entry (truncRecord)
 //	keyPrefix | group | 's'           latest snapshot (raftpb.Snapshot)
 //	keyPrefix | group | 'c'           configuration (raftpb.ConfState)
+//	keyPrefix | group | 'i'           index of the last configuration change in 'c'
 //	keyPrefix | group | 'r'           present while the replica recovers lost state
 const keyPrefix = "\x00wisp-raft/"
 
@@ -22,6 +23,7 @@ const (
 	kindTrunc      = 't'
 	kindSnapshot   = 's'
 	kindConf       = 'c'
+	kindConfIndex  = 'i'
 	kindRecovering = 'r'
 )
 

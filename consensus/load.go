@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -62,7 +63,7 @@ func (s *Store) OpenGroup(group uint64) (*GroupStorage, LoadReport, error) {
 // HasGroup reports whether the store holds any record of group: false
 // for a group this node never had (or whose records were deleted).
 func (s *Store) HasGroup(group uint64) (bool, error) {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: groupPrefix(group), UpperBound: groupEnd(group)})
+	it, err := s.DB().NewIter(&pebble.IterOptions{LowerBound: groupPrefix(group), UpperBound: groupEnd(group)})
 	if err != nil {
 		return false, fmt.Errorf("consensus: look for group %d: %w", group, err)
 	}
@@ -92,8 +93,7 @@ func (s *Store) rewrite(wb *WriteBatch, g *GroupStorage, group uint64) error {
 		}
 	}
 	if st.conf != nil {
-		k := kindKey(group, kindConf)
-		if err := wb.b.Set(k, encodeProto(k, st.conf), nil); err != nil {
+		if err := wb.setConfAt(g, st.conf, st.confIndex); err != nil {
 			return err
 		}
 	}
@@ -113,7 +113,7 @@ func (s *Store) rewrite(wb *WriteBatch, g *GroupStorage, group uint64) error {
 }
 
 func (s *Store) get(key []byte) ([]byte, bool, error) {
-	v, closer, err := s.db.Get(key)
+	v, closer, err := s.DB().Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, false, nil
 	}
@@ -167,6 +167,20 @@ func (s *Store) load(group uint64) (*groupState, LoadReport, error) {
 	if err != nil {
 		return nil, rep, err
 	}
+	var confIndex uint64
+	hasConfIndex, err := read(kindConfIndex, func(k, v []byte) error {
+		p, err := openRecord(k, v)
+		if err == nil && len(p) != 8 {
+			err = fmt.Errorf("%w: configuration index of %d bytes", ErrCorrupt, len(p))
+		}
+		if err == nil {
+			confIndex = binary.BigEndian.Uint64(p)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, rep, err
+	}
 	_, err = read(kindRecovering, func(k, v []byte) error { st.recovering = true; _, err := openRecord(k, v); return err })
 	if err != nil {
 		return nil, rep, err
@@ -178,8 +192,12 @@ func (s *Store) load(group uint64) (*groupState, LoadReport, error) {
 	switch {
 	case hasConf:
 		st.conf = conf
+		if hasConfIndex {
+			st.confIndex = confIndex
+		}
 	case hasSnap:
 		st.conf = snap.GetMetadata().GetConfState()
+		st.confIndex = snap.GetMetadata().GetIndex()
 	}
 	switch {
 	case hasTrunc:
@@ -247,7 +265,7 @@ type scanResult struct {
 // scanEntries walks the entries after trunc and returns the last index and
 // term of the verified, gap-free run starting right after trunc.
 func (s *Store) scanEntries(group uint64, trunc truncRecord) (last, lastTerm uint64, res scanResult, err error) {
-	it, err := s.db.NewIter(&pebble.IterOptions{
+	it, err := s.DB().NewIter(&pebble.IterOptions{
 		LowerBound: entryKey(group, 0),
 		UpperBound: entryKey(group, ^uint64(0)),
 	})
@@ -284,7 +302,7 @@ func (s *Store) verifiedEntries(group, lo, hi uint64) ([]*pb.Entry, error) {
 
 // deleteGroup removes every record of a closed group, durably.
 func (s *Store) deleteGroup(group uint64) error {
-	if err := s.db.DeleteRange(groupPrefix(group), groupEnd(group), pebble.Sync); err != nil {
+	if err := s.guarded(func(db *pebble.DB) error { return db.DeleteRange(groupPrefix(group), groupEnd(group), pebble.Sync) }); err != nil {
 		return fmt.Errorf("consensus: delete group %d: %w", group, err)
 	}
 	return nil

@@ -19,6 +19,10 @@ var (
 	ErrLeadershipLost = errors.New("consensus: leadership lost before commit")
 	// ErrDropped: raft refused the proposal (no leader, or flow control).
 	ErrDropped = errors.New("consensus: proposal dropped")
+	// ErrQueueFull: the host's request queue holds Config.RequestLimit
+	// requests already (its loop is behind); nothing was done, so the
+	// caller may retry later.
+	ErrQueueFull = errors.New("consensus: host request queue full")
 )
 
 // NotLeaderError is returned for a proposal made on a replica that is not

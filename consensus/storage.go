@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble"
 	"go.etcd.io/raft/v3"
@@ -18,17 +19,29 @@ import (
 // groups reach the disk in one batch and one fsync.
 //
 // The database may hold other data: every key of this package starts with
-// its own prefix (keys.go). Store does not own the database and never
-// closes it.
+// its own prefix (keys.go). Store does not own the database and does not
+// close it, except a failed instance it replaces through the owner's
+// ReopenFunc (faults.go).
 type Store struct {
-	db  *pebble.DB
-	log *slog.Logger
+	inst atomic.Pointer[instance]
+	log  *slog.Logger
 
 	mu       sync.Mutex
 	groups   map[uint64]*GroupStorage
 	commitMu sync.Mutex // one batch commits at a time (the witness's order)
 	witness  *witness   // nil unless UseWitness
 	seq      uint64     // sequence of the last synced batch (witness.go)
+
+	commits, syncs atomic.Uint64 // batches committed, and those synced
+
+	faults // storage failures and reopening (faults.go)
+}
+
+// instance is one open of the database, with the guard of its fatal
+// errors (nil when the owner opened it without one).
+type instance struct {
+	db    *pebble.DB
+	guard *FatalGuard
 }
 
 // NewStore returns a Store over db. A nil logger discards.
@@ -36,14 +49,20 @@ func NewStore(db *pebble.DB, logger *slog.Logger) *Store {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Store{db: db, log: logger, groups: make(map[uint64]*GroupStorage)}
+	s := &Store{log: logger, groups: make(map[uint64]*GroupStorage)}
+	s.inst.Store(&instance{db: db})
+	return s
 }
+
+// DB returns the database the store uses now: after Reopen, a new one.
+func (s *Store) DB() *pebble.DB { return s.inst.Load().db }
 
 // groupState is what a GroupStorage keeps in memory: everything but the
 // entries themselves, which are read from Pebble.
 type groupState struct {
 	hard       stateRecord
 	conf       *pb.ConfState
+	confIndex  uint64       // the last entry whose change conf holds (0: none or unknown)
 	snap       *pb.Snapshot // latest snapshot, nil if none
 	trunc      truncRecord  // the log holds entries after trunc.index
 	recovering bool
@@ -138,12 +157,12 @@ func (g *GroupStorage) Entries(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
 // read decodes entries [lo, hi) from Pebble, stopping after maxSize bytes
 // (but always returning at least one; 0 means one only, as raft defines).
 func (g *GroupStorage) read(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
-	it, err := g.store.db.NewIter(&pebble.IterOptions{
+	it, err := g.store.DB().NewIter(&pebble.IterOptions{
 		LowerBound: entryKey(g.group, lo),
 		UpperBound: entryKey(g.group, hi),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("consensus: group %d: read entries: %w", g.group, err)
+		return nil, g.store.readFailed(fmt.Errorf("consensus: group %d: read entries: %w", g.group, err))
 	}
 	defer it.Close()
 	var out []*pb.Entry
@@ -152,7 +171,7 @@ func (g *GroupStorage) read(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
 	for ok := it.First(); ok; ok = it.Next() {
 		e, err := decodeEntry(it.Key(), it.Value())
 		if err != nil {
-			return nil, fmt.Errorf("consensus: group %d: entry %d: %w", g.group, next, err)
+			return nil, g.store.readFailed(fmt.Errorf("consensus: group %d: entry %d: %w", g.group, next, err))
 		}
 		if e.GetIndex() != next {
 			break
@@ -165,22 +184,28 @@ func (g *GroupStorage) read(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
 		next++
 	}
 	if err := it.Error(); err != nil {
-		return nil, fmt.Errorf("consensus: group %d: read entries: %w", g.group, err)
+		return nil, g.store.readFailed(fmt.Errorf("consensus: group %d: read entries: %w", g.group, err))
 	}
 	if len(out) == 0 {
 		// Raft asked for entries its bookkeeping says exist: their absence is
 		// damage that appeared after loading, not a normal condition.
-		return nil, fmt.Errorf("consensus: group %d: entry %d missing: %w", g.group, lo, raft.ErrUnavailable)
+		return nil, g.store.readFailed(fmt.Errorf("consensus: group %d: entry %d missing: %w", g.group, lo, raft.ErrUnavailable))
 	}
 	return out, nil
 }
 
 // Snapshot implements raft.Storage: the latest snapshot, with its data.
+// One older than the last membership change is not offered (raft asks
+// again later): a replica added by the change would not be among its
+// voters. The host takes a new one once it has applied the change.
 func (g *GroupStorage) Snapshot() (*pb.Snapshot, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.st.snap == nil {
 		return &pb.Snapshot{Metadata: &pb.SnapshotMetadata{ConfState: proto.CloneOf(g.st.conf)}}, nil
+	}
+	if g.st.snap.GetMetadata().GetIndex() < g.st.confIndex {
+		return nil, raft.ErrSnapshotTemporarilyUnavailable
 	}
 	return g.st.snap, nil
 }

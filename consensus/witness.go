@@ -119,6 +119,7 @@ func (s *Store) UseWitness(fs vfs.FS, path string) error {
 	if err != nil {
 		return err
 	}
+	s.witFS, s.witPath = fs, path // for Reopen
 	var pseq uint64
 	if v, ok, err := s.get(seqKey); err != nil {
 		w.f.Close()
@@ -157,7 +158,7 @@ func (s *Store) UseWitness(fs vfs.FS, path string) error {
 // markAllRecovering marks every group present in the database as
 // recovering, in one synced batch (which also advances the witness).
 func (s *Store) markAllRecovering() ([]uint64, error) {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: groupPrefix(1), UpperBound: groupEnd(^uint64(0) - 1)})
+	it, err := s.DB().NewIter(&pebble.IterOptions{LowerBound: groupPrefix(1), UpperBound: groupEnd(^uint64(0) - 1)})
 	if err != nil {
 		return nil, err
 	}

@@ -88,7 +88,7 @@ func newMeta(n *Node, hadState bool) *Meta {
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if hadState {
-		if ms := loadMembers(n.db); ms != nil {
+		if ms := loadMembers(n.store.DB()); ms != nil {
 			m.members = ms
 			n.tr.Learn(ms...)
 		}
@@ -269,7 +269,7 @@ func (m *Meta) start(members []string, bootstrap bool) error {
 			peers = append(peers, NodeID(name))
 		}
 		m.node.tr.Learn(members...)
-		if err := saveMembers(m.node.db, members); err != nil {
+		if err := saveMembers(m.node.store, members); err != nil {
 			return err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/wisp-mq/wisp/consensus"
 )
 
 // The meta group's members by name are kept next to the raft log (under a
@@ -16,12 +17,14 @@ import (
 // members are, and monitoring names them, before every member is back.
 var membersKey = []byte("\x00wisp-replication/meta-members")
 
-func saveMembers(db *pebble.DB, members []string) error {
+func saveMembers(store *consensus.Store, members []string) error {
 	b, err := json.Marshal(members)
 	if err != nil {
 		return err
 	}
-	if err := db.Set(membersKey, b, pebble.Sync); err != nil {
+	// Through the store, so that a failed write fails the raft log (and is
+	// recovered from) like the host's own.
+	if err := store.Write(func(db *pebble.DB) error { return db.Set(membersKey, b, pebble.Sync) }); err != nil {
 		return fmt.Errorf("replication: save meta members: %w", err)
 	}
 	return nil

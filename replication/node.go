@@ -51,13 +51,13 @@ const (
 // Node is this server's part in the cluster's replication: the raft host
 // with its log, the transport over the routes, and the meta group.
 type Node struct {
-	name string
-	net  Network
-	log  *slog.Logger
-	db   *pebble.DB
-	host *consensus.Host
-	tr   *Transport
-	meta *Meta
+	name  string
+	net   Network
+	log   *slog.Logger
+	store *consensus.Store // its database changes when a failed log is reopened
+	host  *consensus.Host
+	tr    *Transport
+	meta  *Meta
 
 	leaderChanges atomic.Uint64 // of the meta group
 
@@ -86,12 +86,20 @@ func Start(o Options) (*Node, error) {
 	if err := fs.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("replication: %w", err)
 	}
-	db, err := pebble.Open(filepath.Join(o.Dir, "raft"), &pebble.Options{FS: fs, Logger: quietPebble{}})
+	// Pebble's fatal errors (a write or fsync of the log that failed) go to
+	// a guard, never to an exit: the host stops taking part in its groups
+	// and reopens the log once it can (consensus: host_faults.go).
+	dbDir := filepath.Join(o.Dir, "raft")
+	open := func() (*pebble.DB, *consensus.FatalGuard, error) {
+		return consensus.OpenPebble(fs, dbDir, o.Logger.With("raft_log", dbDir))
+	}
+	db, guard, err := open()
 	if err != nil {
 		return nil, fmt.Errorf("replication: open raft log: %w", err)
 	}
-	n := &Node{name: o.Name, net: o.Net, log: o.Logger, db: db}
 	store := consensus.NewStore(db, o.Logger)
+	store.SetReopen(guard, open)
+	n := &Node{name: o.Name, net: o.Net, log: o.Logger, store: store}
 	if err := store.UseWitness(fs, filepath.Join(o.Dir, "raft.witness")); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("replication: %w", err)
@@ -165,18 +173,14 @@ func (n *Node) Close() error {
 	n.net.Handle(chanMetaCtl, nil)
 	n.host.Stop()
 	err := n.host.Err()
-	if cerr := n.db.Close(); err == nil {
+	if n.store.Failed() != nil {
+		// A failed instance's close reports the failure again, or may not
+		// be possible at all (a Pebble goroutine parked inside it).
+		n.store.CloseFailed()
+		return err
+	}
+	if cerr := n.store.DB().Close(); err == nil {
 		err = cerr
 	}
 	return err
-}
-
-// quietPebble keeps Pebble's informational chatter out of the log; its
-// errors still reach the callers.
-type quietPebble struct{}
-
-func (quietPebble) Infof(string, ...any)  {}
-func (quietPebble) Errorf(string, ...any) {}
-func (quietPebble) Fatalf(format string, args ...any) {
-	panic(fmt.Sprintf(format, args...))
 }

@@ -20,6 +20,29 @@ type MetaStatus struct {
 	Replicas []ReplicaStatus
 	// Raft's figures for the group on this server.
 	Term, Commit, Applied, LeaderChanges uint64
+	// Log is the state of this server's raft log (set whether or not the
+	// group started).
+	Log LogStatus
+}
+
+// LogStatus is this server's raft log: while Fault is set a write of it
+// failed (a full disk, an I/O error), and the server takes no part in any
+// group until it has reopened the log.
+type LogStatus struct {
+	Fault      string
+	FaultSince time.Time
+	// Failures counts failed writes, Reopens the recoveries, since start.
+	Failures, Reopens uint64
+}
+
+// LogStatus reports this server's raft log.
+func (n *Node) LogStatus() LogStatus {
+	sh := n.host.StorageHealth()
+	ls := LogStatus{FaultSince: sh.FaultSince, Failures: sh.Failures, Reopens: sh.Reopens}
+	if sh.Fault != nil {
+		ls.Fault = sh.Fault.Error()
+	}
+	return ls
 }
 
 // ReplicaStatus is one member as this server sees it.
@@ -43,15 +66,16 @@ const currentWithin = 2 * time.Second
 // MetaStatus reports the meta group.
 func (n *Node) MetaStatus(ctx context.Context) MetaStatus {
 	if !n.meta.Started() {
-		return MetaStatus{}
+		return MetaStatus{Log: n.LogStatus()}
 	}
 	ms := n.groupStatus(ctx, MetaGroup)
 	ms.LeaderChanges = n.leaderChanges.Load()
+	ms.Log = n.LogStatus()
 	return ms
 }
 
 // groupStatus reports a group as this server sees it (MetaStatus's
-// fields, without the leader changes).
+// fields, without the leader changes and the log's health).
 func (n *Node) groupStatus(ctx context.Context, group uint64) MetaStatus {
 	st, ok := n.host.Status(group)
 	if !ok {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wisp-mq/wisp/consensus"
+	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -15,7 +16,8 @@ import (
 //
 // The host sends one Batch per peer per loop iteration; Send encodes it
 // into one frame (more if it exceeds MaxFrame) and queues each on the
-// route to that server, never blocking: a route that is down or backed
+// route to that server, never blocking (snapshots go apart, in chunks:
+// snapshot.go): a route that is down or backed
 // up refuses it, the frame is dropped and the host told the peer is
 // unreachable, so its groups probe that peer instead of streaming to it.
 // Raft retransmits what was lost. The route's own queue is the bounded
@@ -36,6 +38,14 @@ type Transport struct {
 	// as a partition would.
 	block   map[string]bool
 	lastLog time.Time
+	snaps   map[string]*snapSender   // by peer (snapshot.go)
+	asm     map[uint64]*snapAssembly // by sending peer's raft id
+	snapID  uint64
+	// snapWait is how long a snapshot chunk may wait for a busy route.
+	snapWait time.Duration
+
+	// onSnapshot, for tests, sees every snapshot report.
+	onSnapshot func(group, to uint64, ok bool)
 
 	buf []byte // Send's frame buffer; Send runs on the host's loop only
 
@@ -53,6 +63,10 @@ func NewTransport(net Network, self string, maxFrame int, log *slog.Logger) *Tra
 		names: map[uint64]string{NodeID(self): self},
 		heard: map[uint64]time.Time{},
 		block: map[string]bool{},
+		snaps: map[string]*snapSender{},
+		asm:   map[uint64]*snapAssembly{},
+
+		snapWait: snapChunkWait,
 	}
 	net.Handle(chanRaft, t.receive)
 	return t
@@ -99,6 +113,12 @@ func (t *Transport) Stats() (sent, dropped, malformed int64) {
 	return t.sent.Load(), t.dropped.Load(), t.malformed.Load()
 }
 
+// ReportsSnapshots implements consensus.SnapshotReporter: every snapshot
+// message's fate is reported to the host (snapshot.go).
+func (t *Transport) ReportsSnapshots() {}
+
+var _ consensus.SnapshotReporter = (*Transport)(nil)
+
 // Send implements consensus.Transport.
 func (t *Transport) Send(b consensus.Batch) {
 	t.mu.Lock()
@@ -108,6 +128,11 @@ func (t *Transport) Send(b consensus.Batch) {
 	}
 	t.mu.Unlock()
 	if peer == "" || blocked {
+		for _, m := range b.Messages {
+			if m.Raft.GetType() == pb.MsgSnap {
+				t.reportSnapshot(m.Group, b.To, false)
+			}
+		}
 		t.unreachable(b.To)
 		return
 	}
@@ -119,6 +144,10 @@ func (t *Transport) Send(b consensus.Batch) {
 	count := 0
 	ok := true
 	for _, m := range b.Messages {
+		if m.Raft.GetType() == pb.MsgSnap {
+			t.sendSnapshot(peer, m.Group, m.Raft)
+			continue
+		}
 		raw, err := proto.Marshal(m.Raft)
 		if err != nil {
 			t.log.Error("raft message does not encode", "group", m.Group, "err", err)
@@ -139,9 +168,11 @@ func (t *Transport) Send(b consensus.Batch) {
 		t.buf = appendMessage(t.buf, m.Group, raw)
 		count++
 	}
-	patchCount(t.buf[countAt:], count)
-	t.buf = appendFrameTail(t.buf, b.TermQueries, b.TermReplies)
-	ok = t.sendFrame(peer) && ok
+	if count > 0 || len(b.TermQueries) > 0 || len(b.TermReplies) > 0 {
+		patchCount(t.buf[countAt:], count)
+		t.buf = appendFrameTail(t.buf, b.TermQueries, b.TermReplies)
+		ok = t.sendFrame(peer) && ok
+	}
 	if !ok {
 		t.unreachable(b.To)
 	}
@@ -187,7 +218,16 @@ func (t *Transport) receive(from string, payload []byte) {
 	t.names[id] = from
 	t.heard[id] = time.Now()
 	t.mu.Unlock()
-	b, err := decodeFrame(payload, id)
+	var b consensus.Batch
+	var err error
+	if len(payload) > 0 && payload[0] == chunkVersion {
+		var whole bool
+		if b, whole, err = t.receiveChunk(id, payload); err == nil && !whole {
+			return
+		}
+	} else {
+		b, err = decodeFrame(payload, id)
+	}
 	if err != nil {
 		t.malformed.Add(1)
 		t.mu.Lock()

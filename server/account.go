@@ -144,10 +144,14 @@ type streamImport struct {
 // sublist on the local subject: requests are routed into the exporter.
 type serviceImport struct {
 	from    *account
-	subject string        // subject in the exporting account
-	literal bool          // subject has no wildcard: requests all go there
-	multi   bool          // the export's response type allows many responses
-	ttl     time.Duration // the export's response threshold
+	subject string // subject in the exporting account
+	literal bool   // subject has no wildcard: requests all go there
+	// remap, for a wildcard import renamed by its "to" (a JetStream API
+	// imported under a prefix of its own, "$JS.API.>" as
+	// "$JS.orders.API.>"), rewrites the local subject into the exporter's.
+	remap *subjectmap.Transform
+	multi bool          // the export's response type allows many responses
+	ttl   time.Duration // the export's response threshold
 }
 
 // respRoute carries a response from the exporter back to the requester.
@@ -280,6 +284,8 @@ func (s *Server) deliverImport(from *conn, sub *subscription, m *message) bool {
 	svc := sub.service
 	if svc.literal {
 		m2.subject = []byte(svc.subject)
+	} else if svc.remap != nil {
+		m2.subject = svc.remap.Append(nil, m.subject)
 	}
 	if !svc.from.mapImported(&m2) {
 		return false
@@ -354,6 +360,13 @@ func buildImport(set *accountSet, configs map[string]*AccountConfig, a *account,
 	}
 	_, wild := subjectKind(im.Service.Subject)
 	svc := &serviceImport{from: src, subject: im.Service.Subject, literal: !wild, ttl: responseTTL}
+	if wild && im.To != "" && im.To != im.Service.Subject {
+		tr, err := importRemap(im.To, im.Service.Subject)
+		if err != nil {
+			return nil, err
+		}
+		svc.remap = tr
+	}
 	if ex := findExport(configs[im.Service.Account], "service", im.Service.Subject, a.name); ex != nil {
 		svc.multi = ex.ResponseType == ResponseStream || ex.ResponseType == ResponseChunked
 		if ex.ResponseThreshold > 0 {
@@ -473,8 +486,9 @@ func checkImport(byName map[string]*AccountConfig, importer string, im Import) e
 		return fmt.Errorf("%s import %q is not a valid subject", kind, src.Subject)
 	}
 	if im.To != "" {
-		if okTo, wildTo := subjectKind(im.To); !okTo || wildTo || wild {
-			return fmt.Errorf("service import to %q: to must be a literal subject, and the imported subject too", im.To)
+		okTo, wildTo := subjectKind(im.To)
+		if !okTo || wildTo != wild || wild && !sameWildcards(im.To, src.Subject) {
+			return fmt.Errorf("service import to %q: to and the imported subject must both be literal subjects, or have the same wildcards in the same order", im.To)
 		}
 	}
 	if im.Prefix != "" {
@@ -587,4 +601,38 @@ func (b *AccountBroker) Subscribe(subject, queue string, fn func(subject, reply,
 // global account (the stream layer hands out stored messages this way).
 func (b *AccountBroker) Deliver(deliver, subject, reply string, hdr, data []byte) error {
 	return b.s.deliverIn(b.acc, deliver, subject, reply, hdr, data)
+}
+
+// sameWildcards reports whether two subjects have the same wildcards in
+// the same order: as many '*', and a final '>' in both or neither.
+func sameWildcards(a, b string) bool {
+	wilds := func(s string) string {
+		var w []byte
+		for _, t := range strings.Split(s, ".") {
+			if t == "*" || t == ">" {
+				w = append(w, t[0])
+			}
+		}
+		return string(w)
+	}
+	return wilds(a) == wilds(b)
+}
+
+// importRemap is the transform from a wildcard service import's local
+// subject to the exporter's: each '*' of to fills the exporter's '*' of
+// the same rank, and a final '>' the final '>'.
+func importRemap(to, exported string) (*subjectmap.Transform, error) {
+	toks := strings.Split(exported, ".")
+	n := 0
+	for i, t := range toks {
+		if t == "*" {
+			n++
+			toks[i] = fmt.Sprintf("{{wildcard(%d)}}", n)
+		}
+	}
+	tr, err := subjectmap.NewTransform(to, strings.Join(toks, "."))
+	if err != nil {
+		return nil, fmt.Errorf("service import to %q: %w", to, err)
+	}
+	return tr, nil
 }

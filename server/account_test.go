@@ -156,7 +156,7 @@ func TestAccountMaxConnections(t *testing.T) {
 	})
 	connect(t, s, nats.UserInfo("a", "a"))
 	c := dialRaw(t, s)
-	c.send("CONNECT {\"user\":\"a\",\"pass\":\"a\"}\r\n")
+	c.send("CONNECT {\"verbose\":false,\"user\":\"a\",\"pass\":\"a\"}\r\n")
 	c.expect("-ERR 'maximum account active connections exceeded'")
 	c.expectClosed()
 	if _, err := nats.Connect(s.ClientURL(), nats.UserInfo("a", "a"), nats.NoReconnect()); err == nil {
@@ -234,6 +234,7 @@ func TestAccountValidation(t *testing.T) {
 		{"twice", []AccountConfig{{Name: "A"}, {Name: "A"}}, "listed twice"},
 		{"bad export", []AccountConfig{{Name: "A", Exports: []Export{{Stream: "a..b"}}}}, "not a valid subject"},
 		{"to with wildcard", []AccountConfig{{Name: "A", Exports: []Export{{Service: "s.*"}}}, {Name: "B", Imports: []Import{{Service: &ImportSource{Account: "A", Subject: "s.*"}, To: "t"}}}}, "literal"},
+		{"to with other wildcards", []AccountConfig{{Name: "A", Exports: []Export{{Service: "s.*"}}}, {Name: "B", Imports: []Import{{Service: &ImportSource{Account: "A", Subject: "s.*"}, To: "t.>"}}}}, "same wildcards"},
 		{"bad response type", []AccountConfig{{Name: "A", Exports: []Export{{Service: "s", ResponseType: "many"}}}}, `response_type "many" is not "singleton", "stream" or "chunked"`},
 		{"response type on a stream", []AccountConfig{{Name: "A", Exports: []Export{{Stream: "s", ResponseType: "stream"}}}}, "service exports only"},
 		{"negative threshold", []AccountConfig{{Name: "A", Exports: []Export{{Service: "s", ResponseThreshold: -time.Second}}}}, "must not be negative"},
@@ -317,5 +318,35 @@ func TestServiceImportResponseTypes(t *testing.T) {
 	a.Flush()
 	if m, err := sub.NextMsg(200 * time.Millisecond); err == nil {
 		t.Fatalf("response after the threshold delivered: %q", m.Data)
+	}
+}
+
+// TestServiceImportWildcardTo: a wildcard service import renamed by its
+// "to" (how one account reaches another's JetStream API, "$JS.API.>" as
+// "$JS.a.API.>") carries each request to the exporter's subject with the
+// wildcard tokens kept; the reply comes back.
+func TestServiceImportWildcardTo(t *testing.T) {
+	s := startServer(t, func(o *Options) {
+		o.Accounts = []AccountConfig{
+			{Name: "A", Users: []User{{Username: "a", Password: "a"}}, Exports: []Export{{Service: "api.*.>"}}},
+			{Name: "B", Users: []User{{Username: "b", Password: "b"}}, Imports: []Import{
+				{Service: &ImportSource{Account: "A", Subject: "api.*.>"}, To: "ext.a.*.api.>"},
+			}},
+		}
+	})
+	a := connect(t, s, nats.UserInfo("a", "a"))
+	b := connect(t, s, nats.UserInfo("b", "b"))
+	if _, err := a.Subscribe("api.>", func(m *nats.Msg) { _ = m.Respond([]byte(m.Subject)) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := b.Request("ext.a.v1.api.stream.info", nil, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(r.Data) != "api.v1.stream.info" {
+		t.Fatalf("the exporter saw %q, want api.v1.stream.info", r.Data)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -121,22 +120,12 @@ func (a *authenticator) claimed(o *connectOpts, cert *x509.Certificate) string {
 }
 
 // authLog rate-limits the log lines for failed authentications.
-type authLog struct {
-	mu         sync.Mutex
-	lastLog    time.Time
-	suppressed int
-}
+type authLog struct{ limit logLimiter }
 
 // logFailure logs failed authentications, at most once a second, so a
 // client hammering with bad passwords cannot flood the log.
 func (a *authLog) logFailure(log *slog.Logger, host, user string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	now := time.Now()
-	if now.Sub(a.lastLog) < time.Second {
-		a.suppressed++
-		return
+	if ok, suppressed := a.limit.allow(time.Now()); ok {
+		log.Warn("authorization violation", "client", host, "user", user, "suppressed_since_last", suppressed)
 	}
-	log.Warn("authorization violation", "client", host, "user", user, "suppressed_since_last", a.suppressed)
-	a.lastLog, a.suppressed = now, 0
 }

@@ -52,13 +52,13 @@ func TestAuthFailuresCountedAndRateLimited(t *testing.T) {
 	const n = 5
 	for i := 0; i < n; i++ {
 		c := dialRaw(t, s)
-		c.send("CONNECT {\"user\":\"u\",\"pass\":\"wrong\"}\r\n")
+		c.send("CONNECT {\"verbose\":false,\"user\":\"u\",\"pass\":\"wrong\"}\r\n")
 		c.expect("-ERR 'Authorization Violation'")
 		c.expectClosed()
 	}
 	// An unknown user and an op before CONNECT count too.
 	c := dialRaw(t, s)
-	c.send("CONNECT {\"user\":\"nobody\",\"pass\":\"x\"}\r\n")
+	c.send("CONNECT {\"verbose\":false,\"user\":\"nobody\",\"pass\":\"x\"}\r\n")
 	c.expect("-ERR 'Authorization Violation'")
 	c = dialRaw(t, s)
 	c.send("PUB x 0\r\n\r\n")
@@ -73,14 +73,14 @@ func TestAuthFailuresCountedAndRateLimited(t *testing.T) {
 	// After a second, the next failure is logged with the count left out.
 	time.Sleep(1100 * time.Millisecond)
 	c = dialRaw(t, s)
-	c.send("CONNECT {\"user\":\"u\",\"pass\":\"wrong\"}\r\n")
+	c.send("CONNECT {\"verbose\":false,\"user\":\"u\",\"pass\":\"wrong\"}\r\n")
 	c.expect("-ERR 'Authorization Violation'")
 	if !strings.Contains(logs.String(), "suppressed_since_last=5") {
 		t.Fatalf("no suppressed count in the log:\n%s", logs.String())
 	}
 	// The right password still works.
 	c = dialRaw(t, s)
-	c.send("CONNECT {\"user\":\"u\",\"pass\":\"right\"}\r\nPING\r\n")
+	c.send("CONNECT {\"verbose\":false,\"user\":\"u\",\"pass\":\"right\"}\r\nPING\r\n")
 	c.expect("PONG")
 }
 
@@ -102,7 +102,7 @@ func TestTokenOnlyAsAuthToken(t *testing.T) {
 		c.expectClosed()
 	}
 	c := dialRaw(t, s)
-	c.send("CONNECT {\"auth_token\":\"tok\",\"user\":\"x\",\"pass\":\"y\"}\r\nPING\r\n")
+	c.send("CONNECT {\"verbose\":false,\"auth_token\":\"tok\",\"user\":\"x\",\"pass\":\"y\"}\r\nPING\r\n")
 	c.expect("PONG") // the token decides; stray user fields do not spoil it
 
 	if _, err := nats.Connect(s.ClientURL(), nats.UserInfo("x", "tok"), nats.Timeout(2*time.Second)); !errors.Is(err, nats.ErrAuthorization) {

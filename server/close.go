@@ -129,23 +129,31 @@ func (c *conn) handleParseError(err error) {
 		reason, kind = closeMaxControlLine, protoErrMaxControlLine
 	}
 	c.countProtoError(kind)
-	c.logParseError(err)
-	c.role.logProtocolError(err)
+	bad, more := c.parser.BadInput()
+	c.role.logProtocolError(err, bad, more)
 	c.close(reason, protocol.ErrText(err))
 	c.out.kickWriter()
 }
 
-// logParseError logs a protocol error with the start of the op that caused
-// it. The bytes go in as a string: slog's text handler (the one cmd/wisp
+// protocolErrorAttrs are the attributes of a protocol error's log line: the
+// error, and the start of the op that caused it, what had arrived of it and
+// what followed it in the same read (cut at 64 bytes: more says there was
+// more). The bytes go in as a string: slog's text handler (the one cmd/wisp
 // uses) escapes them as strconv.Quote does, so control bytes and binary
-// garbage stay readable on one line.
-func (c *conn) logParseError(err error) {
-	bad, more := c.parser.BadInput()
-	if more {
-		c.srv.log.Debug("protocol error", "cid", c.id, "err", err, "input", string(bad), "input_truncated", true)
-		return
+// garbage stay readable on one line. suppressed counts the lines the
+// server's limiter held back since the previous one.
+func protocolErrorAttrs(err error, input []byte, more bool, suppressed int) []any {
+	attrs := []any{"err", err}
+	if input != nil {
+		attrs = append(attrs, "input", string(input))
 	}
-	c.srv.log.Debug("protocol error", "cid", c.id, "err", err, "input", string(bad))
+	if more {
+		attrs = append(attrs, "input_truncated", true)
+	}
+	if suppressed > 0 {
+		attrs = append(attrs, "suppressed_since_last", suppressed)
+	}
+	return attrs
 }
 
 // teardown runs once the reader has stopped: it removes the connection's

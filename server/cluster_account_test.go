@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -157,5 +158,54 @@ func TestClusterSubscribeRouted(t *testing.T) {
 	case s := <-got:
 		t.Fatalf("got %q", s)
 	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+// Permissions apply on the server a client is connected to, also to what
+// routes bring it: a publisher's denied subject never leaves its server,
+// and a wildcard subscriber does not get a routed message on a subject it
+// may not subscribe to.
+func TestClusterPermissionsOnClientsServer(t *testing.T) {
+	servers := startTestCluster(t, 2, func(i int, o *Options) {
+		o.Users = []User{
+			{Username: "pub", Password: "p", Permissions: &Permissions{Publish: SubjectPermission{Deny: []string{"hidden.>"}}}},
+			{Username: "sub", Password: "s", Permissions: &Permissions{Subscribe: SubjectPermission{Deny: []string{"secret.>"}}}},
+			{Username: "any", Password: "x"},
+		}
+	})
+	n1, n2 := servers[0], servers[1]
+	subs := connectTo(t, n2, nats.UserInfo("sub", "s"))
+	narrowed, _ := subs.SubscribeSync(">") // allowed, with secret.> filtered out
+	anyone := connectTo(t, n2, nats.UserInfo("any", "x"))
+	all, _ := anyone.SubscribeSync(">")
+	subs.Flush()
+	anyone.Flush()
+	waitInterest(t, n1, "secret.x", 1)
+
+	errs := make(chan error, 4)
+	pub := connectTo(t, n1, nats.UserInfo("pub", "p"), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { errs <- err }))
+	pub.Publish("hidden.x", []byte("denied"))
+	pub.Flush()
+	select {
+	case err := <-errs:
+		if !strings.Contains(err.Error(), "Permissions Violation for Publish") {
+			t.Fatalf("publisher told %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the publisher was not told of the violation")
+	}
+	other := connectTo(t, n1, nats.UserInfo("any", "x"))
+	other.Publish("secret.x", []byte("secret"))
+	other.Publish("open.x", []byte("open"))
+	other.Flush()
+	for _, want := range []string{"secret.x", "open.x"} {
+		m, err := all.NextMsg(5 * time.Second)
+		if err != nil || m.Subject != want {
+			t.Fatalf("the unrestricted subscriber: %v %v, want %s (hidden.x must not cross)", m, err, want)
+		}
+	}
+	m, err := narrowed.NextMsg(5 * time.Second)
+	if err != nil || m.Subject != "open.x" {
+		t.Fatalf("the restricted subscriber: %v %v, want open.x only", m, err)
 	}
 }

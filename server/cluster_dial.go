@@ -105,10 +105,8 @@ func (cl *cluster) dialLoop(u *url.URL, seed bool, id string) {
 				failures, delay = 0, routeDialMin
 			}
 		}
-		// Full jitter over a doubling window, so that servers restarting
-		// together do not dial in lockstep.
-		d := routeDialMin/2 + rand.N(delay)
-		delay = min(2*delay, routeDialMax)
+		var d time.Duration
+		d, delay = redialWait(delay)
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:
@@ -117,6 +115,15 @@ func (cl *cluster) dialLoop(u *url.URL, seed bool, id string) {
 			return
 		}
 	}
+}
+
+// redialWait is how long to wait before the next dial, drawn from the
+// window delay, and the window after it: full jitter over a window that
+// doubles up to routeDialMax, so that servers restarting together do not
+// dial in lockstep, and a peer away for long is not dialled in a tight
+// loop.
+func redialWait(delay time.Duration) (wait, next time.Duration) {
+	return routeDialMin/2 + rand.N(delay), min(2*delay, routeDialMax)
 }
 
 // errRouteTLS marks a dial that connected but failed its TLS handshake.

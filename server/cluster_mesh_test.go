@@ -133,17 +133,32 @@ func TestClusterFiveNodes(t *testing.T) {
 // refused, with the reason in the log of both sides.
 func TestClusterDuplicateServerNameRefused(t *testing.T) {
 	servers := startTestCluster(t, 2, nil)
-	dup := startServer(t, func(o *Options) {
-		o.ServerName = "n2"
+	// A third server whose log is kept: the duplicate dials it.
+	n3, n3Log := startServerLog(t, func(o *Options) {
+		o.ServerName = "n3"
 		o.Cluster = ClusterOptions{Name: "test", Host: "127.0.0.1", Port: -1, Routes: []string{"nats://" + servers[0].ClusterAddr().String()}}
 	})
-	time.Sleep(500 * time.Millisecond)
-	if n := servers[0].NumRoutes(); n != 1 {
-		t.Fatalf("n1 has %d routes, want 1 (the duplicate refused)", n)
+	eventually(t, "n3 in the mesh", func() bool { return n3.NumRoutes() == 2 && servers[1].NumRoutes() == 2 })
+	dup, dupLog := startServerLog(t, func(o *Options) {
+		o.ServerName = "n2"
+		o.Cluster = ClusterOptions{Name: "test", Host: "127.0.0.1", Port: -1, Routes: []string{"nats://" + n3.ClusterAddr().String()}}
+	})
+	eventually(t, "the refusal logged on both sides", func() bool {
+		return strings.Contains(n3Log.String(), "server name already in use in the cluster") &&
+			strings.Contains(dupLog.String(), "this server's name is already in use there")
+	})
+	if !strings.Contains(n3Log.String(), "name=n2") || !strings.Contains(dupLog.String(), "name=n2") {
+		t.Fatalf("the log lines do not name the server:\n%s\n%s", n3Log, dupLog)
 	}
-	if n := dup.NumRoutes(); n != 0 {
-		t.Fatalf("the duplicate has %d routes", n)
+	for _, s := range append(servers, n3) {
+		if n := s.NumRoutes(); n != 2 {
+			t.Fatalf("%s has %d routes, want 2 (the duplicate refused)", s.Name(), n)
+		}
 	}
+	// The duplicate keeps redialling its seed, and holds the route from
+	// reading n3's INFO until n3's refusal arrives: wait for a moment
+	// between two attempts.
+	eventually(t, "the duplicate without routes", func() bool { return dup.NumRoutes() == 0 })
 }
 
 // rawRoute dials a route port and speaks the route protocol by hand.
@@ -245,9 +260,9 @@ func TestClusterRouteToClientPortRefused(t *testing.T) {
 }
 
 // A route whose queue grows past its own pending limit (a peer that stopped
-// reading) is closed and counted; local delivery goes on.
+// reading) is closed, logged and counted; local delivery goes on.
 func TestClusterStuckRouteIsCut(t *testing.T) {
-	s := startServer(t, func(o *Options) {
+	s, log := startServerLog(t, func(o *Options) {
 		o.ServerName = "n1"
 		o.Cluster = ClusterOptions{Name: "test", Host: "127.0.0.1", Port: -1, MaxPending: 1 << 20}
 	})
@@ -269,7 +284,13 @@ func TestClusterStuckRouteIsCut(t *testing.T) {
 		}
 	}
 	pub.Flush()
-	eventually(t, "stuck route cut", func() bool { return s.cl.slowRoutes.Load() == 1 && s.NumRoutes() == 0 })
+	const cut = "route too slow, closed to be redialled"
+	eventually(t, "stuck route cut, counted and logged", func() bool {
+		return s.cl.slowRoutes.Load() == 1 && s.NumRoutes() == 0 && strings.Contains(log.String(), cut)
+	})
+	if l := log.String(); !strings.Contains(l[strings.Index(l, cut):], "server=stuck") {
+		t.Errorf("the cut is not logged with the peer's name:\n%s", l)
+	}
 	pub.Publish("stuck.x", []byte("after"))
 	pub.Flush()
 	for {
@@ -302,5 +323,34 @@ func TestClusterAuthorizationWithGossip(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if intruder.NumRoutes() != 0 || servers[0].NumRoutes() != 2 {
 		t.Fatalf("intruder has %d routes, n1 %d", intruder.NumRoutes(), servers[0].NumRoutes())
+	}
+}
+
+// The client port never takes route traffic: a route's CONNECT makes a
+// plain client at most, and route ops on it are unknown operations that
+// close the connection, without adding interest or delivering anything.
+func TestClusterClientPortRefusesRouteOps(t *testing.T) {
+	servers := startTestCluster(t, 2, nil)
+	s := servers[0]
+	local := connectTo(t, s)
+	got, _ := local.SubscribeSync("foo")
+	local.Flush()
+	before := s.sl.Count()
+	for _, op := range []string{"RS+ $G foo\r\n", "RMSG $G foo 2\r\nhi\r\n", "HRMSG $G foo 12 14\r\nNATS/1.0\r\n\r\nhi\r\n", "RS- $G foo\r\n"} {
+		c := dialRaw(t, s)
+		c.send(`CONNECT {"route":true,"cluster":"test","server_id":"X","verbose":false}` + "\r\nPING\r\n")
+		c.expect("PONG")
+		c.send(op)
+		c.expect("-ERR 'Unknown Protocol Operation'")
+		c.expectClosed()
+	}
+	if n := s.NumRoutes(); n != 1 {
+		t.Fatalf("%d routes, want the one to n2", n)
+	}
+	if n := s.sl.Count(); n != before {
+		t.Fatalf("%d subscriptions, was %d", n, before)
+	}
+	if m, err := got.NextMsg(200 * time.Millisecond); err == nil {
+		t.Fatalf("the local subscriber got %q from the client port", m.Data)
 	}
 }

@@ -110,6 +110,12 @@ type conn struct {
 
 	// Totals for monitoring, updated once per read.
 	inMsgs, inBytes atomic.Int64
+	// last is when the connection was last active (unix nanoseconds), as
+	// nats-server counts it for /connz and /routez: it sent messages or
+	// changed its interest (stored once per read), it was sent messages
+	// (once per write of its writer), or it connected. PINGs and PONGs do
+	// not count.
+	last atomic.Int64
 
 	out outbound
 
@@ -118,6 +124,12 @@ type conn struct {
 	pingMu   sync.Mutex
 	pingsOut int
 	pingT    *time.Timer
+	// pingSent is when the oldest unanswered PING went out, zero when
+	// none is; the PONG that answers it measures rtt, at rttAt (zero for
+	// the estimate taken at CONNECT). Under pingMu.
+	pingSent time.Time
+	rtt      time.Duration
+	rttAt    time.Time
 	authT    *time.Timer
 	active   atomic.Bool // set on every read, cleared by the ping timer
 
@@ -128,6 +140,7 @@ type conn struct {
 type readCounts struct {
 	inMsgs, inBytes   int64
 	outMsgs, outBytes int64
+	interest          bool // a SUB, UNSUB, RS+ or RS-: activity, as a message is
 }
 
 func newConn(s *Server, nc net.Conn, id uint64) *conn {
@@ -145,13 +158,15 @@ func newConn(s *Server, nc net.Conn, id uint64) *conn {
 		flushSet: make(map[*conn]struct{}),
 		acc:      s.global,
 	}
+	c.last.Store(c.start.UnixNano())
 	c.handler, c.role = c, clientRole{c}
 	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		c.host, c.port = a.IP.String(), a.Port
 	}
-	// Until CONNECT arrives a connection behaves as verbose, so a person on
-	// telnet sees +OK after SUB and PUB; nats-server does the same.
-	c.opts.Verbose = true
+	// Until CONNECT arrives a connection is verbose and pedantic, so a
+	// person on telnet sees +OK after SUB and PUB and an -ERR for a bad
+	// publish subject; nats-server does the same.
+	c.opts.Verbose, c.opts.Pedantic = true, true
 	c.out.init(c)
 	return c
 }
@@ -212,6 +227,10 @@ func resizeReadBuf(buf []byte, n, short int) ([]byte, int) {
 func (c *conn) endOfRead() {
 	c.flushStaged() // first: it takes back what max cut from the counts
 	r := &c.reads
+	if r.inMsgs != 0 || r.interest {
+		// One clock read per read that carried messages, not per message.
+		c.last.Store(time.Now().UnixNano())
+	}
 	if r.inMsgs != 0 || r.inBytes != 0 {
 		c.inMsgs.Add(r.inMsgs)
 		c.inBytes.Add(r.inBytes)

@@ -22,6 +22,16 @@ func (s *Server) deliverIn(acc *account, deliver, subject, reply string, hdr, da
 	}
 	m := internalMessage([]byte(subject), reply, hdr, data)
 	m.local = true // shown under subject, matched on deliver: not for routes
+	if acc.isResponse(d) {
+		// A pull request that came through a service import (another
+		// account's view of this account's JetStream API): its messages
+		// go back to the requester's inbox, as any response does.
+		if r := acc.takeResponse(d); r != nil {
+			m.hops = 1
+			s.fanOut(nil, r.to.sl.Match([]byte(r.reply)), &m)
+		}
+		return nil
+	}
 	r := acc.sl.Match(d)
 	s.fanOut(nil, r, &m)
 	if s.cl != nil && s.hasPeerSub(r) {

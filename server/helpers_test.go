@@ -16,15 +16,28 @@ import (
 // edit, when given, adjusts the options first.
 func startServer(t testing.TB, edit func(*Options)) *Server {
 	t.Helper()
-	o := &Options{Host: "127.0.0.1", Port: -1}
-	if edit != nil {
-		edit(o)
-	}
 	level := slog.LevelWarn
 	if os.Getenv("WISP_TEST_LOG") != "" {
 		level = slog.LevelDebug
 	}
-	s, err := New(o, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+	return startServerLoggingTo(t, edit, slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// startServerLog is startServer with the log (Info and up) captured, for
+// tests that check what an operator is told.
+func startServerLog(t testing.TB, edit func(*Options)) (*Server, *lockedBuffer) {
+	t.Helper()
+	var buf lockedBuffer
+	return startServerLoggingTo(t, edit, slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo})), &buf
+}
+
+func startServerLoggingTo(t testing.TB, edit func(*Options), h slog.Handler) *Server {
+	t.Helper()
+	o := &Options{Host: "127.0.0.1", Port: -1}
+	if edit != nil {
+		edit(o)
+	}
+	s, err := New(o, slog.New(h))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -53,9 +53,9 @@ func (h *hotPath) run(t testing.TB, buf []byte) {
 	}
 	h.pub.endOfRead()
 	for _, c := range h.subs {
-		taken, _ := c.out.take()
+		taken, _, msgs := c.out.take()
 		if len(taken) > 0 {
-			if err := c.flush(taken); err != nil {
+			if err := c.flush(taken, msgs); err != nil {
 				t.Fatal(err)
 			}
 		}

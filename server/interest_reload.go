@@ -2,9 +2,10 @@ package server
 
 import "github.com/wisp-mq/wisp/protocol"
 
-// Accounts that a configuration reload adds, while routes stay up. Servers
-// reload one at a time, so for a while one of them has an account another
-// lacks. Two things would otherwise go missing until the routes reconnect:
+// Accounts that a configuration reload adds or removes, while routes stay
+// up. Servers reload one at a time, so for a while one of them has an
+// account another lacks. Two things would otherwise go missing until the
+// routes reconnect:
 //
 //   - the reloading server's interest in responses to the service requests
 //     it routes out of the new account ("_R_.<tag>.>"), which a route is
@@ -15,6 +16,12 @@ import "github.com/wisp-mq/wisp/protocol"
 //
 // Subscriptions made in a new account need nothing: they travel as RS+
 // deltas like any other.
+//
+// An account a reload removes takes the peers' interest in it out of its
+// subject index, and the routes hold that interest as for an account they
+// never had (accountsRemoved): a later reload that adds an account of that
+// name (a new one, with an empty index) then applies it, and until then
+// nothing is forwarded for it.
 
 // Bounds on what a route holds for accounts this server does not have, so
 // that a peer naming endless accounts or subjects cannot grow it without
@@ -45,6 +52,59 @@ func (cl *cluster) accountsAdded(added []*account) {
 	for _, r := range routes {
 		r.applyHeld()
 	}
+}
+
+// accountsRemoved withdraws this server's interest in responses in the
+// accounts a reload removed (announced like accountsAdded's), and moves
+// every route's interest in accounts that are no longer the server's into
+// what the route holds. Called after install, before accountsAdded.
+func (cl *cluster) accountsRemoved(removed []*account) {
+	resp := []byte(cl.s.respSubjectPrefix() + ">")
+	cl.mu.Lock()
+	for _, acc := range removed {
+		cl.broadcast(func(b []byte) []byte {
+			return protocol.AppendRUnsub(b, acc.nameBytes, resp, nil)
+		})
+	}
+	routes := make([]*route, 0, len(cl.conns))
+	for r := range cl.conns {
+		routes = append(routes, r)
+	}
+	cl.mu.Unlock()
+	for _, r := range routes {
+		r.holdRemoved()
+	}
+}
+
+// holdRemoved moves the peer's interest in accounts no longer current
+// from their sublists to held. The reader, adding interest under the same
+// lock, already sees the new account set (install bumped accountsGen
+// before this runs), so nothing lands in a removed account after it.
+func (r *route) holdRemoved() {
+	r.interestMu.Lock()
+	defer r.interestMu.Unlock()
+	current := map[string]*account{}
+	for k, subs := range r.interest {
+		acc, ok := current[k.account]
+		if !ok {
+			acc = r.cl.s.lookupAccount(k.account)
+			current[k.account] = acc
+		}
+		if len(subs) == 0 || subs[0].acc == acc {
+			continue
+		}
+		for _, sub := range subs {
+			sub.closed.Store(true)
+			_ = sub.acc.sl.Remove(sub.subject, sub.queue, sub)
+		}
+		delete(r.interest, k)
+		var weight int64
+		if k.queue != "" {
+			weight = int64(len(subs))
+		}
+		r.hold(k.account, interestKey{subject: k.subject, queue: k.queue}, weight)
+	}
+	r.numSubs.Store(int32(len(r.interest)))
 }
 
 // hold keeps an RS+ for an account this server does not have. Called with

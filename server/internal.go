@@ -62,8 +62,7 @@ func (s *Server) subscribeIn(acc *account, subject, queue string, fn func(subjec
 // HasInterest reports whether any subscription in the global account
 // matches subject.
 func (s *Server) HasInterest(subject string) bool {
-	r := s.sl.Match([]byte(subject))
-	return len(r.Plain) > 0 || len(r.Groups) > 0
+	return s.global.hasInterest([]byte(subject))
 }
 
 // internalMessage builds the message of an in-process publish. A header

@@ -80,7 +80,7 @@ func TestLameDuckInfo(t *testing.T) {
 		o.LameDuckGracePeriod = time.Second
 	})
 	c := dialRaw(t, s)
-	c.send("CONNECT {}\r\nPING\r\n")
+	c.send("CONNECT {\"verbose\":false}\r\nPING\r\n")
 	c.expect("PONG")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

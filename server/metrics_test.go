@@ -93,11 +93,11 @@ func TestMetrics(t *testing.T) {
 	}
 	// One client with the wrong token, one that speaks garbage.
 	bad := dialRaw(t, s)
-	bad.send("CONNECT {\"auth_token\":\"wrong\"}\r\n")
+	bad.send("CONNECT {\"verbose\":false,\"auth_token\":\"wrong\"}\r\n")
 	bad.expect("-ERR 'Authorization Violation'")
 	bad.expectClosed()
 	rude := dialRaw(t, s)
-	rude.send("CONNECT {\"auth_token\":\"" + token + "\"}\r\nHELLO\r\n")
+	rude.send("CONNECT {\"verbose\":false,\"auth_token\":\"" + token + "\"}\r\nHELLO\r\n")
 	rude.expect("-ERR 'Unknown Protocol Operation'")
 	rude.expectClosed()
 

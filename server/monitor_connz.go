@@ -7,7 +7,10 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/wisp-mq/wisp/sublist"
 )
 
 // Connz is the /connz body: one page of the open client connections.
@@ -30,7 +33,10 @@ type ConnInfo struct {
 	IP             string      `json:"ip"`
 	Port           int         `json:"port"`
 	Start          time.Time   `json:"start"`
+	LastActivity   time.Time   `json:"last_activity"`
+	RTT            string      `json:"rtt,omitempty"`
 	Uptime         string      `json:"uptime"`
+	Idle           string      `json:"idle"`
 	PendingBytes   int64       `json:"pending_bytes"`
 	InMsgs         int64       `json:"in_msgs"`
 	OutMsgs        int64       `json:"out_msgs"`
@@ -59,18 +65,48 @@ var connSorts = map[string]func(a, b *ConnSnapshot) int{
 	"bytes_to":   func(a, b *ConnSnapshot) int { return cmp.Compare(b.OutBytes, a.OutBytes) },
 	"bytes_from": func(a, b *ConnSnapshot) int { return cmp.Compare(b.InBytes, a.InBytes) },
 	"uptime":     func(a, b *ConnSnapshot) int { return a.Start.Compare(b.Start) }, // longest first
+	"last":       func(a, b *ConnSnapshot) int { return b.lastActive().Compare(a.lastActive()) },
+	"idle":       func(a, b *ConnSnapshot) int { return a.lastActive().Compare(b.lastActive()) }, // longest idle first
+	"rtt":        func(a, b *ConnSnapshot) int { return cmp.Compare(b.RTT, a.RTT) },
+}
+
+// lastActive is LastActivity, or Start for a connection that does not
+// track it (a client of another protocol).
+func (c *ConnSnapshot) lastActive() time.Time {
+	if c.LastActivity.IsZero() {
+		return c.Start
+	}
+	return c.LastActivity
+}
+
+// formatRTT writes a round trip as nats-server does: Go's duration text,
+// cut to the microsecond below a millisecond ("211µs", "1.234567ms", "0s").
+func formatRTT(d time.Duration) string {
+	if d > time.Microsecond && d < time.Millisecond {
+		d = d.Truncate(time.Microsecond)
+	}
+	return d.String()
+}
+
+// formatIdle is the time since last as /connz and /routez show it, in
+// uptime's style; never negative, though last may be a little after now.
+func formatIdle(now, last time.Time) string {
+	return formatUptime(max(now.Sub(last), 0))
 }
 
 // connzQuery is a parsed /connz request.
 type connzQuery struct {
-	page    pageParams
-	sort    string
-	subs    subsMode
-	auth    bool
-	cid     uint64 // only this connection, when set
-	hasCID  bool
-	acc     string // only this account's connections, when set
-	user    string // only this user's connections, when set
+	page   pageParams
+	sort   string
+	subs   subsMode
+	auth   bool
+	cid    uint64 // only this connection, when set
+	hasCID bool
+	acc    string // only this account's connections, when set
+	user   string // only this user's connections, when set
+	// filter, when set, keeps only connections with a subscription that
+	// can receive a message on it (nats-server's filter_subject).
+	filter  pattern
 	sortCmp func(a, b *ConnSnapshot) int
 }
 
@@ -94,7 +130,7 @@ func parseConnz(v url.Values) (connzQuery, error) {
 		q.sort = "cid"
 	}
 	if q.sortCmp = connSorts[q.sort]; q.sortCmp == nil {
-		return q, fmt.Errorf("%w: unknown sort %q (use cid, start, subs, pending, msgs_to, msgs_from, bytes_to, bytes_from or uptime)", errBadQuery, q.sort)
+		return q, fmt.Errorf("%w: unknown sort %q (use cid, start, subs, pending, msgs_to, msgs_from, bytes_to, bytes_from, uptime, last, idle or rtt)", errBadQuery, q.sort)
 	}
 	if q.subs, err = parseSubsMode(v); err != nil {
 		return q, err
@@ -103,6 +139,16 @@ func parseConnz(v url.Values) (connzQuery, error) {
 		return q, err
 	}
 	q.acc, q.user = v.Get("acc"), v.Get("user")
+	if f := v.Get("filter_subject"); f != "" && f != ">" {
+		// As in nats-server: a subject filter looks into one account.
+		if q.acc == "" {
+			return q, fmt.Errorf("%w: filter_subject=%q: filter by subject only valid with account filtering (acc)", errBadQuery, f)
+		}
+		if !sublist.ValidSubscribeSubject(f) {
+			return q, fmt.Errorf("%w: filter_subject=%q is not a valid subject", errBadQuery, f)
+		}
+		q.filter = pattern(strings.Split(f, "."))
+	}
 	if v := v.Get("cid"); v != "" {
 		if q.cid, err = strconv.ParseUint(v, 10, 64); err != nil {
 			return q, fmt.Errorf("%w: cid=%q is not a connection id", errBadQuery, v)
@@ -125,9 +171,10 @@ func parseSubsMode(v url.Values) (subsMode, error) {
 
 // Connz returns one page of connections as /connz serves it.
 func (s *Server) connz(q connzQuery) Connz {
-	all := s.Conns(q.subs != subsNone)
+	all := s.Conns(q.subs != subsNone || q.filter != nil)
 	all = slices.DeleteFunc(all, func(c ConnSnapshot) bool {
-		return (q.hasCID && c.CID != q.cid) || (q.acc != "" && c.Account != q.acc) || (q.user != "" && c.User != q.user)
+		return (q.hasCID && c.CID != q.cid) || (q.acc != "" && c.Account != q.acc) || (q.user != "" && c.User != q.user) ||
+			(q.filter != nil && !subscribedTo(c.Subs, q.filter))
 	})
 	slices.SortStableFunc(all, func(a, b ConnSnapshot) int { return q.sortCmp(&a, &b) })
 	now := time.Now()
@@ -146,6 +193,7 @@ func (s *Server) connz(q connzQuery) Connz {
 func connInfo(c *ConnSnapshot, now time.Time, q connzQuery) ConnInfo {
 	ci := ConnInfo{
 		CID: c.CID, Kind: "Client", Type: "nats", Account: c.Account, IP: c.IP, Port: c.Port, Start: c.Start, Uptime: formatUptime(now.Sub(c.Start)),
+		LastActivity: c.lastActive(), Idle: formatIdle(now, c.lastActive()), RTT: formatRTT(c.RTT),
 		PendingBytes: c.PendingBytes, InMsgs: c.InMsgs, OutMsgs: c.OutMsgs,
 		InBytes: c.InBytes, OutBytes: c.OutBytes, NumSubs: c.NumSubs,
 		Name: c.Name, Lang: c.Lang, Version: c.Version, MQTTClient: c.MQTTClient,
@@ -173,6 +221,17 @@ func connInfo(c *ConnSnapshot, now time.Time, q connzQuery) ConnInfo {
 		}
 	}
 	return ci
+}
+
+// subscribedTo reports whether one of subs can receive a message that
+// filter (which may hold wildcards) can also match.
+func subscribedTo(subs []SubSnapshot, filter pattern) bool {
+	for _, sub := range subs {
+		if filter.overlaps(pattern(strings.Split(sub.Subject, "."))) {
+			return true
+		}
+	}
+	return false
 }
 
 // sortedSubs orders a connection's subscriptions by subject, then sid.

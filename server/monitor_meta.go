@@ -17,6 +17,11 @@ type MetaClusterReport struct {
 	Replicas []MetaPeerReport // the members other than this server
 	// Raft's figures for the group on this server.
 	Term, Commit, Applied, LeaderChanges uint64
+	// LogFault is why this server's raft log cannot be written ("" when it
+	// can): until it is reopened the server takes part in no raft group.
+	// LogFailures and LogReopens count failed writes and recoveries.
+	LogFault                string
+	LogFailures, LogReopens uint64
 }
 
 // MetaPeerReport is one member of the meta group.
@@ -73,14 +78,31 @@ var (
 		"1 when this server leads the group.", []string{"group"}, nil)
 	mRaftApplyLag = prometheus.NewDesc("wisp_raft_apply_lag",
 		"Committed entries of the group this server has not applied yet.", []string{"group"}, nil)
+	mRaftLogWritable = prometheus.NewDesc("wisp_raft_log_writable",
+		"1 while this server's raft log takes writes; 0 after a write failed (full disk, I/O error) until it is reopened.", nil, nil)
+	mRaftLogFailures = prometheus.NewDesc("wisp_raft_log_failures_total",
+		"Writes of this server's raft log that failed.", nil, nil)
+	mRaftLogReopens = prometheus.NewDesc("wisp_raft_log_reopens_total",
+		"Times this server's raft log was reopened after a failed write.", nil, nil)
 )
 
-var raftDescs = []*prometheus.Desc{mRaftTerm, mRaftCommit, mRaftApplied, mRaftLeaderChanges, mRaftIsLeader, mRaftApplyLag}
+var raftDescs = []*prometheus.Desc{mRaftTerm, mRaftCommit, mRaftApplied, mRaftLeaderChanges, mRaftIsLeader, mRaftApplyLag,
+	mRaftLogWritable, mRaftLogFailures, mRaftLogReopens}
 
-// collectRaft sends the meta group's raft metrics, once it has formed
-// (Size is known).
+// collectRaft sends the raft log's metrics when clustered, and the meta
+// group's once it has formed (Size is known).
 func collectRaft(ch chan<- prometheus.Metric, r *MetaClusterReport) {
-	if r == nil || r.Size == 0 {
+	if r == nil {
+		return
+	}
+	writable := 1.0
+	if r.LogFault != "" {
+		writable = 0
+	}
+	ch <- prometheus.MustNewConstMetric(mRaftLogWritable, prometheus.GaugeValue, writable)
+	ch <- prometheus.MustNewConstMetric(mRaftLogFailures, prometheus.CounterValue, float64(r.LogFailures))
+	ch <- prometheus.MustNewConstMetric(mRaftLogReopens, prometheus.CounterValue, float64(r.LogReopens))
+	if r.Size == 0 {
 		return
 	}
 	g := "meta"

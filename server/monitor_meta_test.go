@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -50,5 +51,37 @@ func TestMonitorMetaCluster(t *testing.T) {
 		if v, ok := metricValue(mfs, name, "group", "meta"); !ok || v != want {
 			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)
 		}
+	}
+}
+
+// TestMonitorRaftLogFault: a clustered server whose raft log failed says
+// so in /healthz (503, naming the cause) and in /metrics (writable 0, the
+// failures and reopens counted); once it recovered, /healthz is ok again.
+func TestMonitorRaftLogFault(t *testing.T) {
+	s := startMonitored(t, func(o *Options) { o.JetStream = true })
+	rep := fakeJetStream
+	rep.Meta = &MetaClusterReport{Name: "east", LogFault: "pebble: fatal commit error: no space left on device", LogFailures: 1}
+	s.SetJetStreamReporter(func() (JetStreamReport, error) { return rep, nil })
+	var h healthz
+	monGet(t, s, "/healthz", http.StatusServiceUnavailable, &h)
+	if h.Status != "unavailable" || !strings.Contains(h.Error, "raft log failed") || !strings.Contains(h.Error, "no space left") {
+		t.Fatalf("/healthz with a failed raft log: %+v", h)
+	}
+	mfs := scrape(t, s)
+	for name, want := range map[string]float64{"wisp_raft_log_writable": 0, "wisp_raft_log_failures_total": 1, "wisp_raft_log_reopens_total": 0} {
+		if v, ok := metricValue(mfs, name); !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)
+		}
+	}
+	if _, ok := mfs["wisp_raft_term"]; ok {
+		t.Error("meta group metrics before the group formed")
+	}
+
+	recovered := rep
+	recovered.Meta = &MetaClusterReport{Name: "east", LogFailures: 1, LogReopens: 1}
+	s.SetJetStreamReporter(func() (JetStreamReport, error) { return recovered, nil })
+	monGet(t, s, "/healthz", http.StatusOK, &h)
+	if v, ok := metricValue(scrape(t, s), "wisp_raft_log_writable"); !ok || v != 1 {
+		t.Errorf("wisp_raft_log_writable after recovery = %v (present %v), want 1", v, ok)
 	}
 }

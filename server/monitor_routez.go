@@ -30,13 +30,19 @@ type RouteInfo struct {
 	IP           string    `json:"ip"`
 	Port         int       `json:"port"`
 	Start        time.Time `json:"start"`
+	LastActivity time.Time `json:"last_activity"`
+	RTT          string    `json:"rtt,omitempty"`
 	Uptime       string    `json:"uptime"`
+	Idle         string    `json:"idle"`
 	Pending      int64     `json:"pending_size"`
 	InMsgs       int64     `json:"in_msgs"`
 	OutMsgs      int64     `json:"out_msgs"`
 	InBytes      int64     `json:"in_bytes"`
 	OutBytes     int64     `json:"out_bytes"`
 	NumSubs      int       `json:"subscriptions"`
+	// Compression is always "off", what nats-server shows for a route
+	// without compression: Wisp does not compress routes.
+	Compression string `json:"compression,omitempty"`
 	// With subs=1, the subjects the other server has interest in; with
 	// subs=detail, each with its queue group. Msgs is not counted for a
 	// route's interest (it stays 0): /routez's in_msgs and out_msgs count
@@ -82,6 +88,8 @@ func (s *Server) routez(subs subsMode) Routez {
 		}
 		cl.mu.Unlock()
 		ri.IsConfigured = r.dialed != nil && seeds[r.dialed.Host]
+		ri.LastActivity, ri.RTT = c.lastActivity(), formatRTT(c.roundTrip())
+		ri.Idle, ri.Compression = formatIdle(rz.Now, ri.LastActivity), "off"
 		ri.InMsgs, ri.InBytes = c.inMsgs.Load(), c.inBytes.Load()
 		c.out.mu.Lock()
 		ri.OutMsgs, ri.OutBytes, ri.Pending = c.out.msgs, c.out.bytes, c.out.pending
@@ -132,9 +140,22 @@ func (s *Server) clusterVarz() ClusterVarz {
 	a := cl.ln.Addr().(*net.TCPAddr)
 	return ClusterVarz{
 		Name: cl.opts.Name, Addr: cl.opts.Host, ClusterPort: a.Port,
-		AuthTimeout: routeHandshakeTimeout.Seconds(), URLs: cl.opts.Routes,
+		AuthTimeout: routeHandshakeTimeout.Seconds(), URLs: seedHosts(cl.opts.Routes),
 		SlowRoutes: cl.slowRoutes.Load(),
 	}
+}
+
+// seedHosts lists the seed routes as host:port, as nats-server's /varz
+// does: a seed URL may carry the route credentials, which monitoring must
+// never show.
+func seedHosts(routes []string) []string {
+	out := make([]string, 0, len(routes))
+	for _, r := range routes {
+		if u, err := ParseRouteURL(r); err == nil {
+			out = append(out, u.Host)
+		}
+	}
+	return out
 }
 
 var (

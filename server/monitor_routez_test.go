@@ -90,3 +90,18 @@ func hasRouteInterest(s *Server, subject string) bool {
 	}
 	return false
 }
+
+// /varz lists the seed routes as host:port, as nats-server does, so the
+// credentials a seed URL may carry never show.
+func TestVarzClusterURLsHideCredentials(t *testing.T) {
+	s := startServer(t, func(o *Options) {
+		o.HTTPPort = -1
+		o.Cluster = ClusterOptions{Name: "test", Host: "127.0.0.1", Port: -1, Username: "route", Password: "s3cret",
+			Routes: []string{"nats://route:s3cret@127.0.0.1:1", "nats://127.0.0.1:2"}}
+	})
+	var v Varz
+	monGet(t, s, "/varz", http.StatusOK, &v)
+	if want := []string{"127.0.0.1:1", "127.0.0.1:2"}; !slices.Equal(v.Cluster.URLs, want) {
+		t.Fatalf("/varz cluster urls %q, want %q", v.Cluster.URLs, want)
+	}
+}

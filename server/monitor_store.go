@@ -79,6 +79,9 @@ func (rep *JetStreamReport) storeTrouble() string {
 				name, st.Free, st.Headroom))
 		}
 	}
+	if rep.Meta != nil && rep.Meta.LogFault != "" {
+		msgs = append(msgs, "raft log failed, this server takes part in no raft group until it is reopened: "+rep.Meta.LogFault)
+	}
 	return strings.Join(msgs, "; ")
 }
 

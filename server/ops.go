@@ -3,7 +3,9 @@ package server
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
+	"time"
 
 	"github.com/wisp-mq/wisp/protocol"
 	"github.com/wisp-mq/wisp/sublist"
@@ -58,9 +60,7 @@ func (c *conn) HandleOp(op *protocol.Op) error {
 			c.sendConnectInfo()
 		}
 	case protocol.OpPong:
-		c.pingMu.Lock()
-		c.pingsOut = 0
-		c.pingMu.Unlock()
+		c.gotPong()
 	case protocol.OpConnect:
 		return c.processConnect(op.Args)
 	}
@@ -71,10 +71,14 @@ func (c *conn) HandleOp(op *protocol.Op) error {
 }
 
 func (c *conn) processConnect(args []byte) error {
-	var o connectOpts
-	o.Verbose = false
+	// A field the client leaves out keeps its default, as in nats-server:
+	// verbose and pedantic are on unless CONNECT turns them off (nats.go
+	// and the other clients always send both).
+	o := connectOpts{Verbose: true, Pedantic: true}
 	if err := json.Unmarshal(args, &o); err != nil {
 		c.countProtoError(protoErrParse)
+		// Without the input: a CONNECT may carry a password.
+		c.role.logProtocolError(fmt.Errorf("invalid CONNECT: %w", err), nil, false)
 		c.close(closeProtocolError, "Invalid CONNECT: "+sanitize(err.Error()))
 		return errStopParsing
 	}
@@ -111,6 +115,7 @@ func (c *conn) processConnect(args []byte) error {
 	c.opts = o
 	c.connected = true
 	c.infoMu.Unlock()
+	c.connectedAt(time.Now())
 	c.stopAuthTimer()
 	c.sendOK()
 	c.connectInfoDue = o.Protocol >= 1
@@ -187,6 +192,7 @@ func (c *conn) processSub(op *protocol.Op) {
 	if cl := c.srv.cl; cl != nil {
 		cl.subAdded(sub)
 	}
+	c.reads.interest = true
 	c.sendOK()
 }
 
@@ -206,6 +212,7 @@ func (c *conn) processUnsub(op *protocol.Op) {
 	if op.Max <= 0 || !sub.setMax(op.Max) {
 		c.removeSub(sub) // otherwise it stays until it has had max messages
 	}
+	c.reads.interest = true
 	c.sendOK()
 }
 

@@ -35,7 +35,10 @@ type outbound struct {
 	pending int64    // bytes queued and not yet written
 	closing bool     // no more enqueues; writer flushes then closes
 	msgs    int64    // messages queued in total (for monitoring)
-	bytes   int64    // payload bytes queued in total (for monitoring)
+	// written is msgs as the writer last took the queue: when msgs has
+	// moved on, the write carries messages and counts as activity.
+	written int64
+	bytes   int64 // payload bytes queued in total (for monitoring)
 
 	kick chan struct{} // capacity 1: a pending wake-up for the writer
 
@@ -241,9 +244,12 @@ func (o *outbound) enqueue(b []byte) {
 	}
 }
 
-// take moves every queued chunk to the writer's scratch list.
-func (o *outbound) take() (taken []*chunk, closing bool) {
+// take moves every queued chunk to the writer's scratch list; msgs says
+// whether messages were queued since the last take.
+func (o *outbound) take() (taken []*chunk, closing, msgs bool) {
 	o.mu.Lock()
+	msgs = o.msgs != o.written
+	o.written = o.msgs
 	taken = append(o.taken[:0], o.full...)
 	clear(o.full)
 	o.full = o.full[:0]
@@ -253,7 +259,7 @@ func (o *outbound) take() (taken []*chunk, closing bool) {
 	}
 	closing = o.closing
 	o.mu.Unlock()
-	return taken, closing
+	return taken, closing, msgs
 }
 
 // writeLoop is the connection's writer goroutine: it sleeps until kicked,
@@ -262,9 +268,9 @@ func (c *conn) writeLoop() {
 	defer c.srv.wg.Done()
 	o := &c.out
 	for range o.kick {
-		taken, closing := o.take()
+		taken, closing, msgs := o.take()
 		if len(taken) > 0 {
-			if err := c.flush(taken); err != nil {
+			if err := c.flush(taken, msgs); err != nil {
 				c.writeFailed(err)
 				closing = true
 			}
@@ -279,8 +285,10 @@ func (c *conn) writeLoop() {
 	}
 }
 
-// flush writes the taken chunks and returns them to the pool.
-func (c *conn) flush(taken []*chunk) error {
+// flush writes the taken chunks and returns them to the pool. msgs says
+// they hold messages: the connection's last activity is then this write's
+// time, read once for the write deadline and the activity both.
+func (c *conn) flush(taken []*chunk, msgs bool) error {
 	o := &c.out
 	o.iov = o.iov[:0]
 	var n int64
@@ -289,8 +297,16 @@ func (c *conn) flush(taken []*chunk) error {
 		n += int64(len(ch.b))
 	}
 	o.bufs = o.iov
-	if wd := c.srv.o().WriteDeadline; wd > 0 {
-		c.nc.SetWriteDeadline(time.Now().Add(wd))
+	var now time.Time
+	wd := c.srv.o().WriteDeadline
+	if wd > 0 || msgs {
+		now = time.Now()
+	}
+	if wd > 0 {
+		c.nc.SetWriteDeadline(now.Add(wd))
+	}
+	if msgs {
+		c.last.Store(now.UnixNano())
 	}
 	_, err := o.bufs.WriteTo(c.nc)
 	for i, ch := range taken {

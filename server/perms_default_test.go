@@ -28,7 +28,7 @@ func defaultPermsOptions(o *Options) {
 // login connects a raw client as user.
 func login(t *testing.T, s *Server, user string) *rawClient {
 	c := dialRaw(t, s)
-	c.send(`CONNECT {"user":"` + user + `","pass":"p"}` + "\r\nPING\r\n")
+	c.send(`CONNECT {"verbose":false,"user":"` + user + `","pass":"p"}` + "\r\nPING\r\n")
 	c.expect("PONG")
 	return c
 }

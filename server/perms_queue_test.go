@@ -84,7 +84,7 @@ func TestQueueSubscribeAllow(t *testing.T) {
 		Allow: []string{"orders.*", "orders.audit auditors", "jobs.> workers", "tasks.> *.dev"},
 	}})
 	c := dialRaw(t, s)
-	c.send("CONNECT {\"user\":\"u\",\"pass\":\"p\"}\r\n")
+	c.send("CONNECT {\"verbose\":false,\"user\":\"u\",\"pass\":\"p\"}\r\n")
 	denied := []struct{ sub, err string }{
 		{"SUB jobs.x 1", `-ERR 'Permissions Violation for Subscription to "jobs.x"'`},
 		{"SUB jobs.x others 2", `-ERR 'Permissions Violation for Subscription to "jobs.x" using queue "others"'`},
@@ -148,7 +148,7 @@ func TestQueueSubscribeDeny(t *testing.T) {
 		Deny: []string{"secret.>", "jobs.> interns", "jobs.> temp.*", "news.private q"},
 	}})
 	c := dialRaw(t, s)
-	c.send("CONNECT {\"user\":\"u\",\"pass\":\"p\"}\r\n")
+	c.send("CONNECT {\"verbose\":false,\"user\":\"u\",\"pass\":\"p\"}\r\n")
 	denied := []struct{ sub, err string }{
 		{"SUB secret.x 1", `-ERR 'Permissions Violation for Subscription to "secret.x"'`},
 		{"SUB secret.x q 2", `-ERR 'Permissions Violation for Subscription to "secret.x" using queue "q"'`},
@@ -168,10 +168,10 @@ func TestQueueSubscribeDeny(t *testing.T) {
 	// and the denied subject is filtered out at delivery, for that group
 	// only.
 	q := dialRaw(t, s)
-	q.send("CONNECT {\"user\":\"u\",\"pass\":\"p\"}\r\nSUB news.> q 1\r\nPING\r\n")
+	q.send("CONNECT {\"verbose\":false,\"user\":\"u\",\"pass\":\"p\"}\r\nSUB news.> q 1\r\nPING\r\n")
 	q.expect("PONG")
 	other := dialRaw(t, s)
-	other.send("CONNECT {\"user\":\"u\",\"pass\":\"p\"}\r\nSUB news.> r 1\r\nPING\r\n")
+	other.send("CONNECT {\"verbose\":false,\"user\":\"u\",\"pass\":\"p\"}\r\nSUB news.> r 1\r\nPING\r\n")
 	other.expect("PONG")
 	admin := connect(t, s, nats.UserInfo("admin", "p"))
 	admin.Publish("news.private", []byte("no"))
@@ -189,10 +189,10 @@ func TestReloadNarrowsQueuePermission(t *testing.T) {
 		o.Users = []User{{Username: "u", Password: "p", Permissions: perms("jobs.> workers", "jobs.> admins", "plain.>")}}
 	})
 	workers := dialRaw(t, s)
-	workers.send("CONNECT {\"user\":\"u\",\"pass\":\"p\"}\r\nSUB jobs.x workers 1\r\nPING\r\n")
+	workers.send("CONNECT {\"verbose\":false,\"user\":\"u\",\"pass\":\"p\"}\r\nSUB jobs.x workers 1\r\nPING\r\n")
 	workers.expect("PONG")
 	admins := dialRaw(t, s)
-	admins.send("CONNECT {\"user\":\"u\",\"pass\":\"p\"}\r\nSUB jobs.x admins 1\r\nSUB plain.x q 2\r\nPING\r\n")
+	admins.send("CONNECT {\"verbose\":false,\"user\":\"u\",\"pass\":\"p\"}\r\nSUB jobs.x admins 1\r\nSUB plain.x q 2\r\nPING\r\n")
 	admins.expect("PONG")
 
 	err := s.Reload(reloadOpts(s, func(o *Options) {

@@ -53,7 +53,7 @@ func permServer(t *testing.T, perms *Permissions) *Server {
 func TestPublishPermissions(t *testing.T) {
 	s := permServer(t, &Permissions{Publish: SubjectPermission{Allow: []string{"orders.>"}, Deny: []string{"orders.secret"}}})
 	c := dialRaw(t, s)
-	c.send("CONNECT {\"user\":\"u\",\"pass\":\"p\"}\r\nSUB > 1\r\nPUB orders.new 1\r\nA\r\n")
+	c.send("CONNECT {\"verbose\":false,\"user\":\"u\",\"pass\":\"p\"}\r\nSUB > 1\r\nPUB orders.new 1\r\nA\r\n")
 	c.expect("MSG orders.new 1 1", "A")
 	for i := 0; i < 2; i++ { // the second time from the cache
 		c.send("PUB orders.secret 1\r\nB\r\n")
@@ -84,7 +84,7 @@ func TestPublishPermissions(t *testing.T) {
 func TestSubscribePermissions(t *testing.T) {
 	s := permServer(t, &Permissions{Subscribe: SubjectPermission{Allow: []string{"news.>", "_INBOX.>"}, Deny: []string{"news.private.*"}}})
 	c := dialRaw(t, s)
-	c.send("CONNECT {\"user\":\"u\",\"pass\":\"p\"}\r\nSUB other 1\r\n")
+	c.send("CONNECT {\"verbose\":false,\"user\":\"u\",\"pass\":\"p\"}\r\nSUB other 1\r\n")
 	c.expect(`-ERR 'Permissions Violation for Subscription to "other"'`)
 	c.send("SUB news.private.x 2\r\n")
 	c.expect(`-ERR 'Permissions Violation for Subscription to "news.private.x"'`)
@@ -132,17 +132,17 @@ func TestAllowResponses(t *testing.T) {
 	}
 	// Without a request, the reply subject is not allowed.
 	c := dialRaw(t, s)
-	c.send("CONNECT {\"user\":\"u\",\"pass\":\"p\"}\r\nPUB " + inbox + " 1\r\nx\r\n")
+	c.send("CONNECT {\"verbose\":false,\"user\":\"u\",\"pass\":\"p\"}\r\nPUB " + inbox + " 1\r\nx\r\n")
 	c.expect(`-ERR 'Permissions Violation for Publish to "` + inbox + `"'`)
 }
 
 func TestAllowResponsesExpire(t *testing.T) {
 	s := permServer(t, &Permissions{Responses: &ResponsePermission{MaxMsgs: 5, Expires: 50 * time.Millisecond}})
 	c := dialRaw(t, s)
-	c.send("CONNECT {\"user\":\"u\",\"pass\":\"p\"}\r\nSUB svc 1\r\nPING\r\n")
+	c.send("CONNECT {\"verbose\":false,\"user\":\"u\",\"pass\":\"p\"}\r\nSUB svc 1\r\nPING\r\n")
 	c.expect("PONG")
 	admin := dialRaw(t, s)
-	admin.send("CONNECT {\"user\":\"admin\",\"pass\":\"p\"}\r\nSUB r.1 1\r\nPUB svc r.1 1\r\nq\r\nPING\r\n")
+	admin.send("CONNECT {\"verbose\":false,\"user\":\"admin\",\"pass\":\"p\"}\r\nSUB r.1 1\r\nPUB svc r.1 1\r\nq\r\nPING\r\n")
 	admin.expect("PONG")
 	c.expect("MSG svc 1 r.1 1", "q")
 	c.send("PUB r.1 1\r\na\r\nPUB r.1 1\r\nb\r\n")

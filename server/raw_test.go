@@ -49,10 +49,24 @@ func TestTelnetSession(t *testing.T) {
 	c.expect("MSG foo 1 reply.x 2", "hi", "PONG")
 }
 
+// TestConnectDefaults: a CONNECT that leaves out verbose and pedantic
+// keeps both on, as nats-server does: +OK after each op, and an -ERR for
+// a publish to a wildcard subject. nats.go sends both fields, off.
+func TestConnectDefaults(t *testing.T) {
+	s := startServer(t, nil)
+	c := dialRaw(t, s)
+	c.send("CONNECT {}\r\nSUB foo 1\r\nPUB foo.* 1\r\nx\r\nPING\r\n")
+	c.expect("+OK", "+OK", "-ERR 'Invalid Publish Subject'", "PONG")
+
+	off := dialRaw(t, s)
+	off.send("CONNECT {\"verbose\":false,\"pedantic\":false}\r\nSUB foo.* 1\r\nPUB foo.* 1\r\nx\r\nPING\r\n")
+	off.expect("MSG foo.* 1 1", "x", "PONG")
+}
+
 func TestWildcardsAndTabs(t *testing.T) {
 	s := startServer(t, nil)
 	c := dialRaw(t, s)
-	c.send("CONNECT {}\r\nSUB\tfoo.*  1\r\nSUB foo.>\t2\r\nSUB bar 3\r\nPING\r\n")
+	c.send("CONNECT {\"verbose\":false}\r\nSUB\tfoo.*  1\r\nSUB foo.>\t2\r\nSUB bar 3\r\nPING\r\n")
 	c.expect("PONG")
 	c.send("PUB foo.a 1\r\na\r\nPUB foo.a.b 1\r\nb\r\nPUB bar 1\r\nc\r\nPING\r\n")
 	got := map[string]bool{}
@@ -70,15 +84,15 @@ func TestWildcardsAndTabs(t *testing.T) {
 func TestHeadersFraming(t *testing.T) {
 	s := startServer(t, nil)
 	withHdr := dialRaw(t, s)
-	withHdr.send("CONNECT {\"headers\":true}\r\nSUB h 1\r\nPING\r\n")
+	withHdr.send("CONNECT {\"verbose\":false,\"headers\":true}\r\nSUB h 1\r\nPING\r\n")
 	withHdr.expect("PONG")
 	noHdr := dialRaw(t, s)
-	noHdr.send("CONNECT {}\r\nSUB h 9\r\nPING\r\n")
+	noHdr.send("CONNECT {\"verbose\":false}\r\nSUB h 9\r\nPING\r\n")
 	noHdr.expect("PONG")
 
 	pub := dialRaw(t, s)
 	hdr := "NATS/1.0\r\nA: b\r\n\r\n"
-	pub.send(fmt.Sprintf("CONNECT {\"headers\":true}\r\nHPUB h r %d %d\r\n%sxyz\r\nPING\r\n", len(hdr), len(hdr)+3, hdr))
+	pub.send(fmt.Sprintf("CONNECT {\"verbose\":false,\"headers\":true}\r\nHPUB h r %d %d\r\n%sxyz\r\nPING\r\n", len(hdr), len(hdr)+3, hdr))
 	pub.expect("PONG")
 	withHdr.expect(fmt.Sprintf("HMSG h 1 r %d %d", len(hdr), len(hdr)+3), "NATS/1.0", "A: b", "", "xyz")
 	// A subscriber that did not ask for headers gets the payload alone.
@@ -89,11 +103,11 @@ func TestQueueGroupDeliversOnce(t *testing.T) {
 	s := startServer(t, nil)
 	a, b := dialRaw(t, s), dialRaw(t, s)
 	for _, c := range []*rawClient{a, b} {
-		c.send("CONNECT {}\r\nSUB work grp 1\r\nPING\r\n")
+		c.send("CONNECT {\"verbose\":false}\r\nSUB work grp 1\r\nPING\r\n")
 		c.expect("PONG")
 	}
 	pub := dialRaw(t, s)
-	pub.send("CONNECT {}\r\n")
+	pub.send("CONNECT {\"verbose\":false}\r\n")
 	const n = 200
 	var sb strings.Builder
 	for i := 0; i < n; i++ {
@@ -125,7 +139,7 @@ func TestQueueGroupDeliversOnce(t *testing.T) {
 func TestUnsubMax(t *testing.T) {
 	s := startServer(t, nil)
 	c := dialRaw(t, s)
-	c.send("CONNECT {}\r\nSUB foo 1\r\nUNSUB 1 2\r\n")
+	c.send("CONNECT {\"verbose\":false}\r\nSUB foo 1\r\nUNSUB 1 2\r\n")
 	c.send("PUB foo 1\r\na\r\nPUB foo 1\r\nb\r\nPUB foo 1\r\nc\r\nPING\r\n")
 	c.expect("MSG foo 1 1", "a", "MSG foo 1 1", "b", "PONG")
 	if n := s.NumSubscriptions(); n != 0 {
@@ -153,7 +167,7 @@ func TestPipelining(t *testing.T) {
 	s := startServer(t, nil)
 	c := dialRaw(t, s)
 	var sb strings.Builder
-	sb.WriteString("CONNECT {}\r\nSUB p 1\r\n")
+	sb.WriteString("CONNECT {\"verbose\":false}\r\nSUB p 1\r\n")
 	const n = 5000
 	for i := 0; i < n; i++ {
 		fmt.Fprintf(&sb, "PUB p %d\r\n%d\r\n", len(fmt.Sprint(i)), i)
@@ -177,8 +191,8 @@ func TestErrorsThatClose(t *testing.T) {
 		{"bad payload end", "PUB foo 2\r\nhi\n\n", "-ERR 'Parse Error: PUB payload must be followed by CRLF after the 2 bytes announced'", nil},
 		{"malformed pub", "PUB\r\n", "-ERR 'Parse Error: ", nil},
 		{"bad connect json", "CONNECT {nope\r\n", "-ERR 'Invalid CONNECT", nil},
-		{"no responders without headers", "CONNECT {\"no_responders\":true}\r\n", "-ERR 'no responders requires headers support'", nil},
-		{"auth violation", "CONNECT {\"user\":\"a\",\"pass\":\"wrong\"}\r\n", "-ERR 'Authorization Violation'", func(o *Options) { o.Username, o.Password = "a", "b" }},
+		{"no responders without headers", "CONNECT {\"verbose\":false,\"no_responders\":true}\r\n", "-ERR 'no responders requires headers support'", nil},
+		{"auth violation", "CONNECT {\"verbose\":false,\"user\":\"a\",\"pass\":\"wrong\"}\r\n", "-ERR 'Authorization Violation'", func(o *Options) { o.Username, o.Password = "a", "b" }},
 		{"op before connect with auth", "SUB foo 1\r\n", "-ERR 'Authorization Violation'", func(o *Options) { o.AuthToken = "secret" }},
 	}
 	for _, tc := range cases {
@@ -197,7 +211,7 @@ func TestErrorsThatClose(t *testing.T) {
 func TestErrorsThatKeepConnection(t *testing.T) {
 	s := startServer(t, func(o *Options) { o.MaxSubscriptions = 1 })
 	c := dialRaw(t, s)
-	c.send("CONNECT {\"pedantic\":true}\r\nSUB foo..bar 1\r\n")
+	c.send("CONNECT {\"verbose\":false,\"pedantic\":true}\r\nSUB foo..bar 1\r\n")
 	c.expect("-ERR 'Invalid Subject'")
 	c.send("SUB foo 1\r\nSUB bar 2\r\n")
 	c.expect("-ERR 'maximum subscriptions exceeded'")
@@ -225,7 +239,7 @@ func TestAuthTimeout(t *testing.T) {
 func TestAuthToken(t *testing.T) {
 	s := startServer(t, func(o *Options) { o.AuthToken = "tok" })
 	c := dialRaw(t, s)
-	c.send("CONNECT {\"auth_token\":\"tok\"}\r\nPING\r\n")
+	c.send("CONNECT {\"verbose\":false,\"auth_token\":\"tok\"}\r\nPING\r\n")
 	c.expect("PONG")
 }
 
@@ -239,7 +253,7 @@ func TestStaleConnection(t *testing.T) {
 func TestPongKeepsConnectionAlive(t *testing.T) {
 	s := startServer(t, func(o *Options) { o.PingInterval = 30 * time.Millisecond; o.MaxPingsOut = 1 })
 	c := dialRaw(t, s)
-	c.send("CONNECT {}\r\n")
+	c.send("CONNECT {\"verbose\":false}\r\n")
 	for i := 0; i < 5; i++ {
 		c.expect("PING")
 		c.send("PONG\r\n")
@@ -249,7 +263,7 @@ func TestPongKeepsConnectionAlive(t *testing.T) {
 func TestClientDyingMidPayloadDoesNotHurtOthers(t *testing.T) {
 	s := startServer(t, nil)
 	sub := dialRaw(t, s)
-	sub.send("CONNECT {}\r\nSUB x 1\r\nPING\r\n")
+	sub.send("CONNECT {\"verbose\":false}\r\nSUB x 1\r\nPING\r\n")
 	sub.expect("PONG")
 	bad := dialRaw(t, s)
 	bad.send("PUB x 100\r\nonly part of it")
@@ -258,20 +272,20 @@ func TestClientDyingMidPayloadDoesNotHurtOthers(t *testing.T) {
 	garbage.send("\x00\x01\x02garbage\r\n")
 	garbage.expectClosed()
 	good := dialRaw(t, s)
-	good.send("CONNECT {}\r\nPUB x 2\r\nok\r\n")
+	good.send("CONNECT {\"verbose\":false}\r\nPUB x 2\r\nok\r\n")
 	sub.expect("MSG x 1 2", "ok")
 }
 
 func TestEchoOff(t *testing.T) {
 	s := startServer(t, nil)
 	c := dialRaw(t, s)
-	c.send("CONNECT {\"echo\":false}\r\nSUB e 1\r\nPUB e 1\r\nx\r\nPING\r\n")
+	c.send("CONNECT {\"verbose\":false,\"echo\":false}\r\nSUB e 1\r\nPUB e 1\r\nx\r\nPING\r\n")
 	c.expect("PONG")
 }
 
 func TestNoRespondersStatus(t *testing.T) {
 	s := startServer(t, nil)
 	c := dialRaw(t, s)
-	c.send("CONNECT {\"headers\":true,\"no_responders\":true}\r\nSUB _INBOX.r.* 1\r\nPUB svc _INBOX.r.1 0\r\n\r\n")
+	c.send("CONNECT {\"verbose\":false,\"headers\":true,\"no_responders\":true}\r\nSUB _INBOX.r.* 1\r\nPUB svc _INBOX.r.1 0\r\n\r\n")
 	c.expect("HMSG _INBOX.r.1 1 16 16", "NATS/1.0 503", "", "")
 }

@@ -68,8 +68,10 @@ func (s *Server) Reload(opts *Options) error {
 	s.cur.Store(&o)
 	s.reloaded.Store(time.Now().UnixNano())
 	s.tls.Store(ts)
+	before := s.accountList()
 	s.install(set, &o)
 	if s.cl != nil {
+		s.cl.accountsRemoved(removedAccounts(before, set))
 		s.cl.accountsAdded(set.added)
 	}
 	s.syncAccountResponders()
@@ -83,6 +85,17 @@ func (s *Server) Reload(opts *Options) error {
 	}
 	s.log.Info("configuration reloaded", "closed_connections", closed)
 	return nil
+}
+
+// removedAccounts lists the accounts of before that set no longer has.
+func removedAccounts(before []*account, set *accountSet) []*account {
+	var out []*account
+	for _, a := range before {
+		if set.byName[a.name] != a {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // checkStatic refuses changes to settings that need a restart. Each is

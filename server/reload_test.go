@@ -30,13 +30,13 @@ func TestReloadUsersAndPermissions(t *testing.T) {
 	ksub, _ := keep.SubscribeSync("news.x")
 	keep.Flush()
 	gone := dialRaw(t, s)
-	gone.send("CONNECT {\"user\":\"gone\",\"pass\":\"p\"}\r\nPING\r\n")
+	gone.send("CONNECT {\"verbose\":false,\"user\":\"gone\",\"pass\":\"p\"}\r\nPING\r\n")
 	gone.expect("PONG")
 	narrowed := dialRaw(t, s)
-	narrowed.send("CONNECT {\"user\":\"narrowed\",\"pass\":\"p\"}\r\nSUB secret.x 1\r\nPING\r\n")
+	narrowed.send("CONNECT {\"verbose\":false,\"user\":\"narrowed\",\"pass\":\"p\"}\r\nSUB secret.x 1\r\nPING\r\n")
 	narrowed.expect("PONG")
 	rekeyed := dialRaw(t, s)
-	rekeyed.send("CONNECT {\"user\":\"rekeyed\",\"pass\":\"p\"}\r\nPING\r\n")
+	rekeyed.send("CONNECT {\"verbose\":false,\"user\":\"rekeyed\",\"pass\":\"p\"}\r\nPING\r\n")
 	rekeyed.expect("PONG")
 
 	err := s.Reload(reloadOpts(s, func(o *Options) {
@@ -167,7 +167,7 @@ func TestReloadAccounts(t *testing.T) {
 func TestReloadTokenAndAuthOff(t *testing.T) {
 	s := startServer(t, func(o *Options) { o.AuthToken = "t1" })
 	c := dialRaw(t, s)
-	c.send("CONNECT {\"auth_token\":\"t1\"}\r\nPING\r\n")
+	c.send("CONNECT {\"verbose\":false,\"auth_token\":\"t1\"}\r\nPING\r\n")
 	c.expect("PONG")
 	// Turning auth off keeps everyone.
 	if err := s.Reload(reloadOpts(s, func(o *Options) { o.AuthToken = "" })); err != nil {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/wisp-mq/wisp/protocol"
 )
@@ -20,9 +21,10 @@ type connRole interface {
 	logClosed(level slog.Level, reason closeReason, errText string)
 	// slow accounts for and logs a slow-consumer close.
 	slow(why string)
-	// logProtocolError adds what the role wants to log of a parse error,
-	// after the transport's own debug line.
-	logProtocolError(err error)
+	// logProtocolError logs a protocol error of the peer that ends the
+	// connection, with input, the start of the op that caused it (more:
+	// cut short), when the server's limiter lets it through.
+	logProtocolError(err error, input []byte, more bool)
 	// ended runs once the reader has stopped and the transport's
 	// subscriptions are gone: the role leaves the server.
 	ended()
@@ -54,7 +56,19 @@ func (r clientRole) slow(why string) {
 	c.srv.log.Warn("slow consumer detected, connection closed", "cid", c.id, "client", c.host, "name", c.clientName(), "why", why)
 }
 
-func (clientRole) logProtocolError(error) {} // the transport's debug line is enough
+// logProtocolError logs a client's protocol error at Error, the level
+// nats-server uses, so that an operator sees a misbehaving client without
+// turning on debug logging. The connection closes after it, so a client
+// gets one line; many connections share the server's limiter.
+func (r clientRole) logProtocolError(err error, input []byte, more bool) {
+	c := r.c
+	ok, suppressed := c.srv.protoLog.allow(time.Now())
+	if !ok {
+		return
+	}
+	attrs := append([]any{"cid", c.id, "client", c.host, "name", c.clientName()}, protocolErrorAttrs(err, input, more, suppressed)...)
+	c.srv.log.Error("protocol error", attrs...)
+}
 
 func (r clientRole) ended() {
 	r.c.srv.removeConn(r.c)

@@ -155,7 +155,7 @@ func newRoute(cl *cluster, c *conn, dialed *url.URL) *route {
 		MaxControlLine: max(cl.s.o().MaxControlLine, 32<<10),
 		MaxPayload:     max(cl.s.o().MaxPayload, ClusterFrameMax),
 	})
-	c.opts.Verbose = false
+	c.opts.Verbose, c.opts.Pedantic = false, false
 	c.connected = true
 	return r
 }
@@ -219,9 +219,7 @@ func (r *route) HandleOp(op *protocol.Op) error {
 		c.enqueueControl(protocol.AppendPong)
 		return nil
 	case protocol.OpPong:
-		c.pingMu.Lock()
-		c.pingsOut = 0
-		c.pingMu.Unlock()
+		c.gotPong()
 		return nil
 	case protocol.OpErr:
 		if text := string(op.Args); text == errTextRouteDuplicate || text == errTextRouteSelf {
@@ -259,8 +257,10 @@ func (r *route) HandleOp(op *protocol.Op) error {
 	}
 	switch op.Kind {
 	case protocol.OpRSub:
+		c.reads.interest = true
 		r.addInterest(op)
 	case protocol.OpRUnsub:
+		c.reads.interest = true
 		r.removeInterest(op)
 	case protocol.OpRMsg:
 		if isClusterAccount(op.Account) {
@@ -353,24 +353,21 @@ func (r *route) remoteName() string {
 }
 
 // account finds a local account by the name a route op gives, through a
-// per-route cache so that a message costs one map lookup. A name found
-// missing is cached too, until a reload installs a new account set: the
-// server bumps accountsGen after storing the set, so a miss cached under
-// the old generation is looked up again.
+// per-route cache so that a message costs one map lookup. Every answer,
+// found or missing, is cached only until a reload installs a new account
+// set: the server bumps accountsGen after storing the set, and the cache
+// is dropped whenever the generation moved, before it is read. Checking
+// only on a miss would let a route go on handing an account's messages to
+// the subject index of an account a reload removed (or replaced).
 func (r *route) account(name []byte) *account {
-	a, ok := r.accounts[string(name)]
-	if a != nil {
-		return a
-	}
 	if gen := r.cl.s.accountsGen.Load(); gen != r.accountsGen {
 		r.accountsGen = gen
 		clear(r.accounts)
-		ok = false
 	}
-	if ok {
-		return nil
+	if a, ok := r.accounts[string(name)]; ok {
+		return a
 	}
-	a = r.cl.s.lookupAccount(string(name))
+	a := r.cl.s.lookupAccount(string(name))
 	if a == nil {
 		// An account this server does not have: the configurations
 		// differ, or a reload that adds it has not reached this server
@@ -415,12 +412,16 @@ func (r *route) logClosed(level slog.Level, reason closeReason, errText string) 
 	r.cl.s.log.Log(context.Background(), level, "route connection closed", "cid", r.c.id, "addr", r.addr(), "reason", reason.String(), "err", errText)
 }
 
-// logProtocolError logs a parse error of the peer with its input at Warn:
-// a peer server sending bad input is an operator's problem, unlike a
-// client's.
-func (r *route) logProtocolError(err error) {
-	bad, _ := r.c.parser.BadInput()
-	r.cl.s.log.Warn("route protocol error", "addr", r.addr(), "err", err, "input", string(bad))
+// logProtocolError logs a parse error of the peer with its input at Warn,
+// through the server's limiter: anyone can reach the route port and send
+// garbage there.
+func (r *route) logProtocolError(err error, input []byte, more bool) {
+	ok, suppressed := r.cl.s.protoLog.allow(time.Now())
+	if !ok {
+		return
+	}
+	attrs := append([]any{"addr", r.addr()}, protocolErrorAttrs(err, input, more, suppressed)...)
+	r.cl.s.log.Warn("route protocol error", attrs...)
 }
 
 // ended runs once the reader has stopped.

@@ -19,9 +19,9 @@ func newTestRoute(t testing.TB, s *Server, id uint64) *route {
 }
 
 func drain(t testing.TB, c *conn) {
-	taken, _ := c.out.take()
+	taken, _, msgs := c.out.take()
 	if len(taken) > 0 {
-		if err := c.flush(taken); err != nil {
+		if err := c.flush(taken, msgs); err != nil {
 			t.Fatal(err)
 		}
 	}

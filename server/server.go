@@ -46,6 +46,9 @@ type Server struct {
 	accountsGen atomic.Uint64
 	auth        atomic.Pointer[authenticator]
 	authLog     authLog
+	// protoLog rate-limits the log lines for protocol errors of clients
+	// and of peers on the route port.
+	protoLog logLimiter
 	// reloadMu serialises Reload and lame-duck mode.
 	reloadMu sync.Mutex
 	// reloader rereads the configuration for $SYS.REQ.SERVER.<id>.RELOAD

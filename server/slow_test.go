@@ -19,7 +19,7 @@ func TestSlowConsumerIsCutOff(t *testing.T) {
 	s := startServer(t, func(o *Options) { o.MaxPending = maxPending })
 
 	stuck := dialRaw(t, s) // subscribes, then never reads again
-	stuck.send("CONNECT {}\r\nSUB flood 1\r\nPING\r\n")
+	stuck.send("CONNECT {\"verbose\":false}\r\nSUB flood 1\r\nPING\r\n")
 	stuck.expect("PONG")
 
 	healthy := connect(t, s)
@@ -70,7 +70,7 @@ func TestSlowConsumerIsCutOff(t *testing.T) {
 func TestWriteDeadlineCutsOffStuckReader(t *testing.T) {
 	s := startServer(t, func(o *Options) { o.WriteDeadline = 200 * time.Millisecond })
 	stuck := dialRaw(t, s)
-	stuck.send("CONNECT {}\r\nSUB wd 1\r\nPING\r\n")
+	stuck.send("CONNECT {\"verbose\":false}\r\nSUB wd 1\r\nPING\r\n")
 	stuck.expect("PONG")
 	pub := connect(t, s)
 	payload := make([]byte, 64<<10)
@@ -86,7 +86,7 @@ func TestWriteDeadlineCutsOffStuckReader(t *testing.T) {
 func TestPingFloodWithoutReading(t *testing.T) {
 	s := startServer(t, func(o *Options) { o.MaxPending = 1 << 20; o.WriteDeadline = time.Minute })
 	c := dialRaw(t, s)
-	c.send("CONNECT {}\r\n")
+	c.send("CONNECT {\"verbose\":false}\r\n")
 	pings := []byte(strings.Repeat("PING\r\n", 10000))
 	for i := 0; i < 200; i++ { // up to 12 MiB of PONGs owed
 		c.nc.SetWriteDeadline(time.Now().Add(2 * time.Second))

@@ -11,10 +11,15 @@ import (
 // monitoring. Taking one never blocks the connection's message path for
 // longer than a short mutex hold.
 type ConnSnapshot struct {
-	CID          uint64
-	IP           string
-	Port         int
-	Start        time.Time
+	CID   uint64
+	IP    string
+	Port  int
+	Start time.Time
+	// LastActivity is when the connection last sent or was sent messages
+	// or changed its interest (zero: use Start); RTT its last measured
+	// round trip, 0 before any.
+	LastActivity time.Time
+	RTT          time.Duration
 	Name         string
 	Lang         string
 	Version      string
@@ -145,6 +150,7 @@ func (c *conn) snapshot(withSubs bool) ConnSnapshot {
 	}
 	c.infoMu.Unlock()
 	cs.InMsgs, cs.InBytes = c.inMsgs.Load(), c.inBytes.Load()
+	cs.LastActivity, cs.RTT = c.lastActivity(), c.roundTrip()
 	c.out.mu.Lock()
 	cs.OutMsgs, cs.OutBytes, cs.PendingBytes = c.out.msgs, c.out.bytes, c.out.pending
 	c.out.mu.Unlock()

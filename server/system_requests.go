@@ -86,6 +86,7 @@ type sysOptions struct {
 	State         any      `json:"state"`
 	User          string   `json:"user"`
 	Acc           string   `json:"acc"`
+	FilterSubject string   `json:"filter_subject"`
 	Account       string   `json:"account"`
 	Test          string   `json:"test"`
 	JSEnabled     bool     `json:"js-enabled"`
@@ -111,6 +112,7 @@ func (o *sysOptions) connzValues() (url.Values, error) {
 	setIf(v, "sort", o.Sort)
 	setIf(v, "user", o.User)
 	setIf(v, "acc", o.Acc)
+	setIf(v, "filter_subject", o.FilterSubject)
 	if o.Auth {
 		v.Set("auth", "1")
 	}

@@ -46,9 +46,11 @@ func (c *conn) pingInterval() time.Duration {
 
 // pingTick sends a PING, or closes the connection as stale when too many
 // went unanswered. A PING is skipped when the client sent something within
-// the last interval: it is evidently alive.
+// the last interval: it is evidently alive; unless the round trip has not
+// been measured yet, or not for rttRefresh, as nats-server does.
 func (c *conn) pingTick() {
 	interval := c.pingInterval()
+	now := time.Now()
 	c.pingMu.Lock()
 	if c.pingT == nil { // stopped
 		c.pingMu.Unlock()
@@ -56,9 +58,11 @@ func (c *conn) pingTick() {
 	}
 	if c.active.Swap(false) {
 		c.pingsOut = 0
-		c.pingT.Reset(interval)
-		c.pingMu.Unlock()
-		return
+		if !c.rttAt.IsZero() && now.Sub(c.rttAt) < rttRefresh {
+			c.pingT.Reset(interval)
+			c.pingMu.Unlock()
+			return
+		}
 	}
 	if c.pingsOut+1 > c.srv.o().MaxPingsOut {
 		c.pingMu.Unlock()
@@ -66,6 +70,9 @@ func (c *conn) pingTick() {
 		return
 	}
 	c.pingsOut++
+	if c.pingSent.IsZero() {
+		c.pingSent = now
+	}
 	c.pingT.Reset(interval)
 	c.pingMu.Unlock()
 	var buf [8]byte
@@ -94,3 +101,43 @@ func (c *conn) stopTimers() {
 	}
 	c.pingMu.Unlock()
 }
+
+// rttRefresh is how old a measured round trip may get before a PING goes
+// out to measure it again even to a connection that is busy (which is
+// otherwise not pinged); nats-server uses the same hour.
+const rttRefresh = time.Hour
+
+// connectedAt records CONNECT at now: it is activity, and, as nats-server
+// does, the time from accept to CONNECT is the round trip's first
+// estimate, until a PONG measures it.
+func (c *conn) connectedAt(now time.Time) {
+	c.last.Store(now.UnixNano())
+	c.pingMu.Lock()
+	if c.rtt == 0 {
+		c.rtt = max(now.Sub(c.start), time.Nanosecond)
+	}
+	c.pingMu.Unlock()
+}
+
+// gotPong takes a PONG: the peer is alive, and when it answers a PING of
+// ours, the round trip is measured.
+func (c *conn) gotPong() {
+	c.pingMu.Lock()
+	c.pingsOut = 0
+	if !c.pingSent.IsZero() {
+		now := time.Now()
+		c.rtt, c.rttAt = max(now.Sub(c.pingSent), time.Nanosecond), now
+		c.pingSent = time.Time{}
+	}
+	c.pingMu.Unlock()
+}
+
+// roundTrip is the last round trip measured (or estimated), 0 before any.
+func (c *conn) roundTrip() time.Duration {
+	c.pingMu.Lock()
+	defer c.pingMu.Unlock()
+	return c.rtt
+}
+
+// lastActivity is when the connection was last active.
+func (c *conn) lastActivity() time.Time { return time.Unix(0, c.last.Load()) }

@@ -228,7 +228,7 @@ func TestTLSMapRejects(t *testing.T) {
 		emails: []string{"mallory@example.com"}, dns: []string{"carol"}})
 	before := s.stats.authFailures.Load()
 	rc := pki.tlsRaw(t, s, cf, kf)
-	rc.send("CONNECT {\"user\":\"alice@example.com\"}\r\nPING\r\n")
+	rc.send("CONNECT {\"verbose\":false,\"user\":\"alice@example.com\"}\r\nPING\r\n")
 	rc.expect("-ERR 'Authorization Violation'")
 	rc.expectClosed()
 	if got := s.stats.authFailures.Load() - before; got != 1 {
@@ -337,10 +337,10 @@ func TestTLSMapReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	gone := pki.tlsRaw(t, s, gcf, gkf)
-	gone.send("CONNECT {}\r\nPING\r\n")
+	gone.send("CONNECT {\"verbose\":false}\r\nPING\r\n")
 	gone.expect("PONG")
 	moved := pki.tlsRaw(t, s, mcf, mkf)
-	moved.send("CONNECT {}\r\nPING\r\n")
+	moved.send("CONNECT {\"verbose\":false}\r\nPING\r\n")
 	moved.expect("PONG")
 
 	err = s.Reload(reloadOpts(s, func(o *Options) {
@@ -494,7 +494,7 @@ func TestTLSHandshakeFirstFallback(t *testing.T) {
 				t.Fatalf("INFO after %v, before the %v fallback delay", waited, fallback)
 			}
 			// ... and is told to use TLS if it then speaks plain text.
-			c.send("CONNECT {}\r\n")
+			c.send("CONNECT {\"verbose\":false}\r\n")
 			c.expect("-ERR 'Secure Connection - TLS Required'")
 			c.expectClosed()
 		})

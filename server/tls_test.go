@@ -156,7 +156,7 @@ func TestTLSPlainTextClientRejected(t *testing.T) {
 	pki := newTestPKI(t)
 	s := startServer(t, func(o *Options) { o.TLS = pki.serverTLS(false, false) })
 	c := dialRaw(t, s)
-	c.send("CONNECT {}\r\nPING\r\n")
+	c.send("CONNECT {\"verbose\":false}\r\nPING\r\n")
 	c.expect("-ERR 'Secure Connection - TLS Required'")
 	c.expectClosed()
 

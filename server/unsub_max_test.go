@@ -41,9 +41,9 @@ func TestUnsubMaxCountsEarlierDeliveries(t *testing.T) {
 		t.Run(fmt.Sprintf("max=%d", tc.max), func(t *testing.T) {
 			s := startServer(t, nil)
 			sub, pub := dialRaw(t, s), dialRaw(t, s)
-			sub.send("CONNECT {}\r\nSUB foo 1\r\nPING\r\n")
+			sub.send("CONNECT {\"verbose\":false}\r\nSUB foo 1\r\nPING\r\n")
 			sub.expect("PONG")
-			pub.send("CONNECT {}\r\nPUB foo 1\r\na\r\nPUB foo 1\r\nb\r\nPING\r\n")
+			pub.send("CONNECT {\"verbose\":false}\r\nPUB foo 1\r\na\r\nPUB foo 1\r\nb\r\nPING\r\n")
 			pub.expect("PONG")
 			sub.expect("MSG foo 1 1", "a", "MSG foo 1 1", "b")
 
@@ -71,7 +71,7 @@ func TestUnsubMaxCountsEarlierDeliveries(t *testing.T) {
 func TestUnsubMaxCountsOwnStagedDeliveries(t *testing.T) {
 	s := startServer(t, nil)
 	c := dialRaw(t, s)
-	c.send("CONNECT {}\r\nSUB foo 1\r\nPUB foo 1\r\na\r\nPUB foo 1\r\nb\r\nUNSUB 1 1\r\nPUB foo 1\r\nc\r\nPING\r\n")
+	c.send("CONNECT {\"verbose\":false}\r\nSUB foo 1\r\nPUB foo 1\r\na\r\nPUB foo 1\r\nb\r\nUNSUB 1 1\r\nPUB foo 1\r\nc\r\nPING\r\n")
 	c.expect("MSG foo 1 1", "a", "MSG foo 1 1", "b", "PONG")
 	if n := s.NumSubscriptions(); n != 0 {
 		t.Fatalf("%d subscriptions after max reached", n)
@@ -156,7 +156,7 @@ func TestStagedDeliveriesCutAtMax(t *testing.T) {
 			}
 			pub.endOfRead()
 
-			taken, _ := d.out.take()
+			taken, _, _ := d.out.take()
 			var got []byte
 			for _, ch := range taken {
 				got = append(got, ch.b...)
@@ -191,9 +191,9 @@ func TestUnsubMaxExactAcrossProducers(t *testing.T) {
 	)
 	s := startServer(t, nil)
 	limited, other := dialRaw(t, s), dialRaw(t, s)
-	limited.send("CONNECT {}\r\nSUB work q 1\r\nUNSUB 1 37\r\nSUB all 2\r\nUNSUB 2 37\r\nPING\r\n")
+	limited.send("CONNECT {\"verbose\":false}\r\nSUB work q 1\r\nUNSUB 1 37\r\nSUB all 2\r\nUNSUB 2 37\r\nPING\r\n")
 	limited.expect("PONG")
-	other.send("CONNECT {}\r\nSUB work q 1\r\nPING\r\n")
+	other.send("CONNECT {\"verbose\":false}\r\nSUB work q 1\r\nPING\r\n")
 	other.expect("PONG")
 	var wg sync.WaitGroup
 	for i := 0; i < 4; i++ {
@@ -201,7 +201,7 @@ func TestUnsubMaxExactAcrossProducers(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p.send("CONNECT {}\r\n" + strings.Repeat("PUB work 1\r\nx\r\nPUB all 1\r\ny\r\n", total/4) + "PING\r\n")
+			p.send("CONNECT {\"verbose\":false}\r\n" + strings.Repeat("PUB work 1\r\nx\r\nPUB all 1\r\ny\r\n", total/4) + "PING\r\n")
 			for p.readLine() != "PONG" {
 			}
 		}()

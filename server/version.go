@@ -25,11 +25,14 @@ const NATSVersion = "2.14.0"
 
 // JetStreamAPILevel is INFO's "api_lvl" when streams are on: the JetStream
 // API level Wisp's stream layer implements, the same figure its
-// $JS.API.INFO reply carries in api.level (cmd/wisp's tests check the two
-// agree). Level 1 is consumer pause; level 2 is atomic batch publish and
-// counters (2.12, which also brought message schedules); level 3 and above
-// are not implemented.
-const JetStreamAPILevel = 2
+// $JS.API.INFO reply carries in api.level (stream.APILevel; cmd/wisp's
+// tests check the two agree). Level 1 is consumer pause; level 2 is atomic
+// batch publish and counters (2.12, which also brought message
+// schedules); level 3 a snapshot's window_size; level 4 fast batch
+// publish (2.14). Of level 4, a source's durable consumer and the
+// flow_control ack policy are not implemented: they are refused with an
+// error (docs/streams.md, docs/consumers.md).
+const JetStreamAPILevel = 4
 
 // Version is Wisp's own version, reported in INFO and /varz as
 // "wisp_version" and by wisp --version; cmd/wisp sets it from the build.

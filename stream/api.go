@@ -78,9 +78,12 @@ func (svc *Service) onAPIFrom(client func() []byte, subject, reply, hdr, data []
 
 // serveAPI takes one request, from a client of this server or sent on
 // by another server (hops: how often it was sent on, cluster_api.go).
-func (svc *Service) serveAPI(client func() []byte, subject, reply, _, data []byte, hops int) {
+func (svc *Service) serveAPI(client func() []byte, subject, reply, hdr, data []byte, hops int) {
 	if len(reply) == 0 {
 		return // nobody to answer; nats-server ignores these too
+	}
+	if len(hdr) > 0 && svc.refuseForLevel(string(subject), string(reply), hdr) {
+		return
 	}
 	if cl := svc.clusterOf(); cl != nil && svc.routeCluster(cl, string(subject), reply, data, hops) {
 		return // sent on to the server that answers it

@@ -162,8 +162,12 @@ func (svc *Service) directGet(rest, reply string, body []byte) {
 	}
 	s := svc.lookup(name)
 	if s == nil || !s.allowsDirect() {
-		send(statusHeader("503"), nil)
-		return
+		// A caught-up mirror with mirror_direct answers for its origin
+		// (origin_local.go), as nats-server's do.
+		if s = svc.directMirror(name); s == nil {
+			send(statusHeader("503"), nil)
+			return
+		}
 	}
 	var req msgGetRequest
 	if subj != "" {

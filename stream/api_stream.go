@@ -105,6 +105,9 @@ func (svc *Service) createStream(name string, body []byte) any {
 	}()
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
+	if e := svc.checkLocalOrigins(cfg); e != nil {
+		return errResponse(typeStreamCreate, e)
+	}
 	if s := svc.streams[name]; s != nil {
 		// Creating again with the same config is a no-op, as in nats-server.
 		s.mu.RLock()
@@ -166,6 +169,9 @@ func (svc *Service) updateStream(name string, body []byte) any {
 	s.mu.RLock()
 	old := s.cfg
 	s.mu.RUnlock()
+	if e := svc.checkLocalOrigins(cfg); e != nil {
+		return errResponse(typeStreamUpdate, e)
+	}
 	if e := checkUpdate(&old, cfg); e != nil {
 		return errResponse(typeStreamUpdate, e)
 	}
@@ -387,6 +393,6 @@ func (svc *Service) accountInfo() any {
 		Streams: len(st.Streams), Consumers: st.Consumers,
 		Limits: accountLimits{MaxMemory: maxMem, MaxStore: maxStore, MaxStreams: -1, MaxConsumers: -1,
 			MaxAckPending: -1, MemoryMaxStreamBytes: -1, StoreMaxStreamBytes: -1},
-		API: apiStats{Level: 2, Total: st.APITotal, Errors: st.APIErrors},
+		API: apiStats{Level: APILevel, Total: st.APITotal, Errors: st.APIErrors},
 	}
 }

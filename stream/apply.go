@@ -115,6 +115,8 @@ func (s *stream) applyOther(b *store.Batch, enc []byte, k opKind, consumer []byt
 		return s.removeAcked(b, o.Seqs)
 	case *opBatch:
 		return s.applyBatch(b, o, res)
+	case *opFastPublish:
+		return s.applyFastPublish(b, o, res)
 	case *opConsumerCreate:
 		return s.applyConsumerCreate(b, string(consumer), o, res)
 	}

@@ -58,6 +58,11 @@ type BatchLimits struct {
 	// (default 256 MiB); a message that would pass it drops its batch
 	// with "too many inflight".
 	MaxStagedBytes int64
+	// FastMaxInflightPerStream is how many fast batches (fast_batch.go)
+	// one stream may have open (default 1000); FastMaxInflight how many
+	// the layer may (default 50000). Timeout applies to them too.
+	FastMaxInflightPerStream int
+	FastMaxInflight          int
 }
 
 func (l BatchLimits) withDefaults() BatchLimits {
@@ -76,15 +81,22 @@ func (l BatchLimits) withDefaults() BatchLimits {
 	if l.MaxStagedBytes <= 0 {
 		l.MaxStagedBytes = 256 << 20
 	}
+	if l.FastMaxInflightPerStream <= 0 {
+		l.FastMaxInflightPerStream = 1000
+	}
+	if l.FastMaxInflight <= 0 {
+		l.FastMaxInflight = 50000
+	}
 	return l
 }
 
 // batchBudget is the Service's share of the limits: open batches and the
 // bytes they hold (until their commit is applied).
 type batchBudget struct {
-	limits   BatchLimits
-	inflight atomic.Int64
-	bytes    atomic.Int64
+	limits       BatchLimits
+	inflight     atomic.Int64
+	bytes        atomic.Int64
+	fastInflight atomic.Int64 // open fast batches (fast_batch.go)
 }
 
 // batchStage is one stream's open batches.
@@ -187,6 +199,9 @@ func (s *stream) stageMsg(id string, subject, reply, hdr, data []byte, answer bo
 	case invalidCommit:
 		s.dropBatchLocked(b, true)
 		return apiErr(errAtomicInvalidCommit), ""
+	case requiresHigherLevel(hdr):
+		s.dropBatchLocked(b, true)
+		return apiErr(errRequiredAPILevel), abandonUnsupported
 	case uint64(len(b.msgs))+1 != seq || seq == 1 && eob:
 		s.dropBatchLocked(b, true)
 		return apiErr(errAtomicIncomplete), abandonIncomplete
@@ -195,6 +210,9 @@ func (s *stream) stageMsg(id string, subject, reply, hdr, data []byte, answer bo
 		return apiErr(errAtomicTooLarge, lim.MaxSize), abandonLarge
 	}
 	b.timer.Reset(lim.Timeout)
+	if headerValue(hdr, hdrRequiredAPILevel) != nil {
+		hdr = stripHeaders(hdr, hdrRequiredAPILevel) // a requirement met, not stored
+	}
 	if !eob {
 		subject = s.transformIn(subject)
 		n := int64(len(subject) + len(hdr) + len(data))
@@ -261,6 +279,8 @@ const (
 	abandonTimeout    = "timeout"
 	abandonLarge      = "large"
 	abandonIncomplete = "incomplete"
+	// abandonUnsupported: a message required an API level Wisp lacks.
+	abandonUnsupported = "unsupported"
 )
 
 const (

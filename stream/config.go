@@ -46,20 +46,24 @@ type Config struct {
 	Mirror  *StreamSource   `json:"mirror,omitempty"`
 	Sources []*StreamSource `json:"sources,omitempty"`
 
-	// Counters (counter.go) and atomic batches (batch.go).
+	// Counters (counter.go), atomic batches (batch.go) and fast batches
+	// (fast_batch.go).
 	AllowMsgCounter bool `json:"allow_msg_counter,omitempty"`
 	AllowAtomic     bool `json:"allow_atomic,omitempty"`
+	AllowBatched    bool `json:"allow_batched,omitempty"`
+
+	// Per-message TTL and delete markers (ttl.go, markers.go), and
+	// message schedules (schedule.go).
+	AllowMsgTTL            bool          `json:"allow_msg_ttl,omitempty"`
+	SubjectDeleteMarkerTTL time.Duration `json:"subject_delete_marker_ttl,omitempty"`
+	AllowSchedules         bool          `json:"allow_msg_schedules,omitempty"`
 
 	// Features Wisp does not implement. They are decoded only so that a
 	// request using them is refused with a reason (validate) instead of
 	// silently creating a stream that behaves differently; their zero
 	// values, which clients send by default, are accepted.
-	Placement              *Placement    `json:"placement,omitempty"`
-	AllowMsgTTL            bool          `json:"allow_msg_ttl,omitempty"`
-	SubjectDeleteMarkerTTL time.Duration `json:"subject_delete_marker_ttl,omitempty"`
-	AllowSchedules         bool          `json:"allow_msg_schedules,omitempty"`
-	AllowBatched           bool          `json:"allow_batched,omitempty"`
-	PersistMode            string        `json:"persist_mode,omitempty"`
+	Placement   *Placement `json:"placement,omitempty"`
+	PersistMode string     `json:"persist_mode,omitempty"`
 }
 
 // Placement is where a clustered deployment should put a stream. Wisp is
@@ -184,8 +188,6 @@ func (c *Config) refuseUnsupported() *APIError {
 	switch {
 	case c.Placement != nil:
 		field = `"placement"`
-	case c.AllowBatched:
-		field = `"allow_batched"`
 	case c.PersistMode != "":
 		field = fmt.Sprintf(`"persist_mode" %q`, c.PersistMode)
 	case c.Compression != "none":

@@ -41,12 +41,30 @@ type copier struct {
 	// next is the origin sequence wanted next. Copier goroutine only.
 	next uint64
 
+	// Copies on their way to the store (copy_result.go): how many, and
+	// where their results come back. Copier goroutine only, but for the
+	// channel.
+	inflight int
+	sent     []uint64 // origin sequences submitted, in order; from sentHead on, their results are due
+	sentHead int
+	results  chan *APIError
+	onCopied func(res *opResult) // told each copy's result, in submission order (the writer's)
+	hdrBuf   []byte              // a copy's header block, rewritten for each (submit copies it)
+	// ident is the origin stream's creation time as last seen, to notice
+	// it was deleted and created again (copy_result.go).
+	ident string
+
 	mu     sync.Mutex // guards the fields below and the inbound queue
 	lag    uint64
 	active time.Time // last time the origin answered; zero: never
 	err    *APIError
-	queue  []originMsg
-	signal chan struct{} // one token: the queue has something
+	// refused: err is the stream's refusal of a copy, which stays shown
+	// until a copy is stored, across consumer re-creations; refusedSeq
+	// the origin sequence of the first copy refused in this batch.
+	refused    bool
+	refusedSeq uint64
+	queue      []originMsg
+	signal     chan struct{} // one token: the queue has something
 }
 
 // originTransform is one of the origin's filters, with its rename.
@@ -74,8 +92,9 @@ func newCopier(s *stream, src *StreamSource, mirror bool) *copier {
 	c := &copier{
 		s: s, src: *src, mirror: mirror, key: src.key(), api: src.apiPrefix(),
 		inbox: "_INBOX.wisp." + nuid.Next(), stop: make(chan struct{}), done: make(chan struct{}),
-		signal: make(chan struct{}, 1),
+		signal: make(chan struct{}, 1), results: make(chan *APIError, copierBatch),
 	}
+	c.onCopied = func(res *opResult) { c.results <- res.err }
 	for i, f := range src.filters() {
 		ot := originTransform{filter: f}
 		if i < len(src.SubjectTransforms) && src.SubjectTransforms[i].Destination != "" {
@@ -98,9 +117,12 @@ func (c *copier) run() {
 	c.next = c.startSeq()
 	backoff := copierMinBackoff
 	for {
+		if !c.mirror {
+			c.checkOriginReset()
+		}
 		name, e := c.createConsumer()
 		if e == nil {
-			c.setErr(nil)
+			c.clearErr()
 			backoff = copierMinBackoff
 			e = c.fetchLoop(name)
 			c.deleteConsumer(name)
@@ -271,8 +293,17 @@ func (c *copier) fetchLoop(name string) *APIError {
 }
 
 // takeBatch copies the messages one pull brings, until the batch is full,
-// the pull ends with a status, or nothing comes for longer than it should.
+// the pull ends with a status, or nothing comes for longer than it should;
+// then it waits for the copies' results (copy_result.go).
 func (c *copier) takeBatch(reply string) *APIError {
+	e := c.takeMsgs(reply)
+	if r := c.settleCopies(); r != nil {
+		return r
+	}
+	return e
+}
+
+func (c *copier) takeMsgs(reply string) *APIError {
 	for got := 0; got < copierBatch; {
 		m, ok := c.receive(copierExpires + copierReqTimeout)
 		if !ok {
@@ -306,6 +337,9 @@ func (c *copier) takeBatch(reply string) *APIError {
 		if sseq < c.next {
 			continue // copied already
 		}
+		if c.copyRefused() {
+			return nil // copy no more of this batch: it restarts at the refused one
+		}
 		c.copy(&m, sseq)
 		c.next = sseq + 1
 	}
@@ -321,15 +355,23 @@ func (c *copier) copy(m *originMsg, sseq uint64) {
 			break
 		}
 	}
-	hdr := stripHeaders(m.hdr, "Nats-Expected-")
-	hdr = stripHeaders(hdr, "Nats-Batch-") // a copy is never part of a batch here
+	c.inflight++
+	c.sent = append(c.sent, sseq)
 	if c.mirror {
-		c.s.submit(subject, nil, hdr, m.data, copied{at: sseq})
+		c.hdrBuf = appendCopyHeader(c.hdrBuf[:0], m.hdr, nil)
+		c.s.submitDone(subject, nil, nilIfEmpty(c.hdrBuf), m.data, copied{at: sseq}, c.onCopied)
 		return
 	}
 	name, rest, _ := strings.Cut(c.key, " ")
-	hdr = setHeader(stripHeaders(hdr, hdrStreamSource), hdrStreamSource, name+" "+strconv.FormatUint(sseq, 10)+" "+rest+" "+m.subject)
-	c.s.submit(subject, nil, hdr, m.data, copied{key: c.key, seq: sseq})
+	c.hdrBuf = appendCopyHeader(c.hdrBuf[:0], m.hdr, &sourceStamp{name: name, rest: rest, subject: m.subject, seq: sseq})
+	c.s.submitDone(subject, nil, c.hdrBuf, m.data, copied{key: c.key, seq: sseq}, c.onCopied)
+}
+
+func nilIfEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }
 
 func (c *copier) noteActive() {

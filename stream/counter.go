@@ -212,5 +212,8 @@ func (c *Config) validateCounterAtomic() *APIError {
 	if c.Mirror != nil && c.AllowAtomic {
 		return apiErr(errMirrorWithAtomic)
 	}
+	if c.Mirror != nil && c.AllowBatched {
+		return apiErr(errMirrorWithFast)
+	}
 	return nil
 }

@@ -46,6 +46,31 @@ const (
 	defaultDirectMaxBytes = 64 << 20
 )
 
+// directReader is what a batched direct get reads messages through: the
+// store's Reader, or, in tests, one whose reads fail.
+type directReader interface {
+	Msg(id uint32, seq uint64) (*store.Msg, error)
+	Next(id uint32, from uint64) (*store.Msg, error)
+	Msgs(id uint32, seqs []uint64, fn func(*store.Msg) bool) error
+}
+
+func (s *stream) directReader() directReader {
+	if f := s.svc.directReads; f != nil {
+		return f(s.st.Reader())
+	}
+	return s.st.Reader()
+}
+
+// directReadFailed ends a batched reply whose store read failed: an error
+// status in place of the end-of-batch, so that the client does not take
+// a cut-short batch for a whole one. (A corrupt record is not a failure:
+// the store skips it, counted, as every reader does.)
+func (s *stream) directReadFailed(send func(hdr, data []byte), err error) {
+	s.svc.apiErrors.Add(1)
+	s.svc.log.Error("direct get: reading the stream failed", "stream", s.name, "err", err)
+	send(statusHeader("500 Internal Server Error"), nil)
+}
+
 // directBatch answers a batched direct get on s through send.
 func (s *stream) directBatch(req *msgGetRequest, send func(hdr, data []byte)) {
 	if req.LastFor != "" || req.NextFor != "" && !validSubject(req.NextFor) {
@@ -72,20 +97,32 @@ func (s *stream) directBatch(req *msgGetRequest, send func(hdr, data []byte)) {
 	}
 	var lseq uint64
 	sent, bytes := 0, 0
+	r := s.directReader()
 	for sent < batch && bytes < limit {
 		var next uint64
 		if filter == ">" {
-			next = s.nextSeqAny(seq)
+			n, err := r.Next(s.id, seq)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				s.directReadFailed(send, err)
+				return
+			}
+			if n != nil {
+				next = n.Seq
+			}
 		} else {
 			next = s.nextSeqFor(filter, seq)
 		}
 		if next == 0 {
 			break
 		}
-		m, err := s.st.Reader().Msg(s.id, next)
+		m, err := r.Msg(s.id, next)
 		seq = next + 1
-		if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
 			continue // removed meanwhile
+		}
+		if err != nil {
+			s.directReadFailed(send, err)
+			return
 		}
 		if np > 0 {
 			np--
@@ -140,7 +177,7 @@ func (s *stream) directMultiLast(req *msgGetRequest, send func(hdr, data []byte)
 	}
 	var lseq uint64
 	sent, bytes := 0, 0
-	_ = s.st.Reader().Msgs(s.id, seqs, func(m *store.Msg) bool {
+	err := s.directReader().Msgs(s.id, seqs, func(m *store.Msg) bool {
 		sent++
 		np := uint64(len(seqs) - sent)
 		send(s.batchHeader(m, req.NoHeaders, np, lseq), m.Data)
@@ -148,6 +185,10 @@ func (s *stream) directMultiLast(req *msgGetRequest, send func(hdr, data []byte)
 		bytes += len(m.Subject) + len(m.Header) + len(m.Data)
 		return bytes < limit && (req.Batch <= 0 || sent < req.Batch)
 	})
+	if err != nil {
+		s.directReadFailed(send, err)
+		return
+	}
 	send(eobHeader(uint64(len(seqs)-sent), lseq, upTo), nil)
 }
 
@@ -175,15 +216,6 @@ func eobHeader(np, lseq, upTo uint64) []byte {
 		h = appendHeader(h, hdrUpToSeq, strconv.FormatUint(upTo, 10))
 	}
 	return append(h, "\r\n"...)
-}
-
-// nextSeqAny is the first stored sequence at or after from, 0 for none.
-func (s *stream) nextSeqAny(from uint64) uint64 {
-	m, err := s.st.Reader().Next(s.id, from)
-	if err != nil {
-		return 0
-	}
-	return m.Seq
 }
 
 // countFrom counts the messages at or after from on filter.

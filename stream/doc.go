@@ -35,7 +35,12 @@
 //     operation: apply checks every message before writing any, then
 //     stores them all in the same store batch (batch_apply.go). A
 //     counter's new value (counter.go) is computed by apply from the
-//     subject's last stored message.
+//     subject's last stored message;
+//   - a fast batch (fast_batch.go) stores each message as it arrives, as
+//     a fast-publish operation carrying its batch id and sequence, so
+//     that apply decides alike on every replica where a "gap: fail"
+//     batch stops (fast_batch_op.go); its flow acknowledgements are the
+//     proposer's bookkeeping, sent as each operation commits.
 //
 // A stream's in-memory state (counts, first/last sequence, a per-subject
 // table, the de-duplication window) is derived from the store and rebuilt

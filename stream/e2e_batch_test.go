@@ -291,3 +291,30 @@ func TestE2EAtomicBatchRestart(t *testing.T) {
 		t.Fatalf("%d messages, want 3", got)
 	}
 }
+
+// TestE2EAtomicBatchRequiredAPILevel: a batch message requiring an API
+// level above Wisp's is refused with 412 / 10185 and drops its batch, as
+// nats-server does; a requirement Wisp meets is not stored with the
+// message.
+func TestE2EAtomicBatchRequiredAPILevel(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	s := createBatchStream(t, n, jetstream.StreamConfig{Name: "L", Subjects: []string{"l.>"}, AllowAtomicPublish: true})
+	pubRequest(t, n.nc, newBatchMsg("l.a", "hi", 1, "", ""))
+	m := newBatchMsg("l.a", "hi", 2, "", "")
+	m.Header.Set("Nats-Required-Api-Level", "99")
+	wantAckErr(t, "level 99", pubRequest(t, n.nc, m), 10185)
+	wantAckErr(t, "after the refusal", pubRequest(t, n.nc, newBatchMsg("l.a", "hi", 3, "1", "")), 10176)
+
+	m = newBatchMsg("l.a", "ok", 1, "1", "x")
+	m.Header.Set("Nats-Required-Api-Level", "2")
+	if a := pubRequest(t, n.nc, m); a.Error != nil || a.Count != 1 {
+		t.Fatalf("level 2: %+v", a)
+	}
+	got, err := s.GetMsg(ctx(t), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Header.Get("Nats-Required-Api-Level") != "" {
+		t.Fatalf("stored with its requirement: %v", got.Header)
+	}
+}

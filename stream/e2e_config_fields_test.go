@@ -86,7 +86,10 @@ var streamFieldCases = map[string][]fieldCase[sc]{
 		})},
 	"AllowMsgSchedules": {honoured(func(c *sc) { c.AllowMsgSchedules = true }), refusedWith(10052, func(c *sc) { c.AllowMsgSchedules, c.Discard = true, jetstream.DiscardNew })},
 	"PersistMode":       {refusedWith(10052, func(c *sc) { c.PersistMode = jetstream.AsyncPersistMode })},
-	"AllowBatchPublish": {refusedWith(10052, func(c *sc) { c.AllowBatchPublish = true })},
+	"AllowBatchPublish": {honoured(func(c *sc) { c.AllowBatchPublish = true }),
+		refusedWith(10209, func(c *sc) {
+			c.Subjects, c.Mirror, c.AllowBatchPublish = nil, &jetstream.StreamSource{Name: "ORIGIN"}, true
+		})},
 }
 
 type cc = jetstream.ConsumerConfig

@@ -127,6 +127,9 @@ func TestProcessDamagedLogIsReported(t *testing.T) {
 	if !strings.Contains(stderr.String(), `level=ERROR msg="acknowledged data missing from the store" component=stream account="" stream=ORDERS`) {
 		t.Fatalf("no loss reported:\n%s", stderr.String())
 	}
+	if cut := fmt.Sprintf("%s (%d bytes)", filepath.Base(wal), fi.Size()/2); !strings.Contains(stderr.String(), cut) {
+		t.Fatalf("the loss report does not name the cut log %q:\n%s", cut, stderr.String())
+	}
 	st := info.State
 	if st.LastSeq != n || st.Msgs >= n || st.NumDeleted != int(n-st.Msgs) {
 		t.Fatalf("state after the damage %+v: want last seq %d, a gap, honest num_deleted", st, n)

@@ -1,6 +1,7 @@
 package stream_test
 
 import (
+	"errors"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -169,8 +170,10 @@ func TestQuotaLimitsStreamsAndPublishes(t *testing.T) {
 	for i := 0; i < 200 && refused == nil; i++ {
 		_, refused = n.js.Publish(ctx(t), "q", payload)
 	}
-	if code := apiErrCode(refused); code != 10047 {
-		t.Fatalf("publish over max_file_store: %v (code %d), want 10047", refused, code)
+	// A publish over the server's limit gets what nats-server answers
+	// then: 503 insufficient resources, not the stream create's 10047.
+	if code := apiErrCode(refused); code != 10023 {
+		t.Fatalf("publish over max_file_store: %v (code %d), want 10023", refused, code)
 	}
 	info, err = n.js.AccountInfo(ctx(t))
 	if err != nil {
@@ -189,5 +192,52 @@ func TestQuotaLimitsStreamsAndPublishes(t *testing.T) {
 	}
 	if _, err := n.js.Publish(ctx(t), "q", payload); err != nil {
 		t.Fatalf("publish after freeing the quota: %v", err)
+	}
+	// Memory streams count against max_memory_store alike.
+	if _, err := n.js.CreateStream(ctx(t), jetstream.StreamConfig{Name: "MQ", Subjects: []string{"mq"}, Storage: jetstream.MemoryStorage}); err != nil {
+		t.Fatal(err)
+	}
+	refused = nil
+	for i := 0; i < 100 && refused == nil; i++ {
+		_, refused = n.js.Publish(ctx(t), "mq", payload)
+	}
+	if code := apiErrCode(refused); code != 10023 {
+		t.Fatalf("publish over max_memory_store: %v (code %d), want 10023", refused, code)
+	}
+}
+
+// An account's own limit refuses a publish as nats-server does: 400 /
+// 10002 "resource limits exceeded for account", for file and memory
+// streams, and is named even when the server's limit is full too.
+func TestAccountQuotaRefusesPublishWith10002(t *testing.T) {
+	serverQuota := stream.NewQuota(0, 0)
+	accountQuota := stream.NewAccountQuota(32<<10, 16<<10)
+	n := startNodeWith(t, stream.Options{StoreDir: t.TempDir(), Quotas: []*stream.Quota{serverQuota, accountQuota}})
+	payload := make([]byte, 1000)
+	for _, sc := range []jetstream.StreamConfig{
+		{Name: "F", Subjects: []string{"f"}},
+		{Name: "M", Subjects: []string{"m"}, Storage: jetstream.MemoryStorage},
+	} {
+		if _, err := n.js.CreateStream(ctx(t), sc); err != nil {
+			t.Fatal(err)
+		}
+		var refused error
+		sent := 0
+		for ; sent < 100 && refused == nil; sent++ {
+			_, refused = n.js.Publish(ctx(t), sc.Subjects[0], payload)
+		}
+		var apiErr *jetstream.APIError
+		if !errors.As(refused, &apiErr) || apiErr.ErrorCode != 10002 || apiErr.Code != 400 ||
+			apiErr.Description != "resource limits exceeded for account" {
+			t.Fatalf("%s: publish %d over the account's limit: %v, want 400 / 10002", sc.Name, sent, refused)
+		}
+	}
+	serverQuota.SetLimits(1, 1) // now the server's limit is full as well
+	if _, err := n.js.Publish(ctx(t), "f", payload); apiErrCode(err) != 10002 {
+		t.Fatalf("both limits full: %v, want the account's 10002", err)
+	}
+	accountQuota.SetLimits(0, 0)
+	if _, err := n.js.Publish(ctx(t), "f", payload); apiErrCode(err) != 10023 {
+		t.Fatalf("the server's limit alone full: %v, want 10023", err)
 	}
 }

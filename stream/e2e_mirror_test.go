@@ -70,9 +70,15 @@ func TestMirrorCopiesWithOriginSequences(t *testing.T) {
 	if info.Mirror == nil || info.Mirror.Name != "O" || info.Mirror.Error != nil || info.Mirror.Active < 0 {
 		t.Fatalf("mirror info %+v", info.Mirror)
 	}
-	got, err := m.GetMsg(ctx(t), 6)
-	if err != nil || got.Subject != "o.b" || string(got.Data) != "o.b-0" {
-		t.Fatalf("mirror seq 6: %+v %v", got, err)
+	// Stream info shows a copy once it is applied, a read once its batch
+	// committed: wait for the read.
+	var got *jetstream.RawStreamMsg
+	waitUntil(t, "mirror seq 6 to read back", func() (bool, string) {
+		got, err = m.GetMsg(ctx(t), 6)
+		return err == nil, fmt.Sprint(err)
+	})
+	if got.Subject != "o.b" || string(got.Data) != "o.b-0" {
+		t.Fatalf("mirror seq 6: %+v", got)
 	}
 	if _, err := m.GetMsg(ctx(t), 2); err == nil {
 		t.Fatal("the mirror has the message deleted from its origin")

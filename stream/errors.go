@@ -114,6 +114,7 @@ const (
 
 	// Resources (quota.go).
 	errInsufficientResources
+	errAccountResourcesExceeded
 	errStorageResourcesExceeded
 	errMemoryResourcesExceeded
 
@@ -160,6 +161,14 @@ const (
 	errIncrInvalid
 	errCounterBroken
 	errMirrorWithCounters
+	// Fast batch publish (fast_batch.go) and required API levels.
+	errFastDisabled
+	errFastInvalidPattern
+	errFastInvalidID
+	errFastUnknownID
+	errMirrorWithFast
+	errFastTooManyInflight
+	errRequiredAPILevel
 	// Priority groups (priority.go).
 	errConsumerPolicyWithoutGroup
 	errConsumerInvalidPriorityGroup
@@ -258,6 +267,7 @@ var errTable = [...]APIError{
 	errRestoreSubscribe:       {500, 10042, "JetStream unable to subscribe to restore snapshot {x}"},
 
 	errInsufficientResources:    {503, 10023, "insufficient resources"},
+	errAccountResourcesExceeded: {400, 10002, "resource limits exceeded for account"},
 	errStorageResourcesExceeded: {500, 10047, "insufficient storage resources available"},
 	errMemoryResourcesExceeded:  {500, 10028, "insufficient memory resources available"},
 
@@ -302,6 +312,13 @@ var errTable = [...]APIError{
 	errIncrInvalid:                    {400, 10171, "message counter increment is invalid"},
 	errCounterBroken:                  {400, 10172, "message counter is broken"},
 	errMirrorWithCounters:             {400, 10173, "stream mirrors can not also calculate counters"},
+	errFastDisabled:                   {400, 10205, "batch publish is disabled"},
+	errFastInvalidPattern:             {400, 10206, "batch publish pattern is invalid"},
+	errFastInvalidID:                  {400, 10207, "batch publish ID is invalid"},
+	errFastUnknownID:                  {400, 10208, "batch publish ID unknown"},
+	errMirrorWithFast:                 {400, 10209, "stream mirrors can not also use batch publishing"},
+	errFastTooManyInflight:            {429, 10211, "batch publish too many inflight"},
+	errRequiredAPILevel:               {412, 10185, "JetStream minimum api level required"},
 	errConsumerPolicyWithoutGroup:     {400, 10159, "Setting PriorityPolicy requires at least one PriorityGroup to be set"},
 	errConsumerInvalidPriorityGroup:   {400, 10160, "Provided priority group does not exist for this consumer"},
 	errConsumerEmptyGroupName:         {400, 10161, "Group name cannot be an empty string"},

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -46,6 +47,9 @@ func FuzzAPIRequest(f *testing.F) {
 		"NATS/1.0\r\nNats-Schedule: 0 0 * * * *\r\nNats-Schedule-Time-Zone: UTC\r\nNats-Schedule-Target: s.t\r\nNats-Schedule-Source: s.a\r\n\r\n",
 		"NATS/1.0\r\nNats-Schedule-Next: purge\r\nNats-Scheduler: s.a\r\n\r\n",
 		`{"name":"X","subjects":["x.>"],"allow_msg_schedules":true,"discard":"new"}`,
+		`{"name":"X","mirror":{"name":"S"},"allow_batched":true}`, `{"name":"S","subjects":["s.>"],"storage":"memory","allow_batched":false}`,
+		"_INBOX.f.10.fail.1.0", "_INBOX.f.10.ok.2.1", "_INBOX.f.2.fail.3.2", "_INBOX.f.x.fail.2.3", "_INBOX.f.10.ok.9.4",
+		"NATS/1.0\r\nNats-Required-Api-Level: 99\r\n\r\n",
 	} {
 		for op := range 20 {
 			f.Add(uint8(op), []byte(seed))
@@ -57,7 +61,7 @@ func FuzzAPIRequest(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { svc.Close() })
-	svc.route("STREAM.CREATE.S", []byte(`{"name":"S","subjects":["s.>"],"storage":"memory","allow_rollup_hdrs":true,"allow_direct":true,"allow_atomic":true,"allow_msg_ttl":true,"subject_delete_marker_ttl":1000000000,"allow_msg_schedules":true}`))
+	svc.route("STREAM.CREATE.S", []byte(`{"name":"S","subjects":["s.>"],"storage":"memory","allow_rollup_hdrs":true,"allow_direct":true,"allow_atomic":true,"allow_msg_ttl":true,"subject_delete_marker_ttl":1000000000,"allow_msg_schedules":true,"allow_batched":true}`))
 	svc.route("STREAM.CREATE.K", []byte(`{"name":"K","subjects":["k.>"],"storage":"memory","allow_msg_counter":true,"allow_atomic":true}`))
 	svc.route("CONSUMER.CREATE.S.C", []byte(`{"config":{"durable_name":"C","ack_policy":"explicit"}}`))
 	svc.route("CONSUMER.CREATE.S.P", []byte(`{"config":{"durable_name":"P","ack_policy":"explicit","priority_groups":["g"],"priority_policy":"pinned_client","metadata":{"wisp.dead_letter_subject":"dlq.s"}}}`))
@@ -78,6 +82,8 @@ func FuzzAPIRequest(f *testing.F) {
 		svc.pullRequest([]byte(msgNextPrefix+"S.O"), []byte("_INBOX.fuzz"), body)
 		b.Publish("s.a", "", body, body) // as headers and payload
 		b.Publish("k.a", "", body, nil)  // an increment, or a batch of them
+		// A fast batch message: the batch is in the reply subject.
+		b.Publish("s.a", string(body)+".$FI", body, body)
 	})
 }
 
@@ -130,6 +136,37 @@ func FuzzSubjects(f *testing.F) {
 		}
 		if va && vb && !hasWildcard(b) && subjectMatches(a, b) && !subjectsCollide(a, b) {
 			t.Fatal("a match must collide")
+		}
+	})
+}
+
+// FuzzFastReply: a fast batch message's reply subject comes from the
+// network. The parser does not panic, and what it accepts it reads back
+// the same from the reply subject its fields make.
+func FuzzFastReply(f *testing.F) {
+	for _, seed := range []string{"_INBOX.a.10.fail.1.0.$FI", "_INBOX.a.0.ok.2.1.$FI", "_INBOX.a.70000.fail.3.2.$FI",
+		"_INBOX.a.-1.ok.4.3.$FI", "x.y.4.4.$FI", ".$FI", "a.b.c.d.e.$FI", "_INBOX.a.10.fail.18446744073709551615.1.$FI"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, reply string) {
+		if !isFastReply([]byte(reply)) {
+			return
+		}
+		q, ok := parseFastReply(reply)
+		if !ok {
+			return
+		}
+		gap := "fail"
+		if q.gapOK {
+			gap = "ok"
+		}
+		again := fmt.Sprintf("p.%s.%d.%s.%d.%d.$FI", q.id, q.flow, gap, q.seq, q.op)
+		q2, ok := parseFastReply(again)
+		if !ok || q2 != q {
+			t.Fatalf("%q read as %+v; %q as %+v (%v)", reply, q, again, q2, ok)
+		}
+		if q.seq == 0 || q.flow == 0 || q.id == "" || q.eob && q.seq == 1 {
+			t.Fatalf("%q accepted as %+v", reply, q)
 		}
 	})
 }

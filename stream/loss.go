@@ -58,17 +58,27 @@ func (svc *Service) handleDamage(st Store, policy DamagePolicy) map[string]strin
 		}
 		svc.lostMsgs.Add(n)
 		svc.damagedStreams.Add(1)
-		action := "serving what survived; the loss is recorded"
 		if d.ReadError != "" {
-			action = "stream kept offline: its data cannot be read, so what is missing is not known; run wisp store verify"
-		} else if policy == RefuseDamaged {
+			// Unreadable is not lost: the range is not counted or called
+			// missing, and the stream stays offline whatever the policy.
+			uFirst, uLast, _ := d.Unverified()
+			svc.log.Error("stream data cannot be read from the store", "stream", d.Stream,
+				"unverified_first_seq", uFirst, "unverified_last_seq", uLast,
+				"missing_consumers", consumerNames(d.MissingConsumers), "definition_missing", d.MetaMissing,
+				"store_dir", rep.Dir, "read_error", d.ReadError,
+				"action", "stream kept offline: what is missing is not known; run wisp store verify")
+			offline[d.Stream] = reason
+			continue
+		}
+		action := "serving what survived; the loss is recorded"
+		if policy == RefuseDamaged {
 			action = `stream kept offline (on_damage = "refuse"); restart with on_damage = "serve" to accept the loss`
 		}
 		svc.log.Error("acknowledged data missing from the store", "stream", d.Stream,
 			"lost_first_seq", first, "lost_last_seq", last, "lost_messages", n,
 			"missing_consumers", consumerNames(d.MissingConsumers), "definition_missing", d.MetaMissing,
-			"store_dir", rep.Dir, "read_error", d.ReadError, "action", action)
-		if policy == RefuseDamaged || d.ReadError != "" {
+			"store_dir", rep.Dir, "wal_files", rep.WALFiles, "action", action)
+		if policy == RefuseDamaged {
 			offline[d.Stream] = reason
 			continue
 		}
@@ -115,6 +125,9 @@ func describeDamage(d *store.Damage) string {
 	if d.ReadError != "" {
 		parts = append(parts, "its data cannot be read: "+d.ReadError)
 	}
+	if first, last, ok := d.Unverified(); ok {
+		parts = append(parts, fmt.Sprintf("acknowledged messages %d to %d cannot be verified", first, last))
+	}
 	if first, last, lost := d.Lost(); lost {
 		parts = append(parts, fmt.Sprintf("acknowledged messages %d to %d are missing from the store", first, last))
 	}
@@ -137,8 +150,9 @@ func consumerNames(cs []store.ManifestConsumer) []string {
 
 // noteDedupeGap makes de-duplication honest after a loss: message ids of
 // lost messages are unknown, so until the duplicate window has passed over
-// the newest lost message, a publish carrying a message id is refused
-// rather than risk storing a duplicate as new.
+// the newest lost message, a publish carrying a message id the stream does
+// not hold is refused rather than risk storing a duplicate as new (ids of
+// messages that survived are still answered as duplicates).
 func (s *stream) noteDedupeGap(lost []store.LostRange) {
 	if s.cfg.Duplicates <= 0 {
 		return

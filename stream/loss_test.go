@@ -83,7 +83,7 @@ func TestLossIsReportedAndSequencesNeverGoBack(t *testing.T) {
 		t.Fatalf("lost %d messages in %d streams, want 5 in 1", st.LostMessages, st.DamagedStreams)
 	}
 	out := logs.String()
-	for _, want := range []string{"level=ERROR", "acknowledged data missing", "stream=L", "lost_first_seq=16", "lost_last_seq=20", "missing_consumers=[DUR]", "store_dir="} {
+	for _, want := range []string{"level=ERROR", "acknowledged data missing", "stream=L", "lost_first_seq=16", "lost_last_seq=20", "missing_consumers=[DUR]", "store_dir=", `wal_files="[0`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}
@@ -96,6 +96,10 @@ func TestLossIsReportedAndSequencesNeverGoBack(t *testing.T) {
 	// than store a duplicate as new.
 	if a := h.pub("l", "again", "Nats-Msg-Id", "id-18"); a.Error == nil || !strings.Contains(a.Error.Description, "duplicates") {
 		t.Fatalf("lost id accepted: %+v", a)
+	}
+	// The ids of the messages that survived are still known.
+	if a := h.pub("l", "again", "Nats-Msg-Id", "id-5"); a.Error != nil || !a.Duplicate || a.Seq != 5 {
+		t.Fatalf("surviving id: %+v, want a duplicate of seq 5", a)
 	}
 	// A new message continues after the highest acknowledged sequence.
 	if a := h.pub("l", "new"); a.Error != nil || a.Seq != 21 {
@@ -196,5 +200,70 @@ func TestUnreadableStoreIsNotAccepted(t *testing.T) {
 				t.Fatalf("an unreadable stream's loss was recorded as accepted: %s %+v", s.Name, s.Lost)
 			}
 		}
+	}
+}
+
+// reportingStore is a Store whose open report a test writes.
+type reportingStore struct {
+	Store
+	rep store.OpenReport
+}
+
+func (r reportingStore) OpenReport() store.OpenReport { return r.rep }
+
+// TestUnreadableIsNotReportedLost: when Pebble cannot read part of a
+// stream's data (its report carries a read error), the sequences past what
+// it could read are not known to be lost: they are reported as unverified,
+// not counted as lost messages nor called missing, and the stream stays
+// offline even under "serve", with nothing accepted into the manifest.
+func TestUnreadableIsNotReportedLost(t *testing.T) {
+	h := newHarness(t)
+	h.create(Config{Name: "L", Subjects: []string{"l"}})
+	for i := 0; i < 20; i++ {
+		h.pub("l", "x")
+	}
+	id := h.svc.lookup("L").id
+	h.close()
+
+	logs := &lockedBuffer{}
+	h.opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	h.opts.OpenStore = func(kind Storage, onReopen func()) (Store, error) {
+		opts := h.opts
+		opts.StoreDir = h.dir
+		st, err := PebbleStores(opts)(kind, onReopen)
+		if err != nil || kind != FileStorage {
+			return st, err
+		}
+		rep := st.OpenReport()
+		rep.Damage = append(rep.Damage, store.Damage{StreamID: id, Stream: "L", FoundLast: 0, LastSeq: 20,
+			ReadError: "pebble/table: invalid table 000005 (checksum mismatch at 8595/2092)"})
+		return reportingStore{st, rep}, nil
+	}
+	h.b = newMemBroker()
+	h.open()
+
+	st := h.svc.Stats()
+	if st.LostMessages != 0 || st.DamagedStreams != 1 {
+		t.Fatalf("lost %d messages in %d damaged streams, want 0 lost in 1", st.LostMessages, st.DamagedStreams)
+	}
+	reason := st.OfflineStreams["L"]
+	if !strings.Contains(reason, "cannot be read") || !strings.Contains(reason, "1 to 20 cannot be verified") || strings.Contains(reason, "missing") {
+		t.Fatalf("offline reason %q", reason)
+	}
+	out := logs.String()
+	for _, want := range []string{"level=ERROR", `msg="stream data cannot be read from the store"`, "stream=L",
+		"unverified_first_seq=1", "unverified_last_seq=20", "checksum mismatch"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "acknowledged data missing") || strings.Contains(out, "lost_messages") {
+		t.Errorf("unreadable data logged as lost:\n%s", out)
+	}
+	if e := h.b.api(t, "STREAM.INFO.L", nil, nil); e == nil || e.ErrCode != 10118 {
+		t.Fatalf("STREAM.INFO.L: %v, want the stream offline", e)
+	}
+	if lost := h.svc.file.Lost(id); len(lost) > 0 {
+		t.Fatalf("the unreadable range was accepted as lost: %+v", lost)
 	}
 }

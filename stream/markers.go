@@ -40,7 +40,7 @@ func (s *stream) expireMsg(b *store.Batch, m *store.Msg, now int64) error {
 	if !last || s.cfg.SubjectDeleteMarkerTTL <= 0 || isDeleteMarker(m.Header) {
 		return nil
 	}
-	return s.storeMarker(b, m.Subject, now)
+	return s.storeMarker(b, m.Subject, now, m.Seq)
 }
 
 // markerHeader is a marker's header block: the reason, its TTL written as
@@ -52,9 +52,11 @@ func markerHeader(ttl time.Duration) []byte {
 }
 
 // storeMarker stores a delete marker for subject at now, as the next
-// message of the stream, and queues the wake-up of its consumers for
-// after the commit.
-func (s *stream) storeMarker(b *store.Batch, subject []byte, now int64) error {
+// message of the stream, and queues the wake-up of its consumers and its
+// republished copy for after the commit. prev is the sequence of the
+// message it replaces, its republished Nats-Last-Sequence (nats-server
+// stores the marker before the expired message goes).
+func (s *stream) storeMarker(b *store.Batch, subject []byte, now int64, prev uint64) error {
 	if now <= s.state.lastTime {
 		now = s.state.lastTime + 1
 	}
@@ -65,8 +67,7 @@ func (s *stream) storeMarker(b *store.Batch, subject []byte, now int64) error {
 	}
 	s.noteAdded(subj, msg.Seq, now, msg.Size())
 	s.trackTTL(msg.Seq, now, int64(s.cfg.SubjectDeleteMarkerTTL/time.Second), now)
-	s.markersToWake = append(s.markersToWake, subj)
-	s.pendingWake.Store(true)
+	s.madeMsg(msg, prev)
 	if err := s.enforceLimits(b, subj); err != nil {
 		return err
 	}
@@ -76,15 +77,40 @@ func (s *stream) storeMarker(b *store.Batch, subject []byte, now int64) error {
 // hasMarkersToWake is wakeMarkers' lock-free test.
 func (s *stream) hasMarkersToWake() bool { return s.pendingWake.Load() }
 
-// wakeMarkers wakes the consumers of the subjects that got a marker, once
-// the batch that stored them committed.
+// madeMsg is a message the stream made itself, for the work after its
+// commit: its consumers to wake, and, when the stream republishes its
+// subject, the message (else nil) and its subject's previous sequence.
+type madeMsg struct {
+	subject []byte
+	msg     *store.Msg
+	prev    uint64
+}
+
+// madeMsg queues the after-commit work of a message the stream made. With
+// mu held, on the writer goroutine.
+func (s *stream) madeMsg(m *store.Msg, prev uint64) {
+	mm := madeMsg{subject: m.Subject}
+	if s.republishing(m.Subject) {
+		mm.msg, mm.prev = m, prev
+	}
+	s.markersToWake = append(s.markersToWake, mm)
+	s.pendingWake.Store(true)
+}
+
+// wakeMarkers wakes the consumers of the subjects that got a message the
+// stream made, and republishes those, once the batch that stored them
+// committed, as nats-server republishes its markers and scheduled
+// messages (they go through its publish path).
 func (s *stream) wakeMarkers() {
 	s.mu.Lock()
-	subjects := s.markersToWake
+	made := s.markersToWake
 	s.markersToWake = nil
 	s.pendingWake.Store(false)
 	s.mu.Unlock()
-	for _, subj := range subjects {
-		s.wakeConsumers(subj)
+	for _, m := range made {
+		s.wakeConsumers(m.subject)
+		if m.msg != nil {
+			s.republish(m.msg, m.prev)
+		}
 	}
 }

@@ -62,13 +62,14 @@ const (
 	kindDeadLetterHold opKind = 24
 	kindExpireTTL      opKind = 25
 	kindFireSchedules  opKind = 26
-	kindLast                  = kindFireSchedules
+	kindFastPublish    opKind = 27
+	kindLast                  = kindFastPublish
 )
 
 var kindNames = [...]string{"", "publish", "delete-msg", "purge", "expire", "stream-create", "stream-update",
 	"stream-delete", "consumer-create", "consumer-update", "consumer-remove", "consumer-pause", "consumer-reset",
 	"ack", "nak", "term", "progress", "deliver", "redeliver-due", "forget", "consumer-flush",
-	"remove-unheld", "batch", "dead-lettered", "dead-letter-hold", "expire-ttl", "fire-schedules"}
+	"remove-unheld", "batch", "dead-lettered", "dead-letter-hold", "expire-ttl", "fire-schedules", "fast-publish"}
 
 func (k opKind) String() string {
 	if k >= 1 && k <= kindLast {
@@ -180,6 +181,8 @@ func newOp(k opKind) operation {
 		return &opExpireTTL{}
 	case kindFireSchedules:
 		return &opFireSchedules{}
+	case kindFastPublish:
+		return &opFastPublish{}
 	}
 	return nil
 }

@@ -44,6 +44,8 @@ func sampleOps() []struct {
 		{"C", &opDeadLetterHold{Seq: 10}},
 		{"", &opExpireTTL{Now: t}},
 		{"", &opFireSchedules{Now: t}},
+		{"", &opFastPublish{Now: t, ID: "f1", Seq: 3, GapOK: true, Commit: true, Subject: []byte("s.a"),
+			Header: []byte("NATS/1.0\r\nNats-Msg-Id: a\r\n\r\n"), Data: []byte("x")}},
 	}
 }
 

@@ -111,9 +111,6 @@ func (c *Config) validateOrigins() *APIError {
 		}
 		seen[key] = true
 	}
-	if c.MirrorDirect && c.Mirror != nil {
-		return apiErr(errStreamUnsupported, `"mirror_direct"`)
-	}
 	return nil
 }
 
@@ -127,6 +124,8 @@ func (c *Config) validateOrigin(o *StreamSource, k originKinds) *APIError {
 		return apiErr(errStreamInvalidConfig, "stream configuration for mirror or source forms a cycle")
 	}
 	if o.Consumer != nil {
+		// nats-server copies through such a consumer only when it uses
+		// the flow_control ack policy, which Wisp does not implement.
 		return apiErr(errStreamUnsupported, `"consumer" of a mirror or source`)
 	}
 	if o.FilterSubject != "" && len(o.SubjectTransforms) > 0 {

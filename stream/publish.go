@@ -22,6 +22,9 @@ type pubOp struct {
 	enc   []byte
 	reply []byte
 	res   opResult
+	// done, when set (a copier's copy: copier.go), is told the result
+	// once it is committed, in place of a PubAck.
+	done func(res *opResult)
 }
 
 var pubPool = sync.Pool{New: func() any { return new(pubOp) }}
@@ -30,6 +33,10 @@ var pubPool = sync.Pool{New: func() any { return new(pubOp) }}
 // message with the time it was received, encodes it and queues it; it
 // blocks only while the writer's queue is full.
 func (s *stream) onPublish(subject, reply, hdr, data []byte) {
+	if isFastReply(reply) {
+		s.fastPublish(subject, reply, hdr, data)
+		return
+	}
 	if len(hdr) > 0 && s.stageBatch(subject, reply, hdr, data) {
 		return
 	}
@@ -40,8 +47,14 @@ func (s *stream) onPublish(subject, reply, hdr, data []byte) {
 // came from (copier.go), the zero value for a published one: part of the
 // operation, decided by the copier.
 func (s *stream) submit(subject, reply, hdr, data []byte, from copied) {
+	s.submitDone(subject, reply, hdr, data, from, nil)
+}
+
+// submitDone is submit with a function told the result once committed.
+func (s *stream) submitDone(subject, reply, hdr, data []byte, from copied, done func(res *opResult)) {
 	p := pubPool.Get().(*pubOp)
 	p.s = s
+	p.done = done
 	p.reply = append(p.reply[:0], reply...)
 	p.res = opResult{}
 	w := opWriter(append(p.enc[:0], opVersion, byte(kindPublish)))
@@ -63,8 +76,20 @@ func (p *pubOp) Apply(b *store.Batch) error { return p.s.apply(b, p.enc, nil, &p
 func (s *stream) applyPublish(b *store.Batch, o *opPublish, res *opResult) error {
 	s.lockApply()
 	defer s.mu.Unlock()
+	return s.applyPublishLocked(b, o, res)
+}
+
+// applyPublishLocked is applyPublish with the stream's lock held.
+func (s *stream) applyPublishLocked(b *store.Batch, o *opPublish, res *opResult) error {
 	res.noAck = s.cfg.NoAck
 	res.subject = o.Subject
+	if o.From.at > 0 && o.From.at <= s.state.last {
+		// A mirror's copy of a message it holds already, or has passed
+		// (a copier retrying after a refusal): as nats-server's mirrors,
+		// ignore it rather than store it out of place.
+		res.dup, res.seq = true, o.From.at
+		return errRejected
+	}
 	rollup, e := s.checkPublish(o, res)
 	if res.err = e; e != nil || res.dup {
 		return errRejected
@@ -187,13 +212,15 @@ func (s *stream) checkPublish(o *opPublish, res *opResult) (rollupKind, *APIErro
 		return rollupNone, s.checkDiscardNew(o.Subject, size)
 	}
 	if id := headerValue(o.Header, hdrMsgID); len(id) > 0 {
-		if e := s.checkDedupeGap(o.Now); e != nil {
-			return rollupNone, e
-		}
+		// An id the stream still holds is a duplicate even after a loss;
+		// only an id it does not know may be one of the lost messages'.
 		s.pruneDedupe(o.Now)
 		if e, ok := s.dedupe[string(id)]; ok {
 			res.dup, res.seq = true, e.seq
 			return rollupNone, nil
+		}
+		if e := s.checkDedupeGap(o.Now); e != nil {
+			return rollupNone, e
 		}
 	}
 	if v := headerValue(o.Header, hdrExpStream); v != nil && string(v) != s.name {
@@ -267,12 +294,14 @@ func (p *pubOp) Done(err error) {
 		s.wakeConsumers(p.res.subject)
 		s.republish(&p.res.msg, p.res.prevSubjSeq)
 	}
-	if len(p.reply) > 0 && !p.res.noAck {
+	if p.done != nil {
+		p.done(&p.res)
+	} else if len(p.reply) > 0 && !p.res.noAck {
 		// A fresh buffer: the Broker contract does not promise Publish
 		// keeps no reference to data after it returns.
 		_ = s.svc.broker.Publish(string(p.reply), "", nil, p.appendAck(make([]byte, 0, 48+len(s.nameJSON))))
 	}
-	p.s, p.res = nil, opResult{}
+	p.s, p.res, p.done = nil, opResult{}, nil
 	if cap(p.enc) <= 64*1024 {
 		pubPool.Put(p)
 	}

@@ -14,21 +14,33 @@ import (
 // streams' bytes, the figure $JS.API.INFO reports.
 //
 // A stream whose max_bytes would take the reservations of its storage past
-// the limit is not created (10047 or 10028), and a publish that would take
-// the usage past it is refused with the same error. The disk itself is
+// the limit is not created (10047 or 10028). A publish that would take the
+// usage past it is refused with the error nats-server gives for the same
+// limit: 10023 "insufficient resources" for the server's, 10002 "resource
+// limits exceeded for account" for an account's. The disk itself is
 // watched by the store (store/space.go), which refuses with 10023 once the
 // free space falls to its headroom: a limit set below the disk's size is
 // what refuses first.
 type Quota struct {
 	max  [2]atomic.Int64 // by Storage; <= 0 means no limit
 	used [2]atomic.Int64
+	// account marks an account's own quota, whose refusal of a publish
+	// names the account (10002) rather than the server (10023).
+	account bool
 }
 
-// NewQuota returns a quota of maxFile bytes of file streams and maxMemory
-// of memory streams; 0 means no limit.
+// NewQuota returns the server's quota of maxFile bytes of file streams and
+// maxMemory of memory streams; 0 means no limit.
 func NewQuota(maxFile, maxMemory int64) *Quota {
 	q := &Quota{}
 	q.SetLimits(maxFile, maxMemory)
+	return q
+}
+
+// NewAccountQuota is NewQuota for one account's own limits.
+func NewAccountQuota(maxFile, maxMemory int64) *Quota {
+	q := NewQuota(maxFile, maxMemory)
+	q.account = true
 	return q
 }
 
@@ -64,15 +76,20 @@ func (s *stream) countBytes(delta int64) {
 	}
 }
 
-// checkQuota refuses a message of size bytes that the limit has no room
-// for.
+// checkQuota refuses a message of size bytes that a limit has no room
+// for, with nats-server's error for that limit. An account's limit is
+// named first when both are full, as it is the one the account can act on.
 func (s *stream) checkQuota(size uint64) *APIError {
+	var refused *APIError
 	for _, q := range s.svc.quotas {
 		if limit := q.Limit(s.cfg.Storage); limit > 0 && q.Used(s.cfg.Storage)+int64(size) > limit {
-			return exceededErr(s.cfg.Storage)
+			if q.account {
+				return apiErr(errAccountResourcesExceeded)
+			}
+			refused = apiErr(errInsufficientResources)
 		}
 	}
-	return nil
+	return refused
 }
 
 // limit is the lowest limit of storage type t over the layer's quotas, or

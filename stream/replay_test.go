@@ -41,6 +41,11 @@ type step struct {
 	// msgs is an atomic batch: each published with the batch headers
 	// (batchHeaders), the last one's answer recorded.
 	msgs []step
+	// fast is a fast batch (fast_batch.go) in gap mode gap: each
+	// published with its batch reply subject, the last one committing;
+	// the batch's PubAck recorded.
+	fast []step
+	gap  string
 }
 
 // genWorkload builds a workload over several streams (every retention
@@ -87,6 +92,7 @@ func genWorkload(seed uint64, storage Storage) []step {
 			}
 		}
 		cfg.AllowAtomic = r.IntN(2) == 0
+		cfg.AllowBatched = true
 		defs = append(defs, def{name, cfg})
 		b, _ := json.Marshal(cfg)
 		steps = append(steps, step{api: "STREAM.CREATE." + name, body: string(b)})
@@ -202,6 +208,13 @@ func genWorkload(seed uint64, storage Storage) []step {
 		default:
 			steps = append(steps, step{api: "STREAM.MSG.GET." + d.name, body: fmt.Sprintf(`{"seq":%d}`, 1+r.IntN(40))})
 		}
+	}
+	// Fast batches, one per gap mode, each with a message its stream
+	// refuses in the middle: "fail" stops there, "ok" goes on.
+	for i, gap := range []string{"fail", "ok"} {
+		subj := fmt.Sprintf("s%d.f", 1+i)
+		steps = append(steps, step{gap: gap, fast: []step{{subject: subj, data: "f1"}, {subject: subj, data: "f2"},
+			{subject: subj, data: "f3", hdr: []string{hdrExpLastSeq, "999999"}}, {subject: subj, data: "f4"}, {subject: subj, data: "f5"}}})
 	}
 	// A stream deleted with its consumers, and made again under a new id.
 	b, _ = json.Marshal(defs[0].cfg)
@@ -321,6 +334,8 @@ func run(t *testing.T, steps []step, rule store.SyncMode) result {
 		case s.fetch != "":
 			res.answers = append(res.answers, fetchAndAck(t, h, s)...)
 			barrier()
+		case len(s.fast) > 0:
+			res.answers = append(res.answers, "fast "+s.fast[0].subject+" "+fastBatchAck(t, h, s))
 		case len(s.msgs) > 0:
 			var last reply
 			for _, m := range s.msgs {
@@ -452,12 +467,12 @@ func TestReplayIsDeterministic(t *testing.T) {
 					}
 					for _, k := range []opKind{kindPublish, kindDeleteMsg, kindPurge, kindExpire, kindStreamCreate,
 						kindStreamUpdate, kindStreamDelete, kindConsumerCreate, kindConsumerRemove, kindDeliver, kindAck,
-						kindConsumerFlush, kindBatch, kindExpireTTL, kindFireSchedules} {
+						kindConsumerFlush, kindBatch, kindExpireTTL, kindFireSchedules, kindFastPublish} {
 						if kinds[k] == 0 {
 							t.Fatalf("the workload applied no %v: %v", k, kinds)
 						}
 					}
-					for _, want := range []string{`"batch":"b`, `"val":"`, `"err_code":10201`} {
+					for _, want := range []string{`"batch":"b`, `"val":"`, `"err_code":10201`, `"batch":"fast`} {
 						if !strings.Contains(strings.Join(orig.answers, "\n"), want) {
 							t.Fatalf("no answer of the workload holds %s", want)
 						}
@@ -543,6 +558,43 @@ func sameLines(t *testing.T, what string, a, b []string) {
 	for i := range min(len(a), len(b)) {
 		if a[i] != b[i] {
 			t.Fatalf("%s %d differs:\n%s\n%s", what, i, a[i], b[i])
+		}
+	}
+}
+
+// fastBatchAck publishes a fast batch step's messages back to back, the
+// last one committing, and returns the batch's PubAck.
+func fastBatchAck(t *testing.T, h *harness, s step) string {
+	t.Helper()
+	id := fmt.Sprintf("fast%d", h.b.inbox.Add(1))
+	inbox := "_INBOX." + id
+	acks := make(chan string, 64)
+	cancel, _ := h.b.Subscribe(inbox+".>", "", func(_, _, _, data []byte) {
+		if !bytes.HasPrefix(data, []byte(`{"type"`)) {
+			acks <- string(data)
+		}
+	})
+	defer cancel()
+	for i, m := range s.fast {
+		op := 1
+		switch {
+		case i == 0:
+			op = 0
+		case i == len(s.fast)-1:
+			op = 2
+		}
+		reply := fmt.Sprintf("%s.10.%s.%d.%d.$FI", inbox, s.gap, i+1, op)
+		_ = h.b.Publish(m.subject, reply, makeHdr(m.hdr...), []byte(m.data))
+	}
+	for {
+		select {
+		case a := <-acks:
+			if strings.Contains(a, `"batch"`) {
+				return a
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no PubAck for the fast batch on %s", s.fast[0].subject)
+			return ""
 		}
 	}
 }

@@ -482,6 +482,7 @@ func (s *stream) storeProduced(b *store.Batch, subject, hdr, data []byte, now in
 	if err := b.PutMsg(s.id, msg); err != nil {
 		return err
 	}
+	prev := s.lastSeqOf(subject)
 	s.noteAdded(subject, msg.Seq, now, msg.Size())
 	if ttl > 0 {
 		s.trackTTL(msg.Seq, now, ttl, now)
@@ -493,8 +494,7 @@ func (s *stream) storeProduced(b *store.Batch, subject, hdr, data []byte, now in
 	if err := s.afterScheduleStored(b, hdr); err != nil {
 		return err
 	}
-	s.markersToWake = append(s.markersToWake, subject)
-	s.pendingWake.Store(true)
+	s.madeMsg(msg, prev)
 	if s.cfg.Retention == RetentionInterest && !s.wantedByConsumer(subject) {
 		// As a publish nobody is interested in: the sequence is used, the
 		// message dropped.

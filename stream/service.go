@@ -107,6 +107,10 @@ type Service struct {
 	// cluster is the cluster's replication, nil on a server that is not
 	// clustered (cluster.go); guarded by mu.
 	cluster Cluster
+
+	// directReads, when set (by tests, before any request), wraps the
+	// reader batched direct gets read through (direct_batch.go).
+	directReads func(store.Reader) directReader
 }
 
 // New opens the stores through opts.OpenStore, recovers every stream, then

@@ -67,23 +67,24 @@ func (s *stream) lastSourced(key string) (uint64, bool) {
 
 // stripHeaders returns hdr without the headers whose names start with
 // prefix (compared without case), sharing nothing with hdr; nil when none
-// are left.
+// are left. It walks the block with appendHeadersExcept, as every header
+// rewrite of the layer does.
 func stripHeaders(hdr []byte, prefix string) []byte {
 	if len(hdr) == 0 {
 		return nil
 	}
-	lines := bytes.Split(bytes.TrimRight(hdr, "\r\n"), []byte("\r\n"))
-	out := append([]byte(nil), lines[0]...)
-	out = append(out, "\r\n"...)
-	kept := 0
-	for _, l := range lines[1:] {
-		if len(l) >= len(prefix) && strings.EqualFold(string(l[:len(prefix)]), prefix) {
-			continue
-		}
-		out = append(append(out, l...), "\r\n"...)
-		kept++
+	first := hdr
+	if i := bytes.IndexByte(hdr, '\n'); i >= 0 {
+		first = hdr[:i]
 	}
-	if kept == 0 && bytes.Equal(lines[0], []byte(hdrPreamble)) {
+	first = bytes.TrimRight(first, "\r")
+	out := make([]byte, 0, len(hdr))
+	out = append(append(out, first...), "\r\n"...)
+	n := len(out)
+	out = appendHeadersExcept(out, hdr, func(name []byte, named bool) bool {
+		return named && len(name) >= len(prefix) && bytes.EqualFold(name[:len(prefix)], []byte(prefix))
+	})
+	if len(out) == n && bytes.Equal(first, []byte(hdrPreamble)) {
 		return nil
 	}
 	return append(out, "\r\n"...)
@@ -95,9 +96,46 @@ func setHeader(hdr []byte, k, v string) []byte {
 		hdr = []byte(hdrPreamble + "\r\n\r\n")
 	}
 	body := bytes.TrimSuffix(hdr, []byte("\r\n"))
-	out := append([]byte(nil), body...)
+	out := append(make([]byte, 0, len(body)+len(k)+len(v)+6), body...)
 	out = appendHeader(out, k, v)
 	return append(out, "\r\n"...)
+}
+
+// sourceStamp is what a source's Nats-Stream-Source header says of one
+// copied message: "<origin> <origin seq> <filters> <destinations>
+// <origin subject>", name and rest coming from the source's key.
+type sourceStamp struct {
+	name, rest, subject string
+	seq                 uint64
+}
+
+// appendCopyHeader appends to dst the header block a copied message is
+// stored with: the origin's headers without Nats-Expected-* (they were
+// checked at the origin) and Nats-Batch-* (a copy is never part of a
+// batch here), and, for a source (src not nil), with its own
+// Nats-Stream-Source in place of any the message had. It appends nothing
+// for a mirror's copy left with no header. One pass over the block, into
+// a buffer the copier reuses: nothing is allocated per message.
+func appendCopyHeader(dst, hdr []byte, src *sourceStamp) []byte {
+	start := len(dst)
+	dst = append(dst, hdrPreamble+"\r\n"...)
+	n := len(dst)
+	dst = appendHeadersExcept(dst, hdr, func(name []byte, named bool) bool {
+		return named && (hasPrefixFold(name, "nats-expected-") || hasPrefixFold(name, "nats-batch-") ||
+			src != nil && bytes.EqualFold(name, []byte(hdrStreamSource)))
+	})
+	if src == nil {
+		if len(dst) == n {
+			return dst[:start]
+		}
+		return append(dst, "\r\n"...)
+	}
+	dst = append(dst, hdrStreamSource+": "...)
+	dst = append(append(dst, src.name...), ' ')
+	dst = strconv.AppendUint(dst, src.seq, 10)
+	dst = append(append(append(dst, ' '), src.rest...), ' ')
+	dst = append(dst, src.subject...)
+	return append(dst, "\r\n\r\n"...)
 }
 
 // copied says where a message a copier submits came from: a mirror's

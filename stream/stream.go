@@ -47,15 +47,20 @@ type stream struct {
 	// (transform.go), swapped whenever the config is set.
 	shape atomic.Pointer[shaping]
 
-	// staged holds the atomic batches being published (batch.go).
-	staged batchStage
+	// staged holds the atomic batches being published (batch.go); fast
+	// the fast batches' flow control (fast_batch.go), and fastBatches
+	// what the state machine keeps of them (fast_batch_op.go; under mu).
+	staged      batchStage
+	fast        fastStage
+	fastBatches map[string]*fastApplied
 
 	// Per-message TTLs (ttl.go) and schedules (schedule.go): nil for a
-	// stream that uses neither. markersToWake: subjects given a delete
-	// marker (markers.go) whose consumers wait for the commit.
+	// stream that uses neither. markersToWake: messages the stream made
+	// itself (delete markers, markers.go, and scheduled messages) whose
+	// consumers and republished copies wait for the commit.
 	ttls          *msgTTLs
 	sched         *msgSchedules
-	markersToWake [][]byte
+	markersToWake []madeMsg
 	pendingWake   atomic.Bool
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +15,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/wisp-mq/wisp/conf"
+	"github.com/wisp-mq/wisp/server"
 )
 
 // mountSmallDisk mounts a tmpfs of size bytes under a temporary directory,
@@ -184,4 +188,56 @@ func getURL(t *testing.T, url string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// TestReadOnlyStoreRefusesToStart: a store whose filesystem has become
+// read-only (a real tmpfs remounted ro, as the kernel does after disk
+// errors) stops the server from starting with an error naming the store
+// and the cause, the documented choice, rather than a panic or a server
+// that takes publishes it cannot keep.
+func TestReadOnlyStoreRefusesToStart(t *testing.T) {
+	mnt := mountSmallDisk(t, "16m")
+	cfg := conf.DefaultConfig()
+	cfg.JetStream = true
+	cfg.StoreDir = filepath.Join(mnt, "data")
+	cfg.Server = server.Options{Host: "127.0.0.1", Port: -1}
+	logs, stop := startServe(t, cfg)
+	line := waitLogLine(t, logs, `msg="wisp started"`)
+	url := line[strings.Index(line, "url=")+len("url="):]
+	url = strings.Fields(url)[0]
+	nc := connect(t, url)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "RO", Subjects: []string{"ro"}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		if _, err := js.Publish(ctx, "ro", []byte("kept")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nc.Close()
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-o", "remount,ro", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot remount the tmpfs read-only (%v: %s)", err, strings.TrimSpace(string(out)))
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(context.Background(), func() {}, cfg, slog.New(slog.DiscardHandler), new(slog.LevelVar), nil)
+	}()
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve on a read-only store neither started nor failed")
+	}
+	if err == nil || !strings.Contains(err.Error(), "read-only file system") || !strings.Contains(err.Error(), cfg.StoreDir) {
+		t.Fatalf("serve on a read-only store: %v; want an error naming the store and the read-only filesystem", err)
+	}
 }

@@ -98,7 +98,7 @@ func (l *streamLayers) start(account string, b stream.Broker) error {
 		l.mu.Lock()
 		q := l.accountQuotas[account]
 		if q == nil {
-			q = stream.NewQuota(0, 0) // no limits yet; a reload may set some
+			q = stream.NewAccountQuota(0, 0) // no limits yet; a reload may set some
 			l.accountQuotas[account] = q
 		}
 		l.mu.Unlock()
@@ -278,7 +278,7 @@ func (l *streamLayers) setLimits(cfg *conf.Config) {
 	}
 	for name, lim := range cfg.AccountStoreLimits {
 		if l.accountQuotas[name] == nil {
-			l.accountQuotas[name] = stream.NewQuota(lim.MaxFileStore, lim.MaxMemoryStore)
+			l.accountQuotas[name] = stream.NewAccountQuota(lim.MaxFileStore, lim.MaxMemoryStore)
 		}
 	}
 }

@@ -16,8 +16,8 @@ import (
 )
 
 // TestStoreLimitsPerServerAndAccount checks max_file_store at both levels
-// through nats.go: the account's own limit refuses its streams and
-// publishes (10047), $JS.API.INFO reports the limit in force, a reload
+// through nats.go: the account's own limit refuses its streams (10047) and
+// publishes (10002, as nats-server), $JS.API.INFO reports the limit in force, a reload
 // changes it at once, and /jsz shows the limits and the stores.
 func TestStoreLimitsPerServerAndAccount(t *testing.T) {
 	cfg := conf.DefaultConfig()
@@ -61,8 +61,8 @@ func TestStoreLimitsPerServerAndAccount(t *testing.T) {
 	for ; sent < 100 && refused == nil; sent++ {
 		_, refused = a.Publish(ctx, "s", make([]byte, 1000))
 	}
-	if code := apiErrCode(refused); code != 10047 || sent < 25 {
-		t.Fatalf("publish %d over the account's limit: %v (code %d), want 10047 after about 32", sent, refused, code)
+	if code := apiErrCode(refused); code != 10002 || sent < 25 {
+		t.Fatalf("publish %d over the account's limit: %v (code %d), want 10002 after about 32", sent, refused, code)
 	}
 	// The global account is under the server's limit only.
 	if _, err := g.CreateStream(ctx, jetstream.StreamConfig{Name: "G", Subjects: []string{"g"}, MaxBytes: 512 << 10}); err != nil {

@@ -206,3 +206,37 @@ func selfSignedPair(t *testing.T) (certFile, keyFile string) {
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
 	return certFile, keyFile
 }
+
+// A max_file_store larger than the disk can hold is warned about at
+// start: the disk's headroom, not the limit, would refuse first. A limit
+// that fits says nothing.
+func TestStartupWarnsLimitOverDisk(t *testing.T) {
+	const warning = "max_file_store is more than the disk has room for"
+	for _, tc := range []struct {
+		name  string
+		limit int64
+		warn  bool
+	}{
+		{"over the disk", 1 << 60, true},
+		{"fits", 1 << 20, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := conf.DefaultConfig()
+			cfg.JetStream = true
+			cfg.StoreDir = t.TempDir()
+			cfg.MaxFileStore = tc.limit
+			cfg.Server = server.Options{Host: "127.0.0.1", Port: -1}
+			logs, stop := startServe(t, cfg)
+			waitLogLine(t, logs, `msg="wisp started"`) // the check runs before
+			if got := strings.Contains(logs.String(), warning); got != tc.warn {
+				t.Errorf("warning logged %v, want %v:\n%s", got, tc.warn, logs.String())
+			}
+			if tc.warn && !strings.Contains(logs.String(), "level=WARN") {
+				t.Errorf("the warning is not at warn level:\n%s", logs.String())
+			}
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

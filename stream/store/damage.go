@@ -38,8 +38,22 @@ type Damage struct {
 }
 
 // Lost returns the range of acknowledged sequences missing at the tail.
+// With a ReadError nothing is known to be missing (see Unverified): a
+// stream whose last block cannot be read would otherwise be reported as
+// having lost every message, the readable ones included.
 func (d *Damage) Lost() (first, last uint64, ok bool) {
-	if d.LastSeq > d.FoundLast {
+	if d.ReadError == "" && d.LastSeq > d.FoundLast {
+		return d.FoundLast + 1, d.LastSeq, true
+	}
+	return 0, 0, false
+}
+
+// Unverified returns, for a stream with a ReadError, the acknowledged
+// sequences the store could not vouch for: past the last it could read of
+// the stream's sequence records. They may still be on disk behind the
+// unreadable block, or gone.
+func (d *Damage) Unverified() (first, last uint64, ok bool) {
+	if d.ReadError != "" && d.LastSeq > d.FoundLast {
 		return d.FoundLast + 1, d.LastSeq, true
 	}
 	return 0, 0, false
@@ -53,6 +67,12 @@ type OpenReport struct {
 	Manifest bool // a valid manifest was found
 	Problems []string
 	Damage   []Damage
+	// WALFiles are the write-ahead log files in Dir before Pebble opened
+	// it, as "name (size bytes)". Pebble takes a damaged log's first bad
+	// chunk as its end without naming the file; a tail lost that way was
+	// cut from one of these (the newest, in practice). Pebble deletes or
+	// reuses them once replayed, so this is the only record of them.
+	WALFiles []string
 }
 
 // observed is what the store itself holds of one stream id.
@@ -211,7 +231,7 @@ func reconcile(t *manifestTracker, man *Manifest, obs map[uint32]*observed) []Da
 				t.cons[id][c.Name] = c.Meta
 			}
 		}
-		if _, _, lost := d.Lost(); lost || d.MetaMissing || len(d.MissingConsumers) > 0 {
+		if d.LastSeq > d.FoundLast || d.MetaMissing || len(d.MissingConsumers) > 0 {
 			out = append(out, d)
 		}
 	}

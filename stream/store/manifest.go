@@ -301,6 +301,20 @@ func (t *manifestTracker) noteLoss(id uint32, r LostRange) {
 	})
 }
 
+// streamName returns the name of stream id as last committed, or "" (a
+// volatile store keeps no manifest), for log lines that name a stream.
+func (t *manifestTracker) streamName(id uint32) string {
+	if t == nil {
+		return ""
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ms := t.streams[id]; ms != nil {
+		return ms.Name
+	}
+	return ""
+}
+
 // stream returns the entry of stream id, creating it; mu held.
 func (t *manifestTracker) stream(id uint32) *ManifestStream {
 	ms := t.streams[id]

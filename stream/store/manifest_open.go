@@ -2,6 +2,8 @@ package store
 
 import (
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/cockroachdb/pebble"
@@ -18,7 +20,7 @@ func (s *Store) openManifest() {
 	}
 	s.man = newManifestTracker(s.opts.FS, s.opts.Dir, s.log)
 	ms := readManifest(s.opts.FS, s.opts.Dir)
-	rep := OpenReport{Dir: s.opts.Dir, Manifest: ms.Manifest != nil, Problems: ms.Problems}
+	rep := OpenReport{Dir: s.opts.Dir, Manifest: ms.Manifest != nil, Problems: ms.Problems, WALFiles: s.walsAtOpen}
 	obs, problems := observe(s.Reader(), ms.Manifest)
 	rep.Problems = append(rep.Problems, problems...)
 	rep.Damage = reconcile(s.man, ms.Manifest, obs)
@@ -104,6 +106,26 @@ func openPebble(dir string, po *pebble.Options) (db *pebble.DB, err error) {
 		}
 	}()
 	return pebble.Open(dir, po)
+}
+
+// listWALs names the write-ahead log files in dir, oldest first, with
+// their sizes ("000002.log (25332 bytes)").
+func listWALs(fs vfs.FS, dir string) []string {
+	names, err := fs.List(dir)
+	if err != nil {
+		return nil
+	}
+	sort.Strings(names) // Pebble numbers its files zero-padded
+	var out []string
+	for _, n := range names {
+		if !strings.HasSuffix(n, ".log") {
+			continue
+		}
+		if fi, err := fs.Stat(fs.PathJoin(dir, n)); err == nil {
+			out = append(out, fmt.Sprintf("%s (%d bytes)", n, fi.Size()))
+		}
+	}
+	return out
 }
 
 // hasManifest says whether dir holds either manifest generation.

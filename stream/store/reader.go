@@ -41,7 +41,8 @@ func (r Reader) decode(id uint32, seq uint64, v []byte) (*Msg, error) {
 	m := &Msg{Seq: seq}
 	if err := DecodeRecord(append([]byte(nil), v...), m); err != nil {
 		r.st.corrupt.Add(1)
-		r.st.log.Error("skipping corrupt stored message", "stream_id", id, "seq", seq, "err", err)
+		r.st.log.Error("skipping corrupt stored message", "stream", r.st.man.streamName(id), "stream_id", id,
+			"seq", seq, "dir", r.st.opts.Dir, "err", err)
 		return nil, err
 	}
 	return m, nil

@@ -88,6 +88,8 @@ type Store struct {
 	corrupt atomic.Uint64
 	man     *manifestTracker // nil for volatile stores (manifest.go)
 	report  OpenReport       // what Open found against the manifest
+	// walsAtOpen are the log files found before the first open, for report.
+	walsAtOpen []string
 }
 
 // Open opens or creates the database at opts.Dir and starts its writer.
@@ -116,6 +118,7 @@ func Open(opts Options) (*Store, error) {
 	}
 	if !opts.Volatile {
 		s.watchSpace()
+		s.walsAtOpen = listWALs(opts.FS, opts.Dir)
 	}
 	db, err := s.openDB()
 	if err != nil {

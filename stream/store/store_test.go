@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 
@@ -217,4 +219,52 @@ func TestApplyErrorWritesNothingAndOthersCommit(t *testing.T) {
 	if _, err := s.Reader().Msg(1, 1); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A record failing its checksum is logged at error level with where it
+// is: the stream's name and id, the sequence and the store directory.
+func TestCorruptRecordLoggedWithLocation(t *testing.T) {
+	var logs lockedLog
+	dir := t.TempDir()
+	s, err := Open(Options{Dir: dir, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Do(func(b *Batch) error { return b.PutMeta("ORDERS", 1, []byte(`{"id":1}`)) }); err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(1); seq <= 3; seq++ {
+		put(t, s, 1, seq, "a")
+	}
+	if err := s.db.Set(msgKey(nil, 1, 2), []byte("garbage!garbage!"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Reader().Msg(1, 2); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("corrupt read: %v", err)
+	}
+	out := logs.String()
+	for _, want := range []string{"level=ERROR", `msg="skipping corrupt stored message"`, "stream=ORDERS", "stream_id=1", "seq=2", "dir=" + dir, "corrupt record"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// lockedLog is a log sink safe for the store's goroutines.
+type lockedLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
