@@ -103,6 +103,18 @@ func (c streamCluster) GroupStatus(ctx context.Context, group uint64) stream.Gro
 	return gi
 }
 
+// ReplacePeer is the node's, with the stream layer's refusals.
+func (c streamCluster) ReplacePeer(ctx context.Context, name string, group uint64, remove string) (string, error) {
+	add, err := c.Node.ReplacePeer(ctx, name, group, remove)
+	switch {
+	case errors.Is(err, replication.ErrNotMember):
+		return "", stream.ErrNotMember
+	case errors.Is(err, replication.ErrNoReplacement):
+		return "", stream.ErrNoReplacement
+	}
+	return add, err
+}
+
 var _ stream.Cluster = streamCluster{}
 
 // tuneReplication, when set (by tests), adjusts the replication options
