@@ -22,6 +22,9 @@ type stepDownRequest struct {
 	// Reassign, instead, asks the leader to propose a stream's new
 	// peers (peer_remove.go).
 	Reassign *metaOp `json:"reassign,omitempty"`
+	// RemoveMember asks the leader to remove that server from the
+	// group's voters (server_remove.go).
+	RemoveMember string `json:"remove_member,omitempty"`
 }
 
 // RequestStepDown makes the meta group's leader hand leadership to another
@@ -67,7 +70,7 @@ func (m *Meta) RequestStepDown(ctx context.Context) error {
 // route's reader, so the step-down goes on a goroutine of its own.
 func (m *Meta) receiveControl(from string, payload []byte) {
 	var req stepDownRequest
-	if err := json.Unmarshal(payload, &req); err != nil || !req.StepDown && !validReassign(req.Reassign) {
+	if err := json.Unmarshal(payload, &req); err != nil || !req.StepDown && !validReassign(req.Reassign) && req.RemoveMember == "" {
 		m.log.Warn("dropped a malformed meta request", "from", from)
 		return
 	}
@@ -77,6 +80,10 @@ func (m *Meta) receiveControl(from string, payload []byte) {
 	}
 	if req.Reassign != nil {
 		go m.proposeReassign(from, *req.Reassign)
+		return
+	}
+	if req.RemoveMember != "" {
+		go m.proposeMemberRemoval(from, req.RemoveMember)
 		return
 	}
 	go func() {

@@ -1,8 +1,13 @@
 package stream
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -43,11 +48,16 @@ func (svc *Service) removePeer(cl Cluster, name string, reply, body []byte, hops
 	if !containsName(peers, req.Peer) {
 		return errResponse(typeStreamRemovePeer, apiErr(errClusterPeerNotMember))
 	}
-	if !s.repl.leader.Load() {
-		return errResponse(typeStreamRemovePeer, apiErr(errClusterNotLeader))
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	// Leadership may have just moved (the request was sent here by a
+	// server that saw this one lead, or this one is still taking over).
+	if leader := servingLeader(ctx, cl, s); leader != cl.Self() {
+		if leader != "" && hops < maxCreatedHops && svc.forwardAny(leader, apiPrefix+"STREAM.PEER.REMOVE."+name, reply, body, hops) {
+			return nil
+		}
+		return errResponse(typeStreamRemovePeer, apiErr(errClusterNotLeader))
+	}
 	if req.Peer == cl.Self() {
 		return svc.removeLeader(ctx, cl, s, reply, body, hops)
 	}
@@ -84,5 +94,71 @@ func (svc *Service) removeLeader(ctx context.Context, cl Cluster, s *stream, rep
 			return errResponse(typeStreamRemovePeer, apiErr(errClusterNotAvail))
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+}
+
+// servingLeader waits (up to 5 seconds) until this server's replica of s
+// serves as its leader, or another server leads its group, and names
+// that leader; "" when neither happened.
+func servingLeader(ctx context.Context, cl Cluster, s *stream) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for {
+		if s.repl.leader.Load() {
+			return cl.Self()
+		}
+		if gi := cl.GroupStatus(ctx, s.group); gi.Leader != "" && gi.Leader != cl.Self() {
+			return gi.Leader
+		}
+		select {
+		case <-ctx.Done():
+			return ""
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// RemovePeer asks, as a client of this server would, that peer leave
+// stream's group (STREAM.PEER.REMOVE, answered by the stream's leader
+// wherever it is), and waits for the answer. A server's removal from the
+// cluster replaces it in each stream it held this way.
+func (svc *Service) RemovePeer(ctx context.Context, stream, peer string) error {
+	rs, ok := svc.broker.(routedSubscriber)
+	if !ok {
+		return errors.New("stream: the broker cannot subscribe across the cluster")
+	}
+	var tok [8]byte
+	_, _ = rand.Read(tok[:])
+	inbox := "_INBOX.wisp.peer_remove." + hex.EncodeToString(tok[:])
+	answer := make(chan []byte, 1)
+	cancel, err := rs.SubscribeRouted(inbox, func(_, _, _, data []byte) {
+		select {
+		case answer <- bytes.Clone(data):
+		default:
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("stream: remove %s from %q: %w", peer, stream, err)
+	}
+	defer cancel()
+	body, _ := json.Marshal(removePeerRequest{Peer: peer})
+	if err := svc.broker.Publish(apiPrefix+"STREAM.PEER.REMOVE."+stream, inbox, nil, body); err != nil {
+		return fmt.Errorf("stream: remove %s from %q: %w", peer, stream, err)
+	}
+	select {
+	case data := <-answer:
+		var r struct {
+			Success bool      `json:"success"`
+			Error   *APIError `json:"error"`
+		}
+		if err := json.Unmarshal(data, &r); err != nil {
+			return fmt.Errorf("stream: remove %s from %q: answer: %w", peer, stream, err)
+		}
+		if r.Error != nil {
+			return fmt.Errorf("stream: remove %s from %q: %s (%d)", peer, stream, r.Error.Description, r.Error.ErrCode)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("stream: remove %s from %q: no answer: %w", peer, stream, ctx.Err())
 	}
 }

@@ -3,14 +3,18 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/wisp-mq/wisp/conf"
+	"github.com/wisp-mq/wisp/replication"
+	"github.com/wisp-mq/wisp/server"
 )
 
 // peerRemoveReply is STREAM.PEER.REMOVE's answer.
@@ -203,4 +207,78 @@ func jetstreamR3(name, subject string) jetstream.StreamConfig {
 
 func jetstreamR1(name, subject string) jetstream.StreamConfig {
 	return jetstream.StreamConfig{Name: name, Subjects: []string{subject}}
+}
+
+// TestServerRemove: four servers, an R3 stream; one of its followers
+// stops and is removed from the cluster. The stream gets the fourth
+// server in its place, which catches up to every acknowledged message,
+// and the meta group no longer counts the removed server. Removing a
+// server whose stream has nowhere to go is refused, the server stays.
+func TestServerRemove(t *testing.T) {
+	nodes := startStreamCluster(t, "sr", 4)
+	waitMetaLeader(t, nodes)
+	nc, js := jsConnect(t, nodes[0].url())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstreamR3("ORDERS", "orders.>")); err != nil {
+		t.Fatal(err)
+	}
+	acked := publishAcked(t, js, "orders", 0, 40)
+	var before []string
+	waitLong(t, "the stream's group", func() bool { before, _ = groupOf(nc, "ORDERS"); return len(before) == 3 })
+	var gone, spare string
+	for _, n := range nodes {
+		switch {
+		case !slices.Contains(before, n.name):
+			spare = n.name
+		case n.name != streamLeader(nodes, js, "ORDERS") && n.name != nodes[0].name && gone == "":
+			gone = n.name
+		}
+	}
+	nodeNamed(nodes, gone).stop()
+	via := nodes[0]
+	remove := removeServer(via.node, via.layers.global())
+
+	if err := remove(ctx, "nosuch", ""); !errors.Is(err, server.ErrServerNotMember) {
+		t.Fatalf("removing an unknown server: %v", err)
+	}
+	if err := remove(ctx, gone, ""); err != nil {
+		t.Fatalf("removing %s: %v", gone, err)
+	}
+	want := slices.DeleteFunc(slices.Clone(before), func(p string) bool { return p == gone })
+	want = append(want, spare)
+	slices.Sort(want)
+	waitLong(t, fmt.Sprintf("peers %v, all current", want), func() bool {
+		got, current := groupOf(nc, "ORDERS")
+		return slices.Equal(got, want) && current
+	})
+	waitLong(t, "the replacement caught up", func() bool { return localCount(nodeNamed(nodes, spare), "ORDERS") == len(acked) })
+	checkHolds(t, js, "ORDERS", acked)
+	waitLong(t, "every server dropped the removed one from the meta group", func() bool {
+		for _, n := range nodes {
+			if !n.running {
+				continue
+			}
+			if _, err := n.node.MetaMember(ctx, gone, ""); !errors.Is(err, replication.ErrNotMetaMember) {
+				return false
+			}
+			if st := n.node.MetaStatus(ctx); st.Size != 3 {
+				return false
+			}
+		}
+		return true
+	})
+
+	// The three left all hold the stream: removing one finds no place
+	// for its replica, so it is refused and the server stays.
+	err := remove(ctx, spare, "")
+	if err == nil || !strings.Contains(err.Error(), "peer remap failed") {
+		t.Fatalf("removing a server whose stream cannot move: %v", err)
+	}
+	if m, err := via.node.MetaMember(ctx, spare, ""); err != nil || m != spare {
+		t.Fatalf("%s after a refused removal: %q, %v", spare, m, err)
+	}
+	if got, _ := groupOf(nc, "ORDERS"); !slices.Equal(got, want) {
+		t.Fatalf("a refused removal changed the group: %v, want %v", got, want)
+	}
 }
