@@ -126,6 +126,12 @@ func TestStreamPeerRemove(t *testing.T) {
 	wantRemoveError(t, removePeer(t, nc, "ORDERS", `{"peer":"nosuch"}`), 10040, "an unknown server")
 	wantRemoveError(t, removePeer(t, nc, "ORDERS", `{}`), 10003, "no peer named")
 	wantRemoveError(t, removePeer(t, nc, "NOSUCH", `{"peer":"`+gone+`"}`), 10059, "an unknown stream")
+	// A one-replica stream lives on its server alone: it cannot move.
+	if _, err := js.CreateStream(ctx, jetstreamR1("LOCAL", "local.>")); err != nil {
+		t.Fatal(err)
+	}
+	wantRemoveError(t, removePeer(t, nc, "LOCAL", `{"peer":"`+nodes[0].name+`"}`), 10075, "the server of a one-replica stream")
+	wantRemoveError(t, removePeer(t, nc, "LOCAL", `{"peer":"`+nodes[1].name+`"}`), 10040, "another server for a one-replica stream")
 
 	// A follower, asked through the server being removed.
 	ncGone, _ := jsConnect(t, nodeNamed(nodes, gone).url())
