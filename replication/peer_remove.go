@@ -22,10 +22,13 @@ import (
 //  3. the leader adds the replacement as a voter, and fills it from its
 //     log or a snapshot.
 //
-// Between 1 and 3 the group has one voter fewer. A failure part way
-// leaves a state the same request completes when asked again: removing
-// a voter that is gone and adding one already there change nothing, and
-// the reassignment applies only to the peers it was made from.
+// Between 1 and 3 the group has one voter fewer. A failure after 1 and
+// before 2 is completed by asking again (removing a voter that is gone
+// changes nothing, and the reassignment applies only to the peers it was
+// made from). A failure after 2 leaves the replacement assigned but not
+// a voter: the group runs on the others, and removing the replacement
+// (asking again, for it) gives its place to another server. Nothing
+// completes it by itself yet. One replacement runs at a time per server.
 
 // ErrNotMember: the server named is not one of the stream's peers.
 var ErrNotMember = errors.New("replication: the server is not a peer of the stream")
@@ -49,6 +52,11 @@ func (n *Node) ReplacePeer(ctx context.Context, stream string, group uint64, rem
 	}
 	if remove == n.name {
 		return "", errors.New("replication: the stream's leader cannot remove itself: step down first")
+	}
+	n.replaceMu.Lock()
+	defer n.replaceMu.Unlock()
+	if a, ok = n.meta.sm.assignment(stream); !ok || a.Group != group || !slices.Contains(a.Peers, remove) {
+		return "", ErrNotMember // changed while waiting for another replacement
 	}
 	add := n.pickReplacement(ctx, a.Peers)
 	if add == "" {
