@@ -397,6 +397,10 @@ func (m *Meta) memberNames(ctx context.Context) []string {
 	members := slices.Clone(m.members)
 	m.mu.Unlock()
 	if members != nil {
+		// Without those removed from the group since (server_remove.go).
+		if ids, err := m.node.host.Voters(ctx, MetaGroup); err == nil && len(ids) > 0 {
+			members = slices.DeleteFunc(members, func(n string) bool { return !slices.Contains(ids, NodeID(n)) })
+		}
 		return members
 	}
 	ids, err := m.node.host.Voters(ctx, MetaGroup)

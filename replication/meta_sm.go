@@ -39,6 +39,10 @@ type Assignment struct {
 	Group   uint64          `json:"group,omitempty"`
 	Config  json.RawMessage `json:"config,omitempty"`
 	Created time.Time       `json:"created,omitzero"`
+	// Former names the servers that held the stream and were removed
+	// (peer_remove.go): one given the stream again may have voted in its
+	// group before, so it recovers instead of starting fresh.
+	Former []string `json:"former,omitempty"`
 }
 
 // firstStreamGroup is the first group id given to a stream.
@@ -58,6 +62,10 @@ type metaOp struct {
 	NewGroup bool            `json:"new_group,omitempty"`
 	Config   json.RawMessage `json:"config,omitempty"`
 	Created  time.Time       `json:"created,omitzero"`
+	// Expect, on a reassignment, is the peers the proposer saw: the
+	// entry changes nothing unless the stream still has exactly those
+	// (a stale or repeated request is a no-op on every replica alike).
+	Expect []string `json:"expect,omitempty"`
 }
 
 func (m *metaSM) Applied() uint64 {
@@ -100,7 +108,18 @@ func (m *metaSM) Apply(ents []consensus.Entry) ([]any, error) {
 				m.nextGroup++
 				results[i] = a.Group
 			} else if old, ok := m.streams[op.Stream]; ok {
+				if op.Expect != nil && !slices.Equal(old.Peers, op.Expect) {
+					continue
+				}
 				a.Group, a.Config, a.Created = old.Group, old.Config, old.Created
+				a.Former = slices.Clone(old.Former)
+				for _, p := range old.Peers {
+					if !slices.Contains(a.Peers, p) && !slices.Contains(a.Former, p) {
+						a.Former = append(a.Former, p)
+					}
+				}
+			} else if op.Expect != nil {
+				continue
 			}
 			m.streams[op.Stream] = a
 			changed = true
@@ -176,7 +195,7 @@ func (m *metaSM) streamAssignments() map[string]Assignment {
 	defer m.mu.Unlock()
 	out := maps.Clone(m.streams)
 	for k, v := range out {
-		v.Peers = slices.Clone(v.Peers)
+		v.Peers, v.Former = slices.Clone(v.Peers), slices.Clone(v.Former)
 		out[k] = v
 	}
 	return out
@@ -187,7 +206,7 @@ func (m *metaSM) assignment(name string) (Assignment, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	a, ok := m.streams[name]
-	a.Peers = slices.Clone(a.Peers)
+	a.Peers, a.Former = slices.Clone(a.Peers), slices.Clone(a.Former)
 	return a, ok
 }
 

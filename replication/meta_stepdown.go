@@ -19,6 +19,12 @@ var ErrNoMetaLeader = errors.New("replication: the meta group has no leader")
 type stepDownRequest struct {
 	StepDown bool   `json:"stepdown"`
 	Term     uint64 `json:"term"`
+	// Reassign, instead, asks the leader to propose a stream's new
+	// peers (peer_remove.go).
+	Reassign *metaOp `json:"reassign,omitempty"`
+	// RemoveMember asks the leader to remove that server from the
+	// group's voters (server_remove.go).
+	RemoveMember string `json:"remove_member,omitempty"`
 }
 
 // RequestStepDown makes the meta group's leader hand leadership to another
@@ -64,12 +70,20 @@ func (m *Meta) RequestStepDown(ctx context.Context) error {
 // route's reader, so the step-down goes on a goroutine of its own.
 func (m *Meta) receiveControl(from string, payload []byte) {
 	var req stepDownRequest
-	if err := json.Unmarshal(payload, &req); err != nil || !req.StepDown {
+	if err := json.Unmarshal(payload, &req); err != nil || !req.StepDown && !validReassign(req.Reassign) && req.RemoveMember == "" {
 		m.log.Warn("dropped a malformed meta request", "from", from)
 		return
 	}
 	st, ok := m.node.host.Status(MetaGroup)
 	if !ok || !st.IsLeader || st.Term != req.Term {
+		return
+	}
+	if req.Reassign != nil {
+		go m.proposeReassign(from, *req.Reassign)
+		return
+	}
+	if req.RemoveMember != "" {
+		go m.proposeMemberRemoval(from, req.RemoveMember)
 		return
 	}
 	go func() {

@@ -60,6 +60,9 @@ type Node struct {
 	meta  *Meta
 
 	leaderChanges atomic.Uint64 // of the meta group
+	// replaceMu is held while this server replaces a stream's peer
+	// (peer_remove.go): one replacement at a time.
+	replaceMu sync.Mutex
 
 	streamsMu sync.Mutex
 	streams   *streams // the replicated streams, once attached (streams.go)

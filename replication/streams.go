@@ -148,7 +148,8 @@ func (s *streams) reconcile() {
 // this server lost its raft state (its meta replica joined an existing
 // group without bootstrapping in this run): then it may have voted in
 // the group before, and it recovers from the other members instead
-// (consensus/recovery.go).
+// (consensus/recovery.go). So does a server given back a stream it was
+// removed from (Assignment.Former).
 func (s *streams) open(name string, a Assignment) {
 	sm, err := s.layer.OpenReplica(name, a.Group, a.Config, a.Created)
 	if err != nil {
@@ -162,8 +163,11 @@ func (s *streams) open(name string, a Assignment) {
 	s.node.tr.Learn(a.Peers...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	// A server that held the stream before it was removed from it may
+	// have voted in the group: it recovers too.
+	fresh := !s.node.meta.joinedExisting() && !slices.Contains(a.Former, s.node.name)
 	err = s.node.host.AddGroup(ctx, consensus.GroupConfig{ID: a.Group, Peers: peers,
-		Bootstrap: !s.node.meta.joinedExisting(), StateMachine: sm})
+		Bootstrap: fresh, StateMachine: sm})
 	if err != nil && !errors.Is(err, consensus.ErrGroupOpen) {
 		s.log.Error("starting a stream's raft group", "stream", name, "group", a.Group, "err", err)
 		return

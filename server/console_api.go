@@ -51,7 +51,10 @@ func (s *Server) request(account, subject string, hdr, body []byte, timeout time
 	}
 	inbox := "_INBOX.console." + nuid.Next()
 	answer := make(chan []byte, 1)
-	cancel, err := b.Subscribe(inbox, "", func(_, _, _, data []byte) {
+	// Routed: in a cluster, the answer about a replicated stream comes
+	// from its leader, which may be another server. The interest goes out
+	// on the routes before the request does, so it is there first.
+	cancel, err := b.SubscribeRouted(inbox, func(_, _, _, data []byte) {
 		select {
 		case answer <- append([]byte(nil), data...):
 		default:

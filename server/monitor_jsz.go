@@ -49,6 +49,18 @@ type StreamReport struct {
 	Consumers    []ConsumerReport
 	// Origins are the streams this one mirrors or sources.
 	Origins []OriginReport
+	// Cluster is a replicated stream's group as this server sees it, nil
+	// for a stream on this server alone.
+	Cluster *StreamClusterReport
+}
+
+// StreamClusterReport is a replicated stream's raft group: its leader
+// and the replicas other than this server.
+type StreamClusterReport struct {
+	Name      string // the cluster's name
+	RaftGroup string
+	Leader    string // "" while no leader is known
+	Replicas  []MetaPeerReport
 }
 
 // OriginReport is a stream's mirror or one of its sources.
@@ -151,6 +163,17 @@ type StreamDetail struct {
 	// Mirror and Sources, as in nats-server's stream info.
 	Mirror  *SourceDetail  `json:"mirror,omitempty"`
 	Sources []SourceDetail `json:"sources,omitempty"`
+	// Cluster is a replicated stream's group, as in stream info.
+	Cluster *StreamClusterDetail `json:"cluster,omitempty"`
+}
+
+// StreamClusterDetail is a replicated stream's cluster section in /jsz,
+// in stream info's shape.
+type StreamClusterDetail struct {
+	Name      string          `json:"name,omitempty"`
+	RaftGroup string          `json:"raft_group,omitempty"`
+	Leader    string          `json:"leader,omitempty"`
+	Replicas  []*MetaPeerInfo `json:"replicas,omitempty"`
 }
 
 // SourceDetail is a stream's mirror or one of its sources in /jsz.
@@ -219,6 +242,9 @@ func (s *Server) jsz(rep *JetStreamReport) Jsz {
 			} else {
 				sd.Sources = append(sd.Sources, d)
 			}
+		}
+		if c := sr.Cluster; c != nil {
+			sd.Cluster = &StreamClusterDetail{Name: c.Name, RaftGroup: c.RaftGroup, Leader: c.Leader, Replicas: peerInfos(c.Replicas)}
 		}
 		jz.StreamDetail = append(jz.StreamDetail, sd)
 	}

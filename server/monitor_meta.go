@@ -54,15 +54,21 @@ func metaClusterInfo(r *MetaClusterReport) *MetaClusterInfo {
 	if r == nil {
 		return nil
 	}
-	mi := &MetaClusterInfo{Name: r.Name, Leader: r.Leader, Size: r.Size}
-	for _, p := range r.Replicas {
+	return &MetaClusterInfo{Name: r.Name, Leader: r.Leader, Size: r.Size, Replicas: peerInfos(r.Replicas)}
+}
+
+// peerInfos is a group's members in monitoring's shape: one never heard
+// from is offline.
+func peerInfos(peers []MetaPeerReport) []*MetaPeerInfo {
+	var out []*MetaPeerInfo
+	for _, p := range peers {
 		pi := &MetaPeerInfo{Name: p.Name, Current: p.Current, Active: p.Active, Lag: p.Lag}
 		if p.Active < 0 {
 			pi.Offline, pi.Active = true, 0
 		}
-		mi.Replicas = append(mi.Replicas, pi)
+		out = append(out, pi)
 	}
-	return mi
+	return out
 }
 
 var (

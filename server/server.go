@@ -87,6 +87,8 @@ type Server struct {
 	serverRequests map[*account]func(subject, reply string, data []byte)
 	// metaStepDown is the meta leader step-down (system_meta.go).
 	metaStepDown atomic.Pointer[func(context.Context) error]
+	// serverRemove removes a server from the cluster (system_server_remove.go).
+	serverRemove atomic.Pointer[func(ctx context.Context, name, peerID string) error]
 
 	// tls is the TLS setup for new connections, nil when TLS is off.
 	tls atomic.Pointer[tlsState]

@@ -124,6 +124,10 @@ func (s *Server) startSystem() error {
 		return err
 	}
 	p.subs = append(p.subs, sub)
+	if sub, err = s.subscribeSystem(p.acc, subjServerRemove, false, s.serveServerRemove); err != nil {
+		return err
+	}
+	p.subs = append(p.subs, sub)
 	s.syncAccountResponders()
 	p.done.Add(1)
 	go s.statszLoop(p)

@@ -27,6 +27,7 @@ const (
 	typeUnknownAPIRequest = typePrefix + "error_response"
 	typeStreamStepDown    = typePrefix + "stream_leader_stepdown_response"
 	typeConsumerStepDown  = typePrefix + "consumer_leader_stepdown_response"
+	typeStreamRemovePeer  = typePrefix + "stream_remove_peer_response"
 )
 
 // apiResponse is the part every API reply shares.
@@ -179,6 +180,8 @@ func (svc *Service) route(rest string, body []byte) any {
 		return svc.createStream(name, body)
 	case op == "STREAM.LEADER.STEPDOWN":
 		return errResponse(typeStreamStepDown, apiErr(errClusterRequired))
+	case op == "STREAM.PEER.REMOVE":
+		return errResponse(typeStreamRemovePeer, apiErr(errClusterRequired))
 	case op == "STREAM.UPDATE":
 		return svc.updateStream(name, body)
 	case op == "STREAM.INFO":
@@ -202,7 +205,7 @@ func (svc *Service) route(rest string, body []byte) any {
 // The operations with a stream name have two or three words before it.
 func splitAPI(rest string) (op, name string, ok bool) {
 	for _, p := range []string{"STREAM.MSG.GET.", "STREAM.MSG.DELETE.", "STREAM.LEADER.STEPDOWN.", "STREAM.CREATE.", "STREAM.UPDATE.",
-		"STREAM.INFO.", "STREAM.DELETE.", "STREAM.PURGE."} {
+		"STREAM.INFO.", "STREAM.DELETE.", "STREAM.PURGE.", "STREAM.PEER.REMOVE."} {
 		if n, found := strings.CutPrefix(rest, p); found {
 			if n == "" || strings.Contains(n, ".") {
 				return rest, "", false

@@ -37,7 +37,18 @@ type Cluster interface {
 	// StepDown hands a group's leadership to its most caught-up active
 	// member; this server must lead it.
 	StepDown(ctx context.Context, group uint64) error
+	// ReplacePeer replaces remove among a stream's peers with another
+	// server, keeping the replica count (this server leads the group and
+	// is not remove); it returns the replacement. ErrNotMember and
+	// ErrNoReplacement are its refusals.
+	ReplacePeer(ctx context.Context, stream string, group uint64, remove string) (string, error)
 }
+
+// Cluster.ReplacePeer's refusals.
+var (
+	ErrNotMember     = errors.New("peer not a member")
+	ErrNoReplacement = errors.New("no server to replace the peer")
+)
 
 // ErrNoPeers is Cluster.PlaceStream's error when there are fewer servers
 // than replicas.

@@ -199,6 +199,8 @@ func (svc *Service) handleCluster(cl Cluster, rest string, reply []byte, body []
 		return svc.deleteReplicated(cl, name), true
 	case strings.HasPrefix(rest, "STREAM.LEADER.STEPDOWN."):
 		return svc.stepDown(cl, typeStreamStepDown, strings.TrimPrefix(rest, "STREAM.LEADER.STEPDOWN."), ""), true
+	case strings.HasPrefix(rest, "STREAM.PEER.REMOVE."):
+		return svc.removePeer(cl, strings.TrimPrefix(rest, "STREAM.PEER.REMOVE."), reply, body, hops), true
 	case strings.HasPrefix(rest, "CONSUMER.LEADER.STEPDOWN."):
 		sname, cname, _ := strings.Cut(strings.TrimPrefix(rest, "CONSUMER.LEADER.STEPDOWN."), ".")
 		return svc.stepDown(cl, typeConsumerStepDown, sname, cname), true

@@ -44,6 +44,8 @@ const (
 	errClusterNotAvail
 	errClusterNotLeader
 	errClusterRequired
+	errClusterPeerNotMember
+	errPeerRemap
 	errStreamNameInvalid
 	errNoMessageFound
 	errMsgDeleteFailed
@@ -200,6 +202,8 @@ var errTable = [...]APIError{
 	errClusterNotAvail:            {503, 10008, "JetStream system temporarily unavailable"},
 	errClusterNotLeader:           {500, 10009, "JetStream cluster can not handle request"},
 	errClusterRequired:            {503, 10010, "JetStream clustering support required"},
+	errClusterPeerNotMember:       {400, 10040, "peer not a member"},
+	errPeerRemap:                  {503, 10075, "peer remap failed"},
 	errStreamNameInvalid:          {400, 10128, "stream name can not contain path separators"},
 	errNoMessageFound:             {404, 10037, "no message found"},
 	errMsgDeleteFailed:            {500, 10057, "{x}"},

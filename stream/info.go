@@ -115,6 +115,9 @@ type StreamStats struct {
 	LastTime  time.Time
 	Consumers int
 	Created   time.Time
+	// Cluster is a replicated stream's cluster section, nil for a local
+	// stream.
+	Cluster *ClusterInfo
 }
 
 // Stats returns a consistent-per-stream snapshot, streams in name order.
@@ -126,7 +129,7 @@ func (svc *Service) Stats() Stats {
 			Name: s.name, Storage: cfg.Storage, Subjects: append([]string(nil), cfg.Subjects...),
 			Messages: st.msgs, Bytes: st.bytes, FirstSeq: st.first, LastSeq: st.last,
 			FirstTime: unixTime(st.firstTime), LastTime: unixTime(st.lastTime),
-			Consumers: consumers, Created: s.created,
+			Consumers: consumers, Created: s.created, Cluster: s.clusterInfo(),
 		})
 		if cfg.Storage == MemoryStorage {
 			out.Memory += st.bytes

@@ -86,6 +86,8 @@ func (n *streamNode) start(t *testing.T) {
 	cfg.Server.Cluster.Port = n.rt
 	cfg.Server.Cluster.Routes = n.routes
 	cfg.Server.JetStream = true // as serve sets it: INFO advertises streams
+	cfg.Server.HTTPHost = "127.0.0.1"
+	cfg.Server.HTTPPort = -1 // monitoring and the console (the browser test looks)
 	log := testLog().With("server", n.name)
 	srv, err := server.New(&cfg.Server, log)
 	if err != nil {

@@ -348,7 +348,8 @@ func TestReplicatedStreamStepDownAndInfo(t *testing.T) {
 func TestReplicatedStreamCatchUpFromSnapshot(t *testing.T) {
 	nodes := startStreamClusterWith(t, "rp", 3, 32)
 	waitMetaLeader(t, nodes)
-	_, js := jsConnect(t, nodes[0].url())
+	// Every server's URL: the test stops one, maybe this client's.
+	_, js := jsConnect(t, nodes[0].url()+","+nodes[1].url()+","+nodes[2].url())
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "SNAP", Subjects: []string{"snap.>"}, Replicas: 3, AllowDirect: true})

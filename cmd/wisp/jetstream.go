@@ -240,11 +240,24 @@ func jetStreamReport(all []accountStreams) server.JetStreamReport {
 				Name: name, Subjects: s.Subjects, Storage: s.Storage.String(), Created: s.Created,
 				Messages: s.Messages, Bytes: s.Bytes, FirstSeq: s.FirstSeq, LastSeq: s.LastSeq,
 				FirstTime: s.FirstTime, LastTime: s.LastTime, NumConsumers: s.Consumers,
-				Consumers: consumers[s.Name], Origins: origins[s.Name],
+				Consumers: consumers[s.Name], Origins: origins[s.Name], Cluster: streamClusterReport(s.Cluster),
 			})
 		}
 	}
 	return rep
+}
+
+// streamClusterReport is a replicated stream's cluster section in the
+// server's monitoring form, nil for a local stream.
+func streamClusterReport(ci *stream.ClusterInfo) *server.StreamClusterReport {
+	if ci == nil {
+		return nil
+	}
+	r := &server.StreamClusterReport{Name: ci.Name, RaftGroup: ci.RaftGroup, Leader: ci.Leader}
+	for _, p := range ci.Replicas {
+		r.Replicas = append(r.Replicas, server.MetaPeerReport{Name: p.Name, Current: p.Current, Active: p.Active, Lag: p.Lag})
+	}
+	return r
 }
 
 // addDamage adds one layer's damage figures to the report; offline

@@ -151,6 +151,7 @@ func serve(ctx context.Context, stopSignals func(), cfg *conf.Config, log *slog.
 		inner := stopStreams
 		stopStreams = func() {
 			srv.SetMetaLeaderStepDown(nil)
+			srv.SetServerRemove(nil)
 			layers.meta.Store(nil)
 			if err := node.Close(); err != nil {
 				log.Error("closing replication", "err", err)

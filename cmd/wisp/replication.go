@@ -70,6 +70,7 @@ func startReplication(cfg *conf.Config, srv *server.Server, layers *streamLayers
 			return nil, err
 		}
 		node.AttachStreams(svc)
+		srv.SetServerRemove(removeServer(node, svc))
 	}
 	return node, nil
 }
@@ -103,7 +104,42 @@ func (c streamCluster) GroupStatus(ctx context.Context, group uint64) stream.Gro
 	return gi
 }
 
+// ReplacePeer is the node's, with the stream layer's refusals.
+func (c streamCluster) ReplacePeer(ctx context.Context, name string, group uint64, remove string) (string, error) {
+	add, err := c.Node.ReplacePeer(ctx, name, group, remove)
+	switch {
+	case errors.Is(err, replication.ErrNotMember):
+		return "", stream.ErrNotMember
+	case errors.Is(err, replication.ErrNoReplacement):
+		return "", stream.ErrNoReplacement
+	}
+	return add, err
+}
+
 var _ stream.Cluster = streamCluster{}
+
+// removeServer is $JS.API.SERVER.REMOVE: each stream the server holds
+// gets another server in its place (through the stream's leader, as a
+// peer removal), then the meta group drops the server. A stream that
+// cannot be given a replacement stops the removal with its error: the
+// server stays a member, and no stream runs short of its replicas.
+func removeServer(node *replication.Node, svc *stream.Service) func(ctx context.Context, name, peerID string) error {
+	return func(ctx context.Context, name, peerID string) error {
+		member, err := node.MetaMember(ctx, name, peerID)
+		if errors.Is(err, replication.ErrNotMetaMember) {
+			return server.ErrServerNotMember
+		}
+		if err != nil {
+			return err
+		}
+		for _, s := range node.StreamsOf(member) {
+			if err := svc.RemovePeer(ctx, s, member); err != nil {
+				return err
+			}
+		}
+		return node.RemoveMetaMember(ctx, member)
+	}
+}
 
 // tuneReplication, when set (by tests), adjusts the replication options
 // (snapshot periods) before the node starts.

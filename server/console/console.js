@@ -71,6 +71,31 @@
     return tr;
   }
 
+  // replicaRows lists a raft group's members for a table: first is the
+  // server that reported (a stream's leader, or this server for the meta
+  // group), then the others it reported; the leader is marked.
+  function replicaRows(first, leader, replicas) {
+    const rows = [];
+    const names = new Set((replicas || []).map((p) => p.name));
+    if (first && !names.has(first)) {
+      rows.push(row([[first, "name"], [first === leader ? "leader" : "follower", ""], ["yes", ""], ["now", "num dim"], ["0", "num dim"]]));
+    }
+    for (const p of replicas || []) {
+      const heard = p.offline ? "never" : `${(p.active / 1e9).toFixed(1)} s ago`;
+      const tr = row([
+        [p.name || "(unknown)", "name"],
+        [p.name === leader ? "leader" : "follower", ""],
+        [p.current ? "yes" : "no", p.current ? "" : "bad"],
+        [heard, "num dim"],
+        [fmtInt(p.lag || 0), "num" + (p.lag ? "" : " dim")],
+      ]);
+      tr.dataset.replica = p.name || "";
+      rows.push(tr);
+    }
+    if (rows.length && first && !names.has(first)) rows[0].dataset.replica = first;
+    return rows;
+  }
+
   function pager(id, total, offset, onMove) {
     const box = $(id);
     box.replaceChildren();
@@ -445,6 +470,13 @@
       const head = el("div", "stream-head");
       head.appendChild(el("h2", "", s.name));
       if (s.storage) head.appendChild(el("span", "pill", s.storage));
+      if (s.cluster) {
+        const n = 1 + (s.cluster.replicas || []).length;
+        const lead = el("span", "pill replicas", `R${n} · ` + (s.cluster.leader ? "leader " + s.cluster.leader : "no leader"));
+        if (!s.cluster.leader) lead.classList.add("warn");
+        lead.title = "Replicas: " + [varz && varz.server_name].concat((s.cluster.replicas || []).map((p) => p.name + (p.current ? "" : " (behind)"))).filter(Boolean).join(", ");
+        head.appendChild(lead);
+      }
       for (const subj of s.subjects) head.appendChild(el("code", "", subj));
       box.appendChild(head);
       const st = s.state;
@@ -550,6 +582,20 @@
       statCard("Routed out / s", fmtShort(outRate), "messages to other servers"),
       statCard("Slow routes", fmtInt(cl.slow_routes || 0), "routes cut for falling behind"),
     );
+    await loadMeta(v.server_name);
+  }
+
+  // loadMeta shows the meta group (/jsz's meta_cluster) on the Cluster
+  // page: hidden on a server without streams or replication.
+  async function loadMeta(self) {
+    const j = await getJSON("/jsz");
+    const mc = j.ok && j.body.meta_cluster;
+    $("meta-panel").hidden = !mc;
+    if (!mc) return;
+    setText("meta-size", fmtInt(mc.cluster_size || 0) + " servers");
+    setText("meta-leader", mc.leader ? "leader " + mc.leader : "");
+    $("meta-forming").hidden = Boolean(mc.leader);
+    $("meta-table").tBodies[0].replaceChildren(...replicaRows(self, mc.leader, mc.replicas));
   }
 
   // ---- routing and polling ----------------------------------------------------
@@ -598,7 +644,7 @@
 
   // The management pages (manage.js) share this file's helpers.
   const manage = window.WispManage({
-    $, el, fmtInt, fmtBytes, fmtShort, fmtDuration, drawChart, row, fact, statCard,
+    $, el, fmtInt, fmtBytes, fmtShort, fmtDuration, drawChart, row, fact, statCard, replicaRows,
     route: () => route(), refreshPage: () => refreshPage(), setStatus: (t) => setText("last-update", t),
   });
 

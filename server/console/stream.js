@@ -105,6 +105,16 @@ window.WispStreamPage = (h, m) => {
     // reports stored bytes, which limits also take away from).
     drawChart($("sd-chart-bytes"), series.map((p) => ({ t: p.t, v: p.v * avg })), [{ field: "v", color: "--in" }], (v) => fmtBytes(v));
 
+    // A replicated stream's group, as its leader (which answers stream
+    // info) reports it.
+    const cl = info.cluster;
+    $("sd-cluster").hidden = !cl;
+    if (cl) {
+      $("sd-cluster-group").textContent = cl.raft_group || "";
+      $("sd-leader").textContent = cl.leader ? "leader " + cl.leader : "no leader";
+      $("sd-replicas").tBodies[0].replaceChildren(...h.replicaRows(cl.leader, cl.leader, cl.replicas));
+    }
+
     const dl = $("sd-config");
     dl.replaceChildren();
     fact(dl, "Subjects", (cfg.subjects || []).join(", ") || "—");
