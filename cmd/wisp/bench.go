@@ -54,6 +54,14 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer, ter
 			cfg.Binary = self
 		}
 	}
+	if cfg.Server == "" && cfg.Binary == "" && bench.NeedsBinary(cfg.Scenarios) {
+		// A cluster of servers with replicated streams is wired by this
+		// binary's main, not by the embedded server: run it as three
+		// child processes.
+		if self, err := os.Executable(); err == nil {
+			cfg.Binary = self
+		}
+	}
 	if !cmd.Quiet {
 		cfg.Log = stderr
 		if terminal {
