@@ -124,6 +124,11 @@ func (e *Env) r3Setup(conns *[]*nats.Conn) (*replicated, error) {
 	return r, nil
 }
 
+// restartCap starts the time cap afresh: creating the stream on a fresh
+// cluster (a meta leader elected first) may take longer than the cap, and
+// is not what the cap bounds.
+func (e *Env) restartCap() { e.Deadline = time.Now().Add(e.Cfg.Duration) }
+
 // node returns the index of the node a client should use: the leader's,
 // or a follower's.
 func (r *replicated) node(onLeader bool, nodes int) int {
@@ -187,6 +192,7 @@ func r3Pub(onLeader bool) func(context.Context, *Env) error {
 		if err != nil {
 			return err
 		}
+		e.restartCap()
 		buf := make([]byte, e.Cfg.Size)
 		h := newHist()
 		var acked int64
@@ -242,6 +248,7 @@ func r3PubAsync(onLeader bool) func(context.Context, *Env) error {
 		if err != nil {
 			return err
 		}
+		e.restartCap()
 		n, acked, err := e.fillAsync(js, r.stream, subject, base, true)
 		e.Res.Msgs = acked
 		e.capped(acked, int64(n))
@@ -268,11 +275,12 @@ func runR3Consume(_ context.Context, e *Env) error {
 	if err != nil {
 		return err
 	}
+	e.restartCap()
 	_, filled, err := e.fillAsync(js, r.stream, subject, base, false)
 	if err != nil {
 		return fmt.Errorf("filling the stream: %w", err)
 	}
-	e.Deadline = time.Now().Add(e.Cfg.Duration)
+	e.restartCap() // the read gets a cap of its own
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cons, err := js.CreateOrUpdateConsumer(ctx, r.stream, jetstream.ConsumerConfig{
