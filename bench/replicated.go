@@ -293,8 +293,34 @@ func runR3Consume(_ context.Context, e *Env) error {
 	if err != nil {
 		return fmt.Errorf("creating a durable pull consumer: %w", err)
 	}
+	if err := e.consumerLed(cons); err != nil {
+		return err
+	}
 	got, err := e.consumeAll(cons, base, filled)
 	e.Res.Msgs = got
 	e.capped(got, filled)
 	return errors.Join(err, e.clientErr())
+}
+
+// consumerLed waits until the consumer's info names its leader. A
+// replicated consumer may be created before it has one (nats-server runs
+// a raft group per consumer); a pull request sent then is lost, and the
+// client would only notice after its heartbeat timeout, well inside the
+// timed part.
+func (e *Env) consumerLed(cons jetstream.Consumer) error {
+	var err error
+	if !waitFor(time.Now().Add(e.setupTimeout()), func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var info *jetstream.ConsumerInfo
+		info, err = cons.Info(ctx)
+		if err == nil && info.Cluster != nil && info.Cluster.Leader != "" {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+		return false
+	}) {
+		return fmt.Errorf("the consumer has no leader in its info: %v", err)
+	}
+	return nil
 }
