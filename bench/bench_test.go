@@ -83,9 +83,17 @@ func serveForTest(args []string) int {
 			return 1
 		}
 	}
-	srv, err := server.New(opts, slog.New(slog.DiscardHandler))
-	if err == nil {
-		err = srv.Start()
+	var stopServer func()
+	if c.JetStream && c.Server.Cluster.Port != 0 {
+		// A node of a replicated-stream scenario's cluster.
+		stopServer, err = startReplicatedNode(c)
+	} else {
+		var srv *server.Server
+		srv, err = server.New(opts, slog.New(slog.DiscardHandler))
+		if err == nil {
+			err = srv.Start()
+		}
+		stopServer = func() { shutdownServer(srv) }
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -97,7 +105,7 @@ func serveForTest(args []string) int {
 	case <-ctx.Done():
 	case <-time.After(2 * time.Minute): // never outlive a test run
 	}
-	shutdownServer(srv)
+	stopServer()
 	return 0
 }
 

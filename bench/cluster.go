@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -172,15 +173,43 @@ func runClusterQueue(_ context.Context, e *Env) error {
 	return e.sendToQueue(pub, size, subject, &total, &last, once, perNode, "node")
 }
 
-// startCluster brings up a cluster of n nodes for one run.
-func (t *Target) startCluster(n int) (*instance, error) {
+// startCluster brings up a cluster of n nodes for one run, each with the
+// stream layer (-js -sd DIR) when jetstream is true.
+func (t *Target) startCluster(n int, jetstream bool) (*instance, error) {
 	switch {
 	case t.url != "":
 		return nil, fmt.Errorf("%w: cluster scenarios start their own cluster: give a server binary (or none, for the embedded one), not a URL", ErrUsage)
 	case t.bin != "":
-		return startClusterBinary(t.bin, n)
+		return startClusterBinary(t.bin, n, t.clusterConfig(jetstream))
+	case jetstream:
+		// Replication is wired by cmd/wisp, which bench does not import:
+		// wisp bench runs these scenarios against its own binary.
+		return nil, fmt.Errorf("%w: the replicated-stream scenarios start a cluster of server processes: give a server binary", ErrUsage)
 	}
 	return startClusterEmbedded(n)
+}
+
+// clusterConfig is what a cluster node is started with besides the
+// cluster flags: the stream layer, and the config file lines of this
+// target's sync rule (Wisp's --sync, or a compared nats-server's
+// --compare-sync).
+func (t *Target) clusterConfig(jetstream bool) clusterOpts {
+	o := clusterOpts{jetstream: jetstream}
+	if jetstream {
+		if t.sync != "" {
+			o.lines = append(o.lines, syncLine(t.sync))
+		}
+		if t.otherSync != "" {
+			o.lines = append(o.lines, otherSyncLine(t.otherSync))
+		}
+	}
+	return o
+}
+
+// clusterOpts say what each node of a started cluster needs.
+type clusterOpts struct {
+	jetstream bool     // -js -sd DIR, a directory per node
+	lines     []string // a config file (-c FILE), the same for every node
 }
 
 // startClusterEmbedded starts n Wisp servers in this process.
@@ -240,15 +269,52 @@ func startClusterEmbedded(n int) (*instance, error) {
 // startClusterBinary starts n processes of bin as one cluster and waits
 // until each reports n-1 routes on /routez (which wisp and nats-server
 // both serve).
-func startClusterBinary(bin string, n int) (*instance, error) {
+func startClusterBinary(bin string, n int, opts clusterOpts) (*instance, error) {
+	var err error
+	for range startTries {
+		var in *instance
+		var retry bool
+		in, retry, err = startClusterBinaryOnce(bin, n, opts)
+		if err == nil || !retry {
+			return in, err
+		}
+	}
+	return nil, err
+}
+
+// startClusterBinaryOnce starts the cluster's processes; retry says that
+// a port was taken between freePort and the bind, so trying again with
+// other ports may work.
+func startClusterBinaryOnce(bin string, n int, opts clusterOpts) (_ *instance, retry bool, _ error) {
 	type node struct{ client, route, mon int }
 	nodes := make([]node, n)
+	dir := ""
+	if opts.jetstream || len(opts.lines) > 0 {
+		var err error
+		if dir, err = os.MkdirTemp("", "wisp-bench-cluster-"); err != nil {
+			return nil, false, err
+		}
+	}
+	removeDir := func() {
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
+	}
+	config := ""
+	if len(opts.lines) > 0 {
+		var err error
+		if config, err = writeConfig(dir, opts.lines); err != nil {
+			removeDir()
+			return nil, false, err
+		}
+	}
 	var routes []string
 	for i := range nodes {
 		for _, p := range []*int{&nodes[i].client, &nodes[i].route, &nodes[i].mon} {
 			port, err := freePort()
 			if err != nil {
-				return nil, err
+				removeDir()
+				return nil, false, err
 			}
 			*p = port
 		}
@@ -270,18 +336,25 @@ func startClusterBinary(bin string, n int) (*instance, error) {
 				<-done
 			}
 		}
+		removeDir()
 	}
 	in := &instance{stop: stop}
 	for i, nd := range nodes {
 		args := []string{"-a", "127.0.0.1", "-p", strconv.Itoa(nd.client), "-n", fmt.Sprintf("n%d", i+1),
 			"-m", strconv.Itoa(nd.mon), "--cluster_name", "bench",
 			"--cluster", "nats://127.0.0.1:" + strconv.Itoa(nd.route), "--routes", strings.Join(routes, ",")}
+		if opts.jetstream {
+			args = append(args, "-js", "-sd", filepath.Join(dir, fmt.Sprintf("n%d", i+1)))
+		}
+		if config != "" {
+			args = append(args, "-c", config)
+		}
 		out := &tail{max: 8 << 10}
 		cmd := exec.Command(bin, args...)
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
 			stop()
-			return nil, fmt.Errorf("starting %s: %w", bin, err)
+			return nil, false, fmt.Errorf("starting %s: %w", bin, err)
 		}
 		cmds, outs = append(cmds, cmd), append(outs, out)
 		in.pids = append(in.pids, cmd.Process.Pid)
@@ -297,15 +370,21 @@ func startClusterBinary(bin string, n int) (*instance, error) {
 	}
 	if !waitFor(time.Now().Add(startTimeout), meshed) {
 		stop()
-		return nil, fmt.Errorf("%s: the %d nodes did not form a full mesh within %v: %s", bin, n, startTimeout, lastLines(outs[0].String(), 5))
+		out := outs[0].String()
+		for _, o := range outs {
+			if s := o.String(); strings.Contains(s, "already in use") {
+				out, retry = s, true
+			}
+		}
+		return nil, retry, fmt.Errorf("%s: the %d nodes did not form a full mesh within %v: %s", bin, n, startTimeout, lastLines(out, 5))
 	}
 	info, err := probe(in.urls[0], 5*time.Second)
 	if err != nil {
 		stop()
-		return nil, err
+		return nil, false, err
 	}
 	in.url, in.version, in.pid = in.urls[0], info.serverVersion(), in.pids[0]
-	return in, nil
+	return in, false, nil
 }
 
 // numRoutes reads from a monitoring port's /routez how many servers the

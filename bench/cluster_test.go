@@ -35,7 +35,7 @@ func TestClusterScenarioNeedsStartableServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tg.startCluster(3); err == nil {
+	if _, err := tg.startCluster(3, false); err == nil {
 		t.Fatal("a URL target started a cluster")
 	}
 }

@@ -49,6 +49,12 @@ type Config struct {
 	// the embedded server through its hooks; a started wisp binary gets it
 	// in its config file.
 	Sync string
+	// CompareSync is the sync_interval of a compared nats-server binary
+	// ("" for its default, which acknowledges before the fsync):
+	// SyncAlways starts it with jetstream { sync_interval: always }, an
+	// fsync on every write. It applies to the replicated-stream
+	// scenarios, whose cluster is started with a config file.
+	CompareSync string
 
 	// Progress receives the live status line (scenario k of n, the
 	// current phase, elapsed, time left), rewritten in place with "\r";
@@ -160,6 +166,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Sync != "" && c.Server != "" {
 		bad("--sync", "sets the rule of a server the bench starts, not of one reached by --server")
+	}
+	if c.CompareSync != "" && c.CompareSync != SyncAlways {
+		bad("--compare-sync", "%q is not %q", c.CompareSync, SyncAlways)
+	}
+	if c.CompareSync != "" && (c.Compare == "" || isURL(c.Compare)) {
+		bad("--compare-sync", "sets the rule of a compared server binary the bench starts (--compare BINARY)")
 	}
 	if c.Server != "" && c.Binary != "" {
 		bad("--server", "give a URL or a binary for the server under test, not both")

@@ -48,6 +48,10 @@ Flags:
                     or interval (acknowledge before the fsync, as nats-server does);
                     for the js and mqtt scenarios; Wisp's only, a compared server
                     keeps its own, and the report labels Wisp "wisp-interval"
+  --compare-sync always
+                    start the compared nats-server with jetstream { sync_interval:
+                    always } (an fsync on every write, as Wisp's default) for the
+                    r3 scenarios; the report labels it "nats-server-sync-always"
   --json FILE       write every figure as JSON
   --html FILE       write a self-contained HTML report with SVG charts
   --quiet           no status line on a terminal, no per-run lines or warnings on
@@ -81,6 +85,7 @@ func ParseArgs(args []string) (*Command, error) {
 	fs.StringVar(&cfg.Server, "server", "", "")
 	fs.StringVar(&cfg.Compare, "compare", "", "")
 	fs.StringVar(&cfg.Sync, "sync", "", "")
+	fs.StringVar(&cfg.CompareSync, "compare-sync", "", "")
 	fs.StringVar(&cmd.JSONFile, "json", "", "")
 	fs.StringVar(&cmd.HTMLFile, "html", "", "")
 	fs.BoolVar(&cmd.Quiet, "quiet", false, "")
@@ -121,7 +126,7 @@ func ParseArgs(args []string) (*Command, error) {
 			if cfg.Duration <= 0 {
 				errs = append(errs, fmt.Errorf("%w: --duration: must be positive", ErrUsage))
 			}
-		case "server", "compare", "sync":
+		case "server", "compare", "sync", "compare-sync":
 			if f.Value.String() == "" {
 				errs = append(errs, fmt.Errorf("%w: --%s: empty", ErrUsage, f.Name))
 			}

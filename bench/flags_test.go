@@ -50,6 +50,9 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"--server", "localhost:4222"}, []string{`--server: "localhost:4222" is not a URL`}},
 		{[]string{"--compare", ""}, []string{"--compare: empty"}},
 		{[]string{"--bogus"}, []string{"unknown flag --bogus"}},
+		{[]string{"--compare", "nats-server", "--compare-sync", "interval"}, []string{`--compare-sync: "interval" is not "always"`}},
+		{[]string{"--compare-sync", "always"}, []string{"--compare-sync: sets the rule of a compared server binary"}},
+		{[]string{"--compare", "nats://127.0.0.1:4222", "--compare-sync", "always"}, []string{"--compare-sync: sets the rule of a compared server binary"}},
 		{[]string{"nope", "--size", "-1"}, []string{`unknown scenario "nope"`, "--size: -1 is outside"}},
 	} {
 		_, err := ParseArgs(tc.args)

@@ -55,7 +55,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		b.WriteString(r.throughputAxisSVG())
 	}
 	if svg := r.latencySVG(); svg != "" {
-		b.WriteString("<h2>Request/reply latency percentiles</h2>\n<p class=\"meta\">Round-trip time in microseconds (p50, p90, p99, p99.9 and the slowest), logarithmic scale; shorter is better.</p>\n")
+		b.WriteString("<h2>Latency percentiles: request/reply, publish to ack</h2>\n<p class=\"meta\">Round-trip time in microseconds (p50, p90, p99, p99.9 and the slowest), logarithmic scale; shorter is better.</p>\n")
 		b.WriteString(svg)
 	}
 	if len(r.Comparisons) > 0 {

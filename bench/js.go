@@ -117,16 +117,17 @@ func runJSPubAsync(_ context.Context, e *Env) error {
 		return err
 	}
 	defer jsCleanup(js, name)
-	n, acked, err := e.fillAsync(js, name, e.Prefix+".js.async", true)
+	n, acked, err := e.fillAsync(js, name, e.Prefix+".js.async", 0, true)
 	e.Res.Msgs = acked
 	e.capped(acked, int64(n))
 	return errors.Join(err, e.clientErr())
 }
 
 // fillAsync publishes up to Msgs messages with asyncWindow acks in flight
-// until the time cap, checking that the acks cover 1..sent exactly once.
+// until the time cap, checking that the acks cover base+1..base+sent
+// exactly once (base is the stream's last sequence before the first).
 // timed says whether this is the measured part of the run.
-func (e *Env) fillAsync(js jetstream.JetStream, stream, subject string, timed bool) (want int, acked int64, err error) {
+func (e *Env) fillAsync(js jetstream.JetStream, stream, subject string, base uint64, timed bool) (want int, acked int64, err error) {
 	buf := make([]byte, e.Cfg.Size)
 	once := newExactlyOnce(e.Cfg.Msgs)
 	window := make([]jetstream.PubAckFuture, 0, asyncWindow)
@@ -136,7 +137,7 @@ func (e *Env) fillAsync(js jetstream.JetStream, stream, subject string, timed bo
 			if ack.Stream != stream {
 				return fmt.Errorf("ack names stream %q, want %q", ack.Stream, stream)
 			}
-			once.add(ack.Sequence)
+			once.add(ack.Sequence - base)
 			acked++
 			if timed {
 				e.prog.add(1)
@@ -196,7 +197,7 @@ func runJSConsume(_ context.Context, e *Env) error {
 		return err
 	}
 	defer jsCleanup(js, name)
-	_, filled, err := e.fillAsync(js, name, e.Prefix+".js.consume", false)
+	_, filled, err := e.fillAsync(js, name, e.Prefix+".js.consume", 0, false)
 	if err != nil {
 		return fmt.Errorf("filling the stream: %w", err)
 	}
@@ -216,9 +217,19 @@ func runJSConsume(_ context.Context, e *Env) error {
 		}
 		return fmt.Errorf("creating a durable pull consumer: %w", err)
 	}
+	got, err := e.consumeAll(cons, 0, filled)
+	e.Res.Msgs = got
+	e.capped(got, filled)
+	return errors.Join(err, e.clientErr())
+}
+
+// consumeAll reads filled messages, stream sequences base+1..base+filled,
+// through cons and acks each (the timed part), then checks each came once
+// and the consumer shows them all acknowledged.
+func (e *Env) consumeAll(cons jetstream.Consumer, base uint64, filled int64) (int64, error) {
 	it, err := cons.Messages(jetstream.PullMaxMessages(1000))
 	if err != nil {
-		return fmt.Errorf("pulling: %w", err)
+		return 0, fmt.Errorf("pulling: %w", err)
 	}
 	defer it.Stop()
 	once := newExactlyOnce(int(filled))
@@ -240,7 +251,7 @@ func runJSConsume(_ context.Context, e *Env) error {
 			rerr = fmt.Errorf("message metadata: %w", err)
 			break
 		}
-		once.add(md.Sequence.Stream)
+		once.add(md.Sequence.Stream - base)
 		if err := msg.Ack(); err != nil {
 			rerr = fmt.Errorf("ack: %w", err)
 			break
@@ -249,18 +260,16 @@ func runJSConsume(_ context.Context, e *Env) error {
 		e.prog.add(1)
 	}
 	e.end(time.Time{})
-	e.Res.Msgs = got
-	e.capped(got, filled)
 	if rerr != nil {
-		return errors.Join(rerr, e.clientErr())
+		return got, rerr
 	}
-	return errors.Join(once.check(got), e.checkAcked(cons, got), e.clientErr())
+	return got, errors.Join(once.check(got), e.checkAcked(cons, base+uint64(got)))
 }
 
 // checkAcked waits for the consumer's state to show every delivered
 // message acknowledged: acks are fire-and-forget, so the server may still
 // be processing the last few.
-func (e *Env) checkAcked(cons jetstream.Consumer, delivered int64) error {
+func (e *Env) checkAcked(cons jetstream.Consumer, delivered uint64) error {
 	limit := time.Now().Add(e.grace())
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -269,7 +278,7 @@ func (e *Env) checkAcked(cons jetstream.Consumer, delivered int64) error {
 		if err != nil {
 			return fmt.Errorf("consumer info: %w", err)
 		}
-		if info.NumAckPending == 0 && int64(info.AckFloor.Stream) >= delivered {
+		if info.NumAckPending == 0 && info.AckFloor.Stream >= delivered {
 			return nil
 		}
 		if time.Now().After(limit) {

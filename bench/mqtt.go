@@ -88,6 +88,13 @@ func syncLine(rule string) string {
 	return `jetstream = { sync = "` + rule + `" }`
 }
 
+// otherSyncLine is a compared nats-server's config file line for its
+// sync_interval (only "always" is asked for), in the syntax its config
+// reader takes.
+func otherSyncLine(rule string) string {
+	return `jetstream = { sync_interval = "` + rule + `" }`
+}
+
 // mqttTopic is the run's topic for name: the subject prefix with MQTT's
 // level separator.
 func (e *Env) mqttTopic(name string) string {

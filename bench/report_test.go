@@ -43,7 +43,7 @@ func TestSingleServerText(t *testing.T) {
 		"embedded Wisp server",
 		"100k msgs/s",
 		"4k conns/s",
-		"Request/reply round trip in µs",
+		"Request/reply or publish-to-ack round trip in µs",
 		"p90", "p99.9", "max",
 		"reqrep 20.0 30.0 90.0 400 2500",
 	} {

@@ -79,10 +79,14 @@ func makeTargets(cfg *Config) ([]*Target, error) {
 				label = base
 			}
 		}
+		if cfg.CompareSync != "" {
+			label += "-sync-" + cfg.CompareSync // says which durability its figures are for
+		}
 		b, err := newTarget(label, cfg.Compare, nil)
 		if err != nil {
 			return nil, err
 		}
+		b.otherSync = cfg.CompareSync
 		targets = append(targets, b)
 	}
 	return targets, nil
@@ -96,7 +100,7 @@ func runOne(ctx context.Context, cfg *Config, t *Target, sc *Scenario, run int, 
 	var err error
 	switch {
 	case sc.Cluster > 0:
-		in, err = t.startCluster(sc.Cluster)
+		in, err = t.startCluster(sc.Cluster, sc.JetStream)
 	case sc.Websocket:
 		in, err = t.startWebsocket()
 	case sc.MQTT:

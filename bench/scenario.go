@@ -44,11 +44,14 @@ var scenarios = []*Scenario{
 }
 
 // StandardScenarios is the set run when none is named: all but the
-// cluster, WebSocket and MQTT scenarios, which init adds to the registry after
+// cluster (replicated-stream ones included), WebSocket and MQTT scenarios, which init adds to the registry after
 // this is set.
 var StandardScenarios = ScenarioNames()
 
-func init() { scenarios = append(scenarios, clusterScenarios...) }
+func init() {
+	scenarios = append(scenarios, clusterScenarios...)
+	scenarios = append(scenarios, replicatedScenarios...)
+}
 
 // CoreScenarios are the scenarios that need no stream layer, on one
 // server reached over TCP.

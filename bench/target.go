@@ -32,6 +32,9 @@ type Target struct {
 	// sync is the stream sync rule of the Wisp under test ("" for its
 	// default), written into a started wisp binary's config file.
 	sync string
+	// otherSync is a compared nats-server's sync_interval ("" for its
+	// default), written into its config file (--compare-sync).
+	otherSync string
 }
 
 // instance is one started (or reached) server.

@@ -62,7 +62,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if !comparing {
 			lat.drop(1)
 		}
-		b.WriteString("\nRequest/reply round trip in µs (lower is better)\n")
+		b.WriteString("\nRequest/reply or publish-to-ack round trip in µs (lower is better)\n")
 		lat.write(&b)
 	}
 

@@ -72,6 +72,13 @@ func (wb *WriteBatch) Append(g *GroupStorage, ents []*pb.Entry) error {
 			return err
 		}
 	}
+	st.terms = appendTermRuns(st.terms, first, func(yield func(uint64) bool) {
+		for _, e := range ents {
+			if !yield(e.GetTerm()) {
+				return
+			}
+		}
+	})
 	last := ents[len(ents)-1]
 	st.hard.lastIndex, st.hard.lastTerm = last.GetIndex(), last.GetTerm()
 	return nil
@@ -120,6 +127,7 @@ func (wb *WriteBatch) ApplySnapshot(g *GroupStorage, snap *pb.Snapshot) error {
 	}
 	st.trunc = truncRecord{md.GetIndex(), md.GetTerm()}
 	st.hard.lastIndex, st.hard.lastTerm = md.GetIndex(), md.GetTerm()
+	st.terms = nil
 	if st.hard.term < md.GetTerm() {
 		st.hard.term = md.GetTerm()
 	}
@@ -261,5 +269,6 @@ func (wb *WriteBatch) resetLog(g *GroupStorage) error {
 	}
 	st.snap, st.trunc = nil, truncRecord{}
 	st.hard.lastIndex, st.hard.lastTerm, st.hard.commit = 0, 0, 0
+	st.terms = nil
 	return nil
 }

@@ -66,6 +66,10 @@ type groupState struct {
 	snap       *pb.Snapshot // latest snapshot, nil if none
 	trunc      truncRecord  // the log holds entries after trunc.index
 	recovering bool
+	// terms covers the entries from terms[0].first through
+	// hard.lastIndex (terms.go); nil after a load, a snapshot or a reset
+	// until entries are appended. Replaced, never written in place.
+	terms []termRun
 }
 
 func (s *groupState) clone() *groupState {
@@ -129,6 +133,9 @@ func (g *GroupStorage) Term(i uint64) (uint64, error) {
 		return 0, raft.ErrUnavailable
 	case i == st.hard.lastIndex:
 		return st.hard.lastTerm, nil
+	}
+	if t, ok := termOf(st.terms, i, st.hard.lastIndex); ok {
+		return t, nil
 	}
 	ents, err := g.read(i, i+1, 0)
 	if err != nil {

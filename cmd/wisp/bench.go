@@ -46,13 +46,8 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer, ter
 	cfg := &cmd.Config
 	cfg.StartEmbedded = func(js bool) (string, func(), error) { return startEmbedded(js, cfg.Sync) }
 	cfg.StartEmbeddedMQTT = func() (string, string, func(), error) { return startEmbeddedMQTT(cfg.Sync) }
-	if cfg.Compare != "" && !strings.Contains(cfg.Compare, "://") && cfg.Server == "" {
-		// The other side is a child process: make Wisp one too, so that
-		// both pay the same socket costs and both get server-only CPU
-		// and memory figures.
-		if self, err := os.Executable(); err == nil {
-			cfg.Binary = self
-		}
+	if self, err := os.Executable(); err == nil {
+		chooseBinary(cfg, self)
 	}
 	if !cmd.Quiet {
 		cfg.Log = stderr
@@ -201,4 +196,19 @@ func startEmbeddedServer(jetstream bool, sync string, listener func(*conf.Config
 		stopAll = func() { stopListener(); inner() }
 	}
 	return srv, stopAll, nil
+}
+
+// chooseBinary makes self, the running wisp binary, the server under test
+// where the bench must start server processes rather than use the
+// embedded server: when the other side is a binary (a child process too,
+// so both pay the same socket costs and both get server-only CPU and
+// memory figures), and for the replicated-stream scenarios, whose
+// cluster is wired by this binary's main, not by the embedded server.
+func chooseBinary(cfg *bench.Config, self string) {
+	if cfg.Server != "" || cfg.Binary != "" {
+		return
+	}
+	if (cfg.Compare != "" && !strings.Contains(cfg.Compare, "://")) || bench.NeedsBinary(cfg.Scenarios) {
+		cfg.Binary = self
+	}
 }

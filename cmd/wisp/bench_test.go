@@ -5,6 +5,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/wisp-mq/wisp/bench"
 )
 
 // TestBenchProgressOnlyOnTerminal: the live status line is drawn on a
@@ -63,6 +65,28 @@ func TestBenchMQTTEmbedded(t *testing.T) {
 		}
 		if out := stdout.String(); !strings.Contains(out, "mqtt-pub-qos1") || !strings.Contains(out, c.label) {
 			t.Errorf("%v: report without %q:\n%s", args, c.label, out)
+		}
+	}
+}
+
+// The replicated-stream scenarios, and a compared binary, make wisp bench
+// run its own binary as the server under test; a URL given with --server
+// or --compare, or core scenarios alone, leave the embedded server.
+func TestBenchChoosesBinary(t *testing.T) {
+	for _, c := range []struct {
+		cfg  bench.Config
+		want string
+	}{
+		{bench.Config{Scenarios: []string{"pub", "r3-pub"}}, "self"},
+		{bench.Config{Scenarios: []string{"pub"}, Compare: "nats-server"}, "self"},
+		{bench.Config{Scenarios: []string{"pub", "cluster-pubsub", "js-pub"}}, ""},
+		{bench.Config{Scenarios: []string{"pub"}, Compare: "nats://127.0.0.1:4222"}, ""},
+		{bench.Config{Scenarios: []string{"r3-pub"}, Server: "nats://127.0.0.1:4222"}, ""},
+	} {
+		cfg := c.cfg
+		chooseBinary(&cfg, "self")
+		if cfg.Binary != c.want {
+			t.Errorf("%v compare %q server %q: binary %q, want %q", cfg.Scenarios, cfg.Compare, cfg.Server, cfg.Binary, c.want)
 		}
 	}
 }
