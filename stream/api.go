@@ -141,6 +141,9 @@ func (svc *Service) handleAPI(subject, reply string, body []byte, client json.Ra
 	if resp == nil {
 		resp = svc.route(rest, body)
 	}
+	if svc.retryNotLeader(subject, rest, reply, body, resp, hops) {
+		return // sent on to the stream's new leader, which replies
+	}
 	if r, ok := resp.(interface{ apiError() *APIError }); ok && r.apiError() != nil {
 		svc.apiErrors.Add(1)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wisp-mq/wisp/consensus"
+	"github.com/wisp-mq/wisp/stream/store"
 )
 
 // Routing the API in a cluster. Every server answers the JetStream API
@@ -347,3 +348,51 @@ func clusterErr(err error) *APIError {
 	}
 	return apiErr(errClusterNotAvail)
 }
+
+// retryNotLeader sends a request on to its stream's leader when it was
+// refused here because leadership moved between its routing and its
+// proposal (errNotLeader: nothing was proposed, so sending it again
+// cannot apply it twice), as happens when a new group's first leader
+// changes under load. It waits a little for the group to elect, and
+// reports whether the request was sent on. A request that comes back to
+// this server as leader is handled here again; one sent on too often is
+// answered with the error.
+func (svc *Service) retryNotLeader(subject, rest, reply string, body []byte, resp any, hops int) bool {
+	r, ok := resp.(interface{ apiError() *APIError })
+	if !ok || r.apiError() == nil || hops >= maxNotLeaderHops ||
+		!strings.Contains(r.apiError().Description, notLeaderText) {
+		return false
+	}
+	cl := svc.clusterOf()
+	name, _ := apiStreamName(rest)
+	s := svc.lookup(name)
+	if cl == nil || s == nil || s.repl == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for {
+		gi := cl.GroupStatus(ctx, s.group)
+		if gi.Leader != "" && !gi.IsLeader {
+			return svc.forwardAny(gi.Leader, subject, []byte(reply), body, hops)
+		}
+		if gi.IsLeader && s.isLeader() {
+			// Leadership came back here: handle it again, as if sent on.
+			svc.handleAPI(subject, reply, body, nil, hops+1)
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// notLeaderText is how errNotLeader shows in an API error's description
+// (the error table's rows take the cause as text).
+var notLeaderText = strings.TrimPrefix(errNotLeader.Error(), store.ErrNotApplied.Error()+": ")
+
+// maxNotLeaderHops bounds how often a request refused for leadership
+// moving is sent on.
+const maxNotLeaderHops = 4
