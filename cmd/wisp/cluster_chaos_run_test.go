@@ -128,8 +128,8 @@ func runStreamChaos(t *testing.T, n int, seed uint64, faultTime time.Duration) {
 	close(stopCons)
 	<-consDone
 	book.mu.Lock()
-	t.Logf("seed %d, %d servers: %d publishes acknowledged, %d deliveries, %d acks confirmed; faults %v",
-		seed, n, book.published, book.deliveries, len(book.confirmed), c.faults)
+	t.Logf("seed %d, %d servers: %d publishes acknowledged, %d deliveries, %d acks confirmed, %d not; faults %v",
+		seed, n, book.published, book.deliveries, len(book.confirmed), book.ackFailures, c.faults)
 	book.mu.Unlock()
 }
 

@@ -37,9 +37,10 @@ type chaosBook struct {
 
 	// The consumer's view: confirmed acks, acks sent (confirmed or not)
 	// and deliveries.
-	confirmed  map[uint64]time.Time // stream seq -> when the ack was confirmed
-	ackSent    map[uint64]bool
-	deliveries int
+	confirmed   map[uint64]time.Time // stream seq -> when the ack was confirmed
+	ackSent     map[uint64]bool
+	ackFailures int
+	deliveries  int
 }
 
 func newChaosBook() *chaosBook {
@@ -169,6 +170,11 @@ func chaosConsumer(urls string, cons string, streamName string, book *chaosBook,
 			continue
 		}
 		for m := range batch.Messages() {
+			select {
+			case <-stop:
+				return
+			default:
+			}
 			meta, err := m.Metadata()
 			if err != nil {
 				continue
@@ -187,6 +193,9 @@ func chaosConsumer(urls string, cons string, streamName string, book *chaosBook,
 			cancel()
 			book.mu.Lock()
 			book.ackSent[seq] = true
+			if err != nil {
+				book.ackFailures++
+			}
 			if _, ok := book.confirmed[seq]; !ok && err == nil {
 				book.confirmed[seq] = time.Now()
 			}
