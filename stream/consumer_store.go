@@ -171,14 +171,17 @@ func (f *flushOp) Done(err error) {
 	if err != nil && c.s.repl != nil && errors.Is(err, store.ErrNotApplied) {
 		// Not proposed (this server does not lead) or not committed: the
 		// entries that commit write the state (replica.go); no retry.
+		// The waiters are taken under mu: once flushQueued is false the
+		// same op may be applied again at once (a new flush, or flushNow
+		// on shutdown), and its Apply hands waiters over under mu.
 		c.mu.Lock()
 		c.flushQueued = false
+		waits := f.waits
+		f.waits = nil
 		c.mu.Unlock()
-		for _, w := range f.waits {
+		for _, w := range waits {
 			w <- err
 		}
-		clear(f.waits)
-		f.waits = f.waits[:0]
 		return
 	}
 	if err != nil && !errors.Is(err, store.ErrClosed) {
