@@ -216,18 +216,21 @@ func (f *flushOp) Done(err error) {
 	}
 	clear(f.replies)
 	f.replies = f.replies[:0]
+	c.mu.Lock()
 	if errors.Is(err, store.ErrClosed) {
 		// Done without Apply: no flush will come for the waiters left.
-		c.mu.Lock()
 		f.waits = append(f.waits, c.commitWaits...)
 		c.commitWaits = nil
-		c.mu.Unlock()
 	}
-	for _, w := range f.waits {
+	// Under mu, as the failed-proposal path above takes them: on a
+	// replicated stream a proposal of this op may fail on the replica's
+	// watcher while another commits here.
+	waits := f.waits
+	f.waits = nil
+	c.mu.Unlock()
+	for _, w := range waits {
 		w <- err
 	}
-	clear(f.waits)
-	f.waits = f.waits[:0]
 	f.removals = f.removals[:0]
 }
 
