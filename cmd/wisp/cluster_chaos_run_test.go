@@ -38,6 +38,11 @@ func runStreamChaos(t *testing.T, n int, seed uint64, faultTime time.Duration) {
 		t.Helper()
 		bad := book.violations()
 		if len(bad) == 0 {
+			if t.Failed() { // a wait that timed out: what led to it
+				c.mu.Lock()
+				t.Logf("seed %d (replay: CHAOS_SEED=%d) events:\n  %s", seed, seed, strings.Join(c.events, "\n  "))
+				c.mu.Unlock()
+			}
 			return
 		}
 		t.Errorf("STREAM CHAOS FAILURE seed=%d servers=%d (replay: CHAOS_SEED=%d):\n  %s", seed, n, seed, strings.Join(bad, "\n  "))

@@ -258,8 +258,14 @@ func (c *chaosCluster) checkStream(name string, book *chaosBook) {
 	}
 	// Converged: every replica holds as much as the others.
 	var last uint64
+	var lasts []uint64
+	defer func() {
+		if c.t.Failed() {
+			c.t.Logf("%s: last sequences of the replicas %v: %v", name, holders, lasts)
+		}
+	}()
 	waitLong(c.t, name+": replicas converged", func() bool {
-		var lasts []uint64
+		lasts = lasts[:0]
 		for _, s := range replicas {
 			found := false
 			for _, st := range s.layers.global().Stats().Streams {
