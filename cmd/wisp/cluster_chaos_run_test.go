@@ -332,7 +332,7 @@ func TestStreamChaosShort(t *testing.T) {
 		t.Skip("the long run (TestStreamChaosLong) is on")
 	}
 	if seed, ok := chaosEnv(t); ok {
-		runStreamChaos(t, 3+2*int(seed%2), seed, 20*time.Second)
+		runStreamChaos(t, 3+2*int(seed%2), seed, 40*time.Second) // as long as a long run's
 		return
 	}
 	for _, seed := range []uint64{3016, 5015} { // even: three servers, odd: five
