@@ -7,8 +7,9 @@
 #                streams in ./data/n1..n3), logs prefixed by node
 #   make test    gofmt check, go vet, all tests with -race
 #   make fuzz    each fuzz target for FUZZTIME (default 30s)
-#   make chaos   the consensus fault-injection suite for CHAOS_TIME (default
-#                5m) from CHAOS_SEED (random without it); prints failing seeds
+#   make chaos   the fault-injection suites, consensus then replicated streams,
+#                each for CHAOS_TIME (default 5m) from CHAOS_SEED (random
+#                without it); prints failing seeds
 #   make bench   benchmarks
 #   make clean
 
@@ -64,13 +65,15 @@ fuzz:
 		done; \
 	done
 
-# Seeded fault-injection runs of consensus/ (3 and 5 hosts, alternating),
-# one after another until CHAOS_TIME is spent. Each run's seed is logged; a
-# failing run stops the target and prints how to replay it
-# (make chaos CHAOS_SEED=N). The test bounds itself by CHAOS_TIME, hence no
-# go test timeout.
+# Seeded fault-injection runs, one after another until CHAOS_TIME is spent:
+# first of consensus/ (3 and 5 hosts, alternating), then of replicated
+# streams on real servers (cmd/wisp, 3 or 5 servers as the seed says).
+# Each run's seed is logged; a failing run stops the target and prints how
+# to replay it (make chaos CHAOS_SEED=N). The tests bound themselves by
+# CHAOS_TIME, hence no go test timeout.
 chaos:
 	CHAOS_TIME=$(CHAOS_TIME) CHAOS_SEED=$(CHAOS_SEED) $(GO) test -race -count=1 -timeout 0 -run '^TestChaosLong$$' -v ./consensus
+	CHAOS_TIME=$(CHAOS_TIME) CHAOS_SEED=$(CHAOS_SEED) $(GO) test -race -count=1 -timeout 0 -run '^TestStreamChaosLong$$' -v ./cmd/wisp
 
 # Micro-benchmarks (raw output for benchstat in bench/results/micro.txt),
 # then the standard wisp bench scenarios on the embedded server; see

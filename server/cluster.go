@@ -86,6 +86,14 @@ func (s *Server) startCluster() error {
 		cl.routeURL = advertisedAddr(ln.Addr().(*net.TCPAddr), o.Host)
 	}
 	s.cl = cl
+	// Routed in-process subscriptions made before Start (consumers of
+	// replicated streams recovered at startup) cross the routes as well.
+	for _, sub := range s.earlyRouted {
+		if !sub.closed.Load() {
+			cl.subAdded(sub)
+		}
+	}
+	s.earlyRouted = nil
 	s.log.Info("listening for route connections", "addr", ln.Addr().String(), "cluster", o.Name, "advertise", cl.routeURL)
 	s.wg.Add(1)
 	go cl.acceptLoop()

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -228,5 +230,55 @@ func TestClusterPermissionsOnClientsServer(t *testing.T) {
 	m, err := narrowed.NextMsg(5 * time.Second)
 	if err != nil || m.Subject != "open.x" {
 		t.Fatalf("the restricted subscriber: %v %v, want open.x only", m, err)
+	}
+}
+
+// TestClusterSubscribeRoutedBeforeStart: a routed in-process subscription
+// made before the server starts (a stream layer recovering a replicated
+// stream's consumers opens first) crosses the routes once they connect,
+// and one cancelled before Start never does. Without it, a restarted
+// server leading a replicated stream never heard acks from clients on
+// other servers (found by the stream chaos suite).
+func TestClusterSubscribeRoutedBeforeStart(t *testing.T) {
+	first := startTestCluster(t, 1, nil)[0]
+	o := &Options{Host: "127.0.0.1", Port: -1, ServerName: "n2",
+		Cluster: ClusterOptions{Name: "test", Host: "127.0.0.1", Port: -1, Routes: []string{"nats://" + first.ClusterAddr().String()}}}
+	s, err := New(o, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 4)
+	if _, err := s.SubscribeRouted("early.>", func(subject, _, _, _ []byte) { got <- string(subject) }); err != nil {
+		t.Fatal(err)
+	}
+	cancelled, err := s.SubscribeRouted("gone.>", func(subject, _, _, _ []byte) { got <- string(subject) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancelled()
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	waitMesh(t, []*Server{first, s})
+	waitInterest(t, first, "early.x", 1)
+	pub := connectTo(t, first)
+	pub.Publish("gone.x", nil)
+	pub.Publish("early.x", nil)
+	pub.Flush()
+	select {
+	case subj := <-got:
+		if subj != "early.x" {
+			t.Fatalf("got %q first", subj)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the subscription made before Start got nothing")
+	}
+	if n := len(first.sl.Match([]byte("gone.x")).Plain); n != 0 {
+		t.Fatalf("a subscription cancelled before Start has %d subscriptions on the other server", n)
 	}
 }

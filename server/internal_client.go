@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // SubscribeClient is Subscribe in the global account for a handler that
@@ -102,15 +103,32 @@ func (s *Server) subscribeRoutedIn(acc *account, subject string, fn func(subject
 	if err := acc.sl.Insert(subject, "", sub); err != nil {
 		return nil, fmt.Errorf("server: subscribe %q: %w", subject, err)
 	}
-	if s.cl != nil {
-		s.cl.subAdded(sub)
+	// Before Start there is no cluster to tell yet: startCluster counts the
+	// subscription then. Deciding under mu (with the cancel's, below) makes
+	// every subscription counted once and withdrawn once.
+	s.mu.Lock()
+	cl := s.cl
+	if cl == nil {
+		s.earlyRouted = append(s.earlyRouted, sub)
+	}
+	s.mu.Unlock()
+	if cl != nil {
+		cl.subAdded(sub)
 	}
 	return func() {
-		if sub.closed.CompareAndSwap(false, true) {
-			_ = acc.sl.Remove(subject, "", sub)
-			if s.cl != nil {
-				s.cl.subRemoved(sub)
-			}
+		s.mu.Lock()
+		if !sub.closed.CompareAndSwap(false, true) {
+			s.mu.Unlock()
+			return
+		}
+		cl := s.cl
+		if cl == nil {
+			s.earlyRouted = slices.DeleteFunc(s.earlyRouted, func(x *subscription) bool { return x == sub })
+		}
+		s.mu.Unlock()
+		_ = acc.sl.Remove(subject, "", sub)
+		if cl != nil {
+			cl.subRemoved(sub)
 		}
 	}, nil
 }

@@ -78,6 +78,11 @@ type Server struct {
 	// cl is the cluster (routes to other servers), nil when clustering is
 	// off. Set by Start.
 	cl *cluster
+	// earlyRouted are the SubscribeRouted subscriptions made before Start
+	// set cl (a stream layer recovering its consumers opens before the
+	// server starts): startCluster counts them in the cluster's interest.
+	// Guarded by mu, as is their closed flag's change.
+	earlyRouted []*subscription
 	// clusterHandlers are the cluster-internal channels' handlers
 	// (cluster_internal.go); clusterMu serializes their changes.
 	clusterHandlers clusterHandlerMap

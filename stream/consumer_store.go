@@ -171,8 +171,9 @@ func (f *flushOp) Done(err error) {
 	if err != nil && c.s.repl != nil && errors.Is(err, store.ErrNotApplied) {
 		// Not proposed (this server does not lead) or not committed: the
 		// entries that commit write the state (replica.go); no retry.
-		// This runs off the store's writer (the replica's proposal
-		// watcher), so what the flush shares is taken under the lock.
+		// The waiters are taken under mu: once flushQueued is false the
+		// same op may be applied again at once (a new flush, or flushNow
+		// on shutdown), and its Apply hands waiters over under mu.
 		c.mu.Lock()
 		c.flushQueued = false
 		waits := f.waits
@@ -215,18 +216,21 @@ func (f *flushOp) Done(err error) {
 	}
 	clear(f.replies)
 	f.replies = f.replies[:0]
+	c.mu.Lock()
 	if errors.Is(err, store.ErrClosed) {
 		// Done without Apply: no flush will come for the waiters left.
-		c.mu.Lock()
 		f.waits = append(f.waits, c.commitWaits...)
 		c.commitWaits = nil
-		c.mu.Unlock()
 	}
-	for _, w := range f.waits {
+	// Under mu, as the failed-proposal path above takes them: on a
+	// replicated stream a proposal of this op may fail on the replica's
+	// watcher while another commits here.
+	waits := f.waits
+	f.waits = nil
+	c.mu.Unlock()
+	for _, w := range waits {
 		w <- err
 	}
-	clear(f.waits)
-	f.waits = f.waits[:0]
 	f.removals = f.removals[:0]
 }
 

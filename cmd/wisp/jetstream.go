@@ -68,6 +68,9 @@ func startStreams(cfg *conf.Config, srv *server.Server, log *slog.Logger) (*stre
 		quota:         stream.NewQuota(cfg.MaxFileStore, cfg.MaxMemoryStore),
 		accountQuotas: map[string]*stream.Quota{},
 	}
+	if tuneStreams != nil {
+		tuneStreams(&l.opts)
+	}
 	l.setLimits(cfg)
 	if err := l.start("", srv); err != nil {
 		return nil, err
@@ -80,6 +83,10 @@ func startStreams(cfg *conf.Config, srv *server.Server, log *slog.Logger) (*stre
 	srv.SetJetStreamReporter(l.report)
 	return l, nil
 }
+
+// tuneStreams, when set (by tests), adjusts the stream layers' options
+// (a crash-simulating filesystem) before they open.
+var tuneStreams func(*stream.Options)
 
 // start opens account's stream layer on broker b.
 func (l *streamLayers) start(account string, b stream.Broker) error {

@@ -1,0 +1,371 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// A stream chaos run: a cluster, replicated streams with publishers and
+// a consumer, faults from a seeded scheduler for a while, then heal and
+// check (cluster_chaos_work_test.go).
+
+// chaosStreams are the streams of a run: both R3, and on five servers the
+// second is R5.
+func chaosStreams(n int) []jetstream.StreamConfig {
+	r := 3
+	if n >= 5 {
+		r = 5
+	}
+	return []jetstream.StreamConfig{
+		{Name: "C0", Subjects: []string{"c0.>"}, Replicas: 3, AllowDirect: true},
+		{Name: "C1", Subjects: []string{"c1.>"}, Replicas: r, AllowDirect: true},
+	}
+}
+
+func runStreamChaos(t *testing.T, n int, seed uint64, faultTime time.Duration, storeDamage bool) {
+	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
+	c := startChaosCluster(t, n)
+	c.storeDamage = storeDamage
+	book := newChaosBook()
+	fail := func() {
+		t.Helper()
+		bad := book.violations()
+		if len(bad) == 0 {
+			if t.Failed() { // a wait that timed out: what led to it
+				c.mu.Lock()
+				t.Logf("seed %d (replay: CHAOS_SEED=%d) events:\n  %s", seed, seed, strings.Join(c.events, "\n  "))
+				c.mu.Unlock()
+			}
+			return
+		}
+		t.Errorf("STREAM CHAOS FAILURE seed=%d servers=%d (replay: CHAOS_SEED=%d):\n  %s", seed, n, seed, strings.Join(bad, "\n  "))
+		c.mu.Lock()
+		t.Logf("events:\n  %s", strings.Join(c.events, "\n  "))
+		c.mu.Unlock()
+	}
+	defer fail()
+
+	_, js := jsConnect(t, c.urls())
+	streams := chaosStreams(n)
+	for _, cfg := range streams {
+		waitLong(t, "stream "+cfg.Name+" created", func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, err := js.CreateStream(ctx, cfg)
+			return err == nil
+		})
+	}
+	const cons = "D"
+	waitLong(t, "consumer created", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := js.CreateOrUpdateConsumer(ctx, "C0", jetstream.ConsumerConfig{Durable: cons, AckPolicy: jetstream.AckExplicitPolicy, AckWait: 3 * time.Second})
+		return err == nil
+	})
+
+	stopPub, stopCons := make(chan struct{}), make(chan struct{})
+	consDone := make(chan struct{})
+	var pubs sync.WaitGroup
+	for i, target := range []string{"C0", "C0", "C1"} {
+		pubs.Add(1)
+		name := fmt.Sprintf("p%d", i)
+		go chaosPublisher(t, c.urls(), name, target, strings.ToLower(target)+"."+name, book, stopPub, &pubs)
+	}
+	go chaosConsumer(c.urls(), cons, "C0", book, stopCons, consDone)
+	defer func() {
+		select {
+		case <-consDone:
+		default:
+			close(stopCons)
+			<-consDone
+		}
+	}()
+
+	end := time.Now().Add(faultTime)
+	for i := 0; i < 500 && time.Now().Before(end); i++ {
+		c.fault(rng, js, streams)
+		time.Sleep(time.Duration(200+rng.IntN(800)) * time.Millisecond)
+	}
+	close(stopPub)
+	pubs.Wait()
+	c.note("faults over: heal")
+	c.heal()
+	waitLong(t, "one meta leader", func() bool {
+		leader := ""
+		for _, s := range c.servers {
+			l := s.node.MetaLeader()
+			if l == "" || (leader != "" && l != leader) {
+				return false
+			}
+			leader = l
+		}
+		return true
+	})
+	for _, cfg := range streams {
+		c.checkStream(cfg.Name, book)
+	}
+	var last uint64
+	for _, st := range c.servers[0].layers.global().Stats().Streams {
+		if st.Name == "C0" {
+			last = st.LastSeq
+		}
+	}
+	if s, _ := c.servers[0].node.Assignment("C0"); len(s) > 0 {
+		// servers[0] may hold no replica of C0 (five servers): ask one that does.
+		for _, x := range c.servers {
+			if x.name == s[0] {
+				for _, st := range x.layers.global().Stats().Streams {
+					if st.Name == "C0" {
+						last = st.LastSeq
+					}
+				}
+			}
+		}
+	}
+	checkConsumer(t, js, "C0", cons, book, last)
+	close(stopCons)
+	<-consDone
+	book.mu.Lock()
+	t.Logf("seed %d, %d servers: %d publishes acknowledged, %d deliveries, %d acks confirmed, %d not; faults %v",
+		seed, n, book.published, book.deliveries, len(book.confirmed), book.ackFailures, c.faults)
+	book.mu.Unlock()
+}
+
+// fault injects one fault chosen by rng, holds it a while, and undoes it.
+func (c *chaosCluster) fault(rng *rand.Rand, js jetstream.JetStream, streams []jetstream.StreamConfig) {
+	c.clearCaughtUp(streams)
+	n := len(c.servers)
+	hold := time.Duration(300+rng.IntN(2700)) * time.Millisecond
+	pick := c.servers[rng.IntN(n)]
+	target := streams[rng.IntN(len(streams))].Name
+	leader := nodeOfChaos(c, streamLeader(nil, js, target))
+	damaged := false
+	for _, s := range c.servers {
+		damaged = damaged || !s.damagedAt.IsZero()
+	}
+	switch k := rng.IntN(20); {
+	case k < 3: // the stream's leader crashes
+		if leader == nil {
+			return
+		}
+		c.note("crash %s (leader of %s) for %v", leader.name, target, hold)
+		c.count("leader crash")
+		c.stop(leader, false)
+		time.Sleep(hold)
+		c.restart(leader)
+	case k < 5: // a follower crashes
+		if pick == leader {
+			return
+		}
+		c.note("crash %s for %v", pick.name, hold)
+		c.count("crash")
+		c.stop(pick, false)
+		time.Sleep(hold)
+		c.restart(pick)
+	case k < 8: // power loss of one server
+		c.note("power loss of %s for %v", pick.name, hold)
+		c.count("power loss")
+		c.stop(pick, true)
+		time.Sleep(hold)
+		c.restart(pick)
+	case k == 8: // power loss of every server at once
+		c.note("power loss of every server")
+		c.count("power loss of all")
+		for _, s := range c.servers {
+			c.stop(s, true)
+		}
+		time.Sleep(hold)
+		for _, s := range c.servers {
+			c.restart(s)
+		}
+	case k < 12: // the leader is cut off: a minority leader must not acknowledge
+		if leader == nil {
+			return
+		}
+		c.note("isolate %s (leader of %s) for %v", leader.name, target, hold+2*time.Second)
+		c.count("leader isolated")
+		c.isolate(leader.index, true)
+		time.Sleep(hold + 2*time.Second)
+		c.isolate(leader.index, false)
+	case k < 14: // a minority against a majority
+		perm := rng.Perm(n)
+		minority := perm[:(n-1)/2]
+		if rng.IntN(2) == 0 && n == 5 {
+			minority = perm[:1]
+		}
+		in := map[int]bool{}
+		var names []string
+		for _, i := range minority {
+			in[i] = true
+			names = append(names, c.servers[i].name)
+		}
+		c.note("partition %v from the rest for %v", names, hold)
+		c.count("partition")
+		for i := range n {
+			for j := range n {
+				if i != j && in[i] != in[j] {
+					c.links[i][j].SetCut(true)
+				}
+			}
+		}
+		time.Sleep(hold)
+		c.healLinks()
+	case k < 15: // a link stops carrying data: the peers look stuck
+		other := c.servers[(pick.index+1+rng.IntN(n-1))%n]
+		c.note("pause link %s-%s for %v", pick.name, other.name, hold)
+		c.count("paused link")
+		c.links[pick.index][other.index].SetPaused(true)
+		c.links[other.index][pick.index].SetPaused(true)
+		time.Sleep(hold)
+		c.healLinks()
+	case k < 16: // slow links around one server
+		d := time.Duration(5+rng.IntN(60)) * time.Millisecond
+		c.note("links of %s slowed by %v for %v", pick.name, d, hold)
+		c.count("slow links")
+		for j := range n {
+			if j != pick.index {
+				c.links[pick.index][j].SetDelay(d)
+				c.links[j][pick.index].SetDelay(d)
+			}
+		}
+		time.Sleep(hold)
+		c.healLinks()
+	case k < 19: // a minority's files damaged between stop and restart
+		if damaged {
+			return
+		}
+		c.stop(pick, rng.IntN(2) == 0)
+		c.note("%s damaged: %s", pick.name, c.damage(pick, rng))
+		c.count("damaged files")
+		pick.damagedAt = time.Now()
+		c.restart(pick)
+	default: // a disk replaced by an empty one
+		if damaged {
+			return
+		}
+		c.note("%s: disk replaced by an empty one", pick.name)
+		c.count("disk wiped")
+		c.stop(pick, false)
+		pick.fs = chaosDisk(c.t, pick.dir)
+		pick.damagedAt = time.Now()
+		c.restart(pick)
+	}
+}
+
+// healLinks ends every cut, pause and delay.
+func (c *chaosCluster) healLinks() {
+	for i := range c.links {
+		for j := range c.links[i] {
+			if p := c.links[i][j]; p != nil {
+				p.SetCut(false)
+				p.SetPaused(false)
+				p.SetDelay(0)
+			}
+		}
+	}
+}
+
+// clearCaughtUp ends the damaged state of a server once each of its
+// replicas holds as much as the most advanced running replica: until then
+// it is the minority a further damage must not add to.
+func (c *chaosCluster) clearCaughtUp(streams []jetstream.StreamConfig) {
+	for _, s := range c.servers {
+		if s.damagedAt.IsZero() || !s.running {
+			continue
+		}
+		caught := true
+		for _, cfg := range streams {
+			holders, _ := s.node.Assignment(cfg.Name)
+			var mine, best uint64
+			held := false
+			for _, x := range c.servers {
+				if !x.running {
+					continue
+				}
+				for _, h := range holders {
+					if h != x.name {
+						continue
+					}
+					for _, st := range x.layers.global().Stats().Streams {
+						if st.Name == cfg.Name {
+							best = max(best, st.LastSeq)
+							if x == s {
+								mine, held = st.LastSeq, true
+							}
+						}
+					}
+				}
+			}
+			for _, h := range holders {
+				if h == s.name && (!held || mine < best) {
+					caught = false
+				}
+			}
+		}
+		if caught {
+			c.note("%s caught up", s.name)
+			s.damagedAt = time.Time{}
+		}
+	}
+}
+
+func nodeOfChaos(c *chaosCluster, name string) *chaosServer {
+	for _, s := range c.servers {
+		if s.name == name && s.running {
+			return s
+		}
+	}
+	return nil
+}
+
+// TestStreamChaosShort: a short seeded run on three servers and one on
+// five (make test). TestStreamChaosLong is the long one.
+func TestStreamChaosShort(t *testing.T) {
+	if os.Getenv("CHAOS_TIME") != "" {
+		t.Skip("the long run (TestStreamChaosLong) is on")
+	}
+	if seed, ok := chaosEnv(t); ok {
+		runStreamChaos(t, 3+2*int(seed%2), seed, 40*time.Second, true) // as a long run does
+		return
+	}
+	for _, seed := range []uint64{3016, 5015} { // even: three servers, odd: five
+		n := 3 + 2*int(seed%2)
+		t.Run(fmt.Sprintf("seed=%d/servers=%d", seed, n), func(t *testing.T) {
+			runStreamChaos(t, n, seed, 12*time.Second, false)
+		})
+	}
+}
+
+// TestStreamChaosLong runs while CHAOS_TIME (a Go duration) lasts, seeds
+// from CHAOS_SEED on (random without it), three or five servers as the
+// seed says.
+func TestStreamChaosLong(t *testing.T) {
+	total, err := time.ParseDuration(os.Getenv("CHAOS_TIME"))
+	if err != nil {
+		t.Skip("set CHAOS_TIME (and optionally CHAOS_SEED) to run: make chaos")
+	}
+	seed, given := chaosEnv(t)
+	if !given {
+		seed = rand.Uint64() % 1_000_000
+	}
+	end := time.Now().Add(total)
+	for run := 0; time.Now().Before(end) && run < 1000; run++ {
+		s := seed + uint64(run)
+		n := 3 + 2*int(s%2) // the seed decides, so that it replays alone
+		t.Logf("run %d: seed %d, %d servers", run, s, n)
+		ok := t.Run(fmt.Sprintf("seed=%d/servers=%d", s, n), func(t *testing.T) {
+			runStreamChaos(t, n, s, min(40*time.Second, max(5*time.Second, time.Until(end))), true)
+		})
+		if !ok {
+			t.Fatalf("failed: replay with CHAOS_SEED=%d (servers=%d)", s, n)
+		}
+	}
+}
