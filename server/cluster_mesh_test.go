@@ -88,6 +88,10 @@ func serverByID(servers []*Server, id string) *Server {
 // every server: each subscriber gets each message exactly once.
 func checkPubSubEverywhere(t *testing.T, servers []*Server) {
 	t.Helper()
+	// It counts messages, so it starts on a quiet mesh: a late duplicate
+	// route (slow TLS handshakes under load make them likelier) replaces
+	// the one in use and loses what was on its way (waitSettled).
+	waitSettled(t, servers)
 	var subs []*nats.Subscription
 	for _, s := range servers {
 		nc := connectTo(t, s)
