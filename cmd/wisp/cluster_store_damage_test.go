@@ -20,8 +20,14 @@ import (
 // accepting the loss there (the last sequence raised over the gap) left a
 // replica that never held what its peers acknowledged. The replica must
 // instead rebuild the stream from its raft log and peers, and end up
-// holding every acknowledged message at its sequence.
+// holding every acknowledged message at its sequence. Also when the raft
+// log still holds every entry (no snapshot yet): a plain replay.
 func TestReplicaRebuildsDamagedStreamStore(t *testing.T) {
+	t.Run("log compacted", func(t *testing.T) { rebuildDamagedStore(t, 600) })
+	t.Run("log whole", func(t *testing.T) { rebuildDamagedStore(t, 200) })
+}
+
+func rebuildDamagedStore(t *testing.T, before int) {
 	c := startChaosCluster(t, 3)
 	_, js := jsConnect(t, c.urls())
 	waitLong(t, "stream created", func() bool {
@@ -30,7 +36,7 @@ func TestReplicaRebuildsDamagedStreamStore(t *testing.T) {
 		_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "C0", Subjects: []string{"c0.>"}, Replicas: 3, AllowDirect: true})
 		return err == nil
 	})
-	const before, after = 600, 100
+	const after = 100
 	publishAcked(t, js, "c0", 0, before)
 
 	var leader string
@@ -53,15 +59,15 @@ func TestReplicaRebuildsDamagedStreamStore(t *testing.T) {
 			break
 		}
 	}
-	waitLong(t, "follower holds every message", func() bool { return replicaLastSeq(follower, "C0") == before })
+	waitLong(t, "follower holds every message", func() bool { return replicaLastSeq(follower, "C0") == uint64(before) })
 
 	c.stop(follower, true) // power loss: the messages stay in the WAL, not flushed to tables
 	cutStoreWAL(t, follower)
 	c.restart(follower)
 
 	publishAcked(t, js, "c0", before, after)
-	waitLong(t, "follower caught up", func() bool { return replicaLastSeq(follower, "C0") == before+after })
-	msgs, err := replicaMessages(fmt.Sprintf("nats://127.0.0.1:%d", follower.port), "C0", before+after)
+	waitLong(t, "follower caught up", func() bool { return replicaLastSeq(follower, "C0") == uint64(before+after) })
+	msgs, err := replicaMessages(fmt.Sprintf("nats://127.0.0.1:%d", follower.port), "C0", uint64(before+after))
 	if err != nil {
 		t.Fatal(err)
 	}
