@@ -112,9 +112,10 @@ func (h *Host) addGroup(gc GroupConfig) error {
 // reconcileAt makes the state machine and the log agree on restart. The
 // log is synced before anything is applied, so normally the state machine
 // is at or behind the log's commit index; it can be behind the log's
-// start (it lost unsynced applies after a snapshot compacted the log:
-// restore the snapshot), or ahead of the log's end (the log lost its tail
-// to damage: start the replica from nothing, it recovers from peers).
+// start (it lost unsynced applies, or dropped its damaged state, after a
+// snapshot compacted the log: restore the snapshot), or ahead of the log's
+// end (the log lost its tail to damage: start the replica from nothing,
+// it recovers from peers).
 //
 // applied is what the state machine holds: its durable index on a start,
 // what it applied in memory when the host reloads a group after a storage
@@ -125,14 +126,18 @@ func (g *group) reconcileAt(h *Host, wb *WriteBatch, applied uint64) error {
 	case applied < st.trunc.index:
 		snap := st.snap
 		if snap == nil || snap.GetMetadata().GetIndex() < st.trunc.index {
+			// Not after a verified load: it drops a compaction mark no
+			// snapshot covers (load.go).
 			return fmt.Errorf("consensus: group %d: applied %d is before the log start %d and no snapshot covers it", g.id, applied, st.trunc.index)
 		}
+		h.log.Warn("state machine is behind its compacted raft log: restoring the log's snapshot, then replaying the entries after it",
+			"group", g.id, "applied", applied, "log_start", st.trunc.index, "snapshot_index", snap.GetMetadata().GetIndex())
 		if err := g.sm.Restore(snap.GetData(), snap.GetMetadata().GetIndex()); err != nil {
 			return fmt.Errorf("consensus: group %d: restore snapshot: %w", g.id, err)
 		}
 		applied = snap.GetMetadata().GetIndex()
 	case applied > st.hard.lastIndex:
-		h.log.Warn("state machine is ahead of its damaged raft log: starting the replica empty",
+		h.log.Warn("state machine is ahead of its damaged raft log: starting the replica empty, it recovers from its peers",
 			"group", g.id, "applied", applied, "log_last_index", st.hard.lastIndex)
 		if err := g.sm.Restore(nil, 0); err != nil {
 			return fmt.Errorf("consensus: group %d: reset state machine: %w", g.id, err)

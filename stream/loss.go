@@ -51,6 +51,16 @@ func (svc *Service) handleDamage(st Store, policy DamagePolicy) map[string]strin
 	for i := range rep.Damage {
 		d := &rep.Damage[i]
 		reason := describeDamage(d)
+		if meta, group := damagedReplica(d); group != 0 {
+			svc.damagedStreams.Add(1)
+			svc.log.Error("a replicated stream's store is damaged: this replica drops its copy and rebuilds it from the raft log and its peers",
+				"stream", d.Stream, "group", group, "damage", reason, "store_dir", rep.Dir, "wal_files", rep.WALFiles)
+			if err := resetDamagedReplica(st, d, meta); err != nil {
+				svc.log.Error("resetting a damaged replica failed; stream kept offline", "stream", d.Stream, "err", err)
+				offline[d.Stream] = reason + "; resetting the replica failed: " + err.Error()
+			}
+			continue
+		}
 		first, last, lost := d.Lost()
 		var n uint64
 		if lost {

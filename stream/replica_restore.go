@@ -132,6 +132,10 @@ func (s *stream) restoreReplica(data []byte, index uint64) error {
 	}
 	s.mu.Lock()
 	s.consumers = 0
+	// A loss noted at startup (noteDedupeGap) belonged to the state just
+	// dropped: refusing message ids for it would make this replica skip
+	// entries its peers apply.
+	s.dedupeGapUntil = 0
 	err = s.rebuildLocked()
 	s.mu.Unlock()
 	if err != nil {

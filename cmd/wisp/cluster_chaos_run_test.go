@@ -30,10 +30,9 @@ func chaosStreams(n int) []jetstream.StreamConfig {
 	}
 }
 
-func runStreamChaos(t *testing.T, n int, seed uint64, faultTime time.Duration, storeDamage bool) {
+func runStreamChaos(t *testing.T, n int, seed uint64, faultTime time.Duration) {
 	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
 	c := startChaosCluster(t, n)
-	c.storeDamage = storeDamage
 	book := newChaosBook()
 	fail := func() {
 		t.Helper()
@@ -333,13 +332,13 @@ func TestStreamChaosShort(t *testing.T) {
 		t.Skip("the long run (TestStreamChaosLong) is on")
 	}
 	if seed, ok := chaosEnv(t); ok {
-		runStreamChaos(t, 3+2*int(seed%2), seed, 40*time.Second, true) // as a long run does
+		runStreamChaos(t, 3+2*int(seed%2), seed, 40*time.Second) // as long as a long run's
 		return
 	}
 	for _, seed := range []uint64{3016, 5015} { // even: three servers, odd: five
 		n := 3 + 2*int(seed%2)
 		t.Run(fmt.Sprintf("seed=%d/servers=%d", seed, n), func(t *testing.T) {
-			runStreamChaos(t, n, seed, 12*time.Second, false)
+			runStreamChaos(t, n, seed, 12*time.Second)
 		})
 	}
 }
@@ -362,7 +361,7 @@ func TestStreamChaosLong(t *testing.T) {
 		n := 3 + 2*int(s%2) // the seed decides, so that it replays alone
 		t.Logf("run %d: seed %d, %d servers", run, s, n)
 		ok := t.Run(fmt.Sprintf("seed=%d/servers=%d", s, n), func(t *testing.T) {
-			runStreamChaos(t, n, s, min(40*time.Second, max(5*time.Second, time.Until(end))), true)
+			runStreamChaos(t, n, s, min(40*time.Second, max(5*time.Second, time.Until(end))))
 		})
 		if !ok {
 			t.Fatalf("failed: replay with CHAOS_SEED=%d (servers=%d)", s, n)

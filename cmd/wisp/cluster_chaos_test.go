@@ -52,12 +52,6 @@ type chaosCluster struct {
 	servers []*chaosServer
 	links   [][]*testproxy.Proxy
 
-	// storeDamage lets damage hit the stream store's write-ahead log, not
-	// only the raft log's. Off in the short runs of go test: a replica
-	// whose store lost entries its raft log has compacted away does not
-	// catch up yet (docs/clustering.md, "Fault-injection tests").
-	storeDamage bool
-
 	mu     sync.Mutex
 	events []string
 	faults map[string]int
@@ -260,7 +254,7 @@ func (c *chaosCluster) heal() {
 // may not notice.
 func (c *chaosCluster) damage(s *chaosServer, rng *rand.Rand) string {
 	dir := filepath.Join(s.dir, "cluster", "raft")
-	if rng.IntN(2) == 0 && c.storeDamage {
+	if rng.IntN(2) == 0 {
 		dir = filepath.Join(s.dir, "streams")
 	}
 	names, _ := s.fs.List(dir)
