@@ -55,17 +55,7 @@ func (c *consumer) flushDirty(b *store.Batch) error {
 		c.mu.Unlock()
 		return nil
 	}
-	var err error
-	if c.persist {
-		err = c.writeStateLocked(b)
-	}
-	removals := c.removals
-	c.removals = nil
-	c.mu.Unlock()
-	if err == nil && len(removals) > 0 {
-		err = c.s.removeAcked(b, removals)
-	}
-	return err
+	return c.writeAndUnlock(b)
 }
 
 // applyLocked decodes and applies one consumer operation to the
@@ -361,17 +351,7 @@ func (c *consumer) applyFlush(b *store.Batch, enc []byte) error {
 		c.mu.Unlock()
 		return nil
 	}
-	var err error
-	if c.persist {
-		err = c.writeStateLocked(b)
-	}
-	removals := c.removals
-	c.removals = nil
-	c.mu.Unlock()
-	if err == nil && len(removals) > 0 {
-		err = c.s.removeAcked(b, removals)
-	}
-	return err
+	return c.writeAndUnlock(b)
 }
 
 // reconcileConsumers brings the consumers' definitions in memory back in
@@ -425,4 +405,21 @@ func (s *stream) reconcileConsumers() {
 	for _, sc := range byName {
 		s.svc.loadConsumer(s, sc)
 	}
+}
+
+// writeAndUnlock writes the consumer's changed state into b and removes
+// the messages its acks released. It is called with c.mu held and
+// releases it before the removals, which take the stream's locks.
+func (c *consumer) writeAndUnlock(b *store.Batch) error {
+	var err error
+	if c.persist {
+		err = c.writeStateLocked(b)
+	}
+	removals := c.removals
+	c.removals = nil
+	c.mu.Unlock()
+	if err == nil && len(removals) > 0 {
+		err = c.s.removeAcked(b, removals)
+	}
+	return err
 }
