@@ -43,6 +43,9 @@ type group struct {
 	confSeq, confIndex uint64
 	reads              []*readRequest
 	recovery           *recovery
+	// staged is a peer's state received beside a snapshot message, until
+	// raft applies that snapshot (state_stream.go).
+	staged *SnapshotState
 }
 
 type readRequest struct {
@@ -105,6 +108,7 @@ func (h *Host) addGroup(gc GroupConfig) error {
 		return err
 	}
 	h.groups[gc.ID] = g
+	h.registerStreamer(gc.ID, g.sm)
 	h.publishStatus()
 	return nil
 }
@@ -123,6 +127,15 @@ func (h *Host) addGroup(gc GroupConfig) error {
 func (g *group) reconcileAt(h *Host, wb *WriteBatch, applied uint64) error {
 	st := wb.stage(g.gs)
 	switch {
+	case applied < st.trunc.index && g.streamed():
+		// The log's snapshot holds a descriptor, not the state: start empty
+		// and recover from the peers (state_stream.go).
+		h.log.Warn("state machine is behind its compacted raft log, whose snapshot holds no state here: starting the replica empty, it recovers from its peers",
+			"group", g.id, "applied", applied, "log_start", st.trunc.index)
+		if err := g.resetToRecover(wb); err != nil {
+			return err
+		}
+		applied = 0
 	case applied < st.trunc.index:
 		snap := st.snap
 		if snap == nil || snap.GetMetadata().GetIndex() < st.trunc.index {
@@ -139,13 +152,7 @@ func (g *group) reconcileAt(h *Host, wb *WriteBatch, applied uint64) error {
 	case applied > st.hard.lastIndex:
 		h.log.Warn("state machine is ahead of its damaged raft log: starting the replica empty, it recovers from its peers",
 			"group", g.id, "applied", applied, "log_last_index", st.hard.lastIndex)
-		if err := g.sm.Restore(nil, 0); err != nil {
-			return fmt.Errorf("consensus: group %d: reset state machine: %w", g.id, err)
-		}
-		if err := wb.resetLog(g.gs); err != nil {
-			return err
-		}
-		if err := wb.setRecovering(g.gs, true); err != nil {
+		if err := g.resetToRecover(wb); err != nil {
 			return err
 		}
 		applied = 0
@@ -157,6 +164,26 @@ func (g *group) reconcileAt(h *Host, wb *WriteBatch, applied uint64) error {
 	}
 	g.applied = applied
 	return nil
+}
+
+// resetToRecover empties the state machine and the log and marks the
+// group recovering: it neither votes nor campaigns until its peers filled
+// it again (recovery.go).
+func (g *group) resetToRecover(wb *WriteBatch) error {
+	if err := g.sm.Restore(nil, 0); err != nil {
+		return fmt.Errorf("consensus: group %d: reset state machine: %w", g.id, err)
+	}
+	if err := wb.resetLog(g.gs); err != nil {
+		return err
+	}
+	return wb.setRecovering(g.gs, true)
+}
+
+// streamed reports whether the group's snapshots hold only a descriptor
+// of its state (state_stream.go).
+func (g *group) streamed() bool {
+	_, ok := g.sm.(StateStreamer)
+	return ok
 }
 
 // startRaft creates the RawNode from the group's storage.
@@ -213,10 +240,11 @@ func (g *group) admit(m *pb.Message) bool {
 func (g *group) apply(h *Host, rd raft.Ready, post *WriteBatch) error {
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		md := rd.Snapshot.GetMetadata()
-		if err := g.sm.Restore(rd.Snapshot.GetData(), md.GetIndex()); err != nil {
+		at, err := g.restoreSnapshot(rd.Snapshot.GetData(), md.GetIndex())
+		if err != nil {
 			return fmt.Errorf("restore snapshot %d: %w", md.GetIndex(), err)
 		}
-		g.applied = md.GetIndex()
+		g.applied = at
 	}
 	// Committed entries first: a proposal committed in this Ready succeeded,
 	// even if leadership changes in the same Ready.
@@ -273,6 +301,17 @@ func (g *group) applyEntries(h *Host, committed []*pb.Entry, post *WriteBatch) e
 	}()
 	for _, e := range committed {
 		if e.GetIndex() <= g.applied {
+			// The state machine holds it already: a streamed state can be
+			// ahead of its snapshot (state_stream.go). Raft must still
+			// apply a membership change (applyConfChange skips one it has).
+			if t := e.GetType(); t == pb.EntryConfChange || t == pb.EntryConfChangeV2 {
+				if conf == nil {
+					conf = h.cfg.Store.NewBatch()
+				}
+				if _, err := g.applyConfChange(h, e, conf); err != nil {
+					return err
+				}
+			}
 			continue
 		}
 		ent := Entry{Index: e.GetIndex(), Term: e.GetTerm()}
@@ -433,6 +472,8 @@ func (h *Host) removeGroup(id uint64, deleteData bool) error {
 	}
 	g.failPending(fmt.Errorf("%w: %d removed", ErrUnknownGroup, id))
 	delete(h.groups, id)
+	g.dropStaged()
+	h.unregisterStreamer(id)
 	h.mu.Lock()
 	delete(h.status, id)
 	h.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -38,6 +39,9 @@ type Host struct {
 	paused   bool
 	status   map[uint64]GroupStatus
 	err      error
+	// streamers are the groups whose state is written off the loop
+	// (state_stream.go).
+	streamers map[uint64]StateStreamer
 	// fault and faultSince: the raft log cannot be written (host_faults.go).
 	fault      error
 	faultSince time.Time
@@ -130,6 +134,8 @@ func (h *Host) Receive(b Batch) {
 	if len(h.inbox) < h.cfg.InboxLimit && (h.inboxN+n <= limit || len(h.inbox) == 0) {
 		h.inbox = append(h.inbox, b)
 		h.inboxN += n
+	} else {
+		defer dropStates(b)
 	}
 	h.mu.Unlock()
 	h.poke()
@@ -405,7 +411,13 @@ func (h *Host) receive(b Batch, out *outbox) {
 	for _, m := range b.Messages {
 		g := h.groups[m.Group]
 		if g == nil || g.rn == nil || !g.admit(m.Raft) {
+			if m.State != nil {
+				_ = os.Remove(m.State.Path)
+			}
 			continue
+		}
+		if m.State != nil {
+			g.stage(m.State)
 		}
 		// Errors here are messages raft refuses (unknown peer, local
 		// types from the network): dropping them is what raft expects.

@@ -43,6 +43,9 @@ type StateMachine interface {
 type Message struct {
 	Group uint64
 	Raft  *pb.Message
+	// State is the state received beside a MsgSnap of a group whose state
+	// machine is a StateStreamer (state_stream.go); nil otherwise.
+	State *SnapshotState
 }
 
 // TermReply answers a TermQuery (recovery.go).

@@ -72,6 +72,32 @@ func (r *frameReader) uvarint() uint64 {
 	return v
 }
 
+func (r *frameReader) byte() byte {
+	if r.err != nil {
+		return 0
+	}
+	if len(r.b) < 1 {
+		r.err = errFrame
+		return 0
+	}
+	v := r.b[0]
+	r.b = r.b[1:]
+	return v
+}
+
+func (r *frameReader) uint32() uint32 {
+	if r.err != nil {
+		return 0
+	}
+	if len(r.b) < 4 {
+		r.err = errFrame
+		return 0
+	}
+	v := binary.BigEndian.Uint32(r.b)
+	r.b = r.b[4:]
+	return v
+}
+
 // count reads a count of items of at least min bytes each.
 func (r *frameReader) count(min int) int {
 	n := r.uvarint()

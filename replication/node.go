@@ -113,6 +113,14 @@ func Start(o Options) (*Node, error) {
 		return nil, err
 	}
 	n.tr = NewTransport(o.Net, o.Name, o.MaxFrame, o.Logger)
+	if o.FS == nil {
+		// States received from peers go next to the log; on a simulated
+		// disk, to a temporary directory of the real one (state_stream.go).
+		if err := n.tr.SetSpoolDir(filepath.Join(o.Dir, "state-in")); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
 	cfg := consensus.DefaultConfig()
 	cfg.ID, cfg.Store, cfg.Transport, cfg.Logger = NodeID(o.Name), store, n.tr, o.Logger
 	if o.TickInterval > 0 {
@@ -175,6 +183,7 @@ func (n *Node) Close() error {
 	n.net.Handle(chanMeta, nil)
 	n.net.Handle(chanMetaCtl, nil)
 	n.host.Stop()
+	n.tr.Close()
 	err := n.host.Err()
 	if n.store.Failed() != nil {
 		// A failed instance's close reports the failure again, or may not

@@ -104,7 +104,14 @@ func (t *Transport) runSnapshots(peer string, s *snapSender) {
 		t.snapID++
 		id := t.snapID
 		t.mu.Unlock()
-		ok := t.sendChunks(peer, job, id, &buf)
+		ok := true
+		if h := t.host.Load(); h != nil && h.Streamed(job.group) {
+			if err := t.sendState(peer, job.group, id); err != nil {
+				t.log.Warn("raft snapshot's state not sent: raft will send it again", "peer", peer, "group", job.group, "err", err)
+				ok = false
+			}
+		}
+		ok = ok && t.sendChunks(peer, job, id, &buf)
 		if !ok {
 			t.log.Warn("raft snapshot not sent: raft will send it again", "peer", peer, "group", job.group, "bytes", len(job.raw))
 		}

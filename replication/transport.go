@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -44,6 +45,20 @@ type Transport struct {
 	// snapWait is how long a snapshot chunk may wait for a busy route.
 	snapWait time.Duration
 
+	acks map[ackKey]*ackWatch // state transfers being sent (state_stream.go)
+
+	// rxMu guards the states being received (state_stream.go), apart from
+	// mu: writing a chunk to its file must not hold up Send.
+	rxMu   sync.Mutex
+	rx     map[uint64]*stateAssembly          // by sending peer's raft id
+	rxDone map[rxKey]*consensus.SnapshotState // verified, awaiting raft's message
+
+	spoolMu    sync.Mutex
+	spool      string // where received states are written
+	spoolOwned bool   // made by the transport, removed by Close
+
+	state stateStats
+
 	// onSnapshot, for tests, sees every snapshot report.
 	onSnapshot func(group, to uint64, ok bool)
 
@@ -65,6 +80,10 @@ func NewTransport(net Network, self string, maxFrame int, log *slog.Logger) *Tra
 		block: map[string]bool{},
 		snaps: map[string]*snapSender{},
 		asm:   map[uint64]*snapAssembly{},
+		acks:  map[ackKey]*ackWatch{},
+
+		rx:     map[uint64]*stateAssembly{},
+		rxDone: map[rxKey]*consensus.SnapshotState{},
 
 		snapWait: snapChunkWait,
 	}
@@ -220,12 +239,26 @@ func (t *Transport) receive(from string, payload []byte) {
 	t.mu.Unlock()
 	var b consensus.Batch
 	var err error
-	if len(payload) > 0 && payload[0] == chunkVersion {
+	switch {
+	case len(payload) == 0:
+		err = fmt.Errorf("%w: empty", errFrame)
+	case payload[0] == stateChunkVersion:
+		if err = t.receiveStateChunk(from, id, payload); err == nil {
+			return
+		}
+	case payload[0] == stateAckVersion:
+		if err = t.receiveStateAck(from, payload); err == nil {
+			return
+		}
+	case payload[0] == chunkVersion:
 		var whole bool
 		if b, whole, err = t.receiveChunk(id, payload); err == nil && !whole {
 			return
 		}
-	} else {
+		if err == nil {
+			err = t.takeState(&b)
+		}
+	default:
 		b, err = decodeFrame(payload, id)
 	}
 	if err != nil {

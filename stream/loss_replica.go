@@ -17,9 +17,10 @@ import (
 // entries sequences no other replica gives them, and the replica would
 // never hold what its peers acknowledged. Instead the replica drops its
 // local state, back to the empty stream at applied index 0, and the raft
-// group rebuilds it: from the snapshot in this server's own raft log and
-// the entries after it, or, when that log cannot replay it either, from a
-// peer's snapshot (consensus.reconcileAt, consensus/recovery.go). Nothing
+// group rebuilds it: from the entries in this server's own raft log when
+// it holds them from the first, or else (the log was compacted, and its
+// snapshots hold no messages: replica.Snapshot) from a peer's snapshot
+// (consensus.reconcileAt, consensus/recovery.go). Nothing
 // is lost for the stream; the log says what this replica lost and that it
 // recovers it.
 

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -383,22 +384,61 @@ func (r *replica) barrier() error {
 	return r.Store.DoFreeing(func(*store.Batch) error { return nil })
 }
 
-// Snapshot returns the stream as of the last entry given to Apply: a
-// stream archive (archive.go) with its consumers, taken once the local
-// store committed everything Apply handed it. The whole archive is held
-// in memory (the transport sends it to a replica in chunks).
-func (r *replica) Snapshot() ([]byte, error) {
+// stateDescriptor is all a replicated stream's raft snapshots hold: the
+// stream itself travels beside raft's snapshot message, written by
+// WriteState and installed by RestoreState (consensus.StateStreamer), so
+// that neither the host's loop nor memory ever holds a whole stream.
+var stateDescriptor = []byte("wisp stream state v1")
+
+// Snapshot returns the descriptor raft keeps in the place of the stream's
+// state: taking it costs nothing on the host's loop.
+func (r *replica) Snapshot() ([]byte, error) { return stateDescriptor, nil }
+
+// WriteState writes the stream as an archive (archive.go) with its
+// consumers into w, as of the last entry the local store committed, once
+// it committed everything Apply handed it before the call; it returns
+// that entry's index. It runs off the host's loop (the transport calls
+// it for a peer being sent a snapshot) and reads the store a record at a
+// time from a store snapshot, while the stream goes on.
+func (r *replica) WriteState(w io.Writer) (uint64, error) {
 	if err := r.barrier(); err != nil {
-		return nil, fmt.Errorf("stream %s: snapshot: %w", r.s.name, err)
+		return 0, fmt.Errorf("stream %s: write state: %w", r.s.name, err)
 	}
-	return r.s.archiveBytes()
+	f, err := r.s.freeze()
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: write state: %w", r.s.name, err)
+	}
+	defer f.release()
+	index, err := f.r.Applied(f.id)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: write state: %w", r.s.name, err)
+	}
+	if err := writeArchive(newArchiveWriter(w), f, true); err != nil {
+		return 0, fmt.Errorf("stream %s: write state: %w", r.s.name, err)
+	}
+	return index, nil
 }
 
-// Restore replaces the stream's state with a snapshot taken at index
-// (restore_replica.go).
+// Restore empties the stream (index 0, no data: the host starts the
+// replica over) or installs an archive held in memory.
 func (r *replica) Restore(data []byte, index uint64) error {
-	return r.s.restoreReplica(data, index)
+	if bytes.Equal(data, stateDescriptor) {
+		return fmt.Errorf("stream %s: the snapshot at %d holds no state: it comes beside raft's message", r.s.name, index)
+	}
+	if len(data) == 0 {
+		return r.s.restoreReplica(nil, index)
+	}
+	return r.s.restoreReplica(bytes.NewReader(data), index)
 }
+
+// RestoreState replaces the stream's state with an archive a peer's
+// WriteState wrote at index, read a batch of messages at a time
+// (replica_restore.go).
+func (r *replica) RestoreState(rd io.Reader, index uint64) error {
+	return r.s.restoreReplica(rd, index)
+}
+
+var _ consensus.StateStreamer = (*replica)(nil)
 
 // LeaderChanged is told whether this server now leads the stream's
 // group: only the leader captures the stream's subjects (through

@@ -1,7 +1,6 @@
 package stream
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,18 +75,4 @@ func (svc *Service) CloseReplica(name string, group uint64) {
 	if err != nil {
 		svc.log.Error("dropping a replica", "stream", name, "err", err)
 	}
-}
-
-// archiveBytes writes the stream, with its consumers, as an archive.
-func (s *stream) archiveBytes() ([]byte, error) {
-	f, err := s.freeze()
-	if err != nil {
-		return nil, err
-	}
-	defer f.release()
-	var buf bytes.Buffer
-	if err := writeArchive(newArchiveWriter(&buf), f, true); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }

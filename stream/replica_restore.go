@@ -1,9 +1,9 @@
 package stream
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 
 	"github.com/wisp-mq/wisp/stream/store"
 )
@@ -13,15 +13,16 @@ import (
 const restoreBatch = 1024
 
 // restoreReplica replaces the replica's state with a snapshot taken at
-// index (an archive, replica.Snapshot; nil for the empty state): the
+// index (an archive, replica.WriteState; nil for the empty state): the
 // stream's messages, state and consumers are dropped and the archive's
 // written in their place, and the stream and its consumers are rebuilt
 // from the store. The first batch also sets the applied index to 0, so a
 // crash half way leaves a replica that asks for the snapshot again (the
 // host restores it when the state is behind the log's start) rather than
 // one that believes it holds it. Runs on the consensus host's loop; the
-// archive is in memory (see replica.Snapshot).
-func (s *stream) restoreReplica(data []byte, index uint64) error {
+// archive is read a batch of messages at a time (from the file the
+// transport received it into).
+func (s *stream) restoreReplica(data io.Reader, index uint64) error {
 	r := s.repl
 	if err := r.barrier(); err != nil {
 		return fmt.Errorf("stream %s: install snapshot: %w", s.name, err)
@@ -44,8 +45,8 @@ func (s *stream) restoreReplica(data []byte, index uint64) error {
 		meta, state []byte
 	}
 	var consumers []restored
-	if len(data) > 0 {
-		ar := newArchiveReader(bytes.NewReader(data))
+	if data != nil {
+		ar := newArchiveReader(data)
 		h, err := ar.header()
 		if err != nil {
 			return fmt.Errorf("stream %s: install snapshot: %w", s.name, err)
