@@ -26,9 +26,10 @@ import (
 // before 2 is completed by asking again (removing a voter that is gone
 // changes nothing, and the reassignment applies only to the peers it was
 // made from). A failure after 2 leaves the replacement assigned but not
-// a voter: the group runs on the others, and removing the replacement
-// (asking again, for it) gives its place to another server. Nothing
-// completes it by itself yet. One replacement runs at a time per server.
+// a voter: the group runs on the others until the stream's leader
+// completes it by itself (peer_complete.go), and removing the
+// replacement (asking again, for it) gives its place to another server.
+// One replacement runs at a time per server.
 
 // ErrNotMember: the server named is not one of the stream's peers.
 var ErrNotMember = errors.New("replication: the server is not a peer of the stream")

@@ -52,6 +52,8 @@ type streams struct {
 	changes   []consensus.LeaderChange
 	stop      chan struct{}
 	done      chan struct{}
+	// completeDone closes when completeLoop (peer_complete.go) ends.
+	completeDone chan struct{}
 }
 
 type runningReplica struct {
@@ -65,12 +67,14 @@ type runningReplica struct {
 func (n *Node) AttachStreams(layer StreamLayer) {
 	s := &streams{node: n, layer: layer, log: n.log.With("component", "streams"),
 		running: map[string]runningReplica{}, leaders: map[uint64]bool{},
-		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		completeDone: make(chan struct{})}
 	n.streamsMu.Lock()
 	n.streams = s
 	n.streamsMu.Unlock()
 	n.meta.sm.setOnChange(s.poke)
 	go s.run()
+	go s.completeLoop()
 }
 
 func (s *streams) poke() {
@@ -227,6 +231,7 @@ func (s *streams) dispatch() {
 func (s *streams) close() {
 	close(s.stop)
 	<-s.done
+	<-s.completeDone
 	s.mu.Lock()
 	running := s.running
 	s.running = map[string]runningReplica{}
