@@ -62,6 +62,12 @@ type Meta struct {
 	warned   map[string]bool
 	// didBootstrap: this run bootstrapped the group.
 	didBootstrap bool
+	// adding: the leader is adding a server to the group (meta_join.go).
+	adding bool
+	// waitedToJoin: this run found the group without this server and
+	// waited to be added: it was never a member, so it cannot have voted
+	// in any group (meta_join.go).
+	waitedToJoin bool
 
 	stop chan struct{}
 	done chan struct{}
@@ -126,6 +132,9 @@ func (m *Meta) step() {
 		if err := m.tryStart(peers); err != nil {
 			m.log.Error("meta group did not start", "err", err)
 		}
+	} else {
+		m.voterNames() // keeps the members' names up with additions
+		m.addJoiners(peers)
 	}
 	h := m.ownHello()
 	body, _ := json.Marshal(h)
@@ -152,7 +161,8 @@ func (m *Meta) ownHello() hello {
 	}
 	if set == nil {
 		// Opened from the store: the voters' names are known once each
-		// has been seen (a raft id is a hash of the name).
+		// has been seen (a raft id is a hash of the name). step keeps
+		// members up with the voters once it has them.
 		set = m.voterNames()
 	}
 	st, _ := m.node.host.Status(MetaGroup)
@@ -244,7 +254,10 @@ func (m *Meta) tryStart(peers []Peer) error {
 		}
 		if !h.Pristine {
 			if !slices.Contains(h.Set, m.node.name) {
-				m.warnOnce("notmember", "the cluster's meta group exists without this server, and members cannot be added yet", "members", h.Set)
+				m.mu.Lock()
+				m.waitedToJoin = true
+				m.mu.Unlock()
+				m.warnOnce("notmember", "the cluster's meta group exists without this server: waiting for its leader to add it", "members", h.Set)
 				return nil
 			}
 			m.log.Info("meta group exists: joining it, recovering from its members before voting", "members", h.Set, "from", p)
@@ -308,8 +321,16 @@ func (m *Meta) voterNames() []string {
 	}
 	slices.Sort(names)
 	m.mu.Lock()
+	changed := m.members != nil && !slices.Equal(m.members, names)
 	m.members = names
 	m.mu.Unlock()
+	if changed {
+		// A member was added (meta_join.go) or removed: the names on disk
+		// follow, for a restart before every member is back.
+		if err := saveMembers(m.node.store, names); err != nil {
+			m.log.Warn("saving the meta members", "err", err)
+		}
+	}
 	return names
 }
 
@@ -384,11 +405,12 @@ func (n *Node) stepDownGroup(ctx context.Context, group uint64) error {
 
 // joinedExisting reports whether this run joined an existing meta group
 // without bootstrapping it while its store held none: this server lost
-// its raft state (streams.go).
+// its raft state (streams.go). A server that waited to be added as a new
+// member did not: it was never one.
 func (m *Meta) joinedExisting() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.started && !m.hadState && !m.didBootstrap
+	return m.started && !m.hadState && !m.didBootstrap && !m.waitedToJoin
 }
 
 // memberNames names the meta group's members (this server included).

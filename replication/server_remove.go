@@ -15,8 +15,9 @@ import (
 // first, each by its own leader (stream.Service.RemovePeer, wired in
 // cmd/wisp); then the meta group's leader removes it from the group's
 // voters. A removed server takes no further part in placement; to come
-// back it must be started with an empty store under a name the cluster
-// does not know (the meta group adds no members yet).
+// back it must be started with an empty store: the meta leader then adds
+// it as a new member (meta_join.go), while a server whose old store
+// still holds the group is never added back.
 
 // ErrNotMetaMember: no member of the meta group has that name or id.
 var ErrNotMetaMember = errors.New("replication: the server is not a member of the meta group")
