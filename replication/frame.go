@@ -22,8 +22,17 @@ import (
 // every number an unsigned varint. Sender and receiver are not in the
 // frame: the route it arrived on names the sender, and it is for the host
 // of the server it reached.
-
-const frameVersion = 1
+//
+// A frame of version frameVersionBeats (a frame that carries heartbeats)
+// goes on after the term replies with the heartbeats of idle groups, in
+// a few bytes each instead of a raft message each (heartbeat.go):
+//
+//	n, then n × (group, term, commit)   heartbeats
+//	n, then n × (group, term)           heartbeat responses
+const (
+	frameVersion      = 1
+	frameVersionBeats = 5
+)
 
 var errFrame = errors.New("replication: malformed frame")
 
@@ -121,14 +130,14 @@ func (r *frameReader) bytes() []byte {
 	return out
 }
 
-// decodeFrame parses a frame into a Batch from host from. Raft messages
+// decodeFrame parses a frame into a Batch from host from to host to. Raft messages
 // that claim another sender, and types that must never come over the
 // network (local ones, and proposals, which Wisp's followers never
 // forward), are left out. The batch owns its memory (nothing points into
 // b).
-func decodeFrame(b []byte, from uint64) (consensus.Batch, error) {
+func decodeFrame(b []byte, from, to uint64) (consensus.Batch, error) {
 	batch := consensus.Batch{From: from}
-	if len(b) == 0 || b[0] != frameVersion {
+	if len(b) == 0 || (b[0] != frameVersion && b[0] != frameVersionBeats) {
 		return batch, fmt.Errorf("%w: unknown version", errFrame)
 	}
 	r := &frameReader{b: b[1:]}
@@ -156,6 +165,9 @@ func decodeFrame(b []byte, from uint64) (consensus.Batch, error) {
 	for i := 0; i < n && r.err == nil; i++ {
 		g := r.uvarint()
 		batch.TermReplies = append(batch.TermReplies, consensus.TermReply{Group: g, Term: r.uvarint()})
+	}
+	if b[0] == frameVersionBeats {
+		decodeBeats(r, &batch, from, to)
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.err = fmt.Errorf("%w: %d bytes after the end", errFrame, len(r.b))

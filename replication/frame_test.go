@@ -69,7 +69,7 @@ func TestFrameRoundTripAndSplit(t *testing.T) {
 		if len(f) > 64<<10 {
 			t.Fatalf("frame of %d bytes over the limit", len(f))
 		}
-		d, err := decodeFrame(f, a)
+		d, err := decodeFrame(f, a, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,7 +106,7 @@ func TestFrameDropsForgedAndLocal(t *testing.T) {
 		f = appendMessage(f, 1, raw)
 	}
 	f = appendFrameTail(f, nil, nil)
-	got, err := decodeFrame(f, a)
+	got, err := decodeFrame(f, a, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,11 +120,11 @@ func TestFrameDropsForgedAndLocal(t *testing.T) {
 func TestFrameRejectsMalformed(t *testing.T) {
 	raw, _ := proto.Marshal(raftMsg(pb.MsgApp, 1, 2, []byte("data")))
 	good := appendFrameTail(appendMessage(append(appendFrameHead(nil), 1), 5, raw), []uint64{1}, nil)
-	if _, err := decodeFrame(good, 1); err != nil {
+	if _, err := decodeFrame(good, 1, 2); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < len(good); i++ {
-		if _, err := decodeFrame(good[:i], 1); !errors.Is(err, errFrame) {
+		if _, err := decodeFrame(good[:i], 1, 2); !errors.Is(err, errFrame) {
 			t.Fatalf("truncated at %d: %v", i, err)
 		}
 	}
@@ -133,7 +133,7 @@ func TestFrameRejectsMalformed(t *testing.T) {
 		"trailing": append(bytes.Clone(good), 0),
 		"count":    {frameVersion, 0xff, 0xff, 0xff, 0xff, 0x0f},
 	} {
-		if _, err := decodeFrame(f, 1); !errors.Is(err, errFrame) {
+		if _, err := decodeFrame(f, 1, 2); !errors.Is(err, errFrame) {
 			t.Fatalf("%s: %v", name, err)
 		}
 	}
@@ -169,7 +169,7 @@ func FuzzDecodeFrame(f *testing.F) {
 	f.Add(appendFrameTail(appendMessage(append(appendFrameHead(nil), 1), 5, raw), []uint64{1}, []consensus.TermReply{{Group: 2, Term: 3}}))
 	f.Add([]byte{frameVersion, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		got, err := decodeFrame(b, 1)
+		got, err := decodeFrame(b, 1, 2)
 		if err != nil {
 			return
 		}

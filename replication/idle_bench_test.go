@@ -17,7 +17,8 @@ import (
 // the benchmark reports frames and payload bytes per second between one
 // pair of hosts, one way. The host already sends every group's messages
 // for a peer in one batch per loop iteration, so the frame rate stays at
-// about one per tick whatever N is, and only the bytes grow with N.
+// about one per tick whatever N is, and only the bytes grow with N: a few
+// bytes per heartbeat (heartbeat.go).
 //
 //	go test -run '^$' -bench IdleGroupTraffic -benchtime 1x ./replication
 func BenchmarkIdleGroupTraffic(b *testing.B) {

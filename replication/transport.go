@@ -62,7 +62,8 @@ type Transport struct {
 	// onSnapshot, for tests, sees every snapshot report.
 	onSnapshot func(group, to uint64, ok bool)
 
-	buf []byte // Send's frame buffer; Send runs on the host's loop only
+	buf   []byte // Send's frame buffer; Send runs on the host's loop only
+	beats []beat // Send's compact heartbeats (heartbeat.go)
 
 	sent, dropped, malformed atomic.Int64
 }
@@ -155,8 +156,22 @@ func (t *Transport) Send(b consensus.Batch) {
 		t.unreachable(b.To)
 		return
 	}
+	// Plain heartbeats go in the last frame's heartbeat sections
+	// (heartbeat.go), the rest as raft messages.
+	// At most half a frame of them: any more go as messages.
+	t.beats = t.beats[:0]
+	maxBeats := t.maxFrame / (2 * beatRoom)
+	for _, m := range b.Messages {
+		if len(t.beats) == maxBeats {
+			break
+		}
+		if bt, ok := compactBeat(m.Group, m.Raft, b.From, b.To); ok {
+			t.beats = append(t.beats, bt)
+		}
+	}
+	skipBeats := len(t.beats)
 	// Room kept for the tail, whose queries and replies are few.
-	tail := 16 + 20*(len(b.TermQueries)+2*len(b.TermReplies))
+	tail := 16 + 20*(len(b.TermQueries)+2*len(b.TermReplies)) + beatRoom*len(t.beats)
 	t.buf = appendFrameHead(t.buf[:0])
 	countAt := len(t.buf)
 	t.buf = append(t.buf, 0, 0, 0, 0, 0) // message count, patched below
@@ -166,6 +181,12 @@ func (t *Transport) Send(b consensus.Batch) {
 		if m.Raft.GetType() == pb.MsgSnap {
 			t.sendSnapshot(peer, m.Group, m.Raft)
 			continue
+		}
+		if skipBeats > 0 {
+			if _, ok := compactBeat(m.Group, m.Raft, b.From, b.To); ok {
+				skipBeats--
+				continue
+			}
 		}
 		raw, err := proto.Marshal(m.Raft)
 		if err != nil {
@@ -187,9 +208,12 @@ func (t *Transport) Send(b consensus.Batch) {
 		t.buf = appendMessage(t.buf, m.Group, raw)
 		count++
 	}
-	if count > 0 || len(b.TermQueries) > 0 || len(b.TermReplies) > 0 {
+	if count > 0 || len(b.TermQueries) > 0 || len(b.TermReplies) > 0 || len(t.beats) > 0 {
 		patchCount(t.buf[countAt:], count)
 		t.buf = appendFrameTail(t.buf, b.TermQueries, b.TermReplies)
+		if len(t.beats) > 0 {
+			t.buf = appendBeats(t.buf, t.beats)
+		}
 		ok = t.sendFrame(peer) && ok
 	}
 	if !ok {
@@ -259,7 +283,7 @@ func (t *Transport) receive(from string, payload []byte) {
 			err = t.takeState(&b)
 		}
 	default:
-		b, err = decodeFrame(payload, id)
+		b, err = decodeFrame(payload, id, t.selfID)
 	}
 	if err != nil {
 		t.malformed.Add(1)
