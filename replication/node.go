@@ -38,11 +38,12 @@ type Options struct {
 	SnapshotEntries, KeepEntries uint64
 }
 
-// A replicated stream's snapshot is an archive of the whole stream
-// (stream/replica.go), taken on the host's loop: far costlier than the
-// meta group's. The server's host takes them rarely and keeps a long log
-// behind each, so that a lagging replica catches up from the log (which
-// Pebble holds on disk, not in memory) rather than through a snapshot.
+// A replicated stream's raft snapshot costs nothing (it holds a
+// descriptor), but sending one sends the whole stream beside it
+// (state_stream.go). The server's host takes them rarely and keeps a long
+// log behind each, so that a lagging replica catches up from the log
+// (which Pebble holds on disk, not in memory) rather than through a
+// snapshot.
 const (
 	DefaultSnapshotEntries = 1 << 16
 	DefaultKeepEntries     = 1 << 14

@@ -26,6 +26,11 @@ import (
 // chunk that does not follow (one was lost) ends the assembly, and raft
 // sends the snapshot again.
 //
+// A group whose state is streamed (a replicated stream) has a small
+// MsgSnap: its state goes first, to a file on the receiver, in chunks of
+// their own with flow control (state_stream.go), and the MsgSnap follows
+// only once the receiver verified it.
+//
 // Memory stays bounded: each peer has one sender goroutine, which sends
 // one snapshot at a time and holds at most snapQueue more; each peer's
 // receiver assembles one snapshot at a time, of at most maxSnapshot

@@ -39,10 +39,35 @@ const (
 	stateWindow   = 4 * stateChunkMax
 )
 
+// StateChunkMax and StateWindow are the bounds a state transfer keeps to:
+// the largest chunk, and the most bytes unacknowledged at once.
+const (
+	StateChunkMax = stateChunkMax
+	StateWindow   = stateWindow
+)
+
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // errStateRefused: the receiver ended the transfer.
 var errStateRefused = errors.New("the peer refused the state")
+
+// StateStats are the counters of streamed state (StateStats).
+type StateStats struct {
+	// Sent and Received are state bytes.
+	Sent, Received int64
+	// PeakInFlight is the most state bytes a transfer this server sent had
+	// unacknowledged; PeakChunk the largest chunk it received.
+	PeakInFlight, PeakChunk int64
+	// Transfers were sent whole; Failed ended early.
+	Transfers, Failed int64
+}
+
+// StateStats returns the transport's counters of streamed state.
+func (t *Transport) StateStats() StateStats {
+	s := &t.state
+	return StateStats{Sent: s.sent.Load(), Received: s.received.Load(), PeakInFlight: s.peakInFlight.Load(),
+		PeakChunk: s.peakChunk.Load(), Transfers: s.transfers.Load(), Failed: s.failed.Load()}
+}
 
 // stateStats are counters of streamed state, for tests and monitoring.
 type stateStats struct {
