@@ -77,6 +77,9 @@ type Meta struct {
 type hello struct {
 	Set      []string `json:"set"`
 	Pristine bool     `json:"pristine"`
+	// Join: the server found the group exists without it and waits for
+	// the leader to add it (meta_join.go).
+	Join bool `json:"join,omitempty"`
 }
 
 type heardHello struct {
@@ -157,7 +160,10 @@ func (m *Meta) ownHello() hello {
 		}
 	}
 	if !started {
-		return hello{Set: set, Pristine: !m.hadState}
+		m.mu.Lock()
+		join := m.waitedToJoin
+		m.mu.Unlock()
+		return hello{Set: set, Pristine: !m.hadState, Join: join && !m.hadState}
 	}
 	if set == nil {
 		// Opened from the store: the voters' names are known once each

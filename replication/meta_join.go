@@ -12,17 +12,18 @@ import (
 // The joining server finds the group exists (its members' hellos say
 // they are not pristine) and that it is not among the members; it waits,
 // saying in its own hellos that it is pristine (it has no copy of the
-// group). The meta leader, on each round, picks one server that has a
-// route up, runs streams, said hello lately, is pristine and is not a
-// voter, and adds it as a voter of the meta group (one change at a time;
+// group) and asks to join. The meta leader, on each round, picks one
+// server that has a route up, runs streams, said hello lately, is
+// pristine, asks to join and is not a voter, and adds it as a voter of the meta group (one change at a time;
 // a refused change is tried again next round). Once the change applies,
 // the members' hellos name the new server, and it joins as any server
 // that has no copy of an existing group does: without bootstrapping,
 // recovering from the members before it may vote (consensus/recovery.go).
 //
-// A server that is not pristine and not a member (it was removed, and
-// restarted with its old store) is never added: to come back it must
-// start with an empty store. The new member takes a share of new streams
+// Only a server that asks is added: one that takes no part (no seed
+// routes, say) would be a voter that never votes. A server that is not
+// pristine and not a member (it was removed, and restarted with its old
+// store) is never added: to come back it must start with an empty store. The new member takes a share of new streams
 // from then on (placement prefers the members holding the fewest); the
 // streams placed before stay where they are.
 
@@ -82,7 +83,7 @@ func (m *Meta) pickJoiner(peers []Peer, voters []uint64) string {
 			continue
 		}
 		h, ok := m.hellos[p.Name]
-		if !ok || time.Since(h.at) > helloFresh || !h.Pristine {
+		if !ok || time.Since(h.at) > helloFresh || !h.Pristine || !h.Join {
 			continue
 		}
 		names = append(names, p.Name)
