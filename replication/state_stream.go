@@ -265,6 +265,35 @@ type stateAssembly struct {
 	group, id, received uint64
 	f                   *os.File
 	crc                 hash.Hash32
+	last                time.Time // when a chunk last came
+}
+
+// stateStale is how long a received state, whole or part, is kept
+// without news from its sender: a sender that restarted, or stopped
+// sending to this server, never completes it.
+const stateStale = time.Minute
+
+// sweepLocked drops the states no sender has added to for stateStale;
+// rxMu is held.
+func (t *Transport) sweepLocked(now time.Time) {
+	for k, a := range t.rx {
+		if now.Sub(a.last) > stateStale {
+			a.discard()
+			delete(t.rx, k)
+		}
+	}
+	for k, st := range t.rxDone {
+		if now.Sub(st.at) > stateStale {
+			os.Remove(st.Path)
+			delete(t.rxDone, k)
+		}
+	}
+}
+
+// receivedState is a verified state awaiting its snapshot message.
+type receivedState struct {
+	consensus.SnapshotState
+	at time.Time
 }
 
 func (a *stateAssembly) discard() {
@@ -291,10 +320,13 @@ func (t *Transport) writeStateChunk(from uint64, c *stateChunk) (byte, error) {
 	t.rxMu.Lock()
 	defer t.rxMu.Unlock()
 	a := t.rx[from]
+	now := time.Now()
 	if c.offset == 0 {
 		if a != nil {
 			a.discard()
+			delete(t.rx, from)
 		}
+		t.sweepLocked(now)
 		dir, err := t.spoolDir()
 		if err != nil {
 			delete(t.rx, from)
@@ -321,6 +353,7 @@ func (t *Transport) writeStateChunk(from uint64, c *stateChunk) (byte, error) {
 	}
 	a.crc.Write(c.data)
 	a.received += uint64(len(c.data))
+	a.last = now
 	t.state.received.Add(int64(len(c.data)))
 	storeMax(&t.state.peakChunk, int64(len(c.data)))
 	if !c.final {
@@ -339,7 +372,7 @@ func (t *Transport) writeStateChunk(from uint64, c *stateChunk) (byte, error) {
 	if old := t.rxDone[k]; old != nil {
 		os.Remove(old.Path)
 	}
-	t.rxDone[k] = &consensus.SnapshotState{Path: a.f.Name(), Index: c.index}
+	t.rxDone[k] = &receivedState{consensus.SnapshotState{Path: a.f.Name(), Index: c.index}, now}
 	return ackVerified, nil
 }
 
@@ -356,7 +389,7 @@ func (t *Transport) takeState(b *consensus.Batch) error {
 		t.rxMu.Unlock()
 		switch {
 		case st != nil:
-			m.State = st
+			m.State = &st.SnapshotState
 		case h != nil && h.Streamed(m.Group):
 			return fmt.Errorf("%w: snapshot of group %d came without its state", errFrame, m.Group)
 		}

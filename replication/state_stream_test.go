@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"sync"
@@ -347,4 +348,80 @@ func FuzzDecodeStateAck(f *testing.F) {
 			t.Fatalf("re-encoded ack decodes to %+v, %v", again, err)
 		}
 	})
+}
+
+// TestStateReceiverRefusesWhatDoesNotVerify: a chunk that does not follow
+// the one before, and a state whose checksum does not match, are refused
+// (the sender hears so) and leave no file; a part-received state whose
+// sender went quiet is dropped when another transfer starts.
+func TestStateReceiverRefusesWhatDoesNotVerify(t *testing.T) {
+	net := newFakeNet()
+	rx := NewTransport(net, "b", 1<<20, nil)
+	dir := t.TempDir()
+	if err := rx.SetSpoolDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	files := func() int {
+		ents, _ := os.ReadDir(dir)
+		return len(ents)
+	}
+	lastAck := func(peer string) stateAck {
+		t.Helper()
+		net.mu.Lock()
+		defer net.mu.Unlock()
+		fs := net.frames[peer]
+		a, err := decodeStateAck(fs[len(fs)-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	chunk := func(peer string, c stateChunk) error {
+		return rx.receiveStateChunk(peer, NodeID(peer), appendStateChunk(nil, &c))
+	}
+
+	// A gap: refused, the file gone.
+	if err := chunk("a", stateChunk{group: 9, id: 1, data: []byte("abc")}); err != nil || lastAck("a").status != ackProgress || files() != 1 {
+		t.Fatalf("first chunk: %v, ack %+v, %d files", err, lastAck("a"), files())
+	}
+	if err := chunk("a", stateChunk{group: 9, id: 1, offset: 5, data: []byte("x")}); err == nil || lastAck("a").status != ackRefused || files() != 0 {
+		t.Fatalf("a chunk after a gap: %v, ack %+v, %d files", err, lastAck("a"), files())
+	}
+
+	// A wrong checksum: refused, nothing kept for the snapshot message.
+	if err := chunk("a", stateChunk{group: 9, id: 2, data: []byte("abc")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := chunk("a", stateChunk{group: 9, id: 2, offset: 3, final: true, index: 4, total: 5, crc: 1, data: []byte("de")}); err == nil || lastAck("a").status != ackRefused || files() != 0 {
+		t.Fatalf("a bad checksum: %v, ack %+v, %d files", err, lastAck("a"), files())
+	}
+
+	// The right one: verified, kept for the snapshot message.
+	sum := crc32.Checksum([]byte("abcde"), castagnoli)
+	if err := chunk("a", stateChunk{group: 9, id: 3, data: []byte("abc")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := chunk("a", stateChunk{group: 9, id: 3, offset: 3, final: true, index: 4, total: 5, crc: sum, data: []byte("de")}); err != nil || lastAck("a") != (stateAck{9, 3, 5, ackVerified}) || files() != 1 {
+		t.Fatalf("a good state: %v, ack %+v, %d files", err, lastAck("a"), files())
+	}
+	b := consensus.Batch{From: NodeID("a"), Messages: []consensus.Message{{Group: 9}}}
+	if err := rx.takeState(&b); err != nil || b.Messages[0].State == nil || b.Messages[0].State.Index != 4 {
+		t.Fatalf("the state for the snapshot message: %v %+v", err, b.Messages[0].State)
+	}
+	if got, _ := os.ReadFile(b.Messages[0].State.Path); string(got) != "abcde" {
+		t.Fatalf("the received state holds %q", got)
+	}
+	os.Remove(b.Messages[0].State.Path)
+
+	// A sender gone quiet part way: its part is dropped once stale.
+	if err := chunk("a", stateChunk{group: 9, id: 4, data: []byte("abc")}); err != nil || files() != 1 {
+		t.Fatal(err)
+	}
+	rx.rxMu.Lock()
+	rx.rx[NodeID("a")].last = time.Now().Add(-2 * stateStale)
+	rx.rxMu.Unlock()
+	if err := chunk("c", stateChunk{group: 8, id: 1, data: []byte("xyz")}); err != nil || files() != 1 {
+		t.Fatalf("another transfer: %v, %d files (want only its own)", err, files())
+	}
 }

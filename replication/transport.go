@@ -50,8 +50,8 @@ type Transport struct {
 	// rxMu guards the states being received (state_stream.go), apart from
 	// mu: writing a chunk to its file must not hold up Send.
 	rxMu   sync.Mutex
-	rx     map[uint64]*stateAssembly          // by sending peer's raft id
-	rxDone map[rxKey]*consensus.SnapshotState // verified, awaiting raft's message
+	rx     map[uint64]*stateAssembly // by sending peer's raft id
+	rxDone map[rxKey]*receivedState  // verified, awaiting raft's message
 
 	spoolMu    sync.Mutex
 	spool      string // where received states are written
@@ -84,7 +84,7 @@ func NewTransport(net Network, self string, maxFrame int, log *slog.Logger) *Tra
 		acks:  map[ackKey]*ackWatch{},
 
 		rx:     map[uint64]*stateAssembly{},
-		rxDone: map[rxKey]*consensus.SnapshotState{},
+		rxDone: map[rxKey]*receivedState{},
 
 		snapWait: snapChunkWait,
 	}
