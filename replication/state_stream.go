@@ -101,16 +101,15 @@ type ackKey struct {
 
 // stateWriter is the io.Writer a state machine writes its state into.
 type stateWriter struct {
-	t           *Transport
-	peer        string
-	group, id   uint64
-	chunk       int
-	buf, frame  []byte
-	offset      uint64 // bytes sent before buf
-	crc         hash.Hash32
-	watch       *ackWatch
-	err         error
-	lastAckSeen time.Time
+	t          *Transport
+	peer       string
+	group, id  uint64
+	chunk      int
+	buf, frame []byte
+	offset     uint64 // bytes sent before buf
+	crc        hash.Hash32
+	watch      *ackWatch
+	err        error
 }
 
 func (w *stateWriter) Write(p []byte) (int, error) {
