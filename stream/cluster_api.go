@@ -65,7 +65,14 @@ func (svc *Service) subscribeForwarded() error {
 func (svc *Service) onForwarded(subject, reply string, data []byte) {
 	h, api, ok := strings.Cut(subject, ".")
 	hops, err := strconv.Atoi(h)
-	if !ok || err != nil || hops < 1 || reply == "" {
+	if !ok || err != nil || hops < 1 {
+		return
+	}
+	if api == heldAsk || api == heldAnswer {
+		svc.onHeld(api, data) // a gathering's question or answer
+		return
+	}
+	if reply == "" {
 		return
 	}
 	svc.serveAPI(nil, []byte(apiPrefix+api), []byte(reply), nil, data, hops)
@@ -179,6 +186,12 @@ func wantsReplicas(body []byte) bool {
 // another server, which replies.
 func (svc *Service) handleCluster(cl Cluster, rest string, reply []byte, body []byte, hops int) (any, bool) {
 	switch {
+	case rest == "INFO":
+		return svc.clusterAccountInfo(cl), true
+	case rest == "STREAM.NAMES":
+		return svc.clusterStreamNames(cl, body), true
+	case rest == "STREAM.LIST":
+		return svc.clusterStreamList(cl, body), true
 	case strings.HasPrefix(rest, "STREAM.CREATE."):
 		if !wantsReplicas(body) {
 			if _, ok := cl.Assignment(strings.TrimPrefix(rest, "STREAM.CREATE.")); !ok {
@@ -205,6 +218,14 @@ func (svc *Service) handleCluster(cl Cluster, rest string, reply []byte, body []
 	case strings.HasPrefix(rest, "CONSUMER.LEADER.STEPDOWN."):
 		sname, cname, _ := strings.Cut(strings.TrimPrefix(rest, "CONSUMER.LEADER.STEPDOWN."), ".")
 		return svc.stepDown(cl, typeConsumerStepDown, sname, cname), true
+	}
+	if hops == 0 && !strings.HasPrefix(rest, "STREAM.CREATE.") {
+		// A stream with one replica on another server: that server answers.
+		if name, _ := apiStreamName(rest); name != "" {
+			if to := svc.locate(cl, name); to != "" && svc.forward(to, apiPrefix+rest, reply, body, hops) {
+				return nil, true
+			}
+		}
 	}
 	return nil, false
 }

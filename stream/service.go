@@ -107,6 +107,11 @@ type Service struct {
 	// cluster is the cluster's replication, nil on a server that is not
 	// clustered (cluster.go); guarded by mu.
 	cluster Cluster
+	// clusterRef is cluster, for readers that take no lock (clusterOf).
+	clusterRef atomic.Pointer[Cluster]
+	// gathers are the requests waiting for other servers' answers about
+	// what they hold (cluster_gather.go).
+	gathers gatherSet
 
 	// directReads, when set (by tests, before any request), wraps the
 	// reader batched direct gets read through (direct_batch.go).

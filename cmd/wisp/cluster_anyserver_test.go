@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// collectNames drains a stream or consumer name lister.
+func collectNames(t *testing.T, names <-chan string, err func() error) []string {
+	t.Helper()
+	var out []string
+	for n := range names {
+		out = append(out, n)
+	}
+	if err() != nil {
+		t.Fatal(err())
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestClusterAccountRequestsFromAnyServer: streams with one replica on
+// two different servers and a replicated one; every server lists all
+// three (names, infos, paging, the subject filter), answers stream and
+// consumer info and consumer lists for a stream held by another server,
+// and counts every stream and consumer in account info, as nats-server
+// does in a cluster.
+func TestClusterAccountRequestsFromAnyServer(t *testing.T) {
+	nodes := startStreamCluster(t, "any", 3)
+	waitMetaLeader(t, nodes)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, js1 := jsConnect(t, nodes[0].url())
+	_, js2 := jsConnect(t, nodes[1].url())
+	nc3, js3 := jsConnect(t, nodes[2].url())
+	a, err := js1.CreateStream(ctx, jetstream.StreamConfig{Name: "A", Subjects: []string{"a.>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js2.CreateStream(ctx, jetstream.StreamConfig{Name: "B", Subjects: []string{"b.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js3.CreateStream(ctx, jetstream.StreamConfig{Name: "C", Subjects: []string{"c.>"}, Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js1.Publish(ctx, "a.x", []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "CA"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js3.CreateOrUpdateConsumer(ctx, "C", jetstream.ConsumerConfig{Durable: "CC"}); err != nil {
+		t.Fatal(err)
+	}
+
+	for i, n := range nodes {
+		_, js := jsConnect(t, n.url())
+		names := js.StreamNames(ctx)
+		if got := collectNames(t, names.Name(), names.Err); !slices.Equal(got, []string{"A", "B", "C"}) {
+			t.Fatalf("server %d: stream names %v", i+1, got)
+		}
+		filtered := js.StreamNames(ctx, jetstream.WithStreamListSubject("b.x"))
+		if got := collectNames(t, filtered.Name(), filtered.Err); !slices.Equal(got, []string{"B"}) {
+			t.Fatalf("server %d: stream names for b.x %v", i+1, got)
+		}
+		list := js.ListStreams(ctx)
+		var listed []string
+		for si := range list.Info() {
+			listed = append(listed, si.Config.Name)
+		}
+		if list.Err() != nil {
+			t.Fatal(list.Err())
+		}
+		if slices.Sort(listed); !slices.Equal(listed, []string{"A", "B", "C"}) {
+			t.Fatalf("server %d: stream list %v", i+1, listed)
+		}
+		ai, err := js.AccountInfo(ctx)
+		if err != nil || ai.Streams != 3 || ai.Consumers != 2 {
+			t.Fatalf("server %d: account info %+v, %v", i+1, ai, err)
+		}
+	}
+
+	// Paging: the second page from offset 1.
+	m, err := nc3.RequestWithContext(ctx, "$JS.API.STREAM.NAMES", []byte(`{"offset":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page struct {
+		Total, Offset int
+		Streams       []string
+	}
+	if err := json.Unmarshal(m.Data, &page); err != nil || page.Total != 3 || page.Offset != 1 || !slices.Equal(page.Streams, []string{"B", "C"}) {
+		t.Fatalf("names from offset 1: %s", m.Data)
+	}
+
+	// Server 3 holds no replica of A: it answers A's info and consumers.
+	sa, err := js3.Stream(ctx, "A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := sa.CachedInfo()
+	if info.State.Msgs != 1 || info.Cluster == nil || info.Cluster.Leader != nodes[0].name || info.Cluster.Name != "RC" {
+		t.Fatalf("A's info from server 3: %+v cluster %+v", info.State, info.Cluster)
+	}
+	cons := sa.ConsumerNames(ctx)
+	if got := collectNames(t, cons.Name(), cons.Err); !slices.Equal(got, []string{"CA"}) {
+		t.Fatalf("A's consumers from server 3: %v", got)
+	}
+	ci, err := js3.Consumer(ctx, "A", "CA")
+	if err != nil || ci.CachedInfo().NumPending != 1 {
+		t.Fatalf("A's consumer from server 3: %v", err)
+	}
+	if _, err := js3.Stream(ctx, "NOPE"); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Fatalf("an unknown stream: %v", err)
+	}
+}
