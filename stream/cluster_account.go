@@ -99,3 +99,29 @@ func (svc *Service) clusterAccountInfo(cl Cluster) any {
 	}
 	return r
 }
+
+// clusterConflict refuses a stream config that conflicts with another
+// stream of the account anywhere in the cluster: on create, a stream of
+// that name on another server (10058); then a subject colliding with one
+// of another stream (10065), with one replica on another server, or
+// replicated with its leader's config (or, when no leader answers, the
+// config it was placed with). It gathers, so the caller must not hold
+// the service's lock. Two creates racing on different servers may both
+// pass.
+func (svc *Service) clusterConflict(cl Cluster, self string, subjects []string, create bool) *APIError {
+	all, _ := svc.accountStreams(cl, heldQuery{})
+	if create && all[self] != nil {
+		return apiErr(errStreamNameExist)
+	}
+	for name, cs := range all {
+		if name == self {
+			continue
+		}
+		for _, subj := range subjects {
+			if collidesAny(cs.subjects, subj) {
+				return apiErr(errStreamSubjectOverlap)
+			}
+		}
+	}
+	return nil
+}

@@ -261,6 +261,9 @@ func (svc *Service) createReplicated(cl Cluster, cfg *Config, reply []byte, hops
 	if overlap {
 		return errResponse(typeStreamCreate, apiErr(errStreamSubjectOverlap))
 	}
+	if e := svc.clusterConflict(cl, name, cfg.Subjects, true); e != nil {
+		return errResponse(typeStreamCreate, e)
+	}
 	if e := svc.checkReservation(name, cfg); e != nil {
 		return errResponse(typeStreamCreate, e)
 	}

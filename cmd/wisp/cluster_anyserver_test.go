@@ -120,3 +120,50 @@ func TestClusterAccountRequestsFromAnyServer(t *testing.T) {
 		t.Fatalf("an unknown stream: %v", err)
 	}
 }
+
+// TestClusterStreamConflictsEverywhere: a create or update is checked
+// against every stream of the account, also those the server deciding
+// holds no replica of: a subject overlap is refused with 10065, a name
+// taken on another server with 10058, as nats-server refuses them.
+func TestClusterStreamConflictsEverywhere(t *testing.T) {
+	nodes := startStreamCluster(t, "ovl", 3)
+	leader := nodeNamed(nodes, waitMetaLeader(t, nodes))
+	var others []*streamNode
+	for _, n := range nodes {
+		if n != leader {
+			others = append(others, n)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, jsL := jsConnect(t, leader.url())
+	_, js1 := jsConnect(t, others[0].url())
+	_, js2 := jsConnect(t, others[1].url())
+	if _, err := js1.CreateStream(ctx, jetstream.StreamConfig{Name: "A", Subjects: []string{"a.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js2.CreateStream(ctx, jetstream.StreamConfig{Name: "B", Subjects: []string{"b.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	refused := func(what string, err error, code jetstream.ErrorCode) {
+		t.Helper()
+		var apiErr *jetstream.APIError
+		if !errors.As(err, &apiErr) || apiErr.ErrorCode != code {
+			t.Fatalf("%s: %v, want error %d", what, err, code)
+		}
+	}
+	// The meta leader places X and holds no replica of A.
+	_, err := js2.CreateStream(ctx, jetstream.StreamConfig{Name: "X", Subjects: []string{"a.x"}, Replicas: 3})
+	refused("an R3 stream overlapping a stream on another server", err, 10065)
+	_, err = jsL.CreateStream(ctx, jetstream.StreamConfig{Name: "Y", Subjects: []string{"a.y"}})
+	refused("an R1 stream overlapping a stream on another server", err, 10065)
+	_, err = js2.CreateStream(ctx, jetstream.StreamConfig{Name: "A", Subjects: []string{"z"}})
+	refused("a name taken on another server", err, 10058)
+	_, err = js2.UpdateStream(ctx, jetstream.StreamConfig{Name: "B", Subjects: []string{"b.>", "a.z"}})
+	refused("an update overlapping a stream on another server", err, 10065)
+	if _, err := jsL.CreateStream(ctx, jetstream.StreamConfig{Name: "D", Subjects: []string{"d.>"}, Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = js1.CreateStream(ctx, jetstream.StreamConfig{Name: "E", Subjects: []string{"d.e"}})
+	refused("an R1 stream overlapping an R3 stream", err, 10065)
+}
