@@ -86,7 +86,8 @@ func (svc *Service) serveAPI(client func() []byte, subject, reply, hdr, data []b
 	if len(hdr) > 0 && svc.refuseForLevel(string(subject), string(reply), hdr) {
 		return
 	}
-	if cl := svc.clusterOf(); cl != nil && svc.routeCluster(cl, string(subject), reply, data, hops) {
+	if cl := svc.clusterOf(); cl != nil && (svc.routeCluster(cl, string(subject), reply, data, hops) ||
+		svc.pullElsewhere(cl, subject, reply, data, hops)) {
 		return // sent on to the server that answers it
 	}
 	if svc.pullRequest(subject, reply, data) {

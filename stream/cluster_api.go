@@ -420,3 +420,39 @@ var notLeaderText = strings.TrimPrefix(errNotLeader.Error(), store.ErrNotApplied
 // maxNotLeaderHops bounds how often a request refused for leadership
 // moving is sent on.
 const maxNotLeaderHops = 4
+
+// pullElsewhere takes a client's pull request for a consumer of a stream
+// this server neither holds nor knows from the meta group: it looks for
+// the server holding that stream (a stream with one replica) and sends
+// the request on there, or, when none does, answers it as for a consumer
+// that does not exist. It reports whether it took the request; it does
+// not block (the search runs on a goroutine of its own).
+func (svc *Service) pullElsewhere(cl Cluster, subject, reply, data []byte, hops int) bool {
+	rest, ok := bytes.CutPrefix(subject, []byte(msgNextPrefix))
+	if !ok || hops > 0 || len(reply) == 0 {
+		return false
+	}
+	name, _, _ := strings.Cut(string(rest), ".")
+	if svc.lookup(name) != nil {
+		return false
+	}
+	if _, assigned := cl.Assignment(name); assigned {
+		return false
+	}
+	svc.mu.RLock()
+	if svc.closing.Load() {
+		svc.mu.RUnlock()
+		return false
+	}
+	svc.inflight.Add(1)
+	svc.mu.RUnlock()
+	subj, rep, body := string(subject), bytes.Clone(reply), bytes.Clone(data)
+	go func() {
+		defer svc.inflight.Done()
+		if to := svc.locate(cl, name); to != "" && svc.forward(to, subj, rep, body, hops) {
+			return
+		}
+		svc.pullRequest([]byte(subj), rep, body)
+	}()
+	return true
+}

@@ -116,6 +116,21 @@ func TestClusterAccountRequestsFromAnyServer(t *testing.T) {
 	if err != nil || ci.CachedInfo().NumPending != 1 {
 		t.Fatalf("A's consumer from server 3: %v", err)
 	}
+	// A pull from server 3 is served by A's server.
+	batch, err := ci.Fetch(1, jetstream.FetchMaxWait(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetched := 0
+	for m := range batch.Messages() {
+		if string(m.Data()) != "one" {
+			t.Fatalf("fetched %q from A through server 3", m.Data())
+		}
+		fetched++
+	}
+	if fetched != 1 || batch.Error() != nil {
+		t.Fatalf("fetched %d messages from A through server 3: %v", fetched, batch.Error())
+	}
 	if _, err := js3.Stream(ctx, "NOPE"); !errors.Is(err, jetstream.ErrStreamNotFound) {
 		t.Fatalf("an unknown stream: %v", err)
 	}
