@@ -264,15 +264,17 @@ type routedSubscriber interface {
 	SubscribeRouted(subject string, fn func(subject, reply, hdr, data []byte)) (cancel func(), err error)
 }
 
-// subscribeSubject subscribes s to one of its subjects: a replicated
-// stream so that publishes anywhere in the cluster reach it.
+// subscribeSubject subscribes s to one of its subjects so that publishes
+// anywhere in the cluster reach it, as they reach a stream of any
+// replica count in a nats-server cluster (on a server without routes,
+// that is its own clients' publishes). A replicated stream needs that.
 func (svc *Service) subscribeSubject(s *stream, subj string) (func(), error) {
-	if s.repl != nil {
-		rs, ok := svc.broker.(routedSubscriber)
-		if !ok {
-			return nil, errors.New("the broker cannot subscribe across the cluster")
-		}
+	rs, ok := svc.broker.(routedSubscriber)
+	if ok {
 		return rs.SubscribeRouted(subj, s.onPublish)
+	}
+	if s.repl != nil {
+		return nil, errors.New("the broker cannot subscribe across the cluster")
 	}
 	return svc.broker.Subscribe(subj, "", s.onPublish)
 }

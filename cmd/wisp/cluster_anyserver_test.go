@@ -49,7 +49,8 @@ func TestClusterAccountRequestsFromAnyServer(t *testing.T) {
 	if _, err := js3.CreateStream(ctx, jetstream.StreamConfig{Name: "C", Subjects: []string{"c.>"}, Replicas: 3}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js1.Publish(ctx, "a.x", []byte("one")); err != nil {
+	// Published on a server that does not hold A.
+	if _, err := js3.Publish(ctx, "a.x", []byte("one")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "CA"}); err != nil {
