@@ -397,7 +397,7 @@ type apiStats struct {
 	Errors uint64 `json:"errors"`
 }
 
-func (svc *Service) accountInfo() any {
+func (svc *Service) accountInfo() *accountInfoResponse {
 	st := svc.Stats()
 	maxMem, maxStore := svc.limit(MemoryStorage), svc.limit(FileStorage)
 	return &accountInfoResponse{

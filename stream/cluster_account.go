@@ -85,10 +85,7 @@ func (svc *Service) clusterStreamList(cl Cluster, body []byte) any {
 // server's stores hold for it.
 func (svc *Service) clusterAccountInfo(cl Cluster) any {
 	all, replies := svc.accountStreams(cl, heldQuery{})
-	r, ok := svc.accountInfo().(*accountInfoResponse)
-	if !ok {
-		return svc.accountInfo()
-	}
+	r := svc.accountInfo()
 	r.Memory, r.Store, r.Streams, r.Consumers = 0, 0, len(all), 0
 	for _, rep := range replies {
 		r.Memory += rep.Memory
