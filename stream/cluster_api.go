@@ -181,10 +181,20 @@ func wantsReplicas(body []byte) bool {
 }
 
 // handleCluster answers the requests that only a clustered server has:
-// creating, deleting and stepping down replicated streams. It reports
+// creating, deleting and stepping down replicated streams, and those
+// about the whole account (cluster_account.go); a request about a
+// one-replica stream on another server is sent on there. It reports
 // whether it handled the request; a nil reply means it was sent on to
 // another server, which replies.
 func (svc *Service) handleCluster(cl Cluster, rest string, reply []byte, body []byte, hops int) (any, bool) {
+	if hops == 0 && !strings.HasPrefix(rest, "STREAM.CREATE.") {
+		// A stream with one replica on another server: that server answers.
+		if name, _ := apiStreamName(rest); name != "" {
+			if to := svc.locate(cl, name); to != "" && svc.forward(to, apiPrefix+rest, reply, body, hops) {
+				return nil, true
+			}
+		}
+	}
 	switch {
 	case rest == "INFO":
 		return svc.clusterAccountInfo(cl), true
@@ -218,14 +228,6 @@ func (svc *Service) handleCluster(cl Cluster, rest string, reply []byte, body []
 	case strings.HasPrefix(rest, "CONSUMER.LEADER.STEPDOWN."):
 		sname, cname, _ := strings.Cut(strings.TrimPrefix(rest, "CONSUMER.LEADER.STEPDOWN."), ".")
 		return svc.stepDown(cl, typeConsumerStepDown, sname, cname), true
-	}
-	if hops == 0 && !strings.HasPrefix(rest, "STREAM.CREATE.") {
-		// A stream with one replica on another server: that server answers.
-		if name, _ := apiStreamName(rest); name != "" {
-			if to := svc.locate(cl, name); to != "" && svc.forward(to, apiPrefix+rest, reply, body, hops) {
-				return nil, true
-			}
-		}
 	}
 	return nil, false
 }

@@ -135,6 +135,22 @@ func TestClusterAccountRequestsFromAnyServer(t *testing.T) {
 	if _, err := js3.Stream(ctx, "NOPE"); !errors.Is(err, jetstream.ErrStreamNotFound) {
 		t.Fatalf("an unknown stream: %v", err)
 	}
+
+	// Updated and deleted from servers that do not hold them.
+	if _, err := js3.UpdateStream(ctx, jetstream.StreamConfig{Name: "A", Subjects: []string{"a.>", "aa"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := js1.DeleteStream(ctx, "B"); err != nil {
+		t.Fatal(err)
+	}
+	names := js2.StreamNames(ctx, jetstream.WithStreamListSubject("aa"))
+	if got := collectNames(t, names.Name(), names.Err); !slices.Equal(got, []string{"A"}) {
+		t.Fatalf("streams on aa after the update: %v", got)
+	}
+	names = js3.StreamNames(ctx)
+	if got := collectNames(t, names.Name(), names.Err); !slices.Equal(got, []string{"A", "C"}) {
+		t.Fatalf("streams after B's deletion: %v", got)
+	}
 }
 
 // TestClusterStreamConflictsEverywhere: a create or update is checked
