@@ -126,6 +126,9 @@ func (svc *Service) handleAPI(subject, reply string, body []byte, client json.Ra
 	svc.apiTotal.Add(1)
 	rest := strings.TrimPrefix(subject, apiPrefix)
 	if d, ok := strings.CutPrefix(rest, "DIRECT.GET."); ok {
+		if hops == 0 && svc.directElsewhere(subject, d, reply, body) {
+			return // sent on to a server holding the stream
+		}
 		svc.directGet(d, reply, body)
 		return
 	}

@@ -458,3 +458,27 @@ func (svc *Service) pullElsewhere(cl Cluster, subject, reply, data []byte, hops 
 	}()
 	return true
 }
+
+// directElsewhere sends a direct get for a stream this server holds no
+// replica of (and no mirror answering for it) to a server that holds
+// one: a replica of a replicated stream, or the server of a one-replica
+// stream. It reports whether it sent the request on.
+func (svc *Service) directElsewhere(subject, rest, reply string, body []byte) bool {
+	cl := svc.clusterOf()
+	name, _, _ := strings.Cut(rest, ".")
+	if cl == nil || svc.lookup(name) != nil || svc.directMirror(name) != nil {
+		return false
+	}
+	to := ""
+	if peers, assigned := cl.Assignment(name); assigned {
+		for _, p := range peers {
+			if p != cl.Self() {
+				to = p
+				break
+			}
+		}
+	} else {
+		to = svc.locate(cl, name)
+	}
+	return to != "" && svc.forward(to, subject, []byte(reply), body, 0)
+}

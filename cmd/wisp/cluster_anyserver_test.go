@@ -39,7 +39,7 @@ func TestClusterAccountRequestsFromAnyServer(t *testing.T) {
 	_, js1 := jsConnect(t, nodes[0].url())
 	_, js2 := jsConnect(t, nodes[1].url())
 	nc3, js3 := jsConnect(t, nodes[2].url())
-	a, err := js1.CreateStream(ctx, jetstream.StreamConfig{Name: "A", Subjects: []string{"a.>"}})
+	a, err := js1.CreateStream(ctx, jetstream.StreamConfig{Name: "A", Subjects: []string{"a.>"}, AllowDirect: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,6 +109,13 @@ func TestClusterAccountRequestsFromAnyServer(t *testing.T) {
 	if info.State.Msgs != 1 || info.Cluster == nil || info.Cluster.Leader != nodes[0].name || info.Cluster.Name != "RC" {
 		t.Fatalf("A's info from server 3: %+v cluster %+v", info.State, info.Cluster)
 	}
+	// Direct gets, by sequence and last for a subject, answered by A's server.
+	if m, err := sa.GetMsg(ctx, 1); err != nil || string(m.Data) != "one" {
+		t.Fatalf("direct get of A's first message through server 3: %v", err)
+	}
+	if m, err := sa.GetLastMsgForSubject(ctx, "a.x"); err != nil || m.Sequence != 1 {
+		t.Fatalf("direct get of A's last a.x through server 3: %v", err)
+	}
 	cons := sa.ConsumerNames(ctx)
 	if got := collectNames(t, cons.Name(), cons.Err); !slices.Equal(got, []string{"CA"}) {
 		t.Fatalf("A's consumers from server 3: %v", got)
@@ -137,7 +144,7 @@ func TestClusterAccountRequestsFromAnyServer(t *testing.T) {
 	}
 
 	// Updated and deleted from servers that do not hold them.
-	if _, err := js3.UpdateStream(ctx, jetstream.StreamConfig{Name: "A", Subjects: []string{"a.>", "aa"}}); err != nil {
+	if _, err := js3.UpdateStream(ctx, jetstream.StreamConfig{Name: "A", Subjects: []string{"a.>", "aa"}, AllowDirect: true}); err != nil {
 		t.Fatal(err)
 	}
 	if err := js1.DeleteStream(ctx, "B"); err != nil {
