@@ -206,3 +206,47 @@ func TestClusterStreamConflictsEverywhere(t *testing.T) {
 	_, err = js1.CreateStream(ctx, jetstream.StreamConfig{Name: "E", Subjects: []string{"d.e"}})
 	refused("an R1 stream overlapping an R3 stream", err, 10065)
 }
+
+// TestClusterKeyValueFromAnyServer: a one-replica bucket on one server
+// is written, read and watched through the others.
+func TestClusterKeyValueFromAnyServer(t *testing.T) {
+	nodes := startStreamCluster(t, "kva", 3)
+	waitMetaLeader(t, nodes)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, js1 := jsConnect(t, nodes[0].url())
+	_, js2 := jsConnect(t, nodes[1].url())
+	_, js3 := jsConnect(t, nodes[2].url())
+	if _, err := js1.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "CFG"}); err != nil {
+		t.Fatal(err)
+	}
+	kv3, err := js3.KeyValue(ctx, "CFG")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := kv3.Watch(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	if _, err := kv3.Put(ctx, "k", []byte("v1")); err != nil {
+		t.Fatal(err)
+	}
+	kv2, err := js2.KeyValue(ctx, "CFG")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := kv2.Get(ctx, "k"); err != nil || string(e.Value()) != "v1" {
+		t.Fatalf("get through server 2: %v", err)
+	}
+	for {
+		select {
+		case e := <-w.Updates():
+			if e != nil && string(e.Value()) == "v1" {
+				return
+			}
+		case <-ctx.Done():
+			t.Fatal("the watch through server 3 saw no put")
+		}
+	}
+}
