@@ -86,7 +86,8 @@ func (svc *Service) serveAPI(client func() []byte, subject, reply, hdr, data []b
 	if len(hdr) > 0 && svc.refuseForLevel(string(subject), string(reply), hdr) {
 		return
 	}
-	if cl := svc.clusterOf(); cl != nil && svc.routeCluster(cl, string(subject), reply, data, hops) {
+	if cl := svc.clusterOf(); cl != nil && (svc.routeCluster(cl, string(subject), reply, data, hops) ||
+		svc.pullElsewhere(cl, subject, reply, data, hops)) {
 		return // sent on to the server that answers it
 	}
 	if svc.pullRequest(subject, reply, data) {
@@ -125,6 +126,9 @@ func (svc *Service) handleAPI(subject, reply string, body []byte, client json.Ra
 	svc.apiTotal.Add(1)
 	rest := strings.TrimPrefix(subject, apiPrefix)
 	if d, ok := strings.CutPrefix(rest, "DIRECT.GET."); ok {
+		if hops == 0 && svc.directElsewhere(subject, d, reply, body) {
+			return // sent on to a server holding the stream
+		}
 		svc.directGet(d, reply, body)
 		return
 	}

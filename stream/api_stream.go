@@ -103,6 +103,13 @@ func (svc *Service) createStream(name string, body []byte) any {
 			svc.streamAdvisory(name, actionCreate)
 		}
 	}()
+	if cl := svc.clusterOf(); cl != nil && svc.lookup(name) == nil {
+		// Streams on other servers (checked before taking the lock the
+		// servers' answers need).
+		if e := svc.clusterConflict(cl, name, cfg.Subjects, true); e != nil {
+			return errResponse(typeStreamCreate, e)
+		}
+	}
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
 	if e := svc.checkLocalOrigins(cfg); e != nil {
@@ -160,6 +167,12 @@ func (svc *Service) updateStream(name string, body []byte) any {
 			svc.streamAdvisory(name, actionModify)
 		}
 	}()
+	if cl := svc.clusterOf(); cl != nil && svc.lookup(name) != nil {
+		// Streams on other servers, as on create.
+		if e := svc.clusterConflict(cl, name, cfg.Subjects, false); e != nil {
+			return errResponse(typeStreamUpdate, e)
+		}
+	}
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
 	s := svc.streams[name]
@@ -384,7 +397,7 @@ type apiStats struct {
 	Errors uint64 `json:"errors"`
 }
 
-func (svc *Service) accountInfo() any {
+func (svc *Service) accountInfo() *accountInfoResponse {
 	st := svc.Stats()
 	maxMem, maxStore := svc.limit(MemoryStorage), svc.limit(FileStorage)
 	return &accountInfoResponse{

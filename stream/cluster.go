@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -42,6 +43,12 @@ type Cluster interface {
 	// is not remove); it returns the replacement. ErrNotMember and
 	// ErrNoReplacement are its refusals.
 	ReplacePeer(ctx context.Context, stream string, group uint64, remove string) (string, error)
+	// Servers names the servers with streams in the cluster (the meta
+	// group's members, this one included), nil while unknown.
+	Servers() []string
+	// AssignedConfig is the JSON config a replicated stream was placed
+	// with, nil for a stream not assigned.
+	AssignedConfig(name string) json.RawMessage
 }
 
 // Cluster.ReplacePeer's refusals.
@@ -77,14 +84,17 @@ func (svc *Service) SetCluster(c Cluster) error {
 	svc.mu.Lock()
 	svc.cluster = c
 	svc.mu.Unlock()
+	svc.clusterRef.Store(&c)
 	return svc.subscribeForwarded()
 }
 
 // clusterOf returns the cluster, nil on a server that is not clustered.
+// It takes no lock, so code holding the service's lock may call it.
 func (svc *Service) clusterOf() Cluster {
-	svc.mu.RLock()
-	defer svc.mu.RUnlock()
-	return svc.cluster
+	if c := svc.clusterRef.Load(); c != nil {
+		return *c
+	}
+	return nil
 }
 
 // maxReplicas is the most replicas a stream may have, as in nats-server.

@@ -65,7 +65,14 @@ func (svc *Service) subscribeForwarded() error {
 func (svc *Service) onForwarded(subject, reply string, data []byte) {
 	h, api, ok := strings.Cut(subject, ".")
 	hops, err := strconv.Atoi(h)
-	if !ok || err != nil || hops < 1 || reply == "" {
+	if !ok || err != nil || hops < 1 {
+		return
+	}
+	if api == heldAsk || api == heldAnswer {
+		svc.onHeld(api, data) // a gathering's question or answer
+		return
+	}
+	if reply == "" {
 		return
 	}
 	svc.serveAPI(nil, []byte(apiPrefix+api), []byte(reply), nil, data, hops)
@@ -174,11 +181,27 @@ func wantsReplicas(body []byte) bool {
 }
 
 // handleCluster answers the requests that only a clustered server has:
-// creating, deleting and stepping down replicated streams. It reports
+// creating, deleting and stepping down replicated streams, and those
+// about the whole account (cluster_account.go); a request about a
+// one-replica stream on another server is sent on there. It reports
 // whether it handled the request; a nil reply means it was sent on to
 // another server, which replies.
 func (svc *Service) handleCluster(cl Cluster, rest string, reply []byte, body []byte, hops int) (any, bool) {
+	if hops == 0 && !strings.HasPrefix(rest, "STREAM.CREATE.") {
+		// A stream with one replica on another server: that server answers.
+		if name, _ := apiStreamName(rest); name != "" {
+			if to := svc.locate(cl, name); to != "" && svc.forward(to, apiPrefix+rest, reply, body, hops) {
+				return nil, true
+			}
+		}
+	}
 	switch {
+	case rest == "INFO":
+		return svc.clusterAccountInfo(cl), true
+	case rest == "STREAM.NAMES":
+		return svc.clusterStreamNames(cl, body), true
+	case rest == "STREAM.LIST":
+		return svc.clusterStreamList(cl, body), true
 	case strings.HasPrefix(rest, "STREAM.CREATE."):
 		if !wantsReplicas(body) {
 			if _, ok := cl.Assignment(strings.TrimPrefix(rest, "STREAM.CREATE.")); !ok {
@@ -239,6 +262,9 @@ func (svc *Service) createReplicated(cl Cluster, cfg *Config, reply []byte, hops
 	}
 	if overlap {
 		return errResponse(typeStreamCreate, apiErr(errStreamSubjectOverlap))
+	}
+	if e := svc.clusterConflict(cl, name, cfg.Subjects, true); e != nil {
+		return errResponse(typeStreamCreate, e)
 	}
 	if e := svc.checkReservation(name, cfg); e != nil {
 		return errResponse(typeStreamCreate, e)
@@ -396,3 +422,63 @@ var notLeaderText = strings.TrimPrefix(errNotLeader.Error(), store.ErrNotApplied
 // maxNotLeaderHops bounds how often a request refused for leadership
 // moving is sent on.
 const maxNotLeaderHops = 4
+
+// pullElsewhere takes a client's pull request for a consumer of a stream
+// this server neither holds nor knows from the meta group: it looks for
+// the server holding that stream (a stream with one replica) and sends
+// the request on there, or, when none does, answers it as for a consumer
+// that does not exist. It reports whether it took the request; it does
+// not block (the search runs on a goroutine of its own).
+func (svc *Service) pullElsewhere(cl Cluster, subject, reply, data []byte, hops int) bool {
+	rest, ok := bytes.CutPrefix(subject, []byte(msgNextPrefix))
+	if !ok || hops > 0 || len(reply) == 0 {
+		return false
+	}
+	name, _, _ := strings.Cut(string(rest), ".")
+	if svc.lookup(name) != nil {
+		return false
+	}
+	if _, assigned := cl.Assignment(name); assigned {
+		return false
+	}
+	svc.mu.RLock()
+	if svc.closing.Load() {
+		svc.mu.RUnlock()
+		return false
+	}
+	svc.inflight.Add(1)
+	svc.mu.RUnlock()
+	subj, rep, body := string(subject), bytes.Clone(reply), bytes.Clone(data)
+	go func() {
+		defer svc.inflight.Done()
+		if to := svc.locate(cl, name); to != "" && svc.forward(to, subj, rep, body, hops) {
+			return
+		}
+		svc.pullRequest([]byte(subj), rep, body)
+	}()
+	return true
+}
+
+// directElsewhere sends a direct get for a stream this server holds no
+// replica of (and no mirror answering for it) to a server that holds
+// one: a replica of a replicated stream, or the server of a one-replica
+// stream. It reports whether it sent the request on.
+func (svc *Service) directElsewhere(subject, rest, reply string, body []byte) bool {
+	cl := svc.clusterOf()
+	name, _, _ := strings.Cut(rest, ".")
+	if cl == nil || svc.lookup(name) != nil || svc.directMirror(name) != nil {
+		return false
+	}
+	to := ""
+	if peers, assigned := cl.Assignment(name); assigned {
+		for _, p := range peers {
+			if p != cl.Self() {
+				to = p
+				break
+			}
+		}
+	} else {
+		to = svc.locate(cl, name)
+	}
+	return to != "" && svc.forward(to, subject, []byte(reply), body, 0)
+}

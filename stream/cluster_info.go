@@ -46,3 +46,20 @@ func (s *stream) clusterInfo() *ClusterInfo {
 	}
 	return ci
 }
+
+// apiClusterInfo is the cluster section of stream and consumer info in
+// API replies: a replicated stream's group, or, for a stream with one
+// replica on a clustered server, the cluster's name and this server as
+// its leader, as nats-server shows a one-replica stream in a cluster.
+func (s *stream) apiClusterInfo() *ClusterInfo {
+	if ci := s.clusterInfo(); ci != nil {
+		return ci
+	}
+	if s.svc == nil {
+		return nil
+	}
+	if cl := s.svc.clusterOf(); cl != nil {
+		return &ClusterInfo{Name: cl.Name(), Leader: cl.Self()}
+	}
+	return nil
+}

@@ -64,7 +64,7 @@ func (c *consumer) info() *ConsumerInfo {
 	n := c.countPending(next)
 	c.est.Store(int64(n))
 	ci.NumPending = n + lps
-	ci.Cluster = c.s.clusterInfo()
+	ci.Cluster = c.s.apiClusterInfo()
 	return ci
 }
 

@@ -108,7 +108,7 @@ func newCopier(s *stream, src *StreamSource, mirror bool) *copier {
 // run copies until stopped.
 func (c *copier) run() {
 	defer close(c.done)
-	cancel, err := c.s.svc.broker.Subscribe(c.inbox+".>", "", c.onInbound)
+	cancel, err := c.subscribeInbox()
 	if err != nil {
 		c.setErr(apiErr(errGeneral, err))
 		return
@@ -139,6 +139,16 @@ func (c *copier) run() {
 			backoff = min(2*backoff, copierMaxBackoff)
 		}
 	}
+}
+
+// subscribeInbox subscribes to the copier's inbox so that answers reach
+// it from any server of a cluster: the origin, or its leader, may be on
+// another one, and move there when its leadership does.
+func (c *copier) subscribeInbox() (func(), error) {
+	if rs, ok := c.s.svc.broker.(routedSubscriber); ok {
+		return rs.SubscribeRouted(c.inbox+".>", c.onInbound)
+	}
+	return c.s.svc.broker.Subscribe(c.inbox+".>", "", c.onInbound)
 }
 
 func (c *copier) stopped() bool {

@@ -39,7 +39,7 @@ type StreamState struct {
 // table without touching the disk.
 func (s *stream) info(filter string) *StreamInfo {
 	si := s.localInfo(filter)
-	si.Cluster = s.clusterInfo() // outside the stream's lock: it asks the consensus host
+	si.Cluster = s.apiClusterInfo() // outside the stream's lock: it asks the consensus host
 	return si
 }
 

@@ -107,6 +107,11 @@ type Service struct {
 	// cluster is the cluster's replication, nil on a server that is not
 	// clustered (cluster.go); guarded by mu.
 	cluster Cluster
+	// clusterRef is cluster, for readers that take no lock (clusterOf).
+	clusterRef atomic.Pointer[Cluster]
+	// gathers are the requests waiting for other servers' answers about
+	// what they hold (cluster_gather.go).
+	gathers gatherSet
 
 	// directReads, when set (by tests, before any request), wraps the
 	// reader batched direct gets read through (direct_batch.go).
@@ -259,15 +264,17 @@ type routedSubscriber interface {
 	SubscribeRouted(subject string, fn func(subject, reply, hdr, data []byte)) (cancel func(), err error)
 }
 
-// subscribeSubject subscribes s to one of its subjects: a replicated
-// stream so that publishes anywhere in the cluster reach it.
+// subscribeSubject subscribes s to one of its subjects so that publishes
+// anywhere in the cluster reach it, as they reach a stream of any
+// replica count in a nats-server cluster (on a server without routes,
+// that is its own clients' publishes). A replicated stream needs that.
 func (svc *Service) subscribeSubject(s *stream, subj string) (func(), error) {
-	if s.repl != nil {
-		rs, ok := svc.broker.(routedSubscriber)
-		if !ok {
-			return nil, errors.New("the broker cannot subscribe across the cluster")
-		}
+	rs, ok := svc.broker.(routedSubscriber)
+	if ok {
 		return rs.SubscribeRouted(subj, s.onPublish)
+	}
+	if s.repl != nil {
+		return nil, errors.New("the broker cannot subscribe across the cluster")
 	}
 	return svc.broker.Subscribe(subj, "", s.onPublish)
 }

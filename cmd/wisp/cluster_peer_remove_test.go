@@ -243,7 +243,7 @@ func TestServerRemove(t *testing.T) {
 	}
 	nodeNamed(nodes, gone).stop()
 	via := nodes[0]
-	remove := removeServer(via.node, via.layers.global())
+	remove := removeServer(via.node, via.layers)
 
 	if err := remove(ctx, "nosuch", ""); !errors.Is(err, server.ErrServerNotMember) {
 		t.Fatalf("removing an unknown server: %v", err)

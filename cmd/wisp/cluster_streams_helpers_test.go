@@ -31,6 +31,8 @@ type streamNode struct {
 	// snapshotEvery, when set, makes the node's raft host snapshot and
 	// compact every that many entries (keeping a quarter behind).
 	snapshotEvery uint64
+	// accounts, when set, are the node's configured accounts.
+	accounts []server.AccountConfig
 }
 
 func (n *streamNode) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.port) }
@@ -45,12 +47,20 @@ func startStreamCluster(t *testing.T, prefix string, size int) []*streamNode {
 // snapshotting every snapshotEvery entries (0: the default).
 func startStreamClusterWith(t *testing.T, prefix string, size int, snapshotEvery uint64) []*streamNode {
 	t.Helper()
+	return startStreamClusterOf(t, prefix, size, func(n *streamNode) { n.snapshotEvery = snapshotEvery })
+}
+
+// startStreamClusterOf is startStreamCluster with each node adjusted by
+// tune before it starts.
+func startStreamClusterOf(t *testing.T, prefix string, size int, tune func(*streamNode)) []*streamNode {
+	t.Helper()
 	dir := t.TempDir()
 	nodes := make([]*streamNode, size)
 	var routes []string
 	for i := range nodes {
 		n := &streamNode{name: fmt.Sprintf("%s%d", prefix, i+1), port: freePort(t), rt: freePort(t),
-			dir: filepath.Join(dir, fmt.Sprintf("%s%d", prefix, i+1)), cluster: "RC", snapshotEvery: snapshotEvery}
+			dir: filepath.Join(dir, fmt.Sprintf("%s%d", prefix, i+1)), cluster: "RC"}
+		tune(n)
 		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", n.rt))
 		nodes[i] = n
 	}
@@ -81,6 +91,7 @@ func (n *streamNode) start(t *testing.T) {
 	cfg.Server.Host = "127.0.0.1"
 	cfg.Server.Port = n.port
 	cfg.Server.ServerName = n.name
+	cfg.Server.Accounts = n.accounts
 	cfg.Server.Cluster.Name = n.cluster
 	cfg.Server.Cluster.Host = "127.0.0.1"
 	cfg.Server.Cluster.Port = n.rt

@@ -158,8 +158,10 @@ func TestReplicatedStreamRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if local.CachedInfo().Cluster != nil {
-		t.Fatalf("a local stream with a cluster section: %+v", local.CachedInfo().Cluster)
+	// As in nats-server, a one-replica stream in a cluster names the
+	// cluster and its server as leader.
+	if c := local.CachedInfo().Cluster; c == nil || c.Name != "RC" || c.Leader != nodes[0].name || len(c.Replicas) != 0 {
+		t.Fatalf("a local stream's cluster section: %+v", c)
 	}
 	if _, err := js.Publish(ctx, "r1", []byte("x")); err != nil {
 		t.Fatal(err)

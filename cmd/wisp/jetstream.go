@@ -6,9 +6,11 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"github.com/wisp-mq/wisp/conf"
+	"github.com/wisp-mq/wisp/replication"
 	"github.com/wisp-mq/wisp/server"
 	"github.com/wisp-mq/wisp/stream"
 	"github.com/wisp-mq/wisp/stream/store"
@@ -45,6 +47,10 @@ type streamLayers struct {
 	// meta reports the cluster's meta group once replication runs
 	// (replication.go).
 	meta metaSlot
+	// node and clusterName, once replication runs, make every layer
+	// clustered, those started later by a reload too (guarded by mu).
+	node        *replication.Node
+	clusterName string
 }
 
 // startStreams starts the stream layer on the server before it accepts
@@ -117,8 +123,34 @@ func (l *streamLayers) start(account string, b stream.Broker) error {
 		return fmt.Errorf("account %q: %w", account, err)
 	}
 	l.mu.Lock()
+	node, cluster := l.node, l.clusterName
+	l.mu.Unlock()
+	if node != nil {
+		// Clustered before replication can find the layer to open a
+		// replica in it (accountReplicas).
+		if err := svc.SetCluster(streamCluster{Node: node, name: cluster, account: account}); err != nil {
+			_ = svc.Close()
+			return fmt.Errorf("account %q: %w", account, err)
+		}
+	}
+	l.mu.Lock()
 	l.all = append(l.all, accountStreams{account: account, svc: svc})
 	l.mu.Unlock()
+	return nil
+}
+
+// setCluster makes every account's layer clustered on replication's
+// node, and those started from now on.
+func (l *streamLayers) setCluster(node *replication.Node, cluster string) error {
+	l.mu.Lock()
+	l.node, l.clusterName = node, cluster
+	all := slices.Clone(l.all)
+	l.mu.Unlock()
+	for _, a := range all {
+		if err := a.svc.SetCluster(streamCluster{Node: node, name: cluster, account: a.account}); err != nil {
+			return fmt.Errorf("account %q: %w", a.account, err)
+		}
+	}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"sync/atomic"
@@ -63,15 +64,14 @@ func startReplication(cfg *conf.Config, srv *server.Server, layers *streamLayers
 	cluster := cfg.Server.Cluster.Name
 	layers.meta.Store(&metaReporter{node: node, cluster: cluster})
 	srv.SetMetaLeaderStepDown(node.Meta().RequestStepDown)
-	// Replicated streams live in the global account's stream layer.
-	if svc := layers.global(); svc != nil {
-		if err := svc.SetCluster(streamCluster{Node: node, name: cluster}); err != nil {
-			node.Close()
-			return nil, err
-		}
-		node.AttachStreams(svc)
-		srv.SetServerRemove(removeServer(node, svc))
+	// Every account's stream layer may have replicated streams; one an
+	// account added by a reload gets is made clustered as it starts.
+	if err := layers.setCluster(node, cluster); err != nil {
+		node.Close()
+		return nil, err
 	}
+	node.AttachStreams(accountReplicas{layers})
+	srv.SetServerRemove(removeServer(node, layers))
 	return node, nil
 }
 
@@ -79,14 +79,15 @@ func startReplication(cfg *conf.Config, srv *server.Server, layers *streamLayers
 // and the cluster's name for stream info.
 type streamCluster struct {
 	*replication.Node
-	name string
+	name    string
+	account string // the stream layer's account, "" for the global one
 }
 
 func (c streamCluster) Name() string { return c.name }
 
-// PlaceStream is the node's, with the stream layer's error for too few
+// placeStream is the node's PlaceStream, with the stream layer's error for too few
 // servers.
-func (c streamCluster) PlaceStream(ctx context.Context, name string, replicas int, config []byte, created time.Time) error {
+func (c streamCluster) placeStream(ctx context.Context, name string, replicas int, config []byte, created time.Time) error {
 	err := c.Node.PlaceStream(ctx, name, replicas, config, created)
 	if errors.Is(err, replication.ErrNoPeers) {
 		return stream.ErrNoPeers
@@ -104,8 +105,8 @@ func (c streamCluster) GroupStatus(ctx context.Context, group uint64) stream.Gro
 	return gi
 }
 
-// ReplacePeer is the node's, with the stream layer's refusals.
-func (c streamCluster) ReplacePeer(ctx context.Context, name string, group uint64, remove string) (string, error) {
+// replacePeer is the node's ReplacePeer, with the stream layer's refusals.
+func (c streamCluster) replacePeer(ctx context.Context, name string, group uint64, remove string) (string, error) {
 	add, err := c.Node.ReplacePeer(ctx, name, group, remove)
 	switch {
 	case errors.Is(err, replication.ErrNotMember):
@@ -123,7 +124,7 @@ var _ stream.Cluster = streamCluster{}
 // peer removal), then the meta group drops the server. A stream that
 // cannot be given a replacement stops the removal with its error: the
 // server stays a member, and no stream runs short of its replicas.
-func removeServer(node *replication.Node, svc *stream.Service) func(ctx context.Context, name, peerID string) error {
+func removeServer(node *replication.Node, layers *streamLayers) func(ctx context.Context, name, peerID string) error {
 	return func(ctx context.Context, name, peerID string) error {
 		member, err := node.MetaMember(ctx, name, peerID)
 		if errors.Is(err, replication.ErrNotMetaMember) {
@@ -132,7 +133,12 @@ func removeServer(node *replication.Node, svc *stream.Service) func(ctx context.
 		if err != nil {
 			return err
 		}
-		for _, s := range node.StreamsOf(member) {
+		for _, key := range node.StreamsOf(member) {
+			account, s := splitReplicaKey(key)
+			svc := layers.account(account)
+			if svc == nil {
+				return fmt.Errorf("stream %q: account %q has no stream layer on this server", s, account)
+			}
 			if err := svc.RemovePeer(ctx, s, member); err != nil {
 				return err
 			}
