@@ -43,6 +43,7 @@ type group struct {
 	confSeq, confIndex uint64
 	reads              []*readRequest
 	recovery           *recovery
+	halted             error // a raft panic stopped the group here (halt.go)
 }
 
 type readRequest struct {
@@ -192,7 +193,9 @@ func (g *group) tick(h *Host, out *outbox) {
 		g.recovery.tick(h, g, out)
 		return
 	}
-	g.rn.Tick()
+	if g.rn != nil { // nil: halted
+		h.guard(g, "tick", g.rn.Tick)
+	}
 }
 
 // admit filters inbound messages: a recovering replica takes part in no
