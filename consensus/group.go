@@ -194,7 +194,7 @@ func (g *group) tick(h *Host, out *outbox) {
 		return
 	}
 	if g.rn != nil { // nil: halted
-		h.guard(g, "tick", g.rn.Tick)
+		h.guard(g, "tick", nil, g.rn.Tick)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"slices"
+	"strconv"
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -28,9 +29,9 @@ import (
 // A panic while the store has failed is the storage fault's (raft panics
 // on a failed read of its log) and goes on to safeIterate.
 
-// guard runs fn, a raft call of group g; it reports false if fn panicked
-// and the group is now halted. Loop only.
-func (h *Host) guard(g *group, what string, fn func()) (ok bool) {
+// guard runs fn, a raft call of group g (stepping m when m is set); it
+// reports false if fn panicked and the group is now halted. Loop only.
+func (h *Host) guard(g *group, what string, m *pb.Message, fn func()) (ok bool) {
 	defer func() {
 		r := recover()
 		if r == nil {
@@ -38,6 +39,9 @@ func (h *Host) guard(g *group, what string, fn func()) (ok bool) {
 		}
 		if h.cfg.Store.Failed() != nil {
 			panic(r)
+		}
+		if m != nil {
+			what += " " + m.GetType().String() + " from " + strconv.FormatUint(m.GetFrom(), 10)
 		}
 		h.halt(g, fmt.Errorf("consensus: group %d: raft panicked in %s: %v", g.id, what, r), debug.Stack())
 		ok = false
@@ -56,7 +60,7 @@ func (h *Host) halt(g *group, err error, stack []byte) {
 
 // step steps a peer's message into g, guarded.
 func (g *group) step(h *Host, m *pb.Message) {
-	h.guard(g, "step "+m.GetType().String(), func() {
+	h.guard(g, "step", m, func() {
 		// Errors here are messages raft refuses (unknown peer, local
 		// types from the network): dropping them is what raft expects.
 		_ = g.rn.Step(m)
@@ -65,7 +69,7 @@ func (g *group) step(h *Host, m *pb.Message) {
 
 // ready takes g's Ready if it has one, guarded.
 func (g *group) ready(h *Host) (rd raft.Ready, ok bool) {
-	h.guard(g, "ready", func() {
+	h.guard(g, "ready", nil, func() {
 		if g.rn.HasReady() {
 			rd, ok = g.rn.Ready(), true
 		}
@@ -75,7 +79,7 @@ func (g *group) ready(h *Host) (rd raft.Ready, ok bool) {
 
 // advance tells raft that rd was handled, guarded.
 func (g *group) advance(h *Host, rd raft.Ready) bool {
-	return h.guard(g, "advance", func() { g.rn.Advance(rd) })
+	return h.guard(g, "advance", nil, func() { g.rn.Advance(rd) })
 }
 
 // HaltedGroups are the groups a raft panic halted on this host (as of the

@@ -93,7 +93,7 @@ func TestMonitorRaftGroupHalted(t *testing.T) {
 	s := startMonitored(t, func(o *Options) { o.JetStream = true })
 	rep := fakeJetStream
 	rep.Meta = &MetaClusterReport{Name: "east", LostLogs: 2,
-		HaltedGroups: []string{"group 7: consensus: group 7: raft panicked in step MsgApp: index, 9, is out of range [1]"}}
+		HaltedGroups: []string{"group 7: consensus: group 7: raft panicked in step MsgApp from 1: index, 9, is out of range [1]"}}
 	s.SetJetStreamReporter(func() (JetStreamReport, error) { return rep, nil })
 	var h healthz
 	monGet(t, s, "/healthz", http.StatusServiceUnavailable, &h)
