@@ -103,6 +103,22 @@ type HaltedGroup struct {
 	Err   error
 }
 
+// RecoveringGroups are the groups recovering lost state on this host (as
+// of the loop's last iteration), in group order: they neither vote nor
+// serve here until they have caught up (recovery.go).
+func (h *Host) RecoveringGroups() []uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []uint64
+	for id, s := range h.status {
+		if s.Recovering {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // LostLogs counts the times a replica here found at run time that it had
 // lost entries it acknowledged, and entered recovery (lostlog.go).
 func (h *Host) LostLogs() uint64 { return h.lostLogs.Load() }

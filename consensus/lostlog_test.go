@@ -113,6 +113,9 @@ func TestHeartbeatPastLogEndEntersRecovery(t *testing.T) {
 	if n := h.LostLogs(); n != 1 {
 		t.Fatalf("LostLogs = %d, want 1", n)
 	}
+	if got := h.RecoveringGroups(); !slices.Equal(got, []uint64{1}) {
+		t.Fatalf("RecoveringGroups = %v, want [1]", got)
+	}
 	gs := storedGroup(store, 1)
 	if !gs.Recovering() {
 		t.Fatal("the recovering mark is not in the store")
@@ -140,6 +143,9 @@ func TestHeartbeatPastLogEndEntersRecovery(t *testing.T) {
 	waitFor(t, "the replica to rejoin", func() bool { st, _ := h.Status(1); return !st.Recovering && st.Applied == 6 })
 	if gs.Recovering() {
 		t.Fatal("the recovering mark outlived the recovery")
+	}
+	if got := h.RecoveringGroups(); len(got) != 0 {
+		t.Fatalf("RecoveringGroups after the recovery = %v", got)
 	}
 }
 
