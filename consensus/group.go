@@ -46,6 +46,7 @@ type group struct {
 	// staged is a peer's state received beside a snapshot message, until
 	// raft applies that snapshot (state_stream.go).
 	staged *SnapshotState
+	halted error // a raft panic stopped the group here (halt.go)
 }
 
 type readRequest struct {
@@ -219,7 +220,9 @@ func (g *group) tick(h *Host, out *outbox) {
 		g.recovery.tick(h, g, out)
 		return
 	}
-	g.rn.Tick()
+	if g.rn != nil { // nil: halted
+		h.guard(g, "tick", nil, g.rn.Tick)
+	}
 }
 
 // admit filters inbound messages: a recovering replica takes part in no

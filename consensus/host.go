@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -61,6 +62,8 @@ type Host struct {
 	next  int
 
 	crash crashHooks // fault tests only
+
+	lostLogs atomic.Uint64 // replicas that found they lost acknowledged entries (lostlog.go)
 }
 
 // GroupStatus is a group's state as of the host's last loop iteration.
@@ -70,6 +73,9 @@ type GroupStatus struct {
 	// StorageFault: this host's raft log cannot be written, so the group
 	// does not run here until it can (host_faults.go).
 	StorageFault bool
+	// Halted: raft panicked in the group, which does not run here until
+	// the server restarts (halt.go); nil normally.
+	Halted error
 }
 
 // NewHost validates cfg and starts the host's loop.
@@ -410,7 +416,7 @@ func (h *Host) iterate(ticks int) error {
 func (h *Host) receive(b Batch, out *outbox) {
 	for _, m := range b.Messages {
 		g := h.groups[m.Group]
-		if g == nil || g.rn == nil || !g.admit(m.Raft) {
+		if g == nil || g.rn == nil || !g.admit(m.Raft) || g.lostLog(h, m.Raft) {
 			if m.State != nil {
 				_ = os.Remove(m.State.Path)
 			}
@@ -419,9 +425,7 @@ func (h *Host) receive(b Batch, out *outbox) {
 		if m.State != nil {
 			g.stage(m.State)
 		}
-		// Errors here are messages raft refuses (unknown peer, local
-		// types from the network): dropping them is what raft expects.
-		_ = g.rn.Step(m.Raft)
+		g.step(h, m.Raft)
 	}
 	for _, id := range b.TermQueries {
 		if g := h.groups[id]; g != nil && g.rn != nil && g.recovery == nil {
@@ -451,10 +455,13 @@ func (h *Host) handleReady(out *outbox) error {
 		if err := g.startIfRecovered(h); err != nil {
 			return err
 		}
-		if g.rn == nil || !g.rn.HasReady() {
+		if g.rn == nil {
 			continue
 		}
-		rd := g.rn.Ready()
+		rd, ok := g.ready(h)
+		if !ok {
+			continue
+		}
 		g.checkConfProposal(rd.Entries)
 		if rd.HardState != nil {
 			wb.SetHardState(g.gs, rd.HardState)
@@ -533,7 +540,9 @@ func (h *Host) handleReady(out *outbox) error {
 		if err := r.g.apply(h, r.rd, post); err != nil {
 			return fmt.Errorf("consensus: group %d: %w", r.g.id, err)
 		}
-		r.g.rn.Advance(r.rd)
+		if !r.g.advance(h, r.rd) {
+			continue
+		}
 		if err := r.g.maybeSnapshot(h, post); err != nil {
 			return fmt.Errorf("consensus: group %d: %w", r.g.id, err)
 		}
@@ -556,7 +565,7 @@ func (h *Host) publishStatus() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for id, g := range h.groups {
-		s := GroupStatus{Leader: g.leader, Term: g.term, IsLeader: g.isLeader, Applied: g.applied, Recovering: g.recovery != nil, StorageFault: h.loopFault != nil}
+		s := GroupStatus{Leader: g.leader, Term: g.term, IsLeader: g.isLeader, Applied: g.applied, Recovering: g.recovery != nil, StorageFault: h.loopFault != nil, Halted: g.halted}
 		if g.rn != nil {
 			s.Commit = g.rn.BasicStatus().GetCommit()
 		}

@@ -181,6 +181,9 @@ func (h *Host) recoverStorage() error {
 		return err
 	}
 	for _, g := range h.groups {
+		if g.halted != nil {
+			continue // halted until the server restarts (halt.go)
+		}
 		if err := h.reloadGroup(g); err != nil {
 			if !errors.Is(err, ErrStorageFailed) {
 				// Not the disk: nothing to wait for, and the loaded groups

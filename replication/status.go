@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -33,6 +34,13 @@ type LogStatus struct {
 	FaultSince time.Time
 	// Failures counts failed writes, Reopens the recoveries, since start.
 	Failures, Reopens uint64
+	// Halted lists the groups a raft panic stopped on this server ("group
+	// N: why"): they take no part here until the server restarts.
+	Halted []string
+	// LostLogs counts the times a replica here found it had lost entries
+	// it acknowledged (its disk dropped synced writes) and went to recover
+	// them from its peers, since start.
+	LostLogs uint64
 }
 
 // LogStatus reports this server's raft log.
@@ -42,6 +50,10 @@ func (n *Node) LogStatus() LogStatus {
 	if sh.Fault != nil {
 		ls.Fault = sh.Fault.Error()
 	}
+	for _, hg := range n.host.HaltedGroups() {
+		ls.Halted = append(ls.Halted, fmt.Sprintf("group %d: %v", hg.Group, hg.Err))
+	}
+	ls.LostLogs = n.host.LostLogs()
 	return ls
 }
 

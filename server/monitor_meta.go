@@ -22,6 +22,12 @@ type MetaClusterReport struct {
 	// LogFailures and LogReopens count failed writes and recoveries.
 	LogFault                string
 	LogFailures, LogReopens uint64
+	// HaltedGroups are the raft groups a raft panic stopped on this server
+	// ("group N: why"), until it restarts; LostLogs counts the times a
+	// replica here found it had lost entries it acknowledged and went to
+	// recover them from its peers.
+	HaltedGroups []string
+	LostLogs     uint64
 }
 
 // MetaPeerReport is one member of the meta group.
@@ -90,10 +96,14 @@ var (
 		"Writes of this server's raft log that failed.", nil, nil)
 	mRaftLogReopens = prometheus.NewDesc("wisp_raft_log_reopens_total",
 		"Times this server's raft log was reopened after a failed write.", nil, nil)
+	mRaftGroupsHalted = prometheus.NewDesc("wisp_raft_groups_halted",
+		"Raft groups stopped on this server by a raft panic; they take no part here until it restarts.", nil, nil)
+	mRaftLostLogs = prometheus.NewDesc("wisp_raft_lost_log_total",
+		"Times a replica on this server found it had lost entries it acknowledged and recovered them from its peers.", nil, nil)
 )
 
 var raftDescs = []*prometheus.Desc{mRaftTerm, mRaftCommit, mRaftApplied, mRaftLeaderChanges, mRaftIsLeader, mRaftApplyLag,
-	mRaftLogWritable, mRaftLogFailures, mRaftLogReopens}
+	mRaftLogWritable, mRaftLogFailures, mRaftLogReopens, mRaftGroupsHalted, mRaftLostLogs}
 
 // collectRaft sends the raft log's metrics when clustered, and the meta
 // group's once it has formed (Size is known).
@@ -108,6 +118,8 @@ func collectRaft(ch chan<- prometheus.Metric, r *MetaClusterReport) {
 	ch <- prometheus.MustNewConstMetric(mRaftLogWritable, prometheus.GaugeValue, writable)
 	ch <- prometheus.MustNewConstMetric(mRaftLogFailures, prometheus.CounterValue, float64(r.LogFailures))
 	ch <- prometheus.MustNewConstMetric(mRaftLogReopens, prometheus.CounterValue, float64(r.LogReopens))
+	ch <- prometheus.MustNewConstMetric(mRaftGroupsHalted, prometheus.GaugeValue, float64(len(r.HaltedGroups)))
+	ch <- prometheus.MustNewConstMetric(mRaftLostLogs, prometheus.CounterValue, float64(r.LostLogs))
 	if r.Size == 0 {
 		return
 	}

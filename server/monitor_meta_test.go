@@ -85,3 +85,33 @@ func TestMonitorRaftLogFault(t *testing.T) {
 		t.Errorf("wisp_raft_log_writable after recovery = %v (present %v), want 1", v, ok)
 	}
 }
+
+// TestMonitorRaftGroupHalted: a raft group that a raft panic halted on a
+// server makes /healthz fail, naming the group and the panic, and shows in
+// /metrics with the replicas that found they lost acknowledged entries.
+func TestMonitorRaftGroupHalted(t *testing.T) {
+	s := startMonitored(t, func(o *Options) { o.JetStream = true })
+	rep := fakeJetStream
+	rep.Meta = &MetaClusterReport{Name: "east", LostLogs: 2,
+		HaltedGroups: []string{"group 7: consensus: group 7: raft panicked in step MsgApp from 1: index, 9, is out of range [1]"}}
+	s.SetJetStreamReporter(func() (JetStreamReport, error) { return rep, nil })
+	var h healthz
+	monGet(t, s, "/healthz", http.StatusServiceUnavailable, &h)
+	if h.Status != "unavailable" || !strings.Contains(h.Error, "raft groups halted") || !strings.Contains(h.Error, "group 7") {
+		t.Fatalf("/healthz with a halted group: %+v", h)
+	}
+	mfs := scrape(t, s)
+	for name, want := range map[string]float64{"wisp_raft_groups_halted": 1, "wisp_raft_lost_log_total": 2} {
+		if v, ok := metricValue(mfs, name); !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)
+		}
+	}
+
+	fine := rep
+	fine.Meta = &MetaClusterReport{Name: "east", LostLogs: 2}
+	s.SetJetStreamReporter(func() (JetStreamReport, error) { return fine, nil })
+	monGet(t, s, "/healthz", http.StatusOK, &h)
+	if v, ok := metricValue(scrape(t, s), "wisp_raft_groups_halted"); !ok || v != 0 {
+		t.Errorf("wisp_raft_groups_halted with none halted = %v (present %v), want 0", v, ok)
+	}
+}

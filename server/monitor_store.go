@@ -82,6 +82,9 @@ func (rep *JetStreamReport) storeTrouble() string {
 	if rep.Meta != nil && rep.Meta.LogFault != "" {
 		msgs = append(msgs, "raft log failed, this server takes part in no raft group until it is reopened: "+rep.Meta.LogFault)
 	}
+	if rep.Meta != nil && len(rep.Meta.HaltedGroups) > 0 {
+		msgs = append(msgs, "raft groups halted on this server until it restarts: "+strings.Join(rep.Meta.HaltedGroups, "; "))
+	}
 	return strings.Join(msgs, "; ")
 }
 

@@ -162,12 +162,14 @@ func (m *metaReporter) report() *server.MetaClusterReport {
 	defer cancel()
 	st := m.node.MetaStatus(ctx)
 	if !st.Started {
-		return &server.MetaClusterReport{Name: m.cluster, LogFault: st.Log.Fault, LogFailures: st.Log.Failures, LogReopens: st.Log.Reopens}
+		return &server.MetaClusterReport{Name: m.cluster, LogFault: st.Log.Fault, LogFailures: st.Log.Failures, LogReopens: st.Log.Reopens,
+			HaltedGroups: st.Log.Halted, LostLogs: st.Log.LostLogs}
 	}
 	r := &server.MetaClusterReport{
 		Name: m.cluster, Leader: st.Leader, IsLeader: st.IsLeader, Size: st.Size,
 		Term: st.Term, Commit: st.Commit, Applied: st.Applied, LeaderChanges: st.LeaderChanges,
 		LogFault: st.Log.Fault, LogFailures: st.Log.Failures, LogReopens: st.Log.Reopens,
+		HaltedGroups: st.Log.Halted, LostLogs: st.Log.LostLogs,
 	}
 	for _, p := range st.Replicas {
 		r.Replicas = append(r.Replicas, server.MetaPeerReport{Name: p.Name, Current: p.Current, Active: p.Active, Lag: p.Lag})

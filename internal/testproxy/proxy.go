@@ -59,6 +59,13 @@ func (p *Proxy) accept() {
 			continue
 		}
 		p.mu.Lock()
+		if p.cut {
+			// Cut while dialing: after SetCut returns nothing may pass.
+			p.mu.Unlock()
+			in.Close()
+			out.Close()
+			continue
+		}
 		p.conns = append(p.conns, in, out)
 		p.mu.Unlock()
 		go p.pipe(in, out)
@@ -93,7 +100,9 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 }
 
 // SetCut cuts the link (closing every connection through it and refusing
-// new ones, as a network partition would) or heals it.
+// new ones, as a network partition would) or heals it. Once it returns
+// from cutting, every connection through the link is closed: nothing
+// sent after that reaches the other side.
 func (p *Proxy) SetCut(cut bool) {
 	p.mu.Lock()
 	p.cut = cut
