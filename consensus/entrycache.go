@@ -15,7 +15,9 @@ import (
 // publishes that was half of a leader's CPU. Nearly every such read is of
 // entries appended moments before, so a group keeps the tail of its log,
 // bounded in bytes, and reads older entries (a far-behind follower, a
-// restart) from Pebble as before.
+// restart) from Pebble as before. The host drops the entries every replica
+// holds and this one applied (releaseSettled), so only a busy group's
+// entries in flight stay in memory.
 
 // defaultEntryCacheBytes bounds each group's cache. An R3 stream under
 // asynchronous publishing has a few hundred entries in flight; this holds
@@ -131,3 +133,31 @@ func (c entryCache) compacted(index uint64) entryCache {
 // Pebble (for tests that damage the log under a running group). It applies
 // from each group's next append.
 func (s *Store) SetEntryCacheBytes(n int) { s.cacheLimit.Store(int64(n)) }
+
+// releaseCached drops the cached entries through index, which no reader
+// needs any more (the host's judgement, releaseSettled); a later read of
+// them goes to Pebble. It changes memory only, and only when that frees
+// at least half of the cache, or all of it, so that a busy group does not
+// copy its cache on every iteration.
+func (g *GroupStorage) releaseCached(index uint64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	c := g.st.cache
+	if len(c.ents) == 0 || index < c.first {
+		return
+	}
+	next := entryCache{}
+	if c.covers(index + 1) {
+		dropped := uint64(0)
+		for _, s := range c.sizes[:index+1-c.first] {
+			dropped += uint64(s)
+		}
+		if dropped < c.bytes/2 {
+			return
+		}
+		next = c.evict(c.bytes - dropped)
+	}
+	st := g.st.clone()
+	st.cache = next
+	g.st = st
+}

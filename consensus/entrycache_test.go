@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -197,4 +198,49 @@ func entsString(ents []*pb.Entry) string {
 		fmt.Fprintf(&b, "%d/%d:%s", e.GetIndex(), e.GetTerm(), e.GetData())
 	}
 	return b.String()
+}
+
+// Once every replica has applied every entry, the groups' caches are
+// empty: an idle group holds no entries in memory, however many a host
+// runs.
+func TestEntryCacheReleasedWhenSettled(t *testing.T) {
+	net := NewMemNetwork(3)
+	defer net.Close()
+	var hosts []*Host
+	for id := uint64(1); id <= 3; id++ {
+		db := openTestDB(t, vfs.NewMem())
+		defer db.Close()
+		c := testConfig(id, NewStore(db, nil), net.Transport(id))
+		c.SnapshotEntries = 1000 // no compaction empties the caches instead
+		h, err := NewHost(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Stop()
+		net.Attach(h)
+		hosts = append(hosts, h)
+	}
+	for _, h := range hosts {
+		if err := h.AddGroup(context.Background(), GroupConfig{ID: 1, Peers: []uint64{1, 2, 3}, Bootstrap: true, StateMachine: &memSM{}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var last Result
+	for i := range 40 {
+		last = proposeUntil(t, hosts, 1, fmt.Sprint("w", i))
+	}
+	cached := func(h *Host) (n int) {
+		if err := h.call(context.Background(), func() { n = len(h.groups[1].gs.state().cache.ents) }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	waitFor(t, "every replica to apply every entry and drop its cache", func() bool {
+		for _, h := range hosts {
+			if st, _ := h.Status(1); st.Applied < last.Index || cached(h) != 0 {
+				return false
+			}
+		}
+		return true
+	})
 }

@@ -551,6 +551,7 @@ func (h *Host) handleReady(out *outbox) error {
 		if err := r.g.maybeFinishRecovery(h, post); err != nil {
 			return err
 		}
+		r.g.releaseSettled(h)
 	}
 	if crashed(pointAfterApply) {
 		return errSimulatedCrash
