@@ -98,11 +98,69 @@ func TestReplayableOpsAfterPowerLoss(t *testing.T) {
 	putReplayable(t, s, 2)
 	putSynced(t, s, 3)
 	s = powerLoss(s)
-	defer s.Close()
 	if !has(s, 1) || !has(s, 2) || !has(s, 3) {
 		t.Fatalf("after a power loss: 1 %v, 2 %v, 3 %v; want all", has(s, 1), has(s, 2), has(s, 3))
 	}
 	if d := s.OpenReport().Damage; len(d) != 0 {
 		t.Fatalf("damage reported: %+v", d)
+	}
+	// An Op that writes nothing (a replicated stream's snapshot barrier,
+	// after which raft may compact its log) still makes every earlier
+	// batch durable before it is done.
+	putReplayable(t, s, 4)
+	if err := s.Do(func(*Batch) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	s = powerLoss(s)
+	defer s.Close()
+	if !has(s, 4) {
+		t.Fatal("a Replayable Op before an empty one was lost in a power loss")
+	}
+}
+
+// replayableFunc is a Replayable Op running fn.
+type replayableFunc struct {
+	fn   func(b *Batch) error
+	done chan error
+}
+
+func (o *replayableFunc) Apply(b *Batch) error { return o.fn(b) }
+func (o *replayableFunc) Done(err error)       { o.done <- err }
+func (o *replayableFunc) Replayable() bool     { return true }
+
+// TestReplayableOpsAndTheManifest: a Replayable batch that creates a
+// stream makes the store write its manifest at once; the batch and the
+// messages before it must reach the disk first, or a power loss would
+// leave a manifest claiming sequences the store lost (reported as damage).
+func TestReplayableOpsAndTheManifest(t *testing.T) {
+	fs := vfs.NewStrictMem()
+	s, err := Open(Options{Dir: "db", FS: fs, Sync: SyncAlways, SyncInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := &replayableFunc{done: make(chan error, 1), fn: func(b *Batch) error {
+		if err := b.PutMeta("R", 1, []byte(`{"id":1}`)); err != nil {
+			return err
+		}
+		return b.PutMsg(1, &Msg{Seq: 1, Subject: []byte("r"), Data: []byte("x")})
+	}}
+	s.Submit(op)
+	if err := <-op.done; err != nil {
+		t.Fatal(err)
+	}
+	fs.SetIgnoreSyncs(true)
+	s.Close()
+	fs.ResetToSyncedState()
+	fs.SetIgnoreSyncs(false)
+	s, err = Open(Options{Dir: "db", FS: fs, Sync: SyncAlways, SyncInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if d := s.OpenReport().Damage; len(d) != 0 {
+		t.Fatalf("damage reported: %+v", d)
+	}
+	if _, err := s.Reader().Msg(1, 1); err != nil {
+		t.Fatalf("message of the stream the manifest holds: %v", err)
 	}
 }
