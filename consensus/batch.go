@@ -79,6 +79,7 @@ func (wb *WriteBatch) Append(g *GroupStorage, ents []*pb.Entry) error {
 			}
 		}
 	})
+	st.cache = st.cache.appended(ents, int(g.store.cacheLimit.Load()))
 	last := ents[len(ents)-1]
 	st.hard.lastIndex, st.hard.lastTerm = last.GetIndex(), last.GetTerm()
 	return nil
@@ -127,7 +128,7 @@ func (wb *WriteBatch) ApplySnapshot(g *GroupStorage, snap *pb.Snapshot) error {
 	}
 	st.trunc = truncRecord{md.GetIndex(), md.GetTerm()}
 	st.hard.lastIndex, st.hard.lastTerm = md.GetIndex(), md.GetTerm()
-	st.terms = nil
+	st.terms, st.cache = nil, entryCache{}
 	if st.hard.term < md.GetTerm() {
 		st.hard.term = md.GetTerm()
 	}
@@ -173,6 +174,7 @@ func (wb *WriteBatch) CreateSnapshot(g *GroupStorage, index uint64, data []byte,
 		return err
 	}
 	st.trunc = truncRecord{compactTo, cterm}
+	st.cache = st.cache.compacted(compactTo)
 	return nil
 }
 
@@ -269,6 +271,6 @@ func (wb *WriteBatch) resetLog(g *GroupStorage) error {
 	}
 	st.snap, st.trunc = nil, truncRecord{}
 	st.hard.lastIndex, st.hard.lastTerm, st.hard.commit = 0, 0, 0
-	st.terms = nil
+	st.terms, st.cache = nil, entryCache{}
 	return nil
 }

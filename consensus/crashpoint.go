@@ -18,10 +18,11 @@ type readyPoint int
 
 const (
 	// pointBeforePersist: every group's Ready is in the batch, nothing is
-	// written or sent.
+	// written; only the messages that promise nothing about this node's
+	// log or vote (sendsBeforePersist) are sent.
 	pointBeforePersist readyPoint = iota
 	// pointAfterPersist: the batch is committed (synced if raft asked),
-	// nothing is sent.
+	// the acknowledgements and votes are not sent.
 	pointAfterPersist
 	// pointAfterSend: messages are with the transport, nothing applied.
 	pointAfterSend

@@ -8,6 +8,7 @@ import (
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -485,4 +486,20 @@ func (h *Host) removeGroup(id uint64, deleteData bool) error {
 		return nil
 	}
 	return h.cfg.Store.deleteGroup(id)
+}
+
+// releaseSettled lets the log's cache (entrycache.go) drop the entries no
+// one will read again soon: those applied here and, on a leader, held by
+// every follower. An idle group then keeps none, however many groups the
+// host runs; a follower far behind is sent older entries from Pebble.
+func (g *group) releaseSettled(h *Host) {
+	upTo := g.applied
+	if g.rn != nil && g.isLeader {
+		g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+			if id != h.cfg.ID && pr.Match < upTo {
+				upTo = pr.Match
+			}
+		})
+	}
+	g.gs.releaseCached(upTo)
 }

@@ -19,15 +19,20 @@ import (
 // the inbound batches and the callers' requests, steps them into the
 // groups, ticks, then handles every group's Ready together:
 //
-//  1. entries, hard state and snapshots of all groups go into one Pebble
+//  1. messages that promise nothing about this node's log or vote (a
+//     leader's appends, heartbeats) are sent, so that followers write
+//     while the leader does;
+//  2. entries, hard state and snapshots of all groups go into one Pebble
 //     batch, committed with one fsync;
-//  2. only then are messages sent, all messages for one peer in one Batch;
-//  3. snapshots and committed entries are applied to the state machines,
+//  3. only then are the other messages (acknowledgements of entries,
+//     votes) sent, all messages for one peer in one Batch;
+//  4. snapshots and committed entries are applied to the state machines,
 //     proposals completed;
-//  4. Advance.
+//  5. Advance.
 //
-// This is the order etcd's raft documents for Ready; nothing else touches
-// a RawNode, which is not safe for concurrent use.
+// This is the order etcd's raft documents for Ready, with the leader's
+// write in parallel with its followers' that it allows; nothing else
+// touches a RawNode, which is not safe for concurrent use.
 type Host struct {
 	cfg Config
 	log *slog.Logger
@@ -490,6 +495,22 @@ func (h *Host) handleReady(out *outbox) error {
 		}
 		return h.crash.at(p, m)
 	}
+	// Messages that do not answer for this node's unstable state (a
+	// leader's appends and heartbeats, a candidate's vote requests) go out
+	// before the write, so that a leader's fsync runs while its followers
+	// receive and write the same entries (the raft thesis, 10.2.1). Its
+	// own acknowledgement of them counts only after the write: raft steps
+	// it on Advance, so an entry commits only once a majority has it on
+	// disk, this leader counted only if it is one of them.
+	early := newOutbox(h.cfg.ID)
+	for _, r := range rds {
+		for _, m := range r.rd.Messages {
+			if sendsBeforePersist(m) {
+				early.add(r.g.id, m)
+			}
+		}
+	}
+	early.flush(h.cfg.Transport)
 	if crashed(pointBeforePersist) {
 		return errSimulatedCrash
 	}
@@ -513,7 +534,9 @@ func (h *Host) handleReady(out *outbox) error {
 	}
 	for _, r := range rds {
 		for _, m := range r.rd.Messages {
-			out.add(r.g.id, m)
+			if !sendsBeforePersist(m) {
+				out.add(r.g.id, m)
+			}
 		}
 	}
 	out.flush(h.cfg.Transport)
@@ -549,6 +572,7 @@ func (h *Host) handleReady(out *outbox) error {
 		if err := r.g.maybeFinishRecovery(h, post); err != nil {
 			return err
 		}
+		r.g.releaseSettled(h)
 	}
 	if crashed(pointAfterApply) {
 		return errSimulatedCrash
@@ -559,6 +583,19 @@ func (h *Host) handleReady(out *outbox) error {
 		return post.Commit(false)
 	}
 	return nil
+}
+
+// sendsBeforePersist reports whether m may be sent before the Ready that
+// holds it is on disk. Raft queues the messages that answer for state not
+// yet durable (an acknowledgement of appended entries, a vote) after all
+// others, and marks them by type: those wait for the write. The rest
+// promise nothing about this node's log or vote.
+func sendsBeforePersist(m *pb.Message) bool {
+	switch m.GetType() {
+	case pb.MsgAppResp, pb.MsgVoteResp, pb.MsgPreVoteResp:
+		return false
+	}
+	return true
 }
 
 func (h *Host) publishStatus() {

@@ -447,6 +447,12 @@ func TestRaftLogReadOfDamagedEntryStopsTheReplicaAndItRecovers(t *testing.T) {
 		}
 	}
 	net.Partition(others, []uint64{lag.id})
+	// Entries appended from now on are read from Pebble, not from the
+	// cache of recent entries (entrycache.go), which would hide the
+	// damage below.
+	for _, d := range ds {
+		d.store.SetEntryCacheBytes(0)
+	}
 	var first Result
 	for i := range 4 { // few: no snapshot compacts them away (testConfig)
 		name := fmt.Sprint("during-", i)

@@ -33,6 +33,7 @@ type Store struct {
 	seq      uint64     // sequence of the last synced batch (witness.go)
 
 	commits, syncs atomic.Uint64 // batches committed, and those synced
+	cacheLimit     atomic.Int64  // bytes of each group's entry cache (entrycache.go)
 
 	faults // storage failures and reopening (faults.go)
 }
@@ -50,6 +51,7 @@ func NewStore(db *pebble.DB, logger *slog.Logger) *Store {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{log: logger, groups: make(map[uint64]*GroupStorage)}
+	s.cacheLimit.Store(defaultEntryCacheBytes)
 	s.inst.Store(&instance{db: db})
 	return s
 }
@@ -58,7 +60,8 @@ func NewStore(db *pebble.DB, logger *slog.Logger) *Store {
 func (s *Store) DB() *pebble.DB { return s.inst.Load().db }
 
 // groupState is what a GroupStorage keeps in memory: everything but the
-// entries themselves, which are read from Pebble.
+// entries themselves, which are read from Pebble, except the latest ones
+// (cache).
 type groupState struct {
 	hard       stateRecord
 	conf       *pb.ConfState
@@ -70,6 +73,9 @@ type groupState struct {
 	// hard.lastIndex (terms.go); nil after a load, a snapshot or a reset
 	// until entries are appended. Replaced, never written in place.
 	terms []termRun
+	// cache holds the log's latest entries (entrycache.go); empty after a
+	// load, a snapshot or a reset until entries are appended.
+	cache entryCache
 }
 
 func (s *groupState) clone() *groupState {
@@ -79,7 +85,9 @@ func (s *groupState) clone() *groupState {
 
 // GroupStorage is one group's log. It implements raft.Storage; the
 // methods are safe for concurrent use, though raft calls them from one
-// goroutine. Entries returned are freshly decoded: the caller owns them.
+// goroutine. Entries returned may be shared with the cache of recent
+// entries (entrycache.go): the caller owns the slice, not the entries,
+// which nobody modifies.
 type GroupStorage struct {
 	store *Store
 	group uint64
@@ -137,6 +145,9 @@ func (g *GroupStorage) Term(i uint64) (uint64, error) {
 	if t, ok := termOf(st.terms, i, st.hard.lastIndex); ok {
 		return t, nil
 	}
+	if st.cache.covers(i) {
+		return st.cache.ents[i-st.cache.first].GetTerm(), nil
+	}
 	ents, err := g.read(i, i+1, 0)
 	if err != nil {
 		return 0, err
@@ -157,6 +168,9 @@ func (g *GroupStorage) Entries(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
 	}
 	if lo == hi {
 		return nil, nil
+	}
+	if st.cache.covers(lo) {
+		return st.cache.slice(lo, hi, maxSize), nil
 	}
 	return g.read(lo, hi, maxSize)
 }

@@ -290,6 +290,14 @@ func (o *appliedOp) Apply(b *store.Batch) error {
 	return err
 }
 
+// Replayable tells the local store it need not fsync the entry before
+// its Done (the PubAck): the raft log holds it, fsynced on a majority
+// before it committed, and after a power loss the host replays the
+// entries above Applied, which this very batch records. The log is
+// compacted only after Snapshot, whose barrier is a synced commit, so it
+// never drops an entry the store could still lose.
+func (o *appliedOp) Replayable() bool { return true }
+
 // nopOp stands for an entry already applied here.
 type nopOp struct{}
 
@@ -379,7 +387,8 @@ func freesSpace(op store.Op) bool {
 }
 
 // barrier waits until every Op submitted to the local store before it
-// has been committed.
+// has been committed, and (not being Replayable) fsynced: the raft log
+// may then be compacted through what it covers.
 func (r *replica) barrier() error {
 	return r.Store.DoFreeing(func(*store.Batch) error { return nil })
 }

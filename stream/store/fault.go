@@ -235,8 +235,9 @@ func (s *Store) commitBatch(b *Batch, freeing bool) error {
 	if s.opts.Volatile {
 		wo = pebble.NoSync
 	}
-	// In SyncInterval mode a Sync commit waits for the write to the log
-	// file but not for its fsync, which the intervalFS defers.
+	// A Sync commit waits for the write to the log file but not for its
+	// fsync, which the intervalFS defers: to the tick in SyncInterval mode,
+	// to the writer's syncAfter in SyncAlways mode.
 	s.manifestBeforeCommit()
 	err, stuck := s.exec(func() error { return b.b.Commit(wo) })
 	s.manifestAfterCommit(err == nil && !stuck)
@@ -367,7 +368,10 @@ func (s *Store) pebbleOptions() (*pebble.Options, *instanceFS) {
 			BackgroundError: s.backgroundError,
 		},
 	}
-	if s.opts.Sync == SyncInterval && !s.opts.Volatile {
+	if !s.opts.Volatile {
+		// Both modes own the log's fsyncs: SyncInterval pays them on its
+		// tick, SyncAlways after each commit, save those it may defer
+		// (Replayable, writer.go).
 		s.wal = newIntervalFS(inst)
 		po.FS = s.wal
 	}

@@ -24,7 +24,8 @@ type SyncMode int
 
 const (
 	// SyncAlways fsyncs every batch before any of its Ops is told it is
-	// done: an acknowledged message survives power loss.
+	// done: an acknowledged message survives power loss. A batch of only
+	// Replayable Ops is the exception (writer.go).
 	SyncAlways SyncMode = iota
 	// SyncInterval tells an Op it is done once its batch has been written
 	// to the write-ahead log file (handed to the operating system), and
@@ -84,7 +85,7 @@ type Store struct {
 	ops     chan Op
 	quit    chan struct{}
 	done    chan struct{}
-	wal     *intervalFS // non-nil in SyncInterval mode: owes the log fsyncs
+	wal     *intervalFS // non-nil unless Volatile: owes the log fsyncs (walsync.go)
 	corrupt atomic.Uint64
 	man     *manifestTracker // nil for volatile stores (manifest.go)
 	report  OpenReport       // what Open found against the manifest

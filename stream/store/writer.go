@@ -21,6 +21,25 @@ type Op interface {
 	Done(err error)
 }
 
+// Replayable is implemented by Ops whose effects another durable record
+// rebuilds after a power loss: a replicated stream's committed entries,
+// which its raft log holds, fsynced on a majority, and replays above the
+// applied index the same batch records. In SyncAlways mode a batch of
+// only such Ops is written to the log but not fsynced before they are
+// done; the fsync it owes is paid by the next batch holding any other Op
+// (before that Op is done: the log is written in order, so the fsync
+// covers every earlier batch), by the SyncInterval tick, or at Close. The
+// manifest is written only after paying it (writeManifestDurably), so it
+// never claims what a power loss can take.
+type Replayable interface {
+	Replayable() bool
+}
+
+func replayable(op Op) bool {
+	r, ok := op.(Replayable)
+	return ok && r.Replayable()
+}
+
 // Submit queues op for the writer. It blocks only while the queue is full,
 // which is the back-pressure a publisher should feel. After Close, op is
 // done at once with ErrClosed.
@@ -117,7 +136,7 @@ func (s *Store) commit(ops []Op, errs []error) []error {
 			b.b.Close()
 		}
 	}()
-	freeing := true
+	freeing, deferrable := true, true
 	for _, op := range ops {
 		if gate != nil && (!errors.Is(gate, ErrNoSpace) || !freesSpace(op)) {
 			s.refused.Add(1)
@@ -125,15 +144,23 @@ func (s *Store) commit(ops []Op, errs []error) []error {
 			continue
 		}
 		freeing = freeing && freesSpace(op)
+		deferrable = deferrable && replayable(op)
 		errs = append(errs, op.Apply(b))
 	}
+	var err error
 	if !b.b.Empty() {
-		if err := s.commitBatch(b, freeing); err != nil {
-			err = fmt.Errorf("store: commit: %w", err)
-			for i := range errs {
-				if gate == nil || errs[i] != gate {
-					errs[i] = err
-				}
+		err = s.commitBatch(b, freeing)
+	}
+	if err == nil && !deferrable {
+		// Even after an empty batch: an Op may wait on purpose for what
+		// earlier batches owe (a replicated stream's snapshot barrier).
+		err = s.syncAfter()
+	}
+	if err != nil {
+		err = fmt.Errorf("store: commit: %w", err)
+		for i := range errs {
+			if gate == nil || errs[i] != gate {
+				errs[i] = err
 			}
 		}
 	}
@@ -141,6 +168,21 @@ func (s *Store) commit(ops []Op, errs []error) []error {
 		op.Done(errs[i])
 	}
 	return errs
+}
+
+// syncAfter pays, in SyncAlways mode, the log fsync the batch just
+// committed owes, and any earlier Replayable batches left owing.
+func (s *Store) syncAfter() error {
+	if s.wal == nil || s.opts.Sync != SyncAlways {
+		return nil
+	}
+	if err := s.wal.syncWALs(); err != nil {
+		// What the log held may not be durable: refuse writes until a
+		// reopen has replayed it (fault.go).
+		s.markFailed(fmt.Errorf("sync: %w", err))
+		return fmt.Errorf("%w: %w", ErrFailed, err)
+	}
+	return nil
 }
 
 // syncWAL pays the log fsyncs owed since the last tick.
