@@ -73,7 +73,12 @@ func (c *consumer) onAck(subject, reply, _, data []byte) {
 	case len(body) == 0, bytes.Equal(body, ackAck):
 		c.sampleAckLocked(sseq, dseq, now, &out)
 		c.proposeLocked(kindAck, ack, &out)
-		if replyNow && c.persist {
+		if replyNow && c.s.repl != nil {
+			// Answered once the ack's own entry applied; never when it
+			// was not proposed (the client asks again).
+			c.replyOnCommitLocked(string(reply))
+			replyNow = false
+		} else if replyNow && c.persist {
 			c.ackReplies = append(c.ackReplies, string(reply))
 			replyNow = false
 		}
@@ -107,6 +112,7 @@ func (c *consumer) onAck(subject, reply, _, data []byte) {
 	wake := atCap && len(c.pending) < c.cfg.MaxAckPending || queued || len(c.rdq) > 0
 	flush := c.needFlushLocked()
 	c.mu.Unlock()
+	c.submitProposals()
 	if replyNow {
 		out.add(string(reply), "", nil, nil)
 	}

@@ -297,3 +297,46 @@ func (*opFireSchedules) kind() opKind { return kindFireSchedules }
 
 func (o *opFireSchedules) encodeFields(w *opWriter) { w.i(o.Now) }
 func (o *opFireSchedules) decodeFields(r *opReader) { o.Now = r.i() }
+
+// opDeliverBatch records the deliveries one pass of a replicated
+// consumer's driver chose, at Now, in order: a replicated consumer's
+// deliveries change its state only when their entry applies, and one
+// entry per pass keeps that to one proposal for many messages. Apply
+// skips an item the state no longer allows (a redelivery of a message
+// acknowledged meanwhile, a first delivery below next).
+type opDeliverBatch struct {
+	Now   int64
+	Items []deliverItem
+}
+
+// deliverItem is one delivery of an opDeliverBatch.
+type deliverItem struct {
+	Seq        uint64
+	Redelivery bool
+	Deadline   int64
+}
+
+func (*opDeliverBatch) kind() opKind { return kindDeliverBatch }
+
+func (o *opDeliverBatch) encodeFields(w *opWriter) {
+	w.i(o.Now)
+	w.u(uint64(len(o.Items)))
+	for _, it := range o.Items {
+		w.u(it.Seq)
+		w.flag(it.Redelivery)
+		w.i(it.Deadline)
+	}
+}
+
+func (o *opDeliverBatch) decodeFields(r *opReader) {
+	o.Now = r.i()
+	n := r.u()
+	if r.err != nil || n > uint64(len(r.b))/3 { // each item takes at least three bytes
+		r.fail("delivery list")
+		return
+	}
+	o.Items = make([]deliverItem, 0, n)
+	for range n {
+		o.Items = append(o.Items, deliverItem{Seq: r.u(), Redelivery: r.flag(), Deadline: r.i()})
+	}
+}
