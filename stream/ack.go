@@ -65,20 +65,30 @@ func (c *consumer) onAck(subject, reply, _, data []byte) {
 	case bytes.HasPrefix(body, ackNext):
 		// Ack, then a pull request whose messages go to the reply subject.
 		c.sampleAckLocked(sseq, dseq, now, &out)
-		c.proposeLocked(kindAck, ack, &out)
+		if c.s.repl != nil {
+			c.batchAckLocked(sseq, nowNS, "")
+		} else {
+			c.proposeLocked(kindAck, ack, &out)
+		}
 		if replyNow && !c.cfg.isPush() {
 			nextReq = append([]byte{}, body[len(ackNext):]...)
 		}
 		replyNow = false
 	case len(body) == 0, bytes.Equal(body, ackAck):
 		c.sampleAckLocked(sseq, dseq, now, &out)
-		c.proposeLocked(kindAck, ack, &out)
-		if replyNow && c.s.repl != nil {
-			// Answered once the ack's own entry applied; never when it
-			// was not proposed (the client asks again).
-			c.replyOnCommitLocked(string(reply))
+		if c.s.repl != nil {
+			// Answered once the entry holding the ack applied; never
+			// when it was not proposed (the client asks again).
+			var r string
+			if replyNow {
+				r = string(reply)
+			}
+			c.batchAckLocked(sseq, nowNS, r)
 			replyNow = false
-		} else if replyNow && c.persist {
+			break
+		}
+		c.proposeLocked(kindAck, ack, &out)
+		if replyNow && c.persist {
 			c.ackReplies = append(c.ackReplies, string(reply))
 			replyNow = false
 		}

@@ -79,7 +79,7 @@ func (s *stream) applyOther(b *store.Batch, enc []byte, k opKind, consumer []byt
 	}
 	switch k {
 	case kindAck, kindNak, kindTerm, kindProgress, kindDeliver, kindRedeliverDue, kindForget, kindConsumerReset,
-		kindDeadLettered, kindDeadLetterHold, kindDeliverBatch:
+		kindDeadLettered, kindDeadLetterHold, kindDeliverBatch, kindAckBatch:
 		if s.repl != nil {
 			// A replicated stream's consumers change only here, from the
 			// log, on every replica (consumer_replicated.go).

@@ -79,6 +79,14 @@ func (c *consumer) applyLocked(enc []byte, out *outbox) (res ackResult) {
 		if o.decodeFields(&r); r.err == nil {
 			res = c.applyDeliver(&o)
 		}
+	case kindAckBatch:
+		var o opAckBatch
+		if o.decodeFields(&r); r.err == nil {
+			now := time.Unix(0, o.Now)
+			for _, seq := range o.Seqs {
+				c.acked(c.cfg.AckPolicy, seq, now)
+			}
+		}
 	case kindDeliverBatch:
 		var o opDeliverBatch
 		if o.decodeFields(&r); r.err == nil {

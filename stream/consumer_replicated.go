@@ -25,8 +25,10 @@ import (
 // messages, with the delivery counts and consumer sequences the apply
 // gave them. A client therefore never holds a message whose delivery
 // the log does not have, and its ack of it always finds the delivery.
-// A DoubleAck (AckSync) is answered once its own ack entry committed in
-// the log and applied on the leader.
+// Acks are gathered while one ack entry is on its way and proposed
+// together (an opAckBatch) when it applied. A DoubleAck (AckSync) is
+// answered once the entry holding its ack committed in the log and
+// applied on the leader.
 
 // replDeliverChunk bounds one pass of a replicated consumer's driver:
 // larger than deliverChunk, since each pass waits for a commit.
@@ -44,6 +46,12 @@ type replDriver struct {
 	lpsSkip  int               // last-per-subject starts planned or forgotten this pass
 
 	dueProposed bool // a redeliver-due is in the log's hands: do not propose another
+
+	// Acks gather while one ack entry is on its way (batchAckLocked).
+	acks        []uint64
+	acksNow     int64    // when the last of them arrived
+	ackWaiting  []string // DoubleAck replies of the gathered acks
+	ackInFlight bool
 }
 
 // plannedDelivery is one delivery of a pass: its item in the entry and
@@ -58,13 +66,14 @@ type plannedDelivery struct {
 // consOp is a consumer operation proposed to a replicated stream's log.
 // On the leader that proposed it, its Apply is the entry's apply.
 type consOp struct {
-	c     *consumer
-	kind  opKind
-	enc   []byte
-	res   ackResult
-	out   outbox
-	reply string     // a DoubleAck's reply, sent once the entry applied
-	done  chan error // told the outcome, for a waiting driver
+	c       *consumer
+	kind    opKind
+	enc     []byte
+	res     ackResult
+	out     outbox
+	reply   string     // a DoubleAck's reply, sent once the entry applied
+	replies []string   // an ack batch's DoubleAck replies, likewise
+	done    chan error // told the outcome, for a waiting driver
 }
 
 func (o *consOp) logEntry() []byte { return o.enc }
@@ -88,6 +97,9 @@ func (o *consOp) Done(err error) {
 		if o.reply != "" {
 			_ = c.svc.broker.Publish(o.reply, "", nil, nil)
 		}
+		for _, r := range o.replies {
+			_ = c.svc.broker.Publish(r, "", nil, nil)
+		}
 		if len(o.out.msgs) > 0 || len(o.out.dl) > 0 {
 			// Not from the store's writer: an advisory may be captured
 			// by a stream, whose publish waits for the writer.
@@ -97,6 +109,50 @@ func (o *consOp) Done(err error) {
 	if o.done != nil {
 		o.done <- err
 	}
+	if o.kind == kindAckBatch {
+		// The acks gathered meanwhile go now, in one entry; submitted
+		// from a goroutine of their own, not the store's writer.
+		c.mu.Lock()
+		c.ackInFlight = false
+		more := c.proposeAcksLocked()
+		c.mu.Unlock()
+		if more {
+			go c.submitProposals()
+		}
+	}
+}
+
+// batchAckLocked takes an ack of a replicated consumer, with the
+// DoubleAck reply to send once it applied (if any): proposed at once
+// when no ack entry is on its way, gathered with the others otherwise,
+// so that a stream of acks costs about one entry per commit rather than
+// one per message. Called with mu held, on the leader.
+func (c *consumer) batchAckLocked(seq uint64, now int64, reply string) {
+	c.acks = append(c.acks, seq)
+	c.acksNow = now
+	if reply != "" {
+		c.ackWaiting = append(c.ackWaiting, reply)
+	}
+	if !c.ackInFlight {
+		c.proposeAcksLocked()
+	}
+}
+
+// proposeAcksLocked queues the gathered acks as one entry, and reports
+// whether it did. Not the leader any more, they are dropped, unanswered:
+// the clients ask again. Called with mu held.
+func (c *consumer) proposeAcksLocked() bool {
+	if len(c.acks) == 0 {
+		return false
+	}
+	c.opBuf = encodeOp(c.opBuf[:0], c.name, &opAckBatch{Now: c.acksNow, Seqs: c.acks})
+	o := c.queueProposalLocked(kindAckBatch)
+	if o != nil {
+		o.replies = c.ackWaiting
+		c.ackInFlight = true
+	}
+	c.acks, c.ackWaiting = nil, nil
+	return o != nil
 }
 
 // applyLogged applies a committed consumer operation of a replicated
@@ -150,17 +206,6 @@ func (c *consumer) queueProposalLocked(k opKind) *consOp {
 	}
 	c.props = append(c.props, o)
 	return o
-}
-
-// replyOnCommitLocked makes a DoubleAck's reply wait for the entry of
-// the operation just queued. It reports whether there was one to wait
-// for. Called with mu held.
-func (c *consumer) replyOnCommitLocked(reply string) bool {
-	if len(c.props) == 0 {
-		return false
-	}
-	c.props[len(c.props)-1].reply = reply
-	return true
 }
 
 // submitProposals proposes the operations queued under mu, in order.
@@ -326,6 +371,7 @@ func (c *consumer) takeOverLocked() {
 	}
 	heap.Init(&c.rdq)
 	c.dueProposed = false
+	c.ackInFlight = false
 }
 
 // deliverResult is what the apply of one item of an opDeliverBatch gave

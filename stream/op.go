@@ -64,14 +64,15 @@ const (
 	kindFireSchedules  opKind = 26
 	kindFastPublish    opKind = 27
 	kindDeliverBatch   opKind = 28
-	kindLast                  = kindDeliverBatch
+	kindAckBatch       opKind = 29
+	kindLast                  = kindAckBatch
 )
 
 var kindNames = [...]string{"", "publish", "delete-msg", "purge", "expire", "stream-create", "stream-update",
 	"stream-delete", "consumer-create", "consumer-update", "consumer-remove", "consumer-pause", "consumer-reset",
 	"ack", "nak", "term", "progress", "deliver", "redeliver-due", "forget", "consumer-flush",
 	"remove-unheld", "batch", "dead-lettered", "dead-letter-hold", "expire-ttl", "fire-schedules", "fast-publish",
-	"deliver-batch"}
+	"deliver-batch", "ack-batch"}
 
 func (k opKind) String() string {
 	if k >= 1 && k <= kindLast {
@@ -83,7 +84,7 @@ func (k opKind) String() string {
 // forConsumer reports whether records of kind k name a consumer.
 func (k opKind) forConsumer() bool {
 	return k >= kindConsumerCreate && k <= kindConsumerFlush || k == kindDeadLettered || k == kindDeadLetterHold ||
-		k == kindDeliverBatch
+		k == kindDeliverBatch || k == kindAckBatch
 }
 
 // operation is one decoded operation.
@@ -188,6 +189,8 @@ func newOp(k opKind) operation {
 		return &opFastPublish{}
 	case kindDeliverBatch:
 		return &opDeliverBatch{}
+	case kindAckBatch:
+		return &opAckBatch{}
 	}
 	return nil
 }

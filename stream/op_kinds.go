@@ -340,3 +340,23 @@ func (o *opDeliverBatch) decodeFields(r *opReader) {
 		o.Items = append(o.Items, deliverItem{Seq: r.u(), Redelivery: r.flag(), Deadline: r.i()})
 	}
 }
+
+// opAckBatch acknowledges Seqs, in order, at Now: the acks a replicated
+// consumer's leader gathered while its previous ack entry was on its
+// way through the log.
+type opAckBatch struct {
+	Now  int64
+	Seqs []uint64
+}
+
+func (*opAckBatch) kind() opKind { return kindAckBatch }
+
+func (o *opAckBatch) encodeFields(w *opWriter) {
+	w.i(o.Now)
+	w.seqs(o.Seqs)
+}
+
+func (o *opAckBatch) decodeFields(r *opReader) {
+	o.Now = r.i()
+	o.Seqs = r.seqs()
+}
