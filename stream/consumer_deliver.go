@@ -40,9 +40,12 @@ func (c *consumer) deliverLoop() {
 // them, and reports whether there may be more to do.
 func (c *consumer) deliverSome(out *outbox) bool {
 	c.mu.Lock()
-	if c.closed || !c.s.isLeader() {
+	if c.closed || !c.s.isLeader() || c.resetPending {
+		// A replicated stream's leader delivers (replica.go), and not
+		// while a reset it proposed is on its way: a pass planned from
+		// the old position would apply after the reset.
 		c.mu.Unlock()
-		return false // a replicated stream's leader delivers (replica.go)
+		return false
 	}
 	now := c.svc.clock.Now()
 	more := false

@@ -45,7 +45,8 @@ type replDriver struct {
 	planNext uint64            // the sequence after the last first delivery planned
 	lpsSkip  int               // last-per-subject starts planned or forgotten this pass
 
-	dueProposed bool // a redeliver-due is in the log's hands: do not propose another
+	dueProposed  bool // a redeliver-due is in the log's hands: do not propose another
+	resetPending bool // a reset is in the log's hands: plan nothing from the old position
 
 	// Acks gather while one ack entry is on its way (batchAckLocked).
 	acks        []uint64
@@ -92,6 +93,12 @@ func (o *consOp) Done(err error) {
 		c.dueProposed = false // another may be proposed
 		c.rearmLocked(c.svc.clock.Now())
 		c.mu.Unlock()
+	}
+	if err != nil && o.kind == kindConsumerReset {
+		c.mu.Lock()
+		c.resetPending = false
+		c.mu.Unlock()
+		c.wake()
 	}
 	if err == nil {
 		if o.reply != "" {
@@ -177,6 +184,7 @@ func (c *consumer) applyLogged(enc []byte, out *outbox) ackResult {
 				c.rearmLocked(c.svc.clock.Now())
 			}
 		case kindConsumerReset:
+			c.resetPending = false
 			// What the driver read ahead was read from the old position.
 			clear(c.ahead)
 			c.ahead = c.ahead[:0]
@@ -201,8 +209,11 @@ func (c *consumer) queueProposalLocked(k opKind) *consOp {
 		return nil
 	}
 	o := &consOp{c: c, kind: k, enc: append([]byte(nil), c.opBuf...)}
-	if k == kindRedeliverDue {
+	switch k {
+	case kindRedeliverDue:
 		c.dueProposed = true
+	case kindConsumerReset:
+		c.resetPending = true
 	}
 	c.props = append(c.props, o)
 	return o
@@ -229,6 +240,13 @@ func (c *consumer) submitProposals() {
 // the message goes into out without its reply subject until the pass's
 // entry applied (finishPass). Called with mu held.
 func (c *consumer) planLocked(m *store.Msg, to string, redelivery bool, deadline int64, out *outbox) {
+	if redelivery {
+		for _, p := range c.plan {
+			if p.item.Seq == m.Seq && p.item.Redelivery {
+				return // queued twice (a queue rebuilt on taking over): once is enough
+			}
+		}
+	}
 	c.plan = append(c.plan, plannedDelivery{item: deliverItem{Seq: m.Seq, Redelivery: redelivery, Deadline: deadline},
 		idx: len(out.msgs), m: m})
 	if !redelivery {
@@ -370,7 +388,7 @@ func (c *consumer) takeOverLocked() {
 		}
 	}
 	heap.Init(&c.rdq)
-	c.dueProposed = false
+	c.dueProposed, c.resetPending = false, false
 	c.ackInFlight = false
 }
 
@@ -382,18 +400,16 @@ type deliverResult struct {
 	first bool
 }
 
-// applyDeliverBatch applies a pass's deliveries in order, skipping each
-// the state no longer allows: a redelivery of a message that is not
-// pending and queued any more (acknowledged, or forgotten), a first
-// delivery below next that is not the next last-per-subject start.
+// applyDeliverBatch applies a pass's deliveries in order, skipping a
+// redelivery of a message that is not pending any more: acknowledged
+// (or terminated, forgotten) between the pass's choice and its entry.
+// The test reads only state every replica stores and restores alike
+// (the pending set), not what a restart rebuilds (which message is
+// queued for redelivery), so that replicas never skip differently.
 func (c *consumer) applyDeliverBatch(o *opDeliverBatch) []deliverResult {
 	res := make([]deliverResult, len(o.Items))
 	for i, it := range o.Items {
-		if it.Redelivery {
-			if p := c.pending[it.Seq]; p == nil || !p.queued {
-				continue
-			}
-		} else if it.Seq < c.next && (len(c.lps) == 0 || c.lps[0] != it.Seq) {
+		if it.Redelivery && c.pending[it.Seq] == nil {
 			continue
 		}
 		r := c.applyDeliver(&opDeliver{Seq: it.Seq, Redelivery: it.Redelivery, Now: o.Now, Deadline: it.Deadline})

@@ -9,9 +9,8 @@ import (
 // deliveries and acks are applied from log entries decided earlier, so
 // apply itself refuses what the state no longer allows: a redelivery of
 // a message acknowledged since the pass chose it is skipped (it would
-// make an acknowledged message pending again), and so is a first
-// delivery below the position; an ack batch acknowledges each of its
-// messages and moves the floor.
+// make an acknowledged message pending again); an ack batch
+// acknowledges each of its messages and moves the floor.
 func TestDeliverBatchApplySkipsWhatStateForbids(t *testing.T) {
 	h := newHarness(t)
 	h.create(Config{Name: "S", Subjects: []string{"s"}})
@@ -39,11 +38,10 @@ func TestDeliverBatchApplySkipsWhatStateForbids(t *testing.T) {
 	apply(&opAckBatch{Now: now, Seqs: []uint64{1, 2}})
 	res = apply(&opDeliverBatch{Now: now, Items: []deliverItem{
 		{Seq: 2, Redelivery: true, Deadline: deadline}, // acked since: skipped
-		{Seq: 3, Redelivery: true, Deadline: deadline}, // still queued: redelivered
-		{Seq: 1, Deadline: deadline},                   // below next: skipped
+		{Seq: 3, Redelivery: true, Deadline: deadline}, // still pending: redelivered
 		{Seq: 4, Deadline: deadline},
 	}})
-	want := []deliverResult{{}, {count: 2, dseq: 4}, {}, {count: 1, dseq: 5, first: true}}
+	want := []deliverResult{{}, {count: 2, dseq: 4}, {count: 1, dseq: 5, first: true}}
 	for i, r := range res.dels {
 		if r != want[i] {
 			t.Fatalf("item %d gave %+v, want %+v", i, r, want[i])

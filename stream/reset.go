@@ -87,10 +87,10 @@ func (c *consumer) reset(seq uint64) (uint64, chan error, *APIError) {
 	if c.s.repl != nil {
 		// Answered once the reset's own entry applied.
 		committed = make(chan error, 1)
-		if len(c.props) == 0 {
-			committed <- errNotLeader
+		if n := len(c.props); n > 0 && c.props[n-1].kind == kindConsumerReset {
+			c.props[n-1].done = committed
 		} else {
-			c.props[len(c.props)-1].done = committed
+			committed <- errNotLeader // not queued: this server does not lead
 		}
 	}
 	clear(c.redo)

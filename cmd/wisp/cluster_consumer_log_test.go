@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/wisp-mq/wisp/stream"
 )
 
 // A replicated stream's consumers change only by applying committed log
@@ -143,6 +145,65 @@ func TestReplicatedConsumerAckedNeverRedelivered(t *testing.T) {
 	if ci.AckFloor.Stream != total || ci.NumAckPending != 0 || ci.NumPending != 0 {
 		t.Fatalf("consumer after draining: ack floor %d, ack pending %d, pending %d", ci.AckFloor.Stream, ci.NumAckPending, ci.NumPending)
 	}
+	// Every replica applied the same entries: a leader that applied its
+	// own operations ahead of the log, and again when it replayed the log
+	// after its restart, would count deliveries the others do not.
+	waitReplicaConsumersAlike(t, nodes, name, "D")
+}
+
+// replicaConsumer is what a server's own replica holds of a consumer.
+type replicaConsumer struct {
+	Delivered, AckFloor          stream.SequenceInfo
+	NumAckPending, NumRedelivered int
+}
+
+// waitReplicaConsumersAlike waits until every server's replica holds
+// consumer cons of stream name in the same state.
+func waitReplicaConsumersAlike(t *testing.T, nodes []*streamNode, name, cons string) {
+	t.Helper()
+	layers := map[string]*streamLayers{}
+	for _, n := range nodes {
+		layers[n.name] = n.layers
+	}
+	waitLayersConsumersAlike(t, layers, name, cons)
+}
+
+// waitLayersConsumersAlike is waitReplicaConsumersAlike over the stream
+// layers of servers by name.
+func waitLayersConsumersAlike(t *testing.T, layers map[string]*streamLayers, name, cons string) {
+	t.Helper()
+	var states map[string]replicaConsumer
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		states = map[string]replicaConsumer{}
+		for server, l := range layers {
+			l.mu.Lock()
+			svc := l.all[0].svc
+			l.mu.Unlock()
+			for _, cs := range svc.ConsumerStats() {
+				if cs.Stream == name && cs.Name == cons {
+					cs.Delivered.Last, cs.AckFloor.Last = nil, nil
+					states[server] = replicaConsumer{cs.Delivered, cs.AckFloor, cs.NumAckPending, cs.NumRedelivered}
+				}
+			}
+		}
+		alike := len(states) == len(layers)
+		for _, st := range states {
+			for _, other := range states {
+				if st.Delivered != other.Delivered || st.AckFloor != other.AckFloor ||
+					st.NumAckPending != other.NumAckPending || st.NumRedelivered != other.NumRedelivered {
+					alike = false
+				}
+			}
+		}
+		if alike {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replicas hold consumer %s differently: %+v", cons, states)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // TestReplicatedConsumerDeposedLeaderDropsLostState: the stream's leader
@@ -259,6 +320,11 @@ func TestReplicatedConsumerDeposedLeaderDropsLostState(t *testing.T) {
 			_ = m.DoubleAck(ctx)
 		}
 	}
+	layers := map[string]*streamLayers{}
+	for _, srv := range c.servers {
+		layers[srv.name] = srv.layers
+	}
+	waitLayersConsumersAlike(t, layers, name, "D")
 }
 
 // chaosStreamLeader waits for stream name's leader and returns it.
@@ -282,4 +348,71 @@ func chaosStreamLeaderNow(js jetstream.JetStream, name string) string {
 		return info.Cluster.Leader
 	}
 	return ""
+}
+
+// TestReplicatedConsumerReset: a reset of a replicated consumer is
+// answered once its entry applied, and the consumer then delivers from
+// the new position on its leader, with every replica alike.
+func TestReplicatedConsumerReset(t *testing.T) {
+	nodes := startStreamCluster(t, "rr", 3)
+	waitMetaLeader(t, nodes)
+	nc, js := jsConnect(t, nodes[0].url())
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	const name, total = "RST", 10
+	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{"rst.>"}, Replicas: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishAcked(t, js, "rst", 1, total)
+	c, err := s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "D",
+		AckPolicy: jetstream.AckExplicitPolicy, AckWait: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &ackLedger{confirmed: map[uint64]bool{}, seen: map[uint64]bool{}}
+	deadline := time.Now().Add(60 * time.Second)
+	for len(l.confirmed) < total {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d acknowledged", len(l.confirmed), total)
+		}
+		l.fetchAndAck(t, js, name, total, func(uint64) bool { return true })
+	}
+	r, err := nc.Request(fmt.Sprintf("$JS.API.CONSUMER.RESET.%s.D", name), []byte(`{"seq":3}`), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp struct {
+		ResetSeq uint64 `json:"reset_seq"`
+		Error    *struct {
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(r.Data, &resp); err != nil || resp.Error != nil || resp.ResetSeq != 3 {
+		t.Fatalf("reset: %s", r.Data)
+	}
+	var got []uint64
+	deadline = time.Now().Add(60 * time.Second)
+	for len(got) < total-2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the reset got %v", got)
+		}
+		batch, err := c.Fetch(total, jetstream.FetchMaxWait(3*time.Second))
+		if err != nil {
+			continue
+		}
+		for m := range batch.Messages() {
+			md, _ := m.Metadata()
+			got = append(got, md.Sequence.Stream)
+			if err := m.DoubleAck(ctx); err != nil {
+				t.Fatalf("ack %d: %v", md.Sequence.Stream, err)
+			}
+		}
+	}
+	for i, seq := range got {
+		if seq != uint64(i+3) {
+			t.Fatalf("after the reset to 3 got %v", got)
+		}
+	}
+	waitReplicaConsumersAlike(t, nodes, name, "D")
 }
