@@ -153,7 +153,7 @@ func TestReplicatedConsumerAckedNeverRedelivered(t *testing.T) {
 
 // replicaConsumer is what a server's own replica holds of a consumer.
 type replicaConsumer struct {
-	Delivered, AckFloor          stream.SequenceInfo
+	Delivered, AckFloor           stream.SequenceInfo
 	NumAckPending, NumRedelivered int
 }
 
