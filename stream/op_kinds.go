@@ -302,8 +302,8 @@ func (o *opFireSchedules) decodeFields(r *opReader) { o.Now = r.i() }
 // consumer's driver chose, at Now, in order: a replicated consumer's
 // deliveries change its state only when their entry applies, and one
 // entry per pass keeps that to one proposal for many messages. Apply
-// skips an item the state no longer allows (a redelivery of a message
-// acknowledged meanwhile, a first delivery below next).
+// skips a redelivery of a message no longer pending (acknowledged
+// meanwhile).
 type opDeliverBatch struct {
 	Now   int64
 	Items []deliverItem
