@@ -65,13 +65,28 @@ func (c *consumer) onAck(subject, reply, _, data []byte) {
 	case bytes.HasPrefix(body, ackNext):
 		// Ack, then a pull request whose messages go to the reply subject.
 		c.sampleAckLocked(sseq, dseq, now, &out)
-		c.proposeLocked(kindAck, ack, &out)
+		if c.s.repl != nil {
+			c.batchAckLocked(sseq, nowNS, "")
+		} else {
+			c.proposeLocked(kindAck, ack, &out)
+		}
 		if replyNow && !c.cfg.isPush() {
 			nextReq = append([]byte{}, body[len(ackNext):]...)
 		}
 		replyNow = false
 	case len(body) == 0, bytes.Equal(body, ackAck):
 		c.sampleAckLocked(sseq, dseq, now, &out)
+		if c.s.repl != nil {
+			// Answered once the entry holding the ack applied; never
+			// when it was not proposed (the client asks again).
+			var r string
+			if replyNow {
+				r = string(reply)
+			}
+			c.batchAckLocked(sseq, nowNS, r)
+			replyNow = false
+			break
+		}
 		c.proposeLocked(kindAck, ack, &out)
 		if replyNow && c.persist {
 			c.ackReplies = append(c.ackReplies, string(reply))
@@ -107,6 +122,7 @@ func (c *consumer) onAck(subject, reply, _, data []byte) {
 	wake := atCap && len(c.pending) < c.cfg.MaxAckPending || queued || len(c.rdq) > 0
 	flush := c.needFlushLocked()
 	c.mu.Unlock()
+	c.submitProposals()
 	if replyNow {
 		out.add(string(reply), "", nil, nil)
 	}

@@ -43,8 +43,9 @@ var errRejected = errors.New("stream: operation rejected")
 // and the proposer holds the consumer set's lock (s.cons.mu) until the
 // commit, which serialises changes to the set with the checks made
 // before them. The kinds that change a consumer's acknowledgement state
-// are applied by the consumer's driver (consumer_apply.go); they come
-// here only when a log is replayed.
+// are applied by the consumer's driver (consumer_apply.go) on a stream
+// that is not replicated, and come here only when a log is replayed; a
+// replicated stream applies them here, from its log, on every replica.
 func (s *stream) apply(b *store.Batch, enc []byte, c *consumer, res *opResult) error {
 	k, consumer, r, err := opHeader(enc)
 	if err != nil {
@@ -78,7 +79,17 @@ func (s *stream) applyOther(b *store.Batch, enc []byte, k opKind, consumer []byt
 	}
 	switch k {
 	case kindAck, kindNak, kindTerm, kindProgress, kindDeliver, kindRedeliverDue, kindForget, kindConsumerReset,
-		kindDeadLettered, kindDeadLetterHold:
+		kindDeadLettered, kindDeadLetterHold, kindDeliverBatch, kindAckBatch:
+		if s.repl != nil {
+			// A replicated stream's consumers change only here, from the
+			// log, on every replica (consumer_replicated.go).
+			var out outbox
+			c.applyLogged(enc, &out)
+			if len(out.msgs) > 0 || len(out.dl) > 0 {
+				go out.send(s.svc)
+			}
+			return nil
+		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		var out outbox

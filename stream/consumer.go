@@ -121,6 +121,9 @@ type consumer struct {
 
 	// Dead letters (deadletter.go).
 	dl deadLetters
+
+	// A replicated stream's driver (consumer_replicated.go).
+	replDriver
 }
 
 // consumerSet is a stream's consumers. Changes are serialised by mu; the

@@ -18,9 +18,10 @@ import (
 
 // ackResult is what applying a consumer operation tells its driver.
 type ackResult struct {
-	count  uint64 // deliver: the delivery count
-	first  bool   // deliver: the first delivery of a message at or past next
-	queued bool   // nak, redeliver-due: something was queued for redelivery
+	count  uint64          // deliver: the delivery count
+	first  bool            // deliver: the first delivery of a message at or past next
+	queued bool            // nak, redeliver-due: something was queued for redelivery
+	dels   []deliverResult // deliver-batch: each item's outcome
 }
 
 // proposeLocked encodes one operation of kind k (fields written by
@@ -28,22 +29,20 @@ type ackResult struct {
 // fields are written by a function rather than from an operation value
 // so that the delivery and ack paths encode without allocating.
 //
-// In a replicated stream only the leader's driver acts: it applies the
-// operation and sends it to the stream's log for the other replicas
-// (replica.logApplied); elsewhere the operation is dropped.
+// In a replicated stream the operation is not applied here: the
+// leader's driver queues it for the stream's log (submitProposals sends
+// it once mu is released) and it applies when its entry does, on every
+// replica (consumer_replicated.go); the result is then empty. A
+// follower's driver does nothing.
 func (c *consumer) proposeLocked(k opKind, fields func(w opWriter) opWriter, out *outbox) ackResult {
-	r := c.s.repl
-	if r != nil && !r.leader.Load() {
-		return ackResult{}
-	}
 	w := opWriter(append(c.opBuf[:0], opVersion, byte(k)))
 	w.str(c.name)
 	c.opBuf = fields(w)
-	res := c.applyLocked(c.opBuf, out)
-	if r != nil {
-		r.logApplied(c.opBuf)
+	if c.s.repl != nil {
+		c.queueProposalLocked(k)
+		return ackResult{}
 	}
-	return res
+	return c.applyLocked(c.opBuf, out)
 }
 
 // flushDirty writes what the consumer changed in memory and the
@@ -79,6 +78,19 @@ func (c *consumer) applyLocked(enc []byte, out *outbox) (res ackResult) {
 		var o opDeliver
 		if o.decodeFields(&r); r.err == nil {
 			res = c.applyDeliver(&o)
+		}
+	case kindAckBatch:
+		var o opAckBatch
+		if o.decodeFields(&r); r.err == nil {
+			now := time.Unix(0, o.Now)
+			for _, seq := range o.Seqs {
+				c.acked(c.cfg.AckPolicy, seq, now)
+			}
+		}
+	case kindDeliverBatch:
+		var o opDeliverBatch
+		if o.decodeFields(&r); r.err == nil {
+			res.dels = c.applyDeliverBatch(&o)
 		}
 	case kindNak:
 		var o opNak

@@ -40,9 +40,12 @@ func (c *consumer) deliverLoop() {
 // them, and reports whether there may be more to do.
 func (c *consumer) deliverSome(out *outbox) bool {
 	c.mu.Lock()
-	if c.closed || !c.s.isLeader() {
+	if c.closed || !c.s.isLeader() || c.resetPending {
+		// A replicated stream's leader delivers (replica.go), and not
+		// while a reset it proposed is on its way: a pass planned from
+		// the old position would apply after the reset.
 		c.mu.Unlock()
-		return false // a replicated stream's leader delivers (replica.go)
+		return false
 	}
 	now := c.svc.clock.Now()
 	more := false
@@ -62,7 +65,12 @@ func (c *consumer) deliverSome(out *outbox) bool {
 		c.mu.Unlock()
 		return false
 	}
-	for n := 0; n < deliverChunk; n++ {
+	repl := c.s.repl != nil
+	chunk := deliverChunk
+	if repl {
+		chunk = replDeliverChunk // one entry per pass (consumer_replicated.go)
+	}
+	for n := 0; n < chunk; n++ {
 		if push && c.stalled() {
 			break // the flow control answer wakes us
 		}
@@ -112,14 +120,26 @@ func (c *consumer) deliverSome(out *outbox) bool {
 		if r != nil {
 			c.served(r, size, now)
 		}
-		more = n == deliverChunk-1
+		more = n == chunk-1
 	}
 	if push && c.cfg.IdleHeartbeat > 0 && len(out.msgs) > 0 {
 		c.hbNext = now.Add(c.cfg.IdleHeartbeat)
 	}
 	flush := c.needFlushLocked()
+	var pass *consOp
+	if repl {
+		pass = c.proposePassLocked(now.UnixNano())
+	}
 	c.mu.Unlock()
-	out.send(c.svc)
+	if repl {
+		// The deliveries go out once their entry applied.
+		c.submitProposals()
+		if !c.finishPass(pass, out) {
+			return false
+		}
+	} else {
+		out.send(c.svc)
+	}
 	if flush {
 		c.submitFlush()
 	}
@@ -134,14 +154,19 @@ func (c *consumer) nextMsg() (m *store.Msg, redelivery, ok bool) {
 	if m := c.nextRedelivery(r); m != nil {
 		return m, true, true
 	}
-	if c.cfg.AckPolicy != AckNone && c.cfg.MaxAckPending > 0 && len(c.pending) >= c.cfg.MaxAckPending {
+	if c.cfg.AckPolicy != AckNone && c.cfg.MaxAckPending > 0 && len(c.pending)+c.planNew >= c.cfg.MaxAckPending {
 		return nil, false, false
 	}
-	for len(c.lps) > 0 {
-		// Left in place: delivering it (or forgetting it) takes it off.
-		seq := c.lps[0]
+	for len(c.lps) > c.lpsSkip {
+		// Left in place: delivering it (or forgetting it) takes it off;
+		// a replicated consumer's pass skips those it planned
+		// (lpsSkip), which come off when the pass's entry applies.
+		seq := c.lps[c.lpsSkip]
 		if m, err := r.Msg(c.s.id, seq); err == nil {
 			return m, false, true
+		}
+		if c.s.repl != nil {
+			c.lpsSkip++
 		}
 		c.proposeLocked(kindForget, func(w opWriter) opWriter { w.u(seq); return w }, nil)
 	}
@@ -207,7 +232,7 @@ func (c *consumer) readAhead(r store.Reader) *store.Msg {
 			m := c.ahead[0]
 			c.ahead[0] = nil
 			c.ahead = c.ahead[1:]
-			if m.Seq >= c.next && m.Seq >= first {
+			if m.Seq >= c.next && m.Seq >= first && m.Seq >= c.planNext {
 				return m
 			}
 		}
@@ -215,7 +240,7 @@ func (c *consumer) readAhead(r store.Reader) *store.Msg {
 		// has moved first up before its removals are committed, and
 		// reading from below it would find the same dropped messages
 		// again and again while holding the lock the purge waits for.
-		c.ahead = c.readBatch(r, max(c.next, first), c.ahead[:0])
+		c.ahead = c.readBatch(r, max(c.next, first, c.planNext), c.ahead[:0])
 		if len(c.ahead) == 0 {
 			return nil
 		}
@@ -301,6 +326,11 @@ func (c *consumer) emit(m *store.Msg, to string, redelivery bool, now time.Time,
 		}
 		deadline = now.Add(c.ackWaitFor(count)).UnixNano()
 	}
+	if c.s.repl != nil {
+		c.planLocked(m, to, redelivery, deadline, out)
+		c.afterEmitLocked(m, now, out)
+		return
+	}
 	seq, nowNS := m.Seq, now.UnixNano()
 	res := c.proposeLocked(kindDeliver, func(w opWriter) opWriter { w.u(seq); w.flag(redelivery); w.i(nowNS); w.i(deadline); return w }, out)
 	count := res.count
@@ -324,6 +354,12 @@ func (c *consumer) emit(m *store.Msg, to string, redelivery bool, now time.Time,
 	}
 	c.scratch = reply
 	out.msgs = append(out.msgs, outMsg{subject: string(m.Subject), reply: string(reply), hdr: hdr, data: data, to: to})
+	c.afterEmitLocked(m, now, out)
+}
+
+// afterEmitLocked does a push consumer's flow control and rate limit
+// accounting for a message just queued. Called with mu held.
+func (c *consumer) afterEmitLocked(m *store.Msg, now time.Time, out *outbox) {
 	if c.cfg.isPush() {
 		c.flowControlLocked(len(m.Header)+len(m.Data), out)
 		if c.cfg.RateLimit > 0 {

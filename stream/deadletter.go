@@ -297,6 +297,7 @@ func (c *consumer) giveUp(j dlJob) {
 	}
 	flush := c.needFlushLocked()
 	c.mu.Unlock()
+	c.submitProposals()
 	out.send(c.svc)
 	if flush {
 		c.submitFlush()

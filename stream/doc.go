@@ -57,8 +57,11 @@
 //     decodes an operation and applies it to the batch being gathered and
 //     to the state in memory; a consumer's acknowledgement kinds (deliver,
 //     ack, nak, term, progress, redeliver-due, forget, reset,
-//     dead-lettered, dead-letter-hold) are applied by its applyLocked
-//     (consumer_apply.go), under the consumer's lock.
+//     dead-lettered, dead-letter-hold, and a replicated consumer's
+//     deliver-batch and ack-batch) are applied by its applyLocked
+//     (consumer_apply.go), under the consumer's lock: by its driver at
+//     once on a stream with one replica, from the committed log on every
+//     replica of a replicated stream (consumer_replicated.go).
 //   - What an operation decides is stamped on it before it is applied: a
 //     publish carries the time it was received, from which apply derives
 //     the message's timestamp (raised to keep times in sequence order) and

@@ -63,13 +63,16 @@ const (
 	kindExpireTTL      opKind = 25
 	kindFireSchedules  opKind = 26
 	kindFastPublish    opKind = 27
-	kindLast                  = kindFastPublish
+	kindDeliverBatch   opKind = 28
+	kindAckBatch       opKind = 29
+	kindLast                  = kindAckBatch
 )
 
 var kindNames = [...]string{"", "publish", "delete-msg", "purge", "expire", "stream-create", "stream-update",
 	"stream-delete", "consumer-create", "consumer-update", "consumer-remove", "consumer-pause", "consumer-reset",
 	"ack", "nak", "term", "progress", "deliver", "redeliver-due", "forget", "consumer-flush",
-	"remove-unheld", "batch", "dead-lettered", "dead-letter-hold", "expire-ttl", "fire-schedules", "fast-publish"}
+	"remove-unheld", "batch", "dead-lettered", "dead-letter-hold", "expire-ttl", "fire-schedules", "fast-publish",
+	"deliver-batch", "ack-batch"}
 
 func (k opKind) String() string {
 	if k >= 1 && k <= kindLast {
@@ -80,7 +83,8 @@ func (k opKind) String() string {
 
 // forConsumer reports whether records of kind k name a consumer.
 func (k opKind) forConsumer() bool {
-	return k >= kindConsumerCreate && k <= kindConsumerFlush || k == kindDeadLettered || k == kindDeadLetterHold
+	return k >= kindConsumerCreate && k <= kindConsumerFlush || k == kindDeadLettered || k == kindDeadLetterHold ||
+		k == kindDeliverBatch || k == kindAckBatch
 }
 
 // operation is one decoded operation.
@@ -183,6 +187,10 @@ func newOp(k opKind) operation {
 		return &opFireSchedules{}
 	case kindFastPublish:
 		return &opFastPublish{}
+	case kindDeliverBatch:
+		return &opDeliverBatch{}
+	case kindAckBatch:
+		return &opAckBatch{}
 	}
 	return nil
 }

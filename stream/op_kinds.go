@@ -297,3 +297,66 @@ func (*opFireSchedules) kind() opKind { return kindFireSchedules }
 
 func (o *opFireSchedules) encodeFields(w *opWriter) { w.i(o.Now) }
 func (o *opFireSchedules) decodeFields(r *opReader) { o.Now = r.i() }
+
+// opDeliverBatch records the deliveries one pass of a replicated
+// consumer's driver chose, at Now, in order: a replicated consumer's
+// deliveries change its state only when their entry applies, and one
+// entry per pass keeps that to one proposal for many messages. Apply
+// skips a redelivery of a message no longer pending (acknowledged
+// meanwhile).
+type opDeliverBatch struct {
+	Now   int64
+	Items []deliverItem
+}
+
+// deliverItem is one delivery of an opDeliverBatch.
+type deliverItem struct {
+	Seq        uint64
+	Redelivery bool
+	Deadline   int64
+}
+
+func (*opDeliverBatch) kind() opKind { return kindDeliverBatch }
+
+func (o *opDeliverBatch) encodeFields(w *opWriter) {
+	w.i(o.Now)
+	w.u(uint64(len(o.Items)))
+	for _, it := range o.Items {
+		w.u(it.Seq)
+		w.flag(it.Redelivery)
+		w.i(it.Deadline)
+	}
+}
+
+func (o *opDeliverBatch) decodeFields(r *opReader) {
+	o.Now = r.i()
+	n := r.u()
+	if r.err != nil || n > uint64(len(r.b))/3 { // each item takes at least three bytes
+		r.fail("delivery list")
+		return
+	}
+	o.Items = make([]deliverItem, 0, n)
+	for range n {
+		o.Items = append(o.Items, deliverItem{Seq: r.u(), Redelivery: r.flag(), Deadline: r.i()})
+	}
+}
+
+// opAckBatch acknowledges Seqs, in order, at Now: the acks a replicated
+// consumer's leader gathered while its previous ack entry was on its
+// way through the log.
+type opAckBatch struct {
+	Now  int64
+	Seqs []uint64
+}
+
+func (*opAckBatch) kind() opKind { return kindAckBatch }
+
+func (o *opAckBatch) encodeFields(w *opWriter) {
+	w.i(o.Now)
+	w.seqs(o.Seqs)
+}
+
+func (o *opAckBatch) decodeFields(r *opReader) {
+	o.Now = r.i()
+	o.Seqs = r.seqs()
+}

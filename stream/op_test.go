@@ -34,6 +34,8 @@ func sampleOps() []struct {
 		{"C", &opTerm{Seq: 6, Now: t}},
 		{"C", &opProgress{Seq: 6, Deadline: t + 3e10}},
 		{"C", &opDeliver{Seq: 7, Redelivery: true, Now: t, Deadline: t + 3e10}},
+		{"C", &opDeliverBatch{Now: t, Items: []deliverItem{{Seq: 7, Redelivery: true, Deadline: t + 3e10}, {Seq: 9, Deadline: t + 3e10}}}},
+		{"C", &opAckBatch{Now: t, Seqs: []uint64{4, 2, 90}}},
 		{"C", &opRedeliverDue{Now: t}},
 		{"C", &opForget{Seq: 8}},
 		{"C", &opConsumerFlush{}},

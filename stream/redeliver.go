@@ -76,7 +76,9 @@ func (c *consumer) rearmLocked(now time.Time) {
 			next = t
 		}
 	}
-	if at, ok := c.nextDeadline(); ok {
+	if at, ok := c.nextDeadline(); ok && !c.dueProposed {
+		// While a replicated consumer's redeliver-due is on its way
+		// through the log, its apply re-arms the timer.
 		consider(at)
 	}
 	for _, r := range c.waiting {
@@ -110,7 +112,7 @@ func (c *consumer) onTimer() {
 		return
 	}
 	expired := false
-	if at, ok := c.nextDeadline(); ok && !at.After(now) {
+	if at, ok := c.nextDeadline(); ok && !at.After(now) && !c.dueProposed {
 		nowNS := now.UnixNano()
 		expired = c.proposeLocked(kindRedeliverDue, func(w opWriter) opWriter { w.i(nowNS); return w }, &out).queued
 	}
@@ -121,6 +123,7 @@ func (c *consumer) onTimer() {
 	c.rearmLocked(now)
 	flush := c.needFlushLocked()
 	c.mu.Unlock()
+	c.submitProposals()
 	out.send(c.svc)
 	if flush {
 		c.submitFlush()

@@ -133,13 +133,11 @@ func (r *replica) Submit(op store.Op) {
 }
 
 // An entry's data is the proposer's token (8 bytes), flags (1 byte) and
-// the encoded operation.
-const (
-	entryHeader = 9
-	// appliedHere marks an operation its proposer applied before
-	// proposing it (a consumer's acknowledgement kinds, logApplied).
-	appliedHere byte = 1
-)
+// the encoded operation. No flag is set today: every entry, a
+// consumer's operations included, applies from the log alone. (Servers
+// before that flagged, with bit 0, consumer operations their proposer
+// had applied already; such an entry is applied as any other.)
+const entryHeader = 9
 
 func (r *replica) entry(enc []byte, flags byte) (uint64, []byte) {
 	data := make([]byte, entryHeader+len(enc))
@@ -148,23 +146,6 @@ func (r *replica) entry(enc []byte, flags byte) (uint64, []byte) {
 	data[8] = flags
 	copy(data[entryHeader:], enc)
 	return tok, data
-}
-
-// logApplied sends a consumer operation the leader has applied already
-// to the log, so that every other replica applies it in the same place
-// among the stream's operations. It does not wait: the driver that
-// applied it holds the consumer's lock. A consumer's driver decides and
-// applies at once (its deliveries cannot wait for a quorum one by one);
-// what a client is told was done waits for the log: a DoubleAck's reply
-// is sent with the consumer's flush, itself an entry after the acks it
-// answers (flushOp).
-func (r *replica) logApplied(enc []byte) {
-	cl := r.cluster()
-	if cl == nil || !r.leader.Load() {
-		return
-	}
-	_, data := r.entry(enc, appliedHere)
-	cl.Host().Propose(r.group, data)
 }
 
 // Close stops the replica: the Ops still waiting for their entries fail
@@ -244,14 +225,10 @@ func (r *replica) Apply(ents []consensus.Entry) ([]any, error) {
 		var op store.Op
 		if e.Proposer == r.hostID {
 			tok := binary.BigEndian.Uint64(e.Data)
-			if e.Data[8]&appliedHere != 0 && tok > r.base && tok <= r.token.Load() {
-				op = nopOp{} // applied by this incarnation when proposed
-			} else {
-				r.mu.Lock()
-				op = r.pending[tok]
-				delete(r.pending, tok)
-				r.mu.Unlock()
-			}
+			r.mu.Lock()
+			op = r.pending[tok]
+			delete(r.pending, tok)
+			r.mu.Unlock()
 		}
 		if op == nil {
 			op = newLogOp(r.s, bytes.Clone(e.Data[entryHeader:]))
@@ -297,12 +274,6 @@ func (o *appliedOp) Apply(b *store.Batch) error {
 // compacted only after Snapshot, whose barrier is a synced commit, so it
 // never drops an entry the store could still lose.
 func (o *appliedOp) Replayable() bool { return true }
-
-// nopOp stands for an entry already applied here.
-type nopOp struct{}
-
-func (nopOp) Apply(*store.Batch) error { return nil }
-func (nopOp) Done(error)               {}
 
 // logOp applies an entry no local proposer waits for (a follower's, or
 // one proposed before a restart), doing afterwards what the proposer
@@ -491,6 +462,7 @@ func (r *replica) LeaderChanged(isLeader bool) {
 	for _, c := range s.cons.all() {
 		c.mu.Lock()
 		c.active = now // its inactivity is measured from here: the follower saw none of its use
+		c.takeOverLocked()
 		c.rearmLocked(now)
 		c.mu.Unlock()
 		c.wake()

@@ -83,19 +83,29 @@ func (c *consumer) reset(seq uint64) (uint64, chan error, *APIError) {
 	}
 	var out outbox
 	c.proposeLocked(kindConsumerReset, func(w opWriter) opWriter { w.u(seq); return w }, &out)
+	var committed chan error
+	if c.s.repl != nil {
+		// Answered once the reset's own entry applied.
+		committed = make(chan error, 1)
+		if n := len(c.props); n > 0 && c.props[n-1].kind == kindConsumerReset {
+			c.props[n-1].done = committed
+		} else {
+			committed <- errNotLeader // not queued: this server does not lead
+		}
+	}
 	clear(c.redo)
 	c.redo = c.redo[:0]
 	clear(c.ahead)
 	c.ahead = c.ahead[:0]
 	c.replayTS = 0
-	var committed chan error
-	if c.persist {
+	if c.persist && committed == nil {
 		committed = make(chan error, 1)
 		c.commitWaits = append(c.commitWaits, committed)
 	}
 	flush := c.needFlushLocked()
 	c.rearmLocked(c.svc.clock.Now())
 	c.mu.Unlock()
+	c.submitProposals()
 	c.est.Store(int64(c.countPending(seq)))
 	if flush {
 		c.submitFlush()
