@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -64,4 +65,64 @@ func TestReplicatedConsumerAcksAfterFullRestart(t *testing.T) {
 	}
 	publishAcked(t, js, "c0", 20, 20)
 	fetchAck(40)
+}
+
+// TestChaosDamagedServerCaughtUpOnlyWhenIntact (seed 860100): the chaos
+// schedule damages a second server only once the first holds intact
+// copies again. A server whose raft log lost synced writes recovers
+// every replica from its peers before voting; while it does (here: one
+// peer is down, so it cannot learn a safe term), its meta replica knows
+// no assignments and its stream store may still show the stream's last
+// sequence. The schedule took that for caught up, wiped the other two
+// disks in turn, and left the meta group with one intact copy of three:
+// it never elected again.
+func TestChaosDamagedServerCaughtUpOnlyWhenIntact(t *testing.T) {
+	c := startChaosCluster(t, 3)
+	_, js := jsConnect(t, c.urls())
+	streams := []jetstream.StreamConfig{{Name: "C0", Subjects: []string{"c0.>"}, Replicas: 3}}
+	waitLong(t, "stream created", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := js.CreateStream(ctx, streams[0])
+		return err == nil
+	})
+	publishAcked(t, js, "c0", 0, 20)
+	x2, x3 := c.servers[1], c.servers[2]
+	waitLong(t, "x3 holds every message", func() bool {
+		for _, st := range x3.layers.global().Stats().Streams {
+			if st.Name == "C0" && st.LastSeq == 20 {
+				return true
+			}
+		}
+		return false
+	})
+	c.stop(x2, false)
+	c.stop(x3, false)
+	// Without its witness the raft log cannot prove it kept every synced
+	// write: every group on x3 recovers from its peers.
+	if err := x3.fs.Remove(x3.dir + "/cluster/raft.witness"); err != nil {
+		t.Fatal(err)
+	}
+	x3.damagedAt = time.Now()
+	c.restart(x3)
+	waitLong(t, "x3's meta replica recovering", func() bool {
+		return slices.Contains(x3.node.Recovering(), "meta")
+	})
+	// x3 cannot learn a safe term without x2: it stays recovering, and
+	// must not count as caught up however long it is looked at.
+	for range 10 {
+		c.clearCaughtUp(streams)
+		if x3.damagedAt.IsZero() {
+			t.Fatalf("x3 counted as caught up while recovering %v", x3.node.Recovering())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.restart(x2)
+	waitLong(t, "x3 caught up once x2 is back", func() bool {
+		c.clearCaughtUp(streams)
+		return x3.damagedAt.IsZero()
+	})
+	if r := x3.node.Recovering(); len(r) > 0 {
+		t.Fatalf("x3 caught up while still recovering %v", r)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -272,48 +273,63 @@ func (c *chaosCluster) healLinks() {
 	}
 }
 
-// clearCaughtUp ends the damaged state of a server once each of its
-// replicas holds as much as the most advanced running replica: until then
-// it is the minority a further damage must not add to.
+// clearCaughtUp ends the damaged state of a server once it holds intact
+// copies again: until then it is the minority a further damage must not
+// add to. A server has caught up once its meta replica runs and knows
+// the streams, none of its raft replicas is still recovering lost state
+// (until it has, it does not vote: a copy that does not count), and each
+// of its stream replicas holds as much as the most advanced running one.
+// Counting a replica as caught up on its stream's last sequence alone
+// (seed 860100) let the schedule wipe a second and then a third server
+// while the first one's meta replica still recovered: two of three
+// copies lost, a meta group that can never elect again without risking
+// acknowledged data.
 func (c *chaosCluster) clearCaughtUp(streams []jetstream.StreamConfig) {
 	for _, s := range c.servers {
 		if s.damagedAt.IsZero() || !s.running {
 			continue
 		}
-		caught := true
-		for _, cfg := range streams {
-			holders, _ := s.node.Assignment(cfg.Name)
-			var mine, best uint64
-			held := false
-			for _, x := range c.servers {
-				if !x.running {
-					continue
-				}
-				for _, h := range holders {
-					if h != x.name {
-						continue
-					}
-					for _, st := range x.layers.global().Stats().Streams {
-						if st.Name == cfg.Name {
-							best = max(best, st.LastSeq)
-							if x == s {
-								mine, held = st.LastSeq, true
-							}
-						}
-					}
-				}
-			}
-			for _, h := range holders {
-				if h == s.name && (!held || mine < best) {
-					caught = false
-				}
-			}
-		}
-		if caught {
+		if c.caughtUp(s, streams) {
 			c.note("%s caught up", s.name)
 			s.damagedAt = time.Time{}
 		}
 	}
+}
+
+// caughtUp reports whether running server s holds intact copies of the
+// meta group and of every stream assigned to it (clearCaughtUp).
+func (c *chaosCluster) caughtUp(s *chaosServer, streams []jetstream.StreamConfig) bool {
+	if !s.node.Meta().Started() || len(s.node.Recovering()) > 0 {
+		return false
+	}
+	for _, cfg := range streams {
+		holders, known := s.node.Assignment(cfg.Name)
+		if !known {
+			return false // its meta replica has not caught up with the assignments
+		}
+		if !slices.Contains(holders, s.name) {
+			continue
+		}
+		var mine, best uint64
+		held := false
+		for _, x := range c.servers {
+			if !x.running || !slices.Contains(holders, x.name) {
+				continue
+			}
+			for _, st := range x.layers.global().Stats().Streams {
+				if st.Name == cfg.Name {
+					best = max(best, st.LastSeq)
+					if x == s {
+						mine, held = st.LastSeq, true
+					}
+				}
+			}
+		}
+		if !held || mine < best {
+			return false
+		}
+	}
+	return true
 }
 
 func nodeOfChaos(c *chaosCluster, name string) *chaosServer {
