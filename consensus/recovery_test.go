@@ -1,9 +1,14 @@
 package consensus
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"log/slog"
 	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -97,4 +102,81 @@ func TestLostEntryIsNotLostByTheGroup(t *testing.T) {
 			return slices.Contains(ids, 777) && !st.Recovering
 		})
 	}
+}
+
+// TestRecoveryThatCannotEndSaysSo: a replica that lost its state waits
+// for the terms of a majority of the other replicas before it takes part
+// again. When they cannot answer (one is down here; when a majority of the
+// group lost state, none ever can, and the group must stay without a
+// leader rather than lose acknowledged writes), it keeps waiting and says
+// so in the log, naming who does not answer; once they can, it recovers.
+func TestRecoveryThatCannotEndSaysSo(t *testing.T) {
+	c := newCluster(t, 3, 7)
+	defer func() {
+		c.mu.Lock()
+		for _, nd := range c.nodes {
+			c.stop(nd, false)
+		}
+		c.mu.Unlock()
+		c.net.Close()
+	}()
+	const g = 1
+	waitFor(t, "a leader", func() bool {
+		for _, nd := range c.nodes {
+			if st, _ := nd.host.Status(g); st.IsLeader {
+				return true
+			}
+		}
+		return false
+	})
+	b, wiped := c.nodes[1], c.nodes[2]
+	var logged lockedBuffer
+	c.mu.Lock()
+	c.stop(b, false)
+	c.stop(wiped, false)
+	wiped.fs = newDisk(t)
+	c.logger = slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	c.restart(wiped)
+	c.logger = nil
+	c.mu.Unlock()
+
+	ticks := wiped.host.cfg.ElectionTicks
+	waitFor(t, "the stuck recovery logged", func() bool {
+		wiped.host.JumpClock(10 * ticks)
+		time.Sleep(20 * time.Millisecond)
+		return strings.Contains(logged.String(), "still recovering")
+	})
+	line := logged.String()
+	if !strings.Contains(line, "too few peers answer") || !strings.Contains(line, "not_answering=["+strconv.FormatUint(b.id, 16)+"]") {
+		t.Fatalf("the warning does not say who does not answer: %s", line)
+	}
+	if st, _ := wiped.host.Status(g); !st.Recovering || st.IsLeader {
+		t.Fatalf("the wiped replica stopped recovering without its peers: %+v", st)
+	}
+
+	c.mu.Lock()
+	c.restart(b)
+	c.mu.Unlock()
+	waitFor(t, "the wiped replica to recover", func() bool {
+		st, _ := wiped.host.Status(g)
+		return !st.Recovering
+	})
+}
+
+// lockedBuffer is a bytes.Buffer safe for a logger and a test to share.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
