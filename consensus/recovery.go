@@ -43,7 +43,10 @@ import (
 //     then clears its durable recovering mark and votes again.
 //
 // The mark is written before anything else happens and cleared last, so a
-// crash during recovery resumes it. Liveness needs a majority of intact
+// crash during recovery resumes it. Clearing it is synced: a replica that
+// forgot it had recovered would, after a power loss, need a majority of
+// the others to answer again, and could wait for ever with a majority of
+// the group intact if another replica lost its state in the meantime. Liveness needs a majority of intact
 // replicas reachable; a single-replica group has nobody to learn from and
 // goes on with what verified.
 //
@@ -181,25 +184,27 @@ func (g *group) startIfRecovered(h *Host) error {
 	return g.startRaft(h)
 }
 
-// maybeFinishRecovery runs step 3's conclusion.
-func (g *group) maybeFinishRecovery(h *Host, post *WriteBatch) error {
+// maybeFinishRecovery runs step 3's conclusion, in post; ended says the
+// recovery ended (the host then syncs post: a replica that forgot it had
+// recovered would need a majority of the others to answer again).
+func (g *group) maybeFinishRecovery(h *Host, post *WriteBatch) (ended bool, err error) {
 	r := g.recovery
 	if r == nil || g.rn == nil {
-		return nil
+		return false, nil
 	}
 	st := g.rn.BasicStatus()
 	commit := st.GetCommit()
 	if st.Lead == 0 || commit == 0 || g.applied < commit {
-		return nil
+		return false, nil
 	}
 	t, err := g.gs.Term(commit)
 	if err != nil || t < r.adopted {
-		return nil
+		return false, nil
 	}
 	if err := post.setRecovering(g.gs, false); err != nil {
-		return fmt.Errorf("consensus: group %d: %w", g.id, err)
+		return false, fmt.Errorf("consensus: group %d: %w", g.id, err)
 	}
 	g.recovery = nil
 	h.log.Info("raft replica recovered: it votes again", "group", g.id, "commit", commit, "term", t)
-	return nil
+	return true, nil
 }

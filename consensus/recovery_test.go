@@ -180,3 +180,73 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestRecoveryEndSurvivesPowerLoss: once a replica that lost its state has
+// recovered, a power loss must not make it recover again. It would need
+// the terms of a majority of the others, and if one of them lost its
+// state in the meantime (here: its disk is wiped), the group would wait
+// for ever although a majority of it is intact. An idle group writes
+// nothing synced after the recovery ends, so only a synced end keeps it.
+func TestRecoveryEndSurvivesPowerLoss(t *testing.T) {
+	c := newCluster(t, 3, 11)
+	defer func() {
+		c.mu.Lock()
+		for _, nd := range c.nodes {
+			c.stop(nd, false)
+		}
+		c.mu.Unlock()
+		c.net.Close()
+	}()
+	leaders := func() bool {
+		for _, g := range chaosGroups {
+			led := false
+			for _, nd := range c.nodes {
+				if st, _ := nd.host.Status(g); nd.up && st.IsLeader {
+					led = true
+				}
+			}
+			if !led {
+				return false
+			}
+		}
+		return true
+	}
+	waitFor(t, "a leader in every group", leaders)
+	wiped := c.nodes[2]
+	c.mu.Lock()
+	c.stop(wiped, false)
+	wiped.fs = newDisk(t)
+	c.restart(wiped)
+	c.mu.Unlock()
+	waitFor(t, "the wiped replica to recover every group", func() bool {
+		for _, g := range chaosGroups {
+			if st, _ := wiped.host.Status(g); st.Recovering {
+				return false
+			}
+		}
+		return true
+	})
+	// Power loss of the recovered replica; another loses its disk.
+	other := c.nodes[1]
+	c.mu.Lock()
+	c.stop(wiped, true)
+	c.stop(other, false)
+	other.fs = newDisk(t)
+	c.restart(wiped)
+	c.restart(other)
+	c.mu.Unlock()
+	for _, g := range chaosGroups {
+		if st, _ := wiped.host.Status(g); st.Recovering {
+			t.Fatalf("group %d: the replica recovers again after a power loss", g)
+		}
+	}
+	waitFor(t, "a leader in every group with two intact replicas", leaders)
+	waitFor(t, "the second wiped replica to recover", func() bool {
+		for _, g := range chaosGroups {
+			if st, _ := other.host.Status(g); st.Recovering {
+				return false
+			}
+		}
+		return true
+	})
+}
