@@ -33,6 +33,7 @@ func chaosStreams(n int) []jetstream.StreamConfig {
 
 func runStreamChaos(t *testing.T, n int, seed uint64, faultTime time.Duration) {
 	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
+	extra := rand.New(rand.NewPCG(seed^0x0e1a, seed))
 	c := startChaosCluster(t, n)
 	book := newChaosBook()
 	fail := func() {
@@ -91,7 +92,7 @@ func runStreamChaos(t *testing.T, n int, seed uint64, faultTime time.Duration) {
 
 	end := time.Now().Add(faultTime)
 	for i := 0; i < 500 && time.Now().Before(end); i++ {
-		c.fault(rng, js, streams)
+		c.fault(rng, extra, js, streams)
 		time.Sleep(time.Duration(200+rng.IntN(800)) * time.Millisecond)
 	}
 	close(stopPub)
@@ -140,7 +141,8 @@ func runStreamChaos(t *testing.T, n int, seed uint64, faultTime time.Duration) {
 }
 
 // fault injects one fault chosen by rng, holds it a while, and undoes it.
-func (c *chaosCluster) fault(rng *rand.Rand, js jetstream.JetStream, streams []jetstream.StreamConfig) {
+// extra draws the overlapping faults (cluster_chaos_overlap_test.go).
+func (c *chaosCluster) fault(rng, extra *rand.Rand, js jetstream.JetStream, streams []jetstream.StreamConfig) {
 	c.clearCaughtUp(streams)
 	n := len(c.servers)
 	hold := time.Duration(300+rng.IntN(2700)) * time.Millisecond
@@ -151,7 +153,10 @@ func (c *chaosCluster) fault(rng *rand.Rand, js jetstream.JetStream, streams []j
 	for _, s := range c.servers {
 		damaged = damaged || !s.damagedAt.IsZero()
 	}
-	switch k := rng.IntN(20); {
+	k := rng.IntN(20)
+	undo, start := c.overlay(extra), time.Now()
+	defer endOverlay(undo, start, hold)
+	switch {
 	case k < 3: // the stream's leader crashes
 		if leader == nil {
 			return
@@ -267,6 +272,7 @@ func (c *chaosCluster) healLinks() {
 			if p := c.links[i][j]; p != nil {
 				p.SetCut(false)
 				p.SetPaused(false)
+				p.SetHeld(false, false)
 				p.SetDelay(0)
 			}
 		}

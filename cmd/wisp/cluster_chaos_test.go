@@ -240,6 +240,7 @@ func (c *chaosCluster) heal() {
 			if p := c.links[i][j]; p != nil {
 				p.SetCut(false)
 				p.SetPaused(false)
+				p.SetHeld(false, false)
 				p.SetDelay(0)
 			}
 		}
