@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -124,5 +126,99 @@ func TestChaosDamagedServerCaughtUpOnlyWhenIntact(t *testing.T) {
 	})
 	if r := x3.node.Recovering(); len(r) > 0 {
 		t.Fatalf("x3 caught up while still recovering %v", r)
+	}
+}
+
+// TestChaosPowerLossAcknowledgesNothingAfter (seed 860130, and the
+// "tocommit out of range" panics of seeds 860110, 860113, 860118 and
+// 860127): a power loss stops a server at one instant. The chaos cluster
+// ignored a server's syncs from the moment its power loss began while
+// the server went on shutting down, so its raft host kept appending and
+// acknowledging entries its disk then dropped: a leader counted them as
+// stored twice, acknowledged publishes were lost, and a leader sent the
+// restarted follower a commit index past the end of its log. Here x3 is
+// down, so x1 (the leader) and x2 are the only quorum, and publishes are
+// made while x2's power loss is under way: none may be acknowledged on
+// the strength of x2's dropped writes. x1 then crashes, and x2 and x3
+// elect a leader without it: every acknowledged publish must be there.
+func TestChaosPowerLossAcknowledgesNothingAfter(t *testing.T) {
+	c := startChaosCluster(t, 3)
+	_, js := jsConnect(t, c.urls())
+	waitLong(t, "stream created", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "C0", Subjects: []string{"c0.>"}, Replicas: 3})
+		return err == nil
+	})
+	acked := map[string]uint64{}
+	publish := func(id string, timeout time.Duration) {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if a, err := js.Publish(ctx, "c0."+id, []byte(id), jetstream.WithMsgID(id)); err == nil {
+			acked[id] = a.Sequence
+		}
+	}
+	for i := range 10 {
+		id := fmt.Sprintf("before-%d", i)
+		waitLong(t, "publish "+id, func() bool { publish(id, 5*time.Second); return acked[id] != 0 })
+	}
+	var leader, follower, down *chaosServer
+	waitLong(t, "a leader of C0", func() bool {
+		leader = nodeOfChaos(c, streamLeader(nil, js, "C0"))
+		return leader != nil
+	})
+	for _, s := range c.servers {
+		switch {
+		case s == leader:
+		case down == nil:
+			down = s
+		default:
+			follower = s
+		}
+	}
+	c.stop(down, false)
+	// The client reaches the leader's server: publishes during the power
+	// loss must not wait on a route to the follower going down.
+	_, ljs := jsConnect(t, fmt.Sprintf("nats://127.0.0.1:%d", leader.port))
+	follower.onPowerLoss = func() {
+		for i := range 10 {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			id := fmt.Sprintf("during-%d", i)
+			if a, err := ljs.Publish(ctx, "c0."+id, []byte(id), jetstream.WithMsgID(id)); err == nil {
+				acked[id] = a.Sequence
+			}
+			cancel()
+		}
+	}
+	c.stop(follower, true)
+	follower.onPowerLoss = nil
+	c.stop(leader, false)
+	c.restart(follower)
+	c.restart(down)
+	waitLong(t, "a leader of C0 without the old one", func() bool {
+		l := streamLeader(nil, js, "C0")
+		return l != "" && l != leader.name
+	})
+	c.restart(leader)
+	for id, seq := range acked {
+		waitLong(t, "acknowledged "+id+" read back", func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			st, err := js.Stream(ctx, "C0")
+			if err != nil {
+				return false
+			}
+			m, err := st.GetMsg(ctx, seq)
+			if err != nil {
+				if errors.Is(err, jetstream.ErrMsgNotFound) {
+					t.Fatalf("acknowledged %s at sequence %d is gone", id, seq)
+				}
+				return false
+			}
+			if string(m.Data) != id {
+				t.Fatalf("acknowledged %s at sequence %d, which holds %q", id, seq, m.Data)
+			}
+			return true
+		})
 	}
 }
