@@ -222,3 +222,35 @@ func TestChaosPowerLossAcknowledgesNothingAfter(t *testing.T) {
 		})
 	}
 }
+
+// TestChaosClientsConnectWhileEveryServerIsDown (seed 860132): the first
+// fault of a run may cut the power of every server while the chaos
+// clients are still connecting; they must wait for a server, not give up.
+func TestChaosClientsConnectWhileEveryServerIsDown(t *testing.T) {
+	c := startChaosCluster(t, 3)
+	_, js := jsConnect(t, c.urls())
+	waitLong(t, "stream created", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "C0", Subjects: []string{"c0.>"}, Replicas: 3})
+		return err == nil
+	})
+	for _, s := range c.servers {
+		c.stop(s, true)
+	}
+	nc, err := chaosConnect(c.urls())
+	if err != nil {
+		t.Fatalf("a chaos client gave up while every server was down: %v", err)
+	}
+	defer nc.Close()
+	for _, s := range c.servers {
+		c.restart(s)
+	}
+	cjs, _ := jetstream.New(nc)
+	waitLong(t, "a publish acknowledged once the servers are back", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, err := cjs.Publish(ctx, "c0.x", []byte("x"), jetstream.WithMsgID("x"))
+		return err == nil
+	})
+}
