@@ -104,6 +104,8 @@ type cluster struct {
 	check *checker
 	cfg   func(id uint64, s *Store) Config
 	kept  *promises
+	// logger, when set, is the log of the hosts started from then on.
+	logger *slog.Logger
 
 	mu    sync.Mutex
 	nodes []*chaosNode
@@ -141,6 +143,9 @@ func (c *cluster) start(nd *chaosNode, bootstrap bool) error {
 	var logger *slog.Logger
 	if os.Getenv("CHAOS_LOG") != "" {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	if c.logger != nil {
+		logger = c.logger
 	}
 	store := NewStore(db, logger)
 	if err := store.UseWitness(nd.fs, "/raft.witness"); err != nil {

@@ -556,6 +556,7 @@ func (h *Host) handleReady(out *outbox) error {
 	}
 	post := h.cfg.Store.NewBatch()
 	defer post.Close()
+	syncPost := false
 	for i, r := range rds {
 		if i > 0 && crashed(pointMidApply) {
 			return errSimulatedCrash
@@ -569,18 +570,24 @@ func (h *Host) handleReady(out *outbox) error {
 		if err := r.g.maybeSnapshot(h, post); err != nil {
 			return fmt.Errorf("consensus: group %d: %w", r.g.id, err)
 		}
-		if err := r.g.maybeFinishRecovery(h, post); err != nil {
+		ended, err := r.g.maybeFinishRecovery(h, post)
+		if err != nil {
 			return err
 		}
 		r.g.releaseSettled(h)
+		syncPost = syncPost || ended
 	}
 	if crashed(pointAfterApply) {
 		return errSimulatedCrash
 	}
 	if !post.Empty() {
-		// Snapshots, compaction and the end of a recovery need no sync:
-		// losing them leaves a longer log, or a replica still recovering.
-		return post.Commit(false)
+		// Snapshots and compaction need no sync: losing them leaves a
+		// longer log. The end of a recovery does: a replica that forgot it
+		// recovered recovers again after a power loss, which needs a
+		// majority of the others to answer, and if another replica lost
+		// its state meanwhile, the group would wait for ever with a
+		// majority of intact copies.
+		return post.Commit(syncPost)
 	}
 	return nil
 }

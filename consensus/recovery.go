@@ -2,6 +2,8 @@ package consensus
 
 import (
 	"fmt"
+	"strconv"
+	"time"
 
 	pb "go.etcd.io/raft/v3/raftpb"
 )
@@ -41,19 +43,40 @@ import (
 //     then clears its durable recovering mark and votes again.
 //
 // The mark is written before anything else happens and cleared last, so a
-// crash during recovery resumes it. Liveness needs a majority of intact
+// crash during recovery resumes it. Clearing it is synced: a replica that
+// forgot it had recovered would, after a power loss, need a majority of
+// the others to answer again, and could wait for ever with a majority of
+// the group intact if another replica lost its state in the meantime. Liveness needs a majority of intact
 // replicas reachable; a single-replica group has nobody to learn from and
 // goes on with what verified.
+//
+// When a majority of the group's replicas lost state at once (two disks
+// of three wiped before either recovered), no replica can tell whether
+// the intact ones hold every committed entry, and electing a leader could
+// lose acknowledged writes: the group stays without a leader. A replica
+// that waits that long says so in the log (stuck, below), again from time
+// to time, rather than giving up what it promised.
 type recovery struct {
 	sinceQuery int
 	every      int
 	terms      map[uint64]uint64 // peer → term it answered
 	adopted    uint64            // the term taken in step 1, once known
+	// waited counts the ticks since recovery began; warnAt is when the
+	// next warning about a recovery that does not end is due.
+	waited, warnAt, electionTicks int
 }
+
+// Recovery that has not ended after stuckFirst election timeouts is
+// logged as a warning, and again every stuckEvery.
+const (
+	stuckFirst = 30
+	stuckEvery = 300
+)
 
 func newRecovery(electionTicks int) *recovery {
 	every := max(electionTicks/2, 1)
-	return &recovery{every: every, sinceQuery: every, terms: make(map[uint64]uint64)}
+	return &recovery{every: every, sinceQuery: every, terms: make(map[uint64]uint64),
+		warnAt: stuckFirst * electionTicks, electionTicks: electionTicks}
 }
 
 func (r *recovery) answer(peer, term uint64) {
@@ -65,6 +88,11 @@ func (r *recovery) answer(peer, term uint64) {
 // tick asks the peers that have not answered, every few ticks, while the
 // term is not yet known.
 func (r *recovery) tick(h *Host, g *group, out *outbox) {
+	r.waited++
+	if r.waited >= r.warnAt {
+		r.warnAt += stuckEvery * r.electionTicks
+		r.stuck(h, g)
+	}
 	if r.adopted != 0 {
 		return
 	}
@@ -78,6 +106,35 @@ func (r *recovery) tick(h *Host, g *group, out *outbox) {
 			out.query(p, g.id)
 		}
 	}
+}
+
+// stuck logs a recovery that has lasted many election timeouts: which
+// step it waits in, and for whom.
+func (r *recovery) stuck(h *Host, g *group) {
+	waited := time.Duration(r.waited) * h.cfg.TickInterval
+	if r.adopted == 0 {
+		var silent []string
+		for _, p := range g.voters() {
+			if _, ok := r.terms[p]; !ok && p != h.cfg.ID {
+				silent = append(silent, strconv.FormatUint(p, 16))
+			}
+		}
+		h.log.Warn("raft replica that lost state is still recovering: too few peers answer with their terms "+
+			"(they are down, cut off, or recovering lost state themselves); it neither votes nor campaigns until "+
+			"a majority of the other replicas answer, and if a majority of the group lost state, the group stays "+
+			"without a leader rather than risk losing acknowledged writes",
+			"group", g.id, "waited", waited, "answers", len(r.terms), "needed", len(g.voters())/2+1, "not_answering", silent)
+		return
+	}
+	var commit, lead uint64
+	if g.rn != nil {
+		st := g.rn.BasicStatus()
+		commit, lead = st.GetCommit(), st.Lead
+	}
+	h.log.Warn("raft replica that lost state is still recovering: no leader has yet committed an entry of the term "+
+		"it adopted, which needs a majority of replicas with intact state; it neither votes nor campaigns until one has, "+
+		"and if a majority of the group lost state, the group stays without a leader rather than risk losing acknowledged writes",
+		"group", g.id, "waited", waited, "adopted_term", r.adopted, "commit", commit, "leader", strconv.FormatUint(lead, 16))
 }
 
 // voters are the group's voters: its stored configuration, or the peers
@@ -127,25 +184,27 @@ func (g *group) startIfRecovered(h *Host) error {
 	return g.startRaft(h)
 }
 
-// maybeFinishRecovery runs step 3's conclusion.
-func (g *group) maybeFinishRecovery(h *Host, post *WriteBatch) error {
+// maybeFinishRecovery runs step 3's conclusion, in post; ended says the
+// recovery ended (the host then syncs post: a replica that forgot it had
+// recovered would need a majority of the others to answer again).
+func (g *group) maybeFinishRecovery(h *Host, post *WriteBatch) (ended bool, err error) {
 	r := g.recovery
 	if r == nil || g.rn == nil {
-		return nil
+		return false, nil
 	}
 	st := g.rn.BasicStatus()
 	commit := st.GetCommit()
 	if st.Lead == 0 || commit == 0 || g.applied < commit {
-		return nil
+		return false, nil
 	}
 	t, err := g.gs.Term(commit)
 	if err != nil || t < r.adopted {
-		return nil
+		return false, nil
 	}
 	if err := post.setRecovering(g.gs, false); err != nil {
-		return fmt.Errorf("consensus: group %d: %w", g.id, err)
+		return false, fmt.Errorf("consensus: group %d: %w", g.id, err)
 	}
 	g.recovery = nil
 	h.log.Info("raft replica recovered: it votes again", "group", g.id, "commit", commit, "term", t)
-	return nil
+	return true, nil
 }

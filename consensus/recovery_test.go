@@ -1,9 +1,14 @@
 package consensus
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"log/slog"
 	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -97,4 +102,151 @@ func TestLostEntryIsNotLostByTheGroup(t *testing.T) {
 			return slices.Contains(ids, 777) && !st.Recovering
 		})
 	}
+}
+
+// TestRecoveryThatCannotEndSaysSo: a replica that lost its state waits
+// for the terms of a majority of the other replicas before it takes part
+// again. When they cannot answer (one is down here; when a majority of the
+// group lost state, none ever can, and the group must stay without a
+// leader rather than lose acknowledged writes), it keeps waiting and says
+// so in the log, naming who does not answer; once they can, it recovers.
+func TestRecoveryThatCannotEndSaysSo(t *testing.T) {
+	c := newCluster(t, 3, 7)
+	defer func() {
+		c.mu.Lock()
+		for _, nd := range c.nodes {
+			c.stop(nd, false)
+		}
+		c.mu.Unlock()
+		c.net.Close()
+	}()
+	const g = 1
+	waitFor(t, "a leader", func() bool {
+		for _, nd := range c.nodes {
+			if st, _ := nd.host.Status(g); st.IsLeader {
+				return true
+			}
+		}
+		return false
+	})
+	b, wiped := c.nodes[1], c.nodes[2]
+	var logged lockedBuffer
+	c.mu.Lock()
+	c.stop(b, false)
+	c.stop(wiped, false)
+	wiped.fs = newDisk(t)
+	c.logger = slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	c.restart(wiped)
+	c.logger = nil
+	c.mu.Unlock()
+
+	ticks := wiped.host.cfg.ElectionTicks
+	waitFor(t, "the stuck recovery logged", func() bool {
+		wiped.host.JumpClock(10 * ticks)
+		time.Sleep(20 * time.Millisecond)
+		return strings.Contains(logged.String(), "still recovering")
+	})
+	line := logged.String()
+	if !strings.Contains(line, "too few peers answer") || !strings.Contains(line, "not_answering=["+strconv.FormatUint(b.id, 16)+"]") {
+		t.Fatalf("the warning does not say who does not answer: %s", line)
+	}
+	if st, _ := wiped.host.Status(g); !st.Recovering || st.IsLeader {
+		t.Fatalf("the wiped replica stopped recovering without its peers: %+v", st)
+	}
+
+	c.mu.Lock()
+	c.restart(b)
+	c.mu.Unlock()
+	waitFor(t, "the wiped replica to recover", func() bool {
+		st, _ := wiped.host.Status(g)
+		return !st.Recovering
+	})
+}
+
+// lockedBuffer is a bytes.Buffer safe for a logger and a test to share.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestRecoveryEndSurvivesPowerLoss: once a replica that lost its state has
+// recovered, a power loss must not make it recover again. It would need
+// the terms of a majority of the others, and if one of them lost its
+// state in the meantime (here: its disk is wiped), the group would wait
+// for ever although a majority of it is intact. An idle group writes
+// nothing synced after the recovery ends, so only a synced end keeps it.
+func TestRecoveryEndSurvivesPowerLoss(t *testing.T) {
+	c := newCluster(t, 3, 11)
+	defer func() {
+		c.mu.Lock()
+		for _, nd := range c.nodes {
+			c.stop(nd, false)
+		}
+		c.mu.Unlock()
+		c.net.Close()
+	}()
+	leaders := func() bool {
+		for _, g := range chaosGroups {
+			led := false
+			for _, nd := range c.nodes {
+				if st, _ := nd.host.Status(g); nd.up && st.IsLeader {
+					led = true
+				}
+			}
+			if !led {
+				return false
+			}
+		}
+		return true
+	}
+	waitFor(t, "a leader in every group", leaders)
+	wiped := c.nodes[2]
+	c.mu.Lock()
+	c.stop(wiped, false)
+	wiped.fs = newDisk(t)
+	c.restart(wiped)
+	c.mu.Unlock()
+	waitFor(t, "the wiped replica to recover every group", func() bool {
+		for _, g := range chaosGroups {
+			if st, _ := wiped.host.Status(g); st.Recovering {
+				return false
+			}
+		}
+		return true
+	})
+	// Power loss of the recovered replica; another loses its disk.
+	other := c.nodes[1]
+	c.mu.Lock()
+	c.stop(wiped, true)
+	c.stop(other, false)
+	other.fs = newDisk(t)
+	c.restart(wiped)
+	c.restart(other)
+	c.mu.Unlock()
+	for _, g := range chaosGroups {
+		if st, _ := wiped.host.Status(g); st.Recovering {
+			t.Fatalf("group %d: the replica recovers again after a power loss", g)
+		}
+	}
+	waitFor(t, "a leader in every group with two intact replicas", leaders)
+	waitFor(t, "the second wiped replica to recover", func() bool {
+		for _, g := range chaosGroups {
+			if st, _ := other.host.Status(g); st.Recovering {
+				return false
+			}
+		}
+		return true
+	})
 }

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -64,4 +67,190 @@ func TestReplicatedConsumerAcksAfterFullRestart(t *testing.T) {
 	}
 	publishAcked(t, js, "c0", 20, 20)
 	fetchAck(40)
+}
+
+// TestChaosDamagedServerCaughtUpOnlyWhenIntact (seed 860100): the chaos
+// schedule damages a second server only once the first holds intact
+// copies again. A server whose raft log lost synced writes recovers
+// every replica from its peers before voting; while it does (here: one
+// peer is down, so it cannot learn a safe term), its meta replica knows
+// no assignments and its stream store may still show the stream's last
+// sequence. The schedule took that for caught up, wiped the other two
+// disks in turn, and left the meta group with one intact copy of three:
+// it never elected again.
+func TestChaosDamagedServerCaughtUpOnlyWhenIntact(t *testing.T) {
+	c := startChaosCluster(t, 3)
+	_, js := jsConnect(t, c.urls())
+	streams := []jetstream.StreamConfig{{Name: "C0", Subjects: []string{"c0.>"}, Replicas: 3}}
+	waitLong(t, "stream created", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := js.CreateStream(ctx, streams[0])
+		return err == nil
+	})
+	publishAcked(t, js, "c0", 0, 20)
+	x2, x3 := c.servers[1], c.servers[2]
+	waitLong(t, "x3 holds every message", func() bool {
+		for _, st := range x3.layers.global().Stats().Streams {
+			if st.Name == "C0" && st.LastSeq == 20 {
+				return true
+			}
+		}
+		return false
+	})
+	c.stop(x2, false)
+	c.stop(x3, false)
+	// Without its witness the raft log cannot prove it kept every synced
+	// write: every group on x3 recovers from its peers.
+	if err := x3.fs.Remove(x3.dir + "/cluster/raft.witness"); err != nil {
+		t.Fatal(err)
+	}
+	x3.damagedAt = time.Now()
+	c.restart(x3)
+	waitLong(t, "x3's meta replica recovering", func() bool {
+		return slices.Contains(x3.node.Recovering(), "meta")
+	})
+	// x3 cannot learn a safe term without x2: it stays recovering, and
+	// must not count as caught up however long it is looked at.
+	for range 10 {
+		c.clearCaughtUp(streams)
+		if x3.damagedAt.IsZero() {
+			t.Fatalf("x3 counted as caught up while recovering %v", x3.node.Recovering())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.restart(x2)
+	waitLong(t, "x3 caught up once x2 is back", func() bool {
+		c.clearCaughtUp(streams)
+		return x3.damagedAt.IsZero()
+	})
+	if r := x3.node.Recovering(); len(r) > 0 {
+		t.Fatalf("x3 caught up while still recovering %v", r)
+	}
+}
+
+// TestChaosPowerLossAcknowledgesNothingAfter (seed 860130, and the
+// "tocommit out of range" panics of seeds 860110, 860113, 860118 and
+// 860127): a power loss stops a server at one instant. The chaos cluster
+// ignored a server's syncs from the moment its power loss began while
+// the server went on shutting down, so its raft host kept appending and
+// acknowledging entries its disk then dropped: a leader counted them as
+// stored twice, acknowledged publishes were lost, and a leader sent the
+// restarted follower a commit index past the end of its log. Here x3 is
+// down, so x1 (the leader) and x2 are the only quorum, and publishes are
+// made while x2's power loss is under way: none may be acknowledged on
+// the strength of x2's dropped writes. x1 then crashes, and x2 and x3
+// elect a leader without it: every acknowledged publish must be there.
+func TestChaosPowerLossAcknowledgesNothingAfter(t *testing.T) {
+	c := startChaosCluster(t, 3)
+	_, js := jsConnect(t, c.urls())
+	waitLong(t, "stream created", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "C0", Subjects: []string{"c0.>"}, Replicas: 3})
+		return err == nil
+	})
+	acked := map[string]uint64{}
+	publish := func(id string, timeout time.Duration) {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if a, err := js.Publish(ctx, "c0."+id, []byte(id), jetstream.WithMsgID(id)); err == nil {
+			acked[id] = a.Sequence
+		}
+	}
+	for i := range 10 {
+		id := fmt.Sprintf("before-%d", i)
+		waitLong(t, "publish "+id, func() bool { publish(id, 5*time.Second); return acked[id] != 0 })
+	}
+	var leader, follower, down *chaosServer
+	waitLong(t, "a leader of C0", func() bool {
+		leader = nodeOfChaos(c, streamLeader(nil, js, "C0"))
+		return leader != nil
+	})
+	for _, s := range c.servers {
+		switch {
+		case s == leader:
+		case down == nil:
+			down = s
+		default:
+			follower = s
+		}
+	}
+	c.stop(down, false)
+	// The client reaches the leader's server: publishes during the power
+	// loss must not wait on a route to the follower going down.
+	_, ljs := jsConnect(t, fmt.Sprintf("nats://127.0.0.1:%d", leader.port))
+	follower.onPowerLoss = func() {
+		for i := range 10 {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			id := fmt.Sprintf("during-%d", i)
+			if a, err := ljs.Publish(ctx, "c0."+id, []byte(id), jetstream.WithMsgID(id)); err == nil {
+				acked[id] = a.Sequence
+			}
+			cancel()
+		}
+	}
+	c.stop(follower, true)
+	follower.onPowerLoss = nil
+	c.stop(leader, false)
+	c.restart(follower)
+	c.restart(down)
+	waitLong(t, "a leader of C0 without the old one", func() bool {
+		l := streamLeader(nil, js, "C0")
+		return l != "" && l != leader.name
+	})
+	c.restart(leader)
+	for id, seq := range acked {
+		waitLong(t, "acknowledged "+id+" read back", func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			st, err := js.Stream(ctx, "C0")
+			if err != nil {
+				return false
+			}
+			m, err := st.GetMsg(ctx, seq)
+			if err != nil {
+				if errors.Is(err, jetstream.ErrMsgNotFound) {
+					t.Fatalf("acknowledged %s at sequence %d is gone", id, seq)
+				}
+				return false
+			}
+			if string(m.Data) != id {
+				t.Fatalf("acknowledged %s at sequence %d, which holds %q", id, seq, m.Data)
+			}
+			return true
+		})
+	}
+}
+
+// TestChaosClientsConnectWhileEveryServerIsDown (seed 860132): the first
+// fault of a run may cut the power of every server while the chaos
+// clients are still connecting; they must wait for a server, not give up.
+func TestChaosClientsConnectWhileEveryServerIsDown(t *testing.T) {
+	c := startChaosCluster(t, 3)
+	_, js := jsConnect(t, c.urls())
+	waitLong(t, "stream created", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "C0", Subjects: []string{"c0.>"}, Replicas: 3})
+		return err == nil
+	})
+	for _, s := range c.servers {
+		c.stop(s, true)
+	}
+	nc, err := chaosConnect(c.urls())
+	if err != nil {
+		t.Fatalf("a chaos client gave up while every server was down: %v", err)
+	}
+	defer nc.Close()
+	for _, s := range c.servers {
+		c.restart(s)
+	}
+	cjs, _ := jetstream.New(nc)
+	waitLong(t, "a publish acknowledged once the servers are back", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, err := cjs.Publish(ctx, "c0.x", []byte("x"), jetstream.WithMsgID("x"))
+		return err == nil
+	})
 }

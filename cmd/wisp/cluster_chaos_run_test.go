@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +33,7 @@ func chaosStreams(n int) []jetstream.StreamConfig {
 
 func runStreamChaos(t *testing.T, n int, seed uint64, faultTime time.Duration) {
 	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
+	extra := rand.New(rand.NewPCG(seed^0x0e1a, seed))
 	c := startChaosCluster(t, n)
 	book := newChaosBook()
 	fail := func() {
@@ -90,7 +92,7 @@ func runStreamChaos(t *testing.T, n int, seed uint64, faultTime time.Duration) {
 
 	end := time.Now().Add(faultTime)
 	for i := 0; i < 500 && time.Now().Before(end); i++ {
-		c.fault(rng, js, streams)
+		c.fault(rng, extra, js, streams)
 		time.Sleep(time.Duration(200+rng.IntN(800)) * time.Millisecond)
 	}
 	close(stopPub)
@@ -139,7 +141,8 @@ func runStreamChaos(t *testing.T, n int, seed uint64, faultTime time.Duration) {
 }
 
 // fault injects one fault chosen by rng, holds it a while, and undoes it.
-func (c *chaosCluster) fault(rng *rand.Rand, js jetstream.JetStream, streams []jetstream.StreamConfig) {
+// extra draws the overlapping faults (cluster_chaos_overlap_test.go).
+func (c *chaosCluster) fault(rng, extra *rand.Rand, js jetstream.JetStream, streams []jetstream.StreamConfig) {
 	c.clearCaughtUp(streams)
 	n := len(c.servers)
 	hold := time.Duration(300+rng.IntN(2700)) * time.Millisecond
@@ -150,7 +153,10 @@ func (c *chaosCluster) fault(rng *rand.Rand, js jetstream.JetStream, streams []j
 	for _, s := range c.servers {
 		damaged = damaged || !s.damagedAt.IsZero()
 	}
-	switch k := rng.IntN(20); {
+	k := rng.IntN(20)
+	undo, start := c.overlay(extra), time.Now()
+	defer endOverlay(undo, start, hold)
+	switch {
 	case k < 3: // the stream's leader crashes
 		if leader == nil {
 			return
@@ -266,59 +272,70 @@ func (c *chaosCluster) healLinks() {
 			if p := c.links[i][j]; p != nil {
 				p.SetCut(false)
 				p.SetPaused(false)
+				p.SetHeld(false, false)
 				p.SetDelay(0)
 			}
 		}
 	}
 }
 
-// clearCaughtUp ends the damaged state of a server once none of its raft
-// groups is recovering and each of its replicas holds as much as the most
-// advanced running replica: until then it is the minority a further
-// damage must not add to.
+// clearCaughtUp ends the damaged state of a server once it holds intact
+// copies again: until then it is the minority a further damage must not
+// add to. A server has caught up once its meta replica runs and knows
+// the streams, none of its raft replicas is still recovering lost state
+// (until it has, it does not vote: a copy that does not count), and each
+// of its stream replicas holds as much as the most advanced running one.
+// Counting a replica as caught up on its stream's last sequence alone
+// (seed 860100) let the schedule wipe a second and then a third server
+// while the first one's meta replica still recovered: two of three
+// copies lost, a meta group that can never elect again without risking
+// acknowledged data.
 func (c *chaosCluster) clearCaughtUp(streams []jetstream.StreamConfig) {
 	for _, s := range c.servers {
 		if s.damagedAt.IsZero() || !s.running {
 			continue
 		}
-		// Its raft groups must have recovered too (the meta group holds no
-		// stream data to compare): two replicas of a group of three
-		// recovering at once wait for each other's answer for ever, a loss
-		// of a majority that the promises do not cover (seed 2004).
-		caught := len(s.node.Host().RecoveringGroups()) == 0
-		for _, cfg := range streams {
-			holders, _ := s.node.Assignment(cfg.Name)
-			var mine, best uint64
-			held := false
-			for _, x := range c.servers {
-				if !x.running {
-					continue
-				}
-				for _, h := range holders {
-					if h != x.name {
-						continue
-					}
-					for _, st := range x.layers.global().Stats().Streams {
-						if st.Name == cfg.Name {
-							best = max(best, st.LastSeq)
-							if x == s {
-								mine, held = st.LastSeq, true
-							}
-						}
-					}
-				}
-			}
-			for _, h := range holders {
-				if h == s.name && (!held || mine < best) {
-					caught = false
-				}
-			}
-		}
-		if caught {
+		if c.caughtUp(s, streams) {
 			c.note("%s caught up", s.name)
 			s.damagedAt = time.Time{}
 		}
 	}
+}
+
+// caughtUp reports whether running server s holds intact copies of the
+// meta group and of every stream assigned to it (clearCaughtUp).
+func (c *chaosCluster) caughtUp(s *chaosServer, streams []jetstream.StreamConfig) bool {
+	if !s.node.Meta().Started() || len(s.node.Recovering()) > 0 {
+		return false
+	}
+	for _, cfg := range streams {
+		holders, known := s.node.Assignment(cfg.Name)
+		if !known {
+			return false // its meta replica has not caught up with the assignments
+		}
+		if !slices.Contains(holders, s.name) {
+			continue
+		}
+		var mine, best uint64
+		held := false
+		for _, x := range c.servers {
+			if !x.running || !slices.Contains(holders, x.name) {
+				continue
+			}
+			for _, st := range x.layers.global().Stats().Streams {
+				if st.Name == cfg.Name {
+					best = max(best, st.LastSeq)
+					if x == s {
+						mine, held = st.LastSeq, true
+					}
+				}
+			}
+		}
+		if !held || mine < best {
+			return false
+		}
+	}
+	return true
 }
 
 func nodeOfChaos(c *chaosCluster, name string) *chaosServer {

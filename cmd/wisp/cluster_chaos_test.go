@@ -43,6 +43,9 @@ type chaosServer struct {
 	node      *replication.Node
 	running   bool
 	damagedAt time.Time // its disk was damaged or wiped and it may not have caught up
+	// onPowerLoss, when set, runs while a power loss of the server is
+	// under way (its disk keeps no more writes) and before it is down.
+	onPowerLoss func()
 }
 
 // chaosCluster is n servers and the proxies between them: links[i][j]
@@ -204,7 +207,18 @@ func (c *chaosCluster) stop(s *chaosServer, powerLoss bool) {
 	if powerLoss {
 		c.isolate(s.index, true)
 		defer c.isolate(s.index, false) // once it is down
+		// The power goes at one instant: the raft host stops first, so
+		// that nothing it writes from now on, with its syncs ignored, is
+		// acknowledged to a peer. Left running while the server shuts
+		// down, it appended and acknowledged entries a lying disk then
+		// dropped: acknowledged writes lost (seed 860130) and leaders
+		// sending a restarted follower a commit index past its log
+		// ("tocommit out of range", seeds 860110, 860113, 860118, 860127).
+		s.node.Host().Stop()
 		s.fs.SetIgnoreSyncs(true)
+		if s.onPowerLoss != nil {
+			s.onPowerLoss()
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -251,6 +265,7 @@ func (c *chaosCluster) heal() {
 			if p := c.links[i][j]; p != nil {
 				p.SetCut(false)
 				p.SetPaused(false)
+				p.SetHeld(false, false)
 				p.SetDelay(0)
 			}
 		}

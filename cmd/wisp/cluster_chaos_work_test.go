@@ -89,13 +89,21 @@ func (b *chaosBook) ack(stream, id string, seq uint64) {
 	b.published++
 }
 
+// chaosConnect connects a chaos client. It keeps trying when no server
+// is up (the first fault may be a power loss of every server, cut while
+// the clients connect: seed 860132) and reconnects for ever.
+func chaosConnect(urls string) (*nats.Conn, error) {
+	return nats.Connect(urls, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond),
+		nats.Timeout(2*time.Second), nats.RetryOnFailedConnect(true))
+}
+
 // chaosPublisher publishes stream's subject with ids <name>-<n>, each
 // retried (same id) until acknowledged, until stop closes. Each new
 // message is sent after the previous one was acknowledged, so its
 // sequence must be higher: sequences never go back.
 func chaosPublisher(t *testing.T, urls, name, streamName, subject string, book *chaosBook, stop <-chan struct{}, wg *sync.WaitGroup) {
 	defer wg.Done()
-	nc, err := nats.Connect(urls, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.Timeout(2*time.Second))
+	nc, err := chaosConnect(urls)
 	if err != nil {
 		book.violate("publisher %s: connect: %v", name, err)
 		return
@@ -135,7 +143,7 @@ func chaosPublisher(t *testing.T, urls, name, streamName, subject string, book *
 // again.
 func chaosConsumer(urls string, cons string, streamName string, book *chaosBook, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
-	nc, err := nats.Connect(urls, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.Timeout(2*time.Second))
+	nc, err := chaosConnect(urls)
 	if err != nil {
 		book.violate("consumer: connect: %v", err)
 		return

@@ -1,6 +1,7 @@
 // Package testproxy is a TCP proxy for tests that fault a link between two
-// servers: cut it (a partition), pause it (a peer that stops reading) or
-// slow it down. Only tests import it.
+// servers: cut it (a partition), pause it (a peer that stops reading),
+// hold one direction of it (a one-way partition) or slow it down. Only
+// tests import it.
 package testproxy
 
 import (
@@ -19,8 +20,11 @@ type Proxy struct {
 	mu     sync.Mutex
 	cut    bool
 	paused bool // stop reading: the peer looks stuck
-	delay  time.Duration
-	conns  []net.Conn
+	// held: stop reading one direction only; heldOut is what the dialer
+	// sends, heldIn what comes back.
+	heldOut, heldIn bool
+	delay           time.Duration
+	conns           []net.Conn
 }
 
 // New starts a proxy to target on a free loopback port; it closes when the
@@ -68,15 +72,16 @@ func (p *Proxy) accept() {
 		}
 		p.conns = append(p.conns, in, out)
 		p.mu.Unlock()
-		go p.pipe(in, out)
-		go p.pipe(out, in)
+		go p.pipe(in, out, false)
+		go p.pipe(out, in, true)
 	}
 }
 
-func (p *Proxy) pipe(dst, src net.Conn) {
+// pipe copies src to dst; out says it carries what the dialer sends.
+func (p *Proxy) pipe(dst, src net.Conn, out bool) {
 	buf := make([]byte, 32<<10)
 	for {
-		for p.isPaused() {
+		for p.isPaused(out) {
 			time.Sleep(5 * time.Millisecond)
 		}
 		n, err := src.Read(buf)
@@ -118,16 +123,26 @@ func (p *Proxy) SetCut(cut bool) {
 	}
 }
 
-func (p *Proxy) isPaused() bool {
+func (p *Proxy) isPaused(out bool) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.paused
+	return p.paused || (out && p.heldOut) || (!out && p.heldIn)
 }
 
 // SetPaused stops (or resumes) reading on the link's connections.
 func (p *Proxy) SetPaused(paused bool) {
 	p.mu.Lock()
 	p.paused = paused
+	p.mu.Unlock()
+}
+
+// SetHeld stops (or resumes) reading one direction of the link's
+// connections: out is what the dialer sends to the target, in what comes
+// back. Bytes are held, not dropped (TCP would retransmit them), so one
+// side hears the other while it is not heard: a one-way partition.
+func (p *Proxy) SetHeld(out, in bool) {
+	p.mu.Lock()
+	p.heldOut, p.heldIn = out, in
 	p.mu.Unlock()
 }
 
