@@ -2,16 +2,27 @@ package stream
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// fakeSpace is a store.SpaceSource whose free space the test sets.
+// fakeSpace is a store.SpaceSource whose free space the test sets. The
+// store's reserve file takes its size from it, as on a real disk: else
+// the store, writing its reserve back while space is low, would find as
+// much free as before and count the reserve as free space too.
 type fakeSpace struct{ free atomic.Uint64 }
 
-func (d *fakeSpace) DiskSpace(string) (uint64, uint64, error) { return d.free.Load(), 1 << 40, nil }
+func (d *fakeSpace) DiskSpace(dir string) (uint64, uint64, error) {
+	free := d.free.Load()
+	if fi, err := os.Stat(filepath.Join(dir, "wisp-space-reserve")); err == nil {
+		free -= min(free, uint64(fi.Size()))
+	}
+	return free, 1 << 40, nil
+}
 
 // TestFailedCommitFaultsTheStream: an operation applied to the state in
 // memory whose batch then does not commit (here: it does not fit in the
