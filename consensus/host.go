@@ -289,11 +289,10 @@ func (h *Host) propose(id uint64, data []byte, p *Proposal) {
 		return
 	}
 	h.seq++
-	if err := g.rn.Propose(wrapProposal(h.cfg.ID, h.seq, data)); err != nil {
-		p.finish(Result{}, fmt.Errorf("%w: %v", ErrDropped, err))
-		return
-	}
 	g.pending[h.seq] = p
+	if g.batch.add(h.seq, wrapProposal(h.cfg.ID, h.seq, data)) >= h.cfg.MaxSizePerMsg {
+		h.flushGroupProposals(g)
+	}
 }
 
 // ReadIndex returns an index such that every entry committed before the
