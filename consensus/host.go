@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -450,6 +451,9 @@ func (h *Host) handleReady(out *outbox) error {
 	type ready struct {
 		g  *group
 		rd raft.Ready
+		// early: how many of rd's committed entries were applied before
+		// the write (stableCommitted).
+		early int
 	}
 	var rds []ready
 	wb := h.cfg.Store.NewBatch()
@@ -482,7 +486,7 @@ func (h *Host) handleReady(out *outbox) error {
 			return err
 		}
 		sync = sync || rd.MustSync
-		rds = append(rds, ready{g, rd})
+		rds = append(rds, ready{g: g, rd: rd})
 	}
 	crashed := func(p readyPoint) bool {
 		if h.crash.hook.Load() == nil {
@@ -512,6 +516,23 @@ func (h *Host) handleReady(out *outbox) error {
 	early.flush(h.cfg.Transport)
 	if crashed(pointBeforePersist) {
 		return errSimulatedCrash
+	}
+	post := h.cfg.Store.NewBatch()
+	defer post.Close()
+	// Committed entries already in this node's log are applied while the
+	// write of the new ones is still to come, so that their proposals'
+	// answers (a PubAck) do not wait for an fsync of entries proposed
+	// after them. A committed entry is on the disks of a majority whatever
+	// this node writes next (a leader counts itself only once its own
+	// write is done), and one already in the local log keeps the state
+	// machine from ever getting ahead of that log.
+	for i := range rds {
+		r := &rds[i]
+		if r.early = stableCommitted(r.rd); r.early > 0 {
+			if err := r.g.applyEntries(h, r.rd.CommittedEntries[:r.early], post); err != nil {
+				return fmt.Errorf("consensus: group %d: %w", r.g.id, err)
+			}
+		}
 	}
 	// Sync only when raft needs it (Ready.MustSync: new entries, a new term
 	// or vote), or a snapshot arrived. What else a Ready writes is a commit
@@ -553,13 +574,13 @@ func (h *Host) handleReady(out *outbox) error {
 	if crashed(pointAfterSend) {
 		return errSimulatedCrash
 	}
-	post := h.cfg.Store.NewBatch()
-	defer post.Close()
 	for i, r := range rds {
 		if i > 0 && crashed(pointMidApply) {
 			return errSimulatedCrash
 		}
-		if err := r.g.apply(h, r.rd, post); err != nil {
+		late := r.rd
+		late.CommittedEntries = late.CommittedEntries[r.early:]
+		if err := r.g.apply(h, late, post); err != nil {
 			return fmt.Errorf("consensus: group %d: %w", r.g.id, err)
 		}
 		if !r.g.advance(h, r.rd) {
@@ -582,6 +603,29 @@ func (h *Host) handleReady(out *outbox) error {
 		return post.Commit(false)
 	}
 	return nil
+}
+
+// stableCommitted returns how many of rd's committed entries may be
+// applied before rd's write: those in the local log before rd (below the
+// first entry rd writes), up to the first membership change, which keeps
+// its place after the write as before; none when rd installs a snapshot
+// (which the apply restores first).
+func stableCommitted(rd raft.Ready) int {
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		return 0
+	}
+	first := uint64(math.MaxUint64)
+	if len(rd.Entries) > 0 {
+		first = rd.Entries[0].GetIndex()
+	}
+	n := 0
+	for ; n < len(rd.CommittedEntries); n++ {
+		e := rd.CommittedEntries[n]
+		if e.GetIndex() >= first || e.GetType() != pb.EntryNormal {
+			break
+		}
+	}
+	return n
 }
 
 // sendsBeforePersist reports whether m may be sent before the Ready that
