@@ -23,16 +23,21 @@ import (
 //  1. messages that promise nothing about this node's log or vote (a
 //     leader's appends, heartbeats) are sent, so that followers write
 //     while the leader does;
-//  2. entries, hard state and snapshots of all groups go into one Pebble
+//  2. committed entries already in the local log before this Ready are
+//     applied (up to the first membership change), their proposals
+//     completed: a majority holds them whatever this node writes next;
+//  3. entries, hard state and snapshots of all groups go into one Pebble
 //     batch, committed with one fsync;
-//  3. only then are the other messages (acknowledgements of entries,
+//  4. only then are the other messages (acknowledgements of entries,
 //     votes) sent, all messages for one peer in one Batch;
-//  4. snapshots and committed entries are applied to the state machines,
-//     proposals completed;
-//  5. Advance.
+//  5. snapshots and the other committed entries are applied to the state
+//     machines, proposals completed;
+//  6. Advance.
 //
 // This is the order etcd's raft documents for Ready, with the leader's
-// write in parallel with its followers' that it allows; nothing else
+// write in parallel with its followers' that it allows, and entries that
+// are committed and already in the local log applied ahead of the write
+// (step 2); nothing else
 // touches a RawNode, which is not safe for concurrent use.
 type Host struct {
 	cfg Config
