@@ -39,6 +39,9 @@ type group struct {
 	isLeader     bool
 
 	pending map[uint64]*Proposal // by sequence number
+	// batch holds the proposals of the running iteration, stepped into
+	// raft together by flushProposals (proposal_batch.go).
+	batch proposalBatch
 	// confSeq is the sequence of this host's membership change in flight
 	// (0: none); confIndex its index once raft took it (membership.go).
 	confSeq, confIndex uint64
@@ -447,6 +450,7 @@ func (g *group) maybeSnapshot(h *Host, post *WriteBatch) error {
 
 func (g *group) failPending(err error) {
 	g.confSeq, g.confIndex = 0, 0
+	g.batch.reset()
 	for seq, p := range g.pending {
 		p.finish(Result{}, err)
 		delete(g.pending, seq)

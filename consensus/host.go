@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -22,16 +23,21 @@ import (
 //  1. messages that promise nothing about this node's log or vote (a
 //     leader's appends, heartbeats) are sent, so that followers write
 //     while the leader does;
-//  2. entries, hard state and snapshots of all groups go into one Pebble
+//  2. committed entries already in the local log before this Ready are
+//     applied (up to the first membership change), their proposals
+//     completed: a majority holds them whatever this node writes next;
+//  3. entries, hard state and snapshots of all groups go into one Pebble
 //     batch, committed with one fsync;
-//  3. only then are the other messages (acknowledgements of entries,
+//  4. only then are the other messages (acknowledgements of entries,
 //     votes) sent, all messages for one peer in one Batch;
-//  4. snapshots and committed entries are applied to the state machines,
-//     proposals completed;
-//  5. Advance.
+//  5. snapshots and the other committed entries are applied to the state
+//     machines, proposals completed;
+//  6. Advance.
 //
 // This is the order etcd's raft documents for Ready, with the leader's
-// write in parallel with its followers' that it allows; nothing else
+// write in parallel with its followers' that it allows, and entries that
+// are committed and already in the local log applied ahead of the write
+// (step 2); nothing else
 // touches a RawNode, which is not safe for concurrent use.
 type Host struct {
 	cfg Config
@@ -289,11 +295,10 @@ func (h *Host) propose(id uint64, data []byte, p *Proposal) {
 		return
 	}
 	h.seq++
-	if err := g.rn.Propose(wrapProposal(h.cfg.ID, h.seq, data)); err != nil {
-		p.finish(Result{}, fmt.Errorf("%w: %v", ErrDropped, err))
-		return
-	}
 	g.pending[h.seq] = p
+	if g.batch.add(h.seq, wrapProposal(h.cfg.ID, h.seq, data)) >= h.cfg.MaxSizePerMsg {
+		h.flushGroupProposals(g)
+	}
 }
 
 // ReadIndex returns an index such that every entry committed before the
@@ -451,6 +456,9 @@ func (h *Host) handleReady(out *outbox) error {
 	type ready struct {
 		g  *group
 		rd raft.Ready
+		// early: how many of rd's committed entries were applied before
+		// the write (stableCommitted).
+		early int
 	}
 	var rds []ready
 	wb := h.cfg.Store.NewBatch()
@@ -483,7 +491,7 @@ func (h *Host) handleReady(out *outbox) error {
 			return err
 		}
 		sync = sync || rd.MustSync
-		rds = append(rds, ready{g, rd})
+		rds = append(rds, ready{g: g, rd: rd})
 	}
 	crashed := func(p readyPoint) bool {
 		if h.crash.hook.Load() == nil {
@@ -513,6 +521,23 @@ func (h *Host) handleReady(out *outbox) error {
 	early.flush(h.cfg.Transport)
 	if crashed(pointBeforePersist) {
 		return errSimulatedCrash
+	}
+	post := h.cfg.Store.NewBatch()
+	defer post.Close()
+	// Committed entries already in this node's log are applied while the
+	// write of the new ones is still to come, so that their proposals'
+	// answers (a PubAck) do not wait for an fsync of entries proposed
+	// after them. A committed entry is on the disks of a majority whatever
+	// this node writes next (a leader counts itself only once its own
+	// write is done), and one already in the local log keeps the state
+	// machine from ever getting ahead of that log.
+	for i := range rds {
+		r := &rds[i]
+		if r.early = stableCommitted(r.rd); r.early > 0 {
+			if err := r.g.applyEntries(h, r.rd.CommittedEntries[:r.early], post); err != nil {
+				return fmt.Errorf("consensus: group %d: %w", r.g.id, err)
+			}
+		}
 	}
 	// Sync only when raft needs it (Ready.MustSync: new entries, a new term
 	// or vote), or a snapshot arrived. What else a Ready writes is a commit
@@ -554,14 +579,14 @@ func (h *Host) handleReady(out *outbox) error {
 	if crashed(pointAfterSend) {
 		return errSimulatedCrash
 	}
-	post := h.cfg.Store.NewBatch()
-	defer post.Close()
 	syncPost := false
 	for i, r := range rds {
 		if i > 0 && crashed(pointMidApply) {
 			return errSimulatedCrash
 		}
-		if err := r.g.apply(h, r.rd, post); err != nil {
+		late := r.rd
+		late.CommittedEntries = late.CommittedEntries[r.early:]
+		if err := r.g.apply(h, late, post); err != nil {
 			return fmt.Errorf("consensus: group %d: %w", r.g.id, err)
 		}
 		if !r.g.advance(h, r.rd) {
@@ -590,6 +615,29 @@ func (h *Host) handleReady(out *outbox) error {
 		return post.Commit(syncPost)
 	}
 	return nil
+}
+
+// stableCommitted returns how many of rd's committed entries may be
+// applied before rd's write: those in the local log before rd (below the
+// first entry rd writes), up to the first membership change, which keeps
+// its place after the write as before; none when rd installs a snapshot
+// (which the apply restores first).
+func stableCommitted(rd raft.Ready) int {
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		return 0
+	}
+	first := uint64(math.MaxUint64)
+	if len(rd.Entries) > 0 {
+		first = rd.Entries[0].GetIndex()
+	}
+	n := 0
+	for ; n < len(rd.CommittedEntries); n++ {
+		e := rd.CommittedEntries[n]
+		if e.GetIndex() >= first || e.GetType() != pb.EntryNormal {
+			break
+		}
+	}
+	return n
 }
 
 // sendsBeforePersist reports whether m may be sent before the Ready that

@@ -108,6 +108,7 @@ func (h *Host) runTaken() {
 		r.run()
 	}
 	h.taken, h.next = nil, 0
+	h.flushProposals()
 }
 
 // enterFault stops every group (step 1 above). Loop only.
