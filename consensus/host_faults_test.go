@@ -21,21 +21,35 @@ import (
 // faultyDisk is a filesystem whose writes a test makes fail: while full,
 // creating a file and every write, preallocation and fsync fail with
 // ENOSPC (a full disk); while failing, the fsyncs of Pebble's write-ahead
-// log fail with EIO (a disk that cannot sync). Reads always work.
+// log fail with EIO (a disk that cannot sync); while witnessFull, only the
+// writes of the witness file fail with ENOSPC. Reads always work.
 type faultyDisk struct {
 	vfs.FS
-	full, failing atomic.Bool
-	hits          atomic.Int64
+	full, failing, witnessFull atomic.Bool
+	hits                       atomic.Int64
 }
+
+// witnessFile is the path of the disk hosts' witness (witness.go).
+const witnessFile = "raft.witness"
+
+// diskFault is an error the faulty disk injected: it names the file, so a
+// test can tell which write met the fault.
+type diskFault struct {
+	op, name string
+	errno    syscall.Errno
+}
+
+func (e *diskFault) Error() string { return e.op + " " + e.name + ": " + e.errno.Error() }
+func (e *diskFault) Unwrap() error { return e.errno }
 
 func (d *faultyDisk) fail(name string, sync bool) error {
 	switch {
-	case d.full.Load():
+	case d.full.Load(), d.witnessFull.Load() && name == witnessFile:
 		d.hits.Add(1)
-		return fmt.Errorf("write %s: %w", name, syscall.ENOSPC)
+		return &diskFault{"write", name, syscall.ENOSPC}
 	case d.failing.Load() && sync && len(name) > 4 && name[len(name)-4:] == ".log":
 		d.hits.Add(1)
-		return fmt.Errorf("sync %s: %w", name, syscall.EIO)
+		return &diskFault{"sync", name, syscall.EIO}
 	}
 	return nil
 }
@@ -176,7 +190,7 @@ func startDiskHosts(t *testing.T, net *MemNetwork, p *promises) []*diskHost {
 		}
 		d.store = NewStore(db, nil)
 		d.store.SetReopen(g, d.open)
-		if err := d.store.UseWitness(d.disk, "raft.witness"); err != nil {
+		if err := d.store.UseWitness(d.disk, witnessFile); err != nil {
 			t.Fatal(err)
 		}
 		cfg := testConfig(id, d.store, failedSendCheck{promiseTransport{net.Transport(id), p}, d})
@@ -213,7 +227,9 @@ func diskHostsOf(ds []*diskHost) []*Host {
 
 // TestRaftLogFaultStopsTheReplicaAndItRecovers: a replica's raft log
 // stops taking writes (a full disk, or fsyncs of its write-ahead log
-// failing with EIO), on a follower and on the leader. The process goes on
+// failing with EIO), on a follower and on the leader; and a full disk met
+// only by the witness's write after a commit Pebble synced (which a full
+// disk does too, when it fills between the two). The process goes on
 // (Pebble's fatal commit error is an error, not a panic), the replica
 // sends nothing while it cannot persist, refuses proposals with
 // ErrStorageFailed, and reports the fault; the other two keep committing
@@ -222,15 +238,21 @@ func diskHostsOf(ds []*diskHost) []*Host {
 // every acknowledged write once. After a power loss of every replica at
 // the end, every vote and acknowledgement sent is still on disk.
 func TestRaftLogFaultStopsTheReplicaAndItRecovers(t *testing.T) {
+	const (
+		enospc        = iota // the whole disk is full
+		eio                  // the write-ahead log's fsyncs fail
+		witnessENOSPC        // only the witness's writes fail (full)
+	)
 	for _, tc := range []struct {
 		name   string
 		leader bool
-		eio    bool
+		fault  int
 	}{
-		{"follower-enospc", false, false},
-		{"leader-enospc", true, false},
-		{"follower-eio", false, true},
-		{"leader-eio", true, true},
+		{"follower-enospc", false, enospc},
+		{"leader-enospc", true, enospc},
+		{"follower-eio", false, eio},
+		{"leader-eio", true, eio},
+		{"follower-witness-enospc", false, witnessENOSPC},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			seed := uint64(time.Now().UnixNano())
@@ -263,10 +285,13 @@ func TestRaftLogFaultStopsTheReplicaAndItRecovers(t *testing.T) {
 					break
 				}
 			}
-			if tc.eio {
-				bad.disk.failing.Store(true)
-			} else {
+			switch tc.fault {
+			case enospc:
 				bad.disk.full.Store(true)
+			case eio:
+				bad.disk.failing.Store(true)
+			case witnessENOSPC:
+				bad.disk.witnessFull.Store(true)
 			}
 			// The next write reaches the bad replica's log; it fails there.
 			// On a failed leader the proposal's outcome is unknown: it is
@@ -314,6 +339,7 @@ func TestRaftLogFaultStopsTheReplicaAndItRecovers(t *testing.T) {
 			waitFor(t, "failed tries to reopen", func() bool { return bad.disk.hits.Load() >= hits+2 })
 			bad.disk.full.Store(false)
 			bad.disk.failing.Store(false)
+			bad.disk.witnessFull.Store(false)
 			waitFor(t, "the replica to recover", func() bool { return bad.h.StorageHealth().Fault == nil })
 			for i := range 5 + rng.IntN(10) {
 				last = write(fmt.Sprint("after-", i))
@@ -334,15 +360,29 @@ func TestRaftLogFaultStopsTheReplicaAndItRecovers(t *testing.T) {
 			} else {
 				t.Logf("replica %d: %d failed writes, %d reopens, %d injected errors", bad.id, sh.Failures, sh.Reopens, bad.disk.hits.Load())
 			}
-			bad.mu.Lock()
-			first := bad.guards[0].Fatal()
-			bad.mu.Unlock()
-			want := error(syscall.ENOSPC)
-			if tc.eio {
+			// The first fault is the error the disk injected, through
+			// whichever write met it first: a commit into Pebble, which
+			// reports it by its fatal error (the guard of the first open
+			// turned it into the fault), or the witness's write after a
+			// commit Pebble had synced (the disk filled between the two).
+			want := syscall.ENOSPC
+			if tc.fault == eio {
 				want = syscall.EIO
 			}
-			if !errors.Is(first, want) {
-				t.Fatalf("Pebble's fatal error on the first open: %v, want %v", first, want)
+			var injected *diskFault
+			if !errors.As(sh.Fault, &injected) || injected.errno != want {
+				t.Fatalf("first storage fault %v: want the injected %v", sh.Fault, want)
+			}
+			bad.mu.Lock()
+			fatal := bad.guards[0].Fatal()
+			bad.mu.Unlock()
+			switch {
+			case tc.fault == witnessENOSPC && injected.name != witnessFile:
+				t.Fatalf("first storage fault %v: want the witness's write", sh.Fault)
+			case injected.name == witnessFile:
+				t.Logf("the first fault met the witness's write: %v", sh.Fault)
+			case fatal == nil || !errors.Is(sh.Fault, fatal):
+				t.Fatalf("first storage fault %v, on %s: want Pebble's fatal error on the first open (%v)", sh.Fault, injected.name, fatal)
 			}
 			ref := ds[0].sm.items()
 			for _, d := range ds {
