@@ -402,18 +402,34 @@ type deliverResult struct {
 
 // applyDeliverBatch applies a pass's deliveries in order, skipping a
 // redelivery of a message that is not pending any more: acknowledged
-// (or terminated, forgotten) between the pass's choice and its entry.
-// The test reads only state every replica stores and restores alike
-// (the pending set), not what a restart rebuilds (which message is
-// queued for redelivery), so that replicas never skip differently.
+// (or terminated, forgotten) between the pass's choice and its entry;
+// and a first delivery of a message delivered since: a pass chosen from
+// a state older than the log's (a server that lost and regained
+// leadership proposes from what it had applied, and its entry lands
+// behind its successor's deliveries and acks) would otherwise make an
+// acknowledged message pending again. The tests read only state every
+// replica stores and restores alike (the pending set, the position and
+// the last-per-subject starts), not what a restart rebuilds (which
+// message is queued for redelivery), so that replicas never skip
+// differently.
 func (c *consumer) applyDeliverBatch(o *opDeliverBatch) []deliverResult {
 	res := make([]deliverResult, len(o.Items))
 	for i, it := range o.Items {
 		if it.Redelivery && c.pending[it.Seq] == nil {
 			continue
 		}
+		if !it.Redelivery && !c.firstDeliveryDue(it.Seq) {
+			continue
+		}
 		r := c.applyDeliver(&opDeliver{Seq: it.Seq, Redelivery: it.Redelivery, Now: o.Now, Deadline: it.Deadline})
 		res[i] = deliverResult{count: r.count, dseq: c.dseq, first: r.first}
 	}
 	return res
+}
+
+// firstDeliveryDue reports whether seq is still to be delivered for the
+// first time: at or past the position, or the next last-per-subject
+// start below it.
+func (c *consumer) firstDeliveryDue(seq uint64) bool {
+	return seq >= c.next || (len(c.lps) > 0 && c.lps[0] == seq)
 }

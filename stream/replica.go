@@ -371,8 +371,18 @@ func (r *replica) barrier() error {
 var stateDescriptor = []byte("wisp stream state v1")
 
 // Snapshot returns the descriptor raft keeps in the place of the stream's
-// state: taking it costs nothing on the host's loop.
-func (r *replica) Snapshot() ([]byte, error) { return stateDescriptor, nil }
+// state, once the local store has committed and fsynced every entry
+// Apply handed it (barrier): the host compacts the log behind the
+// snapshot, and the store does not fsync the entries it applies
+// (appliedOp is Replayable), so without the barrier a power loss could
+// leave the store behind the log's new start with nothing to replay
+// from, and the replica would start empty.
+func (r *replica) Snapshot() ([]byte, error) {
+	if err := r.barrier(); err != nil {
+		return nil, fmt.Errorf("stream %s: snapshot: %w", r.s.name, err)
+	}
+	return stateDescriptor, nil
+}
 
 // WriteState writes the stream as an archive (archive.go) with its
 // consumers into w, as of the last entry the local store committed, once
