@@ -326,6 +326,9 @@ func TestBinaryReplicatedStreamRepeatedKills(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			l.mu.Lock()
+			for _, p := range l.problems {
+				t.Error(p)
+			}
 			var missing []uint64
 			for seq := uint64(1); seq <= last && len(missing) < 20; seq++ {
 				if !l.delivered[seq] {
