@@ -269,7 +269,10 @@ func (wb *WriteBatch) resetLog(g *GroupStorage) error {
 	if err := wb.b.Delete(kindKey(g.group, kindSnapshot), nil); err != nil {
 		return err
 	}
-	st.snap, st.trunc = nil, truncRecord{}
+	if err := wb.b.Delete(kindKey(g.group, kindStreamed), nil); err != nil {
+		return err
+	}
+	st.snap, st.trunc, st.streamed = nil, truncRecord{}, streamedRecord{}
 	st.hard.lastIndex, st.hard.lastTerm, st.hard.commit = 0, 0, 0
 	st.terms, st.cache = nil, entryCache{}
 	return nil

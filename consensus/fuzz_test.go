@@ -15,6 +15,8 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add(sk, encodeState(sk, stateRecord{term: 3, vote: 1, commit: 2, lastIndex: 2, lastTerm: 1}))
 	tk := kindKey(1, kindTrunc)
 	f.Add(tk, encodeTrunc(tk, truncRecord{9, 2}))
+	ak := kindKey(1, kindStreamed)
+	f.Add(ak, encodeStreamed(ak, streamedRecord{snap: 40, state: 49}))
 	f.Add([]byte("short"), []byte{1, 2})
 	f.Fuzz(func(t *testing.T, key, value []byte) {
 		if e, err := decodeEntry(key, value); err == nil {
@@ -30,6 +32,11 @@ func FuzzDecodeRecord(f *testing.F) {
 		if tr, err := decodeTrunc(key, value); err == nil {
 			if string(encodeTrunc(key, tr)) != string(value) {
 				t.Fatal("truncation record does not round-trip")
+			}
+		}
+		if a, err := decodeStreamed(key, value); err == nil {
+			if string(encodeStreamed(key, a)) != string(value) {
+				t.Fatal("streamed state record does not round-trip")
 			}
 		}
 		if p, err := openRecord(key, value); err == nil {

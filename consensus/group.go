@@ -154,6 +154,13 @@ func (g *group) reconcileAt(h *Host, wb *WriteBatch, applied uint64) error {
 			return fmt.Errorf("consensus: group %d: restore snapshot: %w", g.id, err)
 		}
 		applied = snap.GetMetadata().GetIndex()
+	case applied > st.hard.lastIndex && g.streamed() && st.streamed.covers(st, applied):
+		// A streamed state installed past its snapshot before the log
+		// received the entries between them: nothing was lost
+		// (streamed.go). Raft delivers those entries again; the host
+		// skips them (applyEntries).
+		h.log.Info("state machine holds a streamed state past its snapshot: keeping it",
+			"group", g.id, "applied", applied, "snapshot_index", st.streamed.snap)
 	case applied > st.hard.lastIndex:
 		h.log.Warn("state machine is ahead of its damaged raft log: starting the replica empty, it recovers from its peers",
 			"group", g.id, "applied", applied, "log_last_index", st.hard.lastIndex)
@@ -164,8 +171,9 @@ func (g *group) reconcileAt(h *Host, wb *WriteBatch, applied uint64) error {
 	}
 	if st.hard.commit < applied {
 		// What was applied was committed; the commit index may have lagged
-		// in an unsynced write.
-		st.hard.commit = applied
+		// in an unsynced write. It never passes the log's end (a streamed
+		// state can).
+		st.hard.commit = min(applied, st.hard.lastIndex)
 	}
 	g.applied = applied
 	return nil
@@ -194,12 +202,13 @@ func (g *group) streamed() bool {
 // startRaft creates the RawNode from the group's storage.
 func (g *group) startRaft(h *Host) error {
 	c := h.cfg
+	_, _, commit := g.gs.HardState()
 	rn, err := raft.NewRawNode(&raft.Config{
 		ID:                        c.ID,
 		ElectionTick:              c.ElectionTicks,
 		HeartbeatTick:             c.HeartbeatTicks,
 		Storage:                   g.gs,
-		Applied:                   g.applied,
+		Applied:                   min(g.applied, commit), // a streamed state may be past the log (streamed.go)
 		MaxSizePerMsg:             c.MaxSizePerMsg,
 		MaxInflightMsgs:           c.MaxInflightMsgs,
 		MaxCommittedSizePerReady:  4 * c.MaxSizePerMsg,
@@ -435,6 +444,11 @@ func (g *group) maybeSnapshot(h *Host, post *WriteBatch) error {
 	}
 	confNewer := st.snap != nil && st.confIndex > last && g.applied >= st.confIndex
 	if g.applied < last+h.cfg.SnapshotEntries && !confNewer {
+		return nil
+	}
+	if g.applied > st.hard.lastIndex {
+		// A streamed state past the log's end (streamed.go): the log
+		// must reach it before a snapshot can be taken there.
 		return nil
 	}
 	data, err := g.sm.Snapshot()

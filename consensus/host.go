@@ -483,6 +483,13 @@ func (h *Host) handleReady(out *outbox) error {
 			if err := wb.ApplySnapshot(g.gs, rd.Snapshot); err != nil {
 				return err
 			}
+			if idx := rd.Snapshot.GetMetadata().GetIndex(); g.streamed() && g.staged != nil && g.staged.Index >= idx {
+				// Synced with the snapshot, before the state is installed
+				// (streamed.go).
+				if err := wb.setStreamed(g.gs, streamedRecord{snap: idx, state: g.staged.Index}); err != nil {
+					return err
+				}
+			}
 			// raft's MustSync does not count a snapshot, but the follower
 			// acknowledges it in this Ready's messages.
 			sync = true

@@ -15,6 +15,7 @@ import "encoding/binary"
 //	keyPrefix | group | 'c'           configuration (raftpb.ConfState)
 //	keyPrefix | group | 'i'           index of the last configuration change in 'c'
 //	keyPrefix | group | 'r'           present while the replica recovers lost state
+//	keyPrefix | group | 'a'           the latest streamed state installed: its snapshot's index and its own
 const keyPrefix = "\x00wisp-raft/"
 
 const (
@@ -25,6 +26,7 @@ const (
 	kindConf       = 'c'
 	kindConfIndex  = 'i'
 	kindRecovering = 'r'
+	kindStreamed   = 'a'
 )
 
 const groupKeyLen = len(keyPrefix) + 8

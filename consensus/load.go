@@ -181,6 +181,10 @@ func (s *Store) load(group uint64) (*groupState, LoadReport, error) {
 	if err != nil {
 		return nil, rep, err
 	}
+	_, err = read(kindStreamed, func(k, v []byte) (err error) { st.streamed, err = decodeStreamed(k, v); return })
+	if err != nil {
+		return nil, rep, err
+	}
 	_, err = read(kindRecovering, func(k, v []byte) error { st.recovering = true; _, err := openRecord(k, v); return err })
 	if err != nil {
 		return nil, rep, err

@@ -156,6 +156,13 @@ func streamHosts(t *testing.T, n, keep uint64) (*stateNet, []*Host, []*streamSM,
 
 // start runs host id on db with a fresh streamSM in group 5.
 func (s *stateNet) start(t *testing.T, id uint64, db *pebble.DB, peers []uint64) (*Host, *streamSM) {
+	sm := &streamSM{}
+	return s.startWith(t, id, db, peers, sm), sm
+}
+
+// startWith runs host id on db with sm (a state machine whose state
+// survived the host) in group 5.
+func (s *stateNet) startWith(t *testing.T, id uint64, db *pebble.DB, peers []uint64, sm *streamSM) *Host {
 	cfg := testConfig(id, NewStore(db, nil), stateTransport{s, id})
 	if s.keep > 0 {
 		cfg.KeepEntries = s.keep
@@ -169,11 +176,10 @@ func (s *stateNet) start(t *testing.T, id uint64, db *pebble.DB, peers []uint64)
 	s.hosts[id] = h
 	s.mu.Unlock()
 	s.net.Attach(h)
-	sm := &streamSM{}
 	if err := h.AddGroup(context.Background(), GroupConfig{ID: 5, Peers: peers, Bootstrap: true, StateMachine: sm}); err != nil {
 		t.Fatal(err)
 	}
-	return h, sm
+	return h
 }
 
 func votersOf(t *testing.T, h *Host) []uint64 {

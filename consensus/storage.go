@@ -69,6 +69,9 @@ type groupState struct {
 	snap       *pb.Snapshot // latest snapshot, nil if none
 	trunc      truncRecord  // the log holds entries after trunc.index
 	recovering bool
+	// streamed is the latest streamed state installed over snapshot
+	// streamed.snap (state_stream.go); zero if none.
+	streamed streamedRecord
 	// terms covers the entries from terms[0].first through
 	// hard.lastIndex (terms.go); nil after a load, a snapshot or a reset
 	// until entries are appended. Replaced, never written in place.
