@@ -36,6 +36,14 @@ func (svc *Service) recover(st Store, storage Storage) error {
 	}
 	for _, meta := range metas {
 		s := newStream(svc, st, meta)
+		if s.repl != nil {
+			if err := s.dropCutInstall(); err != nil {
+				svc.log.Error("replicated stream unreadable; kept offline", "stream", s.name, "err", err.Error())
+				svc.damagedStreams.Add(1)
+				svc.offline[s.name] = fmt.Sprintf("its interrupted snapshot install cannot be dropped: %v", err)
+				continue
+			}
+		}
 		s.noteDedupeGap(st.Lost(s.id))
 		if err := s.load(svc.clock.Now()); err != nil {
 			// A read error here is damage Pebble detected (a bad block

@@ -46,6 +46,12 @@ type chaosServer struct {
 	// onPowerLoss, when set, runs while a power loss of the server is
 	// under way (its disk keeps no more writes) and before it is down.
 	onPowerLoss func()
+	// wrapFS, when set, wraps the server's disk at its next start (a
+	// test watching or timing the writes it makes).
+	wrapFS func(vfs.FS) vfs.FS
+	// beforeReplication, when set, runs at its next start once its stream
+	// layer is open and serving, before its replication starts.
+	beforeReplication func(*streamLayers)
 }
 
 // chaosCluster is n servers and the proxies between them: links[i][j]
@@ -160,7 +166,10 @@ func (c *chaosCluster) start(s *chaosServer) error {
 	if err != nil {
 		return err
 	}
-	fs := s.fs
+	var fs vfs.FS = s.fs
+	if s.wrapFS != nil {
+		fs = s.wrapFS(fs)
+	}
 	tuneStreams = func(o *stream.Options) { o.FS = fs }
 	layers, err := startStreams(cfg, srv, log)
 	tuneStreams = nil
@@ -170,6 +179,9 @@ func (c *chaosCluster) start(s *chaosServer) error {
 	if err := srv.Start(); err != nil {
 		layers.close()
 		return err
+	}
+	if s.beforeReplication != nil {
+		s.beforeReplication(layers)
 	}
 	// Small snapshot periods, so that compaction and snapshot catch-up
 	// happen within a run.

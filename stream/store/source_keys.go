@@ -86,3 +86,28 @@ func (r Reader) Applied(id uint32) (uint64, error) {
 	index, _, err := r.SourceSeq(id, appliedKey)
 	return index, err
 }
+
+// installingKey is the source key under which a replicated stream marks a
+// peer's snapshot being installed over its state (stream's
+// replica_restore.go): written with the batch that clears the old state,
+// removed with the one that completes the new, so a store found holding
+// it lost power or crashed part way and holds part of a state.
+const installingKey = "\x00raft-installing"
+
+// PutInstalling marks stream id as having the state at raft log index
+// index installed over it, in the batch that clears its old state.
+func (b *Batch) PutInstalling(id uint32, index uint64) error {
+	return b.PutSourceSeq(id, installingKey, index)
+}
+
+// ClearInstalling removes PutInstalling's mark, in the batch that
+// completes the install (or drops what an interrupted one wrote).
+func (b *Batch) ClearInstalling(id uint32) error {
+	return b.b.Delete(sourceKey(id, installingKey), nil)
+}
+
+// Installing reports whether stream id carries an install's mark, and
+// the index of the state that was being installed.
+func (r Reader) Installing(id uint32) (index uint64, ok bool, err error) {
+	return r.SourceSeq(id, installingKey)
+}
