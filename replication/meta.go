@@ -68,6 +68,12 @@ type Meta struct {
 	// waited to be added: it was never a member, so it cannot have voted
 	// in any group (meta_join.go).
 	waitedToJoin bool
+	// removed: this server found it was removed from the group
+	// (meta_removed.go); it takes part in nothing.
+	removed bool
+	// removedRounds counts the rounds in a row that said so (checkRemoved's
+	// loop only).
+	removedRounds int
 
 	stop chan struct{}
 	done chan struct{}
@@ -135,7 +141,7 @@ func (m *Meta) step() {
 		if err := m.tryStart(peers); err != nil {
 			m.log.Error("meta group did not start", "err", err)
 		}
-	} else {
+	} else if !m.checkRemoved() {
 		m.voterNames() // keeps the members' names up with additions
 		m.addJoiners(peers)
 	}
@@ -158,6 +164,11 @@ func (m *Meta) ownHello() hello {
 		if set, complete = m.candidates(m.node.net.Peers()); !complete {
 			set = nil // not yet known: says nothing a peer could disagree with
 		}
+	}
+	if m.Removed() {
+		// The members as they told it: not pristine, not a member, not
+		// asking to join.
+		return hello{Set: set}
 	}
 	if !started {
 		m.mu.Lock()

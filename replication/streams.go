@@ -115,6 +115,9 @@ func (s *streams) reconcile() {
 		return
 	}
 	want := s.node.meta.sm.streamAssignments()
+	if s.node.meta.Removed() {
+		want = nil // removed from the cluster: it holds no stream (meta_removed.go)
+	}
 	self := s.node.name
 	for name, a := range want {
 		if a.Group == 0 || !slices.Contains(a.Peers, self) {
