@@ -14,7 +14,9 @@ import (
 // would try for ever, and its stream layer would answer direct gets from
 // copies the cluster has moved elsewhere.
 //
-// It finds out from the members' hellos: once a majority of the voters
+// A server removed while it ran applies its own removal: its replica's
+// voters no longer include it. One removed while down finds out from the
+// members' hellos: once a majority of the voters
 // its copy names say, with fresh hellos from replicas that are not
 // pristine, that the group's members do not include it, the removal is
 // committed. It then takes part in nothing until an operator acts: it
@@ -41,6 +43,14 @@ func (m *Meta) checkRemoved() bool {
 		return true
 	}
 	self := m.node.name
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	voters, err := m.node.host.Voters(ctx, MetaGroup)
+	cancel()
+	if err == nil && len(voters) > 0 && !slices.Contains(voters, m.node.tr.selfID) {
+		// Its own replica applied its removal (it ran when removed):
+		// its voters are the members.
+		return m.leave(m.voterNames(), nil)
+	}
 	if !m.hadState || !slices.Contains(members, self) {
 		// A server that joined in this run was added by a leader whose
 		// followers may still tell the members without it for a moment.
@@ -69,10 +79,19 @@ func (m *Meta) checkRemoved() bool {
 	if m.removedRounds++; m.removedRounds < removedRounds {
 		return false
 	}
+	return m.leave(theirs, without)
+}
+
+// leave takes this server out of everything once it found it was
+// removed: members are the members without it (its hellos say them, so
+// that a server joining meanwhile knows the group exists without it),
+// told the members that said so (nil when its own replica applied the
+// removal).
+func (m *Meta) leave(members, told []string) bool {
 	m.log.Error("this server was removed from the cluster: the meta group's members no longer include it; "+
 		"it takes no part in the meta group or in any replicated stream until an operator acts. "+
 		"To bring it back, stop it, empty its store directory and start it again: it then joins as a new member",
-		"members", theirs, "told_by", without)
+		"members", members, "told_by", told)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := m.node.host.RemoveGroup(ctx, MetaGroup, false); err != nil {
@@ -80,7 +99,7 @@ func (m *Meta) checkRemoved() bool {
 		return false
 	}
 	m.mu.Lock()
-	m.removed, m.members = true, theirs
+	m.removed, m.members = true, members
 	m.mu.Unlock()
 	m.node.streamsMu.Lock()
 	s := m.node.streams

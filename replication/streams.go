@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -44,6 +45,9 @@ type streams struct {
 	mu      sync.Mutex
 	running map[string]runningReplica // by stream name
 	leaders map[uint64]bool           // groups this server leads, as last told
+	// leftAll: this server was removed from the cluster and dropped every
+	// replica its copy of the meta group assigned it (dropAllRemoved).
+	leftAll bool
 
 	kick chan struct{}
 	// changes carries leadership changes from the host's loop to
@@ -116,7 +120,8 @@ func (s *streams) reconcile() {
 	}
 	want := s.node.meta.sm.streamAssignments()
 	if s.node.meta.Removed() {
-		want = nil // removed from the cluster: it holds no stream (meta_removed.go)
+		s.dropAllRemoved(want)
+		return
 	}
 	self := s.node.name
 	for name, a := range want {
@@ -147,6 +152,30 @@ func (s *streams) reconcile() {
 		r := s.running[name]
 		s.mu.Unlock()
 		s.drop(name, r)
+	}
+}
+
+// dropAllRemoved drops every stream replica of a server removed from the
+// cluster (meta_removed.go): those running, and those its copy of the
+// meta group still assigns to it, which its stream layer holds from its
+// store whether or not they ran (the cluster moved them before the
+// removal completed).
+func (s *streams) dropAllRemoved(stale map[string]Assignment) {
+	s.mu.Lock()
+	running := maps.Clone(s.running)
+	done := s.leftAll
+	s.leftAll = true
+	s.mu.Unlock()
+	for name, r := range running {
+		s.drop(name, r)
+	}
+	if done {
+		return
+	}
+	for name, a := range stale {
+		if _, ok := running[name]; !ok && a.Group != 0 && slices.Contains(a.Peers, s.node.name) {
+			s.drop(name, runningReplica{group: a.Group})
+		}
 	}
 }
 

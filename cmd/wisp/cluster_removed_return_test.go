@@ -2,44 +2,46 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go"
 )
 
-// metaTerms is every running server's meta term and leader.
+// metaTerms is every running server's meta term and leader: equal
+// before and after, no election happened.
 func metaTerms(nodes []*streamNode) map[string]string {
 	out := map[string]string{}
 	for _, n := range nodes {
 		if n.running {
 			st := n.node.MetaStatus(context.Background())
-			out[n.name] = fmt.Sprintf("term %d leader %s size %d", st.Term, st.Leader, st.Size)
+			out[n.name] = fmt.Sprintf("term %d leader %s", st.Term, st.Leader)
 		}
 	}
 	return out
 }
 
-// directGetFrom asks server n's own replica of stream for sequence seq:
-// the message's payload, or "" when it answers none.
-func directGetFrom(t *testing.T, n *streamNode, stream string, seq uint64) string {
-	t.Helper()
-	nc, err := nats.Connect(n.url(), nats.Timeout(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
+// allURLs lists every node's client URL, for a client that must survive
+// any one of them stopping.
+func allURLs(nodes []*streamNode) string {
+	var u []string
+	for _, n := range nodes {
+		u = append(u, n.url())
 	}
-	defer nc.Close()
-	req, _ := json.Marshal(map[string]uint64{"seq": seq})
-	m, err := nc.Request("$JS.API.DIRECT.GET."+stream, req, 3*time.Second)
-	if err != nil || m.Header.Get("Status") != "" {
-		return ""
+	return strings.Join(u, ",")
+}
+
+// otherThan is the first node that is not n.
+func otherThan(nodes []*streamNode, n *streamNode) *streamNode {
+	for _, o := range nodes {
+		if o != n {
+			return o
+		}
 	}
-	return string(m.Data)
+	return nil
 }
 
 // TestRemovedServerComesBack: four servers, an R3 stream; one of its
@@ -51,7 +53,7 @@ func directGetFrom(t *testing.T, n *streamNode, stream string, seq uint64) strin
 func TestRemovedServerComesBack(t *testing.T) {
 	nodes := startStreamCluster(t, "rb", 4)
 	meta := waitMetaLeader(t, nodes)
-	nc, js := jsConnect(t, nodes[0].url())
+	nc, js := jsConnect(t, allURLs(nodes))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cfg := jetstreamR3("ORDERS", "orders.>")
@@ -65,18 +67,15 @@ func TestRemovedServerComesBack(t *testing.T) {
 	var gone *streamNode
 	leader := streamLeader(nodes, js, "ORDERS")
 	for _, n := range nodes {
-		if slices.Contains(before, n.name) && n.name != leader && n.name != meta && n != nodes[0] {
+		// Of the stream's two followers, at most one leads the meta group.
+		if slices.Contains(before, n.name) && n.name != leader && n.name != meta {
 			gone = n
 			break
 		}
 	}
-	if gone == nil {
-		// Both followers are the meta leader or the first server: move
-		// the meta leader away first would change what is checked.
-		t.Skipf("no follower of the stream other than the meta leader %s and %s (group %v)", meta, nodes[0].name, before)
-	}
+	via := otherThan(nodes, gone)
 	gone.stop()
-	remove := removeServer(nodes[0].node, nodes[0].layers)
+	remove := removeServer(via.node, via.layers)
 	if err := remove(ctx, gone.name, ""); err != nil {
 		t.Fatalf("removing %s: %v", gone.name, err)
 	}
@@ -111,7 +110,7 @@ func TestRemovedServerComesBack(t *testing.T) {
 	if l := streamLeader(nodes, js, "ORDERS"); l != sleader {
 		t.Fatalf("the stream's leader is %s, was %s", l, sleader)
 	}
-	if m, err := nodes[0].node.MetaMember(ctx, gone.name, ""); err == nil {
+	if m, err := via.node.MetaMember(ctx, gone.name, ""); err == nil {
 		t.Fatalf("%s is a member again", m)
 	}
 	checkHolds(t, js, "ORDERS", acked)
@@ -136,4 +135,59 @@ func TestRemovedServerComesBack(t *testing.T) {
 		acked[i] = seq
 	}
 	checkHolds(t, js, "ORDERS", acked)
+}
+
+// TestRunningServerRemovedTakesNoPart: a server removed from the cluster
+// while it runs applies its own removal: it says so, drops the stream it
+// held and takes part in nothing, and the meta group's leader and term
+// stay as they were; restarted with its store it stays out.
+func TestRunningServerRemovedTakesNoPart(t *testing.T) {
+	nodes := startStreamCluster(t, "rr", 4)
+	meta := waitMetaLeader(t, nodes)
+	nc, js := jsConnect(t, allURLs(nodes))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstreamR3("ORDERS", "orders.>")); err != nil {
+		t.Fatal(err)
+	}
+	acked := publishAcked(t, js, "orders", 0, 10)
+	var before []string
+	waitLong(t, "the stream's group", func() bool { before, _ = groupOf(nc, "ORDERS"); return len(before) == 3 })
+	var gone *streamNode
+	leader := streamLeader(nodes, js, "ORDERS")
+	for _, n := range nodes {
+		if slices.Contains(before, n.name) && n.name != leader && n.name != meta {
+			gone = n
+			break
+		}
+	}
+	via := otherThan(nodes, gone)
+	terms := metaTerms(nodes)
+	delete(terms, gone.name)
+	if err := removeServer(via.node, via.layers)(ctx, gone.name, ""); err != nil {
+		t.Fatalf("removing %s: %v", gone.name, err)
+	}
+	waitLong(t, gone.name+" to find it was removed", gone.node.Meta().Removed)
+	waitLong(t, gone.name+" to drop the stream", func() bool { return localCount(gone, "ORDERS") == -1 })
+	waitLong(t, "the stream whole again", func() bool {
+		got, current := groupOf(nc, "ORDERS")
+		return len(got) == 3 && !slices.Contains(got, gone.name) && current
+	})
+	now := metaTerms(nodes)
+	delete(now, gone.name)
+	if !maps.Equal(now, terms) {
+		t.Fatalf("the meta group changed: %v, before %v", now, terms)
+	}
+	gone.stop()
+	gone.start(t)
+	waitLong(t, gone.name+" to find again it was removed", gone.node.Meta().Removed)
+	for i, seq := range publishAcked(t, js, "orders", 10, 5) {
+		acked[i] = seq
+	}
+	checkHolds(t, js, "ORDERS", acked)
+	now = metaTerms(nodes)
+	delete(now, gone.name)
+	if !maps.Equal(now, terms) {
+		t.Fatalf("the meta group changed after the restart: %v, before %v", now, terms)
+	}
 }
