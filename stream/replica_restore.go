@@ -181,6 +181,8 @@ func (s *stream) abandonInstall(index uint64) {
 		s.svc.log.Error("dropping a replicated stream's failed snapshot install", "stream", s.name, "index", index, "err", err)
 	}
 	s.mu.Lock()
+	s.consumers = 0 // stopped with the state the install cleared
+	s.dedupeGapUntil = 0
 	err := s.rebuildLocked()
 	s.mu.Unlock()
 	if err != nil {
