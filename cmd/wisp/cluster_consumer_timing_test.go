@@ -426,3 +426,83 @@ func TestReplicatedConsumerDeadLetterOtherLeader(t *testing.T) {
 	}
 	waitReplicaConsumersAlike(t, nodes, name, "D")
 }
+
+// TestReplicatedConsumerNakDelayFromSnapshot: a replica that was down
+// while a message was nak'd with a delay catches up from a snapshot (the
+// log it missed is compacted away), then leads: it holds the nak's
+// deadline as the others do and does not redeliver before it.
+func TestReplicatedConsumerNakDelayFromSnapshot(t *testing.T) {
+	nodes := startStreamClusterWith(t, "ns", 3, 32)
+	waitMetaLeader(t, nodes)
+	// Every server's URL: the test stops one, maybe this client's.
+	_, js := jsConnect(t, nodes[0].url()+","+nodes[1].url()+","+nodes[2].url())
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Second)
+	defer cancel()
+	const name, delay = "NKS", 45 * time.Second
+	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{"nks.>"}, Replicas: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "nks.first", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "D", FilterSubject: "nks.first",
+		AckPolicy: jetstream.AckExplicitPolicy, AckWait: 2 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	leader := streamLeader(nodes, js, name)
+	var away *streamNode
+	for _, n := range nodes {
+		if n.name != leader && leader != "" {
+			away = n
+			break
+		}
+	}
+	if away == nil {
+		t.Fatal("no stream leader")
+	}
+	away.stop()
+	var msgs []jetstream.Msg
+	waitLong(t, "the first delivery", func() bool { msgs = fetchSome(t, js, name, 1, 3*time.Second); return len(msgs) == 1 })
+	nakAt := time.Now()
+	if err := msgs[0].NakWithDelay(delay); err != nil {
+		t.Fatal(err)
+	}
+	// Enough entries after the nak that the log the stopped replica
+	// missed is compacted: it catches up from a snapshot.
+	publishAcked(t, js, "nks.fill", 0, 200)
+	away.start(t)
+	waitLong(t, "the replica caught up", func() bool {
+		for _, st := range away.layers.global().Stats().Streams {
+			if st.Name == name {
+				return st.Messages == 201
+			}
+		}
+		return false
+	})
+	waitLong(t, "the caught-up replica leads", func() bool {
+		l := streamLeader(nodes, js, name)
+		if l == away.name {
+			return true
+		}
+		if l != "" {
+			nodeNamed(nodes, l).node.StepDown(ctx, 2)
+		}
+		return false
+	})
+	var got jetstream.Msg
+	waitLong(t, "the redelivery", func() bool {
+		for _, m := range fetchSome(t, js, name, 1, 2*time.Second) {
+			if time.Since(nakAt) < delay {
+				md, _ := m.Metadata()
+				t.Fatalf("redelivered %v after a nak with a delay of %v (delivery %d)", time.Since(nakAt), delay, md.NumDelivered)
+			}
+			got = m
+		}
+		return got != nil
+	})
+	if err := got.DoubleAck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitReplicaConsumersAlike(t, nodes, name, "D")
+}
