@@ -338,7 +338,7 @@ func (svc *Service) loadConsumers(s *stream) {
 // redelivery its operations decided (storedDue): a nak's delay or a
 // +WPI extension stays, a queued message is queued again, a message held
 // for its dead-letter copy stays held (its leader copies it,
-// requeueHeldLocked). A record from before deadlines were stored, or a
+// heldJobsLocked). A record from before deadlines were stored, or a
 // hold the consumer has no dead-letter subject for any more, is due an
 // ack_wait after its last delivery. Called with mu held.
 func (c *consumer) restoreDue(seq uint64, p *pend, due int64) {
