@@ -119,3 +119,32 @@ func TestConsumerRestartKeepsLastPerSubject(t *testing.T) {
 		t.Fatalf("after the starts got %s, want 6", a[0])
 	}
 }
+
+// TestConsumerStateRecordLastPerSubject: the state record carries the
+// last-per-subject starts after its fixed part; a record without them
+// (as every record was before) reads with none, and a damaged tail is
+// refused rather than read as other starts.
+func TestConsumerStateRecordLastPerSubject(t *testing.T) {
+	a := newAckState(RetentionLimits)
+	a.next, a.dseq, a.afC, a.afS = 1000, 7, 3, 2
+	a.lps = []uint64{3, 5, 900, 1 << 40}
+	rec := a.encodeState()
+	b := newAckState(RetentionLimits)
+	if err := b.decodeState(rec); err != nil {
+		t.Fatal(err)
+	}
+	if b.next != 1000 || b.dseq != 7 || b.afC != 3 || b.afS != 2 || len(b.lps) != 4 || b.lps[2] != 900 || b.lps[3] != 1<<40 {
+		t.Fatalf("decoded %+v", b)
+	}
+	if err := b.decodeState(rec[:stateLen]); err != nil || b.lps != nil {
+		t.Fatalf("fixed part alone: lps %v, %v", b.lps, err)
+	}
+	for cut := stateLen + 1; cut < len(rec); cut++ {
+		if err := b.decodeState(rec[:cut]); err == nil {
+			t.Fatalf("a record cut at %d of %d read as %v", cut, len(rec), b.lps)
+		}
+	}
+	if err := b.decodeState(append(rec, 0)); err == nil {
+		t.Fatal("a trailing byte was accepted")
+	}
+}
