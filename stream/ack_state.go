@@ -181,6 +181,7 @@ func (a *ackState) updateFloor() {
 // schedule (re)sets the redelivery deadline of pending message seq.
 func (a *ackState) schedule(seq uint64, p *pend, at time.Time) {
 	p.due = at.UnixNano()
+	a.dirty[seq] = struct{}{} // the deadline is stored with it (storedDue)
 	heap.Push(&a.deadlines, deadline{at: p.due, seq: seq})
 	if len(a.deadlines) > 2*len(a.pending)+1024 {
 		a.compactDeadlines()
@@ -206,6 +207,7 @@ func (a *ackState) queueRedelivery(seq uint64, p *pend) {
 		return
 	}
 	p.queued, p.due = true, 0
+	a.dirty[seq] = struct{}{}
 	heap.Push(&a.rdq, seq)
 }
 
@@ -238,6 +240,7 @@ func (a *ackState) expire(now time.Time, maxDeliver int) (exhausted []uint64, qu
 		}
 		if maxDeliver > 0 && p.count >= uint64(maxDeliver) {
 			p.due = 0
+			a.dirty[d.seq] = struct{}{}
 			exhausted = append(exhausted, d.seq)
 			continue
 		}
@@ -247,23 +250,40 @@ func (a *ackState) expire(now time.Time, maxDeliver int) (exhausted []uint64, qu
 	return exhausted, queued
 }
 
-// stateLen is the size of the stored state record: next, dseq, ack floor
-// (consumer, stream), last delivery and last ack times.
+// stateLen is the size of the stored state record's fixed part: next,
+// dseq, ack floor (consumer, stream), last delivery and last ack times.
+// While last-per-subject starts remain to be delivered they follow it:
+// their number and each as the difference from the one before, as
+// uvarints. Without them the record is the fixed part alone, as it was
+// before the starts were stored.
 const stateLen = 6 * 8
 
 func (a *ackState) encodeState() []byte {
-	b := make([]byte, 0, stateLen)
+	b := make([]byte, 0, stateLen+len(a.lps)*3)
 	b = binary.BigEndian.AppendUint64(b, a.next)
 	b = binary.BigEndian.AppendUint64(b, a.dseq)
 	b = binary.BigEndian.AppendUint64(b, a.afC)
 	b = binary.BigEndian.AppendUint64(b, a.afS)
 	b = binary.BigEndian.AppendUint64(b, uint64(unixNanos(a.lastDlv)))
-	return binary.BigEndian.AppendUint64(b, uint64(unixNanos(a.lastAck)))
+	b = binary.BigEndian.AppendUint64(b, uint64(unixNanos(a.lastAck)))
+	if len(a.lps) > 0 {
+		b = binary.AppendUvarint(b, uint64(len(a.lps)))
+		prev := uint64(0)
+		for _, seq := range a.lps {
+			b = binary.AppendUvarint(b, seq-prev)
+			prev = seq
+		}
+	}
+	return b
 }
 
 func (a *ackState) decodeState(b []byte) error {
-	if len(b) != stateLen {
+	if len(b) < stateLen {
 		return fmt.Errorf("%w: consumer state is %d bytes", store.ErrCorrupt, len(b))
+	}
+	lps, err := decodeLPS(b[stateLen:])
+	if err != nil {
+		return err
 	}
 	a.next = binary.BigEndian.Uint64(b[0:])
 	a.dseq = binary.BigEndian.Uint64(b[8:])
@@ -275,7 +295,56 @@ func (a *ackState) decodeState(b []byte) error {
 	if ns := int64(binary.BigEndian.Uint64(b[40:])); ns != 0 {
 		a.lastAck = time.Unix(0, ns)
 	}
+	a.lps = lps
 	return nil
+}
+
+// decodeLPS reads the last-per-subject starts after the state record's
+// fixed part, ascending as they were written.
+func decodeLPS(b []byte) ([]uint64, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n == 0 || n > uint64(len(b)-k) { // each takes at least a byte
+		return nil, fmt.Errorf("%w: consumer state's last-per-subject count", store.ErrCorrupt)
+	}
+	b = b[k:]
+	lps := make([]uint64, 0, n)
+	prev := uint64(0)
+	for range n {
+		d, k := binary.Uvarint(b)
+		if k <= 0 || d == 0 || prev+d < prev {
+			return nil, fmt.Errorf("%w: consumer state's last-per-subject starts", store.ErrCorrupt)
+		}
+		b = b[k:]
+		prev += d
+		lps = append(lps, prev)
+	}
+	if len(b) != 0 {
+		return nil, fmt.Errorf("%w: %d bytes after the consumer state", store.ErrCorrupt, len(b))
+	}
+	return lps, nil
+}
+
+// Stored redelivery marks (store.Pending.Due): a pending message's
+// redelivery as the operations left it, so that a restart, or a replica
+// installing a snapshot, holds what the others hold. A positive Due is
+// the deadline; 0 is a record from before they were stored.
+const (
+	dueQueued int64 = -1 // queued for redelivery now
+	dueHeld   int64 = -2 // no deadline: held while its dead-letter copy is stored
+)
+
+// storedDue is p's redelivery as stored.
+func (p *pend) storedDue() int64 {
+	switch {
+	case p.queued:
+		return dueQueued
+	case p.due == 0:
+		return dueHeld
+	}
+	return p.due
 }
 
 // unixNanos is t in unix nanoseconds, with the zero time as 0.

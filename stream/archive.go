@@ -27,8 +27,9 @@ import (
 //
 //	'H' once: JSON archiveHeader (the stream's definition and last sequence)
 //	'M' per message, in increasing sequence: seq(8, big endian) | the store's message record (own crc)
-//	'C' per consumer: JSON archiveConsumer, then its 'P' records
-//	'P' pending entries of the consumer before: seq, dseq, count, ts (8 bytes each), at most archivePendingPerRecord
+//	'C' per consumer: JSON archiveConsumer, then its 'Q' (or 'P') records
+//	'Q' pending entries of the consumer before: seq, dseq, count, ts, due (8 bytes each), at most archivePendingPerRecord
+//	'P' the same without due, as archives were written before it was kept (read, no longer written)
 //	'E' once, last: messages(8) | consumers(8) | crc32c(4) of every byte before this record
 //
 // Nothing may follow 'E'. So an archive cut short anywhere lacks its end
@@ -44,6 +45,7 @@ const (
 	recMsg      byte = 'M'
 	recConsumer byte = 'C'
 	recPending  byte = 'P'
+	recPending2 byte = 'Q'
 	recEnd      byte = 'E'
 
 	// archiveMaxRecord bounds one record: a message of the largest
@@ -173,8 +175,9 @@ func (a *archiveWriter) consumer(c *archiveConsumer, pending []store.Pending) er
 			a.buf = binary.BigEndian.AppendUint64(a.buf, p.DSeq)
 			a.buf = binary.BigEndian.AppendUint64(a.buf, p.Count)
 			a.buf = binary.BigEndian.AppendUint64(a.buf, uint64(p.TS))
+			a.buf = binary.BigEndian.AppendUint64(a.buf, uint64(p.Due))
 		}
-		if err := a.record(recPending, a.buf); err != nil {
+		if err := a.record(recPending2, a.buf); err != nil {
 			return err
 		}
 	}
@@ -345,17 +348,24 @@ func (a *archiveReader) next() (archiveItem, error) {
 		a.inCons = true
 		a.cons++
 		return archiveItem{consumer: c}, nil
-	case recPending:
+	case recPending, recPending2:
 		if !a.inCons {
 			return archiveItem{}, archiveErr("pending entries before any consumer")
 		}
-		if len(p) == 0 || len(p)%32 != 0 || len(p)/32 > archivePendingPerRecord {
+		size := 32
+		if kind == recPending2 {
+			size = 40
+		}
+		if len(p) == 0 || len(p)%size != 0 || len(p)/size > archivePendingPerRecord {
 			return archiveItem{}, archiveErr("pending record of %d bytes", len(p))
 		}
-		out := make([]store.Pending, 0, len(p)/32)
-		for ; len(p) > 0; p = p[32:] {
+		out := make([]store.Pending, 0, len(p)/size)
+		for ; len(p) > 0; p = p[size:] {
 			pe := store.Pending{Seq: binary.BigEndian.Uint64(p), DSeq: binary.BigEndian.Uint64(p[8:]),
 				Count: binary.BigEndian.Uint64(p[16:]), TS: int64(binary.BigEndian.Uint64(p[24:]))}
+			if size == 40 {
+				pe.Due = int64(binary.BigEndian.Uint64(p[32:]))
+			}
 			if pe.Seq == 0 || pe.Seq > a.maxSeq || pe.DSeq == 0 || pe.Count == 0 {
 				return archiveItem{}, archiveErr("pending entry for sequence %d out of range", pe.Seq)
 			}

@@ -238,7 +238,14 @@ func (c *consumer) start() error {
 		c.hbNext = now.Add(c.cfg.IdleHeartbeat)
 	}
 	c.rearmLocked(now)
+	var held []dlJob
+	if c.s.isLeader() {
+		held = c.heldJobsLocked() // a restart's: the worker that held them is gone
+	}
 	c.mu.Unlock()
+	if len(held) > 0 {
+		c.queueDeadLetters(held)
+	}
 	go c.deliverLoop()
 	c.wake()
 	return nil

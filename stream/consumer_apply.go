@@ -128,6 +128,7 @@ func (c *consumer) applyLocked(enc []byte, out *outbox) (res ackResult) {
 		if o.decodeFields(&r); r.err == nil {
 			if len(c.lps) > 0 && c.lps[0] == o.Seq {
 				c.lps = c.lps[1:]
+				c.stateDirty = true // the stored starts lose it too
 			}
 			if p := c.pending[o.Seq]; p != nil {
 				c.dropPending(o.Seq, p)
@@ -149,6 +150,7 @@ func (c *consumer) applyLocked(enc []byte, out *outbox) (res ackResult) {
 		if o.decodeFields(&r); r.err == nil {
 			if p := c.pending[o.Seq]; p != nil && !p.queued {
 				p.due = 0 // no redelivery while its copy is stored; its heap entry is stale now
+				c.dirty[o.Seq] = struct{}{}
 			}
 		}
 	}

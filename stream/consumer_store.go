@@ -130,7 +130,7 @@ func (c *consumer) writeStateLocked(b *store.Batch) error {
 			return err
 		}
 		for seq, p := range c.pending {
-			if err := b.PutPending(id, name, store.Pending{Seq: seq, DSeq: p.dseq, Count: p.count, TS: p.ts}); err != nil {
+			if err := b.PutPending(id, name, store.Pending{Seq: seq, DSeq: p.dseq, Count: p.count, TS: p.ts, Due: p.storedDue()}); err != nil {
 				return err
 			}
 			p.stored = true
@@ -140,7 +140,7 @@ func (c *consumer) writeStateLocked(b *store.Batch) error {
 		for seq := range c.dirty {
 			var err error
 			if p := c.pending[seq]; p != nil {
-				err = b.PutPending(id, name, store.Pending{Seq: seq, DSeq: p.dseq, Count: p.count, TS: p.ts})
+				err = b.PutPending(id, name, store.Pending{Seq: seq, DSeq: p.dseq, Count: p.count, TS: p.ts, Due: p.storedDue()})
 				p.stored = true
 			} else {
 				err = b.DeletePending(id, name, seq)
@@ -334,6 +334,26 @@ func (svc *Service) loadConsumers(s *stream) {
 	}
 }
 
+// restoreDue gives a pending message brought back from the store the
+// redelivery its operations decided (storedDue): a nak's delay or a
+// +WPI extension stays, a queued message is queued again, a message held
+// for its dead-letter copy stays held (its leader copies it,
+// heldJobsLocked). A record from before deadlines were stored, or a
+// hold the consumer has no dead-letter subject for any more, is due an
+// ack_wait after its last delivery. Called with mu held.
+func (c *consumer) restoreDue(seq uint64, p *pend, due int64) {
+	switch {
+	case due > 0:
+		c.setDeadline(seq, p, time.Unix(0, due))
+	case due == dueQueued:
+		c.queueRedelivery(seq, p)
+	case due == dueHeld && c.cfg.deadLetterSubject() != "":
+		p.due = 0
+	default:
+		c.setDeadline(seq, p, time.Unix(0, p.ts).Add(c.ackWaitFor(p.count)))
+	}
+}
+
 // loadConsumer brings back one stored consumer of s and starts it.
 func (svc *Service) loadConsumer(s *stream, sc *store.StoredConsumer) {
 	var meta consumerMeta
@@ -357,12 +377,13 @@ func (svc *Service) loadConsumer(s *stream, sc *store.StoredConsumer) {
 		if p.Count > 1 {
 			c.redelivered++
 		}
-		c.setDeadline(p.Seq, e, time.Unix(0, p.TS).Add(c.ackWaitFor(p.Count)))
+		c.restoreDue(p.Seq, e, p.Due)
 		if p.Seq <= c.afS { // keep every pending sequence above the floor
 			c.afS = p.Seq - 1
 			c.afC = min(c.afC, p.DSeq-1)
 		}
 	}
+	clear(c.dirty) // stored as they are
 	c.mu.Unlock()
 	c.est.Store(int64(c.countPending(c.next)))
 	s.cons.mu.Lock()

@@ -2,8 +2,10 @@ package stream
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,12 +27,15 @@ import (
 // nats-server would send. Between the two the message stays pending with
 // no deadline (held by the nak or redeliver-due that reached
 // max_deliver, or by a dead-letter-hold for +TERM), so it is neither
-// redelivered nor lost. After a crash there a max_deliver message comes
-// back pending at its delivery count and is dead-lettered again; a
-// terminated one comes back pending (the hold is not stored) and is
-// delivered again, as after a lost ack. Either way the dead-letter stream
-// gets at least one copy, at most a duplicate (a max_deliver one with the
-// same Nats-Msg-Id, which its duplicate window drops).
+// redelivered nor lost. The hold is part of the consumer's state: stored
+// with its pending entry and applied on every replica of a replicated
+// stream. After a crash there, or when a replicated stream's leader
+// changes, the driver that takes over asks for the copy again
+// (heldJobsLocked): a max_deliver message is dead-lettered again; a
+// terminated one is dead-lettered as terminated, without the reason its
+// client gave. Either way the dead-letter stream gets at least one copy,
+// at most a duplicate (one with the same Nats-Msg-Id, which its duplicate
+// window drops).
 //
 // A copy that cannot be stored (no stream captures the subject, the
 // stream refuses it, no PubAck in time) is retried with a growing delay;
@@ -126,6 +131,7 @@ func (c *consumer) holdDeadLetter(seq uint64, p *pend, out *outbox) bool {
 		return false
 	}
 	p.due = 0 // a deadline still in the heap is stale now
+	c.dirty[seq] = struct{}{}
 	out.dl = append(out.dl, dlJob{c: c, seq: seq, count: p.count})
 	return true
 }
@@ -140,6 +146,31 @@ func (c *consumer) termDeadLetter(sseq, dseq uint64, p *pend, reason string, out
 	c.proposeLocked(kindDeadLetterHold, func(w opWriter) opWriter { w.u(sseq); return w }, out)
 	out.dl = append(out.dl, dlJob{c: c, seq: sseq, dseq: dseq, count: p.count, term: true, reason: reason})
 	return true
+}
+
+// heldJobsLocked lists the messages held for their dead-letter copy (no
+// deadline, not queued: the hold is part of the consumer's state, stored
+// and replicated), for a driver that has just taken the consumer over: a
+// new leader of a replicated stream, or a restarted server. The driver
+// that asked for their copies is gone with its leadership or its
+// process, and a held message is redelivered by nobody else. One
+// delivered max_deliver times is given up as at max_deliver; one held
+// below it was terminated (+TERM), without the reason its client gave,
+// which only that driver heard. Called with mu held.
+func (c *consumer) heldJobsLocked() []dlJob {
+	if c.cfg.deadLetterSubject() == "" {
+		return nil
+	}
+	var jobs []dlJob
+	for seq, p := range c.pending {
+		if p.queued || p.due != 0 {
+			continue
+		}
+		term := c.cfg.MaxDeliver <= 0 || p.count < uint64(c.cfg.MaxDeliver)
+		jobs = append(jobs, dlJob{c: c, seq: seq, dseq: p.dseq, count: p.count, term: term})
+	}
+	slices.SortFunc(jobs, func(a, b dlJob) int { return cmp.Compare(a.seq, b.seq) })
+	return jobs
 }
 
 // queueDeadLetters hands jobs to the consumer's worker, starting it if
@@ -186,6 +217,17 @@ func (c *consumer) deadLetterLoop() {
 			d.mu.Unlock()
 			return
 		default:
+		}
+		if !c.s.isLeader() {
+			// A replicated stream's leader changed: its new leader
+			// copies the message (heldJobsLocked), and this server's
+			// give-up could not be proposed anyway.
+			d.mu.Lock()
+			d.queue = d.queue[1:]
+			delete(d.queued, j.seq)
+			d.mu.Unlock()
+			retry = dlRetryFirst
+			continue
 		}
 		if err := c.deadLetter(j); err != nil {
 			c.svc.log.Warn("dead letter not stored; retrying", "stream", c.s.name, "consumer", c.name,
@@ -234,12 +276,21 @@ func (c *consumer) publishStored(subj string, hdr, data []byte) error {
 	}
 	inbox := "_INBOX.wispdl." + nuid.Next()
 	acks := make(chan []byte, 1)
-	cancel, err := c.svc.broker.Subscribe(inbox, "", func(_, _, _, data []byte) {
+	onAck := func(_, _, _, data []byte) {
 		select {
 		case acks <- append([]byte(nil), data...):
 		default:
 		}
-	})
+	}
+	var cancel func()
+	var err error
+	if rs, ok := c.svc.broker.(routedSubscriber); ok {
+		// The stream storing the copy may be led by another server of
+		// the cluster, which answers from there.
+		cancel, err = rs.SubscribeRouted(inbox, onAck)
+	} else {
+		cancel, err = c.svc.broker.Subscribe(inbox, "", onAck)
+	}
 	if err != nil {
 		return fmt.Errorf("subscribing for the PubAck: %w", err)
 	}

@@ -474,7 +474,13 @@ func (r *replica) LeaderChanged(isLeader bool) {
 		c.active = now // its inactivity is measured from here: the follower saw none of its use
 		c.takeOverLocked()
 		c.rearmLocked(now)
+		// Messages held for their dead-letter copy: the driver that
+		// asked for it led before, and its give-up could not commit.
+		held := c.heldJobsLocked()
 		c.mu.Unlock()
+		if len(held) > 0 {
+			c.queueDeadLetters(held)
+		}
 		c.wake()
 	}
 	svc.log.Info("leads replicated stream", "stream", s.name)

@@ -46,7 +46,15 @@ type Pending struct {
 	DSeq  uint64 // consumer sequence of its first delivery
 	Count uint64 // deliveries so far
 	TS    int64  // unix nanos of the last delivery
+	// Due is what the consumer decided about its redelivery (opaque
+	// here: a deadline, or a mark for none). 0 in a record written
+	// before it was stored, which held 24 bytes.
+	Due int64
 }
+
+// pendingLen is a pending value's size; legacyPending's 24 bytes have no
+// Due.
+const pendingLen = 32
 
 // PutConsumerMeta stores the definition of consumer name of stream id.
 func (b *Batch) PutConsumerMeta(id uint32, name string, value []byte) error {
@@ -63,10 +71,11 @@ func (b *Batch) PutConsumerState(id uint32, name string, value []byte) error {
 
 // PutPending records (or replaces) one pending message of a consumer.
 func (b *Batch) PutPending(id uint32, name string, p Pending) error {
-	var v [24]byte
+	var v [pendingLen]byte
 	binary.BigEndian.PutUint64(v[0:], p.DSeq)
 	binary.BigEndian.PutUint64(v[8:], p.Count)
 	binary.BigEndian.PutUint64(v[16:], uint64(p.TS))
+	binary.BigEndian.PutUint64(v[24:], uint64(p.Due))
 	b.key = pendingKey(b.key[:0], id, name, p.Seq)
 	b.rec = seal(b.rec[:0], v[:])
 	return b.b.Set(b.key, b.rec, nil)
@@ -154,15 +163,17 @@ func (r Reader) Consumers(id uint32) ([]*StoredConsumer, error) {
 				continue
 			}
 			v = p
-			if len(rest) != 8 || len(v) != 24 {
+			if len(rest) != 8 || len(v) != 24 && len(v) != pendingLen {
 				r.st.corrupt.Add(1)
 				r.st.log.Error("skipping corrupt consumer record", "stream_id", id, "consumer", name,
 					"record", "pending entry", "size", len(v))
 				continue
 			}
-			cur.Pending = append(cur.Pending, Pending{
-				Seq: beUint64(rest), DSeq: beUint64(v[0:]), Count: beUint64(v[8:]), TS: int64(beUint64(v[16:])),
-			})
+			pe := Pending{Seq: beUint64(rest), DSeq: beUint64(v[0:]), Count: beUint64(v[8:]), TS: int64(beUint64(v[16:]))}
+			if len(v) == pendingLen {
+				pe.Due = int64(beUint64(v[24:]))
+			}
+			cur.Pending = append(cur.Pending, pe)
 		}
 	}
 	return out, it.Error()

@@ -20,10 +20,16 @@ func TestConsumerKeys(t *testing.T) {
 				return err
 			}
 			for seq := uint64(1); seq <= 3; seq++ {
-				if err := b.PutPending(7, name, Pending{Seq: seq, DSeq: seq + 10, Count: seq, TS: int64(seq) * 100}); err != nil {
+				if err := b.PutPending(7, name, Pending{Seq: seq, DSeq: seq + 10, Count: seq, TS: int64(seq) * 100, Due: int64(seq) * 1000}); err != nil {
 					return err
 				}
 			}
+		}
+		// A record from before Due was stored: 24 bytes, read with Due 0.
+		var v [24]byte
+		v[7], v[15], v[23] = 14, 4, 200
+		if err := b.b.Set(pendingKey(nil, 7, "a", 4), seal(nil, v[:]), nil); err != nil {
+			return err
 		}
 		// Another stream's consumer must not show up under stream 7.
 		return b.PutConsumerMeta(8, "a", []byte("other"))
@@ -40,7 +46,7 @@ func TestConsumerKeys(t *testing.T) {
 	}
 	a := got[0]
 	if a.Name != "a" || string(a.Meta) != "meta-a" || string(a.State) != "state-a" ||
-		!reflect.DeepEqual(a.Pending, []Pending{{1, 11, 1, 100}, {3, 13, 3, 300}}) {
+		!reflect.DeepEqual(a.Pending, []Pending{{1, 11, 1, 100, 1000}, {3, 13, 3, 300, 3000}, {4, 14, 4, 200, 0}}) {
 		t.Fatalf("a: %+v", a)
 	}
 	if got[1].Name != "ab" || len(got[1].Pending) != 3 {
