@@ -2,7 +2,9 @@ package stream
 
 import (
 	"context"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -41,10 +43,37 @@ func (s *stream) clusterInfo() *ClusterInfo {
 	defer cancel()
 	gi := cl.GroupStatus(ctx, s.group)
 	ci.Name, ci.Leader = cl.Name(), gi.Leader
-	for _, p := range gi.Replicas {
+	for _, p := range replicasBesideLeader(gi, cl.Self()) {
 		ci.Replicas = append(ci.Replicas, PeerSummary{Name: p.Name, Current: p.Current, Active: max(p.Active, 0), Lag: p.Lag})
 	}
 	return ci
+}
+
+// replicasBesideLeader lists a group's members other than its leader, the
+// cluster section's replicas, from gi, which lists the members other than
+// this server. On a follower that answers (its leader moving, or a request
+// it answers itself), that would name the leader as a replica and leave
+// this server out; so the leader's entry gives way to this server's, as
+// current as this server's last word from its leader.
+func replicasBesideLeader(gi GroupInfo, self string) []PeerInfo {
+	if gi.IsLeader || gi.Leader == "" || gi.Leader == self {
+		return gi.Replicas
+	}
+	out := make([]PeerInfo, 0, len(gi.Replicas))
+	var leader *PeerInfo
+	for i := range gi.Replicas {
+		if gi.Replicas[i].Name == gi.Leader {
+			leader = &gi.Replicas[i]
+			continue
+		}
+		out = append(out, gi.Replicas[i])
+	}
+	if leader == nil {
+		return gi.Replicas // the leader is not a member this server knows of
+	}
+	out = append(out, PeerInfo{Name: self, Current: leader.Current, Active: leader.Active})
+	slices.SortFunc(out, func(a, b PeerInfo) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }
 
 // apiClusterInfo is the cluster section of stream and consumer info in
