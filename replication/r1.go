@@ -298,6 +298,11 @@ type r1Marker struct {
 // noteLocal notes that name is assigned here, once this server's meta
 // replica shows it.
 func (n *Node) noteLocal(name, token string) {
+	n.notesMu.RLock()
+	defer n.notesMu.RUnlock()
+	if n.notesClosed {
+		return
+	}
 	m := r1Marker{Token: token, Index: n.meta.sm.Applied()}
 	b, _ := json.Marshal(m)
 	key := []byte(r1Prefix + name)
@@ -308,6 +313,11 @@ func (n *Node) noteLocal(name, token string) {
 
 // forgetLocal removes name's note.
 func (n *Node) forgetLocal(name string) {
+	n.notesMu.RLock()
+	defer n.notesMu.RUnlock()
+	if n.notesClosed {
+		return
+	}
 	key := []byte(r1Prefix + name)
 	if err := n.store.Write(func(db *pebble.DB) error { return db.Delete(key, pebble.Sync) }); err != nil {
 		n.log.Warn("forgetting an R1 stream", "stream", name, "err", err)
@@ -317,6 +327,11 @@ func (n *Node) forgetLocal(name string) {
 // localNotes reads the notes.
 func (n *Node) localNotes() map[string]r1Marker {
 	out := map[string]r1Marker{}
+	n.notesMu.RLock()
+	defer n.notesMu.RUnlock()
+	if n.notesClosed {
+		return out
+	}
 	it, err := n.store.DB().NewIter(&pebble.IterOptions{LowerBound: []byte(r1Prefix), UpperBound: []byte(r1Prefix + "\xff")})
 	if err != nil {
 		return out
