@@ -159,6 +159,11 @@ func TestClusterR1StreamWhileItsServerIsDown(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Updated through another server: the meta group records the new
+	// subjects, checked below while the stream's server is down.
+	if _, err := jsO.UpdateStream(ctx, jetstream.StreamConfig{Name: "DOWN", Subjects: []string{"DOWN.>", "extra"}}); err != nil {
+		t.Fatal(err)
+	}
 
 	holder.stop()
 	if got := streamNamesOn(t, ctx, jsO); !slices.Equal(got, []string{"DOWN", "GONE"}) {
@@ -185,6 +190,9 @@ func TestClusterR1StreamWhileItsServerIsDown(t *testing.T) {
 	}
 	if _, err := jsO.CreateStream(ctx, jetstream.StreamConfig{Name: "OTHER", Subjects: []string{"DOWN.x"}}); apiCode(err) != 10065 {
 		t.Fatalf("create overlapping a down server's stream: %v, want error 10065", err)
+	}
+	if _, err := jsO.CreateStream(ctx, jetstream.StreamConfig{Name: "OTHER", Subjects: []string{"extra"}}); apiCode(err) != 10065 {
+		t.Fatalf("create overlapping a down server's stream's updated subjects: %v, want error 10065", err)
 	}
 	// Deleted while its server is down: the meta group removes it.
 	if err := jsO.DeleteStream(ctx, "GONE"); err != nil {
