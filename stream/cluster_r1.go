@@ -138,7 +138,9 @@ func (svc *Service) LocalStreams() []LocalStream {
 // this server exists, creating it (empty) from the assignment's config
 // when it does not (its create's server failed before creating it).
 func (svc *Service) OpenLocal(name string, config []byte, created time.Time) error {
-	if svc.closing.Load() {
+	if svc.closing.Load() || svc.offlineStream(name) != "" {
+		// A stream kept offline after damage is this one: it is not
+		// replaced by an empty one.
 		return nil
 	}
 	svc.mu.Lock()
