@@ -377,7 +377,19 @@ func (s *streams) reconcileLocal() {
 		if _, ok := notes[name]; !ok {
 			n.noteLocal(name, a.Token)
 		}
-		if err := ll.OpenLocal(name, a.Config, a.Created); err != nil {
+		err := ll.OpenLocal(name, a.Config, a.Created)
+		s.mu.Lock()
+		if s.openFailed == nil {
+			s.openFailed = map[string]string{}
+		}
+		logIt := err != nil && s.openFailed[name] != err.Error() // once per cause, not every second
+		if err != nil {
+			s.openFailed[name] = err.Error()
+		} else {
+			delete(s.openFailed, name)
+		}
+		s.mu.Unlock()
+		if logIt {
 			s.log.Error("opening an R1 stream", "stream", name, "err", err)
 		}
 	}

@@ -48,6 +48,8 @@ type streams struct {
 	// register (r1.go); bg: the goroutines asking.
 	registered map[string]bool
 	bg         sync.WaitGroup
+	// openFailed: the R1 streams that could not be opened, with why.
+	openFailed map[string]string
 
 	kick chan struct{}
 	// changes carries leadership changes from the host's loop to
