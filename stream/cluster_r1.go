@@ -50,6 +50,9 @@ func (svc *Service) placeLocal(cl Cluster, cfg *Config) (bool, *APIError) {
 		// stream's: as when placing it, the name is taken.
 		var other Config
 		if r1 && json.Unmarshal(cl.AssignedConfig(name), &other) == nil && sameConfig(&other, cfg) {
+			if holder == cl.Self() {
+				return false, nil // placed here by another create, not made yet
+			}
 			return false, apiErr(errClusterNotAvail)
 		}
 		return false, apiErr(errStreamNameExist)
@@ -66,6 +69,14 @@ func (svc *Service) placeLocal(cl Cluster, cfg *Config) (bool, *APIError) {
 	case errors.Is(err, ErrNoMetaGroup):
 		return false, nil // this server's alone, as when not clustered
 	case errors.Is(err, ErrNameInUse):
+		// Another create of the same stream on this server won (a retry,
+		// or two clients): it is this create's stream too, as when asked
+		// again once it exists.
+		var other Config
+		if holder, r1 := cl.LocalAssignment(name); r1 && holder == cl.Self() &&
+			json.Unmarshal(cl.AssignedConfig(name), &other) == nil && sameConfig(&other, cfg) {
+			return false, nil
+		}
 		return false, apiErr(errStreamNameExist)
 	case errors.Is(err, ErrSubjectsOverlap):
 		return false, apiErr(errStreamSubjectOverlap)

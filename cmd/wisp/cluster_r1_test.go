@@ -354,3 +354,35 @@ func TestClusterR1StreamsFromBeforeTheCluster(t *testing.T) {
 		t.Fatalf("DUP held by %v, want both servers that made it", got)
 	}
 }
+
+// TestClusterR1SameCreateTwiceOnOneServer: clients of one server creating
+// the same one-replica stream (same config) at once all get the stream,
+// as creating it again once it exists does.
+func TestClusterR1SameCreateTwiceOnOneServer(t *testing.T) {
+	nodes := startStreamCluster(t, "same", 3)
+	waitMetaLeader(t, nodes)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, js := jsConnect(t, nodes[1].url())
+	for r := range 5 {
+		cfg := jetstream.StreamConfig{Name: fmt.Sprintf("SAME%d", r), Subjects: []string{fmt.Sprintf("same%d.>", r)}}
+		errs := make([]error, 4)
+		var wg sync.WaitGroup
+		for k := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[k] = js.CreateStream(ctx, cfg)
+			}()
+		}
+		wg.Wait()
+		for k, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: create %d of the same stream: %v", r, k, err)
+			}
+		}
+		if got := localHolders(nodes, cfg.Name); !slices.Equal(got, []string{nodes[1].name}) {
+			t.Fatalf("round %d: %s held by %v", r, cfg.Name, got)
+		}
+	}
+}
