@@ -19,11 +19,11 @@ func (n *Node) Servers() []string {
 	return n.meta.memberNames(ctx)
 }
 
-// AssignedConfig returns the config a replicated stream was placed with
-// (as the meta group recorded it), nil for a stream not assigned.
+// AssignedConfig returns a stream's config as the meta group recorded it
+// (placed with, or last updated to), nil for a stream not assigned.
 func (n *Node) AssignedConfig(name string) json.RawMessage {
 	a, ok := n.meta.sm.assignment(name)
-	if !ok || a.Group == 0 {
+	if !ok || a.Group == 0 && !a.R1 {
 		return nil
 	}
 	return a.Config

@@ -26,6 +26,10 @@ type metaSM struct {
 	applied   uint64
 	streams   map[string]Assignment
 	nextGroup uint64
+	// subjects caches each assignment's subjects, decoded from its
+	// config, for the overlap checks (r1.go); an entry goes when its
+	// assignment changes.
+	subjects map[string][]string
 	// onChange, if set, is called (on the host's loop, must not block)
 	// after entries or a snapshot changed the assignments.
 	onChange func()
@@ -43,6 +47,13 @@ type Assignment struct {
 	// (peer_remove.go): one given the stream again may have voted in its
 	// group before, so it recovers instead of starting fresh.
 	Former []string `json:"former,omitempty"`
+	// R1: a stream with one replica (r1.go). Its one peer runs it on its
+	// own store, without a raft group (Group is 0); the assignment
+	// reserves its name and subjects in the account and says where it is.
+	R1 bool `json:"r1,omitempty"`
+	// Token names the request that placed an R1 stream: its proposer
+	// knows from it that its placement won.
+	Token string `json:"token,omitempty"`
 }
 
 // firstStreamGroup is the first group id given to a stream.
@@ -54,7 +65,7 @@ func newMetaSM() *metaSM {
 
 // metaOp is one operation on the assignments, as proposed.
 type metaOp struct {
-	Op     string   `json:"op"` // "assign" or "remove"
+	Op     string   `json:"op"` // one of the op* names below
 	Stream string   `json:"stream"`
 	Peers  []string `json:"peers,omitempty"`
 	// NewGroup asks for a raft group for the stream (a replicated
@@ -66,7 +77,39 @@ type metaOp struct {
 	// entry changes nothing unless the stream still has exactly those
 	// (a stale or repeated request is a no-op on every replica alike).
 	Expect []string `json:"expect,omitempty"`
+	// Token and Check go with opPlaceLocal (r1.go): the placement's
+	// name, and whether it is refused when its subjects overlap another
+	// stream's of the account (a stream registered from disk is not).
+	Token string `json:"token,omitempty"`
+	Check bool   `json:"check,omitempty"`
 }
+
+// The meta operations, by the name in metaOp.Op. A replica that does not
+// know an operation skips its entry (every replica of one version alike),
+// so operations are only ever added, under new names.
+const (
+	opAssign = "assign"
+	opRemove = "remove"
+	// opPlaceLocal places a one-replica stream (r1.go); opUnplaceLocal
+	// removes such a placement if its server is still the one named;
+	// opConfig records a stream's config after an update.
+	opPlaceLocal   = "place1"
+	opUnplaceLocal = "unplace1"
+	opConfig       = "config"
+)
+
+// Results of opPlaceLocal, and of a replicated placement (opAssign with
+// NewGroup) that its Check refused.
+const (
+	placeDone      uint64 = 0
+	placeNameInUse uint64 = 1
+	placeOverlap   uint64 = 2
+)
+
+// refusedOverlap is the result of a replicated placement its Check
+// refused for overlapping subjects (a placement's other results are
+// group ids, and 0 for a name in use).
+type refusedOverlap struct{}
 
 func (m *metaSM) Applied() uint64 {
 	m.mu.Lock()
@@ -97,11 +140,15 @@ func (m *metaSM) Apply(ents []consensus.Entry) ([]any, error) {
 			continue
 		}
 		switch op.Op {
-		case "assign":
+		case opAssign:
 			a := Assignment{Peers: slices.Clone(op.Peers)}
 			if op.NewGroup {
 				if _, ok := m.streams[op.Stream]; ok {
 					results[i] = uint64(0)
+					continue
+				}
+				if op.Check && m.overlaps(op.Stream, op.Config) {
+					results[i] = refusedOverlap{}
 					continue
 				}
 				a.Group, a.Config, a.Created = m.nextGroup, op.Config, op.Created
@@ -112,6 +159,7 @@ func (m *metaSM) Apply(ents []consensus.Entry) ([]any, error) {
 					continue
 				}
 				a.Group, a.Config, a.Created = old.Group, old.Config, old.Created
+				a.R1, a.Token = old.R1, old.Token
 				a.Former = slices.Clone(old.Former)
 				for _, p := range old.Peers {
 					if !slices.Contains(a.Peers, p) && !slices.Contains(a.Former, p) {
@@ -122,10 +170,29 @@ func (m *metaSM) Apply(ents []consensus.Entry) ([]any, error) {
 				continue
 			}
 			m.streams[op.Stream] = a
+			delete(m.subjects, op.Stream)
 			changed = true
-		case "remove":
+		case opRemove:
 			delete(m.streams, op.Stream)
+			delete(m.subjects, op.Stream)
 			changed = true
+		case opPlaceLocal:
+			r := m.placeLocal(op)
+			results[i] = r
+			changed = changed || r == placeDone
+		case opUnplaceLocal:
+			if a, ok := m.streams[op.Stream]; ok && a.R1 && slices.Equal(a.Peers, op.Peers) {
+				delete(m.streams, op.Stream)
+				delete(m.subjects, op.Stream)
+				changed = true
+			}
+		case opConfig:
+			if a, ok := m.streams[op.Stream]; ok && len(op.Config) > 0 && (a.Group != 0 || a.R1) {
+				a.Config = op.Config
+				m.streams[op.Stream] = a
+				delete(m.subjects, op.Stream)
+				changed = true
+			}
 		}
 	}
 	notify := m.onChange
@@ -170,6 +237,7 @@ func (m *metaSM) Restore(data []byte, index uint64) error {
 		snap.Streams = map[string]Assignment{}
 	}
 	m.streams, m.nextGroup, m.applied = snap.Streams, max(snap.NextGroup, firstStreamGroup), index
+	m.subjects = nil
 	notify := m.onChange
 	m.mu.Unlock()
 	if notify != nil {

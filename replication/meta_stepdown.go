@@ -25,6 +25,9 @@ type stepDownRequest struct {
 	// RemoveMember asks the leader to remove that server from the
 	// group's voters (server_remove.go).
 	RemoveMember string `json:"remove_member,omitempty"`
+	// Propose, instead, asks the leader to propose an R1 stream's
+	// placement or removal, or a stream's new config (r1.go).
+	Propose *metaOp `json:"propose,omitempty"`
 }
 
 // RequestStepDown makes the meta group's leader hand leadership to another
@@ -70,7 +73,7 @@ func (m *Meta) RequestStepDown(ctx context.Context) error {
 // route's reader, so the step-down goes on a goroutine of its own.
 func (m *Meta) receiveControl(from string, payload []byte) {
 	var req stepDownRequest
-	if err := json.Unmarshal(payload, &req); err != nil || !req.StepDown && !validReassign(req.Reassign) && req.RemoveMember == "" {
+	if err := json.Unmarshal(payload, &req); err != nil || !req.StepDown && !validReassign(req.Reassign) && req.RemoveMember == "" && !validProposal(req.Propose) {
 		m.log.Warn("dropped a malformed meta request", "from", from)
 		return
 	}
@@ -80,6 +83,10 @@ func (m *Meta) receiveControl(from string, payload []byte) {
 	}
 	if req.Reassign != nil {
 		go m.proposeReassign(from, *req.Reassign)
+		return
+	}
+	if validProposal(req.Propose) {
+		go m.proposeReassign(from, *req.Propose)
 		return
 	}
 	if req.RemoveMember != "" {

@@ -67,6 +67,11 @@ type Node struct {
 
 	streamsMu sync.Mutex
 	streams   *streams // the replicated streams, once attached (streams.go)
+
+	// notesMu guards the notes of one-replica streams (r1.go) against
+	// the store's close: notesClosed is set before it.
+	notesMu     sync.RWMutex
+	notesClosed bool
 }
 
 // Start opens the raft log and starts the host and the meta group.
@@ -185,6 +190,11 @@ func (n *Node) Close() error {
 	n.net.Handle(chanMetaCtl, nil)
 	n.host.Stop()
 	n.tr.Close()
+	// A create still placing a one-replica stream notes nothing once
+	// the store closes (r1.go).
+	n.notesMu.Lock()
+	n.notesClosed = true
+	n.notesMu.Unlock()
 	err := n.host.Err()
 	if n.store.Failed() != nil {
 		// A failed instance's close reports the failure again, or may not

@@ -149,12 +149,12 @@ func validReassign(op *metaOp) bool {
 		len(op.Peers) == len(op.Expect) && len(op.Peers) <= 16
 }
 
-// proposeReassign proposes, on the meta leader, a reassignment another
-// server asked for.
+// proposeReassign proposes, on the meta leader, a reassignment (or
+// another operation, r1.go) another server asked for.
 func (m *Meta) proposeReassign(from string, op metaOp) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := m.propose(ctx, op); err != nil {
-		m.log.Warn("a stream reassignment asked by a member failed", "from", from, "stream", op.Stream, "err", err)
+		m.log.Warn("a meta operation asked by a member failed", "op", op.Op, "from", from, "stream", op.Stream, "err", err)
 	}
 }

@@ -48,6 +48,12 @@ type streams struct {
 	// leftAll: this server was removed from the cluster and dropped every
 	// replica its copy of the meta group assigned it (dropAllRemoved).
 	leftAll bool
+	// registered: the local streams this run asked the meta group to
+	// register (r1.go); bg: the goroutines asking.
+	registered map[string]bool
+	bg         sync.WaitGroup
+	// openFailed: the R1 streams that could not be opened, with why.
+	openFailed map[string]string
 
 	kick chan struct{}
 	// changes carries leadership changes from the host's loop to
@@ -103,6 +109,7 @@ func (s *streams) run() {
 	defer t.Stop()
 	for {
 		s.reconcile()
+		s.reconcileLocal()
 		s.dispatch()
 		select {
 		case <-s.stop:
@@ -263,6 +270,7 @@ func (s *streams) dispatch() {
 func (s *streams) close() {
 	close(s.stop)
 	<-s.done
+	s.bg.Wait()
 	<-s.completeDone
 	s.mu.Lock()
 	running := s.running
@@ -310,12 +318,25 @@ func (n *Node) PlaceStream(ctx context.Context, name string, replicas int, confi
 	})
 	peers := slices.Clone(members[:replicas])
 	slices.Sort(peers)
-	body, err := json.Marshal(metaOp{Op: "assign", Stream: name, Peers: peers, NewGroup: true, Config: config, Created: created})
+	// Check: the subjects are checked against every other stream of the
+	// account where the placement applies, in log order, so that racing
+	// creates cannot both take them.
+	body, err := json.Marshal(metaOp{Op: opAssign, Stream: name, Peers: peers, NewGroup: true, Config: config, Created: created,
+		Check: true})
 	if err != nil {
 		return err
 	}
-	if _, err := n.host.Propose(MetaGroup, body).Wait(ctx); err != nil {
+	res, err := n.host.Propose(MetaGroup, body).Wait(ctx)
+	if err != nil {
 		return err
+	}
+	switch res.Value.(type) {
+	case refusedOverlap:
+		return ErrSubjectsOverlap
+	case uint64:
+		if res.Value.(uint64) == 0 {
+			return ErrNameInUse // another placement of that name applied first
+		}
 	}
 	if _, ok := n.meta.sm.assignment(name); !ok {
 		return errors.New("replication: the stream's assignment did not apply")
@@ -329,20 +350,32 @@ func (n *Node) RemoveStream(ctx context.Context, name string) error {
 	return n.meta.Unassign(ctx, name)
 }
 
-// Assignment returns the servers holding a replicated stream.
+// Assignment returns the servers holding a stream: a replicated one's,
+// or an R1 stream's one server (r1.go).
 func (n *Node) Assignment(name string) ([]string, bool) {
 	a, ok := n.meta.sm.assignment(name)
-	if !ok || a.Group == 0 {
+	if !ok || a.Group == 0 && !a.R1 {
 		return nil, false
 	}
 	return a.Peers, true
 }
 
-// Assigned lists the replicated streams.
+// LocalAssignment names the server of an R1 stream; false for a stream
+// that is not an R1 assignment.
+func (n *Node) LocalAssignment(name string) (string, bool) {
+	a, ok := n.meta.sm.assignment(name)
+	if !ok || !a.R1 || len(a.Peers) != 1 {
+		return "", false
+	}
+	return a.Peers[0], true
+}
+
+// Assigned lists the streams the meta group assigned, R1 streams
+// included.
 func (n *Node) Assigned() []string {
 	var out []string
 	for name, a := range n.meta.sm.streamAssignments() {
-		if a.Group != 0 {
+		if a.Group != 0 || a.R1 {
 			out = append(out, name)
 		}
 	}

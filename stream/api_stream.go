@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"time"
 )
 
 type streamInfoResponse struct {
@@ -97,16 +98,19 @@ func (svc *Service) createStream(name string, body []byte) any {
 		return errResponse(typeStreamCreate, apiErr(errStreamReplicasNotSupported))
 	}
 	// Deferred before the unlock, so it runs after it (advisory.go).
-	created := false
+	created, placed := false, false
 	defer func() {
 		if created {
 			svc.streamAdvisory(name, actionCreate)
+		} else if placed {
+			svc.unplaceLocal(name)
 		}
 	}()
-	if cl := svc.clusterOf(); cl != nil && svc.lookup(name) == nil {
-		// Streams on other servers (checked before taking the lock the
-		// servers' answers need).
-		if e := svc.clusterConflict(cl, name, cfg.Subjects, true); e != nil {
+	if cl := svc.clusterOf(); cl != nil {
+		// Every stream of a cluster is the meta group's: its name and
+		// subjects are taken there first (checked before taking the lock).
+		var e *APIError
+		if placed, e = svc.placeLocal(cl, cfg); e != nil {
 			return errResponse(typeStreamCreate, e)
 		}
 	}
@@ -123,6 +127,9 @@ func (svc *Service) createStream(name string, body []byte) any {
 		if !same {
 			return errResponse(typeStreamCreate, apiErr(errStreamNameExist))
 		}
+		// Placed by this create, and made from the placement meanwhile
+		// (replication's OpenLocal): this create's stream.
+		created = placed
 		return infoResponse(typeStreamCreate, s.info(""))
 	}
 	if svc.overlapping(name, cfg.Subjects) {
@@ -131,17 +138,29 @@ func (svc *Service) createStream(name string, body []byte) any {
 	if e := svc.checkReservation(name, cfg); e != nil {
 		return errResponse(typeStreamCreate, e)
 	}
+	s, e := svc.createLocked(cfg, svc.clock.Now())
+	if e != nil {
+		return errResponse(typeStreamCreate, e)
+	}
+	created = true
+	return infoResponse(typeStreamCreate, s.info(""))
+}
+
+// createLocked creates a stream without a raft group and subscribes it
+// to its subjects. Called with svc.mu held.
+func (svc *Service) createLocked(cfg *Config, now time.Time) (*stream, *APIError) {
+	name := cfg.Name
 	v, err := json.Marshal(cfg)
 	if err != nil {
-		return errResponse(typeStreamCreate, apiErr(errStreamCreate, err))
+		return nil, apiErr(errStreamCreate, err)
 	}
 	st := svc.storeFor(cfg.Storage)
-	res, err := svc.proposeCreate(st, &opStreamCreate{Created: svc.clock.Now().UnixNano(), Config: v}, 0)
+	res, err := svc.proposeCreate(st, &opStreamCreate{Created: now.UnixNano(), Config: v}, 0)
 	if err != nil {
-		return errResponse(typeStreamCreate, storeErr(errStreamCreate, err))
+		return nil, storeErr(errStreamCreate, err)
 	}
 	if res.err != nil {
-		return errResponse(typeStreamCreate, res.err)
+		return nil, res.err
 	}
 	s := res.stream
 	if err := svc.subscribe(s, cfg.Subjects); err != nil {
@@ -149,11 +168,10 @@ func (svc *Service) createStream(name string, body []byte) any {
 		if _, derr := s.propose(&opStreamDelete{}, "", true); derr != nil {
 			svc.log.Error("removing a stream that failed to subscribe failed", "stream", name, "err", derr)
 		}
-		return errResponse(typeStreamCreate, apiErr(errStreamCreate, err))
+		return nil, apiErr(errStreamCreate, err)
 	}
 	svc.streams[name] = s
-	created = true
-	return infoResponse(typeStreamCreate, s.info(""))
+	return s, nil
 }
 
 func (svc *Service) updateStream(name string, body []byte) any {
@@ -162,8 +180,10 @@ func (svc *Service) updateStream(name string, body []byte) any {
 		return bad
 	}
 	updated := false
+	var recorded []byte
 	defer func() {
 		if updated {
+			svc.recordConfig(name, recorded) // after the lock is released
 			svc.streamAdvisory(name, actionModify)
 		}
 	}()
@@ -215,7 +235,7 @@ func (svc *Service) updateStream(name string, body []byte) any {
 	if err := svc.resubscribe(s, cfg.Subjects); err != nil {
 		return errResponse(typeStreamUpdate, apiErr(errStreamUpdate, err))
 	}
-	updated = true
+	updated, recorded = true, v
 	return infoResponse(typeStreamUpdate, s.info(""))
 }
 
@@ -266,6 +286,17 @@ func (svc *Service) deleteStream(name string) any {
 	if s == nil {
 		return errResponse(typeStreamDelete, apiErr(errStreamNotFound))
 	}
+	var err error
+	if consumers, err = svc.deleteLocked(s); err != nil {
+		return errResponse(typeStreamDelete, storeErr(errStreamDelete, err))
+	}
+	deleted = true
+	return &successResponse{apiResponse{Type: typeStreamDelete}, true}
+}
+
+// deleteLocked deletes a stream without a raft group, returning its
+// consumers' names. Called with svc.mu held.
+func (svc *Service) deleteLocked(s *stream) ([]string, error) {
 	svc.unsubscribeAll(s)
 	res, err := s.propose(&opStreamDelete{}, "", true)
 	if err == nil && res.err != nil {
@@ -273,12 +304,10 @@ func (svc *Service) deleteStream(name string) any {
 	}
 	if err != nil {
 		_ = svc.subscribe(s, s.cfg.Subjects)
-		return errResponse(typeStreamDelete, storeErr(errStreamDelete, err))
+		return nil, err
 	}
-	delete(svc.streams, name)
-	consumers = s.stopConsumers()
-	deleted = true
-	return &successResponse{apiResponse{Type: typeStreamDelete}, true}
+	delete(svc.streams, s.name)
+	return s.stopConsumers(), nil
 }
 
 type namesRequest struct {

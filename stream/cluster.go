@@ -10,11 +10,13 @@ import (
 )
 
 // Cluster is what the stream layer needs of the cluster's replication on
-// a clustered server with streams (Service.SetCluster). Replicated
-// streams (num_replicas > 1) are placed by the meta group and each runs
-// a raft group of its own on the server's consensus host; the layer
-// proposes their operations through it (replica.go) and routes API
-// requests to whichever server can answer them (cluster_api.go).
+// a clustered server with streams (Service.SetCluster). Every stream is
+// an assignment of the meta group. Replicated streams (num_replicas > 1)
+// each run a raft group of its own on the server's consensus host; the
+// layer proposes their operations through it (replica.go). A stream
+// with one replica runs on its one server's store, without a group
+// (cluster_r1.go). The layer routes API requests to whichever server can
+// answer them (cluster_api.go).
 type Cluster interface {
 	// Name is the cluster's name, Self this server's.
 	Name() string
@@ -46,10 +48,34 @@ type Cluster interface {
 	// Servers names the servers with streams in the cluster (the meta
 	// group's members, this one included), nil while unknown.
 	Servers() []string
-	// AssignedConfig is the JSON config a replicated stream was placed
-	// with, nil for a stream not assigned.
+	// AssignedConfig is the JSON config the meta group recorded for a
+	// stream (placed with, or last updated to), nil for a stream not
+	// assigned.
 	AssignedConfig(name string) json.RawMessage
+	// PlaceLocal places a new stream with one replica on this server
+	// through the meta group (any server: a follower asks the leader);
+	// ErrNameInUse or ErrSubjectsOverlap when another stream of the
+	// account had the name or overlapping subjects first (cluster_r1.go).
+	PlaceLocal(ctx context.Context, name string, config []byte, created time.Time) error
+	// UnplaceLocal removes this server's placement of a one-replica
+	// stream whose create failed.
+	UnplaceLocal(ctx context.Context, name string) error
+	// LocalAssignment names the server of a one-replica stream the meta
+	// group assigned; false for any other name.
+	LocalAssignment(name string) (server string, ok bool)
+	// RecordConfig records an assigned stream's config after an update.
+	RecordConfig(ctx context.Context, name string, config []byte) error
 }
+
+// Cluster.PlaceLocal's (and PlaceStream's) refusals.
+var (
+	ErrNameInUse       = errors.New("stream name already in use")
+	ErrSubjectsOverlap = errors.New("subjects overlap with an existing stream")
+	// ErrNoMetaGroup: the server has no meta group to join (no other
+	// stream-enabled server at its seed routes); its one-replica streams
+	// are its own until one forms.
+	ErrNoMetaGroup = errors.New("no meta group")
+)
 
 // Cluster.ReplacePeer's refusals.
 var (

@@ -98,24 +98,30 @@ func (svc *Service) clusterAccountInfo(cl Cluster) any {
 }
 
 // clusterConflict refuses a stream config that conflicts with another
-// stream of the account anywhere in the cluster: on create, a stream of
-// that name on another server (10058); then a subject colliding with one
-// of another stream (10065), with one replica on another server, or
-// replicated with its leader's config (or, when no leader answers, the
-// config it was placed with). It gathers, so the caller must not hold
-// the service's lock. Two creates racing on different servers may both
-// pass.
+// stream of the account as the meta group records them (every stream of
+// a cluster is its assignment, with its config as placed or last
+// updated), whether its servers are up or not: on create, a stream of
+// that name (10058); then a subject colliding with one of another stream
+// (10065). It is the early answer: the placement itself is checked again
+// where it applies in the meta group's log, so that racing creates
+// cannot both pass (cluster_r1.go). An update's new subjects are checked
+// here only.
 func (svc *Service) clusterConflict(cl Cluster, self string, subjects []string, create bool) *APIError {
-	all, _ := svc.accountStreams(cl, heldQuery{})
-	if create && all[self] != nil {
-		return apiErr(errStreamNameExist)
-	}
-	for name, cs := range all {
+	for _, name := range cl.Assigned() {
 		if name == self {
+			if create {
+				return apiErr(errStreamNameExist)
+			}
+			continue
+		}
+		var cfg struct {
+			Subjects []string `json:"subjects"`
+		}
+		if json.Unmarshal(cl.AssignedConfig(name), &cfg) != nil {
 			continue
 		}
 		for _, subj := range subjects {
-			if collidesAny(cs.subjects, subj) {
+			if collidesAny(cfg.Subjects, subj) {
 				return apiErr(errStreamSubjectOverlap)
 			}
 		}

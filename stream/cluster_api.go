@@ -17,8 +17,10 @@ import (
 // of its own clients (its $JS.API.> subscription stays local), and sends
 // on what it cannot answer itself:
 //
-//   - creating a replicated stream, and deleting one, to the meta
-//     group's leader, which places it (or removes its assignment);
+//   - creating a replicated stream, and deleting any stream, to the meta
+//     group's leader, which places it (or removes its assignment); a
+//     stream with one replica is placed by the server asked
+//     (cluster_r1.go);
 //   - everything else about a replicated stream (info, update, purge,
 //     messages, consumers, pull requests, step-down) to the stream's
 //     leader, which proposes the change through the stream's log.
@@ -141,11 +143,26 @@ func (svc *Service) routeCluster(cl Cluster, subject string, reply, data []byte,
 	}
 	if meta {
 		if strings.HasPrefix(rest, "STREAM.CREATE.") && !wantsReplicas(data) {
-			if _, assigned := cl.Assignment(name); !assigned {
-				return false // a local stream
+			if holder, r1 := cl.LocalAssignment(name); r1 {
+				// A one-replica stream of that name: its server answers
+				// (the same config again, or a name in use).
+				return holder != cl.Self() && svc.forward(holder, subject, reply, data, hops)
 			}
-		} else if _, assigned := cl.Assignment(name); !assigned && strings.HasPrefix(rest, "STREAM.DELETE.") {
-			return false
+			if _, assigned := cl.Assignment(name); !assigned {
+				return false // placed on this server (cluster_r1.go)
+			}
+		} else if strings.HasPrefix(rest, "STREAM.DELETE.") {
+			if holder, r1 := cl.LocalAssignment(name); r1 {
+				// A one-replica stream is deleted by its server, which
+				// answers once it is gone (cluster_r1.go); while that
+				// server cannot be reached, the meta leader removes the
+				// assignment and the server deletes it when back.
+				if holder == cl.Self() || svc.forward(holder, subject, reply, data, hops) {
+					return holder != cl.Self()
+				}
+			} else if _, assigned := cl.Assignment(name); !assigned {
+				return false
+			}
 		}
 		leader := cl.MetaLeader()
 		if leader == cl.Self() {
@@ -187,6 +204,9 @@ func wantsReplicas(body []byte) bool {
 // whether it handled the request; a nil reply means it was sent on to
 // another server, which replies.
 func (svc *Service) handleCluster(cl Cluster, rest string, reply []byte, body []byte, hops int) (any, bool) {
+	if resp, ok := svc.unreachableR1(cl, rest, reply, body, hops); ok {
+		return resp, true
+	}
 	if hops == 0 && !strings.HasPrefix(rest, "STREAM.CREATE.") {
 		// A stream with one replica on another server: that server answers.
 		if name, _ := apiStreamName(rest); name != "" {
@@ -204,7 +224,11 @@ func (svc *Service) handleCluster(cl Cluster, rest string, reply []byte, body []
 		return svc.clusterStreamList(cl, body), true
 	case strings.HasPrefix(rest, "STREAM.CREATE."):
 		if !wantsReplicas(body) {
-			if _, ok := cl.Assignment(strings.TrimPrefix(rest, "STREAM.CREATE.")); !ok {
+			name := strings.TrimPrefix(rest, "STREAM.CREATE.")
+			if _, r1 := cl.LocalAssignment(name); r1 {
+				return nil, false // createStream answers (cluster_r1.go)
+			}
+			if _, ok := cl.Assignment(name); !ok {
 				return nil, false
 			}
 		}
@@ -217,6 +241,9 @@ func (svc *Service) handleCluster(cl Cluster, rest string, reply []byte, body []
 		return svc.awaitLeader(cl, strings.TrimPrefix(rest, createdPrefix), reply, hops), true
 	case strings.HasPrefix(rest, "STREAM.DELETE."):
 		name := strings.TrimPrefix(rest, "STREAM.DELETE.")
+		if holder, r1 := cl.LocalAssignment(name); r1 && holder == cl.Self() {
+			return svc.deleteR1(cl, name), true
+		}
 		if _, ok := cl.Assignment(name); !ok {
 			return nil, false
 		}
@@ -276,6 +303,18 @@ func (svc *Service) createReplicated(cl Cluster, cfg *Config, reply []byte, hops
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := cl.PlaceStream(ctx, name, cfg.Replicas, v, svc.clock.Now()); err != nil {
+		switch {
+		case errors.Is(err, ErrSubjectsOverlap):
+			return errResponse(typeStreamCreate, apiErr(errStreamSubjectOverlap))
+		case errors.Is(err, ErrNameInUse):
+			// Another create of that name placed first: the same config
+			// is the same stream, as when asked again.
+			var other Config
+			if json.Unmarshal(cl.AssignedConfig(name), &other) == nil && sameConfig(&other, cfg) {
+				return svc.awaitLeader(cl, name, reply, hops)
+			}
+			return errResponse(typeStreamCreate, apiErr(errStreamNameExist))
+		}
 		return errResponse(typeStreamCreate, clusterErr(err))
 	}
 	svc.streamAdvisory(name, actionCreate)

@@ -6,15 +6,16 @@ import (
 	"time"
 )
 
-// Gathering what every server holds. The meta group knows every
-// replicated stream, but a stream with one replica lives on its server
-// alone, and a replicated stream's current state and config are its
-// leader's. So a request about the whole account (stream names and
-// lists, account info, the subject-overlap check), or about a stream
-// this server has never heard of, asks every server with streams what it
-// holds and waits for the answers. A server that does not answer within
-// gatherWait is left out: what it alone holds is missing from the reply
-// (a list names the replicated streams no leader reported as missing).
+// Gathering what every server holds. The meta group knows every stream
+// (a one-replica stream too, cluster_r1.go), but a stream's current
+// state is its leader's (a one-replica stream's server), and a stream a
+// server made before it was clustered is its alone until registered. So
+// a request about the whole account (stream names and lists, account
+// info), or about a stream this server has never heard of, asks every
+// server with streams what it holds and waits for the answers. A server
+// that does not answer within gatherWait is left out: its usage is
+// missing from account info, and a list names the assigned streams no
+// leader reported as missing.
 //
 // Questions and answers travel as the cluster's internal requests
 // (serverRequester), in the requesting account: no client can send or
@@ -208,8 +209,8 @@ type clusterStream struct {
 }
 
 // accountStreams merges the answers to q with the meta group's
-// assignments (a replicated stream none of whose servers answered is
-// known by the config it was placed with), and the answers themselves.
+// assignments (a stream none of whose servers answered is known by the
+// config the meta group recorded), and the answers themselves.
 func (svc *Service) accountStreams(cl Cluster, q heldQuery) (map[string]*clusterStream, []heldReply) {
 	replies := svc.gather(cl, q)
 	all := map[string]*clusterStream{}

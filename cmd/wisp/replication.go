@@ -92,7 +92,7 @@ func (c streamCluster) placeStream(ctx context.Context, name string, replicas in
 	if errors.Is(err, replication.ErrNoPeers) {
 		return stream.ErrNoPeers
 	}
-	return err
+	return streamErr(err)
 }
 
 // GroupStatus converts the node's status of a stream group.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -56,7 +57,41 @@ func (a accountReplicas) CloseReplica(key string, group uint64) {
 	}
 }
 
-var _ replication.StreamLayer = accountReplicas{}
+// LocalStreams lists every account's streams without a raft group,
+// under their meta group names.
+func (a accountReplicas) LocalStreams() []replication.LocalStream {
+	a.l.mu.Lock()
+	all := append([]accountStreams(nil), a.l.all...)
+	a.l.mu.Unlock()
+	var out []replication.LocalStream
+	for _, as := range all {
+		for _, ls := range as.svc.LocalStreams() {
+			out = append(out, replication.LocalStream{Name: replicaKey(as.account, ls.Name), Config: ls.Config, Created: ls.Created})
+		}
+	}
+	return out
+}
+
+func (a accountReplicas) OpenLocal(key string, config []byte, created time.Time) error {
+	account, name := splitReplicaKey(key)
+	svc := a.l.account(account)
+	if svc == nil {
+		return fmt.Errorf("stream %q: account %q has no stream layer on this server", name, account)
+	}
+	return svc.OpenLocal(name, config, created)
+}
+
+func (a accountReplicas) DropLocal(key string) {
+	account, name := splitReplicaKey(key)
+	if svc := a.l.account(account); svc != nil {
+		svc.DropLocal(name)
+	}
+}
+
+var (
+	_ replication.StreamLayer = accountReplicas{}
+	_ replication.LocalLayer  = accountReplicas{}
+)
 
 // account returns an account's stream layer ("" the global one), nil if
 // it has none.
@@ -89,7 +124,8 @@ func (c streamCluster) AssignedConfig(name string) json.RawMessage {
 	return c.Node.AssignedConfig(replicaKey(c.account, name))
 }
 
-// Assigned lists the replicated streams of the cluster's account.
+// Assigned lists the streams the meta group assigned in the cluster's
+// account.
 func (c streamCluster) Assigned() []string {
 	var out []string
 	for _, key := range c.Node.Assigned() {
@@ -98,6 +134,36 @@ func (c streamCluster) Assigned() []string {
 		}
 	}
 	return out
+}
+
+func (c streamCluster) PlaceLocal(ctx context.Context, name string, config []byte, created time.Time) error {
+	return streamErr(c.Node.PlaceLocal(ctx, replicaKey(c.account, name), config, created))
+}
+
+func (c streamCluster) UnplaceLocal(ctx context.Context, name string) error {
+	return c.Node.UnplaceLocal(ctx, replicaKey(c.account, name))
+}
+
+func (c streamCluster) LocalAssignment(name string) (string, bool) {
+	return c.Node.LocalAssignment(replicaKey(c.account, name))
+}
+
+func (c streamCluster) RecordConfig(ctx context.Context, name string, config []byte) error {
+	return c.Node.RecordConfig(ctx, replicaKey(c.account, name), config)
+}
+
+// streamErr converts replication's placement refusals to the stream
+// layer's.
+func streamErr(err error) error {
+	switch {
+	case errors.Is(err, replication.ErrNameInUse):
+		return stream.ErrNameInUse
+	case errors.Is(err, replication.ErrSubjectsOverlap):
+		return stream.ErrSubjectsOverlap
+	case errors.Is(err, replication.ErrNoMetaGroup):
+		return stream.ErrNoMetaGroup
+	}
+	return err
 }
 
 func (c streamCluster) ReplacePeer(ctx context.Context, name string, group uint64, remove string) (string, error) {

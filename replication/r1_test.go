@@ -1,0 +1,108 @@
+package replication
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/wisp-mq/wisp/consensus"
+)
+
+// One-replica placements apply in log order: the first of a name wins,
+// one whose subjects overlap another stream's of the same account is
+// refused (another account's do not count), a registration (no check)
+// adopts the same server's placement, the conditional removal removes
+// only its server's placement, a recorded config replaces the one placed
+// with, and the state survives a snapshot.
+func TestMetaPlaceLocalInLogOrder(t *testing.T) {
+	sm := newMetaSM()
+	var index uint64
+	apply := func(op metaOp) any {
+		t.Helper()
+		b, err := json.Marshal(op)
+		if err != nil {
+			t.Fatal(err)
+		}
+		index++
+		res, err := sm.Apply([]consensus.Entry{{Index: index, Data: b}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res[0]
+	}
+	cfg := func(subjects ...string) json.RawMessage {
+		b, _ := json.Marshal(map[string]any{"subjects": subjects})
+		return b
+	}
+	place := func(name, server, token string, subjects ...string) any {
+		return apply(metaOp{Op: opPlaceLocal, Stream: name, Peers: []string{server}, Config: cfg(subjects...),
+			Created: time.Unix(1, 0), Token: token, Check: true})
+	}
+	if r := place("A", "s1", "t1", "a.>"); r != placeDone {
+		t.Fatalf("first placement of A: %v", r)
+	}
+	if r := place("A", "s2", "t2", "z"); r != placeNameInUse {
+		t.Fatalf("second placement of A: %v", r)
+	}
+	if r := place("A", "s1", "t1", "a.>"); r != placeDone {
+		t.Fatalf("the same placement asked again: %v", r)
+	}
+	if r := place("B", "s2", "t3", "a.b"); r != placeOverlap {
+		t.Fatalf("B overlapping A: %v", r)
+	}
+	if r := place("acc B", "s2", "t4", "a.b"); r != placeDone {
+		t.Fatalf("another account's B on A's subjects: %v", r)
+	}
+	// A replicated placement is checked alike.
+	if r := apply(metaOp{Op: opAssign, Stream: "R", Peers: []string{"s1", "s2", "s3"}, NewGroup: true,
+		Config: cfg("a.c"), Check: true}); r != (refusedOverlap{}) {
+		t.Fatalf("R3 over A's subjects: %v", r)
+	}
+	// A registration of the same server's stream adopts the placement.
+	if r := apply(metaOp{Op: opPlaceLocal, Stream: "A", Peers: []string{"s1"}, Config: cfg("a.>"), Token: "other"}); r != placeDone {
+		t.Fatalf("registration of A by its server: %v", r)
+	}
+	if a, _ := sm.assignment("A"); a.Token != "t1" || !a.R1 || a.Group != 0 {
+		t.Fatalf("A after its registration: %+v", a)
+	}
+	apply(metaOp{Op: opConfig, Stream: "A", Config: cfg("a.x")})
+	if r := place("B", "s2", "t5", "a.b"); r != placeDone {
+		t.Fatalf("B once A's recorded config no longer overlaps: %v", r)
+	}
+	apply(metaOp{Op: opUnplaceLocal, Stream: "B", Peers: []string{"s1"}})
+	if _, ok := sm.assignment("B"); !ok {
+		t.Fatal("B removed by a server that does not hold it")
+	}
+	snap, err := sm.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply(metaOp{Op: opUnplaceLocal, Stream: "B", Peers: []string{"s2"}})
+	if _, ok := sm.assignment("B"); ok {
+		t.Fatal("B kept after its server removed it")
+	}
+	restored := newMetaSM()
+	if err := restored.Restore(snap, index); err != nil {
+		t.Fatal(err)
+	}
+	if a, ok := restored.assignment("B"); !ok || !a.R1 || a.Peers[0] != "s2" {
+		t.Fatalf("B from the snapshot: %+v", a)
+	}
+	if restored.overlapsAny("C", cfg("a.x")) != true || restored.overlapsAny("C", cfg("q")) {
+		t.Fatal("overlaps from the snapshot")
+	}
+}
+
+func TestSubjectsCollide(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		want bool
+	}{
+		{"a.b", "a.b", true}, {"a.b", "a.c", false}, {"a.*", "a.b", true}, {"a.>", "a.b.c", true},
+		{"a.>", "a", false}, {"a.*", "a.b.c", false}, {"*.b", "a.*", true}, {">", "x", true},
+	} {
+		if got := subjectsCollide(c.a, c.b); got != c.want {
+			t.Errorf("subjectsCollide(%q, %q) = %v", c.a, c.b, got)
+		}
+	}
+}
