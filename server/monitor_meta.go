@@ -10,11 +10,14 @@ import (
 // server sees it; the replication layer fills it through the stream
 // layer's reporter (JetStreamReport.Meta).
 type MetaClusterReport struct {
-	Name     string // the cluster's name
-	Leader   string // "" while no leader is known
-	IsLeader bool
-	Size     int
-	Replicas []MetaPeerReport // the members other than this server
+	Name   string // the cluster's name
+	Leader string // "" while no leader is known
+	// LeaderPeer is the leader's raft id (decimal), "" while none is
+	// known: the id `nats server raft peer-remove` may be given.
+	LeaderPeer string
+	IsLeader   bool
+	Size       int
+	Replicas   []MetaPeerReport // the members other than this server
 	// Raft's figures for the group on this server.
 	Term, Commit, Applied, LeaderChanges uint64
 	// LogFault is why this server's raft log cannot be written ("" when it
@@ -33,6 +36,7 @@ type MetaClusterReport struct {
 // MetaPeerReport is one member of the meta group.
 type MetaPeerReport struct {
 	Name    string
+	Peer    string // its raft id (decimal), "" when unknown
 	Current bool
 	Active  time.Duration // since last heard from; -1 never
 	Lag     uint64
@@ -45,11 +49,17 @@ type MetaClusterInfo struct {
 	Replicas []*MetaPeerInfo `json:"replicas,omitempty"`
 	Size     int             `json:"cluster_size"`
 	Pending  int             `json:"pending"`
+	// Peer is the leader's raft id, the ID column the nats CLI shows
+	// for it in `nats server report jetstream`; QuorumNeeded is how many
+	// members must agree (its "Quorum Sz").
+	Peer         string `json:"peer,omitempty"`
+	QuorumNeeded int    `json:"quorum_needed,omitempty"`
 }
 
 // MetaPeerInfo is one replica in meta_cluster.
 type MetaPeerInfo struct {
 	Name    string        `json:"name"`
+	Peer    string        `json:"peer,omitempty"`
 	Current bool          `json:"current"`
 	Offline bool          `json:"offline,omitempty"`
 	Active  time.Duration `json:"active"`
@@ -60,7 +70,11 @@ func metaClusterInfo(r *MetaClusterReport) *MetaClusterInfo {
 	if r == nil {
 		return nil
 	}
-	return &MetaClusterInfo{Name: r.Name, Leader: r.Leader, Size: r.Size, Replicas: peerInfos(r.Replicas)}
+	mc := &MetaClusterInfo{Name: r.Name, Leader: r.Leader, Peer: r.LeaderPeer, Size: r.Size, Replicas: peerInfos(r.Replicas)}
+	if r.Size > 0 {
+		mc.QuorumNeeded = r.Size/2 + 1
+	}
+	return mc
 }
 
 // peerInfos is a group's members in monitoring's shape: one never heard
@@ -68,7 +82,7 @@ func metaClusterInfo(r *MetaClusterReport) *MetaClusterInfo {
 func peerInfos(peers []MetaPeerReport) []*MetaPeerInfo {
 	var out []*MetaPeerInfo
 	for _, p := range peers {
-		pi := &MetaPeerInfo{Name: p.Name, Current: p.Current, Active: p.Active, Lag: p.Lag}
+		pi := &MetaPeerInfo{Name: p.Name, Peer: p.Peer, Current: p.Current, Active: p.Active, Lag: p.Lag}
 		if p.Active < 0 {
 			pi.Offline, pi.Active = true, 0
 		}

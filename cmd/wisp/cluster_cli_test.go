@@ -1,0 +1,64 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/wisp-mq/wisp/replication"
+)
+
+// TestClusterMetaReportPeers: /jsz's meta_cluster (the same section the
+// nats CLI reads from $SYS.REQ.SERVER.PING.JSZ) gives the members' raft
+// ids and the quorum: `nats server report jetstream` shows them as the ID
+// and "Quorum Sz" columns, and `nats server raft peer-remove NAME` finds
+// the server's id there and sends it as peer_id, which is the decimal raft
+// id $JS.API.SERVER.REMOVE takes.
+func TestClusterMetaReportPeers(t *testing.T) {
+	nodes := startStreamCluster(t, "mp", 3)
+	leader := waitMetaLeader(t, nodes)
+	id := func(name string) string { return strconv.FormatUint(replication.NodeID(name), 10) }
+	type peer struct {
+		Name string `json:"name"`
+		Peer string `json:"peer"`
+	}
+	type meta struct {
+		Leader       string `json:"leader"`
+		Peer         string `json:"peer"`
+		Size         int    `json:"cluster_size"`
+		QuorumNeeded int    `json:"quorum_needed"`
+		Replicas     []peer `json:"replicas"`
+	}
+	c := &http.Client{Timeout: 2 * time.Second}
+	for _, n := range nodes {
+		var mc meta
+		waitLong(t, n.name+"'s meta_cluster with its two peers", func() bool {
+			resp, err := c.Get("http://" + n.srv.MonitorAddr().String() + "/jsz")
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			var jz struct {
+				Meta *meta `json:"meta_cluster"`
+			}
+			if json.NewDecoder(resp.Body).Decode(&jz) != nil || jz.Meta == nil {
+				return false
+			}
+			mc = *jz.Meta
+			return mc.Leader == leader && len(mc.Replicas) == 2
+		})
+		if mc.Size != 3 || mc.QuorumNeeded != 2 {
+			t.Errorf("%s: cluster_size %d quorum_needed %d, want 3 and 2", n.name, mc.Size, mc.QuorumNeeded)
+		}
+		if mc.Peer != id(leader) {
+			t.Errorf("%s: peer %q, want the leader %s's raft id %s", n.name, mc.Peer, leader, id(leader))
+		}
+		for _, r := range mc.Replicas {
+			if r.Name == "" || r.Name == n.name || r.Peer != id(r.Name) {
+				t.Errorf("%s: replica %+v, want another member with its raft id %s", n.name, r, id(r.Name))
+			}
+		}
+	}
+}
