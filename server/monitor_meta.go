@@ -66,29 +66,58 @@ type MetaPeerInfo struct {
 	Lag     uint64        `json:"lag,omitempty"`
 }
 
-func metaClusterInfo(r *MetaClusterReport) *MetaClusterInfo {
+func metaClusterInfo(r *MetaClusterReport, routed map[string]bool) *MetaClusterInfo {
 	if r == nil {
 		return nil
 	}
-	mc := &MetaClusterInfo{Name: r.Name, Leader: r.Leader, Peer: r.LeaderPeer, Size: r.Size, Replicas: peerInfos(r.Replicas)}
+	mc := &MetaClusterInfo{Name: r.Name, Leader: r.Leader, Peer: r.LeaderPeer, Size: r.Size, Replicas: peerInfos(r.Replicas, routed)}
 	if r.Size > 0 {
 		mc.QuorumNeeded = r.Size/2 + 1
 	}
 	return mc
 }
 
-// peerInfos is a group's members in monitoring's shape: one never heard
-// from is offline.
-func peerInfos(peers []MetaPeerReport) []*MetaPeerInfo {
+// peerInfos is a group's members in monitoring's shape. With routed (the
+// servers this one has a route to) given, a member is offline when there
+// is no route to it: a stopped or cut-off server shows as offline at
+// once, not only as no longer current (the nats CLI's "Online" column
+// reads offline), and a follower does not call the other followers
+// offline because raft has it hear from its leader only. Without routes
+// known, a member never heard from is offline.
+func peerInfos(peers []MetaPeerReport, routed map[string]bool) []*MetaPeerInfo {
 	var out []*MetaPeerInfo
 	for _, p := range peers {
-		pi := &MetaPeerInfo{Name: p.Name, Peer: p.Peer, Current: p.Current, Active: p.Active, Lag: p.Lag}
-		if p.Active < 0 {
-			pi.Offline, pi.Active = true, 0
+		pi := &MetaPeerInfo{Name: p.Name, Peer: p.Peer, Current: p.Current, Active: max(p.Active, 0), Lag: p.Lag}
+		switch {
+		case routed != nil:
+			pi.Offline = !routed[p.Name]
+		case p.Active < 0:
+			pi.Offline = true
+		}
+		if pi.Offline {
+			pi.Current = false
 		}
 		out = append(out, pi)
 	}
 	return out
+}
+
+// routedServers names the servers this one has a route to, nil when it
+// is not clustered.
+func (s *Server) routedServers() map[string]bool {
+	cl := s.cl
+	if cl == nil {
+		return nil
+	}
+	names := map[string]bool{}
+	for _, r := range cl.registered() {
+		cl.mu.Lock()
+		if n := r.remote.ServerName; n != "" {
+			names[n] = true
+		}
+		cl.mu.Unlock()
+	}
+	return names
 }
 
 var (

@@ -15,14 +15,16 @@ import (
 // ids and the quorum: `nats server report jetstream` shows them as the ID
 // and "Quorum Sz" columns, and `nats server raft peer-remove NAME` finds
 // the server's id there and sends it as peer_id, which is the decimal raft
-// id $JS.API.SERVER.REMOVE takes.
+// id $JS.API.SERVER.REMOVE takes. A member stopped is offline at once
+// for the others (its route is gone), as the CLI's "Online" column reads.
 func TestClusterMetaReportPeers(t *testing.T) {
 	nodes := startStreamCluster(t, "mp", 3)
 	leader := waitMetaLeader(t, nodes)
 	id := func(name string) string { return strconv.FormatUint(replication.NodeID(name), 10) }
 	type peer struct {
-		Name string `json:"name"`
-		Peer string `json:"peer"`
+		Name    string `json:"name"`
+		Peer    string `json:"peer"`
+		Offline bool   `json:"offline"`
 	}
 	type meta struct {
 		Leader       string `json:"leader"`
@@ -32,22 +34,26 @@ func TestClusterMetaReportPeers(t *testing.T) {
 		Replicas     []peer `json:"replicas"`
 	}
 	c := &http.Client{Timeout: 2 * time.Second}
+	metaOf := func(n *streamNode) (meta, bool) {
+		resp, err := c.Get("http://" + n.srv.MonitorAddr().String() + "/jsz")
+		if err != nil {
+			return meta{}, false
+		}
+		defer resp.Body.Close()
+		var jz struct {
+			Meta *meta `json:"meta_cluster"`
+		}
+		if json.NewDecoder(resp.Body).Decode(&jz) != nil || jz.Meta == nil {
+			return meta{}, false
+		}
+		return *jz.Meta, true
+	}
 	for _, n := range nodes {
 		var mc meta
-		waitLong(t, n.name+"'s meta_cluster with its two peers", func() bool {
-			resp, err := c.Get("http://" + n.srv.MonitorAddr().String() + "/jsz")
-			if err != nil {
-				return false
-			}
-			defer resp.Body.Close()
-			var jz struct {
-				Meta *meta `json:"meta_cluster"`
-			}
-			if json.NewDecoder(resp.Body).Decode(&jz) != nil || jz.Meta == nil {
-				return false
-			}
-			mc = *jz.Meta
-			return mc.Leader == leader && len(mc.Replicas) == 2
+		waitLong(t, n.name+"'s meta_cluster with its two peers online", func() bool {
+			var ok bool
+			mc, ok = metaOf(n)
+			return ok && mc.Leader == leader && len(mc.Replicas) == 2 && !mc.Replicas[0].Offline && !mc.Replicas[1].Offline
 		})
 		if mc.Size != 3 || mc.QuorumNeeded != 2 {
 			t.Errorf("%s: cluster_size %d quorum_needed %d, want 3 and 2", n.name, mc.Size, mc.QuorumNeeded)
@@ -59,6 +65,37 @@ func TestClusterMetaReportPeers(t *testing.T) {
 			if r.Name == "" || r.Name == n.name || r.Peer != id(r.Name) {
 				t.Errorf("%s: replica %+v, want another member with its raft id %s", n.name, r, id(r.Name))
 			}
+		}
+	}
+
+	// Stop a follower: the leader shows it offline, the other one online.
+	var gone *streamNode
+	var lead *streamNode
+	for _, n := range nodes {
+		if n.name == leader {
+			lead = n
+		} else if gone == nil {
+			gone = n
+		}
+	}
+	gone.stop()
+	var mc meta
+	waitLong(t, gone.name+" offline on the leader", func() bool {
+		var ok bool
+		mc, ok = metaOf(lead)
+		if !ok || len(mc.Replicas) != 2 {
+			return false
+		}
+		for _, r := range mc.Replicas {
+			if r.Name == gone.name {
+				return r.Offline
+			}
+		}
+		return false
+	})
+	for _, r := range mc.Replicas {
+		if r.Name != gone.name && r.Offline {
+			t.Errorf("%s offline on the leader, want only %s: %+v", r.Name, gone.name, mc.Replicas)
 		}
 	}
 }
