@@ -102,14 +102,15 @@ func peerInfos(peers []MetaPeerReport, routed map[string]bool) []*MetaPeerInfo {
 	return out
 }
 
-// routedServers names the servers this one has a route to, nil when it
-// is not clustered.
+// routedServers names the servers this one has a route to, and itself
+// (a follower lists itself among a stream's replicas), nil when it is not
+// clustered.
 func (s *Server) routedServers() map[string]bool {
 	cl := s.cl
 	if cl == nil {
 		return nil
 	}
-	names := map[string]bool{}
+	names := map[string]bool{s.name: true}
 	for _, r := range cl.registered() {
 		cl.mu.Lock()
 		if n := r.remote.ServerName; n != "" {

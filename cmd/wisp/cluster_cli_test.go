@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/wisp-mq/wisp/replication"
 )
 
@@ -64,6 +66,43 @@ func TestClusterMetaReportPeers(t *testing.T) {
 		for _, r := range mc.Replicas {
 			if r.Name == "" || r.Name == n.name || r.Peer != id(r.Name) {
 				t.Errorf("%s: replica %+v, want another member with its raft id %s", n.name, r, id(r.Name))
+			}
+		}
+	}
+
+	// A replicated stream's replicas in /jsz are online too, on every
+	// server (a follower lists itself among them).
+	_, js := jsConnect(t, nodes[0].url())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "R3", Subjects: []string{"r3"}, Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		var reps []peer
+		waitLong(t, n.name+"'s stream_detail with R3's two replicas", func() bool {
+			resp, err := c.Get("http://" + n.srv.MonitorAddr().String() + "/jsz")
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			var jz struct {
+				Streams []struct {
+					Name    string `json:"name"`
+					Cluster *struct {
+						Replicas []peer `json:"replicas"`
+					} `json:"cluster"`
+				} `json:"stream_detail"`
+			}
+			if json.NewDecoder(resp.Body).Decode(&jz) != nil || len(jz.Streams) != 1 || jz.Streams[0].Cluster == nil {
+				return false
+			}
+			reps = jz.Streams[0].Cluster.Replicas
+			return len(reps) == 2
+		})
+		for _, r := range reps {
+			if r.Offline {
+				t.Errorf("%s: R3's replica %s offline: %+v", n.name, r.Name, reps)
 			}
 		}
 	}
