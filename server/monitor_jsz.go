@@ -206,11 +206,12 @@ type ConsumerDetail struct {
 }
 
 func (s *Server) jsz(rep *JetStreamReport) Jsz {
+	routed := s.routedServers()
 	jz := Jsz{
 		ServerID: s.id, Now: time.Now(), Enabled: true,
 		JetStreamStats: *rep.totals(),
 		StreamDetail:   make([]StreamDetail, 0, len(rep.Streams)),
-		MetaCluster:    metaClusterInfo(rep.Meta),
+		MetaCluster:    metaClusterInfo(rep.Meta, routed),
 	}
 	if rep.Damage.any() {
 		jz.StoreDamage = &rep.Damage
@@ -244,7 +245,7 @@ func (s *Server) jsz(rep *JetStreamReport) Jsz {
 			}
 		}
 		if c := sr.Cluster; c != nil {
-			sd.Cluster = &StreamClusterDetail{Name: c.Name, RaftGroup: c.RaftGroup, Leader: c.Leader, Replicas: peerInfos(c.Replicas)}
+			sd.Cluster = &StreamClusterDetail{Name: c.Name, RaftGroup: c.RaftGroup, Leader: c.Leader, Replicas: peerInfos(c.Replicas, routed)}
 		}
 		jz.StreamDetail = append(jz.StreamDetail, sd)
 	}

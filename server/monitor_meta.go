@@ -10,11 +10,14 @@ import (
 // server sees it; the replication layer fills it through the stream
 // layer's reporter (JetStreamReport.Meta).
 type MetaClusterReport struct {
-	Name     string // the cluster's name
-	Leader   string // "" while no leader is known
-	IsLeader bool
-	Size     int
-	Replicas []MetaPeerReport // the members other than this server
+	Name   string // the cluster's name
+	Leader string // "" while no leader is known
+	// LeaderPeer is the leader's raft id (decimal), "" while none is
+	// known: the id `nats server raft peer-remove` may be given.
+	LeaderPeer string
+	IsLeader   bool
+	Size       int
+	Replicas   []MetaPeerReport // the members other than this server
 	// Raft's figures for the group on this server.
 	Term, Commit, Applied, LeaderChanges uint64
 	// LogFault is why this server's raft log cannot be written ("" when it
@@ -33,6 +36,7 @@ type MetaClusterReport struct {
 // MetaPeerReport is one member of the meta group.
 type MetaPeerReport struct {
 	Name    string
+	Peer    string // its raft id (decimal), "" when unknown
 	Current bool
 	Active  time.Duration // since last heard from; -1 never
 	Lag     uint64
@@ -45,36 +49,76 @@ type MetaClusterInfo struct {
 	Replicas []*MetaPeerInfo `json:"replicas,omitempty"`
 	Size     int             `json:"cluster_size"`
 	Pending  int             `json:"pending"`
+	// Peer is the leader's raft id, the ID column the nats CLI shows
+	// for it in `nats server report jetstream`; QuorumNeeded is how many
+	// members must agree (its "Quorum Sz").
+	Peer         string `json:"peer,omitempty"`
+	QuorumNeeded int    `json:"quorum_needed,omitempty"`
 }
 
 // MetaPeerInfo is one replica in meta_cluster.
 type MetaPeerInfo struct {
 	Name    string        `json:"name"`
+	Peer    string        `json:"peer,omitempty"`
 	Current bool          `json:"current"`
 	Offline bool          `json:"offline,omitempty"`
 	Active  time.Duration `json:"active"`
 	Lag     uint64        `json:"lag,omitempty"`
 }
 
-func metaClusterInfo(r *MetaClusterReport) *MetaClusterInfo {
+func metaClusterInfo(r *MetaClusterReport, routed map[string]bool) *MetaClusterInfo {
 	if r == nil {
 		return nil
 	}
-	return &MetaClusterInfo{Name: r.Name, Leader: r.Leader, Size: r.Size, Replicas: peerInfos(r.Replicas)}
+	mc := &MetaClusterInfo{Name: r.Name, Leader: r.Leader, Peer: r.LeaderPeer, Size: r.Size, Replicas: peerInfos(r.Replicas, routed)}
+	if r.Size > 0 {
+		mc.QuorumNeeded = r.Size/2 + 1
+	}
+	return mc
 }
 
-// peerInfos is a group's members in monitoring's shape: one never heard
-// from is offline.
-func peerInfos(peers []MetaPeerReport) []*MetaPeerInfo {
+// peerInfos is a group's members in monitoring's shape. With routed (the
+// servers this one has a route to) given, a member is offline when there
+// is no route to it: a stopped or cut-off server shows as offline at
+// once, not only as no longer current (the nats CLI's "Online" column
+// reads offline), and a follower does not call the other followers
+// offline because raft has it hear from its leader only. Without routes
+// known, a member never heard from is offline.
+func peerInfos(peers []MetaPeerReport, routed map[string]bool) []*MetaPeerInfo {
 	var out []*MetaPeerInfo
 	for _, p := range peers {
-		pi := &MetaPeerInfo{Name: p.Name, Current: p.Current, Active: p.Active, Lag: p.Lag}
-		if p.Active < 0 {
-			pi.Offline, pi.Active = true, 0
+		pi := &MetaPeerInfo{Name: p.Name, Peer: p.Peer, Current: p.Current, Active: max(p.Active, 0), Lag: p.Lag}
+		switch {
+		case routed != nil:
+			pi.Offline = !routed[p.Name]
+		case p.Active < 0:
+			pi.Offline = true
+		}
+		if pi.Offline {
+			pi.Current = false
 		}
 		out = append(out, pi)
 	}
 	return out
+}
+
+// routedServers names the servers this one has a route to, and itself
+// (a follower lists itself among a stream's replicas), nil when it is not
+// clustered.
+func (s *Server) routedServers() map[string]bool {
+	cl := s.cl
+	if cl == nil {
+		return nil
+	}
+	names := map[string]bool{s.name: true}
+	for _, r := range cl.registered() {
+		cl.mu.Lock()
+		if n := r.remote.ServerName; n != "" {
+			names[n] = true
+		}
+		cl.mu.Unlock()
+	}
+	return names
 }
 
 var (

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -166,15 +167,26 @@ func (m *metaReporter) report() *server.MetaClusterReport {
 			HaltedGroups: st.Log.Halted, LostLogs: st.Log.LostLogs}
 	}
 	r := &server.MetaClusterReport{
-		Name: m.cluster, Leader: st.Leader, IsLeader: st.IsLeader, Size: st.Size,
+		Name: m.cluster, Leader: st.Leader, LeaderPeer: raftPeer(st.Leader), IsLeader: st.IsLeader, Size: st.Size,
 		Term: st.Term, Commit: st.Commit, Applied: st.Applied, LeaderChanges: st.LeaderChanges,
 		LogFault: st.Log.Fault, LogFailures: st.Log.Failures, LogReopens: st.Log.Reopens,
 		HaltedGroups: st.Log.Halted, LostLogs: st.Log.LostLogs,
 	}
 	for _, p := range st.Replicas {
-		r.Replicas = append(r.Replicas, server.MetaPeerReport{Name: p.Name, Current: p.Current, Active: p.Active, Lag: p.Lag})
+		r.Replicas = append(r.Replicas, server.MetaPeerReport{Name: p.Name, Peer: raftPeer(p.Name), Current: p.Current, Active: p.Active, Lag: p.Lag})
 	}
 	return r
+}
+
+// raftPeer is the raft id of the server named name in the decimal form
+// $JS.API.SERVER.REMOVE takes as peer_id ("" for no name): the nats CLI
+// shows it in `nats server report jetstream`, and `nats server raft
+// peer-remove` sends it for the server it found by name.
+func raftPeer(name string) string {
+	if name == "" {
+		return ""
+	}
+	return strconv.FormatUint(replication.NodeID(name), 10)
 }
 
 // metaSlot holds the meta reporter once replication runs.
