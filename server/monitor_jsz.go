@@ -206,7 +206,7 @@ type ConsumerDetail struct {
 }
 
 func (s *Server) jsz(rep *JetStreamReport) Jsz {
-	routed := s.routedServers()
+	routed := s.RoutedServers()
 	jz := Jsz{
 		ServerID: s.id, Now: time.Now(), Enabled: true,
 		JetStreamStats: *rep.totals(),

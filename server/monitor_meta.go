@@ -102,10 +102,10 @@ func peerInfos(peers []MetaPeerReport, routed map[string]bool) []*MetaPeerInfo {
 	return out
 }
 
-// routedServers names the servers this one has a route to, and itself
+// RoutedServers names the servers this one has a route to, and itself
 // (a follower lists itself among a stream's replicas), nil when it is not
 // clustered.
-func (s *Server) routedServers() map[string]bool {
+func (s *Server) RoutedServers() map[string]bool {
 	cl := s.cl
 	if cl == nil {
 		return nil

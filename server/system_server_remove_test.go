@@ -71,7 +71,7 @@ func TestServerRemoveRequest(t *testing.T) {
 		case "ghost":
 			return ErrServerNotMember
 		case "stuck":
-			return errors.New("stream ORDERS: peer remap failed (10075)")
+			return errors.New("stream ORDERS: peer remap failed")
 		}
 		return nil
 	}
@@ -99,7 +99,7 @@ func TestServerRemoveRequest(t *testing.T) {
 	}
 	r := ask(`{"peer":"stuck"}`)
 	wantErr(r, 10041, "a failed removal")
-	if r.Error.Description != "stream ORDERS: peer remap failed (10075)" {
+	if r.Error.Description != "stream ORDERS: peer remap failed" {
 		t.Fatalf("failure described as %q", r.Error.Description)
 	}
 }

@@ -98,6 +98,7 @@ type GroupInfo struct {
 type PeerInfo struct {
 	Name    string
 	Current bool
+	Offline bool // no route to its server: down or cut off
 	Active  time.Duration
 	Lag     uint64
 }

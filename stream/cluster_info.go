@@ -23,6 +23,7 @@ type ClusterInfo struct {
 type PeerSummary struct {
 	Name    string        `json:"name"`
 	Current bool          `json:"current"`
+	Offline bool          `json:"offline,omitempty"`
 	Active  time.Duration `json:"active"`
 	Lag     uint64        `json:"lag,omitempty"`
 }
@@ -44,7 +45,7 @@ func (s *stream) clusterInfo() *ClusterInfo {
 	gi := cl.GroupStatus(ctx, s.group)
 	ci.Name, ci.Leader = cl.Name(), gi.Leader
 	for _, p := range replicasBesideLeader(gi, cl.Self()) {
-		ci.Replicas = append(ci.Replicas, PeerSummary{Name: p.Name, Current: p.Current, Active: max(p.Active, 0), Lag: p.Lag})
+		ci.Replicas = append(ci.Replicas, PeerSummary{Name: p.Name, Current: p.Current, Offline: p.Offline, Active: max(p.Active, 0), Lag: p.Lag})
 	}
 	return ci
 }

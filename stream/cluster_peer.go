@@ -155,7 +155,9 @@ func (svc *Service) RemovePeer(ctx context.Context, stream, peer string) error {
 			return fmt.Errorf("stream: remove %s from %q: answer: %w", peer, stream, err)
 		}
 		if r.Error != nil {
-			return fmt.Errorf("stream: remove %s from %q: %s (%d)", peer, stream, r.Error.Description, r.Error.ErrCode)
+			// The description alone: the server removal that asked
+			// answers with its own code, which clients print after it.
+			return fmt.Errorf("stream: remove %s from %q: %s", peer, stream, r.Error.Description)
 		}
 		return nil
 	case <-ctx.Done():

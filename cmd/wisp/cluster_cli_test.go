@@ -138,3 +138,75 @@ func TestClusterMetaReportPeers(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamInfoReplicaOffline: with a follower's server stopped, stream
+// info names that replica offline (and not current), as `nats server
+// check jetstream` and `nats stream info` read it; the other follower
+// stays online. Before, a stopped replica was only "seen a while ago", and
+// the CLI's health check passed.
+func TestStreamInfoReplicaOffline(t *testing.T) {
+	nodes := startStreamCluster(t, "so", 3)
+	waitMetaLeader(t, nodes)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, js := jsConnect(t, nodes[0].url())
+	if _, err := js.CreateStream(ctx, jetstreamR3("OFF", "off.>")); err != nil {
+		t.Fatal(err)
+	}
+	var leader string
+	waitLong(t, "OFF's leader", func() bool { leader = streamLeader(nodes, js, "OFF"); return leader != "" })
+	var lead, gone *streamNode
+	for _, n := range nodes {
+		if n.name == leader {
+			lead = n
+		} else if gone == nil {
+			gone = n
+		}
+	}
+	type replica struct {
+		Name    string `json:"name"`
+		Current bool   `json:"current"`
+		Offline bool   `json:"offline"`
+	}
+	nc, _ := jsConnect(t, lead.url())
+	replicas := func() ([]replica, bool) {
+		m, err := nc.Request("$JS.API.STREAM.INFO.OFF", nil, 5*time.Second)
+		if err != nil {
+			return nil, false
+		}
+		var info struct {
+			Cluster *struct {
+				Leader   string    `json:"leader"`
+				Replicas []replica `json:"replicas"`
+			} `json:"cluster"`
+		}
+		if json.Unmarshal(m.Data, &info) != nil || info.Cluster == nil || info.Cluster.Leader != leader {
+			return nil, false
+		}
+		return info.Cluster.Replicas, len(info.Cluster.Replicas) == 2
+	}
+	var reps []replica
+	waitLong(t, "both replicas current and online", func() bool {
+		var ok bool
+		reps, ok = replicas()
+		return ok && reps[0].Current && reps[1].Current && !reps[0].Offline && !reps[1].Offline
+	})
+	gone.stop()
+	waitLong(t, gone.name+" offline in stream info", func() bool {
+		var ok bool
+		if reps, ok = replicas(); !ok {
+			return false
+		}
+		for _, r := range reps {
+			if r.Name == gone.name {
+				return r.Offline && !r.Current
+			}
+		}
+		return false
+	})
+	for _, r := range reps {
+		if r.Name != gone.name && r.Offline {
+			t.Errorf("%s offline too: %+v", r.Name, reps)
+		}
+	}
+}

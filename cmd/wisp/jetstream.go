@@ -128,7 +128,7 @@ func (l *streamLayers) start(account string, b stream.Broker) error {
 	if node != nil {
 		// Clustered before replication can find the layer to open a
 		// replica in it (accountReplicas).
-		if err := svc.SetCluster(streamCluster{Node: node, name: cluster, account: account}); err != nil {
+		if err := svc.SetCluster(streamCluster{Node: node, name: cluster, account: account, routed: l.srv.RoutedServers}); err != nil {
 			_ = svc.Close()
 			return fmt.Errorf("account %q: %w", account, err)
 		}
@@ -147,7 +147,7 @@ func (l *streamLayers) setCluster(node *replication.Node, cluster string) error 
 	all := slices.Clone(l.all)
 	l.mu.Unlock()
 	for _, a := range all {
-		if err := a.svc.SetCluster(streamCluster{Node: node, name: cluster, account: a.account}); err != nil {
+		if err := a.svc.SetCluster(streamCluster{Node: node, name: cluster, account: a.account, routed: l.srv.RoutedServers}); err != nil {
 			return fmt.Errorf("account %q: %w", a.account, err)
 		}
 	}

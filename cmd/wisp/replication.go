@@ -82,6 +82,9 @@ type streamCluster struct {
 	*replication.Node
 	name    string
 	account string // the stream layer's account, "" for the global one
+	// routed names the servers this one has a route to (and itself), nil
+	// when not clustered: a member without a route is offline.
+	routed func() map[string]bool
 }
 
 func (c streamCluster) Name() string { return c.name }
@@ -100,8 +103,19 @@ func (c streamCluster) placeStream(ctx context.Context, name string, replicas in
 func (c streamCluster) GroupStatus(ctx context.Context, group uint64) stream.GroupInfo {
 	gs := c.Node.GroupStatus(ctx, group)
 	gi := stream.GroupInfo{Leader: gs.Leader, IsLeader: gs.IsLeader}
+	var routed map[string]bool
+	if c.routed != nil {
+		routed = c.routed()
+	}
 	for _, r := range gs.Replicas {
-		gi.Replicas = append(gi.Replicas, stream.PeerInfo{Name: r.Name, Current: r.Current, Active: r.Active, Lag: r.Lag})
+		p := stream.PeerInfo{Name: r.Name, Current: r.Current, Active: r.Active, Lag: r.Lag}
+		// Without a route the member is down or cut off: offline, as the
+		// nats CLI's health checks read it, not merely "seen a while ago"
+		// (a leader that restarted has never heard from it at all).
+		if routed != nil && !routed[r.Name] {
+			p.Offline, p.Current = true, false
+		}
+		gi.Replicas = append(gi.Replicas, p)
 	}
 	return gi
 }
