@@ -13,10 +13,13 @@ import (
 // the other members (active is the nanoseconds since this server last
 // heard from one).
 type ClusterInfo struct {
-	Name      string        `json:"name,omitempty"`
-	RaftGroup string        `json:"raft_group,omitempty"`
-	Leader    string        `json:"leader,omitempty"`
-	Replicas  []PeerSummary `json:"replicas,omitempty"`
+	Name      string `json:"name,omitempty"`
+	RaftGroup string `json:"raft_group,omitempty"`
+	Leader    string `json:"leader,omitempty"`
+	// LeaderSince is when the leader took over, given when the leader
+	// answers (a follower does not know it).
+	LeaderSince *time.Time    `json:"leader_since,omitempty"`
+	Replicas    []PeerSummary `json:"replicas,omitempty"`
 }
 
 // PeerSummary is one replica in ClusterInfo.
@@ -44,6 +47,10 @@ func (s *stream) clusterInfo() *ClusterInfo {
 	defer cancel()
 	gi := cl.GroupStatus(ctx, s.group)
 	ci.Name, ci.Leader = cl.Name(), gi.Leader
+	if since := s.repl.leaderSince.Load(); gi.IsLeader && since != 0 {
+		t := time.Unix(0, since).UTC()
+		ci.LeaderSince = &t
+	}
 	for _, p := range replicasBesideLeader(gi, cl.Self()) {
 		ci.Replicas = append(ci.Replicas, PeerSummary{Name: p.Name, Current: p.Current, Offline: p.Offline, Active: max(p.Active, 0), Lag: p.Lag})
 	}

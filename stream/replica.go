@@ -49,6 +49,9 @@ type replica struct {
 	cl     Cluster // nil until replication opens the replica
 	hostID uint64
 	leader atomic.Bool
+	// leaderSince is when this server last became the group's leader
+	// (unix nanoseconds), the cluster section's leader_since.
+	leaderSince atomic.Int64
 	// token numbers this incarnation's proposals; it starts at a
 	// random value (base) so that an entry proposed before a restart
 	// never matches a pending Op of this one.
@@ -442,6 +445,9 @@ func (r *replica) LeaderChanged(isLeader bool) {
 		return
 	}
 	s, svc := r.s, r.s.svc
+	if isLeader {
+		r.leaderSince.Store(svc.clock.Now().UnixNano())
+	}
 	svc.mu.Lock()
 	defer func() {
 		svc.mu.Unlock()

@@ -144,7 +144,11 @@ func TestClusterMetaReportPeers(t *testing.T) {
 // check jetstream` and `nats stream info` read it; the other follower
 // stays online. Before, a stopped replica was only "seen a while ago", and
 // the CLI's health check passed.
+//
+// The leader's answer also says since when it leads (leader_since, which
+// the CLI shows beside the leader's name).
 func TestStreamInfoReplicaOffline(t *testing.T) {
+	start := time.Now()
 	nodes := startStreamCluster(t, "so", 3)
 	waitMetaLeader(t, nodes)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -169,6 +173,7 @@ func TestStreamInfoReplicaOffline(t *testing.T) {
 		Offline bool   `json:"offline"`
 	}
 	nc, _ := jsConnect(t, lead.url())
+	var since *time.Time
 	replicas := func() ([]replica, bool) {
 		m, err := nc.Request("$JS.API.STREAM.INFO.OFF", nil, 5*time.Second)
 		if err != nil {
@@ -176,13 +181,15 @@ func TestStreamInfoReplicaOffline(t *testing.T) {
 		}
 		var info struct {
 			Cluster *struct {
-				Leader   string    `json:"leader"`
-				Replicas []replica `json:"replicas"`
+				Leader      string     `json:"leader"`
+				LeaderSince *time.Time `json:"leader_since"`
+				Replicas    []replica  `json:"replicas"`
 			} `json:"cluster"`
 		}
 		if json.Unmarshal(m.Data, &info) != nil || info.Cluster == nil || info.Cluster.Leader != leader {
 			return nil, false
 		}
+		since = info.Cluster.LeaderSince
 		return info.Cluster.Replicas, len(info.Cluster.Replicas) == 2
 	}
 	var reps []replica
@@ -191,6 +198,9 @@ func TestStreamInfoReplicaOffline(t *testing.T) {
 		reps, ok = replicas()
 		return ok && reps[0].Current && reps[1].Current && !reps[0].Offline && !reps[1].Offline
 	})
+	if since == nil || since.Before(start) || since.After(time.Now()) {
+		t.Errorf("leader_since %v: want a time since the test started", since)
+	}
 	gone.stop()
 	waitLong(t, gone.name+" offline in stream info", func() bool {
 		var ok bool
