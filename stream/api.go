@@ -148,6 +148,9 @@ func (svc *Service) handleAPI(subject, reply string, body []byte, client json.Ra
 	if svc.retryNotLeader(subject, rest, reply, body, resp, hops) {
 		return // sent on to the stream's new leader, which replies
 	}
+	if svc.createLostToTwin(subject, rest, reply, body, resp, hops) {
+		return // sent on to the server that made the same stream, which replies
+	}
 	if r, ok := resp.(interface{ apiError() *APIError }); ok && r.apiError() != nil {
 		svc.apiErrors.Add(1)
 	}

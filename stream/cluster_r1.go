@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -223,4 +224,33 @@ func (svc *Service) deleteR1(cl Cluster, name string) any {
 		return &successResponse{apiResponse{Type: typeStreamDelete}, true}
 	}
 	return resp
+}
+
+// createLostToTwin takes a one-replica create refused because the name
+// was taken (10058) while it was being placed: when the create that won
+// is another server's with the same config, it is the same stream, and
+// the request is sent on to that server, which answers it as a create
+// asked again. Services whose instances all create their stream at start,
+// each through its own server, then all succeed, as when the creates do
+// not race. It reports whether the request was sent on.
+func (svc *Service) createLostToTwin(subject, rest, reply string, body []byte, resp any, hops int) bool {
+	r, ok := resp.(interface{ apiError() *APIError })
+	if !ok || r.apiError() == nil || r.apiError().ErrCode != apiErr(errStreamNameExist).ErrCode {
+		return false
+	}
+	name, found := strings.CutPrefix(rest, "STREAM.CREATE.")
+	cl := svc.clusterOf()
+	if !found || cl == nil {
+		return false
+	}
+	holder, r1 := cl.LocalAssignment(name)
+	if !r1 || holder == cl.Self() {
+		return false
+	}
+	cfg, bad := parseConfig(typeStreamCreate, name, body)
+	var won Config
+	if bad != nil || json.Unmarshal(cl.AssignedConfig(name), &won) != nil || !sameConfig(&won, cfg) {
+		return false
+	}
+	return svc.forward(holder, subject, []byte(reply), body, hops)
 }

@@ -386,3 +386,45 @@ func TestClusterR1SameCreateTwiceOnOneServer(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterR1IdenticalCreatesOnTwoServers: instances of a service each
+// create their stream at start, with the same config, through their own
+// servers. Racing, both creates succeed (the one that lost the placement
+// is answered by the server that won it, as a create asked again), and
+// exactly one server holds the stream.
+func TestClusterR1IdenticalCreatesOnTwoServers(t *testing.T) {
+	nodes := startStreamCluster(t, "twin", 3)
+	waitMetaLeader(t, nodes)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	js := make([]jetstream.JetStream, len(nodes))
+	for i, n := range nodes {
+		_, js[i] = jsConnect(t, n.url())
+	}
+	const rounds = 10
+	for r := range rounds {
+		cfg := jetstream.StreamConfig{Name: fmt.Sprintf("TWIN%d", r), Subjects: []string{fmt.Sprintf("twin%d.>", r)}}
+		on := [2]int{r % 3, (r + 1) % 3}
+		var errs [2]error
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for k := range on {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				_, errs[k] = js[on[k]].CreateStream(ctx, cfg)
+			}()
+		}
+		close(start)
+		wg.Wait()
+		for k, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: identical create on server %d: %v", r, on[k]+1, err)
+			}
+		}
+		if got := localHolders(nodes, cfg.Name); len(got) != 1 {
+			t.Fatalf("round %d: %s held by %v, want one server", r, cfg.Name, got)
+		}
+	}
+}
