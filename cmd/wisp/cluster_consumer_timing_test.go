@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -92,16 +93,9 @@ func expectNothing(t *testing.T, js jetstream.JetStream, name, why string, d tim
 // leader steps down, not after every server restarts; and every
 // replica holds the consumer alike.
 func TestReplicatedConsumerMaxDeliverFailover(t *testing.T) {
-	nodes := startStreamCluster(t, "md", 3)
-	waitMetaLeader(t, nodes)
-	nc, js := jsConnect(t, nodes[0].url())
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Second)
-	defer cancel()
+	nodes, nc, js, ctx := timingCluster(t, "md")
 	const name = "MDF"
-	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{"mdf.>"}, Replicas: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := createR3(ctx, t, js, name, "mdf.>")
 	publishAcked(t, js, "mdf", 1, 2)
 	if _, err := s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "D",
 		AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Second, MaxDeliver: 2}); err != nil {
@@ -155,16 +149,9 @@ func TestReplicatedConsumerMaxDeliverFailover(t *testing.T) {
 // though the stream's leader steps down and then every server restarts
 // meanwhile; it is redelivered after.
 func TestReplicatedConsumerNakDelayFailover(t *testing.T) {
-	nodes := startStreamCluster(t, "nd", 3)
-	waitMetaLeader(t, nodes)
-	_, js := jsConnect(t, nodes[0].url())
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Second)
-	defer cancel()
+	nodes, _, js, ctx := timingCluster(t, "nd")
 	const name, delay = "NAKD", 25 * time.Second
-	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{"nakd.>"}, Replicas: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := createR3(ctx, t, js, name, "nakd.>")
 	publishAcked(t, js, "nakd", 1, 1)
 	if _, err := s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "D",
 		AckPolicy: jetstream.AckExplicitPolicy, AckWait: 2 * time.Second}); err != nil {
@@ -207,17 +194,10 @@ func TestReplicatedConsumerNakDelayFailover(t *testing.T) {
 // backoff step, counted from the delivery before it, across a leader
 // change; after max_deliver nothing more comes.
 func TestReplicatedConsumerBackoffFailover(t *testing.T) {
-	nodes := startStreamCluster(t, "bo", 3)
-	waitMetaLeader(t, nodes)
-	_, js := jsConnect(t, nodes[0].url())
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Second)
-	defer cancel()
+	nodes, _, js, ctx := timingCluster(t, "bo")
 	const name = "BOFF"
 	backoff := []time.Duration{time.Second, 8 * time.Second}
-	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{"boff.>"}, Replicas: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := createR3(ctx, t, js, name, "boff.>")
 	publishAcked(t, js, "boff", 1, 1)
 	if _, err := s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "D",
 		AckPolicy: jetstream.AckExplicitPolicy, BackOff: backoff, MaxDeliver: 3}); err != nil {
@@ -262,16 +242,9 @@ func TestReplicatedConsumerBackoffFailover(t *testing.T) {
 // change and a restart of every server between its deliveries, then
 // what is published after.
 func TestReplicatedConsumerLastPerSubjectFailover(t *testing.T) {
-	nodes := startStreamCluster(t, "lp", 3)
-	waitMetaLeader(t, nodes)
-	_, js := jsConnect(t, nodes[0].url())
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Second)
-	defer cancel()
+	nodes, _, js, ctx := timingCluster(t, "lp")
 	const name = "LPS"
-	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{"lps.>"}, Replicas: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := createR3(ctx, t, js, name, "lps.>")
 	for _, subj := range []string{"lps.a", "lps.b", "lps.a", "lps.c", "lps.b", "lps.d", "lps.c"} {
 		if _, err := js.Publish(ctx, subj, nil); err != nil {
 			t.Fatal(err)
@@ -328,16 +301,9 @@ func TestReplicatedConsumerLastPerSubjectFailover(t *testing.T) {
 // stream captures the dead-letter subject: it does not stay pending
 // forever, and is copied once.
 func TestReplicatedConsumerDeadLetterFailover(t *testing.T) {
-	nodes := startStreamCluster(t, "dl", 3)
-	waitMetaLeader(t, nodes)
-	_, js := jsConnect(t, nodes[0].url())
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Second)
-	defer cancel()
+	nodes, _, js, ctx := timingCluster(t, "dl")
 	const name = "DLF"
-	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{"dlf.>"}, Replicas: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := createR3(ctx, t, js, name, "dlf.>")
 	publishAcked(t, js, "dlf", 1, 1)
 	if _, err := s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "D",
 		AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Second, MaxDeliver: 1,
@@ -378,20 +344,10 @@ func TestReplicatedConsumerDeadLetterFailover(t *testing.T) {
 // reaches the consumer's leader across the cluster, and the message is
 // given up there, not held forever.
 func TestReplicatedConsumerDeadLetterOtherLeader(t *testing.T) {
-	nodes := startStreamCluster(t, "do", 3)
-	waitMetaLeader(t, nodes)
-	nc, js := jsConnect(t, nodes[0].url())
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Second)
-	defer cancel()
+	nodes, nc, js, ctx := timingCluster(t, "do")
 	const name, dlName = "DLO", "DLQO"
-	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{"dlo.>"}, Replicas: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dlq, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: dlName, Subjects: []string{"dlqo.>"}, Replicas: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := createR3(ctx, t, js, name, "dlo.>")
+	dlq := createR3(ctx, t, js, dlName, "dlqo.>")
 	waitLong(t, "the two streams led by different servers", func() bool {
 		a, b := streamLeader(nodes, js, name), streamLeader(nodes, js, dlName)
 		if a != "" && b != "" && a != b {
@@ -439,10 +395,7 @@ func TestReplicatedConsumerNakDelayFromSnapshot(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Second)
 	defer cancel()
 	const name, delay = "NKS", 45 * time.Second
-	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{"nks.>"}, Replicas: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := createR3(ctx, t, js, name, "nks.>")
 	if _, err := js.Publish(ctx, "nks.first", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -505,4 +458,26 @@ func TestReplicatedConsumerNakDelayFromSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitReplicaConsumersAlike(t, nodes, name, "D")
+}
+
+// timingCluster starts the three servers of a consumer timing test and
+// connects to the first; the context bounds the test.
+func timingCluster(t *testing.T, prefix string) ([]*streamNode, *nats.Conn, jetstream.JetStream, context.Context) {
+	t.Helper()
+	nodes := startStreamCluster(t, prefix, 3)
+	waitMetaLeader(t, nodes)
+	nc, js := jsConnect(t, nodes[0].url())
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Second)
+	t.Cleanup(cancel)
+	return nodes, nc, js, ctx
+}
+
+// createR3 creates a three-replica stream of subject.
+func createR3(ctx context.Context, t *testing.T, js jetstream.JetStream, name, subject string) jetstream.Stream {
+	t.Helper()
+	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{subject}, Replicas: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
