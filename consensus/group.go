@@ -258,8 +258,10 @@ func (g *group) apply(h *Host, rd raft.Ready, post *WriteBatch) error {
 		md := rd.Snapshot.GetMetadata()
 		at, err := g.restoreSnapshot(rd.Snapshot.GetData(), md.GetIndex())
 		if err != nil {
+			h.snapInstallsFailed.Add(1)
 			return fmt.Errorf("restore snapshot %d: %w", md.GetIndex(), err)
 		}
+		h.snapInstalls.Add(1)
 		g.applied = at
 	}
 	// Committed entries first: a proposal committed in this Ready succeeded,

@@ -75,6 +75,9 @@ type Host struct {
 	crash crashHooks // fault tests only
 
 	lostLogs atomic.Uint64 // replicas that found they lost acknowledged entries (lostlog.go)
+	// snapInstalls and snapInstallsFailed count the snapshots raft applied
+	// here and those whose state did not install (state_stream.go).
+	snapInstalls, snapInstallsFailed atomic.Uint64
 }
 
 // GroupStatus is a group's state as of the host's last loop iteration.

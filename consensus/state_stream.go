@@ -155,3 +155,10 @@ func dropStates(b Batch) {
 		}
 	}
 }
+
+// SnapshotInstalls counts the snapshots raft applied on this host since
+// start, and the attempts to install one that failed (a received state
+// missing or unreadable, or the state machine refusing it).
+func (h *Host) SnapshotInstalls() (installed, failed uint64) {
+	return h.snapInstalls.Load(), h.snapInstallsFailed.Load()
+}

@@ -109,6 +109,7 @@ func (t *Transport) runSnapshots(peer string, s *snapSender) {
 		t.snapID++
 		id := t.snapID
 		t.mu.Unlock()
+		t.snap.sending.Add(1)
 		ok := true
 		if h := t.host.Load(); h != nil && h.Streamed(job.group) {
 			if err := t.sendState(peer, job.group, id); err != nil {
@@ -117,7 +118,11 @@ func (t *Transport) runSnapshots(peer string, s *snapSender) {
 			}
 		}
 		ok = ok && t.sendChunks(peer, job, id, &buf)
-		if !ok {
+		t.snap.sending.Add(-1)
+		if ok {
+			t.snap.sent.Add(1)
+		} else {
+			t.snap.sendFailed.Add(1)
 			t.log.Warn("raft snapshot not sent: raft will send it again", "peer", peer, "group", job.group, "bytes", len(job.raw))
 		}
 		t.reportSnapshot(job.group, job.to, ok)
@@ -145,6 +150,7 @@ func (t *Transport) sendChunks(peer string, job snapJob, id uint64, buf *[]byte)
 		if !t.sendChunk(peer, b) {
 			return false
 		}
+		t.snap.msgBytesSent.Add(int64(n))
 		off += n
 		if n == 0 {
 			break
@@ -233,6 +239,7 @@ func (t *Transport) receiveChunk(from uint64, payload []byte) (consensus.Batch, 
 		return consensus.Batch{}, false, fmt.Errorf("%w: snapshot chunk at %d does not follow what came before", errFrame, c.offset)
 	}
 	a.buf = append(a.buf, c.data...)
+	t.snap.msgBytesReceived.Add(int64(len(c.data)))
 	if uint64(len(a.buf)) < a.total {
 		return consensus.Batch{}, false, nil
 	}

@@ -69,6 +69,51 @@ func (t *Transport) StateStats() StateStats {
 		PeakChunk: s.peakChunk.Load(), Transfers: s.transfers.Load(), Failed: s.failed.Load()}
 }
 
+// SnapshotStats count the raft snapshots this server's transport sent
+// and received, of every group, for monitoring. A snapshot's bytes are
+// its streamed state (if any) and its raft message.
+type SnapshotStats struct {
+	// Sent reached the peer whole (and, for a streamed group, the peer
+	// verified its state); SendFailed ended early, and raft sends them
+	// again. Sending are being sent now.
+	Sent, SendFailed, Sending int64
+	// Received arrived whole and were handed to raft; ReceiveFailed were
+	// dropped on the way in (a chunk out of order, a state that does not
+	// match its checksum or could not be written, a message without its
+	// state). Receiving are being received now.
+	Received, ReceiveFailed, Receiving int64
+	BytesSent, BytesReceived           int64
+}
+
+// SnapshotStats returns the transport's counters of snapshots.
+func (t *Transport) SnapshotStats() SnapshotStats {
+	s := &t.snap
+	st := SnapshotStats{Sent: s.sent.Load(), SendFailed: s.sendFailed.Load(), Sending: s.sending.Load(),
+		Received: s.received.Load(), ReceiveFailed: s.receiveFailed.Load(),
+		BytesSent: s.msgBytesSent.Load() + t.state.sent.Load(), BytesReceived: s.msgBytesReceived.Load() + t.state.received.Load()}
+	// A state whose sender went quiet is kept a while (stateStale) but is
+	// no longer being received.
+	now := time.Now()
+	t.rxMu.Lock()
+	for _, a := range t.rx {
+		if now.Sub(a.last) <= stateStale {
+			st.Receiving++
+		}
+	}
+	t.rxMu.Unlock()
+	t.mu.Lock()
+	st.Receiving += int64(len(t.asm))
+	t.mu.Unlock()
+	return st
+}
+
+// snapStats are the counters behind SnapshotStats.
+type snapStats struct {
+	sent, sendFailed, sending      atomic.Int64
+	received, receiveFailed        atomic.Int64
+	msgBytesSent, msgBytesReceived atomic.Int64 // of raft's messages; state bytes are in stateStats
+}
+
 // stateStats are counters of streamed state, for tests and monitoring.
 type stateStats struct {
 	sent, received atomic.Int64 // state bytes
@@ -295,6 +340,13 @@ type receivedState struct {
 	at time.Time
 }
 
+// rxFailedLocked drops a state being received that will not complete,
+// counting the transfer failed once; rxMu is held.
+func (t *Transport) rxFailedLocked(a *stateAssembly) {
+	t.snap.receiveFailed.Add(1)
+	a.discard()
+}
+
 func (a *stateAssembly) discard() {
 	name := a.f.Name()
 	a.f.Close()
@@ -321,18 +373,20 @@ func (t *Transport) writeStateChunk(from uint64, c *stateChunk) (byte, error) {
 	a := t.rx[from]
 	now := time.Now()
 	if c.offset == 0 {
-		if a != nil {
-			a.discard()
+		if a != nil { // the sender gave up on it and starts over
+			t.rxFailedLocked(a)
 			delete(t.rx, from)
 		}
 		t.sweepLocked(now)
 		dir, err := t.spoolDir()
 		if err != nil {
+			t.snap.receiveFailed.Add(1)
 			delete(t.rx, from)
 			return ackRefused, err
 		}
 		f, err := os.CreateTemp(dir, "state-*")
 		if err != nil {
+			t.snap.receiveFailed.Add(1)
 			delete(t.rx, from)
 			return ackRefused, fmt.Errorf("receive state: %w", err)
 		}
@@ -340,13 +394,13 @@ func (t *Transport) writeStateChunk(from uint64, c *stateChunk) (byte, error) {
 		t.rx[from] = a
 	} else if a == nil || a.id != c.id || a.group != c.group || a.received != c.offset {
 		if a != nil {
-			a.discard()
+			t.rxFailedLocked(a)
 			delete(t.rx, from)
 		}
 		return ackRefused, fmt.Errorf("%w: state chunk at %d does not follow what came before", errFrame, c.offset)
 	}
 	if _, err := a.f.Write(c.data); err != nil {
-		a.discard()
+		t.rxFailedLocked(a)
 		delete(t.rx, from)
 		return ackRefused, fmt.Errorf("receive state: %w", err)
 	}
@@ -360,10 +414,11 @@ func (t *Transport) writeStateChunk(from uint64, c *stateChunk) (byte, error) {
 	}
 	delete(t.rx, from)
 	if a.crc.Sum32() != c.crc {
-		a.discard()
+		t.rxFailedLocked(a)
 		return ackRefused, fmt.Errorf("%w: state of %d bytes does not match its checksum", errFrame, a.received)
 	}
 	if err := a.f.Close(); err != nil {
+		t.snap.receiveFailed.Add(1)
 		os.Remove(a.f.Name())
 		return ackRefused, fmt.Errorf("receive state: %w", err)
 	}

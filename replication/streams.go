@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"sync"
@@ -54,6 +55,9 @@ type streams struct {
 	bg         sync.WaitGroup
 	// openFailed: the R1 streams that could not be opened, with why.
 	openFailed map[string]string
+	// replicaFailed: the replicas assigned here that could not be started,
+	// with why and when that was last logged (logReplicaFailed).
+	replicaFailed map[string]replicaFailure
 
 	kick chan struct{}
 	// changes carries leadership changes from the host's loop to
@@ -147,6 +151,11 @@ func (s *streams) reconcile() {
 		s.open(name, a)
 	}
 	s.mu.Lock()
+	for name := range s.replicaFailed {
+		if a, ok := want[name]; !ok || !slices.Contains(a.Peers, self) {
+			delete(s.replicaFailed, name) // no longer assigned here: a new failure is news
+		}
+	}
 	var gone []string
 	for name, r := range s.running {
 		if a, ok := want[name]; !ok || a.Group != r.group || !slices.Contains(a.Peers, self) {
@@ -196,7 +205,7 @@ func (s *streams) dropAllRemoved(stale map[string]Assignment) {
 func (s *streams) open(name string, a Assignment) {
 	sm, err := s.layer.OpenReplica(name, a.Group, a.Config, a.Created)
 	if err != nil {
-		s.log.Error("opening a stream replica", "stream", name, "group", a.Group, "err", err)
+		s.logReplicaFailed(name, a, err)
 		return
 	}
 	peers := make([]uint64, 0, len(a.Peers))
@@ -212,16 +221,64 @@ func (s *streams) open(name string, a Assignment) {
 	err = s.node.host.AddGroup(ctx, consensus.GroupConfig{ID: a.Group, Peers: peers,
 		Bootstrap: fresh, StateMachine: sm})
 	if err != nil && !errors.Is(err, consensus.ErrGroupOpen) {
-		s.log.Error("starting a stream's raft group", "stream", name, "group", a.Group, "err", err)
+		s.logReplicaFailed(name, a, fmt.Errorf("starting its raft group: %w", err))
 		return
 	}
 	s.mu.Lock()
 	s.running[name] = runningReplica{group: a.Group, sm: sm}
+	delete(s.replicaFailed, name)
 	s.mu.Unlock()
 	s.log.Info("stream replica running", "stream", name, "group", a.Group, "peers", a.Peers)
 	if st, ok := s.node.host.Status(a.Group); ok && st.IsLeader {
 		s.leaderChanged(consensus.LeaderChange{Group: a.Group, Leader: st.Leader, Term: st.Term})
 	}
+}
+
+// AccountMissingError: a stream assigned to this server belongs to an
+// account this server's configuration lacks, so its replica cannot run
+// here (StreamLayer.OpenReplica returns it).
+type AccountMissingError struct{ Account, Stream string }
+
+func (e *AccountMissingError) Error() string {
+	return fmt.Sprintf("stream %q: account %q is not configured on this server", e.Stream, e.Account)
+}
+
+// replicaFailure is why a replica assigned here did not start.
+type replicaFailure struct {
+	cause  string
+	logged time.Time
+}
+
+// replicaFailedEvery is how often a replica that still cannot start is
+// logged again: reconcile tries every second, and an operator needs to
+// hear of a lasting misconfiguration, not a line a second about it.
+const replicaFailedEvery = 5 * time.Minute
+
+// logReplicaFailed logs that the replica of stream name, assigned here,
+// did not start: once per cause, and again every replicaFailedEvery while
+// it lasts. A stream whose account this server lacks is a configuration
+// mistake the stream survives on its other replicas: a warning.
+func (s *streams) logReplicaFailed(name string, a Assignment, err error) {
+	now := time.Now()
+	s.mu.Lock()
+	if s.replicaFailed == nil {
+		s.replicaFailed = map[string]replicaFailure{}
+	}
+	last, seen := s.replicaFailed[name]
+	quiet := seen && last.cause == err.Error() && now.Sub(last.logged) < replicaFailedEvery
+	if !quiet {
+		s.replicaFailed[name] = replicaFailure{cause: err.Error(), logged: now}
+	}
+	s.mu.Unlock()
+	if quiet {
+		return
+	}
+	if am := (*AccountMissingError)(nil); errors.As(err, &am) {
+		s.log.Warn("stream replica cannot run on this server: its account is not configured here; add the account to this server or move the stream's replica off it",
+			"account", am.Account, "stream", am.Stream, "server", s.node.name, "group", a.Group, "peers", a.Peers)
+		return
+	}
+	s.log.Error("stream replica not started", "stream", name, "server", s.node.name, "group", a.Group, "err", err)
 }
 
 // drop stops a replica whose assignment went, deleting its raft log and

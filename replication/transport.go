@@ -58,6 +58,7 @@ type Transport struct {
 	spoolOwned bool   // made by the transport, removed by Close
 
 	state stateStats
+	snap  snapStats // snapshots of every group (state_stream.go)
 
 	// onSnapshot, for tests, sees every snapshot report.
 	onSnapshot func(group, to uint64, ok bool)
@@ -281,6 +282,11 @@ func (t *Transport) receive(from string, payload []byte) {
 		}
 		if err == nil {
 			err = t.takeState(&b)
+		}
+		if err != nil {
+			t.snap.receiveFailed.Add(1)
+		} else {
+			t.snap.received.Add(1)
 		}
 	default:
 		b, err = decodeFrame(payload, id, t.selfID)

@@ -31,6 +31,20 @@ type MetaClusterReport struct {
 	// recover them from its peers.
 	HaltedGroups []string
 	LostLogs     uint64
+	// Snapshots are the raft snapshots this server sent to and received
+	// from its peers, of every group: how lagging and new replicas catch up.
+	Snapshots RaftSnapshotReport
+}
+
+// RaftSnapshotReport counts raft snapshot transfers on this server since
+// it started; Sending and Receiving are those under way.
+type RaftSnapshotReport struct {
+	Sent, SendFailed, Sending          uint64
+	Received, ReceiveFailed, Receiving uint64
+	BytesSent, BytesReceived           uint64
+	// Installed counts snapshots raft applied here, InstallsFailed the
+	// attempts whose state did not install.
+	Installed, InstallsFailed uint64
 }
 
 // MetaPeerReport is one member of the meta group.
@@ -144,10 +158,30 @@ var (
 		"Raft groups stopped on this server by a raft panic; they take no part here until it restarts.", nil, nil)
 	mRaftLostLogs = prometheus.NewDesc("wisp_raft_lost_log_total",
 		"Times a replica on this server found it had lost entries it acknowledged and recovered them from its peers.", nil, nil)
+	mRaftSnapshotsSent = prometheus.NewDesc("wisp_raft_snapshots_sent_total",
+		"Raft snapshots this server sent whole to a peer catching up (with a streamed state the peer verified).", nil, nil)
+	mRaftSnapshotsSendFailed = prometheus.NewDesc("wisp_raft_snapshots_send_failed_total",
+		"Raft snapshots this server began sending that ended early; raft sends them again.", nil, nil)
+	mRaftSnapshotsReceived = prometheus.NewDesc("wisp_raft_snapshots_received_total",
+		"Raft snapshots this server received whole from a peer and handed to raft.", nil, nil)
+	mRaftSnapshotsReceiveFailed = prometheus.NewDesc("wisp_raft_snapshots_receive_failed_total",
+		"Raft snapshots this server dropped while receiving them (out of order, checksum mismatch, write failure).", nil, nil)
+	mRaftSnapshotBytesSent = prometheus.NewDesc("wisp_raft_snapshot_bytes_sent_total",
+		"Bytes of raft snapshots (streamed state and raft's message) this server sent.", nil, nil)
+	mRaftSnapshotBytesReceived = prometheus.NewDesc("wisp_raft_snapshot_bytes_received_total",
+		"Bytes of raft snapshots (streamed state and raft's message) this server received.", nil, nil)
+	mRaftSnapshotsInProgress = prometheus.NewDesc("wisp_raft_snapshots_in_progress",
+		"Raft snapshot transfers under way on this server, by direction (send, receive).", []string{"direction"}, nil)
+	mRaftSnapshotInstalls = prometheus.NewDesc("wisp_raft_snapshot_installs_total",
+		"Raft snapshots applied on this server, replacing a replica's state with its leader's.", nil, nil)
+	mRaftSnapshotInstallsFailed = prometheus.NewDesc("wisp_raft_snapshot_installs_failed_total",
+		"Attempts to install a received raft snapshot on this server that failed.", nil, nil)
 )
 
 var raftDescs = []*prometheus.Desc{mRaftTerm, mRaftCommit, mRaftApplied, mRaftLeaderChanges, mRaftIsLeader, mRaftApplyLag,
-	mRaftLogWritable, mRaftLogFailures, mRaftLogReopens, mRaftGroupsHalted, mRaftLostLogs}
+	mRaftLogWritable, mRaftLogFailures, mRaftLogReopens, mRaftGroupsHalted, mRaftLostLogs,
+	mRaftSnapshotsSent, mRaftSnapshotsSendFailed, mRaftSnapshotsReceived, mRaftSnapshotsReceiveFailed,
+	mRaftSnapshotBytesSent, mRaftSnapshotBytesReceived, mRaftSnapshotsInProgress, mRaftSnapshotInstalls, mRaftSnapshotInstallsFailed}
 
 // collectRaft sends the raft log's metrics when clustered, and the meta
 // group's once it has formed (Size is known).
@@ -164,6 +198,7 @@ func collectRaft(ch chan<- prometheus.Metric, r *MetaClusterReport) {
 	ch <- prometheus.MustNewConstMetric(mRaftLogReopens, prometheus.CounterValue, float64(r.LogReopens))
 	ch <- prometheus.MustNewConstMetric(mRaftGroupsHalted, prometheus.GaugeValue, float64(len(r.HaltedGroups)))
 	ch <- prometheus.MustNewConstMetric(mRaftLostLogs, prometheus.CounterValue, float64(r.LostLogs))
+	collectRaftSnapshots(ch, &r.Snapshots)
 	if r.Size == 0 {
 		return
 	}
@@ -185,4 +220,20 @@ func collectRaft(ch chan<- prometheus.Metric, r *MetaClusterReport) {
 		leader = 1
 	}
 	gauge(mRaftIsLeader, leader)
+}
+
+func collectRaftSnapshots(ch chan<- prometheus.Metric, s *RaftSnapshotReport) {
+	counter := func(d *prometheus.Desc, v uint64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	}
+	counter(mRaftSnapshotsSent, s.Sent)
+	counter(mRaftSnapshotsSendFailed, s.SendFailed)
+	counter(mRaftSnapshotsReceived, s.Received)
+	counter(mRaftSnapshotsReceiveFailed, s.ReceiveFailed)
+	counter(mRaftSnapshotBytesSent, s.BytesSent)
+	counter(mRaftSnapshotBytesReceived, s.BytesReceived)
+	counter(mRaftSnapshotInstalls, s.Installed)
+	counter(mRaftSnapshotInstallsFailed, s.InstallsFailed)
+	ch <- prometheus.MustNewConstMetric(mRaftSnapshotsInProgress, prometheus.GaugeValue, float64(s.Sending), "send")
+	ch <- prometheus.MustNewConstMetric(mRaftSnapshotsInProgress, prometheus.GaugeValue, float64(s.Receiving), "receive")
 }

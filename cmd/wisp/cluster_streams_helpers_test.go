@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -33,6 +35,9 @@ type streamNode struct {
 	snapshotEvery uint64
 	// accounts, when set, are the node's configured accounts.
 	accounts []server.AccountConfig
+	// logTo, when set, also receives the node's log (warnings and up) as
+	// text, for tests that count log lines.
+	logTo io.Writer
 }
 
 func (n *streamNode) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.port) }
@@ -100,6 +105,9 @@ func (n *streamNode) start(t *testing.T) {
 	cfg.Server.HTTPHost = "127.0.0.1"
 	cfg.Server.HTTPPort = -1 // monitoring and the console (the browser test looks)
 	log := testLog().With("server", n.name)
+	if n.logTo != nil {
+		log = slog.New(teeHandler{testLog().Handler(), slog.NewTextHandler(n.logTo, &slog.HandlerOptions{Level: slog.LevelWarn})}).With("server", n.name)
+	}
 	srv, err := server.New(&cfg.Server, log)
 	if err != nil {
 		t.Fatal(err)
@@ -172,4 +180,30 @@ func streamLeader(nodes []*streamNode, js jetstream.JetStream, name string) stri
 		return ""
 	}
 	return info.Cluster.Leader
+}
+
+// teeHandler hands each record to two handlers.
+type teeHandler struct{ a, b slog.Handler }
+
+func (h teeHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.a.Enabled(ctx, l) || h.b.Enabled(ctx, l)
+}
+
+func (h teeHandler) Handle(ctx context.Context, r slog.Record) error {
+	var err error
+	if h.a.Enabled(ctx, r.Level) {
+		err = h.a.Handle(ctx, r.Clone())
+	}
+	if h.b.Enabled(ctx, r.Level) {
+		err = errors.Join(err, h.b.Handle(ctx, r.Clone()))
+	}
+	return err
+}
+
+func (h teeHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return teeHandler{h.a.WithAttrs(as), h.b.WithAttrs(as)}
+}
+
+func (h teeHandler) WithGroup(name string) slog.Handler {
+	return teeHandler{h.a.WithGroup(name), h.b.WithGroup(name)}
 }

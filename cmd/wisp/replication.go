@@ -176,20 +176,34 @@ func (m *metaReporter) report() *server.MetaClusterReport {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	st := m.node.MetaStatus(ctx)
+	snaps := m.snapshots()
 	if !st.Started {
 		return &server.MetaClusterReport{Name: m.cluster, LogFault: st.Log.Fault, LogFailures: st.Log.Failures, LogReopens: st.Log.Reopens,
-			HaltedGroups: st.Log.Halted, LostLogs: st.Log.LostLogs}
+			HaltedGroups: st.Log.Halted, LostLogs: st.Log.LostLogs, Snapshots: snaps}
 	}
 	r := &server.MetaClusterReport{
 		Name: m.cluster, Leader: st.Leader, LeaderPeer: raftPeer(st.Leader), IsLeader: st.IsLeader, Size: st.Size,
 		Term: st.Term, Commit: st.Commit, Applied: st.Applied, LeaderChanges: st.LeaderChanges,
 		LogFault: st.Log.Fault, LogFailures: st.Log.Failures, LogReopens: st.Log.Reopens,
-		HaltedGroups: st.Log.Halted, LostLogs: st.Log.LostLogs,
+		HaltedGroups: st.Log.Halted, LostLogs: st.Log.LostLogs, Snapshots: snaps,
 	}
 	for _, p := range st.Replicas {
 		r.Replicas = append(r.Replicas, server.MetaPeerReport{Name: p.Name, Peer: raftPeer(p.Name), Current: p.Current, Active: p.Active, Lag: p.Lag})
 	}
 	return r
+}
+
+// snapshots counts this server's raft snapshot transfers and installs.
+func (m *metaReporter) snapshots() server.RaftSnapshotReport {
+	ts := m.node.Transport().SnapshotStats()
+	installed, failed := m.node.Host().SnapshotInstalls()
+	u := func(v int64) uint64 { return uint64(max(v, 0)) }
+	return server.RaftSnapshotReport{
+		Sent: u(ts.Sent), SendFailed: u(ts.SendFailed), Sending: u(ts.Sending),
+		Received: u(ts.Received), ReceiveFailed: u(ts.ReceiveFailed), Receiving: u(ts.Receiving),
+		BytesSent: u(ts.BytesSent), BytesReceived: u(ts.BytesReceived),
+		Installed: installed, InstallsFailed: failed,
+	}
 }
 
 // raftPeer is the raft id of the server named name in the decimal form

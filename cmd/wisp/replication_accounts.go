@@ -45,7 +45,7 @@ func (a accountReplicas) OpenReplica(key string, group uint64, config []byte, cr
 	account, name := splitReplicaKey(key)
 	svc := a.l.account(account)
 	if svc == nil {
-		return nil, fmt.Errorf("stream %q: account %q has no stream layer on this server", name, account)
+		return nil, &replication.AccountMissingError{Account: account, Stream: name}
 	}
 	return svc.OpenReplica(name, group, config, created)
 }
