@@ -227,7 +227,7 @@ func (svc *Service) deleteR1(cl Cluster, name string) any {
 }
 
 // createLostToTwin takes a one-replica create refused because the name
-// was taken (10058) while it was being placed: when the create that won
+// was taken while it was being placed: when the create that won
 // is another server's with the same config, it is the same stream, and
 // the request is sent on to that server, which answers it as a create
 // asked again. Services whose instances all create their stream at start,
@@ -235,7 +235,14 @@ func (svc *Service) deleteR1(cl Cluster, name string) any {
 // not race. It reports whether the request was sent on.
 func (svc *Service) createLostToTwin(subject, rest, reply string, body []byte, resp any, hops int) bool {
 	r, ok := resp.(interface{ apiError() *APIError })
-	if !ok || r.apiError() == nil || r.apiError().ErrCode != apiErr(errStreamNameExist).ErrCode {
+	if !ok || r.apiError() == nil {
+		return false
+	}
+	// 10058: the placement lost in the meta log. 10008: the winner's
+	// placement reached this server's copy of the meta group between the
+	// request's routing (which found no holder to send it to) and its
+	// placement (which found one elsewhere).
+	if code := r.apiError().ErrCode; code != apiErr(errStreamNameExist).ErrCode && code != apiErr(errClusterNotAvail).ErrCode {
 		return false
 	}
 	name, found := strings.CutPrefix(rest, "STREAM.CREATE.")
