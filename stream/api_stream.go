@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strings"
 	"time"
+
+	"github.com/wisp-mq/wisp/stream/store"
 )
 
 type streamInfoResponse struct {
@@ -255,10 +257,11 @@ func (svc *Service) updateStream(name string, body []byte) any {
 	// The age cut-off is decided here, before the update is applied.
 	res, err := s.propose(&opStreamUpdate{Now: svc.clock.Now().UnixNano(), Config: v}, "", false)
 	if err != nil {
-		// Whether it applies is not known (a replicated stream's entry
-		// may still commit): the meta group keeps the old and the new
-		// subjects reserved until the stream's next update.
-		undo = false
+		// Unless it was refused before it was proposed, whether it applies
+		// is not known (a replicated stream's entry may still commit): the
+		// meta group then keeps the old and the new subjects reserved
+		// until the stream's next update.
+		undo = undo && errors.Is(err, store.ErrNotApplied)
 		return errResponse(typeStreamUpdate, apiErr(errStreamUpdate, err))
 	}
 	if res.err != nil {
