@@ -162,3 +162,35 @@ func TestClusterUpdateRacingCreateOneWins(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterUpdateRefusedAfterItsCheckFreesItsSubjects: an update that
+// adds a subject and is then refused on its stream's server (here for
+// changing num_replicas, checked there) records the stream's old config
+// back in the meta group: the subject it would have added is free for
+// another stream, and its old subject is still taken.
+func TestClusterUpdateRefusedAfterItsCheckFreesItsSubjects(t *testing.T) {
+	nodes := startStreamCluster(t, "updundo", 3)
+	waitMetaLeader(t, nodes)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, js0 := jsConnect(t, nodes[0].url())
+	_, js1 := jsConnect(t, nodes[1].url())
+	cfg := jetstream.StreamConfig{Name: "UNDO", Subjects: []string{"undo.a"}}
+	if _, err := js0.CreateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	bad := cfg
+	bad.Subjects, bad.Replicas = []string{"undo.a", "undo.b"}, 3
+	if _, err := js0.UpdateStream(ctx, bad); err == nil {
+		t.Fatal("an update of num_replicas succeeded")
+	}
+	if got := streamSubjects(t, ctx, js1, "UNDO"); !slices.Equal(got, cfg.Subjects) {
+		t.Fatalf("UNDO has subjects %v after its refused update", got)
+	}
+	if _, err := js1.CreateStream(ctx, jetstream.StreamConfig{Name: "OTHER", Subjects: []string{"undo.b"}}); err != nil {
+		t.Fatalf("a create on the subject of the refused update: %v", err)
+	}
+	if _, err := js1.CreateStream(ctx, jetstream.StreamConfig{Name: "THIRD", Subjects: []string{"undo.a"}}); apiCode(err) != 10065 {
+		t.Fatalf("a create on UNDO's subject: %v, want error 10065", err)
+	}
+}
