@@ -54,6 +54,25 @@ type Assignment struct {
 	// Token names the request that placed an R1 stream: its proposer
 	// knows from it that its placement won.
 	Token string `json:"token,omitempty"`
+	// Pending is an update of the stream's subjects that the meta group
+	// accepted (opConfigCheck) and its server has not yet reported done
+	// (opConfig): Config holds the new subjects, Pending keeps the old
+	// ones reserved, so that no other stream takes them while the stream
+	// may still capture them.
+	Pending *PendingUpdate `json:"pending,omitempty"`
+	// Refused is the token of the last update of the stream's subjects
+	// the meta group refused for overlapping another stream's: its
+	// proposer knows from it that it lost.
+	Refused string `json:"refused,omitempty"`
+}
+
+// PendingUpdate is an accepted update of a stream's subjects in flight.
+type PendingUpdate struct {
+	// Token names the update: its proposer knows from it that the meta
+	// group accepted it.
+	Token string `json:"token"`
+	// Reserved is the subjects the stream had before the update.
+	Reserved []string `json:"reserved,omitempty"`
 }
 
 // firstStreamGroup is the first group id given to a stream.
@@ -82,6 +101,10 @@ type metaOp struct {
 	// stream's of the account (a stream registered from disk is not).
 	Token string `json:"token,omitempty"`
 	Check bool   `json:"check,omitempty"`
+	// Reserve goes with opConfigCheck: the subjects the stream captures
+	// on its server before the update, kept reserved with those the meta
+	// group recorded until the update is done.
+	Reserve []string `json:"reserve,omitempty"`
 }
 
 // The meta operations, by the name in metaOp.Op. A replica that does not
@@ -92,10 +115,18 @@ const (
 	opRemove = "remove"
 	// opPlaceLocal places a one-replica stream (r1.go); opUnplaceLocal
 	// removes such a placement if its server is still the one named;
-	// opConfig records a stream's config after an update.
+	// opConfig records a stream's config after an update (and ends an
+	// update in flight, Assignment.Pending).
 	opPlaceLocal   = "place1"
 	opUnplaceLocal = "unplace1"
 	opConfig       = "config"
+	// opConfigCheck records the config of an update that changes the
+	// stream's subjects before the update is applied, if the new
+	// subjects overlap no other stream of the account at that point of
+	// the log (r1.go, configCheck). A server that does not know it skips
+	// it: its proposer then waits in vain and the update fails, without
+	// two streams ever taking the same subjects.
+	opConfigCheck = "config2"
 )
 
 // Results of opPlaceLocal, and of a replicated placement (opAssign with
@@ -159,7 +190,7 @@ func (m *metaSM) Apply(ents []consensus.Entry) ([]any, error) {
 					continue
 				}
 				a.Group, a.Config, a.Created = old.Group, old.Config, old.Created
-				a.R1, a.Token = old.R1, old.Token
+				a.R1, a.Token, a.Pending, a.Refused = old.R1, old.Token, old.Pending, old.Refused
 				a.Former = slices.Clone(old.Former)
 				for _, p := range old.Peers {
 					if !slices.Contains(a.Peers, p) && !slices.Contains(a.Former, p) {
@@ -188,11 +219,15 @@ func (m *metaSM) Apply(ents []consensus.Entry) ([]any, error) {
 			}
 		case opConfig:
 			if a, ok := m.streams[op.Stream]; ok && len(op.Config) > 0 && (a.Group != 0 || a.R1) {
-				a.Config = op.Config
+				a.Config, a.Pending = op.Config, nil
 				m.streams[op.Stream] = a
 				delete(m.subjects, op.Stream)
 				changed = true
 			}
+		case opConfigCheck:
+			r := m.configCheck(op)
+			results[i] = r
+			changed = changed || r == placeDone
 		}
 	}
 	notify := m.onChange
@@ -264,6 +299,7 @@ func (m *metaSM) streamAssignments() map[string]Assignment {
 	out := maps.Clone(m.streams)
 	for k, v := range out {
 		v.Peers, v.Former = slices.Clone(v.Peers), slices.Clone(v.Former)
+		v.Pending = v.Pending.clone()
 		out[k] = v
 	}
 	return out
@@ -275,6 +311,7 @@ func (m *metaSM) assignment(name string) (Assignment, bool) {
 	defer m.mu.Unlock()
 	a, ok := m.streams[name]
 	a.Peers, a.Former = slices.Clone(a.Peers), slices.Clone(a.Former)
+	a.Pending = a.Pending.clone()
 	return a, ok
 }
 

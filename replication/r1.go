@@ -103,6 +103,9 @@ func (m *metaSM) overlaps(name string, config json.RawMessage) bool {
 		subs, ok := m.subjects[other]
 		if !ok {
 			subs = configSubjects(a.Config)
+			if a.Pending != nil {
+				subs = append(subs, a.Pending.Reserved...)
+			}
 			if m.subjects == nil {
 				m.subjects = map[string][]string{}
 			}
@@ -117,6 +120,53 @@ func (m *metaSM) overlaps(name string, config json.RawMessage) bool {
 		}
 	}
 	return false
+}
+
+// configCheck applies opConfigCheck: an update of a stream's subjects,
+// recorded before its server applies it. It is refused (placeOverlap)
+// when the new subjects overlap another stream's of the account, else
+// the new config is recorded and the stream's former subjects stay
+// reserved (Assignment.Pending) until its server reports the update
+// done or undone (opConfig). Called with m.mu held.
+func (m *metaSM) configCheck(op metaOp) uint64 {
+	a, ok := m.streams[op.Stream]
+	if !ok || a.Group == 0 && !a.R1 || len(op.Config) == 0 || op.Token == "" {
+		return placeNameInUse
+	}
+	// The same update asked again (a lost answer): decided already.
+	if a.Pending != nil && a.Pending.Token == op.Token {
+		return placeDone
+	}
+	if a.Refused == op.Token {
+		return placeOverlap
+	}
+	if m.overlaps(op.Stream, op.Config) {
+		a.Refused = op.Token
+		m.streams[op.Stream] = a
+		return placeOverlap
+	}
+	// The reservation: what the meta group had, what the server says the
+	// stream captures, and what an earlier update left reserved (its
+	// server never said how it ended).
+	reserved := configSubjects(a.Config)
+	if a.Pending != nil {
+		reserved = append(reserved, a.Pending.Reserved...)
+	}
+	reserved = append(reserved, op.Reserve...)
+	slices.Sort(reserved)
+	reserved = slices.Compact(reserved)
+	a.Config = op.Config
+	a.Pending = &PendingUpdate{Token: op.Token, Reserved: reserved}
+	m.streams[op.Stream] = a
+	delete(m.subjects, op.Stream)
+	return placeDone
+}
+
+func (p *PendingUpdate) clone() *PendingUpdate {
+	if p == nil {
+		return nil
+	}
+	return &PendingUpdate{Token: p.Token, Reserved: slices.Clone(p.Reserved)}
 }
 
 // overlapsAny is overlaps for a caller outside the state machine.
@@ -216,7 +266,10 @@ func (n *Node) UnplaceLocal(ctx context.Context, name string) error {
 }
 
 // RecordConfig records a stream's config after an update, so that the
-// meta group checks other streams' subjects against it.
+// meta group checks other streams' subjects against it. It ends an
+// update that CheckConfig recorded (config is its new config when it
+// was applied, the old one when it failed), which frees the subjects
+// the update left reserved.
 func (n *Node) RecordConfig(ctx context.Context, name string, config []byte) error {
 	op := metaOp{Op: opConfig, Stream: name, Config: config}
 	return n.proposeUntil(ctx, op, func() (bool, error) {
@@ -224,7 +277,38 @@ func (n *Node) RecordConfig(ctx context.Context, name string, config []byte) err
 		if !ok {
 			return true, fmt.Errorf("replication: stream %q is not assigned", name)
 		}
-		return bytes.Equal(a.Config, config), nil
+		return bytes.Equal(a.Config, config) && a.Pending == nil, nil
+	})
+}
+
+// CheckConfig records the config of an update that changes a stream's
+// subjects before the update is applied, the way PlaceLocal places a
+// create: the meta group refuses it (ErrSubjectsOverlap) when the new
+// subjects overlap another stream's of the account at that point of its
+// log, so that of two updates (or an update and a create) racing toward
+// the same subjects on two servers exactly one wins. Accepted, the
+// stream's former subjects (the meta group's, and reserve: those the
+// stream captures here) stay reserved until RecordConfig reports the
+// update done or undone, as the stream captures them until then.
+func (n *Node) CheckConfig(ctx context.Context, name string, config []byte, reserve []string) error {
+	if _, ok := n.meta.sm.assignment(name); !ok {
+		return fmt.Errorf("replication: stream %q is not assigned", name)
+	}
+	var tok [12]byte
+	_, _ = rand.Read(tok[:])
+	token := hex.EncodeToString(tok[:])
+	op := metaOp{Op: opConfigCheck, Stream: name, Config: config, Token: token, Check: true, Reserve: reserve}
+	return n.proposeUntil(ctx, op, func() (bool, error) {
+		a, ok := n.meta.sm.assignment(name)
+		switch {
+		case !ok:
+			return true, fmt.Errorf("replication: stream %q is not assigned", name)
+		case a.Pending != nil && a.Pending.Token == token:
+			return true, nil
+		case a.Refused == token:
+			return true, ErrSubjectsOverlap
+		}
+		return false, nil
 	})
 }
 
@@ -280,6 +364,8 @@ func validProposal(op *metaOp) bool {
 		return len(op.Peers) == 1
 	case opConfig:
 		return len(op.Config) > 0
+	case opConfigCheck:
+		return len(op.Config) > 0 && op.Token != ""
 	}
 	return false
 }

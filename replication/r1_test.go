@@ -1,7 +1,9 @@
 package replication
 
 import (
+	"bytes"
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -104,5 +106,111 @@ func TestSubjectsCollide(t *testing.T) {
 		if got := subjectsCollide(c.a, c.b); got != c.want {
 			t.Errorf("subjectsCollide(%q, %q) = %v", c.a, c.b, got)
 		}
+	}
+}
+
+// An update that changes a stream's subjects is decided where it applies
+// (opConfigCheck), in log order: refused when the new subjects overlap
+// another stream's of the account (the refusal names its token), else
+// the new config is recorded and the old subjects stay reserved with the
+// new until opConfig ends the update; the same update asked again
+// changes nothing; the reservation survives a snapshot.
+func TestMetaConfigCheckInLogOrder(t *testing.T) {
+	sm := newMetaSM()
+	var index uint64
+	apply := func(op metaOp) any {
+		t.Helper()
+		b, err := json.Marshal(op)
+		if err != nil {
+			t.Fatal(err)
+		}
+		index++
+		res, err := sm.Apply([]consensus.Entry{{Index: index, Data: b}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res[0]
+	}
+	cfg := func(subjects ...string) json.RawMessage {
+		b, _ := json.Marshal(map[string]any{"subjects": subjects})
+		return b
+	}
+	place := func(name, server string, subjects ...string) {
+		t.Helper()
+		if r := apply(metaOp{Op: opPlaceLocal, Stream: name, Peers: []string{server}, Config: cfg(subjects...),
+			Token: "p" + name, Check: true}); r != placeDone {
+			t.Fatalf("placing %s: %v", name, r)
+		}
+	}
+	update := func(name, token string, reserve []string, subjects ...string) any {
+		return apply(metaOp{Op: opConfigCheck, Stream: name, Config: cfg(subjects...), Token: token, Check: true,
+			Reserve: reserve})
+	}
+	place("A", "s1", "a")
+	place("B", "s2", "b")
+	// Two updates racing toward "x": the first in the log wins.
+	if r := update("A", "u1", []string{"a"}, "x"); r != placeDone {
+		t.Fatalf("A to x: %v", r)
+	}
+	if r := update("B", "u2", []string{"b"}, "b", "x"); r != placeOverlap {
+		t.Fatalf("B to x after A: %v", r)
+	}
+	if a, _ := sm.assignment("B"); a.Refused != "u2" || a.Pending != nil || !bytes.Equal(a.Config, cfg("b")) {
+		t.Fatalf("B after its refused update: %+v", a)
+	}
+	// A's old subject stays reserved while its update is in flight.
+	if r := apply(metaOp{Op: opPlaceLocal, Stream: "C", Peers: []string{"s3"}, Config: cfg("a"), Token: "pC",
+		Check: true}); r != placeOverlap {
+		t.Fatalf("C on A's old subject during A's update: %v", r)
+	}
+	if a, _ := sm.assignment("A"); a.Pending == nil || a.Pending.Token != "u1" ||
+		!slices.Equal(a.Pending.Reserved, []string{"a"}) || !bytes.Equal(a.Config, cfg("x")) {
+		t.Fatalf("A during its update: %+v", a)
+	}
+	// Asked again (a lost answer): decided already, nothing changes.
+	if r := update("A", "u1", []string{"a"}, "x"); r != placeDone {
+		t.Fatalf("A's update asked again: %v", r)
+	}
+	if r := update("B", "u2", []string{"b"}, "b", "x"); r != placeOverlap {
+		t.Fatalf("B's refused update asked again: %v", r)
+	}
+	// An update of a stream not assigned is refused.
+	if r := update("nope", "u3", nil, "q"); r != placeNameInUse {
+		t.Fatalf("update of a stream not assigned: %v", r)
+	}
+	snap, err := sm.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored := newMetaSM()
+	if err := restored.Restore(snap, index); err != nil {
+		t.Fatal(err)
+	}
+	if !restored.overlapsAny("C", cfg("a")) || !restored.overlapsAny("C", cfg("x")) {
+		t.Fatal("A's reservation from the snapshot")
+	}
+	// Done: the old subject is free.
+	apply(metaOp{Op: opConfig, Stream: "A", Config: cfg("x")})
+	if a, _ := sm.assignment("A"); a.Pending != nil {
+		t.Fatalf("A after its update was recorded done: %+v", a)
+	}
+	place("C", "s3", "a")
+	// Undone: the config before the update comes back, the new subject
+	// is free.
+	if r := update("B", "u4", []string{"b"}, "y"); r != placeDone {
+		t.Fatalf("B to y: %v", r)
+	}
+	apply(metaOp{Op: opConfig, Stream: "B", Config: cfg("b")})
+	if sm.overlapsAny("D", cfg("y")) || !sm.overlapsAny("D", cfg("b")) {
+		t.Fatal("B's subjects after its update was undone")
+	}
+	// A reassignment (peer change) keeps an update in flight.
+	apply(metaOp{Op: opAssign, Stream: "R", Peers: []string{"s1", "s2", "s3"}, NewGroup: true, Config: cfg("r")})
+	if r := update("R", "u5", []string{"r"}, "r2"); r != placeDone {
+		t.Fatalf("R to r2: %v", r)
+	}
+	apply(metaOp{Op: opAssign, Stream: "R", Peers: []string{"s1", "s2", "s4"}})
+	if !sm.overlapsAny("D", cfg("r")) || !sm.overlapsAny("D", cfg("r2")) {
+		t.Fatal("R's reservation after a reassignment")
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strings"
 	"time"
+
+	"github.com/wisp-mq/wisp/stream/store"
 )
 
 type streamInfoResponse struct {
@@ -179,18 +181,46 @@ func (svc *Service) updateStream(name string, body []byte) any {
 	if bad != nil {
 		return bad
 	}
-	updated := false
-	var recorded []byte
+	// updated: the update was applied; undo: the meta group recorded it
+	// (checkSubjects) and it was not applied, so the config before it is
+	// recorded back. Both are recorded after svc.mu is released, before
+	// updateMu is (deferred first, runs last).
+	updated, undo := false, false
+	var recorded, before []byte
+	cl := svc.clusterOf()
+	if cl != nil {
+		svc.updateMu.Lock()
+		defer svc.updateMu.Unlock()
+	}
 	defer func() {
-		if updated {
-			svc.recordConfig(name, recorded) // after the lock is released
+		switch {
+		case updated:
+			svc.recordConfig(name, recorded)
 			svc.streamAdvisory(name, actionModify)
+		case undo:
+			svc.recordConfig(name, before)
 		}
 	}()
-	if cl := svc.clusterOf(); cl != nil && svc.lookup(name) != nil {
-		// Streams on other servers, as on create.
+	if s := svc.lookup(name); cl != nil && s != nil {
+		// Streams on other servers, as on create: the early answer.
 		if e := svc.clusterConflict(cl, name, cfg.Subjects, false); e != nil {
 			return errResponse(typeStreamUpdate, e)
+		}
+		s.mu.RLock()
+		old := s.cfg
+		s.mu.RUnlock()
+		if e := checkUpdate(&old, cfg); e != nil {
+			return errResponse(typeStreamUpdate, e)
+		}
+		// The decision: new subjects are taken in the meta log first.
+		checked, e := svc.checkSubjects(cl, name, &old, cfg)
+		if e != nil {
+			return errResponse(typeStreamUpdate, e)
+		}
+		if checked {
+			if before, _ = json.Marshal(&old); before != nil {
+				undo = true
+			}
 		}
 	}
 	svc.mu.Lock()
@@ -227,12 +257,18 @@ func (svc *Service) updateStream(name string, body []byte) any {
 	// The age cut-off is decided here, before the update is applied.
 	res, err := s.propose(&opStreamUpdate{Now: svc.clock.Now().UnixNano(), Config: v}, "", false)
 	if err != nil {
+		// Unless it was refused before it was proposed, whether it applies
+		// is not known (a replicated stream's entry may still commit): the
+		// meta group then keeps the old and the new subjects reserved
+		// until the stream's next update.
+		undo = undo && errors.Is(err, store.ErrNotApplied)
 		return errResponse(typeStreamUpdate, apiErr(errStreamUpdate, err))
 	}
 	if res.err != nil {
 		return errResponse(typeStreamUpdate, res.err)
 	}
 	if err := svc.resubscribe(s, cfg.Subjects); err != nil {
+		undo = false // applied: both kept reserved, as above
 		return errResponse(typeStreamUpdate, apiErr(errStreamUpdate, err))
 	}
 	updated, recorded = true, v

@@ -63,8 +63,17 @@ type Cluster interface {
 	// LocalAssignment names the server of a one-replica stream the meta
 	// group assigned; false for any other name.
 	LocalAssignment(name string) (server string, ok bool)
-	// RecordConfig records an assigned stream's config after an update.
+	// RecordConfig records an assigned stream's config after an update
+	// (or, after an update that CheckConfig accepted failed, the config
+	// before it), ending that update's reservation.
 	RecordConfig(ctx context.Context, name string, config []byte) error
+	// CheckConfig records the config of an update that adds subjects to
+	// an assigned stream before the update is applied; the meta group
+	// refuses it (ErrSubjectsOverlap) when they overlap another stream's
+	// of the account at that point of its log. Accepted, the subjects in
+	// reserve (the stream's before the update) stay reserved until
+	// RecordConfig.
+	CheckConfig(ctx context.Context, name string, config []byte, reserve []string) error
 }
 
 // Cluster.PlaceLocal's (and PlaceStream's) refusals.

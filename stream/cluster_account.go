@@ -104,8 +104,8 @@ func (svc *Service) clusterAccountInfo(cl Cluster) any {
 // that name (10058); then a subject colliding with one of another stream
 // (10065). It is the early answer: the placement itself is checked again
 // where it applies in the meta group's log, so that racing creates
-// cannot both pass (cluster_r1.go). An update's new subjects are checked
-// here only.
+// cannot both pass (cluster_r1.go), and so is an update that adds
+// subjects (checkSubjects).
 func (svc *Service) clusterConflict(cl Cluster, self string, subjects []string, create bool) *APIError {
 	for _, name := range cl.Assigned() {
 		if name == self {

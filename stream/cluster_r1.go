@@ -120,6 +120,56 @@ func (svc *Service) recordConfig(name string, config []byte) {
 	}
 }
 
+// checkSubjects takes the subjects an update adds to a stream in the
+// meta group before the update is applied here, as a create takes its
+// subjects (placeLocal): the meta group checks them against every other
+// stream of the account in log order, so of two updates (or an update
+// and a create) racing toward the same subjects on two servers exactly
+// one wins; the other is refused with 10065. Accepted, the meta group
+// records the new config and keeps the stream's former subjects
+// reserved as well, for the stream captures them until the update is
+// applied; recordConfig then ends the reservation, with the new config
+// (applied) or the old one (the update failed).
+//
+// It reports whether it recorded the update (nil error and true: the
+// caller must record a config afterwards). An update that adds no
+// subject, or of a stream the meta group does not assign, needs no
+// check: the meta group's record still covers every subject the stream
+// captures until recordConfig.
+func (svc *Service) checkSubjects(cl Cluster, name string, old, cfg *Config) (bool, *APIError) {
+	added := false
+	for _, subj := range cfg.Subjects {
+		if !containsName(old.Subjects, subj) {
+			added = true
+			break
+		}
+	}
+	if !added {
+		return false, nil
+	}
+	if _, ok := cl.Assignment(name); !ok {
+		return false, nil
+	}
+	v, err := json.Marshal(cfg)
+	if err != nil {
+		return false, apiErr(errStreamUpdate, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	switch err := cl.CheckConfig(ctx, name, v, old.Subjects); {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ErrSubjectsOverlap):
+		return false, apiErr(errStreamSubjectOverlap)
+	default:
+		// The update may still be recorded when the meta group gets to
+		// it: its reservation covers the subjects either way, until the
+		// stream's next update.
+		svc.log.Warn("checking an update's subjects through the meta group", "stream", name, "err", err)
+		return false, clusterErr(err)
+	}
+}
+
 // LocalStream is a stream of this server without a raft group, as
 // replication registers it in the meta group.
 type LocalStream struct {

@@ -73,7 +73,12 @@ type Service struct {
 
 	mu      sync.RWMutex // guards streams, and each stream's cancels
 	streams map[string]*stream
-	apiStop func()
+	// updateMu orders stream updates on a clustered server: an update's
+	// config is recorded in the meta group around its local apply
+	// (cluster_r1.go, checkSubjects), and another update's record must
+	// not come between.
+	updateMu sync.Mutex
+	apiStop  func()
 
 	relay   relay     // republished messages on their way out (transform.go)
 	copiers copierSet // mirrors' and sources' copiers (mirror.go)

@@ -152,6 +152,10 @@ func (c streamCluster) RecordConfig(ctx context.Context, name string, config []b
 	return c.Node.RecordConfig(ctx, replicaKey(c.account, name), config)
 }
 
+func (c streamCluster) CheckConfig(ctx context.Context, name string, config []byte, reserve []string) error {
+	return streamErr(c.Node.CheckConfig(ctx, replicaKey(c.account, name), config, reserve))
+}
+
 // streamErr converts replication's placement refusals to the stream
 // layer's.
 func streamErr(err error) error {
