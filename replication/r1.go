@@ -14,6 +14,7 @@ import (
 
 	"github.com/cockroachdb/pebble"
 	"github.com/wisp-mq/wisp/consensus"
+	"github.com/wisp-mq/wisp/sublist"
 )
 
 // Streams with one replica (R1). They are assignments of the meta group
@@ -113,7 +114,7 @@ func (m *metaSM) overlaps(name string, config json.RawMessage) bool {
 		}
 		for _, x := range subs {
 			for _, y := range mine {
-				if subjectsCollide(x, y) {
+				if sublist.SubjectsCollide(x, y) {
 					return true
 				}
 			}
@@ -194,25 +195,6 @@ func configSubjects(config json.RawMessage) []string {
 		return nil
 	}
 	return c.Subjects
-}
-
-// subjectsCollide reports whether some subject matches both a and b
-// (either may hold wildcards).
-func subjectsCollide(a, b string) bool {
-	for {
-		at, arest, amore := strings.Cut(a, ".")
-		bt, brest, bmore := strings.Cut(b, ".")
-		if at == ">" || bt == ">" {
-			return true
-		}
-		if at != bt && at != "*" && bt != "*" {
-			return false
-		}
-		if !amore || !bmore {
-			return amore == bmore
-		}
-		a, b = arest, brest
-	}
 }
 
 // PlaceLocal places a new R1 stream on this server through the meta

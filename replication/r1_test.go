@@ -95,20 +95,6 @@ func TestMetaPlaceLocalInLogOrder(t *testing.T) {
 	}
 }
 
-func TestSubjectsCollide(t *testing.T) {
-	for _, c := range []struct {
-		a, b string
-		want bool
-	}{
-		{"a.b", "a.b", true}, {"a.b", "a.c", false}, {"a.*", "a.b", true}, {"a.>", "a.b.c", true},
-		{"a.>", "a", false}, {"a.*", "a.b.c", false}, {"*.b", "a.*", true}, {">", "x", true},
-	} {
-		if got := subjectsCollide(c.a, c.b); got != c.want {
-			t.Errorf("subjectsCollide(%q, %q) = %v", c.a, c.b, got)
-		}
-	}
-}
-
 // An update that changes a stream's subjects is decided where it applies
 // (opConfigCheck), in log order: refused when the new subjects overlap
 // another stream's of the account (the refusal names its token), else

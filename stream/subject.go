@@ -1,6 +1,10 @@
 package stream
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/wisp-mq/wisp/sublist"
+)
 
 // validSubject reports whether s is a usable subject or pattern: non-empty
 // tokens separated by '.', '*' only as a whole token, '>' only as the last
@@ -60,22 +64,7 @@ func subjectMatches(pattern, subject string) bool {
 
 // subjectsCollide reports whether some literal subject matches both
 // patterns a and b.
-func subjectsCollide(a, b string) bool {
-	for {
-		at, arest, amore := cutToken(a)
-		bt, brest, bmore := cutToken(b)
-		if at == ">" || bt == ">" {
-			return true // each side has a token here, and '>' takes any tail
-		}
-		if at != bt && at != "*" && bt != "*" {
-			return false
-		}
-		if !amore || !bmore {
-			return amore == bmore
-		}
-		a, b = arest, brest
-	}
-}
+func subjectsCollide(a, b string) bool { return sublist.SubjectsCollide(a, b) }
 
 // hasWildcard reports whether s contains a '*' or '>' token.
 func hasWildcard(s string) bool {
