@@ -79,19 +79,8 @@ func TestClusterR1RacingCreatesOneWins(t *testing.T) {
 			cfgs[1] = jetstream.StreamConfig{Name: fmt.Sprintf("OVB%d", r), Subjects: []string{fmt.Sprintf("ov%d.x", r)}}
 			want = 10065
 		}
-		var errs [2]error
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for k, on := range [2]int{a, b} {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				_, errs[k] = js[on].CreateStream(ctx, cfgs[k])
-			}()
-		}
-		close(start)
-		wg.Wait()
+		on := [2]int{a, b}
+		errs := raceTwo(func(k int) error { _, err := js[on[k]].CreateStream(ctx, cfgs[k]); return err })
 		won := -1
 		for k, err := range errs {
 			switch {
@@ -405,19 +394,7 @@ func TestClusterR1IdenticalCreatesOnTwoServers(t *testing.T) {
 	for r := range rounds {
 		cfg := jetstream.StreamConfig{Name: fmt.Sprintf("TWIN%d", r), Subjects: []string{fmt.Sprintf("twin%d.>", r)}}
 		on := [2]int{r % 3, (r + 1) % 3}
-		var errs [2]error
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for k := range on {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				_, errs[k] = js[on[k]].CreateStream(ctx, cfg)
-			}()
-		}
-		close(start)
-		wg.Wait()
+		errs := raceTwo(func(k int) error { _, err := js[on[k]].CreateStream(ctx, cfg); return err })
 		for k, err := range errs {
 			if err != nil {
 				t.Fatalf("round %d: identical create on server %d: %v", r, on[k]+1, err)

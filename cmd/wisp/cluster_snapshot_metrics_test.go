@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -75,23 +73,7 @@ func TestReplicatedStreamCatchUpSnapshotMetrics(t *testing.T) {
 	}
 	away.stop()
 	const msgs, size = 128, 8 << 10 // 1 MiB: several chunks of state
-	payload := make([]byte, size)
-	for i := range msgs {
-		rand.Read(payload)
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
-			_, err := js.Publish(pctx, fmt.Sprintf("sm.%d", i), payload, jetstream.WithMsgID(fmt.Sprint("sm-", i)))
-			pcancel()
-			if err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("publish %d: %v", i, err)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	publishRandom(ctx, t, js, "sm", msgs, size)
 	away.start(t)
 	waitLong(t, "the replica caught up", func() bool { return localCount(away, "SM") == msgs+1 })
 

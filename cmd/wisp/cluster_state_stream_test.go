@@ -37,23 +37,7 @@ func TestReplicatedStreamCatchUpStreamsItsState(t *testing.T) {
 	}
 	away.stop()
 	const msgs, size = 256, 48 << 10 // 12 MiB, random: the archive does not compress it
-	payload := make([]byte, size)
-	for i := range msgs {
-		rand.Read(payload)
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
-			_, err := js.Publish(pctx, fmt.Sprintf("big.%d", i), payload, jetstream.WithMsgID(fmt.Sprint("big-", i)))
-			pcancel()
-			if err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("publish %d: %v", i, err)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	publishRandom(ctx, t, js, "big", msgs, size)
 	away.start(t)
 	waitLong(t, "the replica caught up", func() bool { return localCount(away, "BIG") == msgs+1 })
 
@@ -77,5 +61,30 @@ func TestReplicatedStreamCatchUpStreamsItsState(t *testing.T) {
 	}
 	if sent < msgs*size {
 		t.Fatalf("%d bytes of state sent", sent)
+	}
+}
+
+// publishRandom publishes msgs random payloads of size bytes to
+// prefix.<i>, each with a message id, retrying each for up to a minute
+// (a group may be electing): random data does not compress, so the
+// stream's state is as large as what was sent.
+func publishRandom(ctx context.Context, t *testing.T, js jetstream.JetStream, prefix string, msgs, size int) {
+	t.Helper()
+	payload := make([]byte, size)
+	for i := range msgs {
+		rand.Read(payload)
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := js.Publish(pctx, fmt.Sprintf("%s.%d", prefix, i), payload, jetstream.WithMsgID(fmt.Sprint(prefix, "-", i)))
+			pcancel()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("publish %d: %v", i, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 }
