@@ -18,24 +18,7 @@ import (
 // with, and the state survives a snapshot.
 func TestMetaPlaceLocalInLogOrder(t *testing.T) {
 	sm := newMetaSM()
-	var index uint64
-	apply := func(op metaOp) any {
-		t.Helper()
-		b, err := json.Marshal(op)
-		if err != nil {
-			t.Fatal(err)
-		}
-		index++
-		res, err := sm.Apply([]consensus.Entry{{Index: index, Data: b}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res[0]
-	}
-	cfg := func(subjects ...string) json.RawMessage {
-		b, _ := json.Marshal(map[string]any{"subjects": subjects})
-		return b
-	}
+	apply := metaApplier(t, sm)
 	place := func(name, server, token string, subjects ...string) any {
 		return apply(metaOp{Op: opPlaceLocal, Stream: name, Peers: []string{server}, Config: cfg(subjects...),
 			Created: time.Unix(1, 0), Token: token, Check: true})
@@ -84,7 +67,7 @@ func TestMetaPlaceLocalInLogOrder(t *testing.T) {
 		t.Fatal("B kept after its server removed it")
 	}
 	restored := newMetaSM()
-	if err := restored.Restore(snap, index); err != nil {
+	if err := restored.Restore(snap, sm.applied); err != nil {
 		t.Fatal(err)
 	}
 	if a, ok := restored.assignment("B"); !ok || !a.R1 || a.Peers[0] != "s2" {
@@ -103,24 +86,7 @@ func TestMetaPlaceLocalInLogOrder(t *testing.T) {
 // changes nothing; the reservation survives a snapshot.
 func TestMetaConfigCheckInLogOrder(t *testing.T) {
 	sm := newMetaSM()
-	var index uint64
-	apply := func(op metaOp) any {
-		t.Helper()
-		b, err := json.Marshal(op)
-		if err != nil {
-			t.Fatal(err)
-		}
-		index++
-		res, err := sm.Apply([]consensus.Entry{{Index: index, Data: b}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res[0]
-	}
-	cfg := func(subjects ...string) json.RawMessage {
-		b, _ := json.Marshal(map[string]any{"subjects": subjects})
-		return b
-	}
+	apply := metaApplier(t, sm)
 	place := func(name, server string, subjects ...string) {
 		t.Helper()
 		if r := apply(metaOp{Op: opPlaceLocal, Stream: name, Peers: []string{server}, Config: cfg(subjects...),
@@ -169,7 +135,7 @@ func TestMetaConfigCheckInLogOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	restored := newMetaSM()
-	if err := restored.Restore(snap, index); err != nil {
+	if err := restored.Restore(snap, sm.applied); err != nil {
 		t.Fatal(err)
 	}
 	if !restored.overlapsAny("C", cfg("a")) || !restored.overlapsAny("C", cfg("x")) {
@@ -199,4 +165,29 @@ func TestMetaConfigCheckInLogOrder(t *testing.T) {
 	if !sm.overlapsAny("D", cfg("r")) || !sm.overlapsAny("D", cfg("r2")) {
 		t.Fatal("R's reservation after a reassignment")
 	}
+}
+
+// metaApplier applies one op at a time to sm, at the next log index, and
+// returns its result.
+func metaApplier(t *testing.T, sm *metaSM) func(metaOp) any {
+	var index uint64
+	return func(op metaOp) any {
+		t.Helper()
+		b, err := json.Marshal(op)
+		if err != nil {
+			t.Fatal(err)
+		}
+		index++
+		res, err := sm.Apply([]consensus.Entry{{Index: index, Data: b}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res[0]
+	}
+}
+
+// cfg is a stream config holding only subjects.
+func cfg(subjects ...string) json.RawMessage {
+	b, _ := json.Marshal(map[string]any{"subjects": subjects})
+	return b
 }
