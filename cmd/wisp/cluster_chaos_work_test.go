@@ -262,6 +262,19 @@ func (c *chaosCluster) checkStream(name string, book *chaosBook) {
 	}
 	if len(replicas) == 0 {
 		book.violate("%s: no replica assigned", name)
+		// Each server's view, to tell a meta copy that lags or stopped
+		// from an assignment the group lost.
+		for _, s := range c.servers {
+			if s.node == nil {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			st := s.node.MetaStatus(ctx)
+			cancel()
+			peers, ok := s.node.Assignment(name)
+			c.t.Logf("%s on %s: assigned %v %v; meta started %v leader %q applied %d; recovering %v",
+				name, s.name, ok, peers, st.Started, st.Leader, st.Applied, s.node.Recovering())
+		}
 		return
 	}
 	// Converged: every replica holds as much as the others.
