@@ -86,6 +86,11 @@ type hello struct {
 	// Join: the server found the group exists without it and waits for
 	// the leader to add it (meta_join.go).
 	Join bool `json:"join,omitempty"`
+	// Accounts names the accounts the server has streams in ("" the
+	// global account, so a server that says them names one at least).
+	// Absent (a server of an earlier version, or one not told): every
+	// account (accounts.go).
+	Accounts []string `json:"accounts,omitempty"`
 }
 
 type heardHello struct {
@@ -146,6 +151,7 @@ func (m *Meta) step() {
 		m.addJoiners(peers)
 	}
 	h := m.ownHello()
+	h.Accounts = m.node.ownAccounts()
 	body, _ := json.Marshal(h)
 	for _, p := range peers {
 		if p.Streams {
@@ -194,6 +200,9 @@ func (m *Meta) receiveHello(from string, payload []byte) {
 	}
 	if len(h.Set) > 1024 {
 		return
+	}
+	if len(h.Accounts) > maxHelloAccounts {
+		h.Accounts = nil // taken as every account rather than trusted in part
 	}
 	slices.Sort(h.Set)
 	m.mu.Lock()

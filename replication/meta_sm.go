@@ -51,8 +51,9 @@ type Assignment struct {
 	// own store, without a raft group (Group is 0); the assignment
 	// reserves its name and subjects in the account and says where it is.
 	R1 bool `json:"r1,omitempty"`
-	// Token names the request that placed an R1 stream: its proposer
-	// knows from it that its placement won.
+	// Token names the request that placed the stream (an R1 stream, or
+	// a replicated one placed by a follower): its proposer knows from it
+	// that its placement won.
 	Token string `json:"token,omitempty"`
 	// Pending is an update of the stream's subjects that the meta group
 	// accepted (opConfigCheck) and its server has not yet reported done
@@ -105,6 +106,10 @@ type metaOp struct {
 	// on its server before the update, kept reserved with those the meta
 	// group recorded until the update is done.
 	Reserve []string `json:"reserve,omitempty"`
+	// Group goes with an opRemove a follower asks the leader for
+	// (streams.go, RemoveStream): the leader proposes it only while the
+	// stream has that group and Token. Applying it ignores both.
+	Group uint64 `json:"group,omitempty"`
 }
 
 // The meta operations, by the name in metaOp.Op. A replica that does not
@@ -182,7 +187,7 @@ func (m *metaSM) Apply(ents []consensus.Entry) ([]any, error) {
 					results[i] = refusedOverlap{}
 					continue
 				}
-				a.Group, a.Config, a.Created = m.nextGroup, op.Config, op.Created
+				a.Group, a.Config, a.Created, a.Token = m.nextGroup, op.Config, op.Created, op.Token
 				m.nextGroup++
 				results[i] = a.Group
 			} else if old, ok := m.streams[op.Stream]; ok {

@@ -86,7 +86,16 @@ func (m *Meta) receiveControl(from string, payload []byte) {
 		return
 	}
 	if validProposal(req.Propose) {
-		go m.proposeReassign(from, *req.Propose)
+		op := *req.Propose
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if !m.stillWanted(ctx, op) {
+				m.log.Info("a meta operation asked by a member no longer applies: not proposed", "op", op.Op, "from", from, "stream", op.Stream)
+				return
+			}
+			m.proposeReassign(from, op)
+		}()
 		return
 	}
 	if req.RemoveMember != "" {

@@ -36,6 +36,12 @@ type Options struct {
 	// and the entries kept behind a snapshot (0: DefaultSnapshotEntries
 	// and DefaultKeepEntries).
 	SnapshotEntries, KeepEntries uint64
+	// Accounts, when set, names the accounts this server has streams in
+	// ("" the global account). The meta hellos announce them, and
+	// placement puts a stream only on servers that have its account
+	// (accounts.go). Unset, the server says nothing, and is taken to
+	// have every account, as a server of an earlier version is.
+	Accounts func() []string
 }
 
 // A replicated stream's raft snapshot costs nothing (it holds a
@@ -72,6 +78,8 @@ type Node struct {
 	// the store's close: notesClosed is set before it.
 	notesMu     sync.RWMutex
 	notesClosed bool
+
+	accounts func() []string // Options.Accounts
 }
 
 // Start opens the raft log and starts the host and the meta group.
@@ -108,7 +116,7 @@ func Start(o Options) (*Node, error) {
 	}
 	store := consensus.NewStore(db, o.Logger)
 	store.SetReopen(guard, open)
-	n := &Node{name: o.Name, net: o.Net, log: o.Logger, store: store}
+	n := &Node{name: o.Name, net: o.Net, log: o.Logger, store: store, accounts: o.Accounts}
 	if err := store.UseWitness(fs, filepath.Join(o.Dir, "raft.witness")); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("replication: %w", err)

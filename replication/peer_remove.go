@@ -59,7 +59,7 @@ func (n *Node) ReplacePeer(ctx context.Context, stream string, group uint64, rem
 	if a, ok = n.meta.sm.assignment(stream); !ok || a.Group != group || !slices.Contains(a.Peers, remove) {
 		return "", ErrNotMember // changed while waiting for another replacement
 	}
-	add := n.pickReplacement(ctx, a.Peers)
+	add := n.pickReplacement(ctx, a.Peers, keyAccount(stream))
 	if add == "" {
 		return "", ErrNoReplacement
 	}
@@ -80,10 +80,11 @@ func (n *Node) ReplacePeer(ctx context.Context, stream string, group uint64, rem
 	return add, nil
 }
 
-// pickReplacement chooses the member of the meta group, outside peers
-// and with a route up (or this server), that holds the fewest streams;
-// ties go by name. "" when there is none.
-func (n *Node) pickReplacement(ctx context.Context, peers []string) string {
+// pickReplacement chooses the member of the meta group, outside peers,
+// with a route up (or this server) and with the stream's account
+// (accounts.go), that holds the fewest streams; ties go by name. "" when
+// there is none.
+func (n *Node) pickReplacement(ctx context.Context, peers []string, account string) string {
 	up := map[string]bool{n.name: true}
 	for _, p := range n.net.Peers() {
 		if p.Streams {
@@ -98,7 +99,7 @@ func (n *Node) pickReplacement(ctx context.Context, peers []string) string {
 	}
 	var best string
 	for _, m := range n.meta.memberNames(ctx) {
-		if slices.Contains(peers, m) || !up[m] {
+		if slices.Contains(peers, m) || !up[m] || !n.HasAccount(m, account) {
 			continue
 		}
 		if best == "" || load[m] < load[best] || load[m] == load[best] && m < best {

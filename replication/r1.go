@@ -315,6 +315,9 @@ func (n *Node) proposeUntil(ctx context.Context, op metaOp, done func() (bool, e
 		case time.Since(asked) < time.Second: // asked again when lost in an election
 		case st.IsLeader:
 			asked = time.Now()
+			if !n.meta.stillWanted(ctx, op) {
+				break // done shows why on the next round
+			}
 			var nl *consensus.NotLeaderError
 			if err := n.meta.propose(ctx, op); err != nil && !errors.As(err, &nl) && ctx.Err() == nil {
 				return err
@@ -348,8 +351,36 @@ func validProposal(op *metaOp) bool {
 		return len(op.Config) > 0
 	case opConfigCheck:
 		return len(op.Config) > 0 && op.Token != ""
+	case opAssign:
+		// A replicated stream's placement by a follower (streams.go).
+		return op.NewGroup && op.Token != "" && len(op.Config) > 0 && len(op.Peers) > 0 &&
+			len(op.Peers) <= maxReplicas && len(op.Expect) == 0
+	case opRemove:
+		return true
 	}
 	return false
+}
+
+// maxReplicas bounds the peers of a placement asked of the leader.
+const maxReplicas = 16
+
+// stillWanted reports, on the leader, whether an operation asked by a
+// follower still makes sense here: a placement names only members, a
+// removal names the assignment the leader has (RemoveStream).
+func (m *Meta) stillWanted(ctx context.Context, op metaOp) bool {
+	switch op.Op {
+	case opAssign:
+		members := m.memberNames(ctx)
+		for _, p := range op.Peers {
+			if !slices.Contains(members, p) {
+				return false
+			}
+		}
+	case opRemove:
+		a, ok := m.sm.assignment(op.Stream)
+		return ok && a.Group == op.Group && a.Token == op.Token
+	}
+	return true
 }
 
 // r1Prefix is where a server notes the R1 streams assigned to it, next

@@ -2,6 +2,8 @@ package replication
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -341,45 +343,42 @@ func (s *streams) close() {
 }
 
 // PlaceStream places a new replicated stream on replicas of the meta
-// group's members and records the assignment with a new raft group. Members carrying fewer streams are preferred; ties
-// go by name.
+// group's members that have its account (placePeers) and records the
+// assignment with a new raft group. It works on any member: the leader
+// proposes it, a follower asks the leader (as PlaceLocal does), so the
+// server asked needs the stream's account and the leader does not. The
+// subjects are checked against every other stream of the account where
+// the placement applies, in log order, so that racing creates cannot
+// both take them.
 func (n *Node) PlaceStream(ctx context.Context, name string, replicas int, config []byte, created time.Time) error {
 	st, ok := n.host.Status(MetaGroup)
-	if !ok || !n.meta.Started() {
+	if !ok || !n.meta.Started() || st.Leader == 0 {
 		return ErrNoMetaLeader
 	}
+	peers, err := n.placePeers(ctx, name, replicas)
+	if err != nil {
+		return err
+	}
+	token := newToken()
+	op := metaOp{Op: opAssign, Stream: name, Peers: peers, NewGroup: true, Config: config, Created: created,
+		Check: true, Token: token}
 	if !st.IsLeader {
-		return &consensus.NotLeaderError{Group: MetaGroup, Leader: st.Leader}
+		return n.proposeUntil(ctx, op, func() (bool, error) {
+			if a, ok := n.meta.sm.assignment(name); ok {
+				if a.Group != 0 && a.Token == token {
+					return true, nil
+				}
+				return true, ErrNameInUse // another placement of that name applied first
+			}
+			// Once another stream holds overlapping subjects, this
+			// placement was or will be refused where it applies.
+			if n.meta.sm.overlapsAny(name, config) {
+				return true, ErrSubjectsOverlap
+			}
+			return false, nil
+		})
 	}
-	members := n.meta.memberNames(ctx)
-	if replicas > len(members) {
-		return ErrNoPeers
-	}
-	load := map[string]int{}
-	for _, a := range n.meta.sm.streamAssignments() {
-		for _, p := range a.Peers {
-			load[p]++
-		}
-	}
-	slices.SortFunc(members, func(a, b string) int {
-		if load[a] != load[b] {
-			return load[a] - load[b]
-		}
-		if a < b {
-			return -1
-		}
-		if a > b {
-			return 1
-		}
-		return 0
-	})
-	peers := slices.Clone(members[:replicas])
-	slices.Sort(peers)
-	// Check: the subjects are checked against every other stream of the
-	// account where the placement applies, in log order, so that racing
-	// creates cannot both take them.
-	body, err := json.Marshal(metaOp{Op: opAssign, Stream: name, Peers: peers, NewGroup: true, Config: config, Created: created,
-		Check: true})
+	body, err := json.Marshal(op)
 	if err != nil {
 		return err
 	}
@@ -401,10 +400,32 @@ func (n *Node) PlaceStream(ctx context.Context, name string, replicas int, confi
 	return nil
 }
 
-// RemoveStream removes a replicated stream's assignment (meta leader
-// only).
+// newToken names one request to the meta group, so that its proposer
+// knows its outcome from the state the group applied.
+func newToken() string {
+	var tok [12]byte
+	_, _ = rand.Read(tok[:])
+	return hex.EncodeToString(tok[:])
+}
+
+// RemoveStream removes a stream's assignment. It works on any member:
+// the leader proposes it, a follower asks the leader to remove the
+// assignment it sees (its group and token: a removal asked again after
+// the stream was deleted and created anew leaves the new one alone).
 func (n *Node) RemoveStream(ctx context.Context, name string) error {
-	return n.meta.Unassign(ctx, name)
+	st, ok := n.host.Status(MetaGroup)
+	if !ok || !n.meta.Started() || st.IsLeader {
+		return n.meta.Unassign(ctx, name)
+	}
+	a, ok := n.meta.sm.assignment(name)
+	if !ok {
+		return nil
+	}
+	op := metaOp{Op: opRemove, Stream: name, Group: a.Group, Token: a.Token}
+	return n.proposeUntil(ctx, op, func() (bool, error) {
+		b, ok := n.meta.sm.assignment(name)
+		return !ok || b.Group != a.Group || b.Token != a.Token, nil
+	})
 }
 
 // Assignment returns the servers holding a stream: a replicated one's,

@@ -23,11 +23,16 @@ type Cluster interface {
 	Self() string
 	// MetaLeader names the meta group's leader, "" while none is known.
 	MetaLeader() string
+	// MetaLeaderHasAccount reports whether the meta leader has the
+	// layer's account (true while unknown): a create or delete is then
+	// sent on to it, and else placed from the server asked.
+	MetaLeaderHasAccount() bool
 	// PlaceStream places a new stream on replicas servers and records
-	// the assignment (meta leader only: *consensus.NotLeaderError
-	// elsewhere; ErrNoPeers when the cluster has too few servers).
+	// the assignment, from any server (ErrNoPeers when the cluster has
+	// too few servers, ErrNoPeersAccount when too few of them have the
+	// account; ErrNameInUse, ErrSubjectsOverlap).
 	PlaceStream(ctx context.Context, name string, replicas int, config []byte, created time.Time) error
-	// RemoveStream removes a stream's assignment (meta leader only).
+	// RemoveStream removes a stream's assignment, from any server.
 	RemoveStream(ctx context.Context, name string) error
 	// Assignment returns the servers holding a replicated stream.
 	Assignment(name string) (peers []string, ok bool)
@@ -95,6 +100,10 @@ var (
 // ErrNoPeers is Cluster.PlaceStream's error when there are fewer servers
 // than replicas.
 var ErrNoPeers = errors.New("no suitable peers for placement")
+
+// ErrNoPeersAccount is Cluster.PlaceStream's error when the cluster has
+// enough servers but too few of them have the stream's account.
+var ErrNoPeersAccount = errors.New("no suitable peers for placement, account not configured on enough servers")
 
 // GroupInfo is a raft group as one server sees it.
 type GroupInfo struct {

@@ -165,7 +165,10 @@ func (svc *Service) routeCluster(cl Cluster, subject string, reply, data []byte,
 			}
 		}
 		leader := cl.MetaLeader()
-		if leader == cl.Self() {
+		if leader == cl.Self() || !cl.MetaLeaderHasAccount() {
+			// A leader without the account has no stream layer to take
+			// the request: this server places (or removes) the stream
+			// through the meta group itself.
 			return false
 		}
 		return svc.forward(leader, subject, reply, data, hops)
@@ -408,6 +411,8 @@ func clusterErr(err error) *APIError {
 	switch {
 	case errors.Is(err, ErrNoPeers):
 		return apiErr(errClusterNoPeers)
+	case errors.Is(err, ErrNoPeersAccount):
+		return apiErr(errClusterNoPeersAccount)
 	case errors.As(err, &nl):
 		return apiErr(errClusterNotLeader)
 	}

@@ -41,6 +41,7 @@ const (
 	errStreamReplicasNotSupported
 	errStreamReplicasNotUpdatable
 	errClusterNoPeers
+	errClusterNoPeersAccount
 	errClusterNotAvail
 	errClusterNotLeader
 	errClusterRequired
@@ -199,6 +200,7 @@ var errTable = [...]APIError{
 	errStreamReplicasNotSupported: {500, 10074, "replicas > 1 not supported in non-clustered mode"},
 	errStreamReplicasNotUpdatable: {400, 10061, "Replicas configuration can not be updated"},
 	errClusterNoPeers:             {400, 10005, "no suitable peers for placement"},
+	errClusterNoPeersAccount:      {400, 10005, "no suitable peers for placement, account not configured on enough servers"},
 	errClusterNotAvail:            {503, 10008, "JetStream system temporarily unavailable"},
 	errClusterNotLeader:           {500, 10009, "JetStream cluster can not handle request"},
 	errClusterRequired:            {503, 10010, "JetStream clustering support required"},

@@ -54,6 +54,7 @@ func startReplication(cfg *conf.Config, srv *server.Server, layers *streamLayers
 	opts := replication.Options{
 		Name: srv.Name(), Dir: filepath.Join(cfg.StoreDir, "cluster"), Net: serverNet{srv},
 		MaxFrame: server.ClusterFrameMax, Logger: log.With("subsystem", "replication"),
+		Accounts: layers.accountNames,
 	}
 	if tuneReplication != nil {
 		tuneReplication(&opts)
@@ -93,8 +94,11 @@ func (c streamCluster) Name() string { return c.name }
 // servers.
 func (c streamCluster) placeStream(ctx context.Context, name string, replicas int, config []byte, created time.Time) error {
 	err := c.Node.PlaceStream(ctx, name, replicas, config, created)
-	if errors.Is(err, replication.ErrNoPeers) {
+	switch {
+	case errors.Is(err, replication.ErrNoPeers):
 		return stream.ErrNoPeers
+	case errors.Is(err, replication.ErrNoPeersAccount):
+		return stream.ErrNoPeersAccount
 	}
 	return streamErr(err)
 }

@@ -106,6 +106,27 @@ func (l *streamLayers) account(name string) *stream.Service {
 	return nil
 }
 
+// accountNames names the accounts with a stream layer here ("" the
+// global account): the meta hellos announce them, so that placement
+// puts a stream only where its account is.
+func (l *streamLayers) accountNames() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]string, 0, len(l.all))
+	for _, a := range l.all {
+		out = append(out, a.account)
+	}
+	return out
+}
+
+// MetaLeaderHasAccount reports whether the meta leader has the cluster's
+// account (or none is known): creates and deletes are sent on to it
+// then, and placed from here otherwise.
+func (c streamCluster) MetaLeaderHasAccount() bool {
+	l := c.Node.MetaLeader()
+	return l == "" || c.Node.HasAccount(l, c.account)
+}
+
 // The streamCluster methods that name a stream, in its account.
 
 func (c streamCluster) PlaceStream(ctx context.Context, name string, replicas int, config []byte, created time.Time) error {
