@@ -65,6 +65,11 @@ type Assignment struct {
 	// the meta group refused for overlapping another stream's: its
 	// proposer knows from it that it lost.
 	Refused string `json:"refused,omitempty"`
+	// Settled names the last updates of the stream's subjects whose
+	// server gave up on them (opConfigAbandon, settle.go), newest last
+	// (at most maxSettled): such an update's check is refused should it
+	// reach the log only now, so that it cannot reserve subjects again.
+	Settled []string `json:"settled,omitempty"`
 }
 
 // PendingUpdate is an accepted update of a stream's subjects in flight.
@@ -74,6 +79,11 @@ type PendingUpdate struct {
 	Token string `json:"token"`
 	// Reserved is the subjects the stream had before the update.
 	Reserved []string `json:"reserved,omitempty"`
+	// Abandoned: the server that ran the update does not know how it
+	// ended (or could not record it) and gave up on it; the stream's
+	// leader records the stream's config as it stands, which ends the
+	// reservation (settle.go).
+	Abandoned bool `json:"abandoned,omitempty"`
 }
 
 // firstStreamGroup is the first group id given to a stream.
@@ -132,6 +142,12 @@ const (
 	// it: its proposer then waits in vain and the update fails, without
 	// two streams ever taking the same subjects.
 	opConfigCheck = "config2"
+	// opConfigAbandon marks an update of the stream's subjects (by its
+	// Token) as given up by its server, and opConfigSettle records the
+	// config of a stream whose pending update was given up, ending its
+	// reservation (settle.go).
+	opConfigAbandon = "abandon2"
+	opConfigSettle  = "settle2"
 )
 
 // Results of opPlaceLocal, and of a replicated placement (opAssign with
@@ -195,7 +211,7 @@ func (m *metaSM) Apply(ents []consensus.Entry) ([]any, error) {
 					continue
 				}
 				a.Group, a.Config, a.Created = old.Group, old.Config, old.Created
-				a.R1, a.Token, a.Pending, a.Refused = old.R1, old.Token, old.Pending, old.Refused
+				a.R1, a.Token, a.Pending, a.Refused, a.Settled = old.R1, old.Token, old.Pending, old.Refused, old.Settled
 				a.Former = slices.Clone(old.Former)
 				for _, p := range old.Peers {
 					if !slices.Contains(a.Peers, p) && !slices.Contains(a.Former, p) {
@@ -233,6 +249,10 @@ func (m *metaSM) Apply(ents []consensus.Entry) ([]any, error) {
 			r := m.configCheck(op)
 			results[i] = r
 			changed = changed || r == placeDone
+		case opConfigAbandon:
+			changed = m.configAbandon(op) || changed
+		case opConfigSettle:
+			changed = m.configSettle(op) || changed
 		}
 	}
 	notify := m.onChange
@@ -304,7 +324,7 @@ func (m *metaSM) streamAssignments() map[string]Assignment {
 	out := maps.Clone(m.streams)
 	for k, v := range out {
 		v.Peers, v.Former = slices.Clone(v.Peers), slices.Clone(v.Former)
-		v.Pending = v.Pending.clone()
+		v.Pending, v.Settled = v.Pending.clone(), slices.Clone(v.Settled)
 		out[k] = v
 	}
 	return out
@@ -316,7 +336,7 @@ func (m *metaSM) assignment(name string) (Assignment, bool) {
 	defer m.mu.Unlock()
 	a, ok := m.streams[name]
 	a.Peers, a.Former = slices.Clone(a.Peers), slices.Clone(a.Former)
-	a.Pending = a.Pending.clone()
+	a.Pending, a.Settled = a.Pending.clone(), slices.Clone(a.Settled)
 	return a, ok
 }
 

@@ -37,6 +37,7 @@ func (s *streams) completeLoop() {
 			return
 		case <-t.C:
 			s.completeVoters()
+			s.settleAbandoned() // settle.go
 		}
 	}
 }

@@ -138,8 +138,8 @@ func (m *metaSM) configCheck(op metaOp) uint64 {
 	if a.Pending != nil && a.Pending.Token == op.Token {
 		return placeDone
 	}
-	if a.Refused == op.Token {
-		return placeOverlap
+	if a.Refused == op.Token || slices.Contains(a.Settled, op.Token) {
+		return placeOverlap // refused already, or given up by its server
 	}
 	if m.overlaps(op.Stream, op.Config) {
 		a.Refused = op.Token
@@ -167,7 +167,7 @@ func (p *PendingUpdate) clone() *PendingUpdate {
 	if p == nil {
 		return nil
 	}
-	return &PendingUpdate{Token: p.Token, Reserved: slices.Clone(p.Reserved)}
+	return &PendingUpdate{Token: p.Token, Reserved: slices.Clone(p.Reserved), Abandoned: p.Abandoned}
 }
 
 // overlapsAny is overlaps for a caller outside the state machine.
@@ -271,16 +271,16 @@ func (n *Node) RecordConfig(ctx context.Context, name string, config []byte) err
 // the same subjects on two servers exactly one wins. Accepted, the
 // stream's former subjects (the meta group's, and reserve: those the
 // stream captures here) stay reserved until RecordConfig reports the
-// update done or undone, as the stream captures them until then.
-func (n *Node) CheckConfig(ctx context.Context, name string, config []byte, reserve []string) error {
+// update done or undone, as the stream captures them until then. It
+// returns the update's token, which AbandonConfig takes when its end
+// cannot be recorded (settle.go).
+func (n *Node) CheckConfig(ctx context.Context, name string, config []byte, reserve []string) (string, error) {
 	if _, ok := n.meta.sm.assignment(name); !ok {
-		return fmt.Errorf("replication: stream %q is not assigned", name)
+		return "", fmt.Errorf("replication: stream %q is not assigned", name)
 	}
-	var tok [12]byte
-	_, _ = rand.Read(tok[:])
-	token := hex.EncodeToString(tok[:])
+	token := newToken()
 	op := metaOp{Op: opConfigCheck, Stream: name, Config: config, Token: token, Check: true, Reserve: reserve}
-	return n.proposeUntil(ctx, op, func() (bool, error) {
+	return token, n.proposeUntil(ctx, op, func() (bool, error) {
 		a, ok := n.meta.sm.assignment(name)
 		switch {
 		case !ok:
@@ -349,8 +349,10 @@ func validProposal(op *metaOp) bool {
 		return len(op.Peers) == 1
 	case opConfig:
 		return len(op.Config) > 0
-	case opConfigCheck:
+	case opConfigCheck, opConfigSettle:
 		return len(op.Config) > 0 && op.Token != ""
+	case opConfigAbandon:
+		return op.Token != ""
 	case opAssign:
 		// A replicated stream's placement by a follower (streams.go).
 		return op.NewGroup && op.Token != "" && len(op.Config) > 0 && len(op.Peers) > 0 &&

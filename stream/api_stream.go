@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wisp-mq/wisp/consensus"
 	"github.com/wisp-mq/wisp/stream/store"
 )
 
@@ -184,21 +185,30 @@ func (svc *Service) updateStream(name string, body []byte) any {
 	// updated: the update was applied; undo: the meta group recorded it
 	// (checkSubjects) and it was not applied, so the config before it is
 	// recorded back. Both are recorded after svc.mu is released, before
-	// updateMu is (deferred first, runs last).
+	// updateMu is (deferred first, runs last). token: the meta group
+	// recorded the update; when how it ended cannot be recorded (it may
+	// or may not apply, or the meta group did not answer), it is given
+	// up, and the stream's leader records the stream's config once its
+	// log has settled (replication/settle.go).
 	updated, undo := false, false
 	var recorded, before []byte
+	var token string
 	cl := svc.clusterOf()
 	if cl != nil {
 		svc.updateMu.Lock()
 		defer svc.updateMu.Unlock()
 	}
 	defer func() {
+		ended := false
 		switch {
 		case updated:
-			svc.recordConfig(name, recorded)
+			ended = svc.recordConfig(name, recorded)
 			svc.streamAdvisory(name, actionModify)
 		case undo:
-			svc.recordConfig(name, before)
+			ended = svc.recordConfig(name, before)
+		}
+		if token != "" && !ended {
+			cl.AbandonConfig(name, token)
 		}
 	}()
 	if s := svc.lookup(name); cl != nil && s != nil {
@@ -213,11 +223,12 @@ func (svc *Service) updateStream(name string, body []byte) any {
 			return errResponse(typeStreamUpdate, e)
 		}
 		// The decision: new subjects are taken in the meta log first.
-		checked, e := svc.checkSubjects(cl, name, &old, cfg)
+		var e *APIError
+		token, e = svc.checkSubjects(cl, name, &old, cfg)
 		if e != nil {
 			return errResponse(typeStreamUpdate, e)
 		}
-		if checked {
+		if token != "" {
 			if before, _ = json.Marshal(&old); before != nil {
 				undo = true
 			}
@@ -259,20 +270,29 @@ func (svc *Service) updateStream(name string, body []byte) any {
 	if err != nil {
 		// Unless it was refused before it was proposed, whether it applies
 		// is not known (a replicated stream's entry may still commit): the
-		// meta group then keeps the old and the new subjects reserved
-		// until the stream's next update.
-		undo = undo && errors.Is(err, store.ErrNotApplied)
+		// update is given up (above), and the meta group keeps the old and
+		// the new subjects reserved until the stream's leader settles it.
+		undo = undo && errors.Is(err, store.ErrNotApplied) && !outcomeUnknown(err)
 		return errResponse(typeStreamUpdate, apiErr(errStreamUpdate, err))
 	}
 	if res.err != nil {
 		return errResponse(typeStreamUpdate, res.err)
 	}
 	if err := svc.resubscribe(s, cfg.Subjects); err != nil {
-		undo = false // applied: both kept reserved, as above
+		undo = false // applied, and given up: settled as above
 		return errResponse(typeStreamUpdate, apiErr(errStreamUpdate, err))
 	}
 	updated, recorded = true, v
 	return infoResponse(typeStreamUpdate, s.info(""))
+}
+
+// outcomeUnknown reports whether a failed proposal of a replicated
+// stream was made and may still commit (a replica fails every proposal
+// that did not apply with store.ErrNotApplied, those refused before
+// they were proposed and those whose leader lost its leadership alike).
+func outcomeUnknown(err error) bool {
+	return errors.Is(err, consensus.ErrLeadershipLost) || errors.Is(err, consensus.ErrStorageFailed) ||
+		errors.Is(err, consensus.ErrStopped)
 }
 
 type streamInfoRequest struct {

@@ -77,8 +77,13 @@ type Cluster interface {
 	// refuses it (ErrSubjectsOverlap) when they overlap another stream's
 	// of the account at that point of its log. Accepted, the subjects in
 	// reserve (the stream's before the update) stay reserved until
-	// RecordConfig.
-	CheckConfig(ctx context.Context, name string, config []byte, reserve []string) error
+	// RecordConfig. It returns the update's token.
+	CheckConfig(ctx context.Context, name string, config []byte, reserve []string) (token string, err error)
+	// AbandonConfig gives up the update CheckConfig recorded as token,
+	// whose end this server cannot record: the stream's leader then
+	// settles the stream's log and records its config, ending the
+	// reservation (replication/settle.go). It does not block.
+	AbandonConfig(name, token string)
 }
 
 // Cluster.PlaceLocal's (and PlaceStream's) refusals.

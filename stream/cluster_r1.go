@@ -102,22 +102,55 @@ func (svc *Service) unplaceLocal(name string) {
 }
 
 // recordConfig records an updated stream's config in the meta group, so
-// that creates and updates elsewhere are checked against its subjects.
-// The update is applied already; a failure is logged (the next update
-// records it again).
-func (svc *Service) recordConfig(name string, config []byte) {
+// that creates and updates elsewhere are checked against its subjects,
+// and reports whether it did (or had nothing to record). The update is
+// applied already; a failure is logged (the caller gives up an update
+// checkSubjects recorded, else the next update records it again).
+func (svc *Service) recordConfig(name string, config []byte) bool {
 	cl := svc.clusterOf()
 	if cl == nil || config == nil {
-		return
+		return true
 	}
 	if _, ok := cl.Assignment(name); !ok {
-		return
+		return true
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := cl.RecordConfig(ctx, name, config); err != nil {
 		svc.log.Warn("recording an updated stream's config in the meta group", "stream", name, "err", err)
+		return false
 	}
+	return true
+}
+
+// SettledConfig settles a stream's log and returns its config, for the
+// meta group to record in place of an update whose server gave it up
+// (replication/settle.go). On the leader of a replicated stream it
+// proposes an entry through the stream's group and waits for it to
+// apply here (an expiry at the current time, which the stream's timer
+// proposes anyway): every entry before it is then applied, and an
+// update's entry that is not among them can never commit, so the config
+// is final for every update proposed before. A stream with one replica
+// has no entry in flight once its update returned. Updates on this
+// server wait meanwhile (updateMu).
+func (svc *Service) SettledConfig(name string) ([]byte, error) {
+	svc.updateMu.Lock()
+	defer svc.updateMu.Unlock()
+	s := svc.lookup(name)
+	if s == nil {
+		return nil, fmt.Errorf("stream: %q is not on this server", name)
+	}
+	if s.repl != nil {
+		if !s.isLeader() {
+			return nil, fmt.Errorf("stream: this server does not lead %q", name)
+		}
+		if _, err := s.propose(&opExpire{Now: svc.clock.Now().UnixNano()}, "", true); err != nil {
+			return nil, fmt.Errorf("stream: settling %q's log: %w", name, err)
+		}
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return json.Marshal(&s.cfg)
 }
 
 // checkSubjects takes the subjects an update adds to a stream in the
@@ -131,12 +164,13 @@ func (svc *Service) recordConfig(name string, config []byte) {
 // applied; recordConfig then ends the reservation, with the new config
 // (applied) or the old one (the update failed).
 //
-// It reports whether it recorded the update (nil error and true: the
-// caller must record a config afterwards). An update that adds no
-// subject, or of a stream the meta group does not assign, needs no
-// check: the meta group's record still covers every subject the stream
-// captures until recordConfig.
-func (svc *Service) checkSubjects(cl Cluster, name string, old, cfg *Config) (bool, *APIError) {
+// It returns the update's token when it recorded the update (the caller
+// must then record a config afterwards, or give the update up:
+// Cluster.AbandonConfig). An update that adds no subject, or of a
+// stream the meta group does not assign, needs no check: the meta
+// group's record still covers every subject the stream captures until
+// recordConfig.
+func (svc *Service) checkSubjects(cl Cluster, name string, old, cfg *Config) (string, *APIError) {
 	added := false
 	for _, subj := range cfg.Subjects {
 		if !containsName(old.Subjects, subj) {
@@ -145,28 +179,32 @@ func (svc *Service) checkSubjects(cl Cluster, name string, old, cfg *Config) (bo
 		}
 	}
 	if !added {
-		return false, nil
+		return "", nil
 	}
 	if _, ok := cl.Assignment(name); !ok {
-		return false, nil
+		return "", nil
 	}
 	v, err := json.Marshal(cfg)
 	if err != nil {
-		return false, apiErr(errStreamUpdate, err)
+		return "", apiErr(errStreamUpdate, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	switch err := cl.CheckConfig(ctx, name, v, old.Subjects); {
+	switch token, err := cl.CheckConfig(ctx, name, v, old.Subjects); {
 	case err == nil:
-		return true, nil
+		return token, nil
 	case errors.Is(err, ErrSubjectsOverlap):
-		return false, apiErr(errStreamSubjectOverlap)
+		return "", apiErr(errStreamSubjectOverlap)
 	default:
 		// The update may still be recorded when the meta group gets to
-		// it: its reservation covers the subjects either way, until the
-		// stream's next update.
+		// it, and is not applied: it is given up, so that the stream's
+		// leader records the stream's config back, ending its
+		// reservation, and its check is refused should it come later.
 		svc.log.Warn("checking an update's subjects through the meta group", "stream", name, "err", err)
-		return false, clusterErr(err)
+		if token != "" {
+			cl.AbandonConfig(name, token)
+		}
+		return "", clusterErr(err)
 	}
 }
 

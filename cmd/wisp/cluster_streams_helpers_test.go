@@ -38,6 +38,8 @@ type streamNode struct {
 	// logTo, when set, also receives the node's log (warnings and up) as
 	// text, for tests that count log lines.
 	logTo io.Writer
+	// tuneRepl, when set, adjusts the node's replication options.
+	tuneRepl func(*replication.Options)
 }
 
 func (n *streamNode) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.port) }
@@ -120,9 +122,16 @@ func (n *streamNode) start(t *testing.T) {
 		layers.close()
 		t.Fatal(err)
 	}
-	if n.snapshotEvery > 0 {
-		every := n.snapshotEvery
-		tuneReplication = func(o *replication.Options) { o.SnapshotEntries, o.KeepEntries = every, every/4 }
+	if n.snapshotEvery > 0 || n.tuneRepl != nil {
+		every, tune := n.snapshotEvery, n.tuneRepl
+		tuneReplication = func(o *replication.Options) {
+			if every > 0 {
+				o.SnapshotEntries, o.KeepEntries = every, every/4
+			}
+			if tune != nil {
+				tune(o)
+			}
+		}
 	}
 	node, err := startReplication(cfg, srv, layers, log)
 	tuneReplication = nil

@@ -89,8 +89,9 @@ func (a accountReplicas) DropLocal(key string) {
 }
 
 var (
-	_ replication.StreamLayer = accountReplicas{}
-	_ replication.LocalLayer  = accountReplicas{}
+	_ replication.StreamLayer   = accountReplicas{}
+	_ replication.LocalLayer    = accountReplicas{}
+	_ replication.ConfigSettler = accountReplicas{}
 )
 
 // account returns an account's stream layer ("" the global one), nil if
@@ -173,8 +174,24 @@ func (c streamCluster) RecordConfig(ctx context.Context, name string, config []b
 	return c.Node.RecordConfig(ctx, replicaKey(c.account, name), config)
 }
 
-func (c streamCluster) CheckConfig(ctx context.Context, name string, config []byte, reserve []string) error {
-	return streamErr(c.Node.CheckConfig(ctx, replicaKey(c.account, name), config, reserve))
+func (c streamCluster) CheckConfig(ctx context.Context, name string, config []byte, reserve []string) (string, error) {
+	token, err := c.Node.CheckConfig(ctx, replicaKey(c.account, name), config, reserve)
+	return token, streamErr(err)
+}
+
+func (c streamCluster) AbandonConfig(name, token string) {
+	c.Node.AbandonConfig(replicaKey(c.account, name), token)
+}
+
+// SettledConfig settles a stream's log and returns its config
+// (replication's ConfigSettler), in the layer of the stream's account.
+func (a accountReplicas) SettledConfig(key string) ([]byte, error) {
+	account, name := splitReplicaKey(key)
+	svc := a.l.account(account)
+	if svc == nil {
+		return nil, &replication.AccountMissingError{Account: account, Stream: name}
+	}
+	return svc.SettledConfig(name)
 }
 
 // streamErr converts replication's placement refusals to the stream
