@@ -127,11 +127,28 @@ func (s *streams) settleAbandoned() {
 		if a.Pending == nil || !a.Pending.Abandoned || !s.leads(name, a) {
 			continue
 		}
-		if err := s.settle(cs, name, a.Pending.Token); err != nil {
+		err := s.settle(cs, name, a.Pending.Token)
+		s.mu.Lock()
+		if s.settleWarned == nil {
+			s.settleWarned = map[string]time.Time{}
+		}
+		quiet := err == nil || time.Since(s.settleWarned[name]) < settleWarnEvery
+		if err != nil && !quiet {
+			s.settleWarned[name] = time.Now()
+		} else if err == nil {
+			delete(s.settleWarned, name)
+		}
+		s.mu.Unlock()
+		if !quiet {
+			// Tried again every second (a stream without a majority, say):
+			// said once a minute.
 			s.log.Warn("settling a stream update given up by its server; trying again", "stream", name, "err", err)
 		}
 	}
 }
+
+// settleWarnEvery is how often a settle that keeps failing is logged.
+const settleWarnEvery = time.Minute
 
 // leads reports whether this server runs stream name's assignment a as
 // its leader, or as the server of a one-replica stream.

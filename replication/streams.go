@@ -60,6 +60,9 @@ type streams struct {
 	// replicaFailed: the replicas assigned here that could not be started,
 	// with why and when that was last logged (logReplicaFailed).
 	replicaFailed map[string]replicaFailure
+	// settleWarned: when a failed settle of a stream was last logged
+	// (settle.go).
+	settleWarned map[string]time.Time
 
 	kick chan struct{}
 	// changes carries leadership changes from the host's loop to
