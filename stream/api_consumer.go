@@ -78,7 +78,8 @@ type consumerInfoResponse struct {
 	*ConsumerInfo
 }
 
-func consumerResponse(typ string, ci *ConsumerInfo) *consumerInfoResponse {
+func (svc *Service) consumerResponse(typ string, ci *ConsumerInfo) *consumerInfoResponse {
+	svc.addServerMetadata(ci.Config.Metadata)
 	return &consumerInfoResponse{apiResponse{Type: typ}, ci}
 }
 
@@ -152,7 +153,7 @@ func (svc *Service) createConsumer(streamName, name, filter string, legacyDurabl
 	if e != nil {
 		return fail(e)
 	}
-	return consumerResponse(typeConsumerCreate, ci)
+	return svc.consumerResponse(typeConsumerCreate, ci)
 }
 
 // addOrUpdateConsumer applies a validated config: creates the consumer,
@@ -294,7 +295,7 @@ func (svc *Service) consumerInfo(streamName, name string) any {
 	if c == nil {
 		return errResponse(typeConsumerInfo, apiErr(errConsumerNotFound))
 	}
-	return consumerResponse(typeConsumerInfo, c.info())
+	return svc.consumerResponse(typeConsumerInfo, c.info())
 }
 
 func (svc *Service) deleteConsumer(streamName, name string) any {

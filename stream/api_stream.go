@@ -16,7 +16,8 @@ type streamInfoResponse struct {
 	*StreamInfo
 }
 
-func infoResponse(typ string, si *StreamInfo) *streamInfoResponse {
+func (svc *Service) infoResponse(typ string, si *StreamInfo) *streamInfoResponse {
+	svc.addServerMetadata(si.Config.Metadata)
 	r := &streamInfoResponse{apiResponse: apiResponse{Type: typ}, StreamInfo: si}
 	if n := len(si.State.Subjects); n > 0 {
 		r.apiPaged = apiPaged{Total: n, Limit: n}
@@ -132,7 +133,7 @@ func (svc *Service) createStream(name string, body []byte) any {
 		// Placed by this create, and made from the placement meanwhile
 		// (replication's OpenLocal): this create's stream.
 		created = placed
-		return infoResponse(typeStreamCreate, s.info(""))
+		return svc.infoResponse(typeStreamCreate, s.info(""))
 	}
 	if svc.overlapping(name, cfg.Subjects) {
 		return errResponse(typeStreamCreate, apiErr(errStreamSubjectOverlap))
@@ -145,7 +146,7 @@ func (svc *Service) createStream(name string, body []byte) any {
 		return errResponse(typeStreamCreate, e)
 	}
 	created = true
-	return infoResponse(typeStreamCreate, s.info(""))
+	return svc.infoResponse(typeStreamCreate, s.info(""))
 }
 
 // createLocked creates a stream without a raft group and subscribes it
@@ -272,7 +273,7 @@ func (svc *Service) updateStream(name string, body []byte) any {
 		return errResponse(typeStreamUpdate, apiErr(errStreamUpdate, err))
 	}
 	updated, recorded = true, v
-	return infoResponse(typeStreamUpdate, s.info(""))
+	return svc.infoResponse(typeStreamUpdate, s.info(""))
 }
 
 type streamInfoRequest struct {
@@ -291,7 +292,12 @@ func (svc *Service) streamInfo(name string, body []byte) any {
 		return errResponse(typeStreamInfo, apiErr(errStreamNotFound))
 	}
 	si := s.info(req.SubjectsFilter)
-	r := infoResponse(typeStreamInfo, si)
+	if si.Cluster == nil && svc.serverName != "" {
+		// A server that is not clustered names itself the leader of
+		// its streams in STREAM.INFO (and only there).
+		si.Cluster = &ClusterInfo{Leader: svc.serverName}
+	}
+	r := svc.infoResponse(typeStreamInfo, si)
 	if req.SubjectsFilter != "" {
 		// All matching subjects fit one reply; say so to a paging client.
 		r.apiPaged = apiPaged{Total: len(si.State.Subjects), Offset: 0, Limit: len(si.State.Subjects)}

@@ -18,8 +18,14 @@ type ClusterInfo struct {
 	Leader    string `json:"leader,omitempty"`
 	// LeaderSince is when the leader took over, given when the leader
 	// answers (a follower does not know it).
-	LeaderSince *time.Time    `json:"leader_since,omitempty"`
-	Replicas    []PeerSummary `json:"replicas,omitempty"`
+	LeaderSince *time.Time `json:"leader_since,omitempty"`
+	// SystemAcc and TrafficAcc say whose traffic the group's replication
+	// is: a replicated group's always travels on the routes between the
+	// servers, in no client account, which is reported as the system
+	// account's (Options.SystemAccount).
+	SystemAcc  bool          `json:"system_account,omitempty"`
+	TrafficAcc string        `json:"traffic_account,omitempty"`
+	Replicas   []PeerSummary `json:"replicas,omitempty"`
 }
 
 // PeerSummary is one replica in ClusterInfo.
@@ -39,6 +45,9 @@ func (s *stream) clusterInfo() *ClusterInfo {
 		return nil
 	}
 	ci := &ClusterInfo{RaftGroup: "S-" + strconv.FormatUint(s.group, 10)}
+	if s.svc != nil && s.svc.systemAccount != "" {
+		ci.SystemAcc, ci.TrafficAcc = true, s.svc.systemAccount
+	}
 	cl := s.repl.cluster()
 	if cl == nil {
 		return ci

@@ -137,6 +137,7 @@ func (c *ConsumerConfig) setDefaults(lim ConsumerLimits) {
 		c.Name = c.Durable
 	}
 	c.priorityDefaults()
+	dropVersionMetadata(&c.Metadata)
 	if len(c.FilterSubjects) == 1 && c.FilterSubject == "" {
 		c.FilterSubject, c.FilterSubjects = c.FilterSubjects[0], nil
 	}

@@ -104,6 +104,11 @@ func (l *streamLayers) start(account string, b stream.Broker) error {
 	opts.Logger = l.log.With("component", "stream", "account", account)
 	opts.Quotas = []*stream.Quota{l.quota}
 	opts.ServerName, opts.Account = l.srv.Name(), account
+	opts.ServerVersion = server.NATSVersion // config.metadata's _nats.ver, as INFO's version
+	opts.SystemAccount = l.srv.Options().SystemAccount
+	if opts.SystemAccount == "" {
+		opts.SystemAccount = server.DefaultSystemAccount
+	}
 	if account == "" {
 		opts.Account = "$G" // the global account's name in nats-server's advisories
 	}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/wisp-mq/wisp/server"
+)
+
+// A replicated stream's cluster section, in stream and consumer info,
+// says its replication is the system account's traffic (it travels on
+// the routes, in no client account), with the system account's name; the
+// config's metadata names the version INFO advertises.
+func TestClusterInfoTrafficAccount(t *testing.T) {
+	nodes := startStreamCluster(t, "ta", 3)
+	waitMetaLeader(t, nodes)
+	nc, js := jsConnect(t, nodes[0].url())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "TA", Subjects: []string{"ta"}, Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateOrUpdateConsumer(ctx, "TA", jetstream.ConsumerConfig{Durable: "C", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	type reply struct {
+		Config struct {
+			Metadata map[string]string `json:"metadata"`
+		} `json:"config"`
+		Cluster *struct {
+			Leader     string `json:"leader"`
+			SystemAcc  bool   `json:"system_account"`
+			TrafficAcc string `json:"traffic_account"`
+		} `json:"cluster"`
+	}
+	for _, subject := range []string{"$JS.API.STREAM.INFO.TA", "$JS.API.CONSUMER.INFO.TA.C"} {
+		var r reply
+		waitLong(t, subject+" with a leader", func() bool {
+			m, err := nc.Request(subject, nil, 5*time.Second)
+			if err != nil || json.Unmarshal(m.Data, &r) != nil {
+				return false
+			}
+			return r.Cluster != nil && r.Cluster.Leader != ""
+		})
+		if !r.Cluster.SystemAcc || r.Cluster.TrafficAcc != server.DefaultSystemAccount {
+			t.Fatalf("%s: cluster %+v, want system_account true, traffic_account %q", subject, *r.Cluster, server.DefaultSystemAccount)
+		}
+		if r.Config.Metadata["_nats.ver"] != server.NATSVersion {
+			t.Fatalf("%s: metadata %v, want _nats.ver %s", subject, r.Config.Metadata, server.NATSVersion)
+		}
+	}
+}
