@@ -63,10 +63,13 @@ func parseConfig(typ, name string, body []byte) (*Config, *apiResponse) {
 }
 
 // sameConfig compares configs as they would be stored, so that a config
-// that went through a restart still equals the request that made it.
+// that went through a restart still equals the request that made it. The
+// version metadata keys are not part of a config (version_metadata.go).
 func sameConfig(a, b *Config) bool {
-	ja, err1 := json.Marshal(a)
-	jb, err2 := json.Marshal(b)
+	ca, cb := *a, *b
+	ca.Metadata, cb.Metadata = withoutVersionMetadata(a.Metadata), withoutVersionMetadata(b.Metadata)
+	ja, err1 := json.Marshal(&ca)
+	jb, err2 := json.Marshal(&cb)
 	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
 }
 

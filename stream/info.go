@@ -76,9 +76,8 @@ func (s *stream) localInfo(filter string) *StreamInfo {
 // reportedFirst is the first sequence info and monitoring report: 0 for
 // a stream that never held a message, as clients know an empty new
 // stream (inside, first stays last+1 = 1, where the next message goes).
-// A stream emptied by purge or limits reports last+1 (a stream purged
-// before its first message included, which reports 0 too: the two leave
-// nothing to tell them apart).
+// A stream emptied by purge or limits reports last+1, except one purged
+// before its first message: its state is a new stream's, so it reports 0.
 func (st state) reportedFirst() uint64 {
 	if st.msgs == 0 && st.last == 0 {
 		return 0

@@ -43,6 +43,21 @@ func dropVersionMetadata(md *map[string]string) {
 	}
 }
 
+// withoutVersionMetadata is md without the reserved keys: md itself when
+// it has none, else a copy (nil when nothing else is left). A config
+// stored before the keys were dropped on the way in may still hold them.
+func withoutVersionMetadata(md map[string]string) map[string]string {
+	_, a := md[metaRequiredLevel]
+	_, b := md[metaServerVersion]
+	_, c := md[metaServerLevel]
+	if !a && !b && !c {
+		return md
+	}
+	out := maps.Clone(md)
+	dropVersionMetadata(&out)
+	return out
+}
+
 // requiredLevel is the lowest API level whose features the stream config
 // uses: per-message TTLs and delete markers came with level 1; counters,
 // atomic batches, schedules and the async persist mode with 2; fast
