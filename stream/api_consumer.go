@@ -33,6 +33,13 @@ func (svc *Service) routeConsumer(rest string, body []byte) any {
 		}
 		return svc.createConsumer(stream, name, "", true, body)
 	}
+	if sc, ok := strings.CutPrefix(rest, "LEADER.STEPDOWN."); ok {
+		// A clustered server answers it before here (cluster_api.go);
+		// this one has no leaders to move.
+		if stream, name, _ := strings.Cut(sc, "."); stream != "" && name != "" && !strings.Contains(name, ".") {
+			return errResponse(typeConsumerStepDown, apiErr(errClusterRequired))
+		}
+	}
 	stream, tail, _ := strings.Cut(args, ".")
 	if stream == "" {
 		return errResponse(typeUnknownAPIRequest, apiErr(errBadRequest))

@@ -205,3 +205,36 @@ func TestE2EConfigFalseFlagsWritten(t *testing.T) {
 		}
 	}
 }
+
+// On a server that is not clustered, a stream's or a consumer's
+// step-down is answered "clustering support required" (503 / 10010), in
+// the reply type of the request, whether or not the stream exists.
+func TestE2EStandaloneStepDown(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	c := ctx(t)
+	s, err := n.js.CreateStream(c, jetstream.StreamConfig{Name: "SD", Subjects: []string{"sd"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateOrUpdateConsumer(c, jetstream.ConsumerConfig{Durable: "C"}); err != nil {
+		t.Fatal(err)
+	}
+	for subject, typ := range map[string]string{
+		"STREAM.LEADER.STEPDOWN.SD":       "io.nats.jetstream.api.v1.stream_leader_stepdown_response",
+		"STREAM.LEADER.STEPDOWN.NOPE":     "io.nats.jetstream.api.v1.stream_leader_stepdown_response",
+		"CONSUMER.LEADER.STEPDOWN.SD.C":   "io.nats.jetstream.api.v1.consumer_leader_stepdown_response",
+		"CONSUMER.LEADER.STEPDOWN.NOPE.C": "io.nats.jetstream.api.v1.consumer_leader_stepdown_response",
+	} {
+		var r struct {
+			Type  string `json:"type"`
+			Error *struct {
+				Code    int `json:"code"`
+				ErrCode int `json:"err_code"`
+			} `json:"error"`
+		}
+		apiCall(t, n, subject, "", &r)
+		if r.Type != typ || r.Error == nil || r.Error.Code != 503 || r.Error.ErrCode != 10010 {
+			t.Errorf("%s: %+v (error %+v), want %s with 503 / 10010", subject, r, r.Error, typ)
+		}
+	}
+}
