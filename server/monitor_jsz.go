@@ -60,7 +60,11 @@ type StreamClusterReport struct {
 	Name      string // the cluster's name
 	RaftGroup string
 	Leader    string // "" while no leader is known
-	Replicas  []MetaPeerReport
+	// SystemAcc and TrafficAcc say whose traffic the group's replication
+	// is, as stream info says it.
+	SystemAcc  bool
+	TrafficAcc string
+	Replicas   []MetaPeerReport
 }
 
 // OriginReport is a stream's mirror or one of its sources.
@@ -170,10 +174,12 @@ type StreamDetail struct {
 // StreamClusterDetail is a replicated stream's cluster section in /jsz,
 // in stream info's shape.
 type StreamClusterDetail struct {
-	Name      string          `json:"name,omitempty"`
-	RaftGroup string          `json:"raft_group,omitempty"`
-	Leader    string          `json:"leader,omitempty"`
-	Replicas  []*MetaPeerInfo `json:"replicas,omitempty"`
+	Name       string          `json:"name,omitempty"`
+	RaftGroup  string          `json:"raft_group,omitempty"`
+	Leader     string          `json:"leader,omitempty"`
+	SystemAcc  bool            `json:"system_account,omitempty"`
+	TrafficAcc string          `json:"traffic_account,omitempty"`
+	Replicas   []*MetaPeerInfo `json:"replicas,omitempty"`
 }
 
 // SourceDetail is a stream's mirror or one of its sources in /jsz.
@@ -245,7 +251,8 @@ func (s *Server) jsz(rep *JetStreamReport) Jsz {
 			}
 		}
 		if c := sr.Cluster; c != nil {
-			sd.Cluster = &StreamClusterDetail{Name: c.Name, RaftGroup: c.RaftGroup, Leader: c.Leader, Replicas: peerInfos(c.Replicas, routed)}
+			sd.Cluster = &StreamClusterDetail{Name: c.Name, RaftGroup: c.RaftGroup, Leader: c.Leader,
+				SystemAcc: c.SystemAcc, TrafficAcc: c.TrafficAcc, Replicas: peerInfos(c.Replicas, routed)}
 		}
 		jz.StreamDetail = append(jz.StreamDetail, sd)
 	}

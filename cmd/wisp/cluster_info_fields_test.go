@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"testing"
 	"time"
 
@@ -11,8 +12,8 @@ import (
 	"github.com/wisp-mq/wisp/server"
 )
 
-// A replicated stream's cluster section, in stream and consumer info,
-// says its replication is the system account's traffic (it travels on
+// A replicated stream's cluster section, in stream and consumer info and
+// in /jsz's stream_detail, says its replication is the system account's traffic (it travels on
 // the routes, in no client account), with the system account's name; the
 // config's metadata names the version INFO advertises.
 func TestClusterInfoTrafficAccount(t *testing.T) {
@@ -52,5 +53,24 @@ func TestClusterInfoTrafficAccount(t *testing.T) {
 		if r.Config.Metadata["_nats.ver"] != server.NATSVersion {
 			t.Fatalf("%s: metadata %v, want _nats.ver %s", subject, r.Config.Metadata, server.NATSVersion)
 		}
+	}
+	resp, err := http.Get("http://" + nodes[0].srv.MonitorAddr().String() + "/jsz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var jz struct {
+		Streams []struct {
+			Cluster *struct {
+				SystemAcc  bool   `json:"system_account"`
+				TrafficAcc string `json:"traffic_account"`
+			} `json:"cluster"`
+		} `json:"stream_detail"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&jz); err != nil || len(jz.Streams) != 1 || jz.Streams[0].Cluster == nil {
+		t.Fatalf("/jsz: %+v (%v)", jz, err)
+	}
+	if c := jz.Streams[0].Cluster; !c.SystemAcc || c.TrafficAcc != server.DefaultSystemAccount {
+		t.Fatalf("/jsz stream_detail cluster %+v, want system_account true, traffic_account %q", *c, server.DefaultSystemAccount)
 	}
 }

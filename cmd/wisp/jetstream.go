@@ -297,7 +297,7 @@ func streamClusterReport(ci *stream.ClusterInfo) *server.StreamClusterReport {
 	if ci == nil {
 		return nil
 	}
-	r := &server.StreamClusterReport{Name: ci.Name, RaftGroup: ci.RaftGroup, Leader: ci.Leader}
+	r := &server.StreamClusterReport{Name: ci.Name, RaftGroup: ci.RaftGroup, Leader: ci.Leader, SystemAcc: ci.SystemAcc, TrafficAcc: ci.TrafficAcc}
 	for _, p := range ci.Replicas {
 		r.Replicas = append(r.Replicas, server.MetaPeerReport{Name: p.Name, Current: p.Current, Active: p.Active, Lag: p.Lag})
 	}
