@@ -167,7 +167,9 @@ type StreamDetail struct {
 	// Mirror and Sources, as in nats-server's stream info.
 	Mirror  *SourceDetail  `json:"mirror,omitempty"`
 	Sources []SourceDetail `json:"sources,omitempty"`
-	// Cluster is a replicated stream's group, as in stream info.
+	// Cluster is a replicated stream's group, as in stream info; for a
+	// stream on this server alone, the cluster's name and this server as
+	// its leader.
 	Cluster *StreamClusterDetail `json:"cluster,omitempty"`
 }
 
@@ -222,6 +224,10 @@ func (s *Server) jsz(rep *JetStreamReport) Jsz {
 	if rep.Damage.any() {
 		jz.StoreDamage = &rep.Damage
 	}
+	clusterName := ""
+	if s.cl != nil {
+		clusterName = s.o().Cluster.Name
+	}
 	for _, sr := range rep.Streams {
 		sd := StreamDetail{
 			Name: sr.Name, Created: sr.Created, Subjects: sr.Subjects, Storage: sr.Storage,
@@ -253,6 +259,9 @@ func (s *Server) jsz(rep *JetStreamReport) Jsz {
 		if c := sr.Cluster; c != nil {
 			sd.Cluster = &StreamClusterDetail{Name: c.Name, RaftGroup: c.RaftGroup, Leader: c.Leader,
 				SystemAcc: c.SystemAcc, TrafficAcc: c.TrafficAcc, Replicas: peerInfos(c.Replicas, routed)}
+		} else {
+			// A stream on this server alone: this server leads it.
+			sd.Cluster = &StreamClusterDetail{Name: clusterName, Leader: s.name}
 		}
 		jz.StreamDetail = append(jz.StreamDetail, sd)
 	}

@@ -54,23 +54,40 @@ func TestClusterInfoTrafficAccount(t *testing.T) {
 			t.Fatalf("%s: metadata %v, want _nats.ver %s", subject, r.Config.Metadata, server.NATSVersion)
 		}
 	}
+	// A stream with one replica, on the server asked, is led by it.
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "TA1", Subjects: []string{"ta1"}}); err != nil {
+		t.Fatal(err)
+	}
 	resp, err := http.Get("http://" + nodes[0].srv.MonitorAddr().String() + "/jsz")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	type cluster struct {
+		Name       string `json:"name"`
+		Leader     string `json:"leader"`
+		SystemAcc  bool   `json:"system_account"`
+		TrafficAcc string `json:"traffic_account"`
+	}
 	var jz struct {
 		Streams []struct {
-			Cluster *struct {
-				SystemAcc  bool   `json:"system_account"`
-				TrafficAcc string `json:"traffic_account"`
-			} `json:"cluster"`
+			Name    string   `json:"name"`
+			Cluster *cluster `json:"cluster"`
 		} `json:"stream_detail"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&jz); err != nil || len(jz.Streams) != 1 || jz.Streams[0].Cluster == nil {
+	if err := json.NewDecoder(resp.Body).Decode(&jz); err != nil || len(jz.Streams) != 2 {
 		t.Fatalf("/jsz: %+v (%v)", jz, err)
 	}
-	if c := jz.Streams[0].Cluster; !c.SystemAcc || c.TrafficAcc != server.DefaultSystemAccount {
-		t.Fatalf("/jsz stream_detail cluster %+v, want system_account true, traffic_account %q", *c, server.DefaultSystemAccount)
+	for _, sd := range jz.Streams {
+		if sd.Cluster == nil {
+			t.Fatalf("/jsz stream_detail %s: no cluster section", sd.Name)
+		}
+		want := cluster{Name: nodes[0].cluster, Leader: nodes[0].name}
+		if sd.Name == "TA" {
+			want = cluster{Name: nodes[0].cluster, Leader: sd.Cluster.Leader, SystemAcc: true, TrafficAcc: server.DefaultSystemAccount}
+		}
+		if *sd.Cluster != want {
+			t.Fatalf("/jsz stream_detail %s: cluster %+v, want %+v", sd.Name, sd.Cluster, want)
+		}
 	}
 }
