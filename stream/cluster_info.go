@@ -31,6 +31,7 @@ type ClusterInfo struct {
 // PeerSummary is one replica in ClusterInfo.
 type PeerSummary struct {
 	Name    string        `json:"name"`
+	Peer    string        `json:"peer,omitempty"` // its raft id
 	Current bool          `json:"current"`
 	Offline bool          `json:"offline,omitempty"`
 	Active  time.Duration `json:"active"`
@@ -61,7 +62,7 @@ func (s *stream) clusterInfo() *ClusterInfo {
 		ci.LeaderSince = &t
 	}
 	for _, p := range replicasBesideLeader(gi, cl.Self()) {
-		ci.Replicas = append(ci.Replicas, PeerSummary{Name: p.Name, Current: p.Current, Offline: p.Offline, Active: max(p.Active, 0), Lag: p.Lag})
+		ci.Replicas = append(ci.Replicas, PeerSummary{Name: p.Name, Peer: p.Peer, Current: p.Current, Offline: p.Offline, Active: max(p.Active, 0), Lag: p.Lag})
 	}
 	return ci
 }
@@ -88,7 +89,7 @@ func replicasBesideLeader(gi GroupInfo, self string) []PeerInfo {
 	if leader == nil {
 		return gi.Replicas // the leader is not a member this server knows of
 	}
-	out = append(out, PeerInfo{Name: self, Current: leader.Current, Active: leader.Active})
+	out = append(out, PeerInfo{Name: self, Peer: gi.SelfPeer, Current: leader.Current, Active: leader.Active})
 	slices.SortFunc(out, func(a, b PeerInfo) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }

@@ -13,7 +13,8 @@ import (
 )
 
 // A replicated stream's cluster section, in stream and consumer info and
-// in /jsz's stream_detail, says its replication is the system account's traffic (it travels on
+// in /jsz's stream_detail, names each replica's raft id and says its
+// replication is the system account's traffic (it travels on
 // the routes, in no client account), with the system account's name; the
 // config's metadata names the version INFO advertises.
 func TestClusterInfoTrafficAccount(t *testing.T) {
@@ -36,6 +37,10 @@ func TestClusterInfoTrafficAccount(t *testing.T) {
 			Leader     string `json:"leader"`
 			SystemAcc  bool   `json:"system_account"`
 			TrafficAcc string `json:"traffic_account"`
+			Replicas   []struct {
+				Name string `json:"name"`
+				Peer string `json:"peer"`
+			} `json:"replicas"`
 		} `json:"cluster"`
 	}
 	for _, subject := range []string{"$JS.API.STREAM.INFO.TA", "$JS.API.CONSUMER.INFO.TA.C"} {
@@ -45,8 +50,14 @@ func TestClusterInfoTrafficAccount(t *testing.T) {
 			if err != nil || json.Unmarshal(m.Data, &r) != nil {
 				return false
 			}
-			return r.Cluster != nil && r.Cluster.Leader != ""
+			return r.Cluster != nil && r.Cluster.Leader != "" && len(r.Cluster.Replicas) == 2
 		})
+		// Each replica with its raft id, as /jsz's meta_cluster names it.
+		for _, p := range r.Cluster.Replicas {
+			if p.Peer == "" || p.Peer != raftPeer(p.Name) {
+				t.Fatalf("%s: replica %+v, want peer %s", subject, p, raftPeer(p.Name))
+			}
+		}
 		if !r.Cluster.SystemAcc || r.Cluster.TrafficAcc != server.DefaultSystemAccount {
 			t.Fatalf("%s: cluster %+v, want system_account true, traffic_account %q", subject, *r.Cluster, server.DefaultSystemAccount)
 		}
@@ -69,10 +80,17 @@ func TestClusterInfoTrafficAccount(t *testing.T) {
 		SystemAcc  bool   `json:"system_account"`
 		TrafficAcc string `json:"traffic_account"`
 	}
+	type replica struct {
+		Name string `json:"name"`
+		Peer string `json:"peer"`
+	}
 	var jz struct {
 		Streams []struct {
-			Name    string   `json:"name"`
-			Cluster *cluster `json:"cluster"`
+			Name    string `json:"name"`
+			Cluster *struct {
+				cluster
+				Replicas []replica `json:"replicas"`
+			} `json:"cluster"`
 		} `json:"stream_detail"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&jz); err != nil || len(jz.Streams) != 2 {
@@ -86,8 +104,13 @@ func TestClusterInfoTrafficAccount(t *testing.T) {
 		if sd.Name == "TA" {
 			want = cluster{Name: nodes[0].cluster, Leader: sd.Cluster.Leader, SystemAcc: true, TrafficAcc: server.DefaultSystemAccount}
 		}
-		if *sd.Cluster != want {
+		if sd.Cluster.cluster != want {
 			t.Fatalf("/jsz stream_detail %s: cluster %+v, want %+v", sd.Name, sd.Cluster, want)
+		}
+		for _, p := range sd.Cluster.Replicas {
+			if p.Peer != raftPeer(p.Name) {
+				t.Fatalf("/jsz stream_detail %s: replica %+v, want peer %s", sd.Name, p, raftPeer(p.Name))
+			}
 		}
 	}
 }

@@ -299,7 +299,7 @@ func streamClusterReport(ci *stream.ClusterInfo) *server.StreamClusterReport {
 	}
 	r := &server.StreamClusterReport{Name: ci.Name, RaftGroup: ci.RaftGroup, Leader: ci.Leader, SystemAcc: ci.SystemAcc, TrafficAcc: ci.TrafficAcc}
 	for _, p := range ci.Replicas {
-		r.Replicas = append(r.Replicas, server.MetaPeerReport{Name: p.Name, Current: p.Current, Active: p.Active, Lag: p.Lag})
+		r.Replicas = append(r.Replicas, server.MetaPeerReport{Name: p.Name, Peer: p.Peer, Current: p.Current, Active: p.Active, Lag: p.Lag})
 	}
 	return r
 }
