@@ -76,10 +76,17 @@ func TestConsoleManageInBrowser(t *testing.T) {
 	b.click("#login-submit")
 	b.waitFor("alice logged in", `document.getElementById("who-user").textContent === "alice" && document.getElementById("login").hidden`)
 	b.waitFor("operator buttons", `document.body.classList.contains("can-act")`)
+	// A server that is not clustered shows no replicas on its streams,
+	// though /jsz names it every stream's leader.
+	b.waitFor("ORDERS listed without a replicas pill", `(() => {
+		const s = document.querySelector('#streams-list .stream[data-name="A/ORDERS"]');
+		return s !== null && s.querySelector(".pill.replicas") === null;
+	})()`)
 
 	// The stream's page: figures, consumers, and the first page of messages.
 	b.run(`location.hash = "#/stream/A/ORDERS"`)
 	b.waitFor("two consumers", `document.querySelectorAll("#sd-consumers tbody tr").length === 2`)
+	b.waitFor("no cluster panel", `document.getElementById("sd-name").textContent === "ORDERS" && document.getElementById("sd-cluster").hidden`)
 	b.waitFor("20 messages from #1", `(() => {
 		const m = document.querySelectorAll("#msg-list .msg");
 		return m.length === 20 && m[0].dataset.seq === "1" && m[0].querySelector(".msg-headers").textContent.includes("Order-Id: 1");

@@ -54,7 +54,7 @@ func startConsoleServer(t *testing.T, edit func(*Options)) (*Server, *lockedBuff
 		if err != nil {
 			t.Fatal(err)
 		}
-		opts := stream.Options{StoreDir: t.TempDir(), Account: name}
+		opts := stream.Options{StoreDir: t.TempDir(), Account: name, ServerName: s.Name()}
 		opts.OpenStore = stream.PebbleStores(opts)
 		svc, err := stream.New(b, opts)
 		if err != nil {

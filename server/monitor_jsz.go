@@ -60,7 +60,11 @@ type StreamClusterReport struct {
 	Name      string // the cluster's name
 	RaftGroup string
 	Leader    string // "" while no leader is known
-	Replicas  []MetaPeerReport
+	// SystemAcc and TrafficAcc say whose traffic the group's replication
+	// is, as stream info says it.
+	SystemAcc  bool
+	TrafficAcc string
+	Replicas   []MetaPeerReport
 }
 
 // OriginReport is a stream's mirror or one of its sources.
@@ -163,17 +167,21 @@ type StreamDetail struct {
 	// Mirror and Sources, as in nats-server's stream info.
 	Mirror  *SourceDetail  `json:"mirror,omitempty"`
 	Sources []SourceDetail `json:"sources,omitempty"`
-	// Cluster is a replicated stream's group, as in stream info.
+	// Cluster is a replicated stream's group, as in stream info; for a
+	// stream on this server alone, the cluster's name and this server as
+	// its leader.
 	Cluster *StreamClusterDetail `json:"cluster,omitempty"`
 }
 
 // StreamClusterDetail is a replicated stream's cluster section in /jsz,
 // in stream info's shape.
 type StreamClusterDetail struct {
-	Name      string          `json:"name,omitempty"`
-	RaftGroup string          `json:"raft_group,omitempty"`
-	Leader    string          `json:"leader,omitempty"`
-	Replicas  []*MetaPeerInfo `json:"replicas,omitempty"`
+	Name       string          `json:"name,omitempty"`
+	RaftGroup  string          `json:"raft_group,omitempty"`
+	Leader     string          `json:"leader,omitempty"`
+	SystemAcc  bool            `json:"system_account,omitempty"`
+	TrafficAcc string          `json:"traffic_account,omitempty"`
+	Replicas   []*MetaPeerInfo `json:"replicas,omitempty"`
 }
 
 // SourceDetail is a stream's mirror or one of its sources in /jsz.
@@ -216,6 +224,10 @@ func (s *Server) jsz(rep *JetStreamReport) Jsz {
 	if rep.Damage.any() {
 		jz.StoreDamage = &rep.Damage
 	}
+	clusterName := ""
+	if s.cl != nil {
+		clusterName = s.o().Cluster.Name
+	}
 	for _, sr := range rep.Streams {
 		sd := StreamDetail{
 			Name: sr.Name, Created: sr.Created, Subjects: sr.Subjects, Storage: sr.Storage,
@@ -245,7 +257,11 @@ func (s *Server) jsz(rep *JetStreamReport) Jsz {
 			}
 		}
 		if c := sr.Cluster; c != nil {
-			sd.Cluster = &StreamClusterDetail{Name: c.Name, RaftGroup: c.RaftGroup, Leader: c.Leader, Replicas: peerInfos(c.Replicas, routed)}
+			sd.Cluster = &StreamClusterDetail{Name: c.Name, RaftGroup: c.RaftGroup, Leader: c.Leader,
+				SystemAcc: c.SystemAcc, TrafficAcc: c.TrafficAcc, Replicas: peerInfos(c.Replicas, routed)}
+		} else {
+			// A stream on this server alone: this server leads it.
+			sd.Cluster = &StreamClusterDetail{Name: clusterName, Leader: s.name}
 		}
 		jz.StreamDetail = append(jz.StreamDetail, sd)
 	}

@@ -465,6 +465,10 @@ func TestMonitorJsz(t *testing.T) {
 		o.State.Consumers != 2 || len(o.Consumers) != 2 || o.Storage != "file" {
 		t.Errorf("ORDERS: %+v", o)
 	}
+	// A stream on this server alone names this server its leader.
+	if o.Cluster == nil || o.Cluster.Leader != s.Name() || o.Cluster.Name != "" || o.Cluster.RaftGroup != "" {
+		t.Errorf("ORDERS' cluster: %+v, want leader %s only", o.Cluster, s.Name())
+	}
 	if c := o.Consumers[0]; c.Name != "billing" || c.StreamName != "ORDERS" || c.NumPending != 7 || c.NumAckPending != 3 ||
 		c.NumRedelivered != 1 || c.NumWaiting != 2 {
 		t.Errorf("billing: %+v", c)

@@ -128,6 +128,13 @@ func (s *Server) startSystem() error {
 		return err
 	}
 	p.subs = append(p.subs, sub)
+	if s.opts.JetStream {
+		// Answered by the requester's server only (system_jsapi.go).
+		if sub, err = s.subscribeSystem(p.acc, subjJSAPIAll, false, s.serveSystemJSAPI); err != nil {
+			return err
+		}
+		p.subs = append(p.subs, sub)
+	}
 	s.syncAccountResponders()
 	p.done.Add(1)
 	go s.statszLoop(p)

@@ -33,6 +33,13 @@ func (svc *Service) routeConsumer(rest string, body []byte) any {
 		}
 		return svc.createConsumer(stream, name, "", true, body)
 	}
+	if sc, ok := strings.CutPrefix(rest, "LEADER.STEPDOWN."); ok {
+		// A clustered server answers it before here (cluster_api.go);
+		// this one has no leaders to move.
+		if stream, name, _ := strings.Cut(sc, "."); stream != "" && name != "" && !strings.Contains(name, ".") {
+			return errResponse(typeConsumerStepDown, apiErr(errClusterRequired))
+		}
+	}
 	stream, tail, _ := strings.Cut(args, ".")
 	if stream == "" {
 		return errResponse(typeUnknownAPIRequest, apiErr(errBadRequest))
@@ -78,7 +85,8 @@ type consumerInfoResponse struct {
 	*ConsumerInfo
 }
 
-func consumerResponse(typ string, ci *ConsumerInfo) *consumerInfoResponse {
+func (svc *Service) consumerResponse(typ string, ci *ConsumerInfo) *consumerInfoResponse {
+	svc.addServerMetadata(ci.Config.Metadata)
 	return &consumerInfoResponse{apiResponse{Type: typ}, ci}
 }
 
@@ -152,7 +160,7 @@ func (svc *Service) createConsumer(streamName, name, filter string, legacyDurabl
 	if e != nil {
 		return fail(e)
 	}
-	return consumerResponse(typeConsumerCreate, ci)
+	return svc.consumerResponse(typeConsumerCreate, ci)
 }
 
 // addOrUpdateConsumer applies a validated config: creates the consumer,
@@ -294,7 +302,7 @@ func (svc *Service) consumerInfo(streamName, name string) any {
 	if c == nil {
 		return errResponse(typeConsumerInfo, apiErr(errConsumerNotFound))
 	}
-	return consumerResponse(typeConsumerInfo, c.info())
+	return svc.consumerResponse(typeConsumerInfo, c.info())
 }
 
 func (svc *Service) deleteConsumer(streamName, name string) any {

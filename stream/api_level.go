@@ -70,8 +70,11 @@ func responseType(rest string) string {
 	case len(tok) >= 3 && tok[0] == "STREAM" && (tok[1] == "SNAPSHOT" || tok[1] == "RESTORE"):
 		return words(tok[0] + "." + tok[1])
 	case len(tok) >= 3 && tok[0] == "CONSUMER":
-		if tok[1] == "DURABLE" {
+		switch tok[1] {
+		case "DURABLE":
 			return words("CONSUMER.CREATE")
+		case "LEADER":
+			return words("CONSUMER.LEADER.STEPDOWN")
 		}
 		return words(tok[0] + "." + tok[1])
 	}

@@ -17,7 +17,8 @@ type streamInfoResponse struct {
 	*StreamInfo
 }
 
-func infoResponse(typ string, si *StreamInfo) *streamInfoResponse {
+func (svc *Service) infoResponse(typ string, si *StreamInfo) *streamInfoResponse {
+	svc.addServerMetadata(si.Config.Metadata)
 	r := &streamInfoResponse{apiResponse: apiResponse{Type: typ}, StreamInfo: si}
 	if n := len(si.State.Subjects); n > 0 {
 		r.apiPaged = apiPaged{Total: n, Limit: n}
@@ -63,10 +64,13 @@ func parseConfig(typ, name string, body []byte) (*Config, *apiResponse) {
 }
 
 // sameConfig compares configs as they would be stored, so that a config
-// that went through a restart still equals the request that made it.
+// that went through a restart still equals the request that made it. The
+// version metadata keys are not part of a config (version_metadata.go).
 func sameConfig(a, b *Config) bool {
-	ja, err1 := json.Marshal(a)
-	jb, err2 := json.Marshal(b)
+	ca, cb := *a, *b
+	ca.Metadata, cb.Metadata = withoutVersionMetadata(a.Metadata), withoutVersionMetadata(b.Metadata)
+	ja, err1 := json.Marshal(&ca)
+	jb, err2 := json.Marshal(&cb)
 	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
 }
 
@@ -133,7 +137,7 @@ func (svc *Service) createStream(name string, body []byte) any {
 		// Placed by this create, and made from the placement meanwhile
 		// (replication's OpenLocal): this create's stream.
 		created = placed
-		return infoResponse(typeStreamCreate, s.info(""))
+		return svc.infoResponse(typeStreamCreate, s.info(""))
 	}
 	if svc.overlapping(name, cfg.Subjects) {
 		return errResponse(typeStreamCreate, apiErr(errStreamSubjectOverlap))
@@ -146,7 +150,7 @@ func (svc *Service) createStream(name string, body []byte) any {
 		return errResponse(typeStreamCreate, e)
 	}
 	created = true
-	return infoResponse(typeStreamCreate, s.info(""))
+	return svc.infoResponse(typeStreamCreate, s.info(""))
 }
 
 // createLocked creates a stream without a raft group and subscribes it
@@ -283,7 +287,7 @@ func (svc *Service) updateStream(name string, body []byte) any {
 		return errResponse(typeStreamUpdate, apiErr(errStreamUpdate, err))
 	}
 	updated, recorded = true, v
-	return infoResponse(typeStreamUpdate, s.info(""))
+	return svc.infoResponse(typeStreamUpdate, s.info(""))
 }
 
 // outcomeUnknown reports whether a failed proposal of a replicated
@@ -311,7 +315,12 @@ func (svc *Service) streamInfo(name string, body []byte) any {
 		return errResponse(typeStreamInfo, apiErr(errStreamNotFound))
 	}
 	si := s.info(req.SubjectsFilter)
-	r := infoResponse(typeStreamInfo, si)
+	if si.Cluster == nil && svc.serverName != "" {
+		// A server that is not clustered names itself the leader of
+		// its streams in STREAM.INFO (and only there).
+		si.Cluster = &ClusterInfo{Leader: svc.serverName}
+	}
+	r := svc.infoResponse(typeStreamInfo, si)
 	if req.SubjectsFilter != "" {
 		// All matching subjects fit one reply; say so to a paging client.
 		r.apiPaged = apiPaged{Total: len(si.State.Subjects), Offset: 0, Limit: len(si.State.Subjects)}

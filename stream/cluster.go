@@ -115,11 +115,15 @@ type GroupInfo struct {
 	Leader   string // "" while none is known
 	IsLeader bool
 	Replicas []PeerInfo // the members other than this server
+	SelfPeer string     // this server's raft id, as PeerInfo.Peer
 }
 
 // PeerInfo is one member of a group.
 type PeerInfo struct {
-	Name    string
+	Name string
+	// Peer is its raft id in the form /jsz's meta_cluster gives it ("" if
+	// not known).
+	Peer    string
 	Current bool
 	Offline bool // no route to its server: down or cut off
 	Active  time.Duration

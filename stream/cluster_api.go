@@ -336,7 +336,7 @@ func (svc *Service) awaitLeader(cl Cluster, name string, reply []byte, hops int)
 		if s != nil && s.repl != nil && s.repl.cluster() != nil {
 			gi := cl.GroupStatus(ctx, s.group)
 			if gi.IsLeader && s.isLeader() {
-				return infoResponse(typeStreamCreate, s.info(""))
+				return svc.infoResponse(typeStreamCreate, s.info(""))
 			}
 			if !gi.IsLeader {
 				to = gi.Leader

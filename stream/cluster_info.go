@@ -18,13 +18,20 @@ type ClusterInfo struct {
 	Leader    string `json:"leader,omitempty"`
 	// LeaderSince is when the leader took over, given when the leader
 	// answers (a follower does not know it).
-	LeaderSince *time.Time    `json:"leader_since,omitempty"`
-	Replicas    []PeerSummary `json:"replicas,omitempty"`
+	LeaderSince *time.Time `json:"leader_since,omitempty"`
+	// SystemAcc and TrafficAcc say whose traffic the group's replication
+	// is: a replicated group's always travels on the routes between the
+	// servers, in no client account, which is reported as the system
+	// account's (Options.SystemAccount).
+	SystemAcc  bool          `json:"system_account,omitempty"`
+	TrafficAcc string        `json:"traffic_account,omitempty"`
+	Replicas   []PeerSummary `json:"replicas,omitempty"`
 }
 
 // PeerSummary is one replica in ClusterInfo.
 type PeerSummary struct {
 	Name    string        `json:"name"`
+	Peer    string        `json:"peer,omitempty"` // its raft id
 	Current bool          `json:"current"`
 	Offline bool          `json:"offline,omitempty"`
 	Active  time.Duration `json:"active"`
@@ -39,6 +46,9 @@ func (s *stream) clusterInfo() *ClusterInfo {
 		return nil
 	}
 	ci := &ClusterInfo{RaftGroup: "S-" + strconv.FormatUint(s.group, 10)}
+	if s.svc != nil && s.svc.systemAccount != "" {
+		ci.SystemAcc, ci.TrafficAcc = true, s.svc.systemAccount
+	}
 	cl := s.repl.cluster()
 	if cl == nil {
 		return ci
@@ -52,7 +62,7 @@ func (s *stream) clusterInfo() *ClusterInfo {
 		ci.LeaderSince = &t
 	}
 	for _, p := range replicasBesideLeader(gi, cl.Self()) {
-		ci.Replicas = append(ci.Replicas, PeerSummary{Name: p.Name, Current: p.Current, Offline: p.Offline, Active: max(p.Active, 0), Lag: p.Lag})
+		ci.Replicas = append(ci.Replicas, PeerSummary{Name: p.Name, Peer: p.Peer, Current: p.Current, Offline: p.Offline, Active: max(p.Active, 0), Lag: p.Lag})
 	}
 	return ci
 }
@@ -79,7 +89,7 @@ func replicasBesideLeader(gi GroupInfo, self string) []PeerInfo {
 	if leader == nil {
 		return gi.Replicas // the leader is not a member this server knows of
 	}
-	out = append(out, PeerInfo{Name: self, Current: leader.Current, Active: leader.Active})
+	out = append(out, PeerInfo{Name: self, Peer: gi.SelfPeer, Current: leader.Current, Active: leader.Active})
 	slices.SortFunc(out, func(a, b PeerInfo) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }

@@ -8,9 +8,9 @@ import (
 // A follower answering stream info names its leader as the leader, and
 // itself, not the leader, among the replicas.
 func TestReplicasBesideLeaderOnAFollower(t *testing.T) {
-	gi := GroupInfo{Leader: "n1", Replicas: []PeerInfo{
-		{Name: "n1", Current: true, Active: 5},
-		{Name: "n2", Current: false, Active: 7, Lag: 3},
+	gi := GroupInfo{Leader: "n1", SelfPeer: "33", Replicas: []PeerInfo{
+		{Name: "n1", Peer: "11", Current: true, Active: 5},
+		{Name: "n2", Peer: "22", Current: false, Active: 7, Lag: 3},
 	}}
 	got := replicasBesideLeader(gi, "n3")
 	names := []string{}
@@ -20,8 +20,8 @@ func TestReplicasBesideLeaderOnAFollower(t *testing.T) {
 	if !slices.Equal(names, []string{"n2", "n3"}) {
 		t.Fatalf("replicas %v, want [n2 n3]", names)
 	}
-	if !got[1].Current || got[1].Active != 5 {
-		t.Fatalf("this server's entry %+v: want it as current as its leader's last word", got[1])
+	if !got[1].Current || got[1].Active != 5 || got[1].Peer != "33" {
+		t.Fatalf("this server's entry %+v: want it as current as its leader's last word, with its own raft id", got[1])
 	}
 	lead := GroupInfo{Leader: "n1", IsLeader: true, Replicas: gi.Replicas[1:]}
 	if r := replicasBesideLeader(lead, "n1"); len(r) != 1 || r[0].Name != "n2" {

@@ -10,7 +10,8 @@ import (
 
 // Config is a stream's configuration as the JetStream API carries it. The
 // JSON names and enum strings are the ones nats.go/jetstream marshals; a
-// config read back from Wisp must unmarshal in the client unchanged.
+// config read back from Wisp must unmarshal in the client unchanged. The
+// flags without omitempty are those nats-server writes out when false.
 type Config struct {
 	Name                 string            `json:"name"`
 	Description          string            `json:"description,omitempty"`
@@ -28,10 +29,10 @@ type Config struct {
 	Replicas             int               `json:"num_replicas"`
 	NoAck                bool              `json:"no_ack,omitempty"`
 	Duplicates           time.Duration     `json:"duplicate_window,omitempty"`
-	Sealed               bool              `json:"sealed,omitempty"`
-	DenyDelete           bool              `json:"deny_delete,omitempty"`
-	DenyPurge            bool              `json:"deny_purge,omitempty"`
-	AllowRollup          bool              `json:"allow_rollup_hdrs,omitempty"`
+	Sealed               bool              `json:"sealed"`
+	DenyDelete           bool              `json:"deny_delete"`
+	DenyPurge            bool              `json:"deny_purge"`
+	AllowRollup          bool              `json:"allow_rollup_hdrs"`
 	Compression          string            `json:"compression"`
 	FirstSeq             uint64            `json:"first_seq,omitempty"`
 	AllowDirect          bool              `json:"allow_direct"`
@@ -54,7 +55,7 @@ type Config struct {
 
 	// Per-message TTL and delete markers (ttl.go, markers.go), and
 	// message schedules (schedule.go).
-	AllowMsgTTL            bool          `json:"allow_msg_ttl,omitempty"`
+	AllowMsgTTL            bool          `json:"allow_msg_ttl"`
 	SubjectDeleteMarkerTTL time.Duration `json:"subject_delete_marker_ttl,omitempty"`
 	AllowSchedules         bool          `json:"allow_msg_schedules,omitempty"`
 
@@ -125,6 +126,7 @@ func (c *Config) setDefaults() {
 		c.PersistMode = ""
 	}
 	c.ttlDefaults()
+	dropVersionMetadata(&c.Metadata)
 	if len(c.Subjects) == 0 && !c.hasOrigins() {
 		c.Subjects = []string{c.Name}
 	}

@@ -137,6 +137,7 @@ func (c *ConsumerConfig) setDefaults(lim ConsumerLimits) {
 		c.Name = c.Durable
 	}
 	c.priorityDefaults()
+	dropVersionMetadata(&c.Metadata)
 	if len(c.FilterSubjects) == 1 && c.FilterSubject == "" {
 		c.FilterSubject, c.FilterSubjects = c.FilterSubjects[0], nil
 	}
@@ -369,9 +370,12 @@ func sameTimePtr(a, b *time.Time) bool {
 	return a.Equal(*b)
 }
 
-// sameConsumerConfig compares configs as they would be stored.
+// sameConsumerConfig compares configs as they would be stored, without
+// the version metadata keys (version_metadata.go).
 func sameConsumerConfig(a, b *ConsumerConfig) bool {
-	ja, err1 := json.Marshal(a)
-	jb, err2 := json.Marshal(b)
+	ca, cb := *a, *b
+	ca.Metadata, cb.Metadata = withoutVersionMetadata(a.Metadata), withoutVersionMetadata(b.Metadata)
+	ja, err1 := json.Marshal(&ca)
+	jb, err2 := json.Marshal(&cb)
 	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
 }

@@ -52,6 +52,7 @@ func (c *consumer) info() *ConsumerInfo {
 		TimeStamp:      now.UTC(),
 		PriorityGroups: c.priorityState(),
 	}
+	ci.Config.Metadata = withRequiredLevel(c.cfg.Metadata, c.cfg.requiredLevel())
 	if p := c.cfg.PauseUntil; p != nil && now.Before(*p) {
 		ci.Paused, ci.PauseRemaining = true, p.Sub(now)
 	}

@@ -42,6 +42,8 @@ func TestRequiredAPILevelHeader(t *testing.T) {
 		{"STREAM.PURGE.LV", "99", "", "stream_purge_response"},
 		{"CONSUMER.DURABLE.CREATE.LV.D", "99", `{"stream_name":"LV","config":{"durable_name":"D"}}`, "consumer_create_response"},
 		{"CONSUMER.DELETE.LV.C", "99", "", "consumer_delete_response"},
+		{"CONSUMER.LEADER.STEPDOWN.LV.C", "99", "", "consumer_leader_stepdown_response"},
+		{"STREAM.LEADER.STEPDOWN.LV", "99", "", "stream_leader_stepdown_response"},
 	} {
 		var resp struct {
 			Type  string `json:"type"`

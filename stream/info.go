@@ -54,12 +54,13 @@ func (s *stream) localInfo(filter string) *StreamInfo {
 		TimeStamp: s.svc.clock.Now().UTC(),
 		State: StreamState{
 			Msgs: st.msgs, Bytes: st.bytes,
-			FirstSeq: st.first, LastSeq: st.last,
+			FirstSeq: st.reportedFirst(), LastSeq: st.last,
 			FirstTime: unixTime(st.firstTime), LastTime: unixTime(st.lastTime),
 			NumSubjects: len(s.subjects), NumDeleted: int(st.numDeleted()),
 			Consumers: s.consumers,
 		},
 	}
+	si.Config.Metadata = withRequiredLevel(s.cfg.Metadata, s.cfg.requiredLevel())
 	s.originInfo(si)
 	if filter != "" {
 		si.State.Subjects = map[string]uint64{}
@@ -70,6 +71,18 @@ func (s *stream) localInfo(filter string) *StreamInfo {
 		}
 	}
 	return si
+}
+
+// reportedFirst is the first sequence info and monitoring report: 0 for
+// a stream that never held a message, as clients know an empty new
+// stream (inside, first stays last+1 = 1, where the next message goes).
+// A stream emptied by purge or limits reports last+1, except one purged
+// before its first message: its state is a new stream's, so it reports 0.
+func (st state) reportedFirst() uint64 {
+	if st.msgs == 0 && st.last == 0 {
+		return 0
+	}
+	return st.first
 }
 
 // unixTime turns stored nanoseconds into a time, the zero time for 0 (how
@@ -127,7 +140,7 @@ func (svc *Service) Stats() Stats {
 		cfg, st, _, consumers := s.snapshot()
 		out.Streams = append(out.Streams, StreamStats{
 			Name: s.name, Storage: cfg.Storage, Subjects: append([]string(nil), cfg.Subjects...),
-			Messages: st.msgs, Bytes: st.bytes, FirstSeq: st.first, LastSeq: st.last,
+			Messages: st.msgs, Bytes: st.bytes, FirstSeq: st.reportedFirst(), LastSeq: st.last,
 			FirstTime: unixTime(st.firstTime), LastTime: unixTime(st.lastTime),
 			Consumers: consumers, Created: s.created, Cluster: s.clusterInfo(),
 		})

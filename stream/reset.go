@@ -62,7 +62,9 @@ func (svc *Service) resetConsumer(streamName, name string, body []byte) any {
 		// Messages skipped forwards that no other consumer holds go now.
 		s.dropUnheld()
 	}
-	return &consumerResetResponse{apiResponse{Type: typeConsumerReset}, c.info(), seq}
+	ci := c.info()
+	svc.addServerMetadata(ci.Config.Metadata)
+	return &consumerResetResponse{apiResponse{Type: typeConsumerReset}, ci, seq}
 }
 
 // reset moves the consumer to deliver from seq (0: its ack floor + 1) with

@@ -206,7 +206,7 @@ func (j *restoreJob) run() {
 		resp = errResponse(typeStreamCreate, restoreAPIErr(err))
 		j.svc.log.Warn("stream restore failed", "stream", j.name, "err", err)
 	} else {
-		resp = infoResponse(typeStreamCreate, s.info(""))
+		resp = j.svc.infoResponse(typeStreamCreate, s.info(""))
 		j.svc.log.Info("stream restored", "stream", j.name, "bytes", j.received)
 	}
 	reply := j.outcomeReply(err)

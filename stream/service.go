@@ -53,6 +53,14 @@ type Options struct {
 	// API audit advisory (advisory.go); empty ones are left out.
 	ServerName string
 	Account    string
+	// ServerVersion is the server version the layer's replies name in
+	// config.metadata's _nats.ver (version_metadata.go): the one INFO
+	// advertises. Empty leaves the key out.
+	ServerVersion string
+	// SystemAccount names the server's system account, reported as the
+	// traffic account of replicated groups (cluster_info.go); empty
+	// leaves the two fields out.
+	SystemAccount string
 	// AtomicBatch bounds atomic batch publishing (batch.go); zero
 	// fields take nats-server's defaults.
 	AtomicBatch BatchLimits
@@ -93,6 +101,8 @@ type Service struct {
 	quotas     []*Quota
 	// serverName and account are Options.ServerName and Options.Account.
 	serverName, account string
+	serverVersion       string // Options.ServerVersion
+	systemAccount       string // Options.SystemAccount
 
 	// offline holds the streams kept offline after damage, with the
 	// reason; filled before the API is subscribed (loss.go).
@@ -149,7 +159,8 @@ func New(b Broker, opts Options) (*Service, error) {
 		clock = RealClock{}
 	}
 	svc := &Service{broker: b, log: log, clock: clock, streams: map[string]*stream{}, flushDelay: flushDelay, quotas: opts.Quotas,
-		serverName: opts.ServerName, account: opts.Account}
+		serverName: opts.ServerName, account: opts.Account, serverVersion: opts.ServerVersion,
+		systemAccount: opts.SystemAccount}
 	svc.batches.limits = opts.AtomicBatch.withDefaults()
 	var err error
 	svc.file, err = open(FileStorage, svc.reloadFileStreams)

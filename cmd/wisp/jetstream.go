@@ -104,6 +104,11 @@ func (l *streamLayers) start(account string, b stream.Broker) error {
 	opts.Logger = l.log.With("component", "stream", "account", account)
 	opts.Quotas = []*stream.Quota{l.quota}
 	opts.ServerName, opts.Account = l.srv.Name(), account
+	opts.ServerVersion = server.NATSVersion // config.metadata's _nats.ver, as INFO's version
+	opts.SystemAccount = l.srv.Options().SystemAccount
+	if opts.SystemAccount == "" {
+		opts.SystemAccount = server.DefaultSystemAccount
+	}
 	if account == "" {
 		opts.Account = "$G" // the global account's name in nats-server's advisories
 	}
@@ -292,9 +297,9 @@ func streamClusterReport(ci *stream.ClusterInfo) *server.StreamClusterReport {
 	if ci == nil {
 		return nil
 	}
-	r := &server.StreamClusterReport{Name: ci.Name, RaftGroup: ci.RaftGroup, Leader: ci.Leader}
+	r := &server.StreamClusterReport{Name: ci.Name, RaftGroup: ci.RaftGroup, Leader: ci.Leader, SystemAcc: ci.SystemAcc, TrafficAcc: ci.TrafficAcc}
 	for _, p := range ci.Replicas {
-		r.Replicas = append(r.Replicas, server.MetaPeerReport{Name: p.Name, Current: p.Current, Active: p.Active, Lag: p.Lag})
+		r.Replicas = append(r.Replicas, server.MetaPeerReport{Name: p.Name, Peer: p.Peer, Current: p.Current, Active: p.Active, Lag: p.Lag})
 	}
 	return r
 }

@@ -106,13 +106,13 @@ func (c streamCluster) placeStream(ctx context.Context, name string, replicas in
 // GroupStatus converts the node's status of a stream group.
 func (c streamCluster) GroupStatus(ctx context.Context, group uint64) stream.GroupInfo {
 	gs := c.Node.GroupStatus(ctx, group)
-	gi := stream.GroupInfo{Leader: gs.Leader, IsLeader: gs.IsLeader}
+	gi := stream.GroupInfo{Leader: gs.Leader, IsLeader: gs.IsLeader, SelfPeer: raftPeer(c.Node.Self())}
 	var routed map[string]bool
 	if c.routed != nil {
 		routed = c.routed()
 	}
 	for _, r := range gs.Replicas {
-		p := stream.PeerInfo{Name: r.Name, Current: r.Current, Active: r.Active, Lag: r.Lag}
+		p := stream.PeerInfo{Name: r.Name, Peer: raftPeer(r.Name), Current: r.Current, Active: r.Active, Lag: r.Lag}
 		// Without a route the member is down or cut off: offline, as the
 		// nats CLI's health checks read it, not merely "seen a while ago"
 		// (a leader that restarted has never heard from it at all).

@@ -40,9 +40,14 @@ func TestSystemAccountStreams(t *testing.T) {
 	if !sys.IsSystemAccount() {
 		t.Error("nats.go does not see the system account")
 	}
+	// Its JetStream API requests are answered "not enabled for account"
+	// (10039), as nats-server answers them, not left to time out.
 	sysJS, _ := jetstream.New(sys)
-	if _, err := sysJS.AccountInfo(ctx); !errors.Is(err, jetstream.ErrJetStreamNotEnabled) {
+	if _, err := sysJS.AccountInfo(ctx); !errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
 		t.Fatalf("system account's JetStream: %v", err)
+	}
+	if _, err := sysJS.Stream(ctx, "ORDERS"); apiErrCode(err) != 10039 {
+		t.Fatalf("system account's stream info: %v", err)
 	}
 
 	app, err := nats.Connect(srv.ClientURL(), nats.UserInfo("app", "a"))

@@ -470,7 +470,9 @@
       const head = el("div", "stream-head");
       head.appendChild(el("h2", "", s.name));
       if (s.storage) head.appendChild(el("span", "pill", s.storage));
-      if (s.cluster) {
+      // A server that is not clustered names itself the leader of every
+      // stream (no cluster name): nothing to show then.
+      if (s.cluster && (s.cluster.name || s.cluster.raft_group)) {
         const n = 1 + (s.cluster.replicas || []).length;
         const lead = el("span", "pill replicas", `R${n} · ` + (s.cluster.leader ? "leader " + s.cluster.leader : "no leader"));
         if (!s.cluster.leader) lead.classList.add("warn");

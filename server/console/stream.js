@@ -106,8 +106,9 @@ window.WispStreamPage = (h, m) => {
     drawChart($("sd-chart-bytes"), series.map((p) => ({ t: p.t, v: p.v * avg })), [{ field: "v", color: "--in" }], (v) => fmtBytes(v));
 
     // A replicated stream's group, as its leader (which answers stream
-    // info) reports it.
-    const cl = info.cluster;
+    // info) reports it; a server that is not clustered names only itself
+    // as the leader (no cluster name), which is not shown.
+    const cl = info.cluster && (info.cluster.name || info.cluster.raft_group) ? info.cluster : null;
     $("sd-cluster").hidden = !cl;
     if (cl) {
       $("sd-cluster-group").textContent = cl.raft_group || "";
