@@ -2,6 +2,7 @@ package stream
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -185,7 +186,7 @@ func (svc *Service) updateStream(name string, body []byte) any {
 	// (checkSubjects) and it was not applied, so the config before it is
 	// recorded back. Both are recorded after svc.mu is released, before
 	// updateMu is (deferred first, runs last).
-	updated, undo := false, false
+	updated, undo, scaled := false, false, false
 	var recorded, before []byte
 	cl := svc.clusterOf()
 	if cl != nil {
@@ -222,6 +223,14 @@ func (svc *Service) updateStream(name string, body []byte) any {
 				undo = true
 			}
 		}
+		if old.Replicas != cfg.Replicas {
+			// The servers change first, then the config says so: a change
+			// cut short is finished by asking again.
+			if e := svc.scaleStream(cl, s, old.Replicas, cfg.Replicas); e != nil {
+				return errResponse(typeStreamUpdate, e)
+			}
+			scaled = true
+		}
 	}
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
@@ -238,7 +247,7 @@ func (svc *Service) updateStream(name string, body []byte) any {
 	if e := checkUpdate(&old, cfg); e != nil {
 		return errResponse(typeStreamUpdate, e)
 	}
-	if old.Replicas != cfg.Replicas {
+	if old.Replicas != cfg.Replicas && !scaled {
 		if svc.cluster == nil && cfg.Replicas > 1 { // svc.mu is held
 			return errResponse(typeStreamUpdate, apiErr(errStreamReplicasNotSupported))
 		}
@@ -273,6 +282,28 @@ func (svc *Service) updateStream(name string, body []byte) any {
 	}
 	updated, recorded = true, v
 	return infoResponse(typeStreamUpdate, s.info(""))
+}
+
+// scaleStream changes a replicated stream's replica count on its
+// leader (Cluster.ScaleStream) before the update that records it is
+// applied. A stream with one replica, or a replicated one going to one,
+// keeps its count: 10061.
+func (svc *Service) scaleStream(cl Cluster, s *stream, from, to int) *APIError {
+	if s.repl == nil || from <= 1 || to <= 1 {
+		return apiErr(errStreamReplicasNotUpdatable)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := cl.ScaleStream(ctx, s.name, s.group, to)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrNoPeers):
+		return apiErr(errClusterNoPeers)
+	}
+	svc.log.Warn("changing a stream's replica count failed; asking again goes on from where it stopped",
+		"stream", s.name, "from", from, "to", to, "err", err)
+	return apiErr(errClusterNotAvail)
 }
 
 type streamInfoRequest struct {

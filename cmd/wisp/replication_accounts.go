@@ -173,3 +173,13 @@ func streamErr(err error) error {
 func (c streamCluster) ReplacePeer(ctx context.Context, name string, group uint64, remove string) (string, error) {
 	return c.replacePeer(ctx, replicaKey(c.account, name), group, remove)
 }
+
+// ScaleStream changes a replicated stream's replica count, with the
+// stream layer's refusal for too few servers.
+func (c streamCluster) ScaleStream(ctx context.Context, name string, group uint64, replicas int) error {
+	err := c.Node.ScaleStream(ctx, replicaKey(c.account, name), group, replicas)
+	if errors.Is(err, replication.ErrNoPeers) {
+		return stream.ErrNoPeers
+	}
+	return err
+}

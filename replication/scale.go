@@ -1,0 +1,153 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Changing a replicated stream's replica count (STREAM.UPDATE with
+// another num_replicas, between 3 and 5). The stream's leader runs it,
+// holding replaceMu like a peer replacement (peer_remove.go), and the
+// meta group's assignment is what the group is brought to:
+//
+//   - Up: the meta group records the stream's peers with the new servers
+//     added (the least loaded members with a route up, not already
+//     holding it), in one entry. Each new server starts an empty replica;
+//     the leader adds each as a learner, which catches up from its log
+//     or a snapshot without counting toward a majority, and promotes it
+//     to a voter once it holds about the whole log (completeGroup), one
+//     change at a time.
+//   - Down: one peer at a time, never the leader (which would hand over
+//     half way), those the leader hears from least first: the leader
+//     removes it from the voters (this commits under the old voters, a
+//     majority of which is up), then the meta group records the peers
+//     without it, and the removed server drops its replica.
+//
+// A change cut short (the leader or the meta leader fails, the request
+// times out) is finished or undone by the stream's leader, whichever it
+// is by then: once a second it brings its group's members to the
+// assigned peers (peer_complete.go). Asked again, the change goes on from
+// the peers the meta group records.
+
+// ErrLeaderChanged: the stream's leadership moved while its replica count
+// was being changed; asking the new leader again goes on from where the
+// change was left.
+var ErrLeaderChanged = errors.New("replication: the stream's leader changed")
+
+// scaleSettle is how long ScaleStream lets the group's leader bring new
+// peers into the group before it answers; the rest (their catching up
+// and promotion) goes on in the background.
+const scaleSettle = 2 * time.Second
+
+// ScaleStream changes the number of servers holding stream (raft group
+// group) to replicas. This server must lead the group. ErrNoPeers: the
+// meta group has fewer members (with a route up) than replicas.
+func (n *Node) ScaleStream(ctx context.Context, stream string, group uint64, replicas int) error {
+	a, ok := n.meta.sm.assignment(stream)
+	if !ok || a.Group != group || a.R1 {
+		return fmt.Errorf("replication: stream %q is not assigned to group %d", stream, group)
+	}
+	if replicas < 2 {
+		return fmt.Errorf("replication: stream %q: a replicated stream keeps 2 replicas or more", stream)
+	}
+	if replicas > len(n.meta.memberNames(ctx)) {
+		return ErrNoPeers
+	}
+	n.replaceMu.Lock()
+	defer n.replaceMu.Unlock()
+	for {
+		if st, ok := n.host.Status(group); !ok || !st.IsLeader {
+			return ErrLeaderChanged
+		}
+		a, ok = n.meta.sm.assignment(stream)
+		if !ok || a.Group != group {
+			return fmt.Errorf("replication: stream %q left group %d meanwhile", stream, group)
+		}
+		switch {
+		case len(a.Peers) < replicas:
+			peers := slices.Clone(a.Peers)
+			for len(peers) < replicas {
+				add := n.pickReplacement(ctx, peers)
+				if add == "" {
+					return ErrNoPeers
+				}
+				peers = append(peers, add)
+			}
+			slices.Sort(peers)
+			if err := n.reassign(ctx, metaOp{Op: opAssign, Stream: stream, Peers: peers, Expect: a.Peers}); err != nil {
+				return fmt.Errorf("replication: stream %q: recording its new peers %v: %w", stream, peers, err)
+			}
+			n.log.Info("stream scaled up: new peers recorded", "stream", stream, "peers", peers, "was", a.Peers)
+			n.settle(ctx, stream, group)
+			return nil
+		case len(a.Peers) > replicas:
+			drop := n.pickRemoval(ctx, group, a.Peers)
+			if _, err := n.host.RemoveVoter(group, NodeID(drop)).Wait(ctx); err != nil {
+				return fmt.Errorf("replication: stream %q: removing %s from its group: %w", stream, drop, err)
+			}
+			peers := slices.DeleteFunc(slices.Clone(a.Peers), func(p string) bool { return p == drop })
+			if err := n.reassign(ctx, metaOp{Op: opAssign, Stream: stream, Peers: peers, Expect: a.Peers}); err != nil {
+				return fmt.Errorf("replication: stream %q: %s left its group, recording its new peers: %w", stream, drop, err)
+			}
+			n.log.Info("stream scaled down: peer removed", "stream", stream, "removed", drop, "peers", peers)
+		default:
+			return nil
+		}
+	}
+}
+
+// settle lets this leader bring the stream's assigned peers into its
+// group for up to scaleSettle (completeGroup, which the background pass
+// goes on with).
+func (n *Node) settle(ctx context.Context, stream string, group uint64) {
+	n.streamsMu.Lock()
+	s := n.streams
+	n.streamsMu.Unlock()
+	if s == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, scaleSettle)
+	defer cancel()
+	for {
+		a, ok := n.meta.sm.assignment(stream)
+		if !ok || a.Group != group || s.completeGroup(ctx, stream, group, a.Peers) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// pickRemoval chooses which of peers leaves the group on a scale down:
+// never this server (its leader); first those the leader has not heard
+// from lately, then those with the least of the log, then by name (the
+// last first).
+func (n *Node) pickRemoval(ctx context.Context, group uint64, peers []string) string {
+	pr, _ := n.host.Progress(ctx, group)
+	var best string
+	better := func(p, q string) bool {
+		a, b := pr[NodeID(p)], pr[NodeID(q)]
+		switch {
+		case a.RecentActive != b.RecentActive:
+			return !a.RecentActive
+		case a.Match != b.Match:
+			return a.Match < b.Match
+		}
+		return p > q
+	}
+	for _, p := range peers {
+		if p == n.name {
+			continue
+		}
+		if best == "" || better(p, best) {
+			best = p
+		}
+	}
+	return best
+}
