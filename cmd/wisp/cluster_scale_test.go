@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"sync"
 	"testing"
@@ -162,6 +163,42 @@ func directR3(name, subject string) jetstream.StreamConfig {
 	return c
 }
 
+// jszGroup is stream's leader and replicas as node's /jsz stream_detail
+// shows them, sorted.
+func jszGroup(n *streamNode, stream string) []string {
+	resp, err := http.Get("http://" + n.srv.MonitorAddr().String() + "/jsz")
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var jz struct {
+		Streams []struct {
+			Name    string `json:"name"`
+			Cluster *struct {
+				Leader   string `json:"leader"`
+				Replicas []struct {
+					Name string `json:"name"`
+				} `json:"replicas"`
+			} `json:"cluster"`
+		} `json:"stream_detail"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&jz) != nil {
+		return nil
+	}
+	for _, sd := range jz.Streams {
+		if sd.Name != stream || sd.Cluster == nil || sd.Cluster.Leader == "" {
+			continue
+		}
+		out := []string{sd.Cluster.Leader}
+		for _, r := range sd.Cluster.Replicas {
+			out = append(out, r.Name)
+		}
+		slices.Sort(out)
+		return out
+	}
+	return nil
+}
+
 func allNames(nodes []*streamNode) []string {
 	var out []string
 	for _, n := range nodes {
@@ -203,6 +240,8 @@ func TestStreamScaleReplicas(t *testing.T) {
 			t.Fatalf("%s's meta group assigns %v, want %v", n.name, peers, all)
 		}
 	}
+	leader := nodeNamed(nodes, streamLeader(nodes, js, "ORDERS"))
+	waitLong(t, "/jsz with five peers", func() bool { return slices.Equal(jszGroup(leader, "ORDERS"), all) })
 	waitLong(t, "publishing after the change", func() bool { return pub.count() > 40 })
 	pub.finish(acked)
 	for i, seq := range publishAcked(t, js, "orders", 5000, 10) {
@@ -212,7 +251,7 @@ func TestStreamScaleReplicas(t *testing.T) {
 	waitReplicasHold(t, nodes, all, "ORDERS", "orders", acked)
 
 	// Back to three, the leader kept.
-	leader := streamLeader(nodes, js, "ORDERS")
+	leaderName := streamLeader(nodes, js, "ORDERS")
 	pub = startPublisher(js, "orders", 10000)
 	waitLong(t, "publishing under way", func() bool { return pub.count() > 5 })
 	wantScaled(t, setReplicas(t, nc, "ORDERS", "orders.>", 3), 3)
@@ -222,9 +261,10 @@ func TestStreamScaleReplicas(t *testing.T) {
 		after, current = groupOf(nc, "ORDERS")
 		return len(after) == 3 && current
 	})
-	if !slices.Contains(after, leader) {
-		t.Fatalf("the scale down removed the leader %s: peers %v", leader, after)
+	if !slices.Contains(after, leaderName) {
+		t.Fatalf("the scale down removed the leader %s: peers %v", leaderName, after)
 	}
+	waitLong(t, "/jsz with three peers", func() bool { return slices.Equal(jszGroup(nodeNamed(nodes, leaderName), "ORDERS"), after) })
 	waitLong(t, "publishing after the change", func() bool { return pub.count() > 40 })
 	pub.finish(acked)
 	for _, n := range nodes {
