@@ -43,7 +43,8 @@ var ErrLeaderChanged = errors.New("replication: the stream's leader changed")
 const scaleSettle = 2 * time.Second
 
 // ScaleStream changes the number of servers holding stream (raft group
-// group) to replicas. This server must lead the group. ErrNoPeers: the
+// group) to replicas. This server must lead the group when it starts, and
+// still lead it for each removal (ErrLeaderChanged: ask the new leader). ErrNoPeers: the
 // meta group has fewer members (with a route up) than replicas.
 func (n *Node) ScaleStream(ctx context.Context, stream string, group uint64, replicas int) error {
 	a, ok := n.meta.sm.assignment(stream)
@@ -59,17 +60,22 @@ func (n *Node) ScaleStream(ctx context.Context, stream string, group uint64, rep
 	n.replaceMu.Lock()
 	defer n.replaceMu.Unlock()
 	for {
-		if st, ok := n.host.Status(group); !ok || !st.IsLeader {
-			return ErrLeaderChanged
-		}
 		a, ok = n.meta.sm.assignment(stream)
 		if !ok || a.Group != group {
 			return fmt.Errorf("replication: stream %q left group %d meanwhile", stream, group)
 		}
 		switch {
 		case len(a.Peers) < replicas:
+			// A server that held the stream before (Assignment.Former)
+			// recovers its replica before it takes part, which needs a
+			// majority of the assigned peers other than itself to answer:
+			// the peers in place must stay a majority of the new ones, so
+			// a stream grows by at most one less than it has per step
+			// (R2 to R3, then to R5), each step's servers voters before
+			// the next.
+			step := min(replicas, 2*len(a.Peers)-1)
 			peers := slices.Clone(a.Peers)
-			for len(peers) < replicas {
+			for len(peers) < step {
 				add := n.pickReplacement(ctx, peers)
 				if add == "" {
 					return ErrNoPeers
@@ -81,9 +87,17 @@ func (n *Node) ScaleStream(ctx context.Context, stream string, group uint64, rep
 				return fmt.Errorf("replication: stream %q: recording its new peers %v: %w", stream, peers, err)
 			}
 			n.log.Info("stream scaled up: new peers recorded", "stream", stream, "peers", peers, "was", a.Peers)
-			n.settle(ctx, stream, group)
-			return nil
+			if step == replicas {
+				n.settle(ctx, stream, group, scaleSettle)
+				return nil
+			}
+			if !n.settle(ctx, stream, group, 0) {
+				return fmt.Errorf("replication: stream %q: its new peers %v are not all voters yet: %w", stream, peers, ctx.Err())
+			}
 		case len(a.Peers) > replicas:
+			if st, ok := n.host.Status(group); !ok || !st.IsLeader {
+				return ErrLeaderChanged
+			}
 			drop := n.pickRemoval(ctx, group, a.Peers)
 			if _, err := n.host.RemoveVoter(group, NodeID(drop)).Wait(ctx); err != nil {
 				return fmt.Errorf("replication: stream %q: removing %s from its group: %w", stream, drop, err)
@@ -99,26 +113,39 @@ func (n *Node) ScaleStream(ctx context.Context, stream string, group uint64, rep
 	}
 }
 
-// settle lets this leader bring the stream's assigned peers into its
-// group for up to scaleSettle (completeGroup, which the background pass
-// goes on with).
-func (n *Node) settle(ctx context.Context, stream string, group uint64) {
+// settle has this leader bring the stream's assigned peers into its
+// group (completeGroup, which the background pass goes on with) for up
+// to d (0: until ctx ends), and reports whether every one is a voter.
+// Should this server lose the leadership meanwhile (a server given back
+// the stream recovers its replica with a term above the others', which
+// costs an election), it watches the new leader do it.
+func (n *Node) settle(ctx context.Context, stream string, group uint64, d time.Duration) bool {
 	n.streamsMu.Lock()
 	s := n.streams
 	n.streamsMu.Unlock()
 	if s == nil {
-		return
+		return false
 	}
-	ctx, cancel := context.WithTimeout(ctx, scaleSettle)
-	defer cancel()
+	if d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
 	for {
 		a, ok := n.meta.sm.assignment(stream)
-		if !ok || a.Group != group || s.completeGroup(ctx, stream, group, a.Peers) {
-			return
+		if !ok || a.Group != group {
+			return false
+		}
+		if st, ok := n.host.Status(group); ok && st.IsLeader {
+			if s.completeGroup(ctx, stream, group, a.Peers) {
+				return true
+			}
+		} else if n.membersAre(ctx, group, a.Peers) {
+			return true
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -150,4 +177,23 @@ func (n *Node) pickRemoval(ctx context.Context, group uint64, peers []string) st
 		}
 	}
 	return best
+}
+
+// membersAre reports whether this server's copy of the group's
+// configuration has exactly peers as voters, and no learner.
+func (n *Node) membersAre(ctx context.Context, group uint64, peers []string) bool {
+	voters, err := n.host.Voters(ctx, group)
+	if err != nil {
+		return false
+	}
+	learners, err := n.host.Learners(ctx, group)
+	if err != nil || len(learners) > 0 || len(voters) != len(peers) {
+		return false
+	}
+	for _, p := range peers {
+		if !slices.Contains(voters, NodeID(p)) {
+			return false
+		}
+	}
+	return true
 }

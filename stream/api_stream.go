@@ -300,6 +300,10 @@ func (svc *Service) scaleStream(cl Cluster, s *stream, from, to int) *APIError {
 		return nil
 	case errors.Is(err, ErrNoPeers):
 		return apiErr(errClusterNoPeers)
+	case errors.Is(err, ErrLeaderMoved):
+		// Sent on to the new leader (retryNotLeader), which goes on
+		// from the peers recorded.
+		return apiErr(errStreamUpdate, errNotLeader)
 	}
 	svc.log.Warn("changing a stream's replica count failed; asking again goes on from where it stopped",
 		"stream", s.name, "from", from, "to", to, "err", err)

@@ -98,6 +98,10 @@ var (
 	ErrNoReplacement = errors.New("no server to replace the peer")
 )
 
+// ErrLeaderMoved is Cluster.ScaleStream's error when the stream's
+// leadership moved to another server part way: it goes on from there.
+var ErrLeaderMoved = errors.New("the stream's leader changed")
+
 // ErrNoPeers is Cluster.PlaceStream's error when there are fewer servers
 // than replicas.
 var ErrNoPeers = errors.New("no suitable peers for placement")

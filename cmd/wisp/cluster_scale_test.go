@@ -281,6 +281,20 @@ func TestStreamScaleReplicas(t *testing.T) {
 	if err != nil || s.CachedInfo().Config.Replicas != 3 {
 		t.Fatalf("stream info after the change: %v", err)
 	}
+
+	// Up again: the two servers removed held the stream before, and
+	// recover their replicas from the others before they take part.
+	pub = startPublisher(js, "orders", 20000)
+	waitLong(t, "publishing under way", func() bool { return pub.count() > 5 })
+	wantScaled(t, setReplicas(t, nc, "ORDERS", "orders.>", 5), 5)
+	waitLong(t, "five peers again, all current", func() bool {
+		got, current := groupOf(nc, "ORDERS")
+		return slices.Equal(got, all) && current
+	})
+	waitLong(t, "publishing after the change", func() bool { return pub.count() > 40 })
+	pub.finish(acked)
+	checkHolds(t, js, "ORDERS", acked)
+	waitReplicasHold(t, nodes, all, "ORDERS", "orders", acked)
 }
 
 // TestStreamScaleRefusals: more replicas than servers is refused as a
@@ -370,6 +384,43 @@ func TestStreamScaleLeaderKilled(t *testing.T) {
 		got, current := groupOf(nc, "ORDERS")
 		return slices.Equal(got, all) && current
 	})
+	pub.finish(acked)
+	checkHolds(t, js, "ORDERS", acked)
+	waitReplicasHold(t, nodes, all, "ORDERS", "orders", acked)
+}
+
+// TestStreamScaleInSteps: an R4 stream on four servers goes to R2, then
+// back to R4. Both servers added back held the stream before and recover
+// their replicas, which needs a majority of the other assigned peers to
+// answer: from two peers the stream grows in two steps (to three, whose
+// new server is a voter before the last is added). Every acknowledged
+// message ends up on all four.
+func TestStreamScaleInSteps(t *testing.T) {
+	nodes := startStreamCluster(t, "ss", 4)
+	waitMetaLeader(t, nodes)
+	nc, js := jsConnect(t, nodes[0].url())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cfg := directR3("ORDERS", "orders.>")
+	cfg.Replicas = 4
+	if _, err := js.CreateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	acked := publishAcked(t, js, "orders", 0, 30)
+	wantScaled(t, setReplicas(t, nc, "ORDERS", "orders.>", 2), 2)
+	waitLong(t, "two peers, current", func() bool {
+		got, current := groupOf(nc, "ORDERS")
+		return len(got) == 2 && current
+	})
+	pub := startPublisher(js, "orders", 1000)
+	waitLong(t, "publishing under way", func() bool { return pub.count() > 5 })
+	wantScaled(t, setReplicas(t, nc, "ORDERS", "orders.>", 4), 4)
+	all := allNames(nodes)
+	waitLong(t, "four peers, all current", func() bool {
+		got, current := groupOf(nc, "ORDERS")
+		return slices.Equal(got, all) && current
+	})
+	waitLong(t, "publishing after the change", func() bool { return pub.count() > 40 })
 	pub.finish(acked)
 	checkHolds(t, js, "ORDERS", acked)
 	waitReplicasHold(t, nodes, all, "ORDERS", "orders", acked)

@@ -178,8 +178,11 @@ func (c streamCluster) ReplacePeer(ctx context.Context, name string, group uint6
 // stream layer's refusal for too few servers.
 func (c streamCluster) ScaleStream(ctx context.Context, name string, group uint64, replicas int) error {
 	err := c.Node.ScaleStream(ctx, replicaKey(c.account, name), group, replicas)
-	if errors.Is(err, replication.ErrNoPeers) {
+	switch {
+	case errors.Is(err, replication.ErrNoPeers):
 		return stream.ErrNoPeers
+	case errors.Is(err, replication.ErrLeaderChanged):
+		return stream.ErrLeaderMoved
 	}
 	return err
 }
