@@ -425,3 +425,190 @@ func TestStreamScaleInSteps(t *testing.T) {
 	checkHolds(t, js, "ORDERS", acked)
 	waitReplicasHold(t, nodes, all, "ORDERS", "orders", acked)
 }
+
+// TestStreamScaleMetaLeaderKilled: the meta group's leader (not the
+// stream's) is stopped as an R3 stream is asked to go to R5, with a
+// publisher writing throughout. The change completes (asked again if its
+// answer was an error) through the new meta leader, and once the old one
+// is back every acknowledged message is on all five replicas.
+func TestStreamScaleMetaLeaderKilled(t *testing.T) {
+	nodes := startStreamCluster(t, "sm", 5)
+	waitMetaLeader(t, nodes)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, js0 := jsConnect(t, nodes[0].url())
+	if _, err := js0.CreateStream(ctx, directR3("ORDERS", "orders.>")); err != nil {
+		t.Fatal(err)
+	}
+	var leader string
+	waitLong(t, "the stream's leader", func() bool { leader = streamLeader(nodes, js0, "ORDERS"); return leader != "" })
+	meta := waitMetaLeader(t, nodes)
+	for tries := 0; meta == leader && tries < 10; tries++ {
+		if err := nodeNamed(nodes, meta).node.Meta().StepDown(ctx); err != nil {
+			t.Logf("meta step down: %v", err)
+		}
+		meta = waitMetaLeader(t, nodes)
+	}
+	if meta == leader {
+		t.Fatalf("the meta leader %s stays the stream's leader", meta)
+	}
+	nc, js := jsConnect(t, nodeNamed(nodes, leader).url())
+	acked := publishAcked(t, js, "orders", 0, 30)
+	pub := startPublisher(js, "orders", 1000)
+	waitLong(t, "publishing under way", func() bool { return pub.count() > 5 })
+
+	answered := make(chan scaleReply, 1)
+	go func() {
+		body := `{"name":"ORDERS","subjects":["orders.>"],"num_replicas":5,"storage":"file","allow_direct":true}`
+		var r scaleReply
+		if m, err := nc.Request("$JS.API.STREAM.UPDATE.ORDERS", []byte(body), 30*time.Second); err == nil {
+			_ = json.Unmarshal(m.Data, &r)
+		}
+		answered <- r
+	}()
+	nodeNamed(nodes, meta).stop()
+	if r := <-answered; r.Error != nil || r.Config == nil || r.Config.Replicas != 5 {
+		t.Logf("the change with the meta leader stopped answered %+v: asking again", r.Error)
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			r := setReplicas(t, nc, "ORDERS", "orders.>", 5)
+			if r.Error == nil && r.Config != nil && r.Config.Replicas == 5 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the change asked again never completed: %+v", r.Error)
+			}
+		}
+	}
+	nodeNamed(nodes, meta).start(t)
+	all := allNames(nodes)
+	waitLong(t, "five peers, all current", func() bool {
+		got, current := groupOf(nc, "ORDERS")
+		return slices.Equal(got, all) && current
+	})
+	waitLong(t, "publishing after the change", func() bool { return pub.count() > 60 })
+	pub.finish(acked)
+	checkHolds(t, js, "ORDERS", acked)
+	waitReplicasHold(t, nodes, all, "ORDERS", "orders", acked)
+	for _, n := range nodes {
+		if peers, _ := n.node.Assignment("ORDERS"); !slices.Equal(peers, all) {
+			t.Fatalf("%s's meta group assigns %v, want %v", n.name, peers, all)
+		}
+	}
+}
+
+// TestStreamScaleDownLeaderKilled: an R5 stream asked to go to R3 loses
+// its leader once the first server's removal is recorded, with a
+// publisher writing throughout. Asked again, the new leader removes one
+// more (the stopped one, which it does not hear from): three servers
+// hold every acknowledged message, the others dropped their copies.
+func TestStreamScaleDownLeaderKilled(t *testing.T) {
+	nodes := startStreamCluster(t, "sd", 5)
+	waitMetaLeader(t, nodes)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, js0 := jsConnect(t, nodes[0].url())
+	cfg := directR3("ORDERS", "orders.>")
+	cfg.Replicas = 5
+	if _, err := js0.CreateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	var leader string
+	waitLong(t, "the stream's leader", func() bool { leader = streamLeader(nodes, js0, "ORDERS"); return leader != "" })
+	var other *streamNode
+	for _, n := range nodes {
+		if n.name != leader {
+			other = n
+			break
+		}
+	}
+	nc, js := jsConnect(t, other.url())
+	acked := publishAcked(t, js, "orders", 0, 30)
+	pub := startPublisher(js, "orders", 1000)
+	waitLong(t, "publishing under way", func() bool { return pub.count() > 5 })
+
+	asked := make(chan struct{})
+	go func() {
+		defer close(asked)
+		body := `{"name":"ORDERS","subjects":["orders.>"],"num_replicas":3,"storage":"file","allow_direct":true}`
+		_, _ = nc.Request("$JS.API.STREAM.UPDATE.ORDERS", []byte(body), 10*time.Second)
+	}()
+	waitLong(t, "a removal recorded", func() bool {
+		peers, _ := other.node.Assignment("ORDERS")
+		return len(peers) < 5
+	})
+	nodeNamed(nodes, leader).stop()
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		r := setReplicas(t, nc, "ORDERS", "orders.>", 3)
+		if r.Error == nil && r.Config != nil && r.Config.Replicas == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the change asked again never completed: %+v", r.Error)
+		}
+	}
+	<-asked
+	waitLong(t, "publishing under the new leader", func() bool { return pub.count() > 60 })
+	nodeNamed(nodes, leader).start(t)
+	var after []string
+	waitLong(t, "three peers, all current", func() bool {
+		var current bool
+		after, current = groupOf(nc, "ORDERS")
+		return len(after) == 3 && current
+	})
+	pub.finish(acked)
+	checkHolds(t, js, "ORDERS", acked)
+	waitReplicasHold(t, nodes, after, "ORDERS", "orders", acked)
+	for _, n := range nodes {
+		if !slices.Contains(after, n.name) {
+			waitLong(t, n.name+" dropped its copy", func() bool { return localCount(n, "ORDERS") == -1 })
+		}
+	}
+}
+
+// TestStreamScaleDownWithServerDown: an R5 stream with one follower
+// stopped goes to R3. The stopped server, which the leader does not hear
+// from, is among those removed; started again, it finds the stream no
+// longer its own and drops its copy, which it never ran in this run.
+func TestStreamScaleDownWithServerDown(t *testing.T) {
+	// Snapshots every few entries: the meta group's state reaches the
+	// restarted server as a snapshot taken after its removal, without
+	// the entries that assigned it the stream first.
+	nodes := startStreamClusterWith(t, "sw", 5, 4)
+	waitMetaLeader(t, nodes)
+	nc, js := jsConnect(t, nodes[0].url())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cfg := directR3("ORDERS", "orders.>")
+	cfg.Replicas = 5
+	if _, err := js.CreateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	acked := publishAcked(t, js, "orders", 0, 20)
+	leader := streamLeader(nodes, js, "ORDERS")
+	var down *streamNode
+	for _, n := range nodes[1:] {
+		if n.name != leader {
+			down = n
+			break
+		}
+	}
+	waitLong(t, down.name+" holds the messages", func() bool { return localCount(down, "ORDERS") == len(acked) })
+	down.stop()
+	for i, seq := range publishAcked(t, js, "orders", 100, 10) {
+		acked[i] = seq
+	}
+	wantScaled(t, setReplicas(t, nc, "ORDERS", "orders.>", 3), 3)
+	var after []string
+	waitLong(t, "three peers, all current", func() bool {
+		var current bool
+		after, current = groupOf(nc, "ORDERS")
+		return len(after) == 3 && current
+	})
+	if slices.Contains(after, down.name) {
+		t.Fatalf("the stopped server %s was kept: peers %v", down.name, after)
+	}
+	down.start(t)
+	waitLong(t, down.name+" dropped its copy", func() bool { return localCount(down, "ORDERS") == -1 })
+	checkHolds(t, js, "ORDERS", acked)
+	waitReplicasHold(t, nodes, after, "ORDERS", "orders", acked)
+}

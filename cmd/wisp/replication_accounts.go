@@ -72,6 +72,21 @@ func (a accountReplicas) LocalStreams() []replication.LocalStream {
 	return out
 }
 
+// HeldReplicas names every account's replicas of replicated streams,
+// under their meta group names, with their groups.
+func (a accountReplicas) HeldReplicas() map[string]uint64 {
+	a.l.mu.Lock()
+	all := append([]accountStreams(nil), a.l.all...)
+	a.l.mu.Unlock()
+	out := map[string]uint64{}
+	for _, as := range all {
+		for name, group := range as.svc.HeldReplicas() {
+			out[replicaKey(as.account, name)] = group
+		}
+	}
+	return out
+}
+
 func (a accountReplicas) OpenLocal(key string, config []byte, created time.Time) error {
 	account, name := splitReplicaKey(key)
 	svc := a.l.account(account)
