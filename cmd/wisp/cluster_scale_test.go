@@ -215,7 +215,9 @@ func allNames(nodes []*streamNode) []string {
 // message is on every replica after each change, and the meta group and
 // stream info show the new peers.
 func TestStreamScaleReplicas(t *testing.T) {
-	nodes := startStreamCluster(t, "sc", 5)
+	// Snapshots every few entries: the servers added catch up from a
+	// snapshot taken at a membership change.
+	nodes := startStreamClusterWith(t, "sc", 5, 16)
 	waitMetaLeader(t, nodes)
 	nc, js := jsConnect(t, nodes[0].url())
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
