@@ -9,13 +9,15 @@ import (
 )
 
 // Changing a replicated stream's replica count (STREAM.UPDATE with
-// another num_replicas, between 3 and 5). The stream's leader runs it,
+// another num_replicas, from 2 to 5; a stream with one replica has no
+// raft group, r1.go, and keeps its count). The stream's leader runs it,
 // holding replaceMu like a peer replacement (peer_remove.go), and the
 // meta group's assignment is what the group is brought to:
 //
 //   - Up: the meta group records the stream's peers with the new servers
 //     added (the least loaded members with a route up, not already
-//     holding it), in one entry. Each new server starts an empty replica;
+//     holding it), in one entry, or in two when the stream grows by as
+//     many as it has or more (see below). Each new server starts an empty replica;
 //     the leader adds each as a learner, which catches up from its log
 //     or a snapshot without counting toward a majority, and promotes it
 //     to a voter once it holds about the whole log (completeGroup), one
@@ -43,9 +45,10 @@ var ErrLeaderChanged = errors.New("replication: the stream's leader changed")
 const scaleSettle = 2 * time.Second
 
 // ScaleStream changes the number of servers holding stream (raft group
-// group) to replicas. This server must lead the group when it starts, and
-// still lead it for each removal (ErrLeaderChanged: ask the new leader). ErrNoPeers: the
-// meta group has fewer members (with a route up) than replicas.
+// group) to replicas. This server must lead the group when it starts,
+// and still lead it for each removal (ErrLeaderChanged: ask the new
+// leader). ErrNoPeers: the meta group has fewer members (with a route
+// up) than replicas.
 func (n *Node) ScaleStream(ctx context.Context, stream string, group uint64, replicas int) error {
 	a, ok := n.meta.sm.assignment(stream)
 	if !ok || a.Group != group || a.R1 {
