@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -229,9 +230,18 @@ func TestStreamScaleReplicas(t *testing.T) {
 	var before []string
 	waitLong(t, "the stream's group", func() bool { before, _ = groupOf(nc, "ORDERS"); return len(before) == 3 })
 
+	// A consumer asking for the stream's three replicas, asked again
+	// with its config once the stream has five.
+	cc := jetstream.ConsumerConfig{Durable: "C", AckPolicy: jetstream.AckExplicitPolicy, Replicas: 3}
+	if _, err := js.CreateOrUpdateConsumer(ctx, "ORDERS", cc); err != nil {
+		t.Fatal(err)
+	}
 	pub := startPublisher(js, "orders", 1000)
 	waitLong(t, "publishing under way", func() bool { return pub.count() > 5 })
 	wantScaled(t, setReplicas(t, nc, "ORDERS", "orders.>", 5), 5)
+	if _, err := js.CreateOrUpdateConsumer(ctx, "ORDERS", cc); err != nil {
+		t.Fatalf("the consumer's config again on R5: %v", err)
+	}
 	all := allNames(nodes)
 	waitLong(t, "five peers, all current", func() bool {
 		got, current := groupOf(nc, "ORDERS")
@@ -320,6 +330,15 @@ func TestStreamScaleRefusals(t *testing.T) {
 	wantScaleError(t, setReplicas(t, nc, "LOCAL", "local.>", 3), 10061, "R1 to R3")
 	if got, _ := groupOf(nc, "ORDERS"); !slices.Equal(got, allNames(nodes)) {
 		t.Fatalf("a refused change changed the group: %v", got)
+	}
+	// A consumer may ask for up to its stream's replicas (it has the
+	// stream's), not more.
+	m, err := nc.Request("$JS.API.CONSUMER.CREATE.ORDERS.C5", []byte(`{"stream_name":"ORDERS","config":{"durable_name":"C5","ack_policy":"explicit","num_replicas":5}}`), 10*time.Second)
+	if err != nil || !strings.Contains(string(m.Data), `"err_code":10126`) {
+		t.Fatalf("a consumer with more replicas than its stream: %v %s", err, m.Data)
+	}
+	if _, err := js.CreateOrUpdateConsumer(ctx, "ORDERS", jetstream.ConsumerConfig{Durable: "C2", AckPolicy: jetstream.AckExplicitPolicy, Replicas: 2}); err != nil {
+		t.Fatalf("a consumer with fewer replicas than its stream: %v", err)
 	}
 	s, err := js.Stream(ctx, "ORDERS")
 	if err != nil || s.CachedInfo().Config.Replicas != 3 {
