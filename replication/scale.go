@@ -76,15 +76,18 @@ func (n *Node) ScaleStream(ctx context.Context, stream string, group uint64, rep
 			// a stream grows by at most one less than it has per step
 			// (R2 to R3, then to R5), each step's servers voters before
 			// the next.
-			step := min(replicas, 2*len(a.Peers)-1)
+			// Every server the change needs is picked first, so that a
+			// change the cluster cannot make changes nothing.
 			peers := slices.Clone(a.Peers)
-			for len(peers) < step {
+			for len(peers) < replicas {
 				add := n.pickReplacement(ctx, peers)
 				if add == "" {
 					return ErrNoPeers
 				}
 				peers = append(peers, add)
 			}
+			step := min(replicas, 2*len(a.Peers)-1)
+			peers = peers[:step]
 			slices.Sort(peers)
 			if err := n.reassign(ctx, metaOp{Op: opAssign, Stream: stream, Peers: peers, Expect: a.Peers}); err != nil {
 				return fmt.Errorf("replication: stream %q: recording its new peers %v: %w", stream, peers, err)

@@ -449,29 +449,32 @@ func TestStreamScaleInSteps(t *testing.T) {
 
 // TestStreamScaleMetaLeaderKilled: the meta group's leader (not the
 // stream's) is stopped as an R3 stream is asked to go to R5, with a
-// publisher writing throughout. The change completes (asked again if its
-// answer was an error) through the new meta leader, and once the old one
-// is back every acknowledged message is on all five replicas.
+// publisher writing throughout. The change completes through the new
+// meta leader, or, refused or cut short, completes when asked again once
+// the old one is back; then every acknowledged message is on all five
+// replicas.
 func TestStreamScaleMetaLeaderKilled(t *testing.T) {
 	nodes := startStreamCluster(t, "sm", 5)
 	waitMetaLeader(t, nodes)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	_, js0 := jsConnect(t, nodes[0].url())
+	nc0, js0 := jsConnect(t, nodes[0].url())
 	if _, err := js0.CreateStream(ctx, directR3("ORDERS", "orders.>")); err != nil {
 		t.Fatal(err)
 	}
-	var leader string
-	waitLong(t, "the stream's leader", func() bool { leader = streamLeader(nodes, js0, "ORDERS"); return leader != "" })
-	meta := waitMetaLeader(t, nodes)
-	for tries := 0; meta == leader && tries < 10; tries++ {
-		if err := nodeNamed(nodes, meta).node.Meta().StepDown(ctx); err != nil {
-			t.Logf("meta step down: %v", err)
+	// The stream's leadership moves until another server leads the meta
+	// group.
+	var leader, meta string
+	for tries := 0; ; tries++ {
+		waitLong(t, "the stream's leader", func() bool { leader = streamLeader(nodes, js0, "ORDERS"); return leader != "" })
+		if meta = waitMetaLeader(t, nodes); meta != leader {
+			break
 		}
-		meta = waitMetaLeader(t, nodes)
-	}
-	if meta == leader {
-		t.Fatalf("the meta leader %s stays the stream's leader", meta)
+		if tries == 20 {
+			t.Fatalf("the meta leader %s stays the stream's leader", meta)
+		}
+		_, _ = nc0.Request("$JS.API.STREAM.LEADER.STEPDOWN.ORDERS", nil, 5*time.Second)
+		waitLong(t, "another stream leader", func() bool { l := streamLeader(nodes, js0, "ORDERS"); return l != "" && l != leader })
 	}
 	nc, js := jsConnect(t, nodeNamed(nodes, leader).url())
 	acked := publishAcked(t, js, "orders", 0, 30)
@@ -488,7 +491,12 @@ func TestStreamScaleMetaLeaderKilled(t *testing.T) {
 		answered <- r
 	}()
 	nodeNamed(nodes, meta).stop()
-	if r := <-answered; r.Error != nil || r.Config == nil || r.Config.Replicas != 5 {
+	r := <-answered
+	// Back before asking again: five replicas need every server (a
+	// change that found it stopped before it picked the servers was
+	// refused, 10005, and changed nothing).
+	nodeNamed(nodes, meta).start(t)
+	if r.Error != nil || r.Config == nil || r.Config.Replicas != 5 {
 		t.Logf("the change with the meta leader stopped answered %+v: asking again", r.Error)
 		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 			r := setReplicas(t, nc, "ORDERS", "orders.>", 5)
@@ -500,7 +508,6 @@ func TestStreamScaleMetaLeaderKilled(t *testing.T) {
 			}
 		}
 	}
-	nodeNamed(nodes, meta).start(t)
 	all := allNames(nodes)
 	waitLong(t, "five peers, all current", func() bool {
 		got, current := groupOf(nc, "ORDERS")
@@ -627,6 +634,11 @@ func TestStreamScaleDownWithServerDown(t *testing.T) {
 	})
 	if slices.Contains(after, down.name) {
 		t.Fatalf("the stopped server %s was kept: peers %v", down.name, after)
+	}
+	// Back to five needs the stopped server: refused, nothing changed.
+	wantScaleError(t, setReplicas(t, nc, "ORDERS", "orders.>", 5), 10005, "R5 with a server down")
+	if got, _ := groupOf(nc, "ORDERS"); !slices.Equal(got, after) {
+		t.Fatalf("a refused change changed the group: %v, want %v", got, after)
 	}
 	down.start(t)
 	waitLong(t, down.name+" dropped its copy", func() bool { return localCount(down, "ORDERS") == -1 })
