@@ -492,6 +492,13 @@ func (h *Host) RemoveGroup(ctx context.Context, id uint64, deleteData bool) erro
 func (h *Host) removeGroup(id uint64, deleteData bool) error {
 	g := h.groups[id]
 	if g == nil {
+		// Not running here, but its records may be on disk (a replica
+		// that was not started again): they go all the same.
+		if deleteData {
+			if err := h.cfg.Store.deleteGroup(id); err != nil {
+				return err
+			}
+		}
 		return fmt.Errorf("%w: %d", ErrUnknownGroup, id)
 	}
 	g.failPending(fmt.Errorf("%w: %d removed", ErrUnknownGroup, id))

@@ -706,6 +706,23 @@ func (h *Host) Voters(ctx context.Context, group uint64) ([]uint64, error) {
 	return out, err
 }
 
+// Learners returns a group's learners as this host's configuration has
+// them (AddLearner).
+func (h *Host) Learners(ctx context.Context, group uint64) ([]uint64, error) {
+	var out []uint64
+	var err error
+	if cerr := h.call(ctx, func() {
+		if g := h.groups[group]; g == nil {
+			err = fmt.Errorf("%w: %d", ErrUnknownGroup, group)
+		} else {
+			out = append(out, g.gs.ConfState().GetLearners()...)
+		}
+	}); cerr != nil {
+		return nil, cerr
+	}
+	return out, err
+}
+
 // PeerProgress is what a group's leader knows of one voter's log.
 type PeerProgress struct {
 	// Match is the highest index known to be in the peer's log.
@@ -713,10 +730,12 @@ type PeerProgress struct {
 	// RecentActive says the leader heard from the peer within the last
 	// election timeout.
 	RecentActive bool
+	// Learner: the peer receives the log but does not vote (AddLearner).
+	Learner bool
 }
 
-// Progress returns, on a group's leader, every voter's progress by host
-// id (this host included); *NotLeaderError elsewhere.
+// Progress returns, on a group's leader, every voter's and learner's
+// progress by host id (this host included); *NotLeaderError elsewhere.
 func (h *Host) Progress(ctx context.Context, group uint64) (map[uint64]PeerProgress, error) {
 	var out map[uint64]PeerProgress
 	var err error
@@ -729,7 +748,7 @@ func (h *Host) Progress(ctx context.Context, group uint64) (map[uint64]PeerProgr
 		st := g.rn.Status()
 		out = make(map[uint64]PeerProgress, len(st.Progress))
 		for id, pr := range st.Progress {
-			out[id] = PeerProgress{Match: pr.Match, RecentActive: pr.RecentActive || id == h.cfg.ID}
+			out[id] = PeerProgress{Match: pr.Match, RecentActive: pr.RecentActive || id == h.cfg.ID, Learner: pr.IsLearner}
 		}
 	}); cerr != nil {
 		return nil, cerr

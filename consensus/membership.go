@@ -20,10 +20,20 @@ func (h *Host) AddVoter(group, id uint64) *Proposal {
 	return h.changeVoters(group, pb.ConfChangeType_ConfChangeAddNode, id)
 }
 
+// AddLearner proposes, on the group's leader, to make host id a learner:
+// the leader replicates its log (or a snapshot) to it, but it neither
+// votes nor counts toward a commit's majority, so a replica that starts
+// empty can catch up without weakening the group's quorum meanwhile.
+// AddVoter on a learner promotes it. Its host runs the group as for
+// AddVoter.
+func (h *Host) AddLearner(group, id uint64) *Proposal {
+	return h.changeVoters(group, pb.ConfChangeType_ConfChangeAddLearnerNode, id)
+}
+
 // RemoveVoter proposes, on the group's leader, to remove host id from the
 // voters (a leader that removes itself steps down once it is applied).
 // The proposal completes once the change is committed and applied here;
-// the removed host may then RemoveGroup.
+// the removed host may then RemoveGroup. It removes a learner alike.
 func (h *Host) RemoveVoter(group, id uint64) *Proposal {
 	return h.changeVoters(group, pb.ConfChangeType_ConfChangeRemoveNode, id)
 }

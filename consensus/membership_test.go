@@ -207,3 +207,75 @@ func TestHostConfChangeSavedBeforeApply(t *testing.T) {
 	r := proposeUntil(t, []*Host{leader.h, victim.h}, 1, "b")
 	waitFor(t, "the victim to apply the write", func() bool { return victim.sm.Applied() >= r.Index })
 }
+
+// TestHostLearnerCatchesUpThenPromoted: a replica added as a learner
+// receives the log but does not count toward commits (a write commits
+// with the leader and one old voter while the learner and the other old
+// voter are cut off, which would be two of four if it voted), and AddVoter
+// promotes it once it caught up, after which it counts.
+func TestHostLearnerCatchesUpThenPromoted(t *testing.T) {
+	net := NewMemNetwork(37)
+	t.Cleanup(net.Close)
+	ms := newMemberHosts(t, net, 4)
+	ctx := context.Background()
+	for _, m := range ms[:3] {
+		if err := m.h.AddGroup(ctx, GroupConfig{ID: 1, Peers: []uint64{1, 2, 3}, Bootstrap: true, StateMachine: m.sm}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 20 {
+		proposeUntil(t, hostsOf(ms[:3]...), 1, fmt.Sprint("w", i))
+	}
+	var leader *memberHost
+	waitFor(t, "a leader", func() bool {
+		l := leaderOf(hostsOf(ms[:3]...), 1)
+		for _, m := range ms {
+			if m.h == l {
+				leader = m
+			}
+		}
+		return leader != nil
+	})
+	var others []uint64
+	for _, m := range ms[:3] {
+		if m != leader {
+			others = append(others, m.id)
+		}
+	}
+	newcomer := ms[3]
+	if err := newcomer.h.AddGroup(ctx, GroupConfig{ID: 1, Peers: []uint64{1, 2, 3, 4}, Bootstrap: true, StateMachine: newcomer.sm}); err != nil {
+		t.Fatal(err)
+	}
+	waitProposal(t, "add a learner", leader.h.AddLearner(1, newcomer.id))
+	if v, _ := leader.h.Voters(ctx, 1); !slices.Equal(sorted(v), []uint64{1, 2, 3}) {
+		t.Fatalf("voters with a learner: %v", v)
+	}
+	if l, _ := leader.h.Learners(ctx, 1); !slices.Equal(l, []uint64{4}) {
+		t.Fatalf("learners: %v", l)
+	}
+	pr, err := leader.h.Progress(ctx, 1)
+	if err != nil || !pr[4].Learner || pr[others[0]].Learner {
+		t.Fatalf("progress: %v %v", pr, err)
+	}
+	waitFor(t, "the learner to catch up", func() bool { return len(newcomer.sm.items()) == 20 })
+
+	// The learner and one old voter cut off: the leader and the other
+	// old voter are a majority of the three voters.
+	cut := others[1]
+	net.Partition([]uint64{leader.id, others[0]}, []uint64{cut, newcomer.id})
+	p := leader.h.Propose(1, []byte("w20"))
+	waitProposal(t, "a write without the learner", p)
+	net.Heal()
+
+	waitProposal(t, "promote the learner", leader.h.AddVoter(1, newcomer.id))
+	if v, _ := leader.h.Voters(ctx, 1); !slices.Equal(sorted(v), []uint64{1, 2, 3, 4}) {
+		t.Fatalf("voters after promotion: %v", v)
+	}
+	if l, _ := leader.h.Learners(ctx, 1); len(l) != 0 {
+		t.Fatalf("learners after promotion: %v", l)
+	}
+	waitFor(t, "the promoted replica to apply every write", func() bool { return len(newcomer.sm.items()) == 21 })
+	if got, want := newcomer.sm.items(), leader.sm.items(); !slices.Equal(got, want) {
+		t.Fatalf("newcomer holds %v, leader %v", got, want)
+	}
+}

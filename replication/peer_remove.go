@@ -144,10 +144,12 @@ func (n *Node) reassign(ctx context.Context, op metaOp) error {
 	}
 }
 
-// validReassign checks a reassignment asked by another server.
+// validReassign checks a reassignment asked by another server: a peer
+// replaced (as many peers), or a replicated stream's replica count
+// changed (scale.go: at least two).
 func validReassign(op *metaOp) bool {
 	return op != nil && op.Op == "assign" && op.Stream != "" && !op.NewGroup && len(op.Expect) > 0 &&
-		len(op.Peers) == len(op.Expect) && len(op.Peers) <= 16
+		len(op.Peers) >= min(2, len(op.Expect)) && len(op.Peers) <= 16
 }
 
 // proposeReassign proposes, on the meta leader, a reassignment (or

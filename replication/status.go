@@ -116,7 +116,10 @@ func (n *Node) groupStatus(ctx context.Context, group uint64) MetaStatus {
 			}
 		}
 	}
-	for _, id := range voters {
+	// Learners (a stream's new replicas catching up, scale.go) are listed
+	// too, never current: they do not count toward a majority yet.
+	learners, _ := n.host.Learners(ctx, group)
+	for _, id := range slices.Concat(voters, learners) {
 		if id == n.tr.selfID {
 			continue
 		}
@@ -132,6 +135,9 @@ func (n *Node) groupStatus(ctx context.Context, group uint64) MetaStatus {
 			r.Current = heard && active[id] && r.Lag == 0
 		} else {
 			r.Current = heard
+		}
+		if slices.Contains(learners, id) {
+			r.Current = false
 		}
 		ms.Replicas = append(ms.Replicas, r)
 	}

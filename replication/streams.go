@@ -174,6 +174,37 @@ func (s *streams) reconcile() {
 		s.mu.Unlock()
 		s.drop(name, r)
 	}
+	s.dropUnassigned(want)
+}
+
+// heldLayer is the optional StreamLayer method naming the replicated
+// streams the layer holds (loaded from its store), with their groups.
+type heldLayer interface{ HeldReplicas() map[string]uint64 }
+
+// dropUnassigned drops the replicas the stream layer holds that this
+// server does not run and that the meta group's assignment of the same
+// group no longer gives this server: it was removed from the stream (a
+// peer removal, a smaller replica count) while it was down. The peers'
+// removal from the group's voters is made before the meta group records
+// it, so the copy counts toward nothing. A stream not assigned at all is
+// left alone: its assignment may only not be replayed yet.
+func (s *streams) dropUnassigned(want map[string]Assignment) {
+	hl, ok := s.layer.(heldLayer)
+	if !ok {
+		return
+	}
+	self := s.node.name
+	for name, group := range hl.HeldReplicas() {
+		s.mu.Lock()
+		_, running := s.running[name]
+		s.mu.Unlock()
+		a, assigned := want[name]
+		if running || !assigned || a.Group != group || slices.Contains(a.Peers, self) {
+			continue
+		}
+		s.log.Info("dropping this server's copy of a stream it was removed from while it was down", "stream", name, "group", group, "peers", a.Peers)
+		s.drop(name, runningReplica{group: group})
+	}
 }
 
 // dropAllRemoved drops every stream replica of a server removed from the

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -194,7 +195,7 @@ func (svc *Service) updateStream(name string, body []byte) any {
 	// or may not apply, or the meta group did not answer), it is given
 	// up, and the stream's leader records the stream's config once its
 	// log has settled (replication/settle.go).
-	updated, undo := false, false
+	updated, undo, scaled := false, false, false
 	var recorded, before []byte
 	var token string
 	cl := svc.clusterOf()
@@ -237,6 +238,14 @@ func (svc *Service) updateStream(name string, body []byte) any {
 				undo = true
 			}
 		}
+		if old.Replicas != cfg.Replicas {
+			// The servers change first, then the config says so: a change
+			// cut short is finished by asking again.
+			if e := svc.scaleStream(cl, s, old.Replicas, cfg.Replicas); e != nil {
+				return errResponse(typeStreamUpdate, e)
+			}
+			scaled = true
+		}
 	}
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
@@ -253,7 +262,7 @@ func (svc *Service) updateStream(name string, body []byte) any {
 	if e := checkUpdate(&old, cfg); e != nil {
 		return errResponse(typeStreamUpdate, e)
 	}
-	if old.Replicas != cfg.Replicas {
+	if old.Replicas != cfg.Replicas && !scaled {
 		if svc.cluster == nil && cfg.Replicas > 1 { // svc.mu is held
 			return errResponse(typeStreamUpdate, apiErr(errStreamReplicasNotSupported))
 		}
@@ -297,6 +306,32 @@ func (svc *Service) updateStream(name string, body []byte) any {
 func outcomeUnknown(err error) bool {
 	return errors.Is(err, consensus.ErrLeadershipLost) || errors.Is(err, consensus.ErrStorageFailed) ||
 		errors.Is(err, consensus.ErrStopped)
+}
+
+// scaleStream changes a replicated stream's replica count on its
+// leader (Cluster.ScaleStream) before the update that records it is
+// applied. A stream with one replica, or a replicated one going to one,
+// keeps its count: 10061.
+func (svc *Service) scaleStream(cl Cluster, s *stream, from, to int) *APIError {
+	if s.repl == nil || from <= 1 || to <= 1 {
+		return apiErr(errStreamReplicasNotUpdatable)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := cl.ScaleStream(ctx, s.name, s.group, to)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrNoPeers):
+		return apiErr(errClusterNoPeers)
+	case errors.Is(err, ErrLeaderMoved):
+		// Sent on to the new leader (retryNotLeader), which goes on
+		// from the peers recorded.
+		return apiErr(errStreamUpdate, errNotLeader)
+	}
+	svc.log.Warn("changing a stream's replica count failed; asking again goes on from where it stopped",
+		"stream", s.name, "from", from, "to", to, "err", err)
+	return apiErr(errClusterNotAvail)
 }
 
 type streamInfoRequest struct {

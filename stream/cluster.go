@@ -50,6 +50,12 @@ type Cluster interface {
 	// is not remove); it returns the replacement. ErrNotMember and
 	// ErrNoReplacement are its refusals.
 	ReplacePeer(ctx context.Context, stream string, group uint64, remove string) (string, error)
+	// ScaleStream changes the number of servers holding a replicated
+	// stream to replicas (2 or more; this server leads its group):
+	// servers are added as learners that become voters once caught up,
+	// or removed one at a time, never the leader. ErrNoPeers when the
+	// cluster has fewer servers (up) than replicas.
+	ScaleStream(ctx context.Context, stream string, group uint64, replicas int) error
 	// Servers names the servers with streams in the cluster (the meta
 	// group's members, this one included), nil while unknown.
 	Servers() []string
@@ -101,6 +107,10 @@ var (
 	ErrNotMember     = errors.New("peer not a member")
 	ErrNoReplacement = errors.New("no server to replace the peer")
 )
+
+// ErrLeaderMoved is Cluster.ScaleStream's error when the stream's
+// leadership moved to another server part way: it goes on from there.
+var ErrLeaderMoved = errors.New("the stream's leader changed")
 
 // ErrNoPeers is Cluster.PlaceStream's error when there are fewer servers
 // than replicas.

@@ -227,9 +227,12 @@ func (c *ConsumerConfig) validate(sc *Config) *APIError {
 		return apiErr(errConsumerMaxDeliverBackoff)
 	case c.Replicas > 1 && sc.Replicas <= 1:
 		return apiErr(errStreamReplicasNotSupported)
-	case c.Replicas > 1 && c.Replicas != sc.Replicas:
-		// A consumer goes through its stream's log (replica.go).
-		return apiErr(errConsumerCreate, "consumer replicas must be 0 or its stream's: a consumer is replicated with its stream")
+	case c.Replicas > sc.Replicas:
+		// A consumer goes through its stream's log (replica.go), held by
+		// every replica of the stream: fewer replicas than the stream's
+		// (a consumer created before the stream's count went up, say)
+		// get the stream's, more cannot be had.
+		return apiErr(errConsumerReplicasExceedsStream)
 	case sc.ConsumerLimits.MaxAckPending > 0 && c.MaxAckPending > sc.ConsumerLimits.MaxAckPending:
 		return apiErr(errConsumerMaxAckPendingExcess, sc.ConsumerLimits.MaxAckPending)
 	case sc.ConsumerLimits.InactiveThreshold > 0 && c.InactiveThreshold > sc.ConsumerLimits.InactiveThreshold:

@@ -218,9 +218,18 @@ func (r *replica) Applied() uint64 {
 // writer. It runs on the consensus host's loop and does not wait for the
 // commits (see the type's comment).
 func (r *replica) Apply(ents []consensus.Entry) ([]any, error) {
-	for _, e := range ents {
+	for i, e := range ents {
 		if len(e.Data) < entryHeader {
-			continue // raft's own entries change nothing here
+			// Raft's own entries (a leader's first, a membership change)
+			// change nothing here, but the last one's index is recorded
+			// as applied: the host snapshots at once after a membership
+			// change, and the state this store writes for it (WriteState)
+			// must name the snapshot's index, or a new replica sent them
+			// would refuse the state as older than the snapshot.
+			if i == len(ents)-1 && !r.broken.Load() {
+				r.Store.Submit(&appliedOp{inner: raftEntryOp{}, r: r, index: e.Index})
+			}
+			continue
 		}
 		if r.broken.Load() {
 			return nil, nil
@@ -240,6 +249,12 @@ func (r *replica) Apply(ents []consensus.Entry) ([]any, error) {
 	}
 	return nil, nil
 }
+
+// raftEntryOp is the store's part of one of raft's own entries: none.
+type raftEntryOp struct{}
+
+func (raftEntryOp) Apply(*store.Batch) error { return nil }
+func (raftEntryOp) Done(error)               {}
 
 // appliedOp applies one committed entry and records its index in the
 // same batch.

@@ -76,3 +76,18 @@ func (svc *Service) CloseReplica(name string, group uint64) {
 		svc.log.Error("dropping a replica", "stream", name, "err", err)
 	}
 }
+
+// HeldReplicas names the replicas of replicated streams this layer holds,
+// running or not, with their raft groups (replication drops those whose
+// server was removed from the stream while it was down).
+func (svc *Service) HeldReplicas() map[string]uint64 {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	out := map[string]uint64{}
+	for name, s := range svc.streams {
+		if s.repl != nil {
+			out[name] = s.group
+		}
+	}
+	return out
+}

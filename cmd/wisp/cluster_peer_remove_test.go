@@ -290,3 +290,37 @@ func TestServerRemove(t *testing.T) {
 		t.Fatalf("a refused removal changed the group: %v, want %v", got, want)
 	}
 }
+
+// TestStreamPeerRemoveFromSnapshot: the replacement of a removed
+// follower starts empty and the leader's log is compacted, so it is sent
+// the snapshot taken at the membership change, whose state must name the
+// snapshot's index (the change itself is raft's own entry, which the
+// stream's store records as applied) for the replacement to install it.
+func TestStreamPeerRemoveFromSnapshot(t *testing.T) {
+	nodes := startStreamClusterWith(t, "ps", 4, 16)
+	waitMetaLeader(t, nodes)
+	nc, js := jsConnect(t, nodes[0].url())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstreamR3("ORDERS", "orders.>")); err != nil {
+		t.Fatal(err)
+	}
+	acked := publishAcked(t, js, "orders", 0, 50)
+	var before []string
+	waitLong(t, "the stream's group", func() bool { before, _ = groupOf(nc, "ORDERS"); return len(before) == 3 })
+	leader := streamLeader(nodes, js, "ORDERS")
+	var gone, spare string
+	for _, n := range nodes {
+		switch {
+		case !slices.Contains(before, n.name):
+			spare = n.name
+		case n.name != leader && gone == "":
+			gone = n.name
+		}
+	}
+	if r := removePeer(t, nc, "ORDERS", `{"peer":"`+gone+`"}`); !r.Success {
+		t.Fatalf("removing follower %s: %+v (error %+v)", gone, r, r.Error)
+	}
+	waitLong(t, "the replacement caught up", func() bool { return localCount(nodeNamed(nodes, spare), "ORDERS") == len(acked) })
+	checkHolds(t, js, "ORDERS", acked)
+}

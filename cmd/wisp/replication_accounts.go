@@ -72,6 +72,21 @@ func (a accountReplicas) LocalStreams() []replication.LocalStream {
 	return out
 }
 
+// HeldReplicas names every account's replicas of replicated streams,
+// under their meta group names, with their groups.
+func (a accountReplicas) HeldReplicas() map[string]uint64 {
+	a.l.mu.Lock()
+	all := append([]accountStreams(nil), a.l.all...)
+	a.l.mu.Unlock()
+	out := map[string]uint64{}
+	for _, as := range all {
+		for name, group := range as.svc.HeldReplicas() {
+			out[replicaKey(as.account, name)] = group
+		}
+	}
+	return out
+}
+
 func (a accountReplicas) OpenLocal(key string, config []byte, created time.Time) error {
 	account, name := splitReplicaKey(key)
 	svc := a.l.account(account)
@@ -210,4 +225,17 @@ func streamErr(err error) error {
 
 func (c streamCluster) ReplacePeer(ctx context.Context, name string, group uint64, remove string) (string, error) {
 	return c.replacePeer(ctx, replicaKey(c.account, name), group, remove)
+}
+
+// ScaleStream changes a replicated stream's replica count, with the
+// stream layer's refusal for too few servers.
+func (c streamCluster) ScaleStream(ctx context.Context, name string, group uint64, replicas int) error {
+	err := c.Node.ScaleStream(ctx, replicaKey(c.account, name), group, replicas)
+	switch {
+	case errors.Is(err, replication.ErrNoPeers):
+		return stream.ErrNoPeers
+	case errors.Is(err, replication.ErrLeaderChanged):
+		return stream.ErrLeaderMoved
+	}
+	return err
 }
