@@ -1,0 +1,47 @@
+package stream
+
+import "sync"
+
+// background counts goroutines the layer starts on its own (no API call
+// or consumer owns them) that read or write the stores: a faulted
+// stream's recovery, a consumer's dead-letter copies. Pebble panics when
+// used after its Close, so Service.Close stops each set (no new one
+// starts) and waits for those running before it closes the stores. The
+// lock is taken only when such work starts, never on a publish.
+type background struct {
+	mu      sync.Mutex
+	stopped bool
+	wg      sync.WaitGroup
+}
+
+// start runs fn on a goroutine of its own unless the set was stopped;
+// it reports whether fn runs.
+func (b *background) start(fn func()) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stopped {
+		return false
+	}
+	// Added under mu, so that stop's Wait never races an Add from zero.
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		fn()
+	}()
+	return true
+}
+
+// stop lets no more work start and waits for what runs.
+func (b *background) stop() {
+	b.mu.Lock()
+	b.stopped = true
+	b.mu.Unlock()
+	b.wg.Wait()
+}
+
+// isStopped reports whether stop was called (tests).
+func (b *background) isStopped() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.stopped
+}
