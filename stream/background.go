@@ -2,9 +2,10 @@ package stream
 
 import "sync"
 
-// background counts goroutines the layer starts on its own (no API call
-// or consumer owns them) that read or write the stores: a faulted
-// stream's recovery, a consumer's dead-letter copies. Pebble panics when
+// background counts work that reads or writes the stores and that no
+// API call or consumer owns: goroutines the layer starts on its own (a
+// faulted stream's recovery, a consumer's dead-letter copies) and calls
+// from replication's goroutines (a replica's state sent to a peer). Pebble panics when
 // used after its Close, so Service.Close stops each set (no new one
 // starts) and waits for those running before it closes the stores. The
 // lock is taken only when such work starts, never on a publish.
@@ -30,6 +31,20 @@ func (b *background) start(fn func()) bool {
 	}()
 	return true
 }
+
+// enter counts work done on the caller's goroutine, unless the set was
+// stopped; each enter that reports true is matched by an exit.
+func (b *background) enter() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stopped {
+		return false
+	}
+	b.wg.Add(1)
+	return true
+}
+
+func (b *background) exit() { b.wg.Done() }
 
 // stop lets no more work start and waits for what runs.
 func (b *background) stop() {

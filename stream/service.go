@@ -102,6 +102,9 @@ type Service struct {
 	// stores (background.go).
 	recoveries  background
 	deadLetters background
+	// stateWrites are replicas' states being written for a peer
+	// (replica.WriteState), on replication's goroutines.
+	stateWrites background
 
 	flushDelay time.Duration // Options.ConsumerFlushDelay in force
 	quotas     []*Quota
@@ -230,6 +233,8 @@ func (svc *Service) Close() error {
 	svc.closeConsumers()
 	// After the consumers close: their quit ends the loops' waits.
 	svc.deadLetters.stop()
+	// closing makes a state being written stop at its next write.
+	svc.stateWrites.stop()
 	err := errors.Join(svc.file.Close(), svc.mem.Close())
 	svc.releaseQuotas()
 	return err
