@@ -222,7 +222,10 @@ func (s *stream) fault(err error) {
 	if !was {
 		s.svc.log.Error("stream faulted; rebuilding it from its store", "stream", s.name, "err", err)
 		// Not from the writer goroutine: Submit may block on a full queue.
-		go s.recoverFault()
+		// Counted, so that Close waits for it before closing the store it
+		// reads; once Close began none starts, and the stream stays
+		// faulted: it is rebuilt from its store at the next start.
+		s.svc.recoveries.start(s.recoverFault)
 	}
 }
 

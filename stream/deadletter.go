@@ -190,8 +190,12 @@ func (c *consumer) queueDeadLetters(jobs []dlJob) {
 	start := !d.running && len(d.queue) > 0
 	d.running = d.running || start
 	d.mu.Unlock()
-	if start {
-		go c.deadLetterLoop()
+	if start && !c.svc.deadLetters.start(c.deadLetterLoop) {
+		// The Service is closing: the jobs are found again from the
+		// consumer's state at the next start.
+		d.mu.Lock()
+		d.running = false
+		d.mu.Unlock()
 	}
 }
 

@@ -409,6 +409,16 @@ func (r *replica) Snapshot() ([]byte, error) {
 // it for a peer being sent a snapshot) and reads the store a record at a
 // time from a store snapshot, while the stream goes on.
 func (r *replica) WriteState(w io.Writer) (uint64, error) {
+	// Counted, so that the Service's Close waits for it before closing
+	// the store it reads: the transport's goroutine may outlive the
+	// layer (an account's layer closes on a reload while replication
+	// runs on).
+	svc := r.s.svc
+	if !svc.stateWrites.enter() {
+		return 0, fmt.Errorf("stream %s: write state: %w", r.s.name, errLayerClosing)
+	}
+	defer svc.stateWrites.exit()
+	w = closingWriter{w: w, svc: svc}
 	if err := r.barrier(); err != nil {
 		return 0, fmt.Errorf("stream %s: write state: %w", r.s.name, err)
 	}
@@ -562,3 +572,21 @@ func (s *stream) localStore() Store {
 // isLeader reports whether the stream is local, or replicated and led
 // by this server.
 func (s *stream) isLeader() bool { return s.repl == nil || s.repl.leader.Load() }
+
+// errLayerClosing is the error of work refused or cut short because the
+// Service is closing.
+var errLayerClosing = errors.New("stream: the stream layer is closing")
+
+// closingWriter fails its writes once the Service is closing, so that a
+// state being written for a peer ends instead of holding Close up.
+type closingWriter struct {
+	w   io.Writer
+	svc *Service
+}
+
+func (c closingWriter) Write(p []byte) (int, error) {
+	if c.svc.closing.Load() {
+		return 0, errLayerClosing
+	}
+	return c.w.Write(p)
+}

@@ -96,6 +96,15 @@ type Service struct {
 	closing   atomic.Bool
 	inflight  sync.WaitGroup // API requests being handled, snapshots and restores
 	xfers     transfers      // snapshots and restores: stopped by Close
+	// recoveries are faulted streams being rebuilt (apply.go), and
+	// deadLetters the consumers' dead-letter loops (deadletter.go): work
+	// no caller waits for, which Close waits for before it closes the
+	// stores (background.go).
+	recoveries  background
+	deadLetters background
+	// stateWrites are replicas' states being written for a peer
+	// (replica.WriteState), on replication's goroutines.
+	stateWrites background
 
 	flushDelay time.Duration // Options.ConsumerFlushDelay in force
 	quotas     []*Quota
@@ -218,7 +227,14 @@ func (svc *Service) Close() error {
 	svc.inflight.Wait()
 	svc.copiers.wait()
 	svc.relay.wait()
+	// Before the consumers close: a recovery reconciles the consumers'
+	// definitions and may load one.
+	svc.recoveries.stop()
 	svc.closeConsumers()
+	// After the consumers close: their quit ends the loops' waits.
+	svc.deadLetters.stop()
+	// closing makes a state being written stop at its next write.
+	svc.stateWrites.stop()
 	err := errors.Join(svc.file.Close(), svc.mem.Close())
 	svc.releaseQuotas()
 	return err

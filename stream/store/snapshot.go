@@ -17,6 +17,9 @@ func (s *Store) Snapshot() (Reader, func(), error) {
 	if s.Failed() != nil {
 		return Reader{}, nil, fmt.Errorf("store: snapshot: %w", ErrFailed)
 	}
+	if s.db == nil {
+		return Reader{}, nil, fmt.Errorf("store: snapshot: %w", ErrClosed)
+	}
 	snap := s.db.NewSnapshot()
 	return Reader{r: snap, st: s}, func() { _ = snap.Close() }, nil
 }

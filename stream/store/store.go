@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -146,7 +147,7 @@ func (s *Store) Close() error {
 	if s.Failed() != nil {
 		// Pebble's commit pipeline is broken; what reached the log is
 		// replayed at the next start (instance.go).
-		s.retire()
+		s.retireForClose()
 		return s.releaseLock()
 	}
 	var err error
@@ -154,7 +155,7 @@ func (s *Store) Close() error {
 		var stuck bool
 		err, stuck = s.exec(func() error { return s.db.LogData(nil, pebble.Sync) })
 		if stuck || s.Failed() != nil {
-			s.retire()
+			s.retireForClose()
 			return errors.Join(err, s.releaseLock())
 		}
 	}
@@ -164,12 +165,56 @@ func (s *Store) Close() error {
 	e, stuck := s.exec(s.closeManifest)
 	err = errors.Join(err, e)
 	if stuck {
-		s.retire()
+		s.retireForClose()
 		return errors.Join(err, s.releaseLock())
 	}
+	locked := s.lockReaders()
+	db := s.db
+	s.db, s.rd = nil, closedReader{}
+	if locked {
+		s.dbMu.Unlock()
+	}
 	close(s.inst.jobs)
-	return errors.Join(err, s.db.Close(), s.releaseLock())
+	return errors.Join(err, db.Close(), s.releaseLock())
 }
+
+// retireForClose is retire at Close, with the readers shut out.
+func (s *Store) retireForClose() {
+	locked := s.lockReaders()
+	s.retire()
+	s.rd = closedReader{}
+	if locked {
+		s.dbMu.Unlock()
+	}
+}
+
+// lockReaders takes dbMu for writing at Close, so that the database is
+// not closed under a reader: Pebble panics when used after its Close, and
+// goroutines that outlive their owner's shutdown (a bug, but not one
+// that should end the process) get ErrClosed from closedReader instead.
+// As lockForReopen it never queues behind readers (nested reads would
+// deadlock); a reader stuck for good behind a parked Pebble goroutine
+// (fault.go) is given up on after a while, and the store closes anyway.
+func (s *Store) lockReaders() bool {
+	deadline := time.Now().Add(5 * time.Second)
+	for !s.dbMu.TryLock() {
+		if time.Now().After(deadline) {
+			s.log.Warn("closing the stream store while a read is still in progress", "dir", s.opts.Dir)
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return true
+}
+
+// closedReader stands in for the database after Close.
+type closedReader struct{}
+
+func (closedReader) Get([]byte) ([]byte, io.Closer, error) { return nil, nil, ErrClosed }
+func (closedReader) NewIter(*pebble.IterOptions) (*pebble.Iterator, error) {
+	return nil, ErrClosed
+}
+func (closedReader) Close() error { return nil }
 
 // CorruptRecords counts records skipped because they failed to decode.
 func (s *Store) CorruptRecords() uint64 { return s.corrupt.Load() }

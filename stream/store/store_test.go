@@ -208,6 +208,37 @@ func TestClosedStoreRefusesOps(t *testing.T) {
 	}
 }
 
+// TestClosedStoreRefusesReads: a read after Close returns ErrClosed.
+// Pebble panics when used after its Close; a goroutine that outlives its
+// owner's shutdown must not end the process with it.
+func TestClosedStoreRefusesReads(t *testing.T) {
+	s := openMem(t, vfs.NewMem())
+	put(t, s, 1, 1, "a")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := s.Reader()
+	if _, err := r.Msg(1, 1); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Msg after Close: %v", err)
+	}
+	if err := r.Scan(1, 1, func(*Msg) bool { return true }); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Scan after Close: %v", err)
+	}
+	if _, err := r.Consumers(1); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Consumers after Close: %v", err)
+	}
+	if err := r.Metas(func(string, []byte, error) error { return nil }); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Metas after Close: %v", err)
+	}
+	if _, err := r.Applied(1); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Applied after Close: %v", err)
+	}
+	if _, _, err := s.Snapshot(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Snapshot after Close: %v", err)
+	}
+	_ = s.Health()
+}
+
 func TestApplyErrorWritesNothingAndOthersCommit(t *testing.T) {
 	s := openMem(t, vfs.NewMem())
 	defer s.Close()
