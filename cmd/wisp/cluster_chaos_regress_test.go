@@ -254,3 +254,87 @@ func TestChaosClientsConnectWhileEveryServerIsDown(t *testing.T) {
 		return err == nil
 	})
 }
+
+// TestChaosWipedServerMetaCopyCatchesUp (seed 3016, short run): x1's disk
+// is replaced by an empty one while x3 hears none of the others, then x3
+// loses power; x1 can learn a safe term for its meta replica only once
+// x3 is back, that is as the faults end. Its meta replica then knows the
+// leader from the leader's first append, before the entries holding the
+// assignments reach it, and the checker, reading x1's copy at that
+// moment, found no replica assigned. The checker now waits for every
+// server's copy to hold the assignment (chaosCluster.assignment); this
+// test plays the schedule, with x1's links slowed so that the moment
+// lasts, and requires x1's copy, and its replica of the stream, to catch
+// up.
+func TestChaosWipedServerMetaCopyCatchesUp(t *testing.T) {
+	c := startChaosCluster(t, 3)
+	_, js := jsConnect(t, c.urls())
+	waitLong(t, "stream created", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "C0", Subjects: []string{"c0.>"}, Replicas: 3, AllowDirect: true})
+		return err == nil
+	})
+	acked := publishAcked(t, js, "c0", 0, 20)
+	x1, x3 := c.servers[0], c.servers[2]
+	// x3 is deaf: nothing the others send reaches it.
+	c.holdFrom(0, 2)
+	c.holdFrom(1, 2)
+	c.stop(x1, false)
+	x1.fs = chaosDisk(t, x1.dir)
+	x1.damagedAt = time.Now()
+	c.restart(x1)
+	// x1 cannot recover yet: x3 does not hear its questions.
+	time.Sleep(2 * time.Second)
+	if _, known := x1.node.Assignment("C0"); known {
+		t.Fatal("x1 knows the assignments without having recovered its meta replica")
+	}
+	c.isolate(2, true)
+	c.stop(x3, true)
+	c.healLinks()
+	for j := range c.servers {
+		if j != 0 {
+			c.links[0][j].SetDelay(150 * time.Millisecond)
+			c.links[j][0].SetDelay(150 * time.Millisecond)
+		}
+	}
+	c.restart(x3)
+	waitLong(t, "one meta leader", func() bool {
+		leader := ""
+		for _, s := range c.servers {
+			l := s.node.MetaLeader()
+			if l == "" || (leader != "" && l != leader) {
+				return false
+			}
+			leader = l
+		}
+		return true
+	})
+	_, knew := x1.node.Assignment("C0")
+	t.Logf("x1 knew C0's assignment when every server first named the same meta leader: %v", knew)
+	holders, ok := c.assignment("C0")
+	if !ok || len(holders) != 3 {
+		t.Fatalf("C0's assignment on every server: %v %v", holders, ok)
+	}
+	c.healLinks()
+	waitLong(t, "x1 recovered and holds every message", func() bool {
+		if len(x1.node.Recovering()) > 0 {
+			return false
+		}
+		for _, st := range x1.layers.global().Stats().Streams {
+			if st.Name == "C0" && st.LastSeq == uint64(len(acked)) {
+				return true
+			}
+		}
+		return false
+	})
+	msgs, err := replicaMessages(fmt.Sprintf("nats://127.0.0.1:%d", x1.port), "C0", uint64(len(acked)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, seq := range acked {
+		if msgs[seq] != fmt.Sprint(i) {
+			t.Fatalf("x1's C0 holds %q at %d, acknowledged for %d", msgs[seq], seq, i)
+		}
+	}
+}
