@@ -34,6 +34,7 @@ func chaosStreams(n int) []jetstream.StreamConfig {
 func runStreamChaos(t *testing.T, n int, seed uint64, faultTime time.Duration) {
 	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
 	extra := rand.New(rand.NewPCG(seed^0x0e1a, seed))
+	down := rand.New(rand.NewPCG(seed^0xd0e5, seed)) // cluster_chaos_overlap_test.go
 	c := startChaosCluster(t, n)
 	book := newChaosBook()
 	fail := func() {
@@ -92,7 +93,7 @@ func runStreamChaos(t *testing.T, n int, seed uint64, faultTime time.Duration) {
 
 	end := time.Now().Add(faultTime)
 	for i := 0; i < 500 && time.Now().Before(end); i++ {
-		c.fault(rng, extra, js, streams)
+		c.fault(rng, extra, down, js, streams)
 		time.Sleep(time.Duration(200+rng.IntN(800)) * time.Millisecond)
 	}
 	close(stopPub)
@@ -141,8 +142,9 @@ func runStreamChaos(t *testing.T, n int, seed uint64, faultTime time.Duration) {
 }
 
 // fault injects one fault chosen by rng, holds it a while, and undoes it.
-// extra draws the overlapping faults (cluster_chaos_overlap_test.go).
-func (c *chaosCluster) fault(rng, extra *rand.Rand, js jetstream.JetStream, streams []jetstream.StreamConfig) {
+// extra draws the overlapping link faults, down the overlapping process
+// faults (cluster_chaos_overlap_test.go).
+func (c *chaosCluster) fault(rng, extra, down *rand.Rand, js jetstream.JetStream, streams []jetstream.StreamConfig) {
 	c.clearCaughtUp(streams)
 	n := len(c.servers)
 	hold := time.Duration(300+rng.IntN(2700)) * time.Millisecond
@@ -154,7 +156,10 @@ func (c *chaosCluster) fault(rng, extra *rand.Rand, js jetstream.JetStream, stre
 		damaged = damaged || !s.damagedAt.IsZero()
 	}
 	k := rng.IntN(20)
-	undo, start := c.overlay(extra), time.Now()
+	// The servers go down first: a power loss heals the links of the
+	// server it stops once it is down, which would undo a link overlay.
+	undoDown := c.downOverlay(down)
+	undo, start := both(c.overlay(extra), undoDown), time.Now()
 	defer endOverlay(undo, start, hold)
 	switch {
 	case k < 3: // the stream's leader crashes
