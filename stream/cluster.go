@@ -23,6 +23,10 @@ type Cluster interface {
 	Self() string
 	// MetaLeader names the meta group's leader, "" while none is known.
 	MetaLeader() string
+	// MetaRecovering reports whether this server's copy of the meta group
+	// is recovering state it lost (a wiped or damaged disk): until it has
+	// caught up it may not know every stream yet.
+	MetaRecovering() bool
 	// PlaceStream places a new stream on replicas servers and records
 	// the assignment (meta leader only: *consensus.NotLeaderError
 	// elsewhere; ErrNoPeers when the cluster has too few servers).

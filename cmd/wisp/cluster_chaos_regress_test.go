@@ -265,7 +265,9 @@ func TestChaosClientsConnectWhileEveryServerIsDown(t *testing.T) {
 // server's copy to hold the assignment (chaosCluster.assignment); this
 // test plays the schedule, with x1's links slowed so that the moment
 // lasts, and requires x1's copy, and its replica of the stream, to catch
-// up.
+// up. A client of x1 asking about the stream at that moment was told it
+// did not exist: x1 now sends such a request to the meta leader while
+// its meta copy recovers.
 func TestChaosWipedServerMetaCopyCatchesUp(t *testing.T) {
 	c := startChaosCluster(t, 3)
 	_, js := jsConnect(t, c.urls())
@@ -299,6 +301,7 @@ func TestChaosWipedServerMetaCopyCatchesUp(t *testing.T) {
 		}
 	}
 	c.restart(x3)
+	_, x1js := jsConnect(t, fmt.Sprintf("nats://127.0.0.1:%d", x1.port))
 	waitLong(t, "one meta leader", func() bool {
 		leader := ""
 		for _, s := range c.servers {
@@ -312,6 +315,17 @@ func TestChaosWipedServerMetaCopyCatchesUp(t *testing.T) {
 	})
 	_, knew := x1.node.Assignment("C0")
 	t.Logf("x1 knew C0's assignment when every server first named the same meta leader: %v", knew)
+	if !knew {
+		// A client of x1 asking about the stream meanwhile is answered by
+		// the meta leader, not told by x1's empty copy that there is no
+		// such stream.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := x1js.Stream(ctx, "C0")
+		cancel()
+		if err != nil {
+			t.Fatalf("C0's info asked of x1 while its meta copy catches up: %v (x1 recovering %v)", err, x1.node.Recovering())
+		}
+	}
 	holders, ok := c.assignment("C0")
 	if !ok || len(holders) != 3 {
 		t.Fatalf("C0's assignment on every server: %v %v", holders, ok)
