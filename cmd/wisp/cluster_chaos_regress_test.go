@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -350,5 +351,62 @@ func TestChaosWipedServerMetaCopyCatchesUp(t *testing.T) {
 		if msgs[seq] != fmt.Sprint(i) {
 			t.Fatalf("x1's C0 holds %q at %d, acknowledged for %d", msgs[seq], seq, i)
 		}
+	}
+}
+
+// TestChaosTwoOfThreeDown: two process faults at once on three servers
+// (the overlapping faults of cluster_chaos_overlap_test.go, played here
+// without chance): one server crashes and another loses power while
+// both are down, so the R3 stream has no majority. A publish must then
+// not be acknowledged; once both are back, every acknowledged publish is
+// on every replica and publishing works again, the ones that failed
+// included (same message ids).
+func TestChaosTwoOfThreeDown(t *testing.T) {
+	c := startChaosCluster(t, 3)
+	_, js := jsConnect(t, c.urls())
+	waitLong(t, "stream created", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "C0", Subjects: []string{"c0.>"}, Replicas: 3, AllowDirect: true})
+		return err == nil
+	})
+	book := newChaosBook()
+	publish := func(js jetstream.JetStream, id string) error {
+		book.sent("C0", id)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		a, err := js.Publish(ctx, "c0."+id, []byte(id), jetstream.WithMsgID(id), jetstream.WithExpectStream("C0"))
+		if err == nil {
+			book.ack("C0", id, a.Sequence)
+		}
+		return err
+	}
+	for i := range 20 {
+		id := fmt.Sprintf("before-%d", i)
+		waitLong(t, "publish "+id, func() bool { return publish(js, id) == nil })
+	}
+	x1, x2, x3 := c.servers[0], c.servers[1], c.servers[2]
+	c.stop(x2, false)
+	c.stop(x3, true)
+	_, x1js := jsConnect(t, fmt.Sprintf("nats://127.0.0.1:%d", x1.port))
+	for i := range 5 {
+		id := fmt.Sprintf("down-%d", i)
+		if err := publish(x1js, id); err == nil {
+			t.Fatalf("publish %s acknowledged with two of three servers down", id)
+		}
+	}
+	c.restart(x3)
+	c.restart(x2)
+	for i := range 5 {
+		id := fmt.Sprintf("down-%d", i)
+		waitLong(t, "publish "+id+" once the servers are back", func() bool { return publish(js, id) == nil })
+	}
+	for i := range 5 {
+		id := fmt.Sprintf("after-%d", i)
+		waitLong(t, "publish "+id, func() bool { return publish(js, id) == nil })
+	}
+	c.checkStream("C0", book)
+	if bad := book.violations(); len(bad) > 0 {
+		t.Fatalf("%s", strings.Join(bad, "\n"))
 	}
 }
