@@ -80,6 +80,10 @@ type chaosNode struct {
 	host *Host
 	sms  map[uint64]*logSM
 	up   bool
+	// recovering: some replica of the node was recovering lost state
+	// when it last stopped; a node kept down (chaos_overlap_test.go)
+	// still counts as damaged then.
+	recovering bool
 }
 
 // newDisk returns an empty crash-simulating filesystem whose database
@@ -110,6 +114,9 @@ type cluster struct {
 	mu    sync.Mutex
 	nodes []*chaosNode
 	log   []string
+	// downUntil: nodes kept down by an overlapping process fault, and
+	// when each comes back (chaos_overlap_test.go).
+	downUntil map[uint64]time.Time
 }
 
 func newCluster(t testing.TB, n int, seed uint64) *cluster {
@@ -186,6 +193,12 @@ func (c *cluster) stop(nd *chaosNode, powerLoss bool) {
 	if !nd.up {
 		return
 	}
+	nd.recovering = false
+	for _, g := range chaosGroups {
+		if st, ok := nd.host.Status(g); !ok || st.Recovering {
+			nd.recovering = true
+		}
+	}
 	c.net.Detach(nd.id)
 	nd.host.Resume()
 	nd.host.Stop()
@@ -215,11 +228,14 @@ func (c *cluster) note(format string, args ...any) {
 }
 
 // damaged counts nodes whose raft state is not whole: recovering, or
-// about to be.
+// about to be, or down since they were.
 func (c *cluster) damaged() int {
 	n := 0
 	for _, nd := range c.nodes {
 		if !nd.up {
+			if nd.recovering {
+				n++
+			}
 			continue
 		}
 		for _, g := range chaosGroups {
@@ -275,6 +291,7 @@ func (c *cluster) restart(nd *chaosNode) {
 // runChaos runs one seeded scenario for d, then heals and checks.
 func runChaos(t *testing.T, n int, seed uint64, d time.Duration) {
 	rng := rand.New(rand.NewPCG(seed, uint64(n)))
+	down := rand.New(rand.NewPCG(seed^0xd0e5, uint64(n))) // chaos_overlap_test.go
 	c := newCluster(t, n, seed)
 	defer func() {
 		c.mu.Lock()
@@ -305,6 +322,7 @@ func runChaos(t *testing.T, n int, seed uint64, d time.Duration) {
 		go func() { defer wg.Done(); c.client(ctx, &next, &acked, crng) }()
 	}
 	for ctx.Err() == nil {
+		c.overlapDown(down)
 		c.fault(rng)
 		select {
 		case <-ctx.Done():
@@ -318,6 +336,7 @@ func runChaos(t *testing.T, n int, seed uint64, d time.Duration) {
 	c.note("final heal")
 	c.net.Heal()
 	c.net.SetFaults(Faults{})
+	c.restartDue(true)
 	for _, nd := range c.nodes {
 		if nd.up {
 			nd.host.Resume()
@@ -376,7 +395,7 @@ func (c *cluster) settle(g uint64, fail func(string, ...any)) {
 func (c *cluster) faultKinds() map[string]int {
 	kinds := map[string]int{}
 	for _, l := range c.log {
-		for _, k := range []string{"inside Ready", "crash", "power loss of node", "power loss of all", "partition", "bridge", "one-way", "heal", "pause", "clock", "bit flip", "truncated", "disk replaced", "WAL"} {
+		for _, k := range []string{"kept down", "inside Ready", "crash", "power loss of node", "power loss of all", "partition", "bridge", "one-way", "heal", "pause", "clock", "bit flip", "truncated", "disk replaced", "WAL"} {
 			if strings.Contains(l, k) {
 				kinds[k]++
 				break

@@ -35,3 +35,12 @@ func (n *Node) Recovering() []string {
 	slices.Sort(streams)
 	return append(out, streams...)
 }
+
+// MetaRecovering reports whether this server's meta replica is recovering
+// lost state: it may follow a leader while the entries holding the
+// assignments have not reached it yet, so a stream it does not know may
+// exist (stream/cluster_api.go sends requests about one to the leader).
+func (n *Node) MetaRecovering() bool {
+	st, ok := n.host.Status(MetaGroup)
+	return ok && st.Recovering
+}

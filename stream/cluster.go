@@ -27,6 +27,10 @@ type Cluster interface {
 	// layer's account (true while unknown): a create or delete is then
 	// sent on to it, and else placed from the server asked.
 	MetaLeaderHasAccount() bool
+	// MetaRecovering reports whether this server's copy of the meta group
+	// is recovering state it lost (a wiped or damaged disk): until it has
+	// caught up it may not know every stream yet.
+	MetaRecovering() bool
 	// PlaceStream places a new stream on replicas servers and records
 	// the assignment, from any server (ErrNoPeers when the cluster has
 	// too few servers, ErrNoPeersAccount when too few of them have the

@@ -141,6 +141,15 @@ func (svc *Service) routeCluster(cl Cluster, subject string, reply, data []byte,
 	if name == "" {
 		return false
 	}
+	if svc.unknownWhileRecovering(cl, rest, name) {
+		// This server's copy of the meta group lost its state and has not
+		// caught up: the stream may exist without its knowing (a wiped
+		// server that follows the leader before the assignments reached
+		// it). The leader, whose copy is whole, answers, rather than this
+		// server saying the stream is not found.
+		leader := cl.MetaLeader()
+		return leader != cl.Self() && svc.forward(leader, subject, reply, data, hops)
+	}
 	if meta {
 		if strings.HasPrefix(rest, "STREAM.CREATE.") && !wantsReplicas(data) {
 			if holder, r1 := cl.LocalAssignment(name); r1 {
@@ -189,6 +198,23 @@ func (svc *Service) routeCluster(cl Cluster, subject string, reply, data []byte,
 		}
 	}
 	return false
+}
+
+// unknownWhileRecovering reports whether a request about stream name
+// (rest is its subject after the API prefix) names a stream this server's
+// meta copy does not know while that copy recovers lost state. A create
+// is not: it goes through the meta log, which refuses a name in use.
+func (svc *Service) unknownWhileRecovering(cl Cluster, rest, name string) bool {
+	if strings.HasPrefix(rest, "STREAM.CREATE.") || !cl.MetaRecovering() {
+		return false
+	}
+	if _, ok := cl.Assignment(name); ok {
+		return false
+	}
+	if _, ok := cl.LocalAssignment(name); ok {
+		return false
+	}
+	return svc.lookup(name) == nil
 }
 
 // wantsReplicas reports whether a stream create request asks for more

@@ -7,13 +7,17 @@ import (
 
 // Faults laid over the scheduler's: one-way partitions and a second
 // server cut off, holding while the scheduler's own fault runs, so that
-// two faults overlap. They are drawn from a random stream of their own
-// (seeded from the run's seed), so a seed's scheduled faults stay the ones
-// it always had, with these on top. They only hold or cut links: they
-// destroy no data, so the promise that damage stays within a minority is
-// untouched (cluster_chaos_run_test.go keeps damage to one server at a
-// time); a group may lose its majority for the while, which the checker
-// allows, since it checks after healing.
+// two faults overlap; and, from a stream of their own, servers that
+// crash or lose power and stay down as long (downOverlay), so that two
+// process faults overlap. Each kind is drawn from a random stream of its
+// own (seeded from the run's seed), so a seed's scheduled faults stay the
+// ones it always had, with these on top. They destroy no data (a power
+// loss drops only what was not fsynced), so the promise that damage stays
+// within a minority is untouched (cluster_chaos_run_test.go keeps damage
+// to one server at a time); a group may lose its majority for the while
+// (two of three servers down), which the checker allows, since it checks
+// after healing: publishes then fail, and nothing acknowledged may be
+// lost.
 
 // overlay starts, one time in four, a link fault chosen by rng, and
 // returns what undoes it (nil when none was started).
@@ -52,6 +56,49 @@ func (c *chaosCluster) overlay(rng *rand.Rand) func() {
 	}
 }
 
+// downOverlay takes down, one time in five, a server (crashed, or its
+// power cut), and on five servers one time in three two of them, and
+// returns what restarts them (nil when none went down). A server the
+// scheduled fault restarts meanwhile stays up.
+func (c *chaosCluster) downOverlay(rng *rand.Rand) func() {
+	if rng.IntN(5) != 0 {
+		return nil
+	}
+	n := len(c.servers)
+	count := 1
+	if n >= 5 && rng.IntN(3) == 0 {
+		count = 2
+	}
+	var down []*chaosServer
+	for _, i := range rng.Perm(n)[:count] {
+		s := c.servers[i]
+		powerLoss := rng.IntN(2) == 0
+		if !s.running {
+			continue
+		}
+		if powerLoss {
+			c.note("overlapping: power loss of %s", s.name)
+			c.count("overlapping power loss")
+		} else {
+			c.note("overlapping: crash of %s", s.name)
+			c.count("overlapping crash")
+		}
+		c.stop(s, powerLoss)
+		down = append(down, s)
+	}
+	if len(down) == 0 {
+		return nil
+	}
+	return func() {
+		for _, s := range down {
+			if !s.running {
+				c.note("overlapping: %s back up", s.name)
+				c.restart(s)
+			}
+		}
+	}
+}
+
 // holdFrom holds what server i sends to server j (to every other server
 // when j < 0), whichever of them dialled the route, while i still hears
 // them.
@@ -63,6 +110,17 @@ func (c *chaosCluster) holdFrom(i, j int) {
 		c.links[i][k].SetHeld(true, false) // i dialled: what it sends out
 		c.links[k][i].SetHeld(false, true) // k dialled: what comes back from i
 	}
+}
+
+// both undoes a and b (either may be nil); nil when both are.
+func both(a, b func()) func() {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	return func() { a(); b() }
 }
 
 // endOverlay undoes an overlay (when undo is not nil) once it has held

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -253,4 +254,159 @@ func TestChaosClientsConnectWhileEveryServerIsDown(t *testing.T) {
 		_, err := cjs.Publish(ctx, "c0.x", []byte("x"), jetstream.WithMsgID("x"))
 		return err == nil
 	})
+}
+
+// TestChaosWipedServerMetaCopyCatchesUp (seed 3016, short run): x1's disk
+// is replaced by an empty one while x3 hears none of the others, then x3
+// loses power; x1 can learn a safe term for its meta replica only once
+// x3 is back, that is as the faults end. Its meta replica then knows the
+// leader from the leader's first append, before the entries holding the
+// assignments reach it, and the checker, reading x1's copy at that
+// moment, found no replica assigned. The checker now waits for every
+// server's copy to hold the assignment (chaosCluster.assignment); this
+// test plays the schedule, with x1's links slowed so that the moment
+// lasts, and requires x1's copy, and its replica of the stream, to catch
+// up. A client of x1 asking about the stream at that moment was told it
+// did not exist: x1 now sends such a request to the meta leader while
+// its meta copy recovers.
+func TestChaosWipedServerMetaCopyCatchesUp(t *testing.T) {
+	c := startChaosCluster(t, 3)
+	_, js := jsConnect(t, c.urls())
+	waitLong(t, "stream created", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "C0", Subjects: []string{"c0.>"}, Replicas: 3, AllowDirect: true})
+		return err == nil
+	})
+	acked := publishAcked(t, js, "c0", 0, 20)
+	x1, x3 := c.servers[0], c.servers[2]
+	// x3 is deaf: nothing the others send reaches it.
+	c.holdFrom(0, 2)
+	c.holdFrom(1, 2)
+	c.stop(x1, false)
+	x1.fs = chaosDisk(t, x1.dir)
+	x1.damagedAt = time.Now()
+	c.restart(x1)
+	// x1 cannot recover yet: x3 does not hear its questions.
+	time.Sleep(2 * time.Second)
+	if _, known := x1.node.Assignment("C0"); known {
+		t.Fatal("x1 knows the assignments without having recovered its meta replica")
+	}
+	c.isolate(2, true)
+	c.stop(x3, true)
+	c.healLinks()
+	for j := range c.servers {
+		if j != 0 {
+			c.links[0][j].SetDelay(150 * time.Millisecond)
+			c.links[j][0].SetDelay(150 * time.Millisecond)
+		}
+	}
+	c.restart(x3)
+	_, x1js := jsConnect(t, fmt.Sprintf("nats://127.0.0.1:%d", x1.port))
+	waitLong(t, "one meta leader", func() bool {
+		leader := ""
+		for _, s := range c.servers {
+			l := s.node.MetaLeader()
+			if l == "" || (leader != "" && l != leader) {
+				return false
+			}
+			leader = l
+		}
+		return true
+	})
+	_, knew := x1.node.Assignment("C0")
+	t.Logf("x1 knew C0's assignment when every server first named the same meta leader: %v", knew)
+	if !knew {
+		// A client of x1 asking about the stream meanwhile is answered by
+		// the meta leader, not told by x1's empty copy that there is no
+		// such stream.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := x1js.Stream(ctx, "C0")
+		cancel()
+		if err != nil {
+			t.Fatalf("C0's info asked of x1 while its meta copy catches up: %v (x1 recovering %v)", err, x1.node.Recovering())
+		}
+	}
+	holders, ok := c.assignment("C0")
+	if !ok || len(holders) != 3 {
+		t.Fatalf("C0's assignment on every server: %v %v", holders, ok)
+	}
+	c.healLinks()
+	waitLong(t, "x1 recovered and holds every message", func() bool {
+		if len(x1.node.Recovering()) > 0 {
+			return false
+		}
+		for _, st := range x1.layers.global().Stats().Streams {
+			if st.Name == "C0" && st.LastSeq == uint64(len(acked)) {
+				return true
+			}
+		}
+		return false
+	})
+	msgs, err := replicaMessages(fmt.Sprintf("nats://127.0.0.1:%d", x1.port), "C0", uint64(len(acked)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, seq := range acked {
+		if msgs[seq] != fmt.Sprint(i) {
+			t.Fatalf("x1's C0 holds %q at %d, acknowledged for %d", msgs[seq], seq, i)
+		}
+	}
+}
+
+// TestChaosTwoOfThreeDown: two process faults at once on three servers
+// (the overlapping faults of cluster_chaos_overlap_test.go, played here
+// without chance): one server crashes and another loses power while
+// both are down, so the R3 stream has no majority. A publish must then
+// not be acknowledged; once both are back, every acknowledged publish is
+// on every replica and publishing works again, the ones that failed
+// included (same message ids).
+func TestChaosTwoOfThreeDown(t *testing.T) {
+	c := startChaosCluster(t, 3)
+	_, js := jsConnect(t, c.urls())
+	waitLong(t, "stream created", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "C0", Subjects: []string{"c0.>"}, Replicas: 3, AllowDirect: true})
+		return err == nil
+	})
+	book := newChaosBook()
+	publish := func(js jetstream.JetStream, id string) error {
+		book.sent("C0", id)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		a, err := js.Publish(ctx, "c0."+id, []byte(id), jetstream.WithMsgID(id), jetstream.WithExpectStream("C0"))
+		if err == nil {
+			book.ack("C0", id, a.Sequence)
+		}
+		return err
+	}
+	for i := range 20 {
+		id := fmt.Sprintf("before-%d", i)
+		waitLong(t, "publish "+id, func() bool { return publish(js, id) == nil })
+	}
+	x1, x2, x3 := c.servers[0], c.servers[1], c.servers[2]
+	c.stop(x2, false)
+	c.stop(x3, true)
+	_, x1js := jsConnect(t, fmt.Sprintf("nats://127.0.0.1:%d", x1.port))
+	for i := range 5 {
+		id := fmt.Sprintf("down-%d", i)
+		if err := publish(x1js, id); err == nil {
+			t.Fatalf("publish %s acknowledged with two of three servers down", id)
+		}
+	}
+	c.restart(x3)
+	c.restart(x2)
+	for i := range 5 {
+		id := fmt.Sprintf("down-%d", i)
+		waitLong(t, "publish "+id+" once the servers are back", func() bool { return publish(js, id) == nil })
+	}
+	for i := range 5 {
+		id := fmt.Sprintf("after-%d", i)
+		waitLong(t, "publish "+id, func() bool { return publish(js, id) == nil })
+	}
+	c.checkStream("C0", book)
+	if bad := book.violations(); len(bad) > 0 {
+		t.Fatalf("%s", strings.Join(bad, "\n"))
+	}
 }

@@ -34,20 +34,32 @@ func chaosStreams(n int) []jetstream.StreamConfig {
 func runStreamChaos(t *testing.T, n int, seed uint64, faultTime time.Duration) {
 	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
 	extra := rand.New(rand.NewPCG(seed^0x0e1a, seed))
+	down := rand.New(rand.NewPCG(seed^0xd0e5, seed)) // cluster_chaos_overlap_test.go
 	c := startChaosCluster(t, n)
 	book := newChaosBook()
+	// How to replay this run: its seed, and its time of faults when it
+	// is not the 40 s a replay takes by default (a short run's 12 s, the
+	// last of a long run's). A seed's schedule of faults goes on for as
+	// long as the faults last, so a replay of another length ends in
+	// another state: seed 3016's short run failed, and its 40 s replays
+	// passed.
+	replay := fmt.Sprintf("CHAOS_SEED=%d", seed)
+	if faultTime != 40*time.Second {
+		replay = fmt.Sprintf("CHAOS_SEED=%d CHAOS_FAULT_TIME=%v", seed, faultTime)
+	}
+	replay += " go test -race -run '^TestStreamChaosShort$' ./cmd/wisp"
 	fail := func() {
 		t.Helper()
 		bad := book.violations()
 		if len(bad) == 0 {
 			if t.Failed() { // a wait that timed out: what led to it
 				c.mu.Lock()
-				t.Logf("seed %d (replay: CHAOS_SEED=%d) events:\n  %s", seed, seed, strings.Join(c.events, "\n  "))
+				t.Logf("seed %d (replay: %s) events:\n  %s", seed, replay, strings.Join(c.events, "\n  "))
 				c.mu.Unlock()
 			}
 			return
 		}
-		t.Errorf("STREAM CHAOS FAILURE seed=%d servers=%d (replay: CHAOS_SEED=%d):\n  %s", seed, n, seed, strings.Join(bad, "\n  "))
+		t.Errorf("STREAM CHAOS FAILURE seed=%d servers=%d (replay: %s):\n  %s", seed, n, replay, strings.Join(bad, "\n  "))
 		c.mu.Lock()
 		t.Logf("events:\n  %s", strings.Join(c.events, "\n  "))
 		c.mu.Unlock()
@@ -92,7 +104,7 @@ func runStreamChaos(t *testing.T, n int, seed uint64, faultTime time.Duration) {
 
 	end := time.Now().Add(faultTime)
 	for i := 0; i < 500 && time.Now().Before(end); i++ {
-		c.fault(rng, extra, js, streams)
+		c.fault(rng, extra, down, js, streams)
 		time.Sleep(time.Duration(200+rng.IntN(800)) * time.Millisecond)
 	}
 	close(stopPub)
@@ -141,8 +153,9 @@ func runStreamChaos(t *testing.T, n int, seed uint64, faultTime time.Duration) {
 }
 
 // fault injects one fault chosen by rng, holds it a while, and undoes it.
-// extra draws the overlapping faults (cluster_chaos_overlap_test.go).
-func (c *chaosCluster) fault(rng, extra *rand.Rand, js jetstream.JetStream, streams []jetstream.StreamConfig) {
+// extra draws the overlapping link faults, down the overlapping process
+// faults (cluster_chaos_overlap_test.go).
+func (c *chaosCluster) fault(rng, extra, down *rand.Rand, js jetstream.JetStream, streams []jetstream.StreamConfig) {
 	c.clearCaughtUp(streams)
 	n := len(c.servers)
 	hold := time.Duration(300+rng.IntN(2700)) * time.Millisecond
@@ -154,7 +167,10 @@ func (c *chaosCluster) fault(rng, extra *rand.Rand, js jetstream.JetStream, stre
 		damaged = damaged || !s.damagedAt.IsZero()
 	}
 	k := rng.IntN(20)
-	undo, start := c.overlay(extra), time.Now()
+	// The servers go down first: a power loss heals the links of the
+	// server it stops once it is down, which would undo a link overlay.
+	undoDown := c.downOverlay(down)
+	undo, start := both(c.overlay(extra), undoDown), time.Now()
 	defer endOverlay(undo, start, hold)
 	switch {
 	case k < 3: // the stream's leader crashes
@@ -354,7 +370,17 @@ func TestStreamChaosShort(t *testing.T) {
 		t.Skip("the long run (TestStreamChaosLong) is on")
 	}
 	if seed, ok := chaosEnv(t); ok {
-		runStreamChaos(t, 3+2*int(seed%2), seed, 40*time.Second) // as long as a long run's
+		// As long as a long run's, or as long as the run to replay had
+		// (runStreamChaos names it in a failure).
+		faultTime := 40 * time.Second
+		if v := os.Getenv("CHAOS_FAULT_TIME"); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				t.Fatalf("CHAOS_FAULT_TIME: %v", err)
+			}
+			faultTime = d
+		}
+		runStreamChaos(t, 3+2*int(seed%2), seed, faultTime)
 		return
 	}
 	for _, seed := range []uint64{3016, 5015} { // even: three servers, odd: five
@@ -386,7 +412,7 @@ func TestStreamChaosLong(t *testing.T) {
 			runStreamChaos(t, n, s, min(40*time.Second, max(5*time.Second, time.Until(end))))
 		})
 		if !ok {
-			t.Fatalf("failed: replay with CHAOS_SEED=%d (servers=%d)", s, n)
+			t.Fatalf("failed: seed %d (servers=%d); its failure above names how to replay it", s, n)
 		}
 	}
 }
