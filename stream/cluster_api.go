@@ -236,6 +236,12 @@ func (svc *Service) handleCluster(cl Cluster, rest string, reply []byte, body []
 	if resp, ok := svc.unreachableR1(cl, rest, reply, body, hops); ok {
 		return resp, true
 	}
+	if name, _ := apiStreamName(rest); name != "" && svc.unknownWhileRecovering(cl, rest, name) {
+		// routeCluster had no meta leader to send it to: until this
+		// server's copy has caught up it cannot tell whether the stream
+		// exists, and saying "not found" could be wrong.
+		return errResponse(responseType(rest), apiErr(errClusterNotAvail)), true
+	}
 	if hops == 0 && !strings.HasPrefix(rest, "STREAM.CREATE.") {
 		// A stream with one replica on another server: that server answers.
 		if name, _ := apiStreamName(rest); name != "" {

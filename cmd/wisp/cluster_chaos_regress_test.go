@@ -292,6 +292,18 @@ func TestChaosWipedServerMetaCopyCatchesUp(t *testing.T) {
 	if _, known := x1.node.Assignment("C0"); known {
 		t.Fatal("x1 knows the assignments without having recovered its meta replica")
 	}
+	// Asked meanwhile, x1 cannot know whether C0 exists: it answers that
+	// JetStream is unavailable (or sends the request to a meta leader it
+	// knows), never that the stream is not found.
+	_, x1early := jsConnect(t, fmt.Sprintf("nats://127.0.0.1:%d", x1.port))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	_, err := x1early.Stream(ctx, "C0")
+	cancel()
+	t.Logf("C0's info asked of x1 before its meta copy could recover: %v", err)
+	var apiErr *jetstream.APIError
+	if err != nil && (!errors.As(err, &apiErr) || apiErr.ErrorCode != 10008) {
+		t.Fatalf("C0's info asked of x1 before its meta copy could recover: %v, want it or 503/10008", err)
+	}
 	c.isolate(2, true)
 	c.stop(x3, true)
 	c.healLinks()
