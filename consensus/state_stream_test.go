@@ -66,6 +66,9 @@ type stateNet struct {
 	beforeWrite func()
 	// ahead counts states written at an index past their snapshot's.
 	ahead int
+	// tamper, if set, may alter each snapshot message with its state
+	// before it is delivered (a faulty or hostile peer).
+	tamper func(m *Message)
 }
 
 type stateTransport struct {
@@ -127,8 +130,13 @@ func (s *stateNet) sendSnap(from, to uint64, m Message) {
 		if index > msg.GetSnapshot().GetMetadata().GetIndex() {
 			s.ahead++
 		}
+		tamper := s.tamper
 		s.mu.Unlock()
-		dst.Receive(Batch{From: from, To: to, Messages: []Message{{Group: m.Group, Raft: msg, State: &SnapshotState{Path: f.Name(), Index: index}}}})
+		out := Message{Group: m.Group, Raft: msg, State: &SnapshotState{Path: f.Name(), Index: index}}
+		if tamper != nil {
+			tamper(&out)
+		}
+		dst.Receive(Batch{From: from, To: to, Messages: []Message{out}})
 	}()
 }
 
