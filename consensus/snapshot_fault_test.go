@@ -13,9 +13,11 @@ import (
 // as the meta group is) on three hosts, cuts host 3 off while group 5's
 // log is compacted, and lets bad(m) spoil the first snapshots sent to it.
 // Host 3 must keep group 1 going throughout, and group 5 must catch up
-// once a good snapshot arrives.
-func badSnapshotCase(t *testing.T, spoil int, bad func(m *Message)) {
+// once a good snapshot arrives, or, with brokenSM (its state machine
+// cannot even be emptied), halt there alone.
+func badSnapshotCase(t *testing.T, spoil int, brokenSM bool, bad func(m *Message)) {
 	s, hosts, sms, _ := streamHosts(t, 3, 0)
+	sms[2].refuseReset.Store(brokenSM)
 	metas := make([]*memSM, len(hosts))
 	for i, h := range hosts {
 		metas[i] = &memSM{}
@@ -45,6 +47,17 @@ func badSnapshotCase(t *testing.T, spoil int, bad func(m *Message)) {
 	waitFor(t, "host 3 to apply group 1's entries", func() bool {
 		return len(metas[2].items()) == 5 && slices.Equal(metas[2].items(), metas[0].items())
 	})
+	if brokenSM {
+		waitFor(t, "host 3's group 5 to halt", func() bool {
+			st, ok := hosts[2].Status(5)
+			return ok && st.Halted != nil
+		})
+		if hg := hosts[2].HaltedGroups(); len(hg) != 1 || hg[0].Group != 5 {
+			t.Fatalf("halted groups %v, want group 5 only", hg)
+		}
+		proposeUntil(t, hosts, 5, "after")
+		return
+	}
 	// And group 5 recovers from its peers once a good snapshot comes.
 	waitFor(t, "host 3 to hold every entry of group 5", func() bool {
 		return len(sms[0].items()) == 45 && slices.Equal(sms[2].items(), sms[0].items())
@@ -70,7 +83,7 @@ func badSnapshotCase(t *testing.T, spoil int, bad func(m *Message)) {
 // them; the leader sends them again.
 func TestSnapshotWithoutItsStateFaultsOnlyItsGroup(t *testing.T) {
 	n := 0
-	badSnapshotCase(t, 2, func(m *Message) {
+	badSnapshotCase(t, 2, false, func(m *Message) {
 		n++
 		if n == 1 {
 			m.State.Index = m.Raft.GetSnapshot().GetMetadata().GetIndex() - 1
@@ -84,7 +97,16 @@ func TestSnapshotWithoutItsStateFaultsOnlyItsGroup(t *testing.T) {
 // TestSnapshotInstallFailureFaultsOnlyItsGroup: a snapshot raft took whose
 // state cannot be read restarts the group in recovery, and it recovers.
 func TestSnapshotInstallFailureFaultsOnlyItsGroup(t *testing.T) {
-	badSnapshotCase(t, 1, func(m *Message) {
+	badSnapshotCase(t, 1, false, func(m *Message) {
+		_ = os.Remove(m.State.Path)
+	})
+}
+
+// TestSnapshotInstallFailureHaltsOnlyItsGroup: when the state machine
+// cannot even be emptied after a failed install, the group halts on that
+// host alone; the rest of the host, and the group on its peers, go on.
+func TestSnapshotInstallFailureHaltsOnlyItsGroup(t *testing.T) {
+	badSnapshotCase(t, 1, true, func(m *Message) {
 		_ = os.Remove(m.State.Path)
 	})
 }

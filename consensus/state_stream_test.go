@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,12 +19,18 @@ import (
 
 // streamSM is a memSM whose state is streamed (StateStreamer): its
 // snapshots hold a descriptor only.
-type streamSM struct{ memSM }
+type streamSM struct {
+	memSM
+	refuseReset atomic.Bool // Restore(nil, 0) fails: the state machine is broken
+}
 
 func (m *streamSM) Snapshot() ([]byte, error) { return []byte("descriptor"), nil }
 func (m *streamSM) Restore(data []byte, index uint64) error {
 	if len(data) != 0 {
 		return errors.New("a streamed snapshot holds no state")
+	}
+	if index == 0 && m.refuseReset.Load() {
+		return errors.New("state machine cannot be emptied")
 	}
 	return m.memSM.Restore(nil, index)
 }
