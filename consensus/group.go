@@ -50,7 +50,10 @@ type group struct {
 	// staged is a peer's state received beside a snapshot message, until
 	// raft applies that snapshot (state_stream.go).
 	staged *SnapshotState
-	halted error // a raft panic stopped the group here (halt.go)
+	// snapFrom is the peer whose snapshot message was stepped last, named
+	// when its install fails (state_stream.go).
+	snapFrom uint64
+	halted   error // a raft panic stopped the group here (halt.go)
 }
 
 type readRequest struct {
@@ -259,7 +262,9 @@ func (g *group) apply(h *Host, rd raft.Ready, post *WriteBatch) error {
 		at, err := g.restoreSnapshot(rd.Snapshot.GetData(), md.GetIndex())
 		if err != nil {
 			h.snapInstallsFailed.Add(1)
-			return fmt.Errorf("restore snapshot %d: %w", md.GetIndex(), err)
+			// A peer's snapshot this replica cannot install faults this
+			// group only, not the host (state_stream.go).
+			return g.failedInstall(h, md.GetIndex(), err)
 		}
 		h.snapInstalls.Add(1)
 		g.applied = at

@@ -429,7 +429,7 @@ func (h *Host) iterate(ticks int) error {
 func (h *Host) receive(b Batch, out *outbox) {
 	for _, m := range b.Messages {
 		g := h.groups[m.Group]
-		if g == nil || g.rn == nil || !g.admit(m.Raft) || g.lostLog(h, m.Raft) {
+		if g == nil || g.rn == nil || !g.admit(m.Raft) || g.lostLog(h, m.Raft) || !g.snapshotComplete(h, m) {
 			if m.State != nil {
 				_ = os.Remove(m.State.Path)
 			}
@@ -598,6 +598,12 @@ func (h *Host) handleReady(out *outbox) error {
 		late.CommittedEntries = late.CommittedEntries[r.early:]
 		if err := r.g.apply(h, late, post); err != nil {
 			return fmt.Errorf("consensus: group %d: %w", r.g.id, err)
+		}
+		if r.g.rn == nil {
+			// The group failed to install its snapshot and restarted in
+			// recovery, or halted (state_stream.go): this Ready is dropped
+			// with its RawNode.
+			continue
 		}
 		if !r.g.advance(h, r.rd) {
 			continue

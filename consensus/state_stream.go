@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	pb "go.etcd.io/raft/v3/raftpb"
 )
 
 // A state machine whose state may be far larger than memory (a stream of
@@ -146,6 +148,82 @@ func (g *group) restoreSnapshot(data []byte, index uint64) (uint64, error) {
 	return st.Index, nil
 }
 
+// A peer's snapshot this replica cannot install faults its group only.
+//
+// The snapshot and its state come from a peer, which may be buggy, of
+// another version or hostile; the host runs every group of the server,
+// the meta group included, so an error there must not stop it. Two
+// checks, two answers:
+//
+//   - Before raft sees the message (snapshotComplete): a streamed group's
+//     snapshot must arrive with a state at or past its index. One without
+//     is dropped, unstepped: raft never takes it, nothing is written, and
+//     the leader, hearing no acknowledgement, probes and sends a snapshot
+//     again.
+//   - After raft took it (failedInstall): the snapshot is in the log and
+//     acknowledged, but the state machine could not install it (the state
+//     file unreadable, the state machine refusing it). The replica now
+//     holds less than it promised, as one that lost its log: it empties
+//     the group's state and log, durably marks it recovering and restarts
+//     it in recovery (recovery.go), where it neither votes nor serves
+//     until its peers have filled it again. If the state machine cannot
+//     even be emptied, the group halts here (halt.go).
+//
+// Either way the failure is logged with the group and the sender, and
+// counted among the failed installs (SnapshotInstalls). An error of the
+// raft log's storage while doing so stays the store's fault, as any other
+// (host.go).
+
+// snapshotComplete reports whether m, a peer's message for g, may be
+// stepped as far as a snapshot's state goes. Loop only.
+func (g *group) snapshotComplete(h *Host, m Message) bool {
+	if m.Raft.GetType() != pb.MsgSnap {
+		return true
+	}
+	index := m.Raft.GetSnapshot().GetMetadata().GetIndex()
+	if !g.streamed() || (m.State != nil && m.State.Index >= index) {
+		g.snapFrom = m.Raft.GetFrom()
+		return true
+	}
+	var got any = "none"
+	if m.State != nil {
+		got = m.State.Index
+	}
+	h.snapInstallsFailed.Add(1)
+	h.log.Warn("raft snapshot from a peer dropped: it came without the state for its index; the leader sends one again",
+		"group", g.id, "from", m.Raft.GetFrom(), "snapshot_index", index, "state_index", got)
+	return false
+}
+
+// failedInstall confines to g the failure cause of installing the
+// snapshot at index that raft took: the group restarts in recovery, or
+// halts. It returns only a storage error. Loop only.
+func (g *group) failedInstall(h *Host, index uint64, cause error) error {
+	h.log.Error("raft replica could not install a peer's snapshot: it empties the group here and recovers it from its peers, neither voting nor serving until then",
+		"group", g.id, "from", g.snapFrom, "snapshot_index", index, "err", cause)
+	g.dropStaged()
+	if err := g.sm.Restore(nil, 0); err != nil {
+		h.halt(g, fmt.Errorf("consensus: group %d: install snapshot %d from %d: %w; then reset state machine: %w",
+			g.id, index, g.snapFrom, cause, err), nil)
+		return nil
+	}
+	wb := h.cfg.Store.NewBatch()
+	defer wb.Close()
+	if err := wb.resetLog(g.gs); err != nil {
+		return err
+	}
+	if err := wb.setRecovering(g.gs, true); err != nil {
+		return err
+	}
+	if err := wb.Commit(true); err != nil {
+		return fmt.Errorf("consensus: group %d: reset after a failed snapshot install: %w", g.id, err)
+	}
+	g.stopRaft(h, ErrLeadershipLost)
+	g.applied = 0
+	g.recovery = newRecovery(h.cfg.ElectionTicks)
+	return nil
+}
+
 // dropStates removes the received states of a batch the host does not
 // take.
 func dropStates(b Batch) {
@@ -157,8 +235,9 @@ func dropStates(b Batch) {
 }
 
 // SnapshotInstalls counts the snapshots raft applied on this host since
-// start, and the attempts to install one that failed (a received state
-// missing or unreadable, or the state machine refusing it).
+// start, and the attempts to install one that failed (a snapshot message
+// dropped for a missing or short state, a received state unreadable, or
+// the state machine refusing it).
 func (h *Host) SnapshotInstalls() (installed, failed uint64) {
 	return h.snapInstalls.Load(), h.snapInstallsFailed.Load()
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,12 +19,18 @@ import (
 
 // streamSM is a memSM whose state is streamed (StateStreamer): its
 // snapshots hold a descriptor only.
-type streamSM struct{ memSM }
+type streamSM struct {
+	memSM
+	refuseReset atomic.Bool // Restore(nil, 0) fails: the state machine is broken
+}
 
 func (m *streamSM) Snapshot() ([]byte, error) { return []byte("descriptor"), nil }
 func (m *streamSM) Restore(data []byte, index uint64) error {
 	if len(data) != 0 {
 		return errors.New("a streamed snapshot holds no state")
+	}
+	if index == 0 && m.refuseReset.Load() {
+		return errors.New("state machine cannot be emptied")
 	}
 	return m.memSM.Restore(nil, index)
 }
@@ -66,6 +73,9 @@ type stateNet struct {
 	beforeWrite func()
 	// ahead counts states written at an index past their snapshot's.
 	ahead int
+	// tamper, if set, may alter each snapshot message with its state
+	// before it is delivered (a faulty or hostile peer).
+	tamper func(m *Message)
 }
 
 type stateTransport struct {
@@ -127,8 +137,13 @@ func (s *stateNet) sendSnap(from, to uint64, m Message) {
 		if index > msg.GetSnapshot().GetMetadata().GetIndex() {
 			s.ahead++
 		}
+		tamper := s.tamper
 		s.mu.Unlock()
-		dst.Receive(Batch{From: from, To: to, Messages: []Message{{Group: m.Group, Raft: msg, State: &SnapshotState{Path: f.Name(), Index: index}}}})
+		out := Message{Group: m.Group, Raft: msg, State: &SnapshotState{Path: f.Name(), Index: index}}
+		if tamper != nil {
+			tamper(&out)
+		}
+		dst.Receive(Batch{From: from, To: to, Messages: []Message{out}})
 	}()
 }
 
