@@ -44,6 +44,10 @@ type testCluster struct {
 
 func (c testCluster) Name() string { return c.name }
 
+// MetaLeaderHasAccount: the bench's streams are in the global account,
+// which every server has.
+func (c testCluster) MetaLeaderHasAccount() bool { return true }
+
 func (c testCluster) PlaceStream(ctx context.Context, name string, replicas int, config []byte, created time.Time) error {
 	err := c.Node.PlaceStream(ctx, name, replicas, config, created)
 	if errors.Is(err, replication.ErrNoPeers) {
