@@ -73,6 +73,13 @@ func (s *stream) find(req *msgGetRequest) (*store.Msg, *APIError) {
 	if seq == 0 {
 		return nil, apiErr(errNoMessageFound)
 	}
+	if req.LastFor != "" {
+		// Found in the subject table, which its publish updated before
+		// its batch committed: read it once it is there. Taken after the
+		// table was read, the batch is at least the one that changed it.
+		// (nextSeqFor's sequence comes from the store's index, committed.)
+		s.st.AwaitCommitted(s.st.Applied())
+	}
 	m, err := s.st.Reader().Msg(s.id, seq)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, apiErr(errNoMessageFound)

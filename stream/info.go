@@ -43,10 +43,42 @@ func (s *stream) info(filter string) *StreamInfo {
 	return si
 }
 
-// localInfo is info without the cluster section.
+// localInfo is info without the cluster section. It answers once what
+// it tells is committed in the store (awaitVisible), so that a client
+// told of n messages finds each of them.
 func (s *stream) localInfo(filter string) *StreamInfo {
+	for retried := false; ; retried = true {
+		si, batch := s.localInfoLocked(filter)
+		if !s.awaitVisible(batch) || retried {
+			return si
+		}
+	}
+}
+
+// awaitVisible waits until the store committed batch, the newest batch
+// (store Applied) that may hold a change of the state read with it under
+// s.mu: the state in memory is updated as its operations apply, before
+// their batch commits, and what it tells must be readable before it is
+// told. It reports whether that batch failed instead, faulting the
+// stream, which then is rebuilt from its store: the state read is ahead
+// of the store and is to be read again.
+func (s *stream) awaitVisible(batch uint64) (rebuilt bool) {
+	s.st.AwaitCommitted(batch)
+	s.mu.RLock()
+	faulted := s.faulted
+	s.mu.RUnlock()
+	if faulted {
+		s.rebuild()
+	}
+	return faulted
+}
+
+// localInfoLocked builds the info under the stream's lock, and returns
+// the store's batch its state may be as new as (awaitVisible).
+func (s *stream) localInfoLocked(filter string) (*StreamInfo, uint64) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	batch := s.st.Applied()
 	st := s.state
 	si := &StreamInfo{
 		Config:    s.cfg,
@@ -70,7 +102,7 @@ func (s *stream) localInfo(filter string) *StreamInfo {
 			}
 		}
 	}
-	return si
+	return si, batch
 }
 
 // reportedFirst is the first sequence info and monitoring report: 0 for

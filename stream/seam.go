@@ -34,6 +34,13 @@ type Store interface {
 	DoFreeing(apply func(b *store.Batch) error) error
 	// Reader reads committed data.
 	Reader() store.Reader
+	// Applied numbers the newest batch whose Ops began to apply, and
+	// AwaitCommitted(n) waits until batch n committed or failed: an
+	// answer built from the state in memory, which Apply changes before
+	// its batch commits, waits so that it never tells of data a read
+	// cannot find yet (stream.awaitVisible).
+	Applied() uint64
+	AwaitCommitted(n uint64)
 	// Lost returns the ranges of stream id found missing at open.
 	Lost(id uint32) []store.LostRange
 	// OpenReport says what opening the store found (damage.go).

@@ -92,6 +92,7 @@ type Store struct {
 	report  OpenReport       // what Open found against the manifest
 	// walsAtOpen are the log files found before the first open, for report.
 	walsAtOpen []string
+	clock      batchClock // numbers the writer's batches (batchclock.go)
 }
 
 // Open opens or creates the database at opts.Dir and starts its writer.
@@ -118,6 +119,7 @@ func Open(opts Options) (*Store, error) {
 		quit: make(chan struct{}),
 		done: make(chan struct{}),
 	}
+	s.clock.init()
 	if !opts.Volatile {
 		s.watchSpace()
 		s.walsAtOpen = listWALs(opts.FS, opts.Dir)

@@ -80,6 +80,7 @@ func (s *Store) Do(apply func(b *Batch) error) error {
 // at the moment, applies them to one batch, commits once, then reports.
 func (s *Store) writeLoop() {
 	defer close(s.done)
+	defer s.clock.stop()
 	maint := time.NewTicker(recoverEvery)
 	defer maint.Stop()
 	var tick <-chan time.Time
@@ -130,6 +131,7 @@ func (s *Store) commit(ops []Op, errs []error) []error {
 		}
 		return errs
 	}
+	n := s.clock.beginBatch()
 	b := &Batch{b: s.db.NewIndexedBatch(), st: s}
 	defer func() {
 		if !b.stuck { // else still in Pebble's hands, on a parked instance
@@ -164,6 +166,9 @@ func (s *Store) commit(ops []Op, errs []error) []error {
 			}
 		}
 	}
+	// Before the Ops are told: what they applied is readable now (or the
+	// batch failed, and the streams it touched are faulted).
+	s.clock.finishBatch(n)
 	for i, op := range ops {
 		op.Done(errs[i])
 	}
