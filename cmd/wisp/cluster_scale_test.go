@@ -166,6 +166,72 @@ func directR3(name, subject string) jetstream.StreamConfig {
 
 // jszGroup is stream's leader and replicas as node's /jsz stream_detail
 // shows them, sorted.
+// scaleLoad is an ORDERS stream being published to, its clients on a
+// server that does not lead it (the leader-killed scale tests).
+type scaleLoad struct {
+	leader string
+	other  *streamNode
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	acked  map[int]uint64
+	pub    *publisher
+}
+
+// startScaleLoad creates ORDERS with replicas replicas, publishes 30
+// acknowledged messages and leaves a publisher running.
+func startScaleLoad(t *testing.T, nodes []*streamNode, replicas int) scaleLoad {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, js0 := jsConnect(t, nodes[0].url())
+	cfg := directR3("ORDERS", "orders.>")
+	cfg.Replicas = replicas
+	if _, err := js0.CreateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	var l scaleLoad
+	waitLong(t, "the stream's leader", func() bool { l.leader = streamLeader(nodes, js0, "ORDERS"); return l.leader != "" })
+	for _, n := range nodes {
+		if n.name != l.leader {
+			l.other = n
+			break
+		}
+	}
+	l.nc, l.js = jsConnect(t, l.other.url())
+	l.acked = publishAcked(t, l.js, "orders", 0, 30)
+	l.pub = startPublisher(l.js, "orders", 1000)
+	waitLong(t, "publishing under way", func() bool { return l.pub.count() > 5 })
+	return l
+}
+
+// askReplicasAsync asks for ORDERS to have replicas replicas without
+// waiting; the channel closes once the request is answered or timed out
+// (its answer may be lost with a leader the test stops).
+func askReplicasAsync(nc *nats.Conn, replicas int) <-chan struct{} {
+	asked := make(chan struct{})
+	go func() {
+		defer close(asked)
+		body := fmt.Sprintf(`{"name":"ORDERS","subjects":["orders.>"],"num_replicas":%d,"storage":"file","allow_direct":true}`, replicas)
+		_, _ = nc.Request("$JS.API.STREAM.UPDATE.ORDERS", []byte(body), 10*time.Second)
+	}()
+	return asked
+}
+
+// askUntilScaled asks for ORDERS to have replicas replicas until a
+// leader answers the change done.
+func askUntilScaled(t *testing.T, nc *nats.Conn, replicas int) {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		r := setReplicas(t, nc, "ORDERS", "orders.>", replicas)
+		if r.Error == nil && r.Config != nil && r.Config.Replicas == replicas {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the change to R%d asked again never completed: %+v", replicas, r.Error)
+		}
+	}
+}
+
 func jszGroup(n *streamNode, stream string) []string {
 	resp, err := http.Get("http://" + n.srv.MonitorAddr().String() + "/jsz")
 	if err != nil {
@@ -354,60 +420,26 @@ func TestStreamScaleRefusals(t *testing.T) {
 func TestStreamScaleLeaderKilled(t *testing.T) {
 	nodes := startStreamCluster(t, "sk", 5)
 	waitMetaLeader(t, nodes)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	_, js0 := jsConnect(t, nodes[0].url())
-	if _, err := js0.CreateStream(ctx, directR3("ORDERS", "orders.>")); err != nil {
-		t.Fatal(err)
-	}
-	var leader string
-	waitLong(t, "the stream's leader", func() bool { leader = streamLeader(nodes, js0, "ORDERS"); return leader != "" })
-	// The clients stay on a server that is not the leader.
-	var other *streamNode
-	for _, n := range nodes {
-		if n.name != leader {
-			other = n
-			break
-		}
-	}
-	nc, js := jsConnect(t, other.url())
-	acked := publishAcked(t, js, "orders", 0, 30)
-	pub := startPublisher(js, "orders", 1000)
-	waitLong(t, "publishing under way", func() bool { return pub.count() > 5 })
-
-	asked := make(chan struct{})
-	go func() {
-		defer close(asked)
-		body := `{"name":"ORDERS","subjects":["orders.>"],"num_replicas":5,"storage":"file","allow_direct":true}`
-		_, _ = nc.Request("$JS.API.STREAM.UPDATE.ORDERS", []byte(body), 10*time.Second)
-	}()
+	l := startScaleLoad(t, nodes, 3)
+	asked := askReplicasAsync(l.nc, 5)
 	waitLong(t, "five peers recorded", func() bool {
-		peers, _ := other.node.Assignment("ORDERS")
+		peers, _ := l.other.node.Assignment("ORDERS")
 		return len(peers) == 5
 	})
-	nodeNamed(nodes, leader).stop()
+	nodeNamed(nodes, l.leader).stop()
 
-	// Asked again until the new leader has the change done.
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		r := setReplicas(t, nc, "ORDERS", "orders.>", 5)
-		if r.Error == nil && r.Config != nil && r.Config.Replicas == 5 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the change asked again never completed: %+v", r.Error)
-		}
-	}
+	askUntilScaled(t, l.nc, 5)
 	<-asked // its answer may have been lost with the leader
-	waitLong(t, "publishing under the new leader", func() bool { return pub.count() > 60 })
-	nodeNamed(nodes, leader).start(t)
+	waitLong(t, "publishing under the new leader", func() bool { return l.pub.count() > 60 })
+	nodeNamed(nodes, l.leader).start(t)
 	all := allNames(nodes)
 	waitLong(t, "five peers, all current", func() bool {
-		got, current := groupOf(nc, "ORDERS")
+		got, current := groupOf(l.nc, "ORDERS")
 		return slices.Equal(got, all) && current
 	})
-	pub.finish(acked)
-	checkHolds(t, js, "ORDERS", acked)
-	waitReplicasHold(t, nodes, all, "ORDERS", "orders", acked)
+	l.pub.finish(l.acked)
+	checkHolds(t, l.js, "ORDERS", l.acked)
+	waitReplicasHold(t, nodes, all, "ORDERS", "orders", l.acked)
 }
 
 // TestStreamScaleInSteps: an R4 stream on four servers goes to R2, then
@@ -532,60 +564,26 @@ func TestStreamScaleMetaLeaderKilled(t *testing.T) {
 func TestStreamScaleDownLeaderKilled(t *testing.T) {
 	nodes := startStreamCluster(t, "sd", 5)
 	waitMetaLeader(t, nodes)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	_, js0 := jsConnect(t, nodes[0].url())
-	cfg := directR3("ORDERS", "orders.>")
-	cfg.Replicas = 5
-	if _, err := js0.CreateStream(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
-	var leader string
-	waitLong(t, "the stream's leader", func() bool { leader = streamLeader(nodes, js0, "ORDERS"); return leader != "" })
-	var other *streamNode
-	for _, n := range nodes {
-		if n.name != leader {
-			other = n
-			break
-		}
-	}
-	nc, js := jsConnect(t, other.url())
-	acked := publishAcked(t, js, "orders", 0, 30)
-	pub := startPublisher(js, "orders", 1000)
-	waitLong(t, "publishing under way", func() bool { return pub.count() > 5 })
-
-	asked := make(chan struct{})
-	go func() {
-		defer close(asked)
-		body := `{"name":"ORDERS","subjects":["orders.>"],"num_replicas":3,"storage":"file","allow_direct":true}`
-		_, _ = nc.Request("$JS.API.STREAM.UPDATE.ORDERS", []byte(body), 10*time.Second)
-	}()
+	l := startScaleLoad(t, nodes, 5)
+	asked := askReplicasAsync(l.nc, 3)
 	waitLong(t, "a removal recorded", func() bool {
-		peers, _ := other.node.Assignment("ORDERS")
+		peers, _ := l.other.node.Assignment("ORDERS")
 		return len(peers) < 5
 	})
-	nodeNamed(nodes, leader).stop()
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		r := setReplicas(t, nc, "ORDERS", "orders.>", 3)
-		if r.Error == nil && r.Config != nil && r.Config.Replicas == 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the change asked again never completed: %+v", r.Error)
-		}
-	}
+	nodeNamed(nodes, l.leader).stop()
+	askUntilScaled(t, l.nc, 3)
 	<-asked
-	waitLong(t, "publishing under the new leader", func() bool { return pub.count() > 60 })
-	nodeNamed(nodes, leader).start(t)
+	waitLong(t, "publishing under the new leader", func() bool { return l.pub.count() > 60 })
+	nodeNamed(nodes, l.leader).start(t)
 	var after []string
 	waitLong(t, "three peers, all current", func() bool {
 		var current bool
-		after, current = groupOf(nc, "ORDERS")
+		after, current = groupOf(l.nc, "ORDERS")
 		return len(after) == 3 && current
 	})
-	pub.finish(acked)
-	checkHolds(t, js, "ORDERS", acked)
-	waitReplicasHold(t, nodes, after, "ORDERS", "orders", acked)
+	l.pub.finish(l.acked)
+	checkHolds(t, l.js, "ORDERS", l.acked)
+	waitReplicasHold(t, nodes, after, "ORDERS", "orders", l.acked)
 	for _, n := range nodes {
 		if !slices.Contains(after, n.name) {
 			waitLong(t, n.name+" dropped its copy", func() bool { return localCount(n, "ORDERS") == -1 })
