@@ -530,15 +530,7 @@ func TestStreamScaleMetaLeaderKilled(t *testing.T) {
 	nodeNamed(nodes, meta).start(t)
 	if r.Error != nil || r.Config == nil || r.Config.Replicas != 5 {
 		t.Logf("the change with the meta leader stopped answered %+v: asking again", r.Error)
-		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-			r := setReplicas(t, nc, "ORDERS", "orders.>", 5)
-			if r.Error == nil && r.Config != nil && r.Config.Replicas == 5 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the change asked again never completed: %+v", r.Error)
-			}
-		}
+		askUntilScaled(t, nc, 5)
 	}
 	all := allNames(nodes)
 	waitLong(t, "five peers, all current", func() bool {
