@@ -105,27 +105,7 @@ func TestCloseWaitsForFaultRecovery(t *testing.T) {
 		t.Fatal("the failed apply started no recovery")
 	}
 
-	go func() {
-		defer close(gate.release)
-		deadline := time.Now().Add(10 * time.Second)
-		for time.Now().Before(deadline) && !svc.recoveries.isStopped() {
-			select {
-			case <-gate.closed:
-				return
-			case <-time.After(time.Millisecond):
-			}
-		}
-	}()
-	closed := make(chan error, 1)
-	go func() { closed <- svc.Close() }()
-	select {
-	case err := <-closed:
-		if err != nil {
-			t.Fatalf("close: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Close did not return")
-	}
+	closeReleasing(t, svc, gate.release, gate.closed, svc.recoveries.isStopped)
 	h.svc = nil
 	s.mu.RLock()
 	faulted := s.faulted
@@ -200,12 +180,30 @@ func TestCloseWaitsForReplicaStateWrite(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the state was never written")
 	}
+	closeReleasing(t, svc, w.release, gate.closed, svc.stateWrites.isStopped)
+	h.svc = nil
+	select {
+	case err := <-written:
+		if !errors.Is(err, errLayerClosing) {
+			t.Fatalf("state written while the layer closed: %v, want it cut short", err)
+		}
+	default:
+		t.Fatal("Close returned while the state was still being written from its store")
+	}
+}
+
+// closeReleasing closes svc while the background work it must wait for
+// is held; the work is let go (release closed) once Close has stopped
+// new work (stopped), or once the store is closed, whichever is first,
+// so that a Close that does not wait lets it read a closed store.
+func closeReleasing(t *testing.T, svc *Service, release chan struct{}, storeClosed <-chan struct{}, stopped func() bool) {
+	t.Helper()
 	go func() {
-		defer close(w.release)
+		defer close(release)
 		deadline := time.Now().Add(10 * time.Second)
-		for time.Now().Before(deadline) && !svc.stateWrites.isStopped() {
+		for time.Now().Before(deadline) && !stopped() {
 			select {
-			case <-gate.closed:
+			case <-storeClosed:
 				return
 			case <-time.After(time.Millisecond):
 			}
@@ -220,14 +218,5 @@ func TestCloseWaitsForReplicaStateWrite(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("Close did not return")
-	}
-	h.svc = nil
-	select {
-	case err := <-written:
-		if !errors.Is(err, errLayerClosing) {
-			t.Fatalf("state written while the layer closed: %v, want it cut short", err)
-		}
-	default:
-		t.Fatal("Close returned while the state was still being written from its store")
 	}
 }
