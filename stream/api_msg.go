@@ -78,7 +78,7 @@ func (s *stream) find(req *msgGetRequest) (*store.Msg, *APIError) {
 		// its batch committed: read it once it is there. Taken after the
 		// table was read, the batch is at least the one that changed it.
 		// (nextSeqFor's sequence comes from the store's index, committed.)
-		s.st.AwaitCommitted(s.st.Applied())
+		s.st.AwaitCommitted(s.st.LastBatch())
 	}
 	m, err := s.st.Reader().Msg(s.id, seq)
 	if errors.Is(err, store.ErrNotFound) {

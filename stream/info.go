@@ -56,7 +56,7 @@ func (s *stream) localInfo(filter string) *StreamInfo {
 }
 
 // awaitVisible waits until the store committed batch, the newest batch
-// (store Applied) that may hold a change of the state read with it under
+// (store LastBatch) that may hold a change of the state read with it under
 // s.mu: the state in memory is updated as its operations apply, before
 // their batch commits, and what it tells must be readable before it is
 // told. It reports whether that batch failed instead, faulting the
@@ -78,7 +78,7 @@ func (s *stream) awaitVisible(batch uint64) (rebuilt bool) {
 func (s *stream) localInfoLocked(filter string) (*StreamInfo, uint64) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	batch := s.st.Applied()
+	batch := s.st.LastBatch()
 	st := s.state
 	si := &StreamInfo{
 		Config:    s.cfg,

@@ -34,12 +34,14 @@ type Store interface {
 	DoFreeing(apply func(b *store.Batch) error) error
 	// Reader reads committed data.
 	Reader() store.Reader
-	// Applied numbers the newest batch whose Ops began to apply, and
+	// LastBatch numbers the newest batch whose Ops began to apply, and
 	// AwaitCommitted(n) waits until batch n committed or failed: an
 	// answer built from the state in memory, which Apply changes before
 	// its batch commits, waits so that it never tells of data a read
-	// cannot find yet (stream.awaitVisible).
-	Applied() uint64
+	// cannot find yet (stream.awaitVisible). (Not Applied: a replicated
+	// stream's replica, which embeds its Store, has an Applied of its
+	// own, the raft index its store holds, which is no batch number.)
+	LastBatch() uint64
 	AwaitCommitted(n uint64)
 	// Lost returns the ranges of stream id found missing at open.
 	Lost(id uint32) []store.LostRange

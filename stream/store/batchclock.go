@@ -21,11 +21,11 @@ type batchClock struct {
 	cond     sync.Cond
 }
 
-// Applied returns the number of the newest batch the writer began
+// LastBatch returns the number of the newest batch the writer began
 // applying Ops to (0: none yet). Whatever an Apply changed in memory
 // before this call belongs to that batch or an earlier one; read it
 // under the lock that Apply changes the memory under.
-func (s *Store) Applied() uint64 { return s.clock.applying.Load() }
+func (s *Store) LastBatch() uint64 { return s.clock.applying.Load() }
 
 // AwaitCommitted waits until batch n has been committed (under
 // SyncAlways, and fsynced) or has failed, or the writer stopped. It
